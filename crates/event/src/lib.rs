@@ -1,0 +1,15 @@
+//! shrike's event model: the types every sensor produces, every rule reads and every sink writes.
+//!
+//! This crate has no BPF or OS dependencies on purpose: the rule engine, the outputs and offline
+//! tools (`shrike policy test --events`) depend on it alone. The JSON it writes is the contract
+//! documented in `ARCHITECTURE.md`; changing a field name here is a change for every user.
+
+pub mod compact;
+pub mod model;
+pub mod text;
+pub mod time;
+
+pub use model::{
+    Alert, Container, Dns, Event, EventKind, ExecId, Exit, FileInfo, Lost, Network, Process,
+};
+pub use time::Timestamp;

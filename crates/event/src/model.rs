@@ -1,0 +1,534 @@
+//! The event contract: one [`Event`] per line of JSON, with the field names users rely on.
+//!
+//! Field names here are part of the product (scripts, rules and dashboards use them); they follow
+//! `ARCHITECTURE.md` § "Event contract". A [`Process`] is immutable once built and shared by
+//! `Arc` between the process tree and every event that mentions it, so carrying full context on
+//! every event costs a pointer, not a copy. `parent` and `ancestors` are serialized as the slim
+//! views the contract specifies; the per-event thread id is kept on the event and written into
+//! `process.tid`.
+
+use std::fmt;
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize, Serializer};
+
+use crate::time::Timestamp;
+
+/// Identifies one process image over the node's uptime; the key that links events.
+///
+/// Written as 16 lower-case hex digits so that JSON consumers that read numbers as doubles
+/// (jq 1.6, JavaScript) cannot corrupt it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct ExecId(pub u64);
+
+impl fmt::Display for ExecId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:016x}", self.0)
+    }
+}
+
+impl Serialize for ExecId {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for ExecId {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        u64::from_str_radix(&text, 16).map(ExecId).map_err(|_| {
+            serde::de::Error::custom(format!("invalid exec_id {text:?}: expected hex"))
+        })
+    }
+}
+
+/// What happened. Serialized in snake_case; the numeric record kinds the kernel uses live in
+/// `bpf/abi` and are mapped to these in the decoder.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EventKind {
+    ProcessExec,
+    ProcessExit,
+    ProcessFork,
+    FileOpen,
+    FileUnlink,
+    FileRename,
+    FileChmod,
+    FileChown,
+    FileLink,
+    ModuleLoad,
+    BpfLoad,
+    Ptrace,
+    CredChange,
+    Mount,
+    Umount,
+    NamespaceChange,
+    MemfdCreate,
+    Signal,
+    NetConnect,
+    NetAccept,
+    NetBind,
+    NetListen,
+    NetClose,
+    Dns,
+    /// Synthesized by the agent when the kernel reports records it had to drop.
+    EventsLost,
+}
+
+impl EventKind {
+    /// The contract name, e.g. `process_exec`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventKind::ProcessExec => "process_exec",
+            EventKind::ProcessExit => "process_exit",
+            EventKind::ProcessFork => "process_fork",
+            EventKind::FileOpen => "file_open",
+            EventKind::FileUnlink => "file_unlink",
+            EventKind::FileRename => "file_rename",
+            EventKind::FileChmod => "file_chmod",
+            EventKind::FileChown => "file_chown",
+            EventKind::FileLink => "file_link",
+            EventKind::ModuleLoad => "module_load",
+            EventKind::BpfLoad => "bpf_load",
+            EventKind::Ptrace => "ptrace",
+            EventKind::CredChange => "cred_change",
+            EventKind::Mount => "mount",
+            EventKind::Umount => "umount",
+            EventKind::NamespaceChange => "namespace_change",
+            EventKind::MemfdCreate => "memfd_create",
+            EventKind::Signal => "signal",
+            EventKind::NetConnect => "net_connect",
+            EventKind::NetAccept => "net_accept",
+            EventKind::NetBind => "net_bind",
+            EventKind::NetListen => "net_listen",
+            EventKind::NetClose => "net_close",
+            EventKind::Dns => "dns",
+            EventKind::EventsLost => "events_lost",
+        }
+    }
+}
+
+impl fmt::Display for EventKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A container the process runs in, derived from its cgroup path.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Container {
+    /// The runtime's container id (64 hex digits for Docker and containerd).
+    pub id: String,
+    /// Which runtime's naming the cgroup path follows: `docker`, `containerd`, `crio`, `podman`.
+    pub runtime: String,
+}
+
+/// One process image: what was executed, by whom, where. Immutable once built.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Process {
+    pub pid: u32,
+    /// The thread that did the action; on a shared `Process` this is the thread that exec'd.
+    /// Events carry their own thread id and write it here.
+    pub tid: u32,
+    pub ppid: u32,
+    pub exec_id: ExecId,
+    /// The image that started this one: the process that forked it, or the image it replaced
+    /// when it called exec without forking. `None` only when truly unknown.
+    pub parent_exec_id: Option<ExecId>,
+    /// The executable the kernel ran, as an absolute path (for a script: its interpreter).
+    pub binary: String,
+    pub args: Vec<String>,
+    /// True when `args` is shorter than what the process was given (see the argv limit).
+    pub args_truncated: bool,
+    /// For `#!` scripts: the script the interpreter runs, as an absolute path.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub script: Option<String>,
+    /// The executable was a memfd (fileless execution).
+    pub binary_memfd: bool,
+    /// The executable had no link left in the file system when it ran (deleted or never linked).
+    pub binary_deleted: bool,
+    pub cwd: String,
+    pub comm: String,
+    pub uid: u32,
+    pub euid: u32,
+    pub gid: u32,
+    pub egid: u32,
+    /// The audit login uid; `None` when unset (4294967295 in the kernel).
+    pub loginuid: Option<u32>,
+    pub cgroup_id: u64,
+    /// When the process (not this image) was created.
+    pub start_time: Timestamp,
+    /// When this image was executed; equal to `start_time` for processes seen only from /proc.
+    pub exec_time: Timestamp,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub container: Option<Container>,
+}
+
+/// How a process ended.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Exit {
+    /// The exit status passed to exit(), when the process exited by itself.
+    pub code: Option<i32>,
+    /// The signal that terminated it, when one did.
+    pub signal: Option<i32>,
+    pub core_dumped: bool,
+}
+
+/// A file action's object.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct FileInfo {
+    pub path: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub new_path: Option<String>,
+    pub flags: u32,
+    /// Derived access: any of `read`, `write`, `create`, `truncate`.
+    pub access: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mode: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub uid: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub gid: Option<u32>,
+    /// True when the path was longer than the kernel side could carry.
+    pub truncated: bool,
+}
+
+/// A socket action's endpoints.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Network {
+    /// `tcp` or `udp`.
+    pub protocol: String,
+    /// `ipv4` or `ipv6` (IPv4-mapped IPv6 is reported as `ipv4`).
+    pub family: String,
+    pub saddr: String,
+    pub sport: u16,
+    pub daddr: String,
+    pub dport: u16,
+    /// `egress` or `ingress`.
+    pub direction: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub domain: Option<String>,
+}
+
+/// A DNS query or response.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Dns {
+    pub query: String,
+    pub qtype: String,
+    pub rcode: Option<String>,
+    pub answers: Vec<String>,
+}
+
+/// A rule match on an event.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Alert {
+    pub rule_id: String,
+    pub rule: String,
+    pub severity: String,
+    /// What the rule asked for: `alert`, `deny` or `kill`.
+    pub action: String,
+    /// What really happened: `alerted`, `denied`, `killed` or `would_deny`.
+    pub outcome: String,
+    pub mitre: Vec<String>,
+}
+
+/// Records the kernel could not deliver, reported in the stream so loss is never silent.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Lost {
+    /// Records dropped since the previous `events_lost` event, by reason.
+    pub ringbuf_full: u64,
+    pub pipeline_full: u64,
+    pub other: u64,
+}
+
+/// One event: what happened, to what, and the full context of the process that did it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Event {
+    pub time: Timestamp,
+    pub kind: EventKind,
+    pub node: Arc<str>,
+    pub process: Arc<Process>,
+    /// The thread that did the action (written as `process.tid`).
+    pub tid: u32,
+    pub parent: Option<Arc<Process>>,
+    /// Nearest first, starting with the parent; bounded by the configured depth.
+    pub ancestors: Vec<Arc<Process>>,
+    pub exit: Option<Exit>,
+    pub file: Option<FileInfo>,
+    pub network: Option<Network>,
+    pub dns: Option<Dns>,
+    pub lost: Option<Lost>,
+    /// The system call's return value, where there is one.
+    pub result: Option<i64>,
+    pub alerts: Vec<Alert>,
+}
+
+impl Event {
+    /// An event of `kind` by `process`, with no kind-specific object yet.
+    pub fn new(time: Timestamp, kind: EventKind, node: Arc<str>, process: Arc<Process>) -> Self {
+        let tid = process.tid;
+        Event {
+            time,
+            kind,
+            node,
+            process,
+            tid,
+            parent: None,
+            ancestors: Vec::new(),
+            exit: None,
+            file: None,
+            network: None,
+            dns: None,
+            lost: None,
+            result: None,
+            alerts: Vec::new(),
+        }
+    }
+}
+
+/// `process` with the event's thread id.
+struct ProcessView<'a> {
+    process: &'a Process,
+    tid: u32,
+}
+
+impl Serialize for ProcessView<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        if self.tid == self.process.tid {
+            return self.process.serialize(serializer);
+        }
+        let mut copy = self.process.clone();
+        copy.tid = self.tid;
+        copy.serialize(serializer)
+    }
+}
+
+/// The contract's `parent` object: `{ pid, exec_id, binary, args }`.
+#[derive(Serialize, Deserialize, Default)]
+#[serde(default)]
+struct ParentView {
+    pid: u32,
+    exec_id: ExecId,
+    binary: String,
+    args: Vec<String>,
+}
+
+/// The contract's `ancestors[]` entry: `{ pid, exec_id, binary }`.
+#[derive(Serialize, Deserialize, Default)]
+#[serde(default)]
+struct AncestorView {
+    pid: u32,
+    exec_id: ExecId,
+    binary: String,
+}
+
+#[derive(Serialize)]
+struct WireOut<'a> {
+    time: Timestamp,
+    kind: EventKind,
+    node: &'a str,
+    process: ProcessView<'a>,
+    parent: Option<ParentView>,
+    ancestors: Vec<AncestorView>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    exit: Option<&'a Exit>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    file: Option<&'a FileInfo>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    network: Option<&'a Network>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    dns: Option<&'a Dns>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    lost: Option<&'a Lost>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    result: Option<i64>,
+    #[serde(skip_serializing_if = "<[Alert]>::is_empty")]
+    alerts: &'a [Alert],
+}
+
+#[derive(Deserialize)]
+struct WireIn {
+    time: Timestamp,
+    kind: EventKind,
+    #[serde(default)]
+    node: String,
+    process: Process,
+    #[serde(default)]
+    parent: Option<ParentView>,
+    #[serde(default)]
+    ancestors: Vec<AncestorView>,
+    #[serde(default)]
+    exit: Option<Exit>,
+    #[serde(default)]
+    file: Option<FileInfo>,
+    #[serde(default)]
+    network: Option<Network>,
+    #[serde(default)]
+    dns: Option<Dns>,
+    #[serde(default)]
+    lost: Option<Lost>,
+    #[serde(default)]
+    result: Option<i64>,
+    #[serde(default)]
+    alerts: Vec<Alert>,
+}
+
+impl Serialize for Event {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        WireOut {
+            time: self.time,
+            kind: self.kind,
+            node: &self.node,
+            process: ProcessView {
+                process: &self.process,
+                tid: self.tid,
+            },
+            parent: self.parent.as_deref().map(|p| ParentView {
+                pid: p.pid,
+                exec_id: p.exec_id,
+                binary: p.binary.clone(),
+                args: p.args.clone(),
+            }),
+            ancestors: self
+                .ancestors
+                .iter()
+                .map(|a| AncestorView {
+                    pid: a.pid,
+                    exec_id: a.exec_id,
+                    binary: a.binary.clone(),
+                })
+                .collect(),
+            exit: self.exit.as_ref(),
+            file: self.file.as_ref(),
+            network: self.network.as_ref(),
+            dns: self.dns.as_ref(),
+            lost: self.lost.as_ref(),
+            result: self.result,
+            alerts: &self.alerts,
+        }
+        .serialize(serializer)
+    }
+}
+
+impl<'de> Deserialize<'de> for Event {
+    /// Reads an event back (for `policy test` and tools): `parent` and `ancestors` become
+    /// processes with only the fields the contract writes for them.
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let wire = WireIn::deserialize(deserializer)?;
+        let tid = wire.process.tid;
+        Ok(Event {
+            time: wire.time,
+            kind: wire.kind,
+            node: Arc::from(wire.node),
+            process: Arc::new(wire.process),
+            tid,
+            parent: wire.parent.map(|p| {
+                Arc::new(Process {
+                    pid: p.pid,
+                    exec_id: p.exec_id,
+                    binary: p.binary,
+                    args: p.args,
+                    ..Process::default()
+                })
+            }),
+            ancestors: wire
+                .ancestors
+                .into_iter()
+                .map(|a| {
+                    Arc::new(Process {
+                        pid: a.pid,
+                        exec_id: a.exec_id,
+                        binary: a.binary,
+                        ..Process::default()
+                    })
+                })
+                .collect(),
+            exit: wire.exit,
+            file: wire.file,
+            network: wire.network,
+            dns: wire.dns,
+            lost: wire.lost,
+            result: wire.result,
+            alerts: wire.alerts,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> Event {
+        let bash = Arc::new(Process {
+            pid: 10,
+            tid: 10,
+            exec_id: ExecId(0xa),
+            binary: "/usr/bin/bash".into(),
+            args: vec!["bash".into(), "-c".into(), "x".into()],
+            ..Process::default()
+        });
+        let env = Arc::new(Process {
+            pid: 11,
+            tid: 11,
+            ppid: 10,
+            exec_id: ExecId(0xb),
+            parent_exec_id: Some(ExecId(0xa)),
+            binary: "/usr/bin/env".into(),
+            args: vec!["/usr/bin/env".into(), "true".into()],
+            loginuid: None,
+            ..Process::default()
+        });
+        let mut event = Event::new(Timestamp(5), EventKind::ProcessExec, "n1".into(), env);
+        event.parent = Some(bash.clone());
+        event.ancestors = vec![bash];
+        event
+    }
+
+    #[test]
+    fn serializes_contract_field_names_and_slim_parent_views() {
+        let json: serde_json::Value = serde_json::to_value(sample()).unwrap();
+        assert_eq!(json["kind"], "process_exec");
+        assert_eq!(json["time"], "1970-01-01T00:00:00.000000005Z");
+        assert_eq!(json["process"]["exec_id"], "000000000000000b");
+        assert_eq!(json["process"]["parent_exec_id"], "000000000000000a");
+        assert_eq!(json["process"]["loginuid"], serde_json::Value::Null);
+        assert_eq!(
+            json["parent"],
+            serde_json::json!({"pid": 10, "exec_id": "000000000000000a",
+                "binary": "/usr/bin/bash", "args": ["bash", "-c", "x"]})
+        );
+        assert_eq!(
+            json["ancestors"],
+            serde_json::json!([{"pid": 10, "exec_id": "000000000000000a", "binary": "/usr/bin/bash"}])
+        );
+        assert!(
+            json.get("alerts").is_none(),
+            "alerts appear only when rules matched"
+        );
+        assert!(json.get("exit").is_none());
+    }
+
+    #[test]
+    fn event_tid_is_written_into_process_tid() {
+        let mut event = sample();
+        event.tid = 99;
+        let json = serde_json::to_value(&event).unwrap();
+        assert_eq!(json["process"]["tid"], 99);
+        assert_eq!(json["process"]["pid"], 11);
+    }
+
+    #[test]
+    fn round_trips_through_json() {
+        let event = sample();
+        let text = serde_json::to_string(&event).unwrap();
+        let back: Event = serde_json::from_str(&text).unwrap();
+        assert_eq!(back.process, event.process);
+        assert_eq!(back.parent.as_ref().unwrap().binary, "/usr/bin/bash");
+        assert_eq!(back.ancestors[0].exec_id, ExecId(0xa));
+        assert_eq!(serde_json::to_string(&back).unwrap(), text);
+    }
+}
