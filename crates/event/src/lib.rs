@@ -10,6 +10,7 @@ pub mod text;
 pub mod time;
 
 pub use model::{
-    Alert, Container, Dns, Event, EventKind, ExecId, Exit, FileInfo, Lost, Network, Process,
+    Alert, BpfLoad, Container, CredChange, Creds, Dns, Event, EventKind, ExecId, Exit, FileInfo,
+    Lost, Memfd, Module, Mount, NamespaceChange, Network, Process, Ptrace, Signal, StdioSocket,
 };
 pub use time::Timestamp;

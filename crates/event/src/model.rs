@@ -7,6 +7,7 @@
 //! views the contract specifies; the per-event thread id is kept on the event and written into
 //! `process.tid`.
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::Arc;
 
@@ -163,6 +164,27 @@ pub struct Process {
     pub exec_time: Timestamp,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub container: Option<Container>,
+    /// Security-relevant environment variables the process was started with (only the names
+    /// the agent is configured to keep, e.g. `LD_PRELOAD`; never the whole environment).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub env: BTreeMap<String, String>,
+    /// Which of fds 0, 1 and 2 were sockets at exec, and to which peer.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub stdio_sockets: Vec<StdioSocket>,
+}
+
+/// One of a process's standard fds that was a socket when it exec'd.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct StdioSocket {
+    /// 0, 1 or 2.
+    pub fd: u8,
+    /// `ipv4`, `ipv6` or `unix`.
+    pub family: String,
+    /// `tcp`, `udp` or `stream`/`dgram` for unix sockets.
+    pub protocol: String,
+    pub peer_addr: String,
+    pub peer_port: u16,
 }
 
 /// How a process ended.
@@ -193,6 +215,103 @@ pub struct FileInfo {
     pub gid: Option<u32>,
     /// True when the path was longer than the kernel side could carry.
     pub truncated: bool,
+}
+
+/// A kernel module load attempt (`init_module` / `finit_module`).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Module {
+    /// The module's name when the kernel knows it (empty when the image was refused unread).
+    pub name: String,
+    /// The file loaded from, for `finit_module`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+    pub flags: u32,
+}
+
+/// A BPF program load by a process other than shrike.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct BpfLoad {
+    /// Program type name as the kernel spells it, e.g. `kprobe`, `tracing`, `lsm`.
+    pub prog_type: String,
+    pub prog_name: String,
+    pub insn_count: u32,
+}
+
+/// A `ptrace` request against another process.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Ptrace {
+    /// Request name, e.g. `PTRACE_ATTACH`, `PTRACE_POKETEXT`.
+    pub request: String,
+    pub target_pid: u32,
+    pub target_binary: String,
+}
+
+/// Credentials before or after a change.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Creds {
+    pub uid: u32,
+    pub euid: u32,
+    pub suid: u32,
+    pub fsuid: u32,
+    pub gid: u32,
+    pub egid: u32,
+    pub sgid: u32,
+    pub fsgid: u32,
+    /// Effective capabilities by name, e.g. `CAP_SYS_ADMIN`.
+    pub cap_effective: Vec<String>,
+    pub cap_permitted: Vec<String>,
+}
+
+/// A change of credentials (`setuid` family, `capset`).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct CredChange {
+    /// The system call, e.g. `setresuid`, `capset`.
+    pub syscall: String,
+    pub old: Creds,
+    pub new: Creds,
+    /// Capabilities in `new.cap_effective` that were not in `old.cap_effective`.
+    pub caps_gained: Vec<String>,
+}
+
+/// A mount or umount.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Mount {
+    pub source: String,
+    pub target: String,
+    pub fstype: String,
+    pub flags: u64,
+}
+
+/// Entering or creating namespaces (`setns`, `unshare`).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct NamespaceChange {
+    pub syscall: String,
+    /// Namespace kinds involved: any of `mnt`, `uts`, `ipc`, `user`, `pid`, `net`, `cgroup`, `time`.
+    pub namespaces: Vec<String>,
+}
+
+/// An anonymous memory file created with `memfd_create`.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Memfd {
+    pub name: String,
+    pub flags: u32,
+}
+
+/// A signal sent to another process.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Signal {
+    pub signal: i32,
+    pub target_pid: u32,
+    pub target_binary: String,
 }
 
 /// A socket action's endpoints.
@@ -261,6 +380,14 @@ pub struct Event {
     pub file: Option<FileInfo>,
     pub network: Option<Network>,
     pub dns: Option<Dns>,
+    pub module: Option<Module>,
+    pub bpf: Option<BpfLoad>,
+    pub ptrace: Option<Ptrace>,
+    pub cred: Option<CredChange>,
+    pub mount: Option<Mount>,
+    pub namespace: Option<NamespaceChange>,
+    pub memfd: Option<Memfd>,
+    pub signal: Option<Signal>,
     pub lost: Option<Lost>,
     /// The system call's return value, where there is one.
     pub result: Option<i64>,
@@ -283,6 +410,14 @@ impl Event {
             file: None,
             network: None,
             dns: None,
+            module: None,
+            bpf: None,
+            ptrace: None,
+            cred: None,
+            mount: None,
+            namespace: None,
+            memfd: None,
+            signal: None,
             lost: None,
             result: None,
             alerts: Vec::new(),
@@ -343,6 +478,22 @@ struct WireOut<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     dns: Option<&'a Dns>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    module: Option<&'a Module>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    bpf: Option<&'a BpfLoad>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ptrace: Option<&'a Ptrace>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cred: Option<&'a CredChange>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    mount: Option<&'a Mount>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    namespace: Option<&'a NamespaceChange>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    memfd: Option<&'a Memfd>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    signal: Option<&'a Signal>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     lost: Option<&'a Lost>,
     #[serde(skip_serializing_if = "Option::is_none")]
     result: Option<i64>,
@@ -369,6 +520,22 @@ struct WireIn {
     network: Option<Network>,
     #[serde(default)]
     dns: Option<Dns>,
+    #[serde(default)]
+    module: Option<Module>,
+    #[serde(default)]
+    bpf: Option<BpfLoad>,
+    #[serde(default)]
+    ptrace: Option<Ptrace>,
+    #[serde(default)]
+    cred: Option<CredChange>,
+    #[serde(default)]
+    mount: Option<Mount>,
+    #[serde(default)]
+    namespace: Option<NamespaceChange>,
+    #[serde(default)]
+    memfd: Option<Memfd>,
+    #[serde(default)]
+    signal: Option<Signal>,
     #[serde(default)]
     lost: Option<Lost>,
     #[serde(default)]
@@ -406,6 +573,14 @@ impl Serialize for Event {
             file: self.file.as_ref(),
             network: self.network.as_ref(),
             dns: self.dns.as_ref(),
+            module: self.module.as_ref(),
+            bpf: self.bpf.as_ref(),
+            ptrace: self.ptrace.as_ref(),
+            cred: self.cred.as_ref(),
+            mount: self.mount.as_ref(),
+            namespace: self.namespace.as_ref(),
+            memfd: self.memfd.as_ref(),
+            signal: self.signal.as_ref(),
             lost: self.lost.as_ref(),
             result: self.result,
             alerts: &self.alerts,
@@ -451,6 +626,14 @@ impl<'de> Deserialize<'de> for Event {
             file: wire.file,
             network: wire.network,
             dns: wire.dns,
+            module: wire.module,
+            bpf: wire.bpf,
+            ptrace: wire.ptrace,
+            cred: wire.cred,
+            mount: wire.mount,
+            namespace: wire.namespace,
+            memfd: wire.memfd,
+            signal: wire.signal,
             lost: wire.lost,
             result: wire.result,
             alerts: wire.alerts,
