@@ -1,0 +1,302 @@
+#!/usr/bin/env bash
+# Runs one command inside each kernel of the matrix (Debian 12's 6.1 and 6.12
+# cloud kernels by default) under qemu with TCG, and reports per kernel
+#   vm: <kernel release> PASS|FAIL|TIMEOUT (<exit code>, <seconds> s)
+# The guest sees the host's whole file system, read-only, at the same paths
+# (virtiofs, with a tmpfs overlay on top so the guest can write), so test
+# executables built on the host and the system programs they start run inside
+# with their real paths. The command runs as root in the same working
+# directory; its exit code decides PASS/FAIL. Exits non-zero if any kernel did
+# not pass. Needs root and a prior vm/setup.sh.
+#
+# usage: vm/matrix.sh [--kernels "6.1 6.12"] [--timeout SECS] [--lsm on|off]
+#                     [--quiet] -- COMMAND [ARGS...]
+#   --kernels  kernel series to boot, in order (default: "6.1 6.12")
+#   --timeout  hard limit per boot in seconds, qemu is killed after it (default 300)
+#   --lsm      on: boot with lsm=...,bpf (BPF LSM active, the default);
+#              off: the same list without bpf; default: no lsm= at all (the
+#              kernel's built-in CONFIG_LSM order)
+#   --quiet    do not echo the guest's console; only the result lines
+# Environment passed to the guest: CI (if set), RUST_BACKTRACE=1, PATH, HOME,
+# SHRIKE_VM_KERNEL=<release>, SHRIKE_VM_SERIES=<series>, and every SHRIKE_*
+# variable of the caller. Logs of the last run: vm/cache/logs/<series>.log
+# (console) and <series>.virtiofsd.log.
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+SERIES="$VM_DEFAULT_SERIES"
+TIMEOUT=300
+LSM=on
+QUIET=0
+COMMAND=()
+LSM_ON="lockdown,capability,landlock,yama,apparmor,bpf"
+LSM_OFF="lockdown,capability,landlock,yama,apparmor"
+# Modules the guest needs before it can reach the host's files; whichever of
+# them a kernel builds in is skipped.
+BOOT_MODULES="virtio_pci virtiofs overlay"
+
+usage() {
+  sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'
+  exit "${1:-0}"
+}
+
+parse_args() {
+  while (($#)); do
+    case "$1" in
+      --kernels) SERIES="${2:?--kernels needs a list such as \"6.1 6.12\"}"; shift 2 ;;
+      --timeout) TIMEOUT="${2:?--timeout needs seconds}"; shift 2 ;;
+      --lsm) LSM="${2:?--lsm needs on or off}"; shift 2 ;;
+      --quiet) QUIET=1; shift ;;
+      -h|--help) usage 0 ;;
+      --) shift; COMMAND=("$@"); break ;;
+      *) log "unknown argument: $1 (put the command after --)"; usage 2 ;;
+    esac
+  done
+  ((${#COMMAND[@]})) || { log "no command given: vm/matrix.sh [options] -- COMMAND..."; usage 2; }
+  [[ $TIMEOUT =~ ^[0-9]+$ && $TIMEOUT -gt 0 ]] || die "--timeout must be a positive number of seconds, not '$TIMEOUT'"
+  [[ $LSM =~ ^(on|off|default)$ ]] || die "--lsm must be on, off or default, not '$LSM'"
+}
+
+check_ready() {
+  need_root
+  [[ -x "$(qemu_bin)" && -f "$VM_CACHE/qemu/complete" && -x "$(busybox_bin)" ]] ||
+    die "qemu/busybox are not in $VM_CACHE; run vm/setup.sh first"
+  local s
+  for s in $SERIES; do
+    [[ -f "$(kernel_dir "$s")/complete" ]] ||
+      die "kernel series $s is not in $VM_CACHE; run vm/setup.sh --kernels \"$SERIES\""
+  done
+  [[ -e /dev/kvm ]] || true   # not used: TCG only
+  qemu_env
+}
+
+now() { date +%s.%N; }
+elapsed() { awk -v a="$1" -v b="$2" 'BEGIN{printf "%.1f", b-a}'; }
+
+# --- initramfs -------------------------------------------------------------
+
+modules_dir() { printf '%s/modroot/lib/modules/%s' "$(kernel_dir "$1")" "$(kernel_release "$1")"; }
+
+# Prints the module files (relative to the module tree) to load for $2, its
+# dependencies first; skips modules built into the kernel.
+module_load_order() {
+  local mdir="$1" name="$2" path deps d
+  grep -qE "(^|/)$name\.ko\$" "$mdir/modules.builtin" && return 0
+  path=$(grep -E "(^|/)$name\.ko:" "$mdir/modules.dep" | head -n1 | cut -d: -f1)
+  [[ -n $path ]] || die "module $name is neither built in nor in $mdir/modules.dep"
+  deps=$(grep -E "^$path:" "$mdir/modules.dep" | cut -d: -f2)
+  for d in $deps; do module_load_order "$mdir" "$(basename "$d" .ko)"; done
+  printf '%s\n' "$path"
+}
+
+boot_module_list() {
+  local mdir; mdir="$(modules_dir "$1")"
+  local m
+  for m in $BOOT_MODULES; do module_load_order "$mdir" "$m"; done | awk '!seen[$0]++'
+}
+
+# Content hash of everything that goes into the initramfs.
+initramfs_hash() {
+  local series="$1" mdir; mdir="$(modules_dir "$series")"
+  {
+    sha256sum <"$VM_DIR/guest-init.sh"
+    sha256sum <"$(busybox_bin)"
+    kernel_release "$series"
+    boot_module_list "$series" | while read -r m; do
+      printf '%s ' "$m"; sha256sum <"$mdir/$m"
+    done
+  } | sha256sum | cut -c1-16
+}
+
+# Builds the initramfs of a series unless one with the same content exists;
+# prints its path.
+ensure_initramfs() {
+  local series="$1" hash out tmp mdir m
+  hash=$(initramfs_hash "$series")
+  out="$VM_CACHE/initramfs/$series-$hash.cpio"
+  [[ -f $out ]] && { printf '%s' "$out"; return 0; }
+  log "building initramfs for $series ($hash)"
+  mkdir -p "$VM_CACHE/initramfs"
+  rm -f "$VM_CACHE/initramfs/$series-"*.cpio
+  tmp=$(mktemp -d "$VM_CACHE/initramfs/build.XXXXXX")
+  mkdir -p "$tmp"/{bin,sbin,usr/bin,usr/sbin,dev,proc,sys,modules,lib/modules}
+  cp "$(busybox_bin)" "$tmp/bin/busybox"
+  install -m 0755 "$VM_DIR/guest-init.sh" "$tmp/init"
+  mknod "$tmp/dev/console" c 5 1
+  mdir="$(modules_dir "$series")"
+  boot_module_list "$series" | while read -r m; do
+    cp "$mdir/$m" "$tmp/modules/"
+    basename "$m" >>"$tmp/modules/order"
+  done
+  touch "$tmp/modules/order"
+  (cd "$tmp" && find . -mindepth 1 | "$(busybox_bin)" cpio -o -H newc 2>/dev/null) >"$out.tmp"
+  mv "$out.tmp" "$out"
+  rm -r "$tmp"
+  printf '%s' "$out"
+}
+
+# --- the job the guest runs --------------------------------------------------
+
+write_job() {
+  local file="$1" series="$2" release="$3" v
+  {
+    printf '#!/bin/bash\n# written by vm/matrix.sh; run by the guest'"'"'s /init in the chroot\n'
+    printf 'export RUST_BACKTRACE=1 LANG=C.UTF-8 TERM=dumb USER=root LOGNAME=root\n'
+    printf 'export PATH=%q HOME=%q\n' "$PATH" "${HOME:-/root}"
+    [[ -n ${CI+x} ]] && printf 'export CI=%q\n' "$CI"
+    for v in $(compgen -e | grep '^SHRIKE_' || true); do
+      printf 'export %s=%q\n' "$v" "${!v}"
+    done
+    printf 'export SHRIKE_VM_KERNEL=%q SHRIKE_VM_SERIES=%q\n' "$release" "$series"
+    printf 'cd %q || { echo "vm-guest: cannot enter %q"; exit 125; }\n' "$PWD" "$PWD"
+    printf 'exec'; printf ' %q' "${COMMAND[@]}"; printf '\n'
+  } >"$file"
+}
+
+# --- virtiofsd -------------------------------------------------------------
+
+# Serves the host's / to the guest, read-only: virtiofsd runs in a private
+# mount namespace on a recursive bind of / in which every mount is remounted
+# read-only, and /proc, /sys, /dev are left out (the guest mounts its own).
+start_virtiofsd() {
+  local dir="$1" logfile="$2"
+  mkdir -p "$dir/ro"
+  unshare --mount --propagation private -- bash -c '
+    set -e
+    ro=$1; shift
+    mount --rbind / "$ro"
+    for m in proc sys dev; do umount -l "$ro/$m" 2>/dev/null || true; done
+    awk -v p="$ro" '"'"'$5 == p || index($5, p "/") == 1 { print $5 }'"'"' /proc/self/mountinfo |
+      while read -r m; do
+        mount -o remount,bind,ro "$m" 2>/dev/null || echo "vm: warning: $m stays writable" >&2
+      done
+    exec "$@"
+  ' virtiofsd "$dir/ro" "$(virtiofsd_bin)" --socket-path="$dir/vfs.sock" \
+      -o source="$dir/ro" -o sandbox=chroot -o cache=always -o xattr \
+      >"$logfile" 2>&1 &
+  VIRTIOFSD_PID=$!
+  local i
+  for i in $(seq 100); do
+    [[ -S "$dir/vfs.sock" ]] && return 0
+    kill -0 "$VIRTIOFSD_PID" 2>/dev/null || break
+    sleep 0.05
+  done
+  die "virtiofsd did not start; its log ($logfile): $(tail -n5 "$logfile")"
+}
+
+stop_virtiofsd() {
+  local dir="$1"
+  if [[ -n ${VIRTIOFSD_PID:-} ]] && kill -0 "$VIRTIOFSD_PID" 2>/dev/null; then
+    kill "$VIRTIOFSD_PID" 2>/dev/null || true
+  fi
+  [[ -n ${VIRTIOFSD_PID:-} ]] && wait "$VIRTIOFSD_PID" 2>/dev/null || true
+  VIRTIOFSD_PID=
+  rm -f "$dir/vfs.sock" "$dir/vfs.sock.pid"
+  rmdir "$dir/ro" "$dir" 2>/dev/null || true   # never rm -r: ro was a bind of /
+}
+
+# --- one boot --------------------------------------------------------------
+
+kernel_cmdline() {
+  local series="$1" job="$2" nonce="$3" lsm
+  case $LSM in
+    on) lsm=" lsm=$LSM_ON" ;;
+    off) lsm=" lsm=$LSM_OFF" ;;
+    default) lsm="" ;;
+  esac
+  printf '%s' "console=ttyS0 quiet panic=-1 rdinit=/init random.trust_cpu=on$lsm" \
+    " shrike.job=$job shrike.nonce=$nonce shrike.modules=$(modules_dir "$series")"
+}
+
+# Runs qemu under a hard timeout; the console goes to $log and, unless
+# --quiet, to stdout prefixed with [series]. Returns qemu's (or timeout's) status.
+run_qemu() {
+  local series="$1" initrd="$2" cmdline="$3" sock="$4" log="$5" qr status
+  qr="$(qemu_root)"
+  local qemu=(
+    "$(qemu_bin)" -L "$qr/usr/share/qemu" -L "$qr/usr/share/seabios"
+    -accel tcg,thread=multi -cpu max -m 2G -smp 2
+    -machine pc,memory-backend=mem
+    -object memory-backend-memfd,id=mem,size=2G,share=on
+    -nographic -nodefaults -serial stdio -no-reboot
+    -chardev "socket,id=vfs,path=$sock"
+    -device vhost-user-fs-pci,chardev=vfs,tag=hostroot
+    -kernel "$(kernel_dir "$series")/vmlinuz" -initrd "$initrd" -append "$cmdline"
+  )
+  set +e
+  timeout --kill-after=10 "$TIMEOUT" "${qemu[@]}" </dev/null 2>&1 |
+    sed -u 's/\r$//; s/\x1b\[[0-9;?]*[A-Za-z]//g; s/\x1bc//g' | tee "$log" |
+    if ((QUIET)); then cat >/dev/null; else sed -u "s/^/[$series] /"; fi
+  status=${PIPESTATUS[0]}
+  set -e
+  return "$status"
+}
+
+# Boots one kernel, runs the command and records "series result rc seconds".
+run_kernel() {
+  local series="$1" release nonce rundir sockdir initrd log t0 t1 status=0 line rc verdict secs
+  release=$(kernel_release "$series")
+  initrd=$(ensure_initramfs "$series")
+  nonce=$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n')
+  rundir="$VM_CACHE/runs/$series-$nonce"
+  mkdir -p "$rundir" "$VM_CACHE/logs"
+  log="$rundir/console.log"
+  write_job "$rundir/job.sh" "$series" "$release"
+  sockdir=$(mktemp -d /tmp/shrike-vm.XXXXXX)
+  trap 'stop_virtiofsd "$sockdir"' EXIT
+  log "$release: booting (timeout $TIMEOUT s, lsm $LSM)"
+  t0=$(now)
+  start_virtiofsd "$sockdir" "$rundir/virtiofsd.log"
+  run_qemu "$series" "$initrd" "$(kernel_cmdline "$series" "$rundir/job.sh" "$nonce")" \
+    "$sockdir/vfs.sock" "$log" || status=$?
+  t1=$(now)
+  stop_virtiofsd "$sockdir"
+  trap - EXIT
+  secs=$(elapsed "$t0" "$t1")
+
+  line=$(grep -ao "SHRIKE_VM_RESULT:$nonce:[0-9]*:[0-9.]*" "$log" | tail -n1 || true)
+  if [[ -n $line ]]; then
+    rc=$(cut -d: -f3 <<<"$line")
+    [[ $rc == 0 ]] && verdict=PASS || verdict=FAIL
+  elif ((status == 124 || status == 137)); then
+    verdict=TIMEOUT rc=none
+  else
+    verdict=FAIL rc=none
+    log "$release: no result marker (qemu status $status): kernel panic or qemu failure?" \
+      "See $VM_CACHE/logs/$series.log"
+  fi
+  report_timing "$release" "$log" "$nonce" "$line" "$secs"
+  RESULTS+=("vm: $release $verdict ($rc, $secs s)")
+  echo "${RESULTS[-1]}"
+  [[ $verdict == PASS ]] || FAILED=1
+  # Keep the last console and virtiofsd logs of each series; drop the run.
+  mv "$log" "$VM_CACHE/logs/$series.log"
+  mv "$rundir/virtiofsd.log" "$VM_CACHE/logs/$series.virtiofsd.log" 2>/dev/null || true
+  rm -f "$rundir/job.sh" && rmdir "$rundir"
+}
+
+# Guest-side times from the markers: uptime when the command started/ended.
+report_timing() {
+  local release="$1" log="$2" nonce="$3" result="$4" secs="$5" start end
+  start=$(grep -ao "SHRIKE_VM_START:$nonce:[0-9.]*" "$log" | tail -n1 | cut -d: -f3 || true)
+  end=$(cut -d: -f4 <<<"$result")
+  [[ -n $start ]] || return 0
+  if [[ -n $end ]]; then
+    log "$release: guest boot-to-command $start s, command $(elapsed "$start" "$end") s, wall $secs s"
+  else
+    log "$release: guest boot-to-command $start s, wall $secs s"
+  fi
+}
+
+main() {
+  parse_args "$@"
+  check_ready
+  RESULTS=() FAILED=0
+  local t0 s; t0=$(now)
+  for s in $SERIES; do run_kernel "$s"; done
+  echo "vm: summary (total $(elapsed "$t0" "$(now)") s)"
+  printf '%s\n' "${RESULTS[@]}"
+  exit "$FAILED"
+}
+
+main "$@"
