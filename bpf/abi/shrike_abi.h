@@ -1,0 +1,166 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR Apache-2.0) */
+/*
+ * shrike's kernel <-> user contract: every record the BPF programs write to the ring buffer,
+ * every map value user space reads or writes, and the constants both sides share.
+ *
+ * Rules (ARCHITECTURE.md, "Kernel <-> user contract"):
+ *   - fixed-width types and explicit padding only, so the layout is the same in C and in the
+ *     Rust types the libbpf-cargo skeleton generates from this file's BTF;
+ *   - every record starts with struct shrike_header;
+ *   - record kinds and counter ids are numbered in ranges and never reused;
+ *   - variable-length data follows the fixed part, each piece's length given in the fixed part.
+ *
+ * Decoded in exactly one place: crates/bpf/src/decode.rs (must match this file).
+ */
+#ifndef SHRIKE_ABI_H
+#define SHRIKE_ABI_H
+
+/*
+ * Constants are enums, not #defines, so that they are in the object's BTF and the generated
+ * Rust skeleton carries them too (shrike_abi_anchor below makes sure every one is referenced).
+ */
+
+/* Record kinds. 1-99 process lifecycle, 100-199 file, 200-299 privilege and kernel
+ * integrity, 300-399 network. Never reuse a number. */
+enum shrike_record_kind {
+	SHRIKE_REC_PROCESS_EXEC = 1,
+	SHRIKE_REC_PROCESS_EXIT = 2,
+	SHRIKE_REC_PROCESS_FORK = 3,
+};
+
+/* Limits of what one record carries; longer data is cut and flagged. */
+enum shrike_limits {
+	SHRIKE_COMM_LEN = 16,
+	SHRIKE_PATH_DEPTH_MAX = 128, /* path components walked before the path is cut */
+	SHRIKE_PATH_MAX = 4096,	     /* binary, filename, interpreter, cwd: each at most this */
+	SHRIKE_ENV_MAX = 16384,	     /* environment bytes per exec, when env capture is on */
+	SHRIKE_ARGS_MAX = 32768,     /* argv bytes (NUL-separated) per exec */
+};
+
+/* Every record begins with this header. */
+struct shrike_header {
+	__u16 kind;	 /* SHRIKE_REC_* */
+	__u16 _pad0;
+	__u32 size;	 /* bytes in the whole record, header included */
+	__u64 ktime_ns;	 /* CLOCK_BOOTTIME when the record was made */
+	__u32 pid;	 /* thread-group id (the process) */
+	__u32 tid;	 /* thread id */
+	__u64 exec_id;	 /* the process image; 0 when unknown to the kernel side */
+};
+
+/* shrike_exec.flags */
+enum shrike_exec_flags {
+	SHRIKE_EXEC_ARGS_TRUNCATED = 1 << 0,
+	SHRIKE_EXEC_ENV_TRUNCATED = 1 << 1,
+	SHRIKE_EXEC_BINARY_TRUNCATED = 1 << 2,
+	SHRIKE_EXEC_CWD_TRUNCATED = 1 << 3,
+	SHRIKE_EXEC_FILENAME_TRUNCATED = 1 << 4,
+	SHRIKE_EXEC_MEMFD = 1 << 5,	       /* the executed file is a memfd */
+	SHRIKE_EXEC_DELETED = 1 << 6,	       /* the executed file has no links */
+	SHRIKE_EXEC_SCRIPT = 1 << 7,	       /* filename was a #! script run by the binary */
+	SHRIKE_EXEC_PARENT_IS_PREV = 1 << 8,   /* exec without fork: parent is the replaced image */
+	SHRIKE_EXEC_ARGS_FAULT = 1 << 9,       /* argv could not be read (counted too) */
+	SHRIKE_EXEC_LINEAGE_UNKNOWN = 1 << 10, /* no lineage entry existed for the process */
+};
+
+/*
+ * SHRIKE_REC_PROCESS_EXEC. After the fixed part, `data` holds, in order and without
+ * separators: binary (binary_len bytes), filename (filename_len), interpreter (interp_len),
+ * cwd (cwd_len), argv (args_len, NUL-separated), environment (env_len, NUL-separated).
+ */
+struct shrike_exec {
+	struct shrike_header hdr;
+	__u64 parent_exec_id;	/* see SHRIKE_EXEC_PARENT_IS_PREV; 0 when unknown */
+	__u64 start_boottime_ns; /* when the process (not this image) was forked */
+	__u64 cgroup_id;	/* cgroup v2 id */
+	__u32 ppid;		/* real parent's thread-group id */
+	__u32 uid;
+	__u32 euid;
+	__u32 gid;
+	__u32 egid;
+	__u32 loginuid;		/* 4294967295 when unset */
+	__u32 flags;		/* SHRIKE_EXEC_* */
+	__u32 args_total;	/* argv bytes the process really has (>= args_len) */
+	__u32 args_len;
+	__u32 env_len;
+	__u16 binary_len;
+	__u16 filename_len;
+	__u16 interp_len;
+	__u16 cwd_len;
+	char comm[SHRIKE_COMM_LEN];
+	/* followed by the data described above */
+};
+
+/* SHRIKE_REC_PROCESS_FORK: a new process (not a thread). hdr.exec_id is the child's. */
+struct shrike_fork {
+	struct shrike_header hdr;
+	__u64 parent_exec_id;	/* the forking image */
+	__u64 start_boottime_ns;
+	__u32 ppid;
+	__u32 _pad0;
+};
+
+/* SHRIKE_REC_PROCESS_EXIT: the last thread of a process exited. */
+struct shrike_exit {
+	struct shrike_header hdr;
+	__u32 exit_code;	/* wait(2) status: (code << 8) | core_dump 0x80 | signal */
+	__u32 _pad0;
+};
+
+/*
+ * The lineage map (SEC ".maps" `procs`, key: __u32 thread-group id). Filled by the kernel at
+ * fork and exec, removed at exit, seeded by user space at start for older processes. Later
+ * sensors and in-kernel policy read exec_id and parent_exec_id from it.
+ */
+enum shrike_proc_flags {
+	SHRIKE_PROC_CLONE = 1 << 0,  /* forked and not yet exec'd: the image is the parent's */
+	SHRIKE_PROC_SEEDED = 1 << 1, /* written by user space from /proc */
+};
+
+struct shrike_proc {
+	__u64 exec_id;
+	__u64 parent_exec_id;
+	__u64 start_boottime_ns;
+	__u32 flags;		/* SHRIKE_PROC_* */
+	__u32 _pad0;
+};
+
+/*
+ * Kernel-side counters: a per-CPU array indexed by these ids; user space sums the CPUs.
+ * Every record that could not be delivered and every failed map operation is counted.
+ */
+enum shrike_counter {
+	SHRIKE_CNT_RINGBUF_FULL = 0,	  /* a record was dropped: ring buffer full */
+	SHRIKE_CNT_PROCS_UPDATE_FAIL = 1, /* lineage map update failed (map full?) */
+	SHRIKE_CNT_LINEAGE_MISS = 2,	  /* no lineage entry for a process that needed one */
+	SHRIKE_CNT_READ_FAIL = 3,	  /* a kernel or user memory read failed */
+	SHRIKE_CNT_SCRATCH_FAIL = 4,	  /* the per-CPU scratch buffer was unavailable */
+	SHRIKE_CNT_EXEC_SEEN = 5,
+	SHRIKE_CNT_FORK_SEEN = 6,
+	SHRIKE_CNT_EXIT_SEEN = 7,
+	SHRIKE_CNT_ARGS_TRUNCATED = 8,
+	SHRIKE_CNT_PATH_TRUNCATED = 9,
+	SHRIKE_CNT_MAX = 64, /* size of the counter array, not a counter */
+};
+
+/*
+ * Every contract type in one place. Each BPF object defines one (unused) instance, which puts
+ * all of them into its BTF, so the libbpf-cargo skeleton generates the Rust types and
+ * constants from this file rather than from hand copies.
+ */
+struct shrike_abi_anchor {
+	struct shrike_header header;
+	struct shrike_exec exec;
+	struct shrike_fork fork;
+	struct shrike_exit exit;
+	struct shrike_proc proc;
+	enum shrike_record_kind record_kind;
+	enum shrike_limits limits;
+	enum shrike_exec_flags exec_flags;
+	enum shrike_proc_flags proc_flags;
+	enum shrike_counter counter;
+};
+
+#define SHRIKE_ABI_ANCHOR struct shrike_abi_anchor shrike_abi_anchor SEC(".bss")
+
+#endif /* SHRIKE_ABI_H */

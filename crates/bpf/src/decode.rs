@@ -1,0 +1,521 @@
+//! Ring-buffer bytes to records: the one place kernel records are decoded.
+//!
+//! Every read is length-checked and copies into an aligned value (`plain::copy_from_bytes`), so
+//! a short, corrupt or unaligned buffer is an error, never undefined behaviour. Kinds are
+//! matched by number; an unknown kind is reported as [`DecodeError::UnknownKind`] for the caller
+//! to count and skip. Strings stay bytes here: turning them into text is the pipeline's job.
+
+use crate::abi::{
+    shrike_exec, shrike_exec_flags, shrike_exit, shrike_fork, shrike_header, shrike_record_kind,
+};
+
+/// The common header, decoded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Header {
+    pub kind: u16,
+    /// CLOCK_BOOTTIME nanoseconds.
+    pub ktime_ns: u64,
+    pub pid: u32,
+    pub tid: u32,
+    /// 0 when the kernel side did not know the process.
+    pub exec_id: u64,
+}
+
+/// `SHRIKE_EXEC_*` flags of an exec record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ExecFlags(pub u32);
+
+impl ExecFlags {
+    pub fn has(self, flag: shrike_exec_flags) -> bool {
+        self.0 & flag.0 != 0
+    }
+}
+
+/// A process image started (`SHRIKE_REC_PROCESS_EXEC`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExecRecord {
+    pub header: Header,
+    pub parent_exec_id: u64,
+    pub start_boottime_ns: u64,
+    pub cgroup_id: u64,
+    pub ppid: u32,
+    pub uid: u32,
+    pub euid: u32,
+    pub gid: u32,
+    pub egid: u32,
+    pub loginuid: u32,
+    pub flags: ExecFlags,
+    /// argv bytes the process really has; more than `args.len()` when truncated.
+    pub args_total: u32,
+    pub comm: Vec<u8>,
+    pub binary: Vec<u8>,
+    pub filename: Vec<u8>,
+    /// The `#!` interpreter as written in the script, for scripts.
+    pub interp: Option<Vec<u8>>,
+    pub cwd: Vec<u8>,
+    /// NUL-separated.
+    pub args: Vec<u8>,
+    /// NUL-separated `NAME=value` entries.
+    pub env: Vec<u8>,
+}
+
+/// A new process (`SHRIKE_REC_PROCESS_FORK`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ForkRecord {
+    pub header: Header,
+    pub parent_exec_id: u64,
+    pub start_boottime_ns: u64,
+    pub ppid: u32,
+}
+
+/// A process ended (`SHRIKE_REC_PROCESS_EXIT`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ExitRecord {
+    pub header: Header,
+    /// The wait(2) status word.
+    pub status: u32,
+}
+
+impl ExitRecord {
+    /// The exit code, when the process exited by itself.
+    pub fn code(&self) -> Option<i32> {
+        (self.status & 0x7f == 0).then_some(((self.status >> 8) & 0xff) as i32)
+    }
+
+    /// The terminating signal, when a signal ended the process.
+    pub fn signal(&self) -> Option<i32> {
+        let sig = self.status & 0x7f;
+        (sig != 0).then_some(sig as i32)
+    }
+
+    pub fn core_dumped(&self) -> bool {
+        self.status & 0x80 != 0
+    }
+}
+
+/// One decoded kernel record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Record {
+    Exec(ExecRecord),
+    Fork(ForkRecord),
+    Exit(ExitRecord),
+}
+
+impl Record {
+    pub fn header(&self) -> &Header {
+        match self {
+            Record::Exec(r) => &r.header,
+            Record::Fork(r) => &r.header,
+            Record::Exit(r) => &r.header,
+        }
+    }
+}
+
+/// Why bytes from the ring buffer are not a record.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum DecodeError {
+    /// The buffer is shorter than the fixed part of the record it claims to be.
+    #[error("record too short: {kind} needs {need} bytes, buffer has {have}")]
+    TooShort {
+        kind: &'static str,
+        need: usize,
+        have: usize,
+    },
+    /// The header's size disagrees with the buffer.
+    #[error("record size {claimed} in header does not match buffer of {have} bytes")]
+    SizeMismatch { claimed: usize, have: usize },
+    /// The variable-length pieces add up to more than the record holds.
+    #[error(
+        "exec record's data lengths add up to {need} bytes but only {have} follow the fixed part"
+    )]
+    DataOverrun { need: usize, have: usize },
+    /// A record kind this build does not know (a newer kernel object?); count and skip it.
+    #[error("unknown record kind {0}")]
+    UnknownKind(u16),
+}
+
+fn copy<T: plain::Plain + Default>(bytes: &[u8], kind: &'static str) -> Result<T, DecodeError> {
+    let mut value = T::default();
+    plain::copy_from_bytes(&mut value, bytes).map_err(|_| DecodeError::TooShort {
+        kind,
+        need: std::mem::size_of::<T>(),
+        have: bytes.len(),
+    })?;
+    Ok(value)
+}
+
+fn header(h: &shrike_header) -> Header {
+    Header {
+        kind: h.kind,
+        ktime_ns: h.ktime_ns,
+        pid: h.pid,
+        tid: h.tid,
+        exec_id: h.exec_id,
+    }
+}
+
+/// Bytes of `comm` up to its first NUL.
+fn c_chars(chars: &[i8]) -> Vec<u8> {
+    chars
+        .iter()
+        .map(|&c| c as u8)
+        .take_while(|&c| c != 0)
+        .collect()
+}
+
+impl TryFrom<&[u8]> for Record {
+    type Error = DecodeError;
+
+    fn try_from(bytes: &[u8]) -> Result<Self, Self::Error> {
+        let h: shrike_header = copy(bytes, "header")?;
+        let claimed = h.size as usize;
+        if claimed > bytes.len() || claimed < std::mem::size_of::<shrike_header>() {
+            return Err(DecodeError::SizeMismatch {
+                claimed,
+                have: bytes.len(),
+            });
+        }
+        let bytes = &bytes[..claimed];
+        match shrike_record_kind(u32::from(h.kind)) {
+            shrike_record_kind::SHRIKE_REC_PROCESS_EXEC => decode_exec(bytes).map(Record::Exec),
+            shrike_record_kind::SHRIKE_REC_PROCESS_FORK => {
+                let f: shrike_fork = copy(bytes, "fork")?;
+                Ok(Record::Fork(ForkRecord {
+                    header: header(&f.hdr),
+                    parent_exec_id: f.parent_exec_id,
+                    start_boottime_ns: f.start_boottime_ns,
+                    ppid: f.ppid,
+                }))
+            }
+            shrike_record_kind::SHRIKE_REC_PROCESS_EXIT => {
+                let x: shrike_exit = copy(bytes, "exit")?;
+                Ok(Record::Exit(ExitRecord {
+                    header: header(&x.hdr),
+                    status: x.exit_code,
+                }))
+            }
+            _ => Err(DecodeError::UnknownKind(h.kind)),
+        }
+    }
+}
+
+fn decode_exec(bytes: &[u8]) -> Result<ExecRecord, DecodeError> {
+    let e: shrike_exec = copy(bytes, "exec")?;
+    let data = &bytes[std::mem::size_of::<shrike_exec>()..];
+    let lengths = [
+        usize::from(e.binary_len),
+        usize::from(e.filename_len),
+        usize::from(e.interp_len),
+        usize::from(e.cwd_len),
+        e.args_len as usize,
+        e.env_len as usize,
+    ];
+    let need: usize = lengths.iter().sum();
+    if need > data.len() {
+        return Err(DecodeError::DataOverrun {
+            need,
+            have: data.len(),
+        });
+    }
+    let mut pieces = Vec::with_capacity(lengths.len());
+    let mut rest = data;
+    for len in lengths {
+        let (piece, tail) = rest.split_at(len);
+        pieces.push(piece.to_vec());
+        rest = tail;
+    }
+    let mut pieces = pieces.into_iter();
+    let mut next = || pieces.next().unwrap_or_default();
+    let flags = ExecFlags(e.flags);
+    let binary = next();
+    let filename = next();
+    let interp = next();
+    Ok(ExecRecord {
+        header: header(&e.hdr),
+        parent_exec_id: e.parent_exec_id,
+        start_boottime_ns: e.start_boottime_ns,
+        cgroup_id: e.cgroup_id,
+        ppid: e.ppid,
+        uid: e.uid,
+        euid: e.euid,
+        gid: e.gid,
+        egid: e.egid,
+        loginuid: e.loginuid,
+        flags,
+        args_total: e.args_total,
+        comm: c_chars(&e.comm),
+        binary,
+        filename,
+        interp: flags
+            .has(shrike_exec_flags::SHRIKE_EXEC_SCRIPT)
+            .then_some(interp),
+        cwd: next(),
+        args: next(),
+        env: next(),
+    })
+}
+
+/// Builders of raw records as the kernel writes them, for tests here and in other crates.
+pub mod testing {
+    use super::*;
+
+    fn bytes_of<T: plain::Plain>(value: &T) -> Vec<u8> {
+        // SAFETY: T is Plain (repr(C), integers only), so viewing it as bytes is sound; the
+        // slice lives no longer than `value`.
+        unsafe { plain::as_bytes(value) }.to_vec()
+    }
+
+    fn hdr(kind: shrike_record_kind, size: usize, h: &Header) -> shrike_header {
+        shrike_header {
+            kind: kind.0 as u16,
+            size: size as u32,
+            ktime_ns: h.ktime_ns,
+            pid: h.pid,
+            tid: h.tid,
+            exec_id: h.exec_id,
+            ..Default::default()
+        }
+    }
+
+    /// The bytes of an exec record for `r` (its kind field is ignored).
+    pub fn exec_bytes(r: &ExecRecord) -> Vec<u8> {
+        let interp = r.interp.clone().unwrap_or_default();
+        let data: Vec<u8> = [&r.binary, &r.filename, &interp, &r.cwd, &r.args, &r.env]
+            .iter()
+            .flat_map(|p| p.iter().copied())
+            .collect();
+        let size = std::mem::size_of::<shrike_exec>() + data.len();
+        let mut comm = [0i8; 16];
+        for (slot, &b) in comm.iter_mut().zip(r.comm.iter().take(15)) {
+            *slot = b as i8;
+        }
+        let e = shrike_exec {
+            hdr: hdr(shrike_record_kind::SHRIKE_REC_PROCESS_EXEC, size, &r.header),
+            parent_exec_id: r.parent_exec_id,
+            start_boottime_ns: r.start_boottime_ns,
+            cgroup_id: r.cgroup_id,
+            ppid: r.ppid,
+            uid: r.uid,
+            euid: r.euid,
+            gid: r.gid,
+            egid: r.egid,
+            loginuid: r.loginuid,
+            flags: r.flags.0,
+            args_total: r.args_total,
+            args_len: r.args.len() as u32,
+            env_len: r.env.len() as u32,
+            binary_len: r.binary.len() as u16,
+            filename_len: r.filename.len() as u16,
+            interp_len: interp.len() as u16,
+            cwd_len: r.cwd.len() as u16,
+            comm,
+        };
+        let mut out = bytes_of(&e);
+        out.extend_from_slice(&data);
+        out
+    }
+
+    /// The bytes of a fork record.
+    pub fn fork_bytes(r: &ForkRecord) -> Vec<u8> {
+        let f = shrike_fork {
+            hdr: hdr(
+                shrike_record_kind::SHRIKE_REC_PROCESS_FORK,
+                std::mem::size_of::<shrike_fork>(),
+                &r.header,
+            ),
+            parent_exec_id: r.parent_exec_id,
+            start_boottime_ns: r.start_boottime_ns,
+            ppid: r.ppid,
+            ..Default::default()
+        };
+        bytes_of(&f)
+    }
+
+    /// The bytes of an exit record.
+    pub fn exit_bytes(r: &ExitRecord) -> Vec<u8> {
+        let x = shrike_exit {
+            hdr: hdr(
+                shrike_record_kind::SHRIKE_REC_PROCESS_EXIT,
+                std::mem::size_of::<shrike_exit>(),
+                &r.header,
+            ),
+            exit_code: r.status,
+            ..Default::default()
+        };
+        bytes_of(&x)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::testing::*;
+    use super::*;
+
+    fn exec_sample() -> ExecRecord {
+        ExecRecord {
+            header: Header {
+                kind: 1,
+                ktime_ns: 7,
+                pid: 100,
+                tid: 100,
+                exec_id: 0xabc,
+            },
+            parent_exec_id: 0xab,
+            start_boottime_ns: 5,
+            cgroup_id: 1,
+            ppid: 99,
+            uid: 0,
+            euid: 0,
+            gid: 0,
+            egid: 0,
+            loginuid: u32::MAX,
+            flags: ExecFlags(shrike_exec_flags::SHRIKE_EXEC_SCRIPT.0),
+            args_total: 21,
+            comm: b"x.sh".to_vec(),
+            binary: b"/usr/bin/dash".to_vec(),
+            filename: b"./x.sh".to_vec(),
+            interp: Some(b"/bin/sh".to_vec()),
+            cwd: b"/tmp".to_vec(),
+            args: b"/bin/sh\0./x.sh\0a\xff\0".to_vec(),
+            env: b"LD_PRELOAD=/x.so\0".to_vec(),
+        }
+    }
+
+    #[test]
+    fn exec_record_round_trips_with_every_piece_in_place() {
+        let r = exec_sample();
+        let bytes = exec_bytes(&r);
+        assert_eq!(Record::try_from(bytes.as_slice()), Ok(Record::Exec(r)));
+    }
+
+    #[test]
+    fn decoding_works_from_an_unaligned_buffer() {
+        let r = exec_sample();
+        let mut bytes = vec![0u8];
+        bytes.extend(exec_bytes(&r));
+        assert_eq!(Record::try_from(&bytes[1..]), Ok(Record::Exec(r)));
+    }
+
+    #[test]
+    fn fork_and_exit_records_decode() {
+        let f = ForkRecord {
+            header: Header {
+                kind: 3,
+                ktime_ns: 1,
+                pid: 5,
+                tid: 5,
+                exec_id: 9,
+            },
+            parent_exec_id: 8,
+            start_boottime_ns: 1,
+            ppid: 4,
+        };
+        assert_eq!(
+            Record::try_from(fork_bytes(&f).as_slice()),
+            Ok(Record::Fork(f))
+        );
+        let x = ExitRecord {
+            header: Header {
+                kind: 2,
+                ktime_ns: 2,
+                pid: 5,
+                tid: 6,
+                exec_id: 9,
+            },
+            status: 3 << 8,
+        };
+        assert_eq!(
+            Record::try_from(exit_bytes(&x).as_slice()),
+            Ok(Record::Exit(x))
+        );
+        assert_eq!((x.code(), x.signal()), (Some(3), None));
+    }
+
+    #[test]
+    fn exit_status_distinguishes_signals_and_core_dumps() {
+        let h = Header {
+            kind: 2,
+            ktime_ns: 0,
+            pid: 1,
+            tid: 1,
+            exec_id: 0,
+        };
+        let killed = ExitRecord {
+            header: h,
+            status: 9,
+        };
+        assert_eq!(
+            (killed.code(), killed.signal(), killed.core_dumped()),
+            (None, Some(9), false)
+        );
+        let segv = ExitRecord {
+            header: h,
+            status: 11 | 0x80,
+        };
+        assert_eq!(
+            (segv.code(), segv.signal(), segv.core_dumped()),
+            (None, Some(11), true)
+        );
+    }
+
+    #[test]
+    fn short_buffers_are_errors_not_panics() {
+        let bytes = exec_bytes(&exec_sample());
+        for len in 0..bytes.len() {
+            assert!(
+                Record::try_from(&bytes[..len]).is_err(),
+                "{len} bytes decoded"
+            );
+        }
+    }
+
+    #[test]
+    fn lengths_that_overrun_the_record_are_rejected() {
+        let mut bytes = exec_bytes(&exec_sample());
+        // binary_len is the first u16 after the ten u32 fields following three u64s.
+        let off = std::mem::size_of::<shrike_header>() + 3 * 8 + 10 * 4;
+        bytes[off..off + 2].copy_from_slice(&u16::MAX.to_le_bytes());
+        assert!(matches!(
+            Record::try_from(bytes.as_slice()),
+            Err(DecodeError::DataOverrun { .. })
+        ));
+    }
+
+    #[test]
+    fn unknown_kinds_are_reported_for_counting() {
+        let mut bytes = exit_bytes(&ExitRecord {
+            header: Header {
+                kind: 2,
+                ktime_ns: 0,
+                pid: 1,
+                tid: 1,
+                exec_id: 0,
+            },
+            status: 0,
+        });
+        bytes[0..2].copy_from_slice(&999u16.to_le_bytes());
+        assert_eq!(
+            Record::try_from(bytes.as_slice()),
+            Err(DecodeError::UnknownKind(999))
+        );
+    }
+
+    #[test]
+    fn header_size_larger_than_the_buffer_is_rejected() {
+        let mut bytes = exit_bytes(&ExitRecord {
+            header: Header {
+                kind: 2,
+                ktime_ns: 0,
+                pid: 1,
+                tid: 1,
+                exec_id: 0,
+            },
+            status: 0,
+        });
+        bytes[4..8].copy_from_slice(&1000u32.to_le_bytes());
+        assert!(matches!(
+            Record::try_from(bytes.as_slice()),
+            Err(DecodeError::SizeMismatch { .. })
+        ));
+    }
+}

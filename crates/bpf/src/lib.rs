@@ -1,0 +1,28 @@
+//! shrike's kernel side, seen from user space: the embedded BPF objects (built from `bpf/` by
+//! build.rs into libbpf-rs skeletons), the contract types, the decoder, the loader, the
+//! ring-buffer reader, the kernel-side counters, and the probes that decide which hooks the
+//! running kernel offers.
+
+pub mod abi;
+pub mod counters;
+pub mod decode;
+pub mod loader;
+pub mod mounts;
+pub mod probe;
+pub mod reader;
+
+pub mod skel {
+    //! The generated libbpf-rs skeletons, one module per BPF object.
+    #![allow(clippy::all, missing_docs)]
+    pub mod process {
+        include!(concat!(env!("OUT_DIR"), "/process.skel.rs"));
+    }
+    pub mod probe {
+        include!(concat!(env!("OUT_DIR"), "/probe.skel.rs"));
+    }
+}
+
+pub use counters::Counters;
+pub use decode::{DecodeError, Record};
+pub use loader::{LoadError, Seeded, SensorOptions, Sensors};
+pub use reader::{Batch, Reader, ReaderOptions, ReaderStats};
