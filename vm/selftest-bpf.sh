@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Guest side of vm/selftest.sh's BPF check (runs inside a matrix guest, not on
+# the host): mounts bpffs, loads vm/cache/selftest/selftest.bpf.o with the
+# host's bpftool, attaches its LSM and fentry programs (vm/bpf_attach.py), and
+# proves they act: exec of /tmp/shrike-vm-deny-me is refused while the LSM
+# program is attached and allowed after it is detached; unlink calls are counted.
+set -euo pipefail
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+obj="${1:-$here/cache/selftest/selftest.bpf.o}"
+pin=/sys/fs/bpf/shrike-vm-selftest
+
+fail() { echo "selftest-bpf: FAIL: $*"; exit 1; }
+step() { echo "selftest-bpf: $*"; }
+
+mountpoint -q /sys/fs/bpf || mount -t bpf bpf /sys/fs/bpf
+mountpoint -q /sys/kernel/security || mount -t securityfs securityfs /sys/kernel/security
+step "kernel $(uname -r), LSMs: $(cat /sys/kernel/security/lsm 2>/dev/null || echo '(securityfs not mounted)')"
+
+bpftool prog loadall "$obj" "$pin" pinmaps "$pin-maps" || fail "bpftool could not load $obj"
+step "loaded: $(ls "$pin" | tr '\n' ' ')"
+bpftool prog show pinned "$pin/deny_exec"
+bpftool prog show pinned "$pin/count_unlink"
+
+python3 "$here/bpf_attach.py" "$pin/deny_exec" "$pin-lsm-link" || fail "LSM program did not attach"
+python3 "$here/bpf_attach.py" "$pin/count_unlink" "$pin-fentry-link" || fail "fentry program did not attach"
+
+cp /usr/bin/true /tmp/shrike-vm-deny-me
+if /tmp/shrike-vm-deny-me 2>/dev/null; then fail "exec of /tmp/shrike-vm-deny-me was not denied"; fi
+/usr/bin/true || fail "exec of /usr/bin/true was denied too"
+step "LSM deny works: /tmp/shrike-vm-deny-me refused, /usr/bin/true allowed"
+
+for i in 1 2 3; do touch "/tmp/unlink-$i" && rm "/tmp/unlink-$i"; done
+bss=$(ls "$pin-maps" | grep -m1 'bss$') || fail "no .bss map pinned in $pin-maps"
+dump=$(bpftool -j map dump pinned "$pin-maps/$bss")
+counter() {  # value of a global variable of the object's .bss
+  python3 -c 'import json, sys
+vars = json.loads(sys.argv[1])[0]["formatted"]["value"][".bss"]
+print({k: v for x in vars for k, v in x.items()}[sys.argv[2]])' "$dump" "$1"
+}
+unlinks=$(counter unlink_count)
+denied=$(counter denied_count)
+((unlinks >= 3)) || fail "fentry/do_unlinkat counted $unlinks unlinks, expected at least 3"
+step "fentry works: do_unlinkat counted $unlinks times; LSM denied $denied exec(s)"
+
+rm "$pin-lsm-link" "$pin-fentry-link"
+/tmp/shrike-vm-deny-me || fail "exec still denied after the LSM link was removed"
+step "detached: /tmp/shrike-vm-deny-me runs again"
+step "PASS"
