@@ -1,0 +1,71 @@
+//! Ways to get a [`Policy`]: from in-memory sources (reload, tests), from files, and from the
+//! embedded default pack plus extra files. All of them compile everything or nothing, so a bad
+//! reload leaves the running policy untouched.
+
+use std::path::Path;
+
+use crate::compile;
+use crate::diag::Diagnostic;
+use crate::pack;
+use crate::policy::Policy;
+use crate::source::SourceFile;
+
+impl Policy {
+    /// Compiles `(name, text)` sources, in order (lists and macros are shared across sources;
+    /// a later source may `append` to an earlier list).
+    pub fn compile<N, T>(sources: impl IntoIterator<Item = (N, T)>) -> Result<Policy, Vec<Diagnostic>>
+    where
+        N: Into<String>,
+        T: Into<String>,
+    {
+        let sources = sources
+            .into_iter()
+            .map(|(n, t)| SourceFile::new(n, t))
+            .collect();
+        compile::compile(sources)
+    }
+
+    /// Reads and compiles policy files. Unreadable files are reported as diagnostics too.
+    pub fn load<P: AsRef<Path>>(paths: &[P]) -> Result<Policy, Vec<Diagnostic>> {
+        Policy::compile(read_files(paths)?)
+    }
+
+    /// The embedded default pack alone.
+    pub fn default_pack() -> Result<Policy, Vec<Diagnostic>> {
+        Policy::compile(pack::sources())
+    }
+
+    /// The embedded default pack followed by `paths` (which may use and extend its lists and
+    /// macros).
+    pub fn default_pack_with<P: AsRef<Path>>(paths: &[P]) -> Result<Policy, Vec<Diagnostic>> {
+        let mut sources: Vec<(String, String)> = pack::sources()
+            .into_iter()
+            .map(|(n, t)| (n.to_string(), t.to_string()))
+            .collect();
+        sources.extend(read_files(paths)?);
+        Policy::compile(sources)
+    }
+}
+
+/// Reads each file, collecting every read error.
+pub(crate) fn read_files<P: AsRef<Path>>(paths: &[P]) -> Result<Vec<(String, String)>, Vec<Diagnostic>> {
+    let mut out = Vec::new();
+    let mut errors = Vec::new();
+    for p in paths {
+        let p = p.as_ref();
+        let name = p.display().to_string();
+        match std::fs::read_to_string(p) {
+            Ok(text) => out.push((name, text)),
+            Err(e) => errors.push(Diagnostic::file_level(
+                &name,
+                format!("cannot read policy file: {e}"),
+                Some("check the path and its permissions".into()),
+            )),
+        }
+    }
+    if errors.is_empty() {
+        Ok(out)
+    } else {
+        Err(errors)
+    }
+}

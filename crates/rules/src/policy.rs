@@ -1,0 +1,258 @@
+//! A compiled policy and its evaluator: which rules an event matches, and the alert each match
+//! becomes once it is known what the kernel did.
+//!
+//! Rules are indexed by event kind, so an event is only tested against rules that can see its
+//! kind; conditions are pre-compiled (hash sets, prefix lists, globs) and the non-matching path
+//! allocates nothing (`evaluate` returns an empty `Vec`, which does not allocate).
+
+use std::sync::Arc;
+
+use serde::Serialize;
+use shrike_event::{Alert, Event, EventKind};
+
+use crate::cond::Cond;
+use crate::kinds::{kind_index, KindSet, ALL_KINDS};
+use crate::meta::{Action, Mode, Outcome, Severity};
+use crate::pushdown::{self, KernelPlan};
+use crate::source::SourceFile;
+
+/// What a rule says, as written (for listing, explaining and alerts).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RuleInfo {
+    /// Position in the policy; the number kernel records use to name the rule.
+    pub index: u16,
+    pub id: String,
+    pub name: String,
+    pub description: String,
+    pub severity: Severity,
+    pub mitre: Vec<String>,
+    pub action: Action,
+    pub mode: Mode,
+    pub enabled: bool,
+    pub tags: Vec<String>,
+    /// The event kinds the rule can match.
+    pub kinds: Vec<EventKind>,
+    /// The condition as written (trimmed).
+    pub condition: String,
+    pub exceptions: Vec<String>,
+    /// Where the rule's id is written.
+    pub file: String,
+    pub line: u32,
+    pub col: u32,
+}
+
+/// One rule that matched one event.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Match {
+    /// The rule's index ([`RuleInfo::index`], [`crate::KernelPlan`] `rules[].index`).
+    pub index: u16,
+    pub rule_id: Arc<str>,
+    pub rule: Arc<str>,
+    pub severity: Severity,
+    pub action: Action,
+    pub mode: Mode,
+    pub mitre: Arc<[String]>,
+}
+
+/// What the kernel did to the action an event describes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum KernelAction {
+    /// Nothing: the action went ahead.
+    Nothing,
+    /// The action failed with EPERM.
+    Denied,
+    /// The process was killed with SIGKILL.
+    Killed,
+}
+
+impl Match {
+    /// What really happened, as the alert must say it:
+    ///
+    /// - an `alert` rule always reports `alerted`, whatever else happened;
+    /// - an `audit`-mode `deny`/`kill` rule reports `would_deny`;
+    /// - an enforcing `deny`/`kill` rule reports `denied` or `killed` only when the kernel did
+    ///   that, and `alerted` when it did not (e.g. the rule needs user-space fields and could not
+    ///   be decided in the kernel in time).
+    pub fn outcome(&self, kernel: KernelAction) -> Outcome {
+        match (self.action, self.mode, kernel) {
+            (Action::Alert, _, _) => Outcome::Alerted,
+            (_, Mode::Audit, _) => Outcome::WouldDeny,
+            (_, Mode::Enforce, KernelAction::Nothing) => Outcome::Alerted,
+            (_, Mode::Enforce, KernelAction::Denied) => Outcome::Denied,
+            (_, Mode::Enforce, KernelAction::Killed) => Outcome::Killed,
+        }
+    }
+
+    /// The alert for this match, for an event's `alerts[]`.
+    pub fn to_alert(&self, kernel: KernelAction) -> Alert {
+        Alert {
+            rule_id: self.rule_id.to_string(),
+            rule: self.rule.to_string(),
+            severity: self.severity.as_str().to_string(),
+            action: self.action.as_str().to_string(),
+            outcome: self.outcome(kernel).as_str().to_string(),
+            mitre: self.mitre.to_vec(),
+        }
+    }
+}
+
+/// A rule ready to evaluate.
+#[derive(Debug, Clone)]
+pub(crate) struct CompiledRule {
+    pub info: Arc<RuleInfo>,
+    pub cond: Cond,
+    pub exceptions: Vec<Cond>,
+    pub kinds: KindSet,
+    template: Match,
+}
+
+impl CompiledRule {
+    pub fn new(info: Arc<RuleInfo>, cond: Cond, exceptions: Vec<Cond>, kinds: KindSet) -> Self {
+        let template = Match {
+            index: info.index,
+            rule_id: info.id.as_str().into(),
+            rule: info.name.as_str().into(),
+            severity: info.severity,
+            action: info.action,
+            mode: info.mode,
+            mitre: info.mitre.clone().into(),
+        };
+        CompiledRule {
+            info,
+            cond,
+            exceptions,
+            kinds,
+            template,
+        }
+    }
+
+    fn matches(&self, event: &Event) -> bool {
+        self.cond.eval(event) && !self.exceptions.iter().any(|x| x.eval(event))
+    }
+
+    /// The condition with its exceptions folded in: `cond and not exc1 and not exc2 …`.
+    pub fn effective(&self) -> Cond {
+        let mut parts = vec![self.cond.clone()];
+        parts.extend(self.exceptions.iter().map(|x| Cond::Not(Box::new(x.clone()))));
+        if parts.len() == 1 {
+            self.cond.clone()
+        } else {
+            Cond::And(parts)
+        }
+    }
+}
+
+/// Counts for `validate`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Summary {
+    pub files: Vec<String>,
+    pub rules: usize,
+    pub enabled: usize,
+    pub lists: usize,
+    pub macros: usize,
+    /// Event kinds at least one enabled rule needs (the sensors to arm).
+    pub kinds: Vec<EventKind>,
+    /// (rule, kind) pairs the kernel decides completely.
+    pub kernel_exact: usize,
+    /// (rule, kind) pairs that need a user-space check.
+    pub with_residual: usize,
+}
+
+/// A compiled, immutable policy. Cheap to share behind an `Arc`; a reload compiles a new one
+/// and swaps it in whole.
+#[derive(Debug, Clone)]
+pub struct Policy {
+    rules: Vec<CompiledRule>,
+    by_kind: Vec<Vec<u16>>,
+    plan: KernelPlan,
+    sources: Vec<SourceFile>,
+    lists: usize,
+    macros: usize,
+}
+
+impl Policy {
+    pub(crate) fn new(rules: Vec<CompiledRule>, sources: Vec<SourceFile>, lists: usize, macros: usize) -> Policy {
+        let mut by_kind = vec![Vec::new(); ALL_KINDS.len()];
+        for rule in rules.iter().filter(|r| r.info.enabled) {
+            for kind in rule.kinds.iter() {
+                by_kind[kind_index(kind)].push(rule.info.index);
+            }
+        }
+        let plan = pushdown::plan(&rules);
+        Policy {
+            rules,
+            by_kind,
+            plan,
+            sources,
+            lists,
+            macros,
+        }
+    }
+
+    /// The rules `event` matches (enabled rules only; exceptions applied), in policy order.
+    pub fn evaluate(&self, event: &Event) -> Vec<Match> {
+        let mut out = Vec::new();
+        self.evaluate_into(event, &mut out);
+        out
+    }
+
+    /// Like [`Policy::evaluate`], appending to a caller-owned buffer.
+    pub fn evaluate_into(&self, event: &Event, out: &mut Vec<Match>) {
+        let Some(candidates) = self.by_kind.get(kind_index(event.kind)) else {
+            return;
+        };
+        for &i in candidates {
+            if let Some(rule) = self.rules.get(usize::from(i)) {
+                if rule.matches(event) {
+                    out.push(rule.template.clone());
+                }
+            }
+        }
+    }
+
+    /// Every rule, enabled or not, in policy order (index order).
+    pub fn rules(&self) -> impl Iterator<Item = &RuleInfo> {
+        self.rules.iter().map(|r| &*r.info)
+    }
+
+    /// The rule with `index`, e.g. from a kernel record.
+    pub fn rule(&self, index: u16) -> Option<&RuleInfo> {
+        self.rules.get(usize::from(index)).map(|r| &*r.info)
+    }
+
+    /// The rule with id `id`.
+    pub fn rule_by_id(&self, id: &str) -> Option<&RuleInfo> {
+        self.rules().find(|r| r.id == id)
+    }
+
+    /// What the sensors load into BPF maps.
+    pub fn kernel_plan(&self) -> &KernelPlan {
+        &self.plan
+    }
+
+    /// The names of the sources this policy was compiled from.
+    pub fn source_names(&self) -> Vec<String> {
+        self.sources.iter().map(|s| s.name.clone()).collect()
+    }
+
+    /// Counts for `validate`.
+    pub fn summary(&self) -> Summary {
+        let mut kinds = KindSet::EMPTY;
+        for r in self.rules.iter().filter(|r| r.info.enabled) {
+            kinds = kinds.union(r.kinds);
+        }
+        let entries = self.plan.rules.iter().flat_map(|r| r.entries.iter());
+        let (exact, residual) = entries.fold((0, 0), |(e, r), x| if x.exact { (e + 1, r) } else { (e, r + 1) });
+        Summary {
+            files: self.source_names(),
+            rules: self.rules.len(),
+            enabled: self.rules.iter().filter(|r| r.info.enabled).count(),
+            lists: self.lists,
+            macros: self.macros,
+            kinds: kinds.iter().collect(),
+            kernel_exact: exact,
+            with_residual: residual,
+        }
+    }
+}
