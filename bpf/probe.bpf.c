@@ -17,6 +17,8 @@ const volatile __u32 cfg_probe_tgid = 0;
 __u64 lsm_calls = 0;
 __u64 fentry_calls = 0;
 __u64 tp_btf_calls = 0;
+__u64 send_signal_calls = 0;
+__s64 send_signal_ret = 0;
 
 static __always_inline bool from_prober(void)
 {
@@ -45,5 +47,17 @@ int BPF_PROG(probe_tp_btf, struct task_struct *parent, struct task_struct *child
 {
 	if (from_prober())
 		__sync_fetch_and_add(&tp_btf_calls, 1);
+	return 0;
+}
+
+/* bpf_send_signal with signal 0 checks permission and delivers nothing: proof the helper
+ * works from a tracepoint, which the SIGKILL enforcement fallback relies on. */
+SEC("tp_btf/sched_process_fork")
+int BPF_PROG(probe_send_signal, struct task_struct *parent, struct task_struct *child)
+{
+	if (from_prober()) {
+		send_signal_ret = bpf_send_signal(0);
+		__sync_fetch_and_add(&send_signal_calls, 1);
+	}
 	return 0;
 }

@@ -7,6 +7,7 @@ pub mod abi;
 pub mod counters;
 pub mod decode;
 pub mod loader;
+pub mod logging;
 pub mod mounts;
 pub mod probe;
 pub mod reader;

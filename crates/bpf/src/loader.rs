@@ -107,6 +107,7 @@ impl Sensors {
     /// Opens, sizes, loads and attaches the process sensor.
     pub fn load(opts: &SensorOptions) -> Result<Self, LoadError> {
         validate(opts)?;
+        crate::logging::install();
         // The skeleton borrows its object storage for as long as it lives; one small
         // allocation per load, kept for the life of the process.
         let storage: &'static mut MaybeUninit<OpenObject> =

@@ -152,17 +152,7 @@ pub fn probe_kernel() -> KernelReport {
         } else {
             Support::No("kprobes are not compiled into this kernel".into())
         },
-        send_signal: Support::from_probe(
-            // SAFETY: a NULL opts pointer is documented as allowed.
-            unsafe {
-                libbpf_sys::libbpf_probe_bpf_helper(
-                    libbpf_sys::BPF_PROG_TYPE_TRACING,
-                    libbpf_sys::BPF_FUNC_send_signal,
-                    std::ptr::null(),
-                )
-            },
-            "bpf_send_signal",
-        ),
+        send_signal: triggered.send_signal,
         prog_types: vec![
             (
                 "cgroup sock_addr (connect/bind/sendmsg)",
@@ -228,21 +218,25 @@ struct Triggered {
     tp_btf: Support,
     fentry: Support,
     lsm: Support,
+    send_signal: Support,
 }
 
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, PartialEq, Eq)]
 enum Trial {
     TpBtf,
     Fentry,
     Lsm,
+    SendSignal,
 }
 
 fn trigger_probes() -> Triggered {
-    Triggered {
+    // Failures are expected answers here, not errors: keep libbpf's messages out of the log.
+    crate::logging::quietly(|| Triggered {
         tp_btf: trial(Trial::TpBtf),
         fentry: trial(Trial::Fentry),
         lsm: trial(Trial::Lsm),
-    }
+        send_signal: trial(Trial::SendSignal),
+    })
 }
 
 /// Loads only the program for `which`, attaches it, triggers it from this process and checks
@@ -280,11 +274,12 @@ fn run_trial(which: Trial) -> Result<u64, String> {
         Trial::TpBtf => &skel.progs.probe_tp_btf,
         Trial::Fentry => &skel.progs.probe_fentry,
         Trial::Lsm => &skel.progs.probe_lsm,
+        Trial::SendSignal => &skel.progs.probe_send_signal,
     };
     let _link = prog.attach().map_err(|e| format!("attach refused: {e}"))?;
     match which {
         // sched_process_fork fires for threads too.
-        Trial::TpBtf => {
+        Trial::TpBtf | Trial::SendSignal => {
             let _ = std::thread::spawn(|| ()).join();
         }
         // security_file_open / lsm file_open fire on every open.
@@ -301,6 +296,10 @@ fn run_trial(which: Trial) -> Result<u64, String> {
         Trial::TpBtf => bss.tp_btf_calls,
         Trial::Fentry => bss.fentry_calls,
         Trial::Lsm => bss.lsm_calls,
+        Trial::SendSignal if bss.send_signal_calls > 0 && bss.send_signal_ret != 0 => {
+            return Err(format!("bpf_send_signal returned {}", bss.send_signal_ret));
+        }
+        Trial::SendSignal => bss.send_signal_calls,
     })
 }
 

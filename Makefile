@@ -1,0 +1,14 @@
+# Conveniences over ./dev, which works on a machine without make. See README.md.
+.PHONY: run test doctor deps vmlinux vm-test
+run:
+	./dev run
+test:
+	./dev test
+doctor:
+	./dev doctor
+deps:
+	./dev deps
+vmlinux:
+	./dev vmlinux
+vm-test:
+	./dev vm-test

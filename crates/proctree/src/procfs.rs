@@ -1,0 +1,328 @@
+//! Reading processes that already run from /proc, once, at start.
+//!
+//! This is the only place shrike reads /proc for process facts: it gives processes older than
+//! the agent their binary, argv, credentials and ancestry. Everything after start-up comes from
+//! the kernel's records. A process that vanishes mid-read is skipped, not an error.
+//!
+//! Seeded images get exec_ids of their own form — top bit set, then the start time in
+//! milliseconds and the pid — which can never equal a kernel-made id (top bit clear) and are
+//! the same on every agent start for the same process.
+
+use std::io;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+
+use shrike_event::text::{lossless_utf8, split_nul_separated};
+use shrike_event::{ExecId, Process, Timestamp};
+
+use crate::container;
+
+/// What the scan needs to know besides /proc itself.
+#[derive(Debug, Clone)]
+pub struct ScanOptions {
+    /// Where procfs is mounted (`/proc`).
+    pub proc_root: PathBuf,
+    /// Where cgroup v2 is mounted, to turn cgroup paths into ids; `None` leaves ids 0.
+    pub cgroup2_root: Option<PathBuf>,
+    /// argv bytes kept, as for exec records.
+    pub args_max: usize,
+    /// Environment variables kept (e.g. `LD_PRELOAD`).
+    pub keep_env: Vec<String>,
+    /// Wall-clock time of boot, in ns since the epoch: start times are boot-relative.
+    pub boot_wall_ns: u64,
+}
+
+/// The exec_id of a process seen in /proc, from its pid and start time.
+pub fn seeded_exec_id(pid: u32, start_boottime_ns: u64) -> ExecId {
+    let start_ms = (start_boottime_ns / 1_000_000) & ((1 << 41) - 1);
+    ExecId((1 << 63) | (start_ms << 22) | u64::from(pid & 0x3f_ffff))
+}
+
+/// A process read from /proc, with the boot-relative start time its exec_id is made from.
+#[derive(Debug, Clone)]
+pub struct Seed {
+    pub process: Process,
+    pub start_boottime_ns: u64,
+}
+
+/// Reads every process in /proc. Processes that exit during the scan are left out.
+pub fn scan(opts: &ScanOptions) -> Vec<Seed> {
+    let Ok(dir) = std::fs::read_dir(&opts.proc_root) else {
+        return Vec::new();
+    };
+    let pids: Vec<u32> = dir
+        .filter_map(|e| e.ok())
+        .filter_map(|e| e.file_name().to_str().and_then(|n| n.parse().ok()))
+        .collect();
+    let mut seeds: Vec<Seed> = pids
+        .into_iter()
+        .filter_map(|pid| read_process(opts, pid).ok())
+        .collect();
+    // Parents' ids are made from their own pid and start time.
+    let ids: std::collections::HashMap<u32, ExecId> = seeds
+        .iter()
+        .map(|s| (s.process.pid, s.process.exec_id))
+        .collect();
+    for seed in &mut seeds {
+        seed.process.parent_exec_id = ids.get(&seed.process.ppid).copied();
+    }
+    seeds
+}
+
+/// Reads one process from /proc.
+pub fn read_process(opts: &ScanOptions, pid: u32) -> io::Result<Seed> {
+    let dir = opts.proc_root.join(pid.to_string());
+    let stat = std::fs::read(dir.join("stat"))?;
+    let stat = parse_stat(&stat)
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "unparsable stat"))?;
+    let status = std::fs::read_to_string(dir.join("status"))?;
+    let (uid, euid) = ids_line(&status, "Uid:");
+    let (gid, egid) = ids_line(&status, "Gid:");
+    let start_boottime_ns = stat.start_ticks.saturating_mul(1_000_000_000) / clock_ticks_per_sec();
+    let start_time = Timestamp(opts.boot_wall_ns + start_boottime_ns);
+
+    // Kernel threads have no exe; their binary stays empty.
+    let exe = std::fs::read_link(dir.join("exe")).ok();
+    let (binary, deleted) = match &exe {
+        Some(path) => strip_deleted(path.as_os_str().as_bytes()),
+        None => (String::new(), false),
+    };
+    let mut cmdline = std::fs::read(dir.join("cmdline")).unwrap_or_default();
+    let args_truncated = cmdline.len() > opts.args_max;
+    cmdline.truncate(opts.args_max);
+    let cwd = std::fs::read_link(dir.join("cwd"))
+        .map(|p| lossless_utf8(p.as_os_str().as_bytes()))
+        .unwrap_or_default();
+    let loginuid = std::fs::read_to_string(dir.join("loginuid"))
+        .ok()
+        .and_then(|s| s.trim().parse::<u32>().ok())
+        .filter(|&id| id != u32::MAX);
+    let cgroup_path = std::fs::read_to_string(dir.join("cgroup"))
+        .ok()
+        .and_then(|s| cgroup_v2_path(&s));
+    let cgroup_id = match (&opts.cgroup2_root, &cgroup_path) {
+        (Some(root), Some(path)) => cgroup_id(root, path).unwrap_or(0),
+        _ => 0,
+    };
+    let env = if opts.keep_env.is_empty() {
+        Default::default()
+    } else {
+        std::fs::read(dir.join("environ"))
+            .map(|block| keep_env(&block, &opts.keep_env))
+            .unwrap_or_default()
+    };
+
+    let process = Process {
+        pid,
+        tid: pid,
+        ppid: stat.ppid,
+        exec_id: seeded_exec_id(pid, start_boottime_ns),
+        parent_exec_id: None,
+        binary_memfd: binary.starts_with("/memfd:"),
+        binary,
+        args: split_nul_separated(&cmdline),
+        args_truncated,
+        script: None,
+        binary_deleted: deleted,
+        cwd,
+        comm: lossless_utf8(&stat.comm),
+        uid,
+        euid,
+        gid,
+        egid,
+        loginuid,
+        cgroup_id,
+        start_time,
+        exec_time: start_time,
+        container: cgroup_path.as_deref().and_then(container::from_cgroup_path),
+        env,
+        stdio_sockets: Vec::new(),
+    };
+    Ok(Seed {
+        process,
+        start_boottime_ns,
+    })
+}
+
+/// `NAME=value` entries of a NUL-separated environment block whose name is in `keep`.
+pub fn keep_env(block: &[u8], keep: &[String]) -> std::collections::BTreeMap<String, String> {
+    block
+        .split(|&b| b == 0)
+        .filter_map(|entry| {
+            let eq = entry.iter().position(|&b| b == b'=')?;
+            let name = std::str::from_utf8(&entry[..eq]).ok()?;
+            keep.iter()
+                .any(|k| k == name)
+                .then(|| (name.to_string(), lossless_utf8(&entry[eq + 1..])))
+        })
+        .collect()
+}
+
+struct Stat {
+    comm: Vec<u8>,
+    ppid: u32,
+    start_ticks: u64,
+}
+
+/// Fields of /proc/PID/stat. The comm is in parentheses and may itself contain ") ", so the
+/// fields start after the *last* ')'.
+fn parse_stat(stat: &[u8]) -> Option<Stat> {
+    let open = stat.iter().position(|&b| b == b'(')?;
+    let close = stat.iter().rposition(|&b| b == b')')?;
+    let comm = stat.get(open + 1..close)?.to_vec();
+    let rest = std::str::from_utf8(stat.get(close + 2..)?).ok()?;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    // rest[0] is field 3 (state); ppid is field 4, starttime field 22.
+    Some(Stat {
+        comm,
+        ppid: fields.get(1)?.parse().ok()?,
+        start_ticks: fields.get(19)?.parse().ok()?,
+    })
+}
+
+/// (real, effective) from a `Uid:` or `Gid:` line of /proc/PID/status.
+fn ids_line(status: &str, key: &str) -> (u32, u32) {
+    let ids: Vec<u32> = status
+        .lines()
+        .find(|l| l.starts_with(key))
+        .map(|l| {
+            l[key.len()..]
+                .split_whitespace()
+                .filter_map(|v| v.parse().ok())
+                .collect()
+        })
+        .unwrap_or_default();
+    (
+        ids.first().copied().unwrap_or(0),
+        ids.get(1).copied().unwrap_or(0),
+    )
+}
+
+/// A readlink of /proc/PID/exe: the path, and whether the kernel marked it " (deleted)".
+fn strip_deleted(link: &[u8]) -> (String, bool) {
+    match link.strip_suffix(b" (deleted)") {
+        Some(path) => (lossless_utf8(path), true),
+        None => (lossless_utf8(link), false),
+    }
+}
+
+/// The cgroup v2 path from /proc/PID/cgroup (the `0::` line).
+fn cgroup_v2_path(cgroup: &str) -> Option<String> {
+    cgroup
+        .lines()
+        .find_map(|l| l.strip_prefix("0::"))
+        .map(str::to_string)
+}
+
+/// A cgroup's id is the inode number of its directory in the cgroup2 file system.
+pub fn cgroup_id(root: &Path, path: &str) -> Option<u64> {
+    let dir = root.join(path.trim_start_matches('/'));
+    std::fs::metadata(dir).ok().map(|m| m.ino())
+}
+
+fn clock_ticks_per_sec() -> u64 {
+    // SAFETY: sysconf has no preconditions.
+    let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    if ticks > 0 {
+        ticks as u64
+    } else {
+        100
+    }
+}
+
+/// Wall-clock time of boot: now (realtime) minus now (boottime), in ns since the epoch.
+pub fn boot_wall_ns() -> u64 {
+    let real = clock_ns(libc::CLOCK_REALTIME);
+    let boot = clock_ns(libc::CLOCK_BOOTTIME);
+    real.saturating_sub(boot)
+}
+
+/// A clock's current value in nanoseconds.
+pub fn clock_ns(clock: libc::clockid_t) -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: ts is a valid, writable timespec for the duration of the call.
+    unsafe { libc::clock_gettime(clock, &mut ts) };
+    (ts.tv_sec as u64).saturating_mul(1_000_000_000) + ts.tv_nsec as u64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stat_parsing_survives_parentheses_and_spaces_in_comm() {
+        let line =
+            b"1234 (a) b (c) S 77 1234 1234 0 -1 4194560 100 0 0 0 1 2 0 0 20 0 1 0 5555 1000 10 0";
+        let s = parse_stat(line).unwrap();
+        assert_eq!(s.comm, b"a) b (c");
+        assert_eq!((s.ppid, s.start_ticks), (77, 5555));
+    }
+
+    #[test]
+    fn seeded_ids_have_the_top_bit_and_differ_by_pid_and_start() {
+        let a = seeded_exec_id(100, 5_000_000_000);
+        assert_ne!(a.0 & (1 << 63), 0);
+        assert_ne!(a, seeded_exec_id(101, 5_000_000_000));
+        assert_ne!(a, seeded_exec_id(100, 5_010_000_000));
+        assert_eq!(
+            a,
+            seeded_exec_id(100, 5_000_000_000),
+            "stable across agent starts"
+        );
+    }
+
+    #[test]
+    fn deleted_suffix_and_env_allowlist() {
+        assert_eq!(strip_deleted(b"/tmp/x (deleted)"), ("/tmp/x".into(), true));
+        assert_eq!(strip_deleted(b"/usr/bin/x"), ("/usr/bin/x".into(), false));
+        let env = keep_env(
+            b"HOME=/root\0LD_PRELOAD=/tmp/a.so\0SECRET=x\0",
+            &["LD_PRELOAD".into()],
+        );
+        assert_eq!(
+            env.into_iter().collect::<Vec<_>>(),
+            [("LD_PRELOAD".to_string(), "/tmp/a.so".to_string())]
+        );
+    }
+
+    #[test]
+    fn ids_and_cgroup_lines() {
+        let status = "Name:\tx\nUid:\t1000\t1001\t1002\t1003\nGid:\t5\t6\t7\t8\n";
+        assert_eq!(ids_line(status, "Uid:"), (1000, 1001));
+        assert_eq!(ids_line(status, "Gid:"), (5, 6));
+        assert_eq!(
+            cgroup_v2_path("12:pids:/x\n0::/user.slice\n"),
+            Some("/user.slice".into())
+        );
+    }
+
+    #[test]
+    fn scanning_this_machine_finds_this_process_with_its_parent() {
+        let opts = ScanOptions {
+            proc_root: "/proc".into(),
+            cgroup2_root: None,
+            args_max: 32768,
+            keep_env: vec![],
+            boot_wall_ns: boot_wall_ns(),
+        };
+        let seeds = scan(&opts);
+        let me = std::process::id();
+        let mine = seeds
+            .iter()
+            .find(|s| s.process.pid == me)
+            .expect("this process is in /proc");
+        assert_eq!(
+            mine.process.binary,
+            std::env::current_exe().unwrap().to_string_lossy()
+        );
+        let parent = mine
+            .process
+            .parent_exec_id
+            .expect("the parent is in /proc too");
+        assert!(seeds.iter().any(|s| s.process.exec_id == parent));
+    }
+}

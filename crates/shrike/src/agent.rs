@@ -1,0 +1,287 @@
+//! The agent: load the sensors, seed the process tree, and run the pipeline until shutdown.
+//!
+//! Start-up order matters. The programs are attached and the ring-buffer reader started
+//! *before* /proc is scanned, so nothing that happens during the scan is missed; the scan then
+//! offers the kernel lineage entries only for processes it has not already recorded itself.
+//! On shutdown the reader drains what the ring still holds, the pipeline writes it, and dropping
+//! the sensors detaches every program.
+
+use std::io::Write;
+use std::sync::atomic::Ordering;
+use std::sync::mpsc::RecvTimeoutError;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use shrike_bpf::{Batch, Counters, Reader, ReaderOptions, Seeded, SensorOptions, Sensors};
+use shrike_event::{ExecId, Lost};
+use shrike_proctree::procfs::{self, ScanOptions};
+use shrike_proctree::{ProcessTree, TreeOptions};
+use tracing::{info, warn};
+
+use crate::cgroups::CgroupResolver;
+use crate::clock::BootClock;
+use crate::output::{Output, OutputFormat};
+use crate::pipeline::{Pipeline, PipelineOptions};
+use crate::shutdown::Shutdown;
+
+/// Everything `shrike run` needs, validated.
+#[derive(Debug, Clone)]
+pub struct RunConfig {
+    pub sensors: SensorOptions,
+    pub reader: ReaderOptions,
+    pub tree: TreeOptions,
+    pub pipeline: PipelineOptions,
+    pub output: OutputFormat,
+    /// How often kernel counters are logged (when they changed).
+    pub stats_interval: Duration,
+    /// Stop by itself after this long.
+    pub duration: Option<Duration>,
+}
+
+/// How often the loss counters are checked (and an `events_lost` event emitted on growth).
+const LOSS_CHECK: Duration = Duration::from_secs(1);
+
+/// Runs the agent, writing events to `out`, until `shutdown` is triggered.
+pub fn run<W: Write>(config: &RunConfig, out: W, shutdown: Shutdown) -> Result<()> {
+    let started = Instant::now();
+    let sensors = Sensors::load(&config.sensors).context("starting the process sensor")?;
+    let events = sensors.events_handle().context("ring buffer handle")?;
+    let (reader, batches) =
+        Reader::start(events, config.reader).context("starting the ring-buffer reader")?;
+
+    let clock = BootClock::new();
+    let cgroup2 = procfs_cgroup2();
+    let tree = seed_tree(&sensors, config, &clock, cgroup2.clone());
+    let processes = tree.stats().live;
+    let mut pipeline = Pipeline::new(
+        config.pipeline.clone(),
+        node_name(),
+        tree,
+        clock,
+        CgroupResolver::new(cgroup2),
+    );
+    let mut output = Output::new(out, config.output);
+    info!(
+        sensors = ?sensors.attached(),
+        processes,
+        startup_ms = started.elapsed().as_millis() as u64,
+        "shrike ready"
+    );
+
+    let mut last_counters = sensors.counters().unwrap_or_default();
+    let mut reported_lost = last_counters.clone();
+    let mut last_backpressure = 0;
+    let mut next_loss_check = Instant::now() + LOSS_CHECK;
+    let mut next_stats = Instant::now() + config.stats_interval;
+    let deadline = config.duration.map(|d| started + d);
+    let mut result = Ok(());
+
+    while !shutdown.is_triggered() && deadline.is_none_or(|d| Instant::now() < d) {
+        match batches.recv_timeout(Duration::from_millis(200)) {
+            Ok(batch) => {
+                if let Err(err) = write_batch(&mut pipeline, &mut output, &batch) {
+                    result = Err(err);
+                    break;
+                }
+            }
+            Err(RecvTimeoutError::Timeout) => {}
+            Err(RecvTimeoutError::Disconnected) => {
+                result = Err(anyhow::anyhow!(
+                    "the ring-buffer reader stopped unexpectedly"
+                ));
+                break;
+            }
+        }
+        pipeline.clock_mut().refresh();
+        let now = Instant::now();
+        if now >= next_loss_check {
+            next_loss_check = now + LOSS_CHECK;
+            if let Ok(counters) = sensors.counters() {
+                let backpressure = reader.stats.backpressure.load(Ordering::Relaxed);
+                let lost = counters.since(&reported_lost).lost();
+                if lost > 0 {
+                    warn!(
+                        lost,
+                        backpressure = backpressure - last_backpressure,
+                        "the kernel dropped records: ring buffer full"
+                    );
+                    let event = pipeline.lost_event(Lost {
+                        ringbuf_full: lost,
+                        pipeline_full: 0,
+                        other: 0,
+                    });
+                    if let Err(err) = output.write(&event).and_then(|_| output.flush()) {
+                        result = Err(err).context("writing events");
+                        break;
+                    }
+                    reported_lost = counters.clone();
+                }
+                last_backpressure = backpressure;
+                if now >= next_stats {
+                    next_stats = now + config.stats_interval;
+                    if counters != last_counters {
+                        log_counters("periodic", &counters, &pipeline, &reader);
+                        last_counters = counters;
+                    }
+                }
+            }
+        }
+    }
+
+    // Drain: stop the reader (it hands over what the ring still holds), write the rest.
+    let reader_stats = reader.stats.clone();
+    let reader_result = reader.stop();
+    if result.is_ok() {
+        while let Ok(batch) = batches.try_recv() {
+            if let Err(err) = write_batch(&mut pipeline, &mut output, &batch) {
+                result = Err(err);
+                break;
+            }
+        }
+    }
+    let counters = sensors.counters().unwrap_or_default();
+    info!(
+        counters = %counters,
+        records = reader_stats.records.load(Ordering::Relaxed),
+        backpressure = reader_stats.backpressure.load(Ordering::Relaxed),
+        events = pipeline.stats().events,
+        decode_errors = pipeline.stats().decode_errors,
+        unknown_kinds = pipeline.stats().unknown_kinds,
+        "shrike stopping: final counters"
+    );
+    drop(sensors);
+    info!("detached all programs");
+    reader_result.context("ring-buffer reader")?;
+    result
+}
+
+fn write_batch<W: Write>(
+    pipeline: &mut Pipeline,
+    output: &mut Output<W>,
+    batch: &Batch,
+) -> Result<()> {
+    for record in batch.iter() {
+        match pipeline.handle(record) {
+            Ok(Some(event)) => output.write(&event).context("writing events")?,
+            Ok(None) => {}
+            Err(err) => warn!(%err, "skipping a kernel record"),
+        }
+    }
+    output.flush().context("writing events")?;
+    pipeline.expire();
+    Ok(())
+}
+
+fn log_counters(when: &str, counters: &Counters, pipeline: &Pipeline, reader: &Reader) {
+    let tree = pipeline.tree().stats();
+    info!(
+        when,
+        counters = %counters,
+        records = reader.stats.records.load(Ordering::Relaxed),
+        backpressure = reader.stats.backpressure.load(Ordering::Relaxed),
+        live = tree.live,
+        retained = tree.retained,
+        "kernel counters"
+    );
+}
+
+/// Reads /proc, offers the kernel a lineage entry for each process (keeping the kernel's own
+/// where it already has one), and builds the tree.
+fn seed_tree(
+    sensors: &Sensors,
+    config: &RunConfig,
+    clock: &BootClock,
+    cgroup2: Option<std::path::PathBuf>,
+) -> ProcessTree {
+    let opts = ScanOptions {
+        proc_root: "/proc".into(),
+        cgroup2_root: cgroup2,
+        args_max: config.sensors.args_max as usize,
+        keep_env: config.pipeline.keep_env.clone(),
+        boot_wall_ns: clock.boot_wall_ns(),
+    };
+    let seeds = procfs::scan(&opts);
+    let mut processes = Vec::with_capacity(seeds.len());
+    for seed in seeds {
+        let mut process = seed.process;
+        let parent = process.parent_exec_id.map_or(0, |id| id.0);
+        match sensors.seed_lineage(
+            process.pid,
+            process.exec_id.0,
+            parent,
+            seed.start_boottime_ns,
+        ) {
+            Ok(Seeded::Written) => {}
+            Ok(Seeded::KernelHas {
+                exec_id,
+                parent_exec_id,
+            }) => {
+                process.exec_id = ExecId(exec_id);
+                process.parent_exec_id = (parent_exec_id != 0).then_some(ExecId(parent_exec_id));
+            }
+            Err(err) => warn!(pid = process.pid, %err, "could not seed the kernel's lineage entry"),
+        }
+        processes.push(process);
+    }
+    let mut tree = ProcessTree::new(config.tree.clone());
+    tree.seed(processes);
+    tree
+}
+
+fn procfs_cgroup2() -> Option<std::path::PathBuf> {
+    shrike_bpf::mounts::find_mount("cgroup2")
+}
+
+fn node_name() -> Arc<str> {
+    let mut buf = [0u8; 256];
+    // SAFETY: buf is valid and writable for its whole length, which is what we pass.
+    let rc = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };
+    if rc != 0 {
+        return Arc::from("unknown");
+    }
+    let len = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
+    Arc::from(String::from_utf8_lossy(&buf[..len]).as_ref())
+}
+
+/// Validates raw options into a [`RunConfig`]: every range is checked here, once.
+pub fn validate_sizes(ring_buffer_mb: u32, args_max: u32) -> Result<(u32, u32)> {
+    let bytes = ring_buffer_mb
+        .checked_mul(1 << 20)
+        .filter(|b| b.is_power_of_two());
+    let Some(bytes) = bytes else {
+        bail!("--ring-buffer-mb {ring_buffer_mb}: must be a power of two from 1 to 2048");
+    };
+    if args_max == 0 || args_max as usize > shrike_bpf::abi::ARGS_MAX {
+        bail!(
+            "--args-max {args_max}: must be between 1 and {}",
+            shrike_bpf::abi::ARGS_MAX
+        );
+    }
+    Ok((bytes, args_max))
+}
+
+impl RunConfig {
+    /// The default configuration with a given output format.
+    pub fn with_output(output: OutputFormat) -> Self {
+        RunConfig {
+            sensors: SensorOptions::default(),
+            reader: ReaderOptions::default(),
+            tree: TreeOptions::default(),
+            pipeline: PipelineOptions {
+                emit_forks: false,
+                keep_env: default_keep_env(),
+            },
+            output,
+            stats_interval: Duration::from_secs(30),
+            duration: None,
+        }
+    }
+}
+
+/// Environment variables kept by default: the ones that change what code a process loads.
+pub fn default_keep_env() -> Vec<String> {
+    ["LD_PRELOAD", "LD_LIBRARY_PATH", "LD_AUDIT"]
+        .map(String::from)
+        .to_vec()
+}

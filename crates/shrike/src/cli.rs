@@ -1,0 +1,93 @@
+//! The command line: clap definitions, and the one step that turns raw options into a
+//! validated [`RunConfig`].
+
+use std::time::Duration;
+
+use anyhow::Result;
+use clap::{Args, Parser, Subcommand};
+
+use crate::agent::{default_keep_env, validate_sizes, RunConfig};
+use crate::output::OutputFormat;
+
+/// shrike: runtime security for Linux, built on eBPF.
+#[derive(Debug, Parser)]
+#[command(name = "shrike", version, about, after_help = EXIT_CODES)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+
+    /// Log level for the agent's own logs (stderr): error, warn, info, debug, trace.
+    #[arg(long, global = true, default_value = "info", env = "SHRIKE_LOG")]
+    pub log_level: String,
+}
+
+const EXIT_CODES: &str = "Exit codes:\n  0  success (doctor: shrike can run here)\n  1  failure (doctor: shrike cannot run here; run: could not start or stopped on an error)\n  2  invalid command line";
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the agent in the foreground: events on stdout, logs on stderr, stop with Ctrl-C or
+    /// SIGTERM (every program is detached on the way out).
+    Run(RunArgs),
+    /// Probe this kernel: what shrike needs, which hook each capability uses, what degrades.
+    Doctor,
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Event format on stdout.
+    #[arg(long, value_enum, default_value = "json")]
+    pub output: OutputFormat,
+
+    /// Also emit process_fork events (forks are always tracked).
+    #[arg(long)]
+    pub emit_forks: bool,
+
+    /// Ancestors carried on every event, nearest first.
+    #[arg(long, default_value_t = 8)]
+    pub ancestors_depth: usize,
+
+    /// Ring buffer size in MiB (a power of two).
+    #[arg(long, default_value_t = 16)]
+    pub ring_buffer_mb: u32,
+
+    /// argv bytes kept per exec (at most 32768); longer argv is cut and marked args_truncated.
+    #[arg(long, default_value_t = shrike_bpf::abi::ARGS_MAX as u32)]
+    pub args_max: u32,
+
+    /// Environment variable to keep on process.env (repeatable). Default: LD_PRELOAD,
+    /// LD_LIBRARY_PATH, LD_AUDIT. `--keep-env none` keeps none and skips reading it.
+    #[arg(long = "keep-env", value_name = "NAME")]
+    pub keep_env: Vec<String>,
+
+    /// Seconds between logs of the kernel counters (when they changed).
+    #[arg(long, default_value_t = 30)]
+    pub stats_interval: u64,
+
+    /// Stop by itself after this many seconds.
+    #[arg(long)]
+    pub duration: Option<u64>,
+}
+
+impl RunArgs {
+    /// The validated configuration.
+    pub fn config(&self) -> Result<RunConfig> {
+        let (ring_buffer_bytes, args_max) = validate_sizes(self.ring_buffer_mb, self.args_max)?;
+        let mut config = RunConfig::with_output(self.output);
+        config.sensors.ring_buffer_bytes = ring_buffer_bytes;
+        config.sensors.wakeup_bytes = u64::from(ring_buffer_bytes / 64);
+        config.sensors.args_max = args_max;
+        config.tree.ancestors_depth = self.ancestors_depth;
+        config.pipeline.emit_forks = self.emit_forks;
+        config.pipeline.keep_env = match self.keep_env.as_slice() {
+            [] => default_keep_env(),
+            [none] if none == "none" => Vec::new(),
+            names => names.to_vec(),
+        };
+        if config.pipeline.keep_env.is_empty() {
+            config.sensors.env_max = 0;
+        }
+        config.stats_interval = Duration::from_secs(self.stats_interval.max(1));
+        config.duration = self.duration.map(Duration::from_secs);
+        Ok(config)
+    }
+}

@@ -1,0 +1,15 @@
+//! shrike, the agent: the pipeline from kernel records to events with full process context, the
+//! sinks, `doctor`, and the command line. The binary (`main.rs`) is a thin shell over this
+//! library so tests can run the agent with their own shutdown and output.
+
+pub mod agent;
+pub mod cgroups;
+pub mod cli;
+pub mod clock;
+pub mod doctor;
+pub mod output;
+pub mod pipeline;
+pub mod shutdown;
+
+pub use agent::{run, RunConfig};
+pub use shutdown::Shutdown;

@@ -1,0 +1,53 @@
+//! The `shrike` binary: parse the command line, set up logging, run the command, and turn the
+//! outcome into an exit code (0 success, 1 failure, 2 bad command line — see `--help`).
+
+use std::io::IsTerminal;
+use std::process::ExitCode;
+
+use clap::Parser;
+use shrike::cli::{Cli, Command};
+use shrike::{doctor, Shutdown};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(&cli.log_level);
+    match execute(cli.command) {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("shrike: error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn execute(command: Command) -> anyhow::Result<ExitCode> {
+    match command {
+        Command::Run(args) => {
+            let config = args.config()?;
+            let shutdown = Shutdown::on_signals()?;
+            shrike::run(&config, std::io::stdout().lock(), shutdown)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Doctor => {
+            let report = shrike_bpf::probe::probe_kernel();
+            let (text, can_run) = doctor::render(&report);
+            print!("{text}");
+            Ok(if can_run {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
+        }
+    }
+}
+
+fn init_logging(level: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_new(level)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_target(false)
+        .init();
+}

@@ -1,0 +1,255 @@
+//! Test harness: runs the real `shrike` binary as root, collects its JSON events, and finds
+//! the ones a test caused.
+//!
+//! Every test builds real activity with a marker of its own (a unique argument or path) and
+//! waits for the events that carry it, so tests can share a machine with other activity. Under
+//! `CI=true` a test that cannot run its BPF programs (not root, load refused) fails; elsewhere
+//! it says why and skips.
+
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+/// Whether this test can run; panics under CI=true when it cannot.
+pub fn require_root(test: &str) -> bool {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } == 0 {
+        return true;
+    }
+    let why = format!("{test}: needs root to load BPF programs");
+    if std::env::var("CI").is_ok_and(|v| v == "true") {
+        panic!("{why}; under CI=true a BPF test must run, not skip");
+    }
+    eprintln!("SKIPPED {why}");
+    false
+}
+
+/// A marker unique to this test run, to find the events a test caused.
+pub fn marker(name: &str) -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    format!("shrike-test-{name}-{}-{nanos}", std::process::id())
+}
+
+#[derive(Default)]
+struct Shared {
+    events: Vec<Value>,
+    stderr: Vec<String>,
+    ready: bool,
+    exited: bool,
+}
+
+/// A running `shrike run`.
+pub struct Agent {
+    child: Child,
+    shared: Arc<(Mutex<Shared>, Condvar)>,
+}
+
+impl Agent {
+    /// Starts the agent with extra `run` arguments and waits until it says it is ready.
+    pub fn start(extra: &[&str]) -> Agent {
+        Self::start_gated(extra, None)
+    }
+
+    /// Like [`Agent::start`], but nobody reads the agent's stdout until `gate` is opened: the
+    /// pipe fills and the agent's pipeline stalls, as behind a slow consumer.
+    pub fn start_gated(extra: &[&str], gate: Option<Gate>) -> Agent {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_shrike"))
+            .arg("run")
+            .args(extra)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawning shrike");
+        let shared: Arc<(Mutex<Shared>, Condvar)> = Arc::default();
+        let stdout = child.stdout.take().unwrap();
+        let stderr = child.stderr.take().unwrap();
+        {
+            let shared = shared.clone();
+            std::thread::spawn(move || {
+                if let Some(gate) = gate {
+                    gate.wait();
+                }
+                for line in BufReader::new(stdout).lines() {
+                    let Ok(line) = line else { break };
+                    let value: Value = serde_json::from_str(&line)
+                        .unwrap_or_else(|e| panic!("stdout line is not JSON ({e}): {line}"));
+                    let (lock, cv) = &*shared;
+                    lock.lock().unwrap().events.push(value);
+                    cv.notify_all();
+                }
+                let (lock, cv) = &*shared;
+                lock.lock().unwrap().exited = true;
+                cv.notify_all();
+            });
+        }
+        {
+            let shared = shared.clone();
+            std::thread::spawn(move || {
+                for line in BufReader::new(stderr).lines() {
+                    let Ok(line) = line else { break };
+                    let (lock, cv) = &*shared;
+                    let mut s = lock.lock().unwrap();
+                    if line.contains("shrike ready") {
+                        s.ready = true;
+                    }
+                    s.stderr.push(line);
+                    cv.notify_all();
+                }
+            });
+        }
+        let agent = Agent { child, shared };
+        agent.wait_until(Duration::from_secs(30), |s| s.ready || s.exited);
+        let s = agent.shared.0.lock().unwrap();
+        assert!(
+            s.ready,
+            "shrike did not become ready; stderr:\n{}",
+            s.stderr.join("\n")
+        );
+        drop(s);
+        agent
+    }
+
+    fn wait_until(&self, timeout: Duration, mut done: impl FnMut(&Shared) -> bool) {
+        let (lock, cv) = &*self.shared;
+        let deadline = Instant::now() + timeout;
+        let mut s = lock.lock().unwrap();
+        while !done(&s) {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return;
+            }
+            s = cv.wait_timeout(s, left).unwrap().0;
+        }
+    }
+
+    /// The first event matching `pred`, waiting up to `timeout`; panics with the agent's
+    /// stderr and the number of events seen when none arrives.
+    pub fn wait_for(&self, what: &str, timeout: Duration, pred: impl Fn(&Value) -> bool) -> Value {
+        let mut found = None;
+        self.wait_until(timeout, |s| {
+            found = s.events.iter().find(|e| pred(e)).cloned();
+            found.is_some() || s.exited
+        });
+        found.unwrap_or_else(|| {
+            let s = self.shared.0.lock().unwrap();
+            panic!(
+                "no event: {what} (after {timeout:?}; {} events seen); agent stderr:\n{}",
+                s.events.len(),
+                s.stderr.join("\n")
+            )
+        })
+    }
+
+    /// Every event so far matching `pred`.
+    pub fn events(&self, pred: impl Fn(&Value) -> bool) -> Vec<Value> {
+        self.shared
+            .0
+            .lock()
+            .unwrap()
+            .events
+            .iter()
+            .filter(|e| pred(e))
+            .cloned()
+            .collect()
+    }
+
+    /// Waits until `pred` holds over all events so far.
+    pub fn wait_all(&self, timeout: Duration, pred: impl Fn(&[Value]) -> bool) -> bool {
+        let mut ok = false;
+        self.wait_until(timeout, |s| {
+            ok = pred(&s.events);
+            ok || s.exited
+        });
+        ok
+    }
+
+    /// The agent's stderr so far.
+    pub fn stderr(&self) -> String {
+        self.shared.0.lock().unwrap().stderr.join("\n")
+    }
+
+    /// Stops the agent with SIGTERM and returns its exit status and stderr.
+    pub fn stop(mut self) -> (std::process::ExitStatus, String) {
+        self.terminate()
+    }
+
+    /// Stops the agent (which drains the ring buffer first) and returns every event it wrote.
+    pub fn stop_and_collect(mut self) -> (std::process::ExitStatus, String, Vec<Value>) {
+        let (status, stderr) = self.terminate();
+        let events = std::mem::take(&mut self.shared.0.lock().unwrap().events);
+        (status, stderr, events)
+    }
+
+    fn terminate(&mut self) -> (std::process::ExitStatus, String) {
+        // SAFETY: kill with a pid we spawned and still own; no memory is involved.
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+        let status = self.child.wait().expect("waiting for shrike");
+        self.wait_until(Duration::from_secs(5), |s| s.exited);
+        (status, self.stderr())
+    }
+}
+
+impl Drop for Agent {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            self.terminate();
+        }
+    }
+}
+
+/// Holds back reading of the agent's stdout until opened.
+#[derive(Clone, Default)]
+pub struct Gate(Arc<(Mutex<bool>, Condvar)>);
+
+impl Gate {
+    pub fn open(&self) {
+        *self.0 .0.lock().unwrap() = true;
+        self.0 .1.notify_all();
+    }
+
+    fn wait(&self) {
+        let mut open = self.0 .0.lock().unwrap();
+        while !*open {
+            open = self.0 .1.wait(open).unwrap();
+        }
+    }
+}
+
+/// Field access by dotted path, e.g. `get(e, "process.binary")`.
+pub fn get<'a>(event: &'a Value, path: &str) -> &'a Value {
+    path.split('.')
+        .fold(event, |v, key| match key.parse::<usize>() {
+            Ok(i) => &v[i],
+            Err(_) => &v[key],
+        })
+}
+
+pub fn kind_is(event: &Value, kind: &str) -> bool {
+    event["kind"] == kind
+}
+
+/// Whether the event's process args contain `needle` as one argument.
+pub fn has_arg(event: &Value, needle: &str) -> bool {
+    event["process"]["args"]
+        .as_array()
+        .is_some_and(|a| a.iter().any(|x| x == needle))
+}
+
+pub fn args(event: &Value) -> Vec<String> {
+    event["process"]["args"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap().to_string())
+        .collect()
+}
+
+pub const WAIT: Duration = Duration::from_secs(10);
