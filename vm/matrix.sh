@@ -66,7 +66,6 @@ check_ready() {
     [[ -f "$(kernel_dir "$s")/complete" ]] ||
       die "kernel series $s is not in $VM_CACHE; run vm/setup.sh --kernels \"$SERIES\""
   done
-  [[ -e /dev/kvm ]] || true   # not used: TCG only
   qemu_env
 }
 

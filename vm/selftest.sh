@@ -5,7 +5,8 @@
 # failing command is reported FAIL, that a hanging one is reported TIMEOUT
 # (skip with --no-timeout: it costs 2 x 60 s), and that a BPF LSM program and
 # an fentry program load, attach and act in the guest (vm/selftest.bpf.c,
-# compiled here with clang). Ends with "selftest: N passed, N failed".
+# compiled here with clang), and that with --lsm off an LSM program attaches
+# but stays inert. Ends with "selftest: N passed, N failed".
 #
 # usage: vm/selftest.sh [--no-timeout] [--kernels "6.1 6.12"]
 set -euo pipefail
@@ -87,6 +88,8 @@ main() {
   build_bpf_object
   check "BPF LSM and fentry programs load, attach and act" 0 PASS -- \
     bash "$VM_DIR/selftest-bpf.sh" "$OUT/selftest.bpf.o"
+  check "--lsm off: an LSM program attaches but never runs" 0 PASS --lsm off -- \
+    bash "$VM_DIR/selftest-bpf.sh" --expect-lsm-inert "$OUT/selftest.bpf.o"
 
   echo "selftest: finished in $((SECONDS - t0)) s"
   echo "selftest: $PASSED passed, $FAILED failed"
