@@ -100,6 +100,10 @@ pub(crate) fn compile(sources: Vec<SourceFile>) -> Result<Policy, Vec<Diagnostic
     let mut compiled = Vec::new();
     let mut ids: HashMap<String, Loc> = HashMap::new();
     for decl in rules {
+        if decl.id.value.is_empty() {
+            let _ = c.rule(decl, 0);
+            continue;
+        }
         if let Some(first) = ids.get(&decl.id.value) {
             let (f, l, col) = c.position(*first);
             c.diags.error(
@@ -346,7 +350,7 @@ impl Compiler<'_, '_> {
                 None => errors = true,
             }
         }
-        if errors {
+        if errors || !decl.valid {
             return None;
         }
         let (file, line, col) = self.position(decl.id.loc);

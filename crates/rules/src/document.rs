@@ -49,6 +49,8 @@ pub(crate) struct RuleDecl {
     pub mode: Mode,
     pub enabled: bool,
     pub tags: Vec<String>,
+    /// False when the metadata had errors (already reported); the condition is still checked.
+    pub valid: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -340,21 +342,33 @@ impl Reader<'_, '_> {
             Some(v) => self.strings(v, "tags").map(|t| t.into_iter().map(|t| t.value).collect()),
             None => Some(Vec::new()),
         };
-        if !ok {
-            return None;
-        }
+        // A rule with bad metadata is still returned (marked invalid) so that its condition is
+        // checked too and every mistake is reported in one run.
+        let valid = ok
+            && name.is_some()
+            && id.is_some()
+            && severity.is_some()
+            && action.is_some()
+            && mode.is_some()
+            && enabled.is_some()
+            && tags.is_some();
+        let placeholder = || Text {
+            value: String::new(),
+            loc: Loc::new(self.file, node.at),
+        };
         Some(RuleDecl {
-            name: name?,
-            id: id?,
+            name: name.unwrap_or_else(placeholder),
+            id: id.unwrap_or_else(placeholder),
             description,
-            severity: severity?,
+            severity: severity.unwrap_or(Severity::Info),
             mitre,
             condition: condition?,
             exceptions,
-            action: action?,
-            mode: mode?,
-            enabled: enabled?,
-            tags: tags?,
+            action: action.unwrap_or(Action::Alert),
+            mode: mode.unwrap_or(Mode::Enforce),
+            enabled: enabled.unwrap_or(true),
+            tags: tags.unwrap_or_default(),
+            valid,
         })
     }
 

@@ -149,6 +149,7 @@ const NS: KindSet = kinds::one(K::NamespaceChange);
 const MEMFD: KindSet = kinds::one(K::MemfdCreate);
 const SIGNAL: KindSet = kinds::one(K::Signal);
 const LOST: KindSet = kinds::one(K::EventsLost);
+const RENAME: KindSet = KindSet::of(&[K::FileRename, K::FileLink]);
 
 /// Prefix of the environment-variable fields.
 pub const ENV_PREFIX: &str = "process.env.";
@@ -199,8 +200,8 @@ pub static FIELDS: &[Field] = &[
     // file_* events.
     f("file.path", STR, FILE, |e, v| e.file.as_ref().and_then(|x| s(v, &x.path))),
     f("file.name", STR, FILE, |e, v| e.file.as_ref().and_then(|x| s(v, basename(&x.path)))),
-    f("file.new_path", STR, FILE, |e, v| e.file.as_ref().and_then(|x| x.new_path.as_deref()).and_then(|x| s(v, x))),
-    f("file.new_name", STR, FILE, |e, v| e.file.as_ref().and_then(|x| x.new_path.as_deref()).and_then(|x| s(v, basename(x)))),
+    f("file.new_path", STR, RENAME, |e, v| e.file.as_ref().and_then(|x| x.new_path.as_deref()).and_then(|x| s(v, x))),
+    f("file.new_name", STR, RENAME, |e, v| e.file.as_ref().and_then(|x| x.new_path.as_deref()).and_then(|x| s(v, basename(x)))),
     f("file.flags", NUM, FILE, |e, v| e.file.as_ref().and_then(|x| n(v, x.flags))),
     f("file.access", STRS, FILE, |e, v| e.file.as_ref().and_then(|x| strs(v, x.access.iter().map(String::as_str)))),
     f("file.mode", NUM, FILE, |e, v| e.file.as_ref().and_then(|x| x.mode).and_then(|m| n(v, m))),

@@ -61,6 +61,9 @@ pub enum Dim {
     /// The binaries of the ancestors (exec_id lineage map). `include`: some ancestor matches;
     /// `exclude`: no ancestor matches.
     Ancestors,
+    /// `file.access` words (`read`, `write`, `create`, `truncate`) derived from the open flags,
+    /// as `exact` entries of a path set. `include`: the access has one of them; `exclude`: none.
+    Access,
     Uid,
     Euid,
     CgroupId,
@@ -79,6 +82,17 @@ enum Role {
     Name,
     Num,
     Addr,
+    /// One of the fixed `file.access` words.
+    Word,
+}
+
+/// The words of `file.access`.
+const ACCESS_WORDS: &[&str] = &["read", "write", "create", "truncate"];
+
+/// Dimensions whose field is a list: an include means "some element", so two includes cannot
+/// be intersected.
+fn list_dim(dim: Dim) -> bool {
+    matches!(dim, Dim::Ancestors | Dim::Access)
 }
 
 /// The fields a BPF program can test, as data: (field, dimension, role).
@@ -93,6 +107,7 @@ const PUSHABLE: &[(&str, Dim, Role)] = &[
     ("parent.name", Dim::ParentBinary, Role::Name),
     ("ancestors.binary", Dim::Ancestors, Role::Whole),
     ("ancestors.name", Dim::Ancestors, Role::Name),
+    ("file.access", Dim::Access, Role::Word),
     ("process.uid", Dim::Uid, Role::Num),
     ("process.euid", Dim::Euid, Role::Num),
     ("process.cgroup_id", Dim::CgroupId, Role::Num),
@@ -116,6 +131,7 @@ const INTEREST_ORDER: &[Dim] = &[
     Dim::Sport,
     Dim::Saddr,
     Dim::Ancestors,
+    Dim::Access,
 ];
 
 /// Paths (or binaries): a value matches when it equals an `exact` entry, starts with a `prefix`,
@@ -442,6 +458,15 @@ fn atom_set(test: &Test, role: Role, list: bool) -> Option<(ValueSet, bool, bool
             }
             (paths(exact, prefixes), true, precise)
         }
+        (Role::Word, Test::StrEq(x)) => (paths([x.to_string()], []), true, true),
+        (Role::Word, Test::StrIn(s)) => (paths(s.iter().map(|x| x.to_string()), []), true, true),
+        (Role::Word, Test::Contains(xs)) => {
+            // Each access word contains no other, so `contains read` is `= read`.
+            if !xs.iter().all(|x| ACCESS_WORDS.contains(&&**x)) {
+                return None;
+            }
+            (paths(strs(xs), []), true, true)
+        }
         (Role::Name, Test::StrEq(x)) => (names([x.to_string()]), true, true),
         (Role::Name, Test::StrIn(s)) => (names(s.iter().map(|x| x.to_string())), true, true),
         (Role::Name, Test::StrNe(x)) if !list => (names([x.to_string()]), false, true),
@@ -499,7 +524,7 @@ fn and_into(into: &mut Conj, dim: Dim, c: DimConstraint) -> bool {
     let mut lossless = true;
     slot.include = match (slot.include.take(), c.include) {
         (None, x) | (x, None) => x,
-        (Some(a), Some(b)) => match (dim != Dim::Ancestors).then(|| a.intersect(&b)).flatten() {
+        (Some(a), Some(b)) => match (!list_dim(dim)).then(|| a.intersect(&b)).flatten() {
             Some(r) => Some(r),
             None => {
                 lossless = false;
@@ -612,6 +637,66 @@ impl<'n, 'c> Split<'n, 'c> {
 }
 
 // ---------------------------------------------------------------------------------------------
+// First-stage interest: alternatives, any of which an event must match.
+
+type Alternatives = BTreeMap<Dim, ValueSet>;
+
+/// Adds `b`'s alternatives to `a`. False when two sets of one dimension cannot be merged.
+fn union_into(a: &mut Alternatives, b: &Alternatives) -> bool {
+    for (dim, set) in b {
+        match a.get_mut(dim) {
+            Some(existing) => {
+                if !existing.union(set) {
+                    return false;
+                }
+            }
+            None => {
+                a.insert(*dim, set.clone());
+            }
+        }
+    }
+    true
+}
+
+/// How good a set of alternatives is as a first-stage filter (lower is better): the worst
+/// dimension it uses, then how many it uses.
+fn score(alts: &Alternatives) -> (usize, usize) {
+    let worst = alts
+        .keys()
+        .map(|d| INTEREST_ORDER.iter().position(|x| x == d).unwrap_or(usize::MAX))
+        .max()
+        .unwrap_or(0);
+    (worst, alts.len())
+}
+
+/// Alternatives such that every event the condition can be true for matches one of them;
+/// `None` when no such set exists (every event of the kind is needed). An empty map means the
+/// condition is never true.
+fn interest(n: &Nnf<'_>) -> Option<Alternatives> {
+    match n {
+        Nnf::Const(false) => Some(Alternatives::new()),
+        Nnf::Const(true) => None,
+        Nnf::Atom(p, neg) => {
+            let (dim, c, _) = atom(p, *neg)?;
+            Some([(dim, c.include?)].into())
+        }
+        Nnf::And(parts) => parts
+            .iter()
+            .filter_map(interest)
+            .min_by_key(score),
+        Nnf::Or(parts) => {
+            let mut out = Alternatives::new();
+            for p in parts {
+                if !union_into(&mut out, &interest(p)?) {
+                    return None;
+                }
+            }
+            Some(out)
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
 // The plan.
 
 fn enforcement(action: Action, mode: Mode, kind: EventKind, exact: bool) -> Enforcement {
@@ -662,19 +747,9 @@ pub(crate) fn plan(rules: &[CompiledRule]) -> KernelPlan {
                 interest: BTreeMap::new(),
             });
             kp.rules.push(rule.info.index);
-            let chosen = INTEREST_ORDER
-                .iter()
-                .find_map(|d| s.conj.get(d).and_then(|c| c.include.as_ref()).map(|set| (*d, set)));
-            match chosen {
-                Some((dim, set)) if !kp.pass_all => {
-                    let merged = match kp.interest.get_mut(&dim) {
-                        Some(existing) => existing.union(set),
-                        None => {
-                            kp.interest.insert(dim, set.clone());
-                            true
-                        }
-                    };
-                    if !merged {
+            match interest(&n) {
+                Some(alternatives) if !kp.pass_all => {
+                    if !union_into(&mut kp.interest, &alternatives) {
                         kp.pass_all = true;
                         kp.interest.clear();
                     }
@@ -736,6 +811,9 @@ fn read_dim(dim: Dim, e: &Event) -> DimValue<'_> {
         Dim::Binary => DimValue::One(&e.process.binary),
         Dim::ParentBinary => e.parent.as_ref().map_or(DimValue::Unknown, |p| DimValue::One(&p.binary)),
         Dim::Ancestors => DimValue::Many(e.ancestors.iter().map(|a| a.binary.as_str()).collect()),
+        Dim::Access => e.file.as_ref().map_or(DimValue::Unknown, |f| {
+            DimValue::Many(f.access.iter().map(String::as_str).collect())
+        }),
         Dim::Uid => DimValue::Num(i64::from(e.process.uid)),
         Dim::Euid => DimValue::Num(i64::from(e.process.euid)),
         Dim::CgroupId => DimValue::Num(e.process.cgroup_id as i64),

@@ -178,6 +178,10 @@ pub fn list(policy: &Policy) -> String {
     out
 }
 
+fn plural(n: usize, word: &str) -> String {
+    format!("{n} {word}{}", if n == 1 { "" } else { "s" })
+}
+
 fn dim_label(dim: Dim) -> &'static str {
     match dim {
         Dim::Path => "file.path",
@@ -185,6 +189,7 @@ fn dim_label(dim: Dim) -> &'static str {
         Dim::Binary => "process.binary",
         Dim::ParentBinary => "parent.binary",
         Dim::Ancestors => "ancestors.binary",
+        Dim::Access => "file.access",
         Dim::Uid => "process.uid",
         Dim::Euid => "process.euid",
         Dim::CgroupId => "process.cgroup_id",
@@ -215,17 +220,17 @@ fn render_constraint(dim: Dim, c: &DimConstraint) -> Vec<String> {
     let mut out = Vec::new();
     let label = dim_label(dim);
     if let Some(inc) = &c.include {
-        out.push(if dim == Dim::Ancestors {
-            format!("some ancestor in {}", render_set(inc))
-        } else {
-            format!("{label} in {}", render_set(inc))
+        out.push(match dim {
+            Dim::Ancestors => format!("some ancestor in {}", render_set(inc)),
+            Dim::Access => format!("{label} has one of {}", render_set(inc)),
+            _ => format!("{label} in {}", render_set(inc)),
         });
     }
     if let Some(exc) = &c.exclude {
-        out.push(if dim == Dim::Ancestors {
-            format!("no ancestor in {}", render_set(exc))
-        } else {
-            format!("{label} not in {}", render_set(exc))
+        out.push(match dim {
+            Dim::Ancestors => format!("no ancestor in {}", render_set(exc)),
+            Dim::Access => format!("{label} has none of {}", render_set(exc)),
+            _ => format!("{label} not in {}", render_set(exc)),
         });
     }
     out
@@ -283,7 +288,7 @@ pub fn explain(policy: &Policy) -> String {
     for kp in &plan.kinds {
         let rules = kp.rules.len();
         if kp.pass_all {
-            let _ = writeln!(out, "  {}: every event ({} rules)", kp.kind, rules);
+            let _ = writeln!(out, "  {}: every event ({})", kp.kind, plural(rules, "rule"));
             continue;
         }
         let sets: BTreeMap<&str, String> = kp
@@ -292,7 +297,7 @@ pub fn explain(policy: &Policy) -> String {
             .map(|(d, s)| (dim_label(*d), render_set(s)))
             .collect();
         let parts: Vec<String> = sets.iter().map(|(d, s)| format!("{d} in {s}")).collect();
-        let _ = writeln!(out, "  {}: only {} ({} rules)", kp.kind, parts.join(" or "), rules);
+        let _ = writeln!(out, "  {}: only {} ({})", kp.kind, parts.join(" or "), plural(rules, "rule"));
     }
     out
 }
