@@ -19,7 +19,7 @@ exec </dev/console >/dev/console 2>&1
 mount -t proc proc /proc
 mount -t sysfs sysfs /sys
 
-JOB= NONCE=none MODULES=
+JOB='' NONCE=none MODULES=''
 for arg in $(cat /proc/cmdline); do
   case "$arg" in
     shrike.job=*) JOB=${arg#shrike.job=} ;;

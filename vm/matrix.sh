@@ -9,7 +9,7 @@
 # directory; its exit code decides PASS/FAIL. Exits non-zero if any kernel did
 # not pass. Needs root and a prior vm/setup.sh.
 #
-# usage: vm/matrix.sh [--kernels "6.1 6.12"] [--timeout SECS] [--lsm on|off]
+# usage: vm/matrix.sh [--kernels "6.1 6.12"] [--timeout SECS] [--lsm on|off|default]
 #                     [--quiet] -- COMMAND [ARGS...]
 #   --kernels  kernel series to boot, in order (default: "6.1 6.12")
 #   --timeout  hard limit per boot in seconds, qemu is killed after it (default 300)
@@ -154,28 +154,17 @@ write_job() {
 
 # --- virtiofsd -------------------------------------------------------------
 
-# Serves the host's / to the guest, read-only: virtiofsd runs in a private
-# mount namespace on a recursive bind of / in which every mount is remounted
-# read-only, and /proc, /sys, /dev are left out (the guest mounts its own).
+# Serves the host's / to the guest, read-only (see vm/virtiofsd-ro.sh).
 start_virtiofsd() {
   local dir="$1" logfile="$2"
   mkdir -p "$dir/ro"
-  unshare --mount --propagation private -- bash -c '
-    set -e
-    ro=$1; shift
-    mount --rbind / "$ro"
-    for m in proc sys dev; do umount -l "$ro/$m" 2>/dev/null || true; done
-    awk -v p="$ro" '"'"'$5 == p || index($5, p "/") == 1 { print $5 }'"'"' /proc/self/mountinfo |
-      while read -r m; do
-        mount -o remount,bind,ro "$m" 2>/dev/null || echo "vm: warning: $m stays writable" >&2
-      done
-    exec "$@"
-  ' virtiofsd "$dir/ro" "$(virtiofsd_bin)" --socket-path="$dir/vfs.sock" \
+  unshare --mount --propagation private -- \
+    "$VM_DIR/virtiofsd-ro.sh" "$dir/ro" "$(virtiofsd_bin)" --socket-path="$dir/vfs.sock" \
       -o source="$dir/ro" -o sandbox=chroot -o cache=always -o xattr \
       >"$logfile" 2>&1 &
   VIRTIOFSD_PID=$!
-  local i
-  for i in $(seq 100); do
+  local _
+  for _ in $(seq 100); do
     [[ -S "$dir/vfs.sock" ]] && return 0
     kill -0 "$VIRTIOFSD_PID" 2>/dev/null || break
     sleep 0.05
