@@ -163,7 +163,13 @@ mod tests {
     fn bad_networks_are_errors_with_fixes() {
         let e = Cidr::parse("10.1.0.0/8").unwrap_err();
         assert_eq!(e.hint().as_deref(), Some("did you mean '10.0.0.0/8'?"));
-        assert!(matches!(Cidr::parse("10.0.0.0/33"), Err(CidrError::PrefixTooLong { .. })));
-        assert!(matches!(Cidr::parse("nope/8"), Err(CidrError::Syntax { .. })));
+        assert!(matches!(
+            Cidr::parse("10.0.0.0/33"),
+            Err(CidrError::PrefixTooLong { .. })
+        ));
+        assert!(matches!(
+            Cidr::parse("nope/8"),
+            Err(CidrError::Syntax { .. })
+        ));
     }
 }

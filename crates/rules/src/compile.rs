@@ -109,7 +109,9 @@ pub(crate) fn compile(sources: Vec<SourceFile>) -> Result<Policy, Vec<Diagnostic
             c.diags.error(
                 decl.id.loc,
                 format!("duplicate rule id '{}'", decl.id.value),
-                Some(format!("first defined at {f}:{l}:{col}; give this rule its own id")),
+                Some(format!(
+                    "first defined at {f}:{l}:{col}; give this rule its own id"
+                )),
             );
             continue;
         }
@@ -125,8 +127,15 @@ pub(crate) fn compile(sources: Vec<SourceFile>) -> Result<Policy, Vec<Diagnostic
     }
     if compiled.len() > usize::from(u16::MAX) {
         return Err(vec![Diagnostic::file_level(
-            sources.first().map(|s| s.name.as_str()).unwrap_or("<policy>"),
-            format!("{} rules: at most {} are supported", compiled.len(), u16::MAX),
+            sources
+                .first()
+                .map(|s| s.name.as_str())
+                .unwrap_or("<policy>"),
+            format!(
+                "{} rules: at most {} are supported",
+                compiled.len(),
+                u16::MAX
+            ),
             None,
         )]);
     }
@@ -135,7 +144,15 @@ pub(crate) fn compile(sources: Vec<SourceFile>) -> Result<Policy, Vec<Diagnostic
 
 fn allowed_ops(base: Base) -> &'static [Op] {
     match base {
-        Base::Str => &[Op::Eq, Op::Ne, Op::In, Op::Contains, Op::StartsWith, Op::EndsWith, Op::Glob],
+        Base::Str => &[
+            Op::Eq,
+            Op::Ne,
+            Op::In,
+            Op::Contains,
+            Op::StartsWith,
+            Op::EndsWith,
+            Op::Glob,
+        ],
         Base::Num => &[Op::Eq, Op::Ne, Op::Lt, Op::Le, Op::Gt, Op::Ge, Op::In],
         Base::Bool => &[Op::Eq, Op::Ne],
         Base::Addr => &[Op::Eq, Op::Ne, Op::In, Op::Cidr],
@@ -198,13 +215,17 @@ impl Compiler<'_, '_> {
                     self.diags.error(
                         decl.name.loc,
                         format!("list '{name}' is already defined"),
-                        Some(format!("first defined at {f}:{l}:{c}; add `append: true` to extend it")),
+                        Some(format!(
+                            "first defined at {f}:{l}:{c}; add `append: true` to extend it"
+                        )),
                     );
                 }
                 (false, true) => {
                     self.diags.error(
                         decl.name.loc,
-                        format!("cannot append to list '{name}': it is not defined before this file"),
+                        format!(
+                            "cannot append to list '{name}': it is not defined before this file"
+                        ),
                         Some("remove `append: true` to define it".into()),
                     );
                 }
@@ -282,7 +303,8 @@ impl Compiler<'_, '_> {
                     None
                 }
             };
-            self.macros.insert(name.clone(), Rc::new(MacroDef { parsed, src }));
+            self.macros
+                .insert(name.clone(), Rc::new(MacroDef { parsed, src }));
         }
         // Check every macro on its own, so mistakes in unused macros are reported too.
         let mut names: Vec<String> = self.macros.keys().cloned().collect();
@@ -311,7 +333,8 @@ impl Compiler<'_, '_> {
 
     fn rule(&mut self, decl: RuleDecl, index: usize) -> Option<CompiledRule> {
         let cond = self.condition(&decl.condition);
-        let exceptions: Vec<Option<Cond>> = decl.exceptions.iter().map(|e| self.condition(e)).collect();
+        let exceptions: Vec<Option<Cond>> =
+            decl.exceptions.iter().map(|e| self.condition(e)).collect();
         let cond = cond?;
         let mut errors = false;
         let possible = possible_kinds(&cond);
@@ -319,7 +342,14 @@ impl Compiler<'_, '_> {
             let hint = if possible == KindSet::ALL || possible.len() > 8 {
                 "add e.g. `kind = process_exec and …`".to_string()
             } else {
-                format!("add e.g. `kind = {} and …`; its fields exist for: {possible}", possible.iter().next().map(|k| k.as_str()).unwrap_or("process_exec"))
+                format!(
+                    "add e.g. `kind = {} and …`; its fields exist for: {possible}",
+                    possible
+                        .iter()
+                        .next()
+                        .map(|k| k.as_str())
+                        .unwrap_or("process_exec")
+                )
             };
             self.diags.error(
                 decl.condition.loc,
@@ -333,7 +363,10 @@ impl Compiler<'_, '_> {
         } else if possible.is_empty() && !errors {
             self.diags.error(
                 decl.condition.loc,
-                format!("rule '{}' can never match: its `kind` comparisons exclude each other", decl.id.value),
+                format!(
+                    "rule '{}' can never match: its `kind` comparisons exclude each other",
+                    decl.id.value
+                ),
                 None,
             );
             errors = true;
@@ -367,18 +400,36 @@ impl Compiler<'_, '_> {
             tags: decl.tags,
             kinds: possible.iter().collect(),
             condition: decl.condition.value.trim().to_string(),
-            exceptions: decl.exceptions.iter().map(|e| e.value.trim().to_string()).collect(),
+            exceptions: decl
+                .exceptions
+                .iter()
+                .map(|e| e.value.trim().to_string())
+                .collect(),
             file,
             line,
             col,
         };
-        Some(CompiledRule::new(Arc::new(info), cond, compiled_exceptions, possible))
+        Some(CompiledRule::new(
+            Arc::new(info),
+            cond,
+            compiled_exceptions,
+            possible,
+        ))
     }
 
-    fn expr(&mut self, e: &Expr, src: &CondSrc, stack: &mut Vec<String>, depth: usize) -> Option<Cond> {
+    fn expr(
+        &mut self,
+        e: &Expr,
+        src: &CondSrc,
+        stack: &mut Vec<String>,
+        depth: usize,
+    ) -> Option<Cond> {
         match e {
             Expr::And(items) | Expr::Or(items) => {
-                let parts: Vec<Option<Cond>> = items.iter().map(|i| self.expr(i, src, stack, depth)).collect();
+                let parts: Vec<Option<Cond>> = items
+                    .iter()
+                    .map(|i| self.expr(i, src, stack, depth))
+                    .collect();
                 let parts: Option<Vec<Cond>> = parts.into_iter().collect();
                 let parts = parts?;
                 Some(if matches!(e, Expr::And(_)) {
@@ -391,13 +442,22 @@ impl Compiler<'_, '_> {
             Expr::Exists { field } => {
                 let (fref, ty) = self.field(field, src)?;
                 if ty.base == Base::Kind {
-                    self.diags.error(src.loc(field.at), "'kind exists' is always true".to_string(), Some("compare kind with a value, e.g. `kind = file_open`".into()));
+                    self.diags.error(
+                        src.loc(field.at),
+                        "'kind exists' is always true".to_string(),
+                        Some("compare kind with a value, e.g. `kind = file_open`".into()),
+                    );
                     return None;
                 }
                 Some(self.pred(fref, Test::Exists, src.loc(field.at)))
             }
             Expr::Ref(name) => self.reference(name, src, stack, depth),
-            Expr::Cmp { field, op, op_at, value } => self.compare(field, *op, *op_at, value, src),
+            Expr::Cmp {
+                field,
+                op,
+                op_at,
+                value,
+            } => self.compare(field, *op, *op_at, value, src),
         }
     }
 
@@ -405,17 +465,31 @@ impl Compiler<'_, '_> {
         Cond::Pred(Box::new(Pred { field, test, loc }))
     }
 
-    fn reference(&mut self, name: &Name, src: &CondSrc, stack: &mut Vec<String>, depth: usize) -> Option<Cond> {
+    fn reference(
+        &mut self,
+        name: &Name,
+        src: &CondSrc,
+        stack: &mut Vec<String>,
+        depth: usize,
+    ) -> Option<Cond> {
         let loc = src.loc(name.at);
         if let Some(def) = self.macros.get(&name.text).cloned() {
             if stack.contains(&name.text) {
                 let mut path = stack.clone();
                 path.push(name.text.clone());
-                self.diags.error(loc, format!("macro cycle: {}", path.join(" -> ")), Some("a macro cannot use itself, directly or through others".into()));
+                self.diags.error(
+                    loc,
+                    format!("macro cycle: {}", path.join(" -> ")),
+                    Some("a macro cannot use itself, directly or through others".into()),
+                );
                 return None;
             }
             if depth >= MAX_MACRO_DEPTH {
-                self.diags.error(loc, format!("macros nest deeper than {MAX_MACRO_DEPTH} levels"), None);
+                self.diags.error(
+                    loc,
+                    format!("macros nest deeper than {MAX_MACRO_DEPTH} levels"),
+                    None,
+                );
                 return None;
             }
             let expr = def.parsed.as_ref()?;
@@ -431,20 +505,36 @@ impl Compiler<'_, '_> {
             }
             self.diags.error(
                 loc,
-                format!("field '{}' is a {}, not a condition", name.text, ty.describe()),
-                Some(format!("compare it, e.g. `{} {} …`", name.text, if ty.base == Base::Num { "=" } else { "in" })),
+                format!(
+                    "field '{}' is a {}, not a condition",
+                    name.text,
+                    ty.describe()
+                ),
+                Some(format!(
+                    "compare it, e.g. `{} {} …`",
+                    name.text,
+                    if ty.base == Base::Num { "=" } else { "in" }
+                )),
             );
             return None;
         }
         if self.lists.contains_key(&name.text) {
-            self.diags.error(loc, format!("'{}' is a list, not a condition", name.text), Some(format!("use it after an operator, e.g. `process.name in ({})`", name.text)));
+            self.diags.error(
+                loc,
+                format!("'{}' is a list, not a condition", name.text),
+                Some(format!(
+                    "use it after an operator, e.g. `process.name in ({})`",
+                    name.text
+                )),
+            );
             return None;
         }
         let mut candidates: Vec<String> = self.macros.keys().cloned().collect();
         candidates.sort();
         candidates.extend(fields::all_names().map(String::from));
         let hint = suggest::hint(&name.text, candidates.iter().map(String::as_str));
-        self.diags.error(loc, format!("unknown macro or field '{}'", name.text), hint);
+        self.diags
+            .error(loc, format!("unknown macro or field '{}'", name.text), hint);
         None
     }
 
@@ -454,32 +544,61 @@ impl Compiler<'_, '_> {
         }
         if let Some(var) = name.text.strip_prefix(fields::ENV_PREFIX) {
             if valid_env_name(var) {
-                return Some((FieldRef::Env(var.into()), FieldType { base: Base::Str, list: false }));
+                return Some((
+                    FieldRef::Env(var.into()),
+                    FieldType {
+                        base: Base::Str,
+                        list: false,
+                    },
+                ));
             }
         }
         let hint = if self.macros.contains_key(&name.text) {
-            Some(format!("'{}' is a macro: use it on its own, not with an operator", name.text))
+            Some(format!(
+                "'{}' is a macro: use it on its own, not with an operator",
+                name.text
+            ))
         } else {
             suggest::hint(&name.text, fields::all_names())
         };
-        self.diags.error(src.loc(name.at), format!("unknown field '{}'", name.text), hint);
+        self.diags.error(
+            src.loc(name.at),
+            format!("unknown field '{}'", name.text),
+            hint,
+        );
         None
     }
 
     /// The values of an operand, with list names expanded.
     fn values(&mut self, op: Op, value: &Operand, src: &CondSrc) -> Option<Vec<Val>> {
-        let lit = |l: &Lit| Val { text: l.text.clone(), loc: src.loc(l.at) };
+        let lit = |l: &Lit| Val {
+            text: l.text.clone(),
+            loc: src.loc(l.at),
+        };
         match value {
             Operand::One(l) if op == Op::In => {
                 if !l.quoted {
                     if let Some(items) = self.lists.get(&l.text) {
-                        return Some(items.iter().map(|t| Val { text: t.value.clone(), loc: t.loc }).collect());
+                        return Some(
+                            items
+                                .iter()
+                                .map(|t| Val {
+                                    text: t.value.clone(),
+                                    loc: t.loc,
+                                })
+                                .collect(),
+                        );
                     }
                 }
                 let mut names: Vec<&str> = self.lists.keys().map(String::as_str).collect();
                 names.sort();
-                let hint = suggest::hint(&l.text, names).unwrap_or_else(|| format!("write a list: `in ({})`", l.text));
-                self.diags.error(src.loc(l.at), format!("unknown list '{}'", l.text), Some(hint));
+                let hint = suggest::hint(&l.text, names)
+                    .unwrap_or_else(|| format!("write a list: `in ({})`", l.text));
+                self.diags.error(
+                    src.loc(l.at),
+                    format!("unknown list '{}'", l.text),
+                    Some(hint),
+                );
                 None
             }
             Operand::One(l) => Some(vec![lit(l)]),
@@ -487,9 +606,10 @@ impl Compiler<'_, '_> {
                 let mut out = Vec::new();
                 for item in items {
                     match self.lists.get(&item.text) {
-                        Some(list) if !item.quoted => {
-                            out.extend(list.iter().map(|t| Val { text: t.value.clone(), loc: t.loc }))
-                        }
+                        Some(list) if !item.quoted => out.extend(list.iter().map(|t| Val {
+                            text: t.value.clone(),
+                            loc: t.loc,
+                        })),
                         _ => out.push(lit(item)),
                     }
                 }
@@ -498,7 +618,14 @@ impl Compiler<'_, '_> {
         }
     }
 
-    fn compare(&mut self, field: &Name, op: Op, op_at: usize, value: &Operand, src: &CondSrc) -> Option<Cond> {
+    fn compare(
+        &mut self,
+        field: &Name,
+        op: Op,
+        op_at: usize,
+        value: &Operand,
+        src: &CondSrc,
+    ) -> Option<Cond> {
         let (fref, ty) = self.field(field, src)?;
         let op_loc = src.loc(op_at);
         if !allowed_ops(ty.base).contains(&op) {
@@ -508,14 +635,32 @@ impl Compiler<'_, '_> {
             } else {
                 format!("a {} field takes {}", ty.describe(), ops.join(" "))
             };
-            self.diags.error(op_loc, format!("operator '{}' does not apply to {} field '{}'", op.as_str(), ty.describe(), field.text), Some(hint));
+            self.diags.error(
+                op_loc,
+                format!(
+                    "operator '{}' does not apply to {} field '{}'",
+                    op.as_str(),
+                    ty.describe(),
+                    field.text
+                ),
+                Some(hint),
+            );
             return None;
         }
         let vals = self.values(op, value, src)?;
-        let single = matches!(op, Op::Ne | Op::Lt | Op::Le | Op::Gt | Op::Ge) || ty.base == Base::Bool;
+        let single =
+            matches!(op, Op::Ne | Op::Lt | Op::Le | Op::Gt | Op::Ge) || ty.base == Base::Bool;
         if single && vals.len() != 1 {
-            let hint = if op == Op::Ne { "use `not … in (…)` to exclude several values" } else { "compare with one value" };
-            self.diags.error(op_loc, format!("'{}' takes a single value, found a list", op.as_str()), Some(hint.into()));
+            let hint = if op == Op::Ne {
+                "use `not … in (…)` to exclude several values"
+            } else {
+                "compare with one value"
+            };
+            self.diags.error(
+                op_loc,
+                format!("'{}' takes a single value, found a list", op.as_str()),
+                Some(hint.into()),
+            );
             return None;
         }
         let floc = src.loc(field.at);
@@ -537,7 +682,11 @@ impl Compiler<'_, '_> {
                             match Glob::new(&v.text) {
                                 Ok(g) => globs.push(g),
                                 Err(e) => {
-                                    self.diags.error(v.loc, format!("invalid glob: {e}"), Some("escape a literal '[' as '\\['".into()));
+                                    self.diags.error(
+                                        v.loc,
+                                        format!("invalid glob: {e}"),
+                                        Some("escape a literal '[' as '\\['".into()),
+                                    );
                                     ok = false;
                                 }
                             }
@@ -558,7 +707,12 @@ impl Compiler<'_, '_> {
                         Some(n) => nums.push(n),
                         None => self.diags.error(
                             v.loc,
-                            format!("'{}' is not a number (field '{}' is a {})", v.text, field.text, ty.describe()),
+                            format!(
+                                "'{}' is not a number (field '{}' is a {})",
+                                v.text,
+                                field.text,
+                                ty.describe()
+                            ),
                             Some("write e.g. 0, 1000, 0x10 or 0o4000".into()),
                         ),
                     }
@@ -584,7 +738,14 @@ impl Compiler<'_, '_> {
                     "true" => true,
                     "false" => false,
                     _ => {
-                        self.diags.error(v.loc, format!("'{}' is not true or false (field '{}' is a boolean)", v.text, field.text), None);
+                        self.diags.error(
+                            v.loc,
+                            format!(
+                                "'{}' is not true or false (field '{}' is a boolean)",
+                                v.text, field.text
+                            ),
+                            None,
+                        );
                         return None;
                     }
                 };
@@ -596,7 +757,10 @@ impl Compiler<'_, '_> {
                     for v in &vals {
                         match Cidr::parse(&v.text) {
                             Ok(n) => nets.push(n),
-                            Err(e) => self.diags.error(v.loc, format!("invalid network: {e}"), e.hint()),
+                            Err(e) => {
+                                self.diags
+                                    .error(v.loc, format!("invalid network: {e}"), e.hint())
+                            }
                         }
                     }
                     if nets.len() != vals.len() {
@@ -609,8 +773,16 @@ impl Compiler<'_, '_> {
                     match v.text.parse::<std::net::IpAddr>() {
                         Ok(a) => addrs.push(canonical(a)),
                         Err(_) => {
-                            let hint = if v.text.contains('/') { "use `cidr` to compare with a network" } else { "write e.g. 10.0.0.1 or ::1" };
-                            self.diags.error(v.loc, format!("'{}' is not an IP address", v.text), Some(hint.into()));
+                            let hint = if v.text.contains('/') {
+                                "use `cidr` to compare with a network"
+                            } else {
+                                "write e.g. 10.0.0.1 or ::1"
+                            };
+                            self.diags.error(
+                                v.loc,
+                                format!("'{}' is not an IP address", v.text),
+                                Some(hint.into()),
+                            );
                         }
                     }
                 }
@@ -636,7 +808,8 @@ impl Compiler<'_, '_> {
                 Some(k) => set = set.union(kinds::one(k)),
                 None => {
                     let hint = suggest::hint(&v.text, ALL_KINDS.iter().map(|k| k.as_str()));
-                    self.diags.error(v.loc, format!("unknown event kind '{}'", v.text), hint);
+                    self.diags
+                        .error(v.loc, format!("unknown event kind '{}'", v.text), hint);
                     ok = false;
                 }
             }
@@ -644,7 +817,11 @@ impl Compiler<'_, '_> {
         if !ok {
             return None;
         }
-        Some(Cond::Kind(if op == Op::Ne { KindSet::ALL.without(set) } else { set }))
+        Some(Cond::Kind(if op == Op::Ne {
+            KindSet::ALL.without(set)
+        } else {
+            set
+        }))
     }
 }
 
@@ -667,8 +844,12 @@ pub(crate) fn kind_only(c: &Cond) -> Option<KindSet> {
         Cond::Kind(s) => Some(*s),
         Cond::Pred(_) => None,
         Cond::Not(x) => kind_only(x).map(|s| KindSet::ALL.without(s)),
-        Cond::And(cs) => cs.iter().try_fold(KindSet::ALL, |acc, c| Some(acc.intersect(kind_only(c)?))),
-        Cond::Or(cs) => cs.iter().try_fold(KindSet::EMPTY, |acc, c| Some(acc.union(kind_only(c)?))),
+        Cond::And(cs) => cs
+            .iter()
+            .try_fold(KindSet::ALL, |acc, c| Some(acc.intersect(kind_only(c)?))),
+        Cond::Or(cs) => cs
+            .iter()
+            .try_fold(KindSet::EMPTY, |acc, c| Some(acc.union(kind_only(c)?))),
     }
 }
 
@@ -678,8 +859,12 @@ pub(crate) fn constraint(c: &Cond) -> KindSet {
         return s;
     }
     match c {
-        Cond::And(cs) => cs.iter().fold(KindSet::ALL, |acc, c| acc.intersect(constraint(c))),
-        Cond::Or(cs) => cs.iter().fold(KindSet::EMPTY, |acc, c| acc.union(constraint(c))),
+        Cond::And(cs) => cs
+            .iter()
+            .fold(KindSet::ALL, |acc, c| acc.intersect(constraint(c))),
+        Cond::Or(cs) => cs
+            .iter()
+            .fold(KindSet::EMPTY, |acc, c| acc.union(constraint(c))),
         _ => KindSet::ALL,
     }
 }
@@ -690,9 +875,15 @@ pub(crate) fn possible_kinds(c: &Cond) -> KindSet {
     match c {
         Cond::Kind(s) => *s,
         Cond::Pred(p) => p.field.kinds(),
-        Cond::Not(x) => kind_only(x).map(|s| KindSet::ALL.without(s)).unwrap_or(KindSet::ALL),
-        Cond::And(cs) => cs.iter().fold(KindSet::ALL, |acc, c| acc.intersect(possible_kinds(c))),
-        Cond::Or(cs) => cs.iter().fold(KindSet::EMPTY, |acc, c| acc.union(possible_kinds(c))),
+        Cond::Not(x) => kind_only(x)
+            .map(|s| KindSet::ALL.without(s))
+            .unwrap_or(KindSet::ALL),
+        Cond::And(cs) => cs
+            .iter()
+            .fold(KindSet::ALL, |acc, c| acc.intersect(possible_kinds(c))),
+        Cond::Or(cs) => cs
+            .iter()
+            .fold(KindSet::EMPTY, |acc, c| acc.union(possible_kinds(c))),
     }
 }
 
@@ -700,7 +891,9 @@ pub(crate) fn possible_kinds(c: &Cond) -> KindSet {
 fn check_kinds(c: &Cond, allowed: KindSet, diags: &mut Diags<'_>) -> bool {
     match c {
         Cond::And(cs) => {
-            let narrowed = cs.iter().fold(allowed, |acc, c| acc.intersect(constraint(c)));
+            let narrowed = cs
+                .iter()
+                .fold(allowed, |acc, c| acc.intersect(constraint(c)));
             let mut ok = true;
             for c in cs {
                 ok &= check_kinds(c, narrowed, diags);
@@ -718,10 +911,18 @@ fn check_kinds(c: &Cond, allowed: KindSet, diags: &mut Diags<'_>) -> bool {
         Cond::Pred(p) => {
             let kinds = p.field.kinds();
             if !allowed.is_empty() && kinds.intersect(allowed).is_empty() {
-                let shown = if kinds.len() > 6 { format!("{} kinds", kinds.len()) } else { kinds.to_string() };
+                let shown = if kinds.len() > 6 {
+                    format!("{} kinds", kinds.len())
+                } else {
+                    kinds.to_string()
+                };
                 diags.error(
                     p.loc,
-                    format!("field '{}' does not exist for kind {}", p.field.name(), allowed),
+                    format!(
+                        "field '{}' does not exist for kind {}",
+                        p.field.name(),
+                        allowed
+                    ),
                     Some(format!("it exists for {shown}")),
                 );
                 return false;

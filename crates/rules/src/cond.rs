@@ -147,10 +147,13 @@ impl Pred {
     pub fn eval(&self, e: &Event) -> bool {
         let mut visit = |v: Value<'_>| self.test.matches(v);
         let found = match &self.field {
+            // A field does not exist on kinds outside its table entry, whatever the event holds:
+            // the compiler and the kernel plan rely on exactly that.
             FieldRef::Table(i) => match FIELDS.get(*i) {
-                Some(f) => (f.get)(e, &mut visit),
-                None => None,
+                Some(f) if f.kinds.contains(e.kind) => (f.get)(e, &mut visit),
+                _ => None,
             },
+            FieldRef::Env(_) if !crate::kinds::PROCESS.contains(e.kind) => None,
             FieldRef::Env(name) => fields::get_env(e, name, &mut visit),
         };
         found.unwrap_or(false)
@@ -187,7 +190,16 @@ pub(crate) fn quote(text: &str) -> String {
         })
         && !matches!(
             text,
-            "and" | "or" | "not" | "in" | "contains" | "startswith" | "endswith" | "glob" | "cidr" | "exists"
+            "and"
+                | "or"
+                | "not"
+                | "in"
+                | "contains"
+                | "startswith"
+                | "endswith"
+                | "glob"
+                | "cidr"
+                | "exists"
         );
     if bare {
         text.to_string()
@@ -215,7 +227,11 @@ impl fmt::Display for Pred {
             Test::Bool(false) => write!(f, "{name} = false"),
             Test::StrEq(x) => write!(f, "{name} = {}", quote(x)),
             Test::StrNe(x) => write!(f, "{name} != {}", quote(x)),
-            Test::StrIn(s) => write!(f, "{name} in ({})", list(s.iter()).trim_start_matches('(').trim_end_matches(')')),
+            Test::StrIn(s) => write!(
+                f,
+                "{name} in ({})",
+                list(s.iter()).trim_start_matches('(').trim_end_matches(')')
+            ),
             Test::Contains(xs) => write!(f, "{name} contains {}", list(xs.iter())),
             Test::StartsWith(xs) => write!(f, "{name} startswith {}", list(xs.iter())),
             Test::EndsWith(xs) => write!(f, "{name} endswith {}", list(xs.iter())),
@@ -229,7 +245,11 @@ impl fmt::Display for Pred {
             }
             Test::AddrEq(a) => write!(f, "{name} = {a}"),
             Test::AddrNe(a) => write!(f, "{name} != {a}"),
-            Test::AddrIn(s) => write!(f, "{name} in ({})", list(s.iter()).trim_start_matches('(').trim_end_matches(')')),
+            Test::AddrIn(s) => write!(
+                f,
+                "{name} in ({})",
+                list(s.iter()).trim_start_matches('(').trim_end_matches(')')
+            ),
             Test::Cidr(nets) => write!(f, "{name} cidr {}", list(nets.iter())),
         }
     }

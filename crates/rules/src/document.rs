@@ -131,7 +131,10 @@ pub(crate) fn read(file: usize, docs: &[Node], diags: &mut Diags<'_>) -> Vec<Ite
             _ if doc.is_null() => {}
             _ => r.error(
                 doc,
-                format!("a policy file must be a list of items, found {}", doc.describe()),
+                format!(
+                    "a policy file must be a list of items, found {}",
+                    doc.describe()
+                ),
                 Some("start each item with `- rule:`, `- list:` or `- macro:`".into()),
             ),
         }
@@ -156,7 +159,18 @@ impl Reader<'_, '_> {
                 loc: self.loc(node),
             }),
             _ => {
-                self.error(node, format!("{what} must be a non-empty text value, found {}", if node.is_null() { "nothing" } else { node.describe() }), None);
+                self.error(
+                    node,
+                    format!(
+                        "{what} must be a non-empty text value, found {}",
+                        if node.is_null() {
+                            "nothing"
+                        } else {
+                            node.describe()
+                        }
+                    ),
+                    None,
+                );
                 None
             }
         }
@@ -194,7 +208,13 @@ impl Reader<'_, '_> {
         }
     }
 
-    fn word<T>(&mut self, node: &Node, what: &str, parse: fn(&str) -> Option<T>, choices: String) -> Option<T> {
+    fn word<T>(
+        &mut self,
+        node: &Node,
+        what: &str,
+        parse: fn(&str) -> Option<T>,
+        choices: String,
+    ) -> Option<T> {
         let text = node.as_scalar().unwrap_or_default();
         match parse(text) {
             Some(v) => Some(v),
@@ -210,7 +230,12 @@ impl Reader<'_, '_> {
     }
 
     /// The entries of a mapping, with unknown and duplicate keys reported.
-    fn entries<'n>(&mut self, node: &'n Node, allowed: &[&str], what: &str) -> Vec<(&'n str, &'n Node, &'n Node)> {
+    fn entries<'n>(
+        &mut self,
+        node: &'n Node,
+        allowed: &[&str],
+        what: &str,
+    ) -> Vec<(&'n str, &'n Node, &'n Node)> {
         let NodeValue::Map(entries) = &node.value else {
             return Vec::new();
         };
@@ -224,7 +249,11 @@ impl Reader<'_, '_> {
                 continue;
             }
             if out.iter().any(|(seen, _, _)| *seen == key) {
-                self.error(k, format!("duplicate key '{key}' in {what}"), Some("keep only one".into()));
+                self.error(
+                    k,
+                    format!("duplicate key '{key}' in {what}"),
+                    Some("keep only one".into()),
+                );
                 continue;
             }
             out.push((key, k, v));
@@ -251,16 +280,23 @@ impl Reader<'_, '_> {
             ["list"] => self.list(node).map(Item::List),
             ["macro"] => self.macro_(node).map(Item::Macro),
             [] => {
-                let first = entries.first().and_then(|(k, _)| k.as_scalar()).unwrap_or_default();
-                let hint = suggest::hint(first, ["rule", "list", "macro"])
-                    .unwrap_or_else(|| "start the item with `- rule:`, `- list:` or `- macro:`".into());
+                let first = entries
+                    .first()
+                    .and_then(|(k, _)| k.as_scalar())
+                    .unwrap_or_default();
+                let hint = suggest::hint(first, ["rule", "list", "macro"]).unwrap_or_else(|| {
+                    "start the item with `- rule:`, `- list:` or `- macro:`".into()
+                });
                 self.error(node, "item is not a rule, list or macro".into(), Some(hint));
                 None
             }
             _ => {
                 self.error(
                     node,
-                    format!("item has more than one of rule/list/macro ({})", heads.join(", ")),
+                    format!(
+                        "item has more than one of rule/list/macro ({})",
+                        heads.join(", ")
+                    ),
                     Some("split it into separate items".into()),
                 );
                 None
@@ -270,13 +306,22 @@ impl Reader<'_, '_> {
 
     fn rule(&mut self, node: &Node) -> Option<RuleDecl> {
         let entries = self.entries(node, RULE_KEYS, "a rule");
-        let get = |key: &str| entries.iter().find(|(k, _, _)| *k == key).map(|(_, _, v)| *v);
+        let get = |key: &str| {
+            entries
+                .iter()
+                .find(|(k, _, _)| *k == key)
+                .map(|(_, _, v)| *v)
+        };
         let mut ok = true;
         let name = get("rule").and_then(|v| self.text(v, "the rule name"));
         let required = |key: &str, r: &mut Self| -> Option<&Node> {
             let v = get(key);
             if v.is_none() {
-                r.error(node, format!("rule is missing '{key}'"), Some(format!("add `{key}: …`")));
+                r.error(
+                    node,
+                    format!("rule is missing '{key}'"),
+                    Some(format!("add `{key}: …`")),
+                );
             }
             v
         };
@@ -286,14 +331,22 @@ impl Reader<'_, '_> {
         let id = id_node.and_then(|v| self.text(v, "id"));
         if let Some(id) = &id {
             if id.value.chars().any(char::is_whitespace) {
-                self.diags.error(id.loc, format!("rule id '{}' contains blanks", id.value), Some("use e.g. SHR-CRED-001".into()));
+                self.diags.error(
+                    id.loc,
+                    format!("rule id '{}' contains blanks", id.value),
+                    Some("use e.g. SHR-CRED-001".into()),
+                );
                 ok = false;
             }
         }
         let condition = cond_node.and_then(|v| self.text(v, "condition"));
-        let severity = sev_node.and_then(|v| self.word(v, "severity", Severity::parse, Severity::choices()));
+        let severity =
+            sev_node.and_then(|v| self.word(v, "severity", Severity::parse, Severity::choices()));
         let description = match get("description") {
-            Some(v) => self.text(v, "description").map(|t| t.value).unwrap_or_default(),
+            Some(v) => self
+                .text(v, "description")
+                .map(|t| t.value)
+                .unwrap_or_default(),
             None => String::new(),
         };
         let mut mitre = Vec::new();
@@ -302,7 +355,11 @@ impl Reader<'_, '_> {
                 if valid_technique(&t.value) {
                     mitre.push(t.value);
                 } else {
-                    self.diags.error(t.loc, format!("'{}' is not an ATT&CK technique id", t.value), Some("write e.g. T1003 or T1003.008".into()));
+                    self.diags.error(
+                        t.loc,
+                        format!("'{}' is not an ATT&CK technique id", t.value),
+                        Some("write e.g. T1003 or T1003.008".into()),
+                    );
                     ok = false;
                 }
             }
@@ -321,7 +378,14 @@ impl Reader<'_, '_> {
                 }
                 _ if v.is_null() => {}
                 _ => {
-                    self.error(v, format!("exceptions must be a list of conditions, found {}", v.describe()), None);
+                    self.error(
+                        v,
+                        format!(
+                            "exceptions must be a list of conditions, found {}",
+                            v.describe()
+                        ),
+                        None,
+                    );
                     ok = false;
                 }
             }
@@ -339,7 +403,9 @@ impl Reader<'_, '_> {
             None => Some(true),
         };
         let tags = match get("tags") {
-            Some(v) => self.strings(v, "tags").map(|t| t.into_iter().map(|t| t.value).collect()),
+            Some(v) => self
+                .strings(v, "tags")
+                .map(|t| t.into_iter().map(|t| t.value).collect()),
             None => Some(Vec::new()),
         };
         // A rule with bad metadata is still returned (marked invalid) so that its condition is
@@ -380,13 +446,21 @@ impl Reader<'_, '_> {
                 match entries.iter().find(|(k, _, _)| *k == "condition") {
                     Some((_, _, v)) => self.text(v, "an exception's condition"),
                     None => {
-                        self.error(node, "exception is missing 'condition'".into(), Some("add `condition: …`".into()));
+                        self.error(
+                            node,
+                            "exception is missing 'condition'".into(),
+                            Some("add `condition: …`".into()),
+                        );
                         None
                     }
                 }
             }
             NodeValue::Seq(_) => {
-                self.error(node, "an exception must be a condition or {name, condition}, found a list".into(), None);
+                self.error(
+                    node,
+                    "an exception must be a condition or {name, condition}, found a list".into(),
+                    None,
+                );
                 None
             }
         }
@@ -407,12 +481,21 @@ impl Reader<'_, '_> {
 
     fn list(&mut self, node: &Node) -> Option<ListDecl> {
         let entries = self.entries(node, LIST_KEYS, "a list");
-        let get = |key: &str| entries.iter().find(|(k, _, _)| *k == key).map(|(_, _, v)| *v);
+        let get = |key: &str| {
+            entries
+                .iter()
+                .find(|(k, _, _)| *k == key)
+                .map(|(_, _, v)| *v)
+        };
         let name = get("list").and_then(|v| self.name(v, "list name"));
         let items = match get("items") {
             Some(v) => self.strings(v, "items"),
             None => {
-                self.error(node, "list is missing 'items'".into(), Some("add `items: [a, b]`".into()));
+                self.error(
+                    node,
+                    "list is missing 'items'".into(),
+                    Some("add `items: [a, b]`".into()),
+                );
                 None
             }
         };
@@ -429,12 +512,21 @@ impl Reader<'_, '_> {
 
     fn macro_(&mut self, node: &Node) -> Option<MacroDecl> {
         let entries = self.entries(node, MACRO_KEYS, "a macro");
-        let get = |key: &str| entries.iter().find(|(k, _, _)| *k == key).map(|(_, _, v)| *v);
+        let get = |key: &str| {
+            entries
+                .iter()
+                .find(|(k, _, _)| *k == key)
+                .map(|(_, _, v)| *v)
+        };
         let name = get("macro").and_then(|v| self.name(v, "macro name"));
         let condition = match get("condition") {
             Some(v) => self.text(v, "condition"),
             None => {
-                self.error(node, "macro is missing 'condition'".into(), Some("add `condition: …`".into()));
+                self.error(
+                    node,
+                    "macro is missing 'condition'".into(),
+                    Some("add `condition: …`".into()),
+                );
                 None
             }
         };

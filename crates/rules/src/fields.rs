@@ -51,14 +51,38 @@ impl FieldType {
     }
 }
 
-const STR: FieldType = FieldType { base: Base::Str, list: false };
-const STRS: FieldType = FieldType { base: Base::Str, list: true };
-const NUM: FieldType = FieldType { base: Base::Num, list: false };
-const NUMS: FieldType = FieldType { base: Base::Num, list: true };
-const BOOL: FieldType = FieldType { base: Base::Bool, list: false };
-const ADDR: FieldType = FieldType { base: Base::Addr, list: false };
-const ADDRS: FieldType = FieldType { base: Base::Addr, list: true };
-const KIND: FieldType = FieldType { base: Base::Kind, list: false };
+const STR: FieldType = FieldType {
+    base: Base::Str,
+    list: false,
+};
+const STRS: FieldType = FieldType {
+    base: Base::Str,
+    list: true,
+};
+const NUM: FieldType = FieldType {
+    base: Base::Num,
+    list: false,
+};
+const NUMS: FieldType = FieldType {
+    base: Base::Num,
+    list: true,
+};
+const BOOL: FieldType = FieldType {
+    base: Base::Bool,
+    list: false,
+};
+const ADDR: FieldType = FieldType {
+    base: Base::Addr,
+    list: false,
+};
+const ADDRS: FieldType = FieldType {
+    base: Base::Addr,
+    list: true,
+};
+const KIND: FieldType = FieldType {
+    base: Base::Kind,
+    list: false,
+};
 
 /// One value read from an event.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -135,7 +159,12 @@ fn comm_mismatch(p: &Process) -> bool {
 }
 
 const fn f(name: &'static str, ty: FieldType, kinds: KindSet, get: Getter) -> Field {
-    Field { name, ty, kinds, get }
+    Field {
+        name,
+        ty,
+        kinds,
+        get,
+    }
 }
 
 const PTRACE: KindSet = kinds::one(K::Ptrace);
@@ -290,7 +319,10 @@ pub fn get_env<'e>(e: &'e Event, name: &str, v: V<'_, 'e>) -> Option<bool> {
 
 /// Every name a suggestion may offer (the table plus the env family).
 pub fn all_names() -> impl Iterator<Item = &'static str> {
-    FIELDS.iter().map(|f| f.name).chain(["process.env.LD_PRELOAD"])
+    FIELDS
+        .iter()
+        .map(|f| f.name)
+        .chain(["process.env.LD_PRELOAD"])
 }
 
 #[cfg(test)]
@@ -306,7 +338,10 @@ mod tests {
         for field in FIELDS {
             assert!(seen.insert(field.name), "duplicate field {}", field.name);
             assert!(
-                field.name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '.' || c == '_'),
+                field
+                    .name
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '.' || c == '_'),
                 "{}",
                 field.name
             );
@@ -338,12 +373,21 @@ mod tests {
             });
             (present, values)
         };
-        assert_eq!(read("process.name"), (Some(false), vec!["Str(\"cat\")".to_string()]));
-        assert_eq!(read("file.mode.setuid"), (Some(false), vec!["Bool(true)".to_string()]));
+        assert_eq!(
+            read("process.name"),
+            (Some(false), vec!["Str(\"cat\")".to_string()])
+        );
+        assert_eq!(
+            read("file.mode.setuid"),
+            (Some(false), vec!["Bool(true)".to_string()])
+        );
         assert_eq!(read("process.args").1.len(), 2);
         assert_eq!(read("network.dport"), (None, vec![]));
         assert_eq!(read("ancestors.binary"), (None, vec![]));
-        assert_eq!(read("process.comm_mismatch").1, vec!["Bool(false)".to_string()]);
+        assert_eq!(
+            read("process.comm_mismatch").1,
+            vec!["Bool(false)".to_string()]
+        );
     }
 
     #[test]
@@ -354,8 +398,16 @@ mod tests {
             script: script.map(String::from),
             ..Process::default()
         };
-        assert!(!comm_mismatch(&p("/usr/bin/unattended-upgrade-shutdown", "unattended-upgr", None)));
-        assert!(!comm_mismatch(&p("/usr/bin/bash", "deploy.sh", Some("/opt/deploy.sh"))));
+        assert!(!comm_mismatch(&p(
+            "/usr/bin/unattended-upgrade-shutdown",
+            "unattended-upgr",
+            None
+        )));
+        assert!(!comm_mismatch(&p(
+            "/usr/bin/bash",
+            "deploy.sh",
+            Some("/opt/deploy.sh")
+        )));
         assert!(comm_mismatch(&p("/tmp/miner", "kworker/0:1", None)));
     }
 }

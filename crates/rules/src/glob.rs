@@ -256,8 +256,14 @@ mod tests {
 
     #[test]
     fn star_stays_within_one_path_component() {
-        assert!(m("/home/*/.ssh/authorized_keys", "/home/ann/.ssh/authorized_keys"));
-        assert!(!m("/home/*/.ssh/authorized_keys", "/home/a/b/.ssh/authorized_keys"));
+        assert!(m(
+            "/home/*/.ssh/authorized_keys",
+            "/home/ann/.ssh/authorized_keys"
+        ));
+        assert!(!m(
+            "/home/*/.ssh/authorized_keys",
+            "/home/a/b/.ssh/authorized_keys"
+        ));
         assert!(m("/etc/cron*", "/etc/cron.d"));
         assert!(!m("/etc/cron*", "/etc/cron.d/x"));
         assert!(m("*.so", "libx.so"));
@@ -266,7 +272,10 @@ mod tests {
 
     #[test]
     fn double_star_crosses_slashes() {
-        assert!(m("/sys/fs/cgroup/**/release_agent", "/sys/fs/cgroup/a/b/release_agent"));
+        assert!(m(
+            "/sys/fs/cgroup/**/release_agent",
+            "/sys/fs/cgroup/a/b/release_agent"
+        ));
         assert!(m("/tmp/**", "/tmp/a/b"));
         assert!(m("**/.ssh/id_*", "/root/.ssh/id_rsa"));
         assert!(!m("**/.ssh/id_*", "/root/.ssh/x/id_rsa"));
@@ -286,8 +295,14 @@ mod tests {
 
     #[test]
     fn invalid_patterns_are_errors() {
-        assert!(matches!(Glob::new("/dev/[a-"), Err(GlobError::UnclosedClass { .. })));
-        assert!(matches!(Glob::new("x\\"), Err(GlobError::TrailingEscape { .. })));
+        assert!(matches!(
+            Glob::new("/dev/[a-"),
+            Err(GlobError::UnclosedClass { .. })
+        ));
+        assert!(matches!(
+            Glob::new("x\\"),
+            Err(GlobError::TrailingEscape { .. })
+        ));
     }
 
     #[test]

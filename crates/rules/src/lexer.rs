@@ -193,7 +193,10 @@ mod tests {
         let t = lex(r#"x = "a\"b""#).unwrap();
         assert_eq!(t[2].tok, Tok::Str("a\"b".into()));
         assert_eq!((t[2].start, t[2].end), (4, 10));
-        assert_eq!(lex("x = 'open").unwrap_err(), LexError { at: 4, quote: '\'' });
+        assert_eq!(
+            lex("x = 'open").unwrap_err(),
+            LexError { at: 4, quote: '\'' }
+        );
         assert_eq!(toks("a!b"), vec![w("a!b")]);
     }
 }

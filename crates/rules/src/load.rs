@@ -13,7 +13,9 @@ use crate::source::SourceFile;
 impl Policy {
     /// Compiles `(name, text)` sources, in order (lists and macros are shared across sources;
     /// a later source may `append` to an earlier list).
-    pub fn compile<N, T>(sources: impl IntoIterator<Item = (N, T)>) -> Result<Policy, Vec<Diagnostic>>
+    pub fn compile<N, T>(
+        sources: impl IntoIterator<Item = (N, T)>,
+    ) -> Result<Policy, Vec<Diagnostic>>
     where
         N: Into<String>,
         T: Into<String>,
@@ -48,7 +50,9 @@ impl Policy {
 }
 
 /// Reads each file, collecting every read error.
-pub(crate) fn read_files<P: AsRef<Path>>(paths: &[P]) -> Result<Vec<(String, String)>, Vec<Diagnostic>> {
+pub(crate) fn read_files<P: AsRef<Path>>(
+    paths: &[P],
+) -> Result<Vec<(String, String)>, Vec<Diagnostic>> {
     let mut out = Vec::new();
     let mut errors = Vec::new();
     for p in paths {

@@ -164,7 +164,9 @@ impl<'t> Parser<'t> {
             Tok::LParen => {
                 let inner = self.expr(depth + 1)?;
                 match self.next() {
-                    Some(Token { tok: Tok::RParen, .. }) => Ok(inner),
+                    Some(Token {
+                        tok: Tok::RParen, ..
+                    }) => Ok(inner),
                     Some(other) => Err(self.unexpected(other, "')'")),
                     None => Err(self.eof("')'")),
                 }
@@ -268,14 +270,21 @@ impl<'t> Parser<'t> {
         self.next();
         let mut items = Vec::new();
         loop {
-            if let Some(Token { tok: Tok::RParen, .. }) = self.peek() {
+            if let Some(Token {
+                tok: Tok::RParen, ..
+            }) = self.peek()
+            {
                 self.next();
                 break;
             }
             items.push(self.literal("a list item")?);
             match self.next() {
-                Some(Token { tok: Tok::Comma, .. }) => {}
-                Some(Token { tok: Tok::RParen, .. }) => break,
+                Some(Token {
+                    tok: Tok::Comma, ..
+                }) => {}
+                Some(Token {
+                    tok: Tok::RParen, ..
+                }) => break,
                 Some(other) => return Err(self.unexpected(other, "',' or ')'")),
                 None => return Err(self.eof("')' to close the list")),
             }
@@ -298,9 +307,13 @@ mod tests {
     #[test]
     fn precedence_or_below_and_below_not() {
         let e = parse("a = 1 or not b = 2 and c").unwrap();
-        let Expr::Or(items) = e else { panic!("expected or") };
+        let Expr::Or(items) = e else {
+            panic!("expected or")
+        };
         assert!(matches!(items[0], Expr::Cmp { op: Op::Eq, .. }));
-        let Expr::And(parts) = &items[1] else { panic!("expected and") };
+        let Expr::And(parts) = &items[1] else {
+            panic!("expected and")
+        };
         assert!(matches!(parts[0], Expr::Not(_)));
         assert!(matches!(&parts[1], Expr::Ref(n) if n.text == "c"));
     }
@@ -308,14 +321,26 @@ mod tests {
     #[test]
     fn lists_exists_and_parentheses() {
         let e = parse("(x in (a, 'b',) and y exists)").unwrap();
-        let Expr::And(parts) = e else { panic!("expected and") };
-        let Expr::Cmp { value: Operand::List(items, _), .. } = &parts[0] else {
+        let Expr::And(parts) = e else {
+            panic!("expected and")
+        };
+        let Expr::Cmp {
+            value: Operand::List(items, _),
+            ..
+        } = &parts[0]
+        else {
             panic!("expected list")
         };
         assert_eq!(items.len(), 2);
         assert!(items[1].quoted);
         assert!(matches!(parts[1], Expr::Exists { .. }));
-        assert!(matches!(parse("x in shells").unwrap(), Expr::Cmp { value: Operand::One(_), .. }));
+        assert!(matches!(
+            parse("x in shells").unwrap(),
+            Expr::Cmp {
+                value: Operand::One(_),
+                ..
+            }
+        ));
     }
 
     #[test]
@@ -323,13 +348,22 @@ mod tests {
         let e = parse("x = 1 and").unwrap_err();
         assert_eq!(e.at, 9);
         let e = parse("x = 1 y").unwrap_err();
-        assert_eq!((e.at, e.message.as_str()), (6, "unexpected 'y': expected 'and', 'or' or the end of the condition"));
+        assert_eq!(
+            (e.at, e.message.as_str()),
+            (
+                6,
+                "unexpected 'y': expected 'and', 'or' or the end of the condition"
+            )
+        );
         let e = parse("x foo 1").unwrap_err();
         assert_eq!(e.at, 2);
         let e = parse("x in ()").unwrap_err();
         assert_eq!(e.message, "empty list");
         let e = parse("x = in").unwrap_err();
-        assert_eq!(e.hint.as_deref(), Some("quote 'in' to use the keyword as a value"));
+        assert_eq!(
+            e.hint.as_deref(),
+            Some("quote 'in' to use the keyword as a value")
+        );
         assert!(parse("").is_err());
     }
 

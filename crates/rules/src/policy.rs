@@ -134,7 +134,11 @@ impl CompiledRule {
     /// The condition with its exceptions folded in: `cond and not exc1 and not exc2 …`.
     pub fn effective(&self) -> Cond {
         let mut parts = vec![self.cond.clone()];
-        parts.extend(self.exceptions.iter().map(|x| Cond::Not(Box::new(x.clone()))));
+        parts.extend(
+            self.exceptions
+                .iter()
+                .map(|x| Cond::Not(Box::new(x.clone()))),
+        );
         if parts.len() == 1 {
             self.cond.clone()
         } else {
@@ -172,7 +176,12 @@ pub struct Policy {
 }
 
 impl Policy {
-    pub(crate) fn new(rules: Vec<CompiledRule>, sources: Vec<SourceFile>, lists: usize, macros: usize) -> Policy {
+    pub(crate) fn new(
+        rules: Vec<CompiledRule>,
+        sources: Vec<SourceFile>,
+        lists: usize,
+        macros: usize,
+    ) -> Policy {
         let mut by_kind = vec![Vec::new(); ALL_KINDS.len()];
         for rule in rules.iter().filter(|r| r.info.enabled) {
             for kind in rule.kinds.iter() {
@@ -243,7 +252,10 @@ impl Policy {
             kinds = kinds.union(r.kinds);
         }
         let entries = self.plan.rules.iter().flat_map(|r| r.entries.iter());
-        let (exact, residual) = entries.fold((0, 0), |(e, r), x| if x.exact { (e + 1, r) } else { (e, r + 1) });
+        let (exact, residual) = entries.fold(
+            (0, 0),
+            |(e, r), x| if x.exact { (e + 1, r) } else { (e, r + 1) },
+        );
         Summary {
             files: self.source_names(),
             rules: self.rules.len(),

@@ -206,10 +206,12 @@ impl ValueSet {
             (ValueSet::Numbers(a), ValueSet::Numbers(b)) => {
                 Some(ValueSet::Numbers(a.intersection(b).copied().collect()))
             }
-            (ValueSet::Paths(a), ValueSet::Paths(b)) if a.only_exact() => Some(ValueSet::Paths(PathSet {
-                exact: a.exact.iter().filter(|e| b.matches(e)).cloned().collect(),
-                ..PathSet::default()
-            })),
+            (ValueSet::Paths(a), ValueSet::Paths(b)) if a.only_exact() => {
+                Some(ValueSet::Paths(PathSet {
+                    exact: a.exact.iter().filter(|e| b.matches(e)).cloned().collect(),
+                    ..PathSet::default()
+                }))
+            }
             (ValueSet::Paths(_), ValueSet::Paths(b)) if b.only_exact() => other.intersect(self),
             _ => None,
         }
@@ -370,7 +372,11 @@ impl fmt::Display for Nnf<'_> {
             Nnf::Atom(p, false) => write!(f, "{p}"),
             Nnf::Atom(p, true) => write!(f, "not {p}"),
             Nnf::And(parts) | Nnf::Or(parts) => {
-                let sep = if matches!(self, Nnf::And(_)) { " and " } else { " or " };
+                let sep = if matches!(self, Nnf::And(_)) {
+                    " and "
+                } else {
+                    " or "
+                };
                 for (i, p) in parts.iter().enumerate() {
                     if i > 0 {
                         f.write_str(sep)?;
@@ -400,7 +406,10 @@ fn pushable(field: &FieldRef) -> Option<(Dim, Role)> {
         .map(|(_, d, r)| (*d, *r))
 }
 
-fn paths(exact: impl IntoIterator<Item = String>, prefixes: impl IntoIterator<Item = String>) -> ValueSet {
+fn paths(
+    exact: impl IntoIterator<Item = String>,
+    prefixes: impl IntoIterator<Item = String>,
+) -> ValueSet {
     ValueSet::Paths(PathSet {
         exact: exact.into_iter().collect(),
         prefixes: prefixes.into_iter().collect(),
@@ -471,7 +480,9 @@ fn atom_set(test: &Test, role: Role, list: bool) -> Option<(ValueSet, bool, bool
         (Role::Name, Test::StrIn(s)) => (names(s.iter().map(|x| x.to_string())), true, true),
         (Role::Name, Test::StrNe(x)) if !list => (names([x.to_string()]), false, true),
         (Role::Num, Test::Num(CmpOp::Eq, x)) => (ValueSet::Numbers([*x].into()), true, true),
-        (Role::Num, Test::Num(CmpOp::Ne, x)) if !list => (ValueSet::Numbers([*x].into()), false, true),
+        (Role::Num, Test::Num(CmpOp::Ne, x)) if !list => {
+            (ValueSet::Numbers([*x].into()), false, true)
+        }
         (Role::Num, Test::NumIn(s)) => (ValueSet::Numbers(s.iter().copied().collect()), true, true),
         (Role::Addr, Test::AddrEq(a)) => (host(*a), true, true),
         (Role::Addr, Test::AddrNe(a)) if !list => (host(*a), false, true),
@@ -484,7 +495,11 @@ fn atom_set(test: &Test, role: Role, list: bool) -> Option<(ValueSet, bool, bool
             }
             (ValueSet::Networks(set), true, true)
         }
-        (Role::Addr, Test::Cidr(nets)) => (ValueSet::Networks(nets.iter().copied().collect()), true, true),
+        (Role::Addr, Test::Cidr(nets)) => (
+            ValueSet::Networks(nets.iter().copied().collect()),
+            true,
+            true,
+        ),
         _ => return None,
     })
 }
@@ -506,9 +521,15 @@ fn atom(p: &Pred, negated: bool) -> Option<(Dim, DimConstraint, bool)> {
     }
     let include = positive != negated;
     let c = if include {
-        DimConstraint { include: Some(set), exclude: None }
+        DimConstraint {
+            include: Some(set),
+            exclude: None,
+        }
     } else {
-        DimConstraint { include: None, exclude: Some(set) }
+        DimConstraint {
+            include: None,
+            exclude: Some(set),
+        }
     };
     Some((dim, c, exact))
 }
@@ -663,7 +684,12 @@ fn union_into(a: &mut Alternatives, b: &Alternatives) -> bool {
 fn score(alts: &Alternatives) -> (usize, usize) {
     let worst = alts
         .keys()
-        .map(|d| INTEREST_ORDER.iter().position(|x| x == d).unwrap_or(usize::MAX))
+        .map(|d| {
+            INTEREST_ORDER
+                .iter()
+                .position(|x| x == d)
+                .unwrap_or(usize::MAX)
+        })
         .max()
         .unwrap_or(0);
     (worst, alts.len())
@@ -680,10 +706,7 @@ fn interest(n: &Nnf<'_>) -> Option<Alternatives> {
             let (dim, c, _) = atom(p, *neg)?;
             Some([(dim, c.include?)].into())
         }
-        Nnf::And(parts) => parts
-            .iter()
-            .filter_map(interest)
-            .min_by_key(score),
+        Nnf::And(parts) => parts.iter().filter_map(interest).min_by_key(score),
         Nnf::Or(parts) => {
             let mut out = Alternatives::new();
             for p in parts {
@@ -713,7 +736,11 @@ fn enforcement(action: Action, mode: Mode, kind: EventKind, exact: bool) -> Enfo
         _ => KILL_KINDS.contains(kind),
     };
     if !capable {
-        let fix = if action == Action::Deny && KILL_KINDS.contains(kind) { "; use action: kill" } else { "" };
+        let fix = if action == Action::Deny && KILL_KINDS.contains(kind) {
+            "; use action: kill"
+        } else {
+            ""
+        };
         return Enforcement::UserSpace {
             reason: format!("the kernel cannot {} {kind} events{fix}", action.as_str()),
         };
@@ -735,17 +762,23 @@ pub(crate) fn plan(rules: &[CompiledRule]) -> KernelPlan {
             let n = nnf(&effective, false, kind);
             let Some(s) = split(&n) else { continue };
             let residual = (!s.exact).then(|| {
-                s.residual.iter().map(|r| match r {
-                    Nnf::Or(_) => format!("({r})"),
-                    _ => r.to_string(),
-                }).collect::<Vec<_>>().join(" and ")
+                s.residual
+                    .iter()
+                    .map(|r| match r {
+                        Nnf::Or(_) => format!("({r})"),
+                        _ => r.to_string(),
+                    })
+                    .collect::<Vec<_>>()
+                    .join(" and ")
             });
-            let kp = kind_plans.entry(kinds::kind_index(kind)).or_insert_with(|| KindPlan {
-                kind,
-                rules: Vec::new(),
-                pass_all: false,
-                interest: BTreeMap::new(),
-            });
+            let kp = kind_plans
+                .entry(kinds::kind_index(kind))
+                .or_insert_with(|| KindPlan {
+                    kind,
+                    rules: Vec::new(),
+                    pass_all: false,
+                    interest: BTreeMap::new(),
+                });
             kp.rules.push(rule.info.index);
             match interest(&n) {
                 Some(alternatives) if !kp.pass_all => {
@@ -802,14 +835,20 @@ enum DimValue<'e> {
 fn read_dim(dim: Dim, e: &Event) -> DimValue<'_> {
     let net = e.network.as_ref();
     match dim {
-        Dim::Path => e.file.as_ref().map_or(DimValue::Unknown, |f| DimValue::One(&f.path)),
+        Dim::Path => e
+            .file
+            .as_ref()
+            .map_or(DimValue::Unknown, |f| DimValue::One(&f.path)),
         Dim::NewPath => e
             .file
             .as_ref()
             .and_then(|f| f.new_path.as_deref())
             .map_or(DimValue::Unknown, DimValue::One),
         Dim::Binary => DimValue::One(&e.process.binary),
-        Dim::ParentBinary => e.parent.as_ref().map_or(DimValue::Unknown, |p| DimValue::One(&p.binary)),
+        Dim::ParentBinary => e
+            .parent
+            .as_ref()
+            .map_or(DimValue::Unknown, |p| DimValue::One(&p.binary)),
         Dim::Ancestors => DimValue::Many(e.ancestors.iter().map(|a| a.binary.as_str()).collect()),
         Dim::Access => e.file.as_ref().map_or(DimValue::Unknown, |f| {
             DimValue::Many(f.access.iter().map(String::as_str).collect())
@@ -909,8 +948,10 @@ impl KernelPlan {
             .iter()
             .filter(|r| {
                 r.entries.iter().any(|k| {
-                    matches!(k.enforcement, Enforcement::Kernel | Enforcement::KernelAudit)
-                        && k.exact
+                    matches!(
+                        k.enforcement,
+                        Enforcement::Kernel | Enforcement::KernelAudit
+                    ) && k.exact
                         && k.kernel_match(e) == Some(true)
                 })
             })

@@ -30,7 +30,12 @@ pub fn render_diagnostics(diags: &[Diagnostic]) -> String {
     for d in diags {
         let _ = writeln!(out, "{d}");
     }
-    let _ = writeln!(out, "{} error{}", diags.len(), if diags.len() == 1 { "" } else { "s" });
+    let _ = writeln!(
+        out,
+        "{} error{}",
+        diags.len(),
+        if diags.len() == 1 { "" } else { "s" }
+    );
     out
 }
 
@@ -148,7 +153,11 @@ pub fn list(policy: &Policy) -> String {
                 r.id.clone(),
                 r.severity.to_string(),
                 r.action.to_string(),
-                if r.enabled { r.mode.to_string() } else { "disabled".into() },
+                if r.enabled {
+                    r.mode.to_string()
+                } else {
+                    "disabled".into()
+                },
                 r.mitre.join(","),
                 r.index.to_string(),
                 r.name.clone(),
@@ -270,13 +279,18 @@ pub fn explain(policy: &Policy) -> String {
             let _ = writeln!(
                 out,
                 "    user space:  {}",
-                entry.residual.as_deref().unwrap_or("nothing (decided in the kernel)")
+                entry
+                    .residual
+                    .as_deref()
+                    .unwrap_or("nothing (decided in the kernel)")
             );
             let enforce = match &entry.enforcement {
                 Enforcement::None => None,
                 Enforcement::Kernel => Some(format!("in the kernel ({})", rule.action)),
                 Enforcement::KernelAudit => Some("in the kernel, audit only (would_deny)".into()),
-                Enforcement::UserSpace { reason } => Some(format!("not enforced: {reason}; reported as alerted")),
+                Enforcement::UserSpace { reason } => {
+                    Some(format!("not enforced: {reason}; reported as alerted"))
+                }
             };
             if let Some(e) = enforce {
                 let _ = writeln!(out, "    enforcement: {e}");
@@ -288,7 +302,12 @@ pub fn explain(policy: &Policy) -> String {
     for kp in &plan.kinds {
         let rules = kp.rules.len();
         if kp.pass_all {
-            let _ = writeln!(out, "  {}: every event ({})", kp.kind, plural(rules, "rule"));
+            let _ = writeln!(
+                out,
+                "  {}: every event ({})",
+                kp.kind,
+                plural(rules, "rule")
+            );
             continue;
         }
         let sets: BTreeMap<&str, String> = kp
@@ -297,7 +316,13 @@ pub fn explain(policy: &Policy) -> String {
             .map(|(d, s)| (dim_label(*d), render_set(s)))
             .collect();
         let parts: Vec<String> = sets.iter().map(|(d, s)| format!("{d} in {s}")).collect();
-        let _ = writeln!(out, "  {}: only {} ({})", kp.kind, parts.join(" or "), plural(rules, "rule"));
+        let _ = writeln!(
+            out,
+            "  {}: only {} ({})",
+            kp.kind,
+            parts.join(" or "),
+            plural(rules, "rule")
+        );
     }
     out
 }

@@ -21,7 +21,10 @@ pub(crate) struct Node {
 #[derive(Debug, Clone)]
 pub(crate) enum NodeValue {
     /// A scalar and whether it was written quoted or as a block (`|`, `>`).
-    Scalar { text: String, plain: bool },
+    Scalar {
+        text: String,
+        plain: bool,
+    },
     Seq(Vec<Node>),
     Map(Vec<(Node, Node)>),
 }

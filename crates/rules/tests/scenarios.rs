@@ -143,7 +143,10 @@ fn scenario_events(name: &str) -> Vec<Event> {
         }
         "ptrace-attach" => {
             let sleep = process("/usr/bin/sleep", &["sleep", "5"]);
-            let py = process("/usr/bin/python3.11", &["python3", "-", &sleep.pid.to_string()]);
+            let py = process(
+                "/usr/bin/python3.11",
+                &["python3", "-", &sleep.pid.to_string()],
+            );
             vec![
                 exec(&sleep, &kids),
                 exec(&py, &kids),
@@ -169,19 +172,47 @@ fn scenario_events(name: &str) -> Vec<Event> {
     }
 }
 
-fn benign_build(script: &shrike_event::Process, sh: &[shrike_event::Process], kids: &[shrike_event::Process]) -> Vec<Event> {
+fn benign_build(
+    script: &shrike_event::Process,
+    sh: &[shrike_event::Process],
+    kids: &[shrike_event::Process],
+) -> Vec<Event> {
     let d = "/tmp/tmp.Ab3dE9xQ";
     let mut out = vec![
         exec(&process("/usr/bin/mktemp", &["mktemp", "-d"]), kids),
         open(script, &sh[1..], &format!("{d}/hello.c"), WRITE_NEW),
     ];
     // cc is a symlink to the versioned gcc driver: comm "cc", a different binary.
-    let cc = with_comm(process("/usr/bin/x86_64-linux-gnu-gcc-12", &["cc", "-O2", "-o", "hello", "hello.c"]), "cc");
+    let cc = with_comm(
+        process(
+            "/usr/bin/x86_64-linux-gnu-gcc-12",
+            &["cc", "-O2", "-o", "hello", "hello.c"],
+        ),
+        "cc",
+    );
     let cc_kids = child_of(&cc, kids);
-    let cc1 = process("/usr/libexec/gcc/x86_64-linux-gnu/12/cc1", &["/usr/libexec/gcc/x86_64-linux-gnu/12/cc1", "hello.c"]);
-    let as_ = with_comm(process("/usr/bin/x86_64-linux-gnu-as", &["as", "--64", "-o", "/tmp/ccQ2x1.o", "/tmp/ccA7b2.s"]), "as");
-    let collect2 = process("/usr/libexec/gcc/x86_64-linux-gnu/12/collect2", &["collect2", "-o", "hello"]);
-    let ld = with_comm(process("/usr/bin/x86_64-linux-gnu-ld.bfd", &["/usr/bin/ld", "-o", "hello"]), "ld");
+    let cc1 = process(
+        "/usr/libexec/gcc/x86_64-linux-gnu/12/cc1",
+        &["/usr/libexec/gcc/x86_64-linux-gnu/12/cc1", "hello.c"],
+    );
+    let as_ = with_comm(
+        process(
+            "/usr/bin/x86_64-linux-gnu-as",
+            &["as", "--64", "-o", "/tmp/ccQ2x1.o", "/tmp/ccA7b2.s"],
+        ),
+        "as",
+    );
+    let collect2 = process(
+        "/usr/libexec/gcc/x86_64-linux-gnu/12/collect2",
+        &["collect2", "-o", "hello"],
+    );
+    let ld = with_comm(
+        process(
+            "/usr/bin/x86_64-linux-gnu-ld.bfd",
+            &["/usr/bin/ld", "-o", "hello"],
+        ),
+        "ld",
+    );
     let c2_kids = child_of(&collect2, &cc_kids);
     out.extend([
         exec(&cc, kids),
@@ -204,18 +235,51 @@ fn benign_build(script: &shrike_event::Process, sh: &[shrike_event::Process], ki
     out.extend([
         exec(&git, kids),
         open(&git, kids, &format!("{d}/repo/.git/config"), WRITE_NEW),
-        open(&git, kids, &format!("{d}/repo/.git/hooks/pre-commit.sample"), WRITE_NEW),
-        chmod(&git, kids, &format!("{d}/repo/.git/hooks/pre-commit.sample"), 0o100755),
+        open(
+            &git,
+            kids,
+            &format!("{d}/repo/.git/hooks/pre-commit.sample"),
+            WRITE_NEW,
+        ),
+        chmod(
+            &git,
+            kids,
+            &format!("{d}/repo/.git/hooks/pre-commit.sample"),
+            0o100755,
+        ),
         exec(&process("/usr/bin/cp", &["cp", "../hello.c", "."]), kids),
         exec(&process("/usr/bin/git", &["git", "add", "hello.c"]), kids),
         open(&git, kids, &format!("{d}/repo/.git/index.lock"), WRITE_NEW),
-        rename(&git, kids, &format!("{d}/repo/.git/index.lock"), &format!("{d}/repo/.git/index")),
+        rename(
+            &git,
+            kids,
+            &format!("{d}/repo/.git/index.lock"),
+            &format!("{d}/repo/.git/index"),
+        ),
     ]);
-    let commit = process("/usr/bin/git", &["git", "-c", "user.email=a@b", "-c", "user.name=n", "commit", "-q", "-m", "init"]);
+    let commit = process(
+        "/usr/bin/git",
+        &[
+            "git",
+            "-c",
+            "user.email=a@b",
+            "-c",
+            "user.name=n",
+            "commit",
+            "-q",
+            "-m",
+            "init",
+        ],
+    );
     out.extend([
         exec(&commit, kids),
         open(&commit, kids, "/root/.gitconfig", &["read"]),
-        open(&commit, kids, &format!("{d}/repo/.git/COMMIT_EDITMSG"), WRITE_NEW),
+        open(
+            &commit,
+            kids,
+            &format!("{d}/repo/.git/COMMIT_EDITMSG"),
+            WRITE_NEW,
+        ),
     ]);
     let tar = process("/usr/bin/tar", &["tar", "czf", "repo.tgz", "repo"]);
     let gzip = process("/usr/bin/gzip", &["gzip"]);
@@ -224,14 +288,25 @@ fn benign_build(script: &shrike_event::Process, sh: &[shrike_event::Process], ki
         exec(&gzip, &child_of(&tar, kids)),
         open(&tar, kids, &format!("{d}/repo.tgz"), WRITE_NEW),
         exec(&process("/usr/bin/rm", &["rm", "-rf", d]), kids),
-        unlink(&process("/usr/bin/rm", &["rm"]), kids, &format!("{d}/hello")),
+        unlink(
+            &process("/usr/bin/rm", &["rm"]),
+            kids,
+            &format!("{d}/hello"),
+        ),
     ]);
     out
 }
 
-fn benign_admin(script: &shrike_event::Process, sh: &[shrike_event::Process], kids: &[shrike_event::Process]) -> Vec<Event> {
+fn benign_admin(
+    script: &shrike_event::Process,
+    sh: &[shrike_event::Process],
+    kids: &[shrike_event::Process],
+) -> Vec<Event> {
     let ps = process("/usr/bin/ps", &["ps", "aux"]);
-    let cat = process("/usr/bin/cat", &["cat", "/etc/passwd", "/etc/hostname", "/proc/loadavg"]);
+    let cat = process(
+        "/usr/bin/cat",
+        &["cat", "/etc/passwd", "/etc/hostname", "/proc/loadavg"],
+    );
     let id = process("/usr/bin/id", &["id", "root"]);
     let df = process("/usr/bin/df", &["df", "-h"]);
     let d = "/tmp/tmp.Zz9yX8wV";
@@ -255,7 +330,12 @@ fn benign_admin(script: &shrike_event::Process, sh: &[shrike_event::Process], ki
         exec(&process("/usr/bin/mktemp", &["mktemp", "-d"]), kids),
         open(script, &sh[1..], &format!("{d}/app.log"), WRITE_NEW),
         exec(&mv, kids),
-        rename(&mv, kids, &format!("{d}/app.log"), &format!("{d}/app.log.1")),
+        rename(
+            &mv,
+            kids,
+            &format!("{d}/app.log"),
+            &format!("{d}/app.log.1"),
+        ),
         exec(&rm, kids),
         unlink(&rm, kids, &format!("{d}/app.log.1")),
     ]
@@ -281,7 +361,10 @@ const MANIFEST: &[(&str, &str, &str)] = &[
 ];
 
 fn manifest() -> Vec<(String, String, String)> {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/scenarios/manifest.tsv");
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../../shared/scenarios/manifest.tsv"
+    );
     match std::fs::read_to_string(path) {
         Ok(text) => text
             .lines()
@@ -290,10 +373,17 @@ fn manifest() -> Vec<(String, String, String)> {
             .map(|l| {
                 let cols: Vec<&str> = l.split('\t').collect();
                 assert_eq!(cols.len(), 3, "manifest row {l:?}");
-                (cols[0].to_string(), cols[1].to_string(), cols[2].to_string())
+                (
+                    cols[0].to_string(),
+                    cols[1].to_string(),
+                    cols[2].to_string(),
+                )
             })
             .collect(),
-        Err(_) => MANIFEST.iter().map(|(a, b, c)| (a.to_string(), b.to_string(), c.to_string())).collect(),
+        Err(_) => MANIFEST
+            .iter()
+            .map(|(a, b, c)| (a.to_string(), b.to_string(), c.to_string()))
+            .collect(),
     }
 }
 
@@ -301,7 +391,9 @@ fn manifest() -> Vec<(String, String, String)> {
 /// rule tagged with the sub-technique covers a manifest row naming the parent.
 fn covers(rule_mitre: &[String], technique: &str) -> bool {
     let parent = |t: &str| t.split('.').next().unwrap_or(t).to_string();
-    rule_mitre.iter().any(|m| m == technique || parent(m) == technique || *m == parent(technique))
+    rule_mitre
+        .iter()
+        .any(|m| m == technique || parent(m) == technique || *m == parent(technique))
 }
 
 /// Each `alert` scenario raises an alert with its technique, from an event of the scenario's
@@ -312,7 +404,10 @@ fn default_pack_detects_every_alert_scenario_and_stays_quiet_on_benign_ones() {
     let policy = Policy::default_pack().expect("default pack compiles");
     let plan = policy.kernel_plan();
     let rows = manifest();
-    assert!(rows.len() >= MANIFEST.len(), "manifest has fewer rows than expected");
+    assert!(
+        rows.len() >= MANIFEST.len(),
+        "manifest has fewer rows than expected"
+    );
     let mut table = BTreeMap::new();
     for (name, technique, expect) in &rows {
         let events = scenario_events(name);
@@ -320,7 +415,10 @@ fn default_pack_detects_every_alert_scenario_and_stays_quiet_on_benign_ones() {
         for e in &events {
             let matches = policy.evaluate(e);
             if !matches.is_empty() {
-                assert!(plan.admits(e), "{name}: kernel filter would drop an alerting event: {e:?}");
+                assert!(
+                    plan.admits(e),
+                    "{name}: kernel filter would drop an alerting event: {e:?}"
+                );
             }
             for m in matches {
                 hits.push((m.rule_id.to_string(), m.mitre.to_vec()));
@@ -334,10 +432,20 @@ fn default_pack_detects_every_alert_scenario_and_stays_quiet_on_benign_ones() {
             "none" => assert!(hits.is_empty(), "{name}: expected no alert, got {hits:?}"),
             other => panic!("unknown expectation {other}"),
         }
-        table.insert(name.clone(), hits.into_iter().map(|(id, _)| id).collect::<Vec<_>>());
+        table.insert(
+            name.clone(),
+            hits.into_iter().map(|(id, _)| id).collect::<Vec<_>>(),
+        );
     }
     for (name, ids) in &table {
-        println!("{name:<22} {}", if ids.is_empty() { "-".to_string() } else { ids.join(" ") });
+        println!(
+            "{name:<22} {}",
+            if ids.is_empty() {
+                "-".to_string()
+            } else {
+                ids.join(" ")
+            }
+        );
     }
 }
 
@@ -347,7 +455,8 @@ fn manifest_copy_is_current() {
     let rows = manifest();
     for (name, technique, expect) in MANIFEST {
         assert!(
-            rows.iter().any(|(n, t, e)| n == name && t == technique && e == expect),
+            rows.iter()
+                .any(|(n, t, e)| n == name && t == technique && e == expect),
             "{name} differs from shared/scenarios/manifest.tsv"
         );
     }

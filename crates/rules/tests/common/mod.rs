@@ -56,7 +56,10 @@ pub fn scenario_shell(name: &str) -> Vec<Process> {
     vec![
         with_comm(process("/usr/bin/dash", &["sh", name]), "sh"),
         process("/usr/bin/bash", &["-bash"]),
-        process("/usr/lib/openssh/sshd-session", &["sshd-session: root@pts/0"]),
+        process(
+            "/usr/lib/openssh/sshd-session",
+            &["sshd-session: root@pts/0"],
+        ),
         process("/usr/sbin/sshd", &["sshd", "-D"]),
         process("/usr/lib/systemd/systemd", &["/sbin/init"]),
     ]
@@ -82,7 +85,13 @@ pub fn child_of(parent: &Process, lineage: &[Process]) -> Vec<Process> {
     l
 }
 
-pub fn file(kind: EventKind, p: &Process, lineage: &[Process], path: &str, access: &[&str]) -> Event {
+pub fn file(
+    kind: EventKind,
+    p: &Process,
+    lineage: &[Process],
+    path: &str,
+    access: &[&str],
+) -> Event {
     let mut e = event(kind, p, lineage);
     e.file = Some(FileInfo {
         path: path.into(),
@@ -191,12 +200,26 @@ pub fn memfd_create(p: &Process, lineage: &[Process], name: &str) -> Event {
     e
 }
 
-pub fn cred_change(p: &Process, lineage: &[Process], old: (u32, u32), new: (u32, u32), caps_gained: &[&str]) -> Event {
+pub fn cred_change(
+    p: &Process,
+    lineage: &[Process],
+    old: (u32, u32),
+    new: (u32, u32),
+    caps_gained: &[&str],
+) -> Event {
     let mut e = event(EventKind::CredChange, p, lineage);
     e.cred = Some(CredChange {
         syscall: "setresuid".into(),
-        old: Creds { uid: old.0, euid: old.1, ..Creds::default() },
-        new: Creds { uid: new.0, euid: new.1, ..Creds::default() },
+        old: Creds {
+            uid: old.0,
+            euid: old.1,
+            ..Creds::default()
+        },
+        new: Creds {
+            uid: new.0,
+            euid: new.1,
+            ..Creds::default()
+        },
         caps_gained: caps_gained.iter().map(|c| c.to_string()).collect(),
     });
     e.result = Some(0);

@@ -1,0 +1,181 @@
+//! Compiler errors: exact `file:line:col: message (hint)` text for each kind of mistake, all of
+//! them collected in one run, with positions inside folded conditions.
+
+use shrike_rules::Policy;
+
+fn errors(yaml: &str) -> Vec<String> {
+    match Policy::compile([("policy.yaml", yaml)]) {
+        Ok(_) => panic!("expected errors for:\n{yaml}"),
+        Err(d) => d.iter().map(ToString::to_string).collect(),
+    }
+}
+
+fn rule(condition: &str) -> String {
+    format!("- rule: r\n  id: R\n  severity: low\n  condition: {condition}\n")
+}
+
+/// An unknown field names the nearest known one, at the field's line and column.
+#[test]
+fn unknown_field_with_suggestion() {
+    assert_eq!(
+        errors(&rule("kind = process_exec and proc.nmae = x")),
+        ["policy.yaml:4:38: unknown field 'proc.nmae' (did you mean 'process.name'?)"]
+    );
+}
+
+/// Positions inside a folded (`>`) condition point at the token's own line.
+#[test]
+fn positions_in_folded_conditions() {
+    let yaml = "- rule: r\n  id: R\n  severity: low\n  condition: >\n    kind = file_open\n    and file.pth = /etc/shadow\n";
+    assert_eq!(
+        errors(yaml),
+        ["policy.yaml:6:9: unknown field 'file.pth' (did you mean 'file.path'?)"]
+    );
+}
+
+/// Every kind of mistake is reported, in file order, from one compile.
+#[test]
+fn all_errors_are_collected() {
+    let yaml = r#"- list: shells
+  items: [sh, bash]
+- macro: a
+  condition: b and kind = process_exec
+- macro: b
+  condition: a
+- rule: one
+  id: X-1
+  severity: hgh
+  action: block
+  mode: audt
+  mitre: [T10]
+  condition: kind = file_open and file.path cidr 10.0.0.0/8
+- rule: two
+  id: X-1
+  severity: low
+  condition: kind = process_exec and file.path = /x
+- rule: three
+  id: X-3
+  severity: low
+  condition: kind = net_connect and network.daddr cidr 10.1.0.0/8 and network.dport = http
+- rule: four
+  id: X-4
+  severity: low
+  condition: kind = process_exec and process.name in (shellz) and process.binary glob /usr/[a-
+- rule: five
+  id: X-5
+  severity: low
+  condition: process.name = x
+- rule: six
+  id: X-6
+  severity: low
+  condition: kind = file_opn and a
+- rule: seven
+  id: X-7
+  severity: low
+  conditon: kind = file_open
+- rule: eight
+  id: X-8
+  severity: low
+  condition: kind = process_exec and (process.name = x
+"#;
+    let got = errors(yaml);
+    let expected = [
+        "policy.yaml:4:14: macro cycle: b -> a -> b (a macro cannot use itself, directly or through others)",
+        "policy.yaml:6:14: macro cycle: a -> b -> a (a macro cannot use itself, directly or through others)",
+        "policy.yaml:9:13: invalid severity 'hgh' (did you mean 'high'? one of info|low|medium|high|critical)",
+        "policy.yaml:10:11: invalid action 'block' (use one of alert|deny|kill)",
+        "policy.yaml:11:9: invalid mode 'audt' (did you mean 'audit'? one of enforce|audit)",
+        "policy.yaml:12:11: 'T10' is not an ATT&CK technique id (write e.g. T1003 or T1003.008)",
+        "policy.yaml:13:45: operator 'cidr' does not apply to string field 'file.path' (cidr applies to address fields: network.saddr, network.daddr, process.stdio_sockets.peer_addr)",
+        "policy.yaml:15:7: duplicate rule id 'X-1' (first defined at policy.yaml:8:7; give this rule its own id)",
+        "policy.yaml:21:56: invalid network: '10.1.0.0/8' has host bits set (did you mean '10.0.0.0/8'?)",
+        "policy.yaml:21:87: 'http' is not a number (field 'network.dport' is a number) (write e.g. 0, 1000, 0x10 or 0o4000)",
+        "policy.yaml:25:87: invalid glob: unclosed '[' at character 6 of glob '/usr/[a-' (escape a literal '[' as '\\[')",
+        "policy.yaml:29:14: rule 'X-5' does not constrain `kind` (add e.g. `kind = process_exec and …`)",
+        "policy.yaml:33:21: unknown event kind 'file_opn' (did you mean 'file_open'?)",
+        "policy.yaml:34:3: rule is missing 'condition' (add `condition: …`)",
+        "policy.yaml:37:3: unknown key 'conditon' in a rule (did you mean 'condition'?)",
+        "policy.yaml:41:55: condition ends early: expected ')'",
+    ];
+    for (g, e) in got.iter().zip(expected.iter()) {
+        assert_eq!(g, e, "all: {got:#?}");
+    }
+    assert_eq!(got.len(), expected.len(), "{got:#?}");
+}
+
+/// A field that cannot exist for the rule's kinds is an error at the field.
+#[test]
+fn field_not_available_for_kind() {
+    assert_eq!(
+        errors(&rule("kind = process_exec and file.path = /x")),
+        ["policy.yaml:4:38: field 'file.path' does not exist for kind process_exec (it exists for file_open, file_unlink, file_rename, file_chmod, file_chown, file_link)"]
+    );
+    // In an `or`, each branch is checked against its own kinds.
+    assert!(Policy::compile([(
+        "p.yaml",
+        rule("(kind = process_exec and process.name = x) or (kind = file_open and file.path = /x)")
+            .as_str()
+    )])
+    .is_ok());
+}
+
+/// Operators that do not fit the field's type are refused with the ones that do.
+#[test]
+fn operator_type_mismatch() {
+    assert_eq!(
+        errors(&rule("kind = net_connect and network.dport contains 44")),
+        ["policy.yaml:4:51: operator 'contains' does not apply to number field 'network.dport' (a number field takes = != < <= > >= in)"]
+    );
+    assert_eq!(
+        errors(&rule("kind = file_open and file.path < 3")),
+        ["policy.yaml:4:45: operator '<' does not apply to string field 'file.path' (a string field takes = != in contains startswith endswith glob)"]
+    );
+    assert_eq!(
+        errors(&rule("kind = file_open and file.path != (a, b)")),
+        ["policy.yaml:4:45: '!=' takes a single value, found a list (use `not … in (…)` to exclude several values)"]
+    );
+}
+
+/// YAML syntax errors and layout errors have positions too.
+#[test]
+fn yaml_and_layout_errors() {
+    assert_eq!(
+        errors("- rule: [x\n  id: : y\n"),
+        ["policy.yaml:2:5: invalid YAML: illegal placement of ':' indicator"]
+    );
+    assert_eq!(
+        errors("- rul: x\n"),
+        ["policy.yaml:1:3: item is not a rule, list or macro (did you mean 'rule'?)"]
+    );
+    assert_eq!(
+        errors("rule: x\n"),
+        ["policy.yaml:1:1: a policy file must be a list of items, found a mapping (start each item with `- rule:`, `- list:` or `- macro:`)"]
+    );
+    assert_eq!(
+        errors("- list: a\n  items: [x]\n- list: a\n  items: [y]\n"),
+        ["policy.yaml:3:9: list 'a' is already defined (first defined at policy.yaml:1:9; add `append: true` to extend it)"]
+    );
+}
+
+/// Unreadable files are reported by name.
+#[test]
+fn unreadable_file() {
+    let d = Policy::load(&["/nonexistent/p.yaml"]).unwrap_err();
+    assert_eq!(d.len(), 1);
+    assert!(
+        d[0].to_string()
+            .starts_with("/nonexistent/p.yaml: cannot read policy file:"),
+        "{}",
+        d[0]
+    );
+}
+
+/// A later file can append to a list of an earlier one, and use its macros.
+#[test]
+fn later_files_extend_earlier_ones() {
+    let base = "- list: l\n  items: [a]\n- macro: m\n  condition: kind = process_exec\n";
+    let extra = "- list: l\n  append: true\n  items: [b]\n- rule: r\n  id: R\n  severity: low\n  condition: m and process.name in (l)\n";
+    let p = Policy::compile([("base.yaml", base), ("extra.yaml", extra)]).unwrap();
+    assert_eq!(p.rules().count(), 1);
+    assert_eq!(p.rule_by_id("R").unwrap().file, "extra.yaml");
+}
