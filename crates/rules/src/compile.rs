@@ -10,8 +10,6 @@
 //! branches, each branch is checked against the kinds its own `kind` comparisons allow.
 
 use std::collections::HashMap;
-#[cfg(test)]
-use std::collections::HashSet;
 use std::rc::Rc;
 use std::sync::Arc;
 
@@ -930,19 +928,6 @@ fn check_kinds(c: &Cond, allowed: KindSet, diags: &mut Diags<'_>) -> bool {
             true
         }
         Cond::Kind(_) => true,
-    }
-}
-
-/// Names used in a condition's fields, for tests of the field table.
-#[cfg(test)]
-pub(crate) fn field_names(c: &Cond, out: &mut HashSet<String>) {
-    match c {
-        Cond::Pred(p) => {
-            out.insert(p.field.name());
-        }
-        Cond::Not(x) => field_names(x, out),
-        Cond::And(cs) | Cond::Or(cs) => cs.iter().for_each(|c| field_names(c, out)),
-        _ => {}
     }
 }
 

@@ -326,3 +326,60 @@ pub fn explain(policy: &Policy) -> String {
     }
     out
 }
+
+fn kinds_label(kinds: crate::kinds::KindSet) -> String {
+    use crate::kinds::{KindSet, FILE, NET, PROCESS, SYSCALL};
+    if kinds == KindSet::ALL {
+        "all".into()
+    } else if kinds == PROCESS {
+        "all but events_lost".into()
+    } else if kinds == FILE {
+        "file_*".into()
+    } else if kinds == NET {
+        "net_*".into()
+    } else if kinds == SYSCALL {
+        "file_*, net_*, module_load, bpf_load, ptrace, cred_change, mount, umount, namespace_change, memfd_create, signal".into()
+    } else {
+        kinds.to_string()
+    }
+}
+
+/// The field table as Markdown (`| field | type | kinds |`), generated from
+/// [`crate::fields::FIELDS`] so the documentation cannot drift from the code.
+pub fn fields_markdown() -> String {
+    let mut out = String::from("| field | type | kinds |\n|---|---|---|\n");
+    for f in crate::fields::FIELDS {
+        let _ = writeln!(
+            out,
+            "| `{}` | {} | {} |",
+            f.name,
+            f.ty.describe(),
+            kinds_label(f.kinds)
+        );
+    }
+    let _ = writeln!(
+        out,
+        "| `process.env.<NAME>` | string | {} |",
+        kinds_label(crate::kinds::PROCESS)
+    );
+    out
+}
+
+/// A policy's rules as Markdown (`| id | severity | mitre | kinds | name |`).
+pub fn rules_markdown(policy: &Policy) -> String {
+    let mut out =
+        String::from("| id | severity | ATT&CK | kinds | rule |\n|---|---|---|---|---|\n");
+    for r in policy.rules() {
+        let kinds: Vec<&str> = r.kinds.iter().map(|k| k.as_str()).collect();
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {} | {} |",
+            r.id,
+            r.severity,
+            r.mitre.join(", "),
+            kinds.join(", "),
+            r.name
+        );
+    }
+    out
+}

@@ -118,11 +118,7 @@ impl MarkedEventReceiver for Builder {
                     });
                 }
             }
-            YamlEvent::Alias(_) => {
-                if self.alias_at.is_none() {
-                    self.alias_at = Some(at);
-                }
-            }
+            YamlEvent::Alias(_) if self.alias_at.is_none() => self.alias_at = Some(at),
             _ => {}
         }
     }
