@@ -30,6 +30,10 @@ use crate::yaml;
 /// How deep macros may use macros.
 const MAX_MACRO_DEPTH: usize = 32;
 
+/// How many comparisons one condition may expand to through macros (macros that use other
+/// macros several times grow exponentially).
+const MAX_EXPANSION: usize = 20_000;
+
 /// Maps byte offsets of one condition's text to places in its file.
 struct CondSrc {
     file: usize,
@@ -66,6 +70,8 @@ struct Compiler<'d, 's> {
     diags: &'d mut Diags<'s>,
     lists: HashMap<String, Vec<Text>>,
     macros: HashMap<String, Rc<MacroDef>>,
+    /// Comparisons the current condition may still expand to.
+    budget: usize,
 }
 
 /// Compiles parsed sources into a policy, or every diagnostic found.
@@ -82,6 +88,7 @@ pub(crate) fn compile(sources: Vec<SourceFile>) -> Result<Policy, Vec<Diagnostic
         diags: &mut diags,
         lists: HashMap::new(),
         macros: HashMap::new(),
+        budget: MAX_EXPANSION,
     };
     let mut rules = Vec::new();
     let mut list_decls = Vec::new();
@@ -311,6 +318,7 @@ impl Compiler<'_, '_> {
             if let Some(def) = self.macros.get(&name).cloned() {
                 if let Some(expr) = &def.parsed {
                     let mut stack = vec![name.clone()];
+                    self.budget = MAX_EXPANSION;
                     let _ = self.expr(expr, &def.src, &mut stack, 1);
                 }
             }
@@ -319,6 +327,7 @@ impl Compiler<'_, '_> {
 
     /// Parses and compiles one condition text.
     fn condition(&mut self, text: &Text) -> Option<Cond> {
+        self.budget = MAX_EXPANSION;
         let src = CondSrc::new(self.diags.sources(), text);
         match parser::parse(&text.value) {
             Ok(expr) => self.expr(&expr, &src, &mut Vec::new(), 0),
@@ -422,6 +431,22 @@ impl Compiler<'_, '_> {
         stack: &mut Vec<String>,
         depth: usize,
     ) -> Option<Cond> {
+        if self.budget == 0 {
+            return None;
+        }
+        if let Expr::Cmp { field, .. } | Expr::Exists { field } | Expr::Ref(field) = e {
+            self.budget -= 1;
+            if self.budget == 0 {
+                self.diags.error(
+                    src.loc(field.at),
+                    format!(
+                        "condition expands to more than {MAX_EXPANSION} comparisons through macros"
+                    ),
+                    Some("use lists instead of macros that repeat other macros".into()),
+                );
+                return None;
+            }
+        }
         match e {
             Expr::And(items) | Expr::Or(items) => {
                 let parts: Vec<Option<Cond>> = items

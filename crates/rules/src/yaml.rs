@@ -67,10 +67,16 @@ enum Frame {
     Map(usize, Vec<(Node, Node)>, Option<Node>),
 }
 
+/// Deepest YAML nesting accepted; policies need four levels.
+pub(crate) const MAX_YAML_DEPTH: usize = 32;
+
 struct Builder {
     stack: Vec<Frame>,
     docs: Vec<Node>,
     alias_at: Option<usize>,
+    /// Levels being skipped because they are nested too deep, and where that started.
+    skipped: usize,
+    too_deep_at: Option<usize>,
 }
 
 impl Builder {
@@ -89,6 +95,25 @@ impl Builder {
 impl MarkedEventReceiver for Builder {
     fn on_event(&mut self, ev: YamlEvent, mark: Marker) {
         let at = mark.index();
+        if self.skipped > 0
+            || (self.stack.len() >= MAX_YAML_DEPTH
+                && matches!(
+                    ev,
+                    YamlEvent::SequenceStart(..) | YamlEvent::MappingStart(..)
+                ))
+        {
+            // Too deep: count levels instead of building nodes (a deep tree would also be
+            // dropped recursively).
+            match ev {
+                YamlEvent::SequenceStart(..) | YamlEvent::MappingStart(..) => {
+                    self.skipped += 1;
+                    self.too_deep_at.get_or_insert(at);
+                }
+                YamlEvent::SequenceEnd | YamlEvent::MappingEnd => self.skipped -= 1,
+                _ => {}
+            }
+            return;
+        }
         match ev {
             YamlEvent::Scalar(text, style, _, _) => self.push_node(Node {
                 value: NodeValue::Scalar {
@@ -130,6 +155,8 @@ pub(crate) fn parse(src: &SourceFile) -> Result<Vec<Node>, YamlError> {
         stack: Vec::new(),
         docs: Vec::new(),
         alias_at: None,
+        skipped: 0,
+        too_deep_at: None,
     };
     let mut parser = Parser::new_from_str(&src.text);
     if let Err(e) = parser.load(&mut builder, true) {
@@ -138,6 +165,14 @@ pub(crate) fn parse(src: &SourceFile) -> Result<Vec<Node>, YamlError> {
             line: m.line() as u32,
             col: m.col() as u32 + 1,
             message: format!("invalid YAML: {}", e.info()),
+        });
+    }
+    if let Some(at) = builder.too_deep_at {
+        let (line, col) = src.line_col(at);
+        return Err(YamlError {
+            line,
+            col,
+            message: format!("YAML nests deeper than {MAX_YAML_DEPTH} levels"),
         });
     }
     if let Some(at) = builder.alias_at {
@@ -179,6 +214,17 @@ mod tests {
         let src = SourceFile::new("f", "a: [b\n c: : d");
         let err = parse(&src).unwrap_err();
         assert_eq!((err.line, err.col), (2, 3));
+    }
+
+    #[test]
+    fn deep_nesting_is_refused_without_building_it() {
+        let text = format!("{}{}", "[".repeat(100), "]".repeat(100));
+        let err = parse(&SourceFile::new("f", text)).unwrap_err();
+        assert_eq!((err.line, err.col), (1, 33));
+        assert!(err.message.contains("deeper than 32"), "{}", err.message);
+        // Far deeper input is refused by the YAML parser itself.
+        let text = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
+        assert!(parse(&SourceFile::new("f", text)).is_err());
     }
 
     #[test]

@@ -179,3 +179,45 @@ fn later_files_extend_earlier_ones() {
     assert_eq!(p.rules().count(), 1);
     assert_eq!(p.rule_by_id("R").unwrap().file, "extra.yaml");
 }
+
+/// Macros that use each other several times cannot blow up the compiler.
+#[test]
+fn exponential_macro_expansion_is_bounded() {
+    let mut yaml = String::from("- macro: m0\n  condition: kind = dns\n");
+    for i in 1..40 {
+        yaml.push_str(&format!(
+            "- macro: m{i}\n  condition: m{p} and m{p} and m{p}\n",
+            p = i - 1
+        ));
+    }
+    yaml.push_str("- rule: r\n  id: R\n  severity: low\n  condition: m39\n");
+    let start = std::time::Instant::now();
+    let got = errors(&yaml);
+    assert!(
+        got.iter()
+            .any(|e| e.contains("expands to more than 20000 comparisons")),
+        "{got:?}"
+    );
+    assert!(start.elapsed().as_secs() < 20, "took {:?}", start.elapsed());
+}
+
+/// Unknown macros and list names are reported with the nearest known name.
+#[test]
+fn unknown_macro_and_list() {
+    let yaml = "- list: shells\n  items: [sh]\n- macro: spawned\n  condition: kind = process_exec\n- rule: r\n  id: R\n  severity: low\n  condition: spawnd and process.name in shellz\n";
+    assert_eq!(
+        errors(yaml),
+        [
+            "policy.yaml:8:14: unknown macro or field 'spawnd' (did you mean 'spawned'?)",
+            "policy.yaml:8:41: unknown list 'shellz' (did you mean 'shells'?)",
+        ]
+    );
+}
+
+/// A compiled policy can be shared between threads (the agent swaps it in behind an `Arc`).
+#[test]
+fn policy_is_send_and_sync() {
+    fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<Policy>();
+    assert_send_sync::<shrike_rules::KernelPlan>();
+}
