@@ -529,8 +529,13 @@ impl Compiler<'_, '_> {
             self.diags.error(
                 loc,
                 format!(
-                    "field '{}' is a {}, not a condition",
+                    "field '{}' is {} {}, not a condition",
                     name.text,
+                    if ty.base == Base::Addr || ty.base == Base::Kind {
+                        "an"
+                    } else {
+                        "a"
+                    },
                     ty.describe()
                 ),
                 Some(format!(
@@ -942,8 +947,9 @@ fn check_kinds(c: &Cond, allowed: KindSet, diags: &mut Diags<'_>) -> bool {
                 diags.error(
                     p.loc,
                     format!(
-                        "field '{}' does not exist for kind {}",
+                        "field '{}' does not exist for kind{} {}",
                         p.field.name(),
+                        if allowed.len() == 1 { "" } else { "s" },
                         allowed
                     ),
                     Some(format!("it exists for {shown}")),
