@@ -1,4 +1,5 @@
-//! Debug aid: loads the sensors and prints decoded records for a few seconds.
+//! Debug aid for the kernel side: loads the sensors and prints decoded records for a few
+//! seconds (`cargo run -p shrike-bpf --example trace -- SECONDS`, as root).
 use shrike_bpf::{Reader, ReaderOptions, Record, SensorOptions, Sensors};
 
 fn main() {
@@ -29,5 +30,7 @@ fn main() {
         }
     }
     println!("counters: {}", sensors.counters().unwrap());
-    reader.stop().unwrap();
+    reader.request_stop();
+    rx.iter().for_each(drop);
+    reader.join().unwrap();
 }

@@ -25,5 +25,5 @@ pub mod skel {
 
 pub use counters::Counters;
 pub use decode::{DecodeError, Record};
-pub use loader::{LoadError, Seeded, SensorOptions, Sensors};
+pub use loader::{Family, LoadError, Seeded, SensorOptions, Sensors, SharedMaps};
 pub use reader::{Batch, Reader, ReaderOptions, ReaderStats};

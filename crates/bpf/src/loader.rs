@@ -6,9 +6,10 @@
 //! Dropping [`Sensors`] detaches every program (the links go with it).
 
 use std::mem::MaybeUninit;
+use std::os::fd::{AsFd, BorrowedFd};
 
 use libbpf_rs::skel::{OpenSkel, SkelBuilder};
-use libbpf_rs::{Link, MapCore, MapFlags, MapHandle, OpenObject};
+use libbpf_rs::{Link, MapCore, MapFlags, MapHandle, OpenMapMut, OpenObject};
 
 use crate::abi::{shrike_proc, shrike_proc_flags, ARGS_MAX, ENV_MAX};
 use crate::counters::Counters;
@@ -87,10 +88,46 @@ pub enum LoadError {
     },
 }
 
+/// A sensor family loaded after the process sensor (file, network, ...): it owns its object
+/// and links; dropping it detaches its programs.
+pub trait Family {
+    /// The hooks it attached, for the start-up log and `doctor`.
+    fn hooks(&self) -> Vec<String>;
+}
+
+/// The maps every family shares, owned by the process object (see `bpf/lib/maps.h`).
+pub struct SharedMaps<'a> {
+    pub events: BorrowedFd<'a>,
+    pub counters: BorrowedFd<'a>,
+    pub procs: BorrowedFd<'a>,
+}
+
+impl SharedMaps<'_> {
+    /// Points a family object's declarations of the shared maps at the process object's maps.
+    /// Call between open and load.
+    pub fn reuse<'o>(
+        &self,
+        events: &mut OpenMapMut<'o>,
+        counters: &mut OpenMapMut<'o>,
+        procs: &mut OpenMapMut<'o>,
+    ) -> Result<(), LoadError> {
+        for (map, fd, name) in [
+            (events, self.events, "events"),
+            (counters, self.counters, "counters"),
+            (procs, self.procs, "procs"),
+        ] {
+            map.reuse_fd(fd)
+                .map_err(|source| LoadError::Map { map: name, source })?;
+        }
+        Ok(())
+    }
+}
+
 /// The loaded, attached sensors.
 pub struct Sensors {
     process: ProcessSkel<'static>,
     links: Vec<Link>,
+    families: Vec<Box<dyn Family>>,
 }
 
 /// What happened when user space offered a lineage entry for an existing process.
@@ -143,8 +180,11 @@ impl Sensors {
         let mut sensors = Sensors {
             process,
             links: Vec::new(),
+            families: Vec::new(),
         };
         sensors.attach()?;
+        // Families beyond the process sensor load here, sharing its maps through
+        // `sensors.shared()`, each only when the options ask for it.
         Ok(sensors)
     }
 
@@ -249,13 +289,34 @@ impl Sensors {
         }
     }
 
-    /// Names of the attached programs and their hooks, for `doctor` and the start-up log.
-    pub fn attached(&self) -> Vec<&'static str> {
-        vec![
+    /// The shared maps, for loading a [`Family`].
+    pub fn shared(&self) -> SharedMaps<'_> {
+        let maps = &self.process.maps;
+        SharedMaps {
+            events: maps.events.as_fd(),
+            counters: maps.counters.as_fd(),
+            procs: maps.procs.as_fd(),
+        }
+    }
+
+    /// Keeps a loaded family attached for as long as the sensors live.
+    pub fn add_family(&mut self, family: Box<dyn Family>) {
+        self.families.push(family);
+    }
+
+    /// The attached hooks of every family, for `doctor` and the start-up log.
+    pub fn attached(&self) -> Vec<String> {
+        let mut hooks: Vec<String> = [
             "tp_btf/sched_process_fork",
             "tp_btf/sched_process_exec",
             "tp_btf/sched_process_exit",
         ]
+        .map(String::from)
+        .to_vec();
+        for family in &self.families {
+            hooks.extend(family.hooks());
+        }
+        hooks
     }
 }
 

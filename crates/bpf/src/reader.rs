@@ -74,7 +74,8 @@ impl Default for ReaderOptions {
     }
 }
 
-/// A running reader thread; stop it with [`Reader::stop`] or by dropping it.
+/// A running reader thread; stop it with [`Reader::request_stop`], drain the channel until it
+/// closes, then [`Reader::join`].
 pub struct Reader {
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<Result<(), libbpf_rs::Error>>>,
@@ -108,14 +109,17 @@ impl Reader {
         ))
     }
 
-    /// Asks the thread to stop after its current poll and waits for it; returns its error, if
-    /// it ended with one.
-    pub fn stop(mut self) -> Result<(), libbpf_rs::Error> {
-        self.stop_and_join()
+    /// Asks the thread to stop after its current poll. It then hands over what the ring still
+    /// holds and closes the channel: keep receiving until the channel closes (the thread may be
+    /// waiting for room in it), then [`Reader::join`].
+    pub fn request_stop(&self) {
+        self.stop.store(true, Ordering::Relaxed);
     }
 
-    fn stop_and_join(&mut self) -> Result<(), libbpf_rs::Error> {
-        self.stop.store(true, Ordering::Relaxed);
+    /// Waits for the thread to end; returns its error, if it ended with one. Call after the
+    /// channel has closed, or the thread may be blocked handing over a batch.
+    pub fn join(mut self) -> Result<(), libbpf_rs::Error> {
+        self.request_stop();
         match self.thread.take() {
             Some(thread) => thread.join().unwrap_or(Ok(())),
             None => Ok(()),
@@ -124,8 +128,10 @@ impl Reader {
 }
 
 impl Drop for Reader {
+    /// Stops the thread without waiting for it: joining here could wait forever on a full
+    /// channel nobody drains. The thread ends once the receiver is dropped.
     fn drop(&mut self) {
-        let _ = self.stop_and_join();
+        self.request_stop();
     }
 }
 

@@ -129,17 +129,18 @@ pub fn run<W: Write>(config: &RunConfig, out: W, shutdown: Shutdown) -> Result<(
         }
     }
 
-    // Drain: stop the reader (it hands over what the ring still holds), write the rest.
-    let reader_stats = reader.stats.clone();
-    let reader_result = reader.stop();
-    if result.is_ok() {
-        while let Ok(batch) = batches.try_recv() {
+    // Drain: ask the reader to stop; it hands over what the ring still holds and closes the
+    // channel. Keep receiving until then (it may be waiting for room), writing while we can.
+    reader.request_stop();
+    for batch in batches.iter() {
+        if result.is_ok() {
             if let Err(err) = write_batch(&mut pipeline, &mut output, &batch) {
                 result = Err(err);
-                break;
             }
         }
     }
+    let reader_stats = reader.stats.clone();
+    let reader_result = reader.join();
     let counters = sensors.counters().unwrap_or_default();
     info!(
         counters = %counters,

@@ -1,25 +1,9 @@
-//! Ring-buffer bytes to records: the one place kernel records are decoded.
-//!
-//! Every read is length-checked and copies into an aligned value (`plain::copy_from_bytes`), so
-//! a short, corrupt or unaligned buffer is an error, never undefined behaviour. Kinds are
-//! matched by number; an unknown kind is reported as [`DecodeError::UnknownKind`] for the caller
-//! to count and skip. Strings stay bytes here: turning them into text is the pipeline's job.
+//! Process lifecycle records: exec, fork and exit.
 
+use super::{c_chars, copy, header, DecodeError, Header};
 use crate::abi::{
     shrike_exec, shrike_exec_flags, shrike_exit, shrike_fork, shrike_header, shrike_record_kind,
 };
-
-/// The common header, decoded.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Header {
-    pub kind: u16,
-    /// CLOCK_BOOTTIME nanoseconds.
-    pub ktime_ns: u64,
-    pub pid: u32,
-    pub tid: u32,
-    /// 0 when the kernel side did not know the process.
-    pub exec_id: u64,
-}
 
 /// `SHRIKE_EXEC_*` flags of an exec record.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -93,113 +77,7 @@ impl ExitRecord {
     }
 }
 
-/// One decoded kernel record.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Record {
-    Exec(ExecRecord),
-    Fork(ForkRecord),
-    Exit(ExitRecord),
-}
-
-impl Record {
-    pub fn header(&self) -> &Header {
-        match self {
-            Record::Exec(r) => &r.header,
-            Record::Fork(r) => &r.header,
-            Record::Exit(r) => &r.header,
-        }
-    }
-}
-
-/// Why bytes from the ring buffer are not a record.
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
-pub enum DecodeError {
-    /// The buffer is shorter than the fixed part of the record it claims to be.
-    #[error("record too short: {kind} needs {need} bytes, buffer has {have}")]
-    TooShort {
-        kind: &'static str,
-        need: usize,
-        have: usize,
-    },
-    /// The header's size disagrees with the buffer.
-    #[error("record size {claimed} in header does not match buffer of {have} bytes")]
-    SizeMismatch { claimed: usize, have: usize },
-    /// The variable-length pieces add up to more than the record holds.
-    #[error(
-        "exec record's data lengths add up to {need} bytes but only {have} follow the fixed part"
-    )]
-    DataOverrun { need: usize, have: usize },
-    /// A record kind this build does not know (a newer kernel object?); count and skip it.
-    #[error("unknown record kind {0}")]
-    UnknownKind(u16),
-}
-
-fn copy<T: plain::Plain + Default>(bytes: &[u8], kind: &'static str) -> Result<T, DecodeError> {
-    let mut value = T::default();
-    plain::copy_from_bytes(&mut value, bytes).map_err(|_| DecodeError::TooShort {
-        kind,
-        need: std::mem::size_of::<T>(),
-        have: bytes.len(),
-    })?;
-    Ok(value)
-}
-
-fn header(h: &shrike_header) -> Header {
-    Header {
-        kind: h.kind,
-        ktime_ns: h.ktime_ns,
-        pid: h.pid,
-        tid: h.tid,
-        exec_id: h.exec_id,
-    }
-}
-
-/// Bytes of `comm` up to its first NUL.
-fn c_chars(chars: &[i8]) -> Vec<u8> {
-    chars
-        .iter()
-        .map(|&c| c as u8)
-        .take_while(|&c| c != 0)
-        .collect()
-}
-
-impl TryFrom<&[u8]> for Record {
-    type Error = DecodeError;
-
-    fn try_from(bytes: &[u8]) -> Result<Self, Self::Error> {
-        let h: shrike_header = copy(bytes, "header")?;
-        let claimed = h.size as usize;
-        if claimed > bytes.len() || claimed < std::mem::size_of::<shrike_header>() {
-            return Err(DecodeError::SizeMismatch {
-                claimed,
-                have: bytes.len(),
-            });
-        }
-        let bytes = &bytes[..claimed];
-        match shrike_record_kind(u32::from(h.kind)) {
-            shrike_record_kind::SHRIKE_REC_PROCESS_EXEC => decode_exec(bytes).map(Record::Exec),
-            shrike_record_kind::SHRIKE_REC_PROCESS_FORK => {
-                let f: shrike_fork = copy(bytes, "fork")?;
-                Ok(Record::Fork(ForkRecord {
-                    header: header(&f.hdr),
-                    parent_exec_id: f.parent_exec_id,
-                    start_boottime_ns: f.start_boottime_ns,
-                    ppid: f.ppid,
-                }))
-            }
-            shrike_record_kind::SHRIKE_REC_PROCESS_EXIT => {
-                let x: shrike_exit = copy(bytes, "exit")?;
-                Ok(Record::Exit(ExitRecord {
-                    header: header(&x.hdr),
-                    status: x.exit_code,
-                }))
-            }
-            _ => Err(DecodeError::UnknownKind(h.kind)),
-        }
-    }
-}
-
-fn decode_exec(bytes: &[u8]) -> Result<ExecRecord, DecodeError> {
+pub(super) fn decode_exec(bytes: &[u8]) -> Result<ExecRecord, DecodeError> {
     let e: shrike_exec = copy(bytes, "exec")?;
     let data = &bytes[std::mem::size_of::<shrike_exec>()..];
     let lengths = [
@@ -255,7 +133,25 @@ fn decode_exec(bytes: &[u8]) -> Result<ExecRecord, DecodeError> {
     })
 }
 
-/// Builders of raw records as the kernel writes them, for tests here and in other crates.
+pub(super) fn decode_fork(bytes: &[u8]) -> Result<ForkRecord, DecodeError> {
+    let f: shrike_fork = copy(bytes, "fork")?;
+    Ok(ForkRecord {
+        header: header(&f.hdr),
+        parent_exec_id: f.parent_exec_id,
+        start_boottime_ns: f.start_boottime_ns,
+        ppid: f.ppid,
+    })
+}
+
+pub(super) fn decode_exit(bytes: &[u8]) -> Result<ExitRecord, DecodeError> {
+    let x: shrike_exit = copy(bytes, "exit")?;
+    Ok(ExitRecord {
+        header: header(&x.hdr),
+        status: x.exit_code,
+    })
+}
+
+/// Builders of process records as the kernel writes them, for tests.
 pub mod testing {
     use super::*;
 
@@ -350,6 +246,7 @@ pub mod testing {
 mod tests {
     use super::testing::*;
     use super::*;
+    use crate::decode::Record;
 
     fn exec_sample() -> ExecRecord {
         ExecRecord {

@@ -1,0 +1,133 @@
+//! Ring-buffer bytes to records: the one place kernel records are decoded.
+//!
+//! Every read is length-checked and copies into an aligned value (`plain::copy_from_bytes`), so
+//! a short, corrupt or unaligned buffer is an error, never undefined behaviour. Kinds are
+//! matched by number; an unknown kind is reported as [`DecodeError::UnknownKind`] for the caller
+//! to count and skip. Strings stay bytes here: turning them into text is the pipeline's job.
+//!
+//! One submodule per sensor family decodes that family's records; [`Record`], the header and
+//! the dispatch on the kind number are the only shared parts.
+
+pub mod process;
+
+pub use process::{ExecFlags, ExecRecord, ExitRecord, ForkRecord};
+
+use crate::abi::{shrike_header, shrike_record_kind};
+
+/// The common header, decoded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Header {
+    pub kind: u16,
+    /// CLOCK_BOOTTIME nanoseconds.
+    pub ktime_ns: u64,
+    pub pid: u32,
+    pub tid: u32,
+    /// 0 when the kernel side did not know the process.
+    pub exec_id: u64,
+}
+
+/// One decoded kernel record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Record {
+    Exec(ExecRecord),
+    Fork(ForkRecord),
+    Exit(ExitRecord),
+}
+
+impl Record {
+    pub fn header(&self) -> &Header {
+        match self {
+            Record::Exec(r) => &r.header,
+            Record::Fork(r) => &r.header,
+            Record::Exit(r) => &r.header,
+        }
+    }
+}
+
+/// Why bytes from the ring buffer are not a record.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum DecodeError {
+    /// The buffer is shorter than the fixed part of the record it claims to be.
+    #[error("record too short: {kind} needs {need} bytes, buffer has {have}")]
+    TooShort {
+        kind: &'static str,
+        need: usize,
+        have: usize,
+    },
+    /// The header's size disagrees with the buffer.
+    #[error("record size {claimed} in header does not match buffer of {have} bytes")]
+    SizeMismatch { claimed: usize, have: usize },
+    /// The variable-length pieces add up to more than the record holds.
+    #[error(
+        "exec record's data lengths add up to {need} bytes but only {have} follow the fixed part"
+    )]
+    DataOverrun { need: usize, have: usize },
+    /// A record kind this build does not know (a newer kernel object?); count and skip it.
+    #[error("unknown record kind {0}")]
+    UnknownKind(u16),
+}
+
+pub(crate) fn copy<T: plain::Plain + Default>(
+    bytes: &[u8],
+    kind: &'static str,
+) -> Result<T, DecodeError> {
+    let mut value = T::default();
+    plain::copy_from_bytes(&mut value, bytes).map_err(|_| DecodeError::TooShort {
+        kind,
+        need: std::mem::size_of::<T>(),
+        have: bytes.len(),
+    })?;
+    Ok(value)
+}
+
+pub(crate) fn header(h: &shrike_header) -> Header {
+    Header {
+        kind: h.kind,
+        ktime_ns: h.ktime_ns,
+        pid: h.pid,
+        tid: h.tid,
+        exec_id: h.exec_id,
+    }
+}
+
+/// Bytes of `comm` up to its first NUL.
+pub(crate) fn c_chars(chars: &[i8]) -> Vec<u8> {
+    chars
+        .iter()
+        .map(|&c| c as u8)
+        .take_while(|&c| c != 0)
+        .collect()
+}
+
+impl TryFrom<&[u8]> for Record {
+    type Error = DecodeError;
+
+    fn try_from(bytes: &[u8]) -> Result<Self, Self::Error> {
+        let h: shrike_header = copy(bytes, "header")?;
+        let claimed = h.size as usize;
+        if claimed > bytes.len() || claimed < std::mem::size_of::<shrike_header>() {
+            return Err(DecodeError::SizeMismatch {
+                claimed,
+                have: bytes.len(),
+            });
+        }
+        let bytes = &bytes[..claimed];
+        match shrike_record_kind(u32::from(h.kind)) {
+            shrike_record_kind::SHRIKE_REC_PROCESS_EXEC => {
+                process::decode_exec(bytes).map(Record::Exec)
+            }
+            shrike_record_kind::SHRIKE_REC_PROCESS_FORK => {
+                process::decode_fork(bytes).map(Record::Fork)
+            }
+            shrike_record_kind::SHRIKE_REC_PROCESS_EXIT => {
+                process::decode_exit(bytes).map(Record::Exit)
+            }
+            _ => Err(DecodeError::UnknownKind(h.kind)),
+        }
+    }
+}
+
+/// Builders of raw records as the kernel writes them, for tests here and in other crates.
+pub mod testing {
+    pub use super::process::testing::*;
+}

@@ -1,0 +1,306 @@
+//! Process lifecycle records to events: exec builds the image (text from kernel bytes, script
+//! path made absolute, kept environment variables), fork tracks the clone, exit reports the
+//! last image and its status.
+
+use std::collections::BTreeMap;
+
+use shrike_bpf::abi::shrike_exec_flags;
+use shrike_bpf::decode::{ExecRecord, ExitRecord, ForkRecord};
+use shrike_event::text::{lossless_utf8, split_nul_separated};
+use shrike_event::{Event, EventKind, ExecId, Exit, Process};
+use shrike_proctree::procfs::keep_env;
+use shrike_proctree::tree::ParentHint;
+
+use super::Pipeline;
+
+impl Pipeline {
+    pub(super) fn exec(&mut self, r: ExecRecord) -> Event {
+        let flags = r.flags;
+        let cwd = lossless_utf8(&r.cwd);
+        let filename = lossless_utf8(&r.filename);
+        let script = flags
+            .has(shrike_exec_flags::SHRIKE_EXEC_SCRIPT)
+            .then(|| absolute(&cwd, &filename));
+        let mut args = split_nul_separated(&r.args);
+        let args_fault = flags.has(shrike_exec_flags::SHRIKE_EXEC_ARGS_FAULT);
+        if args_fault && args.is_empty() {
+            // argv could not be read; the filename is what the caller asked to run.
+            args.push(filename.clone());
+        }
+        let env: BTreeMap<String, String> = if self.opts.keep_env.is_empty() {
+            BTreeMap::new()
+        } else {
+            keep_env(&r.env, &self.opts.keep_env)
+        };
+        let process = Process {
+            pid: r.header.pid,
+            tid: r.header.tid,
+            ppid: r.ppid,
+            exec_id: ExecId(r.header.exec_id),
+            parent_exec_id: (r.parent_exec_id != 0).then_some(ExecId(r.parent_exec_id)),
+            binary: lossless_utf8(&r.binary),
+            args,
+            args_truncated: flags.has(shrike_exec_flags::SHRIKE_EXEC_ARGS_TRUNCATED) || args_fault,
+            script,
+            binary_memfd: flags.has(shrike_exec_flags::SHRIKE_EXEC_MEMFD),
+            binary_deleted: flags.has(shrike_exec_flags::SHRIKE_EXEC_DELETED),
+            cwd,
+            comm: lossless_utf8(&r.comm),
+            uid: r.uid,
+            euid: r.euid,
+            gid: r.gid,
+            egid: r.egid,
+            loginuid: (r.loginuid != u32::MAX).then_some(r.loginuid),
+            cgroup_id: r.cgroup_id,
+            start_time: self.clock.wall(r.start_boottime_ns),
+            exec_time: self.clock.wall(r.header.ktime_ns),
+            container: self.cgroups.container(r.cgroup_id),
+            env,
+            stdio_sockets: Vec::new(),
+        };
+        let hint = if flags.has(shrike_exec_flags::SHRIKE_EXEC_PARENT_IS_PREV) {
+            ParentHint::PreviousImage(ExecId(r.parent_exec_id))
+        } else {
+            ParentHint::ExecId(ExecId(r.parent_exec_id))
+        };
+        let node = self.tree.exec(process, hint, r.header.ktime_ns);
+        self.event(
+            EventKind::ProcessExec,
+            r.header.ktime_ns,
+            r.header.tid,
+            &node,
+        )
+    }
+
+    pub(super) fn fork(&mut self, r: ForkRecord) -> Option<Event> {
+        let node = self.tree.fork(
+            r.header.pid,
+            r.ppid,
+            ExecId(r.header.exec_id),
+            ExecId(r.parent_exec_id),
+            self.clock.wall(r.start_boottime_ns),
+            r.header.ktime_ns,
+        );
+        self.opts.emit_forks.then(|| {
+            self.event(
+                EventKind::ProcessFork,
+                r.header.ktime_ns,
+                r.header.tid,
+                &node,
+            )
+        })
+    }
+
+    pub(super) fn exit(&mut self, r: ExitRecord) -> Event {
+        let exit = Exit {
+            code: r.code(),
+            signal: r.signal(),
+            core_dumped: r.core_dumped(),
+        };
+        let mut event =
+            match self
+                .tree
+                .exit(r.header.pid, ExecId(r.header.exec_id), r.header.ktime_ns)
+            {
+                Some(node) => self.event(
+                    EventKind::ProcessExit,
+                    r.header.ktime_ns,
+                    r.header.tid,
+                    &node,
+                ),
+                // A process the agent never saw start (it exited during start-up).
+                None => self.context_event(EventKind::ProcessExit, &r.header),
+            };
+        event.exit = Some(exit);
+        event
+    }
+}
+
+/// `path` made absolute against `cwd`, with `.` components and duplicate slashes removed
+/// (`..` is kept: it cannot be resolved without the file system).
+fn absolute(cwd: &str, path: &str) -> String {
+    let joined = if path.starts_with('/') {
+        path.to_string()
+    } else {
+        format!("{cwd}/{path}")
+    };
+    let mut out = String::with_capacity(joined.len());
+    for part in joined.split('/').filter(|p| !p.is_empty() && *p != ".") {
+        out.push('/');
+        out.push_str(part);
+    }
+    if out.is_empty() {
+        out.push('/');
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use shrike_bpf::decode::testing::{exec_bytes, exit_bytes, fork_bytes};
+    use shrike_bpf::decode::{ExecFlags, Header};
+    use shrike_proctree::TreeOptions;
+
+    use super::*;
+    use crate::cgroups::CgroupResolver;
+    use crate::clock::BootClock;
+    use crate::pipeline::PipelineOptions;
+    use shrike_proctree::ProcessTree;
+
+    fn pipeline() -> Pipeline {
+        let mut tree = ProcessTree::new(TreeOptions::default());
+        tree.seed(vec![Process {
+            pid: 1,
+            tid: 1,
+            exec_id: ExecId(1),
+            binary: "/sbin/init".into(),
+            ..Process::default()
+        }]);
+        Pipeline::new(
+            PipelineOptions {
+                emit_forks: false,
+                keep_env: vec!["LD_PRELOAD".into()],
+            },
+            "node".into(),
+            tree,
+            BootClock::new(),
+            CgroupResolver::new(None),
+        )
+    }
+
+    fn exec(pid: u32, id: u64, parent: u64, flags: u32, binary: &str, args: &[u8]) -> Vec<u8> {
+        exec_bytes(&ExecRecord {
+            header: Header {
+                kind: 1,
+                ktime_ns: 10,
+                pid,
+                tid: pid,
+                exec_id: id,
+            },
+            parent_exec_id: parent,
+            start_boottime_ns: 5,
+            cgroup_id: 0,
+            ppid: 1,
+            uid: 0,
+            euid: 0,
+            gid: 0,
+            egid: 0,
+            loginuid: u32::MAX,
+            flags: ExecFlags(flags),
+            args_total: args.len() as u32,
+            comm: b"c".to_vec(),
+            binary: binary.as_bytes().to_vec(),
+            filename: b"./run.sh".to_vec(),
+            interp: (flags & shrike_exec_flags::SHRIKE_EXEC_SCRIPT.0 != 0)
+                .then(|| b"/bin/sh".to_vec()),
+            cwd: b"/tmp/work".to_vec(),
+            args: args.to_vec(),
+            env: b"HOME=/root\0LD_PRELOAD=/tmp/x.so\0".to_vec(),
+        })
+    }
+
+    #[test]
+    fn exec_becomes_an_event_with_parent_args_script_and_kept_env() {
+        let mut p = pipeline();
+        let fork = fork_bytes(&ForkRecord {
+            header: Header {
+                kind: 3,
+                ktime_ns: 1,
+                pid: 50,
+                tid: 50,
+                exec_id: 49,
+            },
+            parent_exec_id: 1,
+            start_boottime_ns: 1,
+            ppid: 1,
+        });
+        assert!(
+            p.handle(&fork).unwrap().is_none(),
+            "forks are tracked, not emitted by default"
+        );
+        let bytes = exec(
+            50,
+            51,
+            1,
+            shrike_exec_flags::SHRIKE_EXEC_SCRIPT.0,
+            "/usr/bin/dash",
+            b"/bin/sh\0./run.sh\0a\xffb\0",
+        );
+        let e = p.handle(&bytes).unwrap().unwrap();
+        assert_eq!(e.kind, EventKind::ProcessExec);
+        assert_eq!(e.process.binary, "/usr/bin/dash");
+        assert_eq!(e.process.args, ["/bin/sh", "./run.sh", "a\\xffb"]);
+        assert_eq!(e.process.script.as_deref(), Some("/tmp/work/run.sh"));
+        assert_eq!(
+            e.process.env.get("LD_PRELOAD").map(String::as_str),
+            Some("/tmp/x.so")
+        );
+        assert!(
+            !e.process.env.contains_key("HOME"),
+            "only listed variables are kept"
+        );
+        assert_eq!(e.process.loginuid, None);
+        assert_eq!(e.parent.as_ref().unwrap().binary, "/sbin/init");
+        assert_eq!(e.ancestors.len(), 1);
+    }
+
+    #[test]
+    fn exit_reports_the_last_image_and_its_status() {
+        let mut p = pipeline();
+        p.handle(&exec(60, 61, 1, 0, "/usr/bin/sleep", b"sleep\x001\0"))
+            .unwrap();
+        let x = exit_bytes(&ExitRecord {
+            header: Header {
+                kind: 2,
+                ktime_ns: 20,
+                pid: 60,
+                tid: 60,
+                exec_id: 61,
+            },
+            status: 9,
+        });
+        let e = p.handle(&x).unwrap().unwrap();
+        assert_eq!(e.kind, EventKind::ProcessExit);
+        assert_eq!(e.process.binary, "/usr/bin/sleep");
+        assert_eq!(
+            e.exit,
+            Some(Exit {
+                code: None,
+                signal: Some(9),
+                core_dumped: false
+            })
+        );
+        assert_eq!(e.parent.as_ref().unwrap().binary, "/sbin/init");
+    }
+
+    #[test]
+    fn garbage_is_counted_not_fatal() {
+        let mut p = pipeline();
+        assert!(p.handle(&[1, 2, 3]).is_err());
+        let mut x = exit_bytes(&ExitRecord {
+            header: Header {
+                kind: 2,
+                ktime_ns: 0,
+                pid: 1,
+                tid: 1,
+                exec_id: 0,
+            },
+            status: 0,
+        });
+        x[0..2].copy_from_slice(&777u16.to_le_bytes());
+        assert!(p.handle(&x).is_err());
+        let s = p.stats();
+        assert_eq!(
+            (s.records, s.decode_errors, s.unknown_kinds, s.events),
+            (2, 1, 1, 0)
+        );
+    }
+
+    #[test]
+    fn absolute_paths_are_lexically_clean() {
+        assert_eq!(absolute("/tmp/w", "./x.sh"), "/tmp/w/x.sh");
+        assert_eq!(absolute("/tmp/w", "/opt//a/./b"), "/opt/a/b");
+        assert_eq!(absolute("/", "x"), "/x");
+        assert_eq!(absolute("/a", "../b"), "/a/../b");
+    }
+}
