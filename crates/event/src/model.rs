@@ -364,6 +364,24 @@ pub struct Lost {
     pub other: u64,
 }
 
+/// What the kernel did to an action because of a rule. Not written to JSON by itself: it
+/// becomes the `outcome` of that rule's alert.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Enforced {
+    /// The rule's index in the running policy (the kernel's maps carry indexes, not ids).
+    pub rule_index: u16,
+    pub action: EnforcedAction,
+}
+
+/// How the kernel stopped an action.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EnforcedAction {
+    /// The action failed with EPERM (LSM hook or cgroup hook).
+    Denied,
+    /// The process was killed with SIGKILL (the fallback where no hook can refuse).
+    Killed,
+}
+
 /// One event: what happened, to what, and the full context of the process that did it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Event {
@@ -392,6 +410,8 @@ pub struct Event {
     /// The system call's return value, where there is one.
     pub result: Option<i64>,
     pub alerts: Vec<Alert>,
+    /// Set when the kernel refused or killed the action because of a rule.
+    pub enforced: Option<Enforced>,
 }
 
 impl Event {
@@ -421,6 +441,7 @@ impl Event {
             lost: None,
             result: None,
             alerts: Vec::new(),
+            enforced: None,
         }
     }
 }
@@ -637,6 +658,7 @@ impl<'de> Deserialize<'de> for Event {
             lost: wire.lost,
             result: wire.result,
             alerts: wire.alerts,
+            enforced: None,
         })
     }
 }
