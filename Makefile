@@ -1,5 +1,5 @@
 # Conveniences over ./dev, which works on a machine without make. See README.md.
-.PHONY: run test doctor deps vmlinux vm-test
+.PHONY: run test doctor deps vmlinux vm-test scenarios
 run:
 	./dev run
 test:
@@ -12,3 +12,5 @@ vmlinux:
 	./dev vmlinux
 vm-test:
 	./dev vm-test
+scenarios:
+	./dev scenarios

@@ -12,17 +12,20 @@ use std::sync::mpsc::RecvTimeoutError;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use anyhow::{bail, Context, Result};
+use anyhow::{anyhow, bail, Context, Result};
 use shrike_bpf::{Batch, Counters, Reader, ReaderOptions, Seeded, SensorOptions, Sensors};
 use shrike_event::{ExecId, Lost};
 use shrike_proctree::procfs::{self, ScanOptions};
 use shrike_proctree::{ProcessTree, TreeOptions};
-use tracing::{info, warn};
+use shrike_rules::text::render_diagnostics;
+use tracing::{error, info, warn};
 
 use crate::cgroups::CgroupResolver;
 use crate::clock::BootClock;
+use crate::detect::Detector;
 use crate::output::{Output, OutputFormat};
 use crate::pipeline::{Pipeline, PipelineOptions};
+use crate::policy_source::{PolicySource, PolicyWatch};
 use crate::shutdown::Shutdown;
 
 /// Everything `shrike run` needs, validated.
@@ -37,6 +40,10 @@ pub struct RunConfig {
     pub stats_interval: Duration,
     /// Stop by itself after this long.
     pub duration: Option<Duration>,
+    /// The rules.
+    pub policy: PolicySource,
+    /// Write only events that raised an alert.
+    pub alerts_only: bool,
 }
 
 /// How often the loss counters are checked (and an `events_lost` event emitted on growth).
@@ -45,6 +52,16 @@ const LOSS_CHECK: Duration = Duration::from_secs(1);
 /// Runs the agent, writing events to `out`, until `shutdown` is triggered.
 pub fn run<W: Write>(config: &RunConfig, out: W, shutdown: Shutdown) -> Result<()> {
     let started = Instant::now();
+    let policy = config.policy.compile().map_err(|diags| {
+        anyhow!(
+            "the policy ({}) does not compile:\n{}",
+            config.policy.describe(),
+            render_diagnostics(&diags)
+        )
+    })?;
+    info!(rules = policy.rules().count(), source = %config.policy.describe(), "policy loaded");
+    let mut detector = Detector::new(Arc::new(policy));
+    let mut policy_watch = PolicyWatch::new(&config.policy).context("watching the policy")?;
     let sensors = Sensors::load(&config.sensors).context("starting the process sensor")?;
     let events = sensors.events_handle().context("ring buffer handle")?;
     let (reader, batches) =
@@ -80,7 +97,13 @@ pub fn run<W: Write>(config: &RunConfig, out: W, shutdown: Shutdown) -> Result<(
     while !shutdown.is_triggered() && deadline.is_none_or(|d| Instant::now() < d) {
         match batches.recv_timeout(Duration::from_millis(200)) {
             Ok(batch) => {
-                if let Err(err) = write_batch(&mut pipeline, &mut output, &batch) {
+                if let Err(err) = write_batch(
+                    &mut pipeline,
+                    &mut detector,
+                    &mut output,
+                    &batch,
+                    config.alerts_only,
+                ) {
                     result = Err(err);
                     break;
                 }
@@ -94,6 +117,9 @@ pub fn run<W: Write>(config: &RunConfig, out: W, shutdown: Shutdown) -> Result<(
             }
         }
         pipeline.clock_mut().refresh();
+        if policy_watch.changed() {
+            reload(&config.policy, &mut detector);
+        }
         let now = Instant::now();
         if now >= next_loss_check {
             next_loss_check = now + LOSS_CHECK;
@@ -134,7 +160,13 @@ pub fn run<W: Write>(config: &RunConfig, out: W, shutdown: Shutdown) -> Result<(
     reader.request_stop();
     for batch in batches.iter() {
         if result.is_ok() {
-            if let Err(err) = write_batch(&mut pipeline, &mut output, &batch) {
+            if let Err(err) = write_batch(
+                &mut pipeline,
+                &mut detector,
+                &mut output,
+                &batch,
+                config.alerts_only,
+            ) {
                 result = Err(err);
             }
         }
@@ -147,6 +179,7 @@ pub fn run<W: Write>(config: &RunConfig, out: W, shutdown: Shutdown) -> Result<(
         records = reader_stats.records.load(Ordering::Relaxed),
         backpressure = reader_stats.backpressure.load(Ordering::Relaxed),
         events = pipeline.stats().events,
+        alerts = detector.alerts_emitted(),
         decode_errors = pipeline.stats().decode_errors,
         unknown_kinds = pipeline.stats().unknown_kinds,
         "shrike stopping: final counters"
@@ -157,14 +190,35 @@ pub fn run<W: Write>(config: &RunConfig, out: W, shutdown: Shutdown) -> Result<(
     result
 }
 
+/// Compiles the policy anew and, only if it compiles, puts it in force.
+fn reload(source: &PolicySource, detector: &mut Detector) {
+    match source.compile() {
+        Ok(policy) => {
+            info!(rules = policy.rules().count(), source = %source.describe(), "policy reloaded");
+            detector.replace(Arc::new(policy));
+        }
+        Err(diags) => error!(
+            "policy reload refused, the running policy stays in force:\n{}",
+            render_diagnostics(&diags).trim_end()
+        ),
+    }
+}
+
 fn write_batch<W: Write>(
     pipeline: &mut Pipeline,
+    detector: &mut Detector,
     output: &mut Output<W>,
     batch: &Batch,
+    alerts_only: bool,
 ) -> Result<()> {
     for record in batch.iter() {
         match pipeline.handle(record) {
-            Ok(Some(event)) => output.write(&event).context("writing events")?,
+            Ok(Some(mut event)) => {
+                detector.apply(&mut event);
+                if !alerts_only || !event.alerts.is_empty() {
+                    output.write(&event).context("writing events")?;
+                }
+            }
             Ok(None) => {}
             Err(err) => warn!(%err, "skipping a kernel record"),
         }
@@ -276,6 +330,11 @@ impl RunConfig {
             output,
             stats_interval: Duration::from_secs(30),
             duration: None,
+            policy: PolicySource {
+                default_pack: true,
+                files: Vec::new(),
+            },
+            alerts_only: false,
         }
     }
 }

@@ -6,8 +6,11 @@ use std::time::Duration;
 use anyhow::Result;
 use clap::{Args, Parser, Subcommand};
 
+use std::path::PathBuf;
+
 use crate::agent::{default_keep_env, validate_sizes, RunConfig};
 use crate::output::OutputFormat;
+use crate::policy_source::PolicySource;
 
 /// shrike: runtime security for Linux, built on eBPF.
 #[derive(Debug, Parser)]
@@ -30,6 +33,54 @@ pub enum Command {
     Run(RunArgs),
     /// Probe this kernel: what shrike needs, which hook each capability uses, what degrades.
     Doctor,
+    /// Write, check and understand policies.
+    #[command(subcommand)]
+    Policy(PolicyCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PolicyCommand {
+    /// Compile policy files (with the default pack, as `run --policy` loads them) and report
+    /// every error as file:line:col with a suggestion. Exit 1 on errors.
+    Validate(PolicyArgs),
+    /// Replay recorded events (JSON lines, as `shrike run` writes them; `-` for stdin) through
+    /// the policy and print every match. Exit 1 on errors or lines that are not events.
+    Test {
+        #[command(flatten)]
+        policy: PolicyArgs,
+        /// The events to replay.
+        #[arg(long, value_name = "EVENTS.jsonl")]
+        events: PathBuf,
+    },
+    /// List the rules: id, severity, action, mode, MITRE techniques, name.
+    List(PolicyArgs),
+    /// Show, per rule, what is decided in the kernel and what stays in user space.
+    Explain {
+        #[command(flatten)]
+        policy: PolicyArgs,
+        /// Print the kernel plan as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct PolicyArgs {
+    /// Policy files (YAML), in load order, added to the default pack.
+    #[arg(value_name = "FILE")]
+    pub files: Vec<PathBuf>,
+    /// Leave the embedded default pack out.
+    #[arg(long)]
+    pub no_default_policy: bool,
+}
+
+impl PolicyArgs {
+    pub fn source(&self) -> PolicySource {
+        PolicySource {
+            default_pack: !self.no_default_policy,
+            files: self.files.clone(),
+        }
+    }
 }
 
 #[derive(Debug, Args)]
@@ -66,6 +117,19 @@ pub struct RunArgs {
     /// Stop by itself after this many seconds.
     #[arg(long)]
     pub duration: Option<u64>,
+
+    /// A policy file (YAML) added to the default pack (repeatable). Reloaded on SIGHUP and
+    /// when it changes; a file that does not compile leaves the running policy in force.
+    #[arg(long = "policy", value_name = "FILE")]
+    pub policy: Vec<PathBuf>,
+
+    /// Leave the embedded default pack out (only --policy files apply).
+    #[arg(long)]
+    pub no_default_policy: bool,
+
+    /// Print only events that raised an alert.
+    #[arg(long)]
+    pub alerts_only: bool,
 }
 
 impl RunArgs {
@@ -88,6 +152,11 @@ impl RunArgs {
         }
         config.stats_interval = Duration::from_secs(self.stats_interval.max(1));
         config.duration = self.duration.map(Duration::from_secs);
+        config.policy = PolicySource {
+            default_pack: !self.no_default_policy,
+            files: self.policy.clone(),
+        };
+        config.alerts_only = self.alerts_only;
         Ok(config)
     }
 }

@@ -6,9 +6,12 @@ pub mod agent;
 pub mod cgroups;
 pub mod cli;
 pub mod clock;
+pub mod detect;
 pub mod doctor;
 pub mod output;
 pub mod pipeline;
+pub mod policy_cmd;
+pub mod policy_source;
 pub mod shutdown;
 
 pub use agent::{run, RunConfig};

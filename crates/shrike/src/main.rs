@@ -5,8 +5,8 @@ use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use clap::Parser;
-use shrike::cli::{Cli, Command};
-use shrike::{doctor, Shutdown};
+use shrike::cli::{Cli, Command, PolicyCommand};
+use shrike::{doctor, policy_cmd, Shutdown};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -37,6 +37,14 @@ fn execute(command: Command) -> anyhow::Result<ExitCode> {
             } else {
                 ExitCode::FAILURE
             })
+        }
+        Command::Policy(PolicyCommand::Validate(args)) => Ok(policy_cmd::validate(&args.source())),
+        Command::Policy(PolicyCommand::Test { policy, events }) => {
+            policy_cmd::test(&policy.source(), &events)
+        }
+        Command::Policy(PolicyCommand::List(args)) => Ok(policy_cmd::list(&args.source())),
+        Command::Policy(PolicyCommand::Explain { policy, json }) => {
+            Ok(policy_cmd::explain(&policy.source(), json))
         }
     }
 }

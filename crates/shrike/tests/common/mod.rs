@@ -171,6 +171,11 @@ impl Agent {
         ok
     }
 
+    /// The agent's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// The agent's stderr so far.
     pub fn stderr(&self) -> String {
         self.shared.0.lock().unwrap().stderr.join("\n")

@@ -1,0 +1,173 @@
+//! The rule stage: every event is evaluated against the running policy and gets its `alerts`.
+//!
+//! The policy is an `Arc` swapped whole on reload, so evaluation never sees half a policy. What
+//! the kernel did to the action (nothing, denied, killed) comes from the record
+//! ([`Event::enforced`]), so an alert's `outcome` says what really happened: a rule the kernel
+//! enforced says `denied` or `killed`, an enforcing rule the kernel could not act on says
+//! `alerted`, an audit-mode rule says `would_deny`.
+
+use std::sync::Arc;
+
+use shrike_event::{Alert, EnforcedAction, Event};
+use shrike_rules::{KernelAction, Match, Policy};
+
+pub struct Detector {
+    policy: Arc<Policy>,
+    matches: Vec<Match>,
+    alerts_emitted: u64,
+}
+
+impl Detector {
+    pub fn new(policy: Arc<Policy>) -> Self {
+        Detector {
+            policy,
+            matches: Vec::new(),
+            alerts_emitted: 0,
+        }
+    }
+
+    pub fn policy(&self) -> &Arc<Policy> {
+        &self.policy
+    }
+
+    /// Replaces the running policy.
+    pub fn replace(&mut self, policy: Arc<Policy>) {
+        self.policy = policy;
+    }
+
+    /// Adds an alert to `event` for every rule that matches it, and for the rule the kernel
+    /// enforced even if its user-space check did not match (the action was stopped: that must
+    /// be reported).
+    pub fn apply(&mut self, event: &mut Event) {
+        self.matches.clear();
+        self.policy.evaluate_into(event, &mut self.matches);
+        let before = event.alerts.len();
+        let enforced = event.enforced;
+        for m in &self.matches {
+            let kernel = match enforced {
+                Some(e) if e.rule_index == m.index => kernel_action(e.action),
+                _ => KernelAction::Nothing,
+            };
+            push_unique(event, m.to_alert(kernel));
+        }
+        if let Some(e) = enforced {
+            if !self.matches.iter().any(|m| m.index == e.rule_index) {
+                if let Some(info) = self.policy.rule(e.rule_index) {
+                    let alert = Alert {
+                        rule_id: info.id.clone(),
+                        rule: info.name.clone(),
+                        severity: info.severity.as_str().to_string(),
+                        action: info.action.as_str().to_string(),
+                        outcome: match e.action {
+                            EnforcedAction::Denied => "denied",
+                            EnforcedAction::Killed => "killed",
+                        }
+                        .to_string(),
+                        mitre: info.mitre.clone(),
+                    };
+                    push_unique(event, alert);
+                }
+            }
+        }
+        self.alerts_emitted += (event.alerts.len() - before) as u64;
+    }
+
+    /// Alerts added since start.
+    pub fn alerts_emitted(&self) -> u64 {
+        self.alerts_emitted
+    }
+}
+
+fn kernel_action(action: EnforcedAction) -> KernelAction {
+    match action {
+        EnforcedAction::Denied => KernelAction::Denied,
+        EnforcedAction::Killed => KernelAction::Killed,
+    }
+}
+
+/// A sensor may already have attached an alert for the same rule (e.g. from its own config).
+fn push_unique(event: &mut Event, alert: Alert) {
+    if !event.alerts.iter().any(|a| a.rule_id == alert.rule_id) {
+        event.alerts.push(alert);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use shrike_event::{Enforced, EventKind, Process, Timestamp};
+
+    fn policy() -> Arc<Policy> {
+        Arc::new(
+            Policy::compile([(
+                "t.yaml",
+                r#"
+- rule: Marker exec
+  id: T-1
+  severity: high
+  mitre: [T1059]
+  condition: kind = process_exec and process.binary = /tmp/marker
+  action: kill
+- rule: Audit marker
+  id: T-2
+  severity: low
+  mitre: [T1059]
+  condition: kind = process_exec and process.binary = /tmp/marker
+  action: deny
+  mode: audit
+"#,
+            )])
+            .unwrap(),
+        )
+    }
+
+    fn exec(binary: &str) -> Event {
+        let p = Arc::new(Process {
+            binary: binary.into(),
+            ..Process::default()
+        });
+        Event::new(Timestamp(0), EventKind::ProcessExec, "n".into(), p)
+    }
+
+    #[test]
+    fn outcomes_follow_what_the_kernel_did() {
+        let mut d = Detector::new(policy());
+        let mut e = exec("/tmp/marker");
+        d.apply(&mut e);
+        let outcomes: Vec<(&str, &str)> = e
+            .alerts
+            .iter()
+            .map(|a| (a.rule_id.as_str(), a.outcome.as_str()))
+            .collect();
+        assert_eq!(
+            outcomes,
+            [("T-1", "alerted"), ("T-2", "would_deny")],
+            "not enforced: never 'killed'"
+        );
+
+        let mut e = exec("/tmp/marker");
+        e.enforced = Some(Enforced {
+            rule_index: 0,
+            action: EnforcedAction::Killed,
+        });
+        d.apply(&mut e);
+        assert_eq!(e.alerts[0].outcome, "killed");
+        assert_eq!(d.alerts_emitted(), 4);
+    }
+
+    #[test]
+    fn a_kernel_enforcement_is_reported_even_without_a_user_space_match() {
+        let mut d = Detector::new(policy());
+        let mut e = exec("/usr/bin/other");
+        e.enforced = Some(Enforced {
+            rule_index: 0,
+            action: EnforcedAction::Killed,
+        });
+        d.apply(&mut e);
+        assert_eq!(e.alerts.len(), 1);
+        assert_eq!(
+            (e.alerts[0].rule_id.as_str(), e.alerts[0].outcome.as_str()),
+            ("T-1", "killed")
+        );
+    }
+}

@@ -1,0 +1,245 @@
+//! The policy in the running agent and on the command line: alerts on real events, audit mode,
+//! `--alerts-only`, atomic reload (a bad edit leaves the running policy in force), and the
+//! `shrike policy` subcommands' output and exit codes.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use common::*;
+
+fn shrike() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_shrike"))
+}
+
+fn temp_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(marker(name));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// A rule that fires on exec of one marker binary, with the given id, action and mode.
+fn marker_rule(id: &str, binary: &Path, action: &str, mode: &str) -> String {
+    format!(
+        "- rule: Marker {id}\n  id: {id}\n  severity: high\n  mitre: [T1059]\n  condition: kind = process_exec and process.binary = {}\n  action: {action}\n  mode: {mode}\n",
+        binary.display()
+    )
+}
+
+/// Copies /usr/bin/true to a marker path and runs it.
+fn run_marker(binary: &Path) {
+    if !binary.exists() {
+        std::fs::copy("/usr/bin/true", binary).unwrap();
+    }
+    assert!(Command::new(binary).status().unwrap().success());
+}
+
+fn alert_ids(event: &serde_json::Value) -> Vec<(String, String)> {
+    event["alerts"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .map(|x| {
+                    (
+                        x["rule_id"].as_str().unwrap().to_string(),
+                        x["outcome"].as_str().unwrap().to_string(),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The issue's check: a misspelled field is reported with file:line:col and a suggestion, and
+/// validate exits non-zero.
+#[test]
+fn validate_reports_a_misspelled_field_with_position_and_suggestion() {
+    let dir = temp_dir("validate");
+    let file = dir.join("bad.yaml");
+    std::fs::write(
+        &file,
+        "- rule: Shadow read\n  id: X-1\n  severity: high\n  mitre: [T1003.008]\n  condition: kind = file_open and proc.nmae = cat\n",
+    )
+    .unwrap();
+    let out = shrike()
+        .args(["policy", "validate"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(&format!(
+            "{}:5:35: unknown field 'proc.nmae' (did you mean 'process.name'?)",
+            file.display()
+        )),
+        "{stderr}"
+    );
+
+    std::fs::write(
+        &file,
+        marker_rule("X-2", Path::new("/usr/bin/x"), "alert", "enforce"),
+    )
+    .unwrap();
+    let out = shrike()
+        .args(["policy", "validate"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("ok: "));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// `policy list` shows the default pack; `policy test` replays events and prints matches.
+#[test]
+fn list_and_test_work_on_the_default_pack_and_recorded_events() {
+    let out = shrike().args(["policy", "list"]).output().unwrap();
+    assert!(out.status.success());
+    let list = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        list.lines().count() > 30,
+        "the default pack has at least 30 rules:\n{list}"
+    );
+    assert!(list.contains("SHR-EVA-006"));
+
+    let dir = temp_dir("replay");
+    let events = dir.join("events.jsonl");
+    let memfd_exec = r#"{"time":"2026-01-01T00:00:00.000000000Z","kind":"process_exec","node":"n","process":{"pid":5,"tid":5,"ppid":1,"exec_id":"0000000000000005","binary":"/memfd:x","args":["x"],"binary_memfd":true,"cwd":"/","comm":"x"},"parent":null,"ancestors":[]}"#;
+    std::fs::write(&events, format!("{memfd_exec}\n")).unwrap();
+    let out = shrike()
+        .args(["policy", "test", "--events"])
+        .arg(&events)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("SHR-EVA-006"));
+
+    std::fs::write(&events, "not json\n").unwrap();
+    let out = shrike()
+        .args(["policy", "test", "--events"])
+        .arg(&events)
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "a line that is not an event is an error"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// A rule from --policy alerts on a real exec; an audit-mode deny rule says would_deny;
+/// --alerts-only drops events without alerts.
+#[test]
+fn policy_rules_alert_on_real_events_and_audit_mode_says_would_deny() {
+    if !require_root("policy_rules_alert_on_real_events_and_audit_mode_says_would_deny") {
+        return;
+    }
+    let dir = temp_dir("alerts");
+    let binary = dir.join("marker-bin");
+    let file = dir.join("p.yaml");
+    std::fs::write(
+        &file,
+        marker_rule("T-ALERT", &binary, "alert", "enforce")
+            + &marker_rule("T-AUDIT", &binary, "deny", "audit"),
+    )
+    .unwrap();
+    let agent = Agent::start(&["--alerts-only", "--policy", file.to_str().unwrap()]);
+    run_marker(&binary);
+    let bin = binary.to_str().unwrap().to_string();
+    let e = agent.wait_for("alert on the marker exec", WAIT, |e| {
+        e["process"]["binary"] == bin.as_str()
+    });
+    assert_eq!(
+        alert_ids(&e),
+        [
+            ("T-ALERT".to_string(), "alerted".to_string()),
+            ("T-AUDIT".to_string(), "would_deny".to_string())
+        ]
+    );
+    assert_eq!(e["alerts"][0]["mitre"][0], "T1059");
+    assert_eq!(e["alerts"][0]["severity"], "high");
+    let (status, stderr, events) = agent.stop_and_collect();
+    assert!(status.success(), "{stderr}");
+    assert!(
+        events
+            .iter()
+            .all(|e| !e["alerts"].as_array().unwrap_or(&vec![]).is_empty()),
+        "--alerts-only wrote an event without alerts"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// Reload: a changed policy file takes effect; an invalid one is refused with its errors and
+/// the running policy stays in force; SIGHUP reloads too.
+#[test]
+fn reload_is_atomic_and_a_bad_policy_leaves_the_old_one_in_force() {
+    if !require_root("reload_is_atomic_and_a_bad_policy_leaves_the_old_one_in_force") {
+        return;
+    }
+    let dir = temp_dir("reload");
+    let binary = dir.join("marker-bin");
+    let file = dir.join("p.yaml");
+    std::fs::write(&file, marker_rule("T-OLD", &binary, "alert", "enforce")).unwrap();
+    let agent = Agent::start(&["--no-default-policy", "--policy", file.to_str().unwrap()]);
+    let bin = binary.to_str().unwrap().to_string();
+    let alerted = |id: &'static str| {
+        let bin = bin.clone();
+        move |e: &serde_json::Value| {
+            e["process"]["binary"] == bin.as_str() && alert_ids(e).iter().any(|(r, _)| r == id)
+        }
+    };
+    run_marker(&binary);
+    agent.wait_for("T-OLD alert", WAIT, alerted("T-OLD"));
+
+    // A broken edit: refused, T-OLD stays.
+    std::fs::write(&file, "- rule: Broken\n  id: T-BROKEN\n  severity: high\n  mitre: [T1059]\n  condition: kind = process_exec and process.bianry = x\n").unwrap();
+    let refused = (0..100).any(|_| {
+        std::thread::sleep(Duration::from_millis(100));
+        agent.stderr().contains("policy reload refused")
+    });
+    assert!(refused, "no refusal logged:\n{}", agent.stderr());
+    assert!(
+        agent.stderr().contains("unknown field 'process.bianry'"),
+        "{}",
+        agent.stderr()
+    );
+    let before = agent.events(alerted("T-OLD")).len();
+    run_marker(&binary);
+    agent.wait_all(WAIT, |evs| {
+        evs.iter().filter(|e| alerted("T-OLD")(e)).count() > before
+    });
+
+    // A good edit: takes effect.
+    std::fs::write(&file, marker_rule("T-NEW", &binary, "alert", "enforce")).unwrap();
+    let reloaded = (0..100).any(|_| {
+        std::thread::sleep(Duration::from_millis(100));
+        agent.stderr().contains("policy reloaded")
+    });
+    assert!(reloaded, "{}", agent.stderr());
+    run_marker(&binary);
+    agent.wait_for("T-NEW alert", WAIT, alerted("T-NEW"));
+
+    // SIGHUP also reloads (the file is unchanged, so the count of reloads grows).
+    let reloads = agent.stderr().matches("policy reloaded").count();
+    // SAFETY: kill(2) with the pid of the agent this test started.
+    unsafe { libc::kill(agent.pid() as i32, libc::SIGHUP) };
+    let again = (0..50).any(|_| {
+        std::thread::sleep(Duration::from_millis(100));
+        agent.stderr().matches("policy reloaded").count() > reloads
+    });
+    assert!(again, "SIGHUP did not reload:\n{}", agent.stderr());
+    std::fs::remove_dir_all(&dir).unwrap();
+}

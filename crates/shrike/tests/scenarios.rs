@@ -1,0 +1,172 @@
+//! The scenario runner: the agent with its default pack, each script of the scenario manifest
+//! run as root, and the manifest's expectation checked — an alert carrying the technique (or
+//! its parent) raised by the scenario's own processes for `alert` rows, no alert at all from
+//! them for `none` rows. Prints a table and a summary line (`./dev scenarios` shows it).
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use common::*;
+use serde_json::Value;
+
+/// Where the scenarios are: $SHRIKE_SCENARIOS, else shared/ beside the repository, else the
+/// vendored copy in tests/scenarios.
+fn scenarios_dir() -> PathBuf {
+    if let Ok(dir) = std::env::var("SHRIKE_SCENARIOS") {
+        return dir.into();
+    }
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let shared = repo.join("../shared/scenarios");
+    if shared.join("manifest.tsv").exists() {
+        shared
+    } else {
+        repo.join("tests/scenarios")
+    }
+}
+
+struct Row {
+    name: String,
+    technique: String,
+    expect_alert: bool,
+}
+
+fn manifest(dir: &Path) -> Vec<Row> {
+    let text = std::fs::read_to_string(dir.join("manifest.tsv")).expect("manifest.tsv");
+    text.lines()
+        .skip(1)
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| {
+            let cols: Vec<&str> = l.split('\t').collect();
+            assert_eq!(cols.len(), 3, "manifest line {l:?}");
+            let expect_alert = match cols[2] {
+                "alert" => true,
+                "none" => false,
+                other => panic!("manifest: unknown expectation {other:?}"),
+            };
+            Row {
+                name: cols[0].into(),
+                technique: cols[1].into(),
+                expect_alert,
+            }
+        })
+        .collect()
+}
+
+/// `T1059.004` is satisfied by `T1059.004` or by its parent `T1059`.
+fn technique_matches(alert_mitre: &Value, technique: &str) -> bool {
+    let parent = technique.split('.').next().unwrap_or(technique);
+    alert_mitre
+        .as_array()
+        .is_some_and(|m| m.iter().any(|t| t == technique || t == parent))
+}
+
+/// Whether the event was caused by the scenario: its process, or one of its ancestors, is the
+/// scenario's shell image.
+fn caused_by(event: &Value, exec_id: &Value) -> bool {
+    event["process"]["exec_id"] == *exec_id
+        || event["ancestors"]
+            .as_array()
+            .is_some_and(|a| a.iter().any(|x| x["exec_id"] == *exec_id))
+}
+
+#[test]
+fn default_pack_catches_every_attack_scenario_and_stays_quiet_on_benign_ones() {
+    if !require_root("default_pack_catches_every_attack_scenario_and_stays_quiet_on_benign_ones") {
+        return;
+    }
+    let dir = scenarios_dir();
+    let rows = manifest(&dir);
+    let agent = Agent::start(&[]);
+    let mut table = vec![format!(
+        "{:<22} {:<10} {:<6} {:<6} {}",
+        "scenario", "technique", "expect", "result", "alerts"
+    )];
+    let mut failures = Vec::new();
+    for row in &rows {
+        let script = dir.join(format!("{}.sh", row.name));
+        let mut child = Command::new("sh")
+            .arg(&script)
+            .current_dir(&dir)
+            .spawn()
+            .expect("running a scenario");
+        let pid = child.id();
+        let status = child.wait().unwrap();
+        assert!(
+            status.success(),
+            "scenario {} failed to run: {status}",
+            row.name
+        );
+        let script_arg = script.to_str().unwrap().to_string();
+        let sh = agent.wait_for(&format!("exec of scenario {}", row.name), WAIT, |e| {
+            kind_is(e, "process_exec") && e["process"]["pid"] == pid && has_arg(e, &script_arg)
+        });
+        let exec_id = sh["process"]["exec_id"].clone();
+        // Let the last records of the scenario through the ring buffer (polled every 100 ms).
+        std::thread::sleep(Duration::from_millis(1500));
+        let alerts: Vec<Value> = agent
+            .events(|e| {
+                e["alerts"].as_array().is_some_and(|a| !a.is_empty()) && caused_by(e, &exec_id)
+            })
+            .iter()
+            .flat_map(|e| e["alerts"].as_array().cloned().unwrap_or_default())
+            .collect();
+        let ids: Vec<String> = alerts
+            .iter()
+            .map(|a| a["rule_id"].as_str().unwrap_or("?").to_string())
+            .collect();
+        let ok = if row.expect_alert {
+            alerts
+                .iter()
+                .any(|a| technique_matches(&a["mitre"], &row.technique))
+        } else {
+            alerts.is_empty()
+        };
+        let expect = if row.expect_alert { "alert" } else { "none" };
+        let verdict = if ok { "pass" } else { "FAIL" };
+        let mut shown = ids.clone();
+        shown.dedup();
+        table.push(format!(
+            "{:<22} {:<10} {:<6} {:<6} {}",
+            row.name,
+            row.technique,
+            expect,
+            verdict,
+            shown.join(",")
+        ));
+        if !ok {
+            failures.push(row.name.clone());
+        }
+    }
+    let passed = rows.len() - failures.len();
+    table.push(format!("scenarios: {passed}/{} passed", rows.len()));
+    println!("{}", table.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "scenarios that failed: {failures:?}\n{}",
+        table.join("\n")
+    );
+}
+
+/// The vendored copy must be the shared scenarios, byte for byte, whenever both exist.
+#[test]
+fn vendored_scenarios_match_the_shared_ones() {
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let shared = repo.join("../shared/scenarios");
+    if !shared.exists() {
+        return;
+    }
+    for entry in std::fs::read_dir(&shared).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap();
+        let vendored = repo.join("tests/scenarios").join(name);
+        assert_eq!(
+            std::fs::read(&path).unwrap(),
+            std::fs::read(&vendored).unwrap_or_default(),
+            "tests/scenarios/{} differs from shared/scenarios: cp ../shared/scenarios/* tests/scenarios/",
+            name.to_string_lossy()
+        );
+    }
+}
