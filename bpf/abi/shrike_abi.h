@@ -26,6 +26,22 @@ enum shrike_record_kind {
 	SHRIKE_REC_PROCESS_EXEC = 1,
 	SHRIKE_REC_PROCESS_EXIT = 2,
 	SHRIKE_REC_PROCESS_FORK = 3,
+	/* 100-199: file, 200-299: privilege and kernel integrity (bpf/abi/file.h) */
+	SHRIKE_REC_FILE_OPEN = 100,
+	SHRIKE_REC_FILE_UNLINK = 101,
+	SHRIKE_REC_FILE_RENAME = 102,
+	SHRIKE_REC_FILE_CHMOD = 103,
+	SHRIKE_REC_FILE_CHOWN = 104,
+	SHRIKE_REC_FILE_LINK = 105,
+	SHRIKE_REC_MODULE_LOAD = 200,
+	SHRIKE_REC_BPF_LOAD = 201,
+	SHRIKE_REC_PTRACE = 202,
+	SHRIKE_REC_CRED_CHANGE = 203,
+	SHRIKE_REC_MOUNT = 204,
+	SHRIKE_REC_UMOUNT = 205,
+	SHRIKE_REC_NAMESPACE = 206,
+	SHRIKE_REC_MEMFD_CREATE = 207,
+	SHRIKE_REC_SIGNAL = 208,
 };
 
 /* Limits of what one record carries; longer data is cut and flagged. */
@@ -140,6 +156,14 @@ enum shrike_counter {
 	SHRIKE_CNT_EXIT_SEEN = 7,
 	SHRIKE_CNT_ARGS_TRUNCATED = 8,
 	SHRIKE_CNT_PATH_TRUNCATED = 9,
+	/* 16-31: file, privilege and kernel integrity (bpf/file.bpf.c) */
+	SHRIKE_CNT_FILE_SEEN = 16,	   /* file syscalls that reached the watch filter */
+	SHRIKE_CNT_FILE_FILTERED = 17,	   /* ... and were dropped there: path not watched */
+	SHRIKE_CNT_FILE_UNRESOLVED = 18,   /* ... passed unfiltered: path string not trustworthy */
+	SHRIKE_CNT_FILE_PENDING_FAIL = 19, /* a record could not be kept from entry to exit */
+	SHRIKE_CNT_PRIV_SEEN = 20,	   /* privilege and kernel-integrity events seen */
+	SHRIKE_CNT_COMPAT_SKIPPED = 21,	   /* 32-bit (ia32) syscalls not decoded */
+	SHRIKE_CNT_FILE_STR_TRUNCATED = 22, /* user path strings cut at SHRIKE_PATH_MAX */
 	SHRIKE_CNT_MAX = 64, /* size of the counter array, not a counter */
 };
 

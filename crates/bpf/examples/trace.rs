@@ -24,6 +24,7 @@ fn main() {
                         String::from_utf8_lossy(&e.cwd), String::from_utf8_lossy(&e.args)),
                     Ok(Record::Exit(x)) => println!("exit pid={} id={:x} status={:#x}", x.header.pid, x.header.exec_id, x.status),
                     Ok(Record::Fork(f)) => println!("fork pid={} ppid={} id={:x} parent={:x}", f.header.pid, f.ppid, f.header.exec_id, f.parent_exec_id),
+                    Ok(other) => println!("{other:?}"),
                     Err(e) => println!("decode error: {e}"),
                 }
             }

@@ -33,3 +33,50 @@ pub const ARGS_MAX: usize = limit(shrike_limits::SHRIKE_ARGS_MAX);
 pub const ENV_MAX: usize = limit(shrike_limits::SHRIKE_ENV_MAX);
 /// Longest path a record carries.
 pub const PATH_MAX: usize = limit(shrike_limits::SHRIKE_PATH_MAX);
+
+/// The file, privilege and kernel-integrity family's contract types (`bpf/abi/file.h`), from
+/// the file object's skeleton.
+pub mod file {
+    pub use crate::skel::file::types::{
+        shrike_bpf_event, shrike_cred_event, shrike_creds, shrike_file_access, shrike_file_event,
+        shrike_file_info, shrike_file_limits, shrike_header, shrike_memfd_event,
+        shrike_module_event, shrike_mount_event, shrike_ns_event, shrike_ptrace_event,
+        shrike_signal_event, shrike_sys, shrike_sys_entry, shrike_watch_flags, shrike_watch_key,
+        shrike_watch_kind, shrike_watch_name_key, shrike_watch_state, shrike_watch_value,
+    };
+
+    // SAFETY: #[repr(C)] structs of plain integers and integer arrays generated from the BPF
+    // object's BTF; every bit pattern is a valid value and they contain no pointers.
+    unsafe impl plain::Plain for shrike_header {}
+    // SAFETY: as above.
+    unsafe impl plain::Plain for shrike_file_event {}
+    // SAFETY: as above.
+    unsafe impl plain::Plain for shrike_module_event {}
+    // SAFETY: as above.
+    unsafe impl plain::Plain for shrike_bpf_event {}
+    // SAFETY: as above.
+    unsafe impl plain::Plain for shrike_ptrace_event {}
+    // SAFETY: as above.
+    unsafe impl plain::Plain for shrike_cred_event {}
+    // SAFETY: as above.
+    unsafe impl plain::Plain for shrike_mount_event {}
+    // SAFETY: as above.
+    unsafe impl plain::Plain for shrike_ns_event {}
+    // SAFETY: as above.
+    unsafe impl plain::Plain for shrike_memfd_event {}
+    // SAFETY: as above.
+    unsafe impl plain::Plain for shrike_signal_event {}
+    // SAFETY: as above.
+    unsafe impl plain::Plain for shrike_watch_key {}
+    // SAFETY: as above.
+    unsafe impl plain::Plain for shrike_watch_name_key {}
+    // SAFETY: as above.
+    unsafe impl plain::Plain for shrike_watch_value {}
+    // SAFETY: as above.
+    unsafe impl plain::Plain for shrike_watch_state {}
+
+    /// Path bytes of a watch-set key (`SHRIKE_WATCH_PATH_MAX`).
+    pub const WATCH_PATH_MAX: usize = shrike_file_limits::SHRIKE_WATCH_PATH_MAX.0 as usize;
+    /// Entries of the syscall dispatch table (`SHRIKE_SYSCALL_TABLE`).
+    pub const SYSCALL_TABLE: usize = shrike_file_limits::SHRIKE_SYSCALL_TABLE.0 as usize;
+}

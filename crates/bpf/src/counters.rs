@@ -63,6 +63,41 @@ pub const COUNTERS: &[(shrike_counter, &str, &str)] = &[
         "path_truncated",
         "paths cut at the depth limit",
     ),
+    (
+        shrike_counter::SHRIKE_CNT_FILE_SEEN,
+        "file_seen",
+        "file syscalls that reached the watch filter",
+    ),
+    (
+        shrike_counter::SHRIKE_CNT_FILE_FILTERED,
+        "file_filtered",
+        "file events dropped in the kernel: path not watched",
+    ),
+    (
+        shrike_counter::SHRIKE_CNT_FILE_UNRESOLVED,
+        "file_unresolved",
+        "file events passed unfiltered: path string not trustworthy",
+    ),
+    (
+        shrike_counter::SHRIKE_CNT_FILE_PENDING_FAIL,
+        "file_pending_fail",
+        "records lost between syscall entry and exit (map full)",
+    ),
+    (
+        shrike_counter::SHRIKE_CNT_PRIV_SEEN,
+        "priv_seen",
+        "privilege and kernel-integrity events seen",
+    ),
+    (
+        shrike_counter::SHRIKE_CNT_COMPAT_SKIPPED,
+        "compat_skipped",
+        "32-bit (ia32) syscalls not decoded",
+    ),
+    (
+        shrike_counter::SHRIKE_CNT_FILE_STR_TRUNCATED,
+        "file_str_truncated",
+        "path strings cut at 4096 bytes",
+    ),
 ];
 
 /// A snapshot of every counter, summed over CPUs, indexed by counter id.
@@ -114,6 +149,7 @@ impl Counters {
             shrike_counter::SHRIKE_CNT_PROCS_UPDATE_FAIL,
             shrike_counter::SHRIKE_CNT_READ_FAIL,
             shrike_counter::SHRIKE_CNT_SCRATCH_FAIL,
+            shrike_counter::SHRIKE_CNT_FILE_PENDING_FAIL,
         ]
         .iter()
         .map(|&id| self.get(id))

@@ -6,6 +6,7 @@
 pub mod abi;
 pub mod counters;
 pub mod decode;
+pub mod file;
 pub mod loader;
 pub mod logging;
 pub mod mounts;
@@ -20,6 +21,9 @@ pub mod skel {
     }
     pub mod probe {
         include!(concat!(env!("OUT_DIR"), "/probe.skel.rs"));
+    }
+    pub mod file {
+        include!(concat!(env!("OUT_DIR"), "/file.skel.rs"));
     }
 }
 

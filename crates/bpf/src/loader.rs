@@ -28,6 +28,9 @@ pub struct SensorOptions {
     pub env_max: u32,
     /// Capacity of the lineage map; must be at least the kernel's `pid_max`.
     pub procs_max: u32,
+    /// The file, privilege and kernel-integrity sensor (crates/bpf/src/file.rs); `None` leaves
+    /// it unloaded (and its syscall hooks unarmed).
+    pub file: Option<crate::file::FileOptions>,
 }
 
 impl Default for SensorOptions {
@@ -39,6 +42,7 @@ impl Default for SensorOptions {
             args_max: ARGS_MAX as u32,
             env_max: ENV_MAX as u32,
             procs_max: default_procs_max(),
+            file: None,
         }
     }
 }
@@ -128,6 +132,8 @@ pub struct Sensors {
     process: ProcessSkel<'static>,
     links: Vec<Link>,
     families: Vec<Box<dyn Family>>,
+    /// The file sensor's watch set and hook set, when it is loaded.
+    file_watch: Option<(crate::file::FileWatch, crate::file::HookSet)>,
 }
 
 /// What happened when user space offered a lineage entry for an existing process.
@@ -181,10 +187,16 @@ impl Sensors {
             process,
             links: Vec::new(),
             families: Vec::new(),
+            file_watch: None,
         };
         sensors.attach()?;
         // Families beyond the process sensor load here, sharing its maps through
         // `sensors.shared()`, each only when the options ask for it.
+        if let Some(file) = &opts.file {
+            let (family, watch) = crate::file::load(&sensors.shared(), opts.wakeup_bytes, file)?;
+            sensors.file_watch = Some((watch, family.hook_set));
+            sensors.add_family(Box::new(family));
+        }
         Ok(sensors)
     }
 
@@ -302,6 +314,17 @@ impl Sensors {
     /// Keeps a loaded family attached for as long as the sensors live.
     pub fn add_family(&mut self, family: Box<dyn Family>) {
         self.families.push(family);
+    }
+
+    /// The file sensor's watch set (a handle the policy engine keeps to replace it), when the
+    /// file sensor is loaded.
+    pub fn file_watch(&self) -> Option<crate::file::FileWatch> {
+        self.file_watch.as_ref().map(|(w, _)| w.clone())
+    }
+
+    /// The hook set the file sensor uses, when it is loaded.
+    pub fn file_hook_set(&self) -> Option<crate::file::HookSet> {
+        self.file_watch.as_ref().map(|(_, h)| *h)
     }
 
     /// The attached hooks of every family, for `doctor` and the start-up log.

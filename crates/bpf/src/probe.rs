@@ -214,6 +214,12 @@ fn probe_map(map_type: libbpf_sys::bpf_map_type, what: &str) -> Support {
     )
 }
 
+/// Whether BPF LSM programs load, attach and are called here (the one probe hook selection
+/// needs at start-up; `probe_kernel` runs it among the others).
+pub fn bpf_lsm_active() -> bool {
+    crate::logging::quietly(|| trial(Trial::Lsm)).ok()
+}
+
 struct Triggered {
     tp_btf: Support,
     fentry: Support,

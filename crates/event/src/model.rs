@@ -215,6 +215,10 @@ pub struct FileInfo {
     pub gid: Option<u32>,
     /// True when the path was longer than the kernel side could carry.
     pub truncated: bool,
+    /// `file_link` only: `hard` or `symbolic` (then `path` is the link's text made absolute
+    /// against the link's directory).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub link_type: Option<String>,
 }
 
 /// A kernel module load attempt (`init_module` / `finit_module`).

@@ -130,9 +130,82 @@ pub struct RunArgs {
     /// Print only events that raised an alert.
     #[arg(long)]
     pub alerts_only: bool,
+
+    /// Leave the file, privilege and kernel-integrity sensor out (no file_*, module_load,
+    /// bpf_load, ptrace, cred_change, mount, namespace_change, memfd_create or signal events,
+    /// and no syscall hooks).
+    #[arg(long)]
+    pub no_file_sensor: bool,
+
+    /// Hooks of the file sensor: `lsm` (LSM hooks + fexit; needs BPF LSM active), `tracepoint`
+    /// (sys_enter/sys_exit; every syscall pays the tracepoint tax) or `auto` (lsm where it
+    /// works).
+    #[arg(long, value_enum, default_value = "auto")]
+    pub file_hooks: FileHooksArg,
+
+    /// Also watch this path for file events (repeatable): a path ending in `/` watches
+    /// everything under it, any other path that file exactly.
+    #[arg(long = "watch", value_name = "PATH")]
+    pub watch: Vec<String>,
+
+    /// Also watch every path whose last component is NAME (repeatable).
+    #[arg(long = "watch-name", value_name = "NAME")]
+    pub watch_name: Vec<String>,
+
+    /// Leave the built-in watch list out (only --watch and --watch-name paths are watched).
+    #[arg(long)]
+    pub no_builtin_watch: bool,
+}
+
+/// `--file-hooks`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum FileHooksArg {
+    Auto,
+    Lsm,
+    Tracepoint,
 }
 
 impl RunArgs {
+    /// The file sensor's options: the built-in watch list (unless left out) plus the paths
+    /// and names given on the command line, for every file kind.
+    fn file_options(&self) -> Result<shrike_bpf::file::FileOptions> {
+        use shrike_bpf::file::{FileHooks, FileOptions, Pattern, Watch, WatchSet};
+        let mut watch = if self.no_builtin_watch {
+            WatchSet::default()
+        } else {
+            WatchSet::builtin()
+        };
+        for path in &self.watch {
+            if !path.starts_with('/') {
+                anyhow::bail!("--watch {path}: give an absolute path");
+            }
+            let pattern = if path.ends_with('/') {
+                Pattern::Prefix(path.clone())
+            } else {
+                Pattern::Exact(path.clone())
+            };
+            watch.watches.push(Watch::all_kinds(pattern));
+        }
+        for name in &self.watch_name {
+            if name.is_empty() || name.contains('/') {
+                anyhow::bail!("--watch-name {name:?}: give a base name, without '/'");
+            }
+            watch
+                .watches
+                .push(Watch::all_kinds(Pattern::Name(name.clone())));
+        }
+        shrike_bpf::file::compile(&watch).map_err(|e| anyhow::anyhow!("watch list: {e}"))?;
+        Ok(FileOptions {
+            hooks: match self.file_hooks {
+                FileHooksArg::Auto => FileHooks::Auto,
+                FileHooksArg::Lsm => FileHooks::Lsm,
+                FileHooksArg::Tracepoint => FileHooks::Tracepoint,
+            },
+            watch,
+            ..FileOptions::default()
+        })
+    }
+
     /// The validated configuration.
     pub fn config(&self) -> Result<RunConfig> {
         let (ring_buffer_bytes, args_max) = validate_sizes(self.ring_buffer_mb, self.args_max)?;
@@ -157,6 +230,11 @@ impl RunArgs {
             files: self.policy.clone(),
         };
         config.alerts_only = self.alerts_only;
+        if !self.no_file_sensor {
+            config.sensors.file = Some(self.file_options()?);
+        } else if !self.watch.is_empty() || !self.watch_name.is_empty() {
+            anyhow::bail!("--watch and --watch-name need the file sensor: drop --no-file-sensor");
+        }
         Ok(config)
     }
 }

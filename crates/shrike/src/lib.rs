@@ -8,6 +8,7 @@ pub mod cli;
 pub mod clock;
 pub mod detect;
 pub mod doctor;
+pub mod file_watch;
 pub mod output;
 pub mod pipeline;
 pub mod policy_cmd;

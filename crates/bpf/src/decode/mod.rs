@@ -8,8 +8,13 @@
 //! One submodule per sensor family decodes that family's records; [`Record`], the header and
 //! the dispatch on the kind number are the only shared parts.
 
+pub mod file;
 pub mod process;
 
+pub use file::{
+    BpfLoadRecord, CredIds, CredRecord, FileOp, FileRecord, MemfdRecord, ModuleRecord, MountRecord,
+    NamespaceRecord, PtraceRecord, SignalRecord,
+};
 pub use process::{ExecFlags, ExecRecord, ExitRecord, ForkRecord};
 
 use crate::abi::{shrike_header, shrike_record_kind};
@@ -32,6 +37,15 @@ pub enum Record {
     Exec(ExecRecord),
     Fork(ForkRecord),
     Exit(ExitRecord),
+    File(FileRecord),
+    Module(ModuleRecord),
+    BpfLoad(BpfLoadRecord),
+    Ptrace(PtraceRecord),
+    Cred(CredRecord),
+    Mount(MountRecord),
+    Namespace(NamespaceRecord),
+    Memfd(MemfdRecord),
+    Signal(SignalRecord),
 }
 
 impl Record {
@@ -40,6 +54,15 @@ impl Record {
             Record::Exec(r) => &r.header,
             Record::Fork(r) => &r.header,
             Record::Exit(r) => &r.header,
+            Record::File(r) => &r.header,
+            Record::Module(r) => &r.header,
+            Record::BpfLoad(r) => &r.header,
+            Record::Ptrace(r) => &r.header,
+            Record::Cred(r) => &r.header,
+            Record::Mount(r) => &r.header,
+            Record::Namespace(r) => &r.header,
+            Record::Memfd(r) => &r.header,
+            Record::Signal(r) => &r.header,
         }
     }
 }
@@ -122,6 +145,33 @@ impl TryFrom<&[u8]> for Record {
             shrike_record_kind::SHRIKE_REC_PROCESS_EXIT => {
                 process::decode_exit(bytes).map(Record::Exit)
             }
+            k @ (shrike_record_kind::SHRIKE_REC_FILE_OPEN
+            | shrike_record_kind::SHRIKE_REC_FILE_UNLINK
+            | shrike_record_kind::SHRIKE_REC_FILE_RENAME
+            | shrike_record_kind::SHRIKE_REC_FILE_CHMOD
+            | shrike_record_kind::SHRIKE_REC_FILE_CHOWN
+            | shrike_record_kind::SHRIKE_REC_FILE_LINK) => {
+                file::decode_file(bytes, k).map(Record::File)
+            }
+            shrike_record_kind::SHRIKE_REC_MODULE_LOAD => {
+                file::decode_module(bytes).map(Record::Module)
+            }
+            shrike_record_kind::SHRIKE_REC_BPF_LOAD => file::decode_bpf(bytes).map(Record::BpfLoad),
+            shrike_record_kind::SHRIKE_REC_PTRACE => file::decode_ptrace(bytes).map(Record::Ptrace),
+            shrike_record_kind::SHRIKE_REC_CRED_CHANGE => {
+                file::decode_cred(bytes).map(Record::Cred)
+            }
+            k @ (shrike_record_kind::SHRIKE_REC_MOUNT | shrike_record_kind::SHRIKE_REC_UMOUNT) => {
+                file::decode_mount(bytes, k == shrike_record_kind::SHRIKE_REC_UMOUNT)
+                    .map(Record::Mount)
+            }
+            shrike_record_kind::SHRIKE_REC_NAMESPACE => {
+                file::decode_ns(bytes).map(Record::Namespace)
+            }
+            shrike_record_kind::SHRIKE_REC_MEMFD_CREATE => {
+                file::decode_memfd(bytes).map(Record::Memfd)
+            }
+            shrike_record_kind::SHRIKE_REC_SIGNAL => file::decode_signal(bytes).map(Record::Signal),
             _ => Err(DecodeError::UnknownKind(h.kind)),
         }
     }
@@ -129,5 +179,6 @@ impl TryFrom<&[u8]> for Record {
 
 /// Builders of raw records as the kernel writes them, for tests here and in other crates.
 pub mod testing {
+    pub use super::file::testing::*;
     pub use super::process::testing::*;
 }

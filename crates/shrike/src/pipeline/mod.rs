@@ -8,6 +8,7 @@
 //! One submodule per sensor family turns that family's records into events; this module holds
 //! the pipeline's state, the dispatch, and the context every event gets.
 
+mod file;
 mod process;
 
 use std::sync::Arc;
@@ -95,6 +96,15 @@ impl Pipeline {
             Record::Exec(r) => Some(self.exec(r)),
             Record::Fork(r) => self.fork(r),
             Record::Exit(r) => Some(self.exit(r)),
+            Record::File(r) => Some(self.file_op(r)),
+            Record::Module(r) => Some(self.module_load(r)),
+            Record::BpfLoad(r) => Some(self.bpf_load(r)),
+            Record::Ptrace(r) => Some(self.ptrace(r)),
+            Record::Cred(r) => Some(self.cred_change(r)),
+            Record::Mount(r) => Some(self.mount(r)),
+            Record::Namespace(r) => Some(self.namespace(r)),
+            Record::Memfd(r) => Some(self.memfd(r)),
+            Record::Signal(r) => Some(self.signal(r)),
         };
         if event.is_some() {
             self.stats.events += 1;

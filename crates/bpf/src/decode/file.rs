@@ -1,0 +1,588 @@
+//! File, privilege and kernel-integrity records (`bpf/abi/file.h`): file operations, module and
+//! BPF loads, ptrace, credential changes, mounts, namespaces, memfds and signals.
+
+use super::{c_chars, copy, DecodeError, Header};
+use crate::abi::file::{
+    shrike_bpf_event, shrike_cred_event, shrike_creds, shrike_file_event, shrike_header,
+    shrike_memfd_event, shrike_module_event, shrike_mount_event, shrike_ns_event,
+    shrike_ptrace_event, shrike_signal_event,
+};
+use crate::abi::shrike_record_kind;
+
+fn hdr(h: &shrike_header) -> Header {
+    Header {
+        kind: h.kind,
+        ktime_ns: h.ktime_ns,
+        pid: h.pid,
+        tid: h.tid,
+        exec_id: h.exec_id,
+    }
+}
+
+/// Splits `data` into pieces of the given lengths, or says by how much they overrun it.
+fn pieces<const N: usize>(data: &[u8], lens: [usize; N]) -> Result<[Vec<u8>; N], DecodeError> {
+    let need: usize = lens.iter().sum();
+    if need > data.len() {
+        return Err(DecodeError::DataOverrun {
+            need,
+            have: data.len(),
+        });
+    }
+    let mut rest = data;
+    Ok(lens.map(|len| {
+        let (piece, tail) = rest.split_at(len);
+        rest = tail;
+        piece.to_vec()
+    }))
+}
+
+/// Which file operation a [`FileRecord`] is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FileOp {
+    Open,
+    Unlink,
+    Rename,
+    Chmod,
+    Chown,
+    Link,
+}
+
+/// A file operation on a watched path (`SHRIKE_REC_FILE_*`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileRecord {
+    pub header: Header,
+    pub op: FileOp,
+    pub result: i64,
+    pub flags: u32,
+    /// `SHRIKE_ACCESS_*` bits (opens).
+    pub access: u32,
+    pub mode: u32,
+    pub uid: u32,
+    pub gid: u32,
+    /// `SHRIKE_FILE_*` bits.
+    pub info: u32,
+    /// `SHRIKE_SYS_*` handler id.
+    pub syscall: u16,
+    pub path: Vec<u8>,
+    pub new_path: Vec<u8>,
+}
+
+/// `init_module` / `finit_module` (`SHRIKE_REC_MODULE_LOAD`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ModuleRecord {
+    pub header: Header,
+    pub result: i64,
+    pub flags: u32,
+    pub info: u32,
+    pub fd: i32,
+    pub syscall: u16,
+    /// The file's path (finit_module), empty otherwise.
+    pub path: Vec<u8>,
+}
+
+/// A BPF program load (`SHRIKE_REC_BPF_LOAD`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BpfLoadRecord {
+    pub header: Header,
+    pub result: i64,
+    pub prog_type: u32,
+    pub insn_cnt: u32,
+    pub prog_name: Vec<u8>,
+}
+
+/// A ptrace request (`SHRIKE_REC_PTRACE`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PtraceRecord {
+    pub header: Header,
+    pub result: i64,
+    pub request: i64,
+    pub target_pid: u32,
+    /// 0 when the kernel had no lineage entry.
+    pub target_exec_id: u64,
+}
+
+/// Credentials as the kernel reports them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct CredIds {
+    pub uid: u32,
+    pub euid: u32,
+    pub suid: u32,
+    pub fsuid: u32,
+    pub gid: u32,
+    pub egid: u32,
+    pub sgid: u32,
+    pub fsgid: u32,
+    pub cap_effective: u64,
+    pub cap_permitted: u64,
+}
+
+impl From<&shrike_creds> for CredIds {
+    fn from(c: &shrike_creds) -> Self {
+        CredIds {
+            uid: c.uid,
+            euid: c.euid,
+            suid: c.suid,
+            fsuid: c.fsuid,
+            gid: c.gid,
+            egid: c.egid,
+            sgid: c.sgid,
+            fsgid: c.fsgid,
+            cap_effective: c.cap_effective,
+            cap_permitted: c.cap_permitted,
+        }
+    }
+}
+
+/// A credential change or a failed attempt (`SHRIKE_REC_CRED_CHANGE`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CredRecord {
+    pub header: Header,
+    pub result: i64,
+    pub syscall: u16,
+    pub old: CredIds,
+    pub new: CredIds,
+    pub info: u32,
+}
+
+/// A mount or umount (`SHRIKE_REC_MOUNT` / `SHRIKE_REC_UMOUNT`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MountRecord {
+    pub header: Header,
+    pub umount: bool,
+    pub result: i64,
+    pub flags: u64,
+    pub info: u32,
+    pub syscall: u16,
+    pub source: Vec<u8>,
+    pub target: Vec<u8>,
+    pub fstype: Vec<u8>,
+}
+
+/// setns / unshare / clone creating namespaces (`SHRIKE_REC_NAMESPACE`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NamespaceRecord {
+    pub header: Header,
+    pub result: i64,
+    /// `CLONE_NEW*` bits.
+    pub ns_flags: u64,
+    pub flags: u64,
+    pub syscall: u16,
+}
+
+/// memfd_create (`SHRIKE_REC_MEMFD_CREATE`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MemfdRecord {
+    pub header: Header,
+    pub result: i64,
+    pub flags: u32,
+    pub name: Vec<u8>,
+}
+
+/// A signal to another process (`SHRIKE_REC_SIGNAL`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignalRecord {
+    pub header: Header,
+    pub signal: i32,
+    pub target_pid: u32,
+    pub target_tid: u32,
+    pub target_exec_id: u64,
+    pub si_code: i32,
+    /// The tracepoint's delivery result (0 delivered, 1 ignored, 2 already pending,
+    /// 3 queue overflow, 4 info lost).
+    pub delivery: i32,
+}
+
+pub(super) fn decode_file(
+    bytes: &[u8],
+    kind: shrike_record_kind,
+) -> Result<FileRecord, DecodeError> {
+    let op = match kind {
+        shrike_record_kind::SHRIKE_REC_FILE_OPEN => FileOp::Open,
+        shrike_record_kind::SHRIKE_REC_FILE_UNLINK => FileOp::Unlink,
+        shrike_record_kind::SHRIKE_REC_FILE_RENAME => FileOp::Rename,
+        shrike_record_kind::SHRIKE_REC_FILE_CHMOD => FileOp::Chmod,
+        shrike_record_kind::SHRIKE_REC_FILE_CHOWN => FileOp::Chown,
+        _ => FileOp::Link,
+    };
+    let e: shrike_file_event = copy(bytes, "file")?;
+    let data = &bytes[std::mem::size_of::<shrike_file_event>()..];
+    let [path, new_path] = pieces(data, [usize::from(e.path_len), usize::from(e.new_path_len)])?;
+    Ok(FileRecord {
+        header: hdr(&e.hdr),
+        op,
+        result: e.result,
+        flags: e.flags,
+        access: e.access,
+        mode: e.mode,
+        uid: e.uid,
+        gid: e.gid,
+        info: e.info,
+        syscall: e.syscall,
+        path,
+        new_path,
+    })
+}
+
+pub(super) fn decode_module(bytes: &[u8]) -> Result<ModuleRecord, DecodeError> {
+    let m: shrike_module_event = copy(bytes, "module")?;
+    let data = &bytes[std::mem::size_of::<shrike_module_event>()..];
+    let [path] = pieces(data, [usize::from(m.path_len)])?;
+    Ok(ModuleRecord {
+        header: hdr(&m.hdr),
+        result: m.result,
+        flags: m.flags,
+        info: m.info,
+        fd: m.fd,
+        syscall: m.syscall,
+        path,
+    })
+}
+
+pub(super) fn decode_bpf(bytes: &[u8]) -> Result<BpfLoadRecord, DecodeError> {
+    let b: shrike_bpf_event = copy(bytes, "bpf")?;
+    Ok(BpfLoadRecord {
+        header: hdr(&b.hdr),
+        result: b.result,
+        prog_type: b.prog_type,
+        insn_cnt: b.insn_cnt,
+        prog_name: c_chars(&b.prog_name),
+    })
+}
+
+pub(super) fn decode_ptrace(bytes: &[u8]) -> Result<PtraceRecord, DecodeError> {
+    let p: shrike_ptrace_event = copy(bytes, "ptrace")?;
+    Ok(PtraceRecord {
+        header: hdr(&p.hdr),
+        result: p.result,
+        request: p.request,
+        target_pid: p.target_pid,
+        target_exec_id: p.target_exec_id,
+    })
+}
+
+pub(super) fn decode_cred(bytes: &[u8]) -> Result<CredRecord, DecodeError> {
+    let c: shrike_cred_event = copy(bytes, "cred")?;
+    Ok(CredRecord {
+        header: hdr(&c.hdr),
+        result: c.result,
+        syscall: c.syscall,
+        old: CredIds::from(&c.old),
+        new: CredIds::from(&c.new),
+        info: c.info,
+    })
+}
+
+pub(super) fn decode_mount(bytes: &[u8], umount: bool) -> Result<MountRecord, DecodeError> {
+    let m: shrike_mount_event = copy(bytes, "mount")?;
+    let data = &bytes[std::mem::size_of::<shrike_mount_event>()..];
+    let [source, target, fstype] = pieces(
+        data,
+        [
+            usize::from(m.source_len),
+            usize::from(m.target_len),
+            usize::from(m.fstype_len),
+        ],
+    )?;
+    Ok(MountRecord {
+        header: hdr(&m.hdr),
+        umount,
+        result: m.result,
+        flags: m.flags,
+        info: m.info,
+        syscall: m.syscall,
+        source,
+        target,
+        fstype,
+    })
+}
+
+pub(super) fn decode_ns(bytes: &[u8]) -> Result<NamespaceRecord, DecodeError> {
+    let n: shrike_ns_event = copy(bytes, "namespace")?;
+    Ok(NamespaceRecord {
+        header: hdr(&n.hdr),
+        result: n.result,
+        ns_flags: n.ns_flags,
+        flags: n.flags,
+        syscall: n.syscall,
+    })
+}
+
+pub(super) fn decode_memfd(bytes: &[u8]) -> Result<MemfdRecord, DecodeError> {
+    let m: shrike_memfd_event = copy(bytes, "memfd")?;
+    let data = &bytes[std::mem::size_of::<shrike_memfd_event>()..];
+    let [name] = pieces(data, [usize::from(m.name_len)])?;
+    Ok(MemfdRecord {
+        header: hdr(&m.hdr),
+        result: m.result,
+        flags: m.flags,
+        name,
+    })
+}
+
+pub(super) fn decode_signal(bytes: &[u8]) -> Result<SignalRecord, DecodeError> {
+    let s: shrike_signal_event = copy(bytes, "signal")?;
+    Ok(SignalRecord {
+        header: hdr(&s.hdr),
+        signal: s.signal,
+        target_pid: s.target_pid,
+        target_tid: s.target_tid,
+        target_exec_id: s.target_exec_id,
+        si_code: s.si_code,
+        delivery: s.delivery,
+    })
+}
+
+/// Builders of this family's records as the kernel writes them, for tests.
+pub mod testing {
+    use super::*;
+
+    fn bytes_of<T: plain::Plain>(value: &T) -> Vec<u8> {
+        // SAFETY: T is Plain (repr(C), integers only), so viewing it as bytes is sound; the
+        // slice lives no longer than `value`.
+        unsafe { plain::as_bytes(value) }.to_vec()
+    }
+
+    fn header(kind: shrike_record_kind, size: usize, h: &Header) -> shrike_header {
+        shrike_header {
+            kind: kind.0 as u16,
+            size: size as u32,
+            ktime_ns: h.ktime_ns,
+            pid: h.pid,
+            tid: h.tid,
+            exec_id: h.exec_id,
+            ..Default::default()
+        }
+    }
+
+    /// The bytes of a file record.
+    pub fn file_bytes(r: &FileRecord) -> Vec<u8> {
+        let kind = match r.op {
+            FileOp::Open => shrike_record_kind::SHRIKE_REC_FILE_OPEN,
+            FileOp::Unlink => shrike_record_kind::SHRIKE_REC_FILE_UNLINK,
+            FileOp::Rename => shrike_record_kind::SHRIKE_REC_FILE_RENAME,
+            FileOp::Chmod => shrike_record_kind::SHRIKE_REC_FILE_CHMOD,
+            FileOp::Chown => shrike_record_kind::SHRIKE_REC_FILE_CHOWN,
+            FileOp::Link => shrike_record_kind::SHRIKE_REC_FILE_LINK,
+        };
+        let size = std::mem::size_of::<shrike_file_event>() + r.path.len() + r.new_path.len();
+        let e = shrike_file_event {
+            hdr: header(kind, size, &r.header),
+            result: r.result,
+            flags: r.flags,
+            access: r.access,
+            mode: r.mode,
+            uid: r.uid,
+            gid: r.gid,
+            info: r.info,
+            syscall: r.syscall,
+            path_len: r.path.len() as u16,
+            new_path_len: r.new_path.len() as u16,
+            ..Default::default()
+        };
+        let mut out = bytes_of(&e);
+        out.extend_from_slice(&r.path);
+        out.extend_from_slice(&r.new_path);
+        out
+    }
+
+    /// The bytes of a credential-change record.
+    pub fn cred_bytes(r: &CredRecord) -> Vec<u8> {
+        let creds = |c: &CredIds| shrike_creds {
+            uid: c.uid,
+            euid: c.euid,
+            suid: c.suid,
+            fsuid: c.fsuid,
+            gid: c.gid,
+            egid: c.egid,
+            sgid: c.sgid,
+            fsgid: c.fsgid,
+            cap_effective: c.cap_effective,
+            cap_permitted: c.cap_permitted,
+        };
+        let c = shrike_cred_event {
+            hdr: header(
+                shrike_record_kind::SHRIKE_REC_CRED_CHANGE,
+                std::mem::size_of::<shrike_cred_event>(),
+                &r.header,
+            ),
+            result: r.result,
+            old: creds(&r.old),
+            new: creds(&r.new),
+            syscall: r.syscall,
+            info: r.info,
+            ..Default::default()
+        };
+        bytes_of(&c)
+    }
+
+    /// The bytes of a mount or umount record.
+    pub fn mount_bytes(r: &MountRecord) -> Vec<u8> {
+        let kind = if r.umount {
+            shrike_record_kind::SHRIKE_REC_UMOUNT
+        } else {
+            shrike_record_kind::SHRIKE_REC_MOUNT
+        };
+        let size = std::mem::size_of::<shrike_mount_event>()
+            + r.source.len()
+            + r.target.len()
+            + r.fstype.len();
+        let m = shrike_mount_event {
+            hdr: header(kind, size, &r.header),
+            result: r.result,
+            flags: r.flags,
+            info: r.info,
+            syscall: r.syscall,
+            source_len: r.source.len() as u16,
+            target_len: r.target.len() as u16,
+            fstype_len: r.fstype.len() as u16,
+            ..Default::default()
+        };
+        let mut out = bytes_of(&m);
+        out.extend_from_slice(&r.source);
+        out.extend_from_slice(&r.target);
+        out.extend_from_slice(&r.fstype);
+        out
+    }
+
+    /// The bytes of a signal record.
+    pub fn signal_bytes(r: &SignalRecord) -> Vec<u8> {
+        let s = shrike_signal_event {
+            hdr: header(
+                shrike_record_kind::SHRIKE_REC_SIGNAL,
+                std::mem::size_of::<shrike_signal_event>(),
+                &r.header,
+            ),
+            target_exec_id: r.target_exec_id,
+            signal: r.signal,
+            target_pid: r.target_pid,
+            target_tid: r.target_tid,
+            si_code: r.si_code,
+            delivery: r.delivery,
+            ..Default::default()
+        };
+        bytes_of(&s)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::testing::*;
+    use super::*;
+    use crate::decode::Record;
+
+    fn h(kind: u16) -> Header {
+        Header {
+            kind,
+            ktime_ns: 9,
+            pid: 42,
+            tid: 43,
+            exec_id: 0x77,
+        }
+    }
+
+    fn rename() -> FileRecord {
+        FileRecord {
+            header: h(102),
+            op: FileOp::Rename,
+            result: 0,
+            flags: 0,
+            access: 0,
+            mode: 0,
+            uid: u32::MAX,
+            gid: u32::MAX,
+            info: 0,
+            syscall: 8,
+            path: b"/etc/cron.d/a".to_vec(),
+            new_path: b"/etc/cron.d/\xffb".to_vec(),
+        }
+    }
+
+    #[test]
+    fn file_record_round_trips_with_both_paths() {
+        let r = rename();
+        assert_eq!(
+            Record::try_from(file_bytes(&r).as_slice()),
+            Ok(Record::File(r))
+        );
+    }
+
+    #[test]
+    fn file_record_decodes_from_an_unaligned_buffer() {
+        let r = rename();
+        let mut bytes = vec![0u8; 3];
+        bytes.extend(file_bytes(&r));
+        assert_eq!(Record::try_from(&bytes[3..]), Ok(Record::File(r)));
+    }
+
+    #[test]
+    fn short_and_overrunning_file_records_are_errors() {
+        let bytes = file_bytes(&rename());
+        for len in 0..bytes.len() {
+            assert!(
+                Record::try_from(&bytes[..len]).is_err(),
+                "{len} bytes decoded"
+            );
+        }
+        let mut bad = bytes.clone();
+        // path_len is the second u16 after hdr (32) + result (8) + six u32 (24) + syscall.
+        let off = 32 + 8 + 24 + 2;
+        bad[off..off + 2].copy_from_slice(&4000u16.to_le_bytes());
+        assert!(matches!(
+            Record::try_from(bad.as_slice()),
+            Err(DecodeError::DataOverrun { .. })
+        ));
+    }
+
+    #[test]
+    fn cred_mount_and_signal_records_decode() {
+        let c = CredRecord {
+            header: h(203),
+            result: 0,
+            syscall: 29,
+            old: CredIds {
+                cap_effective: 0x1ff_ffff_ffff,
+                ..Default::default()
+            },
+            new: CredIds {
+                uid: 65534,
+                euid: 65534,
+                suid: 65534,
+                fsuid: 65534,
+                ..Default::default()
+            },
+            info: 0,
+        };
+        assert_eq!(
+            Record::try_from(cred_bytes(&c).as_slice()),
+            Ok(Record::Cred(c))
+        );
+        let m = MountRecord {
+            header: h(204),
+            umount: false,
+            result: -1,
+            flags: 0,
+            info: 0,
+            syscall: 36,
+            source: b"none".to_vec(),
+            target: b"/tmp/x".to_vec(),
+            fstype: b"tmpfs".to_vec(),
+        };
+        assert_eq!(
+            Record::try_from(mount_bytes(&m).as_slice()),
+            Ok(Record::Mount(m))
+        );
+        let s = SignalRecord {
+            header: h(208),
+            signal: 15,
+            target_pid: 7,
+            target_tid: 7,
+            target_exec_id: 5,
+            si_code: 0,
+            delivery: 0,
+        };
+        assert_eq!(
+            Record::try_from(signal_bytes(&s).as_slice()),
+            Ok(Record::Signal(s))
+        );
+    }
+}

@@ -1,0 +1,140 @@
+//! The policy's kernel plan as the file sensor's watch set: which file kinds to filter on which
+//! paths, and which kinds of the family the policy needs at all.
+//!
+//! For each kind the plan lists (`KindPlan`), the file sensor sends an event when its path or
+//! new path is in the plan's path sets. A kind whose interest names a dimension the path filter
+//! cannot test (a binary, a uid, the access words alone) is sent unfiltered (`pass_all`): the
+//! filter must never drop an event some rule could match. Call [`from_plan`], then
+//! `FileWatch::replace` with the set (atomic; the old set stays on error).
+
+use std::collections::BTreeSet;
+
+use shrike_bpf::file::{Access, FileEventKind, Pattern, Watch, WatchKind, WatchSet};
+use shrike_event::EventKind;
+use shrike_rules::{Dim, KernelPlan, ValueSet};
+
+/// The family's kind for an event kind, if the family produces it.
+pub fn family_kind(kind: EventKind) -> Option<FileEventKind> {
+    Some(match kind {
+        EventKind::FileOpen => FileEventKind::File(WatchKind::Open),
+        EventKind::FileUnlink => FileEventKind::File(WatchKind::Unlink),
+        EventKind::FileRename => FileEventKind::File(WatchKind::Rename),
+        EventKind::FileChmod => FileEventKind::File(WatchKind::Chmod),
+        EventKind::FileChown => FileEventKind::File(WatchKind::Chown),
+        EventKind::FileLink => FileEventKind::File(WatchKind::Link),
+        EventKind::ModuleLoad => FileEventKind::ModuleLoad,
+        EventKind::BpfLoad => FileEventKind::BpfLoad,
+        EventKind::Ptrace => FileEventKind::Ptrace,
+        EventKind::CredChange => FileEventKind::CredChange,
+        EventKind::Mount | EventKind::Umount => FileEventKind::Mount,
+        EventKind::NamespaceChange => FileEventKind::Namespace,
+        EventKind::MemfdCreate => FileEventKind::Memfd,
+        EventKind::Signal => FileEventKind::Signal,
+        _ => return None,
+    })
+}
+
+/// The watch set a plan needs, and the family's kinds it needs (arm only those).
+pub fn from_plan(plan: &KernelPlan) -> (WatchSet, BTreeSet<FileEventKind>) {
+    let mut set = WatchSet::default();
+    let mut kinds = BTreeSet::new();
+    for kp in &plan.kinds {
+        let Some(fk) = family_kind(kp.kind) else {
+            continue;
+        };
+        kinds.insert(fk);
+        let FileEventKind::File(wk) = fk else {
+            continue;
+        };
+        let path_only = kp
+            .interest
+            .keys()
+            .all(|d| matches!(d, Dim::Path | Dim::NewPath));
+        if kp.pass_all || !path_only || kp.interest.is_empty() {
+            set.pass_all.insert(wk);
+            continue;
+        }
+        for value in kp.interest.values() {
+            let ValueSet::Paths(paths) = value else {
+                set.pass_all.insert(wk);
+                continue;
+            };
+            let patterns = paths
+                .exact
+                .iter()
+                .cloned()
+                .map(Pattern::Exact)
+                .chain(paths.prefixes.iter().cloned().map(Pattern::Prefix))
+                .chain(paths.names.iter().cloned().map(Pattern::Name));
+            for pattern in patterns {
+                // A prefix or path that is not absolute ("tmp/" from a glob) cannot be a key.
+                let usable = match &pattern {
+                    Pattern::Exact(p) | Pattern::Prefix(p) => p.starts_with('/'),
+                    Pattern::Name(n) => !n.is_empty() && !n.contains('/'),
+                };
+                if !usable {
+                    set.pass_all.insert(wk);
+                    continue;
+                }
+                set.watches.push(Watch {
+                    pattern,
+                    kinds: [wk].into_iter().collect(),
+                    open_access: Access::ANY,
+                });
+            }
+        }
+    }
+    (set, kinds)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use shrike_bpf::file::compile;
+    use shrike_rules::Policy;
+
+    fn plan(yaml: &str) -> KernelPlan {
+        Policy::compile([("p.yaml", yaml)])
+            .map_err(|e| format!("{e:?}"))
+            .unwrap()
+            .kernel_plan()
+            .clone()
+    }
+
+    #[test]
+    fn path_rules_become_watches_of_their_kind_only() {
+        let p = plan(
+            "- rule: r\n  id: R-1\n  severity: high\n  condition: kind = file_open and file.path = /etc/shadow\n",
+        );
+        let (set, kinds) = from_plan(&p);
+        assert_eq!(
+            kinds,
+            [FileEventKind::File(WatchKind::Open)].into_iter().collect()
+        );
+        assert!(set.pass_all.is_empty());
+        assert_eq!(set.watches.len(), 1);
+        assert_eq!(set.watches[0].pattern, Pattern::Exact("/etc/shadow".into()));
+        let c = compile(&set).unwrap();
+        assert_eq!(
+            c.paths[b"/etc/shadow\0".as_slice()].kinds,
+            WatchKind::Open.bit()
+        );
+    }
+
+    #[test]
+    fn rules_the_path_filter_cannot_express_pass_everything() {
+        let p = plan(
+            "- rule: r\n  id: R-2\n  severity: high\n  condition: kind = file_unlink and process.name = shred\n",
+        );
+        let (set, _) = from_plan(&p);
+        assert!(set.pass_all.contains(&WatchKind::Unlink));
+    }
+
+    #[test]
+    fn the_default_pack_needs_the_family_and_compiles_to_a_watch_set() {
+        let policy = Policy::default_pack().unwrap();
+        let (set, kinds) = from_plan(policy.kernel_plan());
+        assert!(kinds.contains(&FileEventKind::ModuleLoad));
+        compile(&set).unwrap();
+    }
+}
