@@ -1,5 +1,5 @@
 # Conveniences over ./dev, which works on a machine without make. See README.md.
-.PHONY: run test doctor deps vmlinux vm-test scenarios
+.PHONY: run test doctor deps vmlinux vm-test scenarios bench
 run:
 	./dev run
 test:
@@ -14,3 +14,5 @@ vm-test:
 	./dev vm-test
 scenarios:
 	./dev scenarios
+bench:
+	./dev bench

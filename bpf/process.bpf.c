@@ -17,6 +17,8 @@
 #include "emit.h"
 #include "lineage.h"
 #include "path.h"
+#include "exec_rules.h"
+#include "sock.h"
 #include "task.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
@@ -25,6 +27,8 @@ SHRIKE_ABI_ANCHOR;
 /* Set by user space before load (rodata). */
 const volatile __u32 cfg_args_max = SHRIKE_ARGS_MAX; /* <= SHRIKE_ARGS_MAX */
 const volatile __u32 cfg_env_max = SHRIKE_ENV_MAX;   /* 0 turns environment capture off */
+/* Exec rules are enforced by the LSM program (deny) instead of here (kill). */
+const volatile __u32 cfg_exec_enforce_lsm = 0;
 
 /* The data area: pieces are written at offsets below DATA_HALF, each at most DATA_HALF long. */
 #define DATA_HALF 65536
@@ -43,6 +47,25 @@ struct {
 	__type(key, __u32);
 	__type(value, struct exec_scratch);
 } exec_scratch SEC(".maps");
+
+/* A lineage entry under construction, per CPU (with its ancestry it is too big for the
+ * stack). */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct shrike_proc);
+} proc_scratch SEC(".maps");
+
+static __always_inline struct shrike_proc *proc_scratch_get(void)
+{
+	__u32 zero = 0;
+	struct shrike_proc *p = bpf_map_lookup_elem(&proc_scratch, &zero);
+
+	if (p)
+		__builtin_memset(p, 0, sizeof(*p));
+	return p;
+}
 
 /* Copies a resolved path into the record at *off; returns its length. */
 static __always_inline __u16 put_path(struct exec_scratch *s, __u32 *off,
@@ -119,6 +142,52 @@ static __always_inline bool is_memfd_dentry(struct dentry *d)
 	       prefix[4] == 'd' && prefix[5] == ':';
 }
 
+/*
+ * The rule for a #! script, by the script's absolute path: the filename as given when it is
+ * absolute, else the cwd joined with it (a leading "./" dropped). Paths with other relative
+ * forms are not matched here (user space still reports them).
+ */
+static __always_inline struct shrike_exec_rule *script_rule(struct exec_scratch *s,
+							   struct shrike_exec *e)
+{
+	__u32 zero = 0;
+	struct path_buf *pb = bpf_map_lookup_elem(&path_scratch, &zero);
+	__u32 fstart = e->binary_len & (SHRIKE_PATH_MAX - 1);
+	__u32 flen = e->filename_len & (SHRIKE_PATH_MAX - 1);
+	__u32 cstart = (e->binary_len + e->filename_len + e->interp_len) & DATA_MASK;
+	__u32 clen = e->cwd_len & (SHRIKE_PATH_MAX - 1);
+	__u64 path_hash, name_hash;
+	char first[2] = {};
+	__u32 len;
+
+	if (!pb || !flen)
+		return NULL;
+	bpf_probe_read_kernel(first, sizeof(first), &s->data[fstart]);
+	if (first[0] == '/') {
+		path_hashes(&s->data[fstart], flen, &path_hash, &name_hash);
+		return exec_rule_for(&s->data[fstart], flen, name_hash);
+	}
+	if (first[0] == '.' && first[1] == '/') {
+		fstart += 2;
+		flen -= 2;
+	}
+	if (clen + 1 + flen >= SHRIKE_RULE_PATH_MAX)
+		return NULL;
+	barrier_var(clen);
+	clen &= SHRIKE_RULE_PATH_MAX - 1;
+	bpf_probe_read_kernel(pb->buf, clen, &s->data[cstart]);
+	len = clen;
+	if (len != 1) /* cwd "/" already ends with the separator */
+		pb->buf[len++ & (SHRIKE_PATH_MAX - 1)] = '/';
+	barrier_var(flen);
+	flen &= SHRIKE_RULE_PATH_MAX - 1;
+	bpf_probe_read_kernel(&pb->buf[len & (SHRIKE_RULE_PATH_MAX - 1)], flen,
+			      &s->data[fstart & DATA_MASK]);
+	len += flen;
+	path_hashes(pb->buf, len, &path_hash, &name_hash);
+	return exec_rule_for(pb->buf, len, name_hash);
+}
+
 SEC("tp_btf/sched_process_exec")
 int BPF_PROG(handle_exec, struct task_struct *task, pid_t old_pid, struct linux_binprm *bprm)
 {
@@ -127,7 +196,9 @@ int BPF_PROG(handle_exec, struct task_struct *task, pid_t old_pid, struct linux_
 	struct shrike_exec *e;
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
 	__u32 tgid = pid_tgid >> 32;
-	struct shrike_proc *prev, next = {};
+	struct shrike_proc *prev, *next = proc_scratch_get();
+	struct exec_subject *sub;
+	struct shrike_exec_rule *rule;
 	struct file *file;
 	struct dentry *dentry;
 	struct fs_struct *fs;
@@ -139,7 +210,7 @@ int BPF_PROG(handle_exec, struct task_struct *task, pid_t old_pid, struct linux_
 	__u64 size;
 
 	counter_inc(SHRIKE_CNT_EXEC_SEEN);
-	if (!s) {
+	if (!s || !next) {
 		counter_inc(SHRIKE_CNT_SCRATCH_FAIL);
 		return 0;
 	}
@@ -153,14 +224,21 @@ int BPF_PROG(handle_exec, struct task_struct *task, pid_t old_pid, struct linux_
 
 	/* Lineage: a forked clone's parent is the image that forked it; an image replaced by
 	 * exec without a fork is the parent of the image that replaces it. */
-	next.exec_id = exec_id_new();
-	next.start_boottime_ns = task_start_boottime(task);
+	next->exec_id = exec_id_new();
+	next->start_boottime_ns = task_start_boottime(task);
+	/* The executable's identity, for binary-scoped rules of other sensors (network deny). */
+	file = BPF_CORE_READ(bprm, file);
+	next->bin_ino = BPF_CORE_READ(file, f_inode, i_ino);
+	next->bin_dev = BPF_CORE_READ(file, f_inode, i_sb, s_dev);
 	prev = proc_lookup(tgid);
+	/* The ancestry lineage rules are decided on, as the user-space tree orders it. */
+	ancestry_of_new_image(prev, next->anc_path, next->anc_name, &next->anc_count,
+			      &next->flags);
 	if (prev) {
 		if (prev->flags & SHRIKE_PROC_CLONE) {
-			next.parent_exec_id = prev->parent_exec_id;
+			next->parent_exec_id = prev->parent_exec_id;
 		} else {
-			next.parent_exec_id = prev->exec_id;
+			next->parent_exec_id = prev->exec_id;
 			e->flags |= SHRIKE_EXEC_PARENT_IS_PREV;
 		}
 	} else {
@@ -170,13 +248,12 @@ int BPF_PROG(handle_exec, struct task_struct *task, pid_t old_pid, struct linux_
 		counter_inc(SHRIKE_CNT_LINEAGE_MISS);
 		e->flags |= SHRIKE_EXEC_LINEAGE_UNKNOWN;
 		parent = proc_lookup(ppid);
-		next.parent_exec_id = parent ? parent->exec_id : 0;
+		next->parent_exec_id = parent ? parent->exec_id : 0;
 	}
-	proc_store(tgid, &next);
 
-	e->hdr.exec_id = next.exec_id;
-	e->parent_exec_id = next.parent_exec_id;
-	e->start_boottime_ns = next.start_boottime_ns;
+	e->hdr.exec_id = next->exec_id;
+	e->parent_exec_id = next->parent_exec_id;
+	e->start_boottime_ns = next->start_boottime_ns;
 	e->cgroup_id = bpf_get_current_cgroup_id();
 	e->ppid = BPF_CORE_READ(task, real_parent, tgid);
 	e->uid = BPF_CORE_READ(task, cred, uid.val);
@@ -185,16 +262,20 @@ int BPF_PROG(handle_exec, struct task_struct *task, pid_t old_pid, struct linux_
 	e->egid = BPF_CORE_READ(task, cred, egid.val);
 	e->loginuid = task_loginuid(task);
 	bpf_get_current_comm(e->comm, sizeof(e->comm));
+	/* Which standard fds are sockets: a shell whose stdio is a TCP connection. */
+	stdio_sockets(task, e->stdio);
 
 	fs = BPF_CORE_READ(task, fs);
 	bpf_core_read(&root, sizeof(root), &fs->root);
 	bpf_core_read(&pwd, sizeof(pwd), &fs->pwd);
 
 	/* The executable the kernel really runs: for a script, its interpreter. */
-	file = BPF_CORE_READ(bprm, file);
 	e->binary_len = put_path(s, &off, &file->f_path, &root, &path_flags);
 	if (path_flags & PATH_TRUNCATED)
 		e->flags |= SHRIKE_EXEC_BINARY_TRUNCATED;
+	/* Its identity for lineage rules of later execs, then the lineage entry itself. */
+	path_hashes(s->data, e->binary_len, &next->path_hash, &next->name_hash);
+	proc_store(tgid, next);
 	dentry = BPF_CORE_READ(file, f_path.dentry);
 	if ((path_flags & PATH_DISCONNECTED) && is_memfd_dentry(dentry))
 		e->flags |= SHRIKE_EXEC_MEMFD;
@@ -218,6 +299,30 @@ int BPF_PROG(handle_exec, struct task_struct *task, pid_t old_pid, struct linux_
 	e->cwd_len = put_path(s, &off, &pwd, &root, &path_flags);
 	if (path_flags & PATH_TRUNCATED)
 		e->flags |= SHRIKE_EXEC_CWD_TRUNCATED;
+
+	/* Exec rules: without BPF LSM, a matching deny or kill rule kills the new image here,
+	 * before it runs a single instruction (the signal is delivered on the way back to user
+	 * space). The record says so. */
+	e->enforced_rule = SHRIKE_NO_RULE;
+	e->enforced_action = SHRIKE_ACTION_NONE;
+	if (!cfg_exec_enforce_lsm) {
+		rule = NULL;
+		sub = exec_subject_of(next);
+		if (sub) {
+			sub->uid = e->uid;
+			sub->euid = e->euid;
+			sub->cgroup_id = e->cgroup_id;
+			rule = exec_rule_for(s->data, e->binary_len, next->name_hash);
+			if (!rule && (e->flags & SHRIKE_EXEC_SCRIPT))
+				rule = script_rule(s, e);
+		}
+		if (rule) {
+			bpf_send_signal(9 /* SIGKILL */);
+			e->enforced_rule = rule->rule_index;
+			e->enforced_action = SHRIKE_ACTION_KILL;
+			counter_inc(SHRIKE_CNT_EXEC_KILLED);
+		}
+	}
 
 	/* argv and the environment, from the new image's stack, already in place. */
 	mm = BPF_CORE_READ(task, mm);
@@ -255,33 +360,47 @@ SEC("tp_btf/sched_process_fork")
 int BPF_PROG(handle_fork, struct task_struct *parent, struct task_struct *child)
 {
 	struct shrike_fork f = {};
-	struct shrike_proc proc = {}, *pproc;
+	struct shrike_proc *proc, *pproc;
 	__u32 child_tgid = BPF_CORE_READ(child, tgid);
 	__u32 parent_tgid = BPF_CORE_READ(parent, tgid);
+	__u32 anc_flags = 0;
 
 	/* A new thread shares its process's image and lineage entry. */
 	if (BPF_CORE_READ(child, pid) != child_tgid)
 		return 0;
 	counter_inc(SHRIKE_CNT_FORK_SEEN);
+	proc = proc_scratch_get();
+	if (!proc) {
+		counter_inc(SHRIKE_CNT_SCRATCH_FAIL);
+		return 0;
+	}
 
-	proc.exec_id = exec_id_new();
-	proc.start_boottime_ns = BPF_CORE_READ(child, start_boottime);
-	proc.flags = SHRIKE_PROC_CLONE;
+	proc->exec_id = exec_id_new();
+	proc->start_boottime_ns = BPF_CORE_READ(child, start_boottime);
 	pproc = proc_lookup(parent_tgid);
-	if (pproc)
-		proc.parent_exec_id = pproc->exec_id;
-	else
+	if (pproc) {
+		proc->parent_exec_id = pproc->exec_id;
+		/* The clone runs its parent's image until it execs; that image is its parent. */
+		proc->bin_ino = pproc->bin_ino;
+		proc->bin_dev = pproc->bin_dev;
+		proc->path_hash = pproc->path_hash;
+		proc->name_hash = pproc->name_hash;
+		ancestry_below(pproc, proc->anc_path, proc->anc_name, &proc->anc_count, &anc_flags);
+	} else {
 		counter_inc(SHRIKE_CNT_LINEAGE_MISS);
-	proc_store(child_tgid, &proc);
+		anc_flags = SHRIKE_PROC_ANCESTRY_UNKNOWN;
+	}
+	proc->flags = SHRIKE_PROC_CLONE | anc_flags;
+	proc_store(child_tgid, proc);
 
 	f.hdr.kind = SHRIKE_REC_PROCESS_FORK;
 	f.hdr.size = sizeof(f);
 	f.hdr.ktime_ns = bpf_ktime_get_boot_ns();
 	f.hdr.pid = child_tgid;
 	f.hdr.tid = child_tgid;
-	f.hdr.exec_id = proc.exec_id;
-	f.parent_exec_id = proc.parent_exec_id;
-	f.start_boottime_ns = proc.start_boottime_ns;
+	f.hdr.exec_id = proc->exec_id;
+	f.parent_exec_id = proc->parent_exec_id;
+	f.start_boottime_ns = proc->start_boottime_ns;
 	f.ppid = parent_tgid;
 	emit_record(&f, sizeof(f));
 	return 0;
@@ -317,4 +436,94 @@ int BPF_PROG(handle_exit, struct task_struct *task)
 	emit_record(&x, sizeof(x));
 	bpf_map_delete_elem(&procs, &tgid);
 	return 0;
+}
+
+/* An exec refused by a rule, under construction (path and filename follow the record). */
+struct denied_scratch {
+	struct shrike_exec_denied rec;
+	__u8 data[SHRIKE_PATH_MAX * 2];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct denied_scratch);
+} denied_scratch SEC(".maps");
+
+/*
+ * With BPF LSM active, exec rules refuse the exec with EPERM before the new image replaces the
+ * caller's (bprm_check_security runs once per binary handler: for a script, first with the
+ * script, then with its interpreter, so rules on either match). A kill rule also kills the
+ * caller. Loaded only when the start-up probe saw LSM programs being called (6.1+ with
+ * lsm=...,bpf); elsewhere handle_exec enforces by SIGKILL.
+ */
+SEC("lsm/bprm_check_security")
+int BPF_PROG(enforce_exec_lsm, struct linux_binprm *bprm, int ret)
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	__u32 tgid = pid_tgid >> 32, zero = 0, start = 0, flags = 0, len, flen;
+	struct task_struct *task = bpf_get_current_task_btf();
+	struct denied_scratch *d = bpf_map_lookup_elem(&denied_scratch, &zero);
+	struct exec_subject *sub;
+	struct shrike_exec_rule *rule;
+	struct shrike_proc *cur;
+	struct path_buf *pb = 0;
+	struct fs_struct *fs;
+	struct path root;
+	struct file *file;
+	__u64 path_hash, name_hash, size;
+
+	if (ret)
+		return ret;
+	if (!d)
+		return 0;
+	fs = BPF_CORE_READ(task, fs);
+	bpf_core_read(&root, sizeof(root), &fs->root);
+	file = BPF_CORE_READ(bprm, file);
+	len = path_resolve(&file->f_path, &root, &start, &flags, &pb);
+	if (!pb || !len || (flags & PATH_TRUNCATED))
+		return 0;
+	path_hashes(&pb->buf[start & PATH_POS_MASK], len, &path_hash, &name_hash);
+
+	/* The would-be image's ancestry starts from the caller's lineage entry. */
+	cur = proc_lookup(tgid);
+	sub = exec_subject_get(cur);
+	if (!sub)
+		return 0;
+	sub->uid = BPF_CORE_READ(bprm, cred, uid.val);
+	sub->euid = BPF_CORE_READ(bprm, cred, euid.val);
+	sub->cgroup_id = bpf_get_current_cgroup_id();
+	rule = exec_rule_for(&pb->buf[start & PATH_POS_MASK], len, name_hash);
+	if (!rule)
+		return 0;
+
+	d->rec.hdr.kind = SHRIKE_REC_EXEC_DENIED;
+	d->rec.hdr._pad0 = 0;
+	d->rec.hdr.ktime_ns = bpf_ktime_get_boot_ns();
+	d->rec.hdr.pid = tgid;
+	d->rec.hdr.tid = (__u32)pid_tgid;
+	d->rec.hdr.exec_id = cur ? cur->exec_id : 0;
+	d->rec.rule_index = rule->rule_index;
+	d->rec.action = rule->action;
+	len &= SHRIKE_PATH_MAX - 1;
+	bpf_probe_read_kernel(d->data, len, &pb->buf[start & PATH_POS_MASK]);
+	d->rec.path_len = len;
+	flen = 0;
+	{
+		long n = bpf_probe_read_kernel_str(&d->data[len], SHRIKE_PATH_MAX,
+						   BPF_CORE_READ(bprm, filename));
+		if (n > 0)
+			flen = (n - 1) & (SHRIKE_PATH_MAX - 1);
+	}
+	d->rec.filename_len = flen;
+	size = sizeof(d->rec) + len + flen;
+	if (size > sizeof(*d))
+		size = sizeof(*d);
+	d->rec.hdr.size = size;
+	emit_record(d, size);
+	counter_inc(SHRIKE_CNT_EXEC_DENIED);
+	if (rule->action == SHRIKE_ACTION_KILL)
+		bpf_send_signal(9 /* SIGKILL */);
+	return -1; /* -EPERM */
 }

@@ -26,6 +26,8 @@ enum shrike_record_kind {
 	SHRIKE_REC_PROCESS_EXEC = 1,
 	SHRIKE_REC_PROCESS_EXIT = 2,
 	SHRIKE_REC_PROCESS_FORK = 3,
+	SHRIKE_REC_EXEC_DENIED = 4, /* bpf/abi/enforce.h */
+	SHRIKE_REC_TAMPER = 5,	    /* bpf/abi/enforce.h: self-protection refused something */
 	/* 100-199: file, 200-299: privilege and kernel integrity (bpf/abi/file.h) */
 	SHRIKE_REC_FILE_OPEN = 100,
 	SHRIKE_REC_FILE_UNLINK = 101,
@@ -42,12 +44,20 @@ enum shrike_record_kind {
 	SHRIKE_REC_NAMESPACE = 206,
 	SHRIKE_REC_MEMFD_CREATE = 207,
 	SHRIKE_REC_SIGNAL = 208,
+	/* 300-399: network (bpf/abi/net.h) */
+	SHRIKE_REC_NET_CONNECT = 300,
+	SHRIKE_REC_NET_ACCEPT = 301,
+	SHRIKE_REC_NET_BIND = 302,
+	SHRIKE_REC_NET_LISTEN = 303,
+	SHRIKE_REC_NET_CLOSE = 304,
+	SHRIKE_REC_NET_DNS = 305,
 };
 
 /* Limits of what one record carries; longer data is cut and flagged. */
 enum shrike_limits {
 	SHRIKE_COMM_LEN = 16,
 	SHRIKE_PATH_DEPTH_MAX = 128, /* path components walked before the path is cut */
+	SHRIKE_ANCESTRY = 8,	     /* ancestor images each lineage entry carries */
 	SHRIKE_PATH_MAX = 4096,	     /* binary, filename, interpreter, cwd: each at most this */
 	SHRIKE_ENV_MAX = 16384,	     /* environment bytes per exec, when env capture is on */
 	SHRIKE_ARGS_MAX = 32768,     /* argv bytes (NUL-separated) per exec */
@@ -79,6 +89,16 @@ enum shrike_exec_flags {
 	SHRIKE_EXEC_LINEAGE_UNKNOWN = 1 << 10, /* no lineage entry existed for the process */
 };
 
+/* One of fds 0, 1, 2 at exec, when it is a socket (family 0: not a socket). The peer is the
+ * connected address (IPv4 in the first 4 bytes, network order); port in host order. */
+struct shrike_stdio_sock {
+	__u16 family;	/* AF_INET, AF_INET6, AF_UNIX; 0 when the fd is not a socket */
+	__u16 type;	/* SOCK_STREAM, SOCK_DGRAM, ... */
+	__u16 protocol; /* IPPROTO_TCP, IPPROTO_UDP; 0 for unix sockets */
+	__u16 peer_port;
+	__u8 peer_addr[16];
+};
+
 /*
  * SHRIKE_REC_PROCESS_EXEC. After the fixed part, `data` holds, in order and without
  * separators: binary (binary_len bytes), filename (filename_len), interpreter (interp_len),
@@ -103,7 +123,11 @@ struct shrike_exec {
 	__u16 filename_len;
 	__u16 interp_len;
 	__u16 cwd_len;
+	__u16 enforced_rule;	/* rule index that acted on this exec, SHRIKE_NO_RULE if none */
+	__u16 enforced_action;	/* SHRIKE_ACTION_*: KILL on kernels without BPF LSM */
+	__u32 _pad1;
 	char comm[SHRIKE_COMM_LEN];
+	struct shrike_stdio_sock stdio[3]; /* fds 0, 1, 2 */
 	/* followed by the data described above */
 };
 
@@ -131,6 +155,8 @@ struct shrike_exit {
 enum shrike_proc_flags {
 	SHRIKE_PROC_CLONE = 1 << 0,  /* forked and not yet exec'd: the image is the parent's */
 	SHRIKE_PROC_SEEDED = 1 << 1, /* written by user space from /proc */
+	SHRIKE_PROC_ANCESTRY_CUT = 1 << 2, /* more ancestors than anc[] holds */
+	SHRIKE_PROC_ANCESTRY_UNKNOWN = 1 << 3, /* the parent image was not known */
 };
 
 struct shrike_proc {
@@ -138,7 +164,18 @@ struct shrike_proc {
 	__u64 parent_exec_id;
 	__u64 start_boottime_ns;
 	__u32 flags;		/* SHRIKE_PROC_* */
-	__u32 _pad0;
+	__u32 bin_dev;		/* the executable's device (s_dev: major << 20 | minor); 0 unknown */
+	__u64 bin_ino;		/* the executable's inode number; 0 unknown. For binary-scoped
+				 * rules (network deny); a clone keeps its parent's */
+	__u64 path_hash;	/* FNV-1a 64 of the executable's path, for lineage rules */
+	__u64 name_hash;	/* FNV-1a 64 of its base name; 0 unknown; a clone keeps its parent's */
+	/* The images that started this one, nearest first (anc[0] is the parent image: the
+	 * forking image, or the image exec replaced), as the user-space tree orders them; for a
+	 * clone, the forking image's own ancestry with the forking image first. */
+	__u64 anc_path[SHRIKE_ANCESTRY];
+	__u64 anc_name[SHRIKE_ANCESTRY];
+	__u32 anc_count;	/* entries filled; SHRIKE_PROC_ANCESTRY_CUT when there were more */
+	__u32 _pad1;
 };
 
 /*
@@ -156,6 +193,8 @@ enum shrike_counter {
 	SHRIKE_CNT_EXIT_SEEN = 7,
 	SHRIKE_CNT_ARGS_TRUNCATED = 8,
 	SHRIKE_CNT_PATH_TRUNCATED = 9,
+	SHRIKE_CNT_EXEC_KILLED = 10,  /* execs killed by a rule (no BPF LSM) */
+	SHRIKE_CNT_EXEC_DENIED = 11,  /* execs refused by a rule (BPF LSM) */
 	/* 16-31: file, privilege and kernel integrity (bpf/file.bpf.c) */
 	SHRIKE_CNT_FILE_SEEN = 16,	   /* file syscalls that reached the watch filter */
 	SHRIKE_CNT_FILE_FILTERED = 17,	   /* ... and were dropped there: path not watched */
@@ -164,8 +203,19 @@ enum shrike_counter {
 	SHRIKE_CNT_PRIV_SEEN = 20,	   /* privilege and kernel-integrity events seen */
 	SHRIKE_CNT_COMPAT_SKIPPED = 21,	   /* 32-bit (ia32) syscalls not decoded */
 	SHRIKE_CNT_FILE_STR_TRUNCATED = 22, /* user path strings cut at SHRIKE_PATH_MAX */
+	/* 32-47: network */
+	SHRIKE_CNT_NET_DENIED = 32,	   /* connects, sends, binds refused by a rule */
+	SHRIKE_CNT_NET_TC_DROPPED = 33,	   /* inbound packets dropped at tc by a rule */
+	SHRIKE_CNT_NET_STORAGE_FAIL = 34,  /* socket storage could not be created */
+	SHRIKE_CNT_NET_NO_OWNER = 35,	   /* a socket event with no recorded process */
+	SHRIKE_CNT_NET_DNS_TRUNCATED = 36, /* DNS messages longer than the record carries */
+	SHRIKE_CNT_NET_PARSE_SKIPPED = 37, /* packets not parsed (IPv6 ext. headers, fragments) */
+	SHRIKE_CNT_NET_RULE_MISS = 38,	   /* a matched rule slot had no rule (map race) */
+	SHRIKE_CNT_NET_TC_NOT_REPORTED = 39, /* tc drops folded into an earlier event (1/s) */
 	SHRIKE_CNT_MAX = 64, /* size of the counter array, not a counter */
 };
+
+#include "enforce.h"
 
 /*
  * Every contract type in one place. Each BPF object defines one (unused) instance, which puts
@@ -178,6 +228,19 @@ struct shrike_abi_anchor {
 	struct shrike_fork fork;
 	struct shrike_exit exit;
 	struct shrike_proc proc;
+	struct shrike_exec_denied exec_denied;
+	struct shrike_tamper tamper;
+	enum shrike_tamper_kind tamper_kind;
+	struct shrike_path_key path_key;
+	struct shrike_name_key name_key;
+	struct shrike_rule_refs rule_refs;
+	struct shrike_exec_rule exec_rule;
+	struct shrike_rule_value_key rule_value_key;
+	enum shrike_rule_value_kind rule_value_kind;
+	struct shrike_enforce_state enforce_state;
+	enum shrike_action action;
+	enum shrike_enforce_limits enforce_limits;
+	enum shrike_rule_flags rule_flags;
 	enum shrike_record_kind record_kind;
 	enum shrike_limits limits;
 	enum shrike_exec_flags exec_flags;

@@ -51,4 +51,54 @@ static __always_inline void proc_store(__u32 tgid, struct shrike_proc *proc)
 		counter_inc(SHRIKE_CNT_PROCS_UPDATE_FAIL);
 }
 
+/*
+ * Ancestry of an image started from `img` by fork or by exec without fork: `img` itself, then
+ * `img`'s own ancestors, cut at SHRIKE_ANCESTRY.
+ */
+static __always_inline void ancestry_below(const struct shrike_proc *img, __u64 *path,
+					   __u64 *name, __u32 *count, __u32 *flags)
+{
+	__u32 n = img->anc_count;
+
+	path[0] = img->path_hash;
+	name[0] = img->name_hash;
+#pragma unroll
+	for (int i = 1; i < SHRIKE_ANCESTRY; i++) {
+		path[i] = img->anc_path[i - 1];
+		name[i] = img->anc_name[i - 1];
+	}
+	*count = n + 1 > SHRIKE_ANCESTRY ? SHRIKE_ANCESTRY : n + 1;
+	*flags = img->flags & (SHRIKE_PROC_ANCESTRY_CUT | SHRIKE_PROC_ANCESTRY_UNKNOWN);
+	if (n + 1 > SHRIKE_ANCESTRY)
+		*flags |= SHRIKE_PROC_ANCESTRY_CUT;
+	if (!img->name_hash)
+		*flags |= SHRIKE_PROC_ANCESTRY_UNKNOWN;
+}
+
+/*
+ * Ancestry of the image an exec is about to start in the process whose lineage entry is
+ * `cur`: a fork clone's exec gets the clone's ancestry (its parent is the forking image); an
+ * exec without fork gets the replaced image and its ancestry. Unknown when `cur` is NULL.
+ */
+static __always_inline void ancestry_of_new_image(const struct shrike_proc *cur, __u64 *path,
+						  __u64 *name, __u32 *count, __u32 *flags)
+{
+	if (!cur) {
+		*count = 0;
+		*flags = SHRIKE_PROC_ANCESTRY_UNKNOWN;
+		return;
+	}
+	if (cur->flags & SHRIKE_PROC_CLONE) {
+#pragma unroll
+		for (int i = 0; i < SHRIKE_ANCESTRY; i++) {
+			path[i] = cur->anc_path[i];
+			name[i] = cur->anc_name[i];
+		}
+		*count = cur->anc_count;
+		*flags = cur->flags & (SHRIKE_PROC_ANCESTRY_CUT | SHRIKE_PROC_ANCESTRY_UNKNOWN);
+		return;
+	}
+	ancestry_below(cur, path, name, count, flags);
+}
+
 #endif /* SHRIKE_LINEAGE_H */

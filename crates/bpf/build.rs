@@ -9,7 +9,7 @@ use anyhow::{bail, Context, Result};
 use libbpf_cargo::SkeletonBuilder;
 
 /// Programs that get a skeleton; each is `bpf/<name>.bpf.c`.
-const PROGRAMS: &[&str] = &["process", "probe", "file"];
+const PROGRAMS: &[&str] = &["process", "probe", "net", "file", "protect"];
 
 fn main() -> Result<()> {
     let manifest = PathBuf::from(env::var("CARGO_MANIFEST_DIR")?);

@@ -6,8 +6,11 @@
 //! ring-buffer bytes with a length check.
 
 pub use crate::skel::process::types::{
-    shrike_counter, shrike_exec, shrike_exec_flags, shrike_exit, shrike_fork, shrike_header,
-    shrike_limits, shrike_proc, shrike_proc_flags, shrike_record_kind,
+    shrike_action, shrike_counter, shrike_enforce_limits, shrike_enforce_state, shrike_exec,
+    shrike_exec_denied, shrike_exec_flags, shrike_exec_rule, shrike_exit, shrike_fork,
+    shrike_header, shrike_limits, shrike_name_key, shrike_path_key, shrike_proc, shrike_proc_flags,
+    shrike_record_kind, shrike_rule_flags, shrike_rule_refs, shrike_rule_value_key,
+    shrike_rule_value_kind, shrike_stdio_sock, shrike_tamper, shrike_tamper_kind,
 };
 
 // SAFETY: these are #[repr(C)] structs of plain integers and integer arrays generated from the
@@ -21,6 +24,22 @@ unsafe impl plain::Plain for shrike_fork {}
 unsafe impl plain::Plain for shrike_exit {}
 // SAFETY: as above.
 unsafe impl plain::Plain for shrike_proc {}
+// SAFETY: as above.
+unsafe impl plain::Plain for shrike_exec_denied {}
+// SAFETY: as above.
+unsafe impl plain::Plain for shrike_path_key {}
+// SAFETY: as above.
+unsafe impl plain::Plain for shrike_name_key {}
+// SAFETY: as above.
+unsafe impl plain::Plain for shrike_rule_refs {}
+// SAFETY: as above.
+unsafe impl plain::Plain for shrike_exec_rule {}
+// SAFETY: as above.
+unsafe impl plain::Plain for shrike_enforce_state {}
+// SAFETY: as above.
+unsafe impl plain::Plain for shrike_rule_value_key {}
+// SAFETY: as above.
+unsafe impl plain::Plain for shrike_tamper {}
 
 /// A limit from the contract, as a `usize`.
 pub const fn limit(l: shrike_limits) -> usize {
@@ -33,6 +52,36 @@ pub const ARGS_MAX: usize = limit(shrike_limits::SHRIKE_ARGS_MAX);
 pub const ENV_MAX: usize = limit(shrike_limits::SHRIKE_ENV_MAX);
 /// Longest path a record carries.
 pub const PATH_MAX: usize = limit(shrike_limits::SHRIKE_PATH_MAX);
+
+/// The network family's contract types (`bpf/abi/net.h`), from the net object's skeleton.
+pub mod net {
+    pub use crate::skel::net::types::{
+        shrike_header, shrike_net, shrike_net_cfg, shrike_net_direction, shrike_net_dns,
+        shrike_net_dns_flags, shrike_net_flags, shrike_net_limits, shrike_net_lpm_key,
+        shrike_net_match, shrike_net_rule, shrike_net_rule_flags, shrike_net_scope,
+    };
+
+    // SAFETY: #[repr(C)] structs of plain integers and integer arrays generated from the BPF
+    // object's BTF; every bit pattern is a valid value and they contain no pointers.
+    unsafe impl plain::Plain for shrike_header {}
+    // SAFETY: as above.
+    unsafe impl plain::Plain for shrike_net {}
+    // SAFETY: as above.
+    unsafe impl plain::Plain for shrike_net_dns {}
+    // SAFETY: as above.
+    unsafe impl plain::Plain for shrike_net_lpm_key {}
+    // SAFETY: as above.
+    unsafe impl plain::Plain for shrike_net_match {}
+    // SAFETY: as above.
+    unsafe impl plain::Plain for shrike_net_rule {}
+    // SAFETY: as above.
+    unsafe impl plain::Plain for shrike_net_cfg {}
+
+    /// Deny rules one generation holds.
+    pub const RULES_MAX: usize = shrike_net_limits::SHRIKE_NET_RULES_MAX.0 as usize;
+    /// DNS message bytes one record carries.
+    pub const DNS_MAX: usize = shrike_net_limits::SHRIKE_NET_DNS_MAX.0 as usize;
+}
 
 /// The file, privilege and kernel-integrity family's contract types (`bpf/abi/file.h`), from
 /// the file object's skeleton.

@@ -98,6 +98,46 @@ pub const COUNTERS: &[(shrike_counter, &str, &str)] = &[
         "file_str_truncated",
         "path strings cut at 4096 bytes",
     ),
+    (
+        shrike_counter::SHRIKE_CNT_NET_DENIED,
+        "net_denied",
+        "connects, UDP sends and binds refused by a network rule",
+    ),
+    (
+        shrike_counter::SHRIKE_CNT_NET_TC_DROPPED,
+        "net_tc_dropped",
+        "inbound packets dropped at tc by a network rule",
+    ),
+    (
+        shrike_counter::SHRIKE_CNT_NET_STORAGE_FAIL,
+        "net_storage_fail",
+        "socket storage that could not be created",
+    ),
+    (
+        shrike_counter::SHRIKE_CNT_NET_NO_OWNER,
+        "net_no_owner",
+        "socket events with no recorded process",
+    ),
+    (
+        shrike_counter::SHRIKE_CNT_NET_DNS_TRUNCATED,
+        "net_dns_truncated",
+        "DNS messages longer than a record carries (cut)",
+    ),
+    (
+        shrike_counter::SHRIKE_CNT_NET_PARSE_SKIPPED,
+        "net_parse_skipped",
+        "packets whose ports could not be read (fragments, long IPv6 extension chains)",
+    ),
+    (
+        shrike_counter::SHRIKE_CNT_NET_RULE_MISS,
+        "net_rule_miss",
+        "network rule slots found empty",
+    ),
+    (
+        shrike_counter::SHRIKE_CNT_NET_TC_NOT_REPORTED,
+        "net_tc_not_reported",
+        "tc drops folded into an earlier event (one per source and port per second)",
+    ),
 ];
 
 /// A snapshot of every counter, summed over CPUs, indexed by counter id.
@@ -149,6 +189,7 @@ impl Counters {
             shrike_counter::SHRIKE_CNT_PROCS_UPDATE_FAIL,
             shrike_counter::SHRIKE_CNT_READ_FAIL,
             shrike_counter::SHRIKE_CNT_SCRATCH_FAIL,
+            shrike_counter::SHRIKE_CNT_NET_STORAGE_FAIL,
             shrike_counter::SHRIKE_CNT_FILE_PENDING_FAIL,
         ]
         .iter()

@@ -6,11 +6,15 @@
 pub mod abi;
 pub mod counters;
 pub mod decode;
+pub mod enforce;
 pub mod file;
 pub mod loader;
 pub mod logging;
 pub mod mounts;
+pub mod net;
+pub mod pins;
 pub mod probe;
+pub mod protect;
 pub mod reader;
 
 pub mod skel {
@@ -22,12 +26,18 @@ pub mod skel {
     pub mod probe {
         include!(concat!(env!("OUT_DIR"), "/probe.skel.rs"));
     }
+    pub mod net {
+        include!(concat!(env!("OUT_DIR"), "/net.skel.rs"));
+    }
     pub mod file {
         include!(concat!(env!("OUT_DIR"), "/file.skel.rs"));
+    }
+    pub mod protect {
+        include!(concat!(env!("OUT_DIR"), "/protect.skel.rs"));
     }
 }
 
 pub use counters::Counters;
 pub use decode::{DecodeError, Record};
-pub use loader::{Family, LoadError, Seeded, SensorOptions, Sensors, SharedMaps};
+pub use loader::{Family, LoadError, SeedLineage, Seeded, SensorOptions, Sensors, SharedMaps};
 pub use reader::{Batch, Reader, ReaderOptions, ReaderStats};

@@ -8,11 +8,12 @@
 use std::mem::MaybeUninit;
 use std::os::fd::{AsFd, BorrowedFd};
 
-use libbpf_rs::skel::{OpenSkel, SkelBuilder};
+use libbpf_rs::skel::{OpenSkel, Skel, SkelBuilder};
 use libbpf_rs::{Link, MapCore, MapFlags, MapHandle, OpenMapMut, OpenObject};
 
 use crate::abi::{shrike_proc, shrike_proc_flags, ARGS_MAX, ENV_MAX};
 use crate::counters::Counters;
+use crate::pins::{Pins, ADOPTED_MAPS};
 use crate::skel::process::{ProcessSkel, ProcessSkelBuilder};
 
 /// How the sensors are sized and configured at load.
@@ -28,6 +29,16 @@ pub struct SensorOptions {
     pub env_max: u32,
     /// Capacity of the lineage map; must be at least the kernel's `pid_max`.
     pub procs_max: u32,
+    /// Enforce exec rules with the BPF LSM hook (EPERM) instead of SIGKILL at exec. Only when
+    /// the kernel calls LSM programs (`probe::bpf_lsm_active`).
+    pub exec_enforce_lsm: bool,
+    /// Pin links and rule maps under bpffs so enforcement continues after the agent stops
+    /// (`--keep-enforcing`; see `pins`).
+    pub keep_enforcing: bool,
+    /// Refuse signals, ptrace and unpinning aimed at the agent (BPF LSM only; `protect`).
+    pub protect: Option<crate::protect::ProtectOptions>,
+    /// The network sensor (crates/bpf/src/net.rs); `None` leaves it unloaded.
+    pub net: Option<crate::net::NetOptions>,
     /// The file, privilege and kernel-integrity sensor (crates/bpf/src/file.rs); `None` leaves
     /// it unloaded (and its syscall hooks unarmed).
     pub file: Option<crate::file::FileOptions>,
@@ -42,6 +53,10 @@ impl Default for SensorOptions {
             args_max: ARGS_MAX as u32,
             env_max: ENV_MAX as u32,
             procs_max: default_procs_max(),
+            exec_enforce_lsm: false,
+            keep_enforcing: false,
+            protect: None,
+            net: None,
             file: None,
         }
     }
@@ -83,6 +98,13 @@ pub enum LoadError {
         #[source]
         source: libbpf_rs::Error,
     },
+    /// Pinning under bpffs failed.
+    #[error("pinning {what} under /sys/fs/bpf/shrike: {source}")]
+    Pin {
+        what: String,
+        #[source]
+        source: libbpf_rs::Error,
+    },
     /// A map operation failed.
     #[error("BPF map {map}: {source}")]
     Map {
@@ -97,6 +119,12 @@ pub enum LoadError {
 pub trait Family {
     /// The hooks it attached, for the start-up log and `doctor`.
     fn hooks(&self) -> Vec<String>;
+
+    /// Its links with unique names, for `--keep-enforcing` to pin (enforcing families must
+    /// list theirs; observing ones may leave the default).
+    fn links_mut(&mut self) -> Vec<(String, &mut Link)> {
+        Vec::new()
+    }
 }
 
 /// The maps every family shares, owned by the process object (see `bpf/lib/maps.h`).
@@ -132,8 +160,31 @@ pub struct Sensors {
     process: ProcessSkel<'static>,
     links: Vec<Link>,
     families: Vec<Box<dyn Family>>,
+    /// Exec rules are enforced by the LSM hook (else by SIGKILL at exec).
+    lsm_exec: bool,
+    /// Names of `links`, in the same order (pin names).
+    link_names: Vec<&'static str>,
+    /// Where links and maps are pinned (`--keep-enforcing`).
+    pinned: Option<Pins>,
+    /// The network sensor's deny rules, when it is loaded.
+    net_rules: Option<crate::net::NetRules>,
     /// The file sensor's watch set and hook set, when it is loaded.
     file_watch: Option<(crate::file::FileWatch, crate::file::HookSet)>,
+}
+
+/// A lineage entry user space offers for a process older than the agent.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SeedLineage {
+    pub tgid: u32,
+    pub exec_id: u64,
+    pub parent_exec_id: u64,
+    pub start_boottime_ns: u64,
+    /// The executable's path.
+    pub binary: String,
+    /// The ancestors' executables, nearest first (the parent first).
+    pub ancestry: Vec<String>,
+    /// The ancestry went on beyond what is listed.
+    pub ancestry_cut: bool,
 }
 
 /// What happened when user space offered a lineage entry for an existing process.
@@ -177,7 +228,17 @@ impl Sensors {
             rodata.cfg_wakeup_bytes = opts.wakeup_bytes;
             rodata.cfg_args_max = opts.args_max;
             rodata.cfg_env_max = opts.env_max;
+            rodata.cfg_exec_enforce_lsm = u32::from(opts.exec_enforce_lsm);
         }
+        open.progs
+            .enforce_exec_lsm
+            .set_autoload(opts.exec_enforce_lsm);
+        // A previous agent left enforcement pinned: run on its lineage and rule maps.
+        let previous = Pins::existing();
+        let adopted = match &previous {
+            Some(pins) => adopt_maps(open.open_object_mut(), pins),
+            None => Vec::new(),
+        };
         let process = open.load().map_err(|source| LoadError::Load {
             object: "process",
             source,
@@ -187,14 +248,49 @@ impl Sensors {
             process,
             links: Vec::new(),
             families: Vec::new(),
+            lsm_exec: opts.exec_enforce_lsm,
+            link_names: Vec::new(),
+            pinned: None,
+            net_rules: None,
             file_watch: None,
         };
         sensors.attach()?;
         // Families beyond the process sensor load here, sharing its maps through
         // `sensors.shared()`, each only when the options ask for it.
+        if let Some(net) = &opts.net {
+            match crate::net::load(&sensors.shared(), opts.wakeup_bytes, net) {
+                Ok((family, rules)) => {
+                    sensors.add_family(Box::new(family));
+                    sensors.net_rules = Some(rules);
+                }
+                Err(err) if !net.required => {
+                    tracing::warn!(%err, "the network sensor could not load; running without it");
+                }
+                Err(err) => return Err(err),
+            }
+        }
         if let Some(file) = &opts.file {
             let (family, watch) = crate::file::load(&sensors.shared(), opts.wakeup_bytes, file)?;
             sensors.file_watch = Some((watch, family.hook_set));
+            sensors.add_family(Box::new(family));
+        }
+        sensors.pins(previous, &adopted, opts.keep_enforcing)?;
+        if let Some(protect) = &opts.protect {
+            let dirs: Vec<std::path::PathBuf> = sensors
+                .pinned()
+                .map(|p| vec![p.link(""), p.map("")])
+                .unwrap_or_default();
+            let dirs: Vec<&std::path::Path> = dirs.iter().map(|d| d.as_path()).collect();
+            let mut family = crate::protect::load(&sensors.shared(), protect, &dirs)?;
+            if let Some(pins) = sensors.pinned() {
+                for (name, link) in family.links_mut() {
+                    link.pin(pins.link(&name))
+                        .map_err(|source| LoadError::Pin {
+                            what: format!("link {name}"),
+                            source,
+                        })?;
+                }
+            }
             sensors.add_family(Box::new(family));
         }
         Ok(sensors)
@@ -212,8 +308,70 @@ impl Sensors {
                 source,
             })?;
             self.links.push(link);
+            self.link_names.push(name);
+        }
+        if self.lsm_exec {
+            let link = progs
+                .enforce_exec_lsm
+                .attach()
+                .map_err(|source| LoadError::Attach {
+                    program: "enforce_exec_lsm",
+                    source,
+                })?;
+            self.links.push(link);
+            self.link_names.push("enforce_exec_lsm");
         }
         Ok(())
+    }
+
+    /// After attach: the old agent's links (if any) go now that the new ones run, so
+    /// enforcement never has a gap; then everything is pinned (`keep`) or no pin is left.
+    fn pins(
+        &mut self,
+        previous: Option<Pins>,
+        adopted: &[String],
+        keep: bool,
+    ) -> Result<(), LoadError> {
+        if let Some(old) = &previous {
+            let links = old.links();
+            tracing::info!(dir = %old.dir().display(), links = links.len(), maps = ?adopted, "adopted pinned enforcement from a previous run");
+            Pins::remove(&links);
+        }
+        if !keep {
+            if let Some(old) = previous {
+                old.remove_all();
+            }
+            self.pinned = None;
+            return Ok(());
+        }
+        let pins =
+            Pins::create().map_err(|e| LoadError::Option(format!("--keep-enforcing: {e}")))?;
+        let pin_err = |what: String| {
+            move |source| LoadError::Pin {
+                what: what.clone(),
+                source,
+            }
+        };
+        for (name, link) in self.link_names.iter().zip(self.links.iter_mut()) {
+            link.pin(pins.link(name))
+                .map_err(pin_err(format!("link {name}")))?;
+        }
+        for map in self.process.object_mut().maps_mut() {
+            let name = map.name().to_string_lossy().into_owned();
+            if ADOPTED_MAPS.contains(&name.as_str()) && !pins.map(&name).exists() {
+                let mut map = map;
+                map.pin(pins.map(&name))
+                    .map_err(pin_err(format!("map {name}")))?;
+            }
+        }
+        tracing::info!(dir = %pins.dir().display(), "enforcement pinned: it stays in force when shrike stops (--keep-enforcing)");
+        self.pinned = Some(pins);
+        Ok(())
+    }
+
+    /// Where enforcement is pinned, when `--keep-enforcing` is on.
+    pub fn pinned(&self) -> Option<&Pins> {
+        self.pinned.as_ref()
     }
 
     /// An owned handle to the ring buffer map, for the reader thread.
@@ -260,20 +418,40 @@ impl Sensors {
 
     /// Offers the kernel a lineage entry for a process that predates the agent. Never
     /// overwrites what the kernel recorded itself.
-    pub fn seed_lineage(
-        &self,
-        tgid: u32,
-        exec_id: u64,
-        parent_exec_id: u64,
-        start_boottime_ns: u64,
-    ) -> Result<Seeded, LoadError> {
-        let proc = shrike_proc {
+    pub fn seed_lineage(&self, seed: &SeedLineage) -> Result<Seeded, LoadError> {
+        let (tgid, exec_id, parent_exec_id, start_boottime_ns) = (
+            seed.tgid,
+            seed.exec_id,
+            seed.parent_exec_id,
+            seed.start_boottime_ns,
+        );
+        // The executable's identity, as the exec handler records it, for binary-scoped rules.
+        let (bin_ino, bin_dev) = std::fs::metadata(format!("/proc/{tgid}/exe"))
+            .map(|m| {
+                use std::os::unix::fs::MetadataExt;
+                (m.ino(), crate::net::kernel_dev(m.dev()))
+            })
+            .unwrap_or((0, 0));
+        let mut proc = shrike_proc {
             exec_id,
             parent_exec_id,
             start_boottime_ns,
+            bin_ino,
+            bin_dev,
             flags: shrike_proc_flags::SHRIKE_PROC_SEEDED.0,
+            path_hash: crate::enforce::fnv1a(seed.binary.as_bytes()),
+            name_hash: crate::enforce::name_hash(&seed.binary),
             ..Default::default()
         };
+        let depth = proc.anc_path.len();
+        for (i, binary) in seed.ancestry.iter().take(depth).enumerate() {
+            proc.anc_path[i] = crate::enforce::fnv1a(binary.as_bytes());
+            proc.anc_name[i] = crate::enforce::name_hash(binary);
+        }
+        proc.anc_count = seed.ancestry.len().min(depth) as u32;
+        if seed.ancestry.len() > depth || seed.ancestry_cut {
+            proc.flags |= shrike_proc_flags::SHRIKE_PROC_ANCESTRY_CUT.0;
+        }
         // SAFETY: shrike_proc is Plain (repr(C), integers only); the byte view lives only for
         // this call.
         let value = unsafe { plain::as_bytes(&proc) };
@@ -302,6 +480,11 @@ impl Sensors {
     }
 
     /// The shared maps, for loading a [`Family`].
+    /// The process object's maps (for the enforcement loader).
+    pub(crate) fn process_maps(&self) -> &crate::skel::process::ProcessMaps<'static> {
+        &self.process.maps
+    }
+
     pub fn shared(&self) -> SharedMaps<'_> {
         let maps = &self.process.maps;
         SharedMaps {
@@ -316,6 +499,12 @@ impl Sensors {
         self.families.push(family);
     }
 
+    /// The network deny rules (a handle the policy engine keeps), when the network sensor is
+    /// loaded.
+    pub fn net_rules(&self) -> Option<crate::net::NetRules> {
+        self.net_rules.clone()
+    }
+
     /// The file sensor's watch set (a handle the policy engine keeps to replace it), when the
     /// file sensor is loaded.
     pub fn file_watch(&self) -> Option<crate::file::FileWatch> {
@@ -327,6 +516,11 @@ impl Sensors {
         self.file_watch.as_ref().map(|(_, h)| *h)
     }
 
+    /// Whether exec rules are enforced by the LSM hook (EPERM) rather than SIGKILL.
+    pub fn exec_enforced_by_lsm(&self) -> bool {
+        self.lsm_exec
+    }
+
     /// The attached hooks of every family, for `doctor` and the start-up log.
     pub fn attached(&self) -> Vec<String> {
         let mut hooks: Vec<String> = [
@@ -336,11 +530,35 @@ impl Sensors {
         ]
         .map(String::from)
         .to_vec();
+        if self.lsm_exec {
+            hooks.push("lsm/bprm_check_security".into());
+        }
         for family in &self.families {
             hooks.extend(family.hooks());
         }
         hooks
     }
+}
+
+/// Points the object's adoptable maps at the pinned ones; returns the names adopted. A map whose
+/// pin does not fit (a different layout after an upgrade) is created anew and the old
+/// enforcement ends when its links are removed.
+fn adopt_maps(object: &mut OpenObject, pins: &Pins) -> Vec<String> {
+    let mut adopted = Vec::new();
+    for mut map in object.maps_mut() {
+        let name = map.name().to_string_lossy().into_owned();
+        let path = pins.map(&name);
+        if !ADOPTED_MAPS.contains(&name.as_str()) || !path.exists() {
+            continue;
+        }
+        match map.reuse_pinned_map(&path) {
+            Ok(()) => adopted.push(name),
+            Err(err) => {
+                tracing::warn!(map = %name, %err, "a pinned map does not fit this version; starting it empty")
+            }
+        }
+    }
+    adopted
 }
 
 fn validate(opts: &SensorOptions) -> Result<(), LoadError> {

@@ -83,6 +83,27 @@ fn unescape_octal(s: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
+/// Whether a file system of type `fs` is mounted exactly at its default path; mounts it there
+/// if not. For state that must be found again at a known place (pins), unlike [`ensure`], which
+/// accepts a mount anywhere.
+pub fn ensure_at_default(fs: SpecialFs) -> io::Result<Mounted> {
+    let path = fs.default_path();
+    let mounts = std::fs::read_to_string("/proc/self/mounts").unwrap_or_default();
+    let here = mounts.lines().any(|line| {
+        let mut f = line.split_whitespace();
+        let (_dev, point, kind) = (f.next(), f.next(), f.next());
+        kind == Some(fs.fstype())
+            && point.map(unescape_octal).as_deref() == Some(&*path.to_string_lossy())
+    });
+    if here {
+        return Ok(Mounted {
+            path: path.to_path_buf(),
+            mounted_now: false,
+        });
+    }
+    mount_at(fs, path)
+}
+
 /// Returns where `fs` is mounted, mounting it at its default path first if it is not.
 pub fn ensure(fs: SpecialFs) -> io::Result<Mounted> {
     if let Some(path) = find_mount(fs.fstype()) {
@@ -91,7 +112,10 @@ pub fn ensure(fs: SpecialFs) -> io::Result<Mounted> {
             mounted_now: false,
         });
     }
-    let path = fs.default_path();
+    mount_at(fs, fs.default_path())
+}
+
+fn mount_at(fs: SpecialFs, path: &Path) -> io::Result<Mounted> {
     std::fs::create_dir_all(path)?;
     let c = |s: &str| CString::new(s).map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e));
     let source = c(fs.fstype())?;

@@ -334,6 +334,18 @@ pub struct Network {
     pub direction: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub domain: Option<String>,
+    /// The kernel's socket cookie: the same on every event of one socket (connect, close, ...).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cookie: Option<u64>,
+    /// Flow accounting, on `net_close`: payload bytes and segments each way.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bytes_sent: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bytes_received: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub packets_sent: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub packets_received: Option<u64>,
 }
 
 /// A DNS query or response.

@@ -56,6 +56,8 @@ pub enum Dim {
     NewPath,
     /// `process.binary` (names from `process.name`).
     Binary,
+    /// `process.script`: the `#!` script an interpreter runs (exec events).
+    Script,
     /// `parent.binary` (names from `parent.name`).
     ParentBinary,
     /// The binaries of the ancestors (exec_id lineage map). `include`: some ancestor matches;
@@ -103,6 +105,7 @@ const PUSHABLE: &[(&str, Dim, Role)] = &[
     ("file.new_name", Dim::NewPath, Role::Name),
     ("process.binary", Dim::Binary, Role::Whole),
     ("process.name", Dim::Binary, Role::Name),
+    ("process.script", Dim::Script, Role::Whole),
     ("parent.binary", Dim::ParentBinary, Role::Whole),
     ("parent.name", Dim::ParentBinary, Role::Name),
     ("ancestors.binary", Dim::Ancestors, Role::Whole),
@@ -122,6 +125,7 @@ const INTEREST_ORDER: &[Dim] = &[
     Dim::Path,
     Dim::NewPath,
     Dim::Binary,
+    Dim::Script,
     Dim::Dport,
     Dim::Daddr,
     Dim::ParentBinary,
@@ -845,6 +849,11 @@ fn read_dim(dim: Dim, e: &Event) -> DimValue<'_> {
             .and_then(|f| f.new_path.as_deref())
             .map_or(DimValue::Unknown, DimValue::One),
         Dim::Binary => DimValue::One(&e.process.binary),
+        Dim::Script => e
+            .process
+            .script
+            .as_deref()
+            .map_or(DimValue::Unknown, DimValue::One),
         Dim::ParentBinary => e
             .parent
             .as_ref()

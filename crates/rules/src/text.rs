@@ -196,6 +196,7 @@ fn dim_label(dim: Dim) -> &'static str {
         Dim::Path => "file.path",
         Dim::NewPath => "file.new_path",
         Dim::Binary => "process.binary",
+        Dim::Script => "process.script",
         Dim::ParentBinary => "parent.binary",
         Dim::Ancestors => "ancestors.binary",
         Dim::Access => "file.access",

@@ -13,7 +13,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Context, Result};
-use shrike_bpf::{Batch, Counters, Reader, ReaderOptions, Seeded, SensorOptions, Sensors};
+use shrike_bpf::{
+    Batch, Counters, Reader, ReaderOptions, SeedLineage, Seeded, SensorOptions, Sensors,
+};
 use shrike_event::{ExecId, Lost};
 use shrike_proctree::procfs::{self, ScanOptions};
 use shrike_proctree::{ProcessTree, TreeOptions};
@@ -23,6 +25,7 @@ use tracing::{error, info, warn};
 use crate::cgroups::CgroupResolver;
 use crate::clock::BootClock;
 use crate::detect::Detector;
+use crate::enforcement;
 use crate::output::{Output, OutputFormat};
 use crate::pipeline::{Pipeline, PipelineOptions};
 use crate::policy_source::{PolicySource, PolicyWatch};
@@ -44,6 +47,10 @@ pub struct RunConfig {
     pub policy: PolicySource,
     /// Write only events that raised an alert.
     pub alerts_only: bool,
+    /// What the network configuration's deny rules say in their alerts.
+    pub net_infos: Vec<crate::pipeline::net::NetRuleInfo>,
+    /// `--protect-self`: refuse attempts against the agent where BPF LSM allows it.
+    pub protect_self: Option<shrike_bpf::protect::ProtectOptions>,
 }
 
 /// How often the loss counters are checked (and an `events_lost` event emitted on growth).
@@ -60,9 +67,22 @@ pub fn run<W: Write>(config: &RunConfig, out: W, shutdown: Shutdown) -> Result<(
         )
     })?;
     info!(rules = policy.rules().count(), source = %config.policy.describe(), "policy loaded");
-    let mut detector = Detector::new(Arc::new(policy));
     let mut policy_watch = PolicyWatch::new(&config.policy).context("watching the policy")?;
-    let sensors = Sensors::load(&config.sensors).context("starting the process sensor")?;
+    let mut sensor_opts = config.sensors.clone();
+    // Exec rules refuse with EPERM where the kernel calls BPF LSM programs; elsewhere they kill
+    // the new image before it runs (probed, not guessed from the kernel version).
+    sensor_opts.exec_enforce_lsm = shrike_bpf::probe::bpf_lsm_active();
+    if config.protect_self.is_some() && !sensor_opts.exec_enforce_lsm {
+        warn!("--protect-self needs BPF LSM, which is not active here: attempts against the agent will be alerted on, not refused");
+    }
+    if sensor_opts.exec_enforce_lsm {
+        sensor_opts.protect = config.protect_self.clone();
+    }
+    let sensors = Sensors::load(&sensor_opts).context("starting the process sensor")?;
+    enforcement::load(&sensors, policy.kernel_plan())
+        .context("loading the policy's kernel rules")?;
+    let mut detector = Detector::new(Arc::new(policy));
+    detector.set_protecting(sensor_opts.protect.is_some());
     let events = sensors.events_handle().context("ring buffer handle")?;
     let (reader, batches) =
         Reader::start(events, config.reader).context("starting the ring-buffer reader")?;
@@ -78,6 +98,7 @@ pub fn run<W: Write>(config: &RunConfig, out: W, shutdown: Shutdown) -> Result<(
         clock,
         CgroupResolver::new(cgroup2),
     );
+    pipeline.set_net_rules(config.net_infos.iter().cloned());
     let mut output = Output::new(out, config.output);
     info!(
         sensors = ?sensors.attached(),
@@ -118,7 +139,7 @@ pub fn run<W: Write>(config: &RunConfig, out: W, shutdown: Shutdown) -> Result<(
         }
         pipeline.clock_mut().refresh();
         if policy_watch.changed() {
-            reload(&config.policy, &mut detector);
+            reload(&config.policy, &sensors, &mut detector);
         }
         let now = Instant::now();
         if now >= next_loss_check {
@@ -184,19 +205,30 @@ pub fn run<W: Write>(config: &RunConfig, out: W, shutdown: Shutdown) -> Result<(
         unknown_kinds = pipeline.stats().unknown_kinds,
         "shrike stopping: final counters"
     );
+    match sensors.pinned() {
+        Some(pins) => {
+            info!(dir = %pins.dir().display(), "enforcement stays in force: programs and rules are pinned (--keep-enforcing)")
+        }
+        None => info!("detaching all programs"),
+    }
     drop(sensors);
-    info!("detached all programs");
     reader_result.context("ring-buffer reader")?;
     result
 }
 
-/// Compiles the policy anew and, only if it compiles, puts it in force.
-fn reload(source: &PolicySource, detector: &mut Detector) {
+/// Compiles the policy anew and, only if it compiles and its kernel rules are in place, puts it
+/// in force: the kernel maps switch generation atomically, then user space switches policy.
+fn reload(source: &PolicySource, sensors: &Sensors, detector: &mut Detector) {
     match source.compile() {
-        Ok(policy) => {
-            info!(rules = policy.rules().count(), source = %source.describe(), "policy reloaded");
-            detector.replace(Arc::new(policy));
-        }
+        Ok(policy) => match enforcement::load(sensors, policy.kernel_plan()) {
+            Ok(_) => {
+                info!(rules = policy.rules().count(), source = %source.describe(), "policy reloaded");
+                detector.replace(Arc::new(policy));
+            }
+            Err(err) => {
+                error!(%err, "policy reload refused: its kernel rules could not be loaded; the running policy stays in force")
+            }
+        },
         Err(diags) => error!(
             "policy reload refused, the running policy stays in force:\n{}",
             render_diagnostics(&diags).trim_end()
@@ -258,15 +290,25 @@ fn seed_tree(
     };
     let seeds = procfs::scan(&opts);
     let mut processes = Vec::with_capacity(seeds.len());
+    // Binaries by pid, for the ancestry each kernel lineage entry carries.
+    let binaries: std::collections::HashMap<u32, (u32, String)> = seeds
+        .iter()
+        .map(|s| (s.process.pid, (s.process.ppid, s.process.binary.clone())))
+        .collect();
     for seed in seeds {
         let mut process = seed.process;
         let parent = process.parent_exec_id.map_or(0, |id| id.0);
-        match sensors.seed_lineage(
-            process.pid,
-            process.exec_id.0,
-            parent,
-            seed.start_boottime_ns,
-        ) {
+        let (ancestry, ancestry_cut) = ancestry_of(&binaries, process.ppid);
+        let lineage = SeedLineage {
+            tgid: process.pid,
+            exec_id: process.exec_id.0,
+            parent_exec_id: parent,
+            start_boottime_ns: seed.start_boottime_ns,
+            binary: process.binary.clone(),
+            ancestry,
+            ancestry_cut,
+        };
+        match sensors.seed_lineage(&lineage) {
             Ok(Seeded::Written) => {}
             Ok(Seeded::KernelHas {
                 exec_id,
@@ -282,6 +324,31 @@ fn seed_tree(
     let mut tree = ProcessTree::new(config.tree.clone());
     tree.seed(processes);
     tree
+}
+
+/// The binaries of `ppid` and its ancestors in the /proc snapshot, nearest first, at most
+/// SHRIKE_ANCESTRY of them; and whether the chain went on beyond.
+fn ancestry_of(
+    binaries: &std::collections::HashMap<u32, (u32, String)>,
+    ppid: u32,
+) -> (Vec<String>, bool) {
+    let depth = shrike_bpf::abi::limit(shrike_bpf::abi::shrike_limits::SHRIKE_ANCESTRY);
+    let mut out = Vec::new();
+    let mut pid = ppid;
+    while pid != 0 {
+        let Some((next, binary)) = binaries.get(&pid) else {
+            break;
+        };
+        if out.len() == depth {
+            return (out, true);
+        }
+        out.push(binary.clone());
+        if *next == pid {
+            break;
+        }
+        pid = *next;
+    }
+    (out, false)
 }
 
 fn procfs_cgroup2() -> Option<std::path::PathBuf> {
@@ -335,6 +402,8 @@ impl RunConfig {
                 files: Vec::new(),
             },
             alerts_only: false,
+            net_infos: Vec::new(),
+            protect_self: None,
         }
     }
 }

@@ -131,6 +131,36 @@ pub struct RunArgs {
     #[arg(long)]
     pub alerts_only: bool,
 
+    /// Keep enforcing while the agent is stopped, restarting or crashed: programs, links and
+    /// rule maps are pinned under /sys/fs/bpf/shrike, and the next start adopts them without a
+    /// gap. Without it, stopping the agent removes everything.
+    #[arg(long)]
+    pub keep_enforcing: bool,
+
+    /// Refuse signals and ptrace aimed at the agent, and removal of its pins, from every
+    /// process (root included) except allowed binaries. Needs BPF LSM; elsewhere such attempts
+    /// are alerted on (they always are). Ctrl-C from its terminal still works.
+    #[arg(long)]
+    pub protect_self: bool,
+
+    /// A binary (absolute path) allowed to stop, trace or unpin the agent under
+    /// --protect-self (repeatable); the shrike binary itself always is.
+    #[arg(long = "allow-control", value_name = "BINARY")]
+    pub allow_control: Vec<PathBuf>,
+
+    /// Leave the network sensor out (no socket, DNS or network enforcement events).
+    #[arg(long)]
+    pub no_net: bool,
+
+    /// Do not copy DNS messages (UDP port 53) to user space.
+    #[arg(long)]
+    pub no_dns: bool,
+
+    /// Network configuration (JSON): deny rules by CIDR, port, protocol and binary or cgroup,
+    /// DNS capture, tc interfaces. The format is in the README ("Network enforcement").
+    #[arg(long, value_name = "FILE")]
+    pub net_config: Option<PathBuf>,
+
     /// Leave the file, privilege and kernel-integrity sensor out (no file_*, module_load,
     /// bpf_load, ptrace, cred_change, mount, namespace_change, memfd_create or signal events,
     /// and no syscall hooks).
@@ -230,6 +260,33 @@ impl RunArgs {
             files: self.policy.clone(),
         };
         config.alerts_only = self.alerts_only;
+        config.sensors.keep_enforcing = self.keep_enforcing;
+        config.protect_self = self
+            .protect_self
+            .then(|| shrike_bpf::protect::ProtectOptions {
+                allowed: self.allow_control.clone(),
+            });
+        if self.no_net {
+            if self.net_config.is_some() {
+                anyhow::bail!("--net-config needs the network sensor: drop --no-net");
+            }
+        } else {
+            let mut net = match &self.net_config {
+                Some(path) => {
+                    let c = crate::netconfig::load(path)?;
+                    config.net_infos = c.infos;
+                    c.options
+                }
+                None => shrike_bpf::net::NetOptions {
+                    dns: true,
+                    ..Default::default()
+                },
+            };
+            if self.no_dns {
+                net.dns = false;
+            }
+            config.sensors.net = Some(net);
+        }
         if !self.no_file_sensor {
             config.sensors.file = Some(self.file_options()?);
         } else if !self.watch.is_empty() || !self.watch_name.is_empty() {

@@ -15,6 +15,9 @@ pub struct Detector {
     policy: Arc<Policy>,
     matches: Vec<Match>,
     alerts_emitted: u64,
+    /// The agent's pid and whether self-protection refuses attempts (`selfprotect`).
+    self_pid: u32,
+    protecting: bool,
 }
 
 impl Detector {
@@ -23,7 +26,14 @@ impl Detector {
             policy,
             matches: Vec::new(),
             alerts_emitted: 0,
+            self_pid: std::process::id(),
+            protecting: false,
         }
+    }
+
+    /// Self-protection refuses attempts against the agent (`--protect-self` on BPF LSM).
+    pub fn set_protecting(&mut self, on: bool) {
+        self.protecting = on;
     }
 
     pub fn policy(&self) -> &Arc<Policy> {
@@ -68,6 +78,9 @@ impl Detector {
                     push_unique(event, alert);
                 }
             }
+        }
+        if let Some(alert) = crate::selfprotect::alert(event, self.self_pid, self.protecting) {
+            push_unique(event, alert);
         }
         self.alerts_emitted += (event.alerts.len() - before) as u64;
     }

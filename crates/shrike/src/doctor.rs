@@ -74,7 +74,7 @@ pub const HOOK_PLAN: &[HookRow] = &[
         preferred: ("lsm/bprm_check_security returns -EPERM", Feature::BpfLsm),
         fallback: Some(("SIGKILL from sched_process_exec (the new image never runs)", Feature::SendSignal)),
         degrades: "exec succeeds and the process is killed: outcome 'killed', not 'denied'",
-        built: false,
+        built: true,
     },
     HookRow {
         capability: "deny file open",

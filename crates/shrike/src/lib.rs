@@ -8,11 +8,14 @@ pub mod cli;
 pub mod clock;
 pub mod detect;
 pub mod doctor;
+pub mod enforcement;
 pub mod file_watch;
+pub mod netconfig;
 pub mod output;
 pub mod pipeline;
 pub mod policy_cmd;
 pub mod policy_source;
+pub mod selfprotect;
 pub mod shutdown;
 
 pub use agent::{run, RunConfig};

@@ -425,5 +425,5 @@ fn sigterm_stops_cleanly_and_reports_counters() {
         stderr.contains("final counters") && stderr.contains("ringbuf_full="),
         "{stderr}"
     );
-    assert!(stderr.contains("detached all programs"), "{stderr}");
+    assert!(stderr.contains("detaching all programs"), "{stderr}");
 }

@@ -9,13 +9,18 @@
 //! the dispatch on the kind number are the only shared parts.
 
 pub mod file;
+pub mod net;
 pub mod process;
 
 pub use file::{
     BpfLoadRecord, CredIds, CredRecord, FileOp, FileRecord, MemfdRecord, ModuleRecord, MountRecord,
     NamespaceRecord, PtraceRecord, SignalRecord,
 };
-pub use process::{ExecFlags, ExecRecord, ExitRecord, ForkRecord};
+pub use net::{DnsRecord, NetFlags, NetOp, NetRecord};
+pub use process::{
+    Enforcement, ExecDeniedRecord, ExecFlags, ExecRecord, ExitRecord, ForkRecord, StdioSocket,
+    TamperRecord,
+};
 
 use crate::abi::{shrike_header, shrike_record_kind};
 
@@ -37,6 +42,10 @@ pub enum Record {
     Exec(ExecRecord),
     Fork(ForkRecord),
     Exit(ExitRecord),
+    ExecDenied(ExecDeniedRecord),
+    Tamper(TamperRecord),
+    Net(NetRecord),
+    Dns(DnsRecord),
     File(FileRecord),
     Module(ModuleRecord),
     BpfLoad(BpfLoadRecord),
@@ -54,6 +63,10 @@ impl Record {
             Record::Exec(r) => &r.header,
             Record::Fork(r) => &r.header,
             Record::Exit(r) => &r.header,
+            Record::ExecDenied(r) => &r.header,
+            Record::Tamper(r) => &r.header,
+            Record::Net(r) => &r.header,
+            Record::Dns(r) => &r.header,
             Record::File(r) => &r.header,
             Record::Module(r) => &r.header,
             Record::BpfLoad(r) => &r.header,
@@ -85,6 +98,9 @@ pub enum DecodeError {
         "exec record's data lengths add up to {need} bytes but only {have} follow the fixed part"
     )]
     DataOverrun { need: usize, have: usize },
+    /// A field holds a value the contract does not allow.
+    #[error("{kind} record: {why}")]
+    Invalid { kind: &'static str, why: String },
     /// A record kind this build does not know (a newer kernel object?); count and skip it.
     #[error("unknown record kind {0}")]
     UnknownKind(u16),
@@ -145,6 +161,20 @@ impl TryFrom<&[u8]> for Record {
             shrike_record_kind::SHRIKE_REC_PROCESS_EXIT => {
                 process::decode_exit(bytes).map(Record::Exit)
             }
+            shrike_record_kind::SHRIKE_REC_EXEC_DENIED => {
+                process::decode_exec_denied(bytes).map(Record::ExecDenied)
+            }
+            shrike_record_kind::SHRIKE_REC_TAMPER => {
+                process::decode_tamper(bytes).map(Record::Tamper)
+            }
+            k @ (shrike_record_kind::SHRIKE_REC_NET_CONNECT
+            | shrike_record_kind::SHRIKE_REC_NET_ACCEPT
+            | shrike_record_kind::SHRIKE_REC_NET_BIND
+            | shrike_record_kind::SHRIKE_REC_NET_LISTEN
+            | shrike_record_kind::SHRIKE_REC_NET_CLOSE) => {
+                net::decode_net(bytes, k).map(Record::Net)
+            }
+            shrike_record_kind::SHRIKE_REC_NET_DNS => net::decode_dns(bytes).map(Record::Dns),
             k @ (shrike_record_kind::SHRIKE_REC_FILE_OPEN
             | shrike_record_kind::SHRIKE_REC_FILE_UNLINK
             | shrike_record_kind::SHRIKE_REC_FILE_RENAME
@@ -180,5 +210,6 @@ impl TryFrom<&[u8]> for Record {
 /// Builders of raw records as the kernel writes them, for tests here and in other crates.
 pub mod testing {
     pub use super::file::testing::*;
+    pub use super::net::testing::*;
     pub use super::process::testing::*;
 }

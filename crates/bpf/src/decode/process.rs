@@ -2,7 +2,8 @@
 
 use super::{c_chars, copy, header, DecodeError, Header};
 use crate::abi::{
-    shrike_exec, shrike_exec_flags, shrike_exit, shrike_fork, shrike_header, shrike_record_kind,
+    shrike_action, shrike_enforce_limits, shrike_exec, shrike_exec_denied, shrike_exec_flags,
+    shrike_exit, shrike_fork, shrike_header, shrike_record_kind, shrike_tamper, shrike_tamper_kind,
 };
 
 /// `SHRIKE_EXEC_*` flags of an exec record.
@@ -41,6 +42,70 @@ pub struct ExecRecord {
     pub args: Vec<u8>,
     /// NUL-separated `NAME=value` entries.
     pub env: Vec<u8>,
+    /// The rule the kernel enforced on this exec (it killed the new image), if any.
+    pub enforced: Option<Enforcement>,
+    /// Which of fds 0, 1, 2 were sockets at exec (only those are listed).
+    pub stdio: Vec<StdioSocket>,
+}
+
+/// One of fds 0, 1, 2 that was a socket at exec (`struct shrike_stdio_sock`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StdioSocket {
+    pub fd: u8,
+    /// AF_INET (2), AF_INET6 (10) or AF_UNIX (1).
+    pub family: u16,
+    /// SOCK_STREAM (1), SOCK_DGRAM (2), ...
+    pub sock_type: u16,
+    /// IPPROTO_TCP (6), IPPROTO_UDP (17); 0 for unix sockets.
+    pub protocol: u16,
+    /// The connected peer (unspecified when not connected, and for unix sockets).
+    pub peer_addr: std::net::IpAddr,
+    pub peer_port: u16,
+}
+
+/// A rule the kernel acted on: its index in the policy and what it did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Enforcement {
+    pub rule_index: u16,
+    /// `SHRIKE_ACTION_*`.
+    pub action: shrike_action,
+}
+
+impl Enforcement {
+    /// From a record's (rule, action) pair; `None` when no rule acted.
+    pub fn from_raw(rule: u16, action: u16) -> Option<Self> {
+        let action = shrike_action(u32::from(action));
+        (rule != shrike_enforce_limits::SHRIKE_NO_RULE.0 as u16
+            && action != shrike_action::SHRIKE_ACTION_NONE)
+            .then_some(Enforcement {
+                rule_index: rule,
+                action,
+            })
+    }
+}
+
+/// An exec an LSM hook refused (`SHRIKE_REC_EXEC_DENIED`): the caller keeps its image.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExecDeniedRecord {
+    /// The caller; `exec_id` is its current image.
+    pub header: Header,
+    pub enforcement: Enforcement,
+    /// The file that was refused, as an absolute path.
+    pub path: Vec<u8>,
+    /// What the caller asked to execute.
+    pub filename: Vec<u8>,
+}
+
+/// What self-protection refused (`SHRIKE_REC_TAMPER`): the header is the process that tried.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TamperRecord {
+    pub header: Header,
+    /// `SHRIKE_TAMPER_*`.
+    pub kind: shrike_tamper_kind,
+    /// The agent.
+    pub target_pid: u32,
+    /// For signals, the signal; for ptrace, the access mode.
+    pub signal: i32,
 }
 
 /// A new process (`SHRIKE_REC_PROCESS_FORK`).
@@ -130,6 +195,53 @@ pub(super) fn decode_exec(bytes: &[u8]) -> Result<ExecRecord, DecodeError> {
         cwd: next(),
         args: next(),
         env: next(),
+        enforced: Enforcement::from_raw(e.enforced_rule, e.enforced_action),
+        stdio: e
+            .stdio
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| s.family != 0)
+            .map(|(fd, s)| StdioSocket {
+                fd: fd as u8,
+                family: s.family,
+                sock_type: s.r#type,
+                protocol: s.protocol,
+                peer_addr: super::net::addr(s.family, &s.peer_addr),
+                peer_port: s.peer_port,
+            })
+            .collect(),
+    })
+}
+
+pub(super) fn decode_exec_denied(bytes: &[u8]) -> Result<ExecDeniedRecord, DecodeError> {
+    let d: shrike_exec_denied = copy(bytes, "exec denied")?;
+    let data = &bytes[std::mem::size_of::<shrike_exec_denied>()..];
+    let (path_len, filename_len) = (usize::from(d.path_len), usize::from(d.filename_len));
+    if path_len + filename_len > data.len() {
+        return Err(DecodeError::DataOverrun {
+            need: path_len + filename_len,
+            have: data.len(),
+        });
+    }
+    let enforcement = Enforcement::from_raw(d.rule_index, d.action).unwrap_or(Enforcement {
+        rule_index: d.rule_index,
+        action: shrike_action::SHRIKE_ACTION_DENY,
+    });
+    Ok(ExecDeniedRecord {
+        header: header(&d.hdr),
+        enforcement,
+        path: data[..path_len].to_vec(),
+        filename: data[path_len..path_len + filename_len].to_vec(),
+    })
+}
+
+pub(super) fn decode_tamper(bytes: &[u8]) -> Result<TamperRecord, DecodeError> {
+    let t: shrike_tamper = copy(bytes, "tamper")?;
+    Ok(TamperRecord {
+        header: header(&t.hdr),
+        kind: shrike_tamper_kind(t.kind),
+        target_pid: t.target_pid,
+        signal: t.signal,
     })
 }
 
@@ -204,10 +316,38 @@ pub mod testing {
             filename_len: r.filename.len() as u16,
             interp_len: interp.len() as u16,
             cwd_len: r.cwd.len() as u16,
+            enforced_rule: r
+                .enforced
+                .map_or(shrike_enforce_limits::SHRIKE_NO_RULE.0 as u16, |e| {
+                    e.rule_index
+                }),
+            enforced_action: r.enforced.map_or(0, |e| e.action.0 as u16),
             comm,
+            stdio: stdio_raw(&r.stdio),
+            ..Default::default()
         };
         let mut out = bytes_of(&e);
         out.extend_from_slice(&data);
+        out
+    }
+
+    fn stdio_raw(stdio: &[StdioSocket]) -> [crate::abi::shrike_stdio_sock; 3] {
+        let mut out = [crate::abi::shrike_stdio_sock::default(); 3];
+        for s in stdio {
+            let slot = &mut out[usize::from(s.fd) % 3];
+            slot.family = s.family;
+            slot.r#type = s.sock_type;
+            slot.protocol = s.protocol;
+            slot.peer_port = s.peer_port;
+            slot.peer_addr = match s.peer_addr {
+                std::net::IpAddr::V4(a) => {
+                    let mut b = [0u8; 16];
+                    b[..4].copy_from_slice(&a.octets());
+                    b
+                }
+                std::net::IpAddr::V6(a) => a.octets(),
+            };
+        }
         out
     }
 
@@ -275,6 +415,24 @@ mod tests {
             cwd: b"/tmp".to_vec(),
             args: b"/bin/sh\0./x.sh\0a\xff\0".to_vec(),
             env: b"LD_PRELOAD=/x.so\0".to_vec(),
+            stdio: vec![
+                StdioSocket {
+                    fd: 0,
+                    family: 2,
+                    sock_type: 1,
+                    protocol: 6,
+                    peer_addr: "192.0.2.9".parse().unwrap(),
+                    peer_port: 4444,
+                },
+                StdioSocket {
+                    fd: 2,
+                    family: 10,
+                    sock_type: 1,
+                    protocol: 6,
+                    peer_addr: "2001:db8::9".parse().unwrap(),
+                    peer_port: 4445,
+                },
+            ],
         }
     }
 

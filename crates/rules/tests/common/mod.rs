@@ -139,6 +139,7 @@ pub fn connect(p: &Process, lineage: &[Process], daddr: &str, dport: u16) -> Eve
         dport,
         direction: "egress".into(),
         domain: None,
+        ..Network::default()
     });
     e.result = Some(0);
     e

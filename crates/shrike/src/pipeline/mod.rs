@@ -9,6 +9,7 @@
 //! the pipeline's state, the dispatch, and the context every event gets.
 
 mod file;
+pub mod net;
 mod process;
 
 use std::sync::Arc;
@@ -47,6 +48,7 @@ pub struct Pipeline {
     clock: BootClock,
     cgroups: CgroupResolver,
     stats: PipelineStats,
+    net: net::NetState,
 }
 
 impl Pipeline {
@@ -64,6 +66,7 @@ impl Pipeline {
             clock,
             cgroups,
             stats: PipelineStats::default(),
+            net: net::NetState::default(),
         }
     }
 
@@ -96,6 +99,10 @@ impl Pipeline {
             Record::Exec(r) => Some(self.exec(r)),
             Record::Fork(r) => self.fork(r),
             Record::Exit(r) => Some(self.exit(r)),
+            Record::ExecDenied(r) => Some(self.exec_denied(r)),
+            Record::Tamper(r) => Some(self.tamper(r)),
+            Record::Net(r) => Some(self.net(r)),
+            Record::Dns(r) => Some(self.dns(r)),
             Record::File(r) => Some(self.file_op(r)),
             Record::Module(r) => Some(self.module_load(r)),
             Record::BpfLoad(r) => Some(self.bpf_load(r)),

@@ -4,10 +4,16 @@
 
 use std::collections::BTreeMap;
 
+use shrike_bpf::abi::shrike_action;
 use shrike_bpf::abi::shrike_exec_flags;
-use shrike_bpf::decode::{ExecRecord, ExitRecord, ForkRecord};
+use shrike_bpf::abi::shrike_tamper_kind;
+use shrike_bpf::decode::{
+    Enforcement, ExecDeniedRecord, ExecRecord, ExitRecord, ForkRecord, TamperRecord,
+};
 use shrike_event::text::{lossless_utf8, split_nul_separated};
-use shrike_event::{Event, EventKind, ExecId, Exit, Process};
+use shrike_event::{
+    Enforced, EnforcedAction, Event, EventKind, ExecId, Exit, FileInfo, Process, Ptrace, Signal,
+};
 use shrike_proctree::procfs::keep_env;
 use shrike_proctree::tree::ParentHint;
 
@@ -56,7 +62,7 @@ impl Pipeline {
             exec_time: self.clock.wall(r.header.ktime_ns),
             container: self.cgroups.container(r.cgroup_id),
             env,
-            stdio_sockets: Vec::new(),
+            stdio_sockets: super::net::stdio_sockets(&r.stdio),
         };
         let hint = if flags.has(shrike_exec_flags::SHRIKE_EXEC_PARENT_IS_PREV) {
             ParentHint::PreviousImage(ExecId(r.parent_exec_id))
@@ -64,12 +70,56 @@ impl Pipeline {
             ParentHint::ExecId(ExecId(r.parent_exec_id))
         };
         let node = self.tree.exec(process, hint, r.header.ktime_ns);
-        self.event(
+        let mut event = self.event(
             EventKind::ProcessExec,
             r.header.ktime_ns,
             r.header.tid,
             &node,
-        )
+        );
+        event.enforced = r.enforced.map(enforced);
+        event
+    }
+
+    /// An exec an LSM hook refused: the event describes the image that was not allowed to
+    /// start — the refused file, run by the caller, whose current image is its parent — with
+    /// `result` -EPERM.
+    pub(super) fn exec_denied(&mut self, r: ExecDeniedRecord) -> Event {
+        let caller = self
+            .tree
+            .resolve(ExecId(r.header.exec_id), r.header.pid)
+            .cloned();
+        let filename = lossless_utf8(&r.filename);
+        let mut process = match &caller {
+            Some(node) => Process::clone(&node.process),
+            None => Process {
+                pid: r.header.pid,
+                ..Process::default()
+            },
+        };
+        process.tid = r.header.tid;
+        process.exec_id = ExecId(0);
+        process.parent_exec_id = caller.as_ref().map(|n| n.process.exec_id);
+        process.binary = lossless_utf8(&r.path);
+        process.args = vec![filename];
+        process.args_truncated = false;
+        process.script = None;
+        process.exec_time = self.clock.wall(r.header.ktime_ns);
+        let mut event = Event::new(
+            self.clock.wall(r.header.ktime_ns),
+            EventKind::ProcessExec,
+            self.node_name.clone(),
+            std::sync::Arc::new(process),
+        );
+        event.tid = r.header.tid;
+        if let Some(node) = &caller {
+            event.parent = Some(node.process.clone());
+            let mut ancestors = vec![node.process.clone()];
+            ancestors.extend(node.ancestors(self.tree.options().ancestors_depth.saturating_sub(1)));
+            event.ancestors = ancestors;
+        }
+        event.result = Some(-i64::from(libc::EPERM));
+        event.enforced = Some(enforced(r.enforcement));
+        event
     }
 
     pub(super) fn fork(&mut self, r: ForkRecord) -> Option<Event> {
@@ -113,6 +163,60 @@ impl Pipeline {
             };
         event.exit = Some(exit);
         event
+    }
+}
+
+impl Pipeline {
+    /// Something self-protection refused: a signal or ptrace aimed at the agent, or the removal
+    /// of one of its pins; `result` is -EPERM. The detector adds the self-protection alert.
+    pub(super) fn tamper(&mut self, r: TamperRecord) -> Event {
+        let me = self
+            .tree
+            .current(r.target_pid)
+            .map(|n| n.process.binary.clone())
+            .unwrap_or_default();
+        let mut event = match r.kind {
+            shrike_tamper_kind::SHRIKE_TAMPER_PTRACE => {
+                let mut e = self.context_event(EventKind::Ptrace, &r.header);
+                e.ptrace = Some(Ptrace {
+                    request: format!("ptrace_access_check mode {:#x}", r.signal),
+                    target_pid: r.target_pid,
+                    target_binary: me,
+                });
+                e
+            }
+            shrike_tamper_kind::SHRIKE_TAMPER_UNPIN => {
+                let mut e = self.context_event(EventKind::FileUnlink, &r.header);
+                e.file = Some(FileInfo {
+                    path: "/sys/fs/bpf/shrike".into(),
+                    ..FileInfo::default()
+                });
+                e
+            }
+            _ => {
+                let mut e = self.context_event(EventKind::Signal, &r.header);
+                e.signal = Some(Signal {
+                    signal: r.signal,
+                    target_pid: r.target_pid,
+                    target_binary: me,
+                });
+                e
+            }
+        };
+        event.result = Some(-i64::from(libc::EPERM));
+        event
+    }
+}
+
+/// What the kernel did, in the event model's terms.
+fn enforced(e: Enforcement) -> Enforced {
+    Enforced {
+        rule_index: e.rule_index,
+        action: if e.action == shrike_action::SHRIKE_ACTION_KILL {
+            EnforcedAction::Killed
+        } else {
+            EnforcedAction::Denied
+        },
     }
 }
 
@@ -196,6 +300,7 @@ mod tests {
             cwd: b"/tmp/work".to_vec(),
             args: args.to_vec(),
             env: b"HOME=/root\0LD_PRELOAD=/tmp/x.so\0".to_vec(),
+            stdio: Vec::new(),
         })
     }
 

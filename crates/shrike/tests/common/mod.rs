@@ -82,11 +82,14 @@ impl Agent {
                     let value: Value = serde_json::from_str(&line)
                         .unwrap_or_else(|e| panic!("stdout line is not JSON ({e}): {line}"));
                     let (lock, cv) = &*shared;
-                    lock.lock().unwrap().events.push(value);
+                    lock.lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .events
+                        .push(value);
                     cv.notify_all();
                 }
                 let (lock, cv) = &*shared;
-                lock.lock().unwrap().exited = true;
+                lock.lock().unwrap_or_else(|e| e.into_inner()).exited = true;
                 cv.notify_all();
             });
         }
@@ -96,7 +99,7 @@ impl Agent {
                 for line in BufReader::new(stderr).lines() {
                     let Ok(line) = line else { break };
                     let (lock, cv) = &*shared;
-                    let mut s = lock.lock().unwrap();
+                    let mut s = lock.lock().unwrap_or_else(|e| e.into_inner());
                     if line.contains("shrike ready") {
                         s.ready = true;
                     }
@@ -107,7 +110,7 @@ impl Agent {
         }
         let agent = Agent { child, shared };
         agent.wait_until(Duration::from_secs(30), |s| s.ready || s.exited);
-        let s = agent.shared.0.lock().unwrap();
+        let s = agent.shared.0.lock().unwrap_or_else(|e| e.into_inner());
         assert!(
             s.ready,
             "shrike did not become ready; stderr:\n{}",
@@ -120,13 +123,16 @@ impl Agent {
     fn wait_until(&self, timeout: Duration, mut done: impl FnMut(&Shared) -> bool) {
         let (lock, cv) = &*self.shared;
         let deadline = Instant::now() + timeout;
-        let mut s = lock.lock().unwrap();
+        let mut s = lock.lock().unwrap_or_else(|e| e.into_inner());
         while !done(&s) {
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
                 return;
             }
-            s = cv.wait_timeout(s, left).unwrap().0;
+            s = cv
+                .wait_timeout(s, left)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
         }
     }
 
@@ -139,7 +145,7 @@ impl Agent {
             found.is_some() || s.exited
         });
         found.unwrap_or_else(|| {
-            let s = self.shared.0.lock().unwrap();
+            let s = self.shared.0.lock().unwrap_or_else(|e| e.into_inner());
             panic!(
                 "no event: {what} (after {timeout:?}; {} events seen); agent stderr:\n{}",
                 s.events.len(),
@@ -178,7 +184,12 @@ impl Agent {
 
     /// The agent's stderr so far.
     pub fn stderr(&self) -> String {
-        self.shared.0.lock().unwrap().stderr.join("\n")
+        self.shared
+            .0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .stderr
+            .join("\n")
     }
 
     /// Stops the agent with SIGTERM and returns its exit status and stderr.
@@ -189,7 +200,14 @@ impl Agent {
     /// Stops the agent (which drains the ring buffer first) and returns every event it wrote.
     pub fn stop_and_collect(mut self) -> (std::process::ExitStatus, String, Vec<Value>) {
         let (status, stderr) = self.terminate();
-        let events = std::mem::take(&mut self.shared.0.lock().unwrap().events);
+        let events = std::mem::take(
+            &mut self
+                .shared
+                .0
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .events,
+        );
         (status, stderr, events)
     }
 
@@ -216,14 +234,14 @@ pub struct Gate(Arc<(Mutex<bool>, Condvar)>);
 
 impl Gate {
     pub fn open(&self) {
-        *self.0 .0.lock().unwrap() = true;
+        *self.0 .0.lock().unwrap_or_else(|e| e.into_inner()) = true;
         self.0 .1.notify_all();
     }
 
     fn wait(&self) {
-        let mut open = self.0 .0.lock().unwrap();
+        let mut open = self.0 .0.lock().unwrap_or_else(|e| e.into_inner());
         while !*open {
-            open = self.0 .1.wait(open).unwrap();
+            open = self.0 .1.wait(open).unwrap_or_else(|e| e.into_inner());
         }
     }
 }

@@ -1,0 +1,1013 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR Apache-2.0)
+/*
+ * The network sensor: socket events in process context (connect, accept, bind, listen,
+ * close with flow counters), DNS messages, and the deny rules (connect, UDP send and bind
+ * refused with EPERM; inbound packets dropped at tc).
+ *
+ * Hooks, and why (none of them is a syscall tracepoint, so no system call pays for them):
+ *   - cgroup/connect4, connect6, sendmsg4, sendmsg6, bind4, bind6 on the cgroup v2 root: they
+ *     run in the caller's context before the action, so they can refuse it (return 0 = EPERM)
+ *     and record the calling process on the socket (BPF socket storage);
+ *   - cgroup/post_bind4, post_bind6: a bind that succeeded, with the port really bound;
+ *   - tp_btf/inet_sock_set_state: every TCP state change. LISTEN runs in the caller's
+ *     context; the outcome of a connect (SYN_SENT -> ESTABLISHED or CLOSE), an accepted
+ *     connection (SYN_RECV -> ESTABLISHED, usually in softirq) and the close (-> CLOSE, with
+ *     the tcp_sock byte and segment counters) are attributed through the socket storage,
+ *     which the kernel clones from a listener to the sockets it accepts (BPF_F_CLONE);
+ *   - cgroup_skb/egress, cgroup_skb/ingress: UDP datagrams to or from port 53 are copied to
+ *     user space (DNS is parsed there), attributed through the socket storage;
+ *   - tc ingress (tcx or clsact, attached only when ingress rules exist): drops inbound
+ *     packets by source CIDR, destination port and protocol.
+ *   - iter/task_file, run once at start: sockets that predate the agent get their owner
+ *     recorded (a listener's accepted connections are then attributed to it).
+ * Minimum kernel: 5.17 (bpf_loop; tp_btf sk storage and cookies need 5.11+). Tested on 6.1,
+ * 6.12 and 6.18.
+ *
+ * Rules live in two generations (see bpf/abi/net.h); a hook reads the active generation once,
+ * so it never sees half of a new rule set.
+ */
+#include "common.h"
+#include <bpf/bpf_endian.h>
+
+#include "maps.h"
+#include "emit.h"
+#include "lineage.h"
+#include "sock.h"
+#include "net.h"
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
+struct shrike_net_anchor shrike_net_anchor SEC(".bss");
+
+#define EPERM 1
+#define TC_ACT_SHOT 2
+#define TC_PASS (-1) /* TC_ACT_UNSPEC / TCX_NEXT: let the next program or the stack decide */
+#define ETH_HLEN 14
+#define ETH_P_IP 0x0800
+#define ETH_P_IPV6 0x86DD
+#define IP_MF 0x2000
+#define IP_OFFSET 0x1FFF
+#define DNS_PORT 53
+#define NSEC_PER_SEC 1000000000ULL
+#define RCV_SHUTDOWN 1
+
+/* Per socket: who owns it, what has been reported. Freed with the socket. */
+struct {
+	__uint(type, BPF_MAP_TYPE_SK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC | BPF_F_CLONE);
+	__type(key, int);
+	__type(value, struct shrike_net_sock);
+} net_socks SEC(".maps");
+
+/* Deny rules: CIDR -> the rule slots whose CIDR contains it, per generation. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, 2 * SHRIKE_NET_RULES_MAX);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct shrike_net_lpm_key);
+	__type(value, struct shrike_net_match);
+} net_lpm SEC(".maps");
+
+/* The rules themselves: slot + gen * SHRIKE_NET_RULES_MAX. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 2 * SHRIKE_NET_RULES_MAX);
+	__type(key, __u32);
+	__type(value, struct shrike_net_rule);
+} net_rules SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct shrike_net_cfg);
+} net_cfg SEC(".maps");
+
+/* tc drops: at most one event per second per (source, port, protocol); the rest counted. */
+struct tc_seen_key {
+	__u8 addr[16];
+	__u16 port;
+	__u16 protocol;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 4096);
+	__type(key, struct tc_seen_key);
+	__type(value, __u64);
+} net_tc_seen SEC(".maps");
+
+/* DNS records under construction, one per CPU. */
+struct dns_scratch {
+	struct shrike_net_dns rec;
+	__u8 data[SHRIKE_NET_DNS_MAX];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct dns_scratch);
+} net_dns_scratch SEC(".maps");
+
+/* ------------------------------------------------------------------------------------------ */
+/* Rule matching */
+
+struct rule_check {
+	__u64 slots[SHRIKE_NET_RULES_MAX / 64];
+	__u64 bin_ino;
+	__u32 bin_dev;
+	__u32 gen;
+	__u16 port;
+	__u8 dir;
+	__u8 proto;
+	__u8 port_known; /* 0 for a fragment without its transport header */
+	__u8 hit;	 /* 1: a deny rule matched; 2: only an audit rule matched */
+	__u16 rule_index;
+};
+
+static __always_inline __u32 ctz64(__u64 x)
+{
+	__u32 n = 0;
+
+	if (!(x & 0xffffffffULL)) {
+		n += 32;
+		x >>= 32;
+	}
+	if (!(x & 0xffff)) {
+		n += 16;
+		x >>= 16;
+	}
+	if (!(x & 0xff)) {
+		n += 8;
+		x >>= 8;
+	}
+	if (!(x & 0xf)) {
+		n += 4;
+		x >>= 4;
+	}
+	if (!(x & 0x3)) {
+		n += 2;
+		x >>= 2;
+	}
+	if (!(x & 0x1))
+		n += 1;
+	return n;
+}
+
+/* Takes the lowest set slot out of c->slots; returns it, or -1 when none is left. */
+static __always_inline int next_slot(struct rule_check *c)
+{
+	__u64 bits;
+
+	if (c->slots[0]) {
+		bits = c->slots[0];
+		c->slots[0] = bits & (bits - 1);
+		return ctz64(bits);
+	}
+	if (c->slots[1]) {
+		bits = c->slots[1];
+		c->slots[1] = bits & (bits - 1);
+		return 64 + ctz64(bits);
+	}
+	if (c->slots[2]) {
+		bits = c->slots[2];
+		c->slots[2] = bits & (bits - 1);
+		return 128 + ctz64(bits);
+	}
+	if (c->slots[3]) {
+		bits = c->slots[3];
+		c->slots[3] = bits & (bits - 1);
+		return 192 + ctz64(bits);
+	}
+	return -1;
+}
+
+/* One rule slot; returns 1 to stop the loop. `in_task`: the hook runs in a process's context
+ * (false at tc, where cgroup and binary scopes cannot be decided and never match). */
+static __always_inline long rule_step(struct rule_check *c, bool in_task)
+{
+	int slot = next_slot(c);
+	__u32 key;
+	struct shrike_net_rule *r;
+
+	if (slot < 0)
+		return 1;
+	key = (__u32)slot + (c->gen ? SHRIKE_NET_RULES_MAX : 0);
+	r = bpf_map_lookup_elem(&net_rules, &key);
+	if (!r) {
+		counter_inc(SHRIKE_CNT_NET_RULE_MISS);
+		return 0;
+	}
+	if (!(r->direction & c->dir))
+		return 0;
+	if (r->protocol && r->protocol != c->proto)
+		return 0;
+	if (c->port_known) {
+		if (c->port < r->port_lo || c->port > r->port_hi)
+			return 0;
+	} else if (r->port_lo != 0 || r->port_hi != 0xffff) {
+		return 0;
+	}
+	switch (r->scope) {
+	case SHRIKE_NET_SCOPE_HOST:
+		break;
+	case SHRIKE_NET_SCOPE_BINARY:
+		if (!in_task || !c->bin_ino || c->bin_ino != r->scope_id ||
+		    c->bin_dev != r->scope_dev)
+			return 0;
+		break;
+	case SHRIKE_NET_SCOPE_CGROUP:
+		/* scope_dev holds the cgroup's level in the hierarchy (the rule covers the
+		 * cgroup and everything below it), or ~0: the process's own cgroup only. */
+		if (!in_task)
+			return 0;
+		if (r->scope_dev == 0xffffffff) {
+			if (bpf_get_current_cgroup_id() != r->scope_id)
+				return 0;
+		} else if (bpf_get_current_ancestor_cgroup_id(r->scope_dev) != r->scope_id) {
+			return 0;
+		}
+		break;
+	default:
+		return 0;
+	}
+	if (r->flags & SHRIKE_NET_RULE_AUDIT) {
+		if (!c->hit) {
+			c->hit = 2;
+			c->rule_index = r->index;
+		}
+		return 0; /* a deny rule further on wins over an audit rule */
+	}
+	c->hit = 1;
+	c->rule_index = r->index;
+	return 1;
+}
+
+static long rule_step_task(__u32 i, void *ctx)
+{
+	return rule_step(ctx, true);
+}
+
+static long rule_step_tc(__u32 i, void *ctx)
+{
+	return rule_step(ctx, false);
+}
+
+/* Runs the active rules of direction c->dir against addr (IPv6 or v4-mapped). Returns c->hit. */
+static __always_inline int rules_check(struct rule_check *c, const __u8 *addr, bool in_task)
+{
+	__u32 zero = 0;
+	struct shrike_net_cfg *cfg = bpf_map_lookup_elem(&net_cfg, &zero);
+	struct shrike_net_lpm_key key = {};
+	struct shrike_net_match *m;
+
+	if (!cfg || !(cfg->directions & c->dir))
+		return 0;
+	key.prefixlen = 8 + 128;
+	key.gen = cfg->gen;
+	__builtin_memcpy(key.addr, addr, 16);
+	m = bpf_map_lookup_elem(&net_lpm, &key);
+	if (!m)
+		return 0;
+	__builtin_memcpy(c->slots, m->slots, sizeof(c->slots));
+	c->gen = key.gen;
+	if (in_task)
+		bpf_loop(SHRIKE_NET_RULES_MAX, rule_step_task, c, 0);
+	else
+		bpf_loop(SHRIKE_NET_RULES_MAX, rule_step_tc, c, 0);
+	return c->hit;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Addresses */
+
+static __always_inline void v4_mapped(__u8 out[16], __u32 addr_be)
+{
+	__builtin_memset(out, 0, 10);
+	out[10] = 0xff;
+	out[11] = 0xff;
+	__builtin_memcpy(&out[12], &addr_be, 4);
+}
+
+/* An address as the rule trie keys it: IPv6, or IPv4 mapped. */
+static __always_inline void rule_addr(__u8 out[16], __u16 family, const __u8 addr[16])
+{
+	if (family == SHRIKE_AF_INET) {
+		__u32 a;
+
+		__builtin_memcpy(&a, addr, 4);
+		v4_mapped(out, a);
+	} else {
+		__builtin_memcpy(out, addr, 16);
+	}
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Records */
+
+static __always_inline void owner_current(struct shrike_net *r, struct shrike_proc **proc)
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	__u32 tgid = pid_tgid >> 32;
+
+	r->hdr.pid = tgid;
+	r->hdr.tid = (__u32)pid_tgid;
+	*proc = proc_lookup(tgid);
+	r->hdr.exec_id = *proc ? (*proc)->exec_id : 0;
+}
+
+static __always_inline void owner_from(struct shrike_net *r, struct shrike_net_sock *s)
+{
+	if (s && (s->flags & SHRIKE_SOCK_OWNED)) {
+		r->hdr.pid = s->pid;
+		r->hdr.tid = s->tid;
+		r->hdr.exec_id = s->exec_id;
+	} else {
+		r->flags |= SHRIKE_NET_OWNER_UNKNOWN;
+		counter_inc(SHRIKE_CNT_NET_NO_OWNER);
+	}
+}
+
+static __always_inline void sock_set_owner(struct shrike_net_sock *s, struct shrike_net *r)
+{
+	s->pid = r->hdr.pid;
+	s->tid = r->hdr.tid;
+	s->exec_id = r->hdr.exec_id;
+	s->flags |= SHRIKE_SOCK_OWNED;
+}
+
+static __always_inline void net_emit(struct shrike_net *r, __u16 kind)
+{
+	r->hdr.kind = kind;
+	r->hdr.size = sizeof(*r);
+	r->hdr.ktime_ns = bpf_ktime_get_boot_ns();
+	emit_record(r, sizeof(*r));
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* cgroup sock_addr: connect, UDP send, bind */
+
+/* The peer a sock_addr hook is asked about, into r->daddr / r->dport; the socket's own bound
+ * address into r->saddr / r->sport. */
+static __always_inline void sockaddr_endpoints(struct bpf_sock_addr *ctx, struct shrike_net *r,
+					       bool v6)
+{
+	struct bpf_sock *sk = ctx->sk;
+
+	r->protocol = ctx->protocol;
+	if (v6) {
+		__u32 d[4] = {ctx->user_ip6[0], ctx->user_ip6[1], ctx->user_ip6[2],
+			      ctx->user_ip6[3]};
+
+		r->family = SHRIKE_AF_INET6;
+		__builtin_memcpy(r->daddr, d, 16);
+	} else {
+		__u32 d = ctx->user_ip4;
+
+		r->family = SHRIKE_AF_INET;
+		__builtin_memcpy(r->daddr, &d, 4);
+	}
+	r->dport = bpf_ntohs(ctx->user_port);
+	if (sk) {
+		r->sport = sk->src_port;
+		if (v6) {
+			__u32 s[4] = {sk->src_ip6[0], sk->src_ip6[1], sk->src_ip6[2], sk->src_ip6[3]};
+
+			__builtin_memcpy(r->saddr, s, 16);
+		} else {
+			__u32 s = sk->src_ip4;
+
+			__builtin_memcpy(r->saddr, &s, 4);
+		}
+	}
+}
+
+/* Checks the egress or bind rules for a sock_addr hook against the address and port in
+ * user_ip* / user_port (r->daddr / r->dport): the peer for connect and send, the local
+ * address for bind. Fills c; returns c->hit. */
+static __always_inline int sockaddr_rules(struct rule_check *c, struct shrike_net *r,
+					  struct shrike_proc *proc, __u8 dir)
+{
+	__u8 key[16];
+
+	c->dir = dir;
+	c->proto = r->protocol;
+	c->port_known = 1;
+	c->port = r->dport;
+	if (proc) {
+		c->bin_ino = proc->bin_ino;
+		c->bin_dev = proc->bin_dev;
+	}
+	rule_addr(key, r->family, r->daddr);
+	return rules_check(c, key, true);
+}
+
+/* connect() and UDP sendmsg with an address. Returns 1 to allow, 0 to refuse with EPERM. */
+static __always_inline int on_egress(struct bpf_sock_addr *ctx, bool v6, bool send)
+{
+	struct shrike_net r = {};
+	struct rule_check c = {};
+	struct shrike_proc *proc = 0;
+	struct shrike_net_sock *s;
+	int hit;
+
+	if (ctx->protocol != IPPROTO_TCP && ctx->protocol != IPPROTO_UDP)
+		return 1;
+	owner_current(&r, &proc);
+	sockaddr_endpoints(ctx, &r, v6);
+	r.cookie = bpf_get_socket_cookie(ctx);
+	hit = sockaddr_rules(&c, &r, proc, SHRIKE_NET_DIR_EGRESS);
+	if (hit == 1) {
+		r.result = -EPERM;
+		r.flags |= SHRIKE_NET_DENIED;
+		r.rule_index = c.rule_index;
+		counter_inc(SHRIKE_CNT_NET_DENIED);
+		net_emit(&r, SHRIKE_REC_NET_CONNECT);
+		return 0;
+	}
+	if (hit == 2) {
+		r.flags |= SHRIKE_NET_AUDIT;
+		r.rule_index = c.rule_index;
+	}
+
+	s = bpf_sk_storage_get(&net_socks, ctx->sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
+	if (!s) {
+		counter_inc(SHRIKE_CNT_NET_STORAGE_FAIL);
+		if (r.protocol == IPPROTO_UDP || hit)
+			net_emit(&r, SHRIKE_REC_NET_CONNECT);
+		return 1;
+	}
+	sock_set_owner(s, &r);
+	if (r.protocol == IPPROTO_TCP) {
+		/* The outcome is reported from inet_sock_set_state, with the source port. */
+		s->flags |= SHRIKE_SOCK_CONNECTING;
+		s->audit_rule = hit == 2 ? c.rule_index + 1 : 0;
+		return 1;
+	}
+	/* UDP: report each new destination of the socket once (a DNS client's resolver, a
+	 * connected socket's peer), not every datagram. */
+	if (send && s->last_port == r.dport && !__builtin_memcmp(s->last_addr, r.daddr, 16) &&
+	    !hit)
+		return 1;
+	s->last_port = r.dport;
+	__builtin_memcpy(s->last_addr, r.daddr, 16);
+	net_emit(&r, SHRIKE_REC_NET_CONNECT);
+	return 1;
+}
+
+static __always_inline int on_bind(struct bpf_sock_addr *ctx, bool v6)
+{
+	struct shrike_net r = {};
+	struct rule_check c = {};
+	struct shrike_proc *proc = 0;
+	int hit;
+
+	if (ctx->protocol != IPPROTO_TCP && ctx->protocol != IPPROTO_UDP)
+		return 1;
+	owner_current(&r, &proc);
+	sockaddr_endpoints(ctx, &r, v6);
+	hit = sockaddr_rules(&c, &r, proc, SHRIKE_NET_DIR_BIND);
+	if (!hit)
+		return 1;
+	/* The address being bound is this process's own end. */
+	__builtin_memcpy(r.saddr, r.daddr, 16);
+	r.sport = r.dport;
+	__builtin_memset(r.daddr, 0, 16);
+	r.dport = 0;
+	r.cookie = bpf_get_socket_cookie(ctx);
+	r.rule_index = c.rule_index;
+	if (hit == 2) {
+		/* Reported by post_bind when the bind succeeds; an audit hit is remembered. */
+		struct shrike_net_sock *s =
+			bpf_sk_storage_get(&net_socks, ctx->sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
+
+		if (s)
+			s->audit_rule = c.rule_index + 1;
+		return 1;
+	}
+	r.result = -EPERM;
+	r.flags |= SHRIKE_NET_DENIED;
+	counter_inc(SHRIKE_CNT_NET_DENIED);
+	net_emit(&r, SHRIKE_REC_NET_BIND);
+	return 0;
+}
+
+SEC("cgroup/connect4")
+int net_connect4(struct bpf_sock_addr *ctx)
+{
+	return on_egress(ctx, false, false);
+}
+
+SEC("cgroup/connect6")
+int net_connect6(struct bpf_sock_addr *ctx)
+{
+	return on_egress(ctx, true, false);
+}
+
+SEC("cgroup/sendmsg4")
+int net_sendmsg4(struct bpf_sock_addr *ctx)
+{
+	return on_egress(ctx, false, true);
+}
+
+SEC("cgroup/sendmsg6")
+int net_sendmsg6(struct bpf_sock_addr *ctx)
+{
+	return on_egress(ctx, true, true);
+}
+
+SEC("cgroup/bind4")
+int net_bind4(struct bpf_sock_addr *ctx)
+{
+	return on_bind(ctx, false);
+}
+
+SEC("cgroup/bind6")
+int net_bind6(struct bpf_sock_addr *ctx)
+{
+	return on_bind(ctx, true);
+}
+
+/* A bind that succeeded: the port really bound (also when the caller asked for port 0). */
+static __always_inline int on_post_bind(struct bpf_sock *sk, bool v6)
+{
+	struct shrike_net r = {};
+	struct shrike_proc *proc = 0;
+	struct shrike_net_sock *s;
+
+	if (sk->protocol != IPPROTO_TCP && sk->protocol != IPPROTO_UDP)
+		return 1;
+	owner_current(&r, &proc);
+	r.protocol = sk->protocol;
+	r.sport = sk->src_port;
+	if (v6) {
+		__u32 a[4] = {sk->src_ip6[0], sk->src_ip6[1], sk->src_ip6[2], sk->src_ip6[3]};
+
+		r.family = SHRIKE_AF_INET6;
+		__builtin_memcpy(r.saddr, a, 16);
+	} else {
+		__u32 a = sk->src_ip4;
+
+		r.family = SHRIKE_AF_INET;
+		__builtin_memcpy(r.saddr, &a, 4);
+	}
+	r.cookie = bpf_get_socket_cookie(sk);
+	s = bpf_sk_storage_get(&net_socks, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
+	if (s) {
+		sock_set_owner(s, &r);
+		if (s->audit_rule) {
+			r.flags |= SHRIKE_NET_AUDIT;
+			r.rule_index = s->audit_rule - 1;
+			s->audit_rule = 0;
+		}
+	} else {
+		counter_inc(SHRIKE_CNT_NET_STORAGE_FAIL);
+	}
+	net_emit(&r, SHRIKE_REC_NET_BIND);
+	return 1;
+}
+
+SEC("cgroup/post_bind4")
+int net_post_bind4(struct bpf_sock *sk)
+{
+	return on_post_bind(sk, false);
+}
+
+SEC("cgroup/post_bind6")
+int net_post_bind6(struct bpf_sock *sk)
+{
+	return on_post_bind(sk, true);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* TCP state changes */
+
+/* The socket's two ends: local into saddr/sport, peer into daddr/dport. */
+static __always_inline void sk_endpoints(const struct sock *sk, struct shrike_net *r)
+{
+	__u16 family = BPF_CORE_READ(sk, __sk_common.skc_family);
+
+	r->family = family;
+	r->protocol = IPPROTO_TCP;
+	r->sport = BPF_CORE_READ(sk, __sk_common.skc_num);
+	r->dport = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
+	if (family == SHRIKE_AF_INET6) {
+		BPF_CORE_READ_INTO(&r->saddr, sk, __sk_common.skc_v6_rcv_saddr.in6_u.u6_addr8);
+		BPF_CORE_READ_INTO(&r->daddr, sk, __sk_common.skc_v6_daddr.in6_u.u6_addr8);
+	} else {
+		__u32 s = BPF_CORE_READ(sk, __sk_common.skc_rcv_saddr);
+		__u32 d = BPF_CORE_READ(sk, __sk_common.skc_daddr);
+
+		__builtin_memcpy(r->saddr, &s, 4);
+		__builtin_memcpy(r->daddr, &d, 4);
+	}
+}
+
+SEC("tp_btf/inet_sock_set_state")
+int BPF_PROG(net_tcp_state, const struct sock *sk, const int oldstate, const int newstate)
+{
+	struct sock *s_k = (struct sock *)sk;
+	struct shrike_net r = {};
+	struct shrike_net_sock *s;
+	struct shrike_proc *proc = 0;
+	__u16 family;
+
+	if (BPF_CORE_READ(sk, sk_protocol) != IPPROTO_TCP)
+		return 0;
+	family = BPF_CORE_READ(sk, __sk_common.skc_family);
+	if (family != SHRIKE_AF_INET && family != SHRIKE_AF_INET6)
+		return 0;
+
+	if (newstate == TCP_LISTEN) {
+		/* listen() itself: the caller's context. The listener's storage names the owner
+		 * of every connection it accepts (cloned to them). */
+		owner_current(&r, &proc);
+		sk_endpoints(sk, &r);
+		r.flags |= SHRIKE_NET_INGRESS;
+		r.cookie = bpf_get_socket_cookie(s_k);
+		s = bpf_sk_storage_get(&net_socks, s_k, 0, BPF_SK_STORAGE_GET_F_CREATE);
+		if (s)
+			sock_set_owner(s, &r);
+		else
+			counter_inc(SHRIKE_CNT_NET_STORAGE_FAIL);
+		net_emit(&r, SHRIKE_REC_NET_LISTEN);
+		return 0;
+	}
+
+	if (oldstate == TCP_SYN_SENT && (newstate == TCP_ESTABLISHED || newstate == TCP_CLOSE)) {
+		/* The outcome of a connect. */
+		s = bpf_sk_storage_get(&net_socks, s_k, 0, 0);
+		if (!s || !(s->flags & SHRIKE_SOCK_CONNECTING))
+			return 0;
+		s->flags &= ~SHRIKE_SOCK_CONNECTING;
+		owner_from(&r, s);
+		sk_endpoints(sk, &r);
+		r.cookie = bpf_get_socket_cookie(s_k);
+		if (s->audit_rule) {
+			r.flags |= SHRIKE_NET_AUDIT;
+			r.rule_index = s->audit_rule - 1;
+		}
+		if (newstate == TCP_ESTABLISHED) {
+			s->flags |= SHRIKE_SOCK_ESTABLISHED;
+			s->local_port = r.sport;
+		} else {
+			int err = BPF_CORE_READ(sk, sk_err);
+
+			r.result = err ? -err : -111; /* ECONNREFUSED when the kernel left none */
+		}
+		net_emit(&r, SHRIKE_REC_NET_CONNECT);
+		return 0;
+	}
+
+	if (oldstate == TCP_SYN_RECV && newstate == TCP_ESTABLISHED) {
+		/* An accepted connection (the child socket), usually in softirq: the owner is
+		 * the listener's, whose storage the child inherited. */
+		s = bpf_sk_storage_get(&net_socks, s_k, 0, BPF_SK_STORAGE_GET_F_CREATE);
+		owner_from(&r, s);
+		sk_endpoints(sk, &r);
+		r.flags |= SHRIKE_NET_INGRESS;
+		r.cookie = bpf_get_socket_cookie(s_k);
+		if (s) {
+			s->flags = (s->flags & SHRIKE_SOCK_OWNED) | SHRIKE_SOCK_ESTABLISHED |
+				   SHRIKE_SOCK_ACCEPTED;
+			s->audit_rule = 0;
+			s->local_port = r.sport;
+		} else {
+			counter_inc(SHRIKE_CNT_NET_STORAGE_FAIL);
+		}
+		net_emit(&r, SHRIKE_REC_NET_ACCEPT);
+		return 0;
+	}
+
+	if (newstate == TCP_CLOSE) {
+		/* The end of a connection this sensor reported: the flow's counters. */
+		struct tcp_sock *tp = (struct tcp_sock *)sk;
+
+		s = bpf_sk_storage_get(&net_socks, s_k, 0, 0);
+		if (!s || !(s->flags & SHRIKE_SOCK_ESTABLISHED))
+			return 0;
+		s->flags &= ~SHRIKE_SOCK_ESTABLISHED;
+		owner_from(&r, s);
+		sk_endpoints(sk, &r);
+		if (s->flags & SHRIKE_SOCK_ACCEPTED)
+			r.flags |= SHRIKE_NET_INGRESS;
+		r.cookie = bpf_get_socket_cookie(s_k);
+		/* tcp_set_state() releases the port before this tracepoint fires. */
+		if (!r.sport)
+			r.sport = s->local_port;
+		r.bytes_sent = BPF_CORE_READ(tp, bytes_sent);
+		r.bytes_received = BPF_CORE_READ(tp, bytes_received);
+		/* A received FIN takes one sequence number, which bytes_received counts. */
+		if (r.bytes_received && (BPF_CORE_READ_BITFIELD_PROBED(sk, sk_shutdown) & RCV_SHUTDOWN))
+			r.bytes_received -= 1;
+		r.packets_sent = BPF_CORE_READ(tp, segs_out);
+		r.packets_received = BPF_CORE_READ(tp, segs_in);
+		net_emit(&r, SHRIKE_REC_NET_CLOSE);
+		return 0;
+	}
+	return 0;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Sockets older than the agent */
+
+/* Every open file of every task, once at start: a TCP or UDP socket with no recorded owner gets
+ * the task that holds it (the first found, when several share it); an established TCP socket
+ * is marked so that its close is reported. */
+SEC("iter/task_file")
+int net_seed_owners(struct bpf_iter__task_file *ctx)
+{
+	struct task_struct *task = ctx->task;
+	struct file *file = ctx->file;
+	struct shrike_net_sock *s;
+	struct shrike_proc *proc;
+	struct socket *sock;
+	struct sock *sk;
+	__u16 family, protocol;
+	__u32 tgid;
+	int state;
+
+	if (!task || !file)
+		return 0;
+	sock = bpf_sock_from_file(file);
+	if (!sock)
+		return 0;
+	sk = sock->sk; /* a BTF pointer, which socket storage needs (not a probe-read copy) */
+	if (!sk)
+		return 0;
+	family = BPF_CORE_READ(sk, __sk_common.skc_family);
+	protocol = BPF_CORE_READ(sk, sk_protocol);
+	if ((family != SHRIKE_AF_INET && family != SHRIKE_AF_INET6) ||
+	    (protocol != IPPROTO_TCP && protocol != IPPROTO_UDP))
+		return 0;
+	s = bpf_sk_storage_get(&net_socks, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
+	if (!s) {
+		counter_inc(SHRIKE_CNT_NET_STORAGE_FAIL);
+		return 0;
+	}
+	if (s->flags & SHRIKE_SOCK_OWNED)
+		return 0;
+	tgid = BPF_CORE_READ(task, tgid);
+	proc = proc_lookup(tgid);
+	s->pid = tgid;
+	s->tid = tgid;
+	s->exec_id = proc ? proc->exec_id : 0;
+	s->flags |= SHRIKE_SOCK_OWNED;
+	state = BPF_CORE_READ(sk, __sk_common.skc_state);
+	if (protocol == IPPROTO_TCP && state == TCP_ESTABLISHED) {
+		s->flags |= SHRIKE_SOCK_ESTABLISHED;
+		s->local_port = BPF_CORE_READ(sk, __sk_common.skc_num);
+	}
+	return 0;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Packet parsing (cgroup_skb and tc) */
+
+struct pkt {
+	__u8 saddr[16];
+	__u8 daddr[16];
+	__u16 family;
+	__u16 sport;
+	__u16 dport;
+	__u8 proto;
+	__u8 ports_known;
+	__u32 l4_off;
+	__u32 l4_len; /* bytes from l4_off to the end of the IP payload */
+};
+
+struct ip6_ext {
+	__u8 nexthdr;
+	__u8 hdrlen;
+};
+
+/* Parses the IP header at `off` and, when present in this packet, the TCP/UDP ports.
+ * Returns 0 when the packet is IPv4/IPv6 (ports_known says whether ports were found). */
+static __always_inline int parse_ip(struct __sk_buff *skb, __u32 off, __u16 eth_proto,
+				    struct pkt *p)
+{
+	__u8 proto;
+	__u32 ip_end;
+
+	if (eth_proto == ETH_P_IP) {
+		struct iphdr ip;
+		__u16 frag;
+
+		if (bpf_skb_load_bytes(skb, off, &ip, sizeof(ip)))
+			return -1;
+		p->family = SHRIKE_AF_INET;
+		__builtin_memcpy(p->saddr, &ip.saddr, 4);
+		__builtin_memcpy(p->daddr, &ip.daddr, 4);
+		proto = ip.protocol;
+		frag = bpf_ntohs(ip.frag_off);
+		ip_end = off + bpf_ntohs(ip.tot_len);
+		off += ip.ihl * 4;
+		if (frag & IP_OFFSET) {
+			/* A later fragment: no transport header here. */
+			counter_inc(SHRIKE_CNT_NET_PARSE_SKIPPED);
+			p->proto = proto;
+			return 0;
+		}
+	} else if (eth_proto == ETH_P_IPV6) {
+		struct ipv6hdr ip6;
+
+		if (bpf_skb_load_bytes(skb, off, &ip6, sizeof(ip6)))
+			return -1;
+		p->family = SHRIKE_AF_INET6;
+		__builtin_memcpy(p->saddr, &ip6.saddr, 16);
+		__builtin_memcpy(p->daddr, &ip6.daddr, 16);
+		proto = ip6.nexthdr;
+		ip_end = off + sizeof(ip6) + bpf_ntohs(ip6.payload_len);
+		off += sizeof(ip6);
+		/* Extension headers: walk a bounded number of them. */
+		for (int i = 0; i < SHRIKE_NET_IP6_EXT_MAX; i++) {
+			struct ip6_ext ext;
+
+			if (proto != 0 && proto != 43 && proto != 60 && proto != 44 && proto != 51)
+				break;
+			if (bpf_skb_load_bytes(skb, off, &ext, sizeof(ext)))
+				return -1;
+			if (proto == 44) {
+				__u16 frag_off;
+
+				if (bpf_skb_load_bytes(skb, off + 2, &frag_off, sizeof(frag_off)))
+					return -1;
+				proto = ext.nexthdr;
+				off += 8;
+				if (bpf_ntohs(frag_off) & 0xfff8) {
+					counter_inc(SHRIKE_CNT_NET_PARSE_SKIPPED);
+					p->proto = proto;
+					return 0;
+				}
+				continue;
+			}
+			off += proto == 51 ? (ext.hdrlen + 2) * 4 : (ext.hdrlen + 1) * 8;
+			proto = ext.nexthdr;
+		}
+		if (proto == 0 || proto == 43 || proto == 60 || proto == 44 || proto == 51) {
+			/* More extension headers than we walk: counted, ports unknown. */
+			counter_inc(SHRIKE_CNT_NET_PARSE_SKIPPED);
+			p->proto = proto;
+			return 0;
+		}
+	} else {
+		return -1;
+	}
+	p->proto = proto;
+	if (proto == IPPROTO_TCP || proto == IPPROTO_UDP) {
+		__u16 ports[2];
+
+		if (bpf_skb_load_bytes(skb, off, ports, sizeof(ports)))
+			return 0;
+		p->sport = bpf_ntohs(ports[0]);
+		p->dport = bpf_ntohs(ports[1]);
+		p->ports_known = 1;
+		p->l4_off = off;
+		p->l4_len = ip_end > off ? ip_end - off : 0;
+	}
+	return 0;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* DNS over UDP: copy the message to user space */
+
+static __always_inline void dns_skb(struct __sk_buff *skb, bool ingress)
+{
+	struct pkt p = {};
+	__u32 zero = 0;
+	__u64 len, total; /* 64-bit, so the bounds checked are the bounds passed */
+	struct dns_scratch *d;
+	struct bpf_sock *sk;
+	struct shrike_net_sock *s = 0;
+	__u16 proto = bpf_ntohs(skb->protocol);
+
+	if (parse_ip(skb, 0, proto, &p) || !p.ports_known || p.proto != IPPROTO_UDP)
+		return;
+	if (ingress ? p.sport != DNS_PORT : p.dport != DNS_PORT)
+		return;
+	if (p.l4_len < 8 + 12) /* UDP header + DNS header */
+		return;
+	d = bpf_map_lookup_elem(&net_dns_scratch, &zero);
+	if (!d) {
+		counter_inc(SHRIKE_CNT_SCRATCH_FAIL);
+		return;
+	}
+	__builtin_memset(&d->rec, 0, sizeof(d->rec));
+	total = p.l4_len - 8;
+	len = total;
+	if (len > SHRIKE_NET_DNS_MAX) {
+		len = SHRIKE_NET_DNS_MAX;
+		d->rec.flags |= SHRIKE_NET_DNS_TRUNCATED;
+		counter_inc(SHRIKE_CNT_NET_DNS_TRUNCATED);
+	}
+	/* Keep the verifier's view of len exact: 1..SHRIKE_NET_DNS_MAX. */
+	asm volatile("" : "+r"(len));
+	if (len < 1 || len > SHRIKE_NET_DNS_MAX)
+		return;
+	if (bpf_skb_load_bytes(skb, p.l4_off + 8, d->data, len))
+		return;
+
+	sk = skb->sk;
+	if (sk)
+		sk = bpf_sk_fullsock(sk);
+	if (sk)
+		s = bpf_sk_storage_get(&net_socks, sk, 0, 0);
+	if (s && (s->flags & SHRIKE_SOCK_OWNED)) {
+		d->rec.hdr.pid = s->pid;
+		d->rec.hdr.tid = s->tid;
+		d->rec.hdr.exec_id = s->exec_id;
+	} else {
+		d->rec.flags |= SHRIKE_NET_OWNER_UNKNOWN;
+		counter_inc(SHRIKE_CNT_NET_NO_OWNER);
+	}
+	d->rec.cookie = bpf_get_socket_cookie(skb);
+	d->rec.family = p.family;
+	d->rec.protocol = IPPROTO_UDP;
+	if (ingress) {
+		d->rec.flags |= SHRIKE_NET_DNS_INGRESS;
+		__builtin_memcpy(d->rec.saddr, p.daddr, 16);
+		__builtin_memcpy(d->rec.daddr, p.saddr, 16);
+		d->rec.sport = p.dport;
+		d->rec.dport = p.sport;
+	} else {
+		__builtin_memcpy(d->rec.saddr, p.saddr, 16);
+		__builtin_memcpy(d->rec.daddr, p.daddr, 16);
+		d->rec.sport = p.sport;
+		d->rec.dport = p.dport;
+	}
+	d->rec.len = len;
+	d->rec.total = total > 0xffff ? 0xffff : total;
+	d->rec.hdr.kind = SHRIKE_REC_NET_DNS;
+	d->rec.hdr.size = sizeof(d->rec) + len;
+	d->rec.hdr.ktime_ns = bpf_ktime_get_boot_ns();
+	if (d->rec.hdr.size > sizeof(*d))
+		return;
+	emit_record(d, d->rec.hdr.size);
+}
+
+SEC("cgroup_skb/egress")
+int net_skb_egress(struct __sk_buff *skb)
+{
+	dns_skb(skb, false);
+	return 1;
+}
+
+SEC("cgroup_skb/ingress")
+int net_skb_ingress(struct __sk_buff *skb)
+{
+	dns_skb(skb, true);
+	return 1;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* tc ingress: drop by source CIDR, destination port, protocol */
+
+SEC("tc")
+int net_tc_ingress(struct __sk_buff *skb)
+{
+	struct pkt p = {};
+	struct rule_check c = {};
+	__u8 key[16];
+	struct tc_seen_key seen = {};
+	__u64 now, *last;
+	__u16 proto = bpf_ntohs(skb->protocol);
+
+	if (parse_ip(skb, ETH_HLEN, proto, &p))
+		return TC_PASS;
+	c.dir = SHRIKE_NET_DIR_INGRESS;
+	c.proto = p.proto;
+	c.port = p.dport;
+	c.port_known = p.ports_known;
+	rule_addr(key, p.family, p.saddr);
+	if (rules_check(&c, key, false) != 1)
+		return TC_PASS;
+	counter_inc(SHRIKE_CNT_NET_TC_DROPPED);
+
+	/* One event per second per source, port and protocol; the rest are counted. */
+	__builtin_memcpy(seen.addr, p.saddr, 16);
+	seen.port = p.dport;
+	seen.protocol = p.proto;
+	now = bpf_ktime_get_boot_ns();
+	last = bpf_map_lookup_elem(&net_tc_seen, &seen);
+	if (last && now - *last < NSEC_PER_SEC) {
+		counter_inc(SHRIKE_CNT_NET_TC_NOT_REPORTED);
+		return TC_ACT_SHOT;
+	}
+	bpf_map_update_elem(&net_tc_seen, &seen, &now, BPF_ANY_FLAG);
+	{
+		struct shrike_net r = {};
+
+		r.family = p.family;
+		r.protocol = p.proto;
+		__builtin_memcpy(r.saddr, p.daddr, 16);
+		__builtin_memcpy(r.daddr, p.saddr, 16);
+		r.sport = p.dport;
+		r.dport = p.sport;
+		r.result = -EPERM;
+		r.flags = SHRIKE_NET_DENIED | SHRIKE_NET_INGRESS | SHRIKE_NET_TC |
+			  SHRIKE_NET_OWNER_UNKNOWN;
+		r.rule_index = c.rule_index;
+		net_emit(&r, SHRIKE_REC_NET_ACCEPT);
+	}
+	return TC_ACT_SHOT;
+}

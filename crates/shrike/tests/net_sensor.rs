@@ -1,0 +1,815 @@
+//! Host integration tests of the network sensor, as root: the real `shrike run` with its real
+//! BPF programs, real sockets on loopback and in network namespaces joined by veth pairs that
+//! the tests create (and always delete, through a Drop guard), exact tuples and processes.
+
+mod common;
+
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+use common::*;
+use serde_json::Value;
+
+/// /usr/bin/python3 (on PATH `python3` may be a slow pyenv shim), and the binary events name.
+const PYTHON: &str = "/usr/bin/python3";
+
+fn python_binary() -> String {
+    std::fs::canonicalize(PYTHON)
+        .unwrap()
+        .to_string_lossy()
+        .into_owned()
+}
+
+fn sh(cmd: &str) {
+    let out = Command::new("sh").arg("-c").arg(cmd).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{cmd}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+static NEXT: AtomicU32 = AtomicU32::new(0);
+
+/// Two network namespaces joined by a veth pair, addressed 10.<x>.<y>.1 / .2 and fd<x>::1 / ::2;
+/// optionally a second pair from the host namespace to `a`. Deleted on drop, even when a test
+/// fails.
+struct Netns {
+    id: u32,
+    a: String,
+    b: String,
+    host_if: Option<String>,
+    v4: [String; 2],
+    v6: [String; 2],
+}
+
+impl Netns {
+    fn new(with_host_link: bool) -> Netns {
+        let n = NEXT.fetch_add(1, Ordering::SeqCst);
+        let id = (std::process::id() % 200) * 10 + n;
+        let x = 100 + (id / 250) % 100;
+        let y = id % 250;
+        let a = format!("shrk{id}a");
+        let b = format!("shrk{id}b");
+        let ns = Netns {
+            id,
+            a: a.clone(),
+            b: b.clone(),
+            host_if: with_host_link.then(|| format!("shrk{id}h")),
+            v4: [format!("10.{x}.{y}.1"), format!("10.{x}.{y}.2")],
+            v6: [format!("fd{x:02x}:{y:x}::1"), format!("fd{x:02x}:{y:x}::2")],
+        };
+        // Leftovers of an interrupted run.
+        let _ = Command::new("ip").args(["netns", "del", &a]).output();
+        let _ = Command::new("ip").args(["netns", "del", &b]).output();
+        sh(&format!("ip netns add {a} && ip netns add {b}"));
+        sh(&format!(
+            "ip link add {a}v type veth peer name {b}v && ip link set {a}v netns {a} && \
+             ip link set {b}v netns {b} && \
+             ip -n {a} addr add {}/24 dev {a}v && ip -n {b} addr add {}/24 dev {b}v && \
+             ip -n {a} addr add {}/64 dev {a}v nodad && ip -n {b} addr add {}/64 dev {b}v nodad && \
+             ip -n {a} link set {a}v up && ip -n {b} link set {b}v up && \
+             ip -n {a} link set lo up && ip -n {b} link set lo up",
+            ns.v4[0], ns.v4[1], ns.v6[0], ns.v6[1]
+        ));
+        if let Some(h) = &ns.host_if {
+            // host <-> a, on a /30 of its own.
+            sh(&format!(
+                "ip link add {h} type veth peer name {a}h && ip link set {a}h netns {a} && \
+                 ip addr add {} dev {h} && ip link set {h} up && \
+                 ip -n {a} addr add {} dev {a}h && ip -n {a} link set {a}h up",
+                ns.host_addr(0, true),
+                ns.host_addr(1, true)
+            ));
+        }
+        ns
+    }
+
+    /// Address of the host end (0) or the namespace end (1) of the host link.
+    fn host_addr(&self, end: usize, with_prefix: bool) -> String {
+        let addr = format!(
+            "172.{}.{}.{}",
+            16 + (self.id / 250) % 16,
+            self.id % 250,
+            1 + end
+        );
+        if with_prefix {
+            format!("{addr}/30")
+        } else {
+            addr
+        }
+    }
+
+    fn exec(&self, ns: &str) -> Command {
+        let mut c = Command::new("ip");
+        c.args(["netns", "exec", ns]);
+        c
+    }
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        if let Some(h) = &self.host_if {
+            let _ = Command::new("ip").args(["link", "del", h]).output();
+        }
+        let _ = Command::new("ip").args(["netns", "del", &self.a]).output();
+        let _ = Command::new("ip").args(["netns", "del", &self.b]).output();
+    }
+}
+
+/// A Python TCP server: prints its port, then for each connection reads everything, answers
+/// `reply` bytes, closes. Killed on drop.
+struct Server {
+    child: Child,
+    port: u16,
+}
+
+impl Server {
+    fn start(mut cmd: Command, host: &str, family: &str, reply: usize) -> Server {
+        let script = format!(
+            r#"
+import socket, sys
+s = socket.socket(socket.{family}, socket.SOCK_STREAM)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("{host}", 0))
+s.listen(64)
+print(s.getsockname()[1], flush=True)
+while True:
+    c, _ = s.accept()
+    n = 0
+    while True:
+        d = c.recv(65536)
+        if not d:
+            break
+        n += len(d)
+    c.sendall(b"r" * {reply})
+    c.close()
+"#
+        );
+        let mut child = cmd
+            .arg(PYTHON)
+            .arg("-c")
+            .arg(script)
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let port = line
+            .trim()
+            .parse()
+            .unwrap_or_else(|_| panic!("port: {line:?}"));
+        Server { child, port }
+    }
+
+    fn pid(&self) -> u32 {
+        // `ip netns exec` execs the command in the same process.
+        self.child.id()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Runs a Python client that connects to host:port, sends `send` bytes, half-closes, reads the
+/// reply. Returns (pid, local port, stdout) — the port is -1 and stdout the error when the
+/// connect failed.
+fn client(
+    mut cmd: Command,
+    family: &str,
+    host: &str,
+    port: u16,
+    send: usize,
+) -> (u32, i64, String) {
+    let script = format!(
+        r#"
+import socket, sys
+s = socket.socket(socket.{family}, socket.SOCK_STREAM)
+try:
+    s.connect(("{host}", {port}))
+except OSError as e:
+    print(-1, e.strerror, flush=True)
+    sys.exit(0)
+print(s.getsockname()[1], flush=True)
+s.sendall(b"x" * {send})
+s.shutdown(socket.SHUT_WR)
+n = 0
+while True:
+    d = s.recv(65536)
+    if not d:
+        break
+    n += len(d)
+s.close()
+print("got", n, flush=True)
+"#
+    );
+    let child = cmd
+        .arg(PYTHON)
+        .arg("-c")
+        .arg(script)
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    let out = child.wait_with_output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let first = text.split_whitespace().next().unwrap_or("-1");
+    (pid, first.parse().unwrap_or(-1), text)
+}
+
+fn net_event<'a>(kind: &'a str, pid: u32) -> impl Fn(&Value) -> bool + 'a {
+    move |e| kind_is(e, kind) && e["process"]["pid"] == pid
+}
+
+fn tuple(e: &Value) -> (String, u64, String, u64) {
+    let n = &e["network"];
+    (
+        n["saddr"].as_str().unwrap().to_string(),
+        n["sport"].as_u64().unwrap(),
+        n["daddr"].as_str().unwrap().to_string(),
+        n["dport"].as_u64().unwrap(),
+    )
+}
+
+/// The issue's check: a listener on 127.0.0.1 and python connecting to it yield net_listen,
+/// net_connect (client) and net_accept (server) with mirrored 4-tuples and the right binaries,
+/// and both closes report the bytes each way within 1%.
+#[test]
+fn loopback_connect_and_accept_have_matching_tuples_processes_and_flow_bytes() {
+    if !require_root("loopback_connect_and_accept_have_matching_tuples_processes_and_flow_bytes") {
+        return;
+    }
+    let agent = Agent::start(&[]);
+    let server = Server::start(Command::new("env"), "127.0.0.1", "AF_INET", 300_000);
+    let (cpid, cport, out) = client(
+        Command::new("env"),
+        "AF_INET",
+        "127.0.0.1",
+        server.port,
+        1_000_000,
+    );
+    assert!(out.contains("got 300000"), "{out}");
+    let py = python_binary();
+
+    let listen = agent.wait_for("net_listen", WAIT, net_event("net_listen", server.pid()));
+    assert_eq!(listen["process"]["binary"], py.as_str());
+    assert_eq!(
+        (
+            listen["network"]["saddr"].as_str(),
+            listen["network"]["sport"].as_u64()
+        ),
+        (Some("127.0.0.1"), Some(u64::from(server.port)))
+    );
+    assert_eq!(listen["network"]["protocol"], "tcp");
+    assert_eq!(listen["result"], 0);
+
+    let connect = agent.wait_for("net_connect", WAIT, net_event("net_connect", cpid));
+    assert_eq!(connect["process"]["binary"], py.as_str());
+    assert_eq!(
+        tuple(&connect),
+        (
+            "127.0.0.1".into(),
+            cport as u64,
+            "127.0.0.1".into(),
+            u64::from(server.port)
+        )
+    );
+    assert_eq!(connect["network"]["family"], "ipv4");
+    assert_eq!(connect["network"]["direction"], "egress");
+    assert_eq!(connect["result"], 0);
+
+    let accept = agent.wait_for("net_accept", WAIT, |e| {
+        net_event("net_accept", server.pid())(e) && e["network"]["dport"] == cport
+    });
+    assert_eq!(accept["process"]["binary"], py.as_str());
+    assert_eq!(
+        tuple(&accept),
+        (
+            "127.0.0.1".into(),
+            u64::from(server.port),
+            "127.0.0.1".into(),
+            cport as u64
+        )
+    );
+    assert_eq!(accept["network"]["direction"], "ingress");
+
+    let within = |v: &Value, want: f64| {
+        let got = v.as_f64().unwrap();
+        (got - want).abs() <= want * 0.01
+    };
+    let cclose = agent.wait_for("client net_close", WAIT, |e| {
+        net_event("net_close", cpid)(e) && e["network"]["sport"] == cport
+    });
+    assert_eq!(cclose["network"]["cookie"], connect["network"]["cookie"]);
+    assert!(within(&cclose["network"]["bytes_sent"], 1e6), "{cclose}");
+    assert!(
+        within(&cclose["network"]["bytes_received"], 3e5),
+        "{cclose}"
+    );
+    assert!(cclose["network"]["packets_sent"].as_u64().unwrap() > 0);
+    let sclose = agent.wait_for("server net_close", WAIT, |e| {
+        net_event("net_close", server.pid())(e) && e["network"]["dport"] == cport
+    });
+    assert!(
+        within(&sclose["network"]["bytes_received"], 1e6),
+        "{sclose}"
+    );
+    assert!(within(&sclose["network"]["bytes_sent"], 3e5), "{sclose}");
+    assert_eq!(sclose["network"]["direction"], "ingress");
+}
+
+/// curl as the client: the event names /usr/bin/curl and the server's port.
+#[test]
+fn curl_connecting_is_reported_with_its_binary() {
+    if !require_root("curl_connecting_is_reported_with_its_binary") {
+        return;
+    }
+    let agent = Agent::start(&[]);
+    let server = Server::start(Command::new("env"), "127.0.0.1", "AF_INET", 0);
+    let child = Command::new("curl")
+        .args([
+            "-s",
+            "-m",
+            "2",
+            &format!("http://127.0.0.1:{}/", server.port),
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    let _ = child.wait_with_output();
+    let e = agent.wait_for("curl net_connect", WAIT, net_event("net_connect", pid));
+    assert_eq!(e["process"]["binary"], "/usr/bin/curl");
+    assert_eq!(e["network"]["dport"], server.port);
+    assert_eq!(e["network"]["daddr"], "127.0.0.1");
+    assert_eq!(e["result"], 0);
+}
+
+/// IPv6 between two namespaces (exact tuples), and an IPv4 client of a dual-stack IPv6
+/// listener, whose IPv4-mapped addresses are reported as IPv4.
+#[test]
+fn ipv6_between_namespaces_and_mapped_ipv4_is_reported_as_ipv4() {
+    if !require_root("ipv6_between_namespaces_and_mapped_ipv4_is_reported_as_ipv4") {
+        return;
+    }
+    let ns = Netns::new(false);
+    let agent = Agent::start(&[]);
+    let server = Server::start(ns.exec(&ns.b), &ns.v6[1], "AF_INET6", 10);
+    let (cpid, cport, out) = client(ns.exec(&ns.a), "AF_INET6", &ns.v6[1], server.port, 100);
+    assert!(out.contains("got 10"), "{out}");
+    let c = agent.wait_for("v6 net_connect", WAIT, net_event("net_connect", cpid));
+    assert_eq!(c["network"]["family"], "ipv6");
+    assert_eq!(
+        tuple(&c),
+        (
+            ns.v6[0].clone(),
+            cport as u64,
+            ns.v6[1].clone(),
+            u64::from(server.port)
+        )
+    );
+    let a = agent.wait_for("v6 net_accept", WAIT, net_event("net_accept", server.pid()));
+    assert_eq!(
+        tuple(&a),
+        (
+            ns.v6[1].clone(),
+            u64::from(server.port),
+            ns.v6[0].clone(),
+            cport as u64
+        )
+    );
+
+    let dual = Server::start(Command::new("env"), "::", "AF_INET6", 1);
+    let (cpid, cport, out) = client(Command::new("env"), "AF_INET", "127.0.0.1", dual.port, 1);
+    assert!(out.contains("got 1"), "{out}");
+    let a = agent.wait_for("mapped net_accept", WAIT, |e| {
+        net_event("net_accept", dual.pid())(e) && e["network"]["dport"] == cport
+    });
+    assert_eq!(a["network"]["family"], "ipv4");
+    assert_eq!(
+        tuple(&a),
+        (
+            "127.0.0.1".into(),
+            u64::from(dual.port),
+            "127.0.0.1".into(),
+            cport as u64
+        )
+    );
+    let c = agent.wait_for("v4 net_connect", WAIT, net_event("net_connect", cpid));
+    assert_eq!(c["network"]["family"], "ipv4");
+}
+
+/// A DNS resolver the test starts in one namespace, a client in the other: the query and the
+/// response are parsed (name, type, rcode, A and CNAME answers) and attributed to the client,
+/// and a later connect to the answered address names the domain. Malformed answers (a
+/// compression-pointer loop, a truncated message) are reported with an empty query, not fatal.
+#[test]
+fn dns_query_and_answer_are_parsed_attributed_and_name_a_later_connect() {
+    if !require_root("dns_query_and_answer_are_parsed_attributed_and_name_a_later_connect") {
+        return;
+    }
+    let ns = Netns::new(false);
+    let agent = Agent::start(&[]);
+    let target = Server::start(ns.exec(&ns.b), &ns.v4[1], "AF_INET", 1);
+    let resolver_ip = &ns.v4[1];
+    let answer_ip = &ns.v4[1];
+    // A responder: for "good.*" a CNAME + A answer, for "loop.*" a pointer loop, for "cut.*"
+    // a truncated message. Answers one query per datagram until killed.
+    let responder = format!(
+        r#"
+import socket, struct
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind(("{resolver_ip}", 53))
+print("ready", flush=True)
+while True:
+    q, addr = s.recvfrom(512)
+    name_end = q.index(b"\0", 12) + 5
+    question = q[12:name_end]
+    hdr = q[:2] + b"\x81\x80" + b"\x00\x01"
+    if b"good" in q:
+        ans = b"\xc0\x0c" + struct.pack(">HHIH", 5, 1, 60, 6) + b"\x03cdn\xc0\x0c"
+        ans += b"\xc0" + bytes([12 + len(question) + 12]) + struct.pack(">HHIH", 1, 1, 60, 4) + socket.inet_aton("{answer_ip}")
+        s.sendto(hdr + b"\x00\x02\x00\x00\x00\x00" + question + ans, addr)
+    elif b"loop" in q:
+        s.sendto(hdr + b"\x00\x00\x00\x00\x00\x00" + b"\xc0\x0c" + b"\x00\x01\x00\x01", addr)
+    else:
+        s.sendto(hdr + b"\x00\x00\x00\x00\x00\x00", addr)
+"#
+    );
+    let mut resp = ns
+        .exec(&ns.b)
+        .arg(PYTHON)
+        .arg("-c")
+        .arg(responder)
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(resp.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let m = marker("dns").replace('-', "");
+    let name = format!("good.{}.example", &m[m.len() - 12..]);
+    let client = format!(
+        r#"
+import socket, struct, sys
+def query(name, qid):
+    q = struct.pack(">HHHHHH", qid, 0x0100, 1, 0, 0, 0)
+    for label in name.split("."):
+        q += bytes([len(label)]) + label.encode()
+    return q + b"\0" + struct.pack(">HH", 1, 1)
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.settimeout(3)
+for i, n in enumerate(["{name}", "loop.x.example", "cut.x.example"]):
+    s.sendto(query(n, 100 + i), ("{resolver_ip}", 53))
+    s.recvfrom(512)
+c = socket.create_connection(("{answer_ip}", {port}))
+c.shutdown(socket.SHUT_WR)
+c.recv(10)
+print("done", flush=True)
+"#,
+        port = target.port
+    );
+    let out = ns
+        .exec(&ns.a)
+        .arg(PYTHON)
+        .arg("-c")
+        .arg(client)
+        .output()
+        .unwrap();
+    let _ = resp.kill();
+    let _ = resp.wait();
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("done"),
+        "{out:?}"
+    );
+
+    let q = agent.wait_for("dns query", WAIT, |e| {
+        kind_is(e, "dns")
+            && e["dns"]["query"] == name.as_str()
+            && e["network"]["direction"] == "egress"
+    });
+    assert_eq!(q["process"]["binary"], python_binary());
+    assert_eq!(q["dns"]["qtype"], "A");
+    assert_eq!(q["dns"]["rcode"], Value::Null);
+    assert_eq!(q["network"]["daddr"], resolver_ip.as_str());
+    assert_eq!(q["network"]["dport"], 53);
+    let pid = q["process"]["pid"].clone();
+    let r = agent.wait_for("dns response", WAIT, |e| {
+        kind_is(e, "dns")
+            && e["dns"]["query"] == name.as_str()
+            && e["network"]["direction"] == "ingress"
+    });
+    assert_eq!(
+        r["process"]["pid"], pid,
+        "the response goes to the asking process"
+    );
+    assert_eq!(r["dns"]["rcode"], "NOERROR");
+    assert_eq!(
+        r["dns"]["answers"],
+        serde_json::json!([format!("cdn.{name}"), answer_ip])
+    );
+    let c = agent.wait_for("connect naming the domain", WAIT, |e| {
+        kind_is(e, "net_connect") && e["process"]["pid"] == pid && e["network"]["protocol"] == "tcp"
+    });
+    assert_eq!(c["network"]["domain"], name.as_str());
+    let bad = agent.wait_all(WAIT, |events| {
+        events
+            .iter()
+            .filter(|e| {
+                kind_is(e, "dns")
+                    && e["process"]["pid"] == pid
+                    && e["network"]["direction"] == "ingress"
+                    && e["dns"]["query"] == ""
+            })
+            .count()
+            >= 2
+    });
+    assert!(
+        bad,
+        "the loop and the cut answer are reported with an empty query"
+    );
+}
+
+fn write_config(name: &str, json: &str) -> std::path::PathBuf {
+    let path = std::env::temp_dir().join(format!("{}.json", marker(name)));
+    std::fs::File::create(&path)
+        .unwrap()
+        .write_all(json.as_bytes())
+        .unwrap();
+    path
+}
+
+/// An egress rule denying one port: the connect fails with "Operation not permitted", another
+/// port still works, and the refusal is a net_connect event with result -1 and an alert with
+/// outcome denied. A UDP send and a bind refused the same way; a binary-scoped rule stops curl
+/// and not python.
+#[test]
+fn egress_udp_and_bind_denies_return_eperm_and_are_reported_as_denied() {
+    if !require_root("egress_udp_and_bind_denies_return_eperm_and_are_reported_as_denied") {
+        return;
+    }
+    let denied = Server::start(Command::new("env"), "127.0.0.1", "AF_INET", 1);
+    let allowed = Server::start(Command::new("env"), "127.0.0.1", "AF_INET", 1);
+    let curl_only = Server::start(Command::new("env"), "127.0.0.1", "AF_INET", 1);
+    let udp_port = 40000 + (std::process::id() % 20000) as u16;
+    let bind_port = udp_port + 1;
+    let config = write_config(
+        "netdeny",
+        &format!(
+            r#"{{"rules": [
+            {{"id": "T-NET-1", "name": "test deny", "severity": "high", "cidr": "127.0.0.0/8",
+              "ports": {}, "protocol": "tcp"}},
+            {{"id": "T-NET-2", "name": "udp deny", "cidr": "127.0.0.1", "ports": {udp_port}, "protocol": "udp"}},
+            {{"id": "T-NET-3", "name": "bind deny", "direction": "bind", "cidr": "0.0.0.0/0", "ports": {bind_port}}},
+            {{"id": "T-NET-4", "name": "curl deny", "cidr": "127.0.0.1", "ports": {}, "binary": "/usr/bin/curl"}}
+        ]}}"#,
+            denied.port, curl_only.port
+        ),
+    );
+    let agent = Agent::start(&["--net-config", config.to_str().unwrap()]);
+
+    let (pid, port, out) = client(Command::new("env"), "AF_INET", "127.0.0.1", denied.port, 1);
+    assert_eq!(port, -1, "{out}");
+    assert!(out.contains("Operation not permitted"), "{out}");
+    let (_, port, out) = client(Command::new("env"), "AF_INET", "127.0.0.1", allowed.port, 1);
+    assert!(
+        port > 0 && out.contains("got 1"),
+        "other destinations work: {out}"
+    );
+    let e = agent.wait_for("denied net_connect", WAIT, net_event("net_connect", pid));
+    assert_eq!(e["result"], -1);
+    assert_eq!(e["network"]["dport"], denied.port);
+    assert_eq!(e["network"]["daddr"], "127.0.0.1");
+    let alert = &e["alerts"][0];
+    assert_eq!(alert["rule_id"], "T-NET-1");
+    assert_eq!(alert["rule"], "test deny");
+    assert_eq!(alert["action"], "deny");
+    assert_eq!(alert["outcome"], "denied");
+
+    let udp = Command::new(PYTHON)
+        .arg("-c")
+        .arg(format!(
+            "import socket\ns = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n\
+             try:\n    s.sendto(b'x', ('127.0.0.1', {udp_port}))\n    print('sent')\n\
+             except OSError as e:\n    print(e.strerror)\n\
+             s.sendto(b'x', ('127.0.0.1', {}))\nprint('other sent')",
+            udp_port + 2
+        ))
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&udp.stdout);
+    assert!(
+        text.contains("Operation not permitted") && text.contains("other sent"),
+        "{text}"
+    );
+    let e = agent.wait_for("denied udp send", WAIT, |e| {
+        kind_is(e, "net_connect")
+            && e["network"]["protocol"] == "udp"
+            && e["network"]["dport"] == udp_port
+    });
+    assert_eq!(e["result"], -1);
+    assert_eq!(e["alerts"][0]["rule_id"], "T-NET-2");
+
+    let bind = Command::new(PYTHON)
+        .arg("-c")
+        .arg(format!(
+            "import socket\ns = socket.socket()\n\
+             try:\n    s.bind(('127.0.0.1', {bind_port}))\n    print('bound')\n\
+             except OSError as e:\n    print(e.strerror)"
+        ))
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&bind.stdout);
+    assert!(text.contains("Operation not permitted"), "{text}");
+    let e = agent.wait_for("denied bind", WAIT, |e| {
+        kind_is(e, "net_bind") && e["network"]["sport"] == bind_port
+    });
+    assert_eq!(e["result"], -1);
+    assert_eq!(e["network"]["saddr"], "127.0.0.1");
+    assert_eq!(e["alerts"][0]["outcome"], "denied");
+
+    let curl = Command::new("curl")
+        .args([
+            "-sSv",
+            "-m",
+            "2",
+            &format!("http://127.0.0.1:{}/", curl_only.port),
+        ])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&curl.stderr);
+    assert!(
+        !curl.status.success() && err.contains("Operation not permitted"),
+        "{err}"
+    );
+    let (_, port, out) = client(
+        Command::new("env"),
+        "AF_INET",
+        "127.0.0.1",
+        curl_only.port,
+        1,
+    );
+    assert!(port > 0, "the rule is for curl only: {out}");
+    let e = agent.wait_for("curl denied", WAIT, |e| {
+        kind_is(e, "net_connect") && e["process"]["binary"] == "/usr/bin/curl" && e["result"] == -1
+    });
+    assert_eq!(e["alerts"][0]["rule_id"], "T-NET-4");
+    let _ = std::fs::remove_file(config);
+}
+
+/// An ingress rule at tc: SYNs from a namespace to one port are dropped (the connect times out)
+/// while another port answers; the drop is reported once as a denied net_accept.
+#[test]
+fn ingress_drop_at_tc_stops_one_port_and_is_reported() {
+    if !require_root("ingress_drop_at_tc_stops_one_port_and_is_reported") {
+        return;
+    }
+    let ns = Netns::new(true);
+    let host = ns.host_addr(0, false);
+    let peer = ns.host_addr(1, false);
+    let blocked = Server::start(Command::new("env"), &host, "AF_INET", 1);
+    let open = Server::start(Command::new("env"), &host, "AF_INET", 1);
+    let config = write_config(
+        "tcdrop",
+        &format!(
+            r#"{{"interfaces": ["{}"], "rules": [
+            {{"id": "T-TC-1", "name": "inbound block", "direction": "ingress", "cidr": "{peer}/32",
+              "ports": {}, "protocol": "tcp"}}]}}"#,
+            ns.host_if.as_deref().unwrap(),
+            blocked.port
+        ),
+    );
+    let agent = Agent::start(&["--net-config", config.to_str().unwrap()]);
+    let script = |port: u16| {
+        format!(
+            "import socket\ns = socket.socket()\ns.settimeout(1.5)\n\
+             try:\n    s.connect(('{host}', {port}))\n    print('connected')\n\
+             except OSError as e:\n    print('failed', e)"
+        )
+    };
+    let out = ns
+        .exec(&ns.a)
+        .arg(PYTHON)
+        .arg("-c")
+        .arg(script(blocked.port))
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("failed"),
+        "{out:?}"
+    );
+    let out = ns
+        .exec(&ns.a)
+        .arg(PYTHON)
+        .arg("-c")
+        .arg(script(open.port))
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("connected"),
+        "{out:?}"
+    );
+    let e = agent.wait_for("tc drop", WAIT, |e| {
+        kind_is(e, "net_accept") && e["result"] == -1 && e["network"]["sport"] == blocked.port
+    });
+    assert_eq!(e["network"]["daddr"], peer.as_str());
+    assert_eq!(e["network"]["saddr"], host.as_str());
+    assert_eq!(e["network"]["direction"], "ingress");
+    assert_eq!(e["alerts"][0]["rule_id"], "T-TC-1");
+    assert_eq!(e["alerts"][0]["outcome"], "denied");
+    let _ = std::fs::remove_file(config);
+}
+
+/// A shell whose stdin and stdout are a TCP connection (a reverse shell's shape) is decidable
+/// from its exec event alone: process.stdio_sockets names fds 0 and 1 and the peer.
+#[test]
+fn exec_with_a_socket_as_stdio_reports_the_peer() {
+    if !require_root("exec_with_a_socket_as_stdio_reports_the_peer") {
+        return;
+    }
+    let agent = Agent::start(&[]);
+    let m = marker("stdio");
+    let script = format!(
+        r#"
+import socket, subprocess
+l = socket.socket()
+l.bind(("127.0.0.1", 0))
+l.listen(1)
+c = socket.create_connection(l.getsockname())
+s, _ = l.accept()
+subprocess.run(["/usr/bin/env", "true", "{m}"], stdin=s.fileno(), stdout=s.fileno())
+print(c.getsockname()[1], flush=True)
+"#
+    );
+    let out = Command::new(PYTHON).arg("-c").arg(script).output().unwrap();
+    let peer_port: u64 = String::from_utf8_lossy(&out.stdout).trim().parse().unwrap();
+    let e = agent.wait_for("exec with socket stdio", WAIT, |e| {
+        kind_is(e, "process_exec") && has_arg(e, &m)
+    });
+    let stdio = e["process"]["stdio_sockets"]
+        .as_array()
+        .expect("stdio_sockets");
+    assert_eq!(stdio.len(), 2, "{e}");
+    for (i, s) in stdio.iter().enumerate() {
+        assert_eq!(s["fd"], i as u64);
+        assert_eq!(s["family"], "ipv4");
+        assert_eq!(s["protocol"], "tcp");
+        assert_eq!(s["peer_addr"], "127.0.0.1");
+        assert_eq!(s["peer_port"], peer_port);
+    }
+}
+
+/// Thousands of short connections: the agent keeps up or counts what it dropped, and stays up.
+#[test]
+fn a_burst_of_short_connections_is_delivered_or_counted() {
+    if !require_root("a_burst_of_short_connections_is_delivered_or_counted") {
+        return;
+    }
+    const N: usize = 5000;
+    let agent = Agent::start(&[]);
+    let script = format!(
+        r#"
+import socket
+l = socket.socket()
+l.bind(("127.0.0.1", 0))
+l.listen(512)
+for i in range({N}):
+    c = socket.create_connection(l.getsockname())
+    s, _ = l.accept()
+    c.close()
+    s.close()
+print("done", flush=True)
+"#
+    );
+    let child = Command::new(PYTHON)
+        .arg("-c")
+        .arg(script)
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    let out = child.wait_with_output().unwrap();
+    assert!(String::from_utf8_lossy(&out.stdout).contains("done"));
+    let complete = agent.wait_all(Duration::from_secs(30), |events| {
+        let n = |kind: &str| events.iter().filter(|e| net_event(kind, pid)(e)).count();
+        let lost: u64 = events
+            .iter()
+            .filter(|e| kind_is(e, "events_lost"))
+            .map(|e| e["lost"]["ringbuf_full"].as_u64().unwrap_or(0))
+            .sum();
+        (n("net_connect") + n("net_accept")) as u64 + lost >= 2 * N as u64
+    });
+    assert!(complete, "every connect and accept delivered or counted");
+    let (status, stderr) = agent.stop();
+    assert!(status.success(), "{stderr}");
+}
