@@ -23,9 +23,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use libbpf_rs::skel::{OpenSkel, SkelBuilder};
-use libbpf_rs::{
-    Link, MapCore, MapFlags, MapHandle, OpenObject, TcHook, TcHookBuilder, TC_INGRESS,
-};
+use libbpf_rs::{Link, OpenObject, TcHook, TcHookBuilder, TC_INGRESS};
 
 use crate::abi::net::{
     shrike_net_cfg, shrike_net_direction, shrike_net_lpm_key, shrike_net_match, shrike_net_rule,
@@ -370,9 +368,10 @@ pub struct NetRules(Arc<Mutex<RulesInner>>);
 
 struct RulesInner {
     sets: BTreeMap<NetRuleSource, Vec<NetRule>>,
-    lpm: MapHandle,
-    rules: MapHandle,
-    cfg: MapHandle,
+    /// Map fds (owned copies): the handle is Send and borrows nothing.
+    lpm: OwnedFd,
+    rules: OwnedFd,
+    cfg: OwnedFd,
     gen: u32,
     /// Trie keys written per generation, to clear a generation before it is rewritten.
     keys: [Vec<Vec<u8>>; 2],
@@ -386,8 +385,12 @@ struct RulesInner {
 enum TcAttachment {
     /// A tcx link (kernel 6.6+): closing the link fd detaches.
     Tcx { iface: String, _link: OwnedFd },
-    /// A clsact filter (older kernels).
-    Clsact { iface: String, hook: TcHook },
+    /// A clsact filter (older kernels): detached on drop.
+    Clsact {
+        iface: String,
+        ifindex: i32,
+        prog: OwnedFd,
+    },
 }
 
 impl TcAttachment {
@@ -399,14 +402,71 @@ impl TcAttachment {
     }
 }
 
+/// The clsact filter this sensor installs: its handle and priority identify it for detach.
+const TC_HANDLE: u32 = 0x5348; // "SH"
+const TC_PRIORITY: u32 = 1;
+
+fn clsact_hook(prog: &OwnedFd, ifindex: i32) -> TcHook {
+    let mut builder = TcHookBuilder::new(prog.as_fd());
+    builder
+        .ifindex(ifindex)
+        .replace(true)
+        .handle(TC_HANDLE)
+        .priority(TC_PRIORITY);
+    builder.hook(TC_INGRESS)
+}
+
 impl Drop for TcAttachment {
     fn drop(&mut self) {
-        if let TcAttachment::Clsact { hook, iface } = self {
-            if let Err(err) = hook.detach() {
+        if let TcAttachment::Clsact {
+            iface,
+            ifindex,
+            prog,
+        } = self
+        {
+            if let Err(err) = clsact_hook(prog, *ifindex).detach() {
                 tracing::warn!(%iface, %err, "detaching the tc ingress filter");
             }
         }
     }
+}
+
+/// `bpf_map_update_elem` on a map fd.
+fn map_update(
+    fd: &OwnedFd,
+    key: &[u8],
+    value: &[u8],
+    map: &'static str,
+) -> Result<(), NetRuleError> {
+    // SAFETY: key and value are valid for reads of the map's key and value sizes (callers pass
+    // the contract structs of exactly those types); the fd is an open map.
+    let rc = unsafe {
+        libbpf_rs::libbpf_sys::bpf_map_update_elem(
+            fd.as_raw_fd(),
+            key.as_ptr().cast(),
+            value.as_ptr().cast(),
+            0,
+        )
+    };
+    if rc < 0 {
+        return Err(map_err(map)(libbpf_rs::Error::from(
+            std::io::Error::from_raw_os_error(-rc),
+        )));
+    }
+    Ok(())
+}
+
+/// `bpf_map_delete_elem`; a missing key is not an error.
+fn map_delete(fd: &OwnedFd, key: &[u8], map: &'static str) -> Result<(), NetRuleError> {
+    // SAFETY: key is valid for reads of the map's key size; the fd is an open map.
+    let rc =
+        unsafe { libbpf_rs::libbpf_sys::bpf_map_delete_elem(fd.as_raw_fd(), key.as_ptr().cast()) };
+    if rc < 0 && -rc != libc::ENOENT {
+        return Err(map_err(map)(libbpf_rs::Error::from(
+            std::io::Error::from_raw_os_error(-rc),
+        )));
+    }
+    Ok(())
 }
 
 fn bytes_of<T: plain::Plain>(value: &T) -> &[u8] {
@@ -466,17 +526,11 @@ impl RulesInner {
         // Clear what the inactive generation held (it has not been read since the last
         // switch, long ago in kernel time).
         for key in std::mem::take(&mut self.keys[next as usize]) {
-            match self.lpm.delete(&key) {
-                Ok(()) => {}
-                Err(err) if err.kind() == libbpf_rs::ErrorKind::NotFound => {}
-                Err(source) => return Err(map_err("net_lpm")(source)),
-            }
+            map_delete(&self.lpm, &key, "net_lpm")?;
         }
         for (slot, rule) in c.rules.iter().enumerate() {
             let key = (slot as u32 + next * RULES_MAX as u32).to_ne_bytes();
-            self.rules
-                .update(&key, bytes_of(rule), MapFlags::ANY)
-                .map_err(map_err("net_rules"))?;
+            map_update(&self.rules, &key, bytes_of(rule), "net_rules")?;
         }
         for (prefix, addr, bits) in &c.prefixes {
             let key = shrike_net_lpm_key {
@@ -487,9 +541,7 @@ impl RulesInner {
             };
             let value = shrike_net_match { slots: *bits };
             let key_bytes = bytes_of(&key).to_vec();
-            self.lpm
-                .update(&key_bytes, bytes_of(&value), MapFlags::ANY)
-                .map_err(map_err("net_lpm"))?;
+            map_update(&self.lpm, &key_bytes, bytes_of(&value), "net_lpm")?;
             self.keys[next as usize].push(key_bytes);
         }
         // The switch: one array element, written whole.
@@ -497,9 +549,7 @@ impl RulesInner {
             gen: next,
             directions: c.directions,
         };
-        self.cfg
-            .update(&0u32.to_ne_bytes(), bytes_of(&cfg), MapFlags::ANY)
-            .map_err(map_err("net_cfg"))?;
+        map_update(&self.cfg, &0u32.to_ne_bytes(), bytes_of(&cfg), "net_cfg")?;
         self.gen = next;
         Ok(())
     }
@@ -573,19 +623,17 @@ fn attach_tc_ingress(prog: &OwnedFd, iface: &str) -> Result<TcAttachment, NetRul
         });
     }
     let tcx_err = std::io::Error::from_raw_os_error(-fd);
-    let mut builder = TcHookBuilder::new(prog.as_fd());
-    builder
-        .ifindex(ifindex as i32)
-        .replace(true)
-        .handle(0x5348) // "SH"
-        .priority(1);
-    let mut hook = builder.hook(TC_INGRESS);
+    let mut hook = clsact_hook(prog, ifindex as i32);
     // The clsact qdisc may already exist (EEXIST): that is fine.
     let _ = hook.create();
     match hook.attach() {
-        Ok(hook) => Ok(TcAttachment::Clsact {
+        Ok(_) => Ok(TcAttachment::Clsact {
             iface: iface.to_string(),
-            hook,
+            ifindex: ifindex as i32,
+            prog: prog.try_clone().map_err(|e| NetRuleError::Tc {
+                iface: iface.to_string(),
+                why: format!("duplicating the program fd: {e}"),
+            })?,
         }),
         Err(err) => Err(NetRuleError::Tc {
             iface: iface.to_string(),
@@ -696,7 +744,9 @@ pub fn load(
     seed_owners(&progs.net_seed_owners);
 
     let handle = |map: &libbpf_rs::Map<'_>, name: &'static str| {
-        MapHandle::try_from(map).map_err(|source| LoadError::Map { map: name, source })
+        map.as_fd()
+            .try_clone_to_owned()
+            .map_err(|e| LoadError::Option(format!("duplicating the {name} map fd: {e}")))
     };
     let tc_prog = progs
         .net_tc_ingress
