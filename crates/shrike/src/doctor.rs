@@ -88,14 +88,14 @@ pub const HOOK_PLAN: &[HookRow] = &[
         preferred: ("cgroup connect4/6, bind4/6, sendmsg4/6", Feature::CgroupSockAddr),
         fallback: None,
         degrades: "",
-        built: false,
+        built: true,
     },
     HookRow {
         capability: "packets, flows and DNS",
         preferred: ("tc (tcx or clsact) and cgroup_skb", Feature::Tc),
         fallback: Some(("cgroup_skb only", Feature::CgroupSkb)),
         degrades: "no ingress drop before the socket",
-        built: false,
+        built: true,
     },
 ];
 
