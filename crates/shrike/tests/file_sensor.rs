@@ -1,0 +1,769 @@
+//! Host integration tests of the file, privilege and kernel-integrity sensor, as root: the real
+//! `shrike run` with its real BPF programs, real actions (cat, mv, chmod, ln, finit_module, a
+//! BPF program load, ptrace, unshare, mount, memfd_create, kill), exact fields, the syscall's
+//! result, and the in-kernel filter (unwatched paths produce no event; drops are counted).
+//!
+//! Each test watches a directory of its own (`--watch DIR/`) and acts in it or in an unwatched
+//! sibling, so tests can share a machine. The same tests run in the kernel matrix (6.1, 6.12),
+//! where the sensor uses its LSM hook set instead of syscall tracepoints.
+
+mod common;
+
+use std::ffi::OsStr;
+use std::os::unix::ffi::OsStrExt;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+
+use common::*;
+use serde_json::Value;
+
+/// A directory under /tmp that is removed when the test ends.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(name: &str) -> TempDir {
+        let dir = PathBuf::from("/tmp").join(marker(name));
+        std::fs::create_dir_all(&dir).unwrap();
+        TempDir(dir)
+    }
+
+    fn path(&self, name: &str) -> String {
+        self.0.join(name).to_str().unwrap().to_string()
+    }
+
+    /// The directory as a `--watch` prefix.
+    fn prefix(&self) -> String {
+        format!("{}/", self.0.display())
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = Command::new("rm").arg("-rf").arg(&self.0).status();
+    }
+}
+
+/// Starts the agent watching `dirs` (in addition to the built-in list).
+fn agent_watching(dirs: &[&TempDir]) -> Agent {
+    let prefixes: Vec<String> = dirs.iter().map(|d| d.prefix()).collect();
+    let mut args: Vec<&str> = vec!["--stats-interval", "1"];
+    for p in &prefixes {
+        args.push("--watch");
+        args.push(p);
+    }
+    Agent::start(&args)
+}
+
+fn run(cmd: &str, args: &[&str]) -> std::process::Output {
+    Command::new(cmd)
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap_or_else(|e| panic!("running {cmd}: {e}"))
+}
+
+fn sh(script: &str) -> std::process::Output {
+    run("sh", &["-c", script])
+}
+
+fn python(script: &str) -> std::process::Output {
+    let out = run("python3", &["-c", script]);
+    assert!(
+        out.status.success(),
+        "python failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+fn file_event<'a>(kind: &'a str, path: &'a str) -> impl Fn(&Value) -> bool + 'a {
+    move |e| kind_is(e, kind) && e["file"]["path"] == path
+}
+
+/// Waits a little for the pipeline to flush what the kernel already sent.
+fn settle(agent: &Agent, dir: &TempDir) {
+    // A watched action after everything else: once its event arrives, earlier ones have too.
+    let flag = dir.path("settle");
+    std::fs::write(&flag, b"").unwrap();
+    agent.wait_for("the settle marker", WAIT, file_event("file_open", &flag));
+}
+
+/// The issue's own check: `cat /etc/shadow` yields one file_open of /etc/shadow, read access,
+/// by /usr/bin/cat, with the fd it got as result.
+#[test]
+fn cat_of_etc_shadow_is_one_read_open_by_cat() {
+    if !require_root("cat_of_etc_shadow_is_one_read_open_by_cat") {
+        return;
+    }
+    let dir = TempDir::new("shadow");
+    let agent = agent_watching(&[&dir]);
+    let cat = Command::new("/usr/bin/cat")
+        .arg("/etc/shadow")
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let pid = cat.id();
+    assert!(cat.wait_with_output().unwrap().status.success());
+    let by_cat = |e: &Value| {
+        kind_is(e, "file_open") && e["file"]["path"] == "/etc/shadow" && e["process"]["pid"] == pid
+    };
+    let e = agent.wait_for("cat's open of /etc/shadow", WAIT, by_cat);
+    settle(&agent, &dir);
+    assert_eq!(agent.events(by_cat).len(), 1, "exactly one event");
+    assert_eq!(e["process"]["binary"], "/usr/bin/cat");
+    assert_eq!(e["file"]["access"], serde_json::json!(["read"]));
+    assert_eq!(e["file"]["truncated"], false);
+    assert!(e["result"].as_i64().unwrap() >= 3, "an fd: {e}");
+    assert_eq!(e["parent"]["pid"], std::process::id());
+}
+
+/// Creating, truncating, failing to open, and opening an unwatched file.
+#[test]
+fn opens_report_access_and_result_and_unwatched_paths_stay_in_the_kernel() {
+    if !require_root("opens_report_access_and_result_and_unwatched_paths_stay_in_the_kernel") {
+        return;
+    }
+    let dir = TempDir::new("open");
+    let other = TempDir::new("open-unwatched");
+    let agent = agent_watching(&[&dir]);
+    let unwatched = other.path("quiet");
+    let created = dir.path("created");
+    let missing = dir.path("missing");
+    sh(&format!(
+        "echo x > {unwatched}; cat {unwatched}; echo y > {created}"
+    ));
+    let out = run("cat", &[&missing]);
+    assert!(!out.status.success());
+
+    let e = agent.wait_for("create", WAIT, file_event("file_open", &created));
+    assert_eq!(
+        e["file"]["access"],
+        serde_json::json!(["write", "create", "truncate"])
+    );
+    assert_eq!(e["process"]["binary"], "/usr/bin/dash");
+    assert!(e["result"].as_i64().unwrap() >= 0);
+    let e = agent.wait_for("failed open", WAIT, file_event("file_open", &missing));
+    assert_eq!(e["result"], -2, "ENOENT");
+    assert_eq!(e["file"]["access"], serde_json::json!(["read"]));
+    assert_eq!(e["process"]["binary"], "/usr/bin/cat");
+    settle(&agent, &dir);
+    assert!(
+        agent
+            .events(|e| e["file"]["path"].as_str() == Some(unwatched.as_str()))
+            .is_empty(),
+        "an unwatched path left the kernel"
+    );
+}
+
+/// rm and rmdir in a watched directory.
+#[test]
+fn rm_and_rmdir_report_file_unlink_with_result() {
+    if !require_root("rm_and_rmdir_report_file_unlink_with_result") {
+        return;
+    }
+    let dir = TempDir::new("unlink");
+    let f = dir.path("f");
+    let d = dir.path("d");
+    std::fs::write(&f, b"x").unwrap();
+    std::fs::create_dir(&d).unwrap();
+    let agent = agent_watching(&[&dir]);
+    sh(&format!("rm {f}; rmdir {d}; rm {f}"));
+    let e = agent.wait_for("unlink", WAIT, |e| {
+        file_event("file_unlink", &f)(e) && e["result"] == 0
+    });
+    assert_eq!(e["process"]["binary"], "/usr/bin/rm");
+    let e = agent.wait_for("rmdir", WAIT, file_event("file_unlink", &d));
+    assert_eq!(e["result"], 0);
+    assert_eq!(e["file"]["flags"], 0x200, "AT_REMOVEDIR");
+    let e = agent.wait_for("failed unlink", WAIT, |e| {
+        file_event("file_unlink", &f)(e) && e["result"] != 0
+    });
+    assert_eq!(e["result"], -2);
+}
+
+/// mv within a watched directory and from an unwatched one into it.
+#[test]
+fn mv_reports_file_rename_with_both_paths() {
+    if !require_root("mv_reports_file_rename_with_both_paths") {
+        return;
+    }
+    let dir = TempDir::new("rename");
+    let other = TempDir::new("rename-src");
+    let a = dir.path("a");
+    let b = dir.path("b");
+    let outside = other.path("dropped");
+    let inside = dir.path("dropped");
+    std::fs::write(&a, b"x").unwrap();
+    std::fs::write(&outside, b"x").unwrap();
+    let agent = agent_watching(&[&dir]);
+    sh(&format!("mv {a} {b}; mv {outside} {inside}"));
+    let e = agent.wait_for("rename", WAIT, file_event("file_rename", &a));
+    assert_eq!(e["file"]["new_path"], b.as_str());
+    assert_eq!(e["result"], 0);
+    assert_eq!(e["process"]["binary"], "/usr/bin/mv");
+    let e = agent.wait_for("rename into", WAIT, file_event("file_rename", &outside));
+    assert_eq!(e["file"]["new_path"], inside.as_str());
+}
+
+/// The issue's check: `chmod u+s` on a copy of /bin/sh in an unwatched directory is reported
+/// with the new mode's setuid bit; a plain chmod there is not.
+#[test]
+fn chmod_u_plus_s_on_a_copy_of_sh_marks_setuid_anywhere() {
+    if !require_root("chmod_u_plus_s_on_a_copy_of_sh_marks_setuid_anywhere") {
+        return;
+    }
+    let dir = TempDir::new("chmod-watched");
+    let other = TempDir::new("chmod");
+    let copy = other.path("sh");
+    let plain = other.path("plain");
+    std::fs::copy("/bin/sh", &copy).unwrap();
+    std::fs::write(&plain, b"").unwrap();
+    let agent = agent_watching(&[&dir]);
+    sh(&format!("chmod 600 {plain}; chmod u+s {copy}"));
+    let e = agent.wait_for("chmod u+s", WAIT, file_event("file_chmod", &copy));
+    assert_eq!(e["file"]["mode"], 0o4755);
+    assert_eq!(e["file"]["mode"].as_u64().unwrap() & 0o4000, 0o4000);
+    assert_eq!(e["result"], 0);
+    assert_eq!(e["process"]["binary"], "/usr/bin/chmod");
+    settle(&agent, &dir);
+    assert!(agent.events(file_event("file_chmod", &plain)).is_empty());
+}
+
+/// chown with both ids and with the group only.
+#[test]
+fn chown_reports_the_new_owner_and_group() {
+    if !require_root("chown_reports_the_new_owner_and_group") {
+        return;
+    }
+    let dir = TempDir::new("chown");
+    let f = dir.path("f");
+    let g = dir.path("g");
+    std::fs::write(&f, b"").unwrap();
+    std::fs::write(&g, b"").unwrap();
+    let agent = agent_watching(&[&dir]);
+    sh(&format!("chown 1234:5678 {f}; chown :4321 {g}"));
+    let e = agent.wait_for("chown", WAIT, file_event("file_chown", &f));
+    assert_eq!(
+        (e["file"]["uid"].clone(), e["file"]["gid"].clone()),
+        (1234.into(), 5678.into())
+    );
+    assert_eq!(e["result"], 0);
+    let e = agent.wait_for("chgrp", WAIT, file_event("file_chown", &g));
+    assert_eq!(e["file"]["gid"], 4321);
+    assert!(e["file"].get("uid").is_none(), "uid unchanged: {e}");
+}
+
+/// `ln -s` (to a watched target, from an unwatched place) and `ln`.
+#[test]
+fn ln_s_and_ln_report_file_link_with_target_and_link() {
+    if !require_root("ln_s_and_ln_report_file_link_with_target_and_link") {
+        return;
+    }
+    let dir = TempDir::new("link");
+    let other = TempDir::new("link-out");
+    let sym = other.path("shadow-link");
+    let f = dir.path("f");
+    let hard = dir.path("hard");
+    std::fs::write(&f, b"").unwrap();
+    let agent = agent_watching(&[&dir]);
+    sh(&format!("ln -s /etc/shadow {sym}; ln {f} {hard}"));
+    let e = agent.wait_for("symlink", WAIT, |e| {
+        kind_is(e, "file_link") && e["file"]["new_path"] == sym.as_str()
+    });
+    assert_eq!(e["file"]["path"], "/etc/shadow");
+    assert_eq!(e["file"]["link_type"], "symbolic");
+    assert_eq!(e["result"], 0);
+    let e = agent.wait_for("hard link", WAIT, file_event("file_link", &f));
+    assert_eq!(e["file"]["new_path"], hard.as_str());
+    assert_eq!(e["file"]["link_type"], "hard");
+    assert_eq!(e["process"]["binary"], "/usr/bin/ln");
+}
+
+/// finit_module on a junk file and init_module on a junk image: the kernel refuses both (or
+/// has no module support at all); the attempts are the events.
+#[test]
+fn module_loads_of_junk_are_reported_with_the_kernels_refusal() {
+    if !require_root("module_loads_of_junk_are_reported_with_the_kernels_refusal") {
+        return;
+    }
+    let dir = TempDir::new("module");
+    let junk = dir.path("junk.ko");
+    std::fs::write(&junk, b"this is not an ELF module").unwrap();
+    let agent = agent_watching(&[&dir]);
+    let out = python(&format!(
+        "import ctypes, os\n\
+         libc = ctypes.CDLL(None, use_errno=True)\n\
+         fd = os.open({junk:?}, os.O_RDONLY)\n\
+         r = libc.syscall(313, fd, b'', 0)\n\
+         print(r, ctypes.get_errno())\n\
+         buf = ctypes.create_string_buffer(b'junk' * 16)\n\
+         r = libc.syscall(175, buf, 64, b'')\n\
+         print(r, ctypes.get_errno())\n"
+    ));
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    let errnos: Vec<i64> = text
+        .lines()
+        .map(|l| l.split_whitespace().nth(1).unwrap().parse().unwrap())
+        .collect();
+    let e = agent.wait_for("finit_module", WAIT, |e| {
+        kind_is(e, "module_load") && e["module"]["path"] == junk.as_str()
+    });
+    assert_eq!(e["result"], -errnos[0], "{e}");
+    assert!(e["result"].as_i64().unwrap() < 0);
+    assert_eq!(
+        e["process"]["binary"].as_str().unwrap().contains("python"),
+        true
+    );
+    let pid = e["process"]["pid"].clone();
+    let e = agent.wait_for("init_module", WAIT, |e| {
+        kind_is(e, "module_load") && e["process"]["pid"] == pid && e["module"].get("path").is_none()
+    });
+    assert_eq!(e["result"], -errnos[1]);
+}
+
+/// A BPF_PROG_LOAD by another process (python, a two-instruction socket filter).
+#[test]
+fn bpf_prog_load_by_another_process_is_reported() {
+    if !require_root("bpf_prog_load_by_another_process_is_reported") {
+        return;
+    }
+    let dir = TempDir::new("bpf");
+    let agent = agent_watching(&[&dir]);
+    let out = python(
+        "import ctypes\n\
+         libc = ctypes.CDLL(None, use_errno=True)\n\
+         insns = (ctypes.c_uint64 * 2)(0x00000000000000b7, 0x0000000000000095)\n\
+         lic = ctypes.create_string_buffer(b'GPL')\n\
+         attr = ctypes.create_string_buffer(128)\n\
+         ctypes.memmove(ctypes.addressof(attr), (ctypes.c_uint32 * 2)(1, 2), 8)\n\
+         ctypes.memmove(ctypes.addressof(attr) + 8, ctypes.byref(ctypes.c_uint64(ctypes.addressof(insns))), 8)\n\
+         ctypes.memmove(ctypes.addressof(attr) + 16, ctypes.byref(ctypes.c_uint64(ctypes.addressof(lic))), 8)\n\
+         ctypes.memmove(ctypes.addressof(attr) + 48, b'shrike_t', 8)\n\
+         fd = libc.syscall(321, 5, attr, 128)\n\
+         print(fd)\n",
+    );
+    let fd: i64 = String::from_utf8_lossy(&out.stdout).trim().parse().unwrap();
+    assert!(fd >= 0, "the test program must load");
+    let e = agent.wait_for("bpf_load", WAIT, |e| {
+        kind_is(e, "bpf_load") && e["bpf"]["prog_name"] == "shrike_t"
+    });
+    assert_eq!(e["bpf"]["prog_type"], "socket_filter");
+    assert_eq!(e["bpf"]["insn_count"], 2);
+    assert_eq!(e["result"], fd);
+}
+
+/// PTRACE_ATTACH to a sleeping child: request, target pid and target binary.
+#[test]
+fn ptrace_attach_reports_target_pid_and_binary() {
+    if !require_root("ptrace_attach_reports_target_pid_and_binary") {
+        return;
+    }
+    let dir = TempDir::new("ptrace");
+    let agent = agent_watching(&[&dir]);
+    let mut sleep = Command::new("/usr/bin/sleep").arg("30").spawn().unwrap();
+    let target = sleep.id();
+    // Let the exec land in the tree first.
+    agent.wait_for("sleep exec", WAIT, |e| {
+        kind_is(e, "process_exec") && e["process"]["pid"] == target
+    });
+    python(&format!(
+        "import ctypes, os\n\
+         libc = ctypes.CDLL(None, use_errno=True)\n\
+         assert libc.ptrace(16, {target}, 0, 0) == 0, ctypes.get_errno()\n\
+         os.waitpid({target}, 0)\n\
+         libc.ptrace(17, {target}, 0, 0)\n"
+    ));
+    let _ = sleep.kill();
+    let _ = sleep.wait();
+    let e = agent.wait_for("ptrace", WAIT, |e| {
+        kind_is(e, "ptrace") && e["ptrace"]["target_pid"] == target
+    });
+    assert_eq!(e["ptrace"]["request"], "PTRACE_ATTACH");
+    assert_eq!(e["ptrace"]["target_binary"], "/usr/bin/sleep");
+    assert_eq!(e["result"], 0);
+}
+
+/// capset dropping then raising effective capabilities, then setresuid to nobody.
+#[test]
+fn capset_and_setresuid_report_old_and_new_credentials() {
+    if !require_root("capset_and_setresuid_report_old_and_new_credentials") {
+        return;
+    }
+    let dir = TempDir::new("cred");
+    let agent = agent_watching(&[&dir]);
+    let out = python(
+        "import ctypes, os\n\
+         libc = ctypes.CDLL(None, use_errno=True)\n\
+         class H(ctypes.Structure): _fields_ = [('v', ctypes.c_uint32), ('pid', ctypes.c_int)]\n\
+         class D(ctypes.Structure): _fields_ = [('e', ctypes.c_uint32), ('p', ctypes.c_uint32), ('i', ctypes.c_uint32)]\n\
+         h = H(0x20080522, 0); d = (D * 2)()\n\
+         assert libc.capget(ctypes.byref(h), d) == 0\n\
+         e0, e1 = d[0].e, d[1].e\n\
+         d[0].e = 0; d[1].e = 0\n\
+         assert libc.capset(ctypes.byref(h), d) == 0\n\
+         d[0].e = e0; d[1].e = e1\n\
+         assert libc.capset(ctypes.byref(h), d) == 0\n\
+         os.setresgid(65534, 65534, 65534)\n\
+         os.setresuid(65534, 65534, 65534)\n\
+         print(os.getpid())\n",
+    );
+    let pid: u32 = String::from_utf8_lossy(&out.stdout).trim().parse().unwrap();
+    let caps = agent.wait_for("capset raising caps", WAIT, |e| {
+        kind_is(e, "cred_change")
+            && e["process"]["pid"] == pid
+            && e["cred"]["syscall"] == "capset"
+            && !e["cred"]["caps_gained"].as_array().unwrap().is_empty()
+    });
+    let gained: Vec<&str> = caps["cred"]["caps_gained"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c.as_str().unwrap())
+        .collect();
+    assert!(gained.contains(&"CAP_SYS_ADMIN"), "{gained:?}");
+    assert!(caps["cred"]["old"]["cap_effective"]
+        .as_array()
+        .unwrap()
+        .is_empty());
+    assert_eq!(caps["result"], 0);
+    let e = agent.wait_for("setresuid", WAIT, |e| {
+        kind_is(e, "cred_change")
+            && e["process"]["pid"] == pid
+            && e["cred"]["syscall"] == "setresuid"
+    });
+    let c = &e["cred"];
+    assert_eq!(
+        (c["old"]["uid"].clone(), c["old"]["euid"].clone()),
+        (0.into(), 0.into())
+    );
+    assert_eq!(
+        (
+            c["new"]["uid"].clone(),
+            c["new"]["euid"].clone(),
+            c["new"]["suid"].clone()
+        ),
+        (65534.into(), 65534.into(), 65534.into())
+    );
+    assert!(!c["old"]["cap_effective"].as_array().unwrap().is_empty());
+    assert!(
+        c["new"]["cap_effective"].as_array().unwrap().is_empty(),
+        "{c}"
+    );
+    assert!(c["caps_gained"].as_array().unwrap().is_empty());
+    assert_eq!(e["result"], 0);
+    let gid = agent.wait_for("setresgid", WAIT, |e| {
+        kind_is(e, "cred_change")
+            && e["process"]["pid"] == pid
+            && e["cred"]["syscall"] == "setresgid"
+    });
+    assert_eq!(gid["cred"]["new"]["gid"], 65534);
+}
+
+/// A tmpfs mounted and unmounted in a private mount namespace (never the host's mounts), and
+/// the namespace the unshare created.
+#[test]
+fn tmpfs_mount_in_a_private_namespace_reports_mount_umount_and_unshare() {
+    if !require_root("tmpfs_mount_in_a_private_namespace_reports_mount_umount_and_unshare") {
+        return;
+    }
+    let dir = TempDir::new("mount");
+    let target = dir.path("mnt");
+    std::fs::create_dir(&target).unwrap();
+    let agent = agent_watching(&[&dir]);
+    let out = run(
+        "unshare",
+        &[
+            "-m",
+            "--propagation",
+            "private",
+            "sh",
+            "-c",
+            &format!("mount -t tmpfs shrike-src {target} && umount {target}"),
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let m = agent.wait_for("mount", WAIT, |e| {
+        kind_is(e, "mount") && e["mount"]["target"] == target.as_str()
+    });
+    assert_eq!(m["mount"]["source"], "shrike-src");
+    assert_eq!(m["mount"]["fstype"], "tmpfs");
+    assert_eq!(m["result"], 0);
+    assert_eq!(m["process"]["binary"], "/usr/bin/mount");
+    let u = agent.wait_for("umount", WAIT, |e| {
+        kind_is(e, "umount") && e["mount"]["target"] == target.as_str()
+    });
+    assert_eq!(u["result"], 0);
+    assert_eq!(u["process"]["binary"], "/usr/bin/umount");
+    let ns = agent.wait_for("unshare -m", WAIT, |e| {
+        kind_is(e, "namespace_change")
+            && e["process"]["binary"] == "/usr/bin/unshare"
+            && e["namespace"]["namespaces"] == serde_json::json!(["mnt"])
+    });
+    assert_eq!(ns["namespace"]["syscall"], "unshare");
+    assert_eq!(ns["result"], 0);
+}
+
+/// `unshare -n -u`: one namespace_change naming both namespaces.
+#[test]
+fn unshare_reports_the_namespaces_created() {
+    if !require_root("unshare_reports_the_namespaces_created") {
+        return;
+    }
+    let dir = TempDir::new("unshare");
+    let agent = agent_watching(&[&dir]);
+    let m = marker("ns");
+    let out = run("unshare", &["-n", "-u", "sh", "-c", &format!("true {m}")]);
+    assert!(out.status.success());
+    let e = agent.wait_for("unshare -n -u", WAIT, |e| {
+        kind_is(e, "namespace_change")
+            && e["process"]["binary"] == "/usr/bin/unshare"
+            && e["namespace"]["namespaces"] == serde_json::json!(["uts", "net"])
+    });
+    assert_eq!(e["namespace"]["syscall"], "unshare");
+    assert_eq!(e["result"], 0);
+}
+
+/// memfd_create: name, flags and the fd.
+#[test]
+fn memfd_create_reports_name_flags_and_fd() {
+    if !require_root("memfd_create_reports_name_flags_and_fd") {
+        return;
+    }
+    let dir = TempDir::new("memfd");
+    let agent = agent_watching(&[&dir]);
+    let name = marker("memfd");
+    let name = &name[..name.len().min(200)];
+    let out = python(&format!(
+        "import os\nprint(os.memfd_create({name:?}, os.MFD_CLOEXEC))\n"
+    ));
+    let fd: i64 = String::from_utf8_lossy(&out.stdout).trim().parse().unwrap();
+    let e = agent.wait_for("memfd_create", WAIT, |e| {
+        kind_is(e, "memfd_create") && e["memfd"]["name"] == name
+    });
+    assert_eq!(e["memfd"]["flags"], 1, "MFD_CLOEXEC");
+    assert_eq!(e["result"], fd);
+}
+
+/// kill of a child: the signal, the target's pid and binary; the test process is the sender.
+#[test]
+fn kill_of_a_child_reports_signal_target_and_binary() {
+    if !require_root("kill_of_a_child_reports_signal_target_and_binary") {
+        return;
+    }
+    let dir = TempDir::new("signal");
+    let agent = agent_watching(&[&dir]);
+    let mut sleep = Command::new("/usr/bin/sleep").arg("30").spawn().unwrap();
+    let target = sleep.id();
+    agent.wait_for("sleep exec", WAIT, |e| {
+        kind_is(e, "process_exec") && e["process"]["pid"] == target
+    });
+    // SAFETY: kill(2) on a pid this test started and has not reaped.
+    assert_eq!(unsafe { libc::kill(target as i32, libc::SIGTERM) }, 0);
+    let _ = sleep.wait();
+    let e = agent.wait_for("signal", WAIT, |e| {
+        kind_is(e, "signal") && e["signal"]["target_pid"] == target
+    });
+    assert_eq!(e["signal"]["signal"], 15);
+    assert_eq!(e["signal"]["target_binary"], "/usr/bin/sleep");
+    assert_eq!(e["process"]["pid"], std::process::id());
+    assert_eq!(e["result"], 0);
+}
+
+/// A path longer than PATH_MAX (built with *at() calls from a deep directory): cut at the root
+/// end, marked truncated, and not dropped by the filter (it cannot prove the path unwatched).
+#[test]
+fn paths_beyond_path_max_are_cut_flagged_and_delivered() {
+    if !require_root("paths_beyond_path_max_are_cut_flagged_and_delivered") {
+        return;
+    }
+    let dir = TempDir::new("deep");
+    let agent = agent_watching(&[&dir]);
+    python(&format!(
+        "import os\n\
+         fd = os.open({root:?}, os.O_RDONLY)\n\
+         for i in range(22):\n\
+         \x20   name = ('d%02d' % i) + 'x' * 197\n\
+         \x20   os.mkdir(name, dir_fd=fd)\n\
+         \x20   fd = os.open(name, os.O_RDONLY, dir_fd=fd)\n\
+         os.close(os.open('deep-leaf', os.O_CREAT | os.O_WRONLY, 0o600, dir_fd=fd))\n",
+        root = dir.0.to_str().unwrap()
+    ));
+    let e = agent.wait_for("deep create", WAIT, |e| {
+        kind_is(e, "file_open")
+            && e["file"]["path"]
+                .as_str()
+                .is_some_and(|p| p.ends_with("/deep-leaf"))
+    });
+    assert_eq!(e["file"]["truncated"], true, "{e}");
+    assert!(e["file"]["path"].as_str().unwrap().len() < 4096);
+    assert!(e["result"].as_i64().unwrap() >= 0);
+}
+
+/// File names that are not UTF-8 are kept as `\xNN`.
+#[test]
+fn non_utf8_names_are_escaped_not_lost() {
+    if !require_root("non_utf8_names_are_escaped_not_lost") {
+        return;
+    }
+    let dir = TempDir::new("utf8");
+    let agent = agent_watching(&[&dir]);
+    let raw = dir.0.join(OsStr::from_bytes(b"bad-\xff\xfe-name"));
+    std::fs::write(&raw, b"").unwrap();
+    let expected = format!("{}/bad-\\xff\\xfe-name", dir.0.display());
+    let e = agent.wait_for(
+        "open of a non-UTF-8 name",
+        WAIT,
+        file_event("file_open", &expected),
+    );
+    assert_eq!(e["file"]["truncated"], false);
+}
+
+/// A directory renamed back and forth between a watched and an unwatched place while files in
+/// it are opened: every event names one of the two real locations, nothing panics, and the
+/// agent keeps running.
+#[test]
+fn rename_race_between_entry_and_exit_reports_a_real_location() {
+    if !require_root("rename_race_between_entry_and_exit_reports_a_real_location") {
+        return;
+    }
+    let dir = TempDir::new("race");
+    let other = TempDir::new("race-out");
+    let inside = dir.path("sub");
+    let outside = other.path("sub");
+    std::fs::create_dir(&inside).unwrap();
+    std::fs::write(format!("{inside}/f"), b"x").unwrap();
+    let agent = agent_watching(&[&dir]);
+    let (a, b) = (inside.clone(), outside.clone());
+    let mover = std::thread::spawn(move || {
+        for _ in 0..2000 {
+            let _ = std::fs::rename(&a, &b);
+            let _ = std::fs::rename(&b, &a);
+        }
+    });
+    for _ in 0..4000 {
+        let _ = std::fs::File::open(format!("{inside}/f"));
+        let _ = std::fs::File::open(format!("{outside}/f"));
+    }
+    mover.join().unwrap();
+    settle(&agent, &dir);
+    let opens = agent.events(|e| {
+        kind_is(e, "file_open")
+            && e["file"]["path"]
+                .as_str()
+                .is_some_and(|p| p.ends_with("/sub/f"))
+    });
+    assert!(
+        !opens.is_empty(),
+        "some opens in the watched place were seen"
+    );
+    let valid = [format!("{inside}/f"), format!("{outside}/f")];
+    for e in &opens {
+        let p = e["file"]["path"].as_str().unwrap();
+        assert!(valid.iter().any(|v| v == p), "not a real location: {p}");
+    }
+    let (status, stderr) = agent.stop();
+    assert!(status.success(), "{stderr}");
+}
+
+/// The issue's check: a million opens of an unwatched file produce no event, and the filtered
+/// count in the agent's counter log grows by at least as much.
+#[test]
+fn a_million_opens_of_an_unwatched_file_are_filtered_and_counted() {
+    if !require_root("a_million_opens_of_an_unwatched_file_are_filtered_and_counted") {
+        return;
+    }
+    let dir = TempDir::new("million");
+    let other = TempDir::new("million-out");
+    let quiet = other.path("quiet");
+    std::fs::write(&quiet, b"").unwrap();
+    let agent = agent_watching(&[&dir]);
+    let c_path = std::ffi::CString::new(quiet.clone()).unwrap();
+    let started = std::time::Instant::now();
+    for _ in 0..1_000_000 {
+        // SAFETY: a valid NUL-terminated path; the fd is closed right away.
+        unsafe {
+            let fd = libc::open(c_path.as_ptr(), libc::O_RDONLY);
+            assert!(fd >= 0);
+            libc::close(fd);
+        }
+    }
+    let took = started.elapsed();
+    settle(&agent, &dir);
+    let (status, stderr, events) = agent.stop_and_collect();
+    assert!(status.success(), "{stderr}");
+    assert!(
+        !events.iter().any(|e| e["file"]["path"] == quiet.as_str()),
+        "an unwatched open left the kernel"
+    );
+    let filtered = last_counter(&stderr, "file_filtered");
+    assert!(
+        filtered >= 1_000_000,
+        "file_filtered={filtered} after 1M opens in {took:?}"
+    );
+    eprintln!("1M opens in {took:?}; file_filtered={filtered}");
+}
+
+/// The last value of a counter in the agent's counter log lines.
+fn last_counter(stderr: &str, name: &str) -> u64 {
+    let key = format!("{name}=");
+    stderr
+        .lines()
+        .rev()
+        .find_map(|l| {
+            let at = l.find(&key)?;
+            l[at + key.len()..]
+                .split(|c: char| !c.is_ascii_digit())
+                .next()?
+                .parse()
+                .ok()
+        })
+        .unwrap_or_else(|| panic!("no {name} in the agent's log:\n{stderr}"))
+}
+
+/// `--no-file-sensor` leaves the family out: no syscall hooks in the ready line.
+#[test]
+fn no_file_sensor_arms_no_syscall_hooks() {
+    if !require_root("no_file_sensor_arms_no_syscall_hooks") {
+        return;
+    }
+    let agent = Agent::start(&["--no-file-sensor"]);
+    let stderr = agent.stderr();
+    let ready = stderr.lines().find(|l| l.contains("shrike ready")).unwrap();
+    assert!(
+        !ready.contains("sys_enter") && !ready.contains("fexit"),
+        "{ready}"
+    );
+}
+
+/// The hook set follows the kernel: LSM hooks and fexit where BPF LSM programs are called (the
+/// 6.1 and 6.12 matrix kernels), syscall tracepoints elsewhere (the 6.18 development kernel).
+#[test]
+fn hooks_are_lsm_where_bpf_lsm_is_active_and_tracepoints_elsewhere() {
+    if !require_root("hooks_are_lsm_where_bpf_lsm_is_active_and_tracepoints_elsewhere") {
+        return;
+    }
+    let lsm = shrike_bpf::probe::bpf_lsm_active();
+    let agent = Agent::start(&[]);
+    let stderr = agent.stderr();
+    let ready = stderr.lines().find(|l| l.contains("shrike ready")).unwrap();
+    eprintln!("BPF LSM active: {lsm}; {ready}");
+    if lsm {
+        for hook in [
+            "lsm/path_unlink",
+            "lsm/path_rename",
+            "lsm/sb_mount",
+            "fexit/__x64_sys_openat",
+            "tp_btf/signal_generate",
+        ] {
+            assert!(ready.contains(hook), "{hook} missing: {ready}");
+        }
+        assert!(!ready.contains("sys_enter"), "{ready}");
+    } else {
+        assert!(ready.contains("tp_btf/sys_enter") && ready.contains("tp_btf/sys_exit"));
+        assert!(!ready.contains("lsm/path"), "{ready}");
+    }
+}
