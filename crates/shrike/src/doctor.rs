@@ -64,10 +64,16 @@ pub const HOOK_PLAN: &[HookRow] = &[
     },
     HookRow {
         capability: "file, privilege, kernel-integrity events",
-        preferred: ("BPF LSM hooks (observe only)", Feature::BpfLsm),
-        fallback: Some(("syscall tracepoints, enter + exit (raw_tp)", Feature::RawTp)),
-        degrades: "every system call pays the syscall-tracepoint tax while armed; *at() paths are resolved in user space",
-        built: false,
+        preferred: (
+            "BPF LSM path/mount/cred hooks + fexit on the watched syscalls (observe only)",
+            Feature::BpfLsm,
+        ),
+        fallback: Some((
+            "tp_btf sys_enter + sys_exit behind a syscall dispatch table",
+            Feature::TpBtf,
+        )),
+        degrades: "every system call pays the syscall-tracepoint tax while the sensor is armed (--no-file-sensor disarms it); unlink/rename/chmod/chown/link/mount paths are the caller's strings made absolute against the cwd or dirfd, so a symlinked directory is not followed and a path with '..', '//' or '/./' passes the filter unfiltered; 32-bit (ia32) syscalls are not decoded",
+        built: true,
     },
     HookRow {
         capability: "deny exec",
