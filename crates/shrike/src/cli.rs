@@ -170,7 +170,7 @@ pub struct RunArgs {
     /// Hooks of the file sensor: `lsm` (LSM hooks + fexit; needs BPF LSM active), `tracepoint`
     /// (sys_enter/sys_exit; every syscall pays the tracepoint tax) or `auto` (lsm where it
     /// works).
-    #[arg(long, value_enum, default_value = "auto")]
+    #[arg(long, value_enum, default_value = "auto", env = "SHRIKE_FILE_HOOKS")]
     pub file_hooks: FileHooksArg,
 
     /// Also watch this path for file events (repeatable): a path ending in `/` watches

@@ -746,13 +746,20 @@ fn no_file_sensor_arms_no_syscall_hooks() {
 }
 
 /// The hook set follows the kernel: LSM hooks and fexit where BPF LSM programs are called (the
-/// 6.1 and 6.12 matrix kernels), syscall tracepoints elsewhere (the 6.18 development kernel).
+/// 6.1 and 6.12 matrix kernels), syscall tracepoints elsewhere (the 6.18 development kernel),
+/// unless SHRIKE_FILE_HOOKS forces one.
 #[test]
 fn hooks_are_lsm_where_bpf_lsm_is_active_and_tracepoints_elsewhere() {
     if !require_root("hooks_are_lsm_where_bpf_lsm_is_active_and_tracepoints_elsewhere") {
         return;
     }
-    let lsm = shrike_bpf::probe::bpf_lsm_active();
+    // SHRIKE_FILE_HOOKS=tracepoint (the agent reads it too) runs this binary on the fallback.
+    let forced = std::env::var("SHRIKE_FILE_HOOKS").ok();
+    let lsm = match forced.as_deref() {
+        Some("tracepoint") => false,
+        Some("lsm") => true,
+        _ => shrike_bpf::probe::bpf_lsm_active(),
+    };
     let agent = Agent::start(&[]);
     let stderr = agent.stderr();
     let ready = stderr.lines().find(|l| l.contains("shrike ready")).unwrap();
