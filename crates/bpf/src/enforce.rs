@@ -18,9 +18,10 @@ use crate::abi::{
 use crate::loader::{LoadError, Sensors};
 
 /// What an enforcing rule does.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum RuleAction {
     /// The exec fails with EPERM where BPF LSM is active; elsewhere the new image is killed.
+    #[default]
     Deny,
     /// The process is killed.
     Kill,
@@ -52,7 +53,7 @@ impl BinarySet {
 pub struct ExecRule {
     /// The policy's rule index (what records carry).
     pub rule_index: u16,
-    pub action: Option<RuleAction>,
+    pub action: RuleAction,
     /// The executed file — or, for a `#!` script, the script — by exact path, prefix or base
     /// name. At least one is required.
     pub paths: Vec<String>,
@@ -72,9 +73,6 @@ pub struct ExecRule {
 /// Why a rule cannot be loaded into the kernel as it is (user space still reports it).
 pub fn unsupported(rule: &ExecRule) -> Option<String> {
     let path_max = shrike_enforce_limits::SHRIKE_RULE_PATH_MAX.0 as usize;
-    if rule.action.is_none() {
-        return Some("no deny or kill action".into());
-    }
     if rule.paths.is_empty() && rule.prefixes.is_empty() && rule.names.is_empty() {
         return Some("the kernel indexes exec rules by the executable's path or name, and this rule names neither".into());
     }
@@ -289,8 +287,8 @@ fn slot_value(rule: &ExecRule) -> shrike_exec_rule {
     shrike_exec_rule {
         rule_index: rule.rule_index,
         action: match rule.action {
-            Some(RuleAction::Kill) => shrike_action::SHRIKE_ACTION_KILL.0 as u8,
-            _ => shrike_action::SHRIKE_ACTION_DENY.0 as u8,
+            RuleAction::Kill => shrike_action::SHRIKE_ACTION_KILL.0 as u8,
+            RuleAction::Deny => shrike_action::SHRIKE_ACTION_DENY.0 as u8,
         },
         flags,
         ..Default::default()
@@ -419,7 +417,7 @@ mod tests {
     fn rules_the_kernel_cannot_hold_are_named_with_a_reason() {
         let ok = ExecRule {
             rule_index: 1,
-            action: Some(RuleAction::Kill),
+            action: RuleAction::Kill,
             paths: vec!["/tmp/x".into()],
             ..Default::default()
         };
@@ -450,7 +448,7 @@ mod tests {
     fn slots_carry_every_constraint() {
         let rule = ExecRule {
             rule_index: 7,
-            action: Some(RuleAction::Deny),
+            action: RuleAction::Deny,
             names: vec!["sh".into()],
             uid: vec![33],
             ancestor_include: BinarySet {

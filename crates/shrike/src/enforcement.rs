@@ -52,7 +52,7 @@ fn exec_rule(
 ) -> Result<ExecRule, String> {
     let mut rule = ExecRule {
         rule_index: index,
-        action: Some(action),
+        action,
         ..ExecRule::default()
     };
     let mut indexed = false;
@@ -134,10 +134,11 @@ fn binaries(set: Option<&ValueSet>, dim: Dim) -> Result<BinarySet, String> {
     })
 }
 
-/// Loads the plan's exec rules into the kernel (atomically) and logs what stays in user space.
+/// Loads the plan's exec rules into the kernel (atomically) and logs each deny/kill rule that
+/// stays in user space, with the reason.
 pub fn load(sensors: &Sensors, plan: &KernelPlan) -> Result<ExecRulesLoaded, LoadError> {
     let (rules, mut skipped) = exec_rules(plan);
-    let mut loaded = enforce::set_exec_rules(sensors, &rules)?;
+    let loaded = enforce::set_exec_rules(sensors, &rules)?;
     for (index, reason) in &loaded.skipped {
         if let Some(rule) = plan.rules.iter().find(|r| r.index == *index) {
             skipped.push((rule.id.clone(), reason.clone()));
@@ -157,7 +158,6 @@ pub fn load(sensors: &Sensors, plan: &KernelPlan) -> Result<ExecRulesLoaded, Loa
             "exec rules enforced in the kernel"
         );
     }
-    loaded.skipped.clear();
     Ok(loaded)
 }
 
@@ -181,7 +181,7 @@ mod tests {
         assert!(skipped.is_empty(), "{skipped:?}");
         assert_eq!(rules.len(), 1);
         assert_eq!(rules[0].paths, ["/tmp/m/marker.sh"]);
-        assert_eq!(rules[0].action, Some(RuleAction::Deny));
+        assert_eq!(rules[0].action, RuleAction::Deny);
     }
 
     #[test]
@@ -193,7 +193,7 @@ mod tests {
         assert_eq!(rules.len(), 1, "audit rules are not kernel rules");
         assert_eq!(rules[0].names, ["bash", "sh"]);
         assert_eq!(rules[0].ancestor_include.names, ["nginx"]);
-        assert_eq!(rules[0].action, Some(RuleAction::Kill));
+        assert_eq!(rules[0].action, RuleAction::Kill);
     }
 
     #[test]

@@ -59,7 +59,7 @@ fn enforcement_survives_stop_and_crash_and_is_removed_without_the_flag() {
     let args = ["--policy", policy.to_str().unwrap()];
 
     // 1. With the flag: pinned, and still enforced after a clean stop.
-    let agent = Agent::start(&[args[0], args[1], "--keep-enforcing"]);
+    let agent = Agent::start_process_only(&[args[0], args[1], "--keep-enforcing"]);
     assert!(stopped(&victim), "enforced while running");
     let (status, stderr) = agent.stop();
     assert!(status.success(), "{stderr}");
@@ -71,7 +71,7 @@ fn enforcement_survives_stop_and_crash_and_is_removed_without_the_flag() {
     assert!(stopped(&victim), "enforced while the agent is stopped");
 
     // 2. A restart with the flag adopts the pins; a crash (SIGKILL) leaves enforcement on.
-    let agent = Agent::start(&[args[0], args[1], "--keep-enforcing"]);
+    let agent = Agent::start_process_only(&[args[0], args[1], "--keep-enforcing"]);
     assert!(
         agent.stderr().contains("adopted pinned enforcement"),
         "{}",
@@ -85,7 +85,7 @@ fn enforcement_survives_stop_and_crash_and_is_removed_without_the_flag() {
     drop(agent);
 
     // 3. A start without the flag adopts (no gap), then removes the pins; its stop detaches all.
-    let agent = Agent::start(&args);
+    let agent = Agent::start_process_only(&args);
     assert!(
         agent.stderr().contains("adopted pinned enforcement"),
         "{}",

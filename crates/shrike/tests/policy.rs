@@ -156,7 +156,7 @@ fn policy_rules_alert_on_real_events_and_audit_mode_says_would_deny() {
             + &marker_rule("T-AUDIT", &binary, "deny", "audit"),
     )
     .unwrap();
-    let agent = Agent::start(&["--alerts-only", "--policy", file.to_str().unwrap()]);
+    let agent = Agent::start_process_only(&["--alerts-only", "--policy", file.to_str().unwrap()]);
     run_marker(&binary);
     let bin = binary.to_str().unwrap().to_string();
     let e = agent.wait_for("alert on the marker exec", WAIT, |e| {
@@ -193,7 +193,8 @@ fn reload_is_atomic_and_a_bad_policy_leaves_the_old_one_in_force() {
     let binary = dir.join("marker-bin");
     let file = dir.join("p.yaml");
     std::fs::write(&file, marker_rule("T-OLD", &binary, "alert", "enforce")).unwrap();
-    let agent = Agent::start(&["--no-default-policy", "--policy", file.to_str().unwrap()]);
+    let agent =
+        Agent::start_process_only(&["--no-default-policy", "--policy", file.to_str().unwrap()]);
     let bin = binary.to_str().unwrap().to_string();
     let alerted = |id: &'static str| {
         let bin = bin.clone();

@@ -21,7 +21,7 @@ fn bash_running_env_reports_argv_parent_exec_id_and_exit() {
     if !require_root("bash_running_env_reports_argv_parent_exec_id_and_exit") {
         return;
     }
-    let agent = Agent::start(&[]);
+    let agent = Agent::start_process_only(&[]);
     let m = marker("spine");
     let status = Command::new("bash")
         .arg("-c")
@@ -74,7 +74,7 @@ fn exec_without_fork_keeps_the_replaced_image_as_parent() {
     if !require_root("exec_without_fork_keeps_the_replaced_image_as_parent") {
         return;
     }
-    let agent = Agent::start(&[]);
+    let agent = Agent::start_process_only(&[]);
     let m = marker("execchain");
     Command::new("sh")
         .arg("-c")
@@ -121,7 +121,7 @@ fn process_started_before_the_agent_has_ancestry() {
             pgrep(&m)
         })
         .expect("sleep started");
-    let agent = Agent::start(&[]);
+    let agent = Agent::start_process_only(&[]);
     // SAFETY: kill(2) on a pid this test started.
     unsafe { libc::kill(sleep_pid as i32, libc::SIGTERM) };
     let exit = agent.wait_for("exit of the older sleep", WAIT, |e| {
@@ -158,7 +158,7 @@ fn shebang_script_reports_interpreter_script_and_exit_code() {
     if !require_root("shebang_script_reports_interpreter_script_and_exit_code") {
         return;
     }
-    let agent = Agent::start(&[]);
+    let agent = Agent::start_process_only(&[]);
     let m = marker("script");
     let dir = std::env::temp_dir().join(&m);
     std::fs::create_dir_all(&dir).unwrap();
@@ -191,7 +191,7 @@ fn death_by_signal_reports_the_signal() {
     if !require_root("death_by_signal_reports_the_signal") {
         return;
     }
-    let agent = Agent::start(&[]);
+    let agent = Agent::start_process_only(&[]);
     let m = marker("kill9");
     Command::new("sh")
         .arg("-c")
@@ -218,7 +218,7 @@ fn exec_from_memfd_is_marked_fileless() {
     if !require_root("exec_from_memfd_is_marked_fileless") {
         return;
     }
-    let agent = Agent::start(&[]);
+    let agent = Agent::start_process_only(&[]);
     let m = marker("memfd");
     let name = std::ffi::CString::new("shrike-memfd").unwrap();
     // SAFETY: name is a valid C string; flags 0 (the fd is inherited by the child on purpose).
@@ -251,7 +251,7 @@ fn deleted_binaries_are_marked_and_still_reported() {
     if !require_root("deleted_binaries_are_marked_and_still_reported") {
         return;
     }
-    let agent = Agent::start(&[]);
+    let agent = Agent::start_process_only(&[]);
     let m = marker("deleted");
     let dir = std::env::temp_dir().join(&m);
     std::fs::create_dir_all(&dir).unwrap();
@@ -307,7 +307,7 @@ fn huge_argv_is_cut_at_the_documented_limit_and_flagged() {
     if !require_root("huge_argv_is_cut_at_the_documented_limit_and_flagged") {
         return;
     }
-    let agent = Agent::start(&[]);
+    let agent = Agent::start_process_only(&[]);
     let m = marker("bigargv");
     let filler: Vec<String> = (0..2000)
         .map(|i| format!("{i:04}-{}", "x".repeat(45)))
@@ -341,7 +341,7 @@ fn non_utf8_argv_and_paths_are_escaped_not_lost() {
     if !require_root("non_utf8_argv_and_paths_are_escaped_not_lost") {
         return;
     }
-    let agent = Agent::start(&[]);
+    let agent = Agent::start_process_only(&[]);
     let m = marker("utf8");
     let dir = std::env::temp_dir().join(&m);
     std::fs::create_dir_all(&dir).unwrap();
@@ -372,7 +372,7 @@ fn forks_are_emitted_on_request_with_unique_exec_ids() {
     if !require_root("forks_are_emitted_on_request_with_unique_exec_ids") {
         return;
     }
-    let agent = Agent::start(&["--emit-forks"]);
+    let agent = Agent::start_process_only(&["--emit-forks"]);
     let m = marker("forks");
     // bash forks a subshell that runs true in the background three times.
     Command::new("bash")
@@ -418,7 +418,7 @@ fn sigterm_stops_cleanly_and_reports_counters() {
     if !require_root("sigterm_stops_cleanly_and_reports_counters") {
         return;
     }
-    let agent = Agent::start(&[]);
+    let agent = Agent::start_process_only(&[]);
     let (status, stderr) = agent.stop();
     assert!(status.success(), "exit status {status}; stderr:\n{stderr}");
     assert!(

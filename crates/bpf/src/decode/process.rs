@@ -380,6 +380,22 @@ pub mod testing {
         };
         bytes_of(&x)
     }
+
+    /// The bytes of an exec-denied record.
+    pub fn exec_denied_bytes(r: &ExecDeniedRecord) -> Vec<u8> {
+        let size = std::mem::size_of::<shrike_exec_denied>() + r.path.len() + r.filename.len();
+        let d = shrike_exec_denied {
+            hdr: hdr(shrike_record_kind::SHRIKE_REC_EXEC_DENIED, size, &r.header),
+            rule_index: r.enforcement.rule_index,
+            action: r.enforcement.action.0 as u16,
+            path_len: r.path.len() as u16,
+            filename_len: r.filename.len() as u16,
+        };
+        let mut out = bytes_of(&d);
+        out.extend_from_slice(&r.path);
+        out.extend_from_slice(&r.filename);
+        out
+    }
 }
 
 #[cfg(test)]
@@ -433,6 +449,10 @@ mod tests {
                     peer_port: 4445,
                 },
             ],
+            enforced: Some(Enforcement {
+                rule_index: 2,
+                action: shrike_action::SHRIKE_ACTION_KILL,
+            }),
         }
     }
 
@@ -534,6 +554,54 @@ mod tests {
             Record::try_from(bytes.as_slice()),
             Err(DecodeError::DataOverrun { .. })
         ));
+    }
+
+    #[test]
+    fn exec_denied_records_round_trip_and_overruns_are_rejected() {
+        let r = ExecDeniedRecord {
+            header: Header {
+                kind: 4,
+                ktime_ns: 9,
+                pid: 7,
+                tid: 7,
+                exec_id: 3,
+            },
+            enforcement: Enforcement {
+                rule_index: 5,
+                action: shrike_action::SHRIKE_ACTION_DENY,
+            },
+            path: b"/tmp/m/marker.sh".to_vec(),
+            filename: b"./marker.sh".to_vec(),
+        };
+        let bytes = exec_denied_bytes(&r);
+        assert_eq!(
+            Record::try_from(bytes.as_slice()),
+            Ok(Record::ExecDenied(r))
+        );
+        let mut short = bytes.clone();
+        short.truncate(bytes.len() - 1);
+        let len = short.len() as u32;
+        short[4..8].copy_from_slice(&len.to_le_bytes());
+        assert!(matches!(
+            Record::try_from(short.as_slice()),
+            Err(DecodeError::DataOverrun { .. })
+        ));
+    }
+
+    #[test]
+    fn enforcement_fields_say_which_rule_acted_and_how() {
+        assert_eq!(
+            Enforcement::from_raw(shrike_enforce_limits::SHRIKE_NO_RULE.0 as u16, 2),
+            None
+        );
+        assert_eq!(Enforcement::from_raw(3, 0), None);
+        assert_eq!(
+            Enforcement::from_raw(3, 2),
+            Some(Enforcement {
+                rule_index: 3,
+                action: shrike_action::SHRIKE_ACTION_KILL
+            })
+        );
     }
 
     #[test]

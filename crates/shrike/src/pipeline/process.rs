@@ -301,6 +301,7 @@ mod tests {
             args: args.to_vec(),
             env: b"HOME=/root\0LD_PRELOAD=/tmp/x.so\0".to_vec(),
             stdio: Vec::new(),
+            enforced: None,
         })
     }
 
@@ -376,6 +377,64 @@ mod tests {
             })
         );
         assert_eq!(e.parent.as_ref().unwrap().binary, "/sbin/init");
+    }
+
+    #[test]
+    fn kernel_enforcement_is_carried_to_the_event() {
+        let mut p = pipeline();
+        let mut bytes = exec(70, 71, 1, 0, "/tmp/x", b"x\0");
+        let record = match shrike_bpf::Record::try_from(bytes.as_slice()).unwrap() {
+            shrike_bpf::Record::Exec(mut r) => {
+                r.enforced = Some(Enforcement {
+                    rule_index: 4,
+                    action: shrike_action::SHRIKE_ACTION_KILL,
+                });
+                r
+            }
+            other => panic!("{other:?}"),
+        };
+        bytes = exec_bytes(&record);
+        let e = p.handle(&bytes).unwrap().unwrap();
+        assert_eq!(
+            e.enforced,
+            Some(Enforced {
+                rule_index: 4,
+                action: EnforcedAction::Killed
+            })
+        );
+
+        let denied = shrike_bpf::decode::testing::exec_denied_bytes(&ExecDeniedRecord {
+            header: Header {
+                kind: 4,
+                ktime_ns: 30,
+                pid: 70,
+                tid: 70,
+                exec_id: 71,
+            },
+            enforcement: Enforcement {
+                rule_index: 4,
+                action: shrike_action::SHRIKE_ACTION_DENY,
+            },
+            path: b"/tmp/evil".to_vec(),
+            filename: b"./evil".to_vec(),
+        });
+        let e = p.handle(&denied).unwrap().unwrap();
+        assert_eq!(e.kind, EventKind::ProcessExec);
+        assert_eq!(e.process.binary, "/tmp/evil");
+        assert_eq!(e.process.args, ["./evil"]);
+        assert_eq!(e.result, Some(-i64::from(libc::EPERM)));
+        assert_eq!(
+            e.enforced,
+            Some(Enforced {
+                rule_index: 4,
+                action: EnforcedAction::Denied
+            })
+        );
+        assert_eq!(
+            e.parent.as_ref().unwrap().binary,
+            "/tmp/x",
+            "the caller's image is the parent"
+        );
     }
 
     #[test]

@@ -58,6 +58,14 @@ impl Agent {
         Self::start_gated(extra, None)
     }
 
+    /// Starts the agent with only the process sensor (no file or network sensors), for tests
+    /// of process events and exec enforcement: less to load, so quicker under qemu.
+    pub fn start_process_only(extra: &[&str]) -> Agent {
+        let mut args = vec!["--no-file-sensor", "--no-net"];
+        args.extend_from_slice(extra);
+        Self::start_gated(&args, None)
+    }
+
     /// Like [`Agent::start`], but nobody reads the agent's stdout until `gate` is opened: the
     /// pipe fills and the agent's pipeline stalls, as behind a slow consumer.
     pub fn start_gated(extra: &[&str], gate: Option<Gate>) -> Agent {
