@@ -11,7 +11,10 @@ use common::*;
 use serde_json::Value;
 
 fn self_alert(e: &Value) -> Option<&Value> {
-    e["alerts"].as_array()?.iter().find(|a| a["rule_id"] == "SHR-SELF-001")
+    e["alerts"]
+        .as_array()?
+        .iter()
+        .find(|a| a["rule_id"] == "SHR-SELF-001")
 }
 
 #[test]
@@ -25,9 +28,18 @@ fn signals_and_ptrace_against_the_agent_are_alerted_and_refused_under_lsm() {
     let pid = agent.pid().to_string();
 
     // SIGCONT: harmless to a running agent, but a signal from another process all the same.
-    let status = Command::new("/usr/bin/kill").args(["-CONT", &pid]).status().unwrap();
-    assert_eq!(status.success(), !lsm, "refused under LSM, delivered elsewhere");
-    let e = agent.wait_for("the signal to the agent", WAIT, |e| self_alert(e).is_some() && e["process"]["binary"] == "/usr/bin/kill");
+    let status = Command::new("/usr/bin/kill")
+        .args(["-CONT", &pid])
+        .status()
+        .unwrap();
+    assert_eq!(
+        status.success(),
+        !lsm,
+        "refused under LSM, delivered elsewhere"
+    );
+    let e = agent.wait_for("the signal to the agent", WAIT, |e| {
+        self_alert(e).is_some() && e["process"]["binary"] == "/usr/bin/kill"
+    });
     assert_eq!(e["kind"], "signal");
     assert_eq!(e["signal"]["target_pid"], agent.pid());
     let alert = self_alert(&e).unwrap();
@@ -40,8 +52,14 @@ fn signals_and_ptrace_against_the_agent_are_alerted_and_refused_under_lsm() {
             .args(["-c", &format!("import ctypes,sys; l=ctypes.CDLL(None,use_errno=True); r=l.ptrace(16,{pid},0,0); sys.exit(ctypes.get_errno() if r!=0 else 0)")])
             .status()
             .unwrap();
-        assert_eq!(out.code(), Some(libc::EPERM), "PTRACE_ATTACH to the agent must fail with EPERM");
-        agent.wait_for("the refused ptrace", WAIT, |e| e["kind"] == "ptrace" && self_alert(e).is_some());
+        assert_eq!(
+            out.code(),
+            Some(libc::EPERM),
+            "PTRACE_ATTACH to the agent must fail with EPERM"
+        );
+        agent.wait_for("the refused ptrace", WAIT, |e| {
+            e["kind"] == "ptrace" && self_alert(e).is_some()
+        });
     }
     // This test's own binary is allowed: it can stop the agent.
     let (status, stderr) = agent.stop();
