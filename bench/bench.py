@@ -293,6 +293,45 @@ def count_lines(path, offset=0):
     return n
 
 
+def lines_from(path, offset=0):
+    """The complete lines of a file from offset on, streamed (agent outputs reach gigabytes)."""
+    try:
+        f = open(path, "rb")
+    except OSError:
+        return
+    with f:
+        f.seek(offset)
+        rest = b""
+        while True:
+            chunk = f.read(1 << 20)
+            if not chunk:
+                break
+            lines = (rest + chunk).split(b"\n")
+            rest = lines.pop()
+            yield from lines
+
+
+class Follow:
+    """Reads the lines a growing file gains, call after call."""
+
+    def __init__(self, path, offset=0):
+        self.path = path
+        self.pos = offset
+        self.rest = b""
+
+    def new_lines(self):
+        try:
+            with open(self.path, "rb") as f:
+                f.seek(self.pos)
+                data = f.read()
+        except OSError:
+            return []
+        self.pos += len(data)
+        lines = (self.rest + data).split(b"\n")
+        self.rest = lines.pop()
+        return lines
+
+
 def read_from(path, offset=0):
     try:
         with open(path, "rb") as f:
@@ -484,10 +523,11 @@ class ShrikeAgent:
         if self.gate:
             self.copier.join(timeout=30)
         counters = self.final_counters()
-        data = read_from(self.out, self.offset)
+        events = 0
         stream_lost = 0
         stream_lost_events = 0
-        for line in data.splitlines():
+        for line in lines_from(self.out, self.offset):
+            events += 1
             if b'"events_lost"' in line:
                 try:
                     ev = json.loads(line)
@@ -501,7 +541,7 @@ class ShrikeAgent:
             "cpu_s": None if cpu is None else round(cpu - self.cpu0, 3),
             "cpu_total_s": cpu,
             "rss_mb": hwm,
-            "events": data.count(b"\n"),
+            "events": events,
             "lost": counters.get("ringbuf_full") if counters else None,
             "lost_in_stream": stream_lost,
             "events_lost_events": stream_lost_events,
@@ -625,7 +665,12 @@ class AuditdAgent:
         hwm = proc_status(self.p.pid, "VmHWM")
         ru = stop(self.p, signal.SIGTERM)
         CLEANUP.done(self.restore_key)
-        serials = set(re.findall(rb"msg=audit\(\d+\.\d+:(\d+)\)", read_from(self.log, self.offset)))
+        serial = re.compile(rb"msg=audit\(\d+\.\d+:(\d+)\)")
+        serials = set()
+        for line in lines_from(self.log, self.offset):
+            m = serial.search(line)
+            if m:
+                serials.add(m.group(1))
         cpu = rusage_cpu(ru)
         return {
             "cpu_s": None if cpu is None else round(cpu - self.cpu0 + kcpu, 3),
@@ -679,14 +724,19 @@ class BpftraceAgent:
     def stop(self):
         hwm = proc_status(self.p.pid, "VmHWM")
         ru = stop(self.p, signal.SIGINT, 20)
-        data = read_from(self.out, self.offset)
-        lost = sum(int(n) for n in LOST_RE.findall(data)) + sum(int(n) for n in LOST_RE.findall(read_from(self.err)))
-        lost_lines = len(LOST_RE.findall(data))
+        events, lost = 0, 0
+        for line in lines_from(self.out, self.offset):
+            m = LOST_RE.search(line)
+            if m:
+                lost += int(m.group(1))
+            else:
+                events += 1
+        lost += sum(int(n) for n in LOST_RE.findall(read_from(self.err)))
         cpu = rusage_cpu(ru)
         return {
             "cpu_s": None if cpu is None else round(cpu - self.cpu0, 3),
             "rss_mb": hwm,
-            "events": data.count(b"\n") - lost_lines,
+            "events": events,
             "lost": lost,
             "exit_code": self.p.returncode,
         }
@@ -933,7 +983,7 @@ def overhead(configs, loads, rounds, tmp, unavailable):
                 done += 1
                 try:
                     res = run_one(c, w, loads, tmp)
-                except Unavailable as err:
+                except (Unavailable, RuntimeError, OSError, ValueError) as err:
                     res = {"config": c["name"], "workload": w["name"], "error": str(err)}
                 res["round"] = r + 1
                 runs.append(res)
@@ -1039,7 +1089,7 @@ def ramp(config, drivers, tmp, quick, spec, path):
             m = agent.stop()
         # The ramp's own events name its binary (the workers and their children run it); the
         # rest is other activity on the machine.
-        mine = sum(1 for line in read_from(agent.out, agent.offset).splitlines() if drivers["ramp"].encode() in line)
+        mine = sum(1 for line in lines_from(agent.out, agent.offset) if drivers["ramp"].encode() in line)
         cleanup_outputs(tmp)
         lost = m.get("lost") or 0
         offered = (mine + lost) / gen["seconds"]
@@ -1123,10 +1173,10 @@ def storm(config, drivers, tmp, quick, spec):
         p = subprocess.Popen(["/bin/true", marker])
         p.wait()
         seen = None
+        follow = Follow(agent.out, agent.offset)
         deadline = time.monotonic() + 15
         while seen is None and time.monotonic() < deadline:
-            data = read_from(agent.out, agent.offset)
-            for line in data.splitlines():
+            for line in follow.new_lines():
                 if marker.encode() in line and b'"process_exec"' in line:
                     seen = json.loads(line)
                     break
@@ -1140,7 +1190,7 @@ def storm(config, drivers, tmp, quick, spec):
     # Count the storm's own events: every one names the storm binary as process.binary.
     by_kind = {}
     binary = gen["binary"]
-    for line in read_from(agent.out, agent.offset).splitlines():
+    for line in lines_from(agent.out, agent.offset):
         if binary.encode() not in line:
             continue
         try:
@@ -1307,9 +1357,10 @@ def startup(config, tmp, trials):
             t_spawn = time.monotonic()
             subprocess.Popen(["/bin/true", marker]).wait()
             seen = None
+            follow = Follow(agent.out)
             deadline = time.monotonic() + 10
             while seen is None and time.monotonic() < deadline:
-                if marker.encode() in read_from(agent.out):
+                if any(marker.encode() in line for line in follow.new_lines()):
                     seen = time.monotonic()
                 else:
                     time.sleep(0.001)
