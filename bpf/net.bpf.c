@@ -114,8 +114,7 @@ struct {
 
 struct rule_check {
 	__u64 slots[SHRIKE_NET_RULES_MAX / 64];
-	__u64 bin_ino;
-	__u32 bin_dev;
+	__u64 bin_hash; /* the process's executable: procs.path_hash */
 	__u32 gen;
 	__u16 port;
 	__u8 dir;
@@ -212,8 +211,7 @@ static __always_inline long rule_step(struct rule_check *c, bool in_task)
 	case SHRIKE_NET_SCOPE_HOST:
 		break;
 	case SHRIKE_NET_SCOPE_BINARY:
-		if (!in_task || !c->bin_ino || c->bin_ino != r->scope_id ||
-		    c->bin_dev != r->scope_dev)
+		if (!in_task || !c->bin_hash || c->bin_hash != r->scope_id)
 			return 0;
 		break;
 	case SHRIKE_NET_SCOPE_CGROUP:
@@ -394,10 +392,8 @@ static __always_inline int sockaddr_rules(struct rule_check *c, struct shrike_ne
 	c->proto = r->protocol;
 	c->port_known = 1;
 	c->port = r->dport;
-	if (proc) {
-		c->bin_ino = proc->bin_ino;
-		c->bin_dev = proc->bin_dev;
-	}
+	if (proc)
+		c->bin_hash = proc->path_hash;
 	rule_addr(key, r->family, r->daddr);
 	return rules_check(c, key, true);
 }
@@ -900,10 +896,12 @@ static __always_inline void dns_skb(struct __sk_buff *skb, bool ingress)
 		d->rec.flags |= SHRIKE_NET_DNS_TRUNCATED;
 		counter_inc(SHRIKE_CNT_NET_DNS_TRUNCATED);
 	}
-	/* Keep the verifier's view of len exact: 1..SHRIKE_NET_DNS_MAX. */
-	asm volatile("" : "+r"(len));
-	if (len < 1 || len > SHRIKE_NET_DNS_MAX)
+	/* Give the verifier a length it can prove is 1..SHRIKE_NET_DNS_MAX (older verifiers do
+	 * not narrow a range on "!= 0"; a mask and an add they do follow). */
+	if (len < 1)
 		return;
+	asm volatile("" : "+r"(len));
+	len = ((len - 1) & (SHRIKE_NET_DNS_MAX - 1)) + 1;
 	if (bpf_skb_load_bytes(skb, p.l4_off + 8, d->data, len))
 		return;
 

@@ -35,7 +35,7 @@ enum shrike_net_direction {
 /* shrike_net_rule.scope */
 enum shrike_net_scope {
 	SHRIKE_NET_SCOPE_HOST = 0,   /* every process */
-	SHRIKE_NET_SCOPE_BINARY = 1, /* processes running the executable (scope_id, scope_dev) */
+	SHRIKE_NET_SCOPE_BINARY = 1, /* processes running the executable whose path hash is scope_id */
 	SHRIKE_NET_SCOPE_CGROUP = 2, /* processes in cgroup scope_id or below it */
 };
 
@@ -128,8 +128,8 @@ struct shrike_net_match {
 };
 
 struct shrike_net_rule {
-	__u64 scope_id;	  /* cgroup id, or the executable's inode number */
-	__u32 scope_dev;  /* the executable's device (kernel s_dev encoding) */
+	__u64 scope_id;	  /* cgroup id, or FNV-1a 64 of the executable's path (procs.path_hash) */
+	__u32 scope_dev;  /* cgroup: its level, or ~0 for the process's own cgroup only */
 	__u32 scope;	  /* SHRIKE_NET_SCOPE_* */
 	__u32 flags;	  /* SHRIKE_NET_RULE_* */
 	__u16 index;	  /* the rule's number, carried in records */

@@ -98,8 +98,9 @@ impl NetProtocol {
 pub enum NetScope {
     /// Every process.
     Host,
-    /// Processes running this executable (resolved to its inode when the rules are loaded;
-    /// symlinks are followed). A process exec'd from another copy is not matched.
+    /// Processes running this executable: its path with symlinks resolved when the rules load,
+    /// compared with the path the kernel recorded at exec (FNV-1a 64 of it, as the lineage
+    /// map keeps it). A copy at another path is not matched.
     Binary(PathBuf),
     /// Processes in this cgroup v2 directory or any cgroup below it (a container).
     Cgroup(PathBuf),
@@ -178,7 +179,7 @@ pub enum NetRuleError {
     #[error("rule {index}: port range {lo}-{hi} is empty")]
     Ports { index: u16, lo: u16, hi: u16 },
     /// A binary-scoped rule whose executable cannot be found.
-    #[error("rule {index}: cannot stat binary {path}: {source} (binary scopes are resolved to an inode when the rules load)")]
+    #[error("rule {index}: cannot resolve binary {path}: {source} (binary scopes are resolved when the rules load: give an existing executable)")]
     Binary {
         index: u16,
         path: PathBuf,
@@ -218,8 +219,9 @@ pub struct Compiled {
 
 /// Resolves scopes against the file system; a trait so [`compile`] is testable without one.
 pub trait ScopeResolver {
-    /// (inode, kernel s_dev) of an executable.
-    fn binary(&self, path: &Path) -> std::io::Result<(u64, u32)>;
+    /// The identity of an executable as the lineage map records it: FNV-1a 64 of its absolute
+    /// path with symlinks resolved.
+    fn binary(&self, path: &Path) -> std::io::Result<u64>;
     /// (cgroup id, level below the root) of a cgroup v2 directory.
     fn cgroup(&self, path: &Path) -> Option<(u64, u32)>;
     /// The cgroup v2 root, for messages.
@@ -232,9 +234,10 @@ pub struct FsResolver {
 }
 
 impl ScopeResolver for FsResolver {
-    fn binary(&self, path: &Path) -> std::io::Result<(u64, u32)> {
-        let meta = std::fs::metadata(path)?;
-        Ok((meta.ino(), kernel_dev(meta.dev())))
+    fn binary(&self, path: &Path) -> std::io::Result<u64> {
+        use std::os::unix::ffi::OsStrExt;
+        let real = path.canonicalize()?;
+        Ok(crate::enforce::fnv1a(real.as_os_str().as_bytes()))
     }
 
     fn cgroup(&self, path: &Path) -> Option<(u64, u32)> {
@@ -282,14 +285,14 @@ pub fn compile(rules: &[NetRule], resolve: &dyn ScopeResolver) -> Result<Compile
                 return Err(NetRuleError::IngressScope { index: rule.index })
             }
             NetScope::Binary(path) => {
-                let (ino, dev) = resolve
+                let hash = resolve
                     .binary(path)
                     .map_err(|source| NetRuleError::Binary {
                         index: rule.index,
                         path: path.clone(),
                         source,
                     })?;
-                (shrike_net_scope::SHRIKE_NET_SCOPE_BINARY, ino, dev)
+                (shrike_net_scope::SHRIKE_NET_SCOPE_BINARY, hash, 0)
             }
             NetScope::Cgroup(path) => {
                 let (id, level) = resolve.cgroup(path).ok_or_else(|| NetRuleError::Cgroup {
@@ -820,9 +823,9 @@ mod tests {
     struct Fake;
 
     impl ScopeResolver for Fake {
-        fn binary(&self, path: &Path) -> std::io::Result<(u64, u32)> {
+        fn binary(&self, path: &Path) -> std::io::Result<u64> {
             if path == Path::new("/usr/bin/curl") {
-                Ok((42, (8 << 20) | 1))
+                Ok(42)
             } else {
                 Err(std::io::Error::from_raw_os_error(libc::ENOENT))
             }
@@ -929,7 +932,7 @@ mod tests {
                 c.rules[0].port_lo,
                 c.rules[0].port_hi
             ),
-            (42, (8 << 20) | 1, 80, 443)
+            (42, 0, 80, 443)
         );
         assert_eq!(c.rules[0].protocol, 6);
         r.scope = NetScope::Binary("/nope".into());

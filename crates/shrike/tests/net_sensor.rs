@@ -11,6 +11,9 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use common::*;
 use serde_json::Value;
 
+/// The file sensor is not what these tests are about; leaving it out halves the start-up.
+const NO_FILE: &[&str] = &["--no-file-sensor"];
+
 /// /usr/bin/python3 (on PATH `python3` may be a slow pyenv shim), and the binary events name.
 const PYTHON: &str = "/usr/bin/python3";
 
@@ -260,7 +263,7 @@ fn loopback_connect_and_accept_have_matching_tuples_processes_and_flow_bytes() {
     if !require_root("loopback_connect_and_accept_have_matching_tuples_processes_and_flow_bytes") {
         return;
     }
-    let agent = Agent::start(&[]);
+    let agent = Agent::start(NO_FILE);
     let server = Server::start(Command::new("env"), "127.0.0.1", "AF_INET", 300_000);
     let (cpid, cport, out) = client(
         Command::new("env"),
@@ -345,7 +348,7 @@ fn curl_connecting_is_reported_with_its_binary() {
     if !require_root("curl_connecting_is_reported_with_its_binary") {
         return;
     }
-    let agent = Agent::start(&[]);
+    let agent = Agent::start(NO_FILE);
     let server = Server::start(Command::new("env"), "127.0.0.1", "AF_INET", 0);
     let child = Command::new("curl")
         .args([
@@ -375,7 +378,7 @@ fn ipv6_between_namespaces_and_mapped_ipv4_is_reported_as_ipv4() {
         return;
     }
     let ns = Netns::new(false);
-    let agent = Agent::start(&[]);
+    let agent = Agent::start(NO_FILE);
     let server = Server::start(ns.exec(&ns.b), &ns.v6[1], "AF_INET6", 10);
     let (cpid, cport, out) = client(ns.exec(&ns.a), "AF_INET6", &ns.v6[1], server.port, 100);
     assert!(out.contains("got 10"), "{out}");
@@ -431,7 +434,7 @@ fn dns_query_and_answer_are_parsed_attributed_and_name_a_later_connect() {
         return;
     }
     let ns = Netns::new(false);
-    let agent = Agent::start(&[]);
+    let agent = Agent::start(NO_FILE);
     let target = Server::start(ns.exec(&ns.b), &ns.v4[1], "AF_INET", 1);
     let resolver_ip = &ns.v4[1];
     let answer_ip = &ns.v4[1];
@@ -589,7 +592,7 @@ fn egress_udp_and_bind_denies_return_eperm_and_are_reported_as_denied() {
             denied.port, curl_only.port
         ),
     );
-    let agent = Agent::start(&["--net-config", config.to_str().unwrap()]);
+    let agent = Agent::start(&["--no-file-sensor", "--net-config", config.to_str().unwrap()]);
 
     let (pid, port, out) = client(Command::new("env"), "AF_INET", "127.0.0.1", denied.port, 1);
     assert_eq!(port, -1, "{out}");
@@ -702,7 +705,7 @@ fn ingress_drop_at_tc_stops_one_port_and_is_reported() {
             blocked.port
         ),
     );
-    let agent = Agent::start(&["--net-config", config.to_str().unwrap()]);
+    let agent = Agent::start(&["--no-file-sensor", "--net-config", config.to_str().unwrap()]);
     let script = |port: u16| {
         format!(
             "import socket\ns = socket.socket()\ns.settimeout(1.5)\n\
@@ -750,7 +753,7 @@ fn exec_with_a_socket_as_stdio_reports_the_peer() {
     if !require_root("exec_with_a_socket_as_stdio_reports_the_peer") {
         return;
     }
-    let agent = Agent::start(&[]);
+    let agent = Agent::start(NO_FILE);
     let m = marker("stdio");
     let script = format!(
         r#"
@@ -789,7 +792,7 @@ fn a_burst_of_short_connections_is_delivered_or_counted() {
         return;
     }
     const N: usize = 5000;
-    let agent = Agent::start(&[]);
+    let agent = Agent::start(NO_FILE);
     let script = format!(
         r#"
 import socket
@@ -846,7 +849,7 @@ fn a_listener_older_than_the_agent_has_its_accepts_attributed() {
         return;
     }
     let server = Server::start(Command::new("env"), "127.0.0.1", "AF_INET", 1);
-    let agent = Agent::start(&[]);
+    let agent = Agent::start(NO_FILE);
     let (_, cport, out) = client(Command::new("env"), "AF_INET", "127.0.0.1", server.port, 1);
     assert!(out.contains("got 1"), "{out}");
     let a = agent.wait_for("accept by the older listener", WAIT, |e| {
@@ -864,7 +867,7 @@ fn dns_over_ipv6_with_an_extension_header_is_parsed() {
         return;
     }
     let ns = Netns::new(false);
-    let agent = Agent::start(&[]);
+    let agent = Agent::start(NO_FILE);
     let m = marker("v6ext").replace('-', "");
     let name = format!("ext{}.example", &m[m.len() - 10..]);
     let script = format!(
