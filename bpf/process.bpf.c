@@ -226,10 +226,7 @@ int BPF_PROG(handle_exec, struct task_struct *task, pid_t old_pid, struct linux_
 	 * exec without a fork is the parent of the image that replaces it. */
 	next->exec_id = exec_id_new();
 	next->start_boottime_ns = task_start_boottime(task);
-	/* The executable's identity, for binary-scoped rules of other sensors (network deny). */
 	file = BPF_CORE_READ(bprm, file);
-	next->bin_ino = BPF_CORE_READ(file, f_inode, i_ino);
-	next->bin_dev = BPF_CORE_READ(file, f_inode, i_sb, s_dev);
 	prev = proc_lookup(tgid);
 	/* The ancestry lineage rules are decided on, as the user-space tree orders it. */
 	ancestry_of_new_image(prev, next->anc_path, next->anc_name, &next->anc_count,
@@ -381,8 +378,6 @@ int BPF_PROG(handle_fork, struct task_struct *parent, struct task_struct *child)
 	if (pproc) {
 		proc->parent_exec_id = pproc->exec_id;
 		/* The clone runs its parent's image until it execs; that image is its parent. */
-		proc->bin_ino = pproc->bin_ino;
-		proc->bin_dev = pproc->bin_dev;
 		proc->path_hash = pproc->path_hash;
 		proc->name_hash = pproc->name_hash;
 		ancestry_below(pproc, proc->anc_path, proc->anc_name, &proc->anc_count, &anc_flags);

@@ -164,9 +164,7 @@ struct shrike_proc {
 	__u64 parent_exec_id;
 	__u64 start_boottime_ns;
 	__u32 flags;		/* SHRIKE_PROC_* */
-	__u32 bin_dev;		/* the executable's device (s_dev: major << 20 | minor); 0 unknown */
-	__u64 bin_ino;		/* the executable's inode number; 0 unknown. For binary-scoped
-				 * rules (network deny); a clone keeps its parent's */
+	__u32 _pad0;
 	__u64 path_hash;	/* FNV-1a 64 of the executable's path, for lineage rules */
 	__u64 name_hash;	/* FNV-1a 64 of its base name; 0 unknown; a clone keeps its parent's */
 	/* The images that started this one, nearest first (anc[0] is the parent image: the

@@ -426,18 +426,10 @@ impl Sensors {
             seed.start_boottime_ns,
         );
         // The executable's identity, as the exec handler records it, for binary-scoped rules.
-        let (bin_ino, bin_dev) = std::fs::metadata(format!("/proc/{tgid}/exe"))
-            .map(|m| {
-                use std::os::unix::fs::MetadataExt;
-                (m.ino(), crate::net::kernel_dev(m.dev()))
-            })
-            .unwrap_or((0, 0));
         let mut proc = shrike_proc {
             exec_id,
             parent_exec_id,
             start_boottime_ns,
-            bin_ino,
-            bin_dev,
             flags: shrike_proc_flags::SHRIKE_PROC_SEEDED.0,
             path_hash: crate::enforce::fnv1a(seed.binary.as_bytes()),
             name_hash: crate::enforce::name_hash(&seed.binary),

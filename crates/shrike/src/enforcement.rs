@@ -6,7 +6,10 @@
 //! named in the log with the reason and stay with user space, which reports them truthfully as
 //! `alerted` rather than `denied`.
 
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
 use shrike_bpf::enforce::{self, BinarySet, ExecRule, ExecRulesLoaded, RuleAction};
+use shrike_bpf::net::{IpNet, NetDirection, NetRule, NetRuleSource, NetScope};
 use shrike_bpf::{LoadError, Sensors};
 use shrike_event::EventKind;
 use shrike_rules::{Action, Dim, DimConstraint, Enforcement, KernelPlan, PathSet, ValueSet};
@@ -134,11 +137,155 @@ fn binaries(set: Option<&ValueSet>, dim: Dim) -> Result<BinarySet, String> {
     })
 }
 
-/// Loads the plan's exec rules into the kernel (atomically) and logs each deny/kill rule that
-/// stays in user space, with the reason.
+/// Most kernel network rules one policy rule may expand to (networks × ports × scopes).
+const NET_EXPANSION_MAX: usize = 64;
+
+/// The network rules of a plan (connect/UDP send and bind), and the deny/kill network rules
+/// that cannot be kernel rules. A rule's networks, ports and scopes are expanded into one kernel
+/// rule per combination; no network constraint means every IPv4 and IPv6 address.
+pub fn net_rules(plan: &KernelPlan) -> (Vec<NetRule>, Vec<(String, String)>) {
+    let mut rules = Vec::new();
+    let mut skipped = Vec::new();
+    for rule in &plan.rules {
+        if rule.action == Action::Alert {
+            continue;
+        }
+        for entry in &rule.entries {
+            let direction = match entry.kind {
+                EventKind::NetConnect => NetDirection::Egress,
+                EventKind::NetBind => NetDirection::Bind,
+                _ => continue,
+            };
+            match entry.enforcement {
+                Enforcement::Kernel => {}
+                Enforcement::KernelAudit | Enforcement::None => continue,
+                Enforcement::UserSpace { ref reason } => {
+                    skipped.push((rule.id.clone(), reason.clone()));
+                    continue;
+                }
+            }
+            match net_rule(rule.index, direction, &entry.constraints) {
+                Ok(expanded) => rules.extend(expanded),
+                Err(reason) => skipped.push((rule.id.clone(), reason)),
+            }
+        }
+    }
+    (rules, skipped)
+}
+
+fn net_rule(
+    index: u16,
+    direction: NetDirection,
+    constraints: &std::collections::BTreeMap<Dim, DimConstraint>,
+) -> Result<Vec<NetRule>, String> {
+    let (addr_dim, port_dim) = match direction {
+        NetDirection::Bind => (Dim::Saddr, Dim::Sport),
+        _ => (Dim::Daddr, Dim::Dport),
+    };
+    let mut networks = vec![
+        IpNet {
+            addr: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+            prefix: 0,
+        },
+        IpNet {
+            addr: IpAddr::V6(Ipv6Addr::UNSPECIFIED),
+            prefix: 0,
+        },
+    ];
+    let mut ports = vec![(0u16, u16::MAX)];
+    let mut scopes = vec![NetScope::Host];
+    for (dim, c) in constraints {
+        if c.exclude.is_some() {
+            return Err(format!(
+                "the network hooks cannot exclude by {}",
+                dim_name(*dim)
+            ));
+        }
+        let Some(include) = &c.include else { continue };
+        match (dim, include) {
+            (d, ValueSet::Networks(nets)) if *d == addr_dim => {
+                networks = nets
+                    .iter()
+                    .map(|n| IpNet {
+                        addr: n.addr,
+                        prefix: n.prefix,
+                    })
+                    .collect();
+            }
+            (d, ValueSet::Numbers(values)) if *d == port_dim => {
+                ports = values
+                    .iter()
+                    .map(|&p| {
+                        u16::try_from(p)
+                            .map(|p| (p, p))
+                            .map_err(|_| format!("port {p} is out of range"))
+                    })
+                    .collect::<Result<_, _>>()?;
+            }
+            (Dim::Binary, ValueSet::Paths(p)) if p.prefixes.is_empty() && p.names.is_empty() => {
+                scopes = p.exact.iter().map(|b| NetScope::Binary(b.into())).collect();
+            }
+            (Dim::CgroupId, ValueSet::Numbers(ids)) => {
+                scopes = ids
+                    .iter()
+                    .map(|&id| NetScope::CgroupId(id as u64))
+                    .collect();
+            }
+            (other, _) => {
+                return Err(format!(
+                    "the network hooks cannot decide on {} as written",
+                    dim_name(*other)
+                ))
+            }
+        }
+    }
+    let count = networks.len() * ports.len() * scopes.len();
+    if count > NET_EXPANSION_MAX {
+        return Err(format!("{count} network × port × scope combinations; the kernel takes at most {NET_EXPANSION_MAX} per rule"));
+    }
+    let mut out = Vec::with_capacity(count);
+    for network in &networks {
+        for &ports in &ports {
+            for scope in &scopes {
+                out.push(NetRule {
+                    index,
+                    direction,
+                    network: *network,
+                    ports,
+                    protocol: None,
+                    scope: scope.clone(),
+                    audit: false,
+                });
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Loads the plan's exec and network rules into the kernel (each atomically) and logs each
+/// deny/kill rule that stays in user space, with the reason.
 pub fn load(sensors: &Sensors, plan: &KernelPlan) -> Result<ExecRulesLoaded, LoadError> {
     let (rules, mut skipped) = exec_rules(plan);
     let loaded = enforce::set_exec_rules(sensors, &rules)?;
+    let (net, net_skipped) = net_rules(plan);
+    skipped.extend(net_skipped);
+    match sensors.net_rules() {
+        Some(handle) => {
+            handle
+                .replace_source(NetRuleSource::Policy, &net)
+                .map_err(|e| LoadError::Option(format!("the policy's network rules: {e}")))?;
+            if !net.is_empty() {
+                info!(
+                    rules = net.len(),
+                    "network rules enforced in the kernel (cgroup connect/sendmsg/bind hooks)"
+                );
+            }
+        }
+        None if !net.is_empty() => {
+            warn!(rules = net.len(), "the policy has network deny rules but the network sensor is not loaded: they will be reported as alerted");
+        }
+        None => {}
+    }
     for (index, reason) in &loaded.skipped {
         if let Some(rule) = plan.rules.iter().find(|r| r.index == *index) {
             skipped.push((rule.id.clone(), reason.clone()));
@@ -194,6 +341,20 @@ mod tests {
         assert_eq!(rules[0].names, ["bash", "sh"]);
         assert_eq!(rules[0].ancestor_include.names, ["nginx"]);
         assert_eq!(rules[0].action, RuleAction::Kill);
+    }
+
+    #[test]
+    fn network_deny_rules_expand_to_kernel_rules_per_network_port_and_binary() {
+        let (rules, skipped) = net_rules(&plan(
+            "- rule: No miner pools\n  id: T-NET\n  severity: high\n  mitre: [T1496]\n  condition: kind = net_connect and network.dport in (3333, 4444) and network.daddr cidr 10.0.0.0/8\n  action: deny\n",
+        ));
+        assert!(skipped.is_empty(), "{skipped:?}");
+        assert_eq!(rules.len(), 2);
+        assert!(rules
+            .iter()
+            .all(|r| r.direction == NetDirection::Egress && r.network.prefix == 8 && r.index == 0));
+        let ports: Vec<(u16, u16)> = rules.iter().map(|r| r.ports).collect();
+        assert_eq!(ports, [(3333, 3333), (4444, 4444)]);
     }
 
     #[test]
