@@ -310,15 +310,42 @@ static __always_inline __u32 put_canonical(struct rec_buf *b, __u32 base, __u32 
 	return len;
 }
 
-/* The hash of the last component of a canonical path: the dentry's own name, which ends it. */
-static __always_inline __u64 tail_hash(__u32 base, __u32 off, __u32 len, struct dentry *d)
-{
-	__u32 nlen = BPF_CORE_READ(d, d_name.len);
-	bool bad = false;
+/* A dentry's name, copied for hashing (names are at most 255 bytes). */
+struct name_buf {
+	__u8 b[256];
+};
 
-	if (nlen > len)
-		nlen = len;
-	return scan_path(base + off + len - nlen, base + off + len, &bad);
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct name_buf);
+} name_scratch SEC(".maps");
+
+/*
+ * The hash of the last component of a canonical path: the dentry's own name, which ends it.
+ * A bounded loop over a copy, not bpf_loop: this runs for every open and must be cheap.
+ */
+static __always_inline __u64 dentry_name_hash(struct dentry *d)
+{
+	__u32 zero = 0;
+	struct name_buf *nb = bpf_map_lookup_elem(&name_scratch, &zero);
+	const unsigned char *name = BPF_CORE_READ(d, d_name.name);
+	__u32 len = BPF_CORE_READ(d, d_name.len);
+	__u64 h = WATCH_FNV_OFFSET;
+
+	if (!nb || !len)
+		return h;
+	if (len > 255)
+		len = 255;
+	if (bpf_probe_read_kernel(nb->b, len, name))
+		return h;
+	for (__u32 i = 0; i < 255; i++) {
+		if (i >= len)
+			break;
+		h = (h ^ nb->b[i]) * WATCH_FNV_PRIME;
+	}
+	return h;
 }
 
 /*
@@ -360,7 +387,7 @@ static __always_inline __u32 put_user_path(struct rec_buf *b, __u32 base, __u32 
 		len = put_canonical(b, base, off, &dir, &root, info, trunc_flag);
 		if (first == 0) {
 			/* AT_EMPTY_PATH: the dirfd (or cwd) itself. */
-			*hash = tail_hash(base, off, len, dir.dentry);
+			*hash = dentry_name_hash(dir.dentry);
 			return len;
 		}
 		if (len > 1 && len < LEN_MASK) {
@@ -732,7 +759,7 @@ static __always_inline __u32 put_file(struct rec_buf *b, __u32 base, struct file
 	bpf_core_read(&fpath, sizeof(fpath), &f->f_path);
 	len = put_canonical(b, base, 0, &fpath, &root, info, SHRIKE_FILE_PATH_TRUNCATED);
 	*info |= SHRIKE_FILE_CANONICAL;
-	*hash = tail_hash(base, 0, len, fpath.dentry);
+	*hash = dentry_name_hash(fpath.dentry);
 	return len;
 }
 
@@ -1393,7 +1420,7 @@ static __always_inline int lsm_file_op(__u32 kind_bit, struct vfsmount *mnt, str
 		p.dentry = d;
 		len1 = put_canonical(b, base, 0, &p, &root, &e->info, SHRIKE_FILE_PATH_TRUNCATED);
 		e->info |= SHRIKE_FILE_CANONICAL;
-		hash1 = tail_hash(base, 0, len1, d);
+		hash1 = dentry_name_hash(d);
 	}
 	len1 &= LEN_MASK;
 	if (d2) {
@@ -1403,7 +1430,7 @@ static __always_inline int lsm_file_op(__u32 kind_bit, struct vfsmount *mnt, str
 				     SHRIKE_FILE_NEW_PATH_TRUNCATED) &
 		       LEN_MASK;
 		e->info |= SHRIKE_FILE_NEW_CANONICAL;
-		hash2 = tail_hash(base, len1, len2, d2);
+		hash2 = dentry_name_hash(d2);
 	}
 	e->path_len = len1;
 	e->new_path_len = len2;

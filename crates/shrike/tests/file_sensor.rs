@@ -18,6 +18,10 @@ use std::time::Duration;
 use common::*;
 use serde_json::Value;
 
+/// How long an event may take to come out: generous, because the machine may be busy (other
+/// agents' fork storms, the kernel matrix's emulation) and every agent sees every process.
+const EVENT_WAIT: Duration = Duration::from_secs(30);
+
 /// A directory under /tmp that is removed when the test ends.
 struct TempDir(PathBuf);
 
@@ -113,7 +117,7 @@ fn cat_of_etc_shadow_is_one_read_open_by_cat() {
     let by_cat = |e: &Value| {
         kind_is(e, "file_open") && e["file"]["path"] == "/etc/shadow" && e["process"]["pid"] == pid
     };
-    let e = agent.wait_for("cat's open of /etc/shadow", WAIT, by_cat);
+    let e = agent.wait_for("cat's open of /etc/shadow", EVENT_WAIT, by_cat);
     settle(&agent, &dir);
     assert_eq!(agent.events(by_cat).len(), 1, "exactly one event");
     assert_eq!(e["process"]["binary"], "/usr/bin/cat");
@@ -141,14 +145,14 @@ fn opens_report_access_and_result_and_unwatched_paths_stay_in_the_kernel() {
     let out = run("cat", &[&missing]);
     assert!(!out.status.success());
 
-    let e = agent.wait_for("create", WAIT, file_event("file_open", &created));
+    let e = agent.wait_for("create", EVENT_WAIT, file_event("file_open", &created));
     assert_eq!(
         e["file"]["access"],
         serde_json::json!(["write", "create", "truncate"])
     );
     assert_eq!(e["process"]["binary"], "/usr/bin/dash");
     assert!(e["result"].as_i64().unwrap() >= 0);
-    let e = agent.wait_for("failed open", WAIT, file_event("file_open", &missing));
+    let e = agent.wait_for("failed open", EVENT_WAIT, file_event("file_open", &missing));
     assert_eq!(e["result"], -2, "ENOENT");
     assert_eq!(e["file"]["access"], serde_json::json!(["read"]));
     assert_eq!(e["process"]["binary"], "/usr/bin/cat");
@@ -174,14 +178,14 @@ fn rm_and_rmdir_report_file_unlink_with_result() {
     std::fs::create_dir(&d).unwrap();
     let agent = agent_watching(&[&dir]);
     sh(&format!("rm {f}; rmdir {d}; rm {f}"));
-    let e = agent.wait_for("unlink", WAIT, |e| {
+    let e = agent.wait_for("unlink", EVENT_WAIT, |e| {
         file_event("file_unlink", &f)(e) && e["result"] == 0
     });
     assert_eq!(e["process"]["binary"], "/usr/bin/rm");
-    let e = agent.wait_for("rmdir", WAIT, file_event("file_unlink", &d));
+    let e = agent.wait_for("rmdir", EVENT_WAIT, file_event("file_unlink", &d));
     assert_eq!(e["result"], 0);
     assert_eq!(e["file"]["flags"], 0x200, "AT_REMOVEDIR");
-    let e = agent.wait_for("failed unlink", WAIT, |e| {
+    let e = agent.wait_for("failed unlink", EVENT_WAIT, |e| {
         file_event("file_unlink", &f)(e) && e["result"] != 0
     });
     assert_eq!(e["result"], -2);
@@ -203,11 +207,15 @@ fn mv_reports_file_rename_with_both_paths() {
     std::fs::write(&outside, b"x").unwrap();
     let agent = agent_watching(&[&dir]);
     sh(&format!("mv {a} {b}; mv {outside} {inside}"));
-    let e = agent.wait_for("rename", WAIT, file_event("file_rename", &a));
+    let e = agent.wait_for("rename", EVENT_WAIT, file_event("file_rename", &a));
     assert_eq!(e["file"]["new_path"], b.as_str());
     assert_eq!(e["result"], 0);
     assert_eq!(e["process"]["binary"], "/usr/bin/mv");
-    let e = agent.wait_for("rename into", WAIT, file_event("file_rename", &outside));
+    let e = agent.wait_for(
+        "rename into",
+        EVENT_WAIT,
+        file_event("file_rename", &outside),
+    );
     assert_eq!(e["file"]["new_path"], inside.as_str());
 }
 
@@ -226,7 +234,7 @@ fn chmod_u_plus_s_on_a_copy_of_sh_marks_setuid_anywhere() {
     std::fs::write(&plain, b"").unwrap();
     let agent = agent_watching(&[&dir]);
     sh(&format!("chmod 600 {plain}; chmod u+s {copy}"));
-    let e = agent.wait_for("chmod u+s", WAIT, file_event("file_chmod", &copy));
+    let e = agent.wait_for("chmod u+s", EVENT_WAIT, file_event("file_chmod", &copy));
     assert_eq!(e["file"]["mode"], 0o4755);
     assert_eq!(e["file"]["mode"].as_u64().unwrap() & 0o4000, 0o4000);
     assert_eq!(e["result"], 0);
@@ -248,13 +256,13 @@ fn chown_reports_the_new_owner_and_group() {
     std::fs::write(&g, b"").unwrap();
     let agent = agent_watching(&[&dir]);
     sh(&format!("chown 1234:5678 {f}; chown :4321 {g}"));
-    let e = agent.wait_for("chown", WAIT, file_event("file_chown", &f));
+    let e = agent.wait_for("chown", EVENT_WAIT, file_event("file_chown", &f));
     assert_eq!(
         (e["file"]["uid"].clone(), e["file"]["gid"].clone()),
         (1234.into(), 5678.into())
     );
     assert_eq!(e["result"], 0);
-    let e = agent.wait_for("chgrp", WAIT, file_event("file_chown", &g));
+    let e = agent.wait_for("chgrp", EVENT_WAIT, file_event("file_chown", &g));
     assert_eq!(e["file"]["gid"], 4321);
     assert!(e["file"].get("uid").is_none(), "uid unchanged: {e}");
 }
@@ -273,13 +281,13 @@ fn ln_s_and_ln_report_file_link_with_target_and_link() {
     std::fs::write(&f, b"").unwrap();
     let agent = agent_watching(&[&dir]);
     sh(&format!("ln -s /etc/shadow {sym}; ln {f} {hard}"));
-    let e = agent.wait_for("symlink", WAIT, |e| {
+    let e = agent.wait_for("symlink", EVENT_WAIT, |e| {
         kind_is(e, "file_link") && e["file"]["new_path"] == sym.as_str()
     });
     assert_eq!(e["file"]["path"], "/etc/shadow");
     assert_eq!(e["file"]["link_type"], "symbolic");
     assert_eq!(e["result"], 0);
-    let e = agent.wait_for("hard link", WAIT, file_event("file_link", &f));
+    let e = agent.wait_for("hard link", EVENT_WAIT, file_event("file_link", &f));
     assert_eq!(e["file"]["new_path"], hard.as_str());
     assert_eq!(e["file"]["link_type"], "hard");
     assert_eq!(e["process"]["binary"], "/usr/bin/ln");
@@ -311,7 +319,7 @@ fn module_loads_of_junk_are_reported_with_the_kernels_refusal() {
         .lines()
         .map(|l| l.split_whitespace().nth(1).unwrap().parse().unwrap())
         .collect();
-    let e = agent.wait_for("finit_module", WAIT, |e| {
+    let e = agent.wait_for("finit_module", EVENT_WAIT, |e| {
         kind_is(e, "module_load") && e["module"]["path"] == junk.as_str()
     });
     assert_eq!(e["result"], -errnos[0], "{e}");
@@ -321,7 +329,7 @@ fn module_loads_of_junk_are_reported_with_the_kernels_refusal() {
         true
     );
     let pid = e["process"]["pid"].clone();
-    let e = agent.wait_for("init_module", WAIT, |e| {
+    let e = agent.wait_for("init_module", EVENT_WAIT, |e| {
         kind_is(e, "module_load") && e["process"]["pid"] == pid && e["module"].get("path").is_none()
     });
     assert_eq!(e["result"], -errnos[1]);
@@ -350,7 +358,7 @@ fn bpf_prog_load_by_another_process_is_reported() {
     );
     let fd: i64 = String::from_utf8_lossy(&out.stdout).trim().parse().unwrap();
     assert!(fd >= 0, "the test program must load");
-    let e = agent.wait_for("bpf_load", WAIT, |e| {
+    let e = agent.wait_for("bpf_load", EVENT_WAIT, |e| {
         kind_is(e, "bpf_load") && e["bpf"]["prog_name"] == "shrike_t"
     });
     assert_eq!(e["bpf"]["prog_type"], "socket_filter");
@@ -369,7 +377,7 @@ fn ptrace_attach_reports_target_pid_and_binary() {
     let mut sleep = Command::new("/usr/bin/sleep").arg("30").spawn().unwrap();
     let target = sleep.id();
     // Let the exec land in the tree first.
-    agent.wait_for("sleep exec", WAIT, |e| {
+    agent.wait_for("sleep exec", EVENT_WAIT, |e| {
         kind_is(e, "process_exec") && e["process"]["pid"] == target
     });
     python(&format!(
@@ -381,7 +389,7 @@ fn ptrace_attach_reports_target_pid_and_binary() {
     ));
     let _ = sleep.kill();
     let _ = sleep.wait();
-    let e = agent.wait_for("ptrace", WAIT, |e| {
+    let e = agent.wait_for("ptrace", EVENT_WAIT, |e| {
         kind_is(e, "ptrace") && e["ptrace"]["target_pid"] == target
     });
     assert_eq!(e["ptrace"]["request"], "PTRACE_ATTACH");
@@ -414,7 +422,7 @@ fn capset_and_setresuid_report_old_and_new_credentials() {
          print(os.getpid())\n",
     );
     let pid: u32 = String::from_utf8_lossy(&out.stdout).trim().parse().unwrap();
-    let caps = agent.wait_for("capset raising caps", WAIT, |e| {
+    let caps = agent.wait_for("capset raising caps", EVENT_WAIT, |e| {
         kind_is(e, "cred_change")
             && e["process"]["pid"] == pid
             && e["cred"]["syscall"] == "capset"
@@ -432,7 +440,7 @@ fn capset_and_setresuid_report_old_and_new_credentials() {
         .unwrap()
         .is_empty());
     assert_eq!(caps["result"], 0);
-    let e = agent.wait_for("setresuid", WAIT, |e| {
+    let e = agent.wait_for("setresuid", EVENT_WAIT, |e| {
         kind_is(e, "cred_change")
             && e["process"]["pid"] == pid
             && e["cred"]["syscall"] == "setresuid"
@@ -457,7 +465,7 @@ fn capset_and_setresuid_report_old_and_new_credentials() {
     );
     assert!(c["caps_gained"].as_array().unwrap().is_empty());
     assert_eq!(e["result"], 0);
-    let gid = agent.wait_for("setresgid", WAIT, |e| {
+    let gid = agent.wait_for("setresgid", EVENT_WAIT, |e| {
         kind_is(e, "cred_change")
             && e["process"]["pid"] == pid
             && e["cred"]["syscall"] == "setresgid"
@@ -492,19 +500,19 @@ fn tmpfs_mount_in_a_private_namespace_reports_mount_umount_and_unshare() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let m = agent.wait_for("mount", WAIT, |e| {
+    let m = agent.wait_for("mount", EVENT_WAIT, |e| {
         kind_is(e, "mount") && e["mount"]["target"] == target.as_str()
     });
     assert_eq!(m["mount"]["source"], "shrike-src");
     assert_eq!(m["mount"]["fstype"], "tmpfs");
     assert_eq!(m["result"], 0);
     assert_eq!(m["process"]["binary"], "/usr/bin/mount");
-    let u = agent.wait_for("umount", WAIT, |e| {
+    let u = agent.wait_for("umount", EVENT_WAIT, |e| {
         kind_is(e, "umount") && e["mount"]["target"] == target.as_str()
     });
     assert_eq!(u["result"], 0);
     assert_eq!(u["process"]["binary"], "/usr/bin/umount");
-    let ns = agent.wait_for("unshare -m", WAIT, |e| {
+    let ns = agent.wait_for("unshare -m", EVENT_WAIT, |e| {
         kind_is(e, "namespace_change")
             && e["process"]["binary"] == "/usr/bin/unshare"
             && e["namespace"]["namespaces"] == serde_json::json!(["mnt"])
@@ -524,7 +532,7 @@ fn unshare_reports_the_namespaces_created() {
     let m = marker("ns");
     let out = run("unshare", &["-n", "-u", "sh", "-c", &format!("true {m}")]);
     assert!(out.status.success());
-    let e = agent.wait_for("unshare -n -u", WAIT, |e| {
+    let e = agent.wait_for("unshare -n -u", EVENT_WAIT, |e| {
         kind_is(e, "namespace_change")
             && e["process"]["binary"] == "/usr/bin/unshare"
             && e["namespace"]["namespaces"] == serde_json::json!(["uts", "net"])
@@ -547,7 +555,7 @@ fn memfd_create_reports_name_flags_and_fd() {
         "import os\nprint(os.memfd_create({name:?}, os.MFD_CLOEXEC))\n"
     ));
     let fd: i64 = String::from_utf8_lossy(&out.stdout).trim().parse().unwrap();
-    let e = agent.wait_for("memfd_create", WAIT, |e| {
+    let e = agent.wait_for("memfd_create", EVENT_WAIT, |e| {
         kind_is(e, "memfd_create") && e["memfd"]["name"] == name
     });
     assert_eq!(e["memfd"]["flags"], 1, "MFD_CLOEXEC");
@@ -564,13 +572,13 @@ fn kill_of_a_child_reports_signal_target_and_binary() {
     let agent = agent_watching(&[&dir]);
     let mut sleep = Command::new("/usr/bin/sleep").arg("30").spawn().unwrap();
     let target = sleep.id();
-    agent.wait_for("sleep exec", WAIT, |e| {
+    agent.wait_for("sleep exec", EVENT_WAIT, |e| {
         kind_is(e, "process_exec") && e["process"]["pid"] == target
     });
     // SAFETY: kill(2) on a pid this test started and has not reaped.
     assert_eq!(unsafe { libc::kill(target as i32, libc::SIGTERM) }, 0);
     let _ = sleep.wait();
-    let e = agent.wait_for("signal", WAIT, |e| {
+    let e = agent.wait_for("signal", EVENT_WAIT, |e| {
         kind_is(e, "signal") && e["signal"]["target_pid"] == target
     });
     assert_eq!(e["signal"]["signal"], 15);
@@ -598,7 +606,7 @@ fn paths_beyond_path_max_are_cut_flagged_and_delivered() {
          os.close(os.open('deep-leaf', os.O_CREAT | os.O_WRONLY, 0o600, dir_fd=fd))\n",
         root = dir.0.to_str().unwrap()
     ));
-    let e = agent.wait_for("deep create", WAIT, |e| {
+    let e = agent.wait_for("deep create", EVENT_WAIT, |e| {
         kind_is(e, "file_open")
             && e["file"]["path"]
                 .as_str()
@@ -622,7 +630,7 @@ fn non_utf8_names_are_escaped_not_lost() {
     let expected = format!("{}/bad-\\xff\\xfe-name", dir.0.display());
     let e = agent.wait_for(
         "open of a non-UTF-8 name",
-        WAIT,
+        EVENT_WAIT,
         file_event("file_open", &expected),
     );
     assert_eq!(e["file"]["truncated"], false);
