@@ -28,6 +28,7 @@ import json
 import os
 import platform
 import re
+import resource
 import select
 import shutil
 import signal
@@ -70,6 +71,10 @@ BPFTRACE_TRACER = (
 # One empty program on a syscall tracepoint no workload calls: what arming any syscall tracepoint
 # costs every system call of every process (the kernel's syscall-tracepoint "slow path" tax).
 BPFTRACE_FLOOR = "tracepoint:syscalls:sys_enter_getppid { }"
+# Empty programs on the entry and exit of every system call: what a design that hooks all
+# syscalls pays before doing any work (shrike's file sensor does, with tp_btf sys_enter/sys_exit,
+# where BPF LSM is not available).
+BPFTRACE_RAW_FLOOR = "tracepoint:raw_syscalls:sys_enter { } tracepoint:raw_syscalls:sys_exit { }"
 
 CONFIGS = [
     {"name": "baseline", "kind": "none", "what": "nothing running"},
@@ -106,6 +111,13 @@ CONFIGS = [
         "script": BPFTRACE_FLOOR,
         "what": "bpftrace `" + BPFTRACE_FLOOR + "`: one empty program on one syscall tracepoint"
         " that no workload calls; the kernel's floor for any syscall-tracepoint tracer",
+    },
+    {
+        "name": "raw-syscalls-floor",
+        "kind": "bpftrace",
+        "script": BPFTRACE_RAW_FLOOR,
+        "what": "bpftrace `" + BPFTRACE_RAW_FLOOR + "`: empty programs run on every system call's entry"
+        " and exit; the floor for hooking all syscalls (shrike's file sensor without BPF LSM does)",
     },
     {
         "name": "libbpf-tools",
@@ -236,6 +248,28 @@ def stop(p, sig=signal.SIGTERM, timeout=60.0):
         pass
     CLEANUP.done(p.bench_cleanup, run=False)
     return p.bench_rusage
+
+
+def cpu_snapshot():
+    """(monotonic time, machine busy CPU s, this suite's CPU s) — their deltas give the CPU the
+    rest of the machine used meanwhile. Ours = this process and every child it has waited for
+    (agents, daemons, workloads, and theirs); kernel threads count as others."""
+    with open("/proc/stat") as f:
+        fields = [int(x) for x in f.readline().split()[1:]]
+    # user nice system idle iowait irq softirq steal ...: busy excludes idle, iowait and steal.
+    busy = (fields[0] + fields[1] + fields[2] + fields[5] + fields[6]) / CLK_TCK
+    me = resource.getrusage(resource.RUSAGE_SELF)
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+    ours = me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
+    return time.monotonic(), busy, ours
+
+
+def others_cpu(before, after):
+    """CPU seconds the rest of the machine used between two snapshots, and its share of it."""
+    wall = after[0] - before[0]
+    others = max(0.0, (after[1] - before[1]) - (after[2] - before[2]))
+    return {"seconds": round(wall, 1), "others_cpu_s": round(others, 1),
+            "others_share": round(others / (wall * (os.cpu_count() or 1)), 3) if wall > 0 else None}
 
 
 def rusage_cpu(ru):
@@ -930,6 +964,7 @@ def run_one(config, workload, loads, tmp):
     """Starts the configuration, runs the workload once, stops it; one raw result."""
     agent = AGENTS[config["kind"]](config, tmp)
     load = os.getloadavg()[0]
+    snap = cpu_snapshot()
     agent.start()
     try:
         time.sleep(0.2)  # let the tracer's start-up work settle
@@ -941,7 +976,9 @@ def run_one(config, workload, loads, tmp):
         finally:
             raise
     metrics = agent.stop()
-    return {"config": config["name"], "workload": workload["name"], "seconds": round(seconds, 5), "load1": load, **metrics}
+    others = others_cpu(snap, cpu_snapshot())["others_cpu_s"]
+    return {"config": config["name"], "workload": workload["name"], "seconds": round(seconds, 5), "load1": load,
+            "others_cpu_s": others, **metrics}
 
 
 def cleanup_outputs(tmp):
@@ -1032,6 +1069,7 @@ def summarize(runs, configs, unavailable):
                 vals = [r[key] for r in rs if r.get(key) is not None]
                 return max(vals) if vals else None
 
+            row["others_cpu_s_median"] = med("others_cpu_s")
             if c["kind"] != "none":
                 row.update(
                     agent_cpu_s=med("cpu_s"),
@@ -1469,16 +1507,20 @@ def fmt_int(v):
 
 def markdown(report):
     m = report["machine"]
-    phase_loads = ", ".join(f"{entry['phase']} {entry['loadavg'][0]:.2f}" for entry in report.get("load", []))
+    phase_loads = ", ".join(
+        f"{e['phase']} {e['loadavg'][0]:.2f}" + (f" (others {100 * e['others_share']:.0f} %)" if e.get("others_share") is not None else "")
+        for e in report.get("load", []))
+    others = report.get("others") or {}
     L = []
     L.append(f"## shrike benchmark — {report['started'][:16].replace('T', ' ')} UTC on {m['host']}")
     L.append("")
     L.append(f"Machine: {m['distro']}, kernel {m['kernel']}, {m['cpu']}, {m['cores']} cores, {m['ram_gib']} GiB RAM. "
              f"shrike {report['git']['commit']}{' (dirty tree)' if report['git']['dirty'] else ''}. "
-             f"Load average (1/5/15 min) before: {' / '.join(f'{x:.2f}' for x in report['load_before'])}, "
-             f"after: {' / '.join(f'{x:.2f}' for x in report['load_after'])}. "
-             f"Load average (1 min) at the start of each phase: {phase_loads} "
-             "(the suite's own storms and 100,000 processes raise it; other users' work shows before the overhead phase). "
+             f"How busy the machine was: load average (1/5/15 min) {' / '.join(f'{x:.2f}' for x in report['load_before'])} before the run; "
+             f"other users' processes used {others.get('others_cpu_s', 0):,.0f} CPU s during it "
+             f"(**{100 * (others.get('others_share') or 0):.0f} %** of the {m['cores']} cores); "
+             f"1-min load at each phase's start, with others' share of the machine during the phase: {phase_loads} "
+             "(the suite's own storms and 100,000 processes raise the load average themselves). "
              f"{report['rounds']} interleaved rounds{' (QUICK: counts ÷100, not comparable)' if report['quick'] else ''}; "
              f"run took {report['duration_s'] / 60:.1f} min. Reproduce: `{report['command']}`.")
     L.append("")
@@ -1681,6 +1723,7 @@ def main():
     }
     rc = 0
     tmp = None
+    run_snap = cpu_snapshot()
     try:
         base = "/dev/shm" if os.path.isdir("/dev/shm") else None
         tmp = tempfile.mkdtemp(prefix="shrike-bench-", dir=base)
@@ -1699,8 +1742,11 @@ def main():
 
         report["load"] = []
         if "overhead" not in skip:
-            report["load"].append({"phase": "overhead", "loadavg": [round(x, 2) for x in os.getloadavg()]})
+            entry = {"phase": "overhead", "loadavg": [round(x, 2) for x in os.getloadavg()]}
+            report["load"].append(entry)
+            snap = cpu_snapshot()
             runs = overhead(configs, loads, rounds, tmp, unavailable)
+            entry.update(others_cpu(snap, cpu_snapshot()))
             report["runs"] = runs
             report["summary"] = summarize(runs, configs, unavailable)
         else:
@@ -1721,12 +1767,16 @@ def main():
             if not shrike_ok:
                 return {"error": f"shrike unavailable: {unavailable.get(TARGET_CONFIG) or unavailable.get(RAMP_CONFIG)}"}
             log(f"phase: {name}")
-            report["load"].append({"phase": name, "loadavg": [round(x, 2) for x in os.getloadavg()]})
+            entry = {"phase": name, "loadavg": [round(x, 2) for x in os.getloadavg()]}
+            report["load"].append(entry)
+            snap = cpu_snapshot()
             try:
                 return fn()
             except (Unavailable, RuntimeError, OSError, ValueError, KeyError) as err:
                 log(f"{name}: error: {err}")
                 return {"error": str(err)}
+            finally:
+                entry.update(others_cpu(snap, cpu_snapshot()))
 
         ramps = []
         for spec in RAMPS:
@@ -1743,9 +1793,10 @@ def main():
                     s["name"] = spec[0]
                 storms.append(s)
         report["storms"] = storms
-        report["footprint"] = phase("footprint", lambda: footprint(target_cfg, drivers, tmp, quick))
         report["startup"] = phase("startup", lambda: startup(target_cfg, tmp, 3 if quick else 7))
         report["idle"] = phase("idle", lambda: idle(target_cfg, tmp, 3 if quick else 60))
+        # Last: 100,000 processes disturb the machine (and its load average) for a while.
+        report["footprint"] = phase("footprint", lambda: footprint(target_cfg, drivers, tmp, quick))
     except KeyboardInterrupt:
         log("interrupted: cleaning up")
         rc = 130
@@ -1761,6 +1812,7 @@ def main():
         return rc
 
     report["load_after"] = list(os.getloadavg())
+    report["others"] = others_cpu(run_snap, cpu_snapshot())
     report["finished"] = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
     report["duration_s"] = round(time.monotonic() - STARTED, 1)
     report["targets"] = targets(report)
