@@ -26,6 +26,7 @@ use crate::cgroups::CgroupResolver;
 use crate::clock::BootClock;
 use crate::detect::Detector;
 use crate::enforcement;
+use crate::file_watch;
 use crate::output::{Output, OutputFormat};
 use crate::pipeline::{Pipeline, PipelineOptions};
 use crate::policy_source::{PolicySource, PolicyWatch};
@@ -77,6 +78,17 @@ pub fn run<W: Write>(config: &RunConfig, out: W, shutdown: Shutdown) -> Result<(
     }
     if sensor_opts.exec_enforce_lsm {
         sensor_opts.protect = config.protect_self.clone();
+    }
+    // The file sensor watches what the configuration and the policy need, and is not loaded at
+    // all (no syscall hook armed) when neither needs it.
+    let configured_watch = config.sensors.file.as_ref().map(|f| f.watch.clone());
+    if let (Some(file), Some(configured)) = (sensor_opts.file.as_mut(), &configured_watch) {
+        if file_watch::needed(configured, policy.kernel_plan()) {
+            file.watch = file_watch::merged(configured, policy.kernel_plan());
+        } else {
+            info!("no file, privilege or kernel-integrity rule and no watched path: the file sensor is not armed");
+            sensor_opts.file = None;
+        }
     }
     let sensors = Sensors::load(&sensor_opts).context("starting the process sensor")?;
     enforcement::load(&sensors, policy.kernel_plan())
@@ -139,7 +151,12 @@ pub fn run<W: Write>(config: &RunConfig, out: W, shutdown: Shutdown) -> Result<(
         }
         pipeline.clock_mut().refresh();
         if policy_watch.changed() {
-            reload(&config.policy, &sensors, &mut detector);
+            reload(
+                &config.policy,
+                &sensors,
+                configured_watch.as_ref(),
+                &mut detector,
+            );
         }
         let now = Instant::now();
         if now >= next_loss_check {
@@ -218,10 +235,22 @@ pub fn run<W: Write>(config: &RunConfig, out: W, shutdown: Shutdown) -> Result<(
 
 /// Compiles the policy anew and, only if it compiles and its kernel rules are in place, puts it
 /// in force: the kernel maps switch generation atomically, then user space switches policy.
-fn reload(source: &PolicySource, sensors: &Sensors, detector: &mut Detector) {
+fn reload(
+    source: &PolicySource,
+    sensors: &Sensors,
+    configured_watch: Option<&shrike_bpf::file::WatchSet>,
+    detector: &mut Detector,
+) {
     match source.compile() {
-        Ok(policy) => match enforcement::load(sensors, policy.kernel_plan()) {
-            Ok(_) => {
+        Ok(policy) => match enforcement::load(sensors, policy.kernel_plan()).and_then(|_| {
+            match (sensors.file_watch(), configured_watch) {
+                (Some(watch), Some(configured)) => watch
+                    .replace(&file_watch::merged(configured, policy.kernel_plan()))
+                    .map(|_| ()),
+                _ => Ok(()),
+            }
+        }) {
+            Ok(()) => {
                 info!(rules = policy.rules().count(), source = %source.describe(), "policy reloaded");
                 detector.replace(Arc::new(policy));
             }

@@ -87,6 +87,27 @@ pub fn from_plan(plan: &KernelPlan) -> (WatchSet, BTreeSet<FileEventKind>) {
     (set, kinds)
 }
 
+/// The watch set in force: the configuration's (built-in list and `--watch`) with the policy's
+/// added, so a path either asks for is sent.
+pub fn merged(configured: &WatchSet, plan: &KernelPlan) -> WatchSet {
+    let (from_policy, _) = from_plan(plan);
+    let mut set = configured.clone();
+    set.watches.extend(from_policy.watches);
+    set.pass_all.extend(from_policy.pass_all);
+    set.setid_chmod_anywhere |= from_policy.setid_chmod_anywhere;
+    set
+}
+
+/// Whether the file family is needed at all: some file kind is in the policy or some path is
+/// configured. Without either, no file sensor is loaded and no syscall hook is armed.
+pub fn needed(configured: &WatchSet, plan: &KernelPlan) -> bool {
+    let (_, kinds) = from_plan(plan);
+    !kinds.is_empty()
+        || !configured.watches.is_empty()
+        || !configured.pass_all.is_empty()
+        || configured.setid_chmod_anywhere
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -128,6 +149,25 @@ mod tests {
         );
         let (set, _) = from_plan(&p);
         assert!(set.pass_all.contains(&WatchKind::Unlink));
+    }
+
+    #[test]
+    fn the_policy_adds_to_the_configured_set_and_an_empty_policy_needs_no_sensor() {
+        let p = plan("- rule: r\n  id: R-3\n  severity: high\n  condition: kind = file_open and file.path = /srv/secret\n");
+        let configured = WatchSet {
+            watches: vec![Watch::all_kinds(Pattern::Prefix("/etc/".into()))],
+            ..WatchSet::default()
+        };
+        let set = merged(&configured, &p);
+        assert_eq!(set.watches.len(), 2);
+        assert!(set
+            .watches
+            .iter()
+            .any(|w| w.pattern == Pattern::Exact("/srv/secret".into())));
+        let no_files = plan("- rule: r\n  id: R-4\n  severity: high\n  condition: kind = process_exec and process.name = nc\n");
+        assert!(!needed(&WatchSet::default(), &no_files));
+        assert!(needed(&configured, &no_files));
+        assert!(needed(&WatchSet::default(), &p));
     }
 
     #[test]
