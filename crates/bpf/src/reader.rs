@@ -152,8 +152,10 @@ fn read_loop(
     while !stop.load(Ordering::Relaxed) {
         // poll() only drains rings that signalled a wake-up; records written with
         // BPF_RB_NO_WAKEUP are collected by the consume() that follows every poll.
-        ring.poll(opts.poll_timeout)?;
-        ring.consume()?;
+        // A signal that stops and continues the agent (SIGSTOP/SIGCONT, a debugger) interrupts
+        // the wait: that is no error, the ring is simply drained now.
+        retry_interrupted(|| ring.poll(opts.poll_timeout))?;
+        retry_interrupted(|| ring.consume())?;
         let full = std::mem::take(&mut *batch.borrow_mut());
         if full.is_empty() {
             continue;
@@ -174,7 +176,7 @@ fn read_loop(
         }
     }
     // Hand over what is still in the ring so a clean stop loses nothing already recorded.
-    ring.consume()?;
+    retry_interrupted(|| ring.consume())?;
     let rest = std::mem::take(&mut *batch.borrow_mut());
     if !rest.is_empty() {
         stats
@@ -183,6 +185,18 @@ fn read_loop(
         let _ = tx.send(rest);
     }
     Ok(())
+}
+
+/// Runs `op` again while it fails with EINTR.
+fn retry_interrupted(
+    mut op: impl FnMut() -> Result<(), libbpf_rs::Error>,
+) -> Result<(), libbpf_rs::Error> {
+    loop {
+        match op() {
+            Err(err) if err.kind() == libbpf_rs::ErrorKind::Interrupted => continue,
+            other => return other,
+        }
+    }
 }
 
 #[cfg(test)]

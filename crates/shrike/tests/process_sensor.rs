@@ -427,3 +427,46 @@ fn sigterm_stops_cleanly_and_reports_counters() {
     );
     assert!(stderr.contains("detaching all programs"), "{stderr}");
 }
+
+/// An agent stopped and continued (SIGSTOP/SIGCONT, as a debugger or a frozen container does)
+/// keeps running: the interrupted wait is retried, and what happened meanwhile is delivered.
+#[test]
+fn the_agent_survives_being_stopped_and_continued() {
+    if !require_root("the_agent_survives_being_stopped_and_continued") {
+        return;
+    }
+    let agent = Agent::start_process_only(&[]);
+    let pid = agent.pid() as i32;
+    // SAFETY: kill(2) with the pid of the agent this test started.
+    unsafe { libc::kill(pid, libc::SIGSTOP) };
+    let m = marker("stopped");
+    assert!(Command::new("/usr/bin/true")
+        .arg(&m)
+        .status()
+        .unwrap()
+        .success());
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    // SAFETY: as above.
+    unsafe { libc::kill(pid, libc::SIGCONT) };
+    agent.wait_for(
+        "the exec while the agent was stopped",
+        WAIT,
+        exec_of("/usr/bin/true", &m),
+    );
+    let after = marker("continued");
+    assert!(Command::new("/usr/bin/true")
+        .arg(&after)
+        .status()
+        .unwrap()
+        .success());
+    agent.wait_for(
+        "an exec after it continued",
+        WAIT,
+        exec_of("/usr/bin/true", &after),
+    );
+    let (status, stderr) = agent.stop();
+    assert!(
+        status.success(),
+        "the agent must not stop on EINTR: {stderr}"
+    );
+}
