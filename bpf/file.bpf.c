@@ -30,6 +30,7 @@
 #include "path.h"
 #include "file.h"
 #include "watch.h"
+#include "file_rules.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 SHRIKE_ABI_ANCHOR;
@@ -57,6 +58,9 @@ const volatile __u32 cfg_self_tgid = 0; /* the agent: its own BPF loads are not 
 #define SI_TIMER -2
 #define CLONE_NEW_MASK 0x7e020080ULL /* NEWNS|NEWCGROUP|NEWUTS|NEWIPC|NEWUSER|NEWPID|NEWNET|NEWTIME */
 #define BPF_PROG_LOAD_CMD 5
+#define SIGKILL 9
+#define EPERM 1
+#define PTRACE_MODE_ATTACH 0x02
 
 /*
  * A record under construction: the fixed part at raw[0], its data right after the fixed part
@@ -490,6 +494,69 @@ static __always_inline bool file_keep(struct rec_buf *b, struct shrike_file_even
 }
 
 /* ------------------------------------------------------------------------------------------ */
+/* Enforcement (bpf/lib/file_rules.h). */
+
+static __always_inline bool is_self(void)
+{
+	return (bpf_get_current_pid_tgid() >> 32) == cfg_self_tgid;
+}
+
+/*
+ * The deny/kill rule acting on a file operation whose record is in `b`: found by its path, its
+ * new path, or in the kind's list. Sets the record's enforced_rule/_action (the rule's action;
+ * callers without LSM turn it into KILL) and returns the action, 0 when no rule acts. A path the
+ * filter cannot trust (unresolved, cut) finds no path rule: user space decides those.
+ */
+static __always_inline __u32 file_enforce(struct rec_buf *b, struct shrike_file_event *e,
+					  __u32 kind, __u64 hash1, __u64 hash2)
+{
+	struct shrike_watch_state *st;
+	__u32 gen = 0, base = sizeof(*e), act = 0, len1;
+	__u16 rule = SHRIKE_NO_RULE;
+
+	st = watch_current(&gen);
+	if (!st || !(st->enforce & (1U << kind)) || is_self())
+		return 0;
+	if (!(e->info & (SHRIKE_FILE_UNRESOLVED | SHRIKE_FILE_PATH_TRUNCATED |
+			 SHRIKE_FILE_NEW_PATH_TRUNCATED))) {
+		len1 = e->path_len & LEN_MASK;
+		/* A relative symlink text names something beside the link: only its name counts. */
+		if ((e->info & SHRIKE_FILE_SYMLINK) && len1 && b->raw[base] != '/')
+			len1 = 0;
+		if (e->path_len)
+			act = frule_by_path(gen, st, kind, FRULE_SIDE_PATH, e->access, &b->raw[base],
+					    len1, hash1, &rule);
+		if (!act && e->new_path_len)
+			act = frule_by_path(gen, st, kind, FRULE_SIDE_NEW, e->access,
+					    &b->raw[base + (e->path_len & LEN_MASK)],
+					    e->new_path_len & LEN_MASK, hash2, &rule);
+	}
+	if (!act)
+		act = frule_in_list(gen, kind, e->access, 0, &rule);
+	if (!act)
+		return 0;
+	e->enforced_rule = rule;
+	e->enforced_action = act;
+	counter_inc(SHRIKE_CNT_FILE_ENFORCED);
+	return act;
+}
+
+/* A privilege or kernel-integrity action (module, BPF or ptrace kind) a rule acts on. */
+static __always_inline __u32 priv_enforce(__u32 kind, __u32 target, __u16 *rule)
+{
+	struct shrike_watch_state *st;
+	__u32 gen = 0, act;
+
+	st = watch_current(&gen);
+	if (!st || !(st->enforce & (1U << kind)) || is_self())
+		return 0;
+	act = frule_in_list(gen, kind, 0, target, rule);
+	if (act)
+		counter_inc(SHRIKE_CNT_FILE_ENFORCED);
+	return act;
+}
+
+/* ------------------------------------------------------------------------------------------ */
 /* File operations whose path is a string: built at entry (tracepoint) or, when no LSM hook saw
  * the operation, at exit (lsm). */
 
@@ -526,6 +593,25 @@ static __always_inline __u32 kind_bit_of(__u32 h)
 		return SHRIKE_WATCH_LINK;
 	}
 	return 0;
+}
+
+/* SHRIKE_ENF_* of a SHRIKE_WATCH_* bit. */
+static __always_inline __u32 enf_kind_of(__u32 kind_bit)
+{
+	switch (kind_bit) {
+	case SHRIKE_WATCH_OPEN:
+		return SHRIKE_ENF_OPEN;
+	case SHRIKE_WATCH_UNLINK:
+		return SHRIKE_ENF_UNLINK;
+	case SHRIKE_WATCH_RENAME:
+		return SHRIKE_ENF_RENAME;
+	case SHRIKE_WATCH_CHMOD:
+		return SHRIKE_ENF_CHMOD;
+	case SHRIKE_WATCH_CHOWN:
+		return SHRIKE_ENF_CHOWN;
+	default:
+		return SHRIKE_ENF_LINK;
+	}
 }
 
 static __always_inline __u16 record_kind_of(__u32 kind_bit)
@@ -639,8 +725,10 @@ static __always_inline void path_args_of(__u32 h, struct pt_regs *regs, struct p
 }
 
 /* Builds the record of a string-path file operation in the scratch buffer; returns whether the
- * filter keeps it. */
-static __always_inline bool build_path_op(struct rec_buf *b, __u32 h, struct pt_regs *regs)
+ * filter keeps it. With `kill` (tracepoint mode, at sys_enter), a rule that acts on it sends
+ * SIGKILL now: the operation itself still completes, the process never returns from it. */
+static __always_inline bool build_path_op(struct rec_buf *b, __u32 h, struct pt_regs *regs,
+					  bool kill)
 {
 	struct shrike_file_event *e = (struct shrike_file_event *)b->raw;
 	__u32 base = sizeof(*e);
@@ -677,6 +765,11 @@ static __always_inline bool build_path_op(struct rec_buf *b, __u32 h, struct pt_
 	e->new_path_len = len2 & LEN_MASK;
 	b->size = base + len1 + (len2 & LEN_MASK);
 	e->hdr.kind = record_kind_of(kind_bit);
+	if (kill && file_enforce(b, e, enf_kind_of(kind_bit), hash1, hash2)) {
+		bpf_send_signal(SIGKILL);
+		e->enforced_action = SHRIKE_ACTION_KILL;
+		return true;
+	}
 	return file_keep(b, e, kind_bit, hash1, hash2);
 }
 
@@ -709,6 +802,24 @@ static __always_inline bool finish_pending(__u32 h, struct pt_regs *regs, long r
 		finish_file(p, h, regs, ret);
 	bpf_map_delete_elem(&pending, &tid);
 	return true;
+}
+
+/* Exit of an open whose record an LSM hook kept (it refused the open): the result, then send. */
+static __always_inline void finish_open_pending(struct pt_regs *regs, long ret)
+{
+	__u32 tid = tid_of_current();
+	struct rec_buf *p = bpf_map_lookup_elem(&pending, &tid);
+
+	if (!p)
+		return;
+	if (p->nr == regs->orig_ax) {
+		struct shrike_file_event *e = (struct shrike_file_event *)p->raw;
+
+		e->result = ret;
+		fill_header(&e->hdr, SHRIKE_REC_FILE_OPEN, p->size);
+		emit_raw(p->raw, p->size);
+	}
+	bpf_map_delete_elem(&pending, &tid);
 }
 
 static __always_inline void keep_pending(struct rec_buf *b, __u64 nr)
@@ -763,20 +874,21 @@ static __always_inline __u32 put_file(struct rec_buf *b, __u32 base, struct file
 	return len;
 }
 
-static __always_inline void open_exit(__u32 h, struct pt_regs *regs, long ret)
+/* The arguments of an open syscall. */
+struct open_args {
+	long dirfd;
+	const char *upath;
+	__u64 flags;
+	__u32 mode;
+};
+
+static __always_inline void open_args_of(__u32 h, struct pt_regs *regs, struct open_args *a)
 {
-	struct rec_buf *b = scratch();
-	struct shrike_file_event *e;
-	__u32 base = sizeof(*e);
 	long dirfd = AT_FDCWD;
 	const char *upath;
-	__u64 flags = 0, hash = 0;
-	__u32 mode = 0, len = 0;
-	struct file *f = 0;
+	__u64 flags = 0;
+	__u32 mode = 0;
 
-	if (!b)
-		return;
-	e = (struct shrike_file_event *)b->raw;
 	switch (h) {
 	case SHRIKE_SYS_OPEN:
 		upath = (const char *)sys_arg(regs, 0);
@@ -804,32 +916,72 @@ static __always_inline void open_exit(__u32 h, struct pt_regs *regs, long ret)
 		flags = sys_arg(regs, 2);
 		mode = sys_arg(regs, 3);
 	}
+	a->dirfd = dirfd;
+	a->upath = upath;
+	a->flags = flags;
+	a->mode = mode;
+}
+
+/* The fixed part of an open's record from its arguments. */
+static __always_inline void open_fill(struct shrike_file_event *e, __u32 h,
+				      const struct open_args *a)
+{
 	__builtin_memset(e, 0, sizeof(*e));
 	e->syscall = h;
-	e->flags = flags;
-	e->access = access_of(flags);
-	e->mode = (flags & (O_CREAT | O_TMPFILE)) ? (mode & 07777) : 0;
+	e->flags = a->flags;
+	e->access = access_of(a->flags);
+	e->mode = (a->flags & (O_CREAT | O_TMPFILE)) ? (a->mode & 07777) : 0;
 	e->uid = 0xffffffff;
 	e->gid = 0xffffffff;
+	e->hdr.kind = SHRIKE_REC_FILE_OPEN;
+}
+
+/*
+ * An open, at its exit. Without LSM (`lsm` false), a rule acting on a successful open kills
+ * the process here: the fd exists but the process never returns to use it, so no byte of the
+ * file reaches user space (a create or a truncation has happened). The path is the canonical
+ * one of the file in the fd table, so a symlink or ".." does not get past the rule.
+ */
+static __always_inline void open_exit(__u32 h, struct pt_regs *regs, long ret, bool lsm)
+{
+	struct rec_buf *b = scratch();
+	struct shrike_file_event *e;
+	__u32 base = sizeof(*e);
+	struct open_args a;
+	__u64 hash = 0;
+	__u32 len = 0;
+	struct file *f = 0;
+	bool enforced = false;
+
+	if (!b)
+		return;
+	e = (struct shrike_file_event *)b->raw;
+	open_args_of(h, regs, &a);
+	open_fill(e, h, &a);
 	if (ret >= 0)
 		f = fd_file(bpf_get_current_task_btf(), ret);
 	if (f)
 		len = put_file(b, base, f, &e->info, &hash);
 	else
-		len = put_user_path(b, base, 0, dirfd, upath, &e->info, SHRIKE_FILE_PATH_TRUNCATED,
-				    &hash);
+		len = put_user_path(b, base, 0, a.dirfd, a.upath, &e->info,
+				    SHRIKE_FILE_PATH_TRUNCATED, &hash);
 	e->path_len = len & LEN_MASK;
-	e->hdr.kind = SHRIKE_REC_FILE_OPEN;
 	b->size = base + (len & LEN_MASK);
-	if (!file_keep(b, e, SHRIKE_WATCH_OPEN, hash, 0))
+	if (!lsm && ret >= 0 && file_enforce(b, e, SHRIKE_ENF_OPEN, hash, 0)) {
+		bpf_send_signal(SIGKILL);
+		e->enforced_action = SHRIKE_ACTION_KILL;
+		enforced = true;
+	}
+	if (!enforced && !file_keep(b, e, SHRIKE_WATCH_OPEN, hash, 0))
 		return;
 	e->result = ret;
 	fill_header(&e->hdr, SHRIKE_REC_FILE_OPEN, b->size);
 	emit_raw(b->raw, b->size);
 }
 
-/* fchmod / fchown: the fd's file. */
-static __always_inline void fd_op_exit(__u32 h, struct pt_regs *regs, long ret)
+/* fchmod / fchown: the fd's file. Without LSM, a rule acting on it kills the process here
+ * (the change has been made). */
+static __always_inline void fd_op_exit(__u32 h, struct pt_regs *regs, long ret, bool lsm)
 {
 	struct rec_buf *b = scratch();
 	struct shrike_file_event *e;
@@ -860,8 +1012,12 @@ static __always_inline void fd_op_exit(__u32 h, struct pt_regs *regs, long ret)
 	e->path_len = len & LEN_MASK;
 	e->hdr.kind = record_kind_of(kind_bit);
 	b->size = base + (len & LEN_MASK);
-	if (!file_keep(b, e, kind_bit, hash, 0))
+	if (!lsm && file_enforce(b, e, enf_kind_of(kind_bit), hash, 0)) {
+		bpf_send_signal(SIGKILL);
+		e->enforced_action = SHRIKE_ACTION_KILL;
+	} else if (!file_keep(b, e, kind_bit, hash, 0)) {
 		return;
+	}
 	e->result = ret;
 	fill_header(&e->hdr, e->hdr.kind, b->size);
 	emit_raw(b->raw, b->size);
@@ -897,6 +1053,7 @@ static __always_inline void module_exit(__u32 h, struct pt_regs *regs, long ret)
 	}
 	m->path_len = len & LEN_MASK;
 	b->size = base + (len & LEN_MASK);
+	enforced_take(regs->orig_ax, &m->enforced_rule, &m->enforced_action);
 	fill_header(&m->hdr, SHRIKE_REC_MODULE_LOAD, b->size);
 	emit_raw(b->raw, b->size);
 }
@@ -918,6 +1075,7 @@ static __always_inline void bpf_exit(struct pt_regs *regs, long ret)
 	if (size >= __builtin_offsetof(union bpf_attr, prog_name) + 16)
 		bpf_probe_read_user(e.prog_name, 16, attr + __builtin_offsetof(union bpf_attr, prog_name));
 	e.prog_name[15] = 0;
+	enforced_take(regs->orig_ax, &e.enforced_rule, &e.enforced_action);
 	fill_header(&e.hdr, SHRIKE_REC_BPF_LOAD, sizeof(e));
 	emit_record(&e, sizeof(e));
 }
@@ -952,6 +1110,57 @@ static __always_inline __u64 exec_id_of_pid(__u32 pid)
 	return p ? p->exec_id : 0;
 }
 
+/* The tgid of a ptrace request's target, for rules on it: the caller's parent for
+ * PTRACE_TRACEME, else the pid it named when it sees the initial pid namespace (0 unknown). */
+static __always_inline __u32 ptrace_target_of(long req, struct pt_regs *regs)
+{
+	struct task_struct *task = bpf_get_current_task_btf();
+
+	if (req == 0)
+		return BPF_CORE_READ(task, real_parent, tgid);
+	if (BPF_CORE_READ(task, thread_pid, level) != 0)
+		return 0;
+	return (__u32)sys_arg(regs, 1);
+}
+
+/*
+ * Tracepoint mode, at sys_enter: a module load, BPF program load or ptrace request a rule acts
+ * on gets SIGKILL before the call runs. With the signal pending, the BPF verifier gives up
+ * (-EAGAIN: no program is loaded); a module load or ptrace attach may still complete, and the
+ * process dies on its way back. The exit's record says which rule acted.
+ */
+static __always_inline void priv_enter(__u32 h, struct pt_regs *regs, __u64 nr)
+{
+	__u16 rule = SHRIKE_NO_RULE;
+	__u32 kind, target = 0;
+	long req;
+
+	switch (h) {
+	case SHRIKE_SYS_INIT_MODULE:
+	case SHRIKE_SYS_FINIT_MODULE:
+		kind = SHRIKE_ENF_MODULE;
+		break;
+	case SHRIKE_SYS_BPF:
+		if (sys_arg(regs, 0) != BPF_PROG_LOAD_CMD)
+			return;
+		kind = SHRIKE_ENF_BPF;
+		break;
+	case SHRIKE_SYS_PTRACE:
+		req = sys_arg(regs, 0);
+		if (!ptrace_interesting(req))
+			return;
+		kind = SHRIKE_ENF_PTRACE;
+		target = ptrace_target_of(req, regs);
+		break;
+	default:
+		return;
+	}
+	if (!priv_enforce(kind, target, &rule))
+		return;
+	bpf_send_signal(SIGKILL);
+	enforced_keep(nr, rule, SHRIKE_ACTION_KILL);
+}
+
 static __always_inline void ptrace_exit(struct pt_regs *regs, long ret)
 {
 	struct shrike_ptrace_event e = {};
@@ -970,6 +1179,7 @@ static __always_inline void ptrace_exit(struct pt_regs *regs, long ret)
 		e.target_pid = sys_arg(regs, 1);
 	}
 	e.target_exec_id = exec_id_of_pid(e.target_pid);
+	enforced_take(regs->orig_ax, &e.enforced_rule, &e.enforced_action);
 	fill_header(&e.hdr, SHRIKE_REC_PTRACE, sizeof(e));
 	emit_record(&e, sizeof(e));
 }
@@ -1181,10 +1391,12 @@ static __always_inline void on_enter(__u32 h, struct pt_regs *regs, __u64 nr)
 		cred_enter(nr);
 		return;
 	}
-	if (!is_path_op(h))
+	if (!is_path_op(h)) {
+		priv_enter(h, regs, nr);
 		return;
+	}
 	b = scratch();
-	if (b && build_path_op(b, h, regs))
+	if (b && build_path_op(b, h, regs, true))
 		keep_pending(b, nr);
 }
 
@@ -1204,11 +1416,21 @@ static __always_inline void on_exit(__u32 h, struct pt_regs *regs, long ret, boo
 {
 	switch (h) {
 	case SHRIKE_SYS_OPEN ... SHRIKE_SYS_CREAT:
-		open_exit(h, regs, ret);
+		/* An open an LSM hook refused: its record is waiting. */
+		if (lsm && lsm_took(regs->orig_ax)) {
+			finish_open_pending(regs, ret);
+			return;
+		}
+		open_exit(h, regs, ret, lsm);
 		return;
 	case SHRIKE_SYS_FCHMOD:
 	case SHRIKE_SYS_FCHOWN:
-		fd_op_exit(h, regs, ret);
+		/* With LSM, path_chmod/path_chown built the record (and may have refused it). */
+		if (lsm && lsm_took(regs->orig_ax)) {
+			finish_pending(h, regs, ret);
+			return;
+		}
+		fd_op_exit(h, regs, ret, lsm);
 		return;
 	case SHRIKE_SYS_INIT_MODULE:
 	case SHRIKE_SYS_FINIT_MODULE:
@@ -1262,7 +1484,7 @@ static __always_inline void on_exit(__u32 h, struct pt_regs *regs, long ret, boo
 	{
 		struct rec_buf *b = scratch();
 
-		if (b && build_path_op(b, h, regs))
+		if (b && build_path_op(b, h, regs, false))
 			finish_file(b, h, regs, ret);
 	}
 }
@@ -1382,7 +1604,30 @@ static __always_inline void lsm_decide(__u64 nr, struct rec_buf *b, bool keep)
 		keep_pending(b, nr);
 }
 
-/* A file operation on `d` in `dir`'s mount (and, for two-path operations, on `d2`). */
+/*
+ * A refused operation the syscall exits will not see (an io_uring worker, a kernel path): its
+ * record goes out now, with the refusal as its result.
+ */
+static __always_inline void lsm_emit_refused(struct rec_buf *b, struct shrike_file_event *e)
+{
+	e->result = -EPERM;
+	fill_header(&e->hdr, e->hdr.kind, b->size);
+	emit_raw(b->raw, b->size);
+}
+
+/* What an LSM hook returns for a rule's action: EPERM, and a kill rule's SIGKILL too. */
+static __always_inline int lsm_refuse(__u32 act)
+{
+	if (act == SHRIKE_ACTION_KILL)
+		bpf_send_signal(SIGKILL);
+	return -EPERM;
+}
+
+/*
+ * A file operation on `d` in `dir`'s mount (and, for two-path operations, on `d2`). A deny/kill
+ * rule acting on it makes the hook return -EPERM (the operation does not happen); the record
+ * waits for the syscall's exit, or goes out now when there is no watched syscall around it.
+ */
 static __always_inline int lsm_file_op(__u32 kind_bit, struct vfsmount *mnt, struct dentry *d,
 				       struct vfsmount *mnt2, struct dentry *d2, const char *text,
 				       __u32 mode, __u32 uid, __u32 gid)
@@ -1391,12 +1636,18 @@ static __always_inline int lsm_file_op(__u32 kind_bit, struct vfsmount *mnt, str
 	struct rec_buf *b;
 	struct shrike_file_event *e;
 	__u32 base = sizeof(*e);
-	__u32 h, len1 = 0, len2 = 0;
+	__u32 h, len1 = 0, len2 = 0, gen = 0, act;
 	struct path root, p;
 	__u64 nr = lsm_syscall(&h), hash1 = 0, hash2 = 0;
+	bool in_syscall = h && kind_bit_of(h) == kind_bit;
 
-	if (!h || kind_bit_of(h) != kind_bit)
-		return 0;
+	if (!in_syscall) {
+		/* Not reported outside its syscalls; enforced everywhere. */
+		struct shrike_watch_state *st = watch_current(&gen);
+
+		if (!st || !(st->enforce & kind_bit))
+			return 0;
+	}
 	b = scratch();
 	if (!b)
 		return 0;
@@ -1436,8 +1687,86 @@ static __always_inline int lsm_file_op(__u32 kind_bit, struct vfsmount *mnt, str
 	e->new_path_len = len2;
 	e->hdr.kind = record_kind_of(kind_bit);
 	b->size = base + len1 + len2;
-	lsm_decide(nr, b, file_keep(b, e, kind_bit, hash1, hash2));
-	return 0;
+	act = file_enforce(b, e, enf_kind_of(kind_bit), hash1, hash2);
+	if (in_syscall)
+		lsm_decide(nr, b, act || file_keep(b, e, kind_bit, hash1, hash2));
+	else if (act)
+		lsm_emit_refused(b, e);
+	return act ? lsm_refuse(act) : 0;
+}
+
+/*
+ * An open (file_open, for every open of an existing file) or a create (path_mknod: open with
+ * O_CREAT of a new file, mknod) that a rule refuses: EPERM before any byte is read, before
+ * O_TRUNC truncates, before a new file exists. Costs two map lookups per open when no open
+ * rule is loaded. `fpath` is the file (or the new name); `fflags` its open flags when there is
+ * no open syscall around it.
+ */
+static __always_inline int lsm_open(const struct path *fpath, __u32 fflags, bool create)
+{
+	struct task_struct *task = bpf_get_current_task_btf();
+	struct shrike_watch_state *st;
+	struct shrike_file_event *e;
+	struct rec_buf *b;
+	struct path root;
+	struct open_args a;
+	__u32 base = sizeof(*e), gen = 0, h, len, act;
+	__u64 nr, hash;
+	bool in_syscall;
+
+	st = watch_current(&gen);
+	if (!st || !(st->enforce & SHRIKE_WATCH_OPEN) || is_self())
+		return 0;
+	b = scratch();
+	if (!b)
+		return 0;
+	e = (struct shrike_file_event *)b->raw;
+	nr = lsm_syscall(&h);
+	in_syscall = kind_bit_of(h) == SHRIKE_WATCH_OPEN;
+	if (in_syscall) {
+		open_args_of(h, (struct pt_regs *)bpf_task_pt_regs(task), &a);
+	} else {
+		a.flags = fflags;
+		a.mode = 0;
+	}
+	open_fill(e, in_syscall ? h : 0, &a);
+	if (create)
+		e->access |= SHRIKE_ACCESS_CREATE;
+	e->info = SHRIKE_FILE_LSM | SHRIKE_FILE_CANONICAL;
+	task_root(task, &root);
+	len = put_canonical(b, base, 0, fpath, &root, &e->info, SHRIKE_FILE_PATH_TRUNCATED) &
+	      LEN_MASK;
+	hash = dentry_name_hash(fpath->dentry);
+	e->path_len = len;
+	b->size = base + len;
+	act = file_enforce(b, e, SHRIKE_ENF_OPEN, hash, 0);
+	if (!act)
+		return 0;
+	if (in_syscall)
+		lsm_decide(nr, b, true);
+	else
+		lsm_emit_refused(b, e);
+	return lsm_refuse(act);
+}
+
+SEC("lsm/file_open")
+int BPF_PROG(lsm_file_open, struct file *file)
+{
+	struct path fpath;
+
+	bpf_core_read(&fpath, sizeof(fpath), &file->f_path);
+	return lsm_open(&fpath, BPF_CORE_READ(file, f_flags), false);
+}
+
+SEC("lsm/path_mknod")
+int BPF_PROG(lsm_path_mknod, const struct path *dir, struct dentry *dentry, umode_t mode,
+	     unsigned int dev)
+{
+	struct path fpath;
+
+	fpath.mnt = BPF_CORE_READ(dir, mnt);
+	fpath.dentry = dentry;
+	return lsm_open(&fpath, O_CREAT, true);
 }
 
 SEC("lsm/path_unlink")
@@ -1582,6 +1911,68 @@ SEC("lsm/capset")
 int BPF_PROG(lsm_capset, struct cred *new, const struct cred *old)
 {
 	return lsm_old_creds(old);
+}
+
+/*
+ * Module loads, BPF program loads and ptrace attaches a rule refuses: EPERM before the module
+ * is read, before the verifier runs, before the tracer is attached. The record is built at the
+ * syscall's exit (fexit), which takes the rule from the stash.
+ */
+static __always_inline int lsm_priv(__u32 kind, __u32 target)
+{
+	__u16 rule = SHRIKE_NO_RULE;
+	__u32 h, act;
+	__u64 nr = lsm_syscall(&h);
+
+	act = priv_enforce(kind, target, &rule);
+	if (!act)
+		return 0;
+	/* Kept for the record of the syscall's exit (a kernel path without one has no record). */
+	enforced_keep(nr, rule, act);
+	return lsm_refuse(act);
+}
+
+SEC("lsm/kernel_read_file")
+int BPF_PROG(lsm_kernel_read_file, struct file *file, enum kernel_read_file_id id, bool contents)
+{
+	if (id != bpf_core_enum_value(enum kernel_read_file_id, READING_MODULE))
+		return 0;
+	return lsm_priv(SHRIKE_ENF_MODULE, 0);
+}
+
+SEC("lsm/kernel_load_data")
+int BPF_PROG(lsm_kernel_load_data, enum kernel_load_data_id id, bool contents)
+{
+	if (id != bpf_core_enum_value(enum kernel_load_data_id, LOADING_MODULE))
+		return 0;
+	return lsm_priv(SHRIKE_ENF_MODULE, 0);
+}
+
+SEC("lsm/bpf")
+int BPF_PROG(lsm_bpf, int cmd, union bpf_attr *attr, unsigned int size)
+{
+	if (cmd != BPF_PROG_LOAD_CMD)
+		return 0;
+	return lsm_priv(SHRIKE_ENF_BPF, 0);
+}
+
+/* Attaching (PTRACE_ATTACH, PTRACE_SEIZE) checks PTRACE_MODE_ATTACH; /proc reads and other
+ * checks outside the ptrace syscall are not ptrace events and are left alone. */
+SEC("lsm/ptrace_access_check")
+int BPF_PROG(lsm_ptrace_access_check, struct task_struct *child, unsigned int mode)
+{
+	__u32 h;
+
+	lsm_syscall(&h);
+	if (h != SHRIKE_SYS_PTRACE || !(mode & PTRACE_MODE_ATTACH))
+		return 0;
+	return lsm_priv(SHRIKE_ENF_PTRACE, BPF_CORE_READ(child, tgid));
+}
+
+SEC("lsm/ptrace_traceme")
+int BPF_PROG(lsm_ptrace_traceme, struct task_struct *parent)
+{
+	return lsm_priv(SHRIKE_ENF_PTRACE, BPF_CORE_READ(parent, tgid));
 }
 
 /* ------------------------------------------------------------------------------------------ */

@@ -114,6 +114,27 @@ enum shrike_watch_flags {
 };
 
 /*
+ * In-kernel enforcement of the family (issue 6). A kind's rules are found by path (rule[] of
+ * the watch entries, below) or, for rules without a path, in the kind's list; each rule is one
+ * file_rules entry, its constraint values keys of file_rule_values, all keyed by generation so
+ * they switch with the watch set. Filled by crates/bpf/src/file.rs.
+ */
+enum shrike_enforce_kind {
+	SHRIKE_ENF_OPEN = 0, /* the path kinds: k such that SHRIKE_WATCH_* == 1 << k */
+	SHRIKE_ENF_UNLINK = 1,
+	SHRIKE_ENF_RENAME = 2,
+	SHRIKE_ENF_CHMOD = 3,
+	SHRIKE_ENF_CHOWN = 4,
+	SHRIKE_ENF_LINK = 5,
+	SHRIKE_ENF_MODULE = 6,
+	SHRIKE_ENF_BPF = 7,
+	SHRIKE_ENF_PTRACE = 8,
+	SHRIKE_ENF_KINDS = 9,	   /* not a kind */
+	SHRIKE_ENF_PATH_KINDS = 6, /* not a kind: kinds with paths */
+	SHRIKE_ENF_LIST_MAX = 8,   /* rules per kind that have no path to be found by */
+};
+
+/*
  * The watch set, one generation of it. An LPM trie maps gen + path to what is watched there:
  * an exact path is stored with its terminating NUL (so it is longer than, and never mistaken
  * for, a prefix of itself); a prefix without. The lookup key is gen + the event's path + NUL,
@@ -137,16 +158,15 @@ struct shrike_watch_name_key {
 };
 
 /*
- * What a path entry watches. `rule` and `action` are for in-kernel enforcement (issue 6):
- * a deny/kill rule on this path puts its index and action here; 0/NONE observe only.
+ * What a path entry watches, and the deny/kill rule acting on it per kind: rule[k] is the
+ * policy's rule index for the kind whose SHRIKE_WATCH_* bit is 1 << k (SHRIKE_NO_RULE: none);
+ * the rule itself (action, other constraints) is in file_rules (bpf/lib/file_rules.h).
  */
 struct shrike_watch_value {
 	__u32 kinds;  /* SHRIKE_WATCH_* kinds this entry reports */
 	__u32 access; /* file_open only: SHRIKE_ACCESS_* that make an open interesting; 0: any */
 	__u32 flags;  /* SHRIKE_WATCH_EXACT / _PREFIX */
-	__u16 rule;   /* rule index acting on a hit (SHRIKE_NO_RULE: none) */
-	__u8 action;  /* enforcement action: 0 none, 1 deny, 2 kill */
-	__u8 _pad;
+	__u16 rule[SHRIKE_ENF_PATH_KINDS];
 };
 
 /* watch_state[gen]: the rest of one generation; watch_active[0] says which is in force. */
@@ -155,6 +175,57 @@ struct shrike_watch_state {
 	__u32 setid_chmod;  /* 1: a chmod that sets setuid or setgid passes wherever it is */
 	__u32 names;	    /* number of base-name entries (0 skips the hash) */
 	__u32 entries;	    /* number of path entries (0 skips the trie) */
+	__u32 enforce;	    /* 1 << SHRIKE_ENF_*: kinds some deny/kill rule acts on (0: none) */
+};
+
+/* shrike_file_rule.flags: which constraints the rule has besides its path (values in
+ * file_rule_values under the same bit as `vkind`). */
+enum shrike_file_rule_flags {
+	SHRIKE_FRULE_NEW_PATH = 1 << 0,	     /* found by new_path (renames, links), not path */
+	SHRIKE_FRULE_BINARY_INCL = 1 << 1,   /* values: FNV-1a 64 of binary paths or names */
+	SHRIKE_FRULE_BINARY_EXCL = 1 << 2,
+	SHRIKE_FRULE_UID_INCL = 1 << 3,
+	SHRIKE_FRULE_UID_EXCL = 1 << 4,
+	SHRIKE_FRULE_EUID_INCL = 1 << 5,
+	SHRIKE_FRULE_EUID_EXCL = 1 << 6,
+	SHRIKE_FRULE_CGROUP_INCL = 1 << 7,
+	SHRIKE_FRULE_CGROUP_EXCL = 1 << 8,
+	SHRIKE_FRULE_PARENT_INCL = 1 << 9,
+	SHRIKE_FRULE_PARENT_EXCL = 1 << 10,
+	SHRIKE_FRULE_ANCESTOR_INCL = 1 << 11, /* some ancestor is one of the values */
+	SHRIKE_FRULE_ANCESTOR_EXCL = 1 << 12, /* no ancestor is */
+	SHRIKE_FRULE_TARGET_INCL = 1 << 13,   /* ptrace: the target's binary */
+	SHRIKE_FRULE_TARGET_EXCL = 1 << 14,
+};
+
+struct shrike_file_rule_key {
+	__u8 gen;
+	__u8 kind;  /* SHRIKE_ENF_* */
+	__u16 rule; /* the policy's rule index */
+};
+
+struct shrike_file_rule {
+	__u32 flags;	   /* SHRIKE_FRULE_* */
+	__u32 access;	   /* file_open: the open has one of these SHRIKE_ACCESS_* (0: any) */
+	__u32 access_excl; /* file_open: ... and none of these */
+	__u8 action;	   /* SHRIKE_ACTION_DENY or _KILL */
+	__u8 _pad[3];
+};
+
+/* Present when `value` is one of the rule's values for the constraint `vkind`. */
+struct shrike_file_rule_value_key {
+	__u8 gen;
+	__u8 kind;
+	__u16 rule;
+	__u32 vkind; /* one SHRIKE_FRULE_* bit */
+	__u64 value;
+};
+
+/* file_rule_lists[gen * SHRIKE_ENF_KINDS + kind]: the kind's rules that have no path. */
+struct shrike_rule_list {
+	__u16 rule[SHRIKE_ENF_LIST_MAX];
+	__u32 count;
+	__u32 _pad;
 };
 
 /* File events (SHRIKE_REC_FILE_*). `data` holds path then new_path, without NULs. */
@@ -170,8 +241,9 @@ struct shrike_file_event {
 	__u16 syscall;	 /* SHRIKE_SYS_* */
 	__u16 path_len;
 	__u16 new_path_len;
-	__u16 _pad0;
-	__u32 _pad1;
+	__u16 enforced_rule;   /* the rule that denied or killed (with enforced_action) */
+	__u16 enforced_action; /* SHRIKE_ACTION_*: NONE when no rule acted */
+	__u16 _pad1;
 	__u32 _pad2;
 };
 
@@ -184,6 +256,9 @@ struct shrike_module_event {
 	__s32 fd;    /* finit_module's fd, -1 for init_module */
 	__u16 syscall;
 	__u16 path_len;
+	__u16 enforced_rule; /* as in shrike_file_event */
+	__u16 enforced_action;
+	__u32 _pad0;
 };
 
 /* SHRIKE_REC_BPF_LOAD: bpf(BPF_PROG_LOAD) by a process other than the agent. */
@@ -193,6 +268,9 @@ struct shrike_bpf_event {
 	__u32 prog_type; /* enum bpf_prog_type */
 	__u32 insn_cnt;
 	char prog_name[16];
+	__u16 enforced_rule; /* as in shrike_file_event */
+	__u16 enforced_action;
+	__u32 _pad0;
 };
 
 /* SHRIKE_REC_PTRACE. Only requests that attach, write or change a target are reported. */
@@ -202,7 +280,8 @@ struct shrike_ptrace_event {
 	__s64 request;
 	__u64 target_exec_id; /* from the lineage map; 0 unknown */
 	__u32 target_pid;     /* as the caller named it (its tracer, for PTRACE_TRACEME) */
-	__u32 _pad0;
+	__u16 enforced_rule;  /* as in shrike_file_event */
+	__u16 enforced_action;
 };
 
 /* Credentials: ids and the effective and permitted capability sets. */
@@ -294,6 +373,12 @@ struct shrike_file_anchor {
 	struct shrike_watch_name_key watch_name_key;
 	struct shrike_watch_value watch_value;
 	struct shrike_watch_state watch_state;
+	struct shrike_file_rule_key file_rule_key;
+	struct shrike_file_rule file_rule;
+	struct shrike_file_rule_value_key file_rule_value_key;
+	struct shrike_rule_list rule_list;
+	enum shrike_enforce_kind enforce_kind;
+	enum shrike_file_rule_flags file_rule_flags;
 	enum shrike_sys sys;
 	enum shrike_file_limits limits;
 	enum shrike_sys_entry sys_entry;

@@ -93,6 +93,10 @@ pub mod file {
         shrike_signal_event, shrike_sys, shrike_sys_entry, shrike_watch_flags, shrike_watch_key,
         shrike_watch_kind, shrike_watch_name_key, shrike_watch_state, shrike_watch_value,
     };
+    pub use crate::skel::file::types::{
+        shrike_enforce_kind, shrike_file_rule, shrike_file_rule_flags, shrike_file_rule_key,
+        shrike_file_rule_value_key, shrike_rule_list,
+    };
 
     // SAFETY: #[repr(C)] structs of plain integers and integer arrays generated from the BPF
     // object's BTF; every bit pattern is a valid value and they contain no pointers.
@@ -123,6 +127,14 @@ pub mod file {
     unsafe impl plain::Plain for shrike_watch_value {}
     // SAFETY: as above.
     unsafe impl plain::Plain for shrike_watch_state {}
+    // SAFETY: as above.
+    unsafe impl plain::Plain for shrike_file_rule_key {}
+    // SAFETY: as above.
+    unsafe impl plain::Plain for shrike_file_rule {}
+    // SAFETY: as above.
+    unsafe impl plain::Plain for shrike_file_rule_value_key {}
+    // SAFETY: as above.
+    unsafe impl plain::Plain for shrike_rule_list {}
 
     /// Path bytes of a watch-set key (`SHRIKE_WATCH_PATH_MAX`).
     pub const WATCH_PATH_MAX: usize = shrike_file_limits::SHRIKE_WATCH_PATH_MAX.0 as usize;

@@ -99,6 +99,11 @@ pub const COUNTERS: &[(shrike_counter, &str, &str)] = &[
         "path strings cut at 4096 bytes",
     ),
     (
+        shrike_counter::SHRIKE_CNT_FILE_ENFORCED,
+        "file_enforced",
+        "file, module, BPF and ptrace actions denied or killed by a rule",
+    ),
+    (
         shrike_counter::SHRIKE_CNT_NET_DENIED,
         "net_denied",
         "connects, UDP sends and binds refused by a network rule",

@@ -23,10 +23,13 @@ use libbpf_rs::skel::{OpenSkel, Skel, SkelBuilder};
 use libbpf_rs::{Link, MapCore, MapFlags, MapHandle, OpenObject};
 
 use crate::abi::file::{
-    shrike_file_access, shrike_sys, shrike_sys_entry, shrike_watch_flags, shrike_watch_key,
-    shrike_watch_kind, shrike_watch_name_key, shrike_watch_state, shrike_watch_value,
-    SYSCALL_TABLE, WATCH_PATH_MAX,
+    shrike_enforce_kind, shrike_file_access, shrike_file_rule, shrike_file_rule_flags,
+    shrike_file_rule_key, shrike_file_rule_value_key, shrike_rule_list, shrike_sys,
+    shrike_sys_entry, shrike_watch_flags, shrike_watch_key, shrike_watch_kind,
+    shrike_watch_name_key, shrike_watch_state, shrike_watch_value, SYSCALL_TABLE, WATCH_PATH_MAX,
 };
+use crate::abi::{shrike_action, shrike_enforce_limits};
+use crate::enforce::RuleAction;
 use crate::loader::{Family, LoadError, SharedMaps};
 use crate::skel::file::{FileSkel, FileSkelBuilder};
 
@@ -185,7 +188,137 @@ pub struct WatchSet {
     pub pass_all: BTreeSet<WatchKind>,
     /// Send every chmod that sets setuid or setgid, wherever the file is.
     pub setid_chmod_anywhere: bool,
+    /// Deny/kill rules the kernel decides, loaded with the watch set (same generation).
+    pub rules: Vec<FileRule>,
 }
+
+/// What a file-family rule acts on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum EnforceKind {
+    File(WatchKind),
+    ModuleLoad,
+    BpfLoad,
+    Ptrace,
+}
+
+impl EnforceKind {
+    /// `SHRIKE_ENF_*`.
+    pub fn index(self) -> u8 {
+        let k = match self {
+            EnforceKind::File(WatchKind::Open) => shrike_enforce_kind::SHRIKE_ENF_OPEN,
+            EnforceKind::File(WatchKind::Unlink) => shrike_enforce_kind::SHRIKE_ENF_UNLINK,
+            EnforceKind::File(WatchKind::Rename) => shrike_enforce_kind::SHRIKE_ENF_RENAME,
+            EnforceKind::File(WatchKind::Chmod) => shrike_enforce_kind::SHRIKE_ENF_CHMOD,
+            EnforceKind::File(WatchKind::Chown) => shrike_enforce_kind::SHRIKE_ENF_CHOWN,
+            EnforceKind::File(WatchKind::Link) => shrike_enforce_kind::SHRIKE_ENF_LINK,
+            EnforceKind::ModuleLoad => shrike_enforce_kind::SHRIKE_ENF_MODULE,
+            EnforceKind::BpfLoad => shrike_enforce_kind::SHRIKE_ENF_BPF,
+            EnforceKind::Ptrace => shrike_enforce_kind::SHRIKE_ENF_PTRACE,
+        };
+        k.0 as u8
+    }
+}
+
+impl std::fmt::Display for EnforceKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            EnforceKind::File(WatchKind::Open) => "file_open",
+            EnforceKind::File(WatchKind::Unlink) => "file_unlink",
+            EnforceKind::File(WatchKind::Rename) => "file_rename",
+            EnforceKind::File(WatchKind::Chmod) => "file_chmod",
+            EnforceKind::File(WatchKind::Chown) => "file_chown",
+            EnforceKind::File(WatchKind::Link) => "file_link",
+            EnforceKind::ModuleLoad => "module_load",
+            EnforceKind::BpfLoad => "bpf_load",
+            EnforceKind::Ptrace => "ptrace",
+        })
+    }
+}
+
+/// Where the kernel finds a file-family rule.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RuleSite {
+    /// By the operation's path, or its new path (renames, links) with `new_path`.
+    Path {
+        patterns: Vec<Pattern>,
+        new_path: bool,
+    },
+    /// Checked on every action of its kind (a rule without a path).
+    Every,
+}
+
+/// A constraint a file-family rule tests besides its path, with one value per entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum RuleValue {
+    /// The process's binary: FNV-1a 64 ([`fnv1a`]) of its path or of its base name.
+    BinaryIn,
+    BinaryNotIn,
+    UidIn,
+    UidNotIn,
+    EuidIn,
+    EuidNotIn,
+    CgroupIn,
+    CgroupNotIn,
+    /// The parent image's binary (hashes as for the binary).
+    ParentIn,
+    ParentNotIn,
+    /// Some ancestor's binary is one of the values / none is.
+    AncestorIn,
+    AncestorNotIn,
+    /// ptrace: the target's binary.
+    TargetIn,
+    TargetNotIn,
+}
+
+impl RuleValue {
+    /// The `SHRIKE_FRULE_*` bit.
+    pub fn flag(self) -> u32 {
+        use shrike_file_rule_flags as F;
+        let f = match self {
+            RuleValue::BinaryIn => F::SHRIKE_FRULE_BINARY_INCL,
+            RuleValue::BinaryNotIn => F::SHRIKE_FRULE_BINARY_EXCL,
+            RuleValue::UidIn => F::SHRIKE_FRULE_UID_INCL,
+            RuleValue::UidNotIn => F::SHRIKE_FRULE_UID_EXCL,
+            RuleValue::EuidIn => F::SHRIKE_FRULE_EUID_INCL,
+            RuleValue::EuidNotIn => F::SHRIKE_FRULE_EUID_EXCL,
+            RuleValue::CgroupIn => F::SHRIKE_FRULE_CGROUP_INCL,
+            RuleValue::CgroupNotIn => F::SHRIKE_FRULE_CGROUP_EXCL,
+            RuleValue::ParentIn => F::SHRIKE_FRULE_PARENT_INCL,
+            RuleValue::ParentNotIn => F::SHRIKE_FRULE_PARENT_EXCL,
+            RuleValue::AncestorIn => F::SHRIKE_FRULE_ANCESTOR_INCL,
+            RuleValue::AncestorNotIn => F::SHRIKE_FRULE_ANCESTOR_EXCL,
+            RuleValue::TargetIn => F::SHRIKE_FRULE_TARGET_INCL,
+            RuleValue::TargetNotIn => F::SHRIKE_FRULE_TARGET_EXCL,
+        };
+        f.0
+    }
+}
+
+/// One deny/kill rule of the family that the kernel decides alone (issue 6): with BPF LSM the
+/// hook refuses the action with EPERM; with the syscall tracepoints the process gets SIGKILL.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileRule {
+    /// The policy's rule index, carried in the records of the actions it stops.
+    pub index: u16,
+    pub kind: EnforceKind,
+    pub action: RuleAction,
+    pub site: RuleSite,
+    /// file_open: the open has one of these accesses ([`Access::ANY`]: any open)...
+    pub access: Access,
+    /// ... and none of these.
+    pub access_excluded: Access,
+    /// The other constraints' values (a constraint with no value never holds).
+    pub values: Vec<(RuleValue, u64)>,
+}
+
+/// Rules without a path, per kind, that the kernel checks (`SHRIKE_ENF_LIST_MAX`).
+pub const RULES_PER_KIND: usize = shrike_enforce_kind::SHRIKE_ENF_LIST_MAX.0 as usize;
+/// Kinds of rules (`SHRIKE_ENF_KINDS`).
+const ENF_KINDS: usize = shrike_enforce_kind::SHRIKE_ENF_KINDS.0 as usize;
+/// Kinds with paths (`SHRIKE_ENF_PATH_KINDS`): the length of a watch entry's rule array.
+const PATH_KINDS: usize = shrike_enforce_kind::SHRIKE_ENF_PATH_KINDS.0 as usize;
+/// No rule in a watch entry's slot (`SHRIKE_NO_RULE`).
+const NO_RULE: u16 = shrike_enforce_limits::SHRIKE_NO_RULE.0 as u16;
 
 impl WatchSet {
     /// The built-in watch list, used until a policy supplies its own: credentials, privilege
@@ -254,6 +387,7 @@ impl WatchSet {
             watches,
             pass_all: BTreeSet::new(),
             setid_chmod_anywhere: true,
+            rules: Vec::new(),
         }
     }
 }
@@ -292,16 +426,23 @@ impl EntryValue {
         self.flags |= other.flags;
     }
 
-    fn to_kernel(self) -> shrike_watch_value {
+    fn to_kernel(self, rule: [u16; PATH_KINDS]) -> shrike_watch_value {
         shrike_watch_value {
             kinds: self.kinds,
             access: self.access,
             flags: self.flags,
-            rule: u16::MAX,
-            action: 0,
-            ..Default::default()
+            rule,
         }
     }
+}
+
+/// A file-family rule as the kernel stores it (`struct shrike_file_rule`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KernelRule {
+    pub flags: u32,
+    pub access: u32,
+    pub access_excluded: u32,
+    pub action: u8,
 }
 
 /// A watch set compiled into the kernel's entries (without generation).
@@ -313,6 +454,21 @@ pub struct Compiled {
     pub names: BTreeMap<u64, EntryValue>,
     pub pass_all: u32,
     pub setid_chmod: bool,
+    /// The rule acting per kind (`SHRIKE_ENF_*` < 6) on a path entry, a covering prefix's
+    /// folded in; every key is also in `paths`.
+    pub path_rules: BTreeMap<Vec<u8>, [u16; PATH_KINDS]>,
+    /// The same for base names (keys also in `names`).
+    pub name_rules: BTreeMap<u64, [u16; PATH_KINDS]>,
+    /// Rules by (kind, index).
+    pub rules: BTreeMap<(u8, u16), KernelRule>,
+    /// Constraint values: (kind, index, `SHRIKE_FRULE_*` bit, value).
+    pub values: BTreeSet<(u8, u16, u32, u64)>,
+    /// Rules without a path, per `SHRIKE_ENF_*` kind.
+    pub lists: [Vec<u16>; ENF_KINDS],
+    /// `1 << SHRIKE_ENF_*` of every kind with a rule.
+    pub enforce: u32,
+    /// Rules (or parts of rules) the kernel does not hold, and why: user space decides them.
+    pub not_enforced: Vec<(u16, String)>,
 }
 
 /// Most path entries and base names one generation holds.
@@ -369,6 +525,152 @@ pub fn compile(set: &WatchSet) -> Result<Compiled, String> {
             .or_default()
             .merge(&EntryValue::of(w, flags));
     }
+    let mut path_rules: BTreeMap<Vec<u8>, [u16; PATH_KINDS]> = BTreeMap::new();
+    let mut name_rules: BTreeMap<u64, [u16; PATH_KINDS]> = BTreeMap::new();
+    let mut rules = BTreeMap::new();
+    let mut values = BTreeSet::new();
+    let mut lists: [Vec<u16>; ENF_KINDS] = Default::default();
+    let mut not_enforced = Vec::new();
+    let mut sorted: Vec<&FileRule> = set.rules.iter().collect();
+    sorted.sort_by_key(|r| (r.index, r.kind));
+    for rule in sorted {
+        let k = rule.kind.index();
+        let mut flags = rule.values.iter().fold(0, |f, (v, _)| f | v.flag());
+        match &rule.site {
+            RuleSite::Every => {
+                let list = &mut lists[usize::from(k)];
+                if list.len() >= RULES_PER_KIND {
+                    not_enforced.push((
+                        rule.index,
+                        format!("more than {RULES_PER_KIND} {} rules without a path: the kernel checks that many per kind", rule.kind),
+                    ));
+                    continue;
+                }
+                list.push(rule.index);
+            }
+            RuleSite::Path { patterns, new_path } => {
+                let EnforceKind::File(wk) = rule.kind else {
+                    not_enforced.push((rule.index, format!("{} actions have no path", rule.kind)));
+                    continue;
+                };
+                if let Some(bad) = patterns.iter().find_map(unusable_rule_pattern) {
+                    not_enforced.push((rule.index, bad));
+                    continue;
+                }
+                if *new_path {
+                    flags |= shrike_file_rule_flags::SHRIKE_FRULE_NEW_PATH.0;
+                }
+                let entry = EntryValue {
+                    kinds: wk.bit(),
+                    access: if wk == WatchKind::Open {
+                        rule.access.0
+                    } else {
+                        0
+                    },
+                    flags: 0,
+                };
+                let mut place = |slots: &mut [u16; PATH_KINDS], what: &Pattern| {
+                    let slot = &mut slots[usize::from(k)];
+                    if *slot == NO_RULE || *slot == rule.index {
+                        *slot = rule.index;
+                    } else {
+                        not_enforced.push((
+                            rule.index,
+                            format!("not on {what:?}: rule {} already acts on {} there (one rule per path and kind)", slot, rule.kind),
+                        ));
+                    }
+                };
+                for pattern in patterns {
+                    match pattern {
+                        Pattern::Name(name) => {
+                            let hash = fnv1a(name.as_bytes());
+                            names.entry(hash).or_default().merge(&entry);
+                            place(
+                                name_rules.entry(hash).or_insert([NO_RULE; PATH_KINDS]),
+                                pattern,
+                            );
+                        }
+                        Pattern::Exact(p) | Pattern::Prefix(p) => {
+                            let exact = matches!(pattern, Pattern::Exact(_));
+                            let mut key = p.as_bytes().to_vec();
+                            let flag = if exact {
+                                key.push(0);
+                                shrike_watch_flags::SHRIKE_WATCH_EXACT.0
+                            } else {
+                                shrike_watch_flags::SHRIKE_WATCH_PREFIX.0
+                            };
+                            paths.entry(key.clone()).or_default().merge(&EntryValue {
+                                flags: flag,
+                                ..entry
+                            });
+                            place(
+                                path_rules.entry(key).or_insert([NO_RULE; PATH_KINDS]),
+                                pattern,
+                            );
+                        }
+                    }
+                }
+            }
+        }
+        rules.insert(
+            (k, rule.index),
+            KernelRule {
+                flags,
+                access: rule.access.0,
+                access_excluded: rule.access_excluded.0,
+                action: match rule.action {
+                    RuleAction::Deny => shrike_action::SHRIKE_ACTION_DENY.0 as u8,
+                    RuleAction::Kill => shrike_action::SHRIKE_ACTION_KILL.0 as u8,
+                },
+            },
+        );
+        for (v, value) in &rule.values {
+            values.insert((k, rule.index, v.flag(), *value));
+        }
+    }
+    // The trie answers with the longest match only: an entry without a rule of its own for a
+    // kind takes the rule of the longest covering prefix that has one.
+    let prefix_flag = shrike_watch_flags::SHRIKE_WATCH_PREFIX.0;
+    let ruled_prefixes: Vec<(Vec<u8>, [u16; PATH_KINDS])> = path_rules
+        .iter()
+        .filter(|(key, _)| paths.get(*key).is_some_and(|v| v.flags & prefix_flag != 0))
+        .map(|(k, v)| (k.clone(), *v))
+        .collect();
+    if !ruled_prefixes.is_empty() {
+        for key in paths.keys() {
+            let mut covering: Vec<&(Vec<u8>, [u16; PATH_KINDS])> = ruled_prefixes
+                .iter()
+                .filter(|(p, _)| p.len() < key.len() && key.starts_with(p))
+                .collect();
+            covering.sort_by_key(|(p, _)| std::cmp::Reverse(p.len()));
+            for (prefix, prules) in covering {
+                let slots = path_rules
+                    .entry(key.clone())
+                    .or_insert([NO_RULE; PATH_KINDS]);
+                for kind in 0..PATH_KINDS {
+                    if prules[kind] == NO_RULE || slots[kind] == prules[kind] {
+                        continue;
+                    }
+                    if slots[kind] == NO_RULE {
+                        slots[kind] = prules[kind];
+                    } else if !covering_rule_shadowed_before(&not_enforced, prules[kind], key) {
+                        not_enforced.push((
+                            prules[kind],
+                            format!(
+                                "not on {:?} (under {:?}): rule {} acts there instead",
+                                String::from_utf8_lossy(key.strip_suffix(&[0]).unwrap_or(key)),
+                                String::from_utf8_lossy(prefix),
+                                slots[kind]
+                            ),
+                        ));
+                    }
+                }
+            }
+        }
+    }
+    let enforce = rules
+        .keys()
+        .fold(0u32, |m, (k, _)| m | (1u32 << u32::from(*k)));
     // Fold covering prefixes into longer entries.
     let prefixes: Vec<(Vec<u8>, EntryValue)> = paths
         .iter()
@@ -399,7 +701,48 @@ pub fn compile(set: &WatchSet) -> Result<Compiled, String> {
         names,
         pass_all: WatchKind::mask(&set.pass_all),
         setid_chmod: set.setid_chmod_anywhere,
+        path_rules,
+        name_rules,
+        rules,
+        values,
+        lists,
+        enforce,
+        not_enforced,
     })
+}
+
+/// Why a rule's path pattern cannot be a kernel key that decides exactly, if it cannot: a
+/// relative path, or one longer than a key holds (the kernel would match it as a prefix and
+/// refuse more than the rule says).
+fn unusable_rule_pattern(p: &Pattern) -> Option<String> {
+    match p {
+        Pattern::Name(n) if n.is_empty() || n.contains('/') => {
+            Some(format!("{n:?} is not a base name"))
+        }
+        Pattern::Name(_) => None,
+        Pattern::Exact(p) | Pattern::Prefix(p) if !p.starts_with('/') => {
+            Some(format!("{p:?} is not an absolute path"))
+        }
+        Pattern::Exact(p) if p.len() >= WATCH_PATH_MAX => Some(format!(
+            "{p:?} is longer than the {} bytes a kernel key holds",
+            WATCH_PATH_MAX - 1
+        )),
+        Pattern::Prefix(p) if p.len() > WATCH_PATH_MAX => Some(format!(
+            "{p:?} is longer than the {WATCH_PATH_MAX} bytes a kernel key holds"
+        )),
+        _ => None,
+    }
+}
+
+/// Whether a shadowing note for `rule` on `key` is already recorded (several covering prefixes).
+fn covering_rule_shadowed_before(notes: &[(u16, String)], rule: u16, key: &[u8]) -> bool {
+    let path = format!(
+        "{:?}",
+        String::from_utf8_lossy(key.strip_suffix(&[0]).unwrap_or(key))
+    );
+    notes
+        .iter()
+        .any(|(r, why)| *r == rule && why.starts_with(&format!("not on {path}")))
 }
 
 /// One syscall the family handles.
@@ -410,7 +753,8 @@ pub struct Syscall {
     /// The name in `__x64_sys_<name>` and in events (`cred.syscall`, `namespace.syscall`).
     pub name: &'static str,
     pub kind: FileEventKind,
-    /// Tracepoint mode: the record is built at sys_enter (path strings, old credentials).
+    /// Tracepoint mode: sys_enter runs for it (path strings and old credentials are read
+    /// there; module, BPF and ptrace rules kill there).
     pub at_enter: bool,
 }
 
@@ -458,10 +802,10 @@ pub const SYSCALLS: &[Syscall] = &[
     sc(shrike_sys::SHRIKE_SYS_LINKAT, 265, "linkat", K::File(W::Link), true),
     sc(shrike_sys::SHRIKE_SYS_SYMLINK, 88, "symlink", K::File(W::Link), true),
     sc(shrike_sys::SHRIKE_SYS_SYMLINKAT, 266, "symlinkat", K::File(W::Link), true),
-    sc(shrike_sys::SHRIKE_SYS_INIT_MODULE, 175, "init_module", K::ModuleLoad, false),
-    sc(shrike_sys::SHRIKE_SYS_FINIT_MODULE, 313, "finit_module", K::ModuleLoad, false),
-    sc(shrike_sys::SHRIKE_SYS_BPF, 321, "bpf", K::BpfLoad, false),
-    sc(shrike_sys::SHRIKE_SYS_PTRACE, 101, "ptrace", K::Ptrace, false),
+    sc(shrike_sys::SHRIKE_SYS_INIT_MODULE, 175, "init_module", K::ModuleLoad, true),
+    sc(shrike_sys::SHRIKE_SYS_FINIT_MODULE, 313, "finit_module", K::ModuleLoad, true),
+    sc(shrike_sys::SHRIKE_SYS_BPF, 321, "bpf", K::BpfLoad, true),
+    sc(shrike_sys::SHRIKE_SYS_PTRACE, 101, "ptrace", K::Ptrace, true),
     sc(shrike_sys::SHRIKE_SYS_SETUID, 105, "setuid", K::CredChange, true),
     sc(shrike_sys::SHRIKE_SYS_SETREUID, 113, "setreuid", K::CredChange, true),
     sc(shrike_sys::SHRIKE_SYS_SETRESUID, 117, "setresuid", K::CredChange, true),
@@ -520,6 +864,13 @@ const LSM_HOOKS: &[(&str, FileEventKind)] = &[
     ("lsm_path_symlink", K::File(W::Link)),
     ("lsm_sb_mount", K::Mount),
     ("lsm_sb_umount", K::Mount),
+    ("lsm_file_open", K::File(W::Open)),
+    ("lsm_path_mknod", K::File(W::Open)),
+    ("lsm_kernel_read_file", K::ModuleLoad),
+    ("lsm_kernel_load_data", K::ModuleLoad),
+    ("lsm_bpf", K::BpfLoad),
+    ("lsm_ptrace_access_check", K::Ptrace),
+    ("lsm_ptrace_traceme", K::Ptrace),
     ("lsm_task_fix_setuid", K::CredChange),
     ("lsm_task_fix_setgid", K::CredChange),
     ("lsm_capset", K::CredChange),
@@ -553,12 +904,16 @@ pub enum HookSet {
 }
 
 /// What a replace wrote.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WatchStats {
     /// The generation now in force (0 or 1).
     pub generation: u32,
     pub paths: usize,
     pub names: usize,
+    /// Deny/kill rules now in the kernel.
+    pub rules: usize,
+    /// Rules (or parts of rules) the kernel does not hold, and why.
+    pub not_enforced: Vec<(u16, String)>,
 }
 
 /// The watch-set maps: a cheap, cloneable handle the agent (and the policy engine) keeps to
@@ -573,6 +928,9 @@ struct WatchMaps {
     names: MapHandle,
     state: MapHandle,
     active: MapHandle,
+    rules: MapHandle,
+    rule_values: MapHandle,
+    rule_lists: MapHandle,
     /// Serialises replaces: one writer at a time.
     lock: Mutex<()>,
 }
@@ -616,6 +974,7 @@ impl FileWatch {
             setid_chmod: u32::from(compiled.setid_chmod),
             names: compiled.names.len() as u32,
             entries: compiled.paths.len() as u32,
+            enforce: compiled.enforce,
         };
         m.state
             .update(&next.to_ne_bytes(), bytes_of(&state), MapFlags::ANY)
@@ -628,6 +987,8 @@ impl FileWatch {
             generation: next,
             paths: compiled.paths.len(),
             names: compiled.names.len(),
+            rules: compiled.rules.len(),
+            not_enforced: compiled.not_enforced,
         })
     }
 
@@ -642,11 +1003,27 @@ impl FileWatch {
         for key in stale {
             m.names.delete(&key).map_err(map_err("watch_names"))?;
         }
+        // Rule and value keys start with gen.
+        let stale: Vec<Vec<u8>> = m.rules.keys().filter(|k| k.first() == Some(&gen)).collect();
+        for key in stale {
+            m.rules.delete(&key).map_err(map_err("file_rules"))?;
+        }
+        let stale: Vec<Vec<u8>> = m
+            .rule_values
+            .keys()
+            .filter(|k| k.first() == Some(&gen))
+            .collect();
+        for key in stale {
+            m.rule_values
+                .delete(&key)
+                .map_err(map_err("file_rule_values"))?;
+        }
         Ok(())
     }
 
     fn write_generation(&self, gen: u8, c: &Compiled) -> Result<(), LoadError> {
         let m = &self.inner;
+        let none = [NO_RULE; PATH_KINDS];
         for (path, value) in &c.paths {
             let mut key = shrike_watch_key {
                 prefixlen: 8 * (1 + path.len() as u32),
@@ -654,8 +1031,13 @@ impl FileWatch {
                 ..Default::default()
             };
             key.path[..path.len()].copy_from_slice(path);
+            let rule = c.path_rules.get(path).copied().unwrap_or(none);
             m.paths
-                .update(bytes_of(&key), bytes_of(&value.to_kernel()), MapFlags::ANY)
+                .update(
+                    bytes_of(&key),
+                    bytes_of(&value.to_kernel(rule)),
+                    MapFlags::ANY,
+                )
                 .map_err(map_err("watch_paths"))?;
         }
         for (hash, value) in &c.names {
@@ -664,9 +1046,54 @@ impl FileWatch {
                 name_hash: *hash,
                 ..Default::default()
             };
+            let rule = c.name_rules.get(hash).copied().unwrap_or(none);
             m.names
-                .update(bytes_of(&key), bytes_of(&value.to_kernel()), MapFlags::ANY)
+                .update(
+                    bytes_of(&key),
+                    bytes_of(&value.to_kernel(rule)),
+                    MapFlags::ANY,
+                )
                 .map_err(map_err("watch_names"))?;
+        }
+        for ((kind, index), r) in &c.rules {
+            let key = shrike_file_rule_key {
+                gen,
+                kind: *kind,
+                rule: *index,
+            };
+            let value = shrike_file_rule {
+                flags: r.flags,
+                access: r.access,
+                access_excl: r.access_excluded,
+                action: r.action,
+                ..Default::default()
+            };
+            m.rules
+                .update(bytes_of(&key), bytes_of(&value), MapFlags::ANY)
+                .map_err(map_err("file_rules"))?;
+        }
+        for (kind, index, vkind, value) in &c.values {
+            let key = shrike_file_rule_value_key {
+                gen,
+                kind: *kind,
+                rule: *index,
+                vkind: *vkind,
+                value: *value,
+            };
+            m.rule_values
+                .update(bytes_of(&key), &[1u8], MapFlags::ANY)
+                .map_err(map_err("file_rule_values"))?;
+        }
+        for (kind, list) in c.lists.iter().enumerate() {
+            let mut value = shrike_rule_list {
+                count: list.len() as u32,
+                ..Default::default()
+            };
+            value.rule[..list.len()].copy_from_slice(list);
+            let idx = u32::from(gen) * ENF_KINDS as u32 + kind as u32;
+            m.rule_lists
+                .update(&idx.to_ne_bytes(), bytes_of(&value), MapFlags::ANY)
+                .map_err(map_err("file_rule_lists"))?;
         }
         Ok(())
     }
@@ -787,6 +1214,11 @@ pub fn load(
             state: MapHandle::try_from(&skel.maps.watch_state).map_err(map_err("watch_state"))?,
             active: MapHandle::try_from(&skel.maps.watch_active)
                 .map_err(map_err("watch_active"))?,
+            rules: MapHandle::try_from(&skel.maps.file_rules).map_err(map_err("file_rules"))?,
+            rule_values: MapHandle::try_from(&skel.maps.file_rule_values)
+                .map_err(map_err("file_rule_values"))?,
+            rule_lists: MapHandle::try_from(&skel.maps.file_rule_lists)
+                .map_err(map_err("file_rule_lists"))?,
             lock: Mutex::new(()),
         }),
     };
@@ -959,6 +1391,118 @@ mod tests {
             ids.len(),
             shrike_sys::SHRIKE_SYS_MAX.0 as usize - 1,
             "every handler has a syscall"
+        );
+    }
+
+    fn deny(index: u16, kind: EnforceKind, site: RuleSite) -> FileRule {
+        FileRule {
+            index,
+            kind,
+            action: RuleAction::Deny,
+            site,
+            access: Access::ANY,
+            access_excluded: Access::ANY,
+            values: Vec::new(),
+        }
+    }
+
+    fn on(patterns: &[Pattern]) -> RuleSite {
+        RuleSite::Path {
+            patterns: patterns.to_vec(),
+            new_path: false,
+        }
+    }
+
+    #[test]
+    fn rules_sit_on_their_paths_per_kind_and_prefix_rules_fold_into_longer_entries() {
+        let open = EnforceKind::File(WatchKind::Open);
+        let unlink = EnforceKind::File(WatchKind::Unlink);
+        let set = WatchSet {
+            watches: vec![w(
+                Pattern::Exact("/srv/a/b".into()),
+                &[WatchKind::Chmod],
+                Access::ANY,
+            )],
+            rules: vec![
+                deny(3, open, on(&[Pattern::Exact("/etc/shadow".into())])),
+                deny(4, unlink, on(&[Pattern::Prefix("/srv/a/".into())])),
+                deny(5, open, on(&[Pattern::Name("id_rsa".into())])),
+                FileRule {
+                    values: vec![(RuleValue::BinaryNotIn, fnv1a(b"sshd"))],
+                    ..deny(6, EnforceKind::Ptrace, RuleSite::Every)
+                },
+            ],
+            ..Default::default()
+        };
+        let c = compile(&set).unwrap();
+        assert!(c.not_enforced.is_empty(), "{:?}", c.not_enforced);
+        let shadow = c.path_rules[b"/etc/shadow\0".as_slice()];
+        assert_eq!(shadow[usize::from(open.index())], 3);
+        assert_eq!(shadow[usize::from(unlink.index())], NO_RULE);
+        assert_eq!(
+            c.paths[b"/etc/shadow\0".as_slice()].kinds,
+            WatchKind::Open.bit(),
+            "a rule's path is watched for its kind"
+        );
+        // The watched exact path under the ruled prefix takes the prefix's rule.
+        assert_eq!(
+            c.path_rules[b"/srv/a/b\0".as_slice()][usize::from(unlink.index())],
+            4
+        );
+        assert_eq!(
+            c.name_rules[&fnv1a(b"id_rsa")][usize::from(open.index())],
+            5
+        );
+        assert_eq!(c.lists[usize::from(EnforceKind::Ptrace.index())], [6]);
+        let ptrace = c.rules[&(EnforceKind::Ptrace.index(), 6)];
+        assert_eq!(ptrace.flags, RuleValue::BinaryNotIn.flag());
+        assert!(c.values.contains(&(
+            EnforceKind::Ptrace.index(),
+            6,
+            RuleValue::BinaryNotIn.flag(),
+            fnv1a(b"sshd")
+        )));
+        assert_eq!(
+            c.enforce,
+            (1 << open.index()) | (1 << unlink.index()) | (1 << EnforceKind::Ptrace.index())
+        );
+    }
+
+    #[test]
+    fn rules_the_layout_cannot_hold_are_named_not_loaded_half() {
+        let open = EnforceKind::File(WatchKind::Open);
+        let long = format!("/{}", "x".repeat(300));
+        let mut rules = vec![
+            deny(1, open, on(&[Pattern::Exact("/etc/shadow".into())])),
+            deny(2, open, on(&[Pattern::Exact("/etc/shadow".into())])),
+            deny(3, open, on(&[Pattern::Exact(long)])),
+        ];
+        for i in 0..=RULES_PER_KIND as u16 {
+            rules.push(deny(10 + i, EnforceKind::BpfLoad, RuleSite::Every));
+        }
+        let c = compile(&WatchSet {
+            rules,
+            ..Default::default()
+        })
+        .unwrap();
+        let why = |i: u16| {
+            c.not_enforced
+                .iter()
+                .find(|(r, _)| *r == i)
+                .map(|(_, w)| w.clone())
+                .unwrap_or_default()
+        };
+        assert!(
+            why(2).contains("rule 1 already acts on file_open"),
+            "{}",
+            why(2)
+        );
+        assert!(why(3).contains("longer than"), "{}", why(3));
+        assert!(!c.rules.contains_key(&(open.index(), 3)));
+        assert!(why(10 + RULES_PER_KIND as u16).contains("without a path"));
+        assert_eq!(
+            c.lists[usize::from(EnforceKind::BpfLoad.index())].len(),
+            RULES_PER_KIND
         );
     }
 

@@ -69,6 +69,8 @@ pub enum Dim {
     Uid,
     Euid,
     CgroupId,
+    /// `ptrace.target_binary`: the traced process's binary (lineage map).
+    TargetBinary,
     Dport,
     Sport,
     Daddr,
@@ -114,6 +116,7 @@ const PUSHABLE: &[(&str, Dim, Role)] = &[
     ("process.uid", Dim::Uid, Role::Num),
     ("process.euid", Dim::Euid, Role::Num),
     ("process.cgroup_id", Dim::CgroupId, Role::Num),
+    ("ptrace.target_binary", Dim::TargetBinary, Role::Whole),
     ("network.dport", Dim::Dport, Role::Num),
     ("network.sport", Dim::Sport, Role::Num),
     ("network.daddr", Dim::Daddr, Role::Addr),
@@ -132,6 +135,7 @@ const INTEREST_ORDER: &[Dim] = &[
     Dim::CgroupId,
     Dim::Uid,
     Dim::Euid,
+    Dim::TargetBinary,
     Dim::Sport,
     Dim::Saddr,
     Dim::Ancestors,
@@ -304,20 +308,26 @@ pub struct KernelPlan {
     pub rules: Vec<RulePlan>,
 }
 
-/// Kinds where the kernel can make the action fail (LSM hook, or cgroup sock_addr hook).
+/// Kinds where the kernel can make the action fail (LSM hook, or cgroup sock_addr hook; without
+/// BPF LSM the file, module, BPF and ptrace kinds fall back to SIGKILL and say `killed`).
 const DENY_KINDS: KindSet = KindSet::of(&[
     EventKind::ProcessExec,
     EventKind::FileOpen,
+    EventKind::FileUnlink,
+    EventKind::FileRename,
+    EventKind::FileChmod,
+    EventKind::FileChown,
+    EventKind::FileLink,
+    EventKind::ModuleLoad,
+    EventKind::BpfLoad,
+    EventKind::Ptrace,
     EventKind::NetConnect,
     EventKind::NetBind,
 ]);
 
-/// Kinds where the kernel can SIGKILL the acting process at the hook.
-const KILL_KINDS: KindSet = kinds::PROCESS.without(KindSet::of(&[
-    EventKind::ProcessExit,
-    EventKind::ProcessFork,
-    EventKind::Dns,
-]));
+/// Kinds where the kernel can SIGKILL the acting process at the hook: the deny kinds (a kill
+/// rule also refuses the action where it can).
+const KILL_KINDS: KindSet = DENY_KINDS;
 
 // ---------------------------------------------------------------------------------------------
 // Negation normal form, specialised to one kind.
@@ -865,6 +875,10 @@ fn read_dim(dim: Dim, e: &Event) -> DimValue<'_> {
         Dim::Uid => DimValue::Num(i64::from(e.process.uid)),
         Dim::Euid => DimValue::Num(i64::from(e.process.euid)),
         Dim::CgroupId => DimValue::Num(e.process.cgroup_id as i64),
+        Dim::TargetBinary => e
+            .ptrace
+            .as_ref()
+            .map_or(DimValue::Unknown, |p| DimValue::One(&p.target_binary)),
         Dim::Dport => net.map_or(DimValue::Unknown, |n| DimValue::Num(i64::from(n.dport))),
         Dim::Sport => net.map_or(DimValue::Unknown, |n| DimValue::Num(i64::from(n.sport))),
         Dim::Daddr => net.map_or(DimValue::Unknown, |n| DimValue::One(&n.daddr)),

@@ -203,6 +203,7 @@ fn dim_label(dim: Dim) -> &'static str {
         Dim::Uid => "process.uid",
         Dim::Euid => "process.euid",
         Dim::CgroupId => "process.cgroup_id",
+        Dim::TargetBinary => "ptrace.target_binary",
         Dim::Dport => "network.dport",
         Dim::Sport => "network.sport",
         Dim::Daddr => "network.daddr",

@@ -191,7 +191,7 @@ fn ports_and_networks() {
     assert_eq!(nets, ["127.0.0.0/8", "::1/128"]);
 }
 
-/// Deny where the kernel has no deny hook is refused for the kernel, with the reason and a fix.
+/// Deny where the kernel has no deny hook is refused for the kernel, with the reason.
 #[test]
 fn deny_on_a_kind_without_a_deny_hook() {
     let p = one(
@@ -201,15 +201,31 @@ fn deny_on_a_kind_without_a_deny_hook() {
     );
     let e = &p.rules[0].entries[0];
     assert!(!e.exact, "ptrace.request is not a kernel dimension");
-    let p = one("kind = ptrace and process.uid = 1000", "deny", "enforce");
+    let p = one("kind = mount and process.uid = 1000", "deny", "enforce");
     assert_eq!(
         p.rules[0].entries[0].enforcement,
         Enforcement::UserSpace {
-            reason: "the kernel cannot deny ptrace events; use action: kill".into()
+            reason: "the kernel cannot deny mount events".into()
         }
     );
-    let p = one("kind = ptrace and process.uid = 1000", "kill", "enforce");
-    assert_eq!(p.rules[0].entries[0].enforcement, Enforcement::Kernel);
+    let p = one("kind = mount and process.uid = 1000", "kill", "enforce");
+    assert_eq!(
+        p.rules[0].entries[0].enforcement,
+        Enforcement::UserSpace {
+            reason: "the kernel cannot kill mount events".into()
+        }
+    );
+    // ptrace attaches are refused by lsm/ptrace_access_check (or killed at the syscall), and
+    // the target's binary is a kernel dimension (its lineage entry).
+    let p = one(
+        "kind = ptrace and ptrace.target_binary = /usr/sbin/sshd",
+        "deny",
+        "enforce",
+    );
+    let e = &p.rules[0].entries[0];
+    assert!(e.exact);
+    assert_eq!(e.enforcement, Enforcement::Kernel);
+    assert!(e.constraints.contains_key(&Dim::TargetBinary));
 }
 
 /// Exceptions become exclusions when they are pushable, residuals when not.

@@ -9,6 +9,9 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use shrike_bpf::enforce::{self, BinarySet, ExecRule, ExecRulesLoaded, RuleAction};
+use shrike_bpf::file::{
+    fnv1a, Access, EnforceKind, FileRule, Pattern, RuleSite, RuleValue, WatchKind,
+};
 use shrike_bpf::net::{IpNet, NetDirection, NetRule, NetRuleSource, NetScope};
 use shrike_bpf::{LoadError, Sensors};
 use shrike_event::EventKind;
@@ -135,6 +138,213 @@ fn binaries(set: Option<&ValueSet>, dim: Dim) -> Result<BinarySet, String> {
         paths: p.exact.iter().cloned().collect(),
         names: p.names.iter().cloned().collect(),
     })
+}
+
+/// The family's kind a deny/kill rule on `kind` acts on, when the kernel can act on it.
+fn enforce_kind(kind: EventKind) -> Option<EnforceKind> {
+    Some(match kind {
+        EventKind::FileOpen => EnforceKind::File(WatchKind::Open),
+        EventKind::FileUnlink => EnforceKind::File(WatchKind::Unlink),
+        EventKind::FileRename => EnforceKind::File(WatchKind::Rename),
+        EventKind::FileChmod => EnforceKind::File(WatchKind::Chmod),
+        EventKind::FileChown => EnforceKind::File(WatchKind::Chown),
+        EventKind::FileLink => EnforceKind::File(WatchKind::Link),
+        EventKind::ModuleLoad => EnforceKind::ModuleLoad,
+        EventKind::BpfLoad => EnforceKind::BpfLoad,
+        EventKind::Ptrace => EnforceKind::Ptrace,
+        _ => return None,
+    })
+}
+
+/// The file, module, BPF and ptrace deny/kill rules of a plan as kernel rules (loaded with the
+/// file sensor's watch set), and the ones that cannot be kernel rules, with the reason.
+/// Audit-mode rules are not kernel rules: user space reports `would_deny`.
+pub fn file_rules(plan: &KernelPlan) -> (Vec<FileRule>, Vec<(String, String)>) {
+    let mut rules = Vec::new();
+    let mut skipped = Vec::new();
+    for rule in &plan.rules {
+        let action = match rule.action {
+            Action::Deny => RuleAction::Deny,
+            Action::Kill => RuleAction::Kill,
+            Action::Alert => continue,
+        };
+        for entry in &rule.entries {
+            let Some(kind) = enforce_kind(entry.kind) else {
+                continue;
+            };
+            match entry.enforcement {
+                Enforcement::Kernel => {}
+                Enforcement::KernelAudit | Enforcement::None => continue,
+                Enforcement::UserSpace { ref reason } => {
+                    skipped.push((rule.id.clone(), reason.clone()));
+                    continue;
+                }
+            }
+            match file_rule(rule.index, kind, action, &entry.constraints) {
+                Ok(r) => rules.push(r),
+                Err(reason) => skipped.push((rule.id.clone(), format!("{}: {reason}", entry.kind))),
+            }
+        }
+    }
+    (rules, skipped)
+}
+
+fn file_rule(
+    index: u16,
+    kind: EnforceKind,
+    action: RuleAction,
+    constraints: &std::collections::BTreeMap<Dim, DimConstraint>,
+) -> Result<FileRule, String> {
+    let mut rule = FileRule {
+        index,
+        kind,
+        action,
+        site: RuleSite::Every,
+        access: Access::ANY,
+        access_excluded: Access::ANY,
+        values: Vec::new(),
+    };
+    let file_kind = matches!(kind, EnforceKind::File(_));
+    for (dim, c) in constraints {
+        match dim {
+            Dim::Path | Dim::NewPath if file_kind => {
+                if c.exclude.is_some() {
+                    return Err(format!("the kernel cannot exclude by {}", dim_name(*dim)));
+                }
+                let Some(set) = &c.include else { continue };
+                if matches!(rule.site, RuleSite::Path { .. }) {
+                    return Err(
+                        "the kernel finds a rule by one of file.path and file.new_path, not both"
+                            .into(),
+                    );
+                }
+                let p = paths(set, *dim)?;
+                let patterns = p
+                    .exact
+                    .iter()
+                    .cloned()
+                    .map(Pattern::Exact)
+                    .chain(p.prefixes.iter().cloned().map(Pattern::Prefix))
+                    .chain(p.names.iter().cloned().map(Pattern::Name))
+                    .collect();
+                rule.site = RuleSite::Path {
+                    patterns,
+                    new_path: *dim == Dim::NewPath,
+                };
+            }
+            Dim::Access if kind == EnforceKind::File(WatchKind::Open) => {
+                rule.access = access(c.include.as_ref(), *dim)?;
+                rule.access_excluded = access(c.exclude.as_ref(), *dim)?;
+            }
+            Dim::Binary => binary_values(
+                &mut rule,
+                c,
+                *dim,
+                RuleValue::BinaryIn,
+                RuleValue::BinaryNotIn,
+            )?,
+            Dim::ParentBinary => binary_values(
+                &mut rule,
+                c,
+                *dim,
+                RuleValue::ParentIn,
+                RuleValue::ParentNotIn,
+            )?,
+            Dim::Ancestors => binary_values(
+                &mut rule,
+                c,
+                *dim,
+                RuleValue::AncestorIn,
+                RuleValue::AncestorNotIn,
+            )?,
+            Dim::TargetBinary if kind == EnforceKind::Ptrace => binary_values(
+                &mut rule,
+                c,
+                *dim,
+                RuleValue::TargetIn,
+                RuleValue::TargetNotIn,
+            )?,
+            Dim::Uid => number_values(&mut rule, c, *dim, RuleValue::UidIn, RuleValue::UidNotIn)?,
+            Dim::Euid => {
+                number_values(&mut rule, c, *dim, RuleValue::EuidIn, RuleValue::EuidNotIn)?
+            }
+            Dim::CgroupId => number_values(
+                &mut rule,
+                c,
+                *dim,
+                RuleValue::CgroupIn,
+                RuleValue::CgroupNotIn,
+            )?,
+            other => return Err(format!("the {kind} hooks cannot read {}", dim_name(*other))),
+        }
+    }
+    Ok(rule)
+}
+
+/// `file.access` words as the kernel's access bits.
+fn access(set: Option<&ValueSet>, dim: Dim) -> Result<Access, String> {
+    let Some(set) = set else {
+        return Ok(Access::ANY);
+    };
+    let p = paths(set, dim)?;
+    let mut bits = 0;
+    for word in &p.exact {
+        bits |= match word.as_str() {
+            "read" => Access::READ.0,
+            "write" => Access::WRITE.0,
+            "create" => Access::CREATE.0,
+            "truncate" => Access::TRUNCATE.0,
+            other => return Err(format!("file.access has no word {other:?}")),
+        };
+    }
+    if bits == 0 {
+        // An empty include can never match: the kernel must not read it as "any".
+        return Err("file.access matches no word".into());
+    }
+    Ok(Access(bits))
+}
+
+fn binary_values(
+    rule: &mut FileRule,
+    c: &DimConstraint,
+    dim: Dim,
+    include: RuleValue,
+    exclude: RuleValue,
+) -> Result<(), String> {
+    for (set, which) in [(c.include.as_ref(), include), (c.exclude.as_ref(), exclude)] {
+        let Some(set) = set else { continue };
+        let b = binaries(Some(set), dim)?;
+        if b.paths.is_empty() && b.names.is_empty() {
+            // An include that can never hold: the flag with no value says so in the kernel.
+            rule.values.push((which, 0));
+        }
+        for v in b.paths.iter().chain(b.names.iter()) {
+            rule.values.push((which, fnv1a(v.as_bytes())));
+        }
+    }
+    Ok(())
+}
+
+fn number_values(
+    rule: &mut FileRule,
+    c: &DimConstraint,
+    dim: Dim,
+    include: RuleValue,
+    exclude: RuleValue,
+) -> Result<(), String> {
+    for (set, which) in [(c.include.as_ref(), include), (c.exclude.as_ref(), exclude)] {
+        match set {
+            None => {}
+            Some(ValueSet::Numbers(n)) => {
+                if n.is_empty() {
+                    rule.values.push((which, u64::MAX));
+                }
+                rule.values.extend(n.iter().map(|&v| (which, v as u64)));
+            }
+            Some(_) => return Err(format!("{} is not a number set", dim_name(dim))),
+        }
+    }
+    Ok(())
 }
 
 /// Most kernel network rules one policy rule may expand to (networks × ports × scopes).
@@ -291,6 +501,40 @@ pub fn load(sensors: &Sensors, plan: &KernelPlan) -> Result<ExecRulesLoaded, Loa
             skipped.push((rule.id.clone(), reason.clone()));
         }
     }
+    // File, module, BPF and ptrace rules go into the kernel with the file sensor's watch set
+    // (crate::file_watch::merged), in the same generation; here they are only reported.
+    let (file, file_skipped) = file_rules(plan);
+    skipped.extend(file_skipped);
+    if !file.is_empty() {
+        match sensors.file_hook_set() {
+            Some(hooks) => {
+                let layout = shrike_bpf::file::compile(&shrike_bpf::file::WatchSet {
+                    rules: file.clone(),
+                    ..Default::default()
+                });
+                if let Ok(c) = layout {
+                    for (index, reason) in c.not_enforced {
+                        if let Some(rule) = plan.rules.iter().find(|r| r.index == index) {
+                            skipped.push((rule.id.clone(), reason));
+                        }
+                    }
+                }
+                info!(
+                    rules = file.len(),
+                    hook = match hooks {
+                        shrike_bpf::file::HookSet::Lsm => "BPF LSM hooks (EPERM)",
+                        shrike_bpf::file::HookSet::Tracepoint =>
+                            "syscall tracepoints (SIGKILL)",
+                    },
+                    "file, module, BPF and ptrace rules enforced in the kernel"
+                );
+            }
+            None => warn!(
+                rules = file.len(),
+                "the policy has file, module, BPF or ptrace deny rules but the file sensor is not loaded: they will be reported as alerted"
+            ),
+        }
+    }
     for (id, reason) in &skipped {
         warn!(rule = %id, %reason, "deny/kill rule not enforced in the kernel: it will be reported as alerted");
     }
@@ -355,6 +599,64 @@ mod tests {
             .all(|r| r.direction == NetDirection::Egress && r.network.prefix == 8 && r.index == 0));
         let ports: Vec<(u16, u16)> = rules.iter().map(|r| r.ports).collect();
         assert_eq!(ports, [(3333, 3333), (4444, 4444)]);
+    }
+
+    #[test]
+    fn file_deny_rules_become_path_rules_with_access_and_binary_values() {
+        let (rules, skipped) = file_rules(&plan(
+            "- rule: Shadow\n  id: T-F1\n  severity: high\n  mitre: [T1003]\n  condition: kind = file_open and file.path = /etc/shadow and file.access contains read and not process.name in (sshd, login)\n  action: deny\n\
+             - rule: Cron\n  id: T-F2\n  severity: high\n  mitre: [T1053]\n  condition: kind in (file_unlink, file_rename) and file.path startswith /etc/cron.d/\n  action: kill\n\
+             - rule: Audit\n  id: T-F3\n  severity: low\n  mitre: [T1003]\n  condition: kind = file_open and file.path = /etc/gshadow\n  action: deny\n  mode: audit\n\
+             - rule: Modules\n  id: T-F4\n  severity: high\n  mitre: [T1547.006]\n  condition: kind = module_load\n  action: deny\n\
+             - rule: Trace sshd\n  id: T-F5\n  severity: high\n  mitre: [T1055]\n  condition: kind = ptrace and ptrace.target_binary = /usr/sbin/sshd\n  action: deny\n",
+        ));
+        assert!(skipped.is_empty(), "{skipped:?}");
+        assert_eq!(
+            rules.len(),
+            5,
+            "audit rules are not kernel rules: {rules:?}"
+        );
+        let shadow = &rules[0];
+        assert_eq!(shadow.kind, EnforceKind::File(WatchKind::Open));
+        assert_eq!(
+            shadow.site,
+            RuleSite::Path {
+                patterns: vec![Pattern::Exact("/etc/shadow".into())],
+                new_path: false
+            }
+        );
+        assert_eq!(shadow.access, Access::READ);
+        assert_eq!(
+            shadow.values,
+            [
+                (RuleValue::BinaryNotIn, fnv1a(b"login")),
+                (RuleValue::BinaryNotIn, fnv1a(b"sshd"))
+            ]
+        );
+        assert_eq!(rules[1].kind, EnforceKind::File(WatchKind::Unlink));
+        assert_eq!(rules[2].kind, EnforceKind::File(WatchKind::Rename));
+        assert_eq!(rules[1].action, RuleAction::Kill);
+        assert_eq!(
+            (rules[3].kind, &rules[3].site),
+            (EnforceKind::ModuleLoad, &RuleSite::Every)
+        );
+        assert_eq!(
+            rules[4].values,
+            [(RuleValue::TargetIn, fnv1a(b"/usr/sbin/sshd"))]
+        );
+    }
+
+    #[test]
+    fn file_rules_the_hooks_cannot_decide_stay_in_user_space_with_a_reason() {
+        let (rules, skipped) = file_rules(&plan(
+            "- rule: Prefix binary\n  id: T-G1\n  severity: high\n  mitre: [T1003]\n  condition: kind = file_open and file.path = /etc/shadow and process.binary startswith /tmp/\n  action: deny\n\
+             - rule: Not path\n  id: T-G2\n  severity: high\n  mitre: [T1003]\n  condition: kind = file_unlink and not file.path startswith /tmp/\n  action: deny\n",
+        ));
+        assert!(rules.is_empty(), "{rules:?}");
+        let ids: Vec<&str> = skipped.iter().map(|(id, _)| id.as_str()).collect();
+        assert_eq!(ids, ["T-G1", "T-G2"], "{skipped:?}");
+        assert!(skipped[0].1.contains("prefix"), "{skipped:?}");
+        assert!(skipped[1].1.contains("exclude"), "{skipped:?}");
     }
 
     #[test]

@@ -88,13 +88,15 @@ pub fn from_plan(plan: &KernelPlan) -> (WatchSet, BTreeSet<FileEventKind>) {
 }
 
 /// The watch set in force: the configuration's (built-in list and `--watch`) with the policy's
-/// added, so a path either asks for is sent.
+/// added, so a path either asks for is sent, and the policy's deny/kill rules the kernel
+/// decides (`enforcement::file_rules`), which switch with it.
 pub fn merged(configured: &WatchSet, plan: &KernelPlan) -> WatchSet {
     let (from_policy, _) = from_plan(plan);
     let mut set = configured.clone();
     set.watches.extend(from_policy.watches);
     set.pass_all.extend(from_policy.pass_all);
     set.setid_chmod_anywhere |= from_policy.setid_chmod_anywhere;
+    set.rules = crate::enforcement::file_rules(plan).0;
     set
 }
 

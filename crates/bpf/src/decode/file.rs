@@ -1,7 +1,7 @@
 //! File, privilege and kernel-integrity records (`bpf/abi/file.h`): file operations, module and
 //! BPF loads, ptrace, credential changes, mounts, namespaces, memfds and signals.
 
-use super::{c_chars, copy, DecodeError, Header};
+use super::{c_chars, copy, DecodeError, Enforcement, Header};
 use crate::abi::file::{
     shrike_bpf_event, shrike_cred_event, shrike_creds, shrike_file_event, shrike_header,
     shrike_memfd_event, shrike_module_event, shrike_mount_event, shrike_ns_event,
@@ -65,6 +65,8 @@ pub struct FileRecord {
     pub syscall: u16,
     pub path: Vec<u8>,
     pub new_path: Vec<u8>,
+    /// The deny/kill rule that refused the operation or killed the process, if one did.
+    pub enforced: Option<Enforcement>,
 }
 
 /// `init_module` / `finit_module` (`SHRIKE_REC_MODULE_LOAD`).
@@ -78,6 +80,8 @@ pub struct ModuleRecord {
     pub syscall: u16,
     /// The file's path (finit_module), empty otherwise.
     pub path: Vec<u8>,
+    /// The rule that refused the load or killed the process, if one did.
+    pub enforced: Option<Enforcement>,
 }
 
 /// A BPF program load (`SHRIKE_REC_BPF_LOAD`).
@@ -88,6 +92,8 @@ pub struct BpfLoadRecord {
     pub prog_type: u32,
     pub insn_cnt: u32,
     pub prog_name: Vec<u8>,
+    /// The rule that refused the load or killed the process, if one did.
+    pub enforced: Option<Enforcement>,
 }
 
 /// A ptrace request (`SHRIKE_REC_PTRACE`).
@@ -99,6 +105,8 @@ pub struct PtraceRecord {
     pub target_pid: u32,
     /// 0 when the kernel had no lineage entry.
     pub target_exec_id: u64,
+    /// The rule that refused the request or killed the process, if one did.
+    pub enforced: Option<Enforcement>,
 }
 
 /// Credentials as the kernel reports them.
@@ -220,6 +228,7 @@ pub(super) fn decode_file(
         syscall: e.syscall,
         path,
         new_path,
+        enforced: Enforcement::from_raw(e.enforced_rule, e.enforced_action),
     })
 }
 
@@ -235,6 +244,7 @@ pub(super) fn decode_module(bytes: &[u8]) -> Result<ModuleRecord, DecodeError> {
         fd: m.fd,
         syscall: m.syscall,
         path,
+        enforced: Enforcement::from_raw(m.enforced_rule, m.enforced_action),
     })
 }
 
@@ -246,6 +256,7 @@ pub(super) fn decode_bpf(bytes: &[u8]) -> Result<BpfLoadRecord, DecodeError> {
         prog_type: b.prog_type,
         insn_cnt: b.insn_cnt,
         prog_name: c_chars(&b.prog_name),
+        enforced: Enforcement::from_raw(b.enforced_rule, b.enforced_action),
     })
 }
 
@@ -257,6 +268,7 @@ pub(super) fn decode_ptrace(bytes: &[u8]) -> Result<PtraceRecord, DecodeError> {
         request: p.request,
         target_pid: p.target_pid,
         target_exec_id: p.target_exec_id,
+        enforced: Enforcement::from_raw(p.enforced_rule, p.enforced_action),
     })
 }
 
@@ -377,6 +389,8 @@ pub mod testing {
             syscall: r.syscall,
             path_len: r.path.len() as u16,
             new_path_len: r.new_path.len() as u16,
+            enforced_rule: r.enforced.map_or(u16::MAX, |e| e.rule_index),
+            enforced_action: r.enforced.map_or(0, |e| e.action.0 as u16),
             ..Default::default()
         };
         let mut out = bytes_of(&e);
@@ -494,7 +508,24 @@ mod tests {
             syscall: 8,
             path: b"/etc/cron.d/a".to_vec(),
             new_path: b"/etc/cron.d/\xffb".to_vec(),
+            enforced: None,
         }
+    }
+
+    #[test]
+    fn a_refused_operation_carries_its_rule() {
+        let r = FileRecord {
+            result: -1,
+            enforced: Some(Enforcement {
+                rule_index: 7,
+                action: crate::abi::shrike_action::SHRIKE_ACTION_DENY,
+            }),
+            ..rename()
+        };
+        assert_eq!(
+            Record::try_from(file_bytes(&r).as_slice()),
+            Ok(Record::File(r))
+        );
     }
 
     #[test]

@@ -25,6 +25,7 @@ use shrike_event::{
     NamespaceChange, Ptrace, Signal,
 };
 
+use super::process::enforced;
 use super::Pipeline;
 
 fn has(info: u32, flag: shrike_file_info) -> bool {
@@ -244,6 +245,7 @@ impl Pipeline {
                 .then(|| if symlink { "symbolic" } else { "hard" }.to_string()),
         });
         event.result = Some(r.result);
+        event.enforced = r.enforced.map(enforced);
         event
     }
 
@@ -256,6 +258,7 @@ impl Pipeline {
             flags: r.flags,
         });
         event.result = Some(r.result);
+        event.enforced = r.enforced.map(enforced);
         event
     }
 
@@ -267,6 +270,7 @@ impl Pipeline {
             insn_count: r.insn_cnt,
         });
         event.result = Some(r.result);
+        event.enforced = r.enforced.map(enforced);
         event
     }
 
@@ -279,6 +283,7 @@ impl Pipeline {
             target_binary,
         });
         event.result = Some(r.result);
+        event.enforced = r.enforced.map(enforced);
         event
     }
 
@@ -418,6 +423,7 @@ mod tests {
             syscall: 2,
             path: path.to_vec(),
             new_path: new_path.to_vec(),
+            enforced: None,
         }
     }
 
@@ -443,6 +449,28 @@ mod tests {
             (None, None, None, None)
         );
         assert_eq!(e.parent.unwrap().binary, "/sbin/init");
+    }
+
+    #[test]
+    fn a_refused_open_says_which_rule_and_how() {
+        let mut p = pipeline();
+        let r = FileRecord {
+            result: -1,
+            enforced: Some(shrike_bpf::decode::Enforcement {
+                rule_index: 3,
+                action: shrike_bpf::abi::shrike_action::SHRIKE_ACTION_DENY,
+            }),
+            ..file(FileOp::Open, b"/etc/shadow", b"", 0)
+        };
+        let e = p.handle(&file_bytes(&r)).unwrap().unwrap();
+        assert_eq!(
+            e.enforced,
+            Some(shrike_event::Enforced {
+                rule_index: 3,
+                action: shrike_event::EnforcedAction::Denied
+            })
+        );
+        assert_eq!(e.result, Some(-1));
     }
 
     #[test]

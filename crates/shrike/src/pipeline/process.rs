@@ -209,7 +209,7 @@ impl Pipeline {
 }
 
 /// What the kernel did, in the event model's terms.
-fn enforced(e: Enforcement) -> Enforced {
+pub(super) fn enforced(e: Enforcement) -> Enforced {
     Enforced {
         rule_index: e.rule_index,
         action: if e.action == shrike_action::SHRIKE_ACTION_KILL {
