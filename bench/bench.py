@@ -413,15 +413,14 @@ def mounted_fs(fstype):
     return None
 
 
-TRACEFS = {"checked": False}
+TRACEFS = {"cleanup": None}
 
 
 def ensure_tracefs():
-    """Classic tracepoints (bpftrace, libbpf-tools) need tracefs; mount it once if nobody has and
-    unmount it when the suite ends."""
-    if TRACEFS["checked"]:
-        return
-    TRACEFS["checked"] = True
+    """Classic tracepoints (bpftrace, libbpf-tools) need tracefs. Checked before every tracer
+    start, since others on the machine may mount and unmount it meanwhile (an agent that mounted
+    it unmounts it when it stops); mounted when missing, and unmounted at the end of the suite if
+    the suite mounted it."""
     if mounted_fs("tracefs"):
         return
     path = "/sys/kernel/tracing"
@@ -429,8 +428,12 @@ def ensure_tracefs():
     if r.returncode != 0:
         raise Unavailable(f"tracefs is not mounted and mounting it on {path} failed: {r.stderr.strip()}")
     log(f"mounted tracefs on {path} (unmounted at the end)")
+    if TRACEFS["cleanup"] is not None:
+        return
 
     def unmount():
+        if not mounted_fs("tracefs"):
+            return
         for _ in range(50):
             if run_cmd(["umount", path], check=False).returncode == 0:
                 log(f"unmounted tracefs from {path}")
@@ -438,7 +441,7 @@ def ensure_tracefs():
             time.sleep(0.1)
         log(f"could not unmount tracefs from {path} (busy); leaving it mounted")
 
-    CLEANUP.push("unmount tracefs", unmount)
+    TRACEFS["cleanup"] = CLEANUP.push("unmount tracefs", unmount)
 
 
 def set_sysctl(path, value):
@@ -548,6 +551,23 @@ class ShrikeAgent:
     def before(self):
         self.cpu0 = proc_cpu(self.p.pid) or 0.0
         self.offset = file_size(self.out)
+        self.settled_at = None
+
+    def settle(self, timeout=15.0):
+        """After the workload: waits for one of the agent's loss checks (every second) and for
+        its output to stop growing, and marks the place. Loss reported up to there is the
+        workload's; the final counters also count what is dropped while the agent shuts down."""
+        start = time.monotonic()
+        time.sleep(1.1)
+        size, still = file_size(self.out), time.monotonic()
+        while time.monotonic() - start < timeout:
+            time.sleep(0.1)
+            now = file_size(self.out)
+            if now != size:
+                size, still = now, time.monotonic()
+            elif time.monotonic() - still >= 0.3:
+                break
+        self.settled_at = size
 
     def stop(self):
         self.open_gate()
@@ -559,24 +579,33 @@ class ShrikeAgent:
         counters = self.final_counters()
         events = 0
         stream_lost = 0
+        stream_lost_settled = 0
         stream_lost_events = 0
+        pos = self.offset
         for line in lines_from(self.out, self.offset):
             events += 1
+            pos += len(line) + 1
             if b'"events_lost"' in line:
                 try:
                     ev = json.loads(line)
                 except ValueError:
                     continue
                 if ev.get("kind") == "events_lost":
+                    n = sum(v for v in (ev.get("lost") or {}).values() if isinstance(v, int))
                     stream_lost_events += 1
-                    stream_lost += sum(v for v in (ev.get("lost") or {}).values() if isinstance(v, int))
+                    stream_lost += n
+                    if self.settled_at is not None and pos <= self.settled_at:
+                        stream_lost_settled += n
         cpu = rusage_cpu(ru)
         return {
             "cpu_s": None if cpu is None else round(cpu - self.cpu0, 3),
             "cpu_total_s": cpu,
             "rss_mb": hwm,
             "events": events,
-            "lost": counters.get("ringbuf_full") if counters else None,
+            # With settle(): what the stream reported by the end of the workload; the final
+            # counter (lost_at_exit) also has what was dropped while the agent stopped.
+            "lost": stream_lost_settled if self.settled_at is not None else (counters.get("ringbuf_full") if counters else None),
+            "lost_at_exit": counters.get("ringbuf_full") if counters else None,
             "lost_in_stream": stream_lost,
             "events_lost_events": stream_lost_events,
             "counters": counters,
@@ -754,7 +783,6 @@ class BpftraceAgent:
     def before(self):
         self.cpu0 = proc_cpu(self.p.pid) or 0.0
         self.offset = file_size(self.out)
-
     def stop(self):
         hwm = proc_status(self.p.pid, "VmHWM")
         ru = stop(self.p, signal.SIGINT, 20)
@@ -970,6 +998,8 @@ def run_one(config, workload, loads, tmp):
         time.sleep(0.2)  # let the tracer's start-up work settle
         agent.before()
         seconds = loads.run(workload)
+        if hasattr(agent, "settle"):
+            agent.settle()
     except BaseException:
         try:
             agent.stop()
@@ -1080,6 +1110,7 @@ def summarize(runs, configs, unavailable):
                 )
                 if c["kind"] == "shrike":
                     row["lost_in_stream_max"] = mx("lost_in_stream")
+                    row["lost_at_exit_max"] = mx("lost_at_exit")
                 if c["kind"] == "auditd":
                     row["backlog_at_end_max"] = mx("backlog_at_end")
                     row["kauditd_cpu_s"] = med("kauditd_cpu_s")
@@ -1122,14 +1153,14 @@ def ramp(config, drivers, tmp, quick, spec, path):
             if r.returncode != 0:
                 raise RuntimeError(f"ramp driver failed: {tail(r.stderr)}")
             gen = json.loads(r.stdout.strip().splitlines()[-1])
-            time.sleep(1.2)  # one loss check of the agent (every second) after the last operation
+            agent.settle()
         finally:
             m = agent.stop()
         # The ramp's own events name its binary (the workers and their children run it); the
         # rest is other activity on the machine.
         mine = sum(1 for line in lines_from(agent.out, agent.offset) if drivers["ramp"].encode() in line)
         cleanup_outputs(tmp)
-        lost = m.get("lost") or 0
+        lost = max(m.get("lost") or 0, 0)
         offered = (mine + lost) / gen["seconds"]
         step = {
             "requested_ops_per_s": rate,
@@ -1138,6 +1169,7 @@ def ramp(config, drivers, tmp, quick, spec, path):
             "events_delivered_all": m["events"],
             "lost": lost,
             "lost_in_stream": m.get("lost_in_stream"),
+            "lost_at_exit": m.get("lost_at_exit"),
             "offered_events_per_s": round(offered),
             "agent_cpu_s": m.get("cpu_s"),
             "agent_rss_mb": m.get("rss_mb"),
@@ -1243,7 +1275,7 @@ def storm(config, drivers, tmp, quick, spec):
     kinds = ["process_exec", "process_exit"] + (["process_fork"] if "--emit-forks" in agent.flags else [])
     expected = gen["ops"] * len(kinds)
     delivered = sum(by_kind.get(k, 0) for k in kinds)
-    lost = m.get("lost") or 0
+    lost = m.get("lost_at_exit") or 0
     anc = (seen or {}).get("ancestors") or []
     recovered = bool(seen) and bool(anc) and anc[0].get("pid") == os.getpid()
     return {
@@ -1261,6 +1293,7 @@ def storm(config, drivers, tmp, quick, spec):
         "delivered": delivered,
         "lost": lost,
         "lost_in_stream": m.get("lost_in_stream"),
+        "lost_reported_by_settle": m.get("lost"),
         "events_lost_events": m.get("events_lost_events"),
         "accounted": delivered + lost,
         "accounting_closes": delivered + lost >= expected,
@@ -1547,6 +1580,8 @@ def markdown(report):
         lost = "–"
         if row.get("lost") is not None:
             lost = fmt_int(row["lost"]) + (f" [{fmt_int(row['lost_max'])}]" if row.get("lost_max") and row["lost_max"] != row["lost"] else "")
+            if (row.get("lost_at_exit_max") or 0) > (row.get("lost_max") or 0):
+                lost += f" (≤ {fmt_int(row['lost_at_exit_max'])} at exit)"
         wall = f"{row['median_s']:.3f} ({row['min_s']:.3f}–{row['max_s']:.3f})"
         ratio = f"{row['ratio']:.3f}×" if row.get("ratio") is not None else "–"
         if row["config"] == "baseline":
@@ -1589,7 +1624,9 @@ def markdown(report):
             continue
         L.append(f"- Fork storm, {s['name']} ({s['condition']}; `{' '.join(s['flags']) or 'no flags'}`): {s['processes']:,} processes in {s['bursts']} bursts "
                  f"({s['storm_seconds']} s); expected {s['expected_events']:,} events, delivered {s['delivered']:,} ({kinds}), "
-                 f"lost {s['lost']:,} (kernel counter), {s['lost_in_stream']:,} reported in {s['events_lost_events']} `events_lost` events; "
+                 f"lost {s['lost']:,} (kernel counter at exit), {s['lost_in_stream']:,} reported in {s['events_lost_events']} `events_lost` events"
+                 + ("" if s["loss_reported_in_stream"] else " (the counter grew after the last `events_lost` event: it is logged at exit, not emitted)")
+                 + "; "
                  f"delivered + lost = {s['accounted']:,} {'≥' if s['accounting_closes'] else '<'} expected; agent peak RSS {fmt(s['agent_rss_mb'], 1)} MB. "
                  f"Process started after the storm: exec event {'seen' if s['recovery_exec_seen'] else 'NOT seen'}, "
                  f"ancestors[0].pid = {s['recovery_ancestor0_pid']} (expected {s['expected_ancestor0_pid']}): "
