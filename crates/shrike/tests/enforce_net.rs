@@ -26,8 +26,19 @@ fn a_policy_deny_rule_refuses_the_connect_and_says_denied() {
         ),
     )
     .unwrap();
-    let agent = Agent::start(&["--no-file-sensor", "--no-default-policy", "--policy", policy.to_str().unwrap()]);
-    assert!(agent.stderr().contains("network rules enforced in the kernel"), "{}", agent.stderr());
+    let agent = Agent::start(&[
+        "--no-file-sensor",
+        "--no-default-policy",
+        "--policy",
+        policy.to_str().unwrap(),
+    ]);
+    assert!(
+        agent
+            .stderr()
+            .contains("network rules enforced in the kernel"),
+        "{}",
+        agent.stderr()
+    );
 
     let err = TcpStream::connect(("127.0.0.1", port)).expect_err("the connect must be refused");
     assert_eq!(err.raw_os_error(), Some(libc::EPERM), "{err}");
@@ -39,6 +50,9 @@ fn a_policy_deny_rule_refuses_the_connect_and_says_denied() {
     });
     assert_eq!(e["result"], -libc::EPERM as i64);
     let alert = &e["alerts"][0];
-    assert_eq!((alert["rule_id"].as_str(), alert["outcome"].as_str()), (Some("T-NET-DENY"), Some("denied")));
+    assert_eq!(
+        (alert["rule_id"].as_str(), alert["outcome"].as_str()),
+        (Some("T-NET-DENY"), Some("denied"))
+    );
     std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -1,0 +1,443 @@
+//! File, privilege and kernel-integrity enforcement at the point of attack, as root, with real
+//! rules and real processes: a forbidden open, create, unlink, rename or chmod on a protected
+//! path, a module load, a BPF program load and a ptrace attach fail where BPF LSM is active
+//! (EPERM, no effect: the kernel matrix) and kill the process at the syscall where it is not
+//! (SIGKILL: this machine; no byte read reaches the process, but an unlink, rename, chmod or
+//! create has happened and is reported so). Allowed actions still succeed, and each alert says
+//! what really happened: `denied` or `killed`.
+//!
+//! One agent per test, with the file sensor (it is the family that enforces) and no network
+//! sensor (quicker under qemu); every rule is scoped to the test's own directory or process
+//! tree, so other activity on the machine is not touched.
+
+mod common;
+
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::process::ExitStatusExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use common::*;
+use serde_json::Value;
+
+/// Events may be slow to come out on a busy machine or under qemu.
+const EVENT_WAIT: Duration = Duration::from_secs(30);
+
+struct Setup {
+    dir: PathBuf,
+    policy: PathBuf,
+}
+
+impl Setup {
+    fn new(name: &str) -> Setup {
+        let dir = PathBuf::from("/tmp").join(marker(name));
+        std::fs::create_dir_all(&dir).unwrap();
+        let policy = dir.join("policy.yaml");
+        Setup { dir, policy }
+    }
+
+    fn path(&self, name: &str) -> String {
+        self.dir.join(name).to_str().unwrap().to_string()
+    }
+
+    fn agent(&self, rules: &str) -> Agent {
+        std::fs::write(&self.policy, rules).unwrap();
+        Agent::start(&["--no-net", "--policy", self.policy.to_str().unwrap()])
+    }
+}
+
+impl Drop for Setup {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn rule(id: &str, condition: &str, action: &str) -> String {
+    format!("- rule: Rule {id}\n  id: {id}\n  severity: high\n  mitre: [T1222]\n  condition: {condition}\n  action: {action}\n")
+}
+
+/// How the agent enforces the family's rules in this run, from its own log: true for the LSM
+/// hooks (EPERM), false for the syscall tracepoints (SIGKILL).
+fn lsm(agent: &Agent) -> bool {
+    let log = agent.stderr();
+    assert!(
+        log.contains("file, module, BPF and ptrace rules enforced in the kernel"),
+        "the agent did not load the rules into the kernel:\n{log}"
+    );
+    log.contains("BPF LSM hooks (EPERM)")
+}
+
+/// What happened to an attempt made by a child process.
+#[derive(Debug, PartialEq, Eq)]
+enum Outcome {
+    /// It ran to the end; its stdout.
+    Done(String),
+    /// The operation failed with this errno; the child's stdout before it.
+    Failed(i32, String),
+    /// The child was killed by SIGKILL; whatever it wrote first.
+    Killed(String),
+}
+
+/// Runs `body` in a python child (as `program`, which may be a gate binary that runs python
+/// under it) and says what happened: it prints `ok` at the end, `errno N` on an OSError.
+fn attempt_via(program: &[&str], body: &str) -> Outcome {
+    let script = format!(
+        "import ctypes, os, sys\nlibc = ctypes.CDLL(None, use_errno=True)\ntry:\n{}\n    print('ok', flush=True)\nexcept OSError as e:\n    print('errno', e.errno, flush=True)\n",
+        body.lines()
+            .map(|l| format!("    {l}"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+    let mut args: Vec<&str> = program.to_vec();
+    args.extend(["python3", "-c", &script]);
+    let out = Command::new(args[0])
+        .args(&args[1..])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    if out.status.signal() == Some(libc::SIGKILL) {
+        return Outcome::Killed(stdout);
+    }
+    let last = stdout.lines().last().unwrap_or_default().to_string();
+    let before = stdout
+        .strip_suffix(&format!("{last}\n"))
+        .unwrap_or_default()
+        .to_string();
+    match last.split_whitespace().collect::<Vec<_>>()[..] {
+        ["ok"] => Outcome::Done(before),
+        ["errno", n] => Outcome::Failed(n.parse().unwrap(), before),
+        _ => panic!(
+            "unexpected child output {stdout:?} (status {:?}, stderr {})",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    }
+}
+
+fn attempt(body: &str) -> Outcome {
+    attempt_via(&[], body)
+}
+
+/// The forbidden action's outcome on this kernel: EPERM with LSM, SIGKILL without.
+fn assert_stopped(lsm: bool, what: &str, outcome: &Outcome) {
+    if lsm {
+        assert!(
+            matches!(outcome, Outcome::Failed(e, _) if *e == libc::EPERM),
+            "{what}: expected Operation not permitted, got {outcome:?}"
+        );
+    } else {
+        assert!(
+            matches!(outcome, Outcome::Killed(_)),
+            "{what}: expected the process killed by SIGKILL, got {outcome:?}"
+        );
+    }
+}
+
+fn alert<'a>(event: &'a Value, id: &str) -> Option<&'a Value> {
+    event["alerts"]
+        .as_array()?
+        .iter()
+        .find(|a| a["rule_id"] == id)
+}
+
+/// The event a rule acted on, with its alert checked: action as written, outcome what the
+/// kernel did.
+fn acted(agent: &Agent, lsm: bool, id: &str, action: &str) -> Value {
+    let e = agent.wait_for(id, EVENT_WAIT, |e| alert(e, id).is_some());
+    let a = alert(&e, id).unwrap();
+    assert_eq!(a["action"], action, "{e}");
+    let outcome = match (lsm, action) {
+        (true, "deny") => "denied",
+        _ => "killed",
+    };
+    assert_eq!(a["outcome"], outcome, "{e}");
+    if lsm {
+        assert_eq!(e["result"], -libc::EPERM as i64, "{e}");
+    }
+    e
+}
+
+fn mode_of(path: &str) -> u32 {
+    std::fs::metadata(path).unwrap().permissions().mode() & 0o7777
+}
+
+/// The issue's per-kind checks for files: a denied read returns no bytes, a denied append
+/// writes nothing, and a denied create, unlink, rename or chmod fails (LSM: without effect;
+/// without LSM the process is killed and the operation's effect remains, as documented).
+/// Allowed actions on other paths, and by an excluded binary, still work.
+#[test]
+fn file_rules_stop_reads_writes_creates_unlinks_renames_and_chmods() {
+    if !require_root("file_rules_stop_reads_writes_creates_unlinks_renames_and_chmods") {
+        return;
+    }
+    let s = Setup::new("enforce-file");
+    let secret = s.path("secret");
+    let config = s.path("config");
+    let drop_dir = s.path("drop");
+    let keep = s.path("keep");
+    let name = s.path("name");
+    let mode = s.path("mode");
+    let public = s.path("public");
+    let scratch = s.path("scratch");
+    std::fs::write(&secret, "TOP-SECRET-BYTES\n").unwrap();
+    std::fs::write(&config, "original\n").unwrap();
+    std::fs::create_dir_all(&drop_dir).unwrap();
+    // Written before the agent starts: the test itself must not trip its own rules.
+    std::fs::write(format!("{drop_dir}/existing"), "e").unwrap();
+    for f in [&keep, &name, &mode, &scratch] {
+        std::fs::write(f, "x").unwrap();
+    }
+    std::fs::set_permissions(&mode, std::fs::Permissions::from_mode(0o600)).unwrap();
+    std::fs::write(&public, "public bytes\n").unwrap();
+
+    let policy = [
+        rule(
+            "T-READ",
+            &format!("kind = file_open and file.path = {secret} and not process.name = head"),
+            "deny",
+        ),
+        rule(
+            "T-WRITE",
+            &format!("kind = file_open and file.path = {config} and file.access contains write"),
+            "deny",
+        ),
+        rule(
+            "T-CREATE",
+            &format!(
+                "kind = file_open and file.access contains create and file.path startswith {drop_dir}/"
+            ),
+            "deny",
+        ),
+        rule(
+            "T-UNLINK",
+            &format!("kind = file_unlink and file.path = {keep}"),
+            "deny",
+        ),
+        rule(
+            "T-RENAME",
+            &format!("kind = file_rename and file.path = {name}"),
+            "deny",
+        ),
+        rule(
+            "T-CHMOD",
+            &format!("kind = file_chmod and file.path = {mode}"),
+            "kill",
+        ),
+    ]
+    .concat();
+    let agent = s.agent(&policy);
+    let lsm = lsm(&agent);
+
+    // Read: no byte of the file reaches the process.
+    let read = attempt(&format!(
+        "sys.stdout.write(open({secret:?}).read()); sys.stdout.flush()"
+    ));
+    assert_stopped(lsm, "read", &read);
+    assert!(
+        !format!("{read:?}").contains("TOP-SECRET"),
+        "the denied read returned the file's bytes: {read:?}"
+    );
+    let e = acted(&agent, lsm, "T-READ", "deny");
+    assert_eq!(e["kind"], "file_open");
+    assert_eq!(e["file"]["path"], secret.as_str());
+    assert_eq!(e["file"]["access"], serde_json::json!(["read"]));
+    // The binary the rule excludes still reads it (decided in the kernel from the lineage map).
+    let head = Command::new("head").arg(&secret).output().unwrap();
+    assert!(head.status.success(), "{head:?}");
+    assert_eq!(String::from_utf8_lossy(&head.stdout), "TOP-SECRET-BYTES\n");
+    // Other files are read as usual.
+    assert_eq!(
+        attempt(&format!(
+            "sys.stdout.write(open({public:?}).read()); sys.stdout.flush()"
+        )),
+        Outcome::Done("public bytes\n".into())
+    );
+
+    // Write: the rule is on writes only; reading is allowed, an append changes nothing.
+    assert_eq!(
+        attempt(&format!(
+            "sys.stdout.write(open({config:?}).read()); sys.stdout.flush()"
+        )),
+        Outcome::Done("original\n".into())
+    );
+    let write = attempt(&format!(
+        "f = open({config:?}, 'a'); f.write('tampered\\n'); f.close()"
+    ));
+    assert_stopped(lsm, "append", &write);
+    assert_eq!(std::fs::read_to_string(&config).unwrap(), "original\n");
+    let e = acted(&agent, lsm, "T-WRITE", "deny");
+    assert_eq!(e["file"]["path"], config.as_str());
+
+    // Create: with LSM no file appears; without, the process dies after the create.
+    let created = format!("{drop_dir}/dropped");
+    let create = attempt(&format!("open({created:?}, 'w').close()"));
+    assert_stopped(lsm, "create", &create);
+    assert_eq!(
+        Path::new(&created).exists(),
+        !lsm,
+        "with LSM the create must not happen; without, it has happened (the documented limit)"
+    );
+    let e = acted(&agent, lsm, "T-CREATE", "deny");
+    assert_eq!(e["file"]["path"], created.as_str());
+    assert!(
+        e["file"]["access"]
+            .as_array()
+            .unwrap()
+            .contains(&"create".into()),
+        "{e}"
+    );
+    // Opening an existing file there for reading is not a create.
+    assert_eq!(
+        attempt(&format!("open('{drop_dir}/existing').read()")),
+        Outcome::Done(String::new())
+    );
+
+    // Unlink.
+    let unlink = attempt(&format!("os.unlink({keep:?})"));
+    assert_stopped(lsm, "unlink", &unlink);
+    assert_eq!(Path::new(&keep).exists(), lsm);
+    let e = acted(&agent, lsm, "T-UNLINK", "deny");
+    assert_eq!(e["kind"], "file_unlink");
+    assert_eq!(
+        attempt(&format!("os.unlink({scratch:?})")),
+        Outcome::Done(String::new())
+    );
+
+    // Rename.
+    let moved = s.path("moved");
+    let rename = attempt(&format!("os.rename({name:?}, {moved:?})"));
+    assert_stopped(lsm, "rename", &rename);
+    assert_eq!(Path::new(&name).exists(), lsm);
+    assert_eq!(Path::new(&moved).exists(), !lsm);
+    let e = acted(&agent, lsm, "T-RENAME", "deny");
+    assert_eq!(e["kind"], "file_rename");
+    assert_eq!(e["file"]["new_path"], moved.as_str());
+
+    // Chmod, by a kill rule: refused and killed with LSM, killed without.
+    let chmod = attempt(&format!("os.chmod({mode:?}, 0o777)"));
+    assert!(
+        matches!(chmod, Outcome::Killed(_)),
+        "a kill rule kills on every kernel: {chmod:?}"
+    );
+    assert_eq!(mode_of(&mode), if lsm { 0o600 } else { 0o777 });
+    let e = acted(&agent, lsm, "T-CHMOD", "kill");
+    assert_eq!(e["kind"], "file_chmod");
+    assert_eq!(
+        attempt(&format!("os.chmod({public:?}, 0o640)")),
+        Outcome::Done(String::new())
+    );
+    assert_eq!(mode_of(&public), 0o640);
+}
+
+/// Module loads, BPF program loads and ptrace attaches: refused (LSM) or killed at the syscall
+/// (no LSM) when a rule says so — scoped by an ancestor binary or by the ptrace target's binary,
+/// both read from the lineage map in the kernel — and allowed otherwise.
+#[test]
+fn privilege_rules_stop_module_loads_bpf_loads_and_ptrace() {
+    if !require_root("privilege_rules_stop_module_loads_bpf_loads_and_ptrace") {
+        return;
+    }
+    let s = Setup::new("enforce-priv");
+    // Processes started under `gate` (a copy of sh) are the ones the module and BPF rules stop.
+    let gate = s.path("gate");
+    std::fs::copy("/bin/sh", &gate).unwrap();
+    // A copy of sleep is the process the ptrace rule protects.
+    let victim = s.path("victim");
+    std::fs::copy("/usr/bin/sleep", &victim).unwrap();
+    let junk = s.path("junk.ko");
+    std::fs::write(&junk, b"this is not an ELF module").unwrap();
+    let policy = [
+        rule(
+            "T-MODULE",
+            &format!("kind = module_load and ancestors.binary = {gate}"),
+            "deny",
+        ),
+        rule(
+            "T-BPF",
+            &format!("kind = bpf_load and ancestors.binary = {gate}"),
+            "deny",
+        ),
+        rule(
+            "T-PTRACE",
+            &format!("kind = ptrace and ptrace.target_binary = {victim}"),
+            "deny",
+        ),
+    ]
+    .concat();
+    let agent = s.agent(&policy);
+    let lsm = lsm(&agent);
+    let under_gate = |body: &str| {
+        // `gate -c 'exec "$0" "$@"' python3 -c ...`: python replaces the gate's image, whose
+        // lineage makes the gate its parent image.
+        attempt_via(&[gate.as_str(), "-c", "exec \"$0\" \"$@\""], body)
+    };
+
+    // Module load (finit_module of a junk file): the rule stops it before the kernel reads it.
+    let finit = format!(
+        "fd = os.open({junk:?}, os.O_RDONLY)\nif libc.syscall(313, fd, b'', 0) != 0:\n    raise OSError(ctypes.get_errno(), 'finit_module')"
+    );
+    let module = under_gate(&finit);
+    assert_stopped(lsm, "finit_module", &module);
+    let e = acted(&agent, lsm, "T-MODULE", "deny");
+    assert_eq!(e["kind"], "module_load");
+    assert_eq!(e["module"]["path"], junk.as_str());
+    // Outside the gate the kernel itself refuses junk, with its own error (not EPERM).
+    match attempt(&finit) {
+        Outcome::Failed(errno, _) => assert_ne!(errno, libc::EPERM, "refused by a rule?"),
+        other => panic!("finit_module of junk outside the gate: {other:?}"),
+    }
+
+    // BPF program load (a two-instruction socket filter).
+    let load = "insns = (ctypes.c_uint64 * 2)(0x00000000000000b7, 0x0000000000000095)\n\
+                lic = ctypes.create_string_buffer(b'GPL')\n\
+                attr = ctypes.create_string_buffer(128)\n\
+                ctypes.memmove(ctypes.addressof(attr), (ctypes.c_uint32 * 2)(1, 2), 8)\n\
+                ctypes.memmove(ctypes.addressof(attr) + 8, ctypes.byref(ctypes.c_uint64(ctypes.addressof(insns))), 8)\n\
+                ctypes.memmove(ctypes.addressof(attr) + 16, ctypes.byref(ctypes.c_uint64(ctypes.addressof(lic))), 8)\n\
+                ctypes.memmove(ctypes.addressof(attr) + 48, b'shrike_e', 8)\n\
+                fd = libc.syscall(321, 5, attr, 128)\n\
+                if fd < 0:\n    raise OSError(ctypes.get_errno(), 'bpf')\n\
+                print('fd', fd)";
+    let bpf = under_gate(load);
+    assert_stopped(lsm, "BPF_PROG_LOAD", &bpf);
+    let e = acted(&agent, lsm, "T-BPF", "deny");
+    assert_eq!(e["kind"], "bpf_load");
+    assert_eq!(e["bpf"]["prog_name"], "shrike_e");
+    assert!(
+        e["result"].as_i64().unwrap() < 0,
+        "no program may be loaded (without LSM the pending SIGKILL stops the verifier): {e}"
+    );
+    match attempt(load) {
+        Outcome::Done(out) => assert!(out.starts_with("fd "), "{out}"),
+        other => panic!("a BPF load outside the gate must work: {other:?}"),
+    }
+
+    // ptrace: attaching to the protected binary is stopped; to another process it works.
+    let mut protected = Command::new(&victim).arg("60").spawn().unwrap();
+    let mut other = Command::new("/usr/bin/sleep").arg("60").spawn().unwrap();
+    for pid in [protected.id(), other.id()] {
+        agent.wait_for("the sleeper's exec", EVENT_WAIT, |e| {
+            kind_is(e, "process_exec") && e["process"]["pid"] == pid
+        });
+    }
+    let attach = |pid: u32| {
+        format!(
+            "if libc.ptrace(16, {pid}, 0, 0) != 0:\n    raise OSError(ctypes.get_errno(), 'ptrace')\nos.waitpid({pid}, 0)\nlibc.ptrace(17, {pid}, 0, 0)"
+        )
+    };
+    let traced = attempt(&attach(protected.id()));
+    assert_stopped(lsm, "PTRACE_ATTACH", &traced);
+    let e = acted(&agent, lsm, "T-PTRACE", "deny");
+    assert_eq!(e["ptrace"]["request"], "PTRACE_ATTACH");
+    assert_eq!(e["ptrace"]["target_binary"], victim.as_str());
+    // The protected process is alive and has no tracer.
+    let status = std::fs::read_to_string(format!("/proc/{}/status", protected.id())).unwrap();
+    assert!(status.contains("TracerPid:\t0\n"), "{status}");
+    assert_eq!(attempt(&attach(other.id())), Outcome::Done(String::new()));
+    for child in [&mut protected, &mut other] {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+}
