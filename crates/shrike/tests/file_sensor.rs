@@ -788,3 +788,33 @@ fn hooks_are_lsm_where_bpf_lsm_is_active_and_tracepoints_elsewhere() {
         assert!(!ready.contains("lsm/path"), "{ready}");
     }
 }
+
+/// setns into the namespaces the process is already in (harmless), by an nsfs fd with type 0:
+/// the kernel side reads the namespace type from the fd (it moved between 6.1 and 6.18).
+#[test]
+fn setns_reports_the_namespace_type_of_the_fd() {
+    if !require_root("setns_reports_the_namespace_type_of_the_fd") {
+        return;
+    }
+    let dir = TempDir::new("setns");
+    let agent = agent_watching(&[&dir]);
+    let out = python(
+        "import ctypes, os\n\
+         libc = ctypes.CDLL(None, use_errno=True)\n\
+         fd = os.open('/proc/self/ns/uts', os.O_RDONLY)\n\
+         assert libc.setns(fd, 0) == 0, ctypes.get_errno()\n\
+         fd = os.open('/proc/self/ns/net', os.O_RDONLY)\n\
+         assert libc.setns(fd, 0x40000000) == 0, ctypes.get_errno()\n\
+         print(os.getpid())\n",
+    );
+    let pid: u32 = String::from_utf8_lossy(&out.stdout).trim().parse().unwrap();
+    for ns in ["uts", "net"] {
+        let e = agent.wait_for(&format!("setns {ns}"), EVENT_WAIT, |e| {
+            kind_is(e, "namespace_change")
+                && e["process"]["pid"] == pid
+                && e["namespace"]["namespaces"] == serde_json::json!([ns])
+        });
+        assert_eq!(e["namespace"]["syscall"], "setns");
+        assert_eq!(e["result"], 0);
+    }
+}
