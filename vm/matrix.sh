@@ -10,12 +10,16 @@
 # not pass. Needs root and a prior vm/setup.sh.
 #
 # usage: vm/matrix.sh [--kernels "6.1 6.12"] [--timeout SECS] [--lsm on|off|default]
-#                     [--quiet] -- COMMAND [ARGS...]
+#                     [--parallel] [--quiet] -- COMMAND [ARGS...]
 #   --kernels  kernel series to boot, in order (default: "6.1 6.12")
 #   --timeout  hard limit per boot in seconds, qemu is killed after it (default 300)
 #   --lsm      on: boot with lsm=...,bpf (BPF LSM active, the default);
 #              off: the same list without bpf; default: no lsm= at all (the
 #              kernel's built-in CONFIG_LSM order)
+#   --parallel boot every kernel at once instead of one after the other (each
+#              guest's tests run one at a time, so on a 2-core host two
+#              guests take about the time of one; the console lines of both
+#              interleave, each with its [series] prefix)
 #   --quiet    do not echo the guest's console; only the result lines
 # Environment passed to the guest: CI (if set), RUST_BACKTRACE=1, PATH, HOME,
 # SHRIKE_VM_KERNEL=<release>, SHRIKE_VM_SERIES=<series>, and every SHRIKE_*
@@ -28,6 +32,7 @@ SERIES="$VM_DEFAULT_SERIES"
 TIMEOUT=300
 LSM=on
 QUIET=0
+PARALLEL=0
 COMMAND=()
 LSM_ON="lockdown,capability,landlock,yama,apparmor,bpf"
 LSM_OFF="lockdown,capability,landlock,yama,apparmor"
@@ -47,6 +52,7 @@ parse_args() {
       --timeout) TIMEOUT="${2:?--timeout needs seconds}"; shift 2 ;;
       --lsm) LSM="${2:?--lsm needs on or off}"; shift 2 ;;
       --quiet) QUIET=1; shift ;;
+      --parallel) PARALLEL=1; shift ;;
       -h|--help) usage 0 ;;
       --) shift; COMMAND=("$@"); break ;;
       *) log "unknown argument: $1 (put the command after --)"; usage 2 ;;
@@ -276,12 +282,46 @@ report_timing() {
   fi
 }
 
+# Boots every series at once, each in a subshell of its own (run_kernel keeps
+# per-boot state in globals), and gathers their result lines in series order.
+run_kernels_in_parallel() {
+  local resdir s pid pids=()
+  resdir=$(mktemp -d "$VM_CACHE/results.XXXXXX")
+  for s in $SERIES; do
+    # Built here, one after the other: the builds share $VM_CACHE/initramfs.
+    ensure_initramfs "$s" >/dev/null
+  done
+  for s in $SERIES; do
+    (
+      RESULTS=() FAILED=0
+      run_kernel "$s"
+      printf '%s\n' "${RESULTS[@]}" >"$resdir/$s"
+      exit "$FAILED"
+    ) &
+    pids+=("$!")
+  done
+  for pid in "${pids[@]}"; do wait "$pid" || FAILED=1; done
+  for s in $SERIES; do
+    if [[ -s $resdir/$s ]]; then
+      RESULTS+=("$(cat "$resdir/$s")")
+    else
+      RESULTS+=("vm: $s FAIL (the runner itself failed; see the lines above)")
+      FAILED=1
+    fi
+  done
+  rm -rf "$resdir"
+}
+
 main() {
   parse_args "$@"
   check_ready
   RESULTS=() FAILED=0
   local t0 s; t0=$(now)
-  for s in $SERIES; do run_kernel "$s"; done
+  if ((PARALLEL)); then
+    run_kernels_in_parallel
+  else
+    for s in $SERIES; do run_kernel "$s"; done
+  fi
   echo "vm: summary (total $(elapsed "$t0" "$(now)") s)"
   printf '%s\n' "${RESULTS[@]}"
   exit "$FAILED"

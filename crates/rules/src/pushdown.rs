@@ -66,6 +66,10 @@ pub enum Dim {
     /// `file.access` words (`read`, `write`, `create`, `truncate`) derived from the open flags,
     /// as `exact` entries of a path set. `include`: the access has one of them; `exclude`: none.
     Access,
+    /// `file.mode.setuid` and `file.mode.setgid`: the set-id bits of a chmod's new mode, as the
+    /// words `setuid` and `setgid` (the kernel's filter passes a chmod whose new mode has
+    /// either). `include`: the mode has one of them; `exclude`: none.
+    Setid,
     Uid,
     Euid,
     CgroupId,
@@ -88,6 +92,8 @@ enum Role {
     Addr,
     /// One of the fixed `file.access` words.
     Word,
+    /// A boolean field that is one word of a list dimension when true.
+    Bit(&'static str),
 }
 
 /// The words of `file.access`.
@@ -96,7 +102,7 @@ const ACCESS_WORDS: &[&str] = &["read", "write", "create", "truncate"];
 /// Dimensions whose field is a list: an include means "some element", so two includes cannot
 /// be intersected.
 fn list_dim(dim: Dim) -> bool {
-    matches!(dim, Dim::Ancestors | Dim::Access)
+    matches!(dim, Dim::Ancestors | Dim::Access | Dim::Setid)
 }
 
 /// The fields a BPF program can test, as data: (field, dimension, role).
@@ -113,6 +119,8 @@ const PUSHABLE: &[(&str, Dim, Role)] = &[
     ("ancestors.binary", Dim::Ancestors, Role::Whole),
     ("ancestors.name", Dim::Ancestors, Role::Name),
     ("file.access", Dim::Access, Role::Word),
+    ("file.mode.setuid", Dim::Setid, Role::Bit("setuid")),
+    ("file.mode.setgid", Dim::Setid, Role::Bit("setgid")),
     ("process.uid", Dim::Uid, Role::Num),
     ("process.euid", Dim::Euid, Role::Num),
     ("process.cgroup_id", Dim::CgroupId, Role::Num),
@@ -127,6 +135,7 @@ const PUSHABLE: &[(&str, Dim, Role)] = &[
 const INTEREST_ORDER: &[Dim] = &[
     Dim::Path,
     Dim::NewPath,
+    Dim::Setid,
     Dim::Binary,
     Dim::Script,
     Dim::Dport,
@@ -490,6 +499,7 @@ fn atom_set(test: &Test, role: Role, list: bool) -> Option<(ValueSet, bool, bool
             }
             (paths(strs(xs), []), true, true)
         }
+        (Role::Bit(word), Test::Bool(set)) => (paths([word.to_string()], []), *set, true),
         (Role::Name, Test::StrEq(x)) => (names([x.to_string()]), true, true),
         (Role::Name, Test::StrIn(s)) => (names(s.iter().map(|x| x.to_string())), true, true),
         (Role::Name, Test::StrNe(x)) if !list => (names([x.to_string()]), false, true),
@@ -872,6 +882,19 @@ fn read_dim(dim: Dim, e: &Event) -> DimValue<'_> {
         Dim::Access => e.file.as_ref().map_or(DimValue::Unknown, |f| {
             DimValue::Many(f.access.iter().map(String::as_str).collect())
         }),
+        Dim::Setid => e
+            .file
+            .as_ref()
+            .and_then(|f| f.mode)
+            .map_or(DimValue::Unknown, |m| {
+                DimValue::Many(
+                    [(0o4000, "setuid"), (0o2000, "setgid")]
+                        .into_iter()
+                        .filter(|(bit, _)| m & bit != 0)
+                        .map(|(_, word)| word)
+                        .collect(),
+                )
+            }),
         Dim::Uid => DimValue::Num(i64::from(e.process.uid)),
         Dim::Euid => DimValue::Num(i64::from(e.process.euid)),
         Dim::CgroupId => DimValue::Num(e.process.cgroup_id as i64),

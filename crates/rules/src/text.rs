@@ -200,6 +200,7 @@ fn dim_label(dim: Dim) -> &'static str {
         Dim::ParentBinary => "parent.binary",
         Dim::Ancestors => "ancestors.binary",
         Dim::Access => "file.access",
+        Dim::Setid => "file.mode",
         Dim::Uid => "process.uid",
         Dim::Euid => "process.euid",
         Dim::CgroupId => "process.cgroup_id",
@@ -233,14 +234,14 @@ fn render_constraint(dim: Dim, c: &DimConstraint) -> Vec<String> {
     if let Some(inc) = &c.include {
         out.push(match dim {
             Dim::Ancestors => format!("some ancestor in {}", render_set(inc)),
-            Dim::Access => format!("{label} has one of {}", render_set(inc)),
+            Dim::Access | Dim::Setid => format!("{label} has one of {}", render_set(inc)),
             _ => format!("{label} in {}", render_set(inc)),
         });
     }
     if let Some(exc) = &c.exclude {
         out.push(match dim {
             Dim::Ancestors => format!("no ancestor in {}", render_set(exc)),
-            Dim::Access => format!("{label} has none of {}", render_set(exc)),
+            Dim::Access | Dim::Setid => format!("{label} has none of {}", render_set(exc)),
             _ => format!("{label} not in {}", render_set(exc)),
         });
     }

@@ -273,3 +273,32 @@ fn plan_serializes() {
     assert!(explain.contains("user space:  nothing (decided in the kernel)"));
     assert!(explain.contains("first-stage kernel filters:"));
 }
+
+/// A chmod rule on the set-id bits filters by them in the kernel: the kind's first stage sends
+/// only chmods whose new mode has one of the bits the rules name, and the reference semantics
+/// agree.
+#[test]
+fn set_id_bits_are_a_first_stage_filter_for_chmod() {
+    let p = one(
+        "kind = file_chmod and (file.mode.setuid or file.mode.setgid)",
+        "alert",
+        "enforce",
+    );
+    let k = p.kind(EventKind::FileChmod).unwrap();
+    assert!(!k.pass_all);
+    assert_eq!(
+        paths(&k.interest[&Dim::Setid]).0,
+        strings(&["setgid", "setuid"])
+    );
+    let chmod = |mode: u32| -> shrike_event::Event {
+        serde_json::from_value(serde_json::json!({
+            "time": "2026-01-01T00:00:00.000000000Z", "kind": "file_chmod", "node": "n1",
+            "process": {"pid": 10, "binary": "/usr/bin/chmod", "args": ["chmod"], "comm": "chmod"},
+            "file": {"path": "/tmp/x", "flags": 0, "mode": mode}
+        }))
+        .expect("valid event")
+    };
+    assert!(p.admits(&chmod(0o4755)));
+    assert!(p.admits(&chmod(0o2755)));
+    assert!(!p.admits(&chmod(0o755)));
+}

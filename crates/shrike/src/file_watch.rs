@@ -2,7 +2,8 @@
 //! paths, and which kinds of the family the policy needs at all.
 //!
 //! For each kind the plan lists (`KindPlan`), the file sensor sends an event when its path or
-//! new path is in the plan's path sets. A kind whose interest names a dimension the path filter
+//! new path is in the plan's path sets (a chmod also when its new mode has a set-id bit the
+//! plan asks about). A kind whose interest names a dimension the path filter
 //! cannot test (a binary, a uid, the access words alone) is sent unfiltered (`pass_all`): the
 //! filter must never drop an event some rule could match. Call [`from_plan`], then
 //! `FileWatch::replace` with the set (atomic; the old set stays on error).
@@ -46,15 +47,22 @@ pub fn from_plan(plan: &KernelPlan) -> (WatchSet, BTreeSet<FileEventKind>) {
         let FileEventKind::File(wk) = fk else {
             continue;
         };
-        let path_only = kp
-            .interest
-            .keys()
-            .all(|d| matches!(d, Dim::Path | Dim::NewPath));
-        if kp.pass_all || !path_only || kp.interest.is_empty() {
+        // The kernel filters by path, and a chmod also by the set-id bits of its new mode.
+        let filterable = |d: &Dim| match d {
+            Dim::Path | Dim::NewPath => true,
+            Dim::Setid => wk == WatchKind::Chmod,
+            _ => false,
+        };
+        if kp.pass_all || !kp.interest.keys().all(filterable) || kp.interest.is_empty() {
             set.pass_all.insert(wk);
             continue;
         }
-        for value in kp.interest.values() {
+        for (dim, value) in &kp.interest {
+            if *dim == Dim::Setid {
+                // Sent when the new mode has either bit: a superset of any one-bit interest.
+                set.setid_chmod_anywhere = true;
+                continue;
+            }
             let ValueSet::Paths(paths) = value else {
                 set.pass_all.insert(wk);
                 continue;
@@ -151,6 +159,24 @@ mod tests {
         );
         let (set, _) = from_plan(&p);
         assert!(set.pass_all.contains(&WatchKind::Unlink));
+    }
+
+    #[test]
+    fn a_set_id_chmod_rule_filters_by_the_new_mode_not_by_passing_every_chmod() {
+        // The default pack's shape: set-id bits, with an exception by ancestor.
+        let p = plan(
+            "- rule: r\n  id: R-4\n  severity: high\n  condition: kind = file_chmod and (file.mode.setuid or file.mode.setgid)\n  exceptions:\n    - ancestors.name = dpkg\n",
+        );
+        let (set, _) = from_plan(&p);
+        assert!(set.pass_all.is_empty(), "{:?}", set.pass_all);
+        assert!(set.setid_chmod_anywhere);
+        assert!(set.watches.is_empty());
+        // `not file.mode.setuid` says nothing the filter can use: every chmod is sent.
+        let p = plan(
+            "- rule: r\n  id: R-5\n  severity: high\n  condition: kind = file_chmod and not file.mode.setuid\n",
+        );
+        let (set, _) = from_plan(&p);
+        assert!(set.pass_all.contains(&WatchKind::Chmod));
     }
 
     #[test]
