@@ -691,7 +691,8 @@ int BPF_PROG(net_tcp_state, const struct sock *sk, const int oldstate, const int
 		/* tcp_set_state() releases the port before this tracepoint fires. */
 		if (!r.sport)
 			r.sport = s->local_port;
-		r.bytes_sent = BPF_CORE_READ(tp, bytes_sent);
+		/* Data bytes put on the wire, retransmissions included: count each byte once. */
+		r.bytes_sent = BPF_CORE_READ(tp, bytes_sent) - BPF_CORE_READ(tp, bytes_retrans);
 		r.bytes_received = BPF_CORE_READ(tp, bytes_received);
 		/* A received FIN takes one sequence number, which bytes_received counts. */
 		if (r.bytes_received && (BPF_CORE_READ_BITFIELD_PROBED(sk, sk_shutdown) & RCV_SHUTDOWN))

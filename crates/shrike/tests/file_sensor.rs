@@ -3,9 +3,12 @@
 //! BPF program load, ptrace, unshare, mount, memfd_create, kill), exact fields, the syscall's
 //! result, and the in-kernel filter (unwatched paths produce no event; drops are counted).
 //!
-//! Each test watches a directory of its own (`--watch DIR/`) and acts in it or in an unwatched
-//! sibling, so tests can share a machine. The same tests run in the kernel matrix (6.1, 6.12),
-//! where the sensor uses its LSM hook set instead of syscall tracepoints.
+//! The tests share one agent (`Agent::shared`) watching a directory unique to this test process
+//! (`--watch ROOT/`); each test acts in a directory of its own under it, or in an unwatched one
+//! elsewhere in /tmp, and finds its events by its own paths and pids. Tests that stop the agent
+//! or read its counters start their own. The same tests run in the kernel matrix (6.1, 6.12),
+//! where the sensor uses its LSM hook set instead of syscall tracepoints, and where attaching
+//! and detaching that set takes ~9 s each: sharing is what keeps the matrix short.
 
 mod common;
 
@@ -13,6 +16,7 @@ use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use common::*;
@@ -22,23 +26,28 @@ use serde_json::Value;
 /// agents' fork storms, the kernel matrix's emulation) and every agent sees every process.
 const EVENT_WAIT: Duration = Duration::from_secs(30);
 
-/// A directory under /tmp that is removed when the test ends.
+/// A directory that is removed when the test ends: under the watched root ([`TempDir::new`]) or
+/// elsewhere in /tmp ([`TempDir::unwatched`]).
 struct TempDir(PathBuf);
 
 impl TempDir {
+    /// A directory the agents of [`agent_watching`] watch.
     fn new(name: &str) -> TempDir {
-        let dir = PathBuf::from("/tmp").join(marker(name));
+        Self::create(watched_root().join(marker(name)))
+    }
+
+    /// A directory no agent here watches (only the built-in list and the policy apply).
+    fn unwatched(name: &str) -> TempDir {
+        Self::create(PathBuf::from("/tmp").join(marker(name)))
+    }
+
+    fn create(dir: PathBuf) -> TempDir {
         std::fs::create_dir_all(&dir).unwrap();
         TempDir(dir)
     }
 
     fn path(&self, name: &str) -> String {
         self.0.join(name).to_str().unwrap().to_string()
-    }
-
-    /// The directory as a `--watch` prefix.
-    fn prefix(&self) -> String {
-        format!("{}/", self.0.display())
     }
 }
 
@@ -48,15 +57,46 @@ impl Drop for TempDir {
     }
 }
 
-/// Starts the agent watching `dirs` (in addition to the built-in list).
-fn agent_watching(dirs: &[&TempDir]) -> Agent {
-    let prefixes: Vec<String> = dirs.iter().map(|d| d.prefix()).collect();
-    let mut args: Vec<&str> = vec!["--stats-interval", "1"];
-    for p in &prefixes {
-        args.push("--watch");
-        args.push(p);
+/// The directory every [`TempDir::new`] is made in, unique to this test process; removed at exit.
+static ROOT: OnceLock<PathBuf> = OnceLock::new();
+
+fn watched_root() -> &'static PathBuf {
+    ROOT.get_or_init(|| {
+        let root = PathBuf::from("/tmp").join(marker("files"));
+        std::fs::create_dir_all(&root).unwrap();
+        // SAFETY: registers a plain function with no arguments; it runs once, at exit.
+        unsafe { libc::atexit(remove_watched_root) };
+        root
+    })
+}
+
+extern "C" fn remove_watched_root() {
+    if let Some(root) = ROOT.get() {
+        let _ = std::fs::remove_dir_all(root);
     }
-    Agent::start(&args)
+}
+
+/// The arguments of an agent watching [`watched_root`] (in addition to the built-in list).
+fn watching_args() -> Vec<String> {
+    vec![
+        "--stats-interval".into(),
+        "1".into(),
+        "--watch".into(),
+        format!("{}/", watched_root().display()),
+    ]
+}
+
+/// The agent this binary's tests share, watching every [`TempDir::new`]: tests find their
+/// events by their own paths and pids.
+fn agent_watching() -> &'static Agent {
+    let args = watching_args();
+    Agent::shared(&args.iter().map(String::as_str).collect::<Vec<_>>())
+}
+
+/// An agent of the test's own, for tests that stop it or read its counters.
+fn own_agent_watching() -> Agent {
+    let args = watching_args();
+    Agent::start(&args.iter().map(String::as_str).collect::<Vec<_>>())
 }
 
 fn run(cmd: &str, args: &[&str]) -> std::process::Output {
@@ -72,7 +112,8 @@ fn sh(script: &str) -> std::process::Output {
 }
 
 fn python(script: &str) -> std::process::Output {
-    let out = run("python3", &["-c", script]);
+    // Not `python3` from PATH: that may be a pyenv shim, seconds per start under qemu.
+    let out = run("/usr/bin/python3", &["-c", script]);
     assert!(
         out.status.success(),
         "python failed: {}",
@@ -106,7 +147,7 @@ fn cat_of_etc_shadow_is_one_read_open_by_cat() {
         return;
     }
     let dir = TempDir::new("shadow");
-    let agent = agent_watching(&[&dir]);
+    let agent = agent_watching();
     let cat = Command::new("/usr/bin/cat")
         .arg("/etc/shadow")
         .stdout(Stdio::null())
@@ -134,8 +175,8 @@ fn opens_report_access_and_result_and_unwatched_paths_stay_in_the_kernel() {
         return;
     }
     let dir = TempDir::new("open");
-    let other = TempDir::new("open-unwatched");
-    let agent = agent_watching(&[&dir]);
+    let other = TempDir::unwatched("open-unwatched");
+    let agent = agent_watching();
     let unwatched = other.path("quiet");
     let created = dir.path("created");
     let missing = dir.path("missing");
@@ -176,7 +217,7 @@ fn rm_and_rmdir_report_file_unlink_with_result() {
     let d = dir.path("d");
     std::fs::write(&f, b"x").unwrap();
     std::fs::create_dir(&d).unwrap();
-    let agent = agent_watching(&[&dir]);
+    let agent = agent_watching();
     sh(&format!("rm {f}; rmdir {d}; rm {f}"));
     let e = agent.wait_for("unlink", EVENT_WAIT, |e| {
         file_event("file_unlink", &f)(e) && e["result"] == 0
@@ -198,14 +239,14 @@ fn mv_reports_file_rename_with_both_paths() {
         return;
     }
     let dir = TempDir::new("rename");
-    let other = TempDir::new("rename-src");
+    let other = TempDir::unwatched("rename-src");
     let a = dir.path("a");
     let b = dir.path("b");
     let outside = other.path("dropped");
     let inside = dir.path("dropped");
     std::fs::write(&a, b"x").unwrap();
     std::fs::write(&outside, b"x").unwrap();
-    let agent = agent_watching(&[&dir]);
+    let agent = agent_watching();
     sh(&format!("mv {a} {b}; mv {outside} {inside}"));
     let e = agent.wait_for("rename", EVENT_WAIT, file_event("file_rename", &a));
     assert_eq!(e["file"]["new_path"], b.as_str());
@@ -227,12 +268,12 @@ fn chmod_u_plus_s_on_a_copy_of_sh_marks_setuid_anywhere() {
         return;
     }
     let dir = TempDir::new("chmod-watched");
-    let other = TempDir::new("chmod");
+    let other = TempDir::unwatched("chmod");
     let copy = other.path("sh");
     let plain = other.path("plain");
     std::fs::copy("/bin/sh", &copy).unwrap();
     std::fs::write(&plain, b"").unwrap();
-    let agent = agent_watching(&[&dir]);
+    let agent = agent_watching();
     sh(&format!("chmod 600 {plain}; chmod u+s {copy}"));
     let e = agent.wait_for("chmod u+s", EVENT_WAIT, file_event("file_chmod", &copy));
     assert_eq!(e["file"]["mode"], 0o4755);
@@ -254,7 +295,7 @@ fn chown_reports_the_new_owner_and_group() {
     let g = dir.path("g");
     std::fs::write(&f, b"").unwrap();
     std::fs::write(&g, b"").unwrap();
-    let agent = agent_watching(&[&dir]);
+    let agent = agent_watching();
     sh(&format!("chown 1234:5678 {f}; chown :4321 {g}"));
     let e = agent.wait_for("chown", EVENT_WAIT, file_event("file_chown", &f));
     assert_eq!(
@@ -274,12 +315,12 @@ fn ln_s_and_ln_report_file_link_with_target_and_link() {
         return;
     }
     let dir = TempDir::new("link");
-    let other = TempDir::new("link-out");
+    let other = TempDir::unwatched("link-out");
     let sym = other.path("shadow-link");
     let f = dir.path("f");
     let hard = dir.path("hard");
     std::fs::write(&f, b"").unwrap();
-    let agent = agent_watching(&[&dir]);
+    let agent = agent_watching();
     sh(&format!("ln -s /etc/shadow {sym}; ln {f} {hard}"));
     let e = agent.wait_for("symlink", EVENT_WAIT, |e| {
         kind_is(e, "file_link") && e["file"]["new_path"] == sym.as_str()
@@ -303,7 +344,7 @@ fn module_loads_of_junk_are_reported_with_the_kernels_refusal() {
     let dir = TempDir::new("module");
     let junk = dir.path("junk.ko");
     std::fs::write(&junk, b"this is not an ELF module").unwrap();
-    let agent = agent_watching(&[&dir]);
+    let agent = agent_watching();
     let out = python(&format!(
         "import ctypes, os\n\
          libc = ctypes.CDLL(None, use_errno=True)\n\
@@ -341,8 +382,7 @@ fn bpf_prog_load_by_another_process_is_reported() {
     if !require_root("bpf_prog_load_by_another_process_is_reported") {
         return;
     }
-    let dir = TempDir::new("bpf");
-    let agent = agent_watching(&[&dir]);
+    let agent = agent_watching();
     let out = python(
         "import ctypes\n\
          libc = ctypes.CDLL(None, use_errno=True)\n\
@@ -372,8 +412,7 @@ fn ptrace_attach_reports_target_pid_and_binary() {
     if !require_root("ptrace_attach_reports_target_pid_and_binary") {
         return;
     }
-    let dir = TempDir::new("ptrace");
-    let agent = agent_watching(&[&dir]);
+    let agent = agent_watching();
     let mut sleep = Command::new("/usr/bin/sleep").arg("30").spawn().unwrap();
     let target = sleep.id();
     // Let the exec land in the tree first.
@@ -403,8 +442,7 @@ fn capset_and_setresuid_report_old_and_new_credentials() {
     if !require_root("capset_and_setresuid_report_old_and_new_credentials") {
         return;
     }
-    let dir = TempDir::new("cred");
-    let agent = agent_watching(&[&dir]);
+    let agent = agent_watching();
     let out = python(
         "import ctypes, os\n\
          libc = ctypes.CDLL(None, use_errno=True)\n\
@@ -483,7 +521,7 @@ fn tmpfs_mount_in_a_private_namespace_reports_mount_umount_and_unshare() {
     let dir = TempDir::new("mount");
     let target = dir.path("mnt");
     std::fs::create_dir(&target).unwrap();
-    let agent = agent_watching(&[&dir]);
+    let agent = agent_watching();
     let out = run(
         "unshare",
         &[
@@ -527,8 +565,7 @@ fn unshare_reports_the_namespaces_created() {
     if !require_root("unshare_reports_the_namespaces_created") {
         return;
     }
-    let dir = TempDir::new("unshare");
-    let agent = agent_watching(&[&dir]);
+    let agent = agent_watching();
     let m = marker("ns");
     let out = run("unshare", &["-n", "-u", "sh", "-c", &format!("true {m}")]);
     assert!(out.status.success());
@@ -547,8 +584,7 @@ fn memfd_create_reports_name_flags_and_fd() {
     if !require_root("memfd_create_reports_name_flags_and_fd") {
         return;
     }
-    let dir = TempDir::new("memfd");
-    let agent = agent_watching(&[&dir]);
+    let agent = agent_watching();
     let name = marker("memfd");
     let name = &name[..name.len().min(200)];
     let out = python(&format!(
@@ -568,8 +604,7 @@ fn kill_of_a_child_reports_signal_target_and_binary() {
     if !require_root("kill_of_a_child_reports_signal_target_and_binary") {
         return;
     }
-    let dir = TempDir::new("signal");
-    let agent = agent_watching(&[&dir]);
+    let agent = agent_watching();
     let mut sleep = Command::new("/usr/bin/sleep").arg("30").spawn().unwrap();
     let target = sleep.id();
     agent.wait_for("sleep exec", EVENT_WAIT, |e| {
@@ -595,7 +630,7 @@ fn paths_beyond_path_max_are_cut_flagged_and_delivered() {
         return;
     }
     let dir = TempDir::new("deep");
-    let agent = agent_watching(&[&dir]);
+    let agent = agent_watching();
     python(&format!(
         "import os\n\
          fd = os.open({root:?}, os.O_RDONLY)\n\
@@ -624,7 +659,7 @@ fn non_utf8_names_are_escaped_not_lost() {
         return;
     }
     let dir = TempDir::new("utf8");
-    let agent = agent_watching(&[&dir]);
+    let agent = agent_watching();
     let raw = dir.0.join(OsStr::from_bytes(b"bad-\xff\xfe-name"));
     std::fs::write(&raw, b"").unwrap();
     let expected = format!("{}/bad-\\xff\\xfe-name", dir.0.display());
@@ -645,12 +680,12 @@ fn rename_race_between_entry_and_exit_reports_a_real_location() {
         return;
     }
     let dir = TempDir::new("race");
-    let other = TempDir::new("race-out");
+    let other = TempDir::unwatched("race-out");
     let inside = dir.path("sub");
     let outside = other.path("sub");
     std::fs::create_dir(&inside).unwrap();
     std::fs::write(format!("{inside}/f"), b"x").unwrap();
-    let agent = agent_watching(&[&dir]);
+    let agent = own_agent_watching();
     let (a, b) = (inside.clone(), outside.clone());
     let mover = std::thread::spawn(move || {
         for _ in 0..1000 {
@@ -691,10 +726,10 @@ fn a_million_opens_of_an_unwatched_file_are_filtered_and_counted() {
         return;
     }
     let dir = TempDir::new("million");
-    let other = TempDir::new("million-out");
+    let other = TempDir::unwatched("million-out");
     let quiet = other.path("quiet");
     std::fs::write(&quiet, b"").unwrap();
-    let agent = agent_watching(&[&dir]);
+    let agent = own_agent_watching();
     let c_path = std::ffi::CString::new(quiet.clone()).unwrap();
     let started = std::time::Instant::now();
     for _ in 0..1_000_000 {
@@ -796,8 +831,7 @@ fn setns_reports_the_namespace_type_of_the_fd() {
     if !require_root("setns_reports_the_namespace_type_of_the_fd") {
         return;
     }
-    let dir = TempDir::new("setns");
-    let agent = agent_watching(&[&dir]);
+    let agent = agent_watching();
     let out = python(
         "import ctypes, os\n\
          libc = ctypes.CDLL(None, use_errno=True)\n\

@@ -9,8 +9,9 @@
 #![allow(dead_code)]
 
 use std::io::{BufRead, BufReader};
+use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::{mpsc, Arc, Condvar, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -69,13 +70,37 @@ impl Agent {
     /// Like [`Agent::start`], but nobody reads the agent's stdout until `gate` is opened: the
     /// pipe fills and the agent's pipeline stalls, as behind a slow consumer.
     pub fn start_gated(extra: &[&str], gate: Option<Gate>) -> Agent {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_shrike"))
-            .arg("run")
-            .args(extra)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawning shrike");
+        Self::watch(spawn(extra, false), gate)
+    }
+
+    /// One agent for every test of this test binary that calls this (the first call's `extra`
+    /// decides), started on first use: under qemu a file-sensor agent takes ~9 s to attach and
+    /// as long to detach, so tests that only need events share one. It runs until the test
+    /// process exits; then the kernel sends it SIGTERM (`PR_SET_PDEATHSIG`, from a thread that
+    /// lives as long as the process) and it detaches on its own.
+    pub fn shared(extra: &[&str]) -> &'static Agent {
+        static SHARED: OnceLock<Agent> = OnceLock::new();
+        SHARED.get_or_init(|| {
+            let extra: Vec<String> = extra.iter().map(|a| a.to_string()).collect();
+            let (tx, rx) = mpsc::channel();
+            std::thread::Builder::new()
+                .name("shared-agent-parent".into())
+                .spawn(move || {
+                    let args: Vec<&str> = extra.iter().map(String::as_str).collect();
+                    let _ = tx.send(spawn(&args, true));
+                    // The agent's death signal fires when this thread ends: never.
+                    loop {
+                        std::thread::park();
+                    }
+                })
+                .expect("spawning the shared agent's parent thread");
+            let child = rx.recv().expect("the shared agent's parent thread died");
+            Self::watch(child, None)
+        })
+    }
+
+    /// Collects a spawned agent's output and waits until it says it is ready.
+    fn watch(mut child: Child, gate: Option<Gate>) -> Agent {
         let shared: Arc<(Mutex<Shared>, Condvar)> = Arc::default();
         let stdout = child.stdout.take().unwrap();
         let stderr = child.stderr.take().unwrap();
@@ -234,6 +259,29 @@ impl Drop for Agent {
             self.terminate();
         }
     }
+}
+
+/// Starts `shrike run` with `extra`; with `die_with_parent`, it gets SIGTERM when the thread
+/// that spawned it ends.
+fn spawn(extra: &[&str], die_with_parent: bool) -> Child {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_shrike"));
+    cmd.arg("run")
+        .args(extra)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    if die_with_parent {
+        // SAFETY: prctl is async-signal-safe and touches no memory of the parent; this closure
+        // runs in the forked child before exec.
+        unsafe {
+            cmd.pre_exec(|| {
+                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+    }
+    cmd.spawn().expect("spawning shrike")
 }
 
 /// Holds back reading of the agent's stdout until opened.
