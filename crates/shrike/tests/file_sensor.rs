@@ -159,7 +159,7 @@ fn cat_of_etc_shadow_is_one_read_open_by_cat() {
         kind_is(e, "file_open") && e["file"]["path"] == "/etc/shadow" && e["process"]["pid"] == pid
     };
     let e = agent.wait_for("cat's open of /etc/shadow", EVENT_WAIT, by_cat);
-    settle(&agent, &dir);
+    settle(agent, &dir);
     assert_eq!(agent.events(by_cat).len(), 1, "exactly one event");
     assert_eq!(e["process"]["binary"], "/usr/bin/cat");
     assert_eq!(e["file"]["access"], serde_json::json!(["read"]));
@@ -197,7 +197,7 @@ fn opens_report_access_and_result_and_unwatched_paths_stay_in_the_kernel() {
     assert_eq!(e["result"], -2, "ENOENT");
     assert_eq!(e["file"]["access"], serde_json::json!(["read"]));
     assert_eq!(e["process"]["binary"], "/usr/bin/cat");
-    settle(&agent, &dir);
+    settle(agent, &dir);
     assert!(
         agent
             .events(|e| e["file"]["path"].as_str() == Some(unwatched.as_str()))
@@ -280,7 +280,7 @@ fn chmod_u_plus_s_on_a_copy_of_sh_marks_setuid_anywhere() {
     assert_eq!(e["file"]["mode"].as_u64().unwrap() & 0o4000, 0o4000);
     assert_eq!(e["result"], 0);
     assert_eq!(e["process"]["binary"], "/usr/bin/chmod");
-    settle(&agent, &dir);
+    settle(agent, &dir);
     assert!(agent.events(file_event("file_chmod", &plain)).is_empty());
 }
 
