@@ -99,7 +99,7 @@ pub struct ExecRulesLoaded {
     pub skipped: Vec<(u16, String)>,
 }
 
-/// FNV-1a 64, as `bpf/lib/exec_rules.h` computes it.
+/// FNV-1a 64, as `bpf/lib/exec_rules.h` and `bpf/lib/watch.h` compute it.
 pub fn fnv1a(bytes: &[u8]) -> u64 {
     bytes.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| {
         (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)

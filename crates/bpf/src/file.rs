@@ -475,12 +475,9 @@ pub struct Compiled {
 pub const WATCH_PATHS_MAX: usize = 4096;
 pub const WATCH_NAMES_MAX: usize = 1024;
 
-/// FNV-1a 64, the hash the kernel computes over a path's last component.
-pub fn fnv1a(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| {
-        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
-    })
-}
+/// FNV-1a 64, the hash the kernel computes over a path's last component (one function for
+/// every family: `bpf/lib/watch.h` and `exec_rules.h` compute the same).
+pub use crate::enforce::fnv1a;
 
 /// Compiles a watch set: exact paths get their NUL, long ones become prefixes of their first
 /// [`WATCH_PATH_MAX`] bytes, and every entry carries the kinds of the prefixes covering it (the
