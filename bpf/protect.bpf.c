@@ -1,13 +1,16 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR Apache-2.0)
 /*
  * Self-protection (`shrike run --protect-self`), where BPF LSM is active: no other process,
- * root included, may signal or ptrace the agent or remove its pins under /sys/fs/bpf/shrike,
- * unless it runs an allowed binary (the shrike binary itself, and those given with
- * --allow-control). Every refusal is a record the agent turns into an alert.
+ * root included, may signal or ptrace the agent, remove its pins under /sys/fs/bpf/shrike, or
+ * take hold of its BPF programs, maps and links (a file descriptor to one of them, by id or from
+ * a pin, or detaching or replacing one of its links) unless it runs an allowed binary (the
+ * shrike binary itself, and those given with --allow-control). Every refusal is a record the
+ * agent turns into an alert.
  *
- * Hooks: lsm/task_kill, lsm/ptrace_access_check, lsm/inode_unlink (BPF LSM, 5.7+; active on
- * kernels booted with bpf in lsm=). Where BPF LSM is not active, these attempts are seen by
- * the signal and ptrace sensors and alerted on, not refused.
+ * Hooks: lsm/task_kill, lsm/ptrace_access_check, lsm/inode_unlink, lsm/bpf_prog, lsm/bpf_map,
+ * lsm/bpf (BPF LSM, 5.7+; active on kernels booted with bpf in lsm=). Where BPF LSM is not
+ * active, signals and ptrace are seen by the signal and ptrace sensors and alerted on, not
+ * refused.
  */
 #include "common.h"
 #include "maps.h"
@@ -35,6 +38,15 @@ struct {
 	__type(value, __u8);
 } protected_dirs SEC(".maps");
 
+/* The agent's own programs, maps and links, by (SHRIKE_OBJ_* << 32 | id), filled once they are
+ * all loaded and attached. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 1024);
+	__type(key, __u64);
+	__type(value, __u8);
+} protected_objects SEC(".maps");
+
 /* Whether the current process may control the agent: the agent itself, or an allowed binary
  * (by the path hash its lineage entry carries). */
 static __always_inline bool controller_allowed(void)
@@ -46,6 +58,33 @@ static __always_inline bool controller_allowed(void)
 		return true;
 	p = bpf_map_lookup_elem(&procs, &tgid);
 	return p && bpf_map_lookup_elem(&allowed_controllers, &p->path_hash);
+}
+
+static __always_inline bool own_object(__u32 type, __u32 id)
+{
+	__u64 key = ((__u64)type << 32) | id;
+
+	return bpf_map_lookup_elem(&protected_objects, &key);
+}
+
+/* The id of the BPF link behind the caller's file descriptor `fd` (0 when there is none). The
+ * kernel checks afterwards that the file really is a link; a file that is not reads as some
+ * other number, which at worst refuses a call that was going to fail anyway. */
+static __always_inline __u32 link_id_of_fd(__u32 fd)
+{
+	struct task_struct *task = bpf_get_current_task_btf();
+	struct fdtable *fdt = BPF_CORE_READ(task, files, fdt);
+	struct file **fds;
+	struct file *file = NULL;
+	struct bpf_link *link;
+
+	if (!fdt || fd >= BPF_CORE_READ(fdt, max_fds))
+		return 0;
+	fds = BPF_CORE_READ(fdt, fd);
+	if (bpf_core_read(&file, sizeof(file), &fds[fd]) || !file)
+		return 0;
+	link = BPF_CORE_READ(file, private_data);
+	return link ? BPF_CORE_READ(link, id) : 0;
 }
 
 static __always_inline void report(__u32 kind, __s32 signal)
@@ -101,5 +140,56 @@ int BPF_PROG(protect_pins, struct inode *dir, struct dentry *victim, int ret)
 	if (!bpf_map_lookup_elem(&protected_dirs, &key) || controller_allowed())
 		return 0;
 	report(SHRIKE_TAMPER_UNPIN, 0);
+	return -1;
+}
+
+/* A new file descriptor to one of the agent's programs: by id, or from its pin. */
+SEC("lsm/bpf_prog")
+int BPF_PROG(protect_prog_fd, struct bpf_prog *prog, int ret)
+{
+	if (ret)
+		return ret;
+	if (!own_object(SHRIKE_OBJ_PROG, BPF_CORE_READ(prog, aux, id)) || controller_allowed())
+		return 0;
+	report(SHRIKE_TAMPER_BPF, SHRIKE_OBJ_PROG);
+	return -1;
+}
+
+/* A new file descriptor to one of the agent's maps (its rules, its lineage): by id or pin. */
+SEC("lsm/bpf_map")
+int BPF_PROG(protect_map_fd, struct bpf_map *map, fmode_t fmode, int ret)
+{
+	if (ret)
+		return ret;
+	if (!own_object(SHRIKE_OBJ_MAP, BPF_CORE_READ(map, id)) || controller_allowed())
+		return 0;
+	report(SHRIKE_TAMPER_BPF, SHRIKE_OBJ_MAP);
+	return -1;
+}
+
+/* Links have no fd hook: refuse taking one by id, and detaching or replacing one through an fd
+ * got from its pin. (The hook's arguments grew a `kernel` flag in 6.9: only the first two are
+ * read.) */
+SEC("lsm/bpf")
+int BPF_PROG(protect_links, int cmd, union bpf_attr *attr)
+{
+	__u32 id;
+
+	switch (cmd) {
+	case BPF_LINK_GET_FD_BY_ID:
+		id = BPF_CORE_READ(attr, link_id);
+		break;
+	case BPF_LINK_DETACH:
+		id = link_id_of_fd(BPF_CORE_READ(attr, link_detach.link_fd));
+		break;
+	case BPF_LINK_UPDATE:
+		id = link_id_of_fd(BPF_CORE_READ(attr, link_update.link_fd));
+		break;
+	default:
+		return 0;
+	}
+	if (!id || !own_object(SHRIKE_OBJ_LINK, id) || controller_allowed())
+		return 0;
+	report(SHRIKE_TAMPER_BPF, SHRIKE_OBJ_LINK);
 	return -1;
 }

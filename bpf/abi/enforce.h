@@ -110,6 +110,14 @@ enum shrike_tamper_kind {
 	SHRIKE_TAMPER_SIGNAL = 1, /* a signal to the agent */
 	SHRIKE_TAMPER_PTRACE = 2, /* ptrace of the agent */
 	SHRIKE_TAMPER_UNPIN = 3,  /* removing one of the agent's pins under bpffs */
+	SHRIKE_TAMPER_BPF = 4,	  /* taking hold of one of the agent's BPF objects */
+};
+
+/* The agent's BPF objects, as self-protection keys them (SHRIKE_TAMPER_BPF's `signal`). */
+enum shrike_bpf_object {
+	SHRIKE_OBJ_PROG = 1,
+	SHRIKE_OBJ_MAP = 2,
+	SHRIKE_OBJ_LINK = 3,
 };
 
 /* SHRIKE_REC_TAMPER: self-protection refused it (EPERM). hdr is the process that tried. */
@@ -117,7 +125,7 @@ struct shrike_tamper {
 	struct shrike_header hdr;
 	__u32 kind;	  /* SHRIKE_TAMPER_* */
 	__u32 target_pid; /* the agent */
-	__s32 signal;	  /* SIGNAL: the signal; PTRACE: the access mode */
+	__s32 signal;	  /* SIGNAL: the signal; PTRACE: the access mode; BPF: SHRIKE_OBJ_* */
 	__u32 name_len;	  /* UNPIN: bytes of the pin's name that follow */
 };
 

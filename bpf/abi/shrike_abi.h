@@ -230,6 +230,7 @@ struct shrike_abi_anchor {
 	struct shrike_exec_denied exec_denied;
 	struct shrike_tamper tamper;
 	enum shrike_tamper_kind tamper_kind;
+	enum shrike_bpf_object bpf_object;
 	struct shrike_path_key path_key;
 	struct shrike_name_key name_key;
 	struct shrike_rule_refs rule_refs;

@@ -6,8 +6,8 @@
 //! ring-buffer bytes with a length check.
 
 pub use crate::skel::process::types::{
-    shrike_action, shrike_counter, shrike_enforce_limits, shrike_enforce_state, shrike_exec,
-    shrike_exec_denied, shrike_exec_flags, shrike_exec_rule, shrike_exit, shrike_fork,
+    shrike_action, shrike_bpf_object, shrike_counter, shrike_enforce_limits, shrike_enforce_state,
+    shrike_exec, shrike_exec_denied, shrike_exec_flags, shrike_exec_rule, shrike_exit, shrike_fork,
     shrike_header, shrike_limits, shrike_name_key, shrike_path_key, shrike_proc, shrike_proc_flags,
     shrike_record_kind, shrike_rule_flags, shrike_rule_refs, shrike_rule_value_key,
     shrike_rule_value_kind, shrike_stdio_sock, shrike_tamper, shrike_tamper_kind,

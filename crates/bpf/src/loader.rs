@@ -291,6 +291,12 @@ impl Sensors {
                         })?;
                 }
             }
+            // Last: every program, map and link is loaded, attached and pinned by now.
+            let objects = family.protect_own_objects()?;
+            tracing::info!(
+                objects,
+                "self-protection covers the agent's BPF programs, maps and links"
+            );
             sensors.add_family(Box::new(family));
         }
         Ok(sensors)

@@ -1,6 +1,8 @@
 //! Self-protection (`--protect-self`): the LSM programs of `bpf/protect.bpf.c`, loaded only
-//! where BPF LSM is active, that refuse signals and ptrace aimed at the agent and the removal of
-//! its pins, except from allowed binaries. Elsewhere the same attempts are alerted on from the
+//! where BPF LSM is active, that refuse signals and ptrace aimed at the agent, the removal of
+//! its pins, and any hold on its BPF programs, maps and links (by id, from a pin, a link detach
+//! or update), except from allowed binaries. The objects are found by listing the agent's own
+//! file descriptors once everything is loaded ([`Protect::protect_own_objects`]). Elsewhere the same attempts are alerted on from the
 //! signal and ptrace events (`crates/shrike/src/detect.rs`).
 
 use std::mem::MaybeUninit;
@@ -10,6 +12,7 @@ use std::path::{Path, PathBuf};
 use libbpf_rs::skel::{OpenSkel, SkelBuilder};
 use libbpf_rs::{Link, MapCore, MapFlags, OpenObject};
 
+use crate::abi::shrike_bpf_object;
 use crate::enforce::fnv1a;
 use crate::loader::{Family, LoadError, SharedMaps};
 use crate::skel::protect::{ProtectSkel, ProtectSkelBuilder};
@@ -99,6 +102,9 @@ pub fn load(
         ("task_kill", &skel.progs.protect_kill),
         ("ptrace_access_check", &skel.progs.protect_ptrace),
         ("inode_unlink", &skel.progs.protect_pins),
+        ("bpf_prog", &skel.progs.protect_prog_fd),
+        ("bpf_map", &skel.progs.protect_map_fd),
+        ("bpf", &skel.progs.protect_links),
     ] {
         let link = prog.attach().map_err(|source| LoadError::Attach {
             program: "protect",
@@ -107,4 +113,72 @@ pub fn load(
         links.push((name.to_string(), link));
     }
     Ok(Protect { _skel: skel, links })
+}
+
+impl Protect {
+    /// Puts every BPF program, map and link this process holds a descriptor to (every sensor's,
+    /// adopted pins', and self-protection's own) into the kernel's `protected_objects`; returns
+    /// how many. Call once everything is loaded and attached.
+    pub fn protect_own_objects(&self) -> Result<usize, LoadError> {
+        let mut count = 0;
+        let entries = std::fs::read_dir("/proc/self/fd").map_err(|e| LoadError::Map {
+            map: "protected_objects",
+            source: libbpf_rs::Error::from(e),
+        })?;
+        for entry in entries.flatten() {
+            let Ok(target) = std::fs::read_link(entry.path()) else {
+                continue;
+            };
+            let Some(fd) = entry
+                .file_name()
+                .to_str()
+                .and_then(|n| n.parse::<i32>().ok())
+            else {
+                continue;
+            };
+            let Some((kind, id)) = object_of_fd(&target, fd) else {
+                continue;
+            };
+            let key = (u64::from(kind.0) << 32) | u64::from(id);
+            self._skel
+                .maps
+                .protected_objects
+                .update(&key.to_ne_bytes(), &[1], MapFlags::ANY)
+                .map_err(|source| LoadError::Map {
+                    map: "protected_objects",
+                    source,
+                })?;
+            count += 1;
+        }
+        Ok(count)
+    }
+}
+
+/// The kind and id of the BPF object behind descriptor `fd` whose /proc link is `target`.
+fn object_of_fd(target: &Path, fd: i32) -> Option<(shrike_bpf_object, u32)> {
+    match target.to_str()? {
+        "anon_inode:bpf-prog" => {
+            let mut info = libbpf_sys::bpf_prog_info::default();
+            let mut len = std::mem::size_of_val(&info) as u32;
+            // SAFETY: `info` and `len` are valid for writes and `len` is `info`'s size; the
+            // kernel writes at most `len` bytes.
+            let r = unsafe { libbpf_sys::bpf_prog_get_info_by_fd(fd, &mut info, &mut len) };
+            (r == 0).then_some((shrike_bpf_object::SHRIKE_OBJ_PROG, info.id))
+        }
+        "anon_inode:bpf-map" => {
+            let mut info = libbpf_sys::bpf_map_info::default();
+            let mut len = std::mem::size_of_val(&info) as u32;
+            // SAFETY: as above.
+            let r = unsafe { libbpf_sys::bpf_map_get_info_by_fd(fd, &mut info, &mut len) };
+            (r == 0).then_some((shrike_bpf_object::SHRIKE_OBJ_MAP, info.id))
+        }
+        "anon_inode:bpf_link" => {
+            let mut info = libbpf_sys::bpf_link_info::default();
+            let mut len = std::mem::size_of_val(&info) as u32;
+            // SAFETY: as above.
+            let r = unsafe { libbpf_sys::bpf_link_get_info_by_fd(fd, &mut info, &mut len) };
+            (r == 0).then_some((shrike_bpf_object::SHRIKE_OBJ_LINK, info.id))
+        }
+        _ => None,
+    }
 }

@@ -1,11 +1,17 @@
 //! Self-protection alerts: a signal or ptrace aimed at the agent by another process, or the
 //! removal of its pins, is an alert on every kernel — refused (`denied`) where `--protect-self`
-//! runs on BPF LSM, only reported (`alerted`) elsewhere. A built-in rule rather than a policy
-//! rule, because it needs the agent's own pid, which no policy file can know.
+//! runs on BPF LSM, only reported (`alerted`) elsewhere; a grab of its BPF programs, maps or
+//! links is refused and alerted where `--protect-self` runs (BPF LSM only: no other hook sees
+//! it). A built-in rule rather than a policy rule, because it needs the agent's own pid, which no
+//! policy file can know.
 
 use shrike_event::{Alert, Event, EventKind};
 
 pub const RULE_ID: &str = "SHR-SELF-001";
+
+/// `bpf.prog_type` of the `bpf_load` event that tells of a refused grab of one of the agent's
+/// own objects: this prefix and `prog`, `map` or `link`.
+pub const OWN_OBJECT_PREFIX: &str = "shrike_";
 
 /// Signals a process receives in the ordinary course of things: SIGCHLD, SIGWINCH, SIGURG.
 const BENIGN_SIGNALS: &[i32] = &[17, 28, 23];
@@ -23,6 +29,10 @@ pub fn alert(event: &Event, self_pid: u32, protecting: bool) -> Option<Alert> {
             .ptrace
             .as_ref()
             .is_some_and(|p| p.target_pid == self_pid),
+        EventKind::BpfLoad => event
+            .bpf
+            .as_ref()
+            .is_some_and(|b| b.prog_type.starts_with(OWN_OBJECT_PREFIX)),
         EventKind::FileUnlink => event
             .file
             .as_ref()

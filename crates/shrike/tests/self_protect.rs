@@ -1,7 +1,8 @@
 //! Self-protection: a signal aimed at the agent by another process is an alert naming that
 //! process on every kernel; with `--protect-self` on BPF LSM (the kernel matrix) it is also
-//! refused with EPERM, and ptrace of the agent is refused, while allowed binaries (here, this
-//! test) can still stop it.
+//! refused with EPERM, and ptrace of the agent is refused, and so is a file descriptor to any of
+//! its BPF programs, maps or links, while allowed binaries (here, this test) can still reach
+//! them and stop it.
 
 mod common;
 
@@ -61,7 +62,103 @@ fn signals_and_ptrace_against_the_agent_are_alerted_and_refused_under_lsm() {
             e["kind"] == "ptrace" && self_alert(e).is_some()
         });
     }
+    if lsm {
+        for (what, cmd, kind) in [
+            ("link", BPF_LINK_GET_FD_BY_ID, "link_id"),
+            ("map", BPF_MAP_GET_FD_BY_ID, "map_id"),
+            ("prog", BPF_PROG_GET_FD_BY_ID, "prog_id"),
+        ] {
+            let id = agent_object_id(agent.pid(), kind)
+                .unwrap_or_else(|| panic!("the agent holds no BPF {what}"));
+            // Another binary (python) is refused.
+            assert_eq!(
+                grab_by_id_elsewhere(cmd, id),
+                Some(libc::EPERM),
+                "a {what} of the agent by id must be refused"
+            );
+            let e = agent.wait_for(&format!("the refused {what} grab"), WAIT, |e| {
+                e["kind"] == "bpf_load"
+                    && e["bpf"]["prog_type"] == format!("shrike_{what}")
+                    && self_alert(e).is_some()
+            });
+            assert_eq!(self_alert(&e).unwrap()["outcome"], "denied");
+            assert_eq!(e["process"]["binary"], python_binary());
+            // This test's binary is allowed.
+            let fd = grab_by_id(cmd, id);
+            assert!(fd >= 0, "an allowed binary reaches the agent's {what}");
+            // SAFETY: a descriptor this process just got and owns.
+            unsafe { libc::close(fd) };
+        }
+    }
     // This test's own binary is allowed: it can stop the agent.
     let (status, stderr) = agent.stop();
     assert!(status.success(), "{stderr}");
+}
+
+const BPF_PROG_GET_FD_BY_ID: u32 = 13;
+const BPF_MAP_GET_FD_BY_ID: u32 = 14;
+const BPF_LINK_GET_FD_BY_ID: u32 = 30;
+
+fn python_binary() -> String {
+    std::fs::canonicalize("/usr/bin/python3")
+        .unwrap()
+        .to_string_lossy()
+        .into_owned()
+}
+
+/// The id of one of the agent's BPF objects, from its fdinfo (`link_id`, `map_id`, `prog_id`;
+/// a link's fdinfo also names its program, so links are skipped for `prog_id` and `map_id`).
+fn agent_object_id(pid: u32, kind: &str) -> Option<u32> {
+    for entry in std::fs::read_dir(format!("/proc/{pid}/fdinfo"))
+        .ok()?
+        .flatten()
+    {
+        let Ok(info) = std::fs::read_to_string(entry.path()) else {
+            continue;
+        };
+        if kind != "link_id" && info.contains("link_id:") {
+            continue;
+        }
+        let id = info
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("{kind}:")))
+            .and_then(|v| v.trim().parse().ok());
+        if id.is_some() {
+            return id;
+        }
+    }
+    None
+}
+
+/// `bpf(cmd, {id})` from this process: the new descriptor, or -errno.
+fn grab_by_id(cmd: u32, id: u32) -> i32 {
+    let mut attr = [0u8; 128];
+    attr[..4].copy_from_slice(&id.to_ne_bytes());
+    // SAFETY: `attr` is a valid, writable 128-byte buffer for the kernel to read.
+    let r = unsafe { libc::syscall(libc::SYS_bpf, cmd, attr.as_mut_ptr(), attr.len()) };
+    if r < 0 {
+        -std::io::Error::last_os_error().raw_os_error().unwrap_or(0)
+    } else {
+        r as i32
+    }
+}
+
+/// The same call made by /usr/bin/python3 (a binary not allowed to control the agent): its
+/// errno, or `None` when it got a descriptor.
+fn grab_by_id_elsewhere(cmd: u32, id: u32) -> Option<i32> {
+    let script = format!(
+        "import ctypes, sys\nlibc = ctypes.CDLL(None, use_errno=True)\n\
+         attr = ctypes.create_string_buffer(128)\n\
+         ctypes.memmove(attr, ctypes.byref(ctypes.c_uint32({id})), 4)\n\
+         fd = libc.syscall(321, {cmd}, attr, 128)\n\
+         sys.exit(ctypes.get_errno() if fd < 0 else 0)\n"
+    );
+    let status = Command::new("/usr/bin/python3")
+        .args(["-c", &script])
+        .status()
+        .unwrap();
+    match status.code() {
+        Some(0) => None,
+        other => other,
+    }
 }

@@ -6,13 +6,14 @@ use std::collections::BTreeMap;
 
 use shrike_bpf::abi::shrike_action;
 use shrike_bpf::abi::shrike_exec_flags;
-use shrike_bpf::abi::shrike_tamper_kind;
+use shrike_bpf::abi::{shrike_bpf_object, shrike_tamper_kind};
 use shrike_bpf::decode::{
     Enforcement, ExecDeniedRecord, ExecRecord, ExitRecord, ForkRecord, TamperRecord,
 };
 use shrike_event::text::{lossless_utf8, split_nul_separated};
 use shrike_event::{
-    Enforced, EnforcedAction, Event, EventKind, ExecId, Exit, FileInfo, Process, Ptrace, Signal,
+    BpfLoad, Enforced, EnforcedAction, Event, EventKind, ExecId, Exit, FileInfo, Process, Ptrace,
+    Signal,
 };
 use shrike_proctree::procfs::keep_env;
 use shrike_proctree::tree::ParentHint;
@@ -182,6 +183,21 @@ impl Pipeline {
                     request: format!("ptrace_access_check mode {:#x}", r.signal),
                     target_pid: r.target_pid,
                     target_binary: me,
+                });
+                e
+            }
+            shrike_tamper_kind::SHRIKE_TAMPER_BPF => {
+                // A refused grab of one of the agent's own BPF objects: told as a `bpf_load`
+                // whose type names the agent's object (`shrike_prog`, `shrike_map`, `shrike_link`).
+                let object = match shrike_bpf_object(r.signal as u32) {
+                    shrike_bpf_object::SHRIKE_OBJ_PROG => "prog",
+                    shrike_bpf_object::SHRIKE_OBJ_MAP => "map",
+                    _ => "link",
+                };
+                let mut e = self.context_event(EventKind::BpfLoad, &r.header);
+                e.bpf = Some(BpfLoad {
+                    prog_type: format!("{}{object}", crate::selfprotect::OWN_OBJECT_PREFIX),
+                    ..BpfLoad::default()
                 });
                 e
             }

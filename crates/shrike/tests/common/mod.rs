@@ -142,7 +142,8 @@ impl Agent {
             });
         }
         let agent = Agent { child, shared };
-        agent.wait_until(Duration::from_secs(30), |s| s.ready || s.exited);
+        // Generous: under qemu on a busy host, loading every sensor can take half a minute.
+        agent.wait_until(Duration::from_secs(90), |s| s.ready || s.exited);
         let s = agent.shared.0.lock().unwrap_or_else(|e| e.into_inner());
         assert!(
             s.ready,
