@@ -2,8 +2,9 @@
 //! where BPF LSM is active, that refuse signals and ptrace aimed at the agent, the removal of
 //! its pins, and any hold on its BPF programs, maps and links (by id, from a pin, a link detach
 //! or update), except from allowed binaries. The objects are found by listing the agent's own
-//! file descriptors once everything is loaded ([`Protect::protect_own_objects`]). Elsewhere the same attempts are alerted on from the
-//! signal and ptrace events (`crates/shrike/src/detect.rs`).
+//! file descriptors once everything is loaded ([`Protect::protect_own_objects`]). Elsewhere
+//! signals, ptrace and unpinning are alerted on from the sensors' events
+//! (`crates/shrike/src/detect.rs`).
 
 use std::mem::MaybeUninit;
 use std::os::unix::fs::MetadataExt;
