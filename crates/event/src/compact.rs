@@ -132,7 +132,7 @@ mod tests {
         let p = Arc::new(Process {
             pid: 42,
             binary: "/usr/bin/env".into(),
-            args: vec!["env".into(), "a b".into(), "".into()],
+            args: vec!["env".into(), "a b".into(), "".into()].into(),
             cwd: "/root".into(),
             ..Process::default()
         });

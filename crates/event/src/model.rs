@@ -138,8 +138,10 @@ pub struct Process {
     /// when it called exec without forking. `None` only when truly unknown.
     pub parent_exec_id: Option<ExecId>,
     /// The executable the kernel ran, as an absolute path (for a script: its interpreter).
-    pub binary: String,
-    pub args: Vec<String>,
+    /// Shared (`Arc`) with the images forked from this one, as are `args`, `cwd` and `comm`: a
+    /// fork is a copy of its parent's image, and most processes on a machine are forks.
+    pub binary: Arc<str>,
+    pub args: Arc<[String]>,
     /// True when `args` is shorter than what the process was given (see the argv limit).
     pub args_truncated: bool,
     /// For `#!` scripts: the script the interpreter runs, as an absolute path.
@@ -149,8 +151,8 @@ pub struct Process {
     pub binary_memfd: bool,
     /// The executable had no link left in the file system when it ran (deleted or never linked).
     pub binary_deleted: bool,
-    pub cwd: String,
-    pub comm: String,
+    pub cwd: Arc<str>,
+    pub comm: Arc<str>,
     pub uid: u32,
     pub euid: u32,
     pub gid: u32,
@@ -485,8 +487,8 @@ impl Serialize for ProcessView<'_> {
 struct ParentView {
     pid: u32,
     exec_id: ExecId,
-    binary: String,
-    args: Vec<String>,
+    binary: Arc<str>,
+    args: Arc<[String]>,
 }
 
 /// The contract's `ancestors[]` entry: `{ pid, exec_id, binary }`.
@@ -495,7 +497,7 @@ struct ParentView {
 struct AncestorView {
     pid: u32,
     exec_id: ExecId,
-    binary: String,
+    binary: Arc<str>,
 }
 
 #[derive(Serialize)]
@@ -689,7 +691,7 @@ mod tests {
             tid: 10,
             exec_id: ExecId(0xa),
             binary: "/usr/bin/bash".into(),
-            args: vec!["bash".into(), "-c".into(), "x".into()],
+            args: vec!["bash".into(), "-c".into(), "x".into()].into(),
             ..Process::default()
         });
         let env = Arc::new(Process {
@@ -699,7 +701,7 @@ mod tests {
             exec_id: ExecId(0xb),
             parent_exec_id: Some(ExecId(0xa)),
             binary: "/usr/bin/env".into(),
-            args: vec!["/usr/bin/env".into(), "true".into()],
+            args: vec!["/usr/bin/env".into(), "true".into()].into(),
             loginuid: None,
             ..Process::default()
         });
@@ -748,7 +750,7 @@ mod tests {
         let text = serde_json::to_string(&event).unwrap();
         let back: Event = serde_json::from_str(&text).unwrap();
         assert_eq!(back.process, event.process);
-        assert_eq!(back.parent.as_ref().unwrap().binary, "/usr/bin/bash");
+        assert_eq!(&*back.parent.as_ref().unwrap().binary, "/usr/bin/bash");
         assert_eq!(back.ancestors[0].exec_id, ExecId(0xa));
         assert_eq!(serde_json::to_string(&back).unwrap(), text);
     }

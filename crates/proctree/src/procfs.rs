@@ -120,13 +120,13 @@ pub fn read_process(opts: &ScanOptions, pid: u32) -> io::Result<Seed> {
         exec_id: seeded_exec_id(pid, start_boottime_ns),
         parent_exec_id: None,
         binary_memfd: binary.starts_with("/memfd:"),
-        binary,
-        args: split_nul_separated(&cmdline),
+        binary: binary.into(),
+        args: split_nul_separated(&cmdline).into(),
         args_truncated,
         script: None,
         binary_deleted: deleted,
-        cwd,
-        comm: lossless_utf8(&stat.comm),
+        cwd: cwd.into(),
+        comm: lossless_utf8(&stat.comm).into(),
         uid,
         euid,
         gid,
@@ -316,8 +316,8 @@ mod tests {
             .find(|s| s.process.pid == me)
             .expect("this process is in /proc");
         assert_eq!(
-            mine.process.binary,
-            std::env::current_exe().unwrap().to_string_lossy()
+            *mine.process.binary,
+            *std::env::current_exe().unwrap().to_string_lossy()
         );
         let parent = mine
             .process

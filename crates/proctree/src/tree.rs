@@ -17,8 +17,9 @@ use shrike_event::{ExecId, Process, Timestamp};
 /// # Memory bound
 ///
 /// Let `L` be the number of live processes (at most the kernel's `pid_max`), `R` =
-/// `max_exited`, `C` = `max_chain` and `S` the size of one image (about 350 bytes plus its
-/// argv, at most 32 KiB + paths). The tree holds at most `L + R` findable images, and parent
+/// `max_exited`, `C` = `max_chain` and `S` the size of one image (about 400 bytes plus its
+/// binary, argv, cwd and comm — at most 32 KiB + paths — which a forked image shares with the
+/// image it was forked from). The tree holds at most `L + R` findable images, and parent
 /// links can pin at most `C` further exited images per live process, so memory is bounded by
 /// `(L + R + L·C) · S`; in practice exited ancestors are shared by many descendants and the
 /// figure is close to `(L + R) · S` (measured by the benchmark suite).
@@ -312,13 +313,13 @@ mod tests {
             ppid,
             exec_id: ExecId(id),
             binary: binary.into(),
-            args: vec![binary.into()],
+            args: vec![binary.into()].into(),
             ..Process::default()
         }
     }
 
     fn binaries(v: &[Arc<Process>]) -> Vec<&str> {
-        v.iter().map(|p| p.binary.as_str()).collect()
+        v.iter().map(|p| &*p.binary).collect()
     }
 
     fn tree() -> ProcessTree {
@@ -335,7 +336,7 @@ mod tests {
         let mut t = tree();
         let clone = t.fork(20, 10, ExecId(20), ExecId(10), Timestamp(5), 5);
         assert_eq!(
-            clone.process.binary, "/usr/sbin/sshd",
+            &*clone.process.binary, "/usr/sbin/sshd",
             "a clone runs its parent's image"
         );
         assert_eq!(clone.process.parent_exec_id, Some(ExecId(10)));
@@ -369,7 +370,10 @@ mod tests {
             ParentHint::PreviousImage(ExecId(31)),
             3,
         );
-        assert_eq!(env.parent.as_ref().unwrap().process.binary, "/usr/bin/bash");
+        assert_eq!(
+            &*env.parent.as_ref().unwrap().process.binary,
+            "/usr/bin/bash"
+        );
         assert_eq!(env.process.parent_exec_id, Some(ExecId(31)));
         assert_eq!(
             binaries(&env.ancestors(2)),
@@ -386,7 +390,10 @@ mod tests {
             1,
         );
         assert_eq!(n.process.parent_exec_id, Some(ExecId(10)));
-        assert_eq!(n.parent.as_ref().unwrap().process.binary, "/usr/sbin/sshd");
+        assert_eq!(
+            &*n.parent.as_ref().unwrap().process.binary,
+            "/usr/sbin/sshd"
+        );
     }
 
     #[test]
@@ -407,7 +414,7 @@ mod tests {
             0,
         );
         let gone = t.exit(50, ExecId(50), 10).unwrap();
-        assert_eq!(gone.process.binary, "/usr/bin/bash");
+        assert_eq!(&*gone.process.binary, "/usr/bin/bash");
         assert!(t.current(50).is_none());
         assert!(t.get(ExecId(50)).is_some(), "retained for late events");
         t.expire(50);

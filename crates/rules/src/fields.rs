@@ -224,7 +224,7 @@ pub static FIELDS: &[Field] = &[
     f("parent.name", STR, PROCESS, |e, v| e.parent.as_ref().and_then(|p| s(v, basename(&p.binary)))),
     f("parent.args", STRS, PROCESS, |e, v| e.parent.as_ref().and_then(|p| strs(v, p.args.iter().map(String::as_str)))),
     f("ancestors.pid", NUMS, PROCESS, |e, v| nums(v, e.ancestors.iter().map(|a| i64::from(a.pid)))),
-    f("ancestors.binary", STRS, PROCESS, |e, v| strs(v, e.ancestors.iter().map(|a| a.binary.as_str()))),
+    f("ancestors.binary", STRS, PROCESS, |e, v| strs(v, e.ancestors.iter().map(|a| &*a.binary))),
     f("ancestors.name", STRS, PROCESS, |e, v| strs(v, e.ancestors.iter().map(|a| basename(&a.binary)))),
     // file_* events.
     f("file.path", STR, FILE, |e, v| e.file.as_ref().and_then(|x| s(v, &x.path))),
@@ -354,7 +354,7 @@ mod tests {
         let process = Arc::new(Process {
             binary: "/usr/bin/cat".into(),
             comm: "cat".into(),
-            args: vec!["cat".into(), "/etc/shadow".into()],
+            args: vec!["cat".into(), "/etc/shadow".into()].into(),
             ..Process::default()
         });
         let mut ev = Event::new(Timestamp(0), K::FileOpen, "n".into(), process);

@@ -878,7 +878,7 @@ fn read_dim(dim: Dim, e: &Event) -> DimValue<'_> {
             .parent
             .as_ref()
             .map_or(DimValue::Unknown, |p| DimValue::One(&p.binary)),
-        Dim::Ancestors => DimValue::Many(e.ancestors.iter().map(|a| a.binary.as_str()).collect()),
+        Dim::Ancestors => DimValue::Many(e.ancestors.iter().map(|a| &*a.binary).collect()),
         Dim::Access => e.file.as_ref().map_or(DimValue::Unknown, |f| {
             DimValue::Many(f.access.iter().map(String::as_str).collect())
         }),

@@ -92,7 +92,7 @@ fn random_event(r: &mut Rng) -> Event {
     p.binary_memfd = r.chance(8);
     p.binary_deleted = r.chance(8);
     if r.chance(3) {
-        p.comm = r.pick(&["sshd", "kworker/0:1", "cc", "x"]).to_string();
+        p.comm = r.pick(&["sshd", "kworker/0:1", "cc", "x"]).into();
     }
     if r.chance(4) {
         p.env.insert("LD_PRELOAD".into(), r.pick(PATHS).to_string());

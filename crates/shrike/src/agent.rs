@@ -320,7 +320,7 @@ fn seed_tree(
     let seeds = procfs::scan(&opts);
     let mut processes = Vec::with_capacity(seeds.len());
     // Binaries by pid, for the ancestry each kernel lineage entry carries.
-    let binaries: std::collections::HashMap<u32, (u32, String)> = seeds
+    let binaries: std::collections::HashMap<u32, (u32, std::sync::Arc<str>)> = seeds
         .iter()
         .map(|s| (s.process.pid, (s.process.ppid, s.process.binary.clone())))
         .collect();
@@ -333,7 +333,7 @@ fn seed_tree(
             exec_id: process.exec_id.0,
             parent_exec_id: parent,
             start_boottime_ns: seed.start_boottime_ns,
-            binary: process.binary.clone(),
+            binary: process.binary.to_string(),
             ancestry,
             ancestry_cut,
         };
@@ -358,7 +358,7 @@ fn seed_tree(
 /// The binaries of `ppid` and its ancestors in the /proc snapshot, nearest first, at most
 /// SHRIKE_ANCESTRY of them; and whether the chain went on beyond.
 fn ancestry_of(
-    binaries: &std::collections::HashMap<u32, (u32, String)>,
+    binaries: &std::collections::HashMap<u32, (u32, std::sync::Arc<str>)>,
     ppid: u32,
 ) -> (Vec<String>, bool) {
     let depth = shrike_bpf::abi::limit(shrike_bpf::abi::shrike_limits::SHRIKE_ANCESTRY);
@@ -371,7 +371,7 @@ fn ancestry_of(
         if out.len() == depth {
             return (out, true);
         }
-        out.push(binary.clone());
+        out.push(binary.to_string());
         if *next == pid {
             break;
         }

@@ -22,7 +22,7 @@ pub fn process(binary: &str, args: &[&str]) -> Process {
         exec_id: ExecId(id),
         binary: binary.into(),
         args: args.iter().map(|a| a.to_string()).collect(),
-        comm: base.chars().take(15).collect(),
+        comm: base.chars().take(15).collect::<String>().into(),
         cwd: "/root".into(),
         cgroup_id: 42,
         ..Process::default()
@@ -185,7 +185,7 @@ pub fn ptrace(p: &Process, lineage: &[Process], request: &str, target: &Process)
     e.ptrace = Some(Ptrace {
         request: request.into(),
         target_pid: target.pid,
-        target_binary: target.binary.clone(),
+        target_binary: target.binary.to_string(),
     });
     e.result = Some(0);
     e

@@ -198,7 +198,7 @@ impl Pipeline {
     fn binary_of(&self, exec_id: u64, pid: u32) -> String {
         self.tree
             .resolve(ExecId(exec_id), pid)
-            .map(|n| n.process.binary.clone())
+            .map(|n| n.process.binary.to_string())
             .unwrap_or_default()
     }
 
@@ -438,7 +438,7 @@ mod tests {
         ));
         let e = p.handle(&bytes).unwrap().unwrap();
         assert_eq!(e.kind, EventKind::FileOpen);
-        assert_eq!(e.process.binary, "/usr/bin/cat");
+        assert_eq!(&*e.process.binary, "/usr/bin/cat");
         assert_eq!(e.tid, 51);
         assert_eq!(e.result, Some(3));
         let f = e.file.unwrap();
@@ -448,7 +448,7 @@ mod tests {
             (f.mode, f.uid, f.new_path, f.link_type),
             (None, None, None, None)
         );
-        assert_eq!(e.parent.unwrap().binary, "/sbin/init");
+        assert_eq!(&*e.parent.unwrap().binary, "/sbin/init");
     }
 
     #[test]

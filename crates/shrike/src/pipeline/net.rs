@@ -327,7 +327,7 @@ mod tests {
             .unwrap()
             .unwrap();
         assert_eq!(e.kind, EventKind::NetConnect);
-        assert_eq!(e.process.binary, "/usr/bin/curl");
+        assert_eq!(&*e.process.binary, "/usr/bin/curl");
         assert_eq!(e.tid, 43);
         let n = e.network.unwrap();
         assert_eq!(

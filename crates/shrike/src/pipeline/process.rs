@@ -45,14 +45,14 @@ impl Pipeline {
             ppid: r.ppid,
             exec_id: ExecId(r.header.exec_id),
             parent_exec_id: (r.parent_exec_id != 0).then_some(ExecId(r.parent_exec_id)),
-            binary: lossless_utf8(&r.binary),
-            args,
+            binary: lossless_utf8(&r.binary).into(),
+            args: args.into(),
             args_truncated: flags.has(shrike_exec_flags::SHRIKE_EXEC_ARGS_TRUNCATED) || args_fault,
             script,
             binary_memfd: flags.has(shrike_exec_flags::SHRIKE_EXEC_MEMFD),
             binary_deleted: flags.has(shrike_exec_flags::SHRIKE_EXEC_DELETED),
-            cwd,
-            comm: lossless_utf8(&r.comm),
+            cwd: cwd.into(),
+            comm: lossless_utf8(&r.comm).into(),
             uid: r.uid,
             euid: r.euid,
             gid: r.gid,
@@ -100,8 +100,8 @@ impl Pipeline {
         process.tid = r.header.tid;
         process.exec_id = ExecId(0);
         process.parent_exec_id = caller.as_ref().map(|n| n.process.exec_id);
-        process.binary = lossless_utf8(&r.path);
-        process.args = vec![filename];
+        process.binary = lossless_utf8(&r.path).into();
+        process.args = vec![filename].into();
         process.args_truncated = false;
         process.script = None;
         process.exec_time = self.clock.wall(r.header.ktime_ns);
@@ -174,7 +174,7 @@ impl Pipeline {
         let me = self
             .tree
             .current(r.target_pid)
-            .map(|n| n.process.binary.clone())
+            .map(|n| n.process.binary.to_string())
             .unwrap_or_default();
         let mut event = match r.kind {
             shrike_tamper_kind::SHRIKE_TAMPER_PTRACE => {
@@ -350,8 +350,8 @@ mod tests {
         );
         let e = p.handle(&bytes).unwrap().unwrap();
         assert_eq!(e.kind, EventKind::ProcessExec);
-        assert_eq!(e.process.binary, "/usr/bin/dash");
-        assert_eq!(e.process.args, ["/bin/sh", "./run.sh", "a\\xffb"]);
+        assert_eq!(&*e.process.binary, "/usr/bin/dash");
+        assert_eq!(*e.process.args, ["/bin/sh", "./run.sh", "a\\xffb"]);
         assert_eq!(e.process.script.as_deref(), Some("/tmp/work/run.sh"));
         assert_eq!(
             e.process.env.get("LD_PRELOAD").map(String::as_str),
@@ -362,7 +362,7 @@ mod tests {
             "only listed variables are kept"
         );
         assert_eq!(e.process.loginuid, None);
-        assert_eq!(e.parent.as_ref().unwrap().binary, "/sbin/init");
+        assert_eq!(&*e.parent.as_ref().unwrap().binary, "/sbin/init");
         assert_eq!(e.ancestors.len(), 1);
     }
 
@@ -383,7 +383,7 @@ mod tests {
         });
         let e = p.handle(&x).unwrap().unwrap();
         assert_eq!(e.kind, EventKind::ProcessExit);
-        assert_eq!(e.process.binary, "/usr/bin/sleep");
+        assert_eq!(&*e.process.binary, "/usr/bin/sleep");
         assert_eq!(
             e.exit,
             Some(Exit {
@@ -392,7 +392,7 @@ mod tests {
                 core_dumped: false
             })
         );
-        assert_eq!(e.parent.as_ref().unwrap().binary, "/sbin/init");
+        assert_eq!(&*e.parent.as_ref().unwrap().binary, "/sbin/init");
     }
 
     #[test]
@@ -436,8 +436,8 @@ mod tests {
         });
         let e = p.handle(&denied).unwrap().unwrap();
         assert_eq!(e.kind, EventKind::ProcessExec);
-        assert_eq!(e.process.binary, "/tmp/evil");
-        assert_eq!(e.process.args, ["./evil"]);
+        assert_eq!(&*e.process.binary, "/tmp/evil");
+        assert_eq!(*e.process.args, ["./evil"]);
         assert_eq!(e.result, Some(-i64::from(libc::EPERM)));
         assert_eq!(
             e.enforced,
@@ -447,7 +447,7 @@ mod tests {
             })
         );
         assert_eq!(
-            e.parent.as_ref().unwrap().binary,
+            &*e.parent.as_ref().unwrap().binary,
             "/tmp/x",
             "the caller's image is the parent"
         );
