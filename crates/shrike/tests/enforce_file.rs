@@ -90,8 +90,7 @@ fn attempt_via(program: &[&str], body: &str) -> Outcome {
             .join("\n")
     );
     let mut args: Vec<&str> = program.to_vec();
-    // Not `python3` from PATH: that may be a pyenv shim, seconds per start under qemu.
-    args.extend(["/usr/bin/python3", "-c", &script]);
+    args.extend([PYTHON, "-c", &script]);
     let out = Command::new(args[0])
         .args(&args[1..])
         .stdin(Stdio::null())
@@ -370,7 +369,7 @@ fn privilege_rules_stop_module_loads_bpf_loads_and_ptrace() {
     let agent = s.agent(&policy);
     let lsm = lsm(&agent);
     let under_gate = |body: &str| {
-        // `gate -c 'exec "$0" "$@"' /usr/bin/python3 -c ...`: python replaces the gate's image, whose
+        // `gate -c 'exec "$0" "$@"' PYTHON -c ...`: python replaces the gate's image, whose
         // lineage makes the gate its parent image.
         attempt_via(&[gate.as_str(), "-c", "exec \"$0\" \"$@\""], body)
     };

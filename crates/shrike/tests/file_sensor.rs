@@ -112,8 +112,7 @@ fn sh(script: &str) -> std::process::Output {
 }
 
 fn python(script: &str) -> std::process::Output {
-    // Not `python3` from PATH: that may be a pyenv shim, seconds per start under qemu.
-    let out = run("/usr/bin/python3", &["-c", script]);
+    let out = run(PYTHON, &["-c", script]);
     assert!(
         out.status.success(),
         "python failed: {}",

@@ -14,16 +14,6 @@ use serde_json::Value;
 /// The file sensor is not what these tests are about; leaving it out halves the start-up.
 const NO_FILE: &[&str] = &["--no-file-sensor"];
 
-/// /usr/bin/python3 (on PATH `python3` may be a slow pyenv shim), and the binary events name.
-const PYTHON: &str = "/usr/bin/python3";
-
-fn python_binary() -> String {
-    std::fs::canonicalize(PYTHON)
-        .unwrap()
-        .to_string_lossy()
-        .into_owned()
-}
-
 fn sh(cmd: &str) {
     let out = Command::new("sh").arg("-c").arg(cmd).output().unwrap();
     assert!(

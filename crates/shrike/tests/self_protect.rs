@@ -49,7 +49,7 @@ fn signals_and_ptrace_against_the_agent_are_alerted_and_refused_under_lsm() {
 
     if lsm {
         // ptrace attach by another binary is refused too.
-        let out = Command::new("/usr/bin/python3")
+        let out = Command::new(PYTHON)
             .args(["-c", &format!("import ctypes,sys; l=ctypes.CDLL(None,use_errno=True); r=l.ptrace(16,{pid},0,0); sys.exit(ctypes.get_errno() if r!=0 else 0)")])
             .status()
             .unwrap();
@@ -99,13 +99,6 @@ const BPF_PROG_GET_FD_BY_ID: u32 = 13;
 const BPF_MAP_GET_FD_BY_ID: u32 = 14;
 const BPF_LINK_GET_FD_BY_ID: u32 = 30;
 
-fn python_binary() -> String {
-    std::fs::canonicalize("/usr/bin/python3")
-        .unwrap()
-        .to_string_lossy()
-        .into_owned()
-}
-
 /// The id of one of the agent's BPF objects, from its fdinfo (`link_id`, `map_id`, `prog_id`;
 /// a link's fdinfo also names its program, so links are skipped for `prog_id` and `map_id`).
 fn agent_object_id(pid: u32, kind: &str) -> Option<u32> {
@@ -153,10 +146,7 @@ fn grab_by_id_elsewhere(cmd: u32, id: u32) -> Option<i32> {
          fd = libc.syscall(321, {cmd}, attr, 128)\n\
          sys.exit(ctypes.get_errno() if fd < 0 else 0)\n"
     );
-    let status = Command::new("/usr/bin/python3")
-        .args(["-c", &script])
-        .status()
-        .unwrap();
+    let status = Command::new(PYTHON).args(["-c", &script]).status().unwrap();
     match status.code() {
         Some(0) => None,
         other => other,

@@ -16,6 +16,18 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+/// The interpreter tests run: not `python3` from PATH, which may be a pyenv shim (bash and env
+/// around python, 4.5 s per start under qemu).
+pub const PYTHON: &str = "/usr/bin/python3";
+
+/// The binary events name for [`PYTHON`] (a symlink to the versioned interpreter).
+pub fn python_binary() -> String {
+    std::fs::canonicalize(PYTHON)
+        .unwrap()
+        .to_string_lossy()
+        .into_owned()
+}
+
 /// Whether this test can run; panics under CI=true when it cannot.
 pub fn require_root(test: &str) -> bool {
     // SAFETY: geteuid has no preconditions.
