@@ -15,11 +15,32 @@ use shrike_bpf::file::{
 use shrike_bpf::net::{IpNet, NetDirection, NetRule, NetRuleSource, NetScope};
 use shrike_bpf::{LoadError, Sensors};
 use shrike_event::EventKind;
-use shrike_rules::{Action, Dim, DimConstraint, Enforcement, KernelPlan, PathSet, ValueSet};
+use shrike_rules::{
+    Action, Dim, DimConstraint, Enforcement, KernelPlan, KindRule, PathSet, RulePlan, ValueSet,
+};
 use tracing::{info, warn};
 
 /// The exec rules of a plan, and the deny/kill exec rules that cannot be kernel rules.
 pub fn exec_rules(plan: &KernelPlan) -> (Vec<ExecRule>, Vec<(String, String)>) {
+    kernel_rules(
+        plan,
+        |kind| (kind == EventKind::ProcessExec).then_some(()),
+        |rule, action, (), entry| {
+            exec_rule(rule.index, action, &entry.constraints).map(|r| vec![r])
+        },
+    )
+}
+
+/// The walk every family's translation shares: each entry of a deny/kill rule whose kind
+/// `family` maps to one of the family's own, and which the compiler gave to the kernel
+/// (`Enforcement::Kernel`), goes through `translate`. Audit-mode entries are skipped (user space
+/// reports `would_deny`); entries the compiler or `translate` leave to user space are returned
+/// with the reason.
+fn kernel_rules<K, R>(
+    plan: &KernelPlan,
+    family: impl Fn(EventKind) -> Option<K>,
+    mut translate: impl FnMut(&RulePlan, RuleAction, K, &KindRule) -> Result<Vec<R>, String>,
+) -> (Vec<R>, Vec<(String, String)>) {
     let mut rules = Vec::new();
     let mut skipped = Vec::new();
     for rule in &plan.rules {
@@ -28,11 +49,10 @@ pub fn exec_rules(plan: &KernelPlan) -> (Vec<ExecRule>, Vec<(String, String)>) {
             Action::Kill => RuleAction::Kill,
             Action::Alert => continue,
         };
-        for entry in rule
-            .entries
-            .iter()
-            .filter(|e| e.kind == EventKind::ProcessExec)
-        {
+        for entry in &rule.entries {
+            let Some(kind) = family(entry.kind) else {
+                continue;
+            };
             match entry.enforcement {
                 Enforcement::Kernel => {}
                 // Audit mode: user space reports would_deny; the kernel does nothing.
@@ -42,8 +62,8 @@ pub fn exec_rules(plan: &KernelPlan) -> (Vec<ExecRule>, Vec<(String, String)>) {
                     continue;
                 }
             }
-            match exec_rule(rule.index, action, &entry.constraints) {
-                Ok(r) => rules.push(r),
+            match translate(rule, action, kind, entry) {
+                Ok(r) => rules.extend(r),
                 Err(reason) => skipped.push((rule.id.clone(), reason)),
             }
         }
@@ -160,33 +180,11 @@ fn enforce_kind(kind: EventKind) -> Option<EnforceKind> {
 /// file sensor's watch set), and the ones that cannot be kernel rules, with the reason.
 /// Audit-mode rules are not kernel rules: user space reports `would_deny`.
 pub fn file_rules(plan: &KernelPlan) -> (Vec<FileRule>, Vec<(String, String)>) {
-    let mut rules = Vec::new();
-    let mut skipped = Vec::new();
-    for rule in &plan.rules {
-        let action = match rule.action {
-            Action::Deny => RuleAction::Deny,
-            Action::Kill => RuleAction::Kill,
-            Action::Alert => continue,
-        };
-        for entry in &rule.entries {
-            let Some(kind) = enforce_kind(entry.kind) else {
-                continue;
-            };
-            match entry.enforcement {
-                Enforcement::Kernel => {}
-                Enforcement::KernelAudit | Enforcement::None => continue,
-                Enforcement::UserSpace { ref reason } => {
-                    skipped.push((rule.id.clone(), reason.clone()));
-                    continue;
-                }
-            }
-            match file_rule(rule.index, kind, action, &entry.constraints) {
-                Ok(r) => rules.push(r),
-                Err(reason) => skipped.push((rule.id.clone(), format!("{}: {reason}", entry.kind))),
-            }
-        }
-    }
-    (rules, skipped)
+    kernel_rules(plan, enforce_kind, |rule, action, kind, entry| {
+        file_rule(rule.index, kind, action, &entry.constraints)
+            .map(|r| vec![r])
+            .map_err(|reason| format!("{}: {reason}", entry.kind))
+    })
 }
 
 fn file_rule(
@@ -354,33 +352,14 @@ const NET_EXPANSION_MAX: usize = 64;
 /// that cannot be kernel rules. A rule's networks, ports and scopes are expanded into one kernel
 /// rule per combination; no network constraint means every IPv4 and IPv6 address.
 pub fn net_rules(plan: &KernelPlan) -> (Vec<NetRule>, Vec<(String, String)>) {
-    let mut rules = Vec::new();
-    let mut skipped = Vec::new();
-    for rule in &plan.rules {
-        if rule.action == Action::Alert {
-            continue;
-        }
-        for entry in &rule.entries {
-            let direction = match entry.kind {
-                EventKind::NetConnect => NetDirection::Egress,
-                EventKind::NetBind => NetDirection::Bind,
-                _ => continue,
-            };
-            match entry.enforcement {
-                Enforcement::Kernel => {}
-                Enforcement::KernelAudit | Enforcement::None => continue,
-                Enforcement::UserSpace { ref reason } => {
-                    skipped.push((rule.id.clone(), reason.clone()));
-                    continue;
-                }
-            }
-            match net_rule(rule.index, direction, &entry.constraints) {
-                Ok(expanded) => rules.extend(expanded),
-                Err(reason) => skipped.push((rule.id.clone(), reason)),
-            }
-        }
-    }
-    (rules, skipped)
+    let direction = |kind| match kind {
+        EventKind::NetConnect => Some(NetDirection::Egress),
+        EventKind::NetBind => Some(NetDirection::Bind),
+        _ => None,
+    };
+    kernel_rules(plan, direction, |rule, _, direction, entry| {
+        net_rule(rule.index, direction, &entry.constraints)
+    })
 }
 
 fn net_rule(
