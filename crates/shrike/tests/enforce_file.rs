@@ -415,13 +415,8 @@ fn privilege_rules_stop_module_loads_bpf_loads_and_ptrace() {
     }
 
     // ptrace: attaching to the protected binary is stopped; to another process it works.
-    let mut protected = Command::new(&victim).arg("60").spawn().unwrap();
-    let mut other = Command::new("/usr/bin/sleep").arg("60").spawn().unwrap();
-    for pid in [protected.id(), other.id()] {
-        agent.wait_for("the sleeper's exec", EVENT_WAIT, |e| {
-            kind_is(e, "process_exec") && e["process"]["pid"] == pid
-        });
-    }
+    let mut protected = agent.spawn_seen(&victim, &["60"], EVENT_WAIT);
+    let mut other = agent.spawn_seen("/usr/bin/sleep", &["60"], EVENT_WAIT);
     let attach = |pid: u32| {
         format!(
             "if libc.ptrace(16, {pid}, 0, 0) != 0:\n    raise OSError(ctypes.get_errno(), 'ptrace')\nos.waitpid({pid}, 0)\nlibc.ptrace(17, {pid}, 0, 0)"

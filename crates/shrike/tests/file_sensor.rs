@@ -412,12 +412,8 @@ fn ptrace_attach_reports_target_pid_and_binary() {
         return;
     }
     let agent = agent_watching();
-    let mut sleep = Command::new("/usr/bin/sleep").arg("30").spawn().unwrap();
+    let mut sleep = agent.spawn_seen("/usr/bin/sleep", &["30"], EVENT_WAIT);
     let target = sleep.id();
-    // Let the exec land in the tree first.
-    agent.wait_for("sleep exec", EVENT_WAIT, |e| {
-        kind_is(e, "process_exec") && e["process"]["pid"] == target
-    });
     python(&format!(
         "import ctypes, os\n\
          libc = ctypes.CDLL(None, use_errno=True)\n\
@@ -604,11 +600,8 @@ fn kill_of_a_child_reports_signal_target_and_binary() {
         return;
     }
     let agent = agent_watching();
-    let mut sleep = Command::new("/usr/bin/sleep").arg("30").spawn().unwrap();
+    let mut sleep = agent.spawn_seen("/usr/bin/sleep", &["30"], EVENT_WAIT);
     let target = sleep.id();
-    agent.wait_for("sleep exec", EVENT_WAIT, |e| {
-        kind_is(e, "process_exec") && e["process"]["pid"] == target
-    });
     // SAFETY: kill(2) on a pid this test started and has not reaped.
     assert_eq!(unsafe { libc::kill(target as i32, libc::SIGTERM) }, 0);
     let _ = sleep.wait();

@@ -223,6 +223,17 @@ impl Agent {
         ok
     }
 
+    /// Starts `program args` and waits until the agent has seen it exec, so that later events
+    /// naming it as a target (ptrace, signal) find it in the process tree.
+    pub fn spawn_seen(&self, program: &str, args: &[&str], timeout: Duration) -> Child {
+        let child = Command::new(program).args(args).spawn().unwrap();
+        let pid = child.id();
+        self.wait_for(&format!("the exec of {program}"), timeout, |e| {
+            kind_is(e, "process_exec") && e["process"]["pid"] == pid
+        });
+        child
+    }
+
     /// The agent's process id.
     pub fn pid(&self) -> u32 {
         self.child.id()
