@@ -50,9 +50,17 @@ fn rule(id: &str, condition: &str, action: &str, mode: &str) -> String {
     format!("- rule: Rule {id}\n  id: {id}\n  severity: high\n  mitre: [T1059]\n  condition: {condition}\n  action: {action}\n  mode: {mode}\n")
 }
 
-/// How the kernel enforces exec rules in this run, from the agent's own log.
+/// How the kernel enforces exec rules in this run, from the agent's own log: the LSM hook
+/// exactly where BPF LSM works.
 fn lsm(agent: &Agent) -> bool {
-    agent.stderr().contains("lsm/bprm_check_security")
+    let took = agent.stderr().contains("lsm/bprm_check_security");
+    assert_eq!(
+        took,
+        bpf_lsm_expected(),
+        "exec rules must use lsm/bprm_check_security exactly where BPF LSM is active:\n{}",
+        agent.stderr()
+    );
+    took
 }
 
 /// The outcome of running `cmd` under a deny rule, checked for the kernel's path.

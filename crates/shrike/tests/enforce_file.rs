@@ -65,7 +65,18 @@ fn lsm(agent: &Agent) -> bool {
         log.contains("file, module, BPF and ptrace rules enforced in the kernel"),
         "the agent did not load the rules into the kernel:\n{log}"
     );
-    log.contains("BPF LSM hooks (EPERM)")
+    let took = log.contains("BPF LSM hooks (EPERM)");
+    // SHRIKE_FILE_HOOKS=tracepoint (the agent reads it too) runs this binary on the fallback.
+    let expected = match std::env::var("SHRIKE_FILE_HOOKS").ok().as_deref() {
+        Some("tracepoint") => false,
+        Some("lsm") => true,
+        _ => bpf_lsm_expected(),
+    };
+    assert_eq!(
+        took, expected,
+        "the family must use its LSM hooks exactly where BPF LSM is active:\n{log}"
+    );
+    took
 }
 
 /// What happened to an attempt made by a child process.

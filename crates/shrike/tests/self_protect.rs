@@ -26,6 +26,12 @@ fn signals_and_ptrace_against_the_agent_are_alerted_and_refused_under_lsm() {
     let me = std::env::current_exe().unwrap();
     let agent = Agent::start(&["--protect-self", "--allow-control", me.to_str().unwrap()]);
     let lsm = agent.stderr().contains("lsm/task_kill");
+    assert_eq!(
+        lsm,
+        bpf_lsm_expected(),
+        "--protect-self must load its LSM hooks exactly where BPF LSM is active:\n{}",
+        agent.stderr()
+    );
     let pid = agent.pid().to_string();
 
     // SIGCONT: harmless to a running agent, but a signal from another process all the same.

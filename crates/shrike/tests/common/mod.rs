@@ -28,6 +28,15 @@ pub fn python_binary() -> String {
         .into_owned()
 }
 
+/// Whether the agent must take its BPF LSM paths on this kernel: a trial LSM program loads,
+/// attaches and is called (`shrike_bpf::probe`, run here independently of the agent; once per
+/// test process). Tests compare it with the path the agent says it took, so a kernel with BPF
+/// LSM (the matrix) cannot quietly pass on the SIGKILL fallback.
+pub fn bpf_lsm_expected() -> bool {
+    static ACTIVE: OnceLock<bool> = OnceLock::new();
+    *ACTIVE.get_or_init(shrike_bpf::probe::bpf_lsm_active)
+}
+
 /// Whether this test can run; panics under CI=true when it cannot.
 pub fn require_root(test: &str) -> bool {
     // SAFETY: geteuid has no preconditions.
