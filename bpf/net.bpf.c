@@ -18,8 +18,9 @@
  *     user space (DNS is parsed there), attributed through the socket storage;
  *   - tc ingress (tcx or clsact, attached only when ingress rules exist): drops inbound
  *     packets by source CIDR, destination port and protocol.
- *   - iter/task_file, run once at start: sockets that predate the agent get their owner
- *     recorded (a listener's accepted connections are then attributed to it).
+ *   - iter/task_file, then iter/tcp and iter/udp, run once at start: sockets that predate the
+ *     agent get their owner recorded (a listener's accepted connections are then attributed to
+ *     it).
  * Minimum kernel: 5.17 (bpf_loop; tp_btf sk storage and cookies need 5.11+). Tested on 6.1,
  * 6.12 and 6.18.
  *
@@ -39,6 +40,7 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 struct shrike_net_anchor shrike_net_anchor SEC(".bss");
 
 #define EPERM 1
+#define EEXIST 17
 #define TC_ACT_SHOT 2
 #define TC_PASS (-1) /* TC_ACT_UNSPEC / TCX_NEXT: let the next program or the stack decide */
 #define ETH_HLEN 14
@@ -708,53 +710,123 @@ int BPF_PROG(net_tcp_state, const struct sock *sk, const int oldstate, const int
 /* ------------------------------------------------------------------------------------------ */
 /* Sockets older than the agent */
 
-/* Every open file of every task, once at start: a TCP or UDP socket with no recorded owner gets
- * the task that holds it (the first found, when several share it); an established TCP socket
- * is marked so that its close is reported. */
+/* Two passes, run once at start, after the hooks are attached:
+ *
+ *   1. iter/task_file: every open file of every task; a socket file records its struct sock's
+ *      address -> the task holding it in net_seed (the first holder wins when several share
+ *      it). Only scalars are read here (the address comes from a probe read), so no verifier
+ *      needs to trust the pointer: kernels differ on whether `socket->sk` is a trusted field
+ *      (one build of 6.18.44 refused bpf_sk_storage_get on it as an untrusted pointer).
+ *   2. iter/tcp and iter/udp: every TCP and UDP socket in the kernel's tables, as a pointer the
+ *      verifier accepts for socket storage on every kernel that has these iterators; a socket
+ *      found in net_seed and not yet owned gets its owner recorded, and an established TCP
+ *      socket is marked so that its close is reported.
+ *
+ * Each pass is its own program: one refused by a kernel costs this capability only. */
+struct seed_owner {
+	__u64 exec_id;
+	__u32 tgid;
+	__u32 pad;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 65536);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, __u64); /* the struct sock's address */
+	__type(value, struct seed_owner);
+} net_seed SEC(".maps");
+
 SEC("iter/task_file")
-int net_seed_owners(struct bpf_iter__task_file *ctx)
+int net_seed_tasks(struct bpf_iter__task_file *ctx)
 {
 	struct task_struct *task = ctx->task;
 	struct file *file = ctx->file;
-	struct shrike_net_sock *s;
+	struct seed_owner owner = {};
 	struct shrike_proc *proc;
 	struct socket *sock;
 	struct sock *sk;
-	__u16 family, protocol;
-	__u32 tgid;
-	int state;
+	__u64 key;
+	__u16 family;
+	umode_t mode;
+	long err;
 
 	if (!task || !file)
 		return 0;
-	sock = bpf_sock_from_file(file);
-	if (!sock)
+	mode = BPF_CORE_READ(file, f_inode, i_mode);
+	if ((mode & SHRIKE_S_IFMT) != SHRIKE_S_IFSOCK)
 		return 0;
-	sk = sock->sk; /* a BTF pointer, which socket storage needs (not a probe-read copy) */
+	sock = BPF_CORE_READ(file, private_data);
+	sk = BPF_CORE_READ(sock, sk);
 	if (!sk)
 		return 0;
 	family = BPF_CORE_READ(sk, __sk_common.skc_family);
-	protocol = BPF_CORE_READ(sk, sk_protocol);
-	if ((family != SHRIKE_AF_INET && family != SHRIKE_AF_INET6) ||
-	    (protocol != IPPROTO_TCP && protocol != IPPROTO_UDP))
+	if (family != SHRIKE_AF_INET && family != SHRIKE_AF_INET6)
 		return 0;
+	owner.tgid = BPF_CORE_READ(task, tgid);
+	proc = proc_lookup(owner.tgid);
+	owner.exec_id = proc ? proc->exec_id : 0;
+	key = (__u64)sk;
+	err = bpf_map_update_elem(&net_seed, &key, &owner, BPF_NOEXIST);
+	if (err && err != -EEXIST)
+		counter_inc(SHRIKE_CNT_NET_SEED_FULL);
+	return 0;
+}
+
+/* Records the seeded owner of one socket. `sk` is a pointer the verifier accepts for socket
+ * storage; `key` its address. */
+static __always_inline void seed_socket(struct sock *sk, __u64 key, __u8 protocol)
+{
+	struct seed_owner *owner;
+	struct shrike_net_sock *s;
+
+	owner = bpf_map_lookup_elem(&net_seed, &key);
+	if (!owner)
+		return;
 	s = bpf_sk_storage_get(&net_socks, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
 	if (!s) {
 		counter_inc(SHRIKE_CNT_NET_STORAGE_FAIL);
-		return 0;
+		return;
 	}
 	if (s->flags & SHRIKE_SOCK_OWNED)
-		return 0;
-	tgid = BPF_CORE_READ(task, tgid);
-	proc = proc_lookup(tgid);
-	s->pid = tgid;
-	s->tid = tgid;
-	s->exec_id = proc ? proc->exec_id : 0;
+		return;
+	s->pid = owner->tgid;
+	s->tid = owner->tgid;
+	s->exec_id = owner->exec_id;
 	s->flags |= SHRIKE_SOCK_OWNED;
-	state = BPF_CORE_READ(sk, __sk_common.skc_state);
-	if (protocol == IPPROTO_TCP && state == TCP_ESTABLISHED) {
+	if (protocol == IPPROTO_TCP && BPF_CORE_READ(sk, __sk_common.skc_state) == TCP_ESTABLISHED) {
 		s->flags |= SHRIKE_SOCK_ESTABLISHED;
 		s->local_port = BPF_CORE_READ(sk, __sk_common.skc_num);
 	}
+}
+
+SEC("iter/tcp")
+int net_seed_tcp(struct bpf_iter__tcp *ctx)
+{
+	struct sock_common *skc = ctx->sk_common;
+	struct tcp_sock *tp;
+	__u64 key = 0;
+
+	if (!skc)
+		return 0;
+	tp = bpf_skc_to_tcp_sock(skc); /* NULL for request and time-wait sockets */
+	if (!tp)
+		return 0;
+	bpf_probe_read_kernel(&key, sizeof(key), &ctx->sk_common);
+	seed_socket((struct sock *)tp, key, IPPROTO_TCP);
+	return 0;
+}
+
+SEC("iter/udp")
+int net_seed_udp(struct bpf_iter__udp *ctx)
+{
+	struct udp_sock *udp = ctx->udp_sk;
+	__u64 key = 0;
+
+	if (!udp)
+		return 0;
+	bpf_probe_read_kernel(&key, sizeof(key), &ctx->udp_sk);
+	seed_socket((struct sock *)udp, key, IPPROTO_UDP);
 	return 0;
 }
 

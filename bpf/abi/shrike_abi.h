@@ -211,6 +211,7 @@ enum shrike_counter {
 	SHRIKE_CNT_NET_PARSE_SKIPPED = 37, /* packets not parsed (IPv6 ext. headers, fragments) */
 	SHRIKE_CNT_NET_RULE_MISS = 38,	   /* a matched rule slot had no rule (map race) */
 	SHRIKE_CNT_NET_TC_NOT_REPORTED = 39, /* tc drops folded into an earlier event (1/s) */
+	SHRIKE_CNT_NET_SEED_FULL = 40,	   /* start-up socket owners not recorded: seed map full */
 	SHRIKE_CNT_MAX = 64, /* size of the counter array, not a counter */
 };
 

@@ -143,6 +143,11 @@ pub const COUNTERS: &[(shrike_counter, &str, &str)] = &[
         "net_tc_not_reported",
         "tc drops folded into an earlier event (one per source and port per second)",
     ),
+    (
+        shrike_counter::SHRIKE_CNT_NET_SEED_FULL,
+        "net_seed_full",
+        "sockets older than the agent left without an owner: the start-up seed map was full",
+    ),
 ];
 
 /// A snapshot of every counter, summed over CPUs, indexed by counter id.

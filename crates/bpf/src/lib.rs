@@ -4,6 +4,7 @@
 //! running kernel offers.
 
 pub mod abi;
+pub mod capability;
 pub mod counters;
 pub mod decode;
 pub mod enforce;

@@ -12,6 +12,7 @@ use libbpf_rs::skel::{OpenSkel, Skel, SkelBuilder};
 use libbpf_rs::{Link, MapCore, MapFlags, MapHandle, OpenMapMut, OpenObject};
 
 use crate::abi::{shrike_proc, shrike_proc_flags, ARGS_MAX, ENV_MAX};
+use crate::capability::{load_degrading, statuses, Capability, ProgramCap, Refusal, State, Status};
 use crate::counters::Counters;
 use crate::pins::{Pins, ADOPTED_MAPS};
 use crate::skel::process::{ProcessSkel, ProcessSkelBuilder};
@@ -42,6 +43,9 @@ pub struct SensorOptions {
     /// The file, privilege and kernel-integrity sensor (crates/bpf/src/file.rs); `None` leaves
     /// it unloaded (and its syscall hooks unarmed).
     pub file: Option<crate::file::FileOptions>,
+    /// Load and attach only to find out what works here (`shrike doctor`): another agent's
+    /// pinned enforcement is neither adopted nor removed, and nothing is pinned.
+    pub trial: bool,
 }
 
 impl Default for SensorOptions {
@@ -58,6 +62,7 @@ impl Default for SensorOptions {
             protect: None,
             net: None,
             file: None,
+            trial: false,
         }
     }
 }
@@ -170,6 +175,108 @@ pub struct Sensors {
     net_rules: Option<crate::net::NetRules>,
     /// The file sensor's watch set and hook set, when it is loaded.
     file_watch: Option<(crate::file::FileWatch, crate::file::HookSet)>,
+    /// What each capability's programs did at load.
+    health: Vec<Status>,
+    /// Maps adopted from a previous agent's pins, until the pins are settled.
+    adopted: Vec<String>,
+}
+
+/// The process object's optional programs.
+const PROCESS_PROGRAMS: &[ProgramCap] = &[ProgramCap {
+    program: "enforce_exec_lsm",
+    hook: "lsm/bprm_check_security",
+    capability: Capability::DenyExec,
+}];
+
+/// Opens, sizes, configures and loads the process object (the LSM exec hook only with `lsm`).
+/// Returns the maps adopted from a previous agent's pins and what the kernel refused.
+fn load_process(
+    opts: &SensorOptions,
+    lsm: bool,
+    previous: Option<&Pins>,
+) -> Result<(ProcessSkel<'static>, Vec<String>, Vec<Refusal>), LoadError> {
+    let mut adopted = Vec::new();
+    let (process, refused) = load_degrading("process", PROCESS_PROGRAMS, |refused| {
+        // The skeleton borrows its object storage for as long as it lives; one small
+        // allocation per load, kept for the life of the process.
+        let storage: &'static mut MaybeUninit<OpenObject> =
+            Box::leak(Box::new(MaybeUninit::uninit()));
+        let mut open = ProcessSkelBuilder::default()
+            .open(storage)
+            .map_err(|source| LoadError::Open {
+                object: "process",
+                source,
+            })?;
+        let set = |r: libbpf_rs::Result<()>, map: &'static str| {
+            r.map_err(|source| LoadError::Map { map, source })
+        };
+        set(
+            open.maps.events.set_max_entries(opts.ring_buffer_bytes),
+            "events",
+        )?;
+        set(open.maps.procs.set_max_entries(opts.procs_max), "procs")?;
+        set(
+            open.maps.exec_scratch.set_max_entries(possible_cpus()),
+            "exec_scratch",
+        )?;
+        // With the LSM hook refused, exec rules fall back to SIGKILL at exec.
+        let lsm = lsm && refused.is_empty();
+        if let Some(rodata) = open.maps.rodata_data.as_deref_mut() {
+            rodata.cfg_wakeup_bytes = opts.wakeup_bytes;
+            rodata.cfg_args_max = opts.args_max;
+            rodata.cfg_env_max = opts.env_max;
+            rodata.cfg_exec_enforce_lsm = u32::from(lsm);
+        }
+        open.progs.enforce_exec_lsm.set_autoload(lsm);
+        adopted = match previous {
+            Some(pins) => adopt_maps(open.open_object_mut(), pins),
+            None => Vec::new(),
+        };
+        Ok(open)
+    })?;
+    Ok((process, adopted, refused))
+}
+
+/// The file sensor's capability on the hook set it chose.
+fn file_status(hook_set: crate::file::HookSet) -> Status {
+    match hook_set {
+        crate::file::HookSet::Lsm => Status::new(
+            Capability::FileEvents,
+            State::Ok,
+            "BPF LSM hooks + fexit on the watched system calls",
+        ),
+        crate::file::HookSet::Tracepoint => Status::new(
+            Capability::FileEvents,
+            State::Fallback,
+            "tp_btf sys_enter + sys_exit behind a syscall dispatch table",
+        )
+        .because("no BPF LSM or trampolines: every system call pays the syscall-tracepoint tax while the sensor is armed; unlink/rename/chmod/chown/link/mount paths are the caller's strings made absolute against the cwd or dirfd; 32-bit (ia32) system calls are not decoded"),
+    }
+}
+
+/// Every capability of `table` as unavailable, for a family whose object did not load.
+fn unavailable(table: &[ProgramCap], why: &str) -> Vec<Status> {
+    let refused: Vec<Refusal> = table
+        .iter()
+        .map(|p| Refusal {
+            program: p.program.to_string(),
+            reason: why.to_string(),
+        })
+        .collect();
+    let mut out = statuses(table, &refused, &[]);
+    for s in &mut out {
+        s.reason = Some(why.to_string());
+    }
+    out
+}
+
+/// Every capability of `table` as off.
+fn off(table: &[ProgramCap], why: &str) -> Vec<Status> {
+    let names: Vec<&str> = table.iter().map(|p| p.program).collect();
+    statuses(table, &[], &names)
+        .into_iter()
+        .map(|s| s.because(why))
+        .collect()
 }
 
 /// A lineage entry user space offers for a process older than the agent.
@@ -198,108 +305,167 @@ pub enum Seeded {
 }
 
 impl Sensors {
-    /// Opens, sizes, loads and attaches the process sensor.
+    /// Opens, sizes, loads and attaches the process sensor, then the families the options ask
+    /// for. A program the kernel refuses costs the capability it serves (see `capability`);
+    /// [`Sensors::capabilities`] says what the agent has.
     pub fn load(opts: &SensorOptions) -> Result<Self, LoadError> {
         validate(opts)?;
         crate::logging::install();
-        // The skeleton borrows its object storage for as long as it lives; one small
-        // allocation per load, kept for the life of the process.
-        let storage: &'static mut MaybeUninit<OpenObject> =
-            Box::leak(Box::new(MaybeUninit::uninit()));
-        let builder = ProcessSkelBuilder::default();
-        let mut open = builder.open(storage).map_err(|source| LoadError::Open {
-            object: "process",
-            source,
-        })?;
-
-        let set = |r: libbpf_rs::Result<()>, map: &'static str| {
-            r.map_err(|source| LoadError::Map { map, source })
-        };
-        set(
-            open.maps.events.set_max_entries(opts.ring_buffer_bytes),
-            "events",
-        )?;
-        set(open.maps.procs.set_max_entries(opts.procs_max), "procs")?;
-        set(
-            open.maps.exec_scratch.set_max_entries(possible_cpus()),
-            "exec_scratch",
-        )?;
-        if let Some(rodata) = open.maps.rodata_data.as_deref_mut() {
-            rodata.cfg_wakeup_bytes = opts.wakeup_bytes;
-            rodata.cfg_args_max = opts.args_max;
-            rodata.cfg_env_max = opts.env_max;
-            rodata.cfg_exec_enforce_lsm = u32::from(opts.exec_enforce_lsm);
-        }
-        open.progs
-            .enforce_exec_lsm
-            .set_autoload(opts.exec_enforce_lsm);
         // A previous agent left enforcement pinned: run on its lineage and rule maps.
-        let previous = Pins::existing();
-        let adopted = match &previous {
-            Some(pins) => adopt_maps(open.open_object_mut(), pins),
-            None => Vec::new(),
-        };
-        let process = open.load().map_err(|source| LoadError::Load {
-            object: "process",
-            source,
-        })?;
-
-        let mut sensors = Sensors {
-            process,
-            links: Vec::new(),
-            families: Vec::new(),
-            lsm_exec: opts.exec_enforce_lsm,
-            link_names: Vec::new(),
-            pinned: None,
-            net_rules: None,
-            file_watch: None,
-        };
-        sensors.attach()?;
-        // Families beyond the process sensor load here, sharing its maps through
-        // `sensors.shared()`, each only when the options ask for it.
-        if let Some(net) = &opts.net {
-            match crate::net::load(&sensors.shared(), opts.wakeup_bytes, net) {
-                Ok((family, rules)) => {
-                    sensors.add_family(Box::new(family));
-                    sensors.net_rules = Some(rules);
-                }
-                Err(err) if !net.required => {
-                    tracing::warn!(%err, "the network sensor could not load; running without it");
+        let previous = if opts.trial { None } else { Pins::existing() };
+        let mut lsm = opts.exec_enforce_lsm;
+        let mut refused = Vec::new();
+        let mut sensors = loop {
+            let (process, adopted, load_refused) = load_process(opts, lsm, previous.as_ref())?;
+            let lsm_loaded = lsm && load_refused.is_empty();
+            refused.extend(load_refused);
+            let mut sensors = Sensors {
+                process,
+                links: Vec::new(),
+                families: Vec::new(),
+                lsm_exec: lsm_loaded,
+                link_names: Vec::new(),
+                pinned: None,
+                net_rules: None,
+                file_watch: None,
+                health: Vec::new(),
+                adopted,
+            };
+            match sensors.attach() {
+                Ok(()) => break sensors,
+                // The LSM hook loaded but would not attach: load again without it, so exec
+                // rules fall back to SIGKILL (the object's rodata says which path enforces).
+                Err(LoadError::Attach { program, source }) if program == "enforce_exec_lsm" => {
+                    crate::capability::attach_refused(
+                        &mut refused,
+                        PROCESS_PROGRAMS,
+                        program,
+                        &source,
+                    );
+                    lsm = false;
                 }
                 Err(err) => return Err(err),
             }
-        }
-        if let Some(file) = &opts.file {
-            let (family, watch) = crate::file::load(&sensors.shared(), opts.wakeup_bytes, file)?;
-            sensors.file_watch = Some((watch, family.hook_set));
-            sensors.add_family(Box::new(family));
-        }
-        sensors.pins(previous, &adopted, opts.keep_enforcing)?;
-        if let Some(protect) = &opts.protect {
-            let dirs: Vec<std::path::PathBuf> = sensors
-                .pinned()
-                .map(|p| vec![p.link(""), p.map("")])
-                .unwrap_or_default();
-            let dirs: Vec<&std::path::Path> = dirs.iter().map(|d| d.as_path()).collect();
-            let mut family = crate::protect::load(&sensors.shared(), protect, &dirs)?;
-            if let Some(pins) = sensors.pinned() {
-                for (name, link) in family.links_mut() {
-                    link.pin(pins.link(&name))
-                        .map_err(|source| LoadError::Pin {
-                            what: format!("link {name}"),
-                            source,
-                        })?;
+        };
+        sensors.health.push(Status::new(
+            Capability::ProcessEvents,
+            State::Ok,
+            "tp_btf sched_process_exec/fork/exit",
+        ));
+        sensors.health.push(if sensors.lsm_exec {
+            Status::new(
+                Capability::DenyExec,
+                State::Ok,
+                "lsm/bprm_check_security returns -EPERM",
+            )
+        } else {
+            let why = refused
+                .iter()
+                .map(|r| format!("{} refused: {}", r.program, r.reason))
+                .next()
+                .unwrap_or_else(|| "BPF LSM is not active on this kernel".to_string());
+            Status::new(
+                Capability::DenyExec,
+                State::Fallback,
+                "SIGKILL from sched_process_exec",
+            )
+            .because(format!(
+                "{why}: the exec happens and the process is killed before its first instruction (outcome 'killed', not 'denied')"
+            ))
+        });
+        // Families beyond the process sensor load here, sharing its maps through
+        // `sensors.shared()`, each only when the options ask for it.
+        match &opts.net {
+            Some(net) => match crate::net::load(&sensors.shared(), opts.wakeup_bytes, net) {
+                Ok((family, rules, statuses)) => {
+                    sensors.add_family(Box::new(family));
+                    sensors.net_rules = Some(rules);
+                    sensors.health.extend(statuses);
                 }
-            }
-            // Last: every program, map and link is loaded, attached and pinned by now.
-            let objects = family.protect_own_objects()?;
-            tracing::info!(
-                objects,
-                "self-protection covers the agent's BPF programs, maps and links"
-            );
-            sensors.add_family(Box::new(family));
+                Err(err) if !net.required => {
+                    tracing::error!(%err, "the network sensor could not load: no network event, DNS or network rule on this host");
+                    sensors.health.extend(unavailable(
+                        crate::net::PROGRAMS,
+                        &format!("the network object did not load: {err}"),
+                    ));
+                }
+                Err(err) => return Err(err),
+            },
+            None => sensors
+                .health
+                .extend(off(crate::net::PROGRAMS, "turned off (--no-net)")),
+        }
+        match &opts.file {
+            Some(file) => match crate::file::load(&sensors.shared(), opts.wakeup_bytes, file) {
+                Ok((family, watch)) => {
+                    sensors.health.push(file_status(family.hook_set));
+                    sensors.file_watch = Some((watch, family.hook_set));
+                    sensors.add_family(Box::new(family));
+                }
+                Err(err) => {
+                    tracing::error!(%err, "the file sensor could not load: no file, privilege or kernel-integrity event on this host");
+                    sensors.health.push(
+                        Status::new(Capability::FileEvents, State::Unavailable, "")
+                            .because(format!("the file object did not load: {err}")),
+                    );
+                }
+            },
+            None => sensors.health.push(
+                Status::new(Capability::FileEvents, State::Off, "")
+                    .because("turned off (--no-file-sensor, or no rule or watched path needs it)"),
+            ),
+        }
+        let adopted = std::mem::take(&mut sensors.adopted);
+        if !opts.trial {
+            sensors.pins(previous, &adopted, opts.keep_enforcing)?;
+        }
+        match &opts.protect {
+            Some(protect) => sensors.load_protect(protect)?,
+            None => sensors.health.push(
+                Status::new(Capability::SelfProtection, State::Off, "")
+                    .because("not asked for (--protect-self), or BPF LSM is not active"),
+            ),
         }
         Ok(sensors)
+    }
+
+    fn load_protect(&mut self, protect: &crate::protect::ProtectOptions) -> Result<(), LoadError> {
+        let dirs: Vec<std::path::PathBuf> = self
+            .pinned()
+            .map(|p| vec![p.link(""), p.map("")])
+            .unwrap_or_default();
+        let dirs: Vec<&std::path::Path> = dirs.iter().map(|d| d.as_path()).collect();
+        let mut family = crate::protect::load(&self.shared(), protect, &dirs)?;
+        if let Some(pins) = self.pinned() {
+            for (name, link) in family.links_mut() {
+                link.pin(pins.link(&name))
+                    .map_err(|source| LoadError::Pin {
+                        what: format!("link {name}"),
+                        source,
+                    })?;
+            }
+        }
+        // Last: every program, map and link is loaded, attached and pinned by now.
+        let objects = family.protect_own_objects()?;
+        tracing::info!(
+            objects,
+            "self-protection covers the agent's BPF programs, maps and links"
+        );
+        self.health.push(Status::new(
+            Capability::SelfProtection,
+            State::Ok,
+            "lsm/task_kill, ptrace_access_check, inode_unlink, bpf, bpf_map, bpf_prog",
+        ));
+        self.add_family(Box::new(family));
+        Ok(())
+    }
+
+    /// One status per capability, in [`Capability::ALL`] order: what the agent has on this
+    /// kernel with these options.
+    pub fn capabilities(&self) -> Vec<Status> {
+        let mut out = self.health.clone();
+        out.sort_by_key(|s| Capability::ALL.iter().position(|c| *c == s.capability));
+        out
     }
 
     fn attach(&mut self) -> Result<(), LoadError> {

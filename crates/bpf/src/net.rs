@@ -23,11 +23,15 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use libbpf_rs::skel::{OpenSkel, SkelBuilder};
+use libbpf_rs::MapCore;
 use libbpf_rs::{Link, OpenObject, TcHook, TcHookBuilder, TC_INGRESS};
 
 use crate::abi::net::{
     shrike_net_cfg, shrike_net_direction, shrike_net_lpm_key, shrike_net_match, shrike_net_rule,
     shrike_net_rule_flags, shrike_net_scope, RULES_MAX,
+};
+use crate::capability::{
+    attach_refused, disable, load_degrading, statuses, Capability, ProgramCap, Refusal, Status,
 };
 use crate::loader::{Family, LoadError, SharedMaps};
 use crate::skel::net::{NetSkel, NetSkelBuilder};
@@ -379,7 +383,8 @@ struct RulesInner {
     /// Trie keys written per generation, to clear a generation before it is rewritten.
     keys: [Vec<Vec<u8>>; 2],
     cgroup2: PathBuf,
-    tc_prog: OwnedFd,
+    /// The tc program, unless the kernel refused it (inbound deny rules are then refused).
+    tc_prog: Option<OwnedFd>,
     tc_interfaces: TcInterfaces,
     tc: Vec<TcAttachment>,
 }
@@ -565,8 +570,14 @@ impl RulesInner {
             TcInterfaces::Named(names) => names.clone(),
             TcInterfaces::All => all_interfaces(),
         };
+        let Some(prog) = &self.tc_prog else {
+            return Err(NetRuleError::Tc {
+                iface: "any".into(),
+                why: "this kernel refused the tc ingress program (net_ingress_deny is unavailable: see `shrike doctor`)".into(),
+            });
+        };
         for iface in names {
-            let attachment = attach_tc_ingress(&self.tc_prog, &iface)?;
+            let attachment = attach_tc_ingress(prog, &iface)?;
             self.tc.push(attachment);
         }
         Ok(())
@@ -677,35 +688,93 @@ pub fn cgroup2_root() -> Result<PathBuf, LoadError> {
     Ok(path)
 }
 
-/// Opens, loads and attaches the network sensor, sharing the process object's maps.
+/// The network family's programs, each with the capability it serves. Every one is optional:
+/// a program the kernel refuses costs its capability, not the sensor.
+pub const PROGRAMS: &[ProgramCap] = &[
+    net_prog("net_connect4", "cgroup/connect4", Capability::NetSockets),
+    net_prog("net_connect6", "cgroup/connect6", Capability::NetSockets),
+    net_prog("net_sendmsg4", "cgroup/sendmsg4", Capability::NetSockets),
+    net_prog("net_sendmsg6", "cgroup/sendmsg6", Capability::NetSockets),
+    net_prog("net_bind4", "cgroup/bind4", Capability::NetSockets),
+    net_prog("net_bind6", "cgroup/bind6", Capability::NetSockets),
+    net_prog(
+        "net_post_bind4",
+        "cgroup/post_bind4",
+        Capability::NetBindResults,
+    ),
+    net_prog(
+        "net_post_bind6",
+        "cgroup/post_bind6",
+        Capability::NetBindResults,
+    ),
+    net_prog(
+        "net_tcp_state",
+        "tp_btf/inet_sock_set_state",
+        Capability::NetTcpState,
+    ),
+    net_prog(
+        "net_seed_tasks",
+        "iter/task_file",
+        Capability::NetOlderSockets,
+    ),
+    net_prog("net_seed_tcp", "iter/tcp", Capability::NetOlderSockets),
+    net_prog("net_seed_udp", "iter/udp", Capability::NetOlderSockets),
+    net_prog("net_skb_egress", "cgroup_skb/egress", Capability::NetDns),
+    net_prog("net_skb_ingress", "cgroup_skb/ingress", Capability::NetDns),
+    net_prog(
+        "net_tc_ingress",
+        "tc ingress (tcx or clsact)",
+        Capability::NetIngressDeny,
+    ),
+];
+
+const fn net_prog(program: &'static str, hook: &'static str, capability: Capability) -> ProgramCap {
+    ProgramCap {
+        program,
+        hook,
+        capability,
+    }
+}
+
+/// Opens, loads and attaches the network sensor, sharing the process object's maps. A program
+/// the kernel refuses (at load or attach) is left out and reported in the returned statuses.
 pub fn load(
     shared: &SharedMaps<'_>,
     wakeup_bytes: u64,
     opts: &NetOptions,
-) -> Result<(NetSensor, NetRules), LoadError> {
+) -> Result<(NetSensor, NetRules, Vec<Status>), LoadError> {
     let cgroup2 = cgroup2_root()?;
-    let storage: &'static mut MaybeUninit<OpenObject> = Box::leak(Box::new(MaybeUninit::uninit()));
-    let mut open = NetSkelBuilder::default()
-        .open(storage)
-        .map_err(|source| LoadError::Open {
-            object: "net",
-            source,
-        })?;
-    {
-        let maps = &mut open.maps;
-        shared.reuse(&mut maps.events, &mut maps.counters, &mut maps.procs)?;
-    }
-    if let Some(rodata) = open.maps.rodata_data.as_deref_mut() {
-        rodata.cfg_wakeup_bytes = wakeup_bytes;
-    }
-    if !opts.dns {
-        open.progs.net_skb_egress.set_autoload(false);
-        open.progs.net_skb_ingress.set_autoload(false);
-    }
-    let skel = open.load().map_err(|source| LoadError::Load {
-        object: "net",
-        source,
+    let off: &[&str] = if opts.dns {
+        &[]
+    } else {
+        &["net_skb_egress", "net_skb_ingress"]
+    };
+    let (skel, mut refused) = load_degrading("net", PROGRAMS, |refused| {
+        let storage: &'static mut MaybeUninit<OpenObject> =
+            Box::leak(Box::new(MaybeUninit::uninit()));
+        let mut open =
+            NetSkelBuilder::default()
+                .open(storage)
+                .map_err(|source| LoadError::Open {
+                    object: "net",
+                    source,
+                })?;
+        {
+            let maps = &mut open.maps;
+            shared.reuse(&mut maps.events, &mut maps.counters, &mut maps.procs)?;
+        }
+        if let Some(rodata) = open.maps.rodata_data.as_deref_mut() {
+            rodata.cfg_wakeup_bytes = wakeup_bytes;
+        }
+        disable(open.open_object_mut(), refused);
+        for name in off {
+            disable_named(open.open_object_mut(), name);
+        }
+        Ok(open)
     })?;
+    let runs = |refused: &[Refusal], name: &str| {
+        !off.contains(&name) && !refused.iter().any(|r| r.program == name)
+    };
 
     let root = File::open(&cgroup2)
         .map_err(|e| LoadError::Option(format!("opening {}: {e}", cgroup2.display())))?;
@@ -713,49 +782,70 @@ pub fn load(
     let progs = &skel.progs;
     let mut links = Vec::new();
     let mut hooks = Vec::new();
-    let mut cgroup_progs = vec![
-        ("cgroup/connect4", &progs.net_connect4),
-        ("cgroup/connect6", &progs.net_connect6),
-        ("cgroup/sendmsg4", &progs.net_sendmsg4),
-        ("cgroup/sendmsg6", &progs.net_sendmsg6),
-        ("cgroup/bind4", &progs.net_bind4),
-        ("cgroup/bind6", &progs.net_bind6),
-        ("cgroup/post_bind4", &progs.net_post_bind4),
-        ("cgroup/post_bind6", &progs.net_post_bind6),
+    let cgroup_progs = [
+        ("net_connect4", &progs.net_connect4),
+        ("net_connect6", &progs.net_connect6),
+        ("net_sendmsg4", &progs.net_sendmsg4),
+        ("net_sendmsg6", &progs.net_sendmsg6),
+        ("net_bind4", &progs.net_bind4),
+        ("net_bind6", &progs.net_bind6),
+        ("net_post_bind4", &progs.net_post_bind4),
+        ("net_post_bind6", &progs.net_post_bind6),
+        ("net_skb_egress", &progs.net_skb_egress),
+        ("net_skb_ingress", &progs.net_skb_ingress),
     ];
-    if opts.dns {
-        cgroup_progs.push(("cgroup_skb/egress", &progs.net_skb_egress));
-        cgroup_progs.push(("cgroup_skb/ingress", &progs.net_skb_ingress));
-    }
     for (name, prog) in cgroup_progs {
-        let link = prog.attach_cgroup(fd).map_err(|source| LoadError::Attach {
-            program: name,
-            source,
-        })?;
-        links.push(link);
-        hooks.push(format!("{name} ({})", cgroup2.display()));
+        if !runs(&refused, name) {
+            continue;
+        }
+        match prog.attach_cgroup(fd) {
+            Ok(link) => {
+                links.push(link);
+                hooks.push(format!("{} ({})", hook_of(name), cgroup2.display()));
+            }
+            Err(err) => attach_refused(&mut refused, PROGRAMS, name, &err),
+        }
     }
-    let link = progs
-        .net_tcp_state
-        .attach()
-        .map_err(|source| LoadError::Attach {
-            program: "tp_btf/inet_sock_set_state",
-            source,
-        })?;
-    links.push(link);
-    hooks.push("tp_btf/inet_sock_set_state".into());
-    seed_owners(&progs.net_seed_owners);
+    if runs(&refused, "net_tcp_state") {
+        match progs.net_tcp_state.attach() {
+            Ok(link) => {
+                links.push(link);
+                hooks.push(hook_of("net_tcp_state").into());
+            }
+            Err(err) => attach_refused(&mut refused, PROGRAMS, "net_tcp_state", &err),
+        }
+    }
+    // The seeding passes work together: one missing (or failing) makes the others useless.
+    const SEEDS: [&str; 3] = ["net_seed_tasks", "net_seed_tcp", "net_seed_udp"];
+    let seeding = if SEEDS.iter().all(|p| runs(&refused, p)) {
+        seed_owners(&skel).map_err(|e| format!("running the seeding iterators: {e}"))
+    } else {
+        Err("another seeding pass was refused".to_string())
+    };
+    if let Err(why) = seeding {
+        for name in SEEDS {
+            if runs(&refused, name) {
+                attach_refused(&mut refused, PROGRAMS, name, &why);
+            }
+        }
+    }
 
     let handle = |map: &libbpf_rs::Map<'_>, name: &'static str| {
         map.as_fd()
             .try_clone_to_owned()
             .map_err(|e| LoadError::Option(format!("duplicating the {name} map fd: {e}")))
     };
-    let tc_prog = progs
-        .net_tc_ingress
-        .as_fd()
-        .try_clone_to_owned()
-        .map_err(|e| LoadError::Option(format!("duplicating the tc program fd: {e}")))?;
+    let tc_prog = if runs(&refused, "net_tc_ingress") {
+        Some(
+            progs
+                .net_tc_ingress
+                .as_fd()
+                .try_clone_to_owned()
+                .map_err(|e| LoadError::Option(format!("duplicating the tc program fd: {e}")))?,
+        )
+    } else {
+        None
+    };
     let rules = NetRules(Arc::new(Mutex::new(RulesInner {
         sets: BTreeMap::new(),
         lpm: handle(&skel.maps.net_lpm, "net_lpm")?,
@@ -775,6 +865,7 @@ pub fn load(
             other => LoadError::Option(other.to_string()),
         })?;
     hooks.extend(rules.tc_hooks());
+    let statuses = statuses(PROGRAMS, &refused, off);
     Ok((
         NetSensor {
             _skel: skel,
@@ -782,26 +873,50 @@ pub fn load(
             hooks,
         },
         rules,
+        statuses,
     ))
 }
 
-/// Sockets older than the agent: one pass of a task_file iterator records the process holding
-/// each TCP/UDP socket that has no owner yet (so a listener started before the agent has its
-/// accepted connections attributed, and an older connection's close is reported). Runs after
-/// the hooks are attached, so no socket falls between the two. A failure costs attribution of
-/// older sockets only: logged, not fatal.
-fn seed_owners(prog: &libbpf_rs::ProgramMut<'_>) {
+fn hook_of(program: &str) -> &'static str {
+    PROGRAMS
+        .iter()
+        .find(|p| p.program == program)
+        .map_or("?", |p| p.hook)
+}
+
+fn disable_named(object: &mut OpenObject, name: &str) {
+    for mut prog in object.progs_mut() {
+        if prog.name() == name {
+            prog.set_autoload(false);
+        }
+    }
+}
+
+/// Sockets older than the agent (see the seeding passes in bpf/net.bpf.c): the task_file pass
+/// records each socket's holder, then the tcp and udp passes give every TCP and UDP socket
+/// with no owner yet the holder found. Runs after the hooks are attached, so no socket falls
+/// between the two; the temporary map is emptied afterwards.
+fn seed_owners(skel: &NetSkel<'_>) -> Result<(), libbpf_rs::Error> {
     use std::io::Read;
-    let result = prog.attach().and_then(|link| {
+    let progs = &skel.progs;
+    for prog in [
+        &progs.net_seed_tasks,
+        &progs.net_seed_tcp,
+        &progs.net_seed_udp,
+    ] {
+        let link = prog.attach()?;
         let mut iter = libbpf_rs::Iter::new(&link)?;
         let mut sink = Vec::new();
         iter.read_to_end(&mut sink)
             .map_err(libbpf_rs::Error::from)?;
-        Ok(())
-    });
-    if let Err(err) = result {
-        tracing::warn!(%err, "could not record the owners of sockets older than the agent; their accepts and closes are reported without a process");
     }
+    let seeds = &skel.maps.net_seed;
+    let keys: Vec<Vec<u8>> = seeds.keys().collect();
+    for key in keys {
+        // A key that vanished meanwhile is fine: the map only needs to end up empty.
+        let _ = seeds.delete(&key);
+    }
+    Ok(())
 }
 
 /// An IPv6 address that is really IPv4 (`::ffff:a.b.c.d`) as IPv4; anything else unchanged.

@@ -83,6 +83,18 @@ pub fn render(event: &Event) -> String {
                     lost.ringbuf_full, lost.pipeline_full, lost.other
                 );
             }
+            if let Some(health) = &event.health {
+                for cap in &health.capabilities {
+                    let _ = write!(line, " {}={}", cap.name, cap.state);
+                }
+                for rule in &health.rules_not_in_force {
+                    let _ = write!(
+                        line,
+                        " NOT-IN-FORCE[{} needs {}]",
+                        rule.rule_id, rule.capability
+                    );
+                }
+            }
             if let Some(result) = event.result {
                 let _ = write!(line, " result={result}");
             }

@@ -10,8 +10,8 @@ pub mod text;
 pub mod time;
 
 pub use model::{
-    Alert, BpfLoad, Container, CredChange, Creds, Dns, Enforced, EnforcedAction, Event, EventKind,
-    ExecId, Exit, FileInfo, Lost, Memfd, Module, Mount, NamespaceChange, Network, Process, Ptrace,
-    Signal, StdioSocket,
+    Alert, BpfLoad, CapabilityHealth, Container, CredChange, Creds, Dns, Enforced, EnforcedAction,
+    Event, EventKind, ExecId, Exit, FileInfo, Health, Lost, Memfd, Module, Mount, NamespaceChange,
+    Network, Process, Ptrace, RuleNotInForce, Signal, StdioSocket,
 };
 pub use time::Timestamp;

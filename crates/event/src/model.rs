@@ -74,6 +74,9 @@ pub enum EventKind {
     Dns,
     /// Synthesized by the agent when the kernel reports records it had to drop.
     EventsLost,
+    /// Synthesized by the agent: what it can see and enforce on this kernel, at start and
+    /// whenever a capability changes state.
+    AgentHealth,
 }
 
 impl EventKind {
@@ -105,6 +108,7 @@ impl EventKind {
             EventKind::NetClose => "net_close",
             EventKind::Dns => "dns",
             EventKind::EventsLost => "events_lost",
+            EventKind::AgentHealth => "agent_health",
         }
     }
 }
@@ -382,6 +386,37 @@ pub struct Lost {
     pub other: u64,
 }
 
+/// The agent's capabilities on this kernel (an `agent_health` event).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Health {
+    /// Every capability, in a fixed order.
+    pub capabilities: Vec<CapabilityHealth>,
+    /// Rules of the running policy that are not in force because a capability they need is
+    /// missing (the agent runs with them only under `--allow-degraded`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rules_not_in_force: Vec<RuleNotInForce>,
+}
+
+/// One capability: `state` is `ok`, `fallback`, `degraded`, `unavailable` or `off`.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct CapabilityHealth {
+    pub name: String,
+    pub state: String,
+    /// The hooks it runs on (empty when unavailable or off).
+    pub hook: String,
+    /// Why it is not `ok`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+/// A rule the agent cannot enforce or detect on this kernel.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct RuleNotInForce {
+    pub rule_id: String,
+    /// The capability it needs that is missing.
+    pub capability: String,
+}
+
 /// What the kernel did to an action because of a rule. Not written to JSON by itself: it
 /// becomes the `outcome` of that rule's alert.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -425,6 +460,7 @@ pub struct Event {
     pub memfd: Option<Memfd>,
     pub signal: Option<Signal>,
     pub lost: Option<Lost>,
+    pub health: Option<Health>,
     /// The system call's return value, where there is one.
     pub result: Option<i64>,
     pub alerts: Vec<Alert>,
@@ -457,6 +493,7 @@ impl Event {
             memfd: None,
             signal: None,
             lost: None,
+            health: None,
             result: None,
             alerts: Vec::new(),
             enforced: None,
@@ -535,6 +572,8 @@ struct WireOut<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     lost: Option<&'a Lost>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    health: Option<&'a Health>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     result: Option<i64>,
     #[serde(skip_serializing_if = "<[Alert]>::is_empty")]
     alerts: &'a [Alert],
@@ -577,6 +616,8 @@ struct WireIn {
     signal: Option<Signal>,
     #[serde(default)]
     lost: Option<Lost>,
+    #[serde(default)]
+    health: Option<Health>,
     #[serde(default)]
     result: Option<i64>,
     #[serde(default)]
@@ -621,6 +662,7 @@ impl Serialize for Event {
             memfd: self.memfd.as_ref(),
             signal: self.signal.as_ref(),
             lost: self.lost.as_ref(),
+            health: self.health.as_ref(),
             result: self.result,
             alerts: &self.alerts,
         }
@@ -674,6 +716,7 @@ impl<'de> Deserialize<'de> for Event {
             memfd: wire.memfd,
             signal: wire.signal,
             lost: wire.lost,
+            health: wire.health,
             result: wire.result,
             alerts: wire.alerts,
             enforced: None,

@@ -9,7 +9,7 @@ use std::fmt;
 use shrike_event::EventKind;
 
 /// Every event kind, in slot order.
-pub const ALL_KINDS: [EventKind; 25] = [
+pub const ALL_KINDS: [EventKind; 26] = [
     EventKind::ProcessExec,
     EventKind::ProcessExit,
     EventKind::ProcessFork,
@@ -35,6 +35,7 @@ pub const ALL_KINDS: [EventKind; 25] = [
     EventKind::NetClose,
     EventKind::Dns,
     EventKind::EventsLost,
+    EventKind::AgentHealth,
 ];
 
 /// The slot of `kind` in [`ALL_KINDS`] and in a [`KindSet`].
@@ -65,6 +66,7 @@ pub const fn kind_index(kind: EventKind) -> usize {
         EventKind::NetClose => 22,
         EventKind::Dns => 23,
         EventKind::EventsLost => 24,
+        EventKind::AgentHealth => 25,
     }
 }
 
@@ -161,7 +163,10 @@ pub const NET: KindSet = KindSet::of(&[
 ]);
 
 /// Kinds that describe a process's own action and so carry `process`, `parent`, `ancestors`.
-pub const PROCESS: KindSet = KindSet::ALL.without(KindSet::of(&[EventKind::EventsLost]));
+pub const PROCESS: KindSet = KindSet::ALL.without(KindSet::of(&[
+    EventKind::EventsLost,
+    EventKind::AgentHealth,
+]));
 
 /// Kinds that come from a system call and may carry its `result`.
 pub const SYSCALL: KindSet = FILE.union(NET).union(KindSet::of(&[

@@ -27,6 +27,7 @@ use crate::clock::BootClock;
 use crate::detect::Detector;
 use crate::enforcement;
 use crate::file_watch;
+use crate::health;
 use crate::output::{Output, OutputFormat};
 use crate::pipeline::{Pipeline, PipelineOptions};
 use crate::policy_source::{PolicySource, PolicyWatch};
@@ -52,6 +53,9 @@ pub struct RunConfig {
     pub net_infos: Vec<crate::pipeline::net::NetRuleInfo>,
     /// `--protect-self`: refuse attempts against the agent where BPF LSM allows it.
     pub protect_self: Option<shrike_bpf::protect::ProtectOptions>,
+    /// `--allow-degraded`: start (and reload) even when rules need a capability this kernel
+    /// refused; those rules are reported as not in force.
+    pub allow_degraded: bool,
 }
 
 /// How often the loss counters are checked (and an `events_lost` event emitted on growth).
@@ -69,28 +73,17 @@ pub fn run<W: Write>(config: &RunConfig, out: W, shutdown: Shutdown) -> Result<(
     })?;
     info!(rules = policy.rules().count(), source = %config.policy.describe(), "policy loaded");
     let mut policy_watch = PolicyWatch::new(&config.policy).context("watching the policy")?;
-    let mut sensor_opts = config.sensors.clone();
-    // Exec rules refuse with EPERM where the kernel calls BPF LSM programs; elsewhere they kill
-    // the new image before it runs (probed, not guessed from the kernel version).
-    sensor_opts.exec_enforce_lsm = shrike_bpf::probe::bpf_lsm_active();
-    if config.protect_self.is_some() && !sensor_opts.exec_enforce_lsm {
+    let sensor_opts = sensor_options(config, &policy);
+    if config.protect_self.is_some() && sensor_opts.protect.is_none() {
         warn!("--protect-self needs BPF LSM, which is not active here: attempts against the agent will be alerted on, not refused");
     }
-    if sensor_opts.exec_enforce_lsm {
-        sensor_opts.protect = config.protect_self.clone();
+    if sensor_opts.file.is_none() && config.sensors.file.is_some() {
+        info!("no file, privilege or kernel-integrity rule and no watched path: the file sensor is not armed");
     }
-    // The file sensor watches what the configuration and the policy need, and is not loaded at
-    // all (no syscall hook armed) when neither needs it.
     let configured_watch = config.sensors.file.as_ref().map(|f| f.watch.clone());
-    if let (Some(file), Some(configured)) = (sensor_opts.file.as_mut(), &configured_watch) {
-        if file_watch::needed(configured, policy.kernel_plan()) {
-            file.watch = file_watch::merged(configured, policy.kernel_plan());
-        } else {
-            info!("no file, privilege or kernel-integrity rule and no watched path: the file sensor is not armed");
-            sensor_opts.file = None;
-        }
-    }
-    let sensors = Sensors::load(&sensor_opts).context("starting the process sensor")?;
+    let sensors = Sensors::load(&sensor_opts).context("loading the sensors")?;
+    let capabilities = sensors.capabilities();
+    let mut missing = check_capabilities(&policy, &capabilities, config.allow_degraded)?;
     enforcement::load(&sensors, policy.kernel_plan())
         .context("loading the policy's kernel rules")?;
     let mut detector = Detector::new(Arc::new(policy));
@@ -112,6 +105,10 @@ pub fn run<W: Write>(config: &RunConfig, out: W, shutdown: Shutdown) -> Result<(
     );
     pipeline.set_net_rules(config.net_infos.iter().cloned());
     let mut output = Output::new(out, config.output);
+    output
+        .write(&pipeline.health_event(health::health(&capabilities, &missing)))
+        .and_then(|_| output.flush())
+        .context("writing events")?;
     info!(
         sensors = ?sensors.attached(),
         processes,
@@ -151,12 +148,22 @@ pub fn run<W: Write>(config: &RunConfig, out: W, shutdown: Shutdown) -> Result<(
         }
         pipeline.clock_mut().refresh();
         if policy_watch.changed() {
-            reload(
-                &config.policy,
+            let now_missing = reload(
+                config,
                 &sensors,
+                &capabilities,
                 configured_watch.as_ref(),
                 &mut detector,
             );
+            // The rules not in force changed with the policy: say so in the stream.
+            if let Some(now_missing) = now_missing.filter(|m| *m != missing) {
+                missing = now_missing;
+                let event = pipeline.health_event(health::health(&capabilities, &missing));
+                if let Err(err) = output.write(&event).and_then(|_| output.flush()) {
+                    result = Err(err).context("writing events");
+                    break;
+                }
+            }
         }
         let now = Instant::now();
         if now >= next_loss_check {
@@ -233,35 +240,98 @@ pub fn run<W: Write>(config: &RunConfig, out: W, shutdown: Shutdown) -> Result<(
     result
 }
 
-/// Compiles the policy anew and, only if it compiles and its kernel rules are in place, puts it
-/// in force: the kernel maps switch generation atomically, then user space switches policy.
+/// The sensor options `run` loads for this configuration and policy: the exec enforcement
+/// hook probed here (EPERM where the kernel calls BPF LSM programs, else SIGKILL before the
+/// new image runs — probed, not guessed from the kernel version), self-protection only where
+/// BPF LSM can refuse, and the file sensor watching what the configuration and the policy
+/// need — not loaded at all (no syscall hook armed) when neither needs it.
+pub fn sensor_options(config: &RunConfig, policy: &shrike_rules::Policy) -> SensorOptions {
+    let mut opts = config.sensors.clone();
+    opts.exec_enforce_lsm = shrike_bpf::probe::bpf_lsm_active();
+    if opts.exec_enforce_lsm {
+        opts.protect = config.protect_self.clone();
+    }
+    if let Some(file) = opts.file.as_mut() {
+        if file_watch::needed(&file.watch, policy.kernel_plan()) {
+            file.watch = file_watch::merged(&file.watch, policy.kernel_plan());
+        } else {
+            opts.file = None;
+        }
+    }
+    opts
+}
+
+/// The rules whose capabilities are missing, logged; an error (the agent does not start, the
+/// reload is refused) when the kernel refused a capability a rule needs and `--allow-degraded`
+/// was not given.
+fn check_capabilities(
+    policy: &shrike_rules::Policy,
+    capabilities: &[shrike_bpf::capability::Status],
+    allow_degraded: bool,
+) -> Result<Vec<health::Missing>> {
+    let missing = health::missing(policy.rules(), capabilities);
+    if missing.iter().any(health::refuses) && !allow_degraded {
+        bail!("{}", health::refusal_message(&missing));
+    }
+    for m in &missing {
+        warn!(
+            rule = %m.rule_id,
+            capability = m.capability.name(),
+            state = m.state.as_str(),
+            reason = m.reason.as_deref().unwrap_or(""),
+            "a rule is not in force: the capability it needs is missing"
+        );
+    }
+    Ok(missing)
+}
+
+/// Compiles the policy anew and, only if it compiles, the capabilities its rules need are here
+/// (or `--allow-degraded`), and its kernel rules are in place, puts it in force: the kernel
+/// maps switch generation atomically, then user space switches policy. Returns the rules not
+/// in force under the new policy, or `None` when the reload was refused.
 fn reload(
-    source: &PolicySource,
+    config: &RunConfig,
     sensors: &Sensors,
+    capabilities: &[shrike_bpf::capability::Status],
     configured_watch: Option<&shrike_bpf::file::WatchSet>,
     detector: &mut Detector,
-) {
-    match source.compile() {
-        Ok(policy) => match enforcement::load(sensors, policy.kernel_plan()).and_then(|_| {
-            match (sensors.file_watch(), configured_watch) {
-                (Some(watch), Some(configured)) => watch
-                    .replace(&file_watch::merged(configured, policy.kernel_plan()))
-                    .map(|_| ()),
-                _ => Ok(()),
-            }
-        }) {
-            Ok(()) => {
-                info!(rules = policy.rules().count(), source = %source.describe(), "policy reloaded");
-                detector.replace(Arc::new(policy));
-            }
-            Err(err) => {
-                error!(%err, "policy reload refused: its kernel rules could not be loaded; the running policy stays in force")
-            }
-        },
-        Err(diags) => error!(
-            "policy reload refused, the running policy stays in force:\n{}",
-            render_diagnostics(&diags).trim_end()
-        ),
+) -> Option<Vec<health::Missing>> {
+    let source = &config.policy;
+    let policy = match source.compile() {
+        Ok(policy) => policy,
+        Err(diags) => {
+            error!(
+                "policy reload refused, the running policy stays in force:\n{}",
+                render_diagnostics(&diags).trim_end()
+            );
+            return None;
+        }
+    };
+    let missing = match check_capabilities(&policy, capabilities, config.allow_degraded) {
+        Ok(missing) => missing,
+        Err(err) => {
+            error!("policy reload refused, the running policy stays in force: {err:#}");
+            return None;
+        }
+    };
+    let loaded = enforcement::load(sensors, policy.kernel_plan()).and_then(|_| {
+        match (sensors.file_watch(), configured_watch) {
+            (Some(watch), Some(configured)) => watch
+                .replace(&file_watch::merged(configured, policy.kernel_plan()))
+                .map(|_| ()),
+            _ => Ok(()),
+        }
+    });
+    match loaded {
+        Ok(()) => {
+            info!(rules = policy.rules().count(), source = %source.describe(), "policy reloaded");
+            detector.replace(Arc::new(policy));
+            Some(missing)
+        }
+        Err(err) => {
+            error!(%err, "policy reload refused: its kernel rules could not be loaded; the running policy stays in force");
+            None
+        }
     }
 }
 
@@ -433,6 +503,7 @@ impl RunConfig {
             alerts_only: false,
             net_infos: Vec::new(),
             protect_self: None,
+            allow_degraded: false,
         }
     }
 }

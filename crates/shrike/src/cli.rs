@@ -31,8 +31,11 @@ pub enum Command {
     /// Run the agent in the foreground: events on stdout, logs on stderr, stop with Ctrl-C or
     /// SIGTERM (every program is detached on the way out).
     Run(RunArgs),
-    /// Probe this kernel: what shrike needs, which hook each capability uses, what degrades.
-    Doctor,
+    /// Check this kernel: load the programs `shrike run` would load with the same options
+    /// (the built-in defaults unless given), print one row per capability — ok, fallback,
+    /// degraded or unavailable, with the hook and the reason — detach, and exit 1 if anything
+    /// the configuration needs is degraded or unavailable.
+    Doctor(RunArgs),
     /// Write, check and understand policies.
     #[command(subcommand)]
     Policy(PolicyCommand),
@@ -148,6 +151,12 @@ pub struct RunArgs {
     #[arg(long = "allow-control", value_name = "BINARY")]
     pub allow_control: Vec<PathBuf>,
 
+    /// Start even when a rule of the policy needs a capability this kernel refused (see
+    /// `shrike doctor`): such rules are reported as not in force in the `agent_health` event
+    /// instead of stopping the agent.
+    #[arg(long)]
+    pub allow_degraded: bool,
+
     /// Leave the network sensor out (no socket, DNS or network enforcement events).
     #[arg(long)]
     pub no_net: bool,
@@ -260,6 +269,7 @@ impl RunArgs {
             files: self.policy.clone(),
         };
         config.alerts_only = self.alerts_only;
+        config.allow_degraded = self.allow_degraded;
         config.sensors.keep_enforcing = self.keep_enforcing;
         config.protect_self = self
             .protect_self

@@ -1,109 +1,22 @@
-//! `shrike doctor`: what this kernel offers, which hook each capability will use, and what
-//! degrades.
+//! `shrike doctor`: what this kernel offers, and what shrike really gets on it.
 //!
-//! The hook plan is data — one row per capability with its preferred hook, its fallback and
-//! the kernel feature each needs — so adding a sensor adds a row, not a branch. Every verdict
-//! comes from [`shrike_bpf::probe::probe_kernel`], which tries things rather than reading the
-//! kernel version.
+//! Two parts. The kernel features come from [`shrike_bpf::probe::probe_kernel`], which tries
+//! things rather than reading the kernel version. The capabilities come from loading the very
+//! objects `shrike run` would load with the same options (the built-in defaults unless told
+//! otherwise): a kernel whose verifier refuses one of shrike's programs shows it here as that
+//! capability degraded or unavailable, with the verifier's words — a probe program that loads
+//! proves nothing about ours. The programs are detached before `doctor` exits, and another
+//! agent's pinned enforcement is left alone.
 
 use std::fmt::Write as _;
 
+use shrike_bpf::capability::{State, Status};
 use shrike_bpf::mounts::SpecialFs;
 use shrike_bpf::probe::{KernelReport, Support};
+use shrike_bpf::Sensors;
 
-/// A kernel feature a hook needs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Feature {
-    TpBtf,
-    BpfLsm,
-    RawTp,
-    CgroupSockAddr,
-    Tc,
-    CgroupSkb,
-    SendSignal,
-}
-
-impl Feature {
-    fn available(self, r: &KernelReport) -> bool {
-        let prog = |name: &str| {
-            r.prog_types
-                .iter()
-                .any(|(n, s)| n.starts_with(name) && s.ok())
-        };
-        match self {
-            Feature::TpBtf => r.tp_btf.ok(),
-            Feature::BpfLsm => r.lsm.active(),
-            Feature::RawTp => r.raw_tp.ok(),
-            Feature::CgroupSockAddr => prog("cgroup sock_addr"),
-            Feature::Tc => prog("tc"),
-            Feature::CgroupSkb => prog("cgroup_skb"),
-            Feature::SendSignal => r.send_signal.ok(),
-        }
-    }
-}
-
-/// One capability's hook choice.
-pub struct HookRow {
-    pub capability: &'static str,
-    pub preferred: (&'static str, Feature),
-    pub fallback: Option<(&'static str, Feature)>,
-    /// What is weaker on the fallback path.
-    pub degrades: &'static str,
-    /// Whether this build has the sensor yet.
-    pub built: bool,
-}
-
-/// The hook plan of ARCHITECTURE.md, "Hooks: what exists on which kernel".
-pub const HOOK_PLAN: &[HookRow] = &[
-    HookRow {
-        capability: "exec / fork / exit",
-        preferred: ("tp_btf sched_process_exec/fork/exit", Feature::TpBtf),
-        fallback: None,
-        degrades: "",
-        built: true,
-    },
-    HookRow {
-        capability: "file, privilege, kernel-integrity events",
-        preferred: (
-            "BPF LSM path/mount/cred hooks + fexit on the watched syscalls (observe only)",
-            Feature::BpfLsm,
-        ),
-        fallback: Some((
-            "tp_btf sys_enter + sys_exit behind a syscall dispatch table",
-            Feature::TpBtf,
-        )),
-        degrades: "every system call pays the syscall-tracepoint tax while the sensor is armed (--no-file-sensor disarms it); unlink/rename/chmod/chown/link/mount paths are the caller's strings made absolute against the cwd or dirfd, so a symlinked directory is not followed and a path with '..', '//' or '/./' passes the filter unfiltered; 32-bit (ia32) syscalls are not decoded",
-        built: true,
-    },
-    HookRow {
-        capability: "deny exec",
-        preferred: ("lsm/bprm_check_security returns -EPERM", Feature::BpfLsm),
-        fallback: Some(("SIGKILL from sched_process_exec (the new image never runs)", Feature::SendSignal)),
-        degrades: "exec succeeds and the process is killed: outcome 'killed', not 'denied'",
-        built: true,
-    },
-    HookRow {
-        capability: "deny file open",
-        preferred: ("lsm/file_open returns -EPERM", Feature::BpfLsm),
-        fallback: Some(("SIGKILL at the syscall", Feature::SendSignal)),
-        degrades: "a create may already have happened: outcome 'killed', not 'denied'",
-        built: false,
-    },
-    HookRow {
-        capability: "deny connect / bind / UDP send",
-        preferred: ("cgroup connect4/6, bind4/6, sendmsg4/6", Feature::CgroupSockAddr),
-        fallback: None,
-        degrades: "",
-        built: true,
-    },
-    HookRow {
-        capability: "packets, flows and DNS",
-        preferred: ("tc (tcx or clsact) and cgroup_skb", Feature::Tc),
-        fallback: Some(("cgroup_skb only", Feature::CgroupSkb)),
-        degrades: "no ingress drop before the socket",
-        built: true,
-    },
-];
+use crate::health;
+use crate::RunConfig;
 
 fn mark(s: &Support) -> (&'static str, String) {
     match s {
@@ -112,7 +25,7 @@ fn mark(s: &Support) -> (&'static str, String) {
     }
 }
 
-/// Renders the report. Returns the text and whether shrike can run here.
+/// Renders the kernel features. Returns the text and whether shrike can run here.
 pub fn render(r: &KernelReport) -> (String, bool) {
     let mut out = String::new();
     let line = |out: &mut String, s: &Support, what: &str| {
@@ -188,40 +101,118 @@ pub fn render(r: &KernelReport) -> (String, bool) {
         }
     }
 
-    let _ = writeln!(out, "\nHooks");
-    let mut degraded = Vec::new();
-    for row in HOOK_PLAN {
-        let (hook, status) = if row.preferred.1.available(r) {
-            (row.preferred.0, "preferred".to_string())
-        } else if let Some((fallback, _)) = row.fallback.filter(|(_, f)| f.available(r)) {
-            degraded.push(format!("{}: {}", row.capability, row.degrades));
-            (fallback, "fallback".to_string())
-        } else {
-            degraded.push(format!("{}: unavailable on this kernel", row.capability));
-            ("none", "unavailable".to_string())
-        };
-        let built = if row.built {
-            ""
-        } else {
-            " [sensor not built yet]"
-        };
-        let _ = writeln!(out, "  {:<42} {:<11} {hook}{built}", row.capability, status);
-    }
-    if !degraded.is_empty() {
-        let _ = writeln!(out, "\nWhat degrades here");
-        for d in &degraded {
-            let _ = writeln!(out, "  - {d}");
-        }
-    }
     let can_run = r.can_run();
+    if !can_run {
+        let _ = writeln!(
+            out,
+            "\nshrike cannot run here: fix the 'Required' items marked 'no'."
+        );
+    }
+    (out, can_run)
+}
+
+/// The whole doctor: the kernel features, then the capabilities `run` would have with this
+/// configuration, from a trial load of the real objects. Returns the text and whether
+/// everything the configuration needs is in force (on its preferred hook or its fallback).
+pub fn run(report: &KernelReport, config: &RunConfig) -> (String, bool) {
+    let (mut out, can_run) = render(report);
+    if !can_run {
+        return (out, false);
+    }
+    let policy = match config.policy.compile() {
+        Ok(policy) => policy,
+        Err(diags) => {
+            let _ = writeln!(
+                out,
+                "\nThe policy does not compile:\n{}",
+                shrike_rules::text::render_diagnostics(&diags)
+            );
+            return (out, false);
+        }
+    };
+    let mut opts = crate::agent::sensor_options(config, &policy);
+    opts.trial = true;
+    let statuses = match Sensors::load(&opts) {
+        Ok(sensors) => sensors.capabilities(),
+        Err(err) => {
+            let _ = writeln!(
+                out,
+                "\nThe sensors did not load: {err}\nshrike cannot run here."
+            );
+            return (out, false);
+        }
+    };
+    let missing = health::missing(policy.rules(), &statuses);
+    let ok = render_capabilities(&mut out, &statuses, &missing);
+    (out, ok)
+}
+
+/// One row per capability, what degrades, and the verdict. Returns whether nothing that was
+/// asked for is degraded or unavailable.
+pub fn render_capabilities(
+    out: &mut String,
+    statuses: &[Status],
+    missing: &[health::Missing],
+) -> bool {
     let _ = writeln!(
         out,
-        "\n{}",
-        if can_run {
-            "shrike can run on this kernel."
-        } else {
-            "shrike cannot run here: fix the 'Required' items marked 'no'."
-        }
+        "\nCapabilities (the programs `shrike run` loads, loaded and attached now)"
     );
-    (out, can_run)
+    for s in statuses {
+        let hook = if s.hook.is_empty() {
+            "-"
+        } else {
+            s.hook.as_str()
+        };
+        let _ = writeln!(
+            out,
+            "  {:<12} {:<44} {hook}",
+            s.state.as_str(),
+            s.capability.describe(),
+        );
+    }
+    let notes: Vec<&Status> = statuses
+        .iter()
+        .filter(|s| s.state != State::Ok && s.reason.is_some())
+        .collect();
+    if !notes.is_empty() {
+        let _ = writeln!(out, "\nWhy");
+        for s in notes {
+            let _ = writeln!(
+                out,
+                "  - {} ({}): {}",
+                s.capability.describe(),
+                s.state.as_str(),
+                s.reason.as_deref().unwrap_or("")
+            );
+        }
+    }
+    if !missing.is_empty() {
+        let _ = writeln!(out, "\nRules not in force with these capabilities");
+        for m in missing {
+            let _ = writeln!(
+                out,
+                "  - {} needs {} ({})",
+                m.rule_id,
+                m.capability.describe(),
+                m.state.as_str()
+            );
+        }
+    }
+    let broken: Vec<&Status> = statuses
+        .iter()
+        .filter(|s| matches!(s.state, State::Degraded | State::Unavailable))
+        .collect();
+    if broken.is_empty() {
+        let _ = writeln!(out, "\nshrike can run on this kernel with these options: every capability they ask for is in force.");
+        true
+    } else {
+        let names: Vec<&str> = broken.iter().map(|s| s.capability.name()).collect();
+        let _ = writeln!(
+            out,
+            "\nDEGRADED: {} could not load on this kernel (see Why). `shrike run` refuses to start when a rule needs one of them; --allow-degraded runs without those rules.",
+            names.join(", ")
+        );
+        false
+    }
 }

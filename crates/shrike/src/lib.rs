@@ -10,6 +10,7 @@ pub mod detect;
 pub mod doctor;
 pub mod enforcement;
 pub mod file_watch;
+pub mod health;
 pub mod netconfig;
 pub mod output;
 pub mod pipeline;

@@ -28,11 +28,12 @@ fn execute(command: Command) -> anyhow::Result<ExitCode> {
             shrike::run(&config, std::io::stdout().lock(), shutdown)?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Doctor => {
+        Command::Doctor(args) => {
+            let config = args.config()?;
             let report = shrike_bpf::probe::probe_kernel();
-            let (text, can_run) = doctor::render(&report);
+            let (text, ok) = doctor::run(&report, &config);
             print!("{text}");
-            Ok(if can_run {
+            Ok(if ok {
                 ExitCode::SUCCESS
             } else {
                 ExitCode::FAILURE

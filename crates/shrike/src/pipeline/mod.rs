@@ -128,6 +128,20 @@ impl Pipeline {
     /// An `events_lost` event reporting records the kernel or the pipeline dropped, attributed
     /// to the agent's own process.
     pub fn lost_event(&self, lost: Lost) -> Event {
+        let mut event = self.agent_event(EventKind::EventsLost);
+        event.lost = Some(lost);
+        event
+    }
+
+    /// An `agent_health` event: the capabilities the agent has, attributed to its own process.
+    pub fn health_event(&self, health: shrike_event::Health) -> Event {
+        let mut event = self.agent_event(EventKind::AgentHealth);
+        event.health = Some(health);
+        event
+    }
+
+    /// An event about the agent itself, attributed to its own process.
+    fn agent_event(&self, kind: EventKind) -> Event {
         let me = std::process::id();
         let process = self
             .tree
@@ -140,14 +154,12 @@ impl Pipeline {
                     ..Process::default()
                 })
             });
-        let mut event = Event::new(
+        Event::new(
             self.clock.wall(self.clock.now_boot_ns()),
-            EventKind::EventsLost,
+            kind,
             self.node_name.clone(),
             process,
-        );
-        event.lost = Some(lost);
-        event
+        )
     }
 
     pub(super) fn event(
