@@ -35,9 +35,13 @@
 #include "lineage.h"
 #include "sock.h"
 #include "net.h"
+#include "fault.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 struct shrike_net_anchor shrike_net_anchor SEC(".bss");
+
+/* Test-only fault injection: SHRIKE_NET_FAULT_* bits (see fault.h); 0 in every normal run. */
+const volatile __u64 cfg_fault_refuse = 0;
 
 #define EPERM 1
 #define EEXIST 17
@@ -751,6 +755,7 @@ int net_seed_tasks(struct bpf_iter__task_file *ctx)
 	umode_t mode;
 	long err;
 
+	fault_point(cfg_fault_refuse, SHRIKE_NET_FAULT_OLDER_SOCKETS);
 	if (!task || !file)
 		return 0;
 	mode = BPF_CORE_READ(file, f_inode, i_mode);
@@ -1019,6 +1024,7 @@ static __always_inline void dns_skb(struct __sk_buff *skb, bool ingress)
 SEC("cgroup_skb/egress")
 int net_skb_egress(struct __sk_buff *skb)
 {
+	fault_point(cfg_fault_refuse, SHRIKE_NET_FAULT_DNS);
 	dns_skb(skb, false);
 	return 1;
 }
@@ -1026,6 +1032,7 @@ int net_skb_egress(struct __sk_buff *skb)
 SEC("cgroup_skb/ingress")
 int net_skb_ingress(struct __sk_buff *skb)
 {
+	fault_point(cfg_fault_refuse, SHRIKE_NET_FAULT_DNS);
 	dns_skb(skb, true);
 	return 1;
 }

@@ -147,6 +147,13 @@ struct shrike_net_cfg {
 };
 
 /* Contract types of this family, for the skeleton (see SHRIKE_ABI_ANCHOR). */
+/* Fault injection (bpf/lib/fault.h): the capability whose programs the verifier is made to
+ * refuse, a bit each in the net object's cfg_fault_refuse. Test use only. */
+enum shrike_net_fault {
+	SHRIKE_NET_FAULT_DNS = 1 << 0,	      /* net_skb_egress, net_skb_ingress */
+	SHRIKE_NET_FAULT_OLDER_SOCKETS = 1 << 1, /* net_seed_tasks */
+};
+
 struct shrike_net_anchor {
 	struct shrike_net net;
 	struct shrike_net_dns dns;
@@ -162,6 +169,7 @@ struct shrike_net_anchor {
 	enum shrike_net_rule_flags rule_flags;
 	enum shrike_net_dns_flags dns_flags;
 	enum shrike_net_sock_flags sock_flags;
+	enum shrike_net_fault fault;
 };
 
 #endif /* SHRIKE_NET_H */

@@ -57,8 +57,9 @@ pub const PATH_MAX: usize = limit(shrike_limits::SHRIKE_PATH_MAX);
 pub mod net {
     pub use crate::skel::net::types::{
         shrike_header, shrike_net, shrike_net_cfg, shrike_net_direction, shrike_net_dns,
-        shrike_net_dns_flags, shrike_net_flags, shrike_net_limits, shrike_net_lpm_key,
-        shrike_net_match, shrike_net_rule, shrike_net_rule_flags, shrike_net_scope,
+        shrike_net_dns_flags, shrike_net_fault, shrike_net_flags, shrike_net_limits,
+        shrike_net_lpm_key, shrike_net_match, shrike_net_rule, shrike_net_rule_flags,
+        shrike_net_scope,
     };
 
     // SAFETY: #[repr(C)] structs of plain integers and integer arrays generated from the BPF

@@ -32,7 +32,12 @@ fn print(level: PrintLevel, message: String) {
         if let Ok(mut captured) = CAPTURED.lock() {
             if let Some(lines) = captured.as_mut() {
                 tracing::debug!(target: "libbpf", "{message}");
-                lines.push(message.to_string());
+                lines.push(
+                    message
+                        .strip_prefix("libbpf: ")
+                        .unwrap_or(message)
+                        .to_string(),
+                );
                 return;
             }
         }

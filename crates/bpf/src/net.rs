@@ -27,8 +27,8 @@ use libbpf_rs::MapCore;
 use libbpf_rs::{Link, OpenObject, TcHook, TcHookBuilder, TC_INGRESS};
 
 use crate::abi::net::{
-    shrike_net_cfg, shrike_net_direction, shrike_net_lpm_key, shrike_net_match, shrike_net_rule,
-    shrike_net_rule_flags, shrike_net_scope, RULES_MAX,
+    shrike_net_cfg, shrike_net_direction, shrike_net_fault, shrike_net_lpm_key, shrike_net_match,
+    shrike_net_rule, shrike_net_rule_flags, shrike_net_scope, RULES_MAX,
 };
 use crate::capability::{
     attach_refused, disable, load_degrading, statuses, Capability, ProgramCap, Refusal, Status,
@@ -765,6 +765,7 @@ pub fn load(
         }
         if let Some(rodata) = open.maps.rodata_data.as_deref_mut() {
             rodata.cfg_wakeup_bytes = wakeup_bytes;
+            rodata.cfg_fault_refuse = fault_bits();
         }
         disable(open.open_object_mut(), refused);
         for name in off {
@@ -875,6 +876,20 @@ pub fn load(
         rules,
         statuses,
     ))
+}
+
+/// `cfg_fault_refuse` for the capabilities the tests ask to be refused (see
+/// [`crate::capability::fault_injected`]).
+fn fault_bits() -> u64 {
+    let mut bits = 0;
+    for cap in crate::capability::fault_injected() {
+        bits |= match cap {
+            Capability::NetDns => shrike_net_fault::SHRIKE_NET_FAULT_DNS.0,
+            Capability::NetOlderSockets => shrike_net_fault::SHRIKE_NET_FAULT_OLDER_SOCKETS.0,
+            _ => 0,
+        } as u64;
+    }
+    bits
 }
 
 fn hook_of(program: &str) -> &'static str {
