@@ -1,12 +1,13 @@
 //! File, privilege and kernel-integrity enforcement at the point of attack, as root, with real
 //! rules and real processes, one case per row of the README's enforcement table: a forbidden
-//! open, create (open with `O_CREAT`; `mknod` with LSM only), unlink, rmdir, rename, chmod, chown, hard link
-//! or symlink on a protected path, a module load (`init_module`, `finit_module`), a BPF program
-//! load and a ptrace request (`PTRACE_ATTACH`, `PTRACE_TRACEME`) fail where BPF LSM is active
-//! (EPERM, no effect: the kernel matrix) and kill the process at the syscall where it is not
-//! (SIGKILL: this machine; no byte read reaches the process, but an unlink, rename, chmod,
-//! chown, link or create has happened and is reported so). Allowed actions still succeed, and
-//! each alert says what really happened: `denied` or `killed`.
+//! open, create (by open with `O_CREAT` or by `mknod`), unlink, rmdir, rename, chmod, chown,
+//! hard link or symlink on a protected path, a module load (`init_module`, `finit_module`), a
+//! BPF program load and a ptrace request (`PTRACE_ATTACH`, `PTRACE_TRACEME`) fail where BPF LSM
+//! is active (EPERM, no effect: the kernel matrix) and kill the process at the syscall where it
+//! is not (SIGKILL: this machine; no byte read reaches the process, but an unlink, rename,
+//! chmod, chown, link or create has happened and is reported so; a `mknod` is not stopped
+//! there at all, the documented limit). Allowed actions still succeed, and each alert says what
+//! really happened: `denied` or `killed`.
 //!
 //! One agent per test, with the file sensor (it is the family that enforces) and no network
 //! sensor (quicker under qemu); every rule is scoped to the test's own directory or process
