@@ -22,8 +22,9 @@
 #              interleave, each with its [series] prefix)
 #   --quiet    do not echo the guest's console; only the result lines
 # Environment passed to the guest: CI (if set), RUST_BACKTRACE=1, PATH, HOME,
-# SHRIKE_VM_KERNEL=<release>, SHRIKE_VM_SERIES=<series>, and every SHRIKE_*
-# variable of the caller. Logs of the last run: vm/cache/logs/<series>.log
+# SHRIKE_VM_KERNEL=<release>, SHRIKE_VM_SERIES=<series>, SHRIKE_VM_LSM=on|off|default,
+# SHRIKE_VM_LSM_LIST=<the LSM list booted: lsm= or the kernel's CONFIG_LSM>, and
+# every SHRIKE_* variable of the caller. Logs of the last run: vm/cache/logs/<series>.log
 # (console) and <series>.virtiofsd.log.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -142,6 +143,16 @@ ensure_initramfs() {
 
 # --- the job the guest runs --------------------------------------------------
 
+# The LSM list the guest kernel is booted with: what --lsm puts in lsm=, or
+# with no lsm= the kernel's built-in CONFIG_LSM (tests expect BPF LSM from it).
+boot_lsm_list() {
+  case $LSM in
+    on) printf '%s' "$LSM_ON" ;;
+    off) printf '%s' "$LSM_OFF" ;;
+    default) sed -n 's/^CONFIG_LSM="\(.*\)"$/\1/p' "$(kernel_dir "$1")/config" ;;
+  esac
+}
+
 write_job() {
   local file="$1" series="$2" release="$3" v
   {
@@ -153,6 +164,7 @@ write_job() {
       printf 'export %s=%q\n' "$v" "${!v}"
     done
     printf 'export SHRIKE_VM_KERNEL=%q SHRIKE_VM_SERIES=%q\n' "$release" "$series"
+    printf 'export SHRIKE_VM_LSM=%q SHRIKE_VM_LSM_LIST=%q\n' "$LSM" "$(boot_lsm_list "$series")"
     printf 'cd %q || { echo "vm-guest: cannot enter %q"; exit 125; }\n' "$PWD" "$PWD"
     printf 'exec'; printf ' %q' "${COMMAND[@]}"; printf '\n'
   } >"$file"

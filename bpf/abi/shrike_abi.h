@@ -3,14 +3,14 @@
  * shrike's kernel <-> user contract: every record the BPF programs write to the ring buffer,
  * every map value user space reads or writes, and the constants both sides share.
  *
- * Rules (ARCHITECTURE.md, "Kernel <-> user contract"):
+ * Rules (docs/ARCHITECTURE.md, "Kernel <-> user contract"):
  *   - fixed-width types and explicit padding only, so the layout is the same in C and in the
  *     Rust types the libbpf-cargo skeleton generates from this file's BTF;
  *   - every record starts with struct shrike_header;
  *   - record kinds and counter ids are numbered in ranges and never reused;
  *   - variable-length data follows the fixed part, each piece's length given in the fixed part.
  *
- * Decoded in exactly one place: crates/bpf/src/decode.rs (must match this file).
+ * Decoded in exactly one place: crates/bpf/src/decode/ (must match this file).
  */
 #ifndef SHRIKE_ABI_H
 #define SHRIKE_ABI_H

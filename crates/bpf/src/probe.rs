@@ -1,11 +1,11 @@
 //! What the running kernel offers, learned by trying it.
 //!
-//! Hooks are chosen by probing, never by kernel version number (ARCHITECTURE.md, "Hooks"):
-//! program types and helpers are probed with libbpf's feature probes; tp_btf, fentry and BPF LSM
-//! are probed by loading, attaching and *triggering* a tiny program from `bpf/probe.bpf.c`,
-//! because BPF LSM can load and attach yet never be called when `bpf` is missing from the
-//! active LSM list. The result is a [`KernelReport`] that `shrike doctor` prints and the agent
-//! uses to pick each capability's hook.
+//! Hooks are chosen by probing, never by kernel version number (docs/ARCHITECTURE.md, "The
+//! sensor families and their hooks"): program types and helpers are probed with libbpf's
+//! feature probes; tp_btf, fentry and BPF LSM are probed by loading, attaching and *triggering*
+//! a tiny program from `bpf/probe.bpf.c`, because BPF LSM can load and attach yet never be
+//! called when `bpf` is missing from the active LSM list. The result is a [`KernelReport`] that
+//! `shrike doctor` prints and the agent uses to pick each capability's hook.
 
 use std::mem::MaybeUninit;
 use std::path::PathBuf;

@@ -2,7 +2,7 @@
 //!
 //! This crate has no BPF or OS dependencies on purpose: the rule engine, the outputs and offline
 //! tools (`shrike policy test --events`) depend on it alone. The JSON it writes is the contract
-//! documented in `ARCHITECTURE.md`; changing a field name here is a change for every user.
+//! documented in `docs/ARCHITECTURE.md`; changing a field name here is a change for every user.
 
 pub mod compact;
 pub mod model;

@@ -1,11 +1,11 @@
 //! The event contract: one [`Event`] per line of JSON, with the field names users rely on.
 //!
 //! Field names here are part of the product (scripts, rules and dashboards use them); they follow
-//! `ARCHITECTURE.md` § "Event contract". A [`Process`] is immutable once built and shared by
-//! `Arc` between the process tree and every event that mentions it, so carrying full context on
-//! every event costs a pointer, not a copy. `parent` and `ancestors` are serialized as the slim
-//! views the contract specifies; the per-event thread id is kept on the event and written into
-//! `process.tid`.
+//! `docs/ARCHITECTURE.md` § "Event contract (JSON)". A [`Process`] is immutable once built and
+//! shared by `Arc` between the process tree and every event that mentions it, so carrying full
+//! context on every event costs a pointer, not a copy. `parent` and `ancestors` are serialized as
+//! the slim views the contract specifies; the per-event thread id is kept on the event and
+//! written into `process.tid`.
 
 use std::collections::BTreeMap;
 use std::fmt;

@@ -780,9 +780,10 @@ fn no_file_sensor_arms_no_syscall_hooks() {
     );
 }
 
-/// The hook set follows the kernel: LSM hooks and fexit where BPF LSM programs are called (the
-/// 6.1 and 6.12 matrix kernels), syscall tracepoints elsewhere (the 6.18 development kernel),
-/// unless SHRIKE_FILE_HOOKS forces one.
+/// The hook set follows the kernel: LSM hooks and fexit where BPF LSM is active (the 6.1 and
+/// 6.12 matrix kernels booted with `bpf` in their LSM list), syscall tracepoints elsewhere (the
+/// 6.18 development kernel), unless SHRIKE_FILE_HOOKS forces one. What is expected comes from
+/// the harness ([`bpf_lsm_expected`]), not from the agent's probe.
 #[test]
 fn hooks_are_lsm_where_bpf_lsm_is_active_and_tracepoints_elsewhere() {
     if !require_root("hooks_are_lsm_where_bpf_lsm_is_active_and_tracepoints_elsewhere") {
@@ -793,7 +794,7 @@ fn hooks_are_lsm_where_bpf_lsm_is_active_and_tracepoints_elsewhere() {
     let lsm = match forced.as_deref() {
         Some("tracepoint") => false,
         Some("lsm") => true,
-        _ => shrike_bpf::probe::bpf_lsm_active(),
+        _ => bpf_lsm_expected(),
     };
     let agent = Agent::start(&[]);
     let stderr = agent.stderr();

@@ -205,8 +205,13 @@ fn reload_is_atomic_and_a_bad_policy_leaves_the_old_one_in_force() {
     run_marker(&binary);
     agent.wait_for("T-OLD alert", WAIT, alerted("T-OLD"));
 
-    // A broken edit: refused, T-OLD stays.
-    std::fs::write(&file, "- rule: Broken\n  id: T-BROKEN\n  severity: high\n  mitre: [T1059]\n  condition: kind = process_exec and process.bianry = x\n").unwrap();
+    // A broken edit: a valid rule on the same binary (T-HALF) beside one that does not compile.
+    // It is refused whole: T-OLD stays in force and no part of the edit (T-HALF) is applied.
+    let broken = format!(
+        "{}- rule: Broken\n  id: T-BROKEN\n  severity: high\n  mitre: [T1059]\n  condition: kind = process_exec and process.bianry = x\n",
+        marker_rule("T-HALF", &binary, "alert", "enforce")
+    );
+    std::fs::write(&file, broken).unwrap();
     let refused = (0..100).any(|_| {
         std::thread::sleep(Duration::from_millis(100));
         agent.stderr().contains("policy reload refused")
@@ -219,9 +224,19 @@ fn reload_is_atomic_and_a_bad_policy_leaves_the_old_one_in_force() {
     );
     let before = agent.events(alerted("T-OLD")).len();
     run_marker(&binary);
-    agent.wait_all(WAIT, |evs| {
+    let old_fired = agent.wait_all(WAIT, |evs| {
         evs.iter().filter(|e| alerted("T-OLD")(e)).count() > before
     });
+    assert!(
+        old_fired,
+        "after the refused edit the old rule T-OLD must still fire on a new exec; agent stderr:\n{}",
+        agent.stderr()
+    );
+    let half = agent.events(alerted("T-HALF"));
+    assert!(
+        half.is_empty(),
+        "the refused edit was partly applied (T-HALF fired): {half:?}"
+    );
 
     // A good edit: takes effect.
     std::fs::write(&file, marker_rule("T-NEW", &binary, "alert", "enforce")).unwrap();

@@ -5,6 +5,7 @@
 
 mod common;
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
@@ -150,23 +151,116 @@ fn default_pack_catches_every_attack_scenario_and_stays_quiet_on_benign_ones() {
     );
 }
 
-/// The vendored copy must be the shared scenarios, byte for byte, whenever both exist.
+/// The repository's own files that sit beside the vendored scenarios and are not copies.
+const NOT_VENDORED: &[&str] = &["VENDORED.md", "SHA256SUMS"];
+
+/// `tests/scenarios/SHA256SUMS` (the `sha256sum` format): file name → SHA-256, hex.
+fn checksum_manifest(repo: &Path) -> BTreeMap<String, String> {
+    let path = repo.join("tests/scenarios/SHA256SUMS");
+    let text = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
+    text.lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| {
+            let (sum, name) = l
+                .split_once("  ")
+                .unwrap_or_else(|| panic!("SHA256SUMS line is not 'SUM  NAME': {l:?}"));
+            (name.to_string(), sum.to_string())
+        })
+        .collect()
+}
+
+/// SHA-256 of every regular file in `dir` but `skip`, by name, computed with `sha256sum`.
+fn checksums(dir: &Path, skip: &[&str]) -> BTreeMap<String, String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap_or_else(|e| panic!("listing {}: {e}", dir.display()))
+        .map(|e| e.unwrap())
+        .filter(|e| e.file_type().unwrap().is_file())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| !skip.contains(&n.as_str()))
+        .collect();
+    names.sort();
+    assert!(!names.is_empty(), "no files in {}", dir.display());
+    let out = Command::new("sha256sum")
+        .arg("--")
+        .args(&names)
+        .current_dir(dir)
+        .output()
+        .expect("running sha256sum (coreutils)");
+    assert!(out.status.success(), "sha256sum failed: {out:?}");
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| {
+            let (sum, name) = l.split_once("  ").unwrap();
+            (name.to_string(), sum.to_string())
+        })
+        .collect()
+}
+
+/// Names whose checksums differ between two listings, or that only one has.
+fn differences(a: &BTreeMap<String, String>, b: &BTreeMap<String, String>) -> Vec<String> {
+    a.keys()
+        .chain(b.keys())
+        .filter(|k| a.get(*k) != b.get(*k))
+        .cloned()
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect()
+}
+
+/// The vendored scenarios are exactly what `tests/scenarios/SHA256SUMS` records: no file
+/// changed, none missing, none added without being recorded. Runs everywhere (no `shared/`
+/// needed), so a vendored script cannot drift from what was copied unnoticed.
 #[test]
-fn vendored_scenarios_match_the_shared_ones() {
+fn vendored_scenarios_match_their_checksum_manifest() {
     let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let shared = repo.join("../shared/scenarios");
-    if !shared.exists() {
+    let recorded = checksum_manifest(&repo);
+    let actual = checksums(&repo.join("tests/scenarios"), NOT_VENDORED);
+    let differ = differences(&recorded, &actual);
+    assert!(
+        differ.is_empty(),
+        "tests/scenarios differs from its SHA256SUMS in {differ:?}: re-vendor from the original \
+         (see tests/scenarios/VENDORED.md) and re-record the sums"
+    );
+}
+
+/// Where the original scenarios are when they are beside the repository: `$SHRIKE_SHARED_DIR`,
+/// else `../shared`, with `scenarios/` under it.
+fn shared_scenarios() -> PathBuf {
+    let shared = std::env::var_os("SHRIKE_SHARED_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared"));
+    shared.join("scenarios")
+}
+
+/// When the original scenarios are beside the repository, the checksum manifest (and so the
+/// vendored copy, by the test above) is theirs: same files, same bytes. Where they are not (a
+/// clone on its own) nothing can be compared, and the test says so on its output.
+#[test]
+fn vendored_scenarios_match_the_shared_ones_when_shared_is_present() {
+    let shared = shared_scenarios();
+    if !shared.is_dir() {
+        println!(
+            "NOT COMPARED: {} does not exist (no shared/ beside this clone); the vendored copy is \
+             still checked against tests/scenarios/SHA256SUMS",
+            shared.display()
+        );
         return;
     }
-    for entry in std::fs::read_dir(&shared).unwrap() {
-        let path = entry.unwrap().path();
-        let name = path.file_name().unwrap();
-        let vendored = repo.join("tests/scenarios").join(name);
-        assert_eq!(
-            std::fs::read(&path).unwrap(),
-            std::fs::read(&vendored).unwrap_or_default(),
-            "tests/scenarios/{} differs from shared/scenarios: cp ../shared/scenarios/* tests/scenarios/",
-            name.to_string_lossy()
-        );
-    }
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let recorded = checksum_manifest(&repo);
+    let original = checksums(&shared, &[]);
+    let differ = differences(&recorded, &original);
+    assert!(
+        differ.is_empty(),
+        "{} differs from tests/scenarios/SHA256SUMS in {differ:?}: copy the changed files into \
+         tests/scenarios/ and re-record the sums (see tests/scenarios/VENDORED.md)",
+        shared.display()
+    );
+    println!(
+        "compared: {} files of {} match the vendored copy",
+        original.len(),
+        shared.display()
+    );
 }

@@ -8,6 +8,8 @@
 
 #![allow(dead_code)]
 
+pub mod bpf_lsm;
+
 use std::io::{BufRead, BufReader};
 use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, Stdio};
@@ -28,13 +30,14 @@ pub fn python_binary() -> String {
         .into_owned()
 }
 
-/// Whether the agent must take its BPF LSM paths on this kernel: a trial LSM program loads,
-/// attaches and is called (`shrike_bpf::probe`, run here independently of the agent; once per
-/// test process). Tests compare it with the path the agent says it took, so a kernel with BPF
-/// LSM (the matrix) cannot quietly pass on the SIGKILL fallback.
+/// Whether the agent must take its BPF LSM paths on this kernel: in the kernel matrix, exactly
+/// when the guest was booted with `bpf` in its LSM list; elsewhere, when the harness's own LSM
+/// program (raw `bpf()` calls, not the agent's probe) loads, attaches and is called. Once per
+/// test process; see [`bpf_lsm`]. Tests compare it with the path the agent says it took, so a
+/// kernel booted with BPF LSM cannot quietly pass on the SIGKILL fallback, nor the other way.
 pub fn bpf_lsm_expected() -> bool {
     static ACTIVE: OnceLock<bool> = OnceLock::new();
-    *ACTIVE.get_or_init(shrike_bpf::probe::bpf_lsm_active)
+    *ACTIVE.get_or_init(bpf_lsm::expected)
 }
 
 /// Whether this test can run; panics under CI=true when it cannot.
