@@ -320,6 +320,23 @@ pub fn statuses(table: &[ProgramCap], refused: &[Refusal], off: &[&str]) -> Vec<
         .collect()
 }
 
+/// The capabilities the degradation tests ask the verifier to refuse: the names listed in
+/// `SHRIKE_FAULT_REFUSE` (comma-separated, e.g. `net_dns`). Each family turns the ones it can
+/// into its object's `cfg_fault_refuse` bits (bpf/lib/fault.h), so the kernel really rejects
+/// those programs at load. Empty in every normal run.
+pub fn fault_injected() -> Vec<Capability> {
+    let Ok(list) = std::env::var("SHRIKE_FAULT_REFUSE") else {
+        return Vec::new();
+    };
+    list.split(',')
+        .filter_map(|name| {
+            Capability::ALL
+                .into_iter()
+                .find(|c| c.name() == name.trim())
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -418,21 +435,4 @@ mod tests {
         assert_eq!(by(Capability::NetOlderSockets).state, State::Unavailable);
         assert_eq!(statuses(TABLE, &[], &[])[0].state, State::Ok);
     }
-}
-
-/// The capabilities the degradation tests ask the verifier to refuse: the names listed in
-/// `SHRIKE_FAULT_REFUSE` (comma-separated, e.g. `net_dns`). Each family turns the ones it can
-/// into its object's `cfg_fault_refuse` bits (bpf/lib/fault.h), so the kernel really rejects
-/// those programs at load. Empty in every normal run.
-pub fn fault_injected() -> Vec<Capability> {
-    let Ok(list) = std::env::var("SHRIKE_FAULT_REFUSE") else {
-        return Vec::new();
-    };
-    list.split(',')
-        .filter_map(|name| {
-            Capability::ALL
-                .into_iter()
-                .find(|c| c.name() == name.trim())
-        })
-        .collect()
 }

@@ -97,6 +97,12 @@ impl Agent {
         Self::watch(spawn(extra, false), gate)
     }
 
+    /// Like [`Agent::start`], with extra environment variables for the agent (e.g.
+    /// `SHRIKE_FAULT_REFUSE`).
+    pub fn start_with_env(extra: &[&str], env: &[(&str, &str)]) -> Agent {
+        Self::watch(spawn_with(extra, false, env), None)
+    }
+
     /// One agent for every test of this test binary that calls this (the first call's `extra`
     /// decides), started on first use: under qemu a file-sensor agent takes ~9 s to attach and
     /// as long to detach, so tests that only need events share one. It runs until the test
@@ -300,9 +306,14 @@ impl Drop for Agent {
 /// Starts `shrike run` with `extra`; with `die_with_parent`, it gets SIGTERM when the thread
 /// that spawned it ends.
 fn spawn(extra: &[&str], die_with_parent: bool) -> Child {
+    spawn_with(extra, die_with_parent, &[])
+}
+
+fn spawn_with(extra: &[&str], die_with_parent: bool, env: &[(&str, &str)]) -> Child {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_shrike"));
     cmd.arg("run")
         .args(extra)
+        .envs(env.iter().copied())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     if die_with_parent {
