@@ -435,7 +435,7 @@ impl Sensors {
             .map(|p| vec![p.link(""), p.map("")])
             .unwrap_or_default();
         let dirs: Vec<&std::path::Path> = dirs.iter().map(|d| d.as_path()).collect();
-        let mut family = crate::protect::load(&self.shared(), protect, &dirs)?;
+        let (mut family, status) = crate::protect::load(&self.shared(), protect, &dirs)?;
         if let Some(pins) = self.pinned() {
             for (name, link) in family.links_mut() {
                 link.pin(pins.link(&name))
@@ -451,11 +451,7 @@ impl Sensors {
             objects,
             "self-protection covers the agent's BPF programs, maps and links"
         );
-        self.health.push(Status::new(
-            Capability::SelfProtection,
-            State::Ok,
-            "lsm/task_kill, ptrace_access_check, inode_unlink, bpf, bpf_map, bpf_prog",
-        ));
+        self.health.push(status);
         self.add_family(Box::new(family));
         Ok(())
     }

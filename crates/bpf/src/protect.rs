@@ -14,6 +14,9 @@ use libbpf_rs::skel::{OpenSkel, SkelBuilder};
 use libbpf_rs::{Link, MapCore, MapFlags, OpenObject};
 
 use crate::abi::shrike_bpf_object;
+use crate::capability::{
+    attach_refused, disable, load_degrading, statuses, Capability, ProgramCap, State, Status,
+};
 use crate::enforce::fnv1a;
 use crate::loader::{Family, LoadError, SharedMaps};
 use crate::skel::protect::{ProtectSkel, ProtectSkelBuilder};
@@ -48,31 +51,50 @@ impl Family for Protect {
     }
 }
 
+/// The self-protection programs, each optional: one the kernel refuses leaves the others.
+pub const PROGRAMS: &[ProgramCap] = &[
+    protect_prog("protect_kill", "lsm/task_kill"),
+    protect_prog("protect_ptrace", "lsm/ptrace_access_check"),
+    protect_prog("protect_pins", "lsm/inode_unlink"),
+    protect_prog("protect_prog_fd", "lsm/bpf_prog"),
+    protect_prog("protect_map_fd", "lsm/bpf_map"),
+    protect_prog("protect_links", "lsm/bpf"),
+];
+
+const fn protect_prog(program: &'static str, hook: &'static str) -> ProgramCap {
+    ProgramCap {
+        program,
+        hook,
+        capability: Capability::SelfProtection,
+    }
+}
+
 /// Loads and attaches the self-protection programs; `pin_dirs` are the bpffs directories whose
-/// entries only allowed binaries may remove.
+/// entries only allowed binaries may remove. Returns the family and its capability's status.
 pub fn load(
     shared: &SharedMaps<'_>,
     opts: &ProtectOptions,
     pin_dirs: &[&Path],
-) -> Result<Protect, LoadError> {
-    let storage: &'static mut MaybeUninit<OpenObject> = Box::leak(Box::new(MaybeUninit::uninit()));
-    let mut open = ProtectSkelBuilder::default()
-        .open(storage)
-        .map_err(|source| LoadError::Open {
-            object: "protect",
-            source,
-        })?;
-    shared.reuse(
-        &mut open.maps.events,
-        &mut open.maps.counters,
-        &mut open.maps.procs,
-    )?;
-    if let Some(rodata) = open.maps.rodata_data.as_deref_mut() {
-        rodata.cfg_self_tgid = std::process::id();
-    }
-    let skel = open.load().map_err(|source| LoadError::Load {
-        object: "protect",
-        source,
+) -> Result<(Protect, Status), LoadError> {
+    let (skel, mut refused) = load_degrading("protect", PROGRAMS, |refused| {
+        let storage: &'static mut MaybeUninit<OpenObject> =
+            Box::leak(Box::new(MaybeUninit::uninit()));
+        let mut open = ProtectSkelBuilder::default()
+            .open(storage)
+            .map_err(|source| LoadError::Open {
+                object: "protect",
+                source,
+            })?;
+        shared.reuse(
+            &mut open.maps.events,
+            &mut open.maps.counters,
+            &mut open.maps.procs,
+        )?;
+        if let Some(rodata) = open.maps.rodata_data.as_deref_mut() {
+            rodata.cfg_self_tgid = std::process::id();
+        }
+        disable(open.open_object_mut(), refused);
+        Ok(open)
     })?;
 
     let map_err = |map: &'static str| move |source| LoadError::Map { map, source };
@@ -99,21 +121,30 @@ pub fn load(
         }
     }
     let mut links = Vec::new();
-    for (name, prog) in [
-        ("task_kill", &skel.progs.protect_kill),
-        ("ptrace_access_check", &skel.progs.protect_ptrace),
-        ("inode_unlink", &skel.progs.protect_pins),
-        ("bpf_prog", &skel.progs.protect_prog_fd),
-        ("bpf_map", &skel.progs.protect_map_fd),
-        ("bpf", &skel.progs.protect_links),
+    for (program, name, prog) in [
+        ("protect_kill", "task_kill", &skel.progs.protect_kill),
+        (
+            "protect_ptrace",
+            "ptrace_access_check",
+            &skel.progs.protect_ptrace,
+        ),
+        ("protect_pins", "inode_unlink", &skel.progs.protect_pins),
+        ("protect_prog_fd", "bpf_prog", &skel.progs.protect_prog_fd),
+        ("protect_map_fd", "bpf_map", &skel.progs.protect_map_fd),
+        ("protect_links", "bpf", &skel.progs.protect_links),
     ] {
-        let link = prog.attach().map_err(|source| LoadError::Attach {
-            program: "protect",
-            source,
-        })?;
-        links.push((name.to_string(), link));
+        if refused.iter().any(|r| r.program == program) {
+            continue;
+        }
+        match prog.attach() {
+            Ok(link) => links.push((name.to_string(), link)),
+            Err(err) => attach_refused(&mut refused, PROGRAMS, program, &err),
+        }
     }
-    Ok(Protect { _skel: skel, links })
+    let status = statuses(PROGRAMS, &refused, &[])
+        .pop()
+        .unwrap_or_else(|| Status::new(Capability::SelfProtection, State::Unavailable, ""));
+    Ok((Protect { _skel: skel, links }, status))
 }
 
 impl Protect {

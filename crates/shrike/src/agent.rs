@@ -84,6 +84,27 @@ pub fn run<W: Write>(config: &RunConfig, out: W, shutdown: Shutdown) -> Result<(
     let sensors = Sensors::load(&sensor_opts).context("loading the sensors")?;
     let capabilities = sensors.capabilities();
     let mut missing = check_capabilities(&policy, &capabilities, config.allow_degraded)?;
+    let protection = capabilities
+        .iter()
+        .find(|s| s.capability == shrike_bpf::capability::Capability::SelfProtection);
+    if let Some(status) = protection.filter(|s| {
+        config.protect_self.is_some()
+            && matches!(
+                s.state,
+                shrike_bpf::capability::State::Degraded
+                    | shrike_bpf::capability::State::Unavailable
+            )
+    }) {
+        let why = status.reason.as_deref().unwrap_or("");
+        if !config.allow_degraded {
+            bail!("--protect-self: self-protection is {} on this kernel: {why} (run `shrike doctor --protect-self`; --allow-degraded starts without it)", status.state.as_str());
+        }
+        warn!(
+            state = status.state.as_str(),
+            reason = why,
+            "--protect-self is not fully in force"
+        );
+    }
     enforcement::load(&sensors, policy.kernel_plan())
         .context("loading the policy's kernel rules")?;
     let mut detector = Detector::new(Arc::new(policy));
