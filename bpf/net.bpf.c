@@ -21,11 +21,13 @@
  *   - iter/task_file, then iter/tcp and iter/udp, run once at start: sockets that predate the
  *     agent get their owner recorded (a listener's accepted connections are then attributed to
  *     it).
- * Minimum kernel: 5.17 (bpf_loop; tp_btf sk storage and cookies need 5.11+). Tested on 6.1,
+ * Minimum kernel: 5.17 (bpf_loop; tp_btf sk storage and cookies need 5.11+; a program an older
+ * kernel refuses costs its capability only: crates/bpf/src/capability.rs). Tested on 6.1,
  * 6.12 and 6.18.
  *
  * Rules live in two generations (see bpf/abi/net.h); a hook reads the active generation once,
- * so it never sees half of a new rule set.
+ * so it never sees half of a new rule set. The rule maps and matching are in lib/net_rules.h,
+ * packet parsing in lib/net_packet.h; this file holds the hooks.
  */
 #include "common.h"
 #include <bpf/bpf_endian.h>
@@ -36,6 +38,8 @@
 #include "sock.h"
 #include "net.h"
 #include "fault.h"
+#include "net_rules.h"
+#include "net_packet.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 struct shrike_net_anchor shrike_net_anchor SEC(".bss");
@@ -48,10 +52,6 @@ const volatile __u64 cfg_fault_refuse = 0;
 #define TC_ACT_SHOT 2
 #define TC_PASS (-1) /* TC_ACT_UNSPEC / TCX_NEXT: let the next program or the stack decide */
 #define ETH_HLEN 14
-#define ETH_P_IP 0x0800
-#define ETH_P_IPV6 0x86DD
-#define IP_MF 0x2000
-#define IP_OFFSET 0x1FFF
 #define DNS_PORT 53
 #define NSEC_PER_SEC 1000000000ULL
 #define RCV_SHUTDOWN 1
@@ -63,30 +63,6 @@ struct {
 	__type(key, int);
 	__type(value, struct shrike_net_sock);
 } net_socks SEC(".maps");
-
-/* Deny rules: CIDR -> the rule slots whose CIDR contains it, per generation. */
-struct {
-	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
-	__uint(max_entries, 2 * SHRIKE_NET_RULES_MAX);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__type(key, struct shrike_net_lpm_key);
-	__type(value, struct shrike_net_match);
-} net_lpm SEC(".maps");
-
-/* The rules themselves: slot + gen * SHRIKE_NET_RULES_MAX. */
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, 2 * SHRIKE_NET_RULES_MAX);
-	__type(key, __u32);
-	__type(value, struct shrike_net_rule);
-} net_rules SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, struct shrike_net_cfg);
-} net_cfg SEC(".maps");
 
 /* tc drops: at most one event per second per (source, port, protocol); the rest counted. */
 struct tc_seen_key {
@@ -114,197 +90,6 @@ struct {
 	__type(key, __u32);
 	__type(value, struct dns_scratch);
 } net_dns_scratch SEC(".maps");
-
-/* ------------------------------------------------------------------------------------------ */
-/* Rule matching */
-
-struct rule_check {
-	__u64 slots[SHRIKE_NET_RULES_MAX / 64];
-	__u64 bin_hash; /* the process's executable: procs.path_hash */
-	__u32 gen;
-	__u16 port;
-	__u8 dir;
-	__u8 proto;
-	__u8 port_known; /* 0 for a fragment without its transport header */
-	__u8 hit;	 /* 1: a deny rule matched; 2: only an audit rule matched */
-	__u16 rule_index;
-};
-
-static __always_inline __u32 ctz64(__u64 x)
-{
-	__u32 n = 0;
-
-	if (!(x & 0xffffffffULL)) {
-		n += 32;
-		x >>= 32;
-	}
-	if (!(x & 0xffff)) {
-		n += 16;
-		x >>= 16;
-	}
-	if (!(x & 0xff)) {
-		n += 8;
-		x >>= 8;
-	}
-	if (!(x & 0xf)) {
-		n += 4;
-		x >>= 4;
-	}
-	if (!(x & 0x3)) {
-		n += 2;
-		x >>= 2;
-	}
-	if (!(x & 0x1))
-		n += 1;
-	return n;
-}
-
-/* Takes the lowest set slot out of c->slots; returns it, or -1 when none is left. */
-static __always_inline int next_slot(struct rule_check *c)
-{
-	__u64 bits;
-
-	if (c->slots[0]) {
-		bits = c->slots[0];
-		c->slots[0] = bits & (bits - 1);
-		return ctz64(bits);
-	}
-	if (c->slots[1]) {
-		bits = c->slots[1];
-		c->slots[1] = bits & (bits - 1);
-		return 64 + ctz64(bits);
-	}
-	if (c->slots[2]) {
-		bits = c->slots[2];
-		c->slots[2] = bits & (bits - 1);
-		return 128 + ctz64(bits);
-	}
-	if (c->slots[3]) {
-		bits = c->slots[3];
-		c->slots[3] = bits & (bits - 1);
-		return 192 + ctz64(bits);
-	}
-	return -1;
-}
-
-/* One rule slot; returns 1 to stop the loop. `in_task`: the hook runs in a process's context
- * (false at tc, where cgroup and binary scopes cannot be decided and never match). */
-static __always_inline long rule_step(struct rule_check *c, bool in_task)
-{
-	int slot = next_slot(c);
-	__u32 key;
-	struct shrike_net_rule *r;
-
-	if (slot < 0)
-		return 1;
-	key = (__u32)slot + (c->gen ? SHRIKE_NET_RULES_MAX : 0);
-	r = bpf_map_lookup_elem(&net_rules, &key);
-	if (!r) {
-		counter_inc(SHRIKE_CNT_NET_RULE_MISS);
-		return 0;
-	}
-	if (!(r->direction & c->dir))
-		return 0;
-	if (r->protocol && r->protocol != c->proto)
-		return 0;
-	if (c->port_known) {
-		if (c->port < r->port_lo || c->port > r->port_hi)
-			return 0;
-	} else if (r->port_lo != 0 || r->port_hi != 0xffff) {
-		return 0;
-	}
-	switch (r->scope) {
-	case SHRIKE_NET_SCOPE_HOST:
-		break;
-	case SHRIKE_NET_SCOPE_BINARY:
-		if (!in_task || !c->bin_hash || c->bin_hash != r->scope_id)
-			return 0;
-		break;
-	case SHRIKE_NET_SCOPE_CGROUP:
-		/* scope_dev holds the cgroup's level in the hierarchy (the rule covers the
-		 * cgroup and everything below it), or ~0: the process's own cgroup only. */
-		if (!in_task)
-			return 0;
-		if (r->scope_dev == 0xffffffff) {
-			if (bpf_get_current_cgroup_id() != r->scope_id)
-				return 0;
-		} else if (bpf_get_current_ancestor_cgroup_id(r->scope_dev) != r->scope_id) {
-			return 0;
-		}
-		break;
-	default:
-		return 0;
-	}
-	if (r->flags & SHRIKE_NET_RULE_AUDIT) {
-		if (!c->hit) {
-			c->hit = 2;
-			c->rule_index = r->index;
-		}
-		return 0; /* a deny rule further on wins over an audit rule */
-	}
-	c->hit = 1;
-	c->rule_index = r->index;
-	return 1;
-}
-
-static long rule_step_task(__u32 i, void *ctx)
-{
-	return rule_step(ctx, true);
-}
-
-static long rule_step_tc(__u32 i, void *ctx)
-{
-	return rule_step(ctx, false);
-}
-
-/* Runs the active rules of direction c->dir against addr (IPv6 or v4-mapped). Returns c->hit. */
-static __always_inline int rules_check(struct rule_check *c, const __u8 *addr, bool in_task)
-{
-	__u32 zero = 0;
-	struct shrike_net_cfg *cfg = bpf_map_lookup_elem(&net_cfg, &zero);
-	struct shrike_net_lpm_key key = {};
-	struct shrike_net_match *m;
-
-	if (!cfg || !(cfg->directions & c->dir))
-		return 0;
-	key.prefixlen = 8 + 128;
-	key.gen = cfg->gen;
-	__builtin_memcpy(key.addr, addr, 16);
-	m = bpf_map_lookup_elem(&net_lpm, &key);
-	if (!m)
-		return 0;
-	__builtin_memcpy(c->slots, m->slots, sizeof(c->slots));
-	c->gen = key.gen;
-	if (in_task)
-		bpf_loop(SHRIKE_NET_RULES_MAX, rule_step_task, c, 0);
-	else
-		bpf_loop(SHRIKE_NET_RULES_MAX, rule_step_tc, c, 0);
-	return c->hit;
-}
-
-/* ------------------------------------------------------------------------------------------ */
-/* Addresses */
-
-static __always_inline void v4_mapped(__u8 out[16], __u32 addr_be)
-{
-	__builtin_memset(out, 0, 10);
-	out[10] = 0xff;
-	out[11] = 0xff;
-	__builtin_memcpy(&out[12], &addr_be, 4);
-}
-
-/* An address as the rule trie keys it: IPv6, or IPv4 mapped. */
-static __always_inline void rule_addr(__u8 out[16], __u16 family, const __u8 addr[16])
-{
-	if (family == SHRIKE_AF_INET) {
-		__u32 a;
-
-		__builtin_memcpy(&a, addr, 4);
-		v4_mapped(out, a);
-	} else {
-		__builtin_memcpy(out, addr, 16);
-	}
-}
 
 /* ------------------------------------------------------------------------------------------ */
 /* Records */
@@ -832,113 +617,6 @@ int net_seed_udp(struct bpf_iter__udp *ctx)
 		return 0;
 	bpf_probe_read_kernel(&key, sizeof(key), &ctx->udp_sk);
 	seed_socket((struct sock *)udp, key, IPPROTO_UDP);
-	return 0;
-}
-
-/* ------------------------------------------------------------------------------------------ */
-/* Packet parsing (cgroup_skb and tc) */
-
-struct pkt {
-	__u8 saddr[16];
-	__u8 daddr[16];
-	__u16 family;
-	__u16 sport;
-	__u16 dport;
-	__u8 proto;
-	__u8 ports_known;
-	__u32 l4_off;
-	__u32 l4_len; /* bytes from l4_off to the end of the IP payload */
-};
-
-struct ip6_ext {
-	__u8 nexthdr;
-	__u8 hdrlen;
-};
-
-/* Parses the IP header at `off` and, when present in this packet, the TCP/UDP ports.
- * Returns 0 when the packet is IPv4/IPv6 (ports_known says whether ports were found). */
-static __always_inline int parse_ip(struct __sk_buff *skb, __u32 off, __u16 eth_proto,
-				    struct pkt *p)
-{
-	__u8 proto;
-	__u32 ip_end;
-
-	if (eth_proto == ETH_P_IP) {
-		struct iphdr ip;
-		__u16 frag;
-
-		if (bpf_skb_load_bytes(skb, off, &ip, sizeof(ip)))
-			return -1;
-		p->family = SHRIKE_AF_INET;
-		__builtin_memcpy(p->saddr, &ip.saddr, 4);
-		__builtin_memcpy(p->daddr, &ip.daddr, 4);
-		proto = ip.protocol;
-		frag = bpf_ntohs(ip.frag_off);
-		ip_end = off + bpf_ntohs(ip.tot_len);
-		off += ip.ihl * 4;
-		if (frag & IP_OFFSET) {
-			/* A later fragment: no transport header here. */
-			counter_inc(SHRIKE_CNT_NET_PARSE_SKIPPED);
-			p->proto = proto;
-			return 0;
-		}
-	} else if (eth_proto == ETH_P_IPV6) {
-		struct ipv6hdr ip6;
-
-		if (bpf_skb_load_bytes(skb, off, &ip6, sizeof(ip6)))
-			return -1;
-		p->family = SHRIKE_AF_INET6;
-		__builtin_memcpy(p->saddr, &ip6.saddr, 16);
-		__builtin_memcpy(p->daddr, &ip6.daddr, 16);
-		proto = ip6.nexthdr;
-		ip_end = off + sizeof(ip6) + bpf_ntohs(ip6.payload_len);
-		off += sizeof(ip6);
-		/* Extension headers: walk a bounded number of them. */
-		for (int i = 0; i < SHRIKE_NET_IP6_EXT_MAX; i++) {
-			struct ip6_ext ext;
-
-			if (proto != 0 && proto != 43 && proto != 60 && proto != 44 && proto != 51)
-				break;
-			if (bpf_skb_load_bytes(skb, off, &ext, sizeof(ext)))
-				return -1;
-			if (proto == 44) {
-				__u16 frag_off;
-
-				if (bpf_skb_load_bytes(skb, off + 2, &frag_off, sizeof(frag_off)))
-					return -1;
-				proto = ext.nexthdr;
-				off += 8;
-				if (bpf_ntohs(frag_off) & 0xfff8) {
-					counter_inc(SHRIKE_CNT_NET_PARSE_SKIPPED);
-					p->proto = proto;
-					return 0;
-				}
-				continue;
-			}
-			off += proto == 51 ? (ext.hdrlen + 2) * 4 : (ext.hdrlen + 1) * 8;
-			proto = ext.nexthdr;
-		}
-		if (proto == 0 || proto == 43 || proto == 60 || proto == 44 || proto == 51) {
-			/* More extension headers than we walk: counted, ports unknown. */
-			counter_inc(SHRIKE_CNT_NET_PARSE_SKIPPED);
-			p->proto = proto;
-			return 0;
-		}
-	} else {
-		return -1;
-	}
-	p->proto = proto;
-	if (proto == IPPROTO_TCP || proto == IPPROTO_UDP) {
-		__u16 ports[2];
-
-		if (bpf_skb_load_bytes(skb, off, ports, sizeof(ports)))
-			return 0;
-		p->sport = bpf_ntohs(ports[0]);
-		p->dport = bpf_ntohs(ports[1]);
-		p->ports_known = 1;
-		p->l4_off = off;
-		p->l4_len = ip_end > off ? ip_end - off : 0;
-	}
 	return 0;
 }
 
