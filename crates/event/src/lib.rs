@@ -5,6 +5,7 @@
 //! documented in `docs/ARCHITECTURE.md`; changing a field name here is a change for every user.
 
 pub mod compact;
+pub mod json;
 pub mod model;
 pub mod text;
 pub mod time;

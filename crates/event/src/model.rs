@@ -13,6 +13,8 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize, Serializer};
 
+use serde_json::value::RawValue;
+
 use crate::time::Timestamp;
 
 /// Identifies one process image over the node's uptime; the key that links events.
@@ -22,15 +24,33 @@ use crate::time::Timestamp;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
 pub struct ExecId(pub u64);
 
+impl ExecId {
+    /// The 16 lower-case hex digits, written without `core::fmt` (several exec ids go into
+    /// every event).
+    pub fn hex(self) -> [u8; 16] {
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        let mut out = [b'0'; 16];
+        for (i, slot) in out.iter_mut().enumerate() {
+            *slot = HEX[((self.0 >> (60 - 4 * i)) & 0xf) as usize];
+        }
+        out
+    }
+}
+
 impl fmt::Display for ExecId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{:016x}", self.0)
+        let hex = self.hex();
+        f.write_str(std::str::from_utf8(&hex).map_err(|_| fmt::Error)?)
     }
 }
 
 impl Serialize for ExecId {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_str(self)
+        let hex = self.hex();
+        match std::str::from_utf8(&hex) {
+            Ok(text) => serializer.serialize_str(text),
+            Err(_) => Err(serde::ser::Error::custom("exec_id is not ASCII")),
+        }
     }
 }
 
@@ -537,14 +557,117 @@ struct AncestorView {
     binary: Arc<str>,
 }
 
+/// A part of the process context, either serialized now or taken as JSON text written before
+/// (`crate::json::ContextCache`).
+#[derive(Serialize)]
+#[serde(untagged)]
+enum Part<'a, T: Serialize> {
+    Live(T),
+    Raw(&'a RawValue),
+}
+
+/// An event's `process`, `parent` and `ancestors` as JSON text already written.
+pub(crate) struct RawContext<'a> {
+    pub process: &'a RawValue,
+    pub parent: &'a RawValue,
+    pub ancestors: &'a RawValue,
+}
+
+impl Event {
+    /// The JSON of `process` (with the process's own tid), `parent` and `ancestors`, as
+    /// [`Event`]'s serialization writes them, for `ContextCache` to keep.
+    pub(crate) fn context_json(&self) -> serde_json::Result<[Box<RawValue>; 3]> {
+        let raw = |text: String| RawValue::from_string(text);
+        Ok([
+            raw(serde_json::to_string(&ProcessView {
+                process: &self.process,
+                tid: self.process.tid,
+            })?)?,
+            raw(serde_json::to_string(&self.parent_view())?)?,
+            raw(serde_json::to_string(&self.ancestor_views())?)?,
+        ])
+    }
+
+    fn parent_view(&self) -> Option<ParentView> {
+        self.parent.as_deref().map(|p| ParentView {
+            pid: p.pid,
+            exec_id: p.exec_id,
+            binary: p.binary.clone(),
+            args: p.args.clone(),
+        })
+    }
+
+    fn ancestor_views(&self) -> Vec<AncestorView> {
+        self.ancestors
+            .iter()
+            .map(|a| AncestorView {
+                pid: a.pid,
+                exec_id: a.exec_id,
+                binary: a.binary.clone(),
+            })
+            .collect()
+    }
+
+    /// Serializes the event with its context taken from `ctx` (which must be this event's).
+    pub(crate) fn serialize_with<S: Serializer>(
+        &self,
+        ctx: &RawContext<'_>,
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
+        self.wire(Some(ctx)).serialize(serializer)
+    }
+
+    fn wire<'a>(&'a self, ctx: Option<&RawContext<'a>>) -> WireOut<'a> {
+        let (process, parent, ancestors) = match ctx {
+            Some(c) => (
+                Part::Raw(c.process),
+                Part::Raw(c.parent),
+                Part::Raw(c.ancestors),
+            ),
+            None => (
+                Part::Live(ProcessView {
+                    process: &self.process,
+                    tid: self.tid,
+                }),
+                Part::Live(self.parent_view()),
+                Part::Live(self.ancestor_views()),
+            ),
+        };
+        WireOut {
+            time: self.time,
+            kind: self.kind,
+            node: &self.node,
+            process,
+            parent,
+            ancestors,
+            exit: self.exit.as_ref(),
+            file: self.file.as_ref(),
+            network: self.network.as_ref(),
+            dns: self.dns.as_ref(),
+            module: self.module.as_ref(),
+            bpf: self.bpf.as_ref(),
+            ptrace: self.ptrace.as_ref(),
+            cred: self.cred.as_ref(),
+            mount: self.mount.as_ref(),
+            namespace: self.namespace.as_ref(),
+            memfd: self.memfd.as_ref(),
+            signal: self.signal.as_ref(),
+            lost: self.lost.as_ref(),
+            health: self.health.as_ref(),
+            result: self.result,
+            alerts: &self.alerts,
+        }
+    }
+}
+
 #[derive(Serialize)]
 struct WireOut<'a> {
     time: Timestamp,
     kind: EventKind,
     node: &'a str,
-    process: ProcessView<'a>,
-    parent: Option<ParentView>,
-    ancestors: Vec<AncestorView>,
+    process: Part<'a, ProcessView<'a>>,
+    parent: Part<'a, Option<ParentView>>,
+    ancestors: Part<'a, Vec<AncestorView>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     exit: Option<&'a Exit>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -626,47 +749,7 @@ struct WireIn {
 
 impl Serialize for Event {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        WireOut {
-            time: self.time,
-            kind: self.kind,
-            node: &self.node,
-            process: ProcessView {
-                process: &self.process,
-                tid: self.tid,
-            },
-            parent: self.parent.as_deref().map(|p| ParentView {
-                pid: p.pid,
-                exec_id: p.exec_id,
-                binary: p.binary.clone(),
-                args: p.args.clone(),
-            }),
-            ancestors: self
-                .ancestors
-                .iter()
-                .map(|a| AncestorView {
-                    pid: a.pid,
-                    exec_id: a.exec_id,
-                    binary: a.binary.clone(),
-                })
-                .collect(),
-            exit: self.exit.as_ref(),
-            file: self.file.as_ref(),
-            network: self.network.as_ref(),
-            dns: self.dns.as_ref(),
-            module: self.module.as_ref(),
-            bpf: self.bpf.as_ref(),
-            ptrace: self.ptrace.as_ref(),
-            cred: self.cred.as_ref(),
-            mount: self.mount.as_ref(),
-            namespace: self.namespace.as_ref(),
-            memfd: self.memfd.as_ref(),
-            signal: self.signal.as_ref(),
-            lost: self.lost.as_ref(),
-            health: self.health.as_ref(),
-            result: self.result,
-            alerts: &self.alerts,
-        }
-        .serialize(serializer)
+        self.wire(None).serialize(serializer)
     }
 }
 
@@ -727,6 +810,26 @@ impl<'de> Deserialize<'de> for Event {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The hand-written hex agrees with `{:016x}` and is what JSON carries.
+    #[test]
+    fn exec_ids_are_sixteen_lower_case_hex_digits() {
+        for id in [
+            0,
+            1,
+            0xa,
+            0x0123_4567_89ab_cdef,
+            u64::MAX,
+            0x8000_0000_0000_0000,
+        ] {
+            let want = format!("{id:016x}");
+            assert_eq!(ExecId(id).to_string(), want);
+            assert_eq!(
+                serde_json::to_string(&ExecId(id)).unwrap(),
+                format!("\"{want}\"")
+            );
+        }
+    }
 
     fn sample() -> Event {
         let bash = Arc::new(Process {

@@ -1,10 +1,12 @@
 //! Sinks: where events go. stdout as JSON lines (the contract) or compact text for humans.
 //!
 //! Writes are buffered and flushed once per batch, so a burst costs one write(2) per batch
-//! rather than one per event.
+//! rather than one per event; JSON reuses each process image's serialized context
+//! (`shrike_event::json::ContextCache`).
 
 use std::io::{self, BufWriter, Write};
 
+use shrike_event::json::ContextCache;
 use shrike_event::{compact, Event};
 
 /// How events are written.
@@ -19,6 +21,7 @@ pub enum OutputFormat {
 pub struct Output<W: Write> {
     writer: BufWriter<W>,
     format: OutputFormat,
+    contexts: ContextCache,
 }
 
 impl<W: Write> Output<W> {
@@ -26,14 +29,16 @@ impl<W: Write> Output<W> {
         Output {
             writer: BufWriter::with_capacity(64 * 1024, writer),
             format,
+            contexts: ContextCache::default(),
         }
     }
 
     pub fn write(&mut self, event: &Event) -> io::Result<()> {
         match self.format {
-            OutputFormat::Json => {
-                serde_json::to_writer(&mut self.writer, event).map_err(io::Error::from)?
-            }
+            OutputFormat::Json => self
+                .contexts
+                .write(event, &mut self.writer)
+                .map_err(io::Error::from)?,
             OutputFormat::Compact => self.writer.write_all(compact::render(event).as_bytes())?,
         }
         self.writer.write_all(b"\n")
