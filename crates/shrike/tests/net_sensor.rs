@@ -51,7 +51,13 @@ impl Netns {
             b: b.clone(),
             host_if: with_host_link.then(|| format!("shrk{id}h")),
             v4: [format!("10.{x}.{y}.1"), format!("10.{x}.{y}.2")],
-            v6: [format!("fd{x:02x}:{y:x}::1"), format!("fd{x:02x}:{y:x}::2")],
+            // Canonical text (`fd65::1`, not `fd65:0::1` when y is 0), as events write it.
+            v6: [1, 2].map(|host| {
+                format!("fd{x:02x}:{y:x}::{host}")
+                    .parse::<std::net::Ipv6Addr>()
+                    .unwrap()
+                    .to_string()
+            }),
         };
         // Leftovers of an interrupted run.
         let _ = Command::new("ip").args(["netns", "del", &a]).output();
