@@ -260,7 +260,7 @@ fn deleted_binaries_are_marked_and_still_reported() {
 
     // Deleted while running (the marker is in the binary's directory: sleep takes no extra
     // arguments).
-    let mut child = Command::new(&copy).arg("0.3").spawn().unwrap();
+    let mut child = spawn_fresh_copy(&copy, "0.3");
     std::thread::sleep(std::time::Duration::from_millis(100));
     std::fs::remove_file(&copy).unwrap();
     assert!(child.wait().unwrap().success());
@@ -469,4 +469,20 @@ fn the_agent_survives_being_stopped_and_continued() {
         status.success(),
         "the agent must not stop on EINTR: {stderr}"
     );
+}
+
+/// Spawns a binary just copied into place. Another test thread that forks while the copy's
+/// write fd is open holds it in its child until that child execs, so exec can fail with
+/// ETXTBSY for a moment: retry then, as package managers do.
+fn spawn_fresh_copy(path: &std::path::Path, arg: &str) -> std::process::Child {
+    for _ in 0..100 {
+        match Command::new(path).arg(arg).spawn() {
+            Ok(child) => return child,
+            Err(e) if e.raw_os_error() == Some(libc::ETXTBSY) => {
+                std::thread::sleep(std::time::Duration::from_millis(20))
+            }
+            Err(e) => panic!("spawning {}: {e}", path.display()),
+        }
+    }
+    panic!("{} stayed busy (ETXTBSY) for 2 s", path.display());
 }
