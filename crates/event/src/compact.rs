@@ -1,14 +1,20 @@
 //! `--output compact`: one readable line per event for a human at a terminal.
 //!
 //! The line leads with time, kind and process, then the kind's object, then alerts, so that a
-//! column-aligned `grep` works. It is for reading, not parsing: the JSON output is the contract.
+//! column-aligned `grep` works. An incident is the exception: a block of a few indented lines
+//! (root, first alert, counts, rules, techniques) under an `INCIDENT` line. It is for reading,
+//! not parsing: the JSON output is the contract.
 
 use std::fmt::Write as _;
 
+use crate::incident::Incident;
 use crate::model::{Event, EventKind};
 
-/// Renders `event` as one line without a trailing newline.
+/// Renders `event` as one line (an incident as a block) without a trailing newline.
 pub fn render(event: &Event) -> String {
+    if let Some(incident) = &event.incident {
+        return render_incident(event, incident);
+    }
     let mut line = String::with_capacity(160);
     let p = &event.process;
     let time = event.time.to_string();
@@ -76,6 +82,23 @@ pub fn render(event: &Event) -> String {
                     let _ = write!(line, " = {}", dns.answers.join(","));
                 }
             }
+            if let Some(s) = &event.suppressed {
+                let _ = write!(line, " {} alerts since {}:", s.total, clock_of(s.since));
+                for r in &s.rules {
+                    let _ = write!(line, " {}", r.rule_id);
+                    for (what, n) in [
+                        ("duplicate", r.duplicate),
+                        ("throttle", r.throttle),
+                        ("global_limit", r.global_limit),
+                    ] {
+                        if n > 0 {
+                            let _ = write!(line, " {what}={n}");
+                        }
+                    }
+                    line.push(';');
+                }
+                line.pop();
+            }
             if let Some(lost) = &event.lost {
                 let _ = write!(
                     line,
@@ -106,11 +129,89 @@ pub fn render(event: &Event) -> String {
     for alert in &event.alerts {
         let _ = write!(
             line,
-            "  ALERT[{} {} {}: {}]",
-            alert.rule_id, alert.severity, alert.outcome, alert.rule
+            "  ALERT[{} {} {}",
+            alert.rule_id, alert.severity, alert.outcome
         );
+        if let Some(id) = &alert.incident_id {
+            let _ = write!(line, " incident={id}");
+        }
+        let _ = write!(line, ": {}]", alert.rule);
     }
     line
+}
+
+/// HH:MM:SS.mmm of a timestamp.
+fn clock_of(t: crate::time::Timestamp) -> String {
+    let text = t.to_string();
+    text.get(11..23).unwrap_or(&text).to_string()
+}
+
+/// An incident as a block: what it is, where it started, what it did.
+fn render_incident(event: &Event, i: &Incident) -> String {
+    let mut out = String::with_capacity(512);
+    let state = match i.close_reason {
+        Some(reason) => format!("closed ({})", serde_plain(&reason)),
+        None => serde_plain(&i.state),
+    };
+    let _ = write!(
+        out,
+        "{} INCIDENT {} {state}  {}  grouped by {}",
+        clock_of(event.time),
+        i.id,
+        i.severity,
+        i.grouped_by
+    );
+    if let Some(c) = &i.container {
+        let _ = write!(out, " {} {}", c.runtime, c.id);
+    }
+    let p = &event.process;
+    let _ = write!(
+        out,
+        "\n  root        {} (pid {})",
+        quote_args(&p.args, &p.binary),
+        p.pid
+    );
+    for a in &event.ancestors {
+        let _ = write!(out, " <- {}({})", a.binary, a.pid);
+    }
+    let _ = write!(
+        out,
+        "\n  first alert {} (pid {})  first {}  last {}",
+        i.first_alert.binary,
+        i.first_alert.pid,
+        clock_of(i.first_seen),
+        clock_of(i.last_seen)
+    );
+    let o = &i.outcomes;
+    let _ = write!(
+        out,
+        "\n  alerts      {}: {} reported, {} suppressed; {} processes; outcomes alerted={} denied={} killed={} would_deny={}",
+        i.alerts, i.reported, i.suppressed, i.processes, o.alerted, o.denied, o.killed, o.would_deny
+    );
+    for (n, r) in i.rules.iter().enumerate() {
+        let label = if n == 0 { "rules" } else { "" };
+        let _ = write!(
+            out,
+            "\n  {label:<11} {} {} x{}",
+            r.rule_id, r.severity, r.count
+        );
+        if r.suppressed > 0 {
+            let _ = write!(out, " ({} suppressed)", r.suppressed);
+        }
+        let _ = write!(out, ": {}", r.rule);
+    }
+    if !i.techniques.is_empty() {
+        let _ = write!(out, "\n  techniques  {}", i.techniques.join(", "));
+    }
+    out
+}
+
+/// A unit enum's serde name (`open`, `quiet`, ...).
+fn serde_plain<T: serde::Serialize>(value: &T) -> String {
+    serde_json::to_value(value)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_default()
 }
 
 /// Arguments joined by spaces, each quoted when it is empty or contains a space; the binary
@@ -177,6 +278,60 @@ mod tests {
             render(&e).ends_with("/usr/bin/sleep signal=9"),
             "{}",
             render(&e)
+        );
+    }
+
+    /// An incident is a block: its id and state, the root with ancestry, the first alert,
+    /// counts and outcomes, one line per rule, the techniques.
+    #[test]
+    fn incident_is_a_readable_block() {
+        use crate::incident::{CloseReason, ImageRef, Incident, IncidentRule, IncidentState};
+        let root = Arc::new(Process {
+            pid: 101,
+            binary: "/usr/bin/dash".into(),
+            args: vec!["sh".into(), "./attack.sh".into()].into(),
+            ..Process::default()
+        });
+        let mut e = Event::new(Timestamp(0), EventKind::Incident, "n".into(), root);
+        e.ancestors = vec![Arc::new(Process {
+            pid: 100,
+            binary: "/usr/bin/runner".into(),
+            ..Process::default()
+        })];
+        e.incident = Some(Box::new(Incident {
+            id: "00000000000000aa".into(),
+            state: IncidentState::Closed,
+            close_reason: Some(CloseReason::Quiet),
+            grouped_by: "process_tree".into(),
+            severity: "critical".into(),
+            alerts: 26,
+            reported: 2,
+            suppressed: 24,
+            processes: 26,
+            first_alert: ImageRef {
+                pid: 102,
+                binary: "/usr/bin/bash".into(),
+                ..ImageRef::default()
+            },
+            rules: vec![IncidentRule {
+                rule_id: "SHR-EXEC-004".into(),
+                rule: "Reverse shell".into(),
+                severity: "critical".into(),
+                count: 25,
+                suppressed: 24,
+                ..IncidentRule::default()
+            }],
+            techniques: vec!["T1059.004".into()],
+            ..Incident::default()
+        }));
+        assert_eq!(
+            render(&e),
+            "00:00:00.000 INCIDENT 00000000000000aa closed (quiet)  critical  grouped by process_tree\n\
+             \x20 root        sh ./attack.sh (pid 101) <- /usr/bin/runner(100)\n\
+             \x20 first alert /usr/bin/bash (pid 102)  first 00:00:00.000  last 00:00:00.000\n\
+             \x20 alerts      26: 2 reported, 24 suppressed; 26 processes; outcomes alerted=0 denied=0 killed=0 would_deny=0\n\
+             \x20 rules       SHR-EXEC-004 critical x25 (24 suppressed): Reverse shell\n\
+             \x20 techniques  T1059.004"
         );
     }
 }

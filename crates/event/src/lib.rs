@@ -6,10 +6,15 @@
 
 pub mod compact;
 pub mod json;
+pub mod incident;
 pub mod model;
 pub mod text;
 pub mod time;
 
+pub use incident::{
+    CloseReason, ImageRef, Incident, IncidentRule, IncidentState, Outcomes, Suppressed,
+    SuppressedRule,
+};
 pub use model::{
     Alert, BpfLoad, CapabilityHealth, Container, CredChange, Creds, Dns, Enforced, EnforcedAction,
     Event, EventKind, ExecId, Exit, FileInfo, Health, Lost, Memfd, Module, Mount, NamespaceChange,

@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize, Serializer};
 
 use serde_json::value::RawValue;
 
+use crate::incident::{Incident, Suppressed};
 use crate::time::Timestamp;
 
 /// Identifies one process image over the node's uptime; the key that links events.
@@ -97,6 +98,10 @@ pub enum EventKind {
     /// Synthesized by the agent: what it can see and enforce on this kernel, at start and
     /// whenever a capability changes state.
     AgentHealth,
+    /// Synthesized by alert shaping: alerts that belong together (`crate::incident`).
+    Incident,
+    /// Synthesized by alert shaping: alerts held back by dedup and rate limits, per rule.
+    AlertsSuppressed,
 }
 
 impl EventKind {
@@ -129,6 +134,8 @@ impl EventKind {
             EventKind::Dns => "dns",
             EventKind::EventsLost => "events_lost",
             EventKind::AgentHealth => "agent_health",
+            EventKind::Incident => "incident",
+            EventKind::AlertsSuppressed => "alerts_suppressed",
         }
     }
 }
@@ -395,6 +402,9 @@ pub struct Alert {
     /// What really happened: `alerted`, `denied`, `killed` or `would_deny`.
     pub outcome: String,
     pub mitre: Vec<String>,
+    /// The incident the alert belongs to (set by the agent's alert shaping).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub incident_id: Option<Arc<str>>,
 }
 
 /// Records the kernel could not deliver, reported in the stream so loss is never silent.
@@ -481,6 +491,10 @@ pub struct Event {
     pub signal: Option<Signal>,
     pub lost: Option<Lost>,
     pub health: Option<Health>,
+    /// `incident` events only (boxed: most events are not incidents).
+    pub incident: Option<Box<Incident>>,
+    /// `alerts_suppressed` events only.
+    pub suppressed: Option<Box<Suppressed>>,
     /// The system call's return value, where there is one.
     pub result: Option<i64>,
     pub alerts: Vec<Alert>,
@@ -514,6 +528,8 @@ impl Event {
             signal: None,
             lost: None,
             health: None,
+            incident: None,
+            suppressed: None,
             result: None,
             alerts: Vec::new(),
             enforced: None,
@@ -654,6 +670,8 @@ impl Event {
             signal: self.signal.as_ref(),
             lost: self.lost.as_ref(),
             health: self.health.as_ref(),
+            incident: self.incident.as_deref(),
+            suppressed: self.suppressed.as_deref(),
             result: self.result,
             alerts: &self.alerts,
         }
@@ -696,6 +714,9 @@ struct WireOut<'a> {
     lost: Option<&'a Lost>,
     #[serde(skip_serializing_if = "Option::is_none")]
     health: Option<&'a Health>,
+    incident: Option<&'a Incident>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    suppressed: Option<&'a Suppressed>,
     #[serde(skip_serializing_if = "Option::is_none")]
     result: Option<i64>,
     #[serde(skip_serializing_if = "<[Alert]>::is_empty")]
@@ -741,6 +762,9 @@ struct WireIn {
     lost: Option<Lost>,
     #[serde(default)]
     health: Option<Health>,
+    incident: Option<Box<Incident>>,
+    #[serde(default)]
+    suppressed: Option<Box<Suppressed>>,
     #[serde(default)]
     result: Option<i64>,
     #[serde(default)]
@@ -800,6 +824,8 @@ impl<'de> Deserialize<'de> for Event {
             signal: wire.signal,
             lost: wire.lost,
             health: wire.health,
+            incident: wire.incident,
+            suppressed: wire.suppressed,
             result: wire.result,
             alerts: wire.alerts,
             enforced: None,

@@ -405,6 +405,7 @@ impl Compiler<'_, '_> {
             mode: decl.mode,
             enabled: decl.enabled,
             tags: decl.tags,
+            throttle: decl.throttle,
             kinds: possible.iter().collect(),
             condition: decl.condition.value.trim().to_string(),
             exceptions: decl

@@ -21,11 +21,13 @@
 //!   mode: enforce                  # enforce | audit (default enforce)
 //!   enabled: true                  # default true
 //!   tags: [web]                    # optional, free text
+//!   throttle: 10/min               # optional: at most N alerts per s|min|h (reporting only)
 //! ```
 //! A list may say `append: true` to add items to a list of the same name from an earlier file.
 
 use crate::diag::{Diags, Loc};
 use crate::meta::{Action, Mode, Severity};
+use crate::rate::Rate;
 use crate::suggest;
 use crate::yaml::{Node, NodeValue};
 
@@ -49,6 +51,8 @@ pub(crate) struct RuleDecl {
     pub mode: Mode,
     pub enabled: bool,
     pub tags: Vec<String>,
+    /// `throttle: N/min`: at most that many of the rule's alerts are reported per window.
+    pub throttle: Option<Rate>,
     /// False when the metadata had errors (already reported); the condition is still checked.
     pub valid: bool,
 }
@@ -85,6 +89,7 @@ const RULE_KEYS: &[&str] = &[
     "mode",
     "enabled",
     "tags",
+    "throttle",
 ];
 const LIST_KEYS: &[&str] = &["list", "items", "append"];
 const MACRO_KEYS: &[&str] = &["macro", "condition"];
@@ -408,6 +413,10 @@ impl Reader<'_, '_> {
                 .map(|t| t.into_iter().map(|t| t.value).collect()),
             None => Some(Vec::new()),
         };
+        let throttle = match get("throttle") {
+            Some(v) => self.rate(v, "throttle").map(Some),
+            None => Some(None),
+        };
         // A rule with bad metadata is still returned (marked invalid) so that its condition is
         // checked too and every mistake is reported in one run.
         let valid = ok
@@ -417,7 +426,8 @@ impl Reader<'_, '_> {
             && action.is_some()
             && mode.is_some()
             && enabled.is_some()
-            && tags.is_some();
+            && tags.is_some()
+            && throttle.is_some();
         let placeholder = || Text {
             value: String::new(),
             loc: Loc::new(self.file, node.at),
@@ -434,8 +444,21 @@ impl Reader<'_, '_> {
             mode: mode.unwrap_or(Mode::Enforce),
             enabled: enabled.unwrap_or(true),
             tags: tags.unwrap_or_default(),
+            throttle: throttle.flatten(),
             valid,
         })
+    }
+
+    /// A rate such as `10/min`, reported at the value when it is not one.
+    fn rate(&mut self, node: &Node, what: &str) -> Option<Rate> {
+        let text = node.as_scalar().unwrap_or_default();
+        match Rate::parse(text) {
+            Ok(rate) => Some(rate),
+            Err(err) => {
+                self.error(node, format!("invalid {what}: {err}"), None);
+                None
+            }
+        }
     }
 
     fn exception(&mut self, node: &Node) -> Option<Text> {

@@ -9,7 +9,7 @@ use std::fmt;
 use shrike_event::EventKind;
 
 /// Every event kind, in slot order.
-pub const ALL_KINDS: [EventKind; 26] = [
+pub const ALL_KINDS: [EventKind; 28] = [
     EventKind::ProcessExec,
     EventKind::ProcessExit,
     EventKind::ProcessFork,
@@ -36,6 +36,8 @@ pub const ALL_KINDS: [EventKind; 26] = [
     EventKind::Dns,
     EventKind::EventsLost,
     EventKind::AgentHealth,
+    EventKind::Incident,
+    EventKind::AlertsSuppressed,
 ];
 
 /// The slot of `kind` in [`ALL_KINDS`] and in a [`KindSet`].
@@ -67,6 +69,8 @@ pub const fn kind_index(kind: EventKind) -> usize {
         EventKind::Dns => 23,
         EventKind::EventsLost => 24,
         EventKind::AgentHealth => 25,
+        EventKind::Incident => 26,
+        EventKind::AlertsSuppressed => 27,
     }
 }
 

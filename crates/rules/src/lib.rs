@@ -38,6 +38,7 @@ pub mod pack;
 pub mod parser;
 pub mod policy;
 pub mod pushdown;
+pub mod rate;
 pub mod source;
 pub mod suggest;
 pub mod text;
@@ -49,3 +50,4 @@ pub use policy::{KernelAction, Match, Policy, RuleInfo, Summary};
 pub use pushdown::{
     Dim, DimConstraint, Enforcement, KernelPlan, KindPlan, KindRule, PathSet, RulePlan, ValueSet,
 };
+pub use rate::Rate;

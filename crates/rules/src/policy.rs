@@ -30,6 +30,10 @@ pub struct RuleInfo {
     pub mode: Mode,
     pub enabled: bool,
     pub tags: Vec<String>,
+    /// At most this many of the rule's alerts are reported per window (`throttle:`); the
+    /// rest are counted as suppressed. Reporting only: the kernel still enforces every event.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub throttle: Option<crate::rate::Rate>,
     /// The event kinds the rule can match.
     pub kinds: Vec<EventKind>,
     /// The condition as written (trimmed).
@@ -93,6 +97,7 @@ impl Match {
             action: self.action.as_str().to_string(),
             outcome: self.outcome(kernel).as_str().to_string(),
             mitre: self.mitre.to_vec(),
+            incident_id: None,
         }
     }
 }

@@ -259,6 +259,12 @@ pub fn explain(policy: &Policy) -> String {
             "{} #{} {} [{}, {}, {}]",
             rule.id, rule.index, rule.name, rule.severity, rule.action, rule.mode
         );
+        if let Some(rate) = rule.throttle {
+            let _ = writeln!(
+                out,
+                "  throttle:    {rate} alerts reported, the rest counted as suppressed"
+            );
+        }
         if !rule.enabled {
             let _ = writeln!(out, "  disabled: nothing is loaded\n");
             continue;

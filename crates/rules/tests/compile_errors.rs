@@ -221,3 +221,28 @@ fn policy_is_send_and_sync() {
     assert_send_sync::<Policy>();
     assert_send_sync::<shrike_rules::KernelPlan>();
 }
+
+/// `throttle:` takes a rate; anything else is an error at the value, with the fix.
+#[test]
+fn throttle_must_be_a_rate_and_is_kept_on_the_rule() {
+    let base = "- rule: r\n  id: R\n  severity: low\n  condition: kind = process_exec\n";
+    assert_eq!(
+        errors(&format!("{base}  throttle: 10/day\n")),
+        ["policy.yaml:5:13: invalid throttle: '10/day': unknown unit 'day': use s, min or h"]
+    );
+    assert_eq!(
+        errors(&format!("{base}  throttle: 0/min\n")),
+        ["policy.yaml:5:13: invalid throttle: '0/min': the count must be a whole number from 1 to 1000000"]
+    );
+    assert_eq!(
+        errors(&format!("{base}  throtle: 10/min\n")),
+        ["policy.yaml:5:3: unknown key 'throtle' in a rule (did you mean 'throttle'?)"]
+    );
+    let policy = Policy::compile([("p.yaml", format!("{base}  throttle: 10/min\n"))]).unwrap();
+    let rule = policy.rule_by_id("R").unwrap();
+    assert_eq!(
+        rule.throttle.map(|r| r.to_string()).as_deref(),
+        Some("10/min")
+    );
+    assert!(shrike_rules::text::explain(&policy).contains("throttle:    10/min"));
+}

@@ -31,6 +31,7 @@ use crate::health;
 use crate::output::{Output, OutputFormat};
 use crate::pipeline::{Pipeline, PipelineOptions};
 use crate::policy_source::{PolicySource, PolicyWatch};
+use crate::shaping::{Shaper, ShapingConfig};
 use crate::shutdown::Shutdown;
 
 /// Everything `shrike run` needs, validated.
@@ -47,8 +48,10 @@ pub struct RunConfig {
     pub duration: Option<Duration>,
     /// The rules.
     pub policy: PolicySource,
-    /// Write only events that raised an alert.
+    /// Write only events that raised an alert (and the incidents and suppression reports).
     pub alerts_only: bool,
+    /// Incidents, deduplication and rate limits on what is reported.
+    pub shaping: ShapingConfig,
     /// What the network configuration's deny rules say in their alerts.
     pub net_infos: Vec<crate::pipeline::net::NetRuleInfo>,
     /// `--protect-self`: refuse attempts against the agent where BPF LSM allows it.
@@ -130,6 +133,13 @@ pub fn run<W: Write>(config: &RunConfig, out: W, shutdown: Shutdown) -> Result<(
         .write(&pipeline.health_event(health::health(&capabilities, &missing)))
         .and_then(|_| output.flush())
         .context("writing events")?;
+    let mut shaper = Shaper::new(
+        &config.shaping,
+        pipeline.node_name().clone(),
+        pipeline.agent_process(),
+        pipeline.now(),
+    );
+    shaper.set_policy(detector.policy());
     info!(
         sensors = ?sensors.attached(),
         processes,
@@ -151,6 +161,7 @@ pub fn run<W: Write>(config: &RunConfig, out: W, shutdown: Shutdown) -> Result<(
                 if let Err(err) = write_batch(
                     &mut pipeline,
                     &mut detector,
+                    &mut shaper,
                     &mut output,
                     &batch,
                     config.alerts_only,
@@ -168,6 +179,12 @@ pub fn run<W: Write>(config: &RunConfig, out: W, shutdown: Shutdown) -> Result<(
             }
         }
         pipeline.clock_mut().refresh();
+        if let Err(err) = write_shaped(&mut shaper, &mut output, |s, out| {
+            s.tick(pipeline.now(), out)
+        }) {
+            result = Err(err);
+            break;
+        }
         if policy_watch.changed() {
             let now_missing = reload(
                 config,
@@ -185,6 +202,7 @@ pub fn run<W: Write>(config: &RunConfig, out: W, shutdown: Shutdown) -> Result<(
                     break;
                 }
             }
+            shaper.set_policy(detector.policy());
         }
         let now = Instant::now();
         if now >= next_loss_check {
@@ -229,6 +247,7 @@ pub fn run<W: Write>(config: &RunConfig, out: W, shutdown: Shutdown) -> Result<(
             if let Err(err) = write_batch(
                 &mut pipeline,
                 &mut detector,
+                &mut shaper,
                 &mut output,
                 &batch,
                 config.alerts_only,
@@ -236,6 +255,11 @@ pub fn run<W: Write>(config: &RunConfig, out: W, shutdown: Shutdown) -> Result<(
                 result = Err(err);
             }
         }
+    }
+    if result.is_ok() {
+        result = write_shaped(&mut shaper, &mut output, |s, out| {
+            s.finish(pipeline.now(), out)
+        });
     }
     let reader_stats = reader.stats.clone();
     let reader_result = reader.join();
@@ -246,6 +270,8 @@ pub fn run<W: Write>(config: &RunConfig, out: W, shutdown: Shutdown) -> Result<(
         backpressure = reader_stats.backpressure.load(Ordering::Relaxed),
         events = pipeline.stats().events,
         alerts = detector.alerts_emitted(),
+        incidents = shaper.stats().incidents,
+        alerts_suppressed = shaper.stats().suppressed,
         decode_errors = pipeline.stats().decode_errors,
         unknown_kinds = pipeline.stats().unknown_kinds,
         "shrike stopping: final counters"
@@ -359,14 +385,20 @@ fn reload(
 fn write_batch<W: Write>(
     pipeline: &mut Pipeline,
     detector: &mut Detector,
+    shaper: &mut Shaper,
     output: &mut Output<W>,
     batch: &Batch,
     alerts_only: bool,
 ) -> Result<()> {
+    let mut before = Vec::new();
     for record in batch.iter() {
         match pipeline.handle(record) {
             Ok(Some(mut event)) => {
                 detector.apply(&mut event);
+                shaper.shape(&mut event, &mut before);
+                for synthesized in before.drain(..) {
+                    output.write(&synthesized).context("writing events")?;
+                }
                 if !alerts_only || !event.alerts.is_empty() {
                     output.write(&event).context("writing events")?;
                 }
@@ -378,6 +410,24 @@ fn write_batch<W: Write>(
     output.flush().context("writing events")?;
     pipeline.expire();
     Ok(())
+}
+
+/// Writes what the shaper has due (incident updates and closes, suppression reports): `due`
+/// is [`Shaper::tick`] or [`Shaper::finish`].
+fn write_shaped<W: Write>(
+    shaper: &mut Shaper,
+    output: &mut Output<W>,
+    due: impl FnOnce(&mut Shaper, &mut Vec<shrike_event::Event>),
+) -> Result<()> {
+    let mut out = Vec::new();
+    due(shaper, &mut out);
+    if out.is_empty() {
+        return Ok(());
+    }
+    for event in &out {
+        output.write(event).context("writing events")?;
+    }
+    output.flush().context("writing events")
 }
 
 fn log_counters(when: &str, counters: &Counters, pipeline: &Pipeline, reader: &Reader) {
@@ -522,6 +572,7 @@ impl RunConfig {
                 files: Vec::new(),
             },
             alerts_only: false,
+            shaping: ShapingConfig::default(),
             net_infos: Vec::new(),
             protect_self: None,
             allow_degraded: false,

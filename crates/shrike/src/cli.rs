@@ -194,6 +194,9 @@ pub struct RunArgs {
     /// Leave the built-in watch list out (only --watch and --watch-name paths are watched).
     #[arg(long)]
     pub no_builtin_watch: bool,
+
+    #[command(flatten)]
+    pub shaping: crate::shaping::ShapingArgs,
 }
 
 /// `--file-hooks`.
@@ -270,6 +273,7 @@ impl RunArgs {
         };
         config.alerts_only = self.alerts_only;
         config.allow_degraded = self.allow_degraded;
+        config.shaping = self.shaping.config()?;
         config.sensors.keep_enforcing = self.keep_enforcing;
         config.protect_self = self
             .protect_self

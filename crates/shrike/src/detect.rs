@@ -74,6 +74,7 @@ impl Detector {
                         }
                         .to_string(),
                         mitre: info.mitre.clone(),
+                        incident_id: None,
                     };
                     push_unique(event, alert);
                 }

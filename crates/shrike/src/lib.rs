@@ -17,6 +17,7 @@ pub mod pipeline;
 pub mod policy_cmd;
 pub mod policy_source;
 pub mod selfprotect;
+pub mod shaping;
 pub mod shutdown;
 
 pub use agent::{run, RunConfig};

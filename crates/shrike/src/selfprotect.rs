@@ -50,6 +50,7 @@ pub fn alert(event: &Event, self_pid: u32, protecting: bool) -> Option<Alert> {
         action: if protecting { "deny" } else { "alert" }.into(),
         outcome: if denied { "denied" } else { "alerted" }.into(),
         mitre: vec!["T1562.001".into()],
+        incident_id: None,
     })
 }
 

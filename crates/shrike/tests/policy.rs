@@ -171,22 +171,42 @@ fn policy_rules_alert_on_real_events_and_audit_mode_says_would_deny() {
     );
     assert_eq!(e["alerts"][0]["mitre"][0], "T1059");
     assert_eq!(e["alerts"][0]["severity"], "high");
+    let incident = e["alerts"][0]["incident_id"].clone();
+    assert!(incident.is_string(), "alerts carry their incident: {e}");
+    assert_eq!(e["alerts"][1]["incident_id"], incident);
     let (status, stderr, events) = agent.stop_and_collect();
     assert!(status.success(), "{stderr}");
     // The agent's own events (agent_health at start, events_lost) are always written: a
     // consumer of alerts must still learn what the agent can see.
     let own = |e: &serde_json::Value| kind_is(e, "agent_health") || kind_is(e, "events_lost");
     assert!(
-        events
-            .iter()
-            .filter(|e| !own(e))
-            .all(|e| !e["alerts"].as_array().unwrap_or(&vec![]).is_empty()),
-        "--alerts-only wrote an event without alerts"
+        events.iter().filter(|e| !own(e)).all(|e| kind_is(e, "incident")
+            || kind_is(e, "alerts_suppressed")
+            || !e["alerts"].as_array().unwrap_or(&vec![]).is_empty()),
+        "--alerts-only wrote an event that is neither an alert, an incident, a suppression report nor the agent's own"
     );
     assert!(
         events.iter().any(|e| kind_is(e, "agent_health")),
         "--alerts-only left out the agent_health event"
     );
+    // The incident is written when it opens and closed when the agent stops, rooted at the
+    // marker's image, with both rules counted.
+    let states: Vec<&str> = events
+        .iter()
+        .filter(|x| kind_is(x, "incident") && x["incident"]["id"] == incident)
+        .map(|x| x["incident"]["state"].as_str().unwrap())
+        .collect();
+    assert_eq!(states.first(), Some(&"open"), "{states:?}");
+    assert_eq!(states.last(), Some(&"closed"), "{states:?}");
+    let closed = events
+        .iter()
+        .rfind(|x| kind_is(x, "incident") && x["incident"]["id"] == incident)
+        .unwrap();
+    assert_eq!(closed["incident"]["close_reason"], "shutdown");
+    assert_eq!(closed["incident"]["severity"], "high");
+    assert_eq!(closed["incident"]["outcomes"]["would_deny"], 1);
+    assert_eq!(closed["incident"]["techniques"][0], "T1059");
+    assert_eq!(closed["incident"]["first_alert"]["binary"], bin.as_str());
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
@@ -201,8 +221,14 @@ fn reload_is_atomic_and_a_bad_policy_leaves_the_old_one_in_force() {
     let binary = dir.join("marker-bin");
     let file = dir.join("p.yaml");
     std::fs::write(&file, marker_rule("T-OLD", &binary, "alert", "enforce")).unwrap();
-    let agent =
-        Agent::start_process_only(&["--no-default-policy", "--policy", file.to_str().unwrap()]);
+    // Every match an alert (no deduplication): the test runs the same marker again and again.
+    let agent = Agent::start_process_only(&[
+        "--no-default-policy",
+        "--dedup-window",
+        "0",
+        "--policy",
+        file.to_str().unwrap(),
+    ]);
     let bin = binary.to_str().unwrap().to_string();
     let alerted = |id: &'static str| {
         let bin = bin.clone();

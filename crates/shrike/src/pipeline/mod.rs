@@ -142,9 +142,13 @@ impl Pipeline {
 
     /// An event about the agent itself, attributed to its own process.
     fn agent_event(&self, kind: EventKind) -> Event {
+        Event::new(self.now(), kind, self.node_name.clone(), self.agent_process())
+    }
+
+    /// The agent's own process, which events the agent synthesizes are attributed to.
+    pub fn agent_process(&self) -> Arc<Process> {
         let me = std::process::id();
-        let process = self
-            .tree
+        self.tree
             .current(me)
             .map(|n| n.process.clone())
             .unwrap_or_else(|| {
@@ -153,13 +157,16 @@ impl Pipeline {
                     tid: me,
                     ..Process::default()
                 })
-            });
-        Event::new(
-            self.clock.wall(self.clock.now_boot_ns()),
-            kind,
-            self.node_name.clone(),
-            process,
-        )
+            })
+    }
+
+    /// Wall-clock time now, on the clock events are stamped with.
+    pub fn now(&self) -> shrike_event::Timestamp {
+        self.clock.wall(self.clock.now_boot_ns())
+    }
+
+    pub fn node_name(&self) -> &Arc<str> {
+        &self.node_name
     }
 
     pub(super) fn event(

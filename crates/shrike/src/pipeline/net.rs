@@ -178,6 +178,7 @@ impl Pipeline {
                     action: "deny".into(),
                     outcome: if denied { "denied" } else { "would_deny" }.into(),
                     mitre: Vec::new(),
+                    incident_id: None,
                 }),
                 None if denied => {
                     event.enforced = Some(Enforced {
