@@ -160,7 +160,7 @@ fn policy_rules_alert_on_real_events_and_audit_mode_says_would_deny() {
     run_marker(&binary);
     let bin = binary.to_str().unwrap().to_string();
     let e = agent.wait_for("alert on the marker exec", WAIT, |e| {
-        e["process"]["binary"] == bin.as_str()
+        kind_is(e, "process_exec") && e["process"]["binary"] == bin.as_str()
     });
     assert_eq!(
         alert_ids(&e),
