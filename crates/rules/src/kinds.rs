@@ -170,6 +170,7 @@ pub const NET: KindSet = KindSet::of(&[
 pub const PROCESS: KindSet = KindSet::ALL.without(KindSet::of(&[
     EventKind::EventsLost,
     EventKind::AgentHealth,
+    EventKind::AlertsSuppressed,
 ]));
 
 /// Kinds that come from a system call and may carry its `result`.

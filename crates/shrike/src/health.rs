@@ -36,7 +36,7 @@ pub fn capability_of(kind: EventKind) -> Option<Capability> {
         K::NetConnect | K::NetBind => Capability::NetSockets,
         K::NetAccept | K::NetListen | K::NetClose => Capability::NetTcpState,
         K::Dns => Capability::NetDns,
-        K::EventsLost | K::AgentHealth => return None,
+        K::EventsLost | K::AgentHealth | K::Incident | K::AlertsSuppressed => return None,
     })
 }
 
@@ -160,6 +160,7 @@ mod tests {
             mode: Mode::Enforce,
             enabled: true,
             tags: Vec::new(),
+            throttle: None,
             kinds: kinds.to_vec(),
             condition: String::new(),
             exceptions: Vec::new(),
@@ -208,7 +209,13 @@ mod tests {
     #[test]
     fn every_sensor_kind_has_a_capability() {
         for kind in shrike_rules::kinds::ALL_KINDS {
-            let own = matches!(kind, EventKind::EventsLost | EventKind::AgentHealth);
+            let own = matches!(
+                kind,
+                EventKind::EventsLost
+                    | EventKind::AgentHealth
+                    | EventKind::Incident
+                    | EventKind::AlertsSuppressed
+            );
             assert_eq!(capability_of(kind).is_none(), own, "{kind:?}");
         }
     }

@@ -142,7 +142,12 @@ impl Pipeline {
 
     /// An event about the agent itself, attributed to its own process.
     fn agent_event(&self, kind: EventKind) -> Event {
-        Event::new(self.now(), kind, self.node_name.clone(), self.agent_process())
+        Event::new(
+            self.now(),
+            kind,
+            self.node_name.clone(),
+            self.agent_process(),
+        )
     }
 
     /// The agent's own process, which events the agent synthesizes are attributed to.
