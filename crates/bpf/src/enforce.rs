@@ -59,6 +59,11 @@ pub struct ExecRule {
     pub paths: Vec<String>,
     pub prefixes: Vec<String>,
     pub names: Vec<String>,
+    /// Exact paths the rule does not apply to although a prefix of it covers them (an
+    /// allow-list: `startswith / and not … in (…)`). Held in the trie: each gets an exact entry
+    /// whose rules are its covering prefixes' without this one, so the longest match leaves
+    /// the rule out.
+    pub exclude_paths: Vec<String>,
     pub uid: Vec<u32>,
     pub euid: Vec<u32>,
     pub cgroup: Vec<u64>,
@@ -80,6 +85,7 @@ pub fn unsupported(rule: &ExecRule) -> Option<String> {
         .paths
         .iter()
         .chain(&rule.prefixes)
+        .chain(&rule.exclude_paths)
         .find(|p| p.len() >= path_max)
     {
         return Some(format!(
@@ -145,10 +151,16 @@ pub fn set_exec_rules(sensors: &Sensors, rules: &[ExecRule]) -> Result<ExecRules
     let mut exact: BTreeMap<&str, Vec<u16>> = BTreeMap::new();
     let mut prefixes: BTreeMap<&str, Vec<u16>> = BTreeMap::new();
     let mut names: BTreeMap<u64, Vec<u16>> = BTreeMap::new();
+    // Exact paths → the slots of the rules that exclude them.
+    let mut excluded: BTreeMap<&str, Vec<u16>> = BTreeMap::new();
     for (slot, rule) in accepted.iter().enumerate() {
         let slot = slot as u16;
         for p in &rule.paths {
             exact.entry(p.as_str()).or_default().push(slot);
+        }
+        for p in &rule.exclude_paths {
+            excluded.entry(p.as_str()).or_default().push(slot);
+            exact.entry(p.as_str()).or_default();
         }
         for p in &rule.prefixes {
             prefixes.entry(p.as_str()).or_default().push(slot);
@@ -158,12 +170,17 @@ pub fn set_exec_rules(sensors: &Sensors, rules: &[ExecRule]) -> Result<ExecRules
         }
     }
     // The trie answers with the longest match only, so every key also carries the slots of the
-    // prefixes that contain it.
-    let covering = |key: &str, own: &[u16]| -> Vec<u16> {
+    // prefixes that contain it — except the rules that exclude that exact path.
+    let covering = |key: &str, own: &[u16], is_exact: bool| -> Vec<u16> {
         let mut all: BTreeSet<u16> = own.iter().copied().collect();
         for (p, slots) in &prefixes {
             if key.starts_with(p) && key.len() > p.len() {
                 all.extend(slots);
+            }
+        }
+        if is_exact {
+            for slot in excluded.get(key).into_iter().flatten() {
+                all.remove(slot);
             }
         }
         all.into_iter().collect()
@@ -196,10 +213,10 @@ pub fn set_exec_rules(sensors: &Sensors, rules: &[ExecRule]) -> Result<ExecRules
             .map_err(map_err("exec_rule_paths"))
     };
     for (path, slots) in &exact {
-        put_path(path, true, covering(path, slots))?;
+        put_path(path, true, covering(path, slots, true))?;
     }
     for (path, slots) in &prefixes {
-        put_path(path, false, covering(path, slots))?;
+        put_path(path, false, covering(path, slots, false))?;
     }
     for (hash, slots) in &names {
         let key = shrike_name_key {

@@ -85,8 +85,16 @@ fn exec_rule(
     for (dim, c) in constraints {
         match dim {
             Dim::Binary | Dim::Script => {
-                if c.exclude.is_some() {
-                    return Err(format!("the kernel cannot exclude by {}", dim_name(*dim)));
+                if let Some(set) = &c.exclude {
+                    // Exact paths only: the trie leaves the rule out of their own entries.
+                    let p = paths(set, *dim)?;
+                    if !p.prefixes.is_empty() || !p.names.is_empty() {
+                        return Err(format!(
+                            "the kernel excludes by {} only as exact paths",
+                            dim_name(*dim)
+                        ));
+                    }
+                    rule.exclude_paths.extend(p.exact.iter().cloned());
                 }
                 if let Some(set) = &c.include {
                     if indexed {
@@ -345,8 +353,9 @@ fn number_values(
     Ok(())
 }
 
-/// Most kernel network rules one policy rule may expand to (networks × ports × scopes).
-const NET_EXPANSION_MAX: usize = 64;
+/// Most kernel network rules one policy rule may expand to (networks × ports × scopes): the
+/// complement of four IPv4 hosts (an allow-list `shrike learn` writes) fits.
+const NET_EXPANSION_MAX: usize = 160;
 
 /// The network rules of a plan (connect/UDP send and bind), and the deny/kill network rules
 /// that cannot be kernel rules. A rule's networks, ports and scopes are expanded into one kernel
@@ -383,12 +392,28 @@ fn net_rule(
     ];
     let mut ports = vec![(0u16, u16::MAX)];
     let mut scopes = vec![NetScope::Host];
+    // Exclusions of addresses and ports become complements (crate::exclusion).
+    let mut addr_excluded: Vec<IpNet> = Vec::new();
+    let mut port_excluded: Vec<u16> = Vec::new();
     for (dim, c) in constraints {
-        if c.exclude.is_some() {
-            return Err(format!(
-                "the network hooks cannot exclude by {}",
-                dim_name(*dim)
-            ));
+        match (dim, &c.exclude) {
+            (_, None) => {}
+            (d, Some(ValueSet::Networks(nets))) if *d == addr_dim => {
+                addr_excluded.extend(nets.iter().map(|n| IpNet {
+                    addr: n.addr,
+                    prefix: n.prefix,
+                }))
+            }
+            (d, Some(ValueSet::Numbers(values))) if *d == port_dim => {
+                // A port outside 0..=65535 never matches: nothing to exclude.
+                port_excluded.extend(values.iter().filter_map(|&p| u16::try_from(p).ok()))
+            }
+            _ => {
+                return Err(format!(
+                    "the network hooks cannot exclude by {}",
+                    dim_name(*dim)
+                ))
+            }
         }
         let Some(include) = &c.include else { continue };
         match (dim, include) {
@@ -428,6 +453,12 @@ fn net_rule(
             }
         }
     }
+    if !addr_excluded.is_empty() {
+        networks = crate::exclusion::networks_excluding(&networks, &addr_excluded);
+    }
+    if !port_excluded.is_empty() {
+        ports = crate::exclusion::ports_excluding(&ports, &port_excluded);
+    }
     let count = networks.len() * ports.len() * scopes.len();
     if count > NET_EXPANSION_MAX {
         return Err(format!("{count} network × port × scope combinations; the kernel takes at most {NET_EXPANSION_MAX} per rule"));
@@ -449,6 +480,33 @@ fn net_rule(
         }
     }
     Ok(out)
+}
+
+/// The deny/kill rules the compiler gives to the kernel but this agent's kernel rules cannot
+/// hold as written, with the reason — also for audit-mode rules, as if they enforced (what
+/// `shrike policy explain` adds to the compiler's view).
+pub fn not_held(plan: &KernelPlan) -> Vec<(String, String)> {
+    let mut plan = plan.clone();
+    for entry in plan.rules.iter_mut().flat_map(|r| r.entries.iter_mut()) {
+        if entry.enforcement == Enforcement::KernelAudit {
+            entry.enforcement = Enforcement::Kernel;
+        }
+    }
+    let (_, mut out) = exec_rules(&plan);
+    out.extend(net_rules(&plan).1);
+    let (file, skipped) = file_rules(&plan);
+    out.extend(skipped);
+    if let Ok(compiled) = shrike_bpf::file::compile(&shrike_bpf::file::WatchSet {
+        rules: file,
+        ..Default::default()
+    }) {
+        for (index, reason) in compiled.not_enforced {
+            if let Some(rule) = plan.rules.iter().find(|r| r.index == index) {
+                out.push((rule.id.clone(), reason));
+            }
+        }
+    }
+    out
 }
 
 /// Loads the plan's exec and network rules into the kernel (each atomically) and logs each
@@ -636,6 +694,41 @@ mod tests {
         assert_eq!(ids, ["T-G1", "T-G2"], "{skipped:?}");
         assert!(skipped[0].1.contains("prefix"), "{skipped:?}");
         assert!(skipped[1].1.contains("exclude"), "{skipped:?}");
+    }
+
+    /// An allow-list of executables — every path but these — is a prefix rule with exact
+    /// exclusions; a network allow-list becomes the complement of its addresses and ports.
+    #[test]
+    fn allow_lists_become_prefix_rules_with_exclusions_and_complements() {
+        let p = plan(
+            "- rule: Exec\n  id: T-A1\n  severity: high\n  condition: kind = process_exec and process.cgroup_id = 7 and process.binary startswith / and not process.binary in (/usr/bin/python3.11, /usr/bin/env)\n  action: deny\n\
+             - rule: Peers\n  id: T-A2\n  severity: high\n  condition: kind = net_connect and process.cgroup_id = 7 and not network.daddr in (127.0.0.1)\n  action: deny\n\
+             - rule: Ports\n  id: T-A3\n  severity: high\n  condition: kind = net_connect and process.cgroup_id = 7 and network.daddr in (127.0.0.1) and not network.dport in (8000)\n  action: deny\n\
+             - rule: Names\n  id: T-A4\n  severity: high\n  condition: kind = process_exec and process.binary startswith / and not process.name in (sh)\n  action: deny\n",
+        );
+        let (exec, skipped) = exec_rules(&p);
+        assert_eq!(skipped.len(), 1, "{skipped:?}");
+        assert_eq!(skipped[0].0, "T-A4", "names cannot be excluded in the trie");
+        assert_eq!(exec.len(), 1);
+        assert_eq!(exec[0].prefixes, ["/"]);
+        assert_eq!(
+            exec[0].exclude_paths,
+            ["/usr/bin/env", "/usr/bin/python3.11"]
+        );
+        assert_eq!(exec[0].cgroup, [7]);
+        let (net, skipped) = net_rules(&p);
+        assert!(skipped.is_empty(), "{skipped:?}");
+        let peers: Vec<&NetRule> = net.iter().filter(|r| r.index == 1).collect();
+        assert_eq!(peers.len(), 32 + crate::exclusion::V6_UNICAST.len());
+        assert!(peers
+            .iter()
+            .all(|r| r.scope == NetScope::CgroupId(7) && r.ports == (0, u16::MAX)));
+        let ports: Vec<(u16, u16)> = net
+            .iter()
+            .filter(|r| r.index == 2)
+            .map(|r| r.ports)
+            .collect();
+        assert_eq!(ports, [(0, 7999), (8001, u16::MAX)]);
     }
 
     #[test]

@@ -9,6 +9,7 @@ pub mod clock;
 pub mod detect;
 pub mod doctor;
 pub mod enforcement;
+pub mod exclusion;
 pub mod file_watch;
 pub mod health;
 pub mod netconfig;

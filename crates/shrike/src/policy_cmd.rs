@@ -65,6 +65,13 @@ pub fn explain(source: &PolicySource, json: bool) -> ExitCode {
             }
         } else {
             print!("{}", text::explain(p));
+            let not_held = crate::enforcement::not_held(p.kernel_plan());
+            if !not_held.is_empty() {
+                println!("Not held by the kernel as written (enforce mode reports alerted, audit mode would_deny, from user space):");
+                for (id, reason) in not_held {
+                    println!("  {id}: {reason}");
+                }
+            }
         }
     })
 }
