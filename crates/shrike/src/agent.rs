@@ -525,7 +525,8 @@ fn procfs_cgroup2() -> Option<std::path::PathBuf> {
     shrike_bpf::mounts::find_mount("cgroup2")
 }
 
-fn node_name() -> Arc<str> {
+/// This machine's host name, as events name the node.
+pub fn node_name() -> Arc<str> {
     let mut buf = [0u8; 256];
     // SAFETY: buf is valid and writable for its whole length, which is what we pass.
     let rc = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };

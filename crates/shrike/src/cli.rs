@@ -39,6 +39,9 @@ pub enum Command {
     /// Write, check and understand policies.
     #[command(subcommand)]
     Policy(PolicyCommand),
+    /// Watch a workload (a cgroup, a binary and its descendants, a container) and write a
+    /// least-privilege policy for it: allow-lists of what it did, deny rules for the rest.
+    Learn(crate::learn::LearnArgs),
 }
 
 #[derive(Debug, Subcommand)]

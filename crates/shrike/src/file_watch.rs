@@ -57,6 +57,12 @@ pub fn from_plan(plan: &KernelPlan) -> (WatchSet, BTreeSet<FileEventKind>) {
             set.pass_all.insert(wk);
             continue;
         }
+        if wk == WatchKind::Open {
+            if let Some(watches) = open_watches(plan, kp.kind) {
+                set.watches.extend(watches);
+                continue;
+            }
+        }
         for (dim, value) in &kp.interest {
             if *dim == Dim::Setid {
                 // Sent when the new mode has either bit: a superset of any one-bit interest.
@@ -93,6 +99,69 @@ pub fn from_plan(plan: &KernelPlan) -> (WatchSet, BTreeSet<FileEventKind>) {
         }
     }
     (set, kinds)
+}
+
+/// For opens: one watch per rule path, with the accesses that rule needs (`file.access in
+/// (write, truncate)` needs no read-only open), when every rule on opens names its paths; the
+/// kernel folds overlapping entries, the widest access winning. `None` when some rule does not
+/// (the kind's interest, with every access, is used then).
+fn open_watches(plan: &KernelPlan, kind: EventKind) -> Option<Vec<Watch>> {
+    let mut out = Vec::new();
+    for entry in plan
+        .rules
+        .iter()
+        .flat_map(|r| r.entries.iter())
+        .filter(|e| e.kind == kind)
+    {
+        let Some(ValueSet::Paths(paths)) = entry
+            .constraints
+            .get(&Dim::Path)
+            .and_then(|c| c.include.as_ref())
+        else {
+            return None;
+        };
+        let access = match entry.constraints.get(&Dim::Access) {
+            Some(c) if c.exclude.is_none() => match &c.include {
+                Some(ValueSet::Paths(words)) => {
+                    let mut bits = 0;
+                    for word in &words.exact {
+                        bits |= match word.as_str() {
+                            "read" => Access::READ.0,
+                            "write" => Access::WRITE.0,
+                            "create" => Access::CREATE.0,
+                            "truncate" => Access::TRUNCATE.0,
+                            _ => return None,
+                        };
+                    }
+                    Access(bits)
+                }
+                _ => Access::ANY,
+            },
+            _ => Access::ANY,
+        };
+        let patterns = paths
+            .exact
+            .iter()
+            .cloned()
+            .map(Pattern::Exact)
+            .chain(paths.prefixes.iter().cloned().map(Pattern::Prefix))
+            .chain(paths.names.iter().cloned().map(Pattern::Name));
+        for pattern in patterns {
+            let usable = match &pattern {
+                Pattern::Exact(p) | Pattern::Prefix(p) => p.starts_with('/'),
+                Pattern::Name(n) => !n.is_empty() && !n.contains('/'),
+            };
+            if !usable {
+                return None;
+            }
+            out.push(Watch {
+                pattern,
+                kinds: [WatchKind::Open].into_iter().collect(),
+                open_access: access,
+            });
+        }
+    }
+    Some(out)
 }
 
 /// The watch set in force: the configuration's (built-in list and `--watch`) with the policy's
@@ -149,6 +218,33 @@ mod tests {
         assert_eq!(
             c.paths[b"/etc/shadow\0".as_slice()].kinds,
             WatchKind::Open.bit()
+        );
+    }
+
+    /// A rule on writes anywhere watches `/` for writes only; a read rule on one file keeps
+    /// every access there (the kernel folds the two, the wider access winning).
+    #[test]
+    fn open_watches_carry_the_accesses_their_rules_need() {
+        let p = plan(
+            "- rule: w\n  id: R-W\n  severity: high\n  condition: kind = file_open and file.access in (write, truncate) and file.path startswith / and not file.path in (/srv/ok)\n\
+             - rule: r\n  id: R-R\n  severity: high\n  condition: kind = file_open and file.path = /etc/shadow\n",
+        );
+        let (set, _) = from_plan(&p);
+        assert!(set.pass_all.is_empty(), "{:?}", set.pass_all);
+        let root = set
+            .watches
+            .iter()
+            .find(|w| w.pattern == Pattern::Prefix("/".into()))
+            .unwrap();
+        assert_eq!(
+            root.open_access,
+            Access(Access::WRITE.0 | Access::TRUNCATE.0)
+        );
+        let c = compile(&set).unwrap();
+        assert_eq!(c.paths[b"/etc/shadow\0".as_slice()].access, Access::ANY.0);
+        assert_eq!(
+            c.paths[b"/".as_slice()].access,
+            Access::WRITE.0 | Access::TRUNCATE.0
         );
     }
 

@@ -12,6 +12,7 @@ pub mod enforcement;
 pub mod exclusion;
 pub mod file_watch;
 pub mod health;
+pub mod learn;
 pub mod netconfig;
 pub mod output;
 pub mod pipeline;

@@ -39,6 +39,7 @@ fn execute(command: Command) -> anyhow::Result<ExitCode> {
                 ExitCode::FAILURE
             })
         }
+        Command::Learn(args) => shrike::learn::run(&args),
         Command::Policy(PolicyCommand::Validate(args)) => Ok(policy_cmd::validate(&args.source())),
         Command::Policy(PolicyCommand::Test { policy, events }) => {
             policy_cmd::test(&policy.source(), &events)

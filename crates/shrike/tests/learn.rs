@@ -1,0 +1,319 @@
+//! `shrike learn` end to end on a real workload: a Python HTTP server on loopback with a
+//! client it starts, in a cgroup of its own. Learned once; then run again under the learned
+//! policy — in audit mode the same workload raises no `would_deny` and each deviation (an
+//! unexpected exec, connect, file write) exactly its own; in enforce mode the exec is killed
+//! (SIGKILL here, EPERM under BPF LSM), the connect refused with EPERM, the write (checked in
+//! user space) reported as `alerted`.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use common::*;
+use serde_json::Value;
+
+const WORKLOAD: &str = r#"
+import http.server, json, os, socket, subprocess, sys, threading
+port, d, deviation = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+
+class Handler(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        self.send_response(200)
+        self.send_header("Content-Length", "2")
+        self.end_headers()
+        self.wfile.write(b"ok")
+    def log_message(self, *args):
+        pass
+
+server = http.server.HTTPServer(("127.0.0.1", port), Handler)
+threading.Thread(target=server.serve_forever, daemon=True).start()
+client = "import sys, urllib.request\nfor _ in range(3): urllib.request.urlopen('http://127.0.0.1:%s/' % sys.argv[1], timeout=5).read()"
+result = {"client": subprocess.run(["/usr/bin/python3", "-c", client, str(port)]).returncode}
+with open(os.path.join(d, "state.txt"), "w") as f:
+    f.write("served\n")
+if deviation == "exec":
+    try:
+        result["exec"] = subprocess.run(["/usr/bin/id"], stdout=subprocess.PIPE).returncode
+    except OSError as e:
+        result["exec"] = "errno %d" % e.errno
+elif deviation == "connect":
+    s = socket.socket()
+    try:
+        s.connect(("127.0.0.1", port + 1))
+        result["connect"] = 0
+    except OSError as e:
+        result["connect"] = e.errno
+elif deviation == "write":
+    try:
+        with open(os.path.join(d, "unexpected.txt"), "w") as f:
+            f.write("x")
+        result["write"] = 0
+    except OSError as e:
+        result["write"] = e.errno
+server.shutdown()
+print(json.dumps(result), flush=True)
+"#;
+
+/// A cgroup v2 directory this test creates and removes.
+struct Cgroup {
+    dir: PathBuf,
+    id: u64,
+}
+
+impl Cgroup {
+    fn new(name: &str) -> Cgroup {
+        let mounts = std::fs::read_to_string("/proc/mounts").unwrap();
+        let root = mounts
+            .lines()
+            .find_map(|l| {
+                let f: Vec<&str> = l.split_whitespace().collect();
+                (f.get(2) == Some(&"cgroup2")).then(|| PathBuf::from(f[1]))
+            })
+            .expect("a cgroup2 mount");
+        let dir = root.join(marker(name));
+        std::fs::create_dir(&dir).unwrap();
+        let id = std::fs::metadata(&dir).unwrap().ino();
+        Cgroup { dir, id }
+    }
+}
+
+impl Drop for Cgroup {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir(&self.dir);
+    }
+}
+
+/// Runs the workload inside the cgroup (the shell moves itself in, then execs Python) and
+/// returns its JSON result and its pid.
+fn workload(cg: &Cgroup, dir: &Path, port: u16, deviation: &str) -> (Value, u32) {
+    let script = dir.join("workload.py");
+    let cmd = format!(
+        "echo $$ > {}/cgroup.procs && exec {PYTHON} {} {port} {} {deviation}",
+        cg.dir.display(),
+        script.display(),
+        dir.display()
+    );
+    let child = Command::new("sh")
+        .args(["-c", &cmd])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    let out = child.wait_with_output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "workload {deviation}: {out:?}");
+    (serde_json::from_str(text.trim()).unwrap(), pid)
+}
+
+/// A loopback port nobody listens on now (nor on the next one).
+fn free_port() -> u16 {
+    loop {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = l.local_addr().unwrap().port();
+        if port < 65000 && std::net::TcpListener::bind(("127.0.0.1", port + 1)).is_ok() {
+            return port;
+        }
+    }
+}
+
+/// `shrike learn --cgroup` around one run of the workload; the policy it wrote.
+fn learn(cg: &Cgroup, dir: &Path, port: u16) -> String {
+    let out = dir.join("learned.yaml");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_shrike"))
+        .args(["learn", "--cgroup"])
+        .arg(&cg.dir)
+        .arg("-o")
+        .arg(&out)
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = Arc::new(Mutex::new(String::new()));
+    {
+        let stderr = stderr.clone();
+        let pipe = child.stderr.take().unwrap();
+        std::thread::spawn(move || {
+            for line in BufReader::new(pipe).lines().map_while(Result::ok) {
+                let mut s = stderr.lock().unwrap();
+                s.push_str(&line);
+                s.push('\n');
+            }
+        });
+    }
+    let deadline = Instant::now() + Duration::from_secs(90);
+    while !stderr.lock().unwrap().contains("shrike ready") {
+        assert!(
+            Instant::now() < deadline && child.try_wait().unwrap().is_none(),
+            "learn did not start:\n{}",
+            stderr.lock().unwrap()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let (result, _) = workload(cg, dir, port, "none");
+    assert_eq!(result["client"], 0, "{result}");
+    std::thread::sleep(Duration::from_millis(1500));
+    // SAFETY: kill(2) with the pid of the child this test started.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let status = child.wait().unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    assert!(status.success(), "{}", stderr.lock().unwrap());
+    std::fs::read_to_string(&out).unwrap()
+}
+
+/// The `LEARN-*` alerts raised by the cgroup's processes so far: (rule id, outcome).
+fn learned_alerts(agent: &Agent, cg: &Cgroup) -> Vec<(String, String)> {
+    agent
+        .events(|e| e["process"]["cgroup_id"] == cg.id && !kind_is(e, "incident"))
+        .iter()
+        .flat_map(|e| e["alerts"].as_array().cloned().unwrap_or_default())
+        .filter(|a| {
+            a["rule_id"]
+                .as_str()
+                .is_some_and(|id| id.starts_with("LEARN-"))
+        })
+        .map(|a| {
+            (
+                a["rule_id"].as_str().unwrap().to_string(),
+                a["outcome"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+/// Runs one workload under `agent` and returns its result and the `LEARN-*` alerts it
+/// raised (after its exit is seen and the ring buffer had time to deliver the rest).
+fn run_under(
+    agent: &Agent,
+    cg: &Cgroup,
+    dir: &Path,
+    port: u16,
+    deviation: &str,
+) -> (Value, Vec<(String, String)>) {
+    let before = learned_alerts(agent, cg).len();
+    let (result, pid) = workload(cg, dir, port, deviation);
+    agent.wait_for(
+        &format!("the exit of workload {deviation}"),
+        Duration::from_secs(30),
+        |e| kind_is(e, "process_exit") && e["process"]["pid"] == pid,
+    );
+    std::thread::sleep(Duration::from_millis(1000));
+    (result, learned_alerts(agent, cg)[before..].to_vec())
+}
+
+fn pair(rule: &str, outcome: &str) -> Vec<(String, String)> {
+    vec![(rule.to_string(), outcome.to_string())]
+}
+
+/// The issue's check: learn a real workload, then run it again under the learned policy in
+/// audit mode (no would_deny; each deviation exactly its own) and in enforce mode (the
+/// deviations the kernel decides are stopped).
+#[test]
+fn a_learned_policy_passes_its_workload_and_catches_each_deviation() {
+    if !require_root("a_learned_policy_passes_its_workload_and_catches_each_deviation") {
+        return;
+    }
+    let dir = std::env::temp_dir().join(marker("learn"));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("workload.py"), WORKLOAD).unwrap();
+    let cg = Cgroup::new("learn");
+    let port = free_port();
+
+    let policy = learn(&cg, &dir, port);
+    let file = dir.join("learned.yaml");
+    assert!(policy.contains("mode: audit"), "{policy}");
+    assert!(
+        policy.contains(&format!("process.cgroup_id = {}", cg.id)),
+        "{policy}"
+    );
+    assert!(
+        policy.contains(&format!("    - {}  #", python_binary())),
+        "{policy}"
+    );
+    assert!(policy.contains(&format!("    - {port}  #")), "{policy}");
+    assert!(
+        policy.contains(&format!("    - {}  #", dir.join("state.txt").display())),
+        "{policy}"
+    );
+    let validate = Command::new(env!("CARGO_BIN_EXE_shrike"))
+        .args(["policy", "validate", "--no-default-policy"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(validate.status.success(), "{validate:?}");
+    let explain = Command::new(env!("CARGO_BIN_EXE_shrike"))
+        .args(["policy", "explain", "--no-default-policy"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    let explain = String::from_utf8_lossy(&explain.stdout).to_string();
+    // Every rule is given to the kernel by the compiler; the agent holds all but the file
+    // rules (path exclusions), which explain names.
+    let rules = policy.matches("\n- rule:").count();
+    let in_kernel = policy.matches(": decided in the kernel").count();
+    assert!(
+        in_kernel * 2 > rules,
+        "{in_kernel} of {rules} in the kernel:\n{explain}"
+    );
+    assert!(explain.contains("LEARN-EXEC #0"), "{explain}");
+    assert!(
+        explain.contains("LEARN-WRITE: file_open: the kernel cannot exclude by path"),
+        "{explain}"
+    );
+
+    // Audit mode.
+    let agent = Agent::start(&[
+        "--no-default-policy",
+        "--no-shaping",
+        "--policy",
+        file.to_str().unwrap(),
+    ]);
+    let (result, alerts) = run_under(&agent, &cg, &dir, port, "none");
+    assert_eq!(result["client"], 0);
+    assert_eq!(alerts, [], "the learned workload itself");
+    let (result, alerts) = run_under(&agent, &cg, &dir, port, "exec");
+    assert_eq!(result["exec"], 0, "audit mode stops nothing");
+    assert_eq!(alerts, pair("LEARN-EXEC", "would_deny"));
+    let (result, alerts) = run_under(&agent, &cg, &dir, port, "connect");
+    assert_eq!(result["connect"], libc::ECONNREFUSED, "{result}");
+    assert_eq!(alerts, pair("LEARN-PORT", "would_deny"));
+    let (result, alerts) = run_under(&agent, &cg, &dir, port, "write");
+    assert_eq!(result["write"], 0);
+    assert_eq!(alerts, pair("LEARN-WRITE", "would_deny"));
+    drop(agent);
+
+    // Enforce mode: the same file with the mode switched, as a reviewer would.
+    std::fs::write(&file, policy.replace("mode: audit", "mode: enforce")).unwrap();
+    let agent = Agent::start(&[
+        "--no-default-policy",
+        "--no-shaping",
+        "--policy",
+        file.to_str().unwrap(),
+    ]);
+    let lsm = bpf_lsm_expected();
+    let (result, alerts) = run_under(&agent, &cg, &dir, port, "none");
+    assert_eq!(result["client"], 0, "the learned workload still works");
+    assert_eq!(alerts, [], "the learned workload itself");
+    let (result, alerts) = run_under(&agent, &cg, &dir, port, "exec");
+    if lsm {
+        assert_eq!(result["exec"], format!("errno {}", libc::EPERM), "{result}");
+        assert_eq!(alerts, pair("LEARN-EXEC", "denied"));
+    } else {
+        assert_eq!(result["exec"], -libc::SIGKILL, "{result}");
+        assert_eq!(alerts, pair("LEARN-EXEC", "killed"));
+    }
+    let (result, alerts) = run_under(&agent, &cg, &dir, port, "connect");
+    assert_eq!(result["connect"], libc::EPERM, "{result}");
+    assert_eq!(alerts, pair("LEARN-PORT", "denied"));
+    let (result, alerts) = run_under(&agent, &cg, &dir, port, "write");
+    assert_eq!(
+        result["write"], 0,
+        "a file write is checked in user space: not stopped"
+    );
+    assert_eq!(alerts, pair("LEARN-WRITE", "alerted"));
+    drop(agent);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
