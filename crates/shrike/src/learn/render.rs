@@ -31,6 +31,9 @@ pub struct RenderOptions {
     pub node: String,
 }
 
+/// List items and the comment written after each.
+type Items = Vec<(String, String)>;
+
 /// A rule before it is written.
 struct Rule {
     id: String,
@@ -82,7 +85,7 @@ pub fn render(
     let ports: BTreeMap<u16, u64> = sum_by(&obs.peers, |(_, port)| *port);
     let mut bound = obs.bound.seen.clone();
     bound.entry(0).or_insert(0);
-    let lists: Vec<(String, &str, Vec<(String, String)>)> = vec![
+    let lists: Vec<(String, &str, Items)> = vec![
         (
             format!("{p}_executables"),
             "binaries and #! scripts executed",
@@ -435,7 +438,7 @@ fn times(n: u64, what: &str) -> String {
     }
 }
 
-fn counted<K: ToString>(seen: &BTreeMap<K, u64>, what: &str) -> Vec<(String, String)> {
+fn counted<K: ToString>(seen: &BTreeMap<K, u64>, what: &str) -> Items {
     seen.iter()
         .map(|(k, n)| (k.to_string(), times(*n, what)))
         .collect()
@@ -451,7 +454,7 @@ fn sum_by<K: Ord, T: Ord>(c: &Counted<T>, key: impl Fn(&T) -> K) -> BTreeMap<K, 
 
 /// Exact paths, and globs for the paths that change from run to run: pids under /proc, pty
 /// numbers, and directories where more than [`DIR_FILES`] files were written.
-fn generalize(files: &Counted<String>) -> (Vec<(String, String)>, Vec<(String, String)>) {
+fn generalize(files: &Counted<String>) -> (Items, Items) {
     let mut patterns: BTreeMap<String, (u64, String)> = BTreeMap::new();
     let mut rest: BTreeMap<&str, u64> = BTreeMap::new();
     for (path, n) in &files.seen {
