@@ -5,8 +5,8 @@
 //! documented in `docs/ARCHITECTURE.md`; changing a field name here is a change for every user.
 
 pub mod compact;
-pub mod json;
 pub mod incident;
+pub mod json;
 pub mod model;
 pub mod text;
 pub mod time;
