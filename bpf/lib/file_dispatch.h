@@ -1,0 +1,124 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR Apache-2.0) */
+/*
+ * From a syscall's entry or exit to the handler of its family (bpf/lib/file_pathops.h,
+ * file_open.h, file_priv.h, file_cred.h, file_sys.h). `lsm` is a constant in every caller, so
+ * each program keeps only its own hook set's branches.
+ */
+#ifndef SHRIKE_FILE_DISPATCH_H
+#define SHRIKE_FILE_DISPATCH_H
+
+#include "file_lsm.h"
+#include "file_sys.h"
+
+static __always_inline bool is_path_op(__u32 h)
+{
+	switch (h) {
+	case SHRIKE_SYS_UNLINK ... SHRIKE_SYS_RENAMEAT2:
+	case SHRIKE_SYS_CHMOD:
+	case SHRIKE_SYS_FCHMODAT:
+	case SHRIKE_SYS_FCHMODAT2:
+	case SHRIKE_SYS_CHOWN:
+	case SHRIKE_SYS_LCHOWN:
+	case SHRIKE_SYS_FCHOWNAT:
+	case SHRIKE_SYS_LINK ... SHRIKE_SYS_SYMLINKAT:
+		return true;
+	}
+	return false;
+}
+
+/* sys_enter (tracepoint mode): records whose inputs must be read before the call runs. */
+static __always_inline void on_enter(__u32 h, struct pt_regs *regs, __u64 nr)
+{
+	struct rec_buf *b;
+
+	if (is_cred_op(h)) {
+		cred_enter(nr);
+		return;
+	}
+	if (!is_path_op(h)) {
+		priv_enter(h, regs, nr);
+		return;
+	}
+	b = scratch();
+	if (b && build_path_op(b, h, regs, true))
+		keep_pending(b, nr);
+}
+
+static __always_inline void on_exit(__u32 h, struct pt_regs *regs, long ret, bool lsm)
+{
+	switch (h) {
+	case SHRIKE_SYS_OPEN ... SHRIKE_SYS_CREAT:
+		/* An open an LSM hook refused: its record is waiting. */
+		if (lsm && lsm_took(regs->orig_ax)) {
+			finish_open_pending(regs, ret);
+			return;
+		}
+		open_exit(h, regs, ret, lsm);
+		return;
+	case SHRIKE_SYS_FCHMOD:
+	case SHRIKE_SYS_FCHOWN:
+		/* With LSM, path_chmod/path_chown built the record (and may have refused it). */
+		if (lsm && lsm_took(regs->orig_ax)) {
+			finish_pending(h, regs, ret);
+			return;
+		}
+		fd_op_exit(h, regs, ret, lsm);
+		return;
+	case SHRIKE_SYS_INIT_MODULE:
+	case SHRIKE_SYS_FINIT_MODULE:
+		module_exit(h, regs, ret);
+		return;
+	case SHRIKE_SYS_BPF:
+		bpf_exit(regs, ret);
+		return;
+	case SHRIKE_SYS_PTRACE:
+		ptrace_exit(regs, ret);
+		return;
+	case SHRIKE_SYS_SETUID ... SHRIKE_SYS_CAPSET:
+		cred_exit(h, regs, ret);
+		return;
+	case SHRIKE_SYS_MOUNT:
+	case SHRIKE_SYS_UMOUNT2:
+		if (lsm && lsm_took(regs->orig_ax)) {
+			__u32 tid = tid_of_current();
+			struct rec_buf *p = bpf_map_lookup_elem(&pending, &tid);
+
+			if (p) {
+				struct shrike_mount_event *m = (struct shrike_mount_event *)p->raw;
+
+				m->result = ret;
+				fill_header(&m->hdr, m->hdr.kind, p->size);
+				emit_raw(p->raw, p->size);
+				bpf_map_delete_elem(&pending, &tid);
+			}
+			return;
+		}
+		mount_exit(h, regs, ret);
+		return;
+	case SHRIKE_SYS_SETNS ... SHRIKE_SYS_CLONE3:
+		ns_exit(h, regs, ret);
+		return;
+	case SHRIKE_SYS_MEMFD_CREATE:
+		memfd_exit(regs, ret);
+		return;
+	}
+	if (!is_path_op(h))
+		return;
+	if (!lsm) {
+		finish_pending(h, regs, ret);
+		return;
+	}
+	if (lsm_took(regs->orig_ax)) {
+		finish_pending(h, regs, ret);
+		return;
+	}
+	/* No LSM hook saw it (the call failed before reaching one): the caller's strings. */
+	{
+		struct rec_buf *b = scratch();
+
+		if (b && build_path_op(b, h, regs, false))
+			finish_file(b, h, regs, ret);
+	}
+}
+
+#endif /* SHRIKE_FILE_DISPATCH_H */

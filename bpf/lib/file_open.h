@@ -1,0 +1,211 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR Apache-2.0) */
+/*
+ * Opens (open, openat, openat2, creat) and fd operations (fchmod, fchown): built at the
+ * syscall's exit from the fd table when the call succeeded, so the path is the canonical one of
+ * the file opened; from the caller's string when it failed.
+ */
+#ifndef SHRIKE_FILE_OPEN_H
+#define SHRIKE_FILE_OPEN_H
+
+#include "file_pathops.h"
+
+/* Not in vmlinux.h (#defines in the kernel). */
+#define O_ACCMODE 00000003
+#define O_WRONLY 00000001
+#define O_RDWR 00000002
+#define O_CREAT 00000100
+#define O_TRUNC 00001000
+#define O_TMPFILE 020200000
+
+static __always_inline __u32 access_of(__u32 flags)
+{
+	__u32 acc = 0;
+
+	switch (flags & O_ACCMODE) {
+	case 0:
+		acc = SHRIKE_ACCESS_READ;
+		break;
+	case O_WRONLY:
+		acc = SHRIKE_ACCESS_WRITE;
+		break;
+	case O_RDWR:
+		acc = SHRIKE_ACCESS_READ | SHRIKE_ACCESS_WRITE;
+		break;
+	}
+	if (flags & 010000000) /* O_PATH: no access */
+		acc = 0;
+	if (flags & (O_CREAT | O_TMPFILE))
+		acc |= SHRIKE_ACCESS_CREATE;
+	if (flags & O_TRUNC)
+		acc |= SHRIKE_ACCESS_TRUNCATE;
+	return acc;
+}
+
+/* The arguments of an open syscall. */
+struct open_args {
+	long dirfd;
+	const char *upath;
+	__u64 flags;
+	__u32 mode;
+};
+
+static __always_inline void open_args_of(__u32 h, struct pt_regs *regs, struct open_args *a)
+{
+	long dirfd = AT_FDCWD;
+	const char *upath;
+	__u64 flags = 0;
+	__u32 mode = 0;
+
+	switch (h) {
+	case SHRIKE_SYS_OPEN:
+		upath = (const char *)sys_arg(regs, 0);
+		flags = sys_arg(regs, 1);
+		mode = sys_arg(regs, 2);
+		break;
+	case SHRIKE_SYS_CREAT:
+		upath = (const char *)sys_arg(regs, 0);
+		flags = O_CREAT | O_WRONLY | O_TRUNC;
+		mode = sys_arg(regs, 1);
+		break;
+	case SHRIKE_SYS_OPENAT2: {
+		struct open_how how = {};
+
+		dirfd = (int)sys_arg(regs, 0);
+		upath = (const char *)sys_arg(regs, 1);
+		bpf_probe_read_user(&how, sizeof(how), (void *)sys_arg(regs, 2));
+		flags = how.flags;
+		mode = how.mode;
+		break;
+	}
+	default:
+		dirfd = (int)sys_arg(regs, 0);
+		upath = (const char *)sys_arg(regs, 1);
+		flags = sys_arg(regs, 2);
+		mode = sys_arg(regs, 3);
+	}
+	a->dirfd = dirfd;
+	a->upath = upath;
+	a->flags = flags;
+	a->mode = mode;
+}
+
+/* The fixed part of an open's record from its arguments. */
+static __always_inline void open_fill(struct shrike_file_event *e, __u32 h,
+				      const struct open_args *a)
+{
+	__builtin_memset(e, 0, sizeof(*e));
+	e->syscall = h;
+	e->flags = a->flags;
+	e->access = access_of(a->flags);
+	e->mode = (a->flags & (O_CREAT | O_TMPFILE)) ? (a->mode & 07777) : 0;
+	e->uid = 0xffffffff;
+	e->gid = 0xffffffff;
+	e->hdr.kind = SHRIKE_REC_FILE_OPEN;
+}
+
+/*
+ * An open, at its exit. Without LSM (`lsm` false), a rule acting on a successful open kills
+ * the process here: the fd exists but the process never returns to use it, so no byte of the
+ * file reaches user space (a create or a truncation has happened). The path is the canonical
+ * one of the file in the fd table, so a symlink or ".." does not get past the rule.
+ */
+static __always_inline void open_exit(__u32 h, struct pt_regs *regs, long ret, bool lsm)
+{
+	struct rec_buf *b = scratch();
+	struct shrike_file_event *e;
+	__u32 base = sizeof(*e);
+	struct open_args a;
+	__u64 hash = 0;
+	__u32 len = 0;
+	struct file *f = 0;
+	bool enforced = false;
+
+	if (!b)
+		return;
+	e = (struct shrike_file_event *)b->raw;
+	open_args_of(h, regs, &a);
+	open_fill(e, h, &a);
+	if (ret >= 0)
+		f = fd_file(bpf_get_current_task_btf(), ret);
+	if (f)
+		len = put_file(b, base, f, &e->info, &hash);
+	else
+		len = put_user_path(b, base, 0, a.dirfd, a.upath, &e->info,
+				    SHRIKE_FILE_PATH_TRUNCATED, &hash);
+	e->path_len = len & LEN_MASK;
+	b->size = base + (len & LEN_MASK);
+	if (!lsm && ret >= 0 && file_enforce(b, e, SHRIKE_ENF_OPEN, hash, 0)) {
+		bpf_send_signal(SIGKILL);
+		e->enforced_action = SHRIKE_ACTION_KILL;
+		enforced = true;
+	}
+	if (!enforced && !file_keep(b, e, SHRIKE_WATCH_OPEN, hash, 0))
+		return;
+	e->result = ret;
+	fill_header(&e->hdr, SHRIKE_REC_FILE_OPEN, b->size);
+	emit_raw(b->raw, b->size);
+}
+
+/* fchmod / fchown: the fd's file. Without LSM, a rule acting on it kills the process here
+ * (the change has been made). */
+static __always_inline void fd_op_exit(__u32 h, struct pt_regs *regs, long ret, bool lsm)
+{
+	struct rec_buf *b = scratch();
+	struct shrike_file_event *e;
+	__u32 base = sizeof(*e);
+	__u32 kind_bit = kind_bit_of(h);
+	struct file *f;
+	__u64 hash = 0;
+	__u32 len = 0;
+
+	if (!b)
+		return;
+	e = (struct shrike_file_event *)b->raw;
+	__builtin_memset(e, 0, sizeof(*e));
+	e->syscall = h;
+	e->uid = 0xffffffff;
+	e->gid = 0xffffffff;
+	if (h == SHRIKE_SYS_FCHMOD) {
+		e->mode = sys_arg(regs, 1) & 07777;
+	} else {
+		e->uid = sys_arg(regs, 1);
+		e->gid = sys_arg(regs, 2);
+	}
+	f = fd_file(bpf_get_current_task_btf(), (int)sys_arg(regs, 0));
+	if (f)
+		len = put_file(b, base, f, &e->info, &hash);
+	else
+		e->info |= SHRIKE_FILE_UNRESOLVED;
+	e->path_len = len & LEN_MASK;
+	e->hdr.kind = record_kind_of(kind_bit);
+	b->size = base + (len & LEN_MASK);
+	if (!lsm && file_enforce(b, e, enf_kind_of(kind_bit), hash, 0)) {
+		bpf_send_signal(SIGKILL);
+		e->enforced_action = SHRIKE_ACTION_KILL;
+	} else if (!file_keep(b, e, kind_bit, hash, 0)) {
+		return;
+	}
+	e->result = ret;
+	fill_header(&e->hdr, e->hdr.kind, b->size);
+	emit_raw(b->raw, b->size);
+}
+
+/* Exit of an open whose record an LSM hook kept (it refused the open): the result, then send. */
+static __always_inline void finish_open_pending(struct pt_regs *regs, long ret)
+{
+	__u32 tid = tid_of_current();
+	struct rec_buf *p = bpf_map_lookup_elem(&pending, &tid);
+
+	if (!p)
+		return;
+	if (p->nr == regs->orig_ax) {
+		struct shrike_file_event *e = (struct shrike_file_event *)p->raw;
+
+		e->result = ret;
+		fill_header(&e->hdr, SHRIKE_REC_FILE_OPEN, p->size);
+		emit_raw(p->raw, p->size);
+	}
+	bpf_map_delete_elem(&pending, &tid);
+}
+
+#endif /* SHRIKE_FILE_OPEN_H */
