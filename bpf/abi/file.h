@@ -3,7 +3,7 @@
  * The file, privilege and kernel-integrity family's contract (bpf/file.bpf.c): its records, the
  * watch-set maps user space fills, and the syscall handler ids of the dispatch table.
  *
- * Decoded in crates/bpf/src/decode/file.rs; the maps are filled by crates/bpf/src/file.rs
+ * Decoded in crates/bpf/src/decode/file.rs; the maps are filled by crates/bpf/src/file/maps.rs
  * (both must match this file). Record kinds (100-199 file, 200-299 privilege and kernel
  * integrity) and counters (16-31) are numbered in bpf/abi/shrike_abi.h.
  */
@@ -117,7 +117,7 @@ enum shrike_watch_flags {
  * In-kernel enforcement of the family (issue 6). A kind's rules are found by path (rule[] of
  * the watch entries, below) or, for rules without a path, in the kind's list; each rule is one
  * file_rules entry, its constraint values keys of file_rule_values, all keyed by generation so
- * they switch with the watch set. Filled by crates/bpf/src/file.rs.
+ * they switch with the watch set. Filled by crates/bpf/src/file/maps.rs.
  */
 enum shrike_enforce_kind {
 	SHRIKE_ENF_OPEN = 0, /* the path kinds: k such that SHRIKE_WATCH_* == 1 << k */

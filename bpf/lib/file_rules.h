@@ -2,7 +2,7 @@
 /*
  * Deny/kill rules of the file, privilege and kernel-integrity family, decided in the kernel:
  * which rule, if any, acts on an open, unlink, rename, chmod, chown, link, module load, BPF
- * program load or ptrace attach. Layout in bpf/abi/file.h; filled by crates/bpf/src/file.rs
+ * program load or ptrace attach. Layout in bpf/abi/file.h; filled by crates/bpf/src/file/maps.rs
  * together with the watch set, in the same generation, so a reload switches both at once.
  *
  * A rule is found by the path of the action (rule[] of the watch entry the path hits, or of its

@@ -2,7 +2,7 @@
 /*
  * The in-kernel watch filter of the file family: only events on paths the configuration or the
  * policy watches leave the kernel. Layout and generation scheme in bpf/abi/file.h; filled by
- * crates/bpf/src/file.rs.
+ * crates/bpf/src/file/maps.rs.
  *
  * A policy reload fills the inactive generation completely, writes its watch_state, then flips
  * watch_active[0] (one aligned 32-bit store): a lookup sees either the old set or the new one,

@@ -1,0 +1,602 @@
+//! The watch set and its rules compiled into the kernel's entries ([`compile`], pure and
+//! unit-tested): LPM keys for exact paths and prefixes, name hashes for base names, the rule of
+//! each kind on each entry (a covering prefix's rule folded into longer entries, since the trie
+//! answers with the longest match only), and the rules without a path in per-kind lists.
+//! Written into the maps by `maps.rs`.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use crate::abi::file::{
+    shrike_file_rule_flags, shrike_watch_flags, shrike_watch_value, WATCH_PATH_MAX,
+};
+use crate::abi::shrike_action;
+use crate::enforce::RuleAction;
+
+use super::rules::{ENF_KINDS, NO_RULE, PATH_KINDS, RULES_PER_KIND};
+use super::{fnv1a, EnforceKind, FileRule, Pattern, RuleSite, Watch, WatchKind, WatchSet};
+
+/// One watch-set entry as the kernel stores it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct EntryValue {
+    pub kinds: u32,
+    pub access: u32,
+    pub flags: u32,
+}
+
+impl EntryValue {
+    fn of(w: &Watch, flags: u32) -> EntryValue {
+        EntryValue {
+            kinds: WatchKind::mask(&w.kinds),
+            access: if w.kinds.contains(&WatchKind::Open) {
+                w.open_access.0
+            } else {
+                0
+            },
+            flags,
+        }
+    }
+
+    /// Both entries' kinds; for opens, the wider access (no bits = every access).
+    fn merge(&mut self, other: &EntryValue) {
+        let open = WatchKind::Open.bit();
+        self.access = match (self.kinds & open != 0, other.kinds & open != 0) {
+            (true, true) if self.access == 0 || other.access == 0 => 0,
+            (true, true) => self.access | other.access,
+            (false, true) => other.access,
+            (_, false) => self.access,
+        };
+        self.kinds |= other.kinds;
+        self.flags |= other.flags;
+    }
+
+    pub(super) fn to_kernel(self, rule: [u16; PATH_KINDS]) -> shrike_watch_value {
+        shrike_watch_value {
+            kinds: self.kinds,
+            access: self.access,
+            flags: self.flags,
+            rule,
+        }
+    }
+}
+
+/// A file-family rule as the kernel stores it (`struct shrike_file_rule`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KernelRule {
+    pub flags: u32,
+    pub access: u32,
+    pub access_excluded: u32,
+    pub action: u8,
+}
+
+/// A watch set compiled into the kernel's entries (without generation).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Compiled {
+    /// LPM entries: the key's bytes (an exact path ends with its NUL) and what they watch.
+    pub paths: BTreeMap<Vec<u8>, EntryValue>,
+    /// FNV-1a 64 of base names and what they watch.
+    pub names: BTreeMap<u64, EntryValue>,
+    pub pass_all: u32,
+    pub setid_chmod: bool,
+    /// The rule acting per kind (`SHRIKE_ENF_*` < 6) on a path entry, a covering prefix's
+    /// folded in; every key is also in `paths`.
+    pub path_rules: BTreeMap<Vec<u8>, [u16; PATH_KINDS]>,
+    /// The same for base names (keys also in `names`).
+    pub name_rules: BTreeMap<u64, [u16; PATH_KINDS]>,
+    /// Rules by (kind, index).
+    pub rules: BTreeMap<(u8, u16), KernelRule>,
+    /// Constraint values: (kind, index, `SHRIKE_FRULE_*` bit, value).
+    pub values: BTreeSet<(u8, u16, u32, u64)>,
+    /// Rules without a path, per `SHRIKE_ENF_*` kind.
+    pub lists: [Vec<u16>; ENF_KINDS],
+    /// `1 << SHRIKE_ENF_*` of every kind with a rule.
+    pub enforce: u32,
+    /// Rules (or parts of rules) the kernel does not hold, and why: user space decides them.
+    pub not_enforced: Vec<(u16, String)>,
+}
+
+/// Most path entries and base names one generation holds.
+pub const WATCH_PATHS_MAX: usize = 4096;
+pub const WATCH_NAMES_MAX: usize = 1024;
+
+/// Compiles a watch set: exact paths get their NUL, long ones become prefixes of their first
+/// [`WATCH_PATH_MAX`] bytes, and every entry carries the kinds of the prefixes covering it (the
+/// kernel's longest match must decide alone).
+pub fn compile(set: &WatchSet) -> Result<Compiled, String> {
+    let mut paths: BTreeMap<Vec<u8>, EntryValue> = BTreeMap::new();
+    let mut names: BTreeMap<u64, EntryValue> = BTreeMap::new();
+    let exact = shrike_watch_flags::SHRIKE_WATCH_EXACT.0;
+    let prefix = shrike_watch_flags::SHRIKE_WATCH_PREFIX.0;
+    for w in &set.watches {
+        if w.kinds.is_empty() {
+            continue;
+        }
+        let (key, flags) = match &w.pattern {
+            Pattern::Name(name) => {
+                if name.is_empty() || name.contains('/') {
+                    return Err(format!(
+                        "watch name {name:?}: a base name has no '/' and is not empty"
+                    ));
+                }
+                names
+                    .entry(fnv1a(name.as_bytes()))
+                    .or_default()
+                    .merge(&EntryValue::of(w, 0));
+                continue;
+            }
+            Pattern::Exact(p) | Pattern::Prefix(p) if !p.starts_with('/') => {
+                return Err(format!("watch path {p:?}: paths are absolute"));
+            }
+            Pattern::Exact(p) if p.len() < WATCH_PATH_MAX => {
+                let mut key = p.as_bytes().to_vec();
+                key.push(0);
+                (key, exact)
+            }
+            Pattern::Exact(p) | Pattern::Prefix(p) => {
+                let key = p.as_bytes()[..p.len().min(WATCH_PATH_MAX)].to_vec();
+                (key, prefix)
+            }
+        };
+        paths
+            .entry(key)
+            .or_default()
+            .merge(&EntryValue::of(w, flags));
+    }
+    let mut path_rules: BTreeMap<Vec<u8>, [u16; PATH_KINDS]> = BTreeMap::new();
+    let mut name_rules: BTreeMap<u64, [u16; PATH_KINDS]> = BTreeMap::new();
+    let mut rules = BTreeMap::new();
+    let mut values = BTreeSet::new();
+    let mut lists: [Vec<u16>; ENF_KINDS] = Default::default();
+    let mut not_enforced = Vec::new();
+    let mut sorted: Vec<&FileRule> = set.rules.iter().collect();
+    sorted.sort_by_key(|r| (r.index, r.kind));
+    for rule in sorted {
+        let k = rule.kind.index();
+        let mut flags = rule.values.iter().fold(0, |f, (v, _)| f | v.flag());
+        match &rule.site {
+            RuleSite::Every => {
+                let list = &mut lists[usize::from(k)];
+                if list.len() >= RULES_PER_KIND {
+                    not_enforced.push((
+                        rule.index,
+                        format!("more than {RULES_PER_KIND} {} rules without a path: the kernel checks that many per kind", rule.kind),
+                    ));
+                    continue;
+                }
+                list.push(rule.index);
+            }
+            RuleSite::Path { patterns, new_path } => {
+                let EnforceKind::File(wk) = rule.kind else {
+                    not_enforced.push((rule.index, format!("{} actions have no path", rule.kind)));
+                    continue;
+                };
+                if let Some(bad) = patterns.iter().find_map(unusable_rule_pattern) {
+                    not_enforced.push((rule.index, bad));
+                    continue;
+                }
+                if *new_path {
+                    flags |= shrike_file_rule_flags::SHRIKE_FRULE_NEW_PATH.0;
+                }
+                let entry = EntryValue {
+                    kinds: wk.bit(),
+                    access: if wk == WatchKind::Open {
+                        rule.access.0
+                    } else {
+                        0
+                    },
+                    flags: 0,
+                };
+                let mut place = |slots: &mut [u16; PATH_KINDS], what: &Pattern| {
+                    let slot = &mut slots[usize::from(k)];
+                    if *slot == NO_RULE || *slot == rule.index {
+                        *slot = rule.index;
+                    } else {
+                        not_enforced.push((
+                            rule.index,
+                            format!("not on {what:?}: rule {} already acts on {} there (one rule per path and kind)", slot, rule.kind),
+                        ));
+                    }
+                };
+                for pattern in patterns {
+                    match pattern {
+                        Pattern::Name(name) => {
+                            let hash = fnv1a(name.as_bytes());
+                            names.entry(hash).or_default().merge(&entry);
+                            place(
+                                name_rules.entry(hash).or_insert([NO_RULE; PATH_KINDS]),
+                                pattern,
+                            );
+                        }
+                        Pattern::Exact(p) | Pattern::Prefix(p) => {
+                            let exact = matches!(pattern, Pattern::Exact(_));
+                            let mut key = p.as_bytes().to_vec();
+                            let flag = if exact {
+                                key.push(0);
+                                shrike_watch_flags::SHRIKE_WATCH_EXACT.0
+                            } else {
+                                shrike_watch_flags::SHRIKE_WATCH_PREFIX.0
+                            };
+                            paths.entry(key.clone()).or_default().merge(&EntryValue {
+                                flags: flag,
+                                ..entry
+                            });
+                            place(
+                                path_rules.entry(key).or_insert([NO_RULE; PATH_KINDS]),
+                                pattern,
+                            );
+                        }
+                    }
+                }
+            }
+        }
+        rules.insert(
+            (k, rule.index),
+            KernelRule {
+                flags,
+                access: rule.access.0,
+                access_excluded: rule.access_excluded.0,
+                action: match rule.action {
+                    RuleAction::Deny => shrike_action::SHRIKE_ACTION_DENY.0 as u8,
+                    RuleAction::Kill => shrike_action::SHRIKE_ACTION_KILL.0 as u8,
+                },
+            },
+        );
+        for (v, value) in &rule.values {
+            values.insert((k, rule.index, v.flag(), *value));
+        }
+    }
+    // The trie answers with the longest match only: an entry without a rule of its own for a
+    // kind takes the rule of the longest covering prefix that has one.
+    let prefix_flag = shrike_watch_flags::SHRIKE_WATCH_PREFIX.0;
+    let ruled_prefixes: Vec<(Vec<u8>, [u16; PATH_KINDS])> = path_rules
+        .iter()
+        .filter(|(key, _)| paths.get(*key).is_some_and(|v| v.flags & prefix_flag != 0))
+        .map(|(k, v)| (k.clone(), *v))
+        .collect();
+    if !ruled_prefixes.is_empty() {
+        for key in paths.keys() {
+            let mut covering: Vec<&(Vec<u8>, [u16; PATH_KINDS])> = ruled_prefixes
+                .iter()
+                .filter(|(p, _)| p.len() < key.len() && key.starts_with(p))
+                .collect();
+            covering.sort_by_key(|(p, _)| std::cmp::Reverse(p.len()));
+            for (prefix, prules) in covering {
+                let slots = path_rules
+                    .entry(key.clone())
+                    .or_insert([NO_RULE; PATH_KINDS]);
+                for kind in 0..PATH_KINDS {
+                    if prules[kind] == NO_RULE || slots[kind] == prules[kind] {
+                        continue;
+                    }
+                    if slots[kind] == NO_RULE {
+                        slots[kind] = prules[kind];
+                    } else if !covering_rule_shadowed_before(&not_enforced, prules[kind], key) {
+                        not_enforced.push((
+                            prules[kind],
+                            format!(
+                                "not on {:?} (under {:?}): rule {} acts there instead",
+                                String::from_utf8_lossy(key.strip_suffix(&[0]).unwrap_or(key)),
+                                String::from_utf8_lossy(prefix),
+                                slots[kind]
+                            ),
+                        ));
+                    }
+                }
+            }
+        }
+    }
+    let enforce = rules
+        .keys()
+        .fold(0u32, |m, (k, _)| m | (1u32 << u32::from(*k)));
+    // Fold covering prefixes into longer entries.
+    let prefixes: Vec<(Vec<u8>, EntryValue)> = paths
+        .iter()
+        .filter(|(_, v)| v.flags & prefix != 0)
+        .map(|(k, v)| (k.clone(), *v))
+        .collect();
+    for (key, value) in paths.iter_mut() {
+        for (p, pv) in &prefixes {
+            if p.len() < key.len() && key.starts_with(p) {
+                value.merge(&EntryValue { flags: 0, ..*pv });
+            }
+        }
+    }
+    if paths.len() > WATCH_PATHS_MAX {
+        return Err(format!(
+            "{} watched paths: at most {WATCH_PATHS_MAX}",
+            paths.len()
+        ));
+    }
+    if names.len() > WATCH_NAMES_MAX {
+        return Err(format!(
+            "{} watched names: at most {WATCH_NAMES_MAX}",
+            names.len()
+        ));
+    }
+    Ok(Compiled {
+        paths,
+        names,
+        pass_all: WatchKind::mask(&set.pass_all),
+        setid_chmod: set.setid_chmod_anywhere,
+        path_rules,
+        name_rules,
+        rules,
+        values,
+        lists,
+        enforce,
+        not_enforced,
+    })
+}
+
+/// Why a rule's path pattern cannot be a kernel key that decides exactly, if it cannot: a
+/// relative path, or one longer than a key holds (the kernel would match it as a prefix and
+/// refuse more than the rule says).
+fn unusable_rule_pattern(p: &Pattern) -> Option<String> {
+    match p {
+        Pattern::Name(n) if n.is_empty() || n.contains('/') => {
+            Some(format!("{n:?} is not a base name"))
+        }
+        Pattern::Name(_) => None,
+        Pattern::Exact(p) | Pattern::Prefix(p) if !p.starts_with('/') => {
+            Some(format!("{p:?} is not an absolute path"))
+        }
+        Pattern::Exact(p) if p.len() >= WATCH_PATH_MAX => Some(format!(
+            "{p:?} is longer than the {} bytes a kernel key holds",
+            WATCH_PATH_MAX - 1
+        )),
+        Pattern::Prefix(p) if p.len() > WATCH_PATH_MAX => Some(format!(
+            "{p:?} is longer than the {WATCH_PATH_MAX} bytes a kernel key holds"
+        )),
+        _ => None,
+    }
+}
+
+/// Whether a shadowing note for `rule` on `key` is already recorded (several covering prefixes).
+fn covering_rule_shadowed_before(notes: &[(u16, String)], rule: u16, key: &[u8]) -> bool {
+    let path = format!(
+        "{:?}",
+        String::from_utf8_lossy(key.strip_suffix(&[0]).unwrap_or(key))
+    );
+    notes
+        .iter()
+        .any(|(r, why)| *r == rule && why.starts_with(&format!("not on {path}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::abi::file::shrike_watch_flags;
+    use crate::file::{Access, RuleValue};
+
+    fn w(pattern: Pattern, kinds: &[WatchKind], access: Access) -> Watch {
+        Watch {
+            pattern,
+            kinds: kinds.iter().copied().collect(),
+            open_access: access,
+        }
+    }
+
+    #[test]
+    fn exact_paths_end_with_nul_and_prefixes_do_not() {
+        let set = WatchSet {
+            watches: vec![
+                w(
+                    Pattern::Exact("/etc/shadow".into()),
+                    &[WatchKind::Open],
+                    Access::READ,
+                ),
+                w(
+                    Pattern::Prefix("/etc/cron.d/".into()),
+                    &[WatchKind::Unlink],
+                    Access::ANY,
+                ),
+            ],
+            ..Default::default()
+        };
+        let c = compile(&set).unwrap();
+        assert!(c.paths.contains_key(b"/etc/shadow\0".as_slice()));
+        assert!(c.paths.contains_key(b"/etc/cron.d/".as_slice()));
+        assert_eq!(c.paths[b"/etc/shadow\0".as_slice()].access, Access::READ.0);
+    }
+
+    #[test]
+    fn covering_prefixes_are_folded_into_longer_entries() {
+        let set = WatchSet {
+            watches: vec![
+                w(
+                    Pattern::Prefix("/etc/".into()),
+                    &[WatchKind::Open],
+                    Access::WRITE,
+                ),
+                w(
+                    Pattern::Exact("/etc/shadow".into()),
+                    &[WatchKind::Open],
+                    Access::READ,
+                ),
+                w(
+                    Pattern::Prefix("/etc/ssh/".into()),
+                    &[WatchKind::Chmod],
+                    Access::ANY,
+                ),
+            ],
+            ..Default::default()
+        };
+        let c = compile(&set).unwrap();
+        let shadow = c.paths[b"/etc/shadow\0".as_slice()];
+        assert_eq!(shadow.kinds, WatchKind::Open.bit());
+        assert_eq!(shadow.access, Access::READ.0 | Access::WRITE.0);
+        let ssh = c.paths[b"/etc/ssh/".as_slice()];
+        assert_eq!(ssh.kinds, WatchKind::Open.bit() | WatchKind::Chmod.bit());
+        assert_eq!(
+            ssh.access,
+            Access::WRITE.0,
+            "open access comes from /etc/ only"
+        );
+    }
+
+    #[test]
+    fn any_access_wins_over_specific_access() {
+        let mut a = EntryValue {
+            kinds: WatchKind::Open.bit(),
+            access: Access::READ.0,
+            flags: 0,
+        };
+        a.merge(&EntryValue {
+            kinds: WatchKind::Open.bit(),
+            access: 0,
+            flags: 0,
+        });
+        assert_eq!(a.access, 0);
+    }
+
+    #[test]
+    fn long_exact_paths_become_prefixes_of_the_key_size() {
+        let long = format!("/{}", "a".repeat(400));
+        let set = WatchSet {
+            watches: vec![Watch::all_kinds(Pattern::Exact(long.clone()))],
+            ..Default::default()
+        };
+        let c = compile(&set).unwrap();
+        let (key, v) = c.paths.iter().next().unwrap();
+        assert_eq!(key.len(), WATCH_PATH_MAX);
+        assert_eq!(v.flags, shrike_watch_flags::SHRIKE_WATCH_PREFIX.0);
+    }
+
+    #[test]
+    fn names_are_hashed_like_the_kernel_and_relative_paths_refused() {
+        assert_eq!(fnv1a(b""), 0xcbf2_9ce4_8422_2325);
+        assert_eq!(fnv1a(b"a"), 0xaf63_dc4c_8601_ec8c);
+        let set = WatchSet {
+            watches: vec![Watch::all_kinds(Pattern::Name("authorized_keys".into()))],
+            ..Default::default()
+        };
+        assert!(compile(&set)
+            .unwrap()
+            .names
+            .contains_key(&fnv1a(b"authorized_keys")));
+        let bad = WatchSet {
+            watches: vec![Watch::all_kinds(Pattern::Prefix("etc/".into()))],
+            ..Default::default()
+        };
+        assert!(compile(&bad).unwrap_err().contains("absolute"));
+    }
+
+    #[test]
+    fn builtin_set_compiles_and_watches_the_issue_paths() {
+        let c = compile(&WatchSet::builtin()).unwrap();
+        assert!(c.paths.contains_key(b"/etc/shadow\0".as_slice()));
+        assert!(c.paths.contains_key(b"/etc/cron".as_slice()));
+        assert!(c.setid_chmod);
+    }
+
+    fn deny(index: u16, kind: EnforceKind, site: RuleSite) -> FileRule {
+        FileRule {
+            index,
+            kind,
+            action: RuleAction::Deny,
+            site,
+            access: Access::ANY,
+            access_excluded: Access::ANY,
+            values: Vec::new(),
+        }
+    }
+
+    fn on(patterns: &[Pattern]) -> RuleSite {
+        RuleSite::Path {
+            patterns: patterns.to_vec(),
+            new_path: false,
+        }
+    }
+
+    #[test]
+    fn rules_sit_on_their_paths_per_kind_and_prefix_rules_fold_into_longer_entries() {
+        let open = EnforceKind::File(WatchKind::Open);
+        let unlink = EnforceKind::File(WatchKind::Unlink);
+        let set = WatchSet {
+            watches: vec![w(
+                Pattern::Exact("/srv/a/b".into()),
+                &[WatchKind::Chmod],
+                Access::ANY,
+            )],
+            rules: vec![
+                deny(3, open, on(&[Pattern::Exact("/etc/shadow".into())])),
+                deny(4, unlink, on(&[Pattern::Prefix("/srv/a/".into())])),
+                deny(5, open, on(&[Pattern::Name("id_rsa".into())])),
+                FileRule {
+                    values: vec![(RuleValue::BinaryNotIn, fnv1a(b"sshd"))],
+                    ..deny(6, EnforceKind::Ptrace, RuleSite::Every)
+                },
+            ],
+            ..Default::default()
+        };
+        let c = compile(&set).unwrap();
+        assert!(c.not_enforced.is_empty(), "{:?}", c.not_enforced);
+        let shadow = c.path_rules[b"/etc/shadow\0".as_slice()];
+        assert_eq!(shadow[usize::from(open.index())], 3);
+        assert_eq!(shadow[usize::from(unlink.index())], NO_RULE);
+        assert_eq!(
+            c.paths[b"/etc/shadow\0".as_slice()].kinds,
+            WatchKind::Open.bit(),
+            "a rule's path is watched for its kind"
+        );
+        // The watched exact path under the ruled prefix takes the prefix's rule.
+        assert_eq!(
+            c.path_rules[b"/srv/a/b\0".as_slice()][usize::from(unlink.index())],
+            4
+        );
+        assert_eq!(
+            c.name_rules[&fnv1a(b"id_rsa")][usize::from(open.index())],
+            5
+        );
+        assert_eq!(c.lists[usize::from(EnforceKind::Ptrace.index())], [6]);
+        let ptrace = c.rules[&(EnforceKind::Ptrace.index(), 6)];
+        assert_eq!(ptrace.flags, RuleValue::BinaryNotIn.flag());
+        assert!(c.values.contains(&(
+            EnforceKind::Ptrace.index(),
+            6,
+            RuleValue::BinaryNotIn.flag(),
+            fnv1a(b"sshd")
+        )));
+        assert_eq!(
+            c.enforce,
+            (1 << open.index()) | (1 << unlink.index()) | (1 << EnforceKind::Ptrace.index())
+        );
+    }
+
+    #[test]
+    fn rules_the_layout_cannot_hold_are_named_not_loaded_half() {
+        let open = EnforceKind::File(WatchKind::Open);
+        let long = format!("/{}", "x".repeat(300));
+        let mut rules = vec![
+            deny(1, open, on(&[Pattern::Exact("/etc/shadow".into())])),
+            deny(2, open, on(&[Pattern::Exact("/etc/shadow".into())])),
+            deny(3, open, on(&[Pattern::Exact(long)])),
+        ];
+        for i in 0..=RULES_PER_KIND as u16 {
+            rules.push(deny(10 + i, EnforceKind::BpfLoad, RuleSite::Every));
+        }
+        let c = compile(&WatchSet {
+            rules,
+            ..Default::default()
+        })
+        .unwrap();
+        let why = |i: u16| {
+            c.not_enforced
+                .iter()
+                .find(|(r, _)| *r == i)
+                .map(|(_, w)| w.clone())
+                .unwrap_or_default()
+        };
+        assert!(
+            why(2).contains("rule 1 already acts on file_open"),
+            "{}",
+            why(2)
+        );
+        assert!(why(3).contains("longer than"), "{}", why(3));
+        assert!(!c.rules.contains_key(&(open.index(), 3)));
+        assert!(why(10 + RULES_PER_KIND as u16).contains("without a path"));
+        assert_eq!(
+            c.lists[usize::from(EnforceKind::BpfLoad.index())].len(),
+            RULES_PER_KIND
+        );
+    }
+}

@@ -1,0 +1,222 @@
+//! Loading `bpf/file.bpf.c` with the hook set the kernel offers: which programs load (the fexit
+//! of each armed syscall the kernel has and the LSM hooks of the armed kinds, or the two
+//! syscall tracepoints), the dispatch table written before anything is attached, and the
+//! initial watch set.
+
+use std::collections::BTreeSet;
+use std::mem::MaybeUninit;
+
+use libbpf_rs::skel::{OpenSkel, Skel, SkelBuilder};
+use libbpf_rs::{Link, MapCore, MapFlags, OpenObject};
+
+use crate::abi::file::SYSCALL_TABLE;
+use crate::loader::{Family, LoadError, SharedMaps};
+use crate::skel::file::{FileSkel, FileSkelBuilder};
+
+use super::maps::map_err;
+use super::syscalls::LSM_HOOKS;
+use super::{FileEventKind, FileWatch, WatchSet, SYSCALLS};
+
+/// Which hooks observe the family's events.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum FileHooks {
+    /// LSM hooks + fexit where BPF LSM programs are called, else syscall tracepoints.
+    #[default]
+    Auto,
+    /// LSM hooks + fexit; loading fails where BPF LSM is not active.
+    Lsm,
+    /// `sys_enter`/`sys_exit` raw tracepoints (with BTF), on any kernel.
+    Tracepoint,
+}
+
+/// How the family is configured at load.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileOptions {
+    pub hooks: FileHooks,
+    /// The kinds to arm; the others' syscalls are not handled (and, with LSM, not hooked).
+    pub kinds: BTreeSet<FileEventKind>,
+    /// The watch set in force from the start.
+    pub watch: WatchSet,
+}
+
+impl Default for FileOptions {
+    fn default() -> Self {
+        FileOptions {
+            hooks: FileHooks::Auto,
+            kinds: FileEventKind::all(),
+            watch: WatchSet::builtin(),
+        }
+    }
+}
+
+/// The hook set a loaded family uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HookSet {
+    Lsm,
+    Tracepoint,
+}
+
+/// The loaded family; dropping it detaches its programs.
+pub struct FileSensor {
+    _skel: FileSkel<'static>,
+    _links: Vec<Link>,
+    hooks: Vec<String>,
+    pub hook_set: HookSet,
+}
+
+impl Family for FileSensor {
+    fn hooks(&self) -> Vec<String> {
+        self.hooks.clone()
+    }
+}
+
+/// Functions of the running kernel's BTF, to skip fexit programs whose syscall it lacks
+/// (`fchmodat2` before 6.6).
+fn kernel_has_function(btf: &libbpf_rs::btf::Btf<'_>, name: &str) -> bool {
+    btf.type_by_name::<libbpf_rs::btf::types::Func<'_>>(name)
+        .is_some()
+}
+
+/// Opens, configures, loads and attaches the family, sharing the process object's maps.
+pub fn load(
+    shared: &SharedMaps<'_>,
+    wakeup_bytes: u64,
+    opts: &FileOptions,
+) -> Result<(FileSensor, FileWatch), LoadError> {
+    let hook_set = match opts.hooks {
+        FileHooks::Tracepoint => HookSet::Tracepoint,
+        FileHooks::Lsm => HookSet::Lsm,
+        FileHooks::Auto if crate::probe::bpf_lsm_active() => HookSet::Lsm,
+        FileHooks::Auto => HookSet::Tracepoint,
+    };
+    let storage: &'static mut MaybeUninit<OpenObject> = Box::leak(Box::new(MaybeUninit::uninit()));
+    let mut open = FileSkelBuilder::default()
+        .open(storage)
+        .map_err(|source| LoadError::Open {
+            object: "file",
+            source,
+        })?;
+    shared.reuse(
+        &mut open.maps.events,
+        &mut open.maps.counters,
+        &mut open.maps.procs,
+    )?;
+    if let Some(rodata) = open.maps.rodata_data.as_deref_mut() {
+        rodata.cfg_wakeup_bytes = wakeup_bytes;
+        rodata.cfg_self_tgid = std::process::id();
+    }
+
+    let armed = |k: &FileEventKind| opts.kinds.contains(k);
+    let mut wanted: BTreeSet<String> = BTreeSet::new();
+    match hook_set {
+        HookSet::Tracepoint => {
+            if SYSCALLS.iter().any(|s| armed(&s.kind)) {
+                wanted.insert("sys_enter".into());
+                wanted.insert("sys_exit".into());
+            }
+        }
+        HookSet::Lsm => {
+            let btf = libbpf_rs::btf::Btf::from_vmlinux().map_err(|source| LoadError::Open {
+                object: "vmlinux BTF",
+                source,
+            })?;
+            for s in SYSCALLS.iter().filter(|s| armed(&s.kind)) {
+                if kernel_has_function(&btf, &s.entry_point()) {
+                    wanted.insert(s.fexit_program());
+                } else {
+                    tracing::debug!(
+                        syscall = s.name,
+                        "the kernel has no such syscall: not hooked"
+                    );
+                }
+            }
+            for (name, kind) in LSM_HOOKS {
+                if armed(kind) {
+                    wanted.insert((*name).to_string());
+                }
+            }
+        }
+    }
+    if armed(&FileEventKind::Signal) {
+        wanted.insert("on_signal".into());
+    }
+    for mut prog in open.open_object_mut().progs_mut() {
+        let name = prog.name().to_string_lossy().into_owned();
+        prog.set_autoload(wanted.contains(&name));
+    }
+    let mut skel = open.load().map_err(|source| LoadError::Load {
+        object: "file",
+        source,
+    })?;
+
+    // The dispatch table, before anything is attached.
+    for s in SYSCALLS {
+        let value = s.handler_entry(armed(&s.kind));
+        debug_assert!((s.nr as usize) < SYSCALL_TABLE);
+        skel.maps
+            .syscall_handlers
+            .update(&s.nr.to_ne_bytes(), &value.to_ne_bytes(), MapFlags::ANY)
+            .map_err(map_err("syscall_handlers"))?;
+    }
+    let watch = FileWatch::open(&skel)?;
+    watch.replace(&opts.watch)?;
+
+    let mut links = Vec::new();
+    let mut hooks = Vec::new();
+    for prog in skel.object_mut().progs_mut() {
+        let name = prog.name().to_string_lossy().into_owned();
+        if !wanted.contains(&name) {
+            continue;
+        }
+        let section = prog.section().to_string_lossy().into_owned();
+        let link = prog.attach().map_err(|source| LoadError::Attach {
+            program: leak_name(&name),
+            source,
+        })?;
+        links.push(link);
+        hooks.push(section);
+    }
+    Ok((
+        FileSensor {
+            _skel: skel,
+            _links: links,
+            hooks,
+            hook_set,
+        },
+        watch,
+    ))
+}
+
+/// Program names for errors, which want `&'static str`; only on the failure path.
+fn leak_name(name: &str) -> &'static str {
+    Box::leak(name.to_string().into_boxed_str())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The programs `load` asks for by name (the fexit of every syscall in the table, the LSM
+    /// hooks, the tracepoints) are the ones `bpf/file.bpf.c` defines: a renamed or missing
+    /// program would otherwise only show as a hook silently not loaded.
+    #[test]
+    fn every_program_the_loader_names_is_in_the_object() {
+        let mut storage = MaybeUninit::uninit();
+        let open = FileSkelBuilder::default()
+            .open(&mut storage)
+            .expect("the embedded file object opens (no kernel needed)");
+        let programs: BTreeSet<String> = open
+            .open_object()
+            .progs()
+            .map(|p| p.name().to_string_lossy().into_owned())
+            .collect();
+        let named = SYSCALLS
+            .iter()
+            .map(|s| s.fexit_program())
+            .chain(LSM_HOOKS.iter().map(|(name, _)| name.to_string()))
+            .chain(["sys_enter", "sys_exit", "on_signal"].map(String::from));
+        for name in named {
+            assert!(programs.contains(&name), "no program {name} in the object");
+        }
+    }
+}

@@ -1,0 +1,231 @@
+//! Writing a compiled watch set into the kernel ([`FileWatch`]): two generations of every map,
+//! the inactive one filled completely (its stale entries from two replaces ago removed first),
+//! then one 32-bit word flipped, so the kernel filters with the old set or the new one, never
+//! half of one and never with nothing.
+
+use std::sync::{Arc, Mutex};
+
+use libbpf_rs::{MapCore, MapFlags, MapHandle};
+
+use crate::abi::file::{
+    shrike_file_rule, shrike_file_rule_key, shrike_file_rule_value_key, shrike_rule_list,
+    shrike_watch_key, shrike_watch_name_key, shrike_watch_state,
+};
+use crate::loader::LoadError;
+use crate::skel::file::FileSkel;
+
+use super::compile::{compile, Compiled};
+use super::rules::{ENF_KINDS, NO_RULE, PATH_KINDS};
+use super::WatchSet;
+
+/// What a replace wrote.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WatchStats {
+    /// The generation now in force (0 or 1).
+    pub generation: u32,
+    pub paths: usize,
+    pub names: usize,
+    /// Deny/kill rules now in the kernel.
+    pub rules: usize,
+    /// Rules (or parts of rules) the kernel does not hold, and why.
+    pub not_enforced: Vec<(u16, String)>,
+}
+
+/// The watch-set maps: a cheap, cloneable handle the agent (and the policy engine) keeps to
+/// replace the watch set while the sensor runs.
+#[derive(Clone)]
+pub struct FileWatch {
+    inner: Arc<WatchMaps>,
+}
+
+struct WatchMaps {
+    paths: MapHandle,
+    names: MapHandle,
+    state: MapHandle,
+    active: MapHandle,
+    rules: MapHandle,
+    rule_values: MapHandle,
+    rule_lists: MapHandle,
+    /// Serialises replaces: one writer at a time.
+    lock: Mutex<()>,
+}
+
+/// A handle on one of the object's maps that outlives the skeleton's borrow.
+fn handle(map: &libbpf_rs::Map<'_>, name: &'static str) -> Result<MapHandle, LoadError> {
+    MapHandle::try_from(map).map_err(map_err(name))
+}
+
+pub(super) fn map_err(map: &'static str) -> impl Fn(libbpf_rs::Error) -> LoadError {
+    move |source| LoadError::Map { map, source }
+}
+
+/// Deletes the keys of a hash or trie whose byte at `at` is `gen`.
+fn delete_generation(
+    map: &MapHandle,
+    name: &'static str,
+    at: usize,
+    gen: u8,
+) -> Result<(), LoadError> {
+    let stale: Vec<Vec<u8>> = map.keys().filter(|k| k.get(at) == Some(&gen)).collect();
+    for key in stale {
+        map.delete(&key).map_err(map_err(name))?;
+    }
+    Ok(())
+}
+
+fn bytes_of<T: plain::Plain>(v: &T) -> &[u8] {
+    // SAFETY: T is Plain (repr(C), integers only); the byte view lives no longer than `v`.
+    unsafe { plain::as_bytes(v) }
+}
+
+impl FileWatch {
+    /// The handle on a loaded file object's watch and rule maps.
+    pub(super) fn open(skel: &FileSkel<'_>) -> Result<FileWatch, LoadError> {
+        let m = &skel.maps;
+        Ok(FileWatch {
+            inner: Arc::new(WatchMaps {
+                paths: handle(&m.watch_paths, "watch_paths")?,
+                names: handle(&m.watch_names, "watch_names")?,
+                state: handle(&m.watch_state, "watch_state")?,
+                active: handle(&m.watch_active, "watch_active")?,
+                rules: handle(&m.file_rules, "file_rules")?,
+                rule_values: handle(&m.file_rule_values, "file_rule_values")?,
+                rule_lists: handle(&m.file_rule_lists, "file_rule_lists")?,
+                lock: Mutex::new(()),
+            }),
+        })
+    }
+
+    /// Replaces the watch set atomically: the new generation is written completely (its stale
+    /// entries from two replaces ago removed first), then one word switches the kernel to it.
+    /// On an error the old set stays in force.
+    pub fn replace(&self, set: &WatchSet) -> Result<WatchStats, LoadError> {
+        let compiled = compile(set).map_err(LoadError::Option)?;
+        let m = &self.inner;
+        let _one_writer = m.lock.lock().unwrap_or_else(|e| e.into_inner());
+        let zero = 0u32.to_ne_bytes();
+        let active = m
+            .active
+            .lookup(&zero, MapFlags::ANY)
+            .map_err(map_err("watch_active"))?
+            .and_then(|v| {
+                v.get(..4)
+                    .map(|b| u32::from_ne_bytes([b[0], b[1], b[2], b[3]]))
+            })
+            .unwrap_or(0)
+            & 1;
+        let next = active ^ 1;
+        self.clear_generation(next as u8)?;
+        if let Err(err) = self.write_generation(next as u8, &compiled) {
+            let _ = self.clear_generation(next as u8);
+            return Err(err);
+        }
+        let state = shrike_watch_state {
+            pass_all: compiled.pass_all,
+            setid_chmod: u32::from(compiled.setid_chmod),
+            names: compiled.names.len() as u32,
+            entries: compiled.paths.len() as u32,
+            enforce: compiled.enforce,
+        };
+        m.state
+            .update(&next.to_ne_bytes(), bytes_of(&state), MapFlags::ANY)
+            .map_err(map_err("watch_state"))?;
+        // The switch: one aligned 32-bit store the kernel reads once per event.
+        m.active
+            .update(&zero, &next.to_ne_bytes(), MapFlags::ANY)
+            .map_err(map_err("watch_active"))?;
+        Ok(WatchStats {
+            generation: next,
+            paths: compiled.paths.len(),
+            names: compiled.names.len(),
+            rules: compiled.rules.len(),
+            not_enforced: compiled.not_enforced,
+        })
+    }
+
+    fn clear_generation(&self, gen: u8) -> Result<(), LoadError> {
+        let m = &self.inner;
+        // Path keys start with prefixlen (u32) then gen; name, rule and value keys with gen.
+        delete_generation(&m.paths, "watch_paths", 4, gen)?;
+        delete_generation(&m.names, "watch_names", 0, gen)?;
+        delete_generation(&m.rules, "file_rules", 0, gen)?;
+        delete_generation(&m.rule_values, "file_rule_values", 0, gen)
+    }
+
+    fn write_generation(&self, gen: u8, c: &Compiled) -> Result<(), LoadError> {
+        let m = &self.inner;
+        let none = [NO_RULE; PATH_KINDS];
+        for (path, value) in &c.paths {
+            let mut key = shrike_watch_key {
+                prefixlen: 8 * (1 + path.len() as u32),
+                gen,
+                ..Default::default()
+            };
+            key.path[..path.len()].copy_from_slice(path);
+            let rule = c.path_rules.get(path).copied().unwrap_or(none);
+            m.paths
+                .update(
+                    bytes_of(&key),
+                    bytes_of(&value.to_kernel(rule)),
+                    MapFlags::ANY,
+                )
+                .map_err(map_err("watch_paths"))?;
+        }
+        for (hash, value) in &c.names {
+            let key = shrike_watch_name_key {
+                gen,
+                name_hash: *hash,
+                ..Default::default()
+            };
+            let rule = c.name_rules.get(hash).copied().unwrap_or(none);
+            m.names
+                .update(
+                    bytes_of(&key),
+                    bytes_of(&value.to_kernel(rule)),
+                    MapFlags::ANY,
+                )
+                .map_err(map_err("watch_names"))?;
+        }
+        for ((kind, index), r) in &c.rules {
+            let key = shrike_file_rule_key {
+                gen,
+                kind: *kind,
+                rule: *index,
+            };
+            let value = shrike_file_rule {
+                flags: r.flags,
+                access: r.access,
+                access_excl: r.access_excluded,
+                action: r.action,
+                ..Default::default()
+            };
+            m.rules
+                .update(bytes_of(&key), bytes_of(&value), MapFlags::ANY)
+                .map_err(map_err("file_rules"))?;
+        }
+        for (kind, index, vkind, value) in &c.values {
+            let key = shrike_file_rule_value_key {
+                gen,
+                kind: *kind,
+                rule: *index,
+                vkind: *vkind,
+                value: *value,
+            };
+            m.rule_values
+                .update(bytes_of(&key), &[1u8], MapFlags::ANY)
+                .map_err(map_err("file_rule_values"))?;
+        }
+        for (kind, list) in c.lists.iter().enumerate() {
+            let mut value = shrike_rule_list {
+                count: list.len() as u32,
+                ..Default::default()
+            };
+            value.rule[..list.len()].copy_from_slice(list);
+            let idx = u32::from(gen) * ENF_KINDS as u32 + kind as u32;
+            m.rule_lists
+                .update(&idx.to_ne_bytes(), bytes_of(&value), MapFlags::ANY)
+                .map_err(map_err("file_rule_lists"))?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,137 @@
+//! The deny/kill rules of the family that the kernel decides alone ([`FileRule`]): what a rule
+//! acts on ([`EnforceKind`]), where the kernel finds it ([`RuleSite`]) and the constraints it
+//! tests besides its path ([`RuleValue`]), with the layout limits of `bpf/abi/file.h`.
+
+use crate::abi::file::{shrike_enforce_kind, shrike_file_rule_flags};
+use crate::abi::shrike_enforce_limits;
+use crate::enforce::RuleAction;
+
+use super::{Access, Pattern, WatchKind};
+
+/// What a file-family rule acts on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum EnforceKind {
+    File(WatchKind),
+    ModuleLoad,
+    BpfLoad,
+    Ptrace,
+}
+
+impl EnforceKind {
+    /// `SHRIKE_ENF_*`.
+    pub fn index(self) -> u8 {
+        let k = match self {
+            EnforceKind::File(WatchKind::Open) => shrike_enforce_kind::SHRIKE_ENF_OPEN,
+            EnforceKind::File(WatchKind::Unlink) => shrike_enforce_kind::SHRIKE_ENF_UNLINK,
+            EnforceKind::File(WatchKind::Rename) => shrike_enforce_kind::SHRIKE_ENF_RENAME,
+            EnforceKind::File(WatchKind::Chmod) => shrike_enforce_kind::SHRIKE_ENF_CHMOD,
+            EnforceKind::File(WatchKind::Chown) => shrike_enforce_kind::SHRIKE_ENF_CHOWN,
+            EnforceKind::File(WatchKind::Link) => shrike_enforce_kind::SHRIKE_ENF_LINK,
+            EnforceKind::ModuleLoad => shrike_enforce_kind::SHRIKE_ENF_MODULE,
+            EnforceKind::BpfLoad => shrike_enforce_kind::SHRIKE_ENF_BPF,
+            EnforceKind::Ptrace => shrike_enforce_kind::SHRIKE_ENF_PTRACE,
+        };
+        k.0 as u8
+    }
+}
+
+impl std::fmt::Display for EnforceKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            EnforceKind::File(WatchKind::Open) => "file_open",
+            EnforceKind::File(WatchKind::Unlink) => "file_unlink",
+            EnforceKind::File(WatchKind::Rename) => "file_rename",
+            EnforceKind::File(WatchKind::Chmod) => "file_chmod",
+            EnforceKind::File(WatchKind::Chown) => "file_chown",
+            EnforceKind::File(WatchKind::Link) => "file_link",
+            EnforceKind::ModuleLoad => "module_load",
+            EnforceKind::BpfLoad => "bpf_load",
+            EnforceKind::Ptrace => "ptrace",
+        })
+    }
+}
+
+/// Where the kernel finds a file-family rule.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RuleSite {
+    /// By the operation's path, or its new path (renames, links) with `new_path`.
+    Path {
+        patterns: Vec<Pattern>,
+        new_path: bool,
+    },
+    /// Checked on every action of its kind (a rule without a path).
+    Every,
+}
+
+/// A constraint a file-family rule tests besides its path, with one value per entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum RuleValue {
+    /// The process's binary: FNV-1a 64 ([`fnv1a`]) of its path or of its base name.
+    BinaryIn,
+    BinaryNotIn,
+    UidIn,
+    UidNotIn,
+    EuidIn,
+    EuidNotIn,
+    CgroupIn,
+    CgroupNotIn,
+    /// The parent image's binary (hashes as for the binary).
+    ParentIn,
+    ParentNotIn,
+    /// Some ancestor's binary is one of the values / none is.
+    AncestorIn,
+    AncestorNotIn,
+    /// ptrace: the target's binary.
+    TargetIn,
+    TargetNotIn,
+}
+
+impl RuleValue {
+    /// The `SHRIKE_FRULE_*` bit.
+    pub fn flag(self) -> u32 {
+        use shrike_file_rule_flags as F;
+        let f = match self {
+            RuleValue::BinaryIn => F::SHRIKE_FRULE_BINARY_INCL,
+            RuleValue::BinaryNotIn => F::SHRIKE_FRULE_BINARY_EXCL,
+            RuleValue::UidIn => F::SHRIKE_FRULE_UID_INCL,
+            RuleValue::UidNotIn => F::SHRIKE_FRULE_UID_EXCL,
+            RuleValue::EuidIn => F::SHRIKE_FRULE_EUID_INCL,
+            RuleValue::EuidNotIn => F::SHRIKE_FRULE_EUID_EXCL,
+            RuleValue::CgroupIn => F::SHRIKE_FRULE_CGROUP_INCL,
+            RuleValue::CgroupNotIn => F::SHRIKE_FRULE_CGROUP_EXCL,
+            RuleValue::ParentIn => F::SHRIKE_FRULE_PARENT_INCL,
+            RuleValue::ParentNotIn => F::SHRIKE_FRULE_PARENT_EXCL,
+            RuleValue::AncestorIn => F::SHRIKE_FRULE_ANCESTOR_INCL,
+            RuleValue::AncestorNotIn => F::SHRIKE_FRULE_ANCESTOR_EXCL,
+            RuleValue::TargetIn => F::SHRIKE_FRULE_TARGET_INCL,
+            RuleValue::TargetNotIn => F::SHRIKE_FRULE_TARGET_EXCL,
+        };
+        f.0
+    }
+}
+
+/// One deny/kill rule of the family that the kernel decides alone (issue 6): with BPF LSM the
+/// hook refuses the action with EPERM; with the syscall tracepoints the process gets SIGKILL.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileRule {
+    /// The policy's rule index, carried in the records of the actions it stops.
+    pub index: u16,
+    pub kind: EnforceKind,
+    pub action: RuleAction,
+    pub site: RuleSite,
+    /// file_open: the open has one of these accesses ([`Access::ANY`]: any open)...
+    pub access: Access,
+    /// ... and none of these.
+    pub access_excluded: Access,
+    /// The other constraints' values (a constraint with no value never holds).
+    pub values: Vec<(RuleValue, u64)>,
+}
+
+/// Rules without a path, per kind, that the kernel checks (`SHRIKE_ENF_LIST_MAX`).
+pub const RULES_PER_KIND: usize = shrike_enforce_kind::SHRIKE_ENF_LIST_MAX.0 as usize;
+/// Kinds of rules (`SHRIKE_ENF_KINDS`).
+pub(super) const ENF_KINDS: usize = shrike_enforce_kind::SHRIKE_ENF_KINDS.0 as usize;
+/// Kinds with paths (`SHRIKE_ENF_PATH_KINDS`): the length of a watch entry's rule array.
+pub(super) const PATH_KINDS: usize = shrike_enforce_kind::SHRIKE_ENF_PATH_KINDS.0 as usize;
+/// No rule in a watch entry's slot (`SHRIKE_NO_RULE`).
+pub(super) const NO_RULE: u16 = shrike_enforce_limits::SHRIKE_NO_RULE.0 as u16;
