@@ -50,7 +50,7 @@ static __always_inline void on_exit(__u32 h, struct pt_regs *regs, long ret, boo
 	case SHRIKE_SYS_OPEN ... SHRIKE_SYS_CREAT:
 		/* An open an LSM hook refused: its record is waiting. */
 		if (lsm && lsm_took(regs->orig_ax)) {
-			finish_open_pending(regs, ret);
+			finish_pending(h, regs, ret, false);
 			return;
 		}
 		open_exit(h, regs, ret, lsm);
@@ -59,7 +59,7 @@ static __always_inline void on_exit(__u32 h, struct pt_regs *regs, long ret, boo
 	case SHRIKE_SYS_FCHOWN:
 		/* With LSM, path_chmod/path_chown built the record (and may have refused it). */
 		if (lsm && lsm_took(regs->orig_ax)) {
-			finish_pending(h, regs, ret);
+			finish_pending(h, regs, ret, true);
 			return;
 		}
 		fd_op_exit(h, regs, ret, lsm);
@@ -79,18 +79,9 @@ static __always_inline void on_exit(__u32 h, struct pt_regs *regs, long ret, boo
 		return;
 	case SHRIKE_SYS_MOUNT:
 	case SHRIKE_SYS_UMOUNT2:
+		/* With LSM, sb_mount/sb_umount built the record. */
 		if (lsm && lsm_took(regs->orig_ax)) {
-			__u32 tid = tid_of_current();
-			struct rec_buf *p = bpf_map_lookup_elem(&pending, &tid);
-
-			if (p) {
-				struct shrike_mount_event *m = (struct shrike_mount_event *)p->raw;
-
-				m->result = ret;
-				fill_header(&m->hdr, m->hdr.kind, p->size);
-				emit_raw(p->raw, p->size);
-				bpf_map_delete_elem(&pending, &tid);
-			}
+			finish_pending(h, regs, ret, false);
 			return;
 		}
 		mount_exit(h, regs, ret);
@@ -104,12 +95,9 @@ static __always_inline void on_exit(__u32 h, struct pt_regs *regs, long ret, boo
 	}
 	if (!is_path_op(h))
 		return;
-	if (!lsm) {
-		finish_pending(h, regs, ret);
-		return;
-	}
-	if (lsm_took(regs->orig_ax)) {
-		finish_pending(h, regs, ret);
+	/* Built at entry (tracepoint), or by the LSM hook that saw it. */
+	if (!lsm || lsm_took(regs->orig_ax)) {
+		finish_pending(h, regs, ret, true);
 		return;
 	}
 	/* No LSM hook saw it (the call failed before reaching one): the caller's strings. */

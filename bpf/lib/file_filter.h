@@ -100,6 +100,21 @@ static __always_inline __u32 file_enforce(struct rec_buf *b, struct shrike_file_
 	return act;
 }
 
+/*
+ * The tracepoint hook set's enforcement of a file operation: a rule acting on it kills the
+ * process now. The operation itself completes (or has completed); the process never returns
+ * from it to use the result. Returns whether a rule acted.
+ */
+static __always_inline bool file_kill(struct rec_buf *b, struct shrike_file_event *e, __u32 kind,
+				      __u64 hash1, __u64 hash2)
+{
+	if (!file_enforce(b, e, kind, hash1, hash2))
+		return false;
+	bpf_send_signal(SIGKILL);
+	e->enforced_action = SHRIKE_ACTION_KILL;
+	return true;
+}
+
 /* A privilege or kernel-integrity action (module, BPF or ptrace kind) a rule acts on. */
 static __always_inline __u32 priv_enforce(__u32 kind, __u32 target, __u16 *rule)
 {

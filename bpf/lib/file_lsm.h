@@ -60,9 +60,7 @@ static __always_inline void lsm_decide(__u64 nr, struct rec_buf *b, bool keep)
  */
 static __always_inline void lsm_emit_refused(struct rec_buf *b, struct shrike_file_event *e)
 {
-	e->result = -EPERM;
-	fill_header(&e->hdr, e->hdr.kind, b->size);
-	emit_raw(b->raw, b->size);
+	send_result(b, -EPERM);
 }
 
 /* What an LSM hook returns for a rule's action: EPERM, and a kill rule's SIGKILL too. */
@@ -109,13 +107,7 @@ static __always_inline int lsm_file_op(__u32 kind_bit, struct vfsmount *mnt, str
 	e->gid = gid;
 	task_root(task, &root);
 	if (text) {
-		bool bad = false;
-
-		e->info |= SHRIKE_FILE_SYMLINK;
-		len1 = put_str(b, base, 0, text, false, true);
-		hash1 = scan_path(base, base + len1, &bad);
-		if (bad)
-			e->info |= SHRIKE_FILE_UNRESOLVED;
+		len1 = put_symlink_text(b, base, text, false, &e->info, &hash1);
 	} else {
 		p.mnt = mnt;
 		p.dentry = d;

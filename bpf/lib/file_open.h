@@ -134,16 +134,10 @@ static __always_inline void open_exit(__u32 h, struct pt_regs *regs, long ret, b
 				    SHRIKE_FILE_PATH_TRUNCATED, &hash);
 	e->path_len = len & LEN_MASK;
 	b->size = base + (len & LEN_MASK);
-	if (!lsm && ret >= 0 && file_enforce(b, e, SHRIKE_ENF_OPEN, hash, 0)) {
-		bpf_send_signal(SIGKILL);
-		e->enforced_action = SHRIKE_ACTION_KILL;
-		enforced = true;
-	}
+	enforced = !lsm && ret >= 0 && file_kill(b, e, SHRIKE_ENF_OPEN, hash, 0);
 	if (!enforced && !file_keep(b, e, SHRIKE_WATCH_OPEN, hash, 0))
 		return;
-	e->result = ret;
-	fill_header(&e->hdr, SHRIKE_REC_FILE_OPEN, b->size);
-	emit_raw(b->raw, b->size);
+	send_result(b, ret);
 }
 
 /* fchmod / fchown: the fd's file. Without LSM, a rule acting on it kills the process here
@@ -179,33 +173,10 @@ static __always_inline void fd_op_exit(__u32 h, struct pt_regs *regs, long ret, 
 	e->path_len = len & LEN_MASK;
 	e->hdr.kind = record_kind_of(kind_bit);
 	b->size = base + (len & LEN_MASK);
-	if (!lsm && file_enforce(b, e, enf_kind_of(kind_bit), hash, 0)) {
-		bpf_send_signal(SIGKILL);
-		e->enforced_action = SHRIKE_ACTION_KILL;
-	} else if (!file_keep(b, e, kind_bit, hash, 0)) {
+	if (!(!lsm && file_kill(b, e, enf_kind_of(kind_bit), hash, 0)) &&
+	    !file_keep(b, e, kind_bit, hash, 0))
 		return;
-	}
-	e->result = ret;
-	fill_header(&e->hdr, e->hdr.kind, b->size);
-	emit_raw(b->raw, b->size);
-}
-
-/* Exit of an open whose record an LSM hook kept (it refused the open): the result, then send. */
-static __always_inline void finish_open_pending(struct pt_regs *regs, long ret)
-{
-	__u32 tid = tid_of_current();
-	struct rec_buf *p = bpf_map_lookup_elem(&pending, &tid);
-
-	if (!p)
-		return;
-	if (p->nr == regs->orig_ax) {
-		struct shrike_file_event *e = (struct shrike_file_event *)p->raw;
-
-		e->result = ret;
-		fill_header(&e->hdr, SHRIKE_REC_FILE_OPEN, p->size);
-		emit_raw(p->raw, p->size);
-	}
-	bpf_map_delete_elem(&pending, &tid);
+	send_result(b, ret);
 }
 
 #endif /* SHRIKE_FILE_OPEN_H */

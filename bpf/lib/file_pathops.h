@@ -199,14 +199,7 @@ static __always_inline bool build_path_op(struct rec_buf *b, __u32 h, struct pt_
 	e->uid = a.uid;
 	e->gid = a.gid;
 	if (a.symlink) {
-		/* The link's text, as the caller wrote it. */
-		bool bad = false;
-
-		e->info |= SHRIKE_FILE_SYMLINK;
-		len1 = put_str(b, base, 0, a.path1, true, true);
-		hash1 = scan_path(base, base + len1, &bad);
-		if (bad)
-			e->info |= SHRIKE_FILE_UNRESOLVED;
+		len1 = put_symlink_text(b, base, a.path1, true, &e->info, &hash1);
 	} else {
 		len1 = put_user_path(b, base, 0, a.dirfd1, a.path1, &e->info,
 				     SHRIKE_FILE_PATH_TRUNCATED, &hash1);
@@ -219,11 +212,8 @@ static __always_inline bool build_path_op(struct rec_buf *b, __u32 h, struct pt_
 	e->new_path_len = len2 & LEN_MASK;
 	b->size = base + len1 + (len2 & LEN_MASK);
 	e->hdr.kind = record_kind_of(kind_bit);
-	if (kill && file_enforce(b, e, enf_kind_of(kind_bit), hash1, hash2)) {
-		bpf_send_signal(SIGKILL);
-		e->enforced_action = SHRIKE_ACTION_KILL;
+	if (kill && file_kill(b, e, enf_kind_of(kind_bit), hash1, hash2))
 		return true;
-	}
 	return file_keep(b, e, kind_bit, hash1, hash2);
 }
 
@@ -238,24 +228,29 @@ static __always_inline void finish_file(struct rec_buf *rec, __u32 h, struct pt_
 	path_args_of(h, regs, &a);
 	e->syscall = h;
 	e->flags = a.flags;
-	e->result = ret;
-	fill_header(&e->hdr, e->hdr.kind, rec->size);
-	emit_raw(rec->raw, rec->size);
+	send_result(rec, ret);
 }
 
-/* Exit of a string-path operation whose record was kept at entry or by an LSM hook. */
-static __always_inline bool finish_pending(__u32 h, struct pt_regs *regs, long ret)
+/*
+ * Exit of a syscall whose record was kept at entry or by an LSM hook: completed with the result
+ * and sent when it is this syscall's, then dropped. With `file_args` (file operations other
+ * than opens) its syscall and flags are taken from the arguments first (finish_file).
+ */
+static __always_inline void finish_pending(__u32 h, struct pt_regs *regs, long ret,
+					   bool file_args)
 {
 	__u32 tid = tid_of_current();
 	struct rec_buf *p = bpf_map_lookup_elem(&pending, &tid);
-	__u64 nr = regs->orig_ax;
 
 	if (!p)
-		return false;
-	if (p->nr == nr)
-		finish_file(p, h, regs, ret);
+		return;
+	if (p->nr == regs->orig_ax) {
+		if (file_args)
+			finish_file(p, h, regs, ret);
+		else
+			send_result(p, ret);
+	}
 	bpf_map_delete_elem(&pending, &tid);
-	return true;
 }
 
 #endif /* SHRIKE_FILE_PATHOPS_H */

@@ -216,6 +216,25 @@ static __always_inline __u32 put_str(struct rec_buf *b, __u32 base, __u32 off, c
 	return (n - 1) & LEN_MASK;
 }
 
+/*
+ * A symlink's text as the caller wrote it, at raw[base] (not resolved: relative text names
+ * something beside the link). Returns its length; *hash gets its last component's hash; *info
+ * gets SHRIKE_FILE_SYMLINK, and SHRIKE_FILE_UNRESOLVED when a component cannot be trusted.
+ */
+static __always_inline __u32 put_symlink_text(struct rec_buf *b, __u32 base, const char *text,
+					      bool user, __u32 *info, __u64 *hash)
+{
+	bool bad = false;
+	__u32 len;
+
+	*info |= SHRIKE_FILE_SYMLINK;
+	len = put_str(b, base, 0, text, user, true);
+	*hash = scan_path(base, base + len, &bad);
+	if (bad)
+		*info |= SHRIKE_FILE_UNRESOLVED;
+	return len;
+}
+
 /* The canonical path of an open file into the record at `off`. */
 static __always_inline __u32 put_file(struct rec_buf *b, __u32 base, struct file *f, __u32 *info,
 				      __u64 *hash)

@@ -43,8 +43,7 @@ static __always_inline void module_exit(__u32 h, struct pt_regs *regs, long ret)
 	m->path_len = len & LEN_MASK;
 	b->size = base + (len & LEN_MASK);
 	enforced_take(regs->orig_ax, &m->enforced_rule, &m->enforced_action);
-	fill_header(&m->hdr, SHRIKE_REC_MODULE_LOAD, b->size);
-	emit_raw(b->raw, b->size);
+	send_rec(b, SHRIKE_REC_MODULE_LOAD);
 }
 
 static __always_inline void bpf_exit(struct pt_regs *regs, long ret)
@@ -55,7 +54,7 @@ static __always_inline void bpf_exit(struct pt_regs *regs, long ret)
 
 	if (sys_arg(regs, 0) != BPF_PROG_LOAD_CMD)
 		return;
-	if ((bpf_get_current_pid_tgid() >> 32) == cfg_self_tgid)
+	if (is_self())
 		return;
 	counter_inc(SHRIKE_CNT_PRIV_SEEN);
 	e.result = ret;

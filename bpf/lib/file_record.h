@@ -132,6 +132,36 @@ static __always_inline void emit_raw(void *raw, __u32 size)
 	emit_record(raw, size);
 }
 
+/* The start of every record of the family but the signal's: its header, then the result. */
+struct rec_head {
+	struct shrike_header hdr;
+	__s64 result;
+};
+
+_Static_assert(__builtin_offsetof(struct shrike_file_event, result) ==
+		       __builtin_offsetof(struct rec_head, result) &&
+		       __builtin_offsetof(struct shrike_module_event, result) ==
+			       __builtin_offsetof(struct rec_head, result) &&
+		       __builtin_offsetof(struct shrike_mount_event, result) ==
+			       __builtin_offsetof(struct rec_head, result),
+	       "records kept in `pending` start with struct rec_head");
+
+/* Sends the record in `b` (b->size bytes, its header at raw[0]) as a record of `kind`. */
+static __always_inline void send_rec(struct rec_buf *b, __u16 kind)
+{
+	fill_header((struct shrike_header *)b->raw, kind, b->size);
+	emit_raw(b->raw, b->size);
+}
+
+/* Completes the record in `b` with its syscall's result and sends it as the kind it has. */
+static __always_inline void send_result(struct rec_buf *b, long ret)
+{
+	struct rec_head *r = (struct rec_head *)b->raw;
+
+	r->result = ret;
+	send_rec(b, r->hdr.kind);
+}
+
 static __always_inline struct file *fd_file(struct task_struct *task, long fd)
 {
 	struct files_struct *files = BPF_CORE_READ(task, files);

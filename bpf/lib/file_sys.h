@@ -45,8 +45,7 @@ static __always_inline void mount_exit(__u32 h, struct pt_regs *regs, long ret)
 		off = m->target_len;
 	}
 	b->size = base + (off & (DATA_HALF * 2 - 1));
-	fill_header(&m->hdr, h == SHRIKE_SYS_MOUNT ? SHRIKE_REC_MOUNT : SHRIKE_REC_UMOUNT, b->size);
-	emit_raw(b->raw, b->size);
+	send_rec(b, h == SHRIKE_SYS_MOUNT ? SHRIKE_REC_MOUNT : SHRIKE_REC_UMOUNT);
 }
 
 /* Before 6.18 the type is in the namespace's operations; since, in ns_common itself. */
@@ -128,8 +127,7 @@ static __always_inline void memfd_exit(struct pt_regs *regs, long ret)
 	m->flags = sys_arg(regs, 1);
 	m->name_len = put_str(b, base, 0, (const char *)sys_arg(regs, 0), true, false) & 0xff;
 	b->size = base + m->name_len;
-	fill_header(&m->hdr, SHRIKE_REC_MEMFD_CREATE, b->size);
-	emit_raw(b->raw, b->size);
+	send_rec(b, SHRIKE_REC_MEMFD_CREATE);
 }
 
 #endif /* SHRIKE_FILE_SYS_H */
