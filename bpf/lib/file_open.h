@@ -15,7 +15,16 @@
 #define O_RDWR 00000002
 #define O_CREAT 00000100
 #define O_TRUNC 00001000
-#define O_TMPFILE 020200000
+#define O_TMPFILE 020200000 /* __O_TMPFILE | O_DIRECTORY */
+
+/*
+ * Whether an open makes a file: O_CREAT, or O_TMPFILE. O_TMPFILE carries O_DIRECTORY's bit, so
+ * it is tested whole: a directory opened with O_DIRECTORY (find, ls, tar) creates nothing.
+ */
+static __always_inline bool open_creates(__u64 flags)
+{
+	return (flags & O_CREAT) || (flags & O_TMPFILE) == O_TMPFILE;
+}
 
 static __always_inline __u32 access_of(__u32 flags)
 {
@@ -34,7 +43,7 @@ static __always_inline __u32 access_of(__u32 flags)
 	}
 	if (flags & 010000000) /* O_PATH: no access */
 		acc = 0;
-	if (flags & (O_CREAT | O_TMPFILE))
+	if (open_creates(flags))
 		acc |= SHRIKE_ACCESS_CREATE;
 	if (flags & O_TRUNC)
 		acc |= SHRIKE_ACCESS_TRUNCATE;
@@ -97,7 +106,7 @@ static __always_inline void open_fill(struct shrike_file_event *e, __u32 h,
 	e->syscall = h;
 	e->flags = a->flags;
 	e->access = access_of(a->flags);
-	e->mode = (a->flags & (O_CREAT | O_TMPFILE)) ? (a->mode & 07777) : 0;
+	e->mode = open_creates(a->flags) ? (a->mode & 07777) : 0;
 	e->uid = 0xffffffff;
 	e->gid = 0xffffffff;
 	e->hdr.kind = SHRIKE_REC_FILE_OPEN;

@@ -205,6 +205,58 @@ fn opens_report_access_and_result_and_unwatched_paths_stay_in_the_kernel() {
     );
 }
 
+/// Issue 13: a directory opened read-only with `O_DIRECTORY` (as find, ls or tar do) is a read,
+/// not a create, though `O_TMPFILE` carries O_DIRECTORY's bit. Under the watch of every access
+/// its open reports exactly `[read]`; under the built-in watch of changes only (`/etc/systemd/`)
+/// it does not leave the kernel at all; and a real `O_TMPFILE` open still reports create.
+#[test]
+fn directory_opens_are_reads_and_only_o_tmpfile_creates() {
+    if !require_root("directory_opens_are_reads_and_only_o_tmpfile_creates") {
+        return;
+    }
+    let dir = TempDir::new("dir-open");
+    let listed = dir.path("listed");
+    let tmp_home = dir.path("tmp-home");
+    std::fs::create_dir(&listed).unwrap();
+    std::fs::create_dir(&tmp_home).unwrap();
+    let agent = agent_watching();
+    let out = python(&format!(
+        "import os\n\
+         os.close(os.open('{listed}', os.O_RDONLY | os.O_DIRECTORY))\n\
+         os.close(os.open('/etc/systemd', os.O_RDONLY | os.O_DIRECTORY))\n\
+         fd = os.open('{tmp_home}', os.O_TMPFILE | os.O_WRONLY, 0o600)\n\
+         print(os.getpid(), os.fstat(fd).st_ino)\n\
+         os.close(fd)\n"
+    ));
+    let printed = String::from_utf8_lossy(&out.stdout).to_string();
+    let mut words = printed
+        .split_whitespace()
+        .map(|w| w.parse::<u64>().unwrap());
+    let (pid, ino) = (words.next().unwrap(), words.next().unwrap());
+    let by_python = move |e: &Value| kind_is(e, "file_open") && e["process"]["pid"] == pid;
+
+    let e = agent.wait_for("the directory's open", EVENT_WAIT, |e| {
+        by_python(e) && e["file"]["path"] == listed.as_str()
+    });
+    assert_eq!(e["file"]["access"], serde_json::json!(["read"]), "{e}");
+    assert!(e["result"].as_i64().unwrap() >= 0, "{e}");
+    let tmpfile = format!("{tmp_home}/#{ino}");
+    let e = agent.wait_for("the O_TMPFILE open", EVENT_WAIT, |e| {
+        by_python(e) && e["file"]["path"] == tmpfile.as_str()
+    });
+    assert_eq!(
+        e["file"]["access"],
+        serde_json::json!(["write", "create"]),
+        "{e}"
+    );
+    settle(agent, &dir);
+    let systemd = agent.events(|e| by_python(e) && e["file"]["path"] == "/etc/systemd");
+    assert!(
+        systemd.is_empty(),
+        "a read-only directory open left the kernel under a watch of changes: {systemd:?}"
+    );
+}
+
 /// rm and rmdir in a watched directory.
 #[test]
 fn rm_and_rmdir_report_file_unlink_with_result() {
