@@ -368,7 +368,7 @@ fn file_rules_stop_every_kind_of_file_action() {
 
     // Create by mknod (a FIFO, mknodat), under the same rule: with LSM (lsm/path_mknod) it fails
     // and no node appears. Without LSM it is not stopped at all: mknod and mknodat are not among
-    // the family's syscalls (crates/bpf/src/file.rs SYSCALLS), so no hook sees them — the
+    // the family's syscalls (crates/bpf/src/file/syscalls.rs SYSCALLS), so no hook sees them — the
     // README's documented limit. This asserts that limit, so closing it must update both.
     let fifo = format!("{drop_dir}/fifo");
     let mknod = attempt(&format!("os.mkfifo({fifo:?})"));
