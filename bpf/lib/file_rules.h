@@ -261,7 +261,7 @@ static __always_inline __u32 frule_by_path(__u32 gen, const struct shrike_watch_
 		if (bpf_probe_read_kernel(k->path, n & 0xff, src))
 			return 0;
 		if (n < SHRIKE_WATCH_PATH_MAX) {
-			k->path[n & 0xff] = 0;
+			watch_key_end(k, n);
 			bytes = n + 1;
 		}
 		k->prefixlen = 8 * (1 + bytes);

@@ -56,6 +56,19 @@ struct {
 	__type(value, struct shrike_watch_key);
 } watch_key_scratch SEC(".maps");
 
+/*
+ * Ends a watch key's path with a NUL at byte `n` (< SHRIKE_WATCH_PATH_MAX). The check sits on the
+ * very register used as the index, behind a barrier, so every verifier sees n <= 254: through
+ * `n & 0xff` (which allows 255, one byte past the key) 6.1's verifier refused the file object
+ * ("invalid access to map value, value_size=260 off=260 size=1").
+ */
+static __always_inline void watch_key_end(struct shrike_watch_key *k, __u32 n)
+{
+	barrier_var(n);
+	if (n < SHRIKE_WATCH_PATH_MAX)
+		k->path[n] = 0;
+}
+
 static __always_inline bool watch_hit(const struct shrike_watch_value *v, __u32 kind_bit,
 				      __u32 access)
 {
@@ -99,7 +112,7 @@ static __always_inline bool watch_path(__u32 gen, const struct shrike_watch_stat
 		if (bpf_probe_read_kernel(k->path, n & 0xff, src))
 			return true;
 		if (n < SHRIKE_WATCH_PATH_MAX) {
-			k->path[n & 0xff] = 0; /* exact entries end with their NUL */
+			watch_key_end(k, n); /* exact entries end with their NUL */
 			bytes = n + 1;
 		}
 		k->prefixlen = 8 * (1 + bytes);
