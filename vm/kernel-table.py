@@ -181,10 +181,23 @@ def run_matrix(args):
         proc.wait()
     matrix_secs = time.monotonic() - t0
     lines.append(f"kernel-table: setup {setup_secs:.0f} s, matrix {matrix_secs:.0f} s\n")
+    lines.append(f"kernel-table: shrike from {source_revision()}, "
+                 f"run on {datetime.date.today().isoformat()}\n")
     out = "".join(lines)
     SAVED.parent.mkdir(parents=True, exist_ok=True)
     SAVED.write_text(out)
     return out
+
+
+def source_revision():
+    """The commit the shrike binary was built from, "+changes" when the sources that go into
+    it (crates/, bpf/, Cargo.lock) differ from it."""
+    git = ["git", "-C", str(ROOT)]
+    rev = subprocess.run(git + ["rev-parse", "--short", "HEAD"], capture_output=True,
+                         text=True, check=False).stdout.strip() or "unknown"
+    dirty = subprocess.run(git + ["status", "--porcelain", "--", "crates", "bpf", "Cargo.lock"],
+                           capture_output=True, text=True, check=False).stdout.strip()
+    return rev + ("+changes" if dirty else "")
 
 
 def sh_quote(s):
@@ -278,10 +291,9 @@ def render(boots, output):
         "do not edit by hand -->",
         "",
     ]
-    rev = subprocess.run(["git", "-C", str(ROOT), "describe", "--always", "--dirty"],
-                         capture_output=True, text=True, check=False).stdout.strip()
-    day = datetime.date.today().isoformat()
-    lines.append(f"`shrike doctor` (release build of {rev or 'unknown'}, built-in defaults) "
+    m = re.search(r"kernel-table: shrike from (\S+), run on (\S+)", output)
+    rev, day = m.groups() if m else ("unknown", "unknown")
+    lines.append(f"`shrike doctor` (release build of {rev}, built-in defaults) "
                  f"inside each boot, {day}. `on`: booted with `lsm=lockdown,capability,landlock,"
                  "yama,apparmor,bpf` (BPF LSM active); `off`: the same without `bpf`; "
                  "`default`: no `lsm=`, the kernel's own `CONFIG_LSM` (5.10's has no `bpf`; "
