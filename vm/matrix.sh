@@ -27,6 +27,8 @@
 #              its [series:lsm] prefix)
 #   --jobs N   with --parallel, boot N at a time instead of 2
 #   --quiet    do not echo the guest's console; only the result lines
+#   --append ARGS  more kernel command-line arguments, e.g. "loglevel=7" to see
+#              the boot messages that "quiet" hides
 # Environment passed to the guest: CI (if set), RUST_BACKTRACE=1, PATH, HOME,
 # SHRIKE_VM_KERNEL=<release>, SHRIKE_VM_SERIES=<series>, SHRIKE_VM_LSM=on|off|default,
 # SHRIKE_VM_LSM_LIST=<the LSM list booted: lsm= or the kernel's CONFIG_LSM>, and
@@ -43,6 +45,7 @@ BOOTS=()   # "series:lsm" pairs, from --boots or --kernels x --lsm
 QUIET=0
 PARALLEL=0
 JOBS=2
+APPEND=""
 COMMAND=()
 LSM_ON="lockdown,capability,landlock,yama,apparmor,bpf"
 LSM_OFF="lockdown,capability,landlock,yama,apparmor"
@@ -65,6 +68,7 @@ parse_args() {
       --quiet) QUIET=1; shift ;;
       --parallel) PARALLEL=1; shift ;;
       --jobs) JOBS="${2:?--jobs needs a number}"; shift 2 ;;
+      --append) APPEND=" ${2:?--append needs kernel arguments}"; shift 2 ;;
       -h|--help) usage 0 ;;
       --) shift; COMMAND=("$@"); break ;;
       *) log "unknown argument: $1 (put the command after --)"; usage 2 ;;
@@ -240,7 +244,7 @@ kernel_cmdline() {
     off) arg=" lsm=$LSM_OFF" ;;
     default) arg="" ;;
   esac
-  printf '%s' "console=ttyS0 quiet panic=-1 rdinit=/init random.trust_cpu=on$arg" \
+  printf '%s' "console=ttyS0 quiet panic=-1 rdinit=/init random.trust_cpu=on$arg$APPEND" \
     " shrike.job=$job shrike.nonce=$nonce shrike.modules=$(modules_dir "$series")"
 }
 
