@@ -82,6 +82,9 @@ bind_kernel_modules() {
 }
 
 main() {
+  # One line before anything can block, so a boot that hangs shows whether the
+  # kernel reached /init (the kernel itself is "quiet").
+  echo "vm-guest: /init started on $RELEASE"
   [ -n "$JOB" ] || fail "no shrike.job= on the kernel command line"
   load_modules
   mount_host_root

@@ -7,6 +7,8 @@ VM_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 VM_CACHE="${SHRIKE_VM_CACHE:-$VM_DIR/cache}"
 # Kernel series the matrix covers unless told otherwise.
 VM_DEFAULT_SERIES="6.1 6.12"
+# Every series vm/setup.sh knows how to fetch (see kernel_suites there).
+VM_KNOWN_SERIES="5.10 6.1 6.12 trixie sid"
 
 log() { printf 'vm: %s\n' "$*" >&2; }
 die() { printf 'vm: error: %s\n' "$*" >&2; exit 1; }

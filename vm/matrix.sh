@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Runs one command inside each kernel of the matrix (Debian 12's 6.1 and 6.12
-# cloud kernels by default) under qemu with TCG, and reports per kernel
-#   vm: <kernel release> PASS|FAIL|TIMEOUT (<exit code>, <seconds> s)
+# Runs one command inside each boot of the matrix (Debian 12's 6.1 and 6.12
+# cloud kernels with BPF LSM on, by default) under qemu with TCG, and reports
+# per boot
+#   vm: <kernel release> lsm=<on|off|default> PASS|FAIL|TIMEOUT (<exit code>, <seconds> s)
 # The guest sees the host's whole file system, read-only, at the same paths
 # (virtiofs, with a tmpfs overlay on top so the guest can write), so test
 # executables built on the host and the system programs they start run inside
@@ -9,31 +10,42 @@
 # directory; its exit code decides PASS/FAIL. Exits non-zero if any kernel did
 # not pass. Needs root and a prior vm/setup.sh.
 #
-# usage: vm/matrix.sh [--kernels "6.1 6.12"] [--timeout SECS] [--lsm on|off|default]
-#                     [--parallel] [--quiet] -- COMMAND [ARGS...]
-#   --kernels  kernel series to boot, in order (default: "6.1 6.12")
-#   --timeout  hard limit per boot in seconds, qemu is killed after it (default 300)
+# usage: vm/matrix.sh [--kernels "6.1 6.12"] [--lsm on|off|default] [--boots LIST]
+#                     [--timeout SECS] [--parallel] [--jobs N] [--quiet] -- COMMAND [ARGS...]
+#   --kernels  kernel series to boot, in order (default: "6.1 6.12"; set up by
+#              vm/setup.sh, which knows 5.10 6.1 6.12 trixie sid)
 #   --lsm      on: boot with lsm=...,bpf (BPF LSM active, the default);
 #              off: the same list without bpf; default: no lsm= at all (the
 #              kernel's built-in CONFIG_LSM order)
-#   --parallel boot every kernel at once instead of one after the other (each
-#              guest's tests run one at a time, so on a 2-core host two
-#              guests take about the time of one; the console lines of both
-#              interleave, each with its [series] prefix)
+#   --boots    the boots as SERIES:LSM pairs, in order, e.g.
+#              "5.10:on 5.10:default 6.1:on 6.1:off"; replaces --kernels/--lsm
+#              (default: each of --kernels with --lsm)
+#   --timeout  hard limit per boot in seconds, qemu is killed after it (default 300)
+#   --parallel boot two at a time instead of one after the other (each guest's
+#              tests run one at a time, so on a 2-core host two guests take
+#              about the time of one; the console lines interleave, each with
+#              its [series:lsm] prefix)
+#   --jobs N   with --parallel, boot N at a time instead of 2
 #   --quiet    do not echo the guest's console; only the result lines
+#   --append ARGS  more kernel command-line arguments, e.g. "loglevel=7" to see
+#              the boot messages that "quiet" hides
 # Environment passed to the guest: CI (if set), RUST_BACKTRACE=1, PATH, HOME,
 # SHRIKE_VM_KERNEL=<release>, SHRIKE_VM_SERIES=<series>, SHRIKE_VM_LSM=on|off|default,
 # SHRIKE_VM_LSM_LIST=<the LSM list booted: lsm= or the kernel's CONFIG_LSM>, and
-# every SHRIKE_* variable of the caller. Logs of the last run: vm/cache/logs/<series>.log
-# (console) and <series>.virtiofsd.log.
+# every SHRIKE_* variable of the caller except SHRIKE_VM_*. Logs of the last run
+# of each boot: vm/cache/logs/<series>-<lsm>.log (console) and
+# <series>-<lsm>.virtiofsd.log.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 SERIES="$VM_DEFAULT_SERIES"
 TIMEOUT=300
 LSM=on
+BOOTS=()   # "series:lsm" pairs, from --boots or --kernels x --lsm
 QUIET=0
 PARALLEL=0
+JOBS=2
+APPEND=""
 COMMAND=()
 LSM_ON="lockdown,capability,landlock,yama,apparmor,bpf"
 LSM_OFF="lockdown,capability,landlock,yama,apparmor"
@@ -52,8 +64,11 @@ parse_args() {
       --kernels) SERIES="${2:?--kernels needs a list such as \"6.1 6.12\"}"; shift 2 ;;
       --timeout) TIMEOUT="${2:?--timeout needs seconds}"; shift 2 ;;
       --lsm) LSM="${2:?--lsm needs on or off}"; shift 2 ;;
+      --boots) read -ra BOOTS <<<"${2:?--boots needs a list such as \"6.1:on 6.1:off\"}"; shift 2 ;;
       --quiet) QUIET=1; shift ;;
       --parallel) PARALLEL=1; shift ;;
+      --jobs) JOBS="${2:?--jobs needs a number}"; shift 2 ;;
+      --append) APPEND=" ${2:?--append needs kernel arguments}"; shift 2 ;;
       -h|--help) usage 0 ;;
       --) shift; COMMAND=("$@"); break ;;
       *) log "unknown argument: $1 (put the command after --)"; usage 2 ;;
@@ -62,6 +77,18 @@ parse_args() {
   ((${#COMMAND[@]})) || { log "no command given: vm/matrix.sh [options] -- COMMAND..."; usage 2; }
   [[ $TIMEOUT =~ ^[0-9]+$ && $TIMEOUT -gt 0 ]] || die "--timeout must be a positive number of seconds, not '$TIMEOUT'"
   [[ $LSM =~ ^(on|off|default)$ ]] || die "--lsm must be on, off or default, not '$LSM'"
+  [[ $JOBS =~ ^[0-9]+$ && $JOBS -gt 0 ]] || die "--jobs must be a positive number, not '$JOBS'"
+  if ((${#BOOTS[@]} == 0)); then
+    local s
+    for s in $SERIES; do BOOTS+=("$s:$LSM"); done
+  fi
+  local b
+  for b in "${BOOTS[@]}"; do
+    [[ $b =~ ^[^:[:space:]/]+:(on|off|default)$ ]] ||
+      die "boot '$b' is not SERIES:LSM with LSM on, off or default (e.g. 6.1:on)"
+  done
+  # The series booted, each once, in order of first use.
+  SERIES=$(printf '%s\n' "${BOOTS[@]%%:*}" | awk '!seen[$0]++' | tr '\n' ' ')
 }
 
 check_ready() {
@@ -143,28 +170,35 @@ ensure_initramfs() {
 
 # --- the job the guest runs --------------------------------------------------
 
-# The LSM list the guest kernel is booted with: what --lsm puts in lsm=, or
-# with no lsm= the kernel's built-in CONFIG_LSM (tests expect BPF LSM from it).
+# The LSM list the guest kernel is booted with ($1 = series, $2 = on|off|default):
+# what lsm= says, or with no lsm= the kernel's built-in CONFIG_LSM (tests
+# expect BPF LSM from it). A kernel built without CONFIG_BPF_LSM ignores "bpf"
+# there, so it is left out of the list.
 boot_lsm_list() {
-  case $LSM in
-    on) printf '%s' "$LSM_ON" ;;
-    off) printf '%s' "$LSM_OFF" ;;
-    default) sed -n 's/^CONFIG_LSM="\(.*\)"$/\1/p' "$(kernel_dir "$1")/config" ;;
+  local config list; config="$(kernel_dir "$1")/config"
+  case $2 in
+    on) list=$LSM_ON ;;
+    off) list=$LSM_OFF ;;
+    default) list=$(sed -n 's/^CONFIG_LSM="\(.*\)"$/\1/p' "$config") ;;
   esac
+  grep -qx 'CONFIG_BPF_LSM=y' "$config" || list=$(tr , '\n' <<<"$list" | grep -vx bpf | paste -sd,)
+  printf '%s' "$list"
 }
 
 write_job() {
-  local file="$1" series="$2" release="$3" v
+  local file="$1" series="$2" lsm="$3" release="$4" v
   {
     printf '#!/bin/bash\n# written by vm/matrix.sh; run by the guest'"'"'s /init in the chroot\n'
     printf 'export RUST_BACKTRACE=1 LANG=C.UTF-8 TERM=dumb USER=root LOGNAME=root\n'
     printf 'export PATH=%q HOME=%q\n' "$PATH" "${HOME:-/root}"
     [[ -n ${CI+x} ]] && printf 'export CI=%q\n' "$CI"
-    for v in $(compgen -e | grep '^SHRIKE_' || true); do
+    # The caller's SHRIKE_* settings, but not its SHRIKE_VM_* (the runner's own: the cache,
+    # the boots list), which would say nothing true about this guest.
+    for v in $(compgen -e | grep '^SHRIKE_' | grep -v '^SHRIKE_VM_' || true); do
       printf 'export %s=%q\n' "$v" "${!v}"
     done
     printf 'export SHRIKE_VM_KERNEL=%q SHRIKE_VM_SERIES=%q\n' "$release" "$series"
-    printf 'export SHRIKE_VM_LSM=%q SHRIKE_VM_LSM_LIST=%q\n' "$LSM" "$(boot_lsm_list "$series")"
+    printf 'export SHRIKE_VM_LSM=%q SHRIKE_VM_LSM_LIST=%q\n' "$lsm" "$(boot_lsm_list "$series" "$lsm")"
     printf 'cd %q || { echo "vm-guest: cannot enter %q"; exit 125; }\n' "$PWD" "$PWD"
     printf 'exec'; printf ' %q' "${COMMAND[@]}"; printf '\n'
   } >"$file"
@@ -204,20 +238,20 @@ stop_virtiofsd() {
 # --- one boot --------------------------------------------------------------
 
 kernel_cmdline() {
-  local series="$1" job="$2" nonce="$3" lsm
-  case $LSM in
-    on) lsm=" lsm=$LSM_ON" ;;
-    off) lsm=" lsm=$LSM_OFF" ;;
-    default) lsm="" ;;
+  local series="$1" lsm="$2" job="$3" nonce="$4" arg
+  case $lsm in
+    on) arg=" lsm=$LSM_ON" ;;
+    off) arg=" lsm=$LSM_OFF" ;;
+    default) arg="" ;;
   esac
-  printf '%s' "console=ttyS0 quiet panic=-1 rdinit=/init random.trust_cpu=on$lsm" \
+  printf '%s' "console=ttyS0 quiet panic=-1 rdinit=/init random.trust_cpu=on$arg$APPEND" \
     " shrike.job=$job shrike.nonce=$nonce shrike.modules=$(modules_dir "$series")"
 }
 
 # Runs qemu under a hard timeout; the console goes to $log and, unless
-# --quiet, to stdout prefixed with [series]. Returns qemu's (or timeout's) status.
+# --quiet, to stdout prefixed with [series:lsm]. Returns qemu's (or timeout's) status.
 run_qemu() {
-  local series="$1" initrd="$2" cmdline="$3" sock="$4" log="$5" qr status
+  local series="$1" label="$2" initrd="$3" cmdline="$4" sock="$5" log="$6" qr status
   qr="$(qemu_root)"
   local qemu=(
     "$(qemu_bin)" -L "$qr/usr/share/qemu" -L "$qr/usr/share/seabios"
@@ -232,28 +266,30 @@ run_qemu() {
   set +e
   timeout --kill-after=10 "$TIMEOUT" "${qemu[@]}" </dev/null 2>&1 |
     sed -u 's/\r$//; s/\x1b\[[0-9;?]*[A-Za-z]//g; s/\x1bc//g' | tee "$log" |
-    if ((QUIET)); then cat >/dev/null; else sed -u "s/^/[$series] /"; fi
+    if ((QUIET)); then cat >/dev/null; else sed -u "s/^/[$label] /"; fi
   status=${PIPESTATUS[0]}
   set -e
   return "$status"
 }
 
-# Boots one kernel, runs the command and records "series result rc seconds".
-run_kernel() {
-  local series="$1" release nonce rundir sockdir initrd log t0 t1 status=0 line rc verdict secs
+# Boots one kernel ($1 = series) with one LSM choice ($2 = on|off|default),
+# runs the command and records its result line in RESULTS.
+run_boot() {
+  local series="$1" lsm="$2" release nonce rundir sockdir initrd log t0 t1 status=0 line rc verdict secs
   release=$(kernel_release "$series")
   initrd=$(ensure_initramfs "$series")
   nonce=$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n')
-  rundir="$VM_CACHE/runs/$series-$nonce"
+  rundir="$VM_CACHE/runs/$series-$lsm-$nonce"
   mkdir -p "$rundir" "$VM_CACHE/logs"
   log="$rundir/console.log"
-  write_job "$rundir/job.sh" "$series" "$release"
+  write_job "$rundir/job.sh" "$series" "$lsm" "$release"
   sockdir=$(mktemp -d /tmp/shrike-vm.XXXXXX)
   trap 'stop_virtiofsd "$sockdir"' EXIT
-  log "$release: booting (timeout $TIMEOUT s, lsm $LSM)"
+  log "$release: booting (timeout $TIMEOUT s, lsm $lsm)"
   t0=$(now)
   start_virtiofsd "$sockdir" "$rundir/virtiofsd.log"
-  run_qemu "$series" "$initrd" "$(kernel_cmdline "$series" "$rundir/job.sh" "$nonce")" \
+  run_qemu "$series" "$series:$lsm" "$initrd" \
+    "$(kernel_cmdline "$series" "$lsm" "$rundir/job.sh" "$nonce")" \
     "$sockdir/vfs.sock" "$log" || status=$?
   t1=$(now)
   stop_virtiofsd "$sockdir"
@@ -268,16 +304,16 @@ run_kernel() {
     verdict=TIMEOUT rc=none
   else
     verdict=FAIL rc=none
-    log "$release: no result marker (qemu status $status): kernel panic or qemu failure?" \
-      "See $VM_CACHE/logs/$series.log"
+    log "$release lsm=$lsm: no result marker (qemu status $status): kernel panic or qemu failure?" \
+      "See $VM_CACHE/logs/$series-$lsm.log"
   fi
-  report_timing "$release" "$log" "$nonce" "$line" "$secs"
-  RESULTS+=("vm: $release $verdict ($rc, $secs s)")
+  report_timing "$release lsm=$lsm" "$log" "$nonce" "$line" "$secs"
+  RESULTS+=("vm: $release lsm=$lsm $verdict ($rc, $secs s)")
   echo "${RESULTS[-1]}"
   [[ $verdict == PASS ]] || FAILED=1
-  # Keep the last console and virtiofsd logs of each series; drop the run.
-  mv "$log" "$VM_CACHE/logs/$series.log"
-  mv "$rundir/virtiofsd.log" "$VM_CACHE/logs/$series.virtiofsd.log" 2>/dev/null || true
+  # Keep the last console and virtiofsd logs of each boot; drop the run.
+  mv "$log" "$VM_CACHE/logs/$series-$lsm.log"
+  mv "$rundir/virtiofsd.log" "$VM_CACHE/logs/$series-$lsm.virtiofsd.log" 2>/dev/null || true
   rm -f "$rundir/job.sh" && rmdir "$rundir"
 }
 
@@ -294,30 +330,31 @@ report_timing() {
   fi
 }
 
-# Boots every series at once, each in a subshell of its own (run_kernel keeps
-# per-boot state in globals), and gathers their result lines in series order.
-run_kernels_in_parallel() {
-  local resdir s pid pids=()
+# Boots JOBS at a time, each boot in a subshell of its own (run_boot keeps
+# per-boot state in globals), and gathers their result lines in boot order.
+run_boots_in_parallel() {
+  local resdir s i
   resdir=$(mktemp -d "$VM_CACHE/results.XXXXXX")
   for s in $SERIES; do
     # Built here, one after the other: the builds share $VM_CACHE/initramfs.
     ensure_initramfs "$s" >/dev/null
   done
-  for s in $SERIES; do
+  for i in "${!BOOTS[@]}"; do
+    while (($(jobs -rp | wc -l) >= JOBS)); do wait -n || true; done
     (
       RESULTS=() FAILED=0
-      run_kernel "$s"
-      printf '%s\n' "${RESULTS[@]}" >"$resdir/$s"
-      exit "$FAILED"
+      run_boot "${BOOTS[i]%%:*}" "${BOOTS[i]#*:}"
+      printf '%s\n' "${RESULTS[@]}" >"$resdir/$i"
+      echo "$FAILED" >"$resdir/$i.failed"
     ) &
-    pids+=("$!")
   done
-  for pid in "${pids[@]}"; do wait "$pid" || FAILED=1; done
-  for s in $SERIES; do
-    if [[ -s $resdir/$s ]]; then
-      RESULTS+=("$(cat "$resdir/$s")")
+  wait
+  for i in "${!BOOTS[@]}"; do
+    if [[ -s $resdir/$i ]]; then
+      RESULTS+=("$(cat "$resdir/$i")")
+      [[ $(cat "$resdir/$i.failed") == 0 ]] || FAILED=1
     else
-      RESULTS+=("vm: $s FAIL (the runner itself failed; see the lines above)")
+      RESULTS+=("vm: ${BOOTS[i]} FAIL (the runner itself failed; see the lines above)")
       FAILED=1
     fi
   done
@@ -330,9 +367,9 @@ main() {
   RESULTS=() FAILED=0
   local t0 s; t0=$(now)
   if ((PARALLEL)); then
-    run_kernels_in_parallel
+    run_boots_in_parallel
   else
-    for s in $SERIES; do run_kernel "$s"; done
+    for s in "${BOOTS[@]}"; do run_boot "${s%%:*}" "${s#*:}"; done
   fi
   echo "vm: summary (total $(elapsed "$t0" "$(now)") s)"
   printf '%s\n' "${RESULTS[@]}"

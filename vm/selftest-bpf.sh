@@ -50,11 +50,18 @@ print({k: v for x in vars for k, v in x.items()}[sys.argv[2]])' "$dump" "$1"
 }
 unlinks=$(counter unlink_count)
 denied=$(counter denied_count)
-((unlinks >= 3)) || fail "fentry/do_unlinkat counted $unlinks unlinks, expected at least 3"
+((unlinks >= 3)) || fail "fentry/vfs_unlink counted $unlinks unlinks, expected at least 3"
 ((inert == 0 || denied == 0)) || fail "the LSM program ran ($denied denials) although bpf is not an active LSM"
-step "fentry works: do_unlinkat counted $unlinks times; LSM denied $denied exec(s)"
+step "fentry works: vfs_unlink counted $unlinks times; LSM denied $denied exec(s)"
 
 rm "$pin-lsm-link" "$pin-fentry-link"
-/tmp/shrike-vm-deny-me || fail "exec still denied after the LSM link was removed"
-step "detached: /tmp/shrike-vm-deny-me runs again"
+# Removing the pin releases the link from bpffs's inode eviction, after an RCU
+# grace period; 5.10 then detaches from a work queue and waits for RCU-tasks,
+# so the program can still run for a moment. Allow it ten seconds.
+for try in $(seq 20); do
+  /tmp/shrike-vm-deny-me 2>/dev/null && break
+  ((try < 20)) || fail "exec still denied 10 s after the LSM link was removed"
+  sleep 0.5
+done
+step "detached: /tmp/shrike-vm-deny-me runs again (after $(((try - 1) * 500)) ms)"
 step "PASS"
