@@ -258,7 +258,7 @@ static __always_inline __u32 frule_by_path(__u32 gen, const struct shrike_watch_
 		if (!k)
 			return 0;
 		k->gen = gen;
-		if (bpf_probe_read_kernel(k->path, n & 0xff, src))
+		if (bpf_probe_read_kernel(k->path, watch_key_len(n), src))
 			return 0;
 		if (n < SHRIKE_WATCH_PATH_MAX) {
 			watch_key_end(k, n);

@@ -57,11 +57,19 @@ struct {
 } watch_key_scratch SEC(".maps");
 
 /*
- * Ends a watch key's path with a NUL at byte `n` (< SHRIKE_WATCH_PATH_MAX). The check sits on the
- * very register used as the index, behind a barrier, so every verifier sees n <= 254: through
- * `n & 0xff` (which allows 255, one byte past the key) 6.1's verifier refused the file object
- * ("invalid access to map value, value_size=260 off=260 size=1").
+ * Index and length arithmetic on watch keys that every verifier can follow. Clang knows n is at
+ * most SHRIKE_WATCH_PATH_MAX from the caller's min() and drops a mask it thinks redundant; 6.1's
+ * verifier then sees the unbounded register and refused the file object ("invalid access to
+ * map value, value_size=260 off=5 size=4095", and "off=260 size=1" for the NUL). The barrier
+ * keeps the mask (or the check) on the very register that is used.
  */
+static __always_inline __u32 watch_key_len(__u32 n)
+{
+	barrier_var(n);
+	return n & 0xff; /* n <= SHRIKE_WATCH_PATH_MAX (255): the mask only tells the verifier */
+}
+
+/* Ends a watch key's path with a NUL at byte `n` (< SHRIKE_WATCH_PATH_MAX). */
 static __always_inline void watch_key_end(struct shrike_watch_key *k, __u32 n)
 {
 	barrier_var(n);
@@ -109,7 +117,7 @@ static __always_inline bool watch_path(__u32 gen, const struct shrike_watch_stat
 			return true; /* cannot decide: let it through */
 		}
 		k->gen = gen;
-		if (bpf_probe_read_kernel(k->path, n & 0xff, src))
+		if (bpf_probe_read_kernel(k->path, watch_key_len(n), src))
 			return true;
 		if (n < SHRIKE_WATCH_PATH_MAX) {
 			watch_key_end(k, n); /* exact entries end with their NUL */
