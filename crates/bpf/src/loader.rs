@@ -250,7 +250,7 @@ fn file_status(hook_set: crate::file::HookSet) -> Status {
             State::Fallback,
             "tp_btf sys_enter + sys_exit behind a syscall dispatch table",
         )
-        .because("no BPF LSM or trampolines: every system call pays the syscall-tracepoint tax while the sensor is armed; unlink/rename/chmod/chown/link/mount paths are the caller's strings made absolute against the cwd or dirfd; 32-bit (ia32) system calls are not decoded"),
+        .because("BPF LSM is not active (shrike has no fentry-only hook set yet): every system call pays the syscall-tracepoint tax while the sensor is armed; unlink/rename/chmod/chown/link/mount paths are the caller's strings made absolute against the cwd or dirfd; 32-bit (ia32) system calls are not decoded"),
     }
 }
 
