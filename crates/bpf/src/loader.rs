@@ -38,9 +38,9 @@ pub struct SensorOptions {
     pub keep_enforcing: bool,
     /// Refuse signals, ptrace and unpinning aimed at the agent (BPF LSM only; `protect`).
     pub protect: Option<crate::protect::ProtectOptions>,
-    /// The network sensor (crates/bpf/src/net.rs); `None` leaves it unloaded.
+    /// The network sensor (crates/bpf/src/net/); `None` leaves it unloaded.
     pub net: Option<crate::net::NetOptions>,
-    /// The file, privilege and kernel-integrity sensor (crates/bpf/src/file.rs); `None` leaves
+    /// The file, privilege and kernel-integrity sensor (crates/bpf/src/file/); `None` leaves
     /// it unloaded (and its syscall hooks unarmed).
     pub file: Option<crate::file::FileOptions>,
     /// Load and attach only to find out what works here (`shrike doctor`): another agent's
