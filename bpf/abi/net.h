@@ -5,7 +5,7 @@
  *
  * Record kinds 300-399 and counters 32-47 (enum shrike_record_kind / enum shrike_counter in
  * shrike_abi.h). Decoded in crates/bpf/src/decode/net.rs; the rule maps are written by
- * crates/bpf/src/net.rs (must match this file).
+ * crates/bpf/src/net/ (must match this file).
  */
 #ifndef SHRIKE_NET_H
 #define SHRIKE_NET_H
