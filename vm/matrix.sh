@@ -93,6 +93,12 @@ parse_args() {
 
 check_ready() {
   need_root
+  # The guest mounts its own tmpfs on /tmp and /var/tmp, so nothing of the host's there is
+  # visible inside: the checkout (job scripts live in its vm/cache) and the test binaries must
+  # be elsewhere.
+  case "$(readlink -f "$VM_CACHE")/" in
+    /tmp/*|/var/tmp/*) die "the cache $VM_CACHE is under /tmp or /var/tmp, which the guest replaces with its own tmpfs: use a checkout elsewhere, or set SHRIKE_VM_CACHE" ;;
+  esac
   [[ -x "$(qemu_bin)" && -f "$VM_CACHE/qemu/complete" && -x "$(busybox_bin)" ]] ||
     die "qemu/busybox are not in $VM_CACHE; run vm/setup.sh first"
   local s
