@@ -6,9 +6,27 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use shrike::cli::{Cli, Command, PolicyCommand};
-use shrike::{doctor, policy_cmd, Shutdown};
+use shrike::{doctor, package_docs, policy_cmd, Shutdown};
 
 fn main() -> ExitCode {
+    // `shrike __package-docs DIR` writes the man pages and completions for `./dev package`. It
+    // is kept out of `Cli` so that the pages and completions made from `Cli` cannot show it.
+    let mut args = std::env::args_os().skip(1);
+    if args.next().is_some_and(|a| a == "__package-docs") {
+        return match args.next() {
+            Some(dir) => match package_docs::generate(std::path::Path::new(&dir)) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(err) => {
+                    eprintln!("shrike: error: {err:#}");
+                    ExitCode::FAILURE
+                }
+            },
+            None => {
+                eprintln!("usage: shrike __package-docs DIR");
+                ExitCode::from(2)
+            }
+        };
+    }
     let cli = Cli::parse();
     init_logging(&cli.log_level);
     match execute(cli.command) {
