@@ -81,6 +81,7 @@ build_deb() {
   install -D -m 0755 "$OUT/shrike" "$root/usr/bin/shrike"
   install -D -m 0755 packaging/shrike-service "$root/usr/libexec/shrike/shrike-service"
   install -D -m 0644 packaging/shrike.service "$root/$SYSTEMD_UNIT_DIR/shrike.service"
+  install -D -m 0644 packaging/shrike-bpffs.service "$root/$SYSTEMD_UNIT_DIR/shrike-bpffs.service"
   install -D -m 0644 packaging/etc/default-shrike "$root/etc/default/shrike"
   install -D -m 0644 packaging/etc/policy.d/example.yaml "$root/etc/shrike/policy.d/example.yaml"
   install -d "$root/usr/share/man/man8"
@@ -153,10 +154,8 @@ build_image() {
   for lib in $(ldd "$OUT/shrike" | awk '/=>/ { print $3 } /^\t\/lib/ { print $1 }'); do
     install -D -m 0755 "$(readlink -f "$lib")" "$root$lib"
   done
-  install -D -m 0644 packaging/etc/policy.d/example.yaml "$root/etc/shrike/policy.d/example.yaml"
-  install -d "$root/usr/share/shrike/policies/default" "$root/tmp" "$root/sys" "$root/proc"
-  install -m 0644 policies/default/*.yaml "$root/usr/share/shrike/policies/default/"
-  install -d "$root/usr/share/doc/shrike"
+  # Mount points the runtime fills; /tmp for tools that expect it.
+  install -d "$root/tmp" "$root/sys" "$root/proc" "$root/usr/share/doc/shrike"
   write_copyright > "$root/usr/share/doc/shrike/copyright"
   find "$root" -exec touch -h -d "@$(source_date)" {} +
   podman build --quiet --network none --timestamp "$(source_date)" \
