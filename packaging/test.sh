@@ -89,7 +89,7 @@ base_image() {
 # Builds the packages under test: the .deb and image of this tree, and the same binary as a
 # newer .deb for the upgrade.
 build_packages() {
-  packaging/package.sh deb image
+  packaging/package.sh binary deb image
   SHRIKE_NO_BUILD=1 SHRIKE_DEB_VERSION="$UPGRADE_VERSION" packaging/package.sh deb >/dev/null
 }
 
@@ -169,7 +169,8 @@ wait_active() {
   for i in $(seq 1 90); do
     inv=$(in_c systemctl show -p InvocationID --value shrike 2>/dev/null || true)
     if [ -n "$inv" ] && in_c systemctl is-active --quiet shrike &&
-      in_c journalctl -q --no-pager "_SYSTEMD_INVOCATION_ID=$inv" | grep -q 'shrike ready'; then
+      in_c journalctl -q --no-pager "_SYSTEMD_INVOCATION_ID=$inv" | grep 'shrike ready' >/dev/null; then
+      # (not grep -q: under pipefail, journalctl killed by SIGPIPE would fail the pipeline)
       return 0
     fi
     sleep 1
@@ -237,7 +238,7 @@ EOF
 test_upgrade() {
   local suite=$1 loop log="$WORK/$suite-marker.log" before_pid after_pid
   log "[$suite] upgrade under a running agent with --keep-enforcing"
-  in_c sh -c 'cat > /etc/shrike/policy.d/50-test-kill.yaml' <<'EOF'
+  podman exec -i "$C" sh -c 'cat > /etc/shrike/policy.d/50-test-kill.yaml' <<'EOF'
 - rule: Package test marker
   id: PKGTEST-001
   severity: high
@@ -247,6 +248,7 @@ test_upgrade() {
 EOF
   check "[$suite] systemctl restart shrike" in_c systemctl restart shrike
   check "[$suite] restarted with the kill rule" wait_active "$suite"
+  check "[$suite] the service loaded policy.d/50-test-kill.yaml" sh -c "podman exec $C journalctl -u shrike -q --no-pager | grep -q 'policy loaded rules=.*50-test-kill.yaml'"
   check "[$suite] the kill rule is in force before the upgrade" sh -c "! podman exec $C /usr/local/bin/shrike-marker"
   before_pid=$(in_c systemctl show -p MainPID --value shrike)
   in_c rm -f /run/marker-stop

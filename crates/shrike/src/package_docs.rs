@@ -97,7 +97,9 @@ fn write_man_pages(cmd: &clap::Command, dir: &Path, top: bool) -> Result<()> {
         // The exit codes are `Cli`'s after_help text, kept as it is laid out.
         if let Some(codes) = cmd.get_after_help() {
             let body = codes.to_string();
-            let body = body.split_once('\n').map_or(body.as_str(), |(_, rest)| rest);
+            let body = body
+                .split_once('\n')
+                .map_or(body.as_str(), |(_, rest)| rest);
             page.extend_from_slice(b".SH \"EXIT STATUS\"\n.nf\n");
             page.extend_from_slice(body.replace('-', "\\-").as_bytes());
             page.extend_from_slice(b"\n.fi\n");
@@ -140,8 +142,14 @@ mod tests {
         assert!(top.contains("EXIT STATUS") && top.contains("invalid command line"));
         for name in ["shrike.bash", "_shrike", "shrike.fish"] {
             let text = fs::read_to_string(dir.join("completions").join(name)).unwrap();
-            assert!(text.contains("keep-enforcing"), "{name} completes run's flags");
-            assert!(!text.contains("package-docs"), "{name} leaves the generator out");
+            assert!(
+                text.contains("keep-enforcing"),
+                "{name} completes run's flags"
+            );
+            assert!(
+                !text.contains("package-docs"),
+                "{name} leaves the generator out"
+            );
         }
         fs::remove_dir_all(&dir).unwrap();
     }
