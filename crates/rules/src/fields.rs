@@ -11,6 +11,7 @@
 
 use shrike_event::{Event, Process};
 
+use crate::derived;
 use crate::kinds::{self, KindSet, FILE, NET, PROCESS, SYSCALL};
 use shrike_event::EventKind as K;
 
@@ -178,6 +179,7 @@ const NS: KindSet = kinds::one(K::NamespaceChange);
 const MEMFD: KindSet = kinds::one(K::MemfdCreate);
 const SIGNAL: KindSet = kinds::one(K::Signal);
 const LOST: KindSet = kinds::one(K::EventsLost);
+const OPEN: KindSet = kinds::one(K::FileOpen);
 const RENAME: KindSet = KindSet::of(&[K::FileRename, K::FileLink]);
 
 /// Prefix of the environment-variable fields.
@@ -213,6 +215,7 @@ pub static FIELDS: &[Field] = &[
     f("process.in_container", BOOL, PROCESS, |e, v| b(v, e.process.container.is_some())),
     f("process.container.id", STR, PROCESS, |e, v| e.process.container.as_ref().and_then(|c| s(v, &c.id))),
     f("process.container.runtime", STR, PROCESS, |e, v| e.process.container.as_ref().and_then(|c| s(v, &c.runtime))),
+    f("process.args_count", NUM, PROCESS, |e, v| n(v, derived::args_count(&e.process))),
     f("process.stdio_sockets.fd", NUMS, PROCESS, |e, v| nums(v, e.process.stdio_sockets.iter().map(|x| i64::from(x.fd)))),
     f("process.stdio_sockets.family", STRS, PROCESS, |e, v| strs(v, e.process.stdio_sockets.iter().map(|x| x.family.as_str()))),
     f("process.stdio_sockets.protocol", STRS, PROCESS, |e, v| strs(v, e.process.stdio_sockets.iter().map(|x| x.protocol.as_str()))),
@@ -223,9 +226,11 @@ pub static FIELDS: &[Field] = &[
     f("parent.binary", STR, PROCESS, |e, v| e.parent.as_ref().and_then(|p| s(v, &p.binary))),
     f("parent.name", STR, PROCESS, |e, v| e.parent.as_ref().and_then(|p| s(v, basename(&p.binary)))),
     f("parent.args", STRS, PROCESS, |e, v| e.parent.as_ref().and_then(|p| strs(v, p.args.iter().map(String::as_str)))),
+    f("parent.script", STR, PROCESS, |e, v| e.parent.as_ref().and_then(|p| p.script.as_deref()).and_then(|x| s(v, x))),
     f("ancestors.pid", NUMS, PROCESS, |e, v| nums(v, e.ancestors.iter().map(|a| i64::from(a.pid)))),
     f("ancestors.binary", STRS, PROCESS, |e, v| strs(v, e.ancestors.iter().map(|a| &*a.binary))),
     f("ancestors.name", STRS, PROCESS, |e, v| strs(v, e.ancestors.iter().map(|a| basename(&a.binary)))),
+    f("ancestors.script", STRS, PROCESS, |e, v| strs(v, e.ancestors.iter().filter_map(|a| a.script.as_deref()))),
     // file_* events.
     f("file.path", STR, FILE, |e, v| e.file.as_ref().and_then(|x| s(v, &x.path))),
     f("file.name", STR, FILE, |e, v| e.file.as_ref().and_then(|x| s(v, basename(&x.path)))),
@@ -238,6 +243,10 @@ pub static FIELDS: &[Field] = &[
     f("file.mode.setgid", BOOL, FILE, |e, v| e.file.as_ref().and_then(|x| x.mode).and_then(|m| b(v, m & 0o2000 != 0))),
     f("file.uid", NUM, FILE, |e, v| e.file.as_ref().and_then(|x| x.uid).and_then(|u| n(v, u))),
     f("file.gid", NUM, FILE, |e, v| e.file.as_ref().and_then(|x| x.gid).and_then(|g| n(v, g))),
+    f("file.directory", BOOL, OPEN, |e, v| e.file.as_ref().and_then(|x| b(v, derived::directory_open(x.flags)))),
+    f("file.mode.other_write", BOOL, FILE, |e, v| e.file.as_ref().and_then(|x| x.mode).and_then(|m| b(v, m & 0o002 != 0))),
+    f("file.proc_other", BOOL, FILE, |e, v| derived::proc_other(e).and_then(|x| b(v, x))),
+    f("file.own_program", BOOL, FILE, |e, v| derived::own_program(e).and_then(|x| b(v, x))),
     f("file.truncated", BOOL, FILE, |e, v| e.file.as_ref().and_then(|x| b(v, x.truncated))),
     // net_* events.
     f("network.protocol", STR, NET, |e, v| e.network.as_ref().and_then(|x| s(v, &x.protocol))),
@@ -252,6 +261,13 @@ pub static FIELDS: &[Field] = &[
     f("dns.query", STR, DNS, |e, v| e.dns.as_ref().and_then(|x| s(v, &x.query))),
     f("dns.qtype", STR, DNS, |e, v| e.dns.as_ref().and_then(|x| s(v, &x.qtype))),
     f("dns.rcode", STR, DNS, |e, v| e.dns.as_ref().and_then(|x| x.rcode.as_deref()).and_then(|r| s(v, r))),
+    f("dns.length", NUM, DNS, |e, v| e.dns.as_ref().and_then(|x| n(v, x.query.trim_end_matches('.').len() as i64))),
+    f("dns.labels", NUM, DNS, |e, v| e.dns.as_ref().and_then(|x| n(v, derived::label_count(&x.query)))),
+    f("dns.longest_label", NUM, DNS, |e, v| e.dns.as_ref().and_then(|x| n(v, derived::longest_label(&x.query)))),
+    f("dns.parent_domain", STR, DNS, |e, v| e.dns.as_ref().and_then(|x| s(v, derived::parent_domain(&x.query)))),
+    f("dns.subdomain", STR, DNS, |e, v| e.dns.as_ref().and_then(|x| s(v, derived::subdomain(&x.query)))),
+    f("dns.subdomain_length", NUM, DNS, |e, v| e.dns.as_ref().and_then(|x| n(v, derived::subdomain(&x.query).len() as i64))),
+    f("dns.subdomain_entropy", NUM, DNS, |e, v| e.dns.as_ref().and_then(|x| n(v, derived::subdomain_entropy(&x.query)))),
     f("dns.answers", STRS, DNS, |e, v| e.dns.as_ref().and_then(|x| strs(v, x.answers.iter().map(String::as_str)))),
     // process_exit events.
     f("exit.code", NUM, EXIT, |e, v| e.exit.as_ref().and_then(|x| x.code).and_then(|c| n(v, c))),

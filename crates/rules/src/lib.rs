@@ -26,6 +26,7 @@ pub mod ast;
 pub mod cidr;
 mod compile;
 pub mod cond;
+pub mod derived;
 pub mod diag;
 pub mod document;
 pub mod fields;

@@ -225,6 +225,12 @@ impl Policy {
         }
     }
 
+    /// The compiled rules, for checks over the conditions themselves.
+    #[cfg(test)]
+    pub(crate) fn compiled(&self) -> &[CompiledRule] {
+        &self.rules
+    }
+
     /// Every rule, enabled or not, in policy order (index order).
     pub fn rules(&self) -> impl Iterator<Item = &RuleInfo> {
         self.rules.iter().map(|r| &*r.info)
