@@ -17,7 +17,7 @@ use crate::ast::{Expr, Lit, Name, Op, Operand};
 use crate::cidr::{canonical, Cidr};
 use crate::cond::{CmpOp, Cond, FieldRef, Pred, Test};
 use crate::diag::{Diagnostic, Diags, Loc};
-use crate::document::{self, Item, ListDecl, MacroDecl, RuleDecl, Text};
+use crate::document::{self, Item, ListDecl, MacroDecl, Merge, RuleDecl, Text};
 use crate::fields::{self, Base, FieldType, FIELDS};
 use crate::glob::Glob;
 use crate::kinds::{self, parse_kind, KindSet, ALL_KINDS};
@@ -35,6 +35,7 @@ const MAX_MACRO_DEPTH: usize = 32;
 const MAX_EXPANSION: usize = 20_000;
 
 /// Maps byte offsets of one condition's text to places in its file.
+#[derive(Clone)]
 struct CondSrc {
     file: usize,
     map: Vec<usize>,
@@ -61,9 +62,12 @@ impl CondSrc {
     }
 }
 
+#[derive(Clone)]
 struct MacroDef {
     parsed: Option<Expr>,
     src: CondSrc,
+    /// Parts later files appended: `and` (true) or `or`, and the part.
+    appended: Vec<(bool, Option<Expr>, CondSrc)>,
 }
 
 struct Compiler<'d, 's> {
@@ -96,6 +100,7 @@ pub(crate) fn compile(sources: Vec<SourceFile>) -> Result<Policy, Vec<Diagnostic
     for item in items {
         match item {
             Item::Rule(r) => rules.push(r),
+            Item::RuleOverride(o) => crate::overrides::apply(&mut rules, *o, c.diags),
             Item::List(l) => list_decls.push(l),
             Item::Macro(m) => macro_decls.push(m),
         }
@@ -211,8 +216,8 @@ impl Compiler<'_, '_> {
         let mut defined_at: HashMap<String, Loc> = HashMap::new();
         for decl in decls {
             let name = decl.name.value.clone();
-            match (self.lists.contains_key(&name), decl.append) {
-                (true, false) => {
+            match (self.lists.contains_key(&name), decl.merge) {
+                (true, None) => {
                     let (f, l, c) = defined_at
                         .get(&name)
                         .map(|loc| self.position(*loc))
@@ -225,21 +230,24 @@ impl Compiler<'_, '_> {
                         )),
                     );
                 }
-                (false, true) => {
+                (false, Some(_)) => {
                     self.diags.error(
                         decl.name.loc,
                         format!(
-                            "cannot append to list '{name}': it is not defined before this file"
+                            "cannot override list '{name}': it is not defined before this item"
                         ),
-                        Some("remove `append: true` to define it".into()),
+                        Some("remove `append`/`override` to define it".into()),
                     );
                 }
-                (true, true) => {
+                (true, Some(Merge::Append)) => {
                     if let Some(items) = self.lists.get_mut(&name) {
                         items.extend(decl.items);
                     }
                 }
-                (false, false) => {
+                (true, Some(Merge::Replace)) => {
+                    self.lists.insert(name, decl.items);
+                }
+                (false, None) => {
                     defined_at.insert(name.clone(), decl.name.loc);
                     self.lists.insert(name, decl.items);
                 }
@@ -283,6 +291,10 @@ impl Compiler<'_, '_> {
         let mut defined_at: HashMap<String, Loc> = HashMap::new();
         for decl in decls {
             let name = &decl.name.value;
+            if let Some(merge) = decl.merge {
+                self.merge_macro(decl, merge);
+                continue;
+            }
             if let Some(first) = defined_at.get(name) {
                 let (f, l, c) = self.position(*first);
                 self.diags.error(
@@ -308,28 +320,88 @@ impl Compiler<'_, '_> {
                     None
                 }
             };
-            self.macros
-                .insert(name.clone(), Rc::new(MacroDef { parsed, src }));
+            self.macros.insert(
+                name.clone(),
+                Rc::new(MacroDef {
+                    parsed,
+                    src,
+                    appended: Vec::new(),
+                }),
+            );
         }
         // Check every macro on its own, so mistakes in unused macros are reported too.
         let mut names: Vec<String> = self.macros.keys().cloned().collect();
         names.sort();
         for name in names {
             if let Some(def) = self.macros.get(&name).cloned() {
-                if let Some(expr) = &def.parsed {
-                    let mut stack = vec![name.clone()];
-                    self.budget = MAX_EXPANSION;
-                    let _ = self.expr(expr, &def.src, &mut stack, 1);
-                }
+                let mut stack = vec![name.clone()];
+                self.budget = MAX_EXPANSION;
+                let _ = self.macro_body(&def, &mut stack, 1);
             }
         }
     }
 
+    /// Appends to or replaces the condition of an earlier macro.
+    fn merge_macro(&mut self, decl: &MacroDecl, merge: Merge) {
+        let name = &decl.name.value;
+        let Some(def) = self.macros.get(name).cloned() else {
+            self.diags.error(
+                decl.name.loc,
+                format!("cannot override macro '{name}': it is not defined before this item"),
+                Some("remove `append`/`override` to define it".into()),
+            );
+            return;
+        };
+        let src = CondSrc::new(self.diags.sources(), &decl.condition);
+        let text = match merge {
+            Merge::Append => document::blank_lead(&decl.condition.value),
+            Merge::Replace => decl.condition.value.clone(),
+        };
+        let parsed = match parser::parse(&text) {
+            Ok(expr) => Some(expr),
+            Err(e) => {
+                self.diags.error(src.loc(e.at), e.message, e.hint);
+                None
+            }
+        };
+        let mut def = (*def).clone();
+        match merge {
+            Merge::Append => def.appended.push((decl.and, parsed, src)),
+            Merge::Replace => {
+                def.parsed = parsed;
+                def.src = src;
+                def.appended.clear();
+            }
+        }
+        self.macros.insert(name.clone(), Rc::new(def));
+    }
+
+    /// A macro's condition with its appended parts.
+    fn macro_body(
+        &mut self,
+        def: &MacroDef,
+        stack: &mut Vec<String>,
+        depth: usize,
+    ) -> Option<Cond> {
+        let mut out = self.expr(def.parsed.as_ref()?, &def.src, stack, depth);
+        for (and, part, src) in &def.appended {
+            let extra = self.expr(part.as_ref()?, src, stack, depth);
+            out = join(out, extra, *and);
+        }
+        out
+    }
+
     /// Parses and compiles one condition text.
     fn condition(&mut self, text: &Text) -> Option<Cond> {
+        self.condition_parsed(text, &text.value)
+    }
+
+    /// Compiles `parse_text`, which has the offsets of `text` (an appended condition with its
+    /// leading `and`/`or` blanked out).
+    fn condition_parsed(&mut self, text: &Text, parse_text: &str) -> Option<Cond> {
         self.budget = MAX_EXPANSION;
         let src = CondSrc::new(self.diags.sources(), text);
-        match parser::parse(&text.value) {
+        match parser::parse(parse_text) {
             Ok(expr) => self.expr(&expr, &src, &mut Vec::new(), 0),
             Err(e) => {
                 self.diags.error(src.loc(e.at), e.message, e.hint);
@@ -339,7 +411,11 @@ impl Compiler<'_, '_> {
     }
 
     fn rule(&mut self, decl: RuleDecl, index: usize) -> Option<CompiledRule> {
-        let cond = self.condition(&decl.condition);
+        let mut cond = self.condition(&decl.condition);
+        for (and, text) in &decl.appended {
+            let extra = self.condition_parsed(text, &document::blank_lead(&text.value));
+            cond = join(cond, extra, *and);
+        }
         let exceptions: Vec<Option<Cond>> =
             decl.exceptions.iter().map(|e| self.condition(e)).collect();
         let cond = cond?;
@@ -394,6 +470,7 @@ impl Compiler<'_, '_> {
             return None;
         }
         let (file, line, col) = self.position(decl.id.loc);
+        let condition = crate::overrides::condition_text(&decl);
         let info = RuleInfo {
             index: index as u16,
             id: decl.id.value,
@@ -407,7 +484,7 @@ impl Compiler<'_, '_> {
             tags: decl.tags,
             throttle: decl.throttle,
             kinds: possible.iter().collect(),
-            condition: decl.condition.value.trim().to_string(),
+            condition,
             exceptions: decl
                 .exceptions
                 .iter()
@@ -516,9 +593,9 @@ impl Compiler<'_, '_> {
                 );
                 return None;
             }
-            let expr = def.parsed.as_ref()?;
+            def.parsed.as_ref()?;
             stack.push(name.text.clone());
-            let out = self.expr(expr, &def.src, stack, depth + 1);
+            let out = self.macro_body(&def, stack, depth + 1);
             stack.pop();
             return out;
         }
@@ -852,6 +929,16 @@ impl Compiler<'_, '_> {
             set
         }))
     }
+}
+
+/// `a and b` (or `a or b`), when both compiled.
+fn join(a: Option<Cond>, b: Option<Cond>, and: bool) -> Option<Cond> {
+    let (a, b) = (a?, b?);
+    Some(if and {
+        Cond::And(flatten(vec![a, b], true))
+    } else {
+        Cond::Or(vec![a, b])
+    })
 }
 
 /// Merges nested `and`s into one list (and nested `or`s), so long chains do not nest.

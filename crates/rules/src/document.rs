@@ -24,6 +24,31 @@
 //!   throttle: 10/min               # optional: at most N alerts per s|min|h (reporting only)
 //! ```
 //! A list may say `append: true` to add items to a list of the same name from an earlier file.
+//!
+//! **Overrides** change an earlier rule, list or macro without copying it (Falco's `override`):
+//!
+//! ```yaml
+//! - rule: SHR-PERS-001             # a rule's name or id (or give `id:`)
+//!   enabled: false                 # shorthand: only `enabled` changes
+//! - rule: Cron job created or modified
+//!   condition: and not process.binary = /opt/acme/bin/agent
+//!   exceptions:
+//!     - ancestors.binary = /opt/acme/bin/deployer
+//!   override:
+//!     condition: append            # `and …` / `or …` added to the condition
+//!     exceptions: append           # or replace
+//! - list: package_manager_binaries
+//!   items: [/opt/acme/bin/installer]
+//!   override:
+//!     items: append                # or replace
+//! - macro: package_management
+//!   condition: or process.binary = /opt/acme/bin/installer
+//!   override:
+//!     condition: append            # or replace
+//! ```
+//! A rule override may also replace `severity`, `action`, `mode`, `enabled` and `description`,
+//! and append to or replace `tags` and `mitre`. `append: true` on a rule or macro is the older
+//! spelling of appending its condition (and a rule's exceptions).
 
 use crate::diag::{Diags, Loc};
 use crate::meta::{Action, Mode, Severity};
@@ -46,6 +71,9 @@ pub(crate) struct RuleDecl {
     pub severity: Severity,
     pub mitre: Vec<String>,
     pub condition: Text,
+    /// Conditions later overrides appended: `(true, …)` joins with `and`, `(false, …)` with `or`.
+    /// The text starts with that keyword (see [`blank_lead`]).
+    pub appended: Vec<(bool, Text)>,
     pub exceptions: Vec<Text>,
     pub action: Action,
     pub mode: Mode,
@@ -61,18 +89,50 @@ pub(crate) struct RuleDecl {
 pub(crate) struct ListDecl {
     pub name: Text,
     pub items: Vec<Text>,
-    pub append: bool,
+    /// `None`: a new list; otherwise how it changes the earlier list of that name.
+    pub merge: Option<Merge>,
 }
 
 #[derive(Debug, Clone)]
 pub(crate) struct MacroDecl {
     pub name: Text,
+    /// For [`Merge::Append`], the appended part, starting with `and`/`or` (see [`blank_lead`]).
     pub condition: Text,
+    /// `None`: a new macro; otherwise how it changes the earlier macro of that name.
+    pub merge: Option<Merge>,
+    /// For an append: true for `and`, false for `or`.
+    pub and: bool,
+}
+
+/// How an override changes one key of an earlier definition.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Merge {
+    Append,
+    Replace,
+}
+
+/// A change to an earlier rule (see the module documentation).
+#[derive(Debug, Clone)]
+pub(crate) struct RuleOverride {
+    /// The value of `rule:`: the target's name, or its id.
+    pub target: Text,
+    /// `id:`, which identifies the target when given.
+    pub id: Option<Text>,
+    pub condition: Option<(Merge, bool, Text)>,
+    pub exceptions: Option<(Merge, Vec<Text>)>,
+    pub description: Option<String>,
+    pub severity: Option<Severity>,
+    pub mitre: Option<(Merge, Vec<String>)>,
+    pub action: Option<Action>,
+    pub mode: Option<Mode>,
+    pub enabled: Option<bool>,
+    pub tags: Option<(Merge, Vec<String>)>,
 }
 
 #[derive(Debug, Clone)]
 pub(crate) enum Item {
     Rule(RuleDecl),
+    RuleOverride(Box<RuleOverride>),
     List(ListDecl),
     Macro(MacroDecl),
 }
@@ -90,10 +150,41 @@ const RULE_KEYS: &[&str] = &[
     "enabled",
     "tags",
     "throttle",
+    "override",
+    "append",
 ];
-const LIST_KEYS: &[&str] = &["list", "items", "append"];
-const MACRO_KEYS: &[&str] = &["macro", "condition"];
+const LIST_KEYS: &[&str] = &["list", "items", "append", "override"];
+const MACRO_KEYS: &[&str] = &["macro", "condition", "append", "override"];
+/// Keys a rule override may change, and whether each may be appended to.
+const RULE_OVERRIDABLE: &[(&str, bool)] = &[
+    ("condition", true),
+    ("exceptions", true),
+    ("tags", true),
+    ("mitre", true),
+    ("description", false),
+    ("severity", false),
+    ("action", false),
+    ("mode", false),
+    ("enabled", false),
+];
 const EXCEPTION_KEYS: &[&str] = &["name", "condition"];
+
+/// An appended condition with its leading `and`/`or` replaced by blanks: the same length, so
+/// offsets into it are offsets into the text as written (and map to its file).
+pub(crate) fn blank_lead(text: &str) -> String {
+    let trimmed = text.trim_start();
+    let lead = text.len() - trimmed.len();
+    let word = if trimmed.starts_with("and") {
+        3
+    } else if trimmed.starts_with("or") {
+        2
+    } else {
+        0
+    };
+    let mut out = text.to_string();
+    out.replace_range(lead..lead + word, &" ".repeat(word));
+    out
+}
 
 /// True for a name usable for a list or macro: a letter or `_`, then letters, digits, `_`, `-`.
 pub(crate) fn valid_name(name: &str) -> bool {
@@ -280,7 +371,14 @@ impl Reader<'_, '_> {
             .filter_map(|(k, _)| k.as_scalar())
             .filter(|k| matches!(*k, "rule" | "list" | "macro"))
             .collect();
+        let has = |key: &str| entries.iter().any(|(k, _)| k.as_scalar() == Some(key));
         match heads.as_slice() {
+            ["rule"]
+                if has("override") || has("append") || (has("enabled") && !has("condition")) =>
+            {
+                self.rule_override(node)
+                    .map(|o| Item::RuleOverride(Box::new(o)))
+            }
             ["rule"] => self.rule(node).map(Item::Rule),
             ["list"] => self.list(node).map(Item::List),
             ["macro"] => self.macro_(node).map(Item::Macro),
@@ -439,6 +537,7 @@ impl Reader<'_, '_> {
             severity: severity.unwrap_or(Severity::Info),
             mitre,
             condition: condition?,
+            appended: Vec::new(),
             exceptions,
             action: action.unwrap_or(Action::Alert),
             mode: mode.unwrap_or(Mode::Enforce),
@@ -522,14 +621,16 @@ impl Reader<'_, '_> {
                 None
             }
         };
-        let append = match get("append") {
-            Some(v) => self.boolean(v, "append"),
-            None => Some(false),
+        let merge = self.merge_of(&entries, &[("items", true)], "a list")?;
+        let merge = match merge.as_slice() {
+            [] => None,
+            [(_, m)] => Some(*m),
+            _ => None,
         };
         Some(ListDecl {
             name: name?,
             items: items?,
-            append: append?,
+            merge,
         })
     }
 
@@ -553,10 +654,299 @@ impl Reader<'_, '_> {
                 None
             }
         };
+        let merge = self.merge_of(&entries, &[("condition", true)], "a macro")?;
+        let merge = merge.first().map(|(_, m)| *m);
+        let mut condition = condition?;
+        let mut and = true;
+        if merge == Some(Merge::Append) {
+            let (a, text) = self.appended(condition)?;
+            and = a;
+            condition = text;
+        }
         Some(MacroDecl {
             name: name?,
-            condition: condition?,
+            condition,
+            merge,
+            and,
         })
+    }
+
+    /// What `override:` (or the older `append: true`) says for an item: each overridable key
+    /// present and how it merges. Keys given without a merge mode, modes for absent keys, and
+    /// modes a key does not take are errors.
+    fn merge_of(
+        &mut self,
+        entries: &[(&str, &Node, &Node)],
+        allowed: &[(&str, bool)],
+        what: &str,
+    ) -> Option<Vec<(String, Merge)>> {
+        let present = |key: &str| entries.iter().any(|(k, _, _)| *k == key);
+        let mut out: Vec<(String, Merge)> = Vec::new();
+        let mut ok = true;
+        if let Some((_, _, v)) = entries.iter().find(|(k, _, _)| *k == "append") {
+            if self.boolean(v, "append")? {
+                for (key, appendable) in allowed {
+                    if *appendable && present(key) {
+                        out.push((key.to_string(), Merge::Append));
+                    }
+                }
+                if out.is_empty() {
+                    self.error(
+                        v,
+                        format!("`append: true` on {what} with nothing to append"),
+                        Some("give the items or condition to add".into()),
+                    );
+                    return None;
+                }
+            }
+        }
+        let Some((_, okey, ovalue)) = entries.iter().find(|(k, _, _)| *k == "override") else {
+            return Some(out);
+        };
+        if !out.is_empty() {
+            self.error(
+                okey,
+                "both `append: true` and `override:`".into(),
+                Some("keep `override:`".into()),
+            );
+            return None;
+        }
+        let NodeValue::Map(pairs) = &ovalue.value else {
+            self.error(
+                ovalue,
+                format!("override must be a mapping, found {}", ovalue.describe()),
+                Some("write e.g. `override: {condition: append}`".into()),
+            );
+            return None;
+        };
+        let mut mentioned: Vec<&str> = Vec::new();
+        for (k, v) in pairs {
+            let key = k.as_scalar().unwrap_or_default();
+            mentioned.push(key);
+            let Some((_, appendable)) = allowed.iter().find(|(a, _)| *a == key) else {
+                let names: Vec<&str> = allowed.iter().map(|(a, _)| *a).collect();
+                let hint = suggest::hint(key, names.iter().copied())
+                    .unwrap_or_else(|| format!("{what} can override: {}", names.join(", ")));
+                self.error(
+                    k,
+                    format!("'{key}' cannot be overridden in {what}"),
+                    Some(hint),
+                );
+                ok = false;
+                continue;
+            };
+            let merge = match v.as_scalar() {
+                Some("append") if *appendable => Merge::Append,
+                Some("replace") => Merge::Replace,
+                Some("append") => {
+                    self.error(
+                        v,
+                        format!("'{key}' can only be replaced"),
+                        Some("write `replace`".into()),
+                    );
+                    ok = false;
+                    continue;
+                }
+                _ => {
+                    let text = v.as_scalar().unwrap_or_default();
+                    let choices = if *appendable {
+                        "append|replace"
+                    } else {
+                        "replace"
+                    };
+                    let hint = suggest::hint(text, choices.split('|'))
+                        .map(|h| format!("{h} one of {choices}"))
+                        .unwrap_or_else(|| format!("use one of {choices}"));
+                    self.error(
+                        v,
+                        format!("invalid override '{text}' for '{key}'"),
+                        Some(hint),
+                    );
+                    ok = false;
+                    continue;
+                }
+            };
+            if !present(key) {
+                self.error(
+                    k,
+                    format!("override of '{key}' but {what} gives no '{key}'"),
+                    Some(format!("add `{key}: …` with the new value")),
+                );
+                ok = false;
+                continue;
+            }
+            out.push((key.to_string(), merge));
+        }
+        for (key, appendable) in allowed {
+            if present(key) && !mentioned.contains(key) {
+                if let Some((_, k, _)) = entries.iter().find(|(k, _, _)| k == key) {
+                    let how = if *appendable {
+                        format!("`{key}: append` or `{key}: replace`")
+                    } else {
+                        format!("`{key}: replace`")
+                    };
+                    self.error(
+                        k,
+                        format!("'{key}' given in an override without saying how it merges"),
+                        Some(format!("add {how} under override")),
+                    );
+                    ok = false;
+                }
+            }
+        }
+        ok.then_some(out)
+    }
+
+    /// Checks that an appended condition starts with `and` or `or` (true for `and`).
+    fn appended(&mut self, text: Text) -> Option<(bool, Text)> {
+        let trimmed = text.value.trim_start();
+        let word = trimmed
+            .split(|c: char| c.is_whitespace() || c == '(')
+            .next()
+            .unwrap_or_default();
+        let and = match word {
+            "and" => true,
+            "or" => false,
+            _ => {
+                self.diags.error(
+                    text.loc,
+                    "an appended condition must start with `and` or `or`".to_string(),
+                    Some("write e.g. `and not process.binary = /opt/acme/bin/agent`".into()),
+                );
+                return None;
+            }
+        };
+        if blank_lead(&text.value).trim().is_empty() {
+            self.diags.error(
+                text.loc,
+                format!("nothing after `{word}` in the appended condition"),
+                None,
+            );
+            return None;
+        }
+        Some((and, text))
+    }
+
+    /// A `- rule:` item that changes an earlier rule.
+    fn rule_override(&mut self, node: &Node) -> Option<RuleOverride> {
+        let entries = self.entries(node, RULE_KEYS, "a rule override");
+        let get = |key: &str| {
+            entries
+                .iter()
+                .find(|(k, _, _)| *k == key)
+                .map(|(_, _, v)| *v)
+        };
+        let target = get("rule").and_then(|v| self.text(v, "the rule name"))?;
+        let id = match get("id") {
+            Some(v) => Some(self.text(v, "id")?),
+            None => None,
+        };
+        let mut merges = self.merge_of(&entries, RULE_OVERRIDABLE, "a rule override")?;
+        // The Falco shorthand: `enabled` alone, with no `override:`, replaces it.
+        if merges.is_empty() && get("enabled").is_some() && get("override").is_none() {
+            for key in [
+                "condition",
+                "exceptions",
+                "severity",
+                "action",
+                "mode",
+                "tags",
+                "mitre",
+                "description",
+            ] {
+                if let Some((_, k, _)) = entries.iter().find(|(k, _, _)| *k == key) {
+                    self.error(
+                        k,
+                        format!("'{key}' in a rule item without a condition"),
+                        Some("to change an earlier rule, say how under `override:`; to define a rule, give its condition".into()),
+                    );
+                    return None;
+                }
+            }
+            merges.push(("enabled".into(), Merge::Replace));
+        }
+        let merge = |key: &str| merges.iter().find(|(k, _)| k == key).map(|(_, m)| *m);
+        let mut o = RuleOverride {
+            target,
+            id,
+            condition: None,
+            exceptions: None,
+            description: None,
+            severity: None,
+            mitre: None,
+            action: None,
+            mode: None,
+            enabled: None,
+            tags: None,
+        };
+        let mut ok = true;
+        if let (Some(m), Some(v)) = (merge("condition"), get("condition")) {
+            let text = self.text(v, "condition")?;
+            o.condition = if m == Merge::Append {
+                let (and, text) = self.appended(text)?;
+                Some((m, and, text))
+            } else {
+                Some((m, true, text))
+            };
+        }
+        if let (Some(m), Some(v)) = (merge("exceptions"), get("exceptions")) {
+            let mut list = Vec::new();
+            match &v.value {
+                NodeValue::Seq(items) => {
+                    for item in items {
+                        match self.exception(item) {
+                            Some(t) => list.push(t),
+                            None => ok = false,
+                        }
+                    }
+                }
+                _ => {
+                    self.error(v, "exceptions must be a list of conditions".into(), None);
+                    ok = false;
+                }
+            }
+            o.exceptions = Some((m, list));
+        }
+        if let (Some(_), Some(v)) = (merge("description"), get("description")) {
+            o.description = self.text(v, "description").map(|t| t.value);
+        }
+        if let (Some(_), Some(v)) = (merge("severity"), get("severity")) {
+            o.severity = self.word(v, "severity", Severity::parse, Severity::choices());
+            ok &= o.severity.is_some();
+        }
+        if let (Some(_), Some(v)) = (merge("action"), get("action")) {
+            o.action = self.word(v, "action", Action::parse, Action::choices());
+            ok &= o.action.is_some();
+        }
+        if let (Some(_), Some(v)) = (merge("mode"), get("mode")) {
+            o.mode = self.word(v, "mode", Mode::parse, Mode::choices());
+            ok &= o.mode.is_some();
+        }
+        if let (Some(_), Some(v)) = (merge("enabled"), get("enabled")) {
+            o.enabled = self.boolean(v, "enabled");
+            ok &= o.enabled.is_some();
+        }
+        if let (Some(m), Some(v)) = (merge("tags"), get("tags")) {
+            let tags = self.strings(v, "tags")?;
+            o.tags = Some((m, tags.into_iter().map(|t| t.value).collect()));
+        }
+        if let (Some(m), Some(v)) = (merge("mitre"), get("mitre")) {
+            let mut ids = Vec::new();
+            for t in self.strings(v, "mitre")? {
+                if valid_technique(&t.value) {
+                    ids.push(t.value);
+                } else {
+                    self.diags.error(
+                        t.loc,
+                        format!("'{}' is not an ATT&CK technique id", t.value),
+                        Some("write e.g. T1003 or T1003.008".into()),
+                    );
+                    ok = false;
+                }
+            }
+            o.mitre = Some((m, ids));
+        }
+        ok.then_some(o)
     }
 }
 

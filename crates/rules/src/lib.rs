@@ -35,6 +35,7 @@ pub mod kinds;
 pub mod lexer;
 mod load;
 pub mod meta;
+mod overrides;
 pub mod pack;
 pub mod parser;
 pub mod policy;
