@@ -466,6 +466,16 @@ impl Compiler<'_, '_> {
                 None => errors = true,
             }
         }
+        let rate = match &decl.rate {
+            Some(r) => match crate::counting::resolve(r, possible, decl.action, self.diags) {
+                Some(spec) => Some(spec),
+                None => {
+                    errors = true;
+                    None
+                }
+            },
+            None => None,
+        };
         if errors || !decl.valid {
             return None;
         }
@@ -485,6 +495,7 @@ impl Compiler<'_, '_> {
             throttle: decl.throttle,
             kinds: possible.iter().collect(),
             condition,
+            rate: rate.as_ref().map(crate::counting::RateSpec::describe),
             exceptions: decl
                 .exceptions
                 .iter()
@@ -499,6 +510,7 @@ impl Compiler<'_, '_> {
             cond,
             compiled_exceptions,
             possible,
+            rate,
         ))
     }
 

@@ -81,8 +81,21 @@ pub(crate) struct RuleDecl {
     pub tags: Vec<String>,
     /// `throttle: N/min`: at most that many of the rule's alerts are reported per window.
     pub throttle: Option<Rate>,
+    /// `rate:`, when the rule alerts on a rate of matches (`counting.rs`).
+    pub rate: Option<RateDecl>,
     /// False when the metadata had errors (already reported); the condition is still checked.
     pub valid: bool,
+}
+
+/// A rule's `rate:` as written; the fields are resolved by the compiler.
+#[derive(Debug, Clone)]
+pub(crate) struct RateDecl {
+    pub count: u32,
+    pub within_secs: u64,
+    pub by: Vec<Text>,
+    pub distinct: Vec<Text>,
+    /// Where `rate:` is written.
+    pub loc: Loc,
 }
 
 #[derive(Debug, Clone)]
@@ -127,6 +140,7 @@ pub(crate) struct RuleOverride {
     pub mode: Option<Mode>,
     pub enabled: Option<bool>,
     pub tags: Option<(Merge, Vec<String>)>,
+    pub rate: Option<RateDecl>,
 }
 
 #[derive(Debug, Clone)]
@@ -150,9 +164,11 @@ const RULE_KEYS: &[&str] = &[
     "enabled",
     "tags",
     "throttle",
+    "rate",
     "override",
     "append",
 ];
+const RATE_KEYS: &[&str] = &["count", "within", "by", "distinct"];
 const LIST_KEYS: &[&str] = &["list", "items", "append", "override"];
 const MACRO_KEYS: &[&str] = &["macro", "condition", "append", "override"];
 /// Keys a rule override may change, and whether each may be appended to.
@@ -166,6 +182,7 @@ const RULE_OVERRIDABLE: &[(&str, bool)] = &[
     ("action", false),
     ("mode", false),
     ("enabled", false),
+    ("rate", false),
 ];
 const EXCEPTION_KEYS: &[&str] = &["name", "condition"];
 
@@ -193,6 +210,22 @@ pub(crate) fn valid_name(name: &str) -> bool {
         .next()
         .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+}
+
+/// `10s`, `2m`, `1h` or plain seconds.
+fn parse_duration(text: &str) -> Option<u64> {
+    let (digits, unit) = match text.char_indices().find(|(_, c)| !c.is_ascii_digit()) {
+        Some((i, _)) => (&text[..i], &text[i..]),
+        None => (text, "s"),
+    };
+    let n: u64 = digits.parse().ok()?;
+    let mult = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        _ => return None,
+    };
+    n.checked_mul(mult)
 }
 
 /// True for an ATT&CK technique id: `T1234` or `T1234.567`.
@@ -515,6 +548,10 @@ impl Reader<'_, '_> {
             Some(v) => self.rate(v, "throttle").map(Some),
             None => Some(None),
         };
+        let rate = match get("rate") {
+            Some(v) => self.rate_rule(v).map(Some),
+            None => Some(None),
+        };
         // A rule with bad metadata is still returned (marked invalid) so that its condition is
         // checked too and every mistake is reported in one run.
         let valid = ok
@@ -525,7 +562,8 @@ impl Reader<'_, '_> {
             && mode.is_some()
             && enabled.is_some()
             && tags.is_some()
-            && throttle.is_some();
+            && throttle.is_some()
+            && rate.is_some();
         let placeholder = || Text {
             value: String::new(),
             loc: Loc::new(self.file, node.at),
@@ -544,6 +582,7 @@ impl Reader<'_, '_> {
             enabled: enabled.unwrap_or(true),
             tags: tags.unwrap_or_default(),
             throttle: throttle.flatten(),
+            rate: rate.flatten(),
             valid,
         })
     }
@@ -558,6 +597,98 @@ impl Reader<'_, '_> {
                 None
             }
         }
+
+    }
+
+    /// `rate: {count, within, by, distinct}`.
+    fn rate_rule(&mut self, node: &Node) -> Option<RateDecl> {
+        if !matches!(node.value, NodeValue::Map(_)) {
+            self.error(
+                node,
+                format!("rate must be a mapping, found {}", node.describe()),
+                Some("write e.g. `rate: {count: 20, within: 10s, by: [process]}`".into()),
+            );
+            return None;
+        }
+        let entries = self.entries(node, RATE_KEYS, "a rate");
+        let get = |key: &str| {
+            entries
+                .iter()
+                .find(|(k, _, _)| *k == key)
+                .map(|(_, _, v)| *v)
+        };
+        let mut ok = true;
+        let count = match get("count") {
+            Some(v) => match v.as_scalar().and_then(|t| t.parse::<u32>().ok()) {
+                Some(n) if (2..=crate::counting::MAX_COUNT).contains(&n) => Some(n),
+                _ => {
+                    self.error(
+                        v,
+                        format!(
+                            "rate count must be a whole number from 2 to {}",
+                            crate::counting::MAX_COUNT
+                        ),
+                        Some("a count of 1 is an ordinary rule: leave out `rate:`".into()),
+                    );
+                    None
+                }
+            },
+            None => {
+                self.error(
+                    node,
+                    "rate is missing 'count'".into(),
+                    Some("add `count: N`".into()),
+                );
+                None
+            }
+        };
+        let within = match get("within") {
+            Some(v) => match v.as_scalar().and_then(parse_duration) {
+                Some(s) if (1..=crate::counting::MAX_WITHIN_SECS).contains(&s) => Some(s),
+                _ => {
+                    self.error(
+                        v,
+                        format!(
+                            "invalid rate window '{}'",
+                            v.as_scalar().unwrap_or_default()
+                        ),
+                        Some(format!(
+                            "write seconds, minutes or hours up to {}s: 10s, 2m, 1h",
+                            crate::counting::MAX_WITHIN_SECS
+                        )),
+                    );
+                    None
+                }
+            },
+            None => {
+                self.error(
+                    node,
+                    "rate is missing 'within'".into(),
+                    Some("add `within: 10s`".into()),
+                );
+                None
+            }
+        };
+        let mut words = |key: &str, r: &mut Self| -> Vec<Text> {
+            match get(key) {
+                Some(v) if v.as_scalar().is_some() => r.text(v, key).into_iter().collect(),
+                Some(v) => r.strings(v, key).unwrap_or_else(|| {
+                    ok = false;
+                    Vec::new()
+                }),
+                None => Vec::new(),
+            }
+        };
+        let by = words("by", self);
+        let distinct = words("distinct", self);
+        Some(RateDecl {
+            count: count?,
+            within_secs: within?,
+            by,
+            distinct,
+            loc: self.loc(node),
+        })
+        .filter(|_| ok)
     }
 
     fn exception(&mut self, node: &Node) -> Option<Text> {
@@ -878,6 +1009,7 @@ impl Reader<'_, '_> {
             mode: None,
             enabled: None,
             tags: None,
+            rate: None,
         };
         let mut ok = true;
         if let (Some(m), Some(v)) = (merge("condition"), get("condition")) {
@@ -925,6 +1057,10 @@ impl Reader<'_, '_> {
         if let (Some(_), Some(v)) = (merge("enabled"), get("enabled")) {
             o.enabled = self.boolean(v, "enabled");
             ok &= o.enabled.is_some();
+        }
+        if let (Some(_), Some(v)) = (merge("rate"), get("rate")) {
+            o.rate = self.rate_rule(v);
+            ok &= o.rate.is_some();
         }
         if let (Some(m), Some(v)) = (merge("tags"), get("tags")) {
             let tags = self.strings(v, "tags")?;

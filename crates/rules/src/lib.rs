@@ -26,6 +26,7 @@ pub mod ast;
 pub mod cidr;
 mod compile;
 pub mod cond;
+pub mod counting;
 pub mod derived;
 pub mod diag;
 pub mod document;
@@ -53,3 +54,4 @@ pub use pushdown::{
     Dim, DimConstraint, Enforcement, KernelPlan, KindPlan, KindRule, PathSet, RulePlan, ValueSet,
 };
 pub use rate::Rate;
+pub use counting::RateState;

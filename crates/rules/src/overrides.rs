@@ -81,6 +81,9 @@ pub(crate) fn apply(rules: &mut [RuleDecl], o: RuleOverride, diags: &mut Diags<'
     if let Some(e) = o.enabled {
         rule.enabled = e;
     }
+    if let Some(r) = o.rate {
+        rule.rate = Some(r);
+    }
     if let Some((merge, tags)) = o.tags {
         if merge == Merge::Replace {
             rule.tags.clear();

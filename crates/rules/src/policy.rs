@@ -14,6 +14,7 @@ use crate::cond::Cond;
 use crate::kinds::{kind_index, KindSet, ALL_KINDS};
 use crate::meta::{Action, Mode, Outcome, Severity};
 use crate::pushdown::{self, KernelPlan};
+use crate::counting::{RateSpec, RateState};
 use crate::source::SourceFile;
 
 /// What a rule says, as written (for listing, explaining and alerts).
@@ -39,6 +40,9 @@ pub struct RuleInfo {
     /// The condition as written (trimmed).
     pub condition: String,
     pub exceptions: Vec<String>,
+    /// For a rate rule: `N within Ts by … [distinct …]`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rate: Option<String>,
     /// Where the rule's id is written.
     pub file: String,
     pub line: u32,
@@ -109,11 +113,19 @@ pub(crate) struct CompiledRule {
     pub cond: Cond,
     pub exceptions: Vec<Cond>,
     pub kinds: KindSet,
+    /// Alert on a rate of matches rather than on each one.
+    pub rate: Option<RateSpec>,
     template: Match,
 }
 
 impl CompiledRule {
-    pub fn new(info: Arc<RuleInfo>, cond: Cond, exceptions: Vec<Cond>, kinds: KindSet) -> Self {
+    pub fn new(
+        info: Arc<RuleInfo>,
+        cond: Cond,
+        exceptions: Vec<Cond>,
+        kinds: KindSet,
+        rate: Option<RateSpec>,
+    ) -> Self {
         let template = Match {
             index: info.index,
             rule_id: info.id.as_str().into(),
@@ -128,6 +140,7 @@ impl CompiledRule {
             cond,
             exceptions,
             kinds,
+            rate,
             template,
         }
     }
@@ -205,6 +218,7 @@ impl Policy {
     }
 
     /// The rules `event` matches (enabled rules only; exceptions applied), in policy order.
+    /// Rate rules need counting state and are left out: see [`Policy::evaluate_with`].
     pub fn evaluate(&self, event: &Event) -> Vec<Match> {
         let mut out = Vec::new();
         self.evaluate_into(event, &mut out);
@@ -213,16 +227,49 @@ impl Policy {
 
     /// Like [`Policy::evaluate`], appending to a caller-owned buffer.
     pub fn evaluate_into(&self, event: &Event, out: &mut Vec<Match>) {
+        self.evaluate_inner(event, None, out);
+    }
+
+    /// Like [`Policy::evaluate_into`], with rate rules too: each match of a rate rule is counted
+    /// in `rates`, and the rule matches the event that brings its group to the threshold.
+    /// Use one [`RateState`] per policy (a new one after a reload).
+    pub fn evaluate_with(&self, event: &Event, rates: &mut RateState, out: &mut Vec<Match>) {
+        self.evaluate_inner(event, Some(rates), out);
+    }
+
+    fn evaluate_inner(
+        &self,
+        event: &Event,
+        mut rates: Option<&mut RateState>,
+        out: &mut Vec<Match>,
+    ) {
         let Some(candidates) = self.by_kind.get(kind_index(event.kind)) else {
             return;
         };
         for &i in candidates {
-            if let Some(rule) = self.rules.get(usize::from(i)) {
-                if rule.matches(event) {
-                    out.push(rule.template.clone());
+            let Some(rule) = self.rules.get(usize::from(i)) else {
+                continue;
+            };
+            if !rule.matches(event) {
+                continue;
+            }
+            match (&rule.rate, rates.as_deref_mut()) {
+                (None, _) => out.push(rule.template.clone()),
+                (Some(spec), Some(state)) => {
+                    if state.hit(i, spec, event) {
+                        out.push(rule.template.clone());
+                    }
                 }
+                (Some(_), None) => {}
             }
         }
+    }
+
+    /// Whether some enabled rule counts a rate (and so needs [`Policy::evaluate_with`]).
+    pub fn has_rates(&self) -> bool {
+        self.rules
+            .iter()
+            .any(|r| r.info.enabled && r.rate.is_some())
     }
 
     /// The compiled rules, for checks over the conditions themselves.

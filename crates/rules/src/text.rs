@@ -100,6 +100,8 @@ pub fn test_policy(policy: &Policy, events: impl BufRead) -> Result<TestReport, 
         matches: 0,
         invalid: 0,
     };
+    let mut rates = crate::RateState::new();
+    let mut matches = Vec::new();
     for (i, line) in events.lines().enumerate() {
         let line = line?;
         if line.trim().is_empty() {
@@ -115,7 +117,8 @@ pub fn test_policy(policy: &Policy, events: impl BufRead) -> Result<TestReport, 
             }
         };
         r.events += 1;
-        let matches = policy.evaluate(&event);
+        matches.clear();
+        policy.evaluate_with(&event, &mut rates, &mut matches);
         if !matches.is_empty() {
             r.matched_events += 1;
         }
@@ -268,6 +271,9 @@ pub fn explain(policy: &Policy) -> String {
         if !rule.enabled {
             let _ = writeln!(out, "  disabled: nothing is loaded\n");
             continue;
+        }
+        if let Some(rate) = &rule.rate {
+            let _ = writeln!(out, "  rate:        {rate} (counted in user space)");
         }
         let Some(rp) = plan.rules.iter().find(|r| r.index == rule.index) else {
             continue;

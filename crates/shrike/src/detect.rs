@@ -1,4 +1,5 @@
-//! The rule stage: every event is evaluated against the running policy and gets its `alerts`.
+//! The rule stage: every event is evaluated against the running policy and gets its `alerts`;
+//! rate rules count their matches here (bounded state, `shrike_rules::rate`).
 //!
 //! The policy is an `Arc` swapped whole on reload, so evaluation never sees half a policy. What
 //! the kernel did to the action (nothing, denied, killed) comes from the record
@@ -9,10 +10,12 @@
 use std::sync::Arc;
 
 use shrike_event::{Alert, EnforcedAction, Event};
-use shrike_rules::{KernelAction, Match, Policy};
+use shrike_rules::{KernelAction, Match, Policy, RateState};
 
 pub struct Detector {
     policy: Arc<Policy>,
+    /// Counting state of the policy's rate rules (bounded; reset with the policy).
+    rates: RateState,
     matches: Vec<Match>,
     alerts_emitted: u64,
     /// The agent's pid and whether self-protection refuses attempts (`selfprotect`).
@@ -24,6 +27,7 @@ impl Detector {
     pub fn new(policy: Arc<Policy>) -> Self {
         Detector {
             policy,
+            rates: RateState::new(),
             matches: Vec::new(),
             alerts_emitted: 0,
             self_pid: std::process::id(),
@@ -40,9 +44,10 @@ impl Detector {
         &self.policy
     }
 
-    /// Replaces the running policy.
+    /// Replaces the running policy (rate counts start again: rule indexes may have changed).
     pub fn replace(&mut self, policy: Arc<Policy>) {
         self.policy = policy;
+        self.rates = RateState::new();
     }
 
     /// Adds an alert to `event` for every rule that matches it, and for the rule the kernel
@@ -50,7 +55,8 @@ impl Detector {
     /// be reported).
     pub fn apply(&mut self, event: &mut Event) {
         self.matches.clear();
-        self.policy.evaluate_into(event, &mut self.matches);
+        self.policy
+            .evaluate_with(event, &mut self.rates, &mut self.matches);
         let before = event.alerts.len();
         let enforced = event.enforced;
         for m in &self.matches {
