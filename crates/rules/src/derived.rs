@@ -12,6 +12,8 @@
 
 use shrike_event::{Event, Process};
 
+use crate::fields::basename;
+
 /// `O_DIRECTORY` (asm-generic/fcntl.h, x86 and arm64 alike).
 const O_DIRECTORY: u32 = 0o200000;
 /// The bit of `O_TMPFILE` that is not `O_DIRECTORY` (`__O_TMPFILE`).
@@ -40,15 +42,58 @@ pub fn proc_other(e: &Event) -> Option<bool> {
     Some(pid != e.process.pid && pid != e.tid)
 }
 
+/// Base-name prefixes of interpreters whose first operand is the program they run.
+const INTERPRETERS: &[&str] = &[
+    "sh", "bash", "dash", "zsh", "ksh", "mksh", "ash", "busybox", "python", "perl", "ruby", "php",
+    "node", "lua",
+];
+
+/// Whether `path` is the program an interpreter process runs: its first argument that is not
+/// an option, taken against its working directory when relative (`sh ./x.sh` in /tmp runs
+/// `/tmp/x.sh`). Allocates nothing.
+fn runs_program(p: &Process, path: &str) -> bool {
+    let name = basename(&p.binary);
+    if !INTERPRETERS.iter().any(|i| name.starts_with(i)) {
+        return false;
+    }
+    let Some(first) = p.args.get(1) else {
+        return false;
+    };
+    if first.starts_with('-') || first.is_empty() {
+        return false;
+    }
+    if first.starts_with('/') {
+        return first == path;
+    }
+    let rel = first.strip_prefix("./").unwrap_or(first);
+    path.strip_prefix(p.cwd.trim_end_matches('/'))
+        .and_then(|rest| rest.strip_prefix('/'))
+        .is_some_and(|rest| rest == rel)
+}
+
 /// True when the event's file (or, for a rename, its old name) is the program that is running:
-/// the acting process's binary or script, or its parent's (a script that runs `rm "$0"`).
+/// the acting process's binary, script or interpreted program, or its parent's (a dropper that
+/// runs `rm "$0"`, a binary that unlinks itself).
 pub fn own_program(e: &Event) -> Option<bool> {
     let path = e.file.as_ref()?.path.as_str();
     if path.is_empty() {
         return None;
     }
-    let is = |p: &Process| &*p.binary == path || p.script.as_deref() == Some(path);
+    let is = |p: &Process| {
+        &*p.binary == path || p.script.as_deref() == Some(path) || runs_program(p, path)
+    };
     Some(is(&e.process) || e.parent.as_deref().is_some_and(is))
+}
+
+/// True when a rename or link adds an extension to the name and keeps the rest
+/// (`report.pdf` → `report.pdf.locked`): what ransomware does to every file it encrypts.
+pub fn extension_added(e: &Event) -> Option<bool> {
+    let file = e.file.as_ref()?;
+    let new = file.new_path.as_deref()?;
+    let added = new
+        .strip_prefix(file.path.as_str())
+        .and_then(|rest| rest.strip_prefix('.'));
+    Some(added.is_some_and(|ext| !ext.is_empty() && ext.len() <= 16 && !ext.contains('/')))
 }
 
 /// The query name without a trailing dot.
@@ -220,6 +265,34 @@ mod tests {
             ..FileInfo::default()
         });
         assert_eq!(own_program(&e), Some(false));
+        let parent = Arc::new(Process {
+            binary: "/usr/bin/dash".into(),
+            args: vec!["sh".into(), "./drop.sh".into()].into(),
+            cwd: "/tmp".into(),
+            ..Process::default()
+        });
+        e.parent = Some(parent);
+        e.file = Some(FileInfo {
+            path: "/tmp/drop.sh".into(),
+            ..FileInfo::default()
+        });
+        assert_eq!(own_program(&e), Some(true), "sh ./drop.sh removing itself");
+        e.process = Arc::new(Process {
+            pid: 7,
+            binary: "/usr/bin/rm".into(),
+            args: vec!["rm".into(), "/tmp/a".into()].into(),
+            ..Process::default()
+        });
+        e.parent = None;
+        e.file = Some(FileInfo {
+            path: "/tmp/a".into(),
+            ..FileInfo::default()
+        });
+        assert_eq!(
+            own_program(&e),
+            Some(false),
+            "rm's operand is not rm's program"
+        );
         e.file = Some(FileInfo {
             path: "/proc/8/mem".into(),
             ..FileInfo::default()

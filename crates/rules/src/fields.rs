@@ -247,6 +247,7 @@ pub static FIELDS: &[Field] = &[
     f("file.mode.other_write", BOOL, FILE, |e, v| e.file.as_ref().and_then(|x| x.mode).and_then(|m| b(v, m & 0o002 != 0))),
     f("file.proc_other", BOOL, FILE, |e, v| derived::proc_other(e).and_then(|x| b(v, x))),
     f("file.own_program", BOOL, FILE, |e, v| derived::own_program(e).and_then(|x| b(v, x))),
+    f("file.extension_added", BOOL, RENAME, |e, v| derived::extension_added(e).and_then(|x| b(v, x))),
     f("file.truncated", BOOL, FILE, |e, v| e.file.as_ref().and_then(|x| b(v, x.truncated))),
     // net_* events.
     f("network.protocol", STR, NET, |e, v| e.network.as_ref().and_then(|x| s(v, &x.protocol))),

@@ -21,6 +21,7 @@ pub const DEFAULT_PACK: &[(&str, &str)] = pack![
     "kernel-integrity.yaml",
     "container-escape.yaml",
     "command-and-control.yaml",
+    "impact.yaml",
 ];
 
 /// The default pack's sources, for [`crate::Policy::compile`].
