@@ -198,6 +198,23 @@ pub fn subdomain_entropy(query: &str) -> i64 {
     (bits * 100.0).round() as i64
 }
 
+/// The base name of argv[0] (`/usr/sbin/sshd` → `sshd`, `-bash` → `-bash`).
+pub fn argv0_name(p: &Process) -> Option<&str> {
+    p.args.first().map(|a| basename(a))
+}
+
+/// True when argv[0]'s base name is neither the binary's nor the script's: a process started
+/// under another name (`exec -a sshd ./x`). Login shells (`-bash`) are not a mismatch.
+pub fn argv0_mismatch(p: &Process) -> Option<bool> {
+    let name = argv0_name(p)?;
+    let name = name.strip_prefix('-').unwrap_or(name);
+    if name.is_empty() {
+        return None;
+    }
+    let same = |path: &str| basename(path) == name;
+    Some(!(same(&p.binary) || p.script.as_deref().is_some_and(same)))
+}
+
 /// The process's argument count, argv[0] included.
 pub fn args_count(p: &Process) -> i64 {
     p.args.len() as i64

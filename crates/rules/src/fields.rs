@@ -215,6 +215,8 @@ pub static FIELDS: &[Field] = &[
     f("process.in_container", BOOL, PROCESS, |e, v| b(v, e.process.container.is_some())),
     f("process.container.id", STR, PROCESS, |e, v| e.process.container.as_ref().and_then(|c| s(v, &c.id))),
     f("process.container.runtime", STR, PROCESS, |e, v| e.process.container.as_ref().and_then(|c| s(v, &c.runtime))),
+    f("process.argv0_name", STR, PROCESS, |e, v| derived::argv0_name(&e.process).and_then(|x| s(v, x))),
+    f("process.argv0_mismatch", BOOL, PROCESS, |e, v| derived::argv0_mismatch(&e.process).and_then(|x| b(v, x))),
     f("process.args_count", NUM, PROCESS, |e, v| n(v, derived::args_count(&e.process))),
     f("process.stdio_sockets.fd", NUMS, PROCESS, |e, v| nums(v, e.process.stdio_sockets.iter().map(|x| i64::from(x.fd)))),
     f("process.stdio_sockets.family", STRS, PROCESS, |e, v| strs(v, e.process.stdio_sockets.iter().map(|x| x.family.as_str()))),
