@@ -3,8 +3,8 @@
 //! Exec records carry the cgroup v2 id (the inode number of the cgroup's directory). To name the
 //! container, the agent maps ids to paths by walking the cgroup2 file system — once at start,
 //! and again (at most every few seconds) when an unknown id shows up — and parses the path with
-//! [`shrike_proctree::container`]. Ids it cannot place are "no container", cached until the
-//! next walk.
+//! [`shrike_proctree::container`]. An id a walk cannot place is "no container" (cached); an
+//! id first seen too soon after a walk is "no container" until the next walk places it.
 
 use std::collections::HashMap;
 use std::os::unix::fs::MetadataExt;
@@ -43,8 +43,11 @@ impl CgroupResolver {
         }
         if self.walked.is_none_or(|t| t.elapsed() >= REWALK) {
             self.walk();
+            return self.known.entry(id).or_insert(None).clone();
         }
-        self.known.entry(id).or_insert(None).clone()
+        // Not placed yet and too soon to walk again: "no container" for now, not cached, so
+        // the next walk places a cgroup created since the last one.
+        None
     }
 
     fn walk(&mut self) {

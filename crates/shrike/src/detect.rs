@@ -53,10 +53,15 @@ impl Detector {
     /// Adds an alert to `event` for every rule that matches it, and for the rule the kernel
     /// enforced even if its user-space check did not match (the action was stopped: that must
     /// be reported).
+    /// The agent's own actions (reading every /proc/PID/environ while it seeds its process
+    /// table, its own files) are not evaluated against the policy: they are not an attacker's,
+    /// and attempts on the agent are self-protection's to report.
     pub fn apply(&mut self, event: &mut Event) {
         self.matches.clear();
-        self.policy
-            .evaluate_with(event, &mut self.rates, &mut self.matches);
+        if event.process.pid != self.self_pid {
+            self.policy
+                .evaluate_with(event, &mut self.rates, &mut self.matches);
+        }
         let before = event.alerts.len();
         let enforced = event.enforced;
         for m in &self.matches {

