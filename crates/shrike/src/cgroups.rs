@@ -2,7 +2,7 @@
 //!
 //! Exec records carry the cgroup v2 id (the inode number of the cgroup's directory). To name the
 //! container, the agent maps ids to paths by walking the cgroup2 file system — once at start,
-//! and again (at most every few seconds) when an unknown id shows up — and parses the path with
+//! and again (at most once a second) when an unknown id shows up — and parses the path with
 //! [`shrike_proctree::container`]. An id a walk cannot place is "no container" (cached); an
 //! id first seen too soon after a walk is "no container" until the next walk places it.
 
@@ -14,7 +14,9 @@ use std::time::{Duration, Instant};
 use shrike_event::Container;
 use shrike_proctree::container::from_cgroup_path;
 
-const REWALK: Duration = Duration::from_secs(5);
+/// Least time between two walks: a cgroup created since the last one is placed by the first lookup
+/// at least this long after it (its events until then say "no container").
+const REWALK: Duration = Duration::from_secs(1);
 const MAX_DEPTH: usize = 16;
 const MAX_DIRS: usize = 200_000;
 
