@@ -12,4 +12,7 @@ mkdir "$d"
 # The agent maps cgroup ids to paths by walking the cgroup tree, at most once a second.
 sleep 2
 sh -c "echo \$\$ > $d/cgroup.procs; exec docker ps" > /dev/null 2>&1 || true
+# The agent names the container by walking the cgroup tree when it handles the exec, a moment
+# later: the cgroup must still be there.
+sleep 1
 rmdir "$d"

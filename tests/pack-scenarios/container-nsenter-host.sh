@@ -11,4 +11,7 @@ mkdir "$d"
 # The agent maps cgroup ids to paths by walking the cgroup tree, at most once a second.
 sleep 2
 sh -c "echo \$\$ > $d/cgroup.procs; exec nsenter -t 1 -m -u -i -n true" || true
+# The agent names the container by walking the cgroup tree when it handles the exec, a moment
+# later: the cgroup must still be there.
+sleep 1
 rmdir "$d"

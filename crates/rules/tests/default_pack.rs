@@ -226,3 +226,24 @@ fn reading_secrets_still_alerts() {
     let e = open(&tar, &sh, "/etc/ssh/ssh_host_ed25519_key", &["read"]);
     assert!(ids(&policy, &e).contains(&"SHR-CRED-002".to_string()));
 }
+
+/// The pack's file rules all name paths the kernel can filter on: no file kind is sent to user
+/// space unfiltered (a rule keyed on a program name alone would pass every open on the machine).
+#[test]
+fn no_file_kind_is_sent_unfiltered() {
+    let policy = pack();
+    for k in &policy.kernel_plan().kinds {
+        if k.kind.as_str().starts_with("file_") {
+            assert!(!k.pass_all, "{} is sent unfiltered", k.kind);
+            assert!(
+                k.interest.keys().all(|d| matches!(
+                    d,
+                    shrike_rules::Dim::Path | shrike_rules::Dim::NewPath | shrike_rules::Dim::Setid
+                )),
+                "{} filters on {:?}, which the file sensor cannot test",
+                k.kind,
+                k.interest.keys().collect::<Vec<_>>()
+            );
+        }
+    }
+}
