@@ -215,6 +215,52 @@ pub fn argv0_mismatch(p: &Process) -> Option<bool> {
     Some(!(same(&p.binary) || p.script.as_deref().is_some_and(same)))
 }
 
+/// True when some argument carries an encoded blob: a token (split at blanks, quotes and shell
+/// punctuation) of 16+ base64 characters mixing upper case, lower case and digits, or of 24+
+/// hex digits. Paths (a leading `/`) and anything with other characters (`.`, `:`) are not
+/// blobs. Allocates nothing.
+pub fn args_encoded_blob(args: &[String]) -> bool {
+    let is_sep = |c: char| {
+        c.is_whitespace()
+            || matches!(
+                c,
+                '\'' | '"'
+                    | '`'
+                    | '('
+                    | ')'
+                    | ';'
+                    | '|'
+                    | '&'
+                    | '<'
+                    | '>'
+                    | ','
+                    | '$'
+                    | '{'
+                    | '}'
+                    | '['
+                    | ']'
+            )
+    };
+    args.iter().flat_map(|a| a.split(is_sep)).any(|t| {
+        if t.starts_with('/') || t.starts_with('-') {
+            return false;
+        }
+        let body = t.trim_end_matches('=');
+        let b64 = body.len() >= 16
+            && body
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'+' || b == b'/')
+            && body.bytes().any(|b| b.is_ascii_digit())
+            && body.bytes().any(|b| b.is_ascii_uppercase())
+            && body.bytes().any(|b| b.is_ascii_lowercase());
+        let hex = t.len() >= 24
+            && t.bytes().all(|b| b.is_ascii_hexdigit())
+            && t.bytes().any(|b| b.is_ascii_digit())
+            && t.bytes().any(|b| b.is_ascii_alphabetic());
+        b64 || hex
+    })
+}
+
 /// The process's argument count, argv[0] included.
 pub fn args_count(p: &Process) -> i64 {
     p.args.len() as i64
@@ -239,6 +285,41 @@ mod tests {
         assert_eq!(proc_pid("/proc/self/mem"), None);
         assert_eq!(proc_pid("/proc/sys/kernel/x"), None);
         assert_eq!(proc_pid("/etc/1234"), None);
+    }
+
+    #[test]
+    fn encoded_blobs_in_arguments() {
+        let args = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+        assert!(args_encoded_blob(&args(&[
+            "sh",
+            "-c",
+            "echo ZWNobyBoZWxsbyB3b3JsZAo= | base64 -d | sh"
+        ])));
+        assert!(args_encoded_blob(&args(&[
+            "python3",
+            "-c",
+            "import base64;exec(base64.b64decode(\"aW1wb3J0IG9zO29zLnN5c3RlbSgnaWQnKQ==\"))"
+        ])));
+        assert!(args_encoded_blob(&args(&[
+            "sh",
+            "-c",
+            "echo 69642026262075616d65202d61 | xxd -r -p"
+        ])));
+        assert!(!args_encoded_blob(&args(&[
+            "cc",
+            "-o",
+            "/usr/lib/x86_64-linux-gnu/libXcomposite.so.1"
+        ])));
+        assert!(!args_encoded_blob(&args(&[
+            "docker",
+            "rm",
+            "3f9a2c4b-1d2e-4f5a-8b9c-0d1e2f3a4b5c"
+        ])));
+        assert!(!args_encoded_blob(&args(&[
+            "sh",
+            "-c",
+            "kubectl get secret db -o jsonpath={.data.password} | base64 -d"
+        ])));
     }
 
     #[test]
