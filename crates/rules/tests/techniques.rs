@@ -220,6 +220,36 @@ fn cases() -> Vec<(&'static str, &'static str, Vec<Event>, &'static str)> {
         ("T1611", "a host disk mounted in a container", vec![mount(&container, &sh(), "/dev/vda1", "/mnt", "ext4")], "SHR-CTR-001"),
         ("T1611", "release_agent written", vec![open(&container, &sh(), "/tmp/cg/release_agent", &["write"])], "SHR-CTR-002"),
         ("T1620", "exec from a memfd", vec![exec(&memfd, &sh())], "SHR-EVA-006"),
+        ("T1059.004", "awk system() into a bare shell", vec![exec(&p("/usr/bin/dash", &["/bin/sh"]), &child_of(&p("/usr/bin/gawk", &["awk", "BEGIN {system(\"/bin/sh\")}"]), &sh()))], "SHR-EXEC-013"),
+        ("T1059.004", "env running a script is no escape", vec![exec(&p("/usr/bin/bash", &["bash", "/opt/app/run.sh"]), &child_of(&p("/usr/bin/env", &["env", "bash", "/opt/app/run.sh"]), &sh()))], ""),
+        ("T1548.001", "find -perm -u=s", vec![run("/usr/bin/find", &["find", "/", "-perm", "-u=s", "-type", "f"])], "SHR-PRIV-007"),
+        ("T1140", "base64 -d of a blob on the command line", vec![exec(&p("/usr/bin/base64", &["base64", "-d"]), &child_of(&p("/usr/bin/dash", &["sh", "-c", "echo SGVsbG8gZnJvbSBBdG9taWMgUmVkIFRlYW0K | base64 -d"]), &sh()))], "SHR-EVA-034"),
+        ("T1140", "base64 -d of a secret from kubectl", vec![exec(&p("/usr/bin/base64", &["base64", "-d"]), &child_of(&p("/usr/bin/dash", &["sh", "-c", "kubectl get secret db -o jsonpath={.data.pw} | base64 -d"]), &sh()))], ""),
+        ("T1486", "gpg with a piped passphrase", vec![run("/usr/bin/gpg", &["gpg", "--batch", "--yes", "--passphrase-fd", "0", "-c", "/home/u/report.pdf"])], "SHR-IMP-008"),
+        ("T1486", "gpg signing a release", vec![run("/usr/bin/gpg", &["gpg", "--detach-sign", "--armor", "pkg.tar.gz"])], ""),
+        ("T1489", "systemctl stop cron", vec![run("/usr/bin/systemctl", &["systemctl", "stop", "cron"])], "SHR-IMP-006"),
+        ("T1489", "killall -TERM of a daemon (signal)", vec![signal("/usr/bin/killall", 15, "/usr/sbin/cron")], "SHR-IMP-007"),
+        ("T1489", "systemd stopping a daemon", vec![{
+            let mut e = signal("/usr/lib/systemd/systemd", 15, "/usr/sbin/cron");
+            e.parent = None;
+            e.ancestors.clear();
+            e
+        }], ""),
+        ("T1048.003", "php -S serving a directory", vec![run("/usr/bin/php8.2", &["php", "-S", "0.0.0.0:8000"])], "SHR-C2-012"),
+        ("T1562.004", "ufw allow", vec![run("/usr/sbin/ufw", &["ufw", "allow", "4444/tcp"])], "SHR-EVA-027"),
+        ("T1562.004", "ufw's rules file edited", vec![write("/usr/bin/sed", "/etc/ufw/user.rules")], "SHR-EVA-036"),
+        ("T1070.003", "HISTFILE=/dev/null exported", vec![{
+            let mut t = p("/usr/bin/ls", &["ls"]);
+            t.env.insert("HISTFILE".into(), "/dev/null".into());
+            exec(&t, &sh())
+        }], "SHR-EVA-033"),
+        ("T1070.003", "truncate -s0 on the history", vec![open(&p("/usr/bin/truncate", &["truncate", "-s0", "/root/.bash_history"]), &sh(), "/root/.bash_history", &["write", "create"])], "SHR-EVA-004"),
+        ("T1070.002", "the mail spool overwritten", vec![open(&p("/usr/bin/dash", &["sh", "-c", "echo 0> /var/spool/mail/root"]), &sh(), "/var/spool/mail/root", &["write", "create", "truncate"])], "SHR-EVA-001"),
+        ("T1571", "nc to 31337 on loopback", vec![connect(&p("/usr/bin/nc.openbsd", &["nc", "127.0.0.1", "31337"]), &sh(), "127.0.0.1", 31337)], "SHR-C2-005"),
+        ("T1571", "curl to a dev server on 8081 of loopback", vec![connect(&p("/usr/bin/curl", &["curl", "localhost:8081"]), &sh(), "127.0.0.1", 8081)], ""),
+        ("T1105", "wget from localhost into /tmp", vec![run("/usr/bin/wget", &["wget", "-q", "-O", "/tmp/t", "http://localhost:8000/t"])], "SHR-EXEC-012"),
+        ("T1222.002", "chmod a+w on a file in /tmp", vec![chmod(&p("/usr/bin/chmod", &["chmod", "a+w", "/tmp/x"]), &sh(), "/tmp/x", 0o100666)], "SHR-EVA-032"),
+        ("T1222.002", "a sticky shared directory", vec![chmod(&p("/usr/bin/chmod", &["chmod", "1777", "/srv/share"]), &sh(), "/srv/share", 0o41777)], ""),
     ]
 }
 

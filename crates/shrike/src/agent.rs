@@ -583,7 +583,15 @@ impl RunConfig {
 
 /// Environment variables kept by default: the ones that change what code a process loads.
 pub fn default_keep_env() -> Vec<String> {
-    ["LD_PRELOAD", "LD_LIBRARY_PATH", "LD_AUDIT"]
-        .map(String::from)
-        .to_vec()
+    // The linker's hijack points, and the shell history settings a wiper exports.
+    [
+        "LD_PRELOAD",
+        "LD_LIBRARY_PATH",
+        "LD_AUDIT",
+        "HISTFILE",
+        "HISTSIZE",
+        "HISTFILESIZE",
+    ]
+    .map(String::from)
+    .to_vec()
 }

@@ -112,7 +112,8 @@ pub struct RunArgs {
     pub args_max: u32,
 
     /// Environment variable to keep on process.env (repeatable). Default: LD_PRELOAD,
-    /// LD_LIBRARY_PATH, LD_AUDIT. `--keep-env none` keeps none and skips reading it.
+    /// LD_LIBRARY_PATH, LD_AUDIT, HISTFILE, HISTSIZE, HISTFILESIZE. `--keep-env none` keeps
+    /// none and skips reading it.
     #[arg(long = "keep-env", value_name = "NAME")]
     pub keep_env: Vec<String>,
 
