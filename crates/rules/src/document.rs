@@ -46,9 +46,9 @@
 //!   override:
 //!     condition: append            # or replace
 //! ```
-//! A rule override may also replace `severity`, `action`, `mode`, `enabled` and `description`,
-//! and append to or replace `tags` and `mitre`. `append: true` on a rule or macro is the older
-//! spelling of appending its condition (and a rule's exceptions).
+//! A rule override may also replace `severity`, `action`, `mode`, `enabled`, `description`,
+//! `rate` and `throttle`, and append to or replace `tags` and `mitre`. `append: true` on a rule
+//! or macro is the older spelling of appending its condition (and a rule's exceptions).
 
 use crate::diag::{Diags, Loc};
 use crate::meta::{Action, Mode, Severity};
@@ -141,6 +141,7 @@ pub(crate) struct RuleOverride {
     pub enabled: Option<bool>,
     pub tags: Option<(Merge, Vec<String>)>,
     pub rate: Option<RateDecl>,
+    pub throttle: Option<Rate>,
 }
 
 #[derive(Debug, Clone)]
@@ -183,6 +184,7 @@ const RULE_OVERRIDABLE: &[(&str, bool)] = &[
     ("mode", false),
     ("enabled", false),
     ("rate", false),
+    ("throttle", false),
 ];
 const EXCEPTION_KEYS: &[&str] = &["name", "condition"];
 
@@ -597,7 +599,6 @@ impl Reader<'_, '_> {
                 None
             }
         }
-
     }
 
     /// `rate: {count, within, by, distinct}`.
@@ -1010,6 +1011,7 @@ impl Reader<'_, '_> {
             enabled: None,
             tags: None,
             rate: None,
+            throttle: None,
         };
         let mut ok = true;
         if let (Some(m), Some(v)) = (merge("condition"), get("condition")) {
@@ -1061,6 +1063,10 @@ impl Reader<'_, '_> {
         if let (Some(_), Some(v)) = (merge("rate"), get("rate")) {
             o.rate = self.rate_rule(v);
             ok &= o.rate.is_some();
+        }
+        if let (Some(_), Some(v)) = (merge("throttle"), get("throttle")) {
+            o.throttle = self.rate(v, "throttle");
+            ok &= o.throttle.is_some();
         }
         if let (Some(m), Some(v)) = (merge("tags"), get("tags")) {
             let tags = self.strings(v, "tags")?;

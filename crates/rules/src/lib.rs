@@ -47,6 +47,7 @@ pub mod suggest;
 pub mod text;
 mod yaml;
 
+pub use counting::RateState;
 pub use diag::Diagnostic;
 pub use meta::{Action, Mode, Outcome, Severity};
 pub use policy::{KernelAction, Match, Policy, RuleInfo, Summary};
@@ -54,4 +55,3 @@ pub use pushdown::{
     Dim, DimConstraint, Enforcement, KernelPlan, KindPlan, KindRule, PathSet, RulePlan, ValueSet,
 };
 pub use rate::Rate;
-pub use counting::RateState;

@@ -84,6 +84,9 @@ pub(crate) fn apply(rules: &mut [RuleDecl], o: RuleOverride, diags: &mut Diags<'
     if let Some(r) = o.rate {
         rule.rate = Some(r);
     }
+    if let Some(t) = o.throttle {
+        rule.throttle = Some(t);
+    }
     if let Some((merge, tags)) = o.tags {
         if merge == Merge::Replace {
             rule.tags.clear();

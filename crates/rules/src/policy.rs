@@ -11,10 +11,10 @@ use serde::Serialize;
 use shrike_event::{Alert, Event, EventKind};
 
 use crate::cond::Cond;
+use crate::counting::{RateSpec, RateState};
 use crate::kinds::{kind_index, KindSet, ALL_KINDS};
 use crate::meta::{Action, Mode, Outcome, Severity};
 use crate::pushdown::{self, KernelPlan};
-use crate::counting::{RateSpec, RateState};
 use crate::source::SourceFile;
 
 /// What a rule says, as written (for listing, explaining and alerts).

@@ -136,6 +136,13 @@ fn replacing_metadata_and_widening_the_kernel_filter() {
     .unwrap();
     let info = policy.rule_by_id("SHR-PERS-001").unwrap();
     assert_eq!(info.severity.as_str(), "critical");
+    let throttled =
+        pack_with("- rule: SHR-PERS-001\n  throttle: 5/min\n  override:\n    throttle: replace\n")
+            .unwrap();
+    assert_eq!(
+        throttled.rule_by_id("SHR-PERS-001").unwrap().throttle,
+        Some(shrike_rules::Rate::parse("5/min").unwrap())
+    );
     assert!(info.tags.contains(&"site".to_string()));
     let sh = scenario_shell("x.sh");
     let e = open(&sh[0], &sh[1..], "/srv/acme/schedule", &["write"]);

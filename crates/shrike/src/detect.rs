@@ -1,5 +1,5 @@
 //! The rule stage: every event is evaluated against the running policy and gets its `alerts`;
-//! rate rules count their matches here (bounded state, `shrike_rules::rate`).
+//! rate rules count their matches here (bounded state, `shrike_rules::counting`).
 //!
 //! The policy is an `Arc` swapped whole on reload, so evaluation never sees half a policy. What
 //! the kernel did to the action (nothing, denied, killed) comes from the record
