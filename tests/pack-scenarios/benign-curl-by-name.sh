@@ -6,7 +6,7 @@ d=$(mktemp -d)
 printf '#!/bin/sh\necho installing > /dev/null\n' > "$d/install.sh"
 port=$((40000 + $$ % 10000))
 # The vendor's web server: a python program of its own (not an ad-hoc `-m http.server`).
-python3 - "$d" "$port" > /dev/null 2>&1 <<'PY' &
+/usr/bin/python3 - "$d" "$port" > /dev/null 2>&1 <<'PY' &
 import functools, http.server, sys
 handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=sys.argv[1])
 http.server.ThreadingHTTPServer(("127.0.0.1", int(sys.argv[2])), handler).serve_forever()

@@ -9,7 +9,7 @@ mkdir "$d/cgi-bin"
 printf '#!/bin/sh\necho "Content-Type: text/plain"\necho\nid\nuname -a\n' > "$d/cgi-bin/cmd.sh"
 chmod +x "$d/cgi-bin/cmd.sh"
 port=$((39000 + $$ % 10000))
-(cd "$d" && exec python3 -m http.server --cgi --bind 127.0.0.1 "$port" > /dev/null 2>&1) &
+(cd "$d" && exec /usr/bin/python3 -m http.server --cgi --bind 127.0.0.1 "$port" > /dev/null 2>&1) &
 srv=$!
 i=0; until nc -z 127.0.0.1 "$port" 2>/dev/null || [ $i -ge 150 ]; do sleep 0.1; i=$((i + 1)); done
 curl -s -m 5 "http://127.0.0.1:$port/cgi-bin/cmd.sh?c=id" > /dev/null || true

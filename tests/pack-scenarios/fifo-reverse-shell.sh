@@ -5,7 +5,7 @@ set -e
 port=$((31000 + $$ % 10000))
 fifo=$(mktemp -u)
 ready=$(mktemp -u)
-python3 - "$port" "$ready" <<'PY' &
+/usr/bin/python3 - "$port" "$ready" <<'PY' &
 import socket, sys, time
 s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
 s.bind(("127.0.0.1", int(sys.argv[1]))); s.listen(1); s.settimeout(10)

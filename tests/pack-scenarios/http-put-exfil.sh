@@ -3,7 +3,7 @@
 # file with curl to a plain-HTTP listener on loopback.
 set -e
 port=$((30000 + $$ % 10000))
-python3 -m http.server --bind 127.0.0.1 "$port" > /dev/null 2>&1 &
+/usr/bin/python3 -m http.server --bind 127.0.0.1 "$port" > /dev/null 2>&1 &
 srv=$!
 i=0; until nc -z 127.0.0.1 "$port" 2>/dev/null || [ $i -ge 150 ]; do sleep 0.1; i=$((i + 1)); done
 curl -s -m 5 -T /etc/hostname "http://127.0.0.1:$port/loot" > /dev/null || true

@@ -5,7 +5,7 @@ set -e
 d=$(mktemp -d)
 cp /bin/true "$d/payload"
 port=$((37000 + $$ % 10000))
-(cd "$d" && exec python3 -m http.server --bind 127.0.0.1 "$port" > /dev/null 2>&1) &
+(cd "$d" && exec /usr/bin/python3 -m http.server --bind 127.0.0.1 "$port" > /dev/null 2>&1) &
 srv=$!
 i=0; until nc -z 127.0.0.1 "$port" 2>/dev/null || [ $i -ge 150 ]; do sleep 0.1; i=$((i + 1)); done
 out=/tmp/.scn-dl-$$

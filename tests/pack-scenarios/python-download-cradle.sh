@@ -4,7 +4,7 @@ set -e
 d=$(mktemp -d)
 echo data > "$d/tool"
 port=$((38000 + $$ % 10000))
-(cd "$d" && exec python3 -m http.server --bind 127.0.0.1 "$port" > /dev/null 2>&1) &
+(cd "$d" && exec /usr/bin/python3 -m http.server --bind 127.0.0.1 "$port" > /dev/null 2>&1) &
 srv=$!
 i=0; until nc -z 127.0.0.1 "$port" 2>/dev/null || [ $i -ge 150 ]; do sleep 0.1; i=$((i + 1)); done
 python3 -c "import urllib.request; urllib.request.urlretrieve('http://127.0.0.1:$port/tool', '$d/got')"
