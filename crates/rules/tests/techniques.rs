@@ -248,7 +248,8 @@ fn cases() -> Vec<(&'static str, &'static str, Vec<Event>, &'static str)> {
         ("T1571", "nc to 31337 on loopback", vec![connect(&p("/usr/bin/nc.openbsd", &["nc", "127.0.0.1", "31337"]), &sh(), "127.0.0.1", 31337)], "SHR-C2-005"),
         ("T1571", "curl to a dev server on 8081 of loopback", vec![connect(&p("/usr/bin/curl", &["curl", "localhost:8081"]), &sh(), "127.0.0.1", 8081)], ""),
         ("T1105", "wget from localhost into /tmp", vec![run("/usr/bin/wget", &["wget", "-q", "-O", "/tmp/t", "http://localhost:8000/t"])], "SHR-EXEC-012"),
-        ("T1222.002", "chmod a+w on a file in /tmp", vec![chmod(&p("/usr/bin/chmod", &["chmod", "a+w", "/tmp/x"]), &sh(), "/tmp/x", 0o100666)], "SHR-EVA-032"),
+        ("T1222.002", "chmod a+w on a file in a data directory", vec![chmod(&p("/usr/bin/chmod", &["chmod", "a+w", "/srv/app/x.conf"]), &sh(), "/srv/app/x.conf", 0o100666)], "SHR-EVA-032"),
+        ("T1222.002", "chmod 777 in /tmp (not watched)", vec![chmod(&p("/usr/bin/chmod", &["chmod", "777", "/tmp/x"]), &sh(), "/tmp/x", 0o100777)], ""),
         ("T1222.002", "a sticky shared directory", vec![chmod(&p("/usr/bin/chmod", &["chmod", "1777", "/srv/share"]), &sh(), "/srv/share", 0o41777)], ""),
     ]
 }

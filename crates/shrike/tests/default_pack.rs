@@ -85,8 +85,8 @@ fn a_shell_copied_to_a_package_manager_name_is_still_caught() {
 
 /// Must-be-true 4: reading is not writing. An inventory (`find / -xdev`), a search of the
 /// systemd and cron configuration (`grep -r`) and a backup of /etc that leaves out the
-/// credential files raise no alert, although the agent sees them open the watched
-/// persistence locations (checked, so the test cannot pass on missing events).
+/// credential files raise no alert (the agent is checked to have seen the three programs run,
+/// so the test cannot pass on a missing workload).
 #[test]
 fn reading_the_system_raises_no_alert() {
     if !require_root("reading_the_system_raises_no_alert") {
@@ -107,21 +107,17 @@ fn reading_the_system_raises_no_alert() {
     let exec_id = run_shell(&agent, &script, &mark);
     // Let the last records through the ring buffer (polled every 100 ms).
     std::thread::sleep(Duration::from_millis(1500));
-    let seen = agent.events(|e| {
-        kind_is(e, "file_open")
-            && caused_by(e, &exec_id)
-            && get(e, "file.path")
-                .as_str()
-                .is_some_and(|p| p.starts_with("/etc/cron") || p.starts_with("/etc/systemd/"))
-    });
-    let programs: std::collections::BTreeSet<String> = seen
+    // The agent saw the workload run (its reads of the persistence directories are filtered in
+    // the kernel now that every open rule names the accesses it needs, so they may not arrive).
+    let programs: std::collections::BTreeSet<String> = agent
+        .events(|e| kind_is(e, "process_exec") && caused_by(e, &exec_id))
         .iter()
         .filter_map(|e| e["process"]["binary"].as_str().map(String::from))
         .collect();
     for tool in ["/usr/bin/find", "/usr/bin/grep", "/usr/bin/tar"] {
         assert!(
             programs.contains(tool),
-            "the agent saw no open of the cron/systemd directories by {tool} (saw {programs:?})"
+            "the agent did not see {tool} run (saw {programs:?})"
         );
     }
     let alerts: Vec<String> = agent
