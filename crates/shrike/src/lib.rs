@@ -15,6 +15,7 @@ pub mod health;
 pub mod learn;
 pub mod netconfig;
 pub mod output;
+pub mod outputs;
 pub mod package_docs;
 pub mod pipeline;
 pub mod policy_cmd;

@@ -1,9 +1,8 @@
 //! Deduplication: repeats of the same rule on the same process image and target within a
 //! window are counted instead of written.
 //!
-//! The key is a hash of the rule id, the image's executable (`process.binary`: every `bash`
-//! exec is one image here, whatever script it runs) and the action's target, which depends on
-//! the kind ([`hash_target`]). The window is fixed from the alert that was written: the first
+//! The key is a hash of the rule id, the image's executable (`process.binary`) and the action's
+//! target, which depends on the kind ([`hash_target`]; for an exec, its command line). The window is fixed from the alert that was written: the first
 //! repeat after it ends is written again and opens a new window. Memory: at most
 //! [`MAX_KEYS`] keys (16 bytes each plus the map's overhead); when full, the oldest key is
 //! forgotten early, so a repeat may be written again — never lost.
@@ -91,8 +90,13 @@ pub(super) fn key(rule_id: &str, event: &Event) -> u64 {
 /// What the action was done to, per kind: the file (and the new name), the peer (connect,
 /// accept) or local port (bind, listen), the DNS name, the module, BPF program, ptrace or
 /// signal target's binary, the new credentials, the mount point, the namespaces, the memfd
-/// name. An exec's target is the image itself, already in the key; an exit's is its status.
+/// name. An exec's target is what it runs — its argv and script — so one shell binary running
+/// two different attacks is two targets, while a loop running the same command line is one.
 fn hash_target(event: &Event, h: &mut DefaultHasher) {
+    if event.kind == EventKind::ProcessExec {
+        event.process.args.hash(h);
+        event.process.script.hash(h);
+    }
     if let Some(f) = &event.file {
         f.path.hash(h);
         f.new_path.hash(h);
@@ -188,6 +192,27 @@ mod tests {
         assert_ne!(a, key("R", &open("/usr/bin/cat", "/etc/gshadow")));
         assert_ne!(a, key("R", &open("/usr/bin/less", "/etc/shadow")));
         assert_ne!(a, key("Q", &open("/usr/bin/cat", "/etc/shadow")));
+    }
+
+    /// Two different command lines run by the same shell binary are two targets (two attacks
+    /// a minute apart both alert); the same command line again is a repeat.
+    #[test]
+    fn an_exec_target_is_its_command_line() {
+        let exec = |args: &[&str]| {
+            let p = Arc::new(Process {
+                binary: "/usr/bin/bash".into(),
+                args: args
+                    .iter()
+                    .map(|a| a.to_string())
+                    .collect::<Vec<_>>()
+                    .into(),
+                ..Process::default()
+            });
+            Event::new(Timestamp(0), EventKind::ProcessExec, "n".into(), p)
+        };
+        let a = key("R", &exec(&["sh", "-c", "cat /etc/shadow"]));
+        assert_eq!(a, key("R", &exec(&["sh", "-c", "cat /etc/shadow"])));
+        assert_ne!(a, key("R", &exec(&["sh", "-c", "echo x >> /etc/crontab"])));
     }
 
     /// Repeats inside the window are repeats; the first after it is written and starts anew.
