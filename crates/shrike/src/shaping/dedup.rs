@@ -2,7 +2,8 @@
 //! window are counted instead of written.
 //!
 //! The key is a hash of the rule id, the image's executable (`process.binary`) and the action's
-//! target, which depends on the kind ([`hash_target`]; for an exec, its command line). The window is fixed from the alert that was written: the first
+//! target, which depends on the kind ([`hash_target`]; for an exec, the incident it is part of).
+//! The window is fixed from the alert that was written: the first
 //! repeat after it ends is written again and opens a new window. Memory: at most
 //! [`MAX_KEYS`] keys (16 bytes each plus the map's overhead); when full, the oldest key is
 //! forgotten early, so a repeat may be written again — never lost.
@@ -77,12 +78,15 @@ impl Dedup {
     }
 }
 
-/// The dedup key of `rule_id` on `event`.
-pub(super) fn key(rule_id: &str, event: &Event) -> u64 {
+/// The dedup key of `rule_id` on `event`, which joined the incident `incident`.
+pub(super) fn key(rule_id: &str, event: &Event, incident: Option<&str>) -> u64 {
     let mut h = DefaultHasher::new();
     rule_id.hash(&mut h);
     event.process.binary.hash(&mut h);
     event.kind.hash(&mut h);
+    if event.kind == EventKind::ProcessExec {
+        incident.hash(&mut h);
+    }
     hash_target(event, &mut h);
     h.finish()
 }
@@ -90,13 +94,10 @@ pub(super) fn key(rule_id: &str, event: &Event) -> u64 {
 /// What the action was done to, per kind: the file (and the new name), the peer (connect,
 /// accept) or local port (bind, listen), the DNS name, the module, BPF program, ptrace or
 /// signal target's binary, the new credentials, the mount point, the namespaces, the memfd
-/// name. An exec's target is what it runs — its argv and script — so one shell binary running
-/// two different attacks is two targets, while a loop running the same command line is one.
+/// name. An exec has no target of its own: it is keyed by its incident instead ([`key`]), so
+/// a reverse shell whose descendants start the same shell binary again and again is one alert,
+/// while the same binary started in two unrelated sessions (two incidents) is two.
 fn hash_target(event: &Event, h: &mut DefaultHasher) {
-    if event.kind == EventKind::ProcessExec {
-        event.process.args.hash(h);
-        event.process.script.hash(h);
-    }
     if let Some(f) = &event.file {
         f.path.hash(h);
         f.new_path.hash(h);
@@ -156,7 +157,7 @@ fn hash_target(event: &Event, h: &mut DefaultHasher) {
 mod tests {
     use std::sync::Arc;
 
-    use shrike_event::{FileInfo, Process, Timestamp};
+    use shrike_event::{ExecId, FileInfo, Process, Timestamp};
 
     use super::*;
 
@@ -187,17 +188,17 @@ mod tests {
     /// The same rule, binary and file repeat; another file or binary or rule does not.
     #[test]
     fn keys_separate_rule_image_and_target() {
-        let a = key("R", &open("/usr/bin/cat", "/etc/shadow"));
-        assert_eq!(a, key("R", &open("/usr/bin/cat", "/etc/shadow")));
-        assert_ne!(a, key("R", &open("/usr/bin/cat", "/etc/gshadow")));
-        assert_ne!(a, key("R", &open("/usr/bin/less", "/etc/shadow")));
-        assert_ne!(a, key("Q", &open("/usr/bin/cat", "/etc/shadow")));
+        let a = key("R", &open("/usr/bin/cat", "/etc/shadow"), None);
+        assert_eq!(a, key("R", &open("/usr/bin/cat", "/etc/shadow"), None));
+        assert_ne!(a, key("R", &open("/usr/bin/cat", "/etc/gshadow"), None));
+        assert_ne!(a, key("R", &open("/usr/bin/less", "/etc/shadow"), None));
+        assert_ne!(a, key("Q", &open("/usr/bin/cat", "/etc/shadow"), None));
     }
 
-    /// Two different command lines run by the same shell binary are two targets (two attacks
-    /// a minute apart both alert); the same command line again is a repeat.
+    /// The same shell binary started twice in one incident is a repeat, whatever its
+    /// command line; started in two incidents (two unrelated sessions) it is two alerts.
     #[test]
-    fn an_exec_target_is_its_command_line() {
+    fn an_exec_is_keyed_by_its_incident() {
         let exec = |args: &[&str]| {
             let p = Arc::new(Process {
                 binary: "/usr/bin/bash".into(),
@@ -210,9 +211,12 @@ mod tests {
             });
             Event::new(Timestamp(0), EventKind::ProcessExec, "n".into(), p)
         };
-        let a = key("R", &exec(&["sh", "-c", "cat /etc/shadow"]));
-        assert_eq!(a, key("R", &exec(&["sh", "-c", "cat /etc/shadow"])));
-        assert_ne!(a, key("R", &exec(&["sh", "-c", "echo x >> /etc/crontab"])));
+        let a = key("R", &exec(&["sh", "-c", "cat /etc/shadow"]), Some("i1"));
+        assert_eq!(a, key("R", &exec(&["sh", "-c", "id"]), Some("i1")));
+        assert_ne!(
+            a,
+            key("R", &exec(&["sh", "-c", "cat /etc/shadow"]), Some("i2"))
+        );
     }
 
     /// Repeats inside the window are repeats; the first after it is written and starts anew.

@@ -91,7 +91,7 @@ impl Shaper {
         let id = self.incidents.id(slot);
         let now = event.time.0;
         for mut alert in std::mem::take(&mut event.alerts) {
-            let key = dedup::key(&alert.rule_id, event);
+            let key = dedup::key(&alert.rule_id, event, id.as_deref());
             let verdict = if self.dedup.is_repeat(key, now) {
                 Err(Reason::Duplicate)
             } else {
