@@ -86,6 +86,14 @@ CONFIGS = [
         " watch list) and network sensors)",
     },
     {
+        "name": "shrike-raw-tp",
+        "kind": "shrike",
+        "flags": SHRIKE_DEFAULT_FLAGS + ["--file-hooks", "raw-tracepoint"],
+        "what": "`shrike run --file-hooks raw-tracepoint`: the defaults with the file sensor on the"
+        " raw sys_enter/sys_exit pair (a program on every system call) instead of the armed"
+        " system calls' own tracepoints; the alternative, measured",
+    },
+    {
         "name": "shrike-all",
         "kind": "shrike",
         "flags": SHRIKE_ALL_FLAGS,
@@ -137,10 +145,14 @@ TARGET_CONFIG = "shrike-default"
 
 WORKLOADS = [
     {"name": "open-close", "n": 1_000_000, "what": "1,000,000 open/close of one file (no rule watches it)"},
+    {"name": "getppid", "n": 5_000_000, "what": "5,000,000 getppid system calls (one no agent watches)"},
     {"name": "fork-exec", "n": 20_000, "what": "20,000 fork+exec of /bin/true, one after the other"},
     {"name": "tcp-loopback", "n": 20_000, "what": "20,000 TCP connect/accept pairs on 127.0.0.1"},
     {"name": "make-j2", "n": 40, "what": "compile a generated 40-file C project with make -j2 -B"},
 ]
+
+# Every workload; --workloads narrows WORKLOADS to some of them.
+ALL_WORKLOADS = list(WORKLOADS)
 
 TARGETS = {
     "open-close": 1.05,
@@ -151,7 +163,7 @@ TARGET_RATE = 200_000  # events/s with zero loss, on 2 cores
 TARGET_RSS_MB = 64  # with 100,000 processes tracked
 TARGET_STARTUP_S = 1.0
 
-DRIVERS = ["openclose", "forkexec", "tcp", "ramp", "storm", "sleepers"]
+DRIVERS = ["openclose", "getppid", "forkexec", "tcp", "ramp", "storm", "sleepers"]
 
 STARTED = time.monotonic()
 
@@ -958,7 +970,7 @@ class Workloads:
         with open(self.file, "w") as f:
             f.write("shrike bench\n")
         self.project = os.path.join(tmp, "project")
-        self.files = max(4, WORKLOADS[3]["n"] // (10 if scale > 1 else 1))
+        self.files = max(4, next(w["n"] for w in ALL_WORKLOADS if w["name"] == "make-j2") // (10 if scale > 1 else 1))
         make_project(self.project, self.files)
 
     def count(self, w):
@@ -979,6 +991,7 @@ class Workloads:
             return seconds
         argv = {
             "open-close": [self.d["openclose"], str(n), self.file],
+            "getppid": [self.d["getppid"], str(n)],
             "fork-exec": [self.d["forkexec"], str(n), "/bin/true"],
             "tcp-loopback": [self.d["tcp"], str(n)],
         }[name]
@@ -1719,6 +1732,7 @@ def main():
     ap.add_argument("--quick", action="store_true", help="counts ÷100, 2 rounds: a smoke test of a minute or two")
     ap.add_argument("--rounds", type=int, help="interleaved rounds (default 5, --quick 2)")
     ap.add_argument("--configs", help="comma-separated configurations to run (baseline is always included)")
+    ap.add_argument("--workloads", help="comma-separated workloads to run (default: all)")
     ap.add_argument("--skip", default="", help="comma-separated phases to skip: overhead,ramp,storm,footprint,startup,idle")
     ap.add_argument("--no-build", action="store_true", help="do not run cargo build")
     ap.add_argument("--command", default="./dev bench", help=argparse.SUPPRESS)
@@ -1739,6 +1753,12 @@ def main():
     rounds = args.rounds or (2 if quick else 5)
     scale = 100 if quick else 1
     skip = set(filter(None, args.skip.split(",")))
+    if args.workloads:
+        names = set(args.workloads.split(","))
+        known = {w["name"] for w in ALL_WORKLOADS}
+        if names - known:
+            sys.exit(f"bench: unknown workload(s) {', '.join(sorted(names - known))}; known: {', '.join(sorted(known))}")
+        WORKLOADS[:] = [w for w in ALL_WORKLOADS if w["name"] in names]
     configs = CONFIGS
     if args.configs:
         wanted = set(args.configs.split(",")) | {"baseline"}

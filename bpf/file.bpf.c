@@ -5,14 +5,17 @@
  * signal, each with the process's context and the syscall's result; file events filtered in
  * the kernel against the watch set (bpf/lib/watch.h) so only watched paths leave it.
  *
- * Two hook sets, chosen by user space at load by probing (crates/bpf/src/file/load.rs):
+ * Three hook sets, chosen by user space at load by probing (crates/bpf/src/file/load.rs):
  *
- *   tracepoint  tp_btf/sys_enter + tp_btf/sys_exit (raw syscall tracepoints with BTF; 5.5+).
- *               A dispatch table indexed by syscall number returns at once for calls nobody
- *               watches, but arming them puts every syscall on the slow path (the syscall
- *               tracepoint tax, ARCHITECTURE.md). Path strings are read at entry (what the
+ *   tracepoint  syscalls:sys_enter_<call> + sys_exit_<call> of each armed call only (classic
+ *               tracepoints, needs tracefs and bpf_task_pt_regs: 5.15+). Arming any puts every
+ *               syscall on the slow path (the syscall tracepoint tax, ARCHITECTURE.md), but
+ *               only the armed calls run a program. Path strings are read at entry (what the
  *               kernel is about to use) and resolved against the cwd or the dirfd; a successful
  *               open is reported with the canonical path of the file in the fd table at exit.
+ *   raw         tp_btf/sys_enter + tp_btf/sys_exit (raw syscall tracepoints with BTF; 5.5+),
+ *               where the kernel has no syscall trace events: the same handlers behind a
+ *               dispatch table indexed by syscall number, run on every syscall.
  *   lsm         BPF LSM hooks (path_unlink, path_rename, path_chmod, ... sb_mount, task_fix_setuid)
  *               observe the operation with the kernel's own dentries in hand, so paths are
  *               canonical (no "..", no symlinks); fexit on the __x64_sys_* entry points adds
@@ -44,7 +47,7 @@ struct shrike_file_anchor shrike_file_anchor SEC(".bss");
 #define SI_TIMER -2
 
 /* ------------------------------------------------------------------------------------------ */
-/* Tracepoint mode. */
+/* Raw tracepoint mode (the fallback). */
 
 static __always_inline bool compat_task(void)
 {
@@ -83,13 +86,94 @@ int BPF_PROG(sys_exit, struct pt_regs *regs, long ret)
 }
 
 /* ------------------------------------------------------------------------------------------ */
+/* Per-syscall tracepoint mode: one program on each armed syscall's own tracepoints
+ * (syscalls:sys_enter_<name> and sys_exit_<name>), attached only for the armed kinds, so no
+ * program runs on a syscall nothing watches. They still put every syscall on the slow path
+ * while attached (the tracepoint tax is per task, not per call), but a call nobody watches
+ * runs no BPF. The registers are the task's saved user registers (bpf_task_pt_regs, 5.15+),
+ * the same the raw sys_enter/sys_exit programs above are given, so both share the handlers;
+ * `handler` is a constant in each program, so each keeps only its own family's code. */
+
+static __always_inline struct pt_regs *syscall_regs(void)
+{
+	return (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
+}
+
+#define SYSCALL_EXIT(name, handler)                                                         \
+	SEC("tracepoint/syscalls/sys_exit_" #name)                                          \
+	int tx_##name(struct trace_event_raw_sys_exit *ctx)                                 \
+	{                                                                                   \
+		if (handler_of(ctx->id) && !compat_task())                                  \
+			on_exit(handler, syscall_regs(), ctx->ret, false);                  \
+		return 0;                                                                   \
+	}
+
+#define SYSCALL_ENTER_EXIT(name, handler)                                                   \
+	SEC("tracepoint/syscalls/sys_enter_" #name)                                         \
+	int te_##name(struct trace_event_raw_sys_enter *ctx)                                \
+	{                                                                                   \
+		if (!(handler_of(ctx->id) & SHRIKE_SYS_AT_ENTER))                           \
+			return 0;                                                           \
+		if (compat_task()) {                                                        \
+			counter_inc(SHRIKE_CNT_COMPAT_SKIPPED);                             \
+			return 0;                                                           \
+		}                                                                           \
+		on_enter(handler, syscall_regs(), ctx->id);                                 \
+		return 0;                                                                   \
+	}                                                                                   \
+	SYSCALL_EXIT(name, handler)
+
+SYSCALL_EXIT(open, SHRIKE_SYS_OPEN)
+SYSCALL_EXIT(openat, SHRIKE_SYS_OPENAT)
+SYSCALL_EXIT(openat2, SHRIKE_SYS_OPENAT2)
+SYSCALL_EXIT(creat, SHRIKE_SYS_CREAT)
+SYSCALL_ENTER_EXIT(unlink, SHRIKE_SYS_UNLINK)
+SYSCALL_ENTER_EXIT(unlinkat, SHRIKE_SYS_UNLINKAT)
+SYSCALL_ENTER_EXIT(rmdir, SHRIKE_SYS_RMDIR)
+SYSCALL_ENTER_EXIT(rename, SHRIKE_SYS_RENAME)
+SYSCALL_ENTER_EXIT(renameat, SHRIKE_SYS_RENAMEAT)
+SYSCALL_ENTER_EXIT(renameat2, SHRIKE_SYS_RENAMEAT2)
+SYSCALL_ENTER_EXIT(chmod, SHRIKE_SYS_CHMOD)
+SYSCALL_EXIT(fchmod, SHRIKE_SYS_FCHMOD)
+SYSCALL_ENTER_EXIT(fchmodat, SHRIKE_SYS_FCHMODAT)
+SYSCALL_ENTER_EXIT(fchmodat2, SHRIKE_SYS_FCHMODAT2)
+SYSCALL_ENTER_EXIT(chown, SHRIKE_SYS_CHOWN)
+SYSCALL_EXIT(fchown, SHRIKE_SYS_FCHOWN)
+SYSCALL_ENTER_EXIT(lchown, SHRIKE_SYS_LCHOWN)
+SYSCALL_ENTER_EXIT(fchownat, SHRIKE_SYS_FCHOWNAT)
+SYSCALL_ENTER_EXIT(link, SHRIKE_SYS_LINK)
+SYSCALL_ENTER_EXIT(linkat, SHRIKE_SYS_LINKAT)
+SYSCALL_ENTER_EXIT(symlink, SHRIKE_SYS_SYMLINK)
+SYSCALL_ENTER_EXIT(symlinkat, SHRIKE_SYS_SYMLINKAT)
+SYSCALL_ENTER_EXIT(init_module, SHRIKE_SYS_INIT_MODULE)
+SYSCALL_ENTER_EXIT(finit_module, SHRIKE_SYS_FINIT_MODULE)
+SYSCALL_ENTER_EXIT(bpf, SHRIKE_SYS_BPF)
+SYSCALL_ENTER_EXIT(ptrace, SHRIKE_SYS_PTRACE)
+SYSCALL_ENTER_EXIT(setuid, SHRIKE_SYS_SETUID)
+SYSCALL_ENTER_EXIT(setreuid, SHRIKE_SYS_SETREUID)
+SYSCALL_ENTER_EXIT(setresuid, SHRIKE_SYS_SETRESUID)
+SYSCALL_ENTER_EXIT(setgid, SHRIKE_SYS_SETGID)
+SYSCALL_ENTER_EXIT(setregid, SHRIKE_SYS_SETREGID)
+SYSCALL_ENTER_EXIT(setresgid, SHRIKE_SYS_SETRESGID)
+SYSCALL_ENTER_EXIT(setfsuid, SHRIKE_SYS_SETFSUID)
+SYSCALL_ENTER_EXIT(setfsgid, SHRIKE_SYS_SETFSGID)
+SYSCALL_ENTER_EXIT(capset, SHRIKE_SYS_CAPSET)
+SYSCALL_EXIT(mount, SHRIKE_SYS_MOUNT)
+SYSCALL_EXIT(umount, SHRIKE_SYS_UMOUNT2)
+SYSCALL_EXIT(setns, SHRIKE_SYS_SETNS)
+SYSCALL_EXIT(unshare, SHRIKE_SYS_UNSHARE)
+SYSCALL_EXIT(clone, SHRIKE_SYS_CLONE)
+SYSCALL_EXIT(clone3, SHRIKE_SYS_CLONE3)
+SYSCALL_EXIT(memfd_create, SHRIKE_SYS_MEMFD_CREATE)
+
+/* ------------------------------------------------------------------------------------------ */
 /* LSM mode: fexit on each syscall's entry point, and the LSM hooks that see the objects. */
 
 #define FEXIT(name, id)                                                                     \
 	SEC("fexit/__x64_sys_" #name)                                                       \
 	int BPF_PROG(fx_##name, struct pt_regs *regs, long ret)                             \
 	{                                                                                   \
-		if (handler_of(regs->orig_ax))                               \
+		if (handler_of(regs->orig_ax))                                              \
 			on_exit(id, regs, ret, true);                                       \
 		return 0;                                                                   \
 	}

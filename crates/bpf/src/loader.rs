@@ -248,6 +248,12 @@ fn file_status(hook_set: crate::file::HookSet) -> Status {
         crate::file::HookSet::Tracepoint => Status::new(
             Capability::FileEvents,
             State::Fallback,
+            "the armed system calls' own tracepoints (syscalls:sys_enter_*/sys_exit_*)",
+        )
+        .because("BPF LSM is not active (shrike has no fentry-only hook set yet): every system call pays the syscall-tracepoint tax while the sensor is armed, and the armed ones run their program; unlink/rename/chmod/chown/link/mount paths are the caller's strings made absolute against the cwd or dirfd; 32-bit (ia32) system calls are not decoded"),
+        crate::file::HookSet::RawTracepoint => Status::new(
+            Capability::FileEvents,
+            State::Fallback,
             "tp_btf sys_enter + sys_exit behind a syscall dispatch table",
         )
         .because("BPF LSM is not active (shrike has no fentry-only hook set yet): every system call pays the syscall-tracepoint tax while the sensor is armed; unlink/rename/chmod/chown/link/mount paths are the caller's strings made absolute against the cwd or dirfd; 32-bit (ia32) system calls are not decoded"),

@@ -181,8 +181,9 @@ pub struct RunArgs {
     pub no_file_sensor: bool,
 
     /// Hooks of the file sensor: `lsm` (LSM hooks + fexit; needs BPF LSM active), `tracepoint`
-    /// (sys_enter/sys_exit; every syscall pays the tracepoint tax) or `auto` (lsm where it
-    /// works).
+    /// (the armed syscalls' own tracepoints; every syscall pays the tracepoint tax, only the
+    /// armed ones run a program), `raw-tracepoint` (sys_enter/sys_exit: a program on every
+    /// syscall) or `auto` (lsm where it works, else tracepoint).
     #[arg(long, value_enum, default_value = "auto", env = "SHRIKE_FILE_HOOKS")]
     pub file_hooks: FileHooksArg,
 
@@ -209,6 +210,7 @@ pub enum FileHooksArg {
     Auto,
     Lsm,
     Tracepoint,
+    RawTracepoint,
 }
 
 impl RunArgs {
@@ -246,6 +248,7 @@ impl RunArgs {
                 FileHooksArg::Auto => FileHooks::Auto,
                 FileHooksArg::Lsm => FileHooks::Lsm,
                 FileHooksArg::Tracepoint => FileHooks::Tracepoint,
+                FileHooksArg::RawTracepoint => FileHooks::RawTracepoint,
             },
             watch,
             ..FileOptions::default()

@@ -560,7 +560,8 @@ pub fn load(sensors: &Sensors, plan: &KernelPlan) -> Result<ExecRulesLoaded, Loa
                     rules = file.len(),
                     hook = match hooks {
                         shrike_bpf::file::HookSet::Lsm => "BPF LSM hooks (EPERM)",
-                        shrike_bpf::file::HookSet::Tracepoint =>
+                        shrike_bpf::file::HookSet::Tracepoint
+                        | shrike_bpf::file::HookSet::RawTracepoint =>
                             "syscall tracepoints (SIGKILL)",
                     },
                     "file, module, BPF and ptrace rules enforced in the kernel"

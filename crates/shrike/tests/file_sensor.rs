@@ -396,6 +396,10 @@ fn module_loads_of_junk_are_reported_with_the_kernels_refusal() {
     let junk = dir.path("junk.ko");
     std::fs::write(&junk, b"this is not an ELF module").unwrap();
     let agent = agent_watching();
+    if !module_syscalls_traced(hooks_are_lsm()) {
+        assert_module_syscalls_reported_absent(&agent.stderr());
+        return;
+    }
     let out = python(&format!(
         "import ctypes, os\n\
          libc = ctypes.CDLL(None, use_errno=True)\n\
@@ -842,12 +846,8 @@ fn hooks_are_lsm_where_bpf_lsm_is_active_and_tracepoints_elsewhere() {
         return;
     }
     // SHRIKE_FILE_HOOKS=tracepoint (the agent reads it too) runs this binary on the fallback.
-    let forced = std::env::var("SHRIKE_FILE_HOOKS").ok();
-    let lsm = match forced.as_deref() {
-        Some("tracepoint") => false,
-        Some("lsm") => true,
-        _ => bpf_lsm_expected(),
-    };
+    let lsm = hooks_are_lsm();
+    let raw = std::env::var("SHRIKE_FILE_HOOKS").as_deref() == Ok("raw-tracepoint");
     let agent = Agent::start(&[]);
     let stderr = agent.stderr();
     let ready = stderr.lines().find(|l| l.contains("shrike ready")).unwrap();
@@ -863,9 +863,35 @@ fn hooks_are_lsm_where_bpf_lsm_is_active_and_tracepoints_elsewhere() {
             assert!(ready.contains(hook), "{hook} missing: {ready}");
         }
         assert!(!ready.contains("sys_enter"), "{ready}");
-    } else {
+    } else if raw {
         assert!(ready.contains("tp_btf/sys_enter") && ready.contains("tp_btf/sys_exit"));
         assert!(!ready.contains("lsm/path"), "{ready}");
+    } else {
+        // Each armed syscall's own tracepoints, and no program on every syscall.
+        for hook in [
+            "tracepoint/syscalls/sys_exit_openat",
+            "tracepoint/syscalls/sys_enter_unlinkat",
+            "tracepoint/syscalls/sys_exit_unlinkat",
+            "tracepoint/syscalls/sys_enter_setresuid",
+        ] {
+            assert!(ready.contains(hook), "{hook} missing: {ready}");
+        }
+        assert!(
+            !ready.contains("sys_enter_openat"),
+            "opens are read at exit: {ready}"
+        );
+        assert!(!ready.contains("tp_btf/sys_enter"), "{ready}");
+        assert!(!ready.contains("lsm/path"), "{ready}");
+    }
+}
+
+/// Whether the file sensor uses the LSM hook set here: forced by SHRIKE_FILE_HOOKS, else where
+/// BPF LSM is active.
+fn hooks_are_lsm() -> bool {
+    match std::env::var("SHRIKE_FILE_HOOKS").as_deref() {
+        Ok("tracepoint") | Ok("raw-tracepoint") => false,
+        Ok("lsm") => true,
+        _ => bpf_lsm_expected(),
     }
 }
 

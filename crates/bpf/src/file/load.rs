@@ -1,5 +1,6 @@
 //! Loading `bpf/file.bpf.c` with the hook set the kernel offers: which programs load (the fexit
-//! of each armed syscall the kernel has and the LSM hooks of the armed kinds, or the two
+//! of each armed syscall the kernel has and the LSM hooks of the armed kinds; or the per-syscall
+//! tracepoints of each armed syscall; or, where tracefs has no syscall events, the two raw
 //! syscall tracepoints), the dispatch table written before anything is attached, and the
 //! initial watch set.
 
@@ -25,8 +26,12 @@ pub enum FileHooks {
     Auto,
     /// LSM hooks + fexit; loading fails where BPF LSM is not active.
     Lsm,
-    /// `sys_enter`/`sys_exit` raw tracepoints (with BTF), on any kernel.
+    /// The armed syscalls' own tracepoints (`syscalls:sys_{enter,exit}_<name>`); the raw
+    /// pair where the kernel has no syscall events.
     Tracepoint,
+    /// `sys_enter`/`sys_exit` raw tracepoints (with BTF), a program on every syscall: the
+    /// fallback, selectable to measure it.
+    RawTracepoint,
 }
 
 /// How the family is configured at load.
@@ -53,7 +58,10 @@ impl Default for FileOptions {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum HookSet {
     Lsm,
+    /// Per-syscall tracepoints.
     Tracepoint,
+    /// The raw `sys_enter`/`sys_exit` pair.
+    RawTracepoint,
 }
 
 /// The loaded family; dropping it detaches its programs.
@@ -83,11 +91,30 @@ pub fn load(
     wakeup_bytes: u64,
     opts: &FileOptions,
 ) -> Result<(FileSensor, FileWatch), LoadError> {
-    let hook_set = match opts.hooks {
-        FileHooks::Tracepoint => HookSet::Tracepoint,
-        FileHooks::Lsm => HookSet::Lsm,
-        FileHooks::Auto if crate::probe::bpf_lsm_active() => HookSet::Lsm,
-        FileHooks::Auto => HookSet::Tracepoint,
+    let lsm = match opts.hooks {
+        FileHooks::Lsm => true,
+        FileHooks::Auto => crate::probe::bpf_lsm_active(),
+        FileHooks::Tracepoint | FileHooks::RawTracepoint => false,
+    };
+    // Where the syscall trace events are, for the per-syscall tracepoint set.
+    let mut events = None;
+    let hook_set = if lsm {
+        HookSet::Lsm
+    } else if opts.hooks == FileHooks::RawTracepoint {
+        HookSet::RawTracepoint
+    } else {
+        match syscall_events() {
+            Ok(dir) => {
+                events = Some(dir);
+                HookSet::Tracepoint
+            }
+            Err(why) => {
+                tracing::warn!(
+                    "per-syscall tracepoints are not available ({why}): the file sensor runs a program on every system call instead (raw sys_enter/sys_exit)"
+                );
+                HookSet::RawTracepoint
+            }
+        }
     };
     let storage: &'static mut MaybeUninit<OpenObject> = Box::leak(Box::new(MaybeUninit::uninit()));
     let mut open = FileSkelBuilder::default()
@@ -110,6 +137,26 @@ pub fn load(
     let mut wanted: BTreeSet<String> = BTreeSet::new();
     match hook_set {
         HookSet::Tracepoint => {
+            let events = events.as_deref().unwrap_or(std::path::Path::new("/"));
+            let mut absent = Vec::new();
+            for s in SYSCALLS.iter().filter(|s| armed(&s.kind)) {
+                if !events.join(format!("sys_exit_{}", s.entry_name())).exists() {
+                    absent.push(s.name);
+                    continue;
+                }
+                wanted.insert(s.exit_tracepoint_program());
+                if s.at_enter {
+                    wanted.insert(s.enter_tracepoint_program());
+                }
+            }
+            if !absent.is_empty() {
+                tracing::info!(
+                    syscalls = ?absent,
+                    "the kernel has no trace events for these system calls (not built in, e.g. init_module without module support): not hooked"
+                );
+            }
+        }
+        HookSet::RawTracepoint => {
             if SYSCALLS.iter().any(|s| armed(&s.kind)) {
                 wanted.insert("sys_enter".into());
                 wanted.insert("sys_exit".into());
@@ -187,6 +234,27 @@ pub fn load(
     ))
 }
 
+/// The directory of the kernel's syscall trace events (`<tracefs>/events/syscalls`), mounting
+/// tracefs at its default path first if it is not there (libbpf looks for it there); an error
+/// says why there is none (tracefs cannot be mounted, or the kernel was built without
+/// `CONFIG_FTRACE_SYSCALLS`).
+fn syscall_events() -> Result<std::path::PathBuf, String> {
+    use crate::mounts::{ensure_at_default, SpecialFs};
+    let tracefs = ensure_at_default(SpecialFs::Tracefs).map_err(|e| e.to_string())?;
+    if tracefs.mounted_now {
+        tracing::info!(path = %tracefs.path.display(), "mounted tracefs for the syscall tracepoints");
+    }
+    let events = tracefs.path.join("events/syscalls");
+    if events.is_dir() {
+        Ok(events)
+    } else {
+        Err(format!(
+            "{} does not exist: the kernel has no syscall trace events",
+            events.display()
+        ))
+    }
+}
+
 /// Program names for errors, which want `&'static str`; only on the failure path.
 fn leak_name(name: &str) -> &'static str {
     Box::leak(name.to_string().into_boxed_str())
@@ -196,8 +264,8 @@ fn leak_name(name: &str) -> &'static str {
 mod tests {
     use super::*;
 
-    /// The programs `load` asks for by name (the fexit of every syscall in the table, the LSM
-    /// hooks, the tracepoints) are the ones `bpf/file.bpf.c` defines: a renamed or missing
+    /// The programs `load` asks for by name (the fexit and the tracepoint programs of every
+    /// syscall in the table, the LSM hooks, the raw tracepoints) are the ones `bpf/file.bpf.c` defines: a renamed or missing
     /// program would otherwise only show as a hook silently not loaded.
     #[test]
     fn every_program_the_loader_names_is_in_the_object() {
@@ -214,6 +282,13 @@ mod tests {
             .iter()
             .map(|s| s.fexit_program())
             .chain(LSM_HOOKS.iter().map(|(name, _)| name.to_string()))
+            .chain(SYSCALLS.iter().map(|s| s.exit_tracepoint_program()))
+            .chain(
+                SYSCALLS
+                    .iter()
+                    .filter(|s| s.at_enter)
+                    .map(|s| s.enter_tracepoint_program()),
+            )
             .chain(["sys_enter", "sys_exit", "on_signal"].map(String::from));
         for name in named {
             assert!(programs.contains(&name), "no program {name} in the object");

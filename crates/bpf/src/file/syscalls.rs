@@ -109,9 +109,9 @@ pub fn prog_type_name(prog_type: u32) -> String {
 }
 
 impl Syscall {
-    /// Its name in the kernel's entry points and in fexit program names (`umount2` is
+    /// Its name in the kernel's entry points, trace events and program names (`umount2` is
     /// `umount`).
-    fn entry_name(&self) -> &'static str {
+    pub(super) fn entry_name(&self) -> &'static str {
         if self.name == "umount2" {
             "umount"
         } else {
@@ -127,6 +127,17 @@ impl Syscall {
     /// Its fexit program in `bpf/file.bpf.c` (`FEXIT(name, id)` defines `fx_<name>`).
     pub(super) fn fexit_program(&self) -> String {
         format!("fx_{}", self.entry_name())
+    }
+
+    /// Its `syscalls:sys_exit_<name>` program (`SYSCALL_EXIT(name, id)` defines `tx_<name>`).
+    pub(super) fn exit_tracepoint_program(&self) -> String {
+        format!("tx_{}", self.entry_name())
+    }
+
+    /// Its `syscalls:sys_enter_<name>` program, defined for the syscalls read at entry
+    /// (`SYSCALL_ENTER_EXIT(name, id)` defines `te_<name>`).
+    pub(super) fn enter_tracepoint_program(&self) -> String {
+        format!("te_{}", self.entry_name())
     }
 
     /// Its `syscall_handlers` entry: its handler id, with `SHRIKE_SYS_AT_ENTER` when

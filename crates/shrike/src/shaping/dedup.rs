@@ -157,7 +157,7 @@ fn hash_target(event: &Event, h: &mut DefaultHasher) {
 mod tests {
     use std::sync::Arc;
 
-    use shrike_event::{ExecId, FileInfo, Process, Timestamp};
+    use shrike_event::{FileInfo, Process, Timestamp};
 
     use super::*;
 

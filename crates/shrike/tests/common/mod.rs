@@ -41,6 +41,27 @@ pub fn bpf_lsm_expected() -> bool {
 }
 
 /// Whether this test can run; panics under CI=true when it cannot.
+/// Whether the agent's file sensor sees module loads here: with the LSM hook set (`lsm`) or
+/// the raw syscall tracepoints (SHRIKE_FILE_HOOKS=raw-tracepoint), always; with the per-syscall
+/// tracepoints, only where the kernel has module syscalls at all — one built without module
+/// support refuses them with ENOSYS and has no trace events for them (looked for where the
+/// agent mounts tracefs, so call this after starting it).
+pub fn module_syscalls_traced(lsm: bool) -> bool {
+    lsm || std::env::var("SHRIKE_FILE_HOOKS").as_deref() == Ok("raw-tracepoint")
+        || std::path::Path::new("/sys/kernel/tracing/events/syscalls/sys_exit_finit_module")
+            .exists()
+}
+
+/// The agent's log says the kernel has no module syscalls to hook (see
+/// [`module_syscalls_traced`]).
+pub fn assert_module_syscalls_reported_absent(stderr: &str) {
+    assert!(
+        stderr.contains("no trace events for these system calls")
+            && stderr.contains("finit_module"),
+        "the agent should say it hooks no module syscalls: {stderr}"
+    );
+}
+
 pub fn require_root(test: &str) -> bool {
     // SAFETY: geteuid has no preconditions.
     if unsafe { libc::geteuid() } == 0 {
