@@ -16,6 +16,7 @@ use common::*;
 use serde_json::{json, Value};
 use shrike::workload::cri;
 use shrike::workload::pb::Writer;
+use shrike::workload::{resolver, Request, RuntimeSocket};
 
 const WAIT: Duration = Duration::from_secs(60);
 
@@ -296,6 +297,7 @@ fn docker_archive(dir: &TempDir, layer: &Path, tag: &str, entrypoint: &[&str]) -
 /// directory.
 struct Containerd {
     socket: PathBuf,
+    log: PathBuf,
     daemon: Child,
     pods: Vec<String>,
 }
@@ -326,6 +328,7 @@ impl Containerd {
             .expect("starting containerd");
         let c = Containerd {
             socket,
+            log: dir.path("containerd.log"),
             daemon,
             pods: Vec::new(),
         };
@@ -345,7 +348,11 @@ impl Containerd {
     fn call(&self, method: &str, request: &Writer) -> Vec<u8> {
         cri::call(&self.socket, method, request, Duration::from_secs(60))
             .unwrap_or_else(|e| panic!("CRI {method}: {e}"))
-            .unwrap_or_else(|| panic!("CRI {method} failed (see containerd.log)"))
+            .unwrap_or_else(|| {
+                let log = std::fs::read_to_string(&self.log).unwrap_or_default();
+                let errors: Vec<&str> = log.lines().filter(|l| l.contains("level=error")).collect();
+                panic!("CRI {method} failed; containerd's errors:\n{}", errors.join("\n"))
+            })
     }
 }
 
@@ -369,36 +376,44 @@ fn first_string(answer: &[u8]) -> String {
         .unwrap_or_default()
 }
 
-/// A pod sandbox and a container in it, created through containerd's CRI as kubelet does (pod
-/// name, namespace, uid and labels; the container's kubelet labels; a host-path mount; the
-/// pod on the host's network): exec, file and network events from inside carry `container`
-/// and `k8s` exactly as the CRI reports them.
-#[test]
-fn containerd_pod_events_carry_container_and_pod_identity() {
-    let test = "containerd_pod_events_carry_container_and_pod_identity";
-    if !require_root(test) || !require_tool(test, "containerd") || !require_tool(test, "ctr") || !require_tool(test, "runc") {
-        return;
-    }
-    let dir = TempDir::new("containerd");
-    let layer = rootfs_tar(&dir);
+/// A pod with one container, started through containerd's CRI, and what its events must say.
+struct Pod {
+    ctrd: Containerd,
+    id: String,
+    share: PathBuf,
+    port: u16,
+    marker: String,
+    container: Value,
+    k8s: Value,
+}
+
+/// Starts containerd, imports the images, and creates a pod sandbox and a container in it as
+/// kubelet does (pod name, namespace, uid and labels; the container's kubelet labels; a
+/// host-path mount; the pod on the host's network). `before_start` runs between creating the
+/// container and starting it (e.g. starting the agent).
+fn start_pod(dir: &TempDir, before_start: impl FnOnce(&Containerd)) -> Pod {
+    let layer = rootfs_tar(dir);
     let pause = "localhost/shrike-pause:1";
     let tag = "localhost/shrike-app:1";
-    let (pause_tar, _) = docker_archive(&dir, &layer, pause, &["/bin/sleep", "100000"]);
-    let (app_tar, app_id) = docker_archive(&dir, &layer, tag, &["/bin/sh"]);
-    let mut ctrd = Containerd::start(&dir, pause);
+    let (pause_tar, _) = docker_archive(dir, &layer, pause, &["/bin/sleep", "100000"]);
+    let (app_tar, app_id) = docker_archive(dir, &layer, tag, &["/bin/sh"]);
+    let mut ctrd = Containerd::start(dir, pause);
     ctrd.import(&pause_tar);
     ctrd.import(&app_tar);
-    let agent = Agent::start(&[
-        "--container-runtime",
-        &format!("containerd={}", ctrd.socket.display()),
-    ]);
 
     let m = marker("cri");
     let pid = std::process::id();
-    let (pod, namespace, uid) = (format!("web-{pid}"), "shrike-test", format!("7a0c9a4e-0000-4000-8000-{pid:012}"));
-    let pod_labels = BTreeMap::from([("app".to_string(), "web".to_string()), ("tier".to_string(), "front".to_string())]);
-    // PodSandboxConfig { metadata 1 { name 1, uid 2, namespace 3 }, hostname 2,
-    // log_directory 3, labels 6, linux 8 { cgroup_parent 1, security_context 2 {
+    let (pod, namespace, uid) = (
+        format!("web-{pid}"),
+        "shrike-test",
+        format!("7a0c9a4e-0000-4000-8000-{pid:012}"),
+    );
+    let pod_labels = BTreeMap::from([
+        ("app".to_string(), "web".to_string()),
+        ("tier".to_string(), "front".to_string()),
+    ]);
+    // PodSandboxConfig { metadata 1 { name 1, uid 2, namespace 3 }, log_directory 3 (no
+    // hostname: a host-network pod shares the host's UTS namespace), labels 6, linux 8 { cgroup_parent 1, security_context 2 {
     // namespace_options 1 { network 1 = NODE } } } }
     let mut meta = Writer::new();
     meta.string(1, &pod).string(2, &uid).string(3, namespace);
@@ -407,13 +422,14 @@ fn containerd_pod_events_carry_container_and_pod_identity() {
     let mut sec = Writer::new();
     sec.message(1, &ns);
     let mut linux = Writer::new();
-    linux.string(1, &format!("/kubepods/besteffort/pod{uid}")).message(2, &sec);
+    linux
+        .string(1, &format!("/kubepods/besteffort/pod{uid}"))
+        .message(2, &sec);
     let logs = dir.path("logs");
     std::fs::create_dir_all(&logs).unwrap();
     let mut pod_config = Writer::new();
     pod_config
         .message(1, &meta)
-        .string(2, &pod)
         .string(3, &logs.to_string_lossy())
         .map(6, &pod_labels)
         .message(8, &linux);
@@ -450,9 +466,12 @@ fn containerd_pod_events_carry_container_and_pod_identity() {
         .map(9, &kubelet_labels)
         .string(11, "app.log");
     let mut req = Writer::new();
-    req.string(1, &sandbox).message(2, &config).message(3, &pod_config);
+    req.string(1, &sandbox)
+        .message(2, &config)
+        .message(3, &pod_config);
     let id = first_string(&ctrd.call("CreateContainer", &req));
     assert_eq!(id.len(), 64, "{id}");
+    before_start(&ctrd);
     let mut req = Writer::new();
     req.string(1, &id);
     ctrd.call("StartContainer", &req);
@@ -478,5 +497,77 @@ fn containerd_pod_events_carry_container_and_pod_identity() {
         "container": "app",
         "labels": pod_labels,
     });
-    container_events(&agent, &id, &share, port, &m, &container, &k8s);
+    Pod {
+        ctrd,
+        id,
+        share,
+        port,
+        marker: m,
+        container,
+        k8s,
+    }
+}
+
+fn containerd_tools(test: &str) -> bool {
+    require_root(test)
+        && require_tool(test, "containerd")
+        && require_tool(test, "ctr")
+        && require_tool(test, "runc")
+}
+
+/// The CRI client alone against containerd (no agent): the identity it reads for a pod's
+/// container is exactly what the test created through the CRI.
+#[test]
+fn cri_lookup_reads_container_and_pod_from_containerd() {
+    if !containerd_tools("cri_lookup_reads_container_and_pod_from_containerd") {
+        return;
+    }
+    let dir = TempDir::new("cri");
+    let pod = start_pod(&dir, |_| {});
+    let runtimes = vec![RuntimeSocket {
+        runtime: "containerd".into(),
+        socket: pod.ctrd.socket.clone(),
+    }];
+    let request = Request {
+        id: pod.id.clone(),
+        runtime_hint: "containerd".into(),
+        cgroup_dir: None,
+    };
+    let found = resolver::ask(&runtimes, &request).expect("containerd knows the container");
+    assert_eq!(serde_json::to_value(&found.container).unwrap(), pod.container);
+    assert_eq!(serde_json::to_value(&found.k8s).unwrap(), pod.k8s);
+    let unknown = Request {
+        id: "0".repeat(64),
+        ..request
+    };
+    assert!(resolver::ask(&runtimes, &unknown).is_none());
+}
+
+/// A pod sandbox and a container in it, created through containerd's CRI as kubelet does:
+/// exec, file and network events from inside carry `container` and `k8s` exactly as the CRI
+/// reports them.
+#[test]
+fn containerd_pod_events_carry_container_and_pod_identity() {
+    if !containerd_tools("containerd_pod_events_carry_container_and_pod_identity") {
+        return;
+    }
+    let dir = TempDir::new("containerd");
+    let mut agent = None;
+    let pod = start_pod(&dir, |ctrd| {
+        agent = Some(Agent::start(&[
+            "--container-runtime",
+            &format!("containerd={}", ctrd.socket.display()),
+        ]));
+    });
+    let agent = agent.expect("agent started");
+    host_exec_has_no_identity(&agent);
+    container_events(
+        &agent,
+        &pod.id,
+        &pod.share,
+        pod.port,
+        &pod.marker,
+        &pod.container,
+        &pod.k8s,
+    );
 }
