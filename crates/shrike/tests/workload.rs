@@ -106,7 +106,7 @@ fn script(port: u16, m: &str) -> String {
     format!(
         "while [ ! -e /share/go ]; do sleep 0.2; done; cat /etc/shadow >/dev/null; \
          nc -l -p {port} >/dev/null & sleep 0.5; echo hi | nc -w 1 127.0.0.1 {port}; \
-         echo {m}; sleep 2"
+         /bin/echo {m}; sleep 2"
     )
 }
 
@@ -256,7 +256,7 @@ fn podman_container_events_carry_the_runtimes_identity() {
         "id": id,
         "name": name,
         "image": tag,
-        "image_id": image_id.trim_start_matches("sha256:"),
+        "image_id": image_id,
         "runtime": "podman",
         "labels": {"app": "shrike-test", "marker": m},
         "resolved": true,
@@ -267,6 +267,32 @@ fn podman_container_events_carry_the_runtimes_identity() {
         "runtime_socket_mounted": false,
     });
     container_events(&agent, &id, &share, port, &m, &container, &Value::Null);
+
+    // The inputs of container-escape rules: a privileged container in the host's pid namespace
+    // with the host's /run (where the runtimes' sockets live) mounted in.
+    let escape = format!("{name}-priv");
+    podman.cleanup.insert(0, vec!["rm".into(), "-f".into(), escape.clone()]);
+    let m2 = marker("privileged");
+    let id2 = run(podman
+        .cmd()
+        .args(["run", "-d", "--ulimit", "host", "--network", "none", "--name", &escape])
+        .args(["--privileged", "--pid", "host", "-v", "/run:/hostrun:ro"])
+        .args([&tag, "/bin/sh", "-c"])
+        .arg(format!("while true; do /bin/echo {m2}; sleep 0.2; done")));
+    let e = agent.wait_for("a described exec in the privileged container", WAIT, |e| {
+        kind_is(e, "process_exec")
+            && in_container(&id2)(e)
+            && has_arg(e, &m2)
+            && e["container"]["resolved"] == true
+    });
+    let c = &e["container"];
+    assert_eq!(
+        (&c["privileged"], &c["host_pid"], &c["host_network"]),
+        (&json!(true), &json!(true), &json!(false)),
+        "{e}"
+    );
+    assert_eq!(c["host_mounts"], json!(["/run"]), "{e}");
+    assert_eq!(c["runtime_socket_mounted"], true, "{e}");
 }
 
 /// An image as a Docker archive (`ctr images import` reads it): the root file system as one

@@ -100,7 +100,13 @@ fn container_status(status: &[u8], runtime: &str, id: &str, info: &Json) -> Iden
         runtime_socket_mounted: Some(host_mounts.iter().any(|m| is_runtime_socket_mount(m))),
         host_mounts,
         resolved: true,
-        privileged: security["privileged"].as_bool().or(Some(false)).filter(|_| !info.is_null()),
+        // containerd's verbose info holds the CRI config as JSON, where false is omitted;
+        // without it (CRI-O) a top-level `privileged` if there is one, else unknown.
+        privileged: if info["config"].is_object() {
+            Some(security["privileged"].as_bool().unwrap_or(false))
+        } else {
+            info["privileged"].as_bool()
+        },
         labels,
         ..ContainerIdentity::default()
     };
