@@ -78,8 +78,7 @@ pub fn is_runtime_socket_mount(source: &str) -> bool {
     let source = source.trim_end_matches('/');
     RUNTIME_SOCKETS.iter().any(|s| {
         *s == source
-            || s
-                .strip_prefix(source)
+            || s.strip_prefix(source)
                 .is_some_and(|rest| rest.starts_with('/'))
     })
 }

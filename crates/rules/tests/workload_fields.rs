@@ -30,12 +30,22 @@ fn policy() -> Policy {
   condition: kind = process_exec and container.resolved = false and container.id exists
 "#;
     Policy::compile([("workload.yaml", yaml)]).unwrap_or_else(|d| {
-        panic!("{}", d.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"))
+        panic!(
+            "{}",
+            d.iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join("\n")
+        )
     })
 }
 
 fn ids(policy: &Policy, e: &Event) -> Vec<String> {
-    policy.evaluate(e).iter().map(|m| m.rule_id.to_string()).collect()
+    policy
+        .evaluate(e)
+        .iter()
+        .map(|m| m.rule_id.to_string())
+        .collect()
 }
 
 fn sh_in(container: Option<ContainerIdentity>, k8s: Option<PodIdentity>) -> Event {

@@ -95,7 +95,12 @@ fn rootfs_tar(dir: &TempDir) -> PathBuf {
     std::fs::write(root.join("etc/passwd"), "root:x:0:0:root:/:/bin/sh\n").unwrap();
     std::fs::write(root.join("etc/shadow"), "root:*:19000:0:99999:7:::\n").unwrap();
     let tar = dir.path("rootfs.tar");
-    run(Command::new("tar").arg("-C").arg(&root).arg("-cf").arg(&tar).arg("."));
+    run(Command::new("tar")
+        .arg("-C")
+        .arg(&root)
+        .arg("-cf")
+        .arg(&tar)
+        .arg("."));
     tar
 }
 
@@ -155,7 +160,10 @@ fn host_exec_has_no_identity(agent: &Agent) {
     let e = agent.wait_for("host exec", WAIT, |e| {
         kind_is(e, "process_exec") && has_arg(e, &m)
     });
-    assert!(e.get("container").is_none() && e.get("k8s").is_none(), "{e}");
+    assert!(
+        e.get("container").is_none() && e.get("k8s").is_none(),
+        "{e}"
+    );
 }
 
 /// `podman system service` on a socket of the test's own, with the test's containers.conf.
@@ -192,7 +200,8 @@ impl Podman {
 
     fn cmd(&self) -> Command {
         let mut c = Command::new("podman");
-        c.env("CONTAINERS_CONF", &self.conf).args(["--runtime", "runc"]);
+        c.env("CONTAINERS_CONF", &self.conf)
+            .args(["--runtime", "runc"]);
         c
     }
 }
@@ -200,7 +209,12 @@ impl Podman {
 impl Drop for Podman {
     fn drop(&mut self) {
         for args in &self.cleanup {
-            let _ = self.cmd().args(args).stdout(Stdio::null()).stderr(Stdio::null()).status();
+            let _ = self
+                .cmd()
+                .args(args)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status();
         }
         let _ = self.service.kill();
         let _ = self.service.wait();
@@ -210,7 +224,11 @@ impl Drop for Podman {
 fn wait_for_socket(socket: &Path) {
     let deadline = Instant::now() + Duration::from_secs(30);
     while !socket.exists() {
-        assert!(Instant::now() < deadline, "{} did not appear", socket.display());
+        assert!(
+            Instant::now() < deadline,
+            "{} did not appear",
+            socket.display()
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
 }
@@ -230,7 +248,9 @@ fn podman_container_events_carry_the_runtimes_identity() {
     let mut podman = Podman::start(&dir);
     let tag = format!("localhost/shrike-wl-{}:1", std::process::id());
     let image_id = run(podman.cmd().arg("import").arg(&tar).arg(&tag));
-    podman.cleanup.push(vec!["rmi".into(), "-f".into(), tag.clone()]);
+    podman
+        .cleanup
+        .push(vec!["rmi".into(), "-f".into(), tag.clone()]);
     let agent = Agent::start(&[
         "--container-runtime",
         &format!("podman={}", podman.socket.display()),
@@ -241,10 +261,21 @@ fn podman_container_events_carry_the_runtimes_identity() {
     let name = format!("shrike-wl-{}", std::process::id());
     let port = 20000 + (std::process::id() % 20000) as u16;
     let share = dir.path("share");
-    podman.cleanup.insert(0, vec!["rm".into(), "-f".into(), name.clone()]);
+    podman
+        .cleanup
+        .insert(0, vec!["rm".into(), "-f".into(), name.clone()]);
     let id = run(podman
         .cmd()
-        .args(["run", "-d", "--ulimit", "host", "--network", "none", "--name", &name])
+        .args([
+            "run",
+            "-d",
+            "--ulimit",
+            "host",
+            "--network",
+            "none",
+            "--name",
+            &name,
+        ])
         .args(["-l", "app=shrike-test", "-l"])
         .arg(format!("marker={m}"))
         .arg("-v")
@@ -271,11 +302,22 @@ fn podman_container_events_carry_the_runtimes_identity() {
     // The inputs of container-escape rules: a privileged container in the host's pid namespace
     // with the host's /run (where the runtimes' sockets live) mounted in.
     let escape = format!("{name}-priv");
-    podman.cleanup.insert(0, vec!["rm".into(), "-f".into(), escape.clone()]);
+    podman
+        .cleanup
+        .insert(0, vec!["rm".into(), "-f".into(), escape.clone()]);
     let m2 = marker("privileged");
     let id2 = run(podman
         .cmd()
-        .args(["run", "-d", "--ulimit", "host", "--network", "none", "--name", &escape])
+        .args([
+            "run",
+            "-d",
+            "--ulimit",
+            "host",
+            "--network",
+            "none",
+            "--name",
+            &escape,
+        ])
         .args(["--privileged", "--pid", "host", "-v", "/run:/hostrun:ro"])
         .args([&tag, "/bin/sh", "-c"])
         .arg(format!("while true; do /bin/echo {m2}; sleep 0.2; done")));
@@ -297,12 +339,23 @@ fn podman_container_events_carry_the_runtimes_identity() {
 
 /// An image as a Docker archive (`ctr images import` reads it): the root file system as one
 /// layer, an entrypoint, and its tag. Returns the archive and the image's config digest.
-fn docker_archive(dir: &TempDir, layer: &Path, tag: &str, entrypoint: &[&str]) -> (PathBuf, String) {
+fn docker_archive(
+    dir: &TempDir,
+    layer: &Path,
+    tag: &str,
+    entrypoint: &[&str],
+) -> (PathBuf, String) {
     let name = tag.replace(['/', ':'], "_");
     let staging = dir.path(&format!("{name}.d"));
     std::fs::create_dir_all(&staging).unwrap();
     std::fs::copy(layer, staging.join("layer.tar")).unwrap();
-    let sha = |p: &Path| run(Command::new("sha256sum").arg(p)).split(' ').next().unwrap_or_default().to_string();
+    let sha = |p: &Path| {
+        run(Command::new("sha256sum").arg(p))
+            .split(' ')
+            .next()
+            .unwrap_or_default()
+            .to_string()
+    };
     let diff_id = sha(&staging.join("layer.tar"));
     let config = json!({
         "architecture": "amd64",
@@ -315,7 +368,12 @@ fn docker_archive(dir: &TempDir, layer: &Path, tag: &str, entrypoint: &[&str]) -
     let manifest = json!([{"Config": "config.json", "RepoTags": [tag], "Layers": ["layer.tar"]}]);
     std::fs::write(staging.join("manifest.json"), manifest.to_string()).unwrap();
     let archive = dir.path(&format!("{name}.tar"));
-    run(Command::new("tar").arg("-C").arg(&staging).arg("-cf").arg(&archive).args(["manifest.json", "config.json", "layer.tar"]));
+    run(Command::new("tar")
+        .arg("-C")
+        .arg(&staging)
+        .arg("-cf")
+        .arg(&archive)
+        .args(["manifest.json", "config.json", "layer.tar"]));
     (archive, format!("sha256:{config_digest}"))
 }
 
@@ -377,7 +435,10 @@ impl Containerd {
             .unwrap_or_else(|| {
                 let log = std::fs::read_to_string(&self.log).unwrap_or_default();
                 let errors: Vec<&str> = log.lines().filter(|l| l.contains("level=error")).collect();
-                panic!("CRI {method} failed; containerd's errors:\n{}", errors.join("\n"))
+                panic!(
+                    "CRI {method} failed; containerd's errors:\n{}",
+                    errors.join("\n")
+                )
             })
     }
 }
@@ -387,8 +448,18 @@ impl Drop for Containerd {
         for pod in &self.pods {
             let mut req = Writer::new();
             req.string(1, pod);
-            let _ = cri::call(&self.socket, "StopPodSandbox", &req, Duration::from_secs(30));
-            let _ = cri::call(&self.socket, "RemovePodSandbox", &req, Duration::from_secs(30));
+            let _ = cri::call(
+                &self.socket,
+                "StopPodSandbox",
+                &req,
+                Duration::from_secs(30),
+            );
+            let _ = cri::call(
+                &self.socket,
+                "RemovePodSandbox",
+                &req,
+                Duration::from_secs(30),
+            );
         }
         // SAFETY: kill with a pid this test spawned and has not reaped.
         unsafe { libc::kill(self.daemon.id() as i32, libc::SIGTERM) };
@@ -470,9 +541,15 @@ fn start_pod(dir: &TempDir, before_start: impl FnOnce(&Containerd)) -> Pod {
     let port = 20000 + (pid % 20000) as u16 + 1;
     let share = dir.path("share");
     let kubelet_labels = BTreeMap::from([
-        ("io.kubernetes.container.name".to_string(), "app".to_string()),
+        (
+            "io.kubernetes.container.name".to_string(),
+            "app".to_string(),
+        ),
         ("io.kubernetes.pod.name".to_string(), pod.clone()),
-        ("io.kubernetes.pod.namespace".to_string(), namespace.to_string()),
+        (
+            "io.kubernetes.pod.namespace".to_string(),
+            namespace.to_string(),
+        ),
         ("io.kubernetes.pod.uid".to_string(), uid.clone()),
     ]);
     let mut cmeta = Writer::new();
@@ -480,7 +557,9 @@ fn start_pod(dir: &TempDir, before_start: impl FnOnce(&Containerd)) -> Pod {
     let mut image = Writer::new();
     image.string(1, tag);
     let mut mount = Writer::new();
-    mount.string(1, "/share").string(2, &share.to_string_lossy());
+    mount
+        .string(1, "/share")
+        .string(2, &share.to_string_lossy());
     let mut config = Writer::new();
     config
         .message(1, &cmeta)
@@ -560,7 +639,10 @@ fn cri_lookup_reads_container_and_pod_from_containerd() {
         cgroup_dir: None,
     };
     let found = resolver::ask(&runtimes, &request).expect("containerd knows the container");
-    assert_eq!(serde_json::to_value(&found.container).unwrap(), pod.container);
+    assert_eq!(
+        serde_json::to_value(&found.container).unwrap(),
+        pod.container
+    );
     assert_eq!(serde_json::to_value(&found.k8s).unwrap(), pod.k8s);
     let unknown = Request {
         id: "0".repeat(64),

@@ -63,14 +63,21 @@ impl Cache {
     }
 
     /// Remembers a container whose lookup is under way.
-    pub fn insert_pending(&mut self, container: Arc<ContainerIdentity>, cgroup_dir: Option<PathBuf>) {
+    pub fn insert_pending(
+        &mut self,
+        container: Arc<ContainerIdentity>,
+        cgroup_dir: Option<PathBuf>,
+    ) {
         self.insert(container.id.clone(), container, None, cgroup_dir);
     }
 
     /// Stores what the runtime said (keeping the cgroup the pending entry had).
     pub fn resolve(&mut self, container: ContainerIdentity, k8s: Option<PodIdentity>) {
         self.resolved += 1;
-        let dir = self.entries.get(&container.id).and_then(|e| e.cgroup_dir.clone());
+        let dir = self
+            .entries
+            .get(&container.id)
+            .and_then(|e| e.cgroup_dir.clone());
         let id = container.id.clone();
         self.insert(id, Arc::new(container), k8s.map(Arc::new), dir);
     }

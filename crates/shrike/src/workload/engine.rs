@@ -111,10 +111,16 @@ mod tests {
         });
         let got = from_inspect(&json, "podman", "ab");
         let c = got.container;
-        assert_eq!((c.name.as_str(), c.image.as_str()), ("web", "localhost/app:1"));
+        assert_eq!(
+            (c.name.as_str(), c.image.as_str()),
+            ("web", "localhost/app:1")
+        );
         assert_eq!(c.image_id, "sha256:e3ea");
         assert_eq!(c.labels.get("tier").map(String::as_str), Some("front"));
-        assert_eq!((c.privileged, c.host_pid, c.host_network), (Some(true), Some(true), Some(false)));
+        assert_eq!(
+            (c.privileged, c.host_pid, c.host_network),
+            (Some(true), Some(true), Some(false))
+        );
         assert_eq!(c.host_mounts, vec!["/var/run/docker.sock".to_string()]);
         assert_eq!(c.runtime_socket_mounted, Some(true));
         assert!(got.k8s.is_none());

@@ -29,7 +29,12 @@ pub fn get(socket: &Path, path: &str, timeout: Duration) -> Result<(u16, Vec<u8>
         .take((MAX_BODY + 64 * 1024) as u64)
         .read_to_end(&mut raw)
         .map_err(io)?;
-    parse(&raw).ok_or_else(|| RuntimeError::Protocol(socket.display().to_string(), "malformed HTTP response".into()))
+    parse(&raw).ok_or_else(|| {
+        RuntimeError::Protocol(
+            socket.display().to_string(),
+            "malformed HTTP response".into(),
+        )
+    })
 }
 
 fn parse(raw: &[u8]) -> Option<(u16, Vec<u8>)> {
@@ -42,7 +47,11 @@ fn parse(raw: &[u8]) -> Option<(u16, Vec<u8>)> {
         let l = l.to_ascii_lowercase();
         l.starts_with("transfer-encoding:") && l.contains("chunked")
     });
-    let body = if chunked { dechunk(body)? } else { body.to_vec() };
+    let body = if chunked {
+        dechunk(body)?
+    } else {
+        body.to_vec()
+    };
     Some((status, body))
 }
 

@@ -67,9 +67,9 @@ impl RuntimeSocket {
 
     /// Parses `RUNTIME=SOCKET` (the `--container-runtime` option).
     pub fn parse(text: &str) -> Result<Self, String> {
-        let (runtime, socket) = text
-            .split_once('=')
-            .ok_or_else(|| format!("`{text}`: expected RUNTIME=SOCKET, e.g. podman=/run/podman/podman.sock"))?;
+        let (runtime, socket) = text.split_once('=').ok_or_else(|| {
+            format!("`{text}`: expected RUNTIME=SOCKET, e.g. podman=/run/podman/podman.sock")
+        })?;
         if !["podman", "docker", "containerd", "crio"].contains(&runtime) {
             return Err(format!(
                 "`{runtime}`: unknown runtime; one of podman, docker, containerd, crio"

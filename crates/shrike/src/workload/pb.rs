@@ -112,7 +112,9 @@ pub fn fields(buf: &[u8]) -> Vec<(u32, Value<'_>)> {
     let mut out = Vec::new();
     let mut pos = 0;
     while pos < buf.len() {
-        let Some(key) = read_varint(buf, &mut pos) else { break };
+        let Some(key) = read_varint(buf, &mut pos) else {
+            break;
+        };
         let field = (key >> 3) as u32;
         let value = match key & 7 {
             0 => match read_varint(buf, &mut pos) {
@@ -124,7 +126,9 @@ pub fn fields(buf: &[u8]) -> Vec<(u32, Value<'_>)> {
                 Value::Fixed
             }
             2 => {
-                let Some(len) = read_varint(buf, &mut pos) else { break };
+                let Some(len) = read_varint(buf, &mut pos) else {
+                    break;
+                };
                 let end = pos.saturating_add(len as usize);
                 let Some(b) = buf.get(pos..end) else { break };
                 pos = end;
@@ -143,7 +147,10 @@ pub fn fields(buf: &[u8]) -> Vec<(u32, Value<'_>)> {
 
 /// The first value of `field` in `buf`.
 pub fn field(buf: &[u8], number: u32) -> Option<Value<'_>> {
-    fields(buf).into_iter().find(|(n, _)| *n == number).map(|(_, v)| v)
+    fields(buf)
+        .into_iter()
+        .find(|(n, _)| *n == number)
+        .map(|(_, v)| v)
 }
 
 /// The entries of a `map<string, string>` field.
@@ -170,7 +177,10 @@ mod tests {
         let mut inner = Writer::new();
         inner.string(1, "name");
         let mut m = Writer::new();
-        m.string(1, "abc").uint(2, 300).message(3, &inner).map(6, &labels);
+        m.string(1, "abc")
+            .uint(2, 300)
+            .message(3, &inner)
+            .map(6, &labels);
         let buf = &m.buf;
         assert_eq!(field(buf, 1).map(Value::text).as_deref(), Some("abc"));
         assert_eq!(field(buf, 2).map(Value::uint), Some(300));

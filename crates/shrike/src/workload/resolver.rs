@@ -53,7 +53,10 @@ fn run(runtimes: &[RuntimeSocket], cache: &Mutex<Cache>, requests: &Receiver<Req
                 .map(|(id, _)| id)
                 .collect();
             if !gone.is_empty() {
-                debug!(containers = gone.len(), "workload: cgroups gone, identities dropped");
+                debug!(
+                    containers = gone.len(),
+                    "workload: cgroups gone, identities dropped"
+                );
                 lock().evict(&gone);
             }
         }
@@ -62,8 +65,12 @@ fn run(runtimes: &[RuntimeSocket], cache: &Mutex<Cache>, requests: &Receiver<Req
 
 /// Asks each runtime in turn (the one the cgroup path names first) until one knows `id`.
 pub fn ask(runtimes: &[RuntimeSocket], request: &Request) -> Option<Identity> {
-    let hinted = runtimes.iter().filter(|r| r.runtime == request.runtime_hint);
-    let others = runtimes.iter().filter(|r| r.runtime != request.runtime_hint);
+    let hinted = runtimes
+        .iter()
+        .filter(|r| r.runtime == request.runtime_hint);
+    let others = runtimes
+        .iter()
+        .filter(|r| r.runtime != request.runtime_hint);
     for runtime in hinted.chain(others) {
         if !runtime.socket.exists() {
             continue;
@@ -82,5 +89,40 @@ fn ask_one(runtime: &RuntimeSocket, id: &str) -> Result<Option<Identity>, Runtim
     match runtime.api() {
         Api::Engine => engine::inspect(socket, &runtime.runtime, id, TIMEOUT),
         Api::Cri => cri::inspect(socket, &runtime.runtime, id, TIMEOUT),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use shrike_event::ContainerIdentity;
+    use std::sync::mpsc::sync_channel;
+
+    /// A container whose cgroup directory is removed is dropped by the resolver's sweep, and one
+    /// whose cgroup stays is kept.
+    #[test]
+    fn containers_are_dropped_when_their_cgroup_goes() {
+        let base = std::env::temp_dir().join(format!("shrike-evict-{}", std::process::id()));
+        let (gone, kept) = (base.join("gone"), base.join("kept"));
+        std::fs::create_dir_all(&gone).unwrap();
+        std::fs::create_dir_all(&kept).unwrap();
+        let cache = Arc::new(Mutex::new(Cache::new(16)));
+        for (id, dir) in [("a", &gone), ("b", &kept)] {
+            let c = Arc::new(ContainerIdentity {
+                id: id.into(),
+                ..ContainerIdentity::default()
+            });
+            cache.lock().unwrap().insert_pending(c, Some(dir.clone()));
+        }
+        let (_tx, rx) = sync_channel(1);
+        spawn(Vec::new(), cache.clone(), rx).unwrap();
+        std::fs::remove_dir(&gone).unwrap();
+        let deadline = Instant::now() + SWEEP * 4;
+        while cache.lock().unwrap().len() > 1 && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let dirs = cache.lock().unwrap().cgroup_dirs();
+        let _ = std::fs::remove_dir_all(&base);
+        assert_eq!(dirs, vec![("b".to_string(), kept)]);
     }
 }
