@@ -47,6 +47,10 @@ impl Cache {
         self.entries.len()
     }
 
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
     pub fn resolved_count(&self) -> u64 {
         self.resolved
     }
