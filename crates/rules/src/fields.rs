@@ -359,12 +359,48 @@ pub fn get_env<'e>(e: &'e Event, name: &str, v: V<'_, 'e>) -> Option<bool> {
     e.process.env.get(name).and_then(|x| s(v, x))
 }
 
+/// Whose labels a `*.labels.KEY` field reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum LabelOf {
+    /// `container.labels.KEY`: the container's labels as its runtime reports them.
+    Container,
+    /// `k8s.labels.KEY`: the pod's labels.
+    Pod,
+}
+
+impl LabelOf {
+    pub fn prefix(self) -> &'static str {
+        match self {
+            LabelOf::Container => "container.labels.",
+            LabelOf::Pod => "k8s.labels.",
+        }
+    }
+}
+
+/// `container.labels.KEY` / `k8s.labels.KEY` split into whose labels and the key.
+pub fn label_field(name: &str) -> Option<(LabelOf, &str)> {
+    [LabelOf::Container, LabelOf::Pod].into_iter().find_map(|of| {
+        name.strip_prefix(of.prefix())
+            .filter(|k| !k.is_empty())
+            .map(|k| (of, k))
+    })
+}
+
+/// Reads a label of the event's container or pod: present when it has that label.
+pub fn get_label<'e>(e: &'e Event, of: LabelOf, key: &str, v: V<'_, 'e>) -> Option<bool> {
+    let labels = match of {
+        LabelOf::Container => &e.container.as_deref()?.labels,
+        LabelOf::Pod => &e.k8s.as_deref()?.labels,
+    };
+    labels.get(key).and_then(|x| s(v, x))
+}
+
 /// Every name a suggestion may offer (the table plus the env family).
 pub fn all_names() -> impl Iterator<Item = &'static str> {
     FIELDS
         .iter()
         .map(|f| f.name)
-        .chain(["process.env.LD_PRELOAD"])
+        .chain(["process.env.LD_PRELOAD", "container.labels.app", "k8s.labels.app"])
 }
 
 #[cfg(test)]

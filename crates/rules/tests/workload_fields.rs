@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use common::*;
 use shrike_event::{ContainerIdentity, Event, PodIdentity};
-use shrike_rules::Policy;
+use shrike_rules::{Enforcement, Policy};
 
 fn policy() -> Policy {
     let yaml = r#"
@@ -18,7 +18,7 @@ fn policy() -> Policy {
   severity: high
   condition: >
     kind = process_exec and process.name = sh and k8s.namespace = prod
-    and k8s.label_keys = app and container.image startswith registry.example/web
+    and k8s.labels.app = web and container.image startswith registry.example/web
 - rule: privileged container touches the runtime socket
   id: WL-2
   severity: critical
@@ -103,4 +103,45 @@ fn privileged_and_socket_mounts_and_unresolved_containers_are_rule_inputs() {
         ..ContainerIdentity::default()
     };
     assert_eq!(ids(&policy, &sh_in(Some(pending), None)), ["WL-3"]);
+}
+
+/// A deny rule scoped to a workload is not decided by the kernel on its other conditions alone
+/// (which would deny the exec in every container and on the host): the workload part stays a
+/// user-space residual, so the kernel never enforces it.
+#[test]
+fn a_deny_rule_scoped_to_a_pod_is_never_enforced_by_the_kernel_everywhere() {
+    let yaml = "- rule: no shell in prod\n  id: WL-D\n  severity: high\n  action: deny\n  mode: enforce\n  condition: kind = process_exec and process.binary = /bin/sh and k8s.namespace = prod\n";
+    let policy = Policy::compile([("deny.yaml", yaml)]).unwrap_or_else(|d| {
+        panic!("{}", shrike_rules::text::render_diagnostics(&d))
+    });
+    let entries = &policy.kernel_plan().rules[0].entries;
+    assert!(!entries.is_empty());
+    for e in entries {
+        assert!(!e.exact, "{e:?}");
+        assert_ne!(e.enforcement, Enforcement::Kernel, "{e:?}");
+        assert!(e.residual.as_deref().is_some_and(|r| r.contains("k8s.namespace")), "{e:?}");
+    }
+    let (c, p) = web("prod");
+    assert_eq!(ids(&policy, &sh_in(Some(c), Some(p))), ["WL-D"]);
+    let (c, p) = web("dev");
+    assert!(ids(&policy, &sh_in(Some(c), Some(p))).is_empty());
+}
+
+/// `container.labels.KEY` and `k8s.labels.KEY` read one label's value; a missing label or a
+/// host process has none, and a misspelt family is an error naming the right one.
+#[test]
+fn label_fields_read_one_labels_value() {
+    let yaml = "- rule: r\n  id: WL-L\n  severity: low\n  condition: kind = process_exec and container.labels.tier = front\n";
+    let policy = Policy::compile([("l.yaml", yaml)]).unwrap_or_else(|d| {
+        panic!("{}", shrike_rules::text::render_diagnostics(&d))
+    });
+    let (mut c, _) = web("prod");
+    c.labels.insert("tier".into(), "front".into());
+    assert_eq!(ids(&policy, &sh_in(Some(c.clone()), None)), ["WL-L"]);
+    c.labels.insert("tier".into(), "back".into());
+    assert!(ids(&policy, &sh_in(Some(c), None)).is_empty());
+    assert!(ids(&policy, &sh_in(None, None)).is_empty());
+    let bad = "- rule: r\n  id: WL-B\n  severity: low\n  condition: kind = process_exec and container.label.tier = front\n";
+    let err = Policy::compile([("b.yaml", bad)]).err().expect("an unknown field");
+    assert!(err[0].to_string().contains("unknown field 'container.label.tier'"), "{}", err[0]);
 }
