@@ -379,11 +379,13 @@ impl LabelOf {
 
 /// `container.labels.KEY` / `k8s.labels.KEY` split into whose labels and the key.
 pub fn label_field(name: &str) -> Option<(LabelOf, &str)> {
-    [LabelOf::Container, LabelOf::Pod].into_iter().find_map(|of| {
-        name.strip_prefix(of.prefix())
-            .filter(|k| !k.is_empty())
-            .map(|k| (of, k))
-    })
+    [LabelOf::Container, LabelOf::Pod]
+        .into_iter()
+        .find_map(|of| {
+            name.strip_prefix(of.prefix())
+                .filter(|k| !k.is_empty())
+                .map(|k| (of, k))
+        })
 }
 
 /// Reads a label of the event's container or pod: present when it has that label.
@@ -397,10 +399,11 @@ pub fn get_label<'e>(e: &'e Event, of: LabelOf, key: &str, v: V<'_, 'e>) -> Opti
 
 /// Every name a suggestion may offer (the table plus the env family).
 pub fn all_names() -> impl Iterator<Item = &'static str> {
-    FIELDS
-        .iter()
-        .map(|f| f.name)
-        .chain(["process.env.LD_PRELOAD", "container.labels.app", "k8s.labels.app"])
+    FIELDS.iter().map(|f| f.name).chain([
+        "process.env.LD_PRELOAD",
+        "container.labels.app",
+        "k8s.labels.app",
+    ])
 }
 
 #[cfg(test)]

@@ -111,15 +111,19 @@ fn privileged_and_socket_mounts_and_unresolved_containers_are_rule_inputs() {
 #[test]
 fn a_deny_rule_scoped_to_a_pod_is_never_enforced_by_the_kernel_everywhere() {
     let yaml = "- rule: no shell in prod\n  id: WL-D\n  severity: high\n  action: deny\n  mode: enforce\n  condition: kind = process_exec and process.binary = /bin/sh and k8s.namespace = prod\n";
-    let policy = Policy::compile([("deny.yaml", yaml)]).unwrap_or_else(|d| {
-        panic!("{}", shrike_rules::text::render_diagnostics(&d))
-    });
+    let policy = Policy::compile([("deny.yaml", yaml)])
+        .unwrap_or_else(|d| panic!("{}", shrike_rules::text::render_diagnostics(&d)));
     let entries = &policy.kernel_plan().rules[0].entries;
     assert!(!entries.is_empty());
     for e in entries {
         assert!(!e.exact, "{e:?}");
         assert_ne!(e.enforcement, Enforcement::Kernel, "{e:?}");
-        assert!(e.residual.as_deref().is_some_and(|r| r.contains("k8s.namespace")), "{e:?}");
+        assert!(
+            e.residual
+                .as_deref()
+                .is_some_and(|r| r.contains("k8s.namespace")),
+            "{e:?}"
+        );
     }
     let (c, p) = web("prod");
     assert_eq!(ids(&policy, &sh_in(Some(c), Some(p))), ["WL-D"]);
@@ -132,9 +136,8 @@ fn a_deny_rule_scoped_to_a_pod_is_never_enforced_by_the_kernel_everywhere() {
 #[test]
 fn label_fields_read_one_labels_value() {
     let yaml = "- rule: r\n  id: WL-L\n  severity: low\n  condition: kind = process_exec and container.labels.tier = front\n";
-    let policy = Policy::compile([("l.yaml", yaml)]).unwrap_or_else(|d| {
-        panic!("{}", shrike_rules::text::render_diagnostics(&d))
-    });
+    let policy = Policy::compile([("l.yaml", yaml)])
+        .unwrap_or_else(|d| panic!("{}", shrike_rules::text::render_diagnostics(&d)));
     let (mut c, _) = web("prod");
     c.labels.insert("tier".into(), "front".into());
     assert_eq!(ids(&policy, &sh_in(Some(c.clone()), None)), ["WL-L"]);
@@ -142,6 +145,14 @@ fn label_fields_read_one_labels_value() {
     assert!(ids(&policy, &sh_in(Some(c), None)).is_empty());
     assert!(ids(&policy, &sh_in(None, None)).is_empty());
     let bad = "- rule: r\n  id: WL-B\n  severity: low\n  condition: kind = process_exec and container.label.tier = front\n";
-    let err = Policy::compile([("b.yaml", bad)]).err().expect("an unknown field");
-    assert!(err[0].to_string().contains("unknown field 'container.label.tier'"), "{}", err[0]);
+    let err = Policy::compile([("b.yaml", bad)])
+        .err()
+        .expect("an unknown field");
+    assert!(
+        err[0]
+            .to_string()
+            .contains("unknown field 'container.label.tier'"),
+        "{}",
+        err[0]
+    );
 }

@@ -1,23 +1,31 @@
 //! The bounded cache of container identities, shared by the pipeline and the resolver.
 //!
 //! One entry per container id: pending (only the id is known, a lookup is under way) or
-//! resolved. Entries whose cgroup directory is gone are dropped by [`Cache::evict_gone`]; when
-//! full, the least recently used entry makes room.
+//! resolved. A pending entry is asked about again (10 s after, then doubling up to 5 min: a
+//! runtime that was down, a container registered late) until a runtime answers. Entries whose
+//! cgroup directory is gone are dropped by [`Cache::evict`]; when full, the least recently used
+//! entry makes room.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use shrike_event::{ContainerIdentity, PodIdentity};
 
 /// Containers remembered at most (a node runs a few hundred; this leaves room for churn).
 pub const CAPACITY: usize = 4096;
+/// First wait before a container no runtime described is asked about again, and the longest.
+const RETRY_FIRST: Duration = Duration::from_secs(10);
+const RETRY_MAX: Duration = Duration::from_secs(300);
 
 struct Entry {
     container: Arc<ContainerIdentity>,
     k8s: Option<Arc<PodIdentity>>,
     cgroup_dir: Option<PathBuf>,
     used: u64,
+    /// Pending entries: when to ask again, and the wait after that.
+    retry: Option<(Instant, Duration)>,
 }
 
 /// What the cache knows of a container.
@@ -72,7 +80,24 @@ impl Cache {
         container: Arc<ContainerIdentity>,
         cgroup_dir: Option<PathBuf>,
     ) {
-        self.insert(container.id.clone(), container, None, cgroup_dir);
+        let id = container.id.clone();
+        self.insert(id.clone(), container, None, cgroup_dir);
+        if let Some(e) = self.entries.get_mut(&id) {
+            e.retry = Some((Instant::now() + RETRY_FIRST, RETRY_FIRST));
+        }
+    }
+
+    /// For a pending container whose time to ask again has come: its cgroup (and the next
+    /// wait is doubled). `None` when resolved, unknown, or not due.
+    pub fn due_for_retry(&mut self, id: &str) -> Option<Option<PathBuf>> {
+        let e = self.entries.get_mut(id)?;
+        let (when, wait) = e.retry?;
+        if Instant::now() < when {
+            return None;
+        }
+        let next = (wait * 2).min(RETRY_MAX);
+        e.retry = Some((Instant::now() + next, next));
+        Some(e.cgroup_dir.clone())
     }
 
     /// Stores what the runtime said (keeping the cgroup the pending entry had).
@@ -111,6 +136,7 @@ impl Cache {
                 k8s,
                 cgroup_dir,
                 used: self.tick,
+                retry: None,
             },
         );
     }
@@ -153,6 +179,32 @@ mod tests {
         assert_eq!(cache.len(), 2);
         assert!(matches!(cache.lookup("b"), Lookup::Unknown));
         assert!(matches!(cache.lookup("a"), Lookup::Known(..)));
+    }
+
+    /// A pending container is asked about again only once its wait is over; a resolved one
+    /// never.
+    #[test]
+    fn pending_containers_are_retried_when_due_and_resolved_ones_never() {
+        let mut cache = Cache::new(8);
+        cache.insert_pending(ident("a"), None);
+        assert_eq!(cache.due_for_retry("a"), None, "not due yet");
+        if let Some(e) = cache.entries.get_mut("a") {
+            e.retry = Some((Instant::now(), RETRY_FIRST));
+        }
+        assert_eq!(cache.due_for_retry("a"), Some(None));
+        assert_eq!(cache.due_for_retry("a"), None, "the next wait is ahead");
+        cache.resolve(
+            ContainerIdentity {
+                id: "a".into(),
+                resolved: true,
+                ..ContainerIdentity::default()
+            },
+            None,
+        );
+        if let Some(e) = cache.entries.get_mut("a") {
+            assert!(e.retry.is_none());
+        }
+        assert_eq!(cache.due_for_retry("b"), None);
     }
 
     /// A resolved answer replaces the pending entry and keeps its cgroup for eviction.

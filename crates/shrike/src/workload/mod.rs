@@ -151,6 +151,14 @@ impl Workloads {
             Lookup::Known(container, k8s) => {
                 event.container = Some(container);
                 event.k8s = k8s;
+                if let (Some(tx), Some(dir)) = (&self.requests, cache.due_for_retry(&c.id)) {
+                    // Full or gone: the next due time asks again.
+                    let _ = tx.try_send(Request {
+                        id: c.id.clone(),
+                        runtime_hint: c.runtime.clone(),
+                        cgroup_dir: dir,
+                    });
+                }
             }
             Lookup::Unknown => {
                 let minimal = Arc::new(ContainerIdentity {
