@@ -241,9 +241,7 @@ pub(crate) fn resolve(
             None => match t.value.strip_prefix(fields::ENV_PREFIX) {
                 Some(var) if !var.is_empty() => FieldRef::Env(var.into()),
                 _ if fields::label_field(&t.value).is_some() => {
-                    let Some((of, key)) = fields::label_field(&t.value) else {
-                        return None;
-                    };
+                    let (of, key) = fields::label_field(&t.value)?;
                     FieldRef::Label(of, key.into())
                 }
                 _ => {
