@@ -10,6 +10,7 @@ pub mod json;
 pub mod model;
 pub mod text;
 pub mod time;
+pub mod workload;
 
 pub use incident::{
     CloseReason, ImageRef, Incident, IncidentRule, IncidentState, Outcomes, Suppressed,
@@ -21,3 +22,4 @@ pub use model::{
     Network, Process, Ptrace, RuleNotInForce, Signal, StdioSocket,
 };
 pub use time::Timestamp;
+pub use workload::{ContainerIdentity, PodIdentity};

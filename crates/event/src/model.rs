@@ -17,6 +17,7 @@ use serde_json::value::RawValue;
 
 use crate::incident::{Incident, Suppressed};
 use crate::time::Timestamp;
+use crate::workload::{ContainerIdentity, PodIdentity};
 
 /// Identifies one process image over the node's uptime; the key that links events.
 ///
@@ -500,6 +501,10 @@ pub struct Event {
     pub alerts: Vec<Alert>,
     /// Set when the kernel refused or killed the action because of a rule.
     pub enforced: Option<Enforced>,
+    /// The container the process runs in (none for host processes), shared by its events.
+    pub container: Option<Arc<ContainerIdentity>>,
+    /// The Kubernetes pod of that container, when it is in one.
+    pub k8s: Option<Arc<PodIdentity>>,
 }
 
 impl Event {
@@ -533,6 +538,8 @@ impl Event {
             result: None,
             alerts: Vec::new(),
             enforced: None,
+            container: None,
+            k8s: None,
         }
     }
 }
@@ -656,6 +663,8 @@ impl Event {
             process,
             parent,
             ancestors,
+            container: self.container.as_deref(),
+            k8s: self.k8s.as_deref(),
             exit: self.exit.as_ref(),
             file: self.file.as_ref(),
             network: self.network.as_ref(),
@@ -686,6 +695,10 @@ struct WireOut<'a> {
     process: Part<'a, ProcessView<'a>>,
     parent: Part<'a, Option<ParentView>>,
     ancestors: Part<'a, Vec<AncestorView>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    container: Option<&'a ContainerIdentity>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    k8s: Option<&'a PodIdentity>,
     #[serde(skip_serializing_if = "Option::is_none")]
     exit: Option<&'a Exit>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -734,6 +747,10 @@ struct WireIn {
     parent: Option<ParentView>,
     #[serde(default)]
     ancestors: Vec<AncestorView>,
+    #[serde(default)]
+    container: Option<ContainerIdentity>,
+    #[serde(default)]
+    k8s: Option<PodIdentity>,
     #[serde(default)]
     exit: Option<Exit>,
     #[serde(default)]
@@ -829,6 +846,8 @@ impl<'de> Deserialize<'de> for Event {
             result: wire.result,
             alerts: wire.alerts,
             enforced: None,
+            container: wire.container.map(Arc::new),
+            k8s: wire.k8s.map(Arc::new),
         })
     }
 }

@@ -10,15 +10,22 @@ use shrike_event::Container;
 /// The container a cgroup path belongs to, if any.
 pub fn from_cgroup_path(path: &str) -> Option<Container> {
     // Innermost match wins: walk the components from the leaf up.
+    // A bare id under kubepods is containerd's cgroupfs layout (Docker left Kubernetes with
+    // dockershim in 1.24; CRI-O names its cgroups `crio-<id>` with either driver).
+    let bare = if path.contains("/kubepods") {
+        "containerd"
+    } else {
+        "docker"
+    };
     for component in path.rsplit('/') {
-        if let Some(c) = from_component(component) {
+        if let Some(c) = from_component(component, bare) {
             return Some(c);
         }
     }
     None
 }
 
-fn from_component(component: &str) -> Option<Container> {
+fn from_component(component: &str, bare: &str) -> Option<Container> {
     let scope = component.strip_suffix(".scope").unwrap_or(component);
     let prefixed = [
         ("docker-", "docker"),
@@ -40,7 +47,7 @@ fn from_component(component: &str) -> Option<Container> {
     if is_container_id(component) {
         return Some(Container {
             id: component.to_string(),
-            runtime: "docker".to_string(),
+            runtime: bare.to_string(),
         });
     }
     None
@@ -66,6 +73,8 @@ mod tests {
             (format!("/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod1.slice/cri-containerd-{ID}.scope"), "containerd"),
             (format!("/kubepods.slice/kubepods-pod2.slice/crio-{ID}.scope"), "crio"),
             (format!("/machine.slice/libpod-{ID}.scope/container"), "podman"),
+            (format!("/libpod_parent/libpod-{ID}"), "podman"),
+            (format!("/kubepods/besteffort/pod1/{ID}"), "containerd"),
         ];
         for (path, runtime) in cases {
             let c = from_cgroup_path(&path).unwrap_or_else(|| panic!("{path}"));

@@ -671,6 +671,15 @@ impl Compiler<'_, '_> {
                 ));
             }
         }
+        if let Some((of, key)) = fields::label_field(&name.text) {
+            return Some((
+                FieldRef::Label(of, key.into()),
+                FieldType {
+                    base: Base::Str,
+                    list: false,
+                },
+            ));
+        }
         let hint = if self.macros.contains_key(&name.text) {
             Some(format!(
                 "'{}' is a macro: use it on its own, not with an operator",

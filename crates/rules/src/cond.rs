@@ -51,6 +51,8 @@ pub(crate) enum FieldRef {
     Table(usize),
     /// `process.env.NAME`.
     Env(Box<str>),
+    /// `container.labels.KEY` or `k8s.labels.KEY`.
+    Label(fields::LabelOf, Box<str>),
 }
 
 impl FieldRef {
@@ -58,6 +60,7 @@ impl FieldRef {
         match self {
             FieldRef::Table(i) => FIELDS.get(*i).map(|f| f.name).unwrap_or("?").to_string(),
             FieldRef::Env(n) => format!("{}{n}", fields::ENV_PREFIX),
+            FieldRef::Label(of, k) => format!("{}{k}", of.prefix()),
         }
     }
 
@@ -65,7 +68,7 @@ impl FieldRef {
     pub fn kinds(&self) -> KindSet {
         match self {
             FieldRef::Table(i) => FIELDS.get(*i).map(|f| f.kinds).unwrap_or(KindSet::EMPTY),
-            FieldRef::Env(_) => crate::kinds::PROCESS,
+            FieldRef::Env(_) | FieldRef::Label(..) => crate::kinds::PROCESS,
         }
     }
 
@@ -73,7 +76,7 @@ impl FieldRef {
     pub fn is_list(&self) -> bool {
         match self {
             FieldRef::Table(i) => FIELDS.get(*i).is_some_and(|f| f.ty.list),
-            FieldRef::Env(_) => false,
+            FieldRef::Env(_) | FieldRef::Label(..) => false,
         }
     }
 }
@@ -155,6 +158,8 @@ impl Pred {
             },
             FieldRef::Env(_) if !crate::kinds::PROCESS.contains(e.kind) => None,
             FieldRef::Env(name) => fields::get_env(e, name, &mut visit),
+            FieldRef::Label(..) if !crate::kinds::PROCESS.contains(e.kind) => None,
+            FieldRef::Label(of, key) => fields::get_label(e, *of, key, &mut visit),
         };
         found.unwrap_or(false)
     }

@@ -129,6 +129,7 @@ fn hash_field(f: &FieldRef, e: &Event, h: &mut DefaultHasher) {
     let present = match f {
         FieldRef::Table(i) => FIELDS.get(*i).and_then(|x| (x.get)(e, &mut visit)),
         FieldRef::Env(name) => fields::get_env(e, name, &mut visit),
+        FieldRef::Label(of, key) => fields::get_label(e, *of, key, &mut visit),
     };
     present.is_some().hash(h);
 }
@@ -239,6 +240,10 @@ pub(crate) fn resolve(
             Some(i) => FieldRef::Table(i),
             None => match t.value.strip_prefix(fields::ENV_PREFIX) {
                 Some(var) if !var.is_empty() => FieldRef::Env(var.into()),
+                _ if fields::label_field(&t.value).is_some() => {
+                    let (of, key) = fields::label_field(&t.value)?;
+                    FieldRef::Label(of, key.into())
+                }
                 _ => {
                     let hint = suggest::hint(&t.value, fields::all_names());
                     diags.error(t.loc, format!("unknown field '{}'", t.value), hint);

@@ -215,6 +215,25 @@ pub static FIELDS: &[Field] = &[
     f("process.in_container", BOOL, PROCESS, |e, v| b(v, e.process.container.is_some())),
     f("process.container.id", STR, PROCESS, |e, v| e.process.container.as_ref().and_then(|c| s(v, &c.id))),
     f("process.container.runtime", STR, PROCESS, |e, v| e.process.container.as_ref().and_then(|c| s(v, &c.runtime))),
+    // Workload identity from the container runtime (absent on host processes; until the
+    // runtime answers only `id`, `runtime` and `resolved` = false are known).
+    f("container.id", STR, PROCESS, |e, v| e.container.as_ref().and_then(|c| s(v, &c.id))),
+    f("container.name", STR, PROCESS, |e, v| e.container.as_ref().and_then(|c| s(v, &c.name))),
+    f("container.image", STR, PROCESS, |e, v| e.container.as_ref().and_then(|c| s(v, &c.image))),
+    f("container.image_id", STR, PROCESS, |e, v| e.container.as_ref().and_then(|c| s(v, &c.image_id))),
+    f("container.runtime", STR, PROCESS, |e, v| e.container.as_ref().and_then(|c| s(v, &c.runtime))),
+    f("container.resolved", BOOL, PROCESS, |e, v| e.container.as_ref().and_then(|c| b(v, c.resolved))),
+    f("container.label_keys", STRS, PROCESS, |e, v| e.container.as_ref().and_then(|c| strs(v, c.labels.keys().map(String::as_str)))),
+    f("container.privileged", BOOL, PROCESS, |e, v| e.container.as_ref().and_then(|c| c.privileged).and_then(|x| b(v, x))),
+    f("container.host_pid", BOOL, PROCESS, |e, v| e.container.as_ref().and_then(|c| c.host_pid).and_then(|x| b(v, x))),
+    f("container.host_network", BOOL, PROCESS, |e, v| e.container.as_ref().and_then(|c| c.host_network).and_then(|x| b(v, x))),
+    f("container.host_mounts", STRS, PROCESS, |e, v| e.container.as_ref().and_then(|c| strs(v, c.host_mounts.iter().map(String::as_str)))),
+    f("container.runtime_socket_mounted", BOOL, PROCESS, |e, v| e.container.as_ref().and_then(|c| c.runtime_socket_mounted).and_then(|x| b(v, x))),
+    f("k8s.namespace", STR, PROCESS, |e, v| e.k8s.as_ref().and_then(|p| s(v, &p.namespace))),
+    f("k8s.pod", STR, PROCESS, |e, v| e.k8s.as_ref().and_then(|p| s(v, &p.pod))),
+    f("k8s.uid", STR, PROCESS, |e, v| e.k8s.as_ref().and_then(|p| s(v, &p.uid))),
+    f("k8s.container", STR, PROCESS, |e, v| e.k8s.as_ref().and_then(|p| s(v, &p.container))),
+    f("k8s.label_keys", STRS, PROCESS, |e, v| e.k8s.as_ref().and_then(|p| strs(v, p.labels.keys().map(String::as_str)))),
     f("process.argv0_name", STR, PROCESS, |e, v| derived::argv0_name(&e.process).and_then(|x| s(v, x))),
     f("process.argv0_mismatch", BOOL, PROCESS, |e, v| derived::argv0_mismatch(&e.process).and_then(|x| b(v, x))),
     f("process.args_encoded_blob", BOOL, PROCESS, |e, v| b(v, derived::args_encoded_blob(&e.process.args))),
@@ -340,12 +359,51 @@ pub fn get_env<'e>(e: &'e Event, name: &str, v: V<'_, 'e>) -> Option<bool> {
     e.process.env.get(name).and_then(|x| s(v, x))
 }
 
+/// Whose labels a `*.labels.KEY` field reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum LabelOf {
+    /// `container.labels.KEY`: the container's labels as its runtime reports them.
+    Container,
+    /// `k8s.labels.KEY`: the pod's labels.
+    Pod,
+}
+
+impl LabelOf {
+    pub fn prefix(self) -> &'static str {
+        match self {
+            LabelOf::Container => "container.labels.",
+            LabelOf::Pod => "k8s.labels.",
+        }
+    }
+}
+
+/// `container.labels.KEY` / `k8s.labels.KEY` split into whose labels and the key.
+pub fn label_field(name: &str) -> Option<(LabelOf, &str)> {
+    [LabelOf::Container, LabelOf::Pod]
+        .into_iter()
+        .find_map(|of| {
+            name.strip_prefix(of.prefix())
+                .filter(|k| !k.is_empty())
+                .map(|k| (of, k))
+        })
+}
+
+/// Reads a label of the event's container or pod: present when it has that label.
+pub fn get_label<'e>(e: &'e Event, of: LabelOf, key: &str, v: V<'_, 'e>) -> Option<bool> {
+    let labels = match of {
+        LabelOf::Container => &e.container.as_deref()?.labels,
+        LabelOf::Pod => &e.k8s.as_deref()?.labels,
+    };
+    labels.get(key).and_then(|x| s(v, x))
+}
+
 /// Every name a suggestion may offer (the table plus the env family).
 pub fn all_names() -> impl Iterator<Item = &'static str> {
-    FIELDS
-        .iter()
-        .map(|f| f.name)
-        .chain(["process.env.LD_PRELOAD"])
+    FIELDS.iter().map(|f| f.name).chain([
+        "process.env.LD_PRELOAD",
+        "container.labels.app",
+        "k8s.labels.app",
+    ])
 }
 
 #[cfg(test)]

@@ -377,6 +377,17 @@ pub fn fields_markdown() -> String {
         "| `process.env.<NAME>` | string | {} |",
         kinds_label(crate::kinds::PROCESS)
     );
+    for of in [
+        crate::fields::LabelOf::Container,
+        crate::fields::LabelOf::Pod,
+    ] {
+        let _ = writeln!(
+            out,
+            "| `{}<KEY>` | string | {} |",
+            of.prefix(),
+            kinds_label(crate::kinds::PROCESS)
+        );
+    }
     out
 }
 

@@ -59,6 +59,9 @@ pub struct RunConfig {
     /// `--allow-degraded`: start (and reload) even when rules need a capability this kernel
     /// refused; those rules are reported as not in force.
     pub allow_degraded: bool,
+    /// Container runtimes asked for the identity of containerised processes (empty: none; the
+    /// container id from the cgroup path is still carried).
+    pub runtimes: Vec<crate::workload::RuntimeSocket>,
 }
 
 /// How often the loss counters are checked (and an `events_lost` event emitted on growth).
@@ -128,6 +131,11 @@ pub fn run<W: Write>(config: &RunConfig, out: W, shutdown: Shutdown) -> Result<(
         CgroupResolver::new(cgroup2),
     );
     pipeline.set_net_rules(config.net_infos.iter().cloned());
+    if !config.runtimes.is_empty() {
+        let workloads = crate::workload::Workloads::start(config.runtimes.clone())
+            .context("starting the container-identity thread")?;
+        pipeline.set_workloads(workloads);
+    }
     let mut output = Output::new(out, config.output);
     output
         .write(&pipeline.health_event(health::health(&capabilities, &missing)))
@@ -577,6 +585,7 @@ impl RunConfig {
             net_infos: Vec::new(),
             protect_self: None,
             allow_degraded: false,
+            runtimes: crate::workload::RuntimeSocket::defaults(),
         }
     }
 }

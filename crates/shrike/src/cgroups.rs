@@ -3,8 +3,10 @@
 //! Exec records carry the cgroup v2 id (the inode number of the cgroup's directory). To name the
 //! container, the agent maps ids to paths by walking the cgroup2 file system — once at start,
 //! and again (at most once a second) when an unknown id shows up — and parses the path with
-//! [`shrike_proctree::container`]. An id a walk cannot place is "no container" (cached); an
-//! id first seen too soon after a walk is "no container" until the next walk places it.
+//! [`shrike_proctree::container`]. An id not placed yet is first looked for where the exec'ing
+//! process's `/proc/<pid>/cgroup` says it is (a container's first exec comes right after its
+//! cgroup is made, often too soon for a walk); an id neither finds is "no container" (cached);
+//! an id first seen too soon after a walk is "no container" until the next walk places it.
 
 use std::collections::HashMap;
 use std::os::unix::fs::MetadataExt;
@@ -23,6 +25,8 @@ const MAX_DIRS: usize = 200_000;
 pub struct CgroupResolver {
     root: Option<PathBuf>,
     known: HashMap<u64, Option<Container>>,
+    /// The directories of container cgroups (for the workload cache to notice them go).
+    dirs: HashMap<u64, PathBuf>,
     walked: Option<Instant>,
 }
 
@@ -32,16 +36,20 @@ impl CgroupResolver {
         let mut r = CgroupResolver {
             root,
             known: HashMap::new(),
+            dirs: HashMap::new(),
             walked: None,
         };
         r.walk();
         r
     }
 
-    /// The container of cgroup `id`, if it is one.
-    pub fn container(&mut self, id: u64) -> Option<Container> {
+    /// The container of cgroup `id`, if it is one; `pid` is a process in it (0: none known).
+    pub fn container(&mut self, id: u64, pid: u32) -> Option<Container> {
         if let Some(known) = self.known.get(&id) {
             return known.clone();
+        }
+        if let Some(found) = self.place_by_pid(id, pid) {
+            return found;
         }
         if self.walked.is_none_or(|t| t.elapsed() >= REWALK) {
             self.walk();
@@ -50,6 +58,35 @@ impl CgroupResolver {
         // Not placed yet and too soon to walk again: "no container" for now, not cached, so
         // the next walk places a cgroup created since the last one.
         None
+    }
+
+    /// The cgroup directory of a container cgroup placed so far.
+    pub fn dir(&self, id: u64) -> Option<PathBuf> {
+        self.dirs.get(&id).cloned()
+    }
+
+    /// Places `id` from `pid`'s own cgroup v2 path, when that directory is cgroup `id`.
+    fn place_by_pid(&mut self, id: u64, pid: u32) -> Option<Option<Container>> {
+        let root = self.root.clone()?;
+        if pid == 0 {
+            return None;
+        }
+        let text = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).ok()?;
+        let rel = text.lines().find_map(|l| l.strip_prefix("0::"))?;
+        let dir = root.join(rel.trim_start_matches('/'));
+        if std::fs::metadata(&dir).ok()?.ino() != id {
+            return None;
+        }
+        Some(self.record(id, rel, &dir))
+    }
+
+    fn record(&mut self, id: u64, rel: &str, dir: &Path) -> Option<Container> {
+        let container = from_cgroup_path(rel);
+        if container.is_some() {
+            self.dirs.insert(id, dir.to_path_buf());
+        }
+        self.known.insert(id, container.clone());
+        container
     }
 
     fn walk(&mut self) {
@@ -68,7 +105,7 @@ impl CgroupResolver {
                 continue;
             };
             let rel = relative(&root, &dir);
-            self.known.insert(meta.ino(), from_cgroup_path(&rel));
+            self.record(meta.ino(), &rel, &dir);
             if depth >= MAX_DEPTH {
                 continue;
             }

@@ -161,6 +161,13 @@ pub struct RunArgs {
     #[arg(long)]
     pub allow_degraded: bool,
 
+    /// A container runtime asked for the identity of containerised processes, as
+    /// RUNTIME=SOCKET (runtime: podman, docker, containerd, crio; repeatable). Default: each
+    /// runtime's usual socket. `--container-runtime none` asks none (events then carry only
+    /// the container id from the cgroup).
+    #[arg(long = "container-runtime", value_name = "RUNTIME=SOCKET")]
+    pub container_runtime: Vec<String>,
+
     /// Leave the network sensor out (no socket, DNS or network enforcement events).
     #[arg(long)]
     pub no_net: bool,
@@ -280,6 +287,17 @@ impl RunArgs {
         };
         config.alerts_only = self.alerts_only;
         config.allow_degraded = self.allow_degraded;
+        config.runtimes = match self.container_runtime.as_slice() {
+            [] => crate::workload::RuntimeSocket::defaults(),
+            [none] if none == "none" => Vec::new(),
+            given => given
+                .iter()
+                .map(|t| {
+                    crate::workload::RuntimeSocket::parse(t)
+                        .map_err(|e| anyhow::anyhow!("--container-runtime {e}"))
+                })
+                .collect::<Result<_>>()?,
+        };
         config.shaping = self.shaping.config()?;
         config.sensors.keep_enforcing = self.keep_enforcing;
         config.protect_self = self

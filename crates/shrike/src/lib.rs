@@ -23,6 +23,7 @@ pub mod policy_source;
 pub mod selfprotect;
 pub mod shaping;
 pub mod shutdown;
+pub mod workload;
 
 pub use agent::{run, RunConfig};
 pub use shutdown::Shutdown;

@@ -22,6 +22,7 @@ use shrike_proctree::ProcessTree;
 
 use crate::cgroups::CgroupResolver;
 use crate::clock::BootClock;
+use crate::workload::Workloads;
 
 /// What the pipeline emits besides process execs and exits.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -47,6 +48,7 @@ pub struct Pipeline {
     tree: ProcessTree,
     clock: BootClock,
     cgroups: CgroupResolver,
+    workloads: Workloads,
     stats: PipelineStats,
     net: net::NetState,
 }
@@ -65,6 +67,7 @@ impl Pipeline {
             tree,
             clock,
             cgroups,
+            workloads: Workloads::disabled(),
             stats: PipelineStats::default(),
             net: net::NetState::default(),
         }
@@ -72,6 +75,15 @@ impl Pipeline {
 
     pub fn stats(&self) -> PipelineStats {
         self.stats
+    }
+
+    /// Asks container runtimes for the identity events carry (default: the cgroup path only).
+    pub fn set_workloads(&mut self, workloads: Workloads) {
+        self.workloads = workloads;
+    }
+
+    pub fn workloads(&self) -> &Workloads {
+        &self.workloads
     }
 
     pub fn tree(&self) -> &ProcessTree {
@@ -113,8 +125,12 @@ impl Pipeline {
             Record::Memfd(r) => Some(self.memfd(r)),
             Record::Signal(r) => Some(self.signal(r)),
         };
-        if event.is_some() {
+        let mut event = event;
+        if let Some(e) = &mut event {
             self.stats.events += 1;
+            let cgroups = &self.cgroups;
+            let cgroup_id = e.process.cgroup_id;
+            self.workloads.attach(e, || cgroups.dir(cgroup_id));
         }
         Ok(event)
     }

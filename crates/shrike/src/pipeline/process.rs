@@ -61,7 +61,7 @@ impl Pipeline {
             cgroup_id: r.cgroup_id,
             start_time: self.clock.wall(r.start_boottime_ns),
             exec_time: self.clock.wall(r.header.ktime_ns),
-            container: self.cgroups.container(r.cgroup_id),
+            container: self.cgroups.container(r.cgroup_id, r.header.pid),
             env,
             stdio_sockets: super::net::stdio_sockets(&r.stdio),
         };

@@ -1,0 +1,128 @@
+//! The resolver thread: answers lookup requests by asking the runtimes, and drops cached
+//! containers whose cgroup is gone.
+//!
+//! It runs beside the pipeline so a slow or absent runtime never delays an event; the cache is
+//! the only thing the two share. A container no runtime knows is cached with only its id (not
+//! asked about again until its cgroup goes).
+
+use std::path::Path;
+use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use tracing::debug;
+
+use super::cache::Cache;
+use super::{cri, engine, Api, Identity, Request, RuntimeError, RuntimeSocket};
+
+/// How long one runtime gets to answer.
+const TIMEOUT: Duration = Duration::from_secs(2);
+/// How often cached containers are checked for a cgroup that went away.
+const SWEEP: Duration = Duration::from_secs(2);
+
+pub fn spawn(
+    runtimes: Vec<RuntimeSocket>,
+    cache: Arc<Mutex<Cache>>,
+    requests: Receiver<Request>,
+) -> std::io::Result<()> {
+    std::thread::Builder::new()
+        .name("shrike-workload".into())
+        .spawn(move || run(&runtimes, &cache, &requests))
+        .map(|_| ())
+}
+
+fn run(runtimes: &[RuntimeSocket], cache: &Mutex<Cache>, requests: &Receiver<Request>) {
+    let lock = || cache.lock().unwrap_or_else(|p| p.into_inner());
+    let mut next_sweep = Instant::now() + SWEEP;
+    loop {
+        match requests.recv_timeout(SWEEP) {
+            Ok(request) => {
+                if let Some(found) = ask(runtimes, &request) {
+                    lock().resolve(found.container, found.k8s);
+                }
+            }
+            Err(RecvTimeoutError::Timeout) => {}
+            Err(RecvTimeoutError::Disconnected) => return,
+        }
+        if Instant::now() >= next_sweep {
+            next_sweep = Instant::now() + SWEEP;
+            let dirs = lock().cgroup_dirs();
+            let gone: Vec<String> = dirs
+                .into_iter()
+                .filter(|(_, dir)| !dir.exists())
+                .map(|(id, _)| id)
+                .collect();
+            if !gone.is_empty() {
+                debug!(
+                    containers = gone.len(),
+                    "workload: cgroups gone, identities dropped"
+                );
+                lock().evict(&gone);
+            }
+        }
+    }
+}
+
+/// Asks each runtime in turn (the one the cgroup path names first) until one knows `id`.
+pub fn ask(runtimes: &[RuntimeSocket], request: &Request) -> Option<Identity> {
+    let hinted = runtimes
+        .iter()
+        .filter(|r| r.runtime == request.runtime_hint);
+    let others = runtimes
+        .iter()
+        .filter(|r| r.runtime != request.runtime_hint);
+    for runtime in hinted.chain(others) {
+        if !runtime.socket.exists() {
+            continue;
+        }
+        match ask_one(runtime, &request.id) {
+            Ok(Some(found)) => return Some(found),
+            Ok(None) => {}
+            Err(err) => debug!(%err, id = %request.id, "workload: runtime lookup failed"),
+        }
+    }
+    None
+}
+
+fn ask_one(runtime: &RuntimeSocket, id: &str) -> Result<Option<Identity>, RuntimeError> {
+    let socket: &Path = &runtime.socket;
+    match runtime.api() {
+        Api::Engine => engine::inspect(socket, &runtime.runtime, id, TIMEOUT),
+        Api::Cri => cri::inspect(socket, &runtime.runtime, id, TIMEOUT),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use shrike_event::ContainerIdentity;
+    use std::sync::mpsc::sync_channel;
+
+    /// A container whose cgroup directory is removed is dropped by the resolver's sweep, and one
+    /// whose cgroup stays is kept.
+    #[test]
+    fn containers_are_dropped_when_their_cgroup_goes() {
+        let base = std::env::temp_dir().join(format!("shrike-evict-{}", std::process::id()));
+        let (gone, kept) = (base.join("gone"), base.join("kept"));
+        std::fs::create_dir_all(&gone).unwrap();
+        std::fs::create_dir_all(&kept).unwrap();
+        let cache = Arc::new(Mutex::new(Cache::new(16)));
+        for (id, dir) in [("a", &gone), ("b", &kept)] {
+            let c = Arc::new(ContainerIdentity {
+                id: id.into(),
+                ..ContainerIdentity::default()
+            });
+            cache.lock().unwrap().insert_pending(c, Some(dir.clone()));
+        }
+        let (_tx, rx) = sync_channel(1);
+        spawn(Vec::new(), cache.clone(), rx).unwrap();
+        std::fs::remove_dir(&gone).unwrap();
+        let deadline = Instant::now() + SWEEP * 4;
+        while cache.lock().unwrap().len() > 1 && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let dirs = cache.lock().unwrap().cgroup_dirs();
+        let _ = std::fs::remove_dir_all(&base);
+        assert_eq!(dirs, vec![("b".to_string(), kept)]);
+    }
+}

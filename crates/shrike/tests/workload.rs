@@ -1,0 +1,681 @@
+//! Workload identity on real runtimes, as root: the real `shrike run`, with Podman (Debian's
+//! package) running a container from an image the test builds, and containerd (Debian's
+//! package, its CRI plugin) running a pod sandbox and a container the test creates through the
+//! CRI as kubelet does. Each test starts its runtime itself (own sockets, own state under a
+//! temporary directory) and removes it; the events of processes inside must carry the exact
+//! identity the runtime holds, and host processes none.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::*;
+use serde_json::{json, Value};
+use shrike::workload::cri;
+use shrike::workload::pb::Writer;
+use shrike::workload::{resolver, Request, RuntimeSocket};
+
+const WAIT: Duration = Duration::from_secs(60);
+
+/// Whether `tool` is installed; panics under CI=true when it is not (`./dev deps` installs it).
+fn require_tool(test: &str, tool: &str) -> bool {
+    let found = Command::new("sh")
+        .arg("-c")
+        .arg(format!("command -v {tool}"))
+        .stdout(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if found {
+        return true;
+    }
+    let why = format!("{test}: needs {tool} (run ./dev deps)");
+    if std::env::var("CI").is_ok_and(|v| v == "true") {
+        panic!("{why}; under CI=true this test must run, not skip");
+    }
+    eprintln!("SKIPPED {why}");
+    false
+}
+
+fn run(cmd: &mut Command) -> String {
+    let out = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
+    assert!(
+        out.status.success(),
+        "{cmd:?}: {}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// A directory of the test's own, removed (after unmounting anything left in it) at the end.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(name: &str) -> TempDir {
+        let dir = PathBuf::from("/tmp").join(marker(name));
+        std::fs::create_dir_all(dir.join("share")).unwrap();
+        TempDir(dir)
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.0.join(name)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let mounts = std::fs::read_to_string("/proc/self/mounts").unwrap_or_default();
+        let prefix = self.0.to_string_lossy().to_string();
+        let mut inside: Vec<&str> = mounts
+            .lines()
+            .filter_map(|l| l.split(' ').nth(1))
+            .filter(|m| m.starts_with(&prefix))
+            .collect();
+        inside.sort_by_key(|m| std::cmp::Reverse(m.len()));
+        for m in inside {
+            let _ = Command::new("umount").arg("-l").arg(m).status();
+        }
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A root file system of busybox (with an /etc/shadow to read) as a tar.
+fn rootfs_tar(dir: &TempDir) -> PathBuf {
+    let root = dir.path("rootfs");
+    for d in ["bin", "etc", "tmp", "proc", "sys", "dev", "share"] {
+        std::fs::create_dir_all(root.join(d)).unwrap();
+    }
+    std::fs::copy("/bin/busybox", root.join("bin/busybox")).unwrap();
+    for applet in ["sh", "cat", "sleep", "nc", "echo", "true"] {
+        std::os::unix::fs::symlink("busybox", root.join("bin").join(applet)).unwrap();
+    }
+    std::fs::write(root.join("etc/passwd"), "root:x:0:0:root:/:/bin/sh\n").unwrap();
+    std::fs::write(root.join("etc/shadow"), "root:*:19000:0:99999:7:::\n").unwrap();
+    let tar = dir.path("rootfs.tar");
+    run(Command::new("tar")
+        .arg("-C")
+        .arg(&root)
+        .arg("-cf")
+        .arg(&tar)
+        .arg("."));
+    tar
+}
+
+/// The script a container runs: it waits for the test's go (a file in the shared directory,
+/// polled with `sleep`, whose execs show the agent has the identity), then reads /etc/shadow,
+/// connects over loopback and execs `echo MARKER`.
+fn script(port: u16, m: &str) -> String {
+    format!(
+        "while [ ! -e /share/go ]; do sleep 0.2; done; cat /etc/shadow >/dev/null; \
+         nc -l -p {port} >/dev/null & sleep 0.5; echo hi | nc -w 1 127.0.0.1 {port}; \
+         /bin/echo {m}; sleep 2"
+    )
+}
+
+fn in_container<'a>(id: &'a str) -> impl Fn(&Value) -> bool + 'a {
+    move |e| e["container"]["id"] == id
+}
+
+/// Waits for the identity to be resolved, says go, and returns the exec, file and connect
+/// events from inside, each checked to carry `container` (and `k8s`) exactly.
+fn container_events(
+    agent: &Agent,
+    id: &str,
+    share: &Path,
+    port: u16,
+    m: &str,
+    container: &Value,
+    k8s: &Value,
+) {
+    let first = agent.wait_for("the container's first exec", WAIT, |e| {
+        kind_is(e, "process_exec") && in_container(id)(e)
+    });
+    assert_eq!(first["container"]["id"], id, "{first}");
+    agent.wait_for("an exec after the runtime answered", WAIT, |e| {
+        in_container(id)(e) && e["container"]["resolved"] == true
+    });
+    std::fs::write(share.join("go"), "").unwrap();
+    let exec = agent.wait_for("exec of echo MARKER", WAIT, |e| {
+        kind_is(e, "process_exec") && in_container(id)(e) && has_arg(e, m)
+    });
+    let file = agent.wait_for("open of /etc/shadow", WAIT, |e| {
+        kind_is(e, "file_open") && in_container(id)(e) && e["file"]["path"] == "/etc/shadow"
+    });
+    let net = agent.wait_for("connect to the listener", WAIT, |e| {
+        kind_is(e, "net_connect") && in_container(id)(e) && e["network"]["dport"] == port
+    });
+    for e in [&exec, &file, &net] {
+        assert_eq!(&e["container"], container, "{}: {e}", e["kind"]);
+        assert_eq!(&e["k8s"], k8s, "{}: {e}", e["kind"]);
+    }
+}
+
+/// A host process (not in any container) carries neither `container` nor `k8s`.
+fn host_exec_has_no_identity(agent: &Agent) {
+    let m = marker("host");
+    run(Command::new("/usr/bin/env").args(["true", &m]));
+    let e = agent.wait_for("host exec", WAIT, |e| {
+        kind_is(e, "process_exec") && has_arg(e, &m)
+    });
+    assert!(
+        e.get("container").is_none() && e.get("k8s").is_none(),
+        "{e}"
+    );
+}
+
+/// `podman system service` on a socket of the test's own, with the test's containers.conf.
+struct Podman {
+    conf: PathBuf,
+    socket: PathBuf,
+    service: Child,
+    cleanup: Vec<Vec<String>>,
+}
+
+impl Podman {
+    fn start(dir: &TempDir) -> Podman {
+        let conf = dir.path("containers.conf");
+        // The sandbox refuses raising RLIMIT_NOFILE/NPROC: no default ulimits.
+        std::fs::write(&conf, "[containers]\ndefault_ulimits = []\n").unwrap();
+        let socket = dir.path("podman.sock");
+        let service = Command::new("podman")
+            .env("CONTAINERS_CONF", &conf)
+            .args(["system", "service", "--time=0"])
+            .arg(format!("unix://{}", socket.display()))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("starting podman system service");
+        let p = Podman {
+            conf,
+            socket,
+            service,
+            cleanup: Vec::new(),
+        };
+        wait_for_socket(&p.socket);
+        p
+    }
+
+    fn cmd(&self) -> Command {
+        let mut c = Command::new("podman");
+        c.env("CONTAINERS_CONF", &self.conf)
+            .args(["--runtime", "runc"]);
+        c
+    }
+}
+
+impl Drop for Podman {
+    fn drop(&mut self) {
+        for args in &self.cleanup {
+            let _ = self
+                .cmd()
+                .args(args)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status();
+        }
+        let _ = self.service.kill();
+        let _ = self.service.wait();
+    }
+}
+
+fn wait_for_socket(socket: &Path) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !socket.exists() {
+        assert!(
+            Instant::now() < deadline,
+            "{} did not appear",
+            socket.display()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Podman's container: exec, file and network events from inside carry the container's id,
+/// name, image and image id, labels, runtime and host configuration (a bind mount, not
+/// privileged, own pid and network namespaces) exactly as Podman reports them; a host process
+/// carries no container.
+#[test]
+fn podman_container_events_carry_the_runtimes_identity() {
+    let test = "podman_container_events_carry_the_runtimes_identity";
+    if !require_root(test) || !require_tool(test, "podman") || !require_tool(test, "runc") {
+        return;
+    }
+    let dir = TempDir::new("podman");
+    let tar = rootfs_tar(&dir);
+    let mut podman = Podman::start(&dir);
+    let tag = format!("localhost/shrike-wl-{}:1", std::process::id());
+    let image_id = run(podman.cmd().arg("import").arg(&tar).arg(&tag));
+    podman
+        .cleanup
+        .push(vec!["rmi".into(), "-f".into(), tag.clone()]);
+    let agent = Agent::start(&[
+        "--container-runtime",
+        &format!("podman={}", podman.socket.display()),
+    ]);
+    host_exec_has_no_identity(&agent);
+
+    let m = marker("podman");
+    let name = format!("shrike-wl-{}", std::process::id());
+    let port = 20000 + (std::process::id() % 20000) as u16;
+    let share = dir.path("share");
+    podman
+        .cleanup
+        .insert(0, vec!["rm".into(), "-f".into(), name.clone()]);
+    let id = run(podman
+        .cmd()
+        .args([
+            "run",
+            "-d",
+            "--ulimit",
+            "host",
+            "--network",
+            "none",
+            "--name",
+            &name,
+        ])
+        .args(["-l", "app=shrike-test", "-l"])
+        .arg(format!("marker={m}"))
+        .arg("-v")
+        .arg(format!("{}:/share", share.display()))
+        .args([&tag, "/bin/sh", "-c", &script(port, &m)]));
+    assert_eq!(id.len(), 64, "{id}");
+
+    let container = json!({
+        "id": id,
+        "name": name,
+        "image": tag,
+        "image_id": image_id,
+        "runtime": "podman",
+        "labels": {"app": "shrike-test", "marker": m},
+        "resolved": true,
+        "privileged": false,
+        "host_pid": false,
+        "host_network": false,
+        "host_mounts": [share.to_string_lossy()],
+        "runtime_socket_mounted": false,
+    });
+    container_events(&agent, &id, &share, port, &m, &container, &Value::Null);
+
+    // The inputs of container-escape rules: a privileged container in the host's pid namespace
+    // with the host's /run (where the runtimes' sockets live) mounted in.
+    let escape = format!("{name}-priv");
+    podman
+        .cleanup
+        .insert(0, vec!["rm".into(), "-f".into(), escape.clone()]);
+    let m2 = marker("privileged");
+    let id2 = run(podman
+        .cmd()
+        .args([
+            "run",
+            "-d",
+            "--ulimit",
+            "host",
+            "--network",
+            "none",
+            "--name",
+            &escape,
+        ])
+        .args(["--privileged", "--pid", "host", "-v", "/run:/hostrun:ro"])
+        .args([&tag, "/bin/sh", "-c"])
+        .arg(format!("while true; do /bin/echo {m2}; sleep 0.2; done")));
+    let e = agent.wait_for("a described exec in the privileged container", WAIT, |e| {
+        kind_is(e, "process_exec")
+            && in_container(&id2)(e)
+            && has_arg(e, &m2)
+            && e["container"]["resolved"] == true
+    });
+    let c = &e["container"];
+    assert_eq!(
+        (&c["privileged"], &c["host_pid"], &c["host_network"]),
+        (&json!(true), &json!(true), &json!(false)),
+        "{e}"
+    );
+    assert_eq!(c["host_mounts"], json!(["/run"]), "{e}");
+    assert_eq!(c["runtime_socket_mounted"], true, "{e}");
+}
+
+/// An image as a Docker archive (`ctr images import` reads it): the root file system as one
+/// layer, an entrypoint, and its tag. Returns the archive and the image's config digest.
+fn docker_archive(
+    dir: &TempDir,
+    layer: &Path,
+    tag: &str,
+    entrypoint: &[&str],
+) -> (PathBuf, String) {
+    let name = tag.replace(['/', ':'], "_");
+    let staging = dir.path(&format!("{name}.d"));
+    std::fs::create_dir_all(&staging).unwrap();
+    std::fs::copy(layer, staging.join("layer.tar")).unwrap();
+    let sha = |p: &Path| {
+        run(Command::new("sha256sum").arg(p))
+            .split(' ')
+            .next()
+            .unwrap_or_default()
+            .to_string()
+    };
+    let diff_id = sha(&staging.join("layer.tar"));
+    let config = json!({
+        "architecture": "amd64",
+        "os": "linux",
+        "config": {"Entrypoint": entrypoint},
+        "rootfs": {"type": "layers", "diff_ids": [format!("sha256:{diff_id}")]},
+    });
+    std::fs::write(staging.join("config.json"), config.to_string()).unwrap();
+    let config_digest = sha(&staging.join("config.json"));
+    let manifest = json!([{"Config": "config.json", "RepoTags": [tag], "Layers": ["layer.tar"]}]);
+    std::fs::write(staging.join("manifest.json"), manifest.to_string()).unwrap();
+    let archive = dir.path(&format!("{name}.tar"));
+    run(Command::new("tar")
+        .arg("-C")
+        .arg(&staging)
+        .arg("-cf")
+        .arg(&archive)
+        .args(["manifest.json", "config.json", "layer.tar"]));
+    (archive, format!("sha256:{config_digest}"))
+}
+
+/// containerd with its CRI plugin, its own config, root, state and socket under the test's
+/// directory.
+struct Containerd {
+    socket: PathBuf,
+    log: PathBuf,
+    daemon: Child,
+    pods: Vec<String>,
+}
+
+impl Containerd {
+    fn start(dir: &TempDir, pause: &str) -> Containerd {
+        let socket = dir.path("containerd.sock");
+        let config = format!(
+            "version = 2\nroot = \"{root}\"\nstate = \"{state}\"\n\
+             [grpc]\n  address = \"{sock}\"\n[ttrpc]\n  address = \"{sock}.ttrpc\"\n\
+             [debug]\n  address = \"\"\n[metrics]\n  address = \"\"\n\
+             [plugins.\"io.containerd.grpc.v1.cri\"]\n  sandbox_image = \"{pause}\"\n\
+             restrict_oom_score_adj = true\n  disable_apparmor = true\n\
+             [plugins.\"io.containerd.grpc.v1.cri\".containerd]\n  snapshotter = \"native\"\n",
+            root = dir.path("ctrd-root").display(),
+            state = dir.path("ctrd-state").display(),
+            sock = socket.display(),
+        );
+        let path = dir.path("containerd.toml");
+        std::fs::write(&path, config).unwrap();
+        let log = std::fs::File::create(dir.path("containerd.log")).unwrap();
+        let daemon = Command::new("containerd")
+            .arg("--config")
+            .arg(&path)
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("starting containerd");
+        let c = Containerd {
+            socket,
+            log: dir.path("containerd.log"),
+            daemon,
+            pods: Vec::new(),
+        };
+        wait_for_socket(&c.socket);
+        c
+    }
+
+    fn import(&self, archive: &Path) {
+        run(Command::new("ctr")
+            .arg("--address")
+            .arg(&self.socket)
+            .args(["-n", "k8s.io", "images", "import"])
+            .arg(archive));
+    }
+
+    /// A CRI call that must answer with a message.
+    fn call(&self, method: &str, request: &Writer) -> Vec<u8> {
+        cri::call(&self.socket, method, request, Duration::from_secs(60))
+            .unwrap_or_else(|e| panic!("CRI {method}: {e}"))
+            .unwrap_or_else(|| {
+                let log = std::fs::read_to_string(&self.log).unwrap_or_default();
+                let errors: Vec<&str> = log.lines().filter(|l| l.contains("level=error")).collect();
+                panic!(
+                    "CRI {method} failed; containerd's errors:\n{}",
+                    errors.join("\n")
+                )
+            })
+    }
+}
+
+impl Drop for Containerd {
+    fn drop(&mut self) {
+        for pod in &self.pods {
+            let mut req = Writer::new();
+            req.string(1, pod);
+            let _ = cri::call(
+                &self.socket,
+                "StopPodSandbox",
+                &req,
+                Duration::from_secs(30),
+            );
+            let _ = cri::call(
+                &self.socket,
+                "RemovePodSandbox",
+                &req,
+                Duration::from_secs(30),
+            );
+        }
+        // SAFETY: kill with a pid this test spawned and has not reaped.
+        unsafe { libc::kill(self.daemon.id() as i32, libc::SIGTERM) };
+        let _ = self.daemon.wait();
+    }
+}
+
+fn first_string(answer: &[u8]) -> String {
+    shrike::workload::pb::field(answer, 1)
+        .map(|v| v.text())
+        .unwrap_or_default()
+}
+
+/// A pod with one container, started through containerd's CRI, and what its events must say.
+struct Pod {
+    ctrd: Containerd,
+    id: String,
+    share: PathBuf,
+    port: u16,
+    marker: String,
+    container: Value,
+    k8s: Value,
+}
+
+/// Starts containerd, imports the images, and creates a pod sandbox and a container in it as
+/// kubelet does (pod name, namespace, uid and labels; the container's kubelet labels; a
+/// host-path mount; the pod on the host's network). `before_start` runs between creating the
+/// container and starting it (e.g. starting the agent).
+fn start_pod(dir: &TempDir, before_start: impl FnOnce(&Containerd)) -> Pod {
+    let layer = rootfs_tar(dir);
+    let pause = "localhost/shrike-pause:1";
+    let tag = "localhost/shrike-app:1";
+    let (pause_tar, _) = docker_archive(dir, &layer, pause, &["/bin/sleep", "100000"]);
+    let (app_tar, app_id) = docker_archive(dir, &layer, tag, &["/bin/sh"]);
+    let mut ctrd = Containerd::start(dir, pause);
+    ctrd.import(&pause_tar);
+    ctrd.import(&app_tar);
+
+    let m = marker("cri");
+    let pid = std::process::id();
+    let (pod, namespace, uid) = (
+        format!("web-{pid}"),
+        "shrike-test",
+        format!("7a0c9a4e-0000-4000-8000-{pid:012}"),
+    );
+    let pod_labels = BTreeMap::from([
+        ("app".to_string(), "web".to_string()),
+        ("tier".to_string(), "front".to_string()),
+    ]);
+    // PodSandboxConfig { metadata 1 { name 1, uid 2, namespace 3 }, log_directory 3 (no
+    // hostname: a host-network pod shares the host's UTS namespace), labels 6, linux 8 { cgroup_parent 1, security_context 2 {
+    // namespace_options 1 { network 1 = NODE } } } }
+    let mut meta = Writer::new();
+    meta.string(1, &pod).string(2, &uid).string(3, namespace);
+    let mut ns = Writer::new();
+    ns.uint(1, 2);
+    let mut sec = Writer::new();
+    sec.message(1, &ns);
+    let mut linux = Writer::new();
+    linux
+        .string(1, &format!("/kubepods/besteffort/pod{uid}"))
+        .message(2, &sec);
+    let logs = dir.path("logs");
+    std::fs::create_dir_all(&logs).unwrap();
+    let mut pod_config = Writer::new();
+    pod_config
+        .message(1, &meta)
+        .string(3, &logs.to_string_lossy())
+        .map(6, &pod_labels)
+        .message(8, &linux);
+    let mut req = Writer::new();
+    req.message(1, &pod_config);
+    let sandbox = first_string(&ctrd.call("RunPodSandbox", &req));
+    assert!(!sandbox.is_empty());
+    ctrd.pods.push(sandbox.clone());
+
+    // ContainerConfig { metadata 1 { name 1 }, image 2 { image 1 }, command 3, args 4,
+    // mounts 7 { container_path 1, host_path 2 }, labels 9, log_path 11 }
+    let port = 20000 + (pid % 20000) as u16 + 1;
+    let share = dir.path("share");
+    let kubelet_labels = BTreeMap::from([
+        (
+            "io.kubernetes.container.name".to_string(),
+            "app".to_string(),
+        ),
+        ("io.kubernetes.pod.name".to_string(), pod.clone()),
+        (
+            "io.kubernetes.pod.namespace".to_string(),
+            namespace.to_string(),
+        ),
+        ("io.kubernetes.pod.uid".to_string(), uid.clone()),
+    ]);
+    let mut cmeta = Writer::new();
+    cmeta.string(1, "app");
+    let mut image = Writer::new();
+    image.string(1, tag);
+    let mut mount = Writer::new();
+    mount
+        .string(1, "/share")
+        .string(2, &share.to_string_lossy());
+    let mut config = Writer::new();
+    config
+        .message(1, &cmeta)
+        .message(2, &image)
+        .string(3, "/bin/sh")
+        .string(4, "-c")
+        .string(4, &script(port, &m))
+        .message(7, &mount)
+        .map(9, &kubelet_labels)
+        .string(11, "app.log");
+    let mut req = Writer::new();
+    req.string(1, &sandbox)
+        .message(2, &config)
+        .message(3, &pod_config);
+    let id = first_string(&ctrd.call("CreateContainer", &req));
+    assert_eq!(id.len(), 64, "{id}");
+    before_start(&ctrd);
+    let mut req = Writer::new();
+    req.string(1, &id);
+    ctrd.call("StartContainer", &req);
+
+    let container = json!({
+        "id": id,
+        "name": "app",
+        "image": tag,
+        "image_id": app_id,
+        "runtime": "containerd",
+        "labels": kubelet_labels,
+        "resolved": true,
+        "privileged": false,
+        "host_pid": false,
+        "host_network": true,
+        "host_mounts": [share.to_string_lossy()],
+        "runtime_socket_mounted": false,
+    });
+    let k8s = json!({
+        "namespace": namespace,
+        "pod": pod,
+        "uid": uid,
+        "container": "app",
+        "labels": pod_labels,
+    });
+    Pod {
+        ctrd,
+        id,
+        share,
+        port,
+        marker: m,
+        container,
+        k8s,
+    }
+}
+
+fn containerd_tools(test: &str) -> bool {
+    require_root(test)
+        && require_tool(test, "containerd")
+        && require_tool(test, "ctr")
+        && require_tool(test, "runc")
+}
+
+/// The CRI client alone against containerd (no agent): the identity it reads for a pod's
+/// container is exactly what the test created through the CRI.
+#[test]
+fn cri_lookup_reads_container_and_pod_from_containerd() {
+    if !containerd_tools("cri_lookup_reads_container_and_pod_from_containerd") {
+        return;
+    }
+    let dir = TempDir::new("cri");
+    let pod = start_pod(&dir, |_| {});
+    let runtimes = vec![RuntimeSocket {
+        runtime: "containerd".into(),
+        socket: pod.ctrd.socket.clone(),
+    }];
+    let request = Request {
+        id: pod.id.clone(),
+        runtime_hint: "containerd".into(),
+        cgroup_dir: None,
+    };
+    let found = resolver::ask(&runtimes, &request).expect("containerd knows the container");
+    assert_eq!(
+        serde_json::to_value(&found.container).unwrap(),
+        pod.container
+    );
+    assert_eq!(serde_json::to_value(&found.k8s).unwrap(), pod.k8s);
+    let unknown = Request {
+        id: "0".repeat(64),
+        ..request
+    };
+    assert!(resolver::ask(&runtimes, &unknown).is_none());
+}
+
+/// A pod sandbox and a container in it, created through containerd's CRI as kubelet does:
+/// exec, file and network events from inside carry `container` and `k8s` exactly as the CRI
+/// reports them.
+#[test]
+fn containerd_pod_events_carry_container_and_pod_identity() {
+    if !containerd_tools("containerd_pod_events_carry_container_and_pod_identity") {
+        return;
+    }
+    let dir = TempDir::new("containerd");
+    let mut agent = None;
+    let pod = start_pod(&dir, |ctrd| {
+        agent = Some(Agent::start(&[
+            "--container-runtime",
+            &format!("containerd={}", ctrd.socket.display()),
+        ]));
+    });
+    let agent = agent.expect("agent started");
+    host_exec_has_no_identity(&agent);
+    container_events(
+        &agent,
+        &pod.id,
+        &pod.share,
+        pod.port,
+        &pod.marker,
+        &pod.container,
+        &pod.k8s,
+    );
+}
