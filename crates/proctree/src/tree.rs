@@ -138,6 +138,11 @@ impl ProcessTree {
         self.current.get(&pid).and_then(|id| self.get(*id))
     }
 
+    /// Every live process: the image each pid runs now (in no particular order).
+    pub fn live(&self) -> impl Iterator<Item = &Arc<Node>> + '_ {
+        self.current.values().filter_map(|id| self.get(*id))
+    }
+
     /// The image for an event: by exec_id when the kernel knew it, else the pid's current one.
     pub fn resolve(&self, exec_id: ExecId, pid: u32) -> Option<&Arc<Node>> {
         if exec_id.0 != 0 {

@@ -28,6 +28,7 @@ use crate::detect::Detector;
 use crate::enforcement;
 use crate::file_watch;
 use crate::health;
+use crate::observe::Observer;
 use crate::output::{Output, OutputFormat};
 use crate::pipeline::{Pipeline, PipelineOptions};
 use crate::policy_source::{PolicySource, PolicyWatch};
@@ -62,6 +63,10 @@ pub struct RunConfig {
     /// Container runtimes asked for the identity of containerised processes (empty: none; the
     /// container id from the cgroup path is still carried).
     pub runtimes: Vec<crate::workload::RuntimeSocket>,
+    /// `--metrics ADDR`: serve Prometheus metrics there.
+    pub metrics: Option<std::net::SocketAddr>,
+    /// The local API (`--api-socket`, `--no-api`).
+    pub api: crate::api::ApiConfig,
 }
 
 /// How often the loss counters are checked (and an `events_lost` event emitted on growth).
@@ -119,6 +124,18 @@ pub fn run<W: Write>(config: &RunConfig, out: W, shutdown: Shutdown) -> Result<(
     let (reader, batches) =
         Reader::start(events, config.reader).context("starting the ring-buffer reader")?;
 
+    let mut observer = Observer::start(
+        config.metrics,
+        &config.api,
+        &sensors,
+        reader.stats.clone(),
+        &capabilities,
+    )?;
+    let enabled_rules = |p: &shrike_rules::Policy| p.rules().filter(|r| r.enabled).count();
+    observer
+        .stats
+        .policy_in_force(enabled_rules(detector.policy()), missing.len());
+
     let clock = BootClock::new();
     let cgroup2 = procfs_cgroup2();
     let tree = seed_tree(&sensors, config, &clock, cgroup2.clone());
@@ -137,10 +154,13 @@ pub fn run<W: Write>(config: &RunConfig, out: W, shutdown: Shutdown) -> Result<(
         pipeline.set_workloads(workloads);
     }
     let mut output = Output::new(out, config.output);
+    let event = pipeline.health_event(health::health(&capabilities, &missing));
     output
-        .write(&pipeline.health_event(health::health(&capabilities, &missing)))
+        .write(&event)
         .and_then(|_| output.flush())
         .context("writing events")?;
+    observer.event(event);
+    observer.end_batch(&pipeline);
     let mut shaper = Shaper::new(
         &config.shaping,
         pipeline.node_name().clone(),
@@ -171,6 +191,7 @@ pub fn run<W: Write>(config: &RunConfig, out: W, shutdown: Shutdown) -> Result<(
                     &mut detector,
                     &mut shaper,
                     &mut output,
+                    &mut observer,
                     &batch,
                     config.alerts_only,
                 ) {
@@ -187,7 +208,7 @@ pub fn run<W: Write>(config: &RunConfig, out: W, shutdown: Shutdown) -> Result<(
             }
         }
         pipeline.clock_mut().refresh();
-        if let Err(err) = write_shaped(&mut shaper, &mut output, |s, out| {
+        if let Err(err) = write_shaped(&mut shaper, &mut output, &mut observer, |s, out| {
             s.tick(pipeline.now(), out)
         }) {
             result = Err(err);
@@ -201,6 +222,17 @@ pub fn run<W: Write>(config: &RunConfig, out: W, shutdown: Shutdown) -> Result<(
                 configured_watch.as_ref(),
                 &mut detector,
             );
+            match &now_missing {
+                Some(m) => {
+                    observer.stats.reloads_succeeded.fetch_add(1, Ordering::Relaxed);
+                    observer
+                        .stats
+                        .policy_in_force(enabled_rules(detector.policy()), m.len());
+                }
+                None => {
+                    observer.stats.reloads_failed.fetch_add(1, Ordering::Relaxed);
+                }
+            }
             // The rules not in force changed with the policy: say so in the stream.
             if let Some(now_missing) = now_missing.filter(|m| *m != missing) {
                 missing = now_missing;
@@ -209,9 +241,20 @@ pub fn run<W: Write>(config: &RunConfig, out: W, shutdown: Shutdown) -> Result<(
                     result = Err(err).context("writing events");
                     break;
                 }
+                observer.event(event);
+                observer.end_batch(&pipeline);
             }
             shaper.set_policy(detector.policy());
         }
+        observer.answer(&crate::api::query::View {
+            pipeline: &pipeline,
+            policy: detector.policy(),
+            source: &config.policy,
+            capabilities: &capabilities,
+            missing: &missing,
+            stats: &observer.stats,
+            sensors: &sensors,
+        });
         let now = Instant::now();
         if now >= next_loss_check {
             next_loss_check = now + LOSS_CHECK;
@@ -233,6 +276,8 @@ pub fn run<W: Write>(config: &RunConfig, out: W, shutdown: Shutdown) -> Result<(
                         result = Err(err).context("writing events");
                         break;
                     }
+                    observer.event(event);
+                    observer.end_batch(&pipeline);
                     reported_lost = counters.clone();
                 }
                 last_backpressure = backpressure;
@@ -257,6 +302,7 @@ pub fn run<W: Write>(config: &RunConfig, out: W, shutdown: Shutdown) -> Result<(
                 &mut detector,
                 &mut shaper,
                 &mut output,
+                &mut observer,
                 &batch,
                 config.alerts_only,
             ) {
@@ -265,10 +311,12 @@ pub fn run<W: Write>(config: &RunConfig, out: W, shutdown: Shutdown) -> Result<(
         }
     }
     if result.is_ok() {
-        result = write_shaped(&mut shaper, &mut output, |s, out| {
+        result = write_shaped(&mut shaper, &mut output, &mut observer, |s, out| {
             s.finish(pipeline.now(), out)
         });
     }
+    // Ends the API's streams (`shutdown`) and removes its socket; stops the metrics endpoint.
+    drop(observer);
     let reader_stats = reader.stats.clone();
     let reader_result = reader.join();
     let counters = sensors.counters().unwrap_or_default();
@@ -395,9 +443,14 @@ fn write_batch<W: Write>(
     detector: &mut Detector,
     shaper: &mut Shaper,
     output: &mut Output<W>,
+    observer: &mut Observer,
     batch: &Batch,
     alerts_only: bool,
 ) -> Result<()> {
+    observer
+        .stats
+        .batches_received
+        .fetch_add(1, Ordering::Relaxed);
     let mut before = Vec::new();
     for record in batch.iter() {
         match pipeline.handle(record) {
@@ -406,10 +459,12 @@ fn write_batch<W: Write>(
                 shaper.shape(&mut event, &mut before);
                 for synthesized in before.drain(..) {
                     output.write(&synthesized).context("writing events")?;
+                    observer.event(synthesized);
                 }
                 if !alerts_only || !event.alerts.is_empty() {
                     output.write(&event).context("writing events")?;
                 }
+                observer.event(event);
             }
             Ok(None) => {}
             Err(err) => warn!(%err, "skipping a kernel record"),
@@ -417,6 +472,7 @@ fn write_batch<W: Write>(
     }
     output.flush().context("writing events")?;
     pipeline.expire();
+    observer.end_batch(pipeline);
     Ok(())
 }
 
@@ -425,6 +481,7 @@ fn write_batch<W: Write>(
 fn write_shaped<W: Write>(
     shaper: &mut Shaper,
     output: &mut Output<W>,
+    observer: &mut Observer,
     due: impl FnOnce(&mut Shaper, &mut Vec<shrike_event::Event>),
 ) -> Result<()> {
     let mut out = Vec::new();
@@ -435,7 +492,12 @@ fn write_shaped<W: Write>(
     for event in &out {
         output.write(event).context("writing events")?;
     }
-    output.flush().context("writing events")
+    output.flush().context("writing events")?;
+    for event in out {
+        observer.event(event);
+    }
+    observer.flush();
+    Ok(())
 }
 
 fn log_counters(when: &str, counters: &Counters, pipeline: &Pipeline, reader: &Reader) {
@@ -586,6 +648,11 @@ impl RunConfig {
             protect_self: None,
             allow_degraded: false,
             runtimes: crate::workload::RuntimeSocket::defaults(),
+            metrics: None,
+            api: crate::api::ApiConfig {
+                socket: None,
+                ..Default::default()
+            },
         }
     }
 }

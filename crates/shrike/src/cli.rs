@@ -42,6 +42,14 @@ pub enum Command {
     /// Watch a workload (a cgroup, a binary and its descendants, a container) and write a
     /// least-privilege policy for it: allow-lists of what it did, deny rules for the rest.
     Learn(crate::learn::LearnArgs),
+    /// Print a running agent's events from its API: the recent ones it keeps, or with
+    /// --follow every new one, filtered by the agent.
+    Events(crate::api::client::EventsArgs),
+    /// List the processes a running agent tracks (--tree: as a tree; --pid: one process and
+    /// its ancestry).
+    Ps(crate::api::client::PsArgs),
+    /// Show a running agent's health: capabilities, policy, counters.
+    Status(crate::api::client::StatusArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -209,6 +217,23 @@ pub struct RunArgs {
 
     #[command(flatten)]
     pub shaping: crate::shaping::ShapingArgs,
+
+    /// Serve Prometheus metrics at http://ADDR/metrics (e.g. 127.0.0.1:9464). Off by default.
+    #[arg(long, value_name = "ADDR")]
+    pub metrics: Option<std::net::SocketAddr>,
+
+    /// The local API's unix socket (root only) for `shrike events`, `ps` and `status`.
+    #[arg(long, value_name = "PATH", default_value = crate::api::protocol::DEFAULT_SOCKET)]
+    pub api_socket: PathBuf,
+
+    /// Do not open the local API socket.
+    #[arg(long)]
+    pub no_api: bool,
+
+    /// Events queued for one `--follow` client of the API; a client that falls this far
+    /// behind is cut off (with a message), so it never slows the agent.
+    #[arg(long, value_name = "N", default_value_t = 4096)]
+    pub api_client_queue: usize,
 }
 
 /// `--file-hooks`.
@@ -286,6 +311,12 @@ impl RunArgs {
             files: self.policy.clone(),
         };
         config.alerts_only = self.alerts_only;
+        config.metrics = self.metrics;
+        config.api = crate::api::ApiConfig {
+            socket: (!self.no_api).then(|| self.api_socket.clone()),
+            client_queue: self.api_client_queue.max(1),
+            ..Default::default()
+        };
         config.allow_degraded = self.allow_degraded;
         config.runtimes = match self.container_runtime.as_slice() {
             [] => crate::workload::RuntimeSocket::defaults(),

@@ -3,6 +3,7 @@
 //! library so tests can run the agent with their own shutdown and output.
 
 pub mod agent;
+pub mod api;
 pub mod cgroups;
 pub mod cli;
 pub mod clock;
@@ -13,7 +14,9 @@ pub mod exclusion;
 pub mod file_watch;
 pub mod health;
 pub mod learn;
+pub mod metrics;
 pub mod netconfig;
+pub mod observe;
 pub mod output;
 pub mod outputs;
 pub mod package_docs;

@@ -58,6 +58,9 @@ fn execute(command: Command) -> anyhow::Result<ExitCode> {
             })
         }
         Command::Learn(args) => shrike::learn::run(&args),
+        Command::Events(args) => shrike::api::client::events(&args),
+        Command::Ps(args) => shrike::api::client::ps(&args),
+        Command::Status(args) => shrike::api::client::status(&args),
         Command::Policy(PolicyCommand::Validate(args)) => Ok(policy_cmd::validate(&args.source())),
         Command::Policy(PolicyCommand::Test { policy, events }) => {
             policy_cmd::test(&policy.source(), &events)
