@@ -224,13 +224,19 @@ pub fn run<W: Write>(config: &RunConfig, out: W, shutdown: Shutdown) -> Result<(
             );
             match &now_missing {
                 Some(m) => {
-                    observer.stats.reloads_succeeded.fetch_add(1, Ordering::Relaxed);
+                    observer
+                        .stats
+                        .reloads_succeeded
+                        .fetch_add(1, Ordering::Relaxed);
                     observer
                         .stats
                         .policy_in_force(enabled_rules(detector.policy()), m.len());
                 }
                 None => {
-                    observer.stats.reloads_failed.fetch_add(1, Ordering::Relaxed);
+                    observer
+                        .stats
+                        .reloads_failed
+                        .fetch_add(1, Ordering::Relaxed);
                 }
             }
             // The rules not in force changed with the policy: say so in the stream.

@@ -89,10 +89,18 @@ fn api_is_root_only_and_answers_from_the_running_agent() {
         .arg(&socket)
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let ps: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert!(
-        ps["processes"].as_array().unwrap().iter().any(|p| p["pid"] == me),
+        ps["processes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p["pid"] == me),
         "pid {me} not listed"
     );
     let one = ask(&socket, &format!(r#"{{"op":"ps","pid":{me}}}"#))
@@ -100,7 +108,11 @@ fn api_is_root_only_and_answers_from_the_running_agent() {
         .unwrap();
     assert_eq!(one["result"]["process"]["pid"], me, "{one}");
     let ancestry = one["result"]["ancestry"].as_array().unwrap();
-    assert_eq!(ancestry[0]["pid"], std::os::unix::process::parent_id(), "{one}");
+    assert_eq!(
+        ancestry[0]["pid"],
+        std::os::unix::process::parent_id(),
+        "{one}"
+    );
     assert_eq!(ancestry.last().unwrap()["pid"], 1, "{one}");
     let tree = shrike()
         .args(["ps", "--tree", "--api-socket"])
@@ -108,7 +120,10 @@ fn api_is_root_only_and_answers_from_the_running_agent() {
         .output()
         .unwrap();
     let tree = String::from_utf8_lossy(&tree.stdout);
-    assert!(tree.contains(&format!(" {me} ")) && tree.contains("└─ "), "{tree}");
+    assert!(
+        tree.contains(&format!(" {me} ")) && tree.contains("└─ "),
+        "{tree}"
+    );
     let missing = ask(&socket, r#"{"op":"ps","pid":4194304}"#).pop().unwrap();
     assert_eq!(missing["type"], "error", "{missing}");
 
@@ -121,7 +136,10 @@ fn api_is_root_only_and_answers_from_the_running_agent() {
         .pop()
         .unwrap();
     assert_eq!(bad["type"], "error");
-    assert!(bad["message"].as_str().unwrap().contains("unknown event kind"));
+    assert!(bad["message"]
+        .as_str()
+        .unwrap()
+        .contains("unknown event kind"));
 
     // Another user: the 0700 directory refuses the connect; the CLI says what it means.
     // SAFETY: setuid in the forked child before exec touches no memory of the parent.
@@ -146,7 +164,10 @@ fn api_is_root_only_and_answers_from_the_running_agent() {
     );
 
     drop(agent);
-    assert!(!socket.exists(), "the agent removes its socket on the way out");
+    assert!(
+        !socket.exists(),
+        "the agent removes its socket on the way out"
+    );
     let out = shrike()
         .args(["status", "--api-socket"])
         .arg(&socket)
@@ -187,7 +208,10 @@ fn events_are_filtered_by_the_agent_live_and_from_the_recent_ring() {
         let stdout = follower.stdout.take().unwrap();
         std::thread::spawn(move || {
             for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                lines.lock().unwrap().push(serde_json::from_str(&line).unwrap());
+                lines
+                    .lock()
+                    .unwrap()
+                    .push(serde_json::from_str(&line).unwrap());
             }
         });
     }
@@ -197,13 +221,19 @@ fn events_are_filtered_by_the_agent_live_and_from_the_recent_ring() {
         std::thread::sleep(Duration::from_millis(50));
     }
     for i in 0..5 {
-        assert!(Command::new(&marker).arg(format!("n{i}")).status().unwrap().success());
+        assert!(Command::new(&marker)
+            .arg(format!("n{i}"))
+            .status()
+            .unwrap()
+            .success());
         assert!(Command::new("/usr/bin/true").status().unwrap().success());
     }
     agent.wait_all(WAIT, |events| {
         events
             .iter()
-            .filter(|e| kind_is(e, "process_exec") && e["process"]["binary"] == marker.to_str().unwrap())
+            .filter(|e| {
+                kind_is(e, "process_exec") && e["process"]["binary"] == marker.to_str().unwrap()
+            })
             .count()
             == 5
     });
@@ -225,22 +255,41 @@ fn events_are_filtered_by_the_agent_live_and_from_the_recent_ring() {
         .arg(&socket)
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let recent: Vec<Value> = String::from_utf8_lossy(&out.stdout)
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
     assert_eq!(recent.len(), 5, "{recent:?}");
     let out = shrike()
-        .args(["events", "-o", "compact", "--limit", "2", "--filter", &filter, "--api-socket"])
+        .args([
+            "events",
+            "-o",
+            "compact",
+            "--limit",
+            "2",
+            "--filter",
+            &filter,
+            "--api-socket",
+        ])
         .arg(&socket)
         .output()
         .unwrap();
     let compact = String::from_utf8_lossy(&out.stdout);
     assert_eq!(compact.lines().count(), 2, "{compact}");
     let compact: Vec<&str> = compact.lines().collect();
-    assert!(compact[0].contains("process_exec") && compact[0].contains(" n3"), "{compact:?}");
-    assert!(compact[1].contains("process_exec") && compact[1].contains(" n4"), "{compact:?}");
+    assert!(
+        compact[0].contains("process_exec") && compact[0].contains(" n3"),
+        "{compact:?}"
+    );
+    assert!(
+        compact[1].contains("process_exec") && compact[1].contains(" n4"),
+        "{compact:?}"
+    );
     drop(agent);
     std::fs::remove_dir_all(&dir).unwrap();
 }
@@ -322,31 +371,56 @@ fn a_client_that_never_reads_is_cut_off_without_slowing_anyone() {
 
     // The slow client: asks for everything, then never reads.
     let mut slow = UnixStream::connect(&socket).unwrap();
-    slow.write_all(b"{\"op\":\"events\",\"follow\":true}\n").unwrap();
+    slow.write_all(b"{\"op\":\"events\",\"follow\":true}\n")
+        .unwrap();
     wait_clients(2);
     let stalled = burst(&agent, &marker, "during", N);
     let deadline = Instant::now() + Duration::from_secs(30);
     while status(&socket)["api"]["cut_off"].as_u64().unwrap() < 1 {
-        assert!(Instant::now() < deadline, "the slow client was never cut off");
-        burst(&agent, &marker, &format!("more{}", deadline.elapsed().as_millis()), 20);
+        assert!(
+            Instant::now() < deadline,
+            "the slow client was never cut off"
+        );
+        burst(
+            &agent,
+            &marker,
+            &format!("more{}", deadline.elapsed().as_millis()),
+            20,
+        );
     }
     let deadline = Instant::now() + WAIT;
     while *fast_seen.lock().unwrap() < 2 * N && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(50));
     }
     let fast_count = *fast_seen.lock().unwrap();
-    assert!(fast_count >= 2 * N, "the fast client got {fast_count} of {} events", 2 * N);
+    assert!(
+        fast_count >= 2 * N,
+        "the fast client got {fast_count} of {} events",
+        2 * N
+    );
 
     // What the slow client finds when it finally reads: events, then the reason, then EOF.
-    slow.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    slow.set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
     let mut text = String::new();
     slow.read_to_string(&mut text).unwrap();
-    let lines: Vec<Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let lines: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
     let last = lines.last().unwrap();
     assert_eq!(last["type"], "end", "{last}");
     assert_eq!(last["reason"], "slow_client", "{last}");
-    assert!(last["message"].as_str().unwrap().contains("read too slowly"), "{last}");
-    assert!(lines[..lines.len() - 1].iter().all(|l| l["type"] == "event"));
+    assert!(
+        last["message"]
+            .as_str()
+            .unwrap()
+            .contains("read too slowly"),
+        "{last}"
+    );
+    assert!(lines[..lines.len() - 1]
+        .iter()
+        .all(|l| l["type"] == "event"));
     let s = status(&socket);
     assert_eq!(s["api"]["events_dropped"], 0, "{s}");
     eprintln!(
@@ -367,7 +441,9 @@ fn a_client_that_never_reads_is_cut_off_without_slowing_anyone() {
 /// the way out.
 #[test]
 fn the_cli_says_when_no_agent_is_running() {
-    let socket = std::env::temp_dir().join(marker("no-agent")).join("api.sock");
+    let socket = std::env::temp_dir()
+        .join(marker("no-agent"))
+        .join("api.sock");
     for cmd in [&["status"][..], &["ps", "--tree"], &["events", "--follow"]] {
         let out = shrike()
             .args(cmd)
@@ -378,7 +454,10 @@ fn the_cli_says_when_no_agent_is_running() {
         assert_eq!(out.status.code(), Some(1));
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(
-            stderr.contains(&format!("no agent at {}: is `shrike run` running?", socket.display())),
+            stderr.contains(&format!(
+                "no agent at {}: is `shrike run` running?",
+                socket.display()
+            )),
             "{cmd:?}: {stderr}"
         );
     }

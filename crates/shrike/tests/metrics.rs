@@ -68,7 +68,10 @@ impl Prometheus {
         .unwrap();
         let child = Command::new("prometheus")
             .arg(format!("--config.file={}", config.display()))
-            .arg(format!("--storage.tsdb.path={}", dir.join("data").display()))
+            .arg(format!(
+                "--storage.tsdb.path={}",
+                dir.join("data").display()
+            ))
             .arg(format!("--web.listen-address=127.0.0.1:{port}"))
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(dir.join("prometheus.log")).unwrap())
@@ -97,8 +100,11 @@ impl Prometheus {
 
     /// The instant vector for `query`: (labels, value) per series.
     fn query(&self, query: &str) -> Vec<(Value, f64)> {
-        let body = http_get(self.port, &format!("/api/v1/query?query={}", url_encode(query)))
-            .unwrap_or_else(|| panic!("query {query} failed"));
+        let body = http_get(
+            self.port,
+            &format!("/api/v1/query?query={}", url_encode(query)),
+        )
+        .unwrap_or_else(|| panic!("query {query} failed"));
         let v: Value = serde_json::from_str(&body).unwrap();
         assert_eq!(v["status"], "success", "{v}");
         v["data"]["result"]
@@ -125,7 +131,10 @@ impl Prometheus {
             }
             std::thread::sleep(Duration::from_millis(300));
         }
-        panic!("{query}: last answer {last:?}; prometheus log:\n{}", self.log());
+        panic!(
+            "{query}: last answer {last:?}; prometheus log:\n{}",
+            self.log()
+        );
     }
 }
 
@@ -176,7 +185,10 @@ fn prometheus_scrapes_the_values_the_agent_produced() {
     prom.wait_value(r#"up{job="shrike"}"#, |v| v == 1.0);
 
     for i in 0..5 {
-        Command::new(&marker_bin).arg(format!("m{i}")).status().unwrap();
+        Command::new(&marker_bin)
+            .arg(format!("m{i}"))
+            .status()
+            .unwrap();
     }
     // The same command line again: repeats within the dedup window are suppressed.
     for _ in 0..3 {
@@ -214,17 +226,24 @@ fn prometheus_scrapes_the_values_the_agent_produced() {
     // SAFETY: kill with the pid of the agent this test started.
     unsafe { libc::kill(agent.pid() as i32, libc::SIGHUP) };
     prom.wait_value("shrike_policy_generation", |v| v == 2.0);
-    prom.wait_value(r#"shrike_policy_reloads_total{result="success"}"#, |v| v == 1.0);
+    prom.wait_value(r#"shrike_policy_reloads_total{result="success"}"#, |v| {
+        v == 1.0
+    });
     // A bad one: refused, counted, generation unchanged.
     std::fs::write(&policy, "- rule: broken\n  condition: kind = \n").unwrap();
     // SAFETY: as above.
     unsafe { libc::kill(agent.pid() as i32, libc::SIGHUP) };
-    prom.wait_value(r#"shrike_policy_reloads_total{result="failure"}"#, |v| v == 1.0);
+    prom.wait_value(r#"shrike_policy_reloads_total{result="failure"}"#, |v| {
+        v == 1.0
+    });
     assert_eq!(prom.query("shrike_policy_generation")[0].1, 2.0);
 
     // The exposition itself: HELP and TYPE for every family, the format's content type.
     let text = http_get(port, "/metrics").unwrap();
-    assert!(text.contains("# TYPE shrike_alerts_total counter\n"), "{text}");
+    assert!(
+        text.contains("# TYPE shrike_alerts_total counter\n"),
+        "{text}"
+    );
     assert!(text.contains("# HELP shrike_ringbuf_used_bytes "), "{text}");
     eprintln!(
         "prometheus saw: alerts 5, suppressed 3, rss {rss} bytes, {} series from the agent",

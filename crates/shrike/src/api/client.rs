@@ -188,7 +188,8 @@ pub fn events(args: &EventsArgs) -> Result<ExitCode> {
 
 /// `shrike ps`.
 pub fn ps(args: &PsArgs) -> Result<ExitCode> {
-    let result = Session::open(&args.socket.api_socket, &Request::Ps { pid: args.pid })?.result()?;
+    let result =
+        Session::open(&args.socket.api_socket, &Request::Ps { pid: args.pid })?.result()?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&result)?);
         return Ok(ExitCode::SUCCESS);
@@ -206,7 +207,10 @@ pub fn ps(args: &PsArgs) -> Result<ExitCode> {
         }
     } else {
         let list = result["processes"].as_array().cloned().unwrap_or_default();
-        text.push_str(&format!("{:>7} {:>7} {:>6}  COMMAND\n", "PID", "PPID", "UID"));
+        text.push_str(&format!(
+            "{:>7} {:>7} {:>6}  COMMAND\n",
+            "PID", "PPID", "UID"
+        ));
         if args.tree {
             text.push_str(&tree(&list));
         } else {
@@ -300,12 +304,18 @@ pub fn status(args: &StatusArgs) -> Result<ExitCode> {
         ));
     }
     if let Some(rules) = s["rules_not_in_force"].as_array().filter(|r| !r.is_empty()) {
-        t.push_str("rules not in force:\n");
-        for r in rules {
+        t.push_str(&format!("rules not in force ({}):\n", rules.len()));
+        for r in rules.iter().take(10) {
             t.push_str(&format!(
                 "  {} (needs {})\n",
                 r["rule_id"].as_str().unwrap_or(""),
                 r["capability"].as_str().unwrap_or("")
+            ));
+        }
+        if rules.len() > 10 {
+            t.push_str(&format!(
+                "  … {} more (--json lists them all)\n",
+                rules.len() - 10
             ));
         }
     }

@@ -215,8 +215,12 @@ mod tests {
     /// Bad terms are refused with a message naming the term and what is accepted.
     #[test]
     fn bad_terms_are_refused_with_the_reason() {
-        assert!(parse("kind=proces_exec").unwrap_err().contains("unknown event kind"));
-        assert!(parse("severity=high").unwrap_err().contains("severity>=high"));
+        assert!(parse("kind=proces_exec")
+            .unwrap_err()
+            .contains("unknown event kind"));
+        assert!(parse("severity=high")
+            .unwrap_err()
+            .contains("severity>=high"));
         assert!(parse("severity>=urgent").unwrap_err().contains("info|low"));
         assert!(parse("pid=x").unwrap_err().contains("number"));
         assert!(parse("user=root").unwrap_err().contains("unknown key"));

@@ -135,7 +135,9 @@ mod tests {
             serde_json::from_str::<Request>(r#"{"op":"ps","pid":1}"#).unwrap(),
             Request::Ps { pid: Some(1) }
         );
-        assert!(serde_json::from_str::<Request>(r#"{"op":"events","filter":{"kind":[]}}"#).is_err());
+        assert!(
+            serde_json::from_str::<Request>(r#"{"op":"events","filter":{"kind":[]}}"#).is_err()
+        );
     }
 
     /// An event line wraps the event's JSON unchanged and reads back as a reply.
@@ -150,6 +152,9 @@ mod tests {
             message: "m".into(),
         });
         let reply: ReplyLine = serde_json::from_str(end.trim_end()).unwrap();
-        assert_eq!((reply.kind.as_str(), reply.reason.as_deref()), ("end", Some("slow_client")));
+        assert_eq!(
+            (reply.kind.as_str(), reply.reason.as_deref()),
+            ("end", Some("slow_client"))
+        );
     }
 }

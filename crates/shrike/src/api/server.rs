@@ -266,16 +266,22 @@ fn query(request: Request, ctx: &Ctx) -> Reply {
             message: "the agent has too many requests waiting; try again".into(),
         };
     }
-    rx.recv_timeout(QUERY_TIMEOUT).unwrap_or_else(|_| Reply::Error {
-        message: format!(
-            "the agent's pipeline did not answer within {} s (it is stopping or overloaded)",
-            QUERY_TIMEOUT.as_secs()
-        ),
-    })
+    rx.recv_timeout(QUERY_TIMEOUT)
+        .unwrap_or_else(|_| Reply::Error {
+            message: format!(
+                "the agent's pipeline did not answer within {} s (it is stopping or overloaded)",
+                QUERY_TIMEOUT.as_secs()
+            ),
+        })
 }
 
 /// The most recent events that pass `filter` (the last `limit` of them), then `end: done`.
-fn recent(out: &mut UnixStream, filter: &Filter, limit: Option<usize>, ctx: &Ctx) -> io::Result<()> {
+fn recent(
+    out: &mut UnixStream,
+    filter: &Filter,
+    limit: Option<usize>,
+    ctx: &Ctx,
+) -> io::Result<()> {
     let limit = limit.unwrap_or(ctx.shared.recent_max);
     let picked: Vec<Arc<shrike_event::Event>> = {
         let recent = ctx.shared.recent.lock().unwrap_or_else(|e| e.into_inner());
@@ -430,7 +436,12 @@ impl Stream {
     }
 
     /// Completes a line half written, writes the final `end` line and closes.
-    fn finish(mut self, pending: Option<(Arc<str>, usize)>, reason: &str, message: &str) -> io::Result<()> {
+    fn finish(
+        mut self,
+        pending: Option<(Arc<str>, usize)>,
+        reason: &str,
+        message: &str,
+    ) -> io::Result<()> {
         self.conn.set_nonblocking(false)?;
         self.conn.set_write_timeout(Some(Duration::from_secs(2)))?;
         if let Some((text, offset)) = pending.filter(|(_, o)| *o > 0) {

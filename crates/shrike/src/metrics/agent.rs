@@ -301,11 +301,16 @@ pub fn register(registry: &Registry, stats: &Arc<AgentStats>, sources: Sources) 
         move || s.incidents_opened.load(Relaxed) as f64,
     );
     let s = stats.clone();
-    registry.single("shrike_incidents_open", "Incidents open now.", Kind::Gauge, move || {
-        s.incidents_opened
-            .load(Relaxed)
-            .saturating_sub(s.incidents_closed.load(Relaxed)) as f64
-    });
+    registry.single(
+        "shrike_incidents_open",
+        "Incidents open now.",
+        Kind::Gauge,
+        move || {
+            s.incidents_opened
+                .load(Relaxed)
+                .saturating_sub(s.incidents_closed.load(Relaxed)) as f64
+        },
+    );
     register_policy(registry, stats);
     register_pipeline(registry, stats);
     register_kernel(registry, stats, sources);
@@ -585,7 +590,10 @@ mod tests {
             let mut parts = line.split(' ').skip(2);
             let (name, kind) = (parts.next().unwrap(), parts.next().unwrap());
             assert!(super::super::valid_name(name), "{name}");
-            assert!(name.starts_with("shrike_") || name.starts_with("process_"), "{name}");
+            assert!(
+                name.starts_with("shrike_") || name.starts_with("process_"),
+                "{name}"
+            );
             assert_eq!(kind == "counter", name.ends_with("_total"), "{line}");
         }
         assert!(text.contains("process_resident_memory_bytes "), "{text}");
@@ -616,8 +624,14 @@ mod tests {
         stats.observe(&e);
         stats.observe(&e);
         let text = registry.render();
-        assert!(text.contains("shrike_events_total{kind=\"process_exec\"} 3\n"), "{text}");
-        assert!(text.contains("shrike_events_total{kind=\"dns\"} 0\n"), "{text}");
+        assert!(
+            text.contains("shrike_events_total{kind=\"process_exec\"} 3\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("shrike_events_total{kind=\"dns\"} 0\n"),
+            "{text}"
+        );
         assert!(
             text.contains("shrike_alerts_total{rule=\"R-1\",severity=\"high\"} 2\n"),
             "{text}"

@@ -83,7 +83,12 @@ fn serve(mut conn: TcpStream, registry: &Registry) -> io::Result<()> {
         }
         head.extend_from_slice(&buf[..n]);
         if head.len() > 16 * 1024 {
-            return respond(&mut conn, "431 Request Header Fields Too Large", "text/plain", b"");
+            return respond(
+                &mut conn,
+                "431 Request Header Fields Too Large",
+                "text/plain",
+                b"",
+            );
         }
     }
     let line = head.split(|&b| b == b'\r').next().unwrap_or_default();
@@ -92,15 +97,30 @@ fn serve(mut conn: TcpStream, registry: &Registry) -> io::Result<()> {
     let (method, target) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
     let path = target.split('?').next().unwrap_or("");
     match (method, path) {
-        ("GET", "/metrics") => respond(&mut conn, "200 OK", CONTENT_TYPE, registry.render().as_bytes()),
+        ("GET", "/metrics") => respond(
+            &mut conn,
+            "200 OK",
+            CONTENT_TYPE,
+            registry.render().as_bytes(),
+        ),
         ("GET", "/") => respond(
             &mut conn,
             "200 OK",
             "text/plain; charset=utf-8",
             b"shrike metrics: GET /metrics\n",
         ),
-        ("GET", _) => respond(&mut conn, "404 Not Found", "text/plain", b"not found: try /metrics\n"),
-        _ => respond(&mut conn, "405 Method Not Allowed", "text/plain", b"GET only\n"),
+        ("GET", _) => respond(
+            &mut conn,
+            "404 Not Found",
+            "text/plain",
+            b"not found: try /metrics\n",
+        ),
+        _ => respond(
+            &mut conn,
+            "405 Method Not Allowed",
+            "text/plain",
+            b"GET only\n",
+        ),
     }
 }
 
@@ -136,7 +156,10 @@ mod tests {
         let text = get("/metrics");
         assert!(text.starts_with("HTTP/1.1 200 OK\r\n"), "{text}");
         assert!(text.contains(CONTENT_TYPE), "{text}");
-        assert!(text.ends_with("# TYPE shrike_up gauge\nshrike_up 1\n"), "{text}");
+        assert!(
+            text.ends_with("# TYPE shrike_up gauge\nshrike_up 1\n"),
+            "{text}"
+        );
         assert!(get("/nope").starts_with("HTTP/1.1 404"));
     }
 }
