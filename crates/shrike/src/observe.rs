@@ -9,7 +9,7 @@ use anyhow::{Context, Result};
 use shrike_bpf::capability::Status;
 use shrike_bpf::{ReaderStats, Sensors};
 use shrike_event::Event;
-use tracing::{info, warn};
+use tracing::{error, info, warn};
 
 use crate::api::{query::View, Api, ApiConfig};
 use crate::metrics::agent::{self, AgentStats, Sources};
@@ -69,7 +69,12 @@ impl Observer {
             None => None,
         };
         let config = api;
-        let api = Api::start(config, &stats)?;
+        // The API is on by default and secondary to detection: an agent whose socket is taken
+        // (another agent serves it) or cannot be made runs on without it, and says so.
+        let api = Api::start(config, &stats).unwrap_or_else(|err| {
+            error!("the local API is off: {err:#}");
+            None
+        });
         if let (Some(_), Some(path)) = (&api, &config.socket) {
             info!(socket = %path.display(), "local API listening");
         }

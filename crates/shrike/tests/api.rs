@@ -132,6 +132,17 @@ fn api_is_root_only_and_answers_from_the_running_agent() {
     assert!(rules.iter().any(|r| r["id"] == "SHR-EVA-006"), "{policy}");
     assert_eq!(policy["result"]["source"], "the default pack");
 
+    // A second agent on the same socket runs (detection first) without the API, and says why;
+    // the first keeps its socket.
+    let second = Agent::start_process_only(&["--api-socket", socket.to_str().unwrap()]);
+    let (_, stderr) = second.stop();
+    assert!(
+        stderr.contains("the local API is off")
+            && stderr.contains("another shrike agent is serving it"),
+        "{stderr}"
+    );
+    assert_eq!(status(&socket)["pid"], agent.pid());
+
     let bad = ask(&socket, r#"{"op":"events","filter":{"kinds":["nope"]}}"#)
         .pop()
         .unwrap();
