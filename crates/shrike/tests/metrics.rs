@@ -147,14 +147,14 @@ impl Drop for Prometheus {
 
 fn marker_rule(id: &str, binary: &Path) -> String {
     format!(
-        "- rule: Metrics marker {id}\n  id: {id}\n  severity: high\n  mitre: [T1059]\n  condition: kind = process_exec and process.binary = {}\n  action: alert\n",
+        "- rule: Metrics marker {id}\n  id: {id}\n  severity: high\n  mitre: [T1059]\n  condition: kind = process_exec and process.binary = {}\n  action: alert\n  throttle: 5/min\n",
         binary.display()
     )
 }
 
 /// The issue's check: Prometheus scrapes the agent and its query API returns the series with
-/// the values the test caused — 5 alerts of a marker rule (5 distinct command lines), 3
-/// repeats suppressed as duplicates, an incident, policy generation 1 → 2 on a good reload
+/// the values the test caused — 8 execs under a marker rule throttled to 5 a minute (and no
+/// deduplication): 5 alerts and 3 suppressed by the throttle, an incident, policy generation 1 → 2 on a good reload
 /// and a failure counted (generation unchanged) on a bad one — and the health series: the
 /// process capability's state, RSS, the ring buffer's size, the kernel's exec counter.
 #[test]
@@ -180,23 +180,21 @@ fn prometheus_scrapes_the_values_the_agent_produced() {
         policy.to_str().unwrap(),
         "--incident-update",
         "1",
+        "--dedup-window",
+        "0",
     ]);
     let prom = Prometheus::start(&dir, &metrics);
     prom.wait_value(r#"up{job="shrike"}"#, |v| v == 1.0);
 
-    for i in 0..5 {
+    for i in 0..8 {
         Command::new(&marker_bin)
             .arg(format!("m{i}"))
             .status()
             .unwrap();
     }
-    // The same command line again: repeats within the dedup window are suppressed.
-    for _ in 0..3 {
-        Command::new(&marker_bin).arg("m0").status().unwrap();
-    }
     let alerts = r#"shrike_alerts_total{rule="TEST-METRICS-1",severity="high"}"#;
     assert_eq!(prom.wait_value(alerts, |v| v >= 5.0), 5.0);
-    let suppressed = r#"shrike_alerts_suppressed_total{rule="TEST-METRICS-1",reason="duplicate"}"#;
+    let suppressed = r#"shrike_alerts_suppressed_total{rule="TEST-METRICS-1",reason="throttle"}"#;
     assert_eq!(prom.wait_value(suppressed, |v| v >= 3.0), 3.0);
     prom.wait_value("shrike_incidents_total", |v| v >= 1.0);
     // Every exec reached the pipeline: at least 8 of the marker's, counted by kind.
@@ -246,7 +244,7 @@ fn prometheus_scrapes_the_values_the_agent_produced() {
     );
     assert!(text.contains("# HELP shrike_ringbuf_used_bytes "), "{text}");
     eprintln!(
-        "prometheus saw: alerts 5, suppressed 3, rss {rss} bytes, {} series from the agent",
+        "prometheus saw: alerts 5, suppressed by throttle 3, rss {rss} bytes, {} series from the agent",
         prom.query(r#"{job="shrike"}"#).len()
     );
     drop(prom);
