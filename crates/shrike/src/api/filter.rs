@@ -3,7 +3,8 @@
 //!
 //! On the command line a filter is comma-separated terms, every one of which must hold:
 //! `kind=process_exec|dns` (or `kind=` repeated), `rule=SHR-*` (glob on rule ids),
-//! `severity>=high`, `pid=1234`, `binary=/usr/bin/*` (path glob), `container=3f2a` (id prefix).
+//! `severity>=high`, `pid=1234`, `binary=/usr/bin/*` (path glob), `container=3f2a` (id prefix,
+//! or the container's name as its runtime knows it).
 
 use shrike_event::{Event, EventKind};
 use shrike_rules::glob::Glob;
@@ -68,14 +69,25 @@ impl Filter {
                 return false;
             }
         }
-        if let Some(prefix) = &self.container {
-            let id = event
-                .process
+        if let Some(wanted) = &self.container {
+            let ids = [
+                event.container.as_ref().map(|c| c.id.as_str()),
+                event.process.container.as_ref().map(|c| c.id.as_str()),
+                event
+                    .incident
+                    .as_ref()
+                    .and_then(|i| i.container.as_ref())
+                    .map(|c| c.id.as_str()),
+            ];
+            let by_id = ids
+                .iter()
+                .flatten()
+                .any(|id| !id.is_empty() && id.starts_with(wanted.as_str()));
+            let by_name = event
                 .container
                 .as_ref()
-                .or(event.incident.as_ref().and_then(|i| i.container.as_ref()))
-                .map(|c| c.id.as_str());
-            if !id.is_some_and(|id| id.starts_with(prefix.as_str())) {
+                .is_some_and(|c| !c.name.is_empty() && c.name == *wanted);
+            if !by_id && !by_name {
                 return false;
             }
         }
@@ -204,6 +216,14 @@ mod tests {
         assert!(passes("binary=/usr/**", &plain));
         assert!(passes("pid=42", &plain) && !passes("pid=43", &plain));
         assert!(passes("container=3f2a", &plain) && !passes("container=ffff", &plain));
+        let mut named = exec("/usr/bin/curl", 42, None);
+        named.container = Some(Arc::new(shrike_event::ContainerIdentity {
+            id: "9b1e".into(),
+            name: "web".into(),
+            ..Default::default()
+        }));
+        assert!(passes("container=web", &named) && passes("container=9b1e", &named));
+        assert!(!passes("container=we", &named), "names match whole");
         assert!(!passes("severity>=low", &plain), "no alert, no severity");
         assert!(passes("severity>=high", &high) && !passes("severity>=critical", &high));
         assert!(passes("severity>=info", &low) && !passes("severity>=medium", &low));

@@ -54,7 +54,7 @@ pub struct FilterSpec {
     /// A glob on the process's binary (`/usr/bin/*`; `**` crosses `/`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub binary: Option<String>,
-    /// A container id or its prefix (as `docker ps` shows it).
+    /// A container id or its prefix (as `docker ps` shows it), or the container's name.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub container: Option<String>,
 }
