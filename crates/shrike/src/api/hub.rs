@@ -157,3 +157,77 @@ fn offer(subs: &mut Vec<Subscriber>, event: &Event, stats: &AgentStats) {
         }
     });
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use shrike_event::{EventKind, Process, Timestamp};
+    use std::time::{Duration, Instant};
+
+    fn event(pid: u32) -> Event {
+        let process = Process {
+            pid,
+            ..Process::default()
+        };
+        Event::new(
+            Timestamp(1),
+            EventKind::ProcessExec,
+            "n".into(),
+            Arc::new(process),
+        )
+    }
+
+    fn subscribe(
+        hub: &Hub,
+        queue: usize,
+    ) -> (std::sync::mpsc::Receiver<Arc<str>>, Arc<AtomicBool>) {
+        let (tx, rx) = std::sync::mpsc::sync_channel(queue);
+        let cut = Arc::new(AtomicBool::new(false));
+        lock(&hub.shared.subscribers).push(Subscriber {
+            filter: Filter::default(),
+            tx,
+            cut: cut.clone(),
+        });
+        (rx, cut)
+    }
+
+    /// A subscriber whose queue fills is cut off and removed; another with room receives
+    /// every event, serialized once per event; the recent ring keeps the last `recent_max`.
+    #[test]
+    fn a_full_subscriber_is_cut_off_and_the_others_get_everything() {
+        let stats = Arc::new(AgentStats::default());
+        let hub = Hub::start(stats.clone(), 3).unwrap();
+        let (slow, slow_cut) = subscribe(&hub, 2);
+        let (fast, fast_cut) = subscribe(&hub, 100);
+        hub.publish((1..=5).map(event).collect());
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let mut got = Vec::new();
+        while got.len() < 5 && Instant::now() < deadline {
+            if let Ok(line) = fast.recv_timeout(Duration::from_millis(100)) {
+                got.push(line);
+            }
+        }
+        assert_eq!(got.len(), 5);
+        assert!(
+            got[4].starts_with("{\"type\":\"event\",\"event\":{"),
+            "{}",
+            got[4]
+        );
+        assert!(got[4].contains("\"pid\":5"), "{}", got[4]);
+        assert!(slow_cut.load(Relaxed) && !fast_cut.load(Relaxed));
+        assert_eq!(stats.api_cut_off.load(Relaxed), 1);
+        assert_eq!(slow.try_iter().count(), 2, "what fitted before the cut");
+        assert_eq!(lock(&hub.shared.subscribers).len(), 1);
+        // The ring is filled after the fan-out.
+        while lock(&hub.shared.recent).len() < 3 && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let recent: Vec<u32> = lock(&hub.shared.recent)
+            .iter()
+            .map(|e| e.process.pid)
+            .collect();
+        assert_eq!(recent, [3, 4, 5]);
+        assert_eq!(stats.api_queued.load(Relaxed), 0);
+        assert_eq!(stats.api_dropped.load(Relaxed), 0);
+    }
+}
