@@ -46,6 +46,53 @@ struct shrike_file_anchor shrike_file_anchor SEC(".bss");
 #define SI_KERNEL 0x80
 #define SI_TIMER -2
 
+/* Every syscall the family handles (crates/bpf/src/file/syscalls.rs SYSCALLS is the twin:
+ * same names, same handlers): AT_ENTER for those read at entry too, AT_EXIT for the rest. Each
+ * hook set below instantiates its programs from this one list. */
+#define SHRIKE_FILE_SYSCALLS(AT_ENTER, AT_EXIT)                                             \
+	AT_EXIT(open, SHRIKE_SYS_OPEN)                                                      \
+	AT_EXIT(openat, SHRIKE_SYS_OPENAT)                                                  \
+	AT_EXIT(openat2, SHRIKE_SYS_OPENAT2)                                                \
+	AT_EXIT(creat, SHRIKE_SYS_CREAT)                                                    \
+	AT_ENTER(unlink, SHRIKE_SYS_UNLINK)                                                 \
+	AT_ENTER(unlinkat, SHRIKE_SYS_UNLINKAT)                                             \
+	AT_ENTER(rmdir, SHRIKE_SYS_RMDIR)                                                   \
+	AT_ENTER(rename, SHRIKE_SYS_RENAME)                                                 \
+	AT_ENTER(renameat, SHRIKE_SYS_RENAMEAT)                                             \
+	AT_ENTER(renameat2, SHRIKE_SYS_RENAMEAT2)                                           \
+	AT_ENTER(chmod, SHRIKE_SYS_CHMOD)                                                   \
+	AT_EXIT(fchmod, SHRIKE_SYS_FCHMOD)                                                  \
+	AT_ENTER(fchmodat, SHRIKE_SYS_FCHMODAT)                                             \
+	AT_ENTER(fchmodat2, SHRIKE_SYS_FCHMODAT2)                                           \
+	AT_ENTER(chown, SHRIKE_SYS_CHOWN)                                                   \
+	AT_EXIT(fchown, SHRIKE_SYS_FCHOWN)                                                  \
+	AT_ENTER(lchown, SHRIKE_SYS_LCHOWN)                                                 \
+	AT_ENTER(fchownat, SHRIKE_SYS_FCHOWNAT)                                             \
+	AT_ENTER(link, SHRIKE_SYS_LINK)                                                     \
+	AT_ENTER(linkat, SHRIKE_SYS_LINKAT)                                                 \
+	AT_ENTER(symlink, SHRIKE_SYS_SYMLINK)                                               \
+	AT_ENTER(symlinkat, SHRIKE_SYS_SYMLINKAT)                                           \
+	AT_ENTER(init_module, SHRIKE_SYS_INIT_MODULE)                                       \
+	AT_ENTER(finit_module, SHRIKE_SYS_FINIT_MODULE)                                     \
+	AT_ENTER(bpf, SHRIKE_SYS_BPF)                                                       \
+	AT_ENTER(ptrace, SHRIKE_SYS_PTRACE)                                                 \
+	AT_ENTER(setuid, SHRIKE_SYS_SETUID)                                                 \
+	AT_ENTER(setreuid, SHRIKE_SYS_SETREUID)                                             \
+	AT_ENTER(setresuid, SHRIKE_SYS_SETRESUID)                                           \
+	AT_ENTER(setgid, SHRIKE_SYS_SETGID)                                                 \
+	AT_ENTER(setregid, SHRIKE_SYS_SETREGID)                                             \
+	AT_ENTER(setresgid, SHRIKE_SYS_SETRESGID)                                           \
+	AT_ENTER(setfsuid, SHRIKE_SYS_SETFSUID)                                             \
+	AT_ENTER(setfsgid, SHRIKE_SYS_SETFSGID)                                             \
+	AT_ENTER(capset, SHRIKE_SYS_CAPSET)                                                 \
+	AT_EXIT(mount, SHRIKE_SYS_MOUNT)                                                    \
+	AT_EXIT(umount, SHRIKE_SYS_UMOUNT2)                                                 \
+	AT_EXIT(setns, SHRIKE_SYS_SETNS)                                                    \
+	AT_EXIT(unshare, SHRIKE_SYS_UNSHARE)                                                \
+	AT_EXIT(clone, SHRIKE_SYS_CLONE)                                                    \
+	AT_EXIT(clone3, SHRIKE_SYS_CLONE3)                                                  \
+	AT_EXIT(memfd_create, SHRIKE_SYS_MEMFD_CREATE)
+
 /* ------------------------------------------------------------------------------------------ */
 /* Raw tracepoint mode (the fallback). */
 
@@ -123,48 +170,37 @@ static __always_inline struct pt_regs *syscall_regs(void)
 	}                                                                                   \
 	SYSCALL_EXIT(name, handler)
 
-SYSCALL_EXIT(open, SHRIKE_SYS_OPEN)
-SYSCALL_EXIT(openat, SHRIKE_SYS_OPENAT)
-SYSCALL_EXIT(openat2, SHRIKE_SYS_OPENAT2)
-SYSCALL_EXIT(creat, SHRIKE_SYS_CREAT)
-SYSCALL_ENTER_EXIT(unlink, SHRIKE_SYS_UNLINK)
-SYSCALL_ENTER_EXIT(unlinkat, SHRIKE_SYS_UNLINKAT)
-SYSCALL_ENTER_EXIT(rmdir, SHRIKE_SYS_RMDIR)
-SYSCALL_ENTER_EXIT(rename, SHRIKE_SYS_RENAME)
-SYSCALL_ENTER_EXIT(renameat, SHRIKE_SYS_RENAMEAT)
-SYSCALL_ENTER_EXIT(renameat2, SHRIKE_SYS_RENAMEAT2)
-SYSCALL_ENTER_EXIT(chmod, SHRIKE_SYS_CHMOD)
-SYSCALL_EXIT(fchmod, SHRIKE_SYS_FCHMOD)
-SYSCALL_ENTER_EXIT(fchmodat, SHRIKE_SYS_FCHMODAT)
-SYSCALL_ENTER_EXIT(fchmodat2, SHRIKE_SYS_FCHMODAT2)
-SYSCALL_ENTER_EXIT(chown, SHRIKE_SYS_CHOWN)
-SYSCALL_EXIT(fchown, SHRIKE_SYS_FCHOWN)
-SYSCALL_ENTER_EXIT(lchown, SHRIKE_SYS_LCHOWN)
-SYSCALL_ENTER_EXIT(fchownat, SHRIKE_SYS_FCHOWNAT)
-SYSCALL_ENTER_EXIT(link, SHRIKE_SYS_LINK)
-SYSCALL_ENTER_EXIT(linkat, SHRIKE_SYS_LINKAT)
-SYSCALL_ENTER_EXIT(symlink, SHRIKE_SYS_SYMLINK)
-SYSCALL_ENTER_EXIT(symlinkat, SHRIKE_SYS_SYMLINKAT)
-SYSCALL_ENTER_EXIT(init_module, SHRIKE_SYS_INIT_MODULE)
-SYSCALL_ENTER_EXIT(finit_module, SHRIKE_SYS_FINIT_MODULE)
-SYSCALL_ENTER_EXIT(bpf, SHRIKE_SYS_BPF)
-SYSCALL_ENTER_EXIT(ptrace, SHRIKE_SYS_PTRACE)
-SYSCALL_ENTER_EXIT(setuid, SHRIKE_SYS_SETUID)
-SYSCALL_ENTER_EXIT(setreuid, SHRIKE_SYS_SETREUID)
-SYSCALL_ENTER_EXIT(setresuid, SHRIKE_SYS_SETRESUID)
-SYSCALL_ENTER_EXIT(setgid, SHRIKE_SYS_SETGID)
-SYSCALL_ENTER_EXIT(setregid, SHRIKE_SYS_SETREGID)
-SYSCALL_ENTER_EXIT(setresgid, SHRIKE_SYS_SETRESGID)
-SYSCALL_ENTER_EXIT(setfsuid, SHRIKE_SYS_SETFSUID)
-SYSCALL_ENTER_EXIT(setfsgid, SHRIKE_SYS_SETFSGID)
-SYSCALL_ENTER_EXIT(capset, SHRIKE_SYS_CAPSET)
-SYSCALL_EXIT(mount, SHRIKE_SYS_MOUNT)
-SYSCALL_EXIT(umount, SHRIKE_SYS_UMOUNT2)
-SYSCALL_EXIT(setns, SHRIKE_SYS_SETNS)
-SYSCALL_EXIT(unshare, SHRIKE_SYS_UNSHARE)
-SYSCALL_EXIT(clone, SHRIKE_SYS_CLONE)
-SYSCALL_EXIT(clone3, SHRIKE_SYS_CLONE3)
-SYSCALL_EXIT(memfd_create, SHRIKE_SYS_MEMFD_CREATE)
+SHRIKE_FILE_SYSCALLS(SYSCALL_ENTER_EXIT, SYSCALL_EXIT)
+
+
+/* ------------------------------------------------------------------------------------------ */
+/* Fentry mode (BPF trampolines without BPF LSM): fentry on the entry point of each armed call
+ * read at entry, fexit on each armed call. Only the armed calls pay: no syscall tracepoint is
+ * attached, so no other system call takes the slow path. The strings and registers are the
+ * ones the tracepoint sets read; `handler` is a constant in each program. */
+
+#define FENTRY_EXIT(name, handler)                                                          \
+	SEC("fexit/__x64_sys_" #name)                                                       \
+	int BPF_PROG(fy_##name, struct pt_regs *regs, long ret)                             \
+	{                                                                                   \
+		if (handler_of(regs->orig_ax))                                              \
+			on_exit(handler, regs, ret, false);                                 \
+		return 0;                                                                   \
+	}
+
+#define FENTRY_ENTER_EXIT(name, handler)                                                    \
+	SEC("fentry/__x64_sys_" #name)                                                      \
+	int BPF_PROG(fe_##name, struct pt_regs *regs)                                       \
+	{                                                                                   \
+		__u64 nr = regs->orig_ax;                                                   \
+                                                                                            \
+		if (handler_of(nr) & SHRIKE_SYS_AT_ENTER)                                   \
+			on_enter(handler, regs, nr);                                        \
+		return 0;                                                                   \
+	}                                                                                   \
+	FENTRY_EXIT(name, handler)
+
+SHRIKE_FILE_SYSCALLS(FENTRY_ENTER_EXIT, FENTRY_EXIT)
 
 /* ------------------------------------------------------------------------------------------ */
 /* LSM mode: fexit on each syscall's entry point, and the LSM hooks that see the objects. */
@@ -178,48 +214,8 @@ SYSCALL_EXIT(memfd_create, SHRIKE_SYS_MEMFD_CREATE)
 		return 0;                                                                   \
 	}
 
-FEXIT(open, SHRIKE_SYS_OPEN)
-FEXIT(openat, SHRIKE_SYS_OPENAT)
-FEXIT(openat2, SHRIKE_SYS_OPENAT2)
-FEXIT(creat, SHRIKE_SYS_CREAT)
-FEXIT(unlink, SHRIKE_SYS_UNLINK)
-FEXIT(unlinkat, SHRIKE_SYS_UNLINKAT)
-FEXIT(rmdir, SHRIKE_SYS_RMDIR)
-FEXIT(rename, SHRIKE_SYS_RENAME)
-FEXIT(renameat, SHRIKE_SYS_RENAMEAT)
-FEXIT(renameat2, SHRIKE_SYS_RENAMEAT2)
-FEXIT(chmod, SHRIKE_SYS_CHMOD)
-FEXIT(fchmod, SHRIKE_SYS_FCHMOD)
-FEXIT(fchmodat, SHRIKE_SYS_FCHMODAT)
-FEXIT(fchmodat2, SHRIKE_SYS_FCHMODAT2)
-FEXIT(chown, SHRIKE_SYS_CHOWN)
-FEXIT(fchown, SHRIKE_SYS_FCHOWN)
-FEXIT(lchown, SHRIKE_SYS_LCHOWN)
-FEXIT(fchownat, SHRIKE_SYS_FCHOWNAT)
-FEXIT(link, SHRIKE_SYS_LINK)
-FEXIT(linkat, SHRIKE_SYS_LINKAT)
-FEXIT(symlink, SHRIKE_SYS_SYMLINK)
-FEXIT(symlinkat, SHRIKE_SYS_SYMLINKAT)
-FEXIT(init_module, SHRIKE_SYS_INIT_MODULE)
-FEXIT(finit_module, SHRIKE_SYS_FINIT_MODULE)
-FEXIT(bpf, SHRIKE_SYS_BPF)
-FEXIT(ptrace, SHRIKE_SYS_PTRACE)
-FEXIT(setuid, SHRIKE_SYS_SETUID)
-FEXIT(setreuid, SHRIKE_SYS_SETREUID)
-FEXIT(setresuid, SHRIKE_SYS_SETRESUID)
-FEXIT(setgid, SHRIKE_SYS_SETGID)
-FEXIT(setregid, SHRIKE_SYS_SETREGID)
-FEXIT(setresgid, SHRIKE_SYS_SETRESGID)
-FEXIT(setfsuid, SHRIKE_SYS_SETFSUID)
-FEXIT(setfsgid, SHRIKE_SYS_SETFSGID)
-FEXIT(capset, SHRIKE_SYS_CAPSET)
-FEXIT(mount, SHRIKE_SYS_MOUNT)
-FEXIT(umount, SHRIKE_SYS_UMOUNT2)
-FEXIT(setns, SHRIKE_SYS_SETNS)
-FEXIT(unshare, SHRIKE_SYS_UNSHARE)
-FEXIT(clone, SHRIKE_SYS_CLONE)
-FEXIT(clone3, SHRIKE_SYS_CLONE3)
-FEXIT(memfd_create, SHRIKE_SYS_MEMFD_CREATE)
+SHRIKE_FILE_SYSCALLS(FEXIT, FEXIT)
+
 
 SEC("lsm/file_open")
 int BPF_PROG(lsm_file_open, struct file *file)

@@ -251,6 +251,12 @@ fn file_status(hook_set: crate::file::HookSet) -> Status {
             "the armed system calls' own tracepoints (syscalls:sys_enter_*/sys_exit_*)",
         )
         .because("BPF LSM is not active (shrike has no fentry-only hook set yet): every system call pays the syscall-tracepoint tax while the sensor is armed, and the armed ones run their program; unlink/rename/chmod/chown/link/mount paths are the caller's strings made absolute against the cwd or dirfd; 32-bit (ia32) system calls are not decoded"),
+        crate::file::HookSet::Fentry => Status::new(
+            Capability::FileEvents,
+            State::Fallback,
+            "fentry + fexit on the armed system calls",
+        )
+        .because("BPF LSM is not active: only the armed system calls pay (BPF trampolines, no syscall tracepoint), but unlink/rename/chmod/chown/link/mount paths are the caller's strings made absolute against the cwd or dirfd, and deny rules kill (SIGKILL) instead of refusing (EPERM)"),
         crate::file::HookSet::RawTracepoint => Status::new(
             Capability::FileEvents,
             State::Fallback,

@@ -220,6 +220,11 @@ pub fn bpf_lsm_active() -> bool {
     crate::logging::quietly(|| trial(Trial::Lsm)).ok()
 }
 
+/// Whether fentry programs load, attach and fire here (BPF trampolines are allowed).
+pub fn fentry_works() -> bool {
+    crate::logging::quietly(|| trial(Trial::Fentry)).ok()
+}
+
 struct Triggered {
     tp_btf: Support,
     fentry: Support,

@@ -195,10 +195,11 @@ pub struct RunArgs {
     #[arg(long)]
     pub no_file_sensor: bool,
 
-    /// Hooks of the file sensor: `lsm` (LSM hooks + fexit; needs BPF LSM active), `tracepoint`
-    /// (the armed syscalls' own tracepoints; every syscall pays the tracepoint tax, only the
-    /// armed ones run a program), `raw-tracepoint` (sys_enter/sys_exit: a program on every
-    /// syscall) or `auto` (lsm where it works, else tracepoint).
+    /// Hooks of the file sensor: `lsm` (LSM hooks + fexit; needs BPF LSM active), `fentry`
+    /// (fentry + fexit on the armed syscalls; needs BPF trampolines), `tracepoint` (the armed
+    /// syscalls' own tracepoints; every syscall pays the tracepoint tax, only the armed ones
+    /// run a program), `raw-tracepoint` (sys_enter/sys_exit: a program on every syscall) or
+    /// `auto` (the first of lsm, fentry, tracepoint that works).
     #[arg(long, value_enum, default_value = "auto", env = "SHRIKE_FILE_HOOKS")]
     pub file_hooks: FileHooksArg,
 
@@ -243,6 +244,7 @@ pub enum FileHooksArg {
     Lsm,
     Tracepoint,
     RawTracepoint,
+    Fentry,
 }
 
 impl RunArgs {
@@ -281,6 +283,7 @@ impl RunArgs {
                 FileHooksArg::Lsm => FileHooks::Lsm,
                 FileHooksArg::Tracepoint => FileHooks::Tracepoint,
                 FileHooksArg::RawTracepoint => FileHooks::RawTracepoint,
+                FileHooksArg::Fentry => FileHooks::Fentry,
             },
             watch,
             ..FileOptions::default()

@@ -563,6 +563,7 @@ pub fn load(sensors: &Sensors, plan: &KernelPlan) -> Result<ExecRulesLoaded, Loa
                         shrike_bpf::file::HookSet::Tracepoint
                         | shrike_bpf::file::HookSet::RawTracepoint =>
                             "syscall tracepoints (SIGKILL)",
+                        shrike_bpf::file::HookSet::Fentry => "fentry/fexit (SIGKILL)",
                     },
                     "file, module, BPF and ptrace rules enforced in the kernel"
                 );

@@ -71,7 +71,7 @@ fn lsm(agent: &Agent) -> bool {
     let took = log.contains("BPF LSM hooks (EPERM)");
     // SHRIKE_FILE_HOOKS=tracepoint (the agent reads it too) runs this binary on the fallback.
     let expected = match std::env::var("SHRIKE_FILE_HOOKS").ok().as_deref() {
-        Some("tracepoint") => false,
+        Some("tracepoint") | Some("raw-tracepoint") | Some("fentry") => false,
         Some("lsm") => true,
         _ => bpf_lsm_expected(),
     };

@@ -837,8 +837,9 @@ fn no_file_sensor_arms_no_syscall_hooks() {
 }
 
 /// The hook set follows the kernel: LSM hooks and fexit where BPF LSM is active (the 6.1 and
-/// 6.12 matrix kernels booted with `bpf` in their LSM list), syscall tracepoints elsewhere (the
-/// 6.18 development kernel), unless SHRIKE_FILE_HOOKS forces one. What is expected comes from
+/// 6.12 matrix kernels booted with `bpf` in their LSM list), else fentry and fexit where BPF
+/// trampolines work (the matrix kernels booted without it), else syscall tracepoints (the 6.18
+/// development kernel), unless SHRIKE_FILE_HOOKS forces one. What is expected comes from
 /// the harness ([`bpf_lsm_expected`]), not from the agent's probe.
 #[test]
 fn hooks_are_lsm_where_bpf_lsm_is_active_and_tracepoints_elsewhere() {
@@ -863,6 +864,24 @@ fn hooks_are_lsm_where_bpf_lsm_is_active_and_tracepoints_elsewhere() {
             assert!(ready.contains(hook), "{hook} missing: {ready}");
         }
         assert!(!ready.contains("sys_enter"), "{ready}");
+    } else if fentry_expected() {
+        // Trampolines on the armed calls only, and no syscall tracepoint at all.
+        for hook in [
+            "fexit/__x64_sys_openat",
+            "fentry/__x64_sys_unlinkat",
+            "fexit/__x64_sys_unlinkat",
+        ] {
+            assert!(ready.contains(hook), "{hook} missing: {ready}");
+        }
+        assert!(
+            !ready.contains("fentry/__x64_sys_openat"),
+            "opens are read at exit: {ready}"
+        );
+        assert!(
+            !ready.contains("sys_enter") && !ready.contains("sys_exit"),
+            "{ready}"
+        );
+        assert!(!ready.contains("lsm/path"), "{ready}");
     } else if raw {
         assert!(ready.contains("tp_btf/sys_enter") && ready.contains("tp_btf/sys_exit"));
         assert!(!ready.contains("lsm/path"), "{ready}");
@@ -889,7 +908,7 @@ fn hooks_are_lsm_where_bpf_lsm_is_active_and_tracepoints_elsewhere() {
 /// BPF LSM is active.
 fn hooks_are_lsm() -> bool {
     match std::env::var("SHRIKE_FILE_HOOKS").as_deref() {
-        Ok("tracepoint") | Ok("raw-tracepoint") => false,
+        Ok("tracepoint") | Ok("raw-tracepoint") | Ok("fentry") => false,
         Ok("lsm") => true,
         _ => bpf_lsm_expected(),
     }

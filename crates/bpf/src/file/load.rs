@@ -1,5 +1,6 @@
 //! Loading `bpf/file.bpf.c` with the hook set the kernel offers: which programs load (the fexit
-//! of each armed syscall the kernel has and the LSM hooks of the armed kinds; or the per-syscall
+//! of each armed syscall the kernel has and the LSM hooks of the armed kinds; or fentry/fexit on
+//! the armed syscalls where trampolines work without BPF LSM; or the per-syscall
 //! tracepoints of each armed syscall; or, where tracefs has no syscall events, the two raw
 //! syscall tracepoints), the dispatch table written before anything is attached, and the
 //! initial watch set.
@@ -21,7 +22,8 @@ use super::{FileEventKind, FileWatch, WatchSet, SYSCALLS};
 /// Which hooks observe the family's events.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum FileHooks {
-    /// LSM hooks + fexit where BPF LSM programs are called, else syscall tracepoints.
+    /// LSM hooks + fexit where BPF LSM programs are called, else fentry + fexit where BPF
+    /// trampolines work, else syscall tracepoints.
     #[default]
     Auto,
     /// LSM hooks + fexit; loading fails where BPF LSM is not active.
@@ -32,6 +34,8 @@ pub enum FileHooks {
     /// `sys_enter`/`sys_exit` raw tracepoints (with BTF), a program on every syscall: the
     /// fallback, selectable to measure it.
     RawTracepoint,
+    /// fentry + fexit on the armed syscalls' entry points (BPF trampolines, no BPF LSM).
+    Fentry,
 }
 
 /// How the family is configured at load.
@@ -62,6 +66,8 @@ pub enum HookSet {
     Tracepoint,
     /// The raw `sys_enter`/`sys_exit` pair.
     RawTracepoint,
+    /// fentry/fexit on the armed syscalls, without LSM hooks.
+    Fentry,
 }
 
 /// The loaded family; dropping it detaches its programs.
@@ -94,12 +100,19 @@ pub fn load(
     let lsm = match opts.hooks {
         FileHooks::Lsm => true,
         FileHooks::Auto => crate::probe::bpf_lsm_active(),
-        FileHooks::Tracepoint | FileHooks::RawTracepoint => false,
+        FileHooks::Tracepoint | FileHooks::RawTracepoint | FileHooks::Fentry => false,
+    };
+    let fentry = match opts.hooks {
+        FileHooks::Fentry => true,
+        FileHooks::Auto => !lsm && crate::probe::fentry_works(),
+        _ => false,
     };
     // Where the syscall trace events are, for the per-syscall tracepoint set.
     let mut events = None;
     let hook_set = if lsm {
         HookSet::Lsm
+    } else if fentry {
+        HookSet::Fentry
     } else if opts.hooks == FileHooks::RawTracepoint {
         HookSet::RawTracepoint
     } else {
@@ -162,24 +175,31 @@ pub fn load(
                 wanted.insert("sys_exit".into());
             }
         }
-        HookSet::Lsm => {
+        HookSet::Lsm | HookSet::Fentry => {
             let btf = libbpf_rs::btf::Btf::from_vmlinux().map_err(|source| LoadError::Open {
                 object: "vmlinux BTF",
                 source,
             })?;
             for s in SYSCALLS.iter().filter(|s| armed(&s.kind)) {
-                if kernel_has_function(&btf, &s.entry_point()) {
-                    wanted.insert(s.fexit_program());
-                } else {
+                if !kernel_has_function(&btf, &s.entry_point()) {
                     tracing::debug!(
                         syscall = s.name,
                         "the kernel has no such syscall: not hooked"
                     );
+                } else if hook_set == HookSet::Lsm {
+                    wanted.insert(s.fexit_program());
+                } else {
+                    wanted.insert(s.fentry_exit_program());
+                    if s.at_enter {
+                        wanted.insert(s.fentry_program());
+                    }
                 }
             }
-            for (name, kind) in LSM_HOOKS {
-                if armed(kind) {
-                    wanted.insert((*name).to_string());
+            if hook_set == HookSet::Lsm {
+                for (name, kind) in LSM_HOOKS {
+                    if armed(kind) {
+                        wanted.insert((*name).to_string());
+                    }
                 }
             }
         }
@@ -283,6 +303,13 @@ mod tests {
             .map(|s| s.fexit_program())
             .chain(LSM_HOOKS.iter().map(|(name, _)| name.to_string()))
             .chain(SYSCALLS.iter().map(|s| s.exit_tracepoint_program()))
+            .chain(SYSCALLS.iter().map(|s| s.fentry_exit_program()))
+            .chain(
+                SYSCALLS
+                    .iter()
+                    .filter(|s| s.at_enter)
+                    .map(|s| s.fentry_program()),
+            )
             .chain(
                 SYSCALLS
                     .iter()

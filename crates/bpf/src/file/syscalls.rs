@@ -140,6 +140,17 @@ impl Syscall {
         format!("te_{}", self.entry_name())
     }
 
+    /// Its fexit program of the fentry hook set (`FENTRY_EXIT(name, id)` defines `fy_<name>`).
+    pub(super) fn fentry_exit_program(&self) -> String {
+        format!("fy_{}", self.entry_name())
+    }
+
+    /// Its fentry program, defined for the syscalls read at entry (`FENTRY_ENTER_EXIT(name,
+    /// id)` defines `fe_<name>`).
+    pub(super) fn fentry_program(&self) -> String {
+        format!("fe_{}", self.entry_name())
+    }
+
     /// Its `syscall_handlers` entry: its handler id, with `SHRIKE_SYS_AT_ENTER` when
     /// sys_enter runs for it; 0 when its kind is not `armed`.
     pub(super) fn handler_entry(&self, armed: bool) -> u32 {

@@ -40,14 +40,26 @@ pub fn bpf_lsm_expected() -> bool {
     *ACTIVE.get_or_init(bpf_lsm::expected)
 }
 
-/// Whether this test can run; panics under CI=true when it cannot.
-/// Whether the agent's file sensor sees module loads here: with the LSM hook set (`lsm`) or
+/// Whether the file sensor must take its fentry hook set where BPF LSM is not active: BPF
+/// trampolines work here, by the harness's own check (see [`bpf_lsm::fentry_expected`]), unless
+/// SHRIKE_FILE_HOOKS forces another set. Once per test process.
+pub fn fentry_expected() -> bool {
+    static WORKS: OnceLock<bool> = OnceLock::new();
+    match std::env::var("SHRIKE_FILE_HOOKS").as_deref() {
+        Ok("fentry") => true,
+        Ok("tracepoint") | Ok("raw-tracepoint") | Ok("lsm") => false,
+        _ => *WORKS.get_or_init(bpf_lsm::fentry_expected),
+    }
+}
+
+/// Whether the agent's file sensor sees module loads here: with the LSM or fentry hook sets or
 /// the raw syscall tracepoints (SHRIKE_FILE_HOOKS=raw-tracepoint), always; with the per-syscall
 /// tracepoints, only where the kernel has module syscalls at all — one built without module
 /// support refuses them with ENOSYS and has no trace events for them (looked for where the
 /// agent mounts tracefs, so call this after starting it).
 pub fn module_syscalls_traced(lsm: bool) -> bool {
-    lsm || std::env::var("SHRIKE_FILE_HOOKS").as_deref() == Ok("raw-tracepoint")
+    lsm || fentry_expected()
+        || std::env::var("SHRIKE_FILE_HOOKS").as_deref() == Ok("raw-tracepoint")
         || std::path::Path::new("/sys/kernel/tracing/events/syscalls/sys_exit_finit_module")
             .exists()
 }
@@ -62,6 +74,7 @@ pub fn assert_module_syscalls_reported_absent(stderr: &str) {
     );
 }
 
+/// Whether this test can run; panics under CI=true when it cannot.
 pub fn require_root(test: &str) -> bool {
     // SAFETY: geteuid has no preconditions.
     if unsafe { libc::geteuid() } == 0 {
