@@ -1,0 +1,61 @@
+//! What the agent writes events to: stdout (its own [`Output`], with the configured selection
+//! or off) and every other output ([`Outputs`]). The agent's loop sees one `write`/`flush`
+//! pair, as it did when stdout was the only sink.
+
+use std::collections::BTreeMap;
+use std::io::{self, Write};
+use std::sync::Arc;
+use std::time::Duration;
+
+use shrike_event::Event;
+
+use super::{OutputStats, Outputs, Select};
+use crate::output::Output;
+
+pub struct Fanout<W: Write> {
+    stdout: Output<W>,
+    /// `None`: stdout takes no events (the configuration lists outputs but not stdout).
+    stdout_select: Option<Select>,
+    outputs: Outputs,
+}
+
+impl<W: Write> Fanout<W> {
+    pub fn new(stdout: Output<W>, stdout_select: Option<Select>, outputs: Outputs) -> Self {
+        Fanout {
+            stdout,
+            stdout_select,
+            outputs,
+        }
+    }
+
+    /// Writes `event` to stdout (buffered until [`Fanout::flush`]) if it selects it, and
+    /// queues it on every other output that does.
+    pub fn write(&mut self, event: &Event) -> io::Result<()> {
+        self.outputs.send(event);
+        match &self.stdout_select {
+            Some(select) if select.matches(event) => self.stdout.write(event),
+            _ => Ok(()),
+        }
+    }
+
+    pub fn flush(&mut self) -> io::Result<()> {
+        self.stdout.flush()
+    }
+
+    /// Every output's counters but stdout's (for metrics and the API).
+    pub fn stats(&self) -> Vec<Arc<OutputStats>> {
+        self.outputs.stats()
+    }
+
+    /// What each output dropped since the last call, by name.
+    pub fn new_drops(&mut self) -> BTreeMap<String, u64> {
+        self.outputs.new_drops()
+    }
+
+    /// Flushes stdout and gives the other outputs `grace` to deliver what they hold.
+    pub fn finish(mut self, grace: Duration) -> io::Result<()> {
+        let flushed = self.stdout.flush();
+        self.outputs.finish(grace);
+        flushed
+    }
+}
