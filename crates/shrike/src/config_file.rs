@@ -99,8 +99,9 @@ pub fn parse(path: &Path, text: &str) -> Result<FileConfig, ConfigError> {
 /// expected name nearest to `x`, when it is near enough to be a typo.
 fn did_you_mean(message: &str) -> Option<String> {
     let rest = message
-        .strip_prefix("unknown field `")
-        .or_else(|| message.split_once("unknown variant `").map(|(_, r)| r))?;
+        .split_once("unknown field `")
+        .or_else(|| message.split_once("unknown variant `"))
+        .map(|(_, r)| r)?;
     let (given, expected) = rest.split_once('`')?;
     expected
         .split('`')

@@ -208,6 +208,11 @@ fn deliver(
     let mut backoff = Duration::from_millis(retry.initial_ms.max(1));
     let max_backoff = Duration::from_millis(retry.max_ms.max(retry.initial_ms));
     loop {
+        if stopping.load(Ordering::Relaxed) {
+            // Past the exit grace: what is left is dropped without another attempt.
+            stats.dropped_rejected.fetch_add(n, Ordering::Relaxed);
+            break;
+        }
         match transport.deliver(batch) {
             Ok(()) => {
                 stats.sent.fetch_add(n, Ordering::Relaxed);
