@@ -91,10 +91,15 @@ fn a_missing_or_broken_explicit_file_is_an_error() {
     let missing = dir.path().join("nope.yaml");
     let err = resolve(&["shrike", "run", "--config", missing.to_str().unwrap()]).unwrap_err();
     assert!(format!("{err:#}").contains("nope.yaml"), "{err:#}");
-    let path = write(dir.path(), "bad.yaml", "emit_forks: true\nring_buffer_mb: 3\n");
+    let path = write(
+        dir.path(),
+        "bad.yaml",
+        "emit_forks: true\nring_buffer_mb: 3\n",
+    );
     let err = resolve(&["shrike", "run", "--config", &path]).unwrap_err();
     assert!(
-        format!("{err:#}").contains("--ring-buffer-mb 3") && format!("{err:#}").contains("bad.yaml"),
+        format!("{err:#}").contains("--ring-buffer-mb 3")
+            && format!("{err:#}").contains("bad.yaml"),
         "{err:#}"
     );
 }
@@ -110,7 +115,10 @@ fn config_validate_reports_positions_and_exit_codes() {
         "bad.yaml",
         "outputs:\n  - type: syslog\n    adress: udp://127.0.0.1:514\n",
     );
-    let out = Command::new(shrike).args(["config", "validate", &bad]).output().unwrap();
+    let out = Command::new(shrike)
+        .args(["config", "validate", &bad])
+        .output()
+        .unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(1), "{text}");
     assert!(text.starts_with(&format!("{bad}:3:5: ")), "{text}");
@@ -121,10 +129,16 @@ fn config_validate_reports_positions_and_exit_codes() {
         "mismatch.yaml",
         "outputs:\n  - type: file\n    name: f\n    path: /tmp/x\n    url: http://x\n",
     );
-    let out = Command::new(shrike).args(["config", "validate", &mismatch]).output().unwrap();
+    let out = Command::new(shrike)
+        .args(["config", "validate", &mismatch])
+        .output()
+        .unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(1), "{text}");
-    assert!(text.contains("outputs[0] (f): `url` is not a file setting"), "{text}");
+    assert!(
+        text.contains("outputs[0] (f): `url` is not a file setting"),
+        "{text}"
+    );
 
     let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../packaging/etc/shrike.yaml");
     let out = Command::new(shrike)
@@ -132,5 +146,10 @@ fn config_validate_reports_positions_and_exit_codes() {
         .arg(&example)
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stdout));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
 }
