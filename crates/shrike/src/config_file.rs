@@ -268,7 +268,17 @@ pub fn validate(path: Option<&Path>) -> (String, bool) {
         file.apply(&mut args, &|_| false);
         args.config()
             .map_err(|e| anyhow::anyhow!("{}: {e:#}", path.display()))?;
-        Ok(file.outputs.as_ref().map_or(0, Vec::len))
+        // The destinations' own settings (addresses, URLs, TLS files), for the outputs whose
+        // transport is built without touching the destination.
+        let list = file.outputs.as_deref().unwrap_or_default();
+        let names = outputs::names(list)?;
+        for (config, name) in list.iter().zip(&names) {
+            if matches!(config.kind, OutputKind::Syslog | OutputKind::Webhook) {
+                outputs::build_transport(config)
+                    .map_err(|e| anyhow::anyhow!("{}: output {name:?}: {e:#}", path.display()))?;
+            }
+        }
+        Ok(list.len())
     });
     match checked {
         Ok(n) => (

@@ -4,6 +4,7 @@
 
 use std::collections::BTreeMap;
 use std::io::{self, Write};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -16,6 +17,8 @@ pub struct Fanout<W: Write> {
     stdout: Output<W>,
     /// `None`: stdout takes no events (the configuration lists outputs but not stdout).
     stdout_select: Option<Select>,
+    /// stdout's counters: `sent` is what was written (stdout blocks rather than drops).
+    stdout_stats: Arc<OutputStats>,
     outputs: Outputs,
 }
 
@@ -24,6 +27,7 @@ impl<W: Write> Fanout<W> {
         Fanout {
             stdout,
             stdout_select,
+            stdout_stats: Arc::new(OutputStats::new("stdout", "stdout")),
             outputs,
         }
     }
@@ -33,7 +37,10 @@ impl<W: Write> Fanout<W> {
     pub fn write(&mut self, event: &Event) -> io::Result<()> {
         self.outputs.send(event);
         match &self.stdout_select {
-            Some(select) if select.matches(event) => self.stdout.write(event),
+            Some(select) if select.matches(event) => {
+                self.stdout_stats.sent.fetch_add(1, Ordering::Relaxed);
+                self.stdout.write(event)
+            }
             _ => Ok(()),
         }
     }
@@ -42,9 +49,15 @@ impl<W: Write> Fanout<W> {
         self.stdout.flush()
     }
 
-    /// Every output's counters but stdout's (for metrics and the API).
+    /// Every output's counters, stdout's first when stdout takes events (for metrics and
+    /// the API). The `Arc`s stay valid and current for the agent's lifetime.
     pub fn stats(&self) -> Vec<Arc<OutputStats>> {
-        self.outputs.stats()
+        let mut all = Vec::new();
+        if self.stdout_select.is_some() {
+            all.push(self.stdout_stats.clone());
+        }
+        all.extend(self.outputs.stats());
+        all
     }
 
     /// What each output dropped since the last call, by name.
