@@ -1,7 +1,8 @@
-//! The syslog output against real receivers: Debian's rsyslogd, started by the test on
+//! The syslog and webhook outputs against real receivers: Debian's rsyslogd, started by the test on
 //! loopback with its own configuration (imuxsock on a socket in a temporary directory, imudp,
 //! imtcp with octet-counted framing, omfile writing each message's parsed RFC 5424 fields as
-//! JSON), and a rustls server with a certificate the test generates for syslog over TLS.
+//! JSON), and rustls servers with a certificate the test generates, for syslog over TLS and
+//! the webhook over HTTPS.
 //! No BPF: the output framework is driven with synthetic events.
 
 mod outputs_support;
@@ -287,4 +288,71 @@ fn syslog_over_tls_verifies_the_server_and_frames_messages() {
     assert_eq!(pid_of(&serde_json::from_str(json).unwrap()), 8);
     assert_eq!(stats[0].sent(), 2);
     assert_eq!(stats[1].sent(), 0, "an unverified server gets nothing");
+}
+
+/// The webhook over HTTPS to a server with a generated certificate, trusted through
+/// `tls.ca_file`: the batch arrives as one JSON array with the configured header.
+#[test]
+fn a_webhook_over_https_trusts_the_configured_ca() {
+    use std::io::Write;
+    let dir = tempfile::tempdir().unwrap();
+    let cert = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
+    let ca = dir.path().join("ca.pem");
+    std::fs::write(&ca, cert.cert.pem()).unwrap();
+    let key = rustls::pki_types::PrivateKeyDer::Pkcs8(cert.key_pair.serialize_der().into());
+    #[allow(deprecated)]
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let server_config = Arc::new(
+        rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(vec![cert.cert.der().clone()], key)
+            .unwrap(),
+    );
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let (stream, _) = listener.accept().unwrap();
+        let conn = rustls::ServerConnection::new(server_config).unwrap();
+        let mut tls = BufReader::new(rustls::StreamOwned::new(conn, stream));
+        let (mut len, mut auth) = (0usize, String::new());
+        loop {
+            let mut h = String::new();
+            tls.read_line(&mut h).unwrap();
+            let lower = h.to_ascii_lowercase();
+            if let Some(v) = lower.strip_prefix("content-length:") {
+                len = v.trim().parse().unwrap();
+            }
+            if lower.starts_with("x-token:") {
+                auth = h.trim_end().to_owned();
+            }
+            if h.trim().is_empty() {
+                break;
+            }
+        }
+        let mut body = vec![0; len];
+        std::io::Read::read_exact(&mut tls, &mut body).unwrap();
+        tls.get_mut()
+            .write_all(b"HTTP/1.1 204 No Content\r\n\r\n")
+            .unwrap();
+        let _ = tls.get_mut().flush();
+        tx.send((auth, body)).unwrap();
+    });
+    let mut outputs = Outputs::start(&[config(&format!(
+        "type: webhook\nurl: https://localhost:{port}/in\nheaders: {{X-Token: abc}}\ntls: {{ca_file: {}}}\nbatch: {{max_events: 2, max_delay_ms: 1000}}",
+        ca.display()
+    ))])
+    .unwrap();
+    let stats = outputs.stats()[0].clone();
+    outputs.send(&alert(11, "R-11", "medium"));
+    outputs.send(&event(12, EventKind::Dns));
+    let (auth, body) = rx.recv_timeout(Duration::from_secs(10)).expect("the POST");
+    assert!(wait_for(Duration::from_secs(5), || stats.sent() == 2));
+    outputs.finish(Duration::from_secs(1));
+    assert_eq!(auth, "X-Token: abc");
+    let batch: Vec<serde_json::Value> = serde_json::from_slice(&body).unwrap();
+    assert_eq!(batch.iter().map(pid_of).collect::<Vec<_>>(), [11, 12]);
+    assert_eq!(batch[0]["alerts"][0]["severity"], "medium");
 }
