@@ -208,16 +208,27 @@ impl Outputs {
     }
 
     /// Closes every queue and gives the outputs `grace` (together) to deliver what they
-    /// hold; logs each output's totals.
-    pub fn finish(self, grace: Duration) {
+    /// hold — except outputs already failing, which drop it at once — so exit is never held
+    /// up by a dead destination for longer than ~50 ms; logs each output's totals.
+    pub fn finish(mut self, grace: Duration) {
         let deadline = std::time::Instant::now() + grace;
-        let mut stats = Vec::new();
-        for sink in self.sinks {
-            stats.push(sink.worker.stats().clone());
-            let left = deadline.saturating_duration_since(std::time::Instant::now());
-            sink.worker.finish(left);
+        for sink in &mut self.sinks {
+            sink.worker.close();
         }
-        for s in stats {
+        let all_done = |sinks: &[Sink]| sinks.iter().all(|s| s.worker.is_finished());
+        while !all_done(&self.sinks) && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        for sink in &self.sinks {
+            sink.worker.stop();
+        }
+        let give_up = std::time::Instant::now() + Duration::from_millis(50);
+        while !all_done(&self.sinks) && std::time::Instant::now() < give_up {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        for sink in self.sinks {
+            let s = sink.worker.stats().clone();
+            sink.worker.join_or_leave();
             tracing::info!(
                 output = %s.name,
                 sent = s.sent(),

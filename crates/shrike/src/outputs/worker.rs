@@ -120,27 +120,36 @@ impl Worker {
         }
     }
 
-    /// Closes the queue and lets the thread deliver what it holds for at most `grace`; what is
-    /// still undelivered then is counted as dropped. Returns without waiting longer even if a
-    /// delivery is stuck in the network (the thread ends at its own timeout).
-    pub fn finish(mut self, grace: Duration) {
+    /// Closes the queue: the thread delivers what it still holds, then ends. An output whose
+    /// last delivery failed is not waited for: what it holds is dropped (counted) at once.
+    pub fn close(&mut self) {
         self.tx = None;
-        let deadline = Instant::now() + grace;
-        let Some(thread) = self.thread.take() else {
-            return;
-        };
-        while !thread.is_finished() && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(5));
+        if self.stats.failing.load(Ordering::Relaxed) {
+            self.stopping.store(true, Ordering::Relaxed);
         }
+    }
+
+    /// Whether the thread has ended.
+    pub fn is_finished(&self) -> bool {
+        self.thread.as_ref().is_none_or(|t| t.is_finished())
+    }
+
+    /// Past the exit grace: the thread drops what it holds instead of delivering it.
+    pub fn stop(&self) {
         self.stopping.store(true, Ordering::Relaxed);
-        let give_up = Instant::now() + Duration::from_millis(300);
-        while !thread.is_finished() && Instant::now() < give_up {
-            std::thread::sleep(Duration::from_millis(5));
-        }
-        if thread.is_finished() {
-            let _ = thread.join();
-        } else {
-            warn!(output = %self.stats.name, "output still delivering at exit: left behind");
+    }
+
+    /// Joins the thread if it ended; one still stuck in a delivery (at most its timeout) is
+    /// left behind, logged.
+    pub fn join_or_leave(mut self) {
+        match self.thread.take() {
+            Some(t) if t.is_finished() => {
+                let _ = t.join();
+            }
+            Some(_) => {
+                warn!(output = %self.stats.name, "output still delivering at exit: left behind")
+            }
+            None => {}
         }
     }
 }
