@@ -347,11 +347,7 @@ pub fn run<W: Write>(config: &RunConfig, out: W, shutdown: Shutdown) -> Result<(
             s.finish(pipeline.now(), out)
         });
     }
-    if let Err(err) = output.finish(OUTPUTS_GRACE) {
-        if result.is_ok() {
-            result = Err(err).context("writing events");
-        }
-    }
+    output.close_outputs(OUTPUTS_GRACE);
     // Ends the API's streams (`shutdown`) and removes its socket; stops the metrics endpoint.
     drop(observer);
     let reader_stats = reader.stats.clone();

@@ -1,6 +1,7 @@
 //! What the agent writes events to: stdout (its own [`Output`], with the configured selection
 //! or off) and every other output ([`Outputs`]). The agent's loop sees one `write`/`flush`
-//! pair, as it did when stdout was the only sink.
+//! pair, as it did when stdout was the only sink; anything else stdout's writer offers is
+//! reached through `Deref` (stdout keeps its own flow control; the other outputs never block).
 
 use std::collections::BTreeMap;
 use std::io::{self, Write};
@@ -65,10 +66,22 @@ impl<W: Write> Fanout<W> {
         self.outputs.new_drops()
     }
 
-    /// Flushes stdout and gives the other outputs `grace` to deliver what they hold.
-    pub fn finish(mut self, grace: Duration) -> io::Result<()> {
-        let flushed = self.stdout.flush();
-        self.outputs.finish(grace);
-        flushed
+    /// Gives the outputs other than stdout `grace` to deliver what they hold, and stops
+    /// them; stdout is flushed (and finished) by its own writer.
+    pub fn close_outputs(&mut self, grace: Duration) {
+        std::mem::replace(&mut self.outputs, Outputs::none()).finish(grace);
+    }
+}
+
+impl<W: Write> std::ops::Deref for Fanout<W> {
+    type Target = Output<W>;
+    fn deref(&self) -> &Output<W> {
+        &self.stdout
+    }
+}
+
+impl<W: Write> std::ops::DerefMut for Fanout<W> {
+    fn deref_mut(&mut self) -> &mut Output<W> {
+        &mut self.stdout
     }
 }

@@ -45,33 +45,29 @@ pub fn build_transport(config: &OutputConfig) -> Result<Box<dyn Transport>> {
     })
 }
 
-/// The names outputs go by: `name:` or the type, numbered from the second of a type on.
-/// Two outputs given the same name are an error.
+/// The names outputs go by: `name:`, else the type (`webhook`, then `webhook-2`, … for
+/// more of one type, skipping names taken). Two outputs given the same name are an error.
 pub fn names(configs: &[OutputConfig]) -> Result<Vec<String>> {
-    let mut seen = BTreeMap::<String, usize>::new();
+    let mut taken = std::collections::BTreeSet::new();
+    for name in configs.iter().filter_map(|c| c.name.as_ref()) {
+        if !taken.insert(name.clone()) {
+            bail!("two outputs are named {name:?}: give each its own `name:`");
+        }
+    }
     let mut out = Vec::with_capacity(configs.len());
     for c in configs {
         let name = match &c.name {
-            Some(name) => {
-                if seen.contains_key(name) {
-                    bail!("two outputs are named {name:?}: give each its own `name:`");
-                }
-                name.clone()
-            }
+            Some(name) => name.clone(),
             None => {
                 let base = c.kind.as_str();
-                let n = seen
-                    .keys()
-                    .filter(|k| k.as_str() == base || k.starts_with(&format!("{base}-")))
-                    .count();
-                if n == 0 {
-                    base.to_owned()
-                } else {
-                    format!("{base}-{}", n + 1)
-                }
+                let name = std::iter::once(base.to_owned())
+                    .chain((2..).map(|n| format!("{base}-{n}")))
+                    .find(|n| !taken.contains(n))
+                    .unwrap_or_else(|| unreachable!("an unbounded sequence has a free name"));
+                taken.insert(name.clone());
+                name
             }
         };
-        seen.insert(name.clone(), 0);
         out.push(name);
     }
     Ok(out)
@@ -237,5 +233,24 @@ impl Outputs {
                 "output totals"
             );
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn kinds(yaml: &str) -> Vec<OutputConfig> {
+        serde_yaml::from_str(yaml).unwrap()
+    }
+
+    /// Unnamed outputs are named by type and numbered past names already taken; a name
+    /// given twice is refused.
+    #[test]
+    fn outputs_get_unique_names() {
+        let c = kinds("[{type: webhook, url: x}, {type: webhook, url: y, name: webhook-2}, {type: webhook, url: z}, {type: file, path: p}]");
+        assert_eq!(names(&c).unwrap(), ["webhook", "webhook-2", "webhook-3", "file"]);
+        let c = kinds("[{type: file, path: a, name: x}, {type: file, path: b, name: x}]");
+        assert!(names(&c).unwrap_err().to_string().contains("\"x\""));
     }
 }
