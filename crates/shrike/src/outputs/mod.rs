@@ -249,7 +249,10 @@ mod tests {
     #[test]
     fn outputs_get_unique_names() {
         let c = kinds("[{type: webhook, url: x}, {type: webhook, url: y, name: webhook-2}, {type: webhook, url: z}, {type: file, path: p}]");
-        assert_eq!(names(&c).unwrap(), ["webhook", "webhook-2", "webhook-3", "file"]);
+        assert_eq!(
+            names(&c).unwrap(),
+            ["webhook", "webhook-2", "webhook-3", "file"]
+        );
         let c = kinds("[{type: file, path: a, name: x}, {type: file, path: b, name: x}]");
         assert!(names(&c).unwrap_err().to_string().contains("\"x\""));
     }
