@@ -168,6 +168,7 @@ pub fn run<W: Write>(config: &RunConfig, out: W, shutdown: Shutdown) -> Result<(
         config.stdout.clone(),
         outputs,
     );
+    crate::outputs::metrics::register(&observer.registry, output.stats());
     let event = pipeline.health_event(health::health(&capabilities, &missing));
     output
         .write(&event)

@@ -35,6 +35,7 @@ pub struct FileConfig {
     pub protect_self: Option<bool>,
     pub allow_control: Option<Vec<PathBuf>>,
     pub allow_degraded: Option<bool>,
+    pub container_runtime: Option<Vec<String>>,
     pub no_net: Option<bool>,
     pub no_dns: Option<bool>,
     pub net_config: Option<PathBuf>,
@@ -48,6 +49,10 @@ pub struct FileConfig {
     pub dedup_window: Option<u64>,
     pub alert_limit: Option<String>,
     pub no_shaping: Option<bool>,
+    pub metrics: Option<std::net::SocketAddr>,
+    pub api_socket: Option<PathBuf>,
+    pub no_api: Option<bool>,
+    pub api_client_queue: Option<usize>,
     /// Where events go; absent: stdout alone, as `--output` says.
     pub outputs: Option<Vec<OutputConfig>>,
 }
@@ -58,6 +63,7 @@ pub enum FileHooks {
     Auto,
     Lsm,
     Tracepoint,
+    RawTracepoint,
 }
 
 /// A configuration error at a place in the file.
@@ -211,12 +217,16 @@ impl FileConfig {
             protect_self,
             allow_control,
             allow_degraded,
+            container_runtime,
             no_net,
             no_dns,
             no_file_sensor,
             watch,
             watch_name,
             no_builtin_watch,
+            api_socket,
+            no_api,
+            api_client_queue,
         );
         take_shaping!(
             incident_window,
@@ -225,6 +235,9 @@ impl FileConfig {
             alert_limit,
             no_shaping
         );
+        if let (Some(a), false) = (self.metrics, given("metrics")) {
+            args.metrics = Some(a);
+        }
         if let (Some(d), false) = (self.duration, given("duration")) {
             args.duration = Some(d);
         }
@@ -236,6 +249,7 @@ impl FileConfig {
                 FileHooks::Auto => FileHooksArg::Auto,
                 FileHooks::Lsm => FileHooksArg::Lsm,
                 FileHooks::Tracepoint => FileHooksArg::Tracepoint,
+                FileHooks::RawTracepoint => FileHooksArg::RawTracepoint,
             };
         }
         // stdout's format: --output, else the stdout output's `format`, else `output:`.

@@ -11,6 +11,7 @@ pub mod config;
 pub mod fanout;
 pub mod file;
 pub mod http;
+pub mod metrics;
 pub mod syslog;
 pub mod tls;
 pub mod transport;
