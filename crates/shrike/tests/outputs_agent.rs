@@ -1,7 +1,8 @@
 //! The outputs in the running agent (BPF: run under `flock /tmp/shrike-bpf.lock`): a
 //! configuration file with stdout, a file and a webhook whose server never answers. The agent
 //! keeps writing stdout and the file while the webhook's queue overflows, and reports the
-//! webhook's drops in an `events_lost` event on the outputs that still work.
+//! webhook's drops in an `events_lost` event on the outputs that still work and in the
+//! metrics.
 
 mod common;
 
@@ -32,7 +33,14 @@ fn a_dead_webhook_output_is_reported_on_the_outputs_that_work() {
         ),
     )
     .unwrap();
-    let agent = Agent::start_process_only(&["--config", config.to_str().unwrap()]);
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let metrics = format!("127.0.0.1:{port}");
+    let agent =
+        Agent::start_process_only(&["--config", config.to_str().unwrap(), "--metrics", &metrics]);
     let mark = marker("dead-webhook");
     for i in 0..40 {
         let ok = Command::new("/bin/sh")
@@ -55,6 +63,26 @@ fn a_dead_webhook_output_is_reported_on_the_outputs_that_work() {
             .count()
     };
     assert!(agent.wait_all(Duration::from_secs(10), |events| execs(events) == 40));
+    // The same drops in the metrics, per output and reason.
+    let scrape = {
+        use std::io::{Read, Write};
+        let mut c = std::net::TcpStream::connect(&metrics).unwrap();
+        c.write_all(b"GET /metrics HTTP/1.0\r\nHost: x\r\n\r\n")
+            .unwrap();
+        let mut text = String::new();
+        c.read_to_string(&mut text).unwrap();
+        text
+    };
+    let value = |prefix: &str| -> f64 {
+        scrape
+            .lines()
+            .find_map(|l| l.strip_prefix(prefix))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no {prefix} in:\n{scrape}"))
+    };
+    assert!(value("shrike_output_dropped_total{output=\"deadhook\",type=\"webhook\",reason=\"queue_full\"}") > 0.0);
+    assert!(value("shrike_output_sent_total{output=\"file\",type=\"file\"}") >= 40.0);
+    assert!(value("shrike_output_sent_total{output=\"stdout\",type=\"stdout\"}") >= 40.0);
     let (status, stderr) = agent.stop();
     assert!(status.success(), "{stderr}");
     assert!(stderr.contains("outputs dropped events"), "{stderr}");
