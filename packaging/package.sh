@@ -84,6 +84,7 @@ build_deb() {
   install -D -m 0644 packaging/shrike-bpffs.service "$root/$SYSTEMD_UNIT_DIR/shrike-bpffs.service"
   install -D -m 0644 packaging/etc/default-shrike "$root/etc/default/shrike"
   install -D -m 0644 packaging/etc/policy.d/example.yaml "$root/etc/shrike/policy.d/example.yaml"
+  install -D -m 0644 packaging/etc/shrike.yaml "$root/etc/shrike/shrike.yaml"
   install -d "$root/usr/share/man/man8"
   for page in "$OUT"/docs/man8/*.8; do
     gzip -9n -c "$page" > "$root/usr/share/man/man8/$(basename "$page").gz"

@@ -140,6 +140,7 @@ test_deb_suite() {
     { cat "$WORK/$suite-install.log" >&2; die "[$suite] install failed"; }
   check "[$suite] package installed" in_c dpkg-query -W -f='${Status}\n' shrike
   check "[$suite] conffiles registered" sh -c "podman exec $C dpkg-query -W -f='\${Conffiles}\n' shrike | grep -q /etc/default/shrike"
+  check "[$suite] the example configuration is a conffile and valid" sh -c "podman exec $C dpkg-query -W -f='\${Conffiles}\n' shrike | grep -q /etc/shrike/shrike.yaml && podman exec $C shrike config validate"
   check "[$suite] man page and completions installed" in_c test -s /usr/share/man/man8/shrike-run.8.gz -a -s /usr/share/bash-completion/completions/shrike -a -s /usr/share/zsh/vendor-completions/_shrike -a -s /usr/share/fish/vendor_completions.d/shrike.fish
   check "[$suite] unit enabled by the postinst" sh -c "podman exec $C systemctl is-enabled shrike | grep -qx enabled"
   # --man=no: minbase has no man-db (lintian checks the pages when the package is built).

@@ -105,6 +105,9 @@ pub fn render(event: &Event) -> String {
                     " ringbuf_full={} pipeline_full={} other={}",
                     lost.ringbuf_full, lost.pipeline_full, lost.other
                 );
+                for (output, n) in &lost.outputs {
+                    let _ = write!(line, " output:{output}={n}");
+                }
             }
             if let Some(health) = &event.health {
                 for cap in &health.capabilities {

@@ -415,6 +415,11 @@ pub struct Lost {
     pub ringbuf_full: u64,
     pub pipeline_full: u64,
     pub other: u64,
+    /// Events an output (file, syslog, webhook, …) dropped since the previous report, by the
+    /// output's name: its queue was full or its destination refused them. Reported on the
+    /// outputs that still work; absent when no output dropped anything.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub outputs: std::collections::BTreeMap<String, u64>,
 }
 
 /// The agent's capabilities on this kernel (an `agent_health` event).

@@ -30,6 +30,7 @@ use crate::file_watch;
 use crate::health;
 use crate::observe::Observer;
 use crate::output::{Output, OutputFormat};
+use crate::outputs::{Fanout, OutputConfig, Outputs, Select};
 use crate::pipeline::{Pipeline, PipelineOptions};
 use crate::policy_source::{PolicySource, PolicyWatch};
 use crate::shaping::{Shaper, ShapingConfig};
@@ -67,7 +68,15 @@ pub struct RunConfig {
     pub metrics: Option<std::net::SocketAddr>,
     /// The local API (`--api-socket`, `--no-api`).
     pub api: crate::api::ApiConfig,
+    /// Which events stdout takes (format: `output`); `None` when the configuration file lists
+    /// outputs and stdout is not one of them.
+    pub stdout: Option<Select>,
+    /// The other outputs (file, syslog, webhook, …), each on its own thread.
+    pub outputs: Vec<OutputConfig>,
 }
+
+/// How long the outputs get at exit to deliver what they still hold.
+const OUTPUTS_GRACE: Duration = Duration::from_secs(2);
 
 /// How often the loss counters are checked (and an `events_lost` event emitted on growth).
 const LOSS_CHECK: Duration = Duration::from_secs(1);
@@ -153,7 +162,13 @@ pub fn run<W: Write>(config: &RunConfig, out: W, shutdown: Shutdown) -> Result<(
             .context("starting the container-identity thread")?;
         pipeline.set_workloads(workloads);
     }
-    let mut output = Output::new(out, config.output);
+    let outputs = Outputs::start(&config.outputs).context("starting the outputs")?;
+    let mut output = Fanout::new(
+        Output::new(out, config.output),
+        config.stdout.clone(),
+        outputs,
+    );
+    crate::outputs::metrics::register(&observer.registry, output.stats());
     let event = pipeline.health_event(health::health(&capabilities, &missing));
     output
         .write(&event)
@@ -275,8 +290,7 @@ pub fn run<W: Write>(config: &RunConfig, out: W, shutdown: Shutdown) -> Result<(
                     );
                     let event = pipeline.lost_event(Lost {
                         ringbuf_full: lost,
-                        pipeline_full: 0,
-                        other: 0,
+                        ..Lost::default()
                     });
                     if let Err(err) = output.write(&event).and_then(|_| output.flush()) {
                         result = Err(err).context("writing events");
@@ -287,6 +301,19 @@ pub fn run<W: Write>(config: &RunConfig, out: W, shutdown: Shutdown) -> Result<(
                     reported_lost = counters.clone();
                 }
                 last_backpressure = backpressure;
+                // What an output dropped goes to every output (those that work receive it).
+                let outputs = output.new_drops();
+                if !outputs.is_empty() {
+                    warn!(?outputs, "outputs dropped events");
+                    let event = pipeline.lost_event(Lost {
+                        outputs,
+                        ..Lost::default()
+                    });
+                    if let Err(err) = output.write(&event).and_then(|_| output.flush()) {
+                        result = Err(err).context("writing events");
+                        break;
+                    }
+                }
                 if now >= next_stats {
                     next_stats = now + config.stats_interval;
                     if counters != last_counters {
@@ -321,6 +348,7 @@ pub fn run<W: Write>(config: &RunConfig, out: W, shutdown: Shutdown) -> Result<(
             s.finish(pipeline.now(), out)
         });
     }
+    output.close_outputs(OUTPUTS_GRACE);
     // Ends the API's streams (`shutdown`) and removes its socket; stops the metrics endpoint.
     drop(observer);
     let reader_stats = reader.stats.clone();
@@ -448,7 +476,7 @@ fn write_batch<W: Write>(
     pipeline: &mut Pipeline,
     detector: &mut Detector,
     shaper: &mut Shaper,
-    output: &mut Output<W>,
+    output: &mut Fanout<W>,
     observer: &mut Observer,
     batch: &Batch,
     alerts_only: bool,
@@ -486,7 +514,7 @@ fn write_batch<W: Write>(
 /// is [`Shaper::tick`] or [`Shaper::finish`].
 fn write_shaped<W: Write>(
     shaper: &mut Shaper,
-    output: &mut Output<W>,
+    output: &mut Fanout<W>,
     observer: &mut Observer,
     due: impl FnOnce(&mut Shaper, &mut Vec<shrike_event::Event>),
 ) -> Result<()> {
@@ -659,6 +687,8 @@ impl RunConfig {
                 socket: None,
                 ..Default::default()
             },
+            stdout: Some(Select::default()),
+            outputs: Vec::new(),
         }
     }
 }

@@ -50,6 +50,19 @@ pub enum Command {
     Ps(crate::api::client::PsArgs),
     /// Show a running agent's health: capabilities, policy, counters.
     Status(crate::api::client::StatusArgs),
+    /// Check the configuration file.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Parse a configuration file (default /etc/shrike/shrike.yaml) and check every setting as
+    /// `shrike run` would; report each error as file:line:col. Exit 1 on errors.
+    Validate {
+        #[arg(value_name = "PATH")]
+        path: Option<PathBuf>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -99,6 +112,12 @@ impl PolicyArgs {
 
 #[derive(Debug, Args)]
 pub struct RunArgs {
+    /// The configuration file (YAML: every flag below spelled with underscores, plus
+    /// `outputs:`); flags given here override it. Default /etc/shrike/shrike.yaml, used when
+    /// it exists.
+    #[arg(long, value_name = "PATH", env = "SHRIKE_CONFIG")]
+    pub config: Option<PathBuf>,
+
     /// Event format on stdout.
     #[arg(long, value_enum, default_value = "json")]
     pub output: OutputFormat,
@@ -248,6 +267,45 @@ pub enum FileHooksArg {
 }
 
 impl RunArgs {
+    /// Every flag at its default (what the configuration file is applied over).
+    pub fn defaults() -> RunArgs {
+        #[derive(Parser)]
+        struct Wrap {
+            #[command(flatten)]
+            args: RunArgs,
+        }
+        Wrap::parse_from(["shrike"]).args
+    }
+
+    /// The validated configuration from the configuration file (if any) and these flags,
+    /// `matches` telling which flags the command line gave (they win over the file).
+    pub fn resolve(mut self, matches: Option<&clap::ArgMatches>) -> Result<RunConfig> {
+        use clap::parser::ValueSource;
+        let given = |id: &str| {
+            matches.is_some_and(|m| {
+                matches!(
+                    m.try_get_raw(id).ok().flatten().and(m.value_source(id)),
+                    Some(ValueSource::CommandLine | ValueSource::EnvVariable)
+                )
+            })
+        };
+        let Some((path, file)) = crate::config_file::load(self.config.as_deref())? else {
+            return self.config();
+        };
+        file.apply(&mut self, &given);
+        let mut config = self
+            .config()
+            .map_err(|e| anyhow::anyhow!("{e:#} (with the configuration {})", path.display()))?;
+        if let Some(outputs) = file.outputs {
+            let (stdout, others): (Vec<_>, Vec<_>) = outputs
+                .into_iter()
+                .partition(|o| o.kind == crate::outputs::OutputKind::Stdout);
+            config.stdout = stdout.into_iter().next().map(|o| o.select);
+            config.outputs = others;
+        }
+        Ok(config)
+    }
+
     /// The file sensor's options: the built-in watch list (unless left out) plus the paths
     /// and names given on the command line, for every file kind.
     fn file_options(&self) -> Result<shrike_bpf::file::FileOptions> {

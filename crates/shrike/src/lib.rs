@@ -7,6 +7,7 @@ pub mod api;
 pub mod cgroups;
 pub mod cli;
 pub mod clock;
+pub mod config_file;
 pub mod detect;
 pub mod doctor;
 pub mod enforcement;

@@ -4,8 +4,8 @@
 use std::io::IsTerminal;
 use std::process::ExitCode;
 
-use clap::Parser;
-use shrike::cli::{Cli, Command, PolicyCommand};
+use clap::{CommandFactory, FromArgMatches};
+use shrike::cli::{Cli, Command, ConfigCommand, PolicyCommand};
 use shrike::{doctor, package_docs, policy_cmd, Shutdown};
 
 fn main() -> ExitCode {
@@ -27,9 +27,12 @@ fn main() -> ExitCode {
             }
         };
     }
-    let cli = Cli::parse();
+    let matches = Cli::command().get_matches();
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|err| err.exit());
     init_logging(&cli.log_level);
-    match execute(cli.command) {
+    // Which flags the command line gave: they override the configuration file.
+    let sub = matches.subcommand().map(|(_, m)| m);
+    match execute(cli.command, sub) {
         Ok(code) => code,
         Err(err) => {
             eprintln!("shrike: error: {err:#}");
@@ -38,16 +41,16 @@ fn main() -> ExitCode {
     }
 }
 
-fn execute(command: Command) -> anyhow::Result<ExitCode> {
+fn execute(command: Command, sub: Option<&clap::ArgMatches>) -> anyhow::Result<ExitCode> {
     match command {
         Command::Run(args) => {
-            let config = args.config()?;
+            let config = args.resolve(sub)?;
             let shutdown = Shutdown::on_signals()?;
             shrike::run(&config, std::io::stdout().lock(), shutdown)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Doctor(args) => {
-            let config = args.config()?;
+            let config = args.resolve(sub)?;
             let report = shrike_bpf::probe::probe_kernel();
             let (text, ok) = doctor::run(&report, &config);
             print!("{text}");
@@ -61,6 +64,15 @@ fn execute(command: Command) -> anyhow::Result<ExitCode> {
         Command::Events(args) => shrike::api::client::events(&args),
         Command::Ps(args) => shrike::api::client::ps(&args),
         Command::Status(args) => shrike::api::client::status(&args),
+        Command::Config(ConfigCommand::Validate { path }) => {
+            let (text, ok) = shrike::config_file::validate(path.as_deref());
+            print!("{text}");
+            Ok(if ok {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
+        }
         Command::Policy(PolicyCommand::Validate(args)) => Ok(policy_cmd::validate(&args.source())),
         Command::Policy(PolicyCommand::Test { policy, events }) => {
             policy_cmd::test(&policy.source(), &events)

@@ -1,4 +1,260 @@
-//! Outputs: where events go besides the agent's own stdout — each a selection, a format and
-//! a [`transport::Transport`] with its own bounded queue.
+//! Outputs: where events go. Each output is a selection ([`config::Select`]), a format (the
+//! JSON contract or compact text) and a [`transport::Transport`] running on its own thread
+//! behind a bounded queue ([`worker`]); the pipeline hands every event to [`Outputs::send`],
+//! which formats it once per format and offers it to each output that selects it, never
+//! blocking. stdout is not one of these threads: the agent writes it itself (`crate::output`),
+//! with the selection and format of the configuration's `stdout` entry.
+//!
+//! A transport is built from its configuration by [`build_transport`], one arm per type.
 
+pub mod config;
+pub mod fanout;
+pub mod file;
+pub mod http;
+pub mod metrics;
+pub mod syslog;
+pub mod tls;
 pub mod transport;
+pub mod webhook;
+pub mod worker;
+
+use std::collections::BTreeMap;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+use shrike_event::json::ContextCache;
+use shrike_event::{compact, Event};
+
+pub use config::{Format, OutputConfig, OutputKind, Select};
+pub use fanout::Fanout;
+pub use transport::{Record, Transport, TransportError};
+pub use worker::{OutputStats, Worker, WorkerOptions};
+
+/// The transport an output's configuration describes. Every type but `stdout` (which the
+/// agent writes itself) has an arm here.
+pub fn build_transport(config: &OutputConfig) -> Result<Box<dyn Transport>> {
+    Ok(match config.kind {
+        OutputKind::File => Box::new(file::FileTransport::open(config)?),
+        OutputKind::Syslog => Box::new(syslog::SyslogTransport::new(config)?),
+        OutputKind::Webhook => Box::new(webhook::WebhookTransport::new(config)?),
+        OutputKind::Stdout => bail!("stdout is written by the agent itself, not a transport"),
+        kind @ (OutputKind::Loki | OutputKind::Nats | OutputKind::Otlp) => {
+            bail!("the {} output is not built into this shrike", kind.as_str())
+        }
+    })
+}
+
+/// The names outputs go by: `name:`, else the type (`webhook`, then `webhook-2`, … for
+/// more of one type, skipping names taken). Two outputs given the same name are an error.
+pub fn names(configs: &[OutputConfig]) -> Result<Vec<String>> {
+    let mut taken = std::collections::BTreeSet::new();
+    for name in configs.iter().filter_map(|c| c.name.as_ref()) {
+        if !taken.insert(name.clone()) {
+            bail!("two outputs are named {name:?}: give each its own `name:`");
+        }
+    }
+    let mut out = Vec::with_capacity(configs.len());
+    for c in configs {
+        let name = match &c.name {
+            Some(name) => name.clone(),
+            None => {
+                let base = c.kind.as_str();
+                let name = std::iter::once(base.to_owned())
+                    .chain((2..).map(|n| format!("{base}-{n}")))
+                    .find(|n| !taken.contains(n))
+                    .unwrap_or_else(|| unreachable!("an unbounded sequence has a free name"));
+                taken.insert(name.clone());
+                name
+            }
+        };
+        out.push(name);
+    }
+    Ok(out)
+}
+
+struct Sink {
+    select: Select,
+    format: Format,
+    worker: Worker,
+}
+
+/// Every output but stdout, running.
+pub struct Outputs {
+    sinks: Vec<Sink>,
+    contexts: ContextCache,
+    json: Vec<u8>,
+    /// Drops already reported in the stream, per output.
+    reported: Vec<u64>,
+}
+
+impl Outputs {
+    /// Starts a thread per output of `configs` other than stdout. An output whose transport
+    /// cannot be built (a bad URL, an unreadable CA file) is an error naming it.
+    pub fn start(configs: &[OutputConfig]) -> Result<Outputs> {
+        let names = names(configs)?;
+        let mut sinks = Vec::new();
+        for (config, name) in configs.iter().zip(names) {
+            if config.kind == OutputKind::Stdout {
+                continue;
+            }
+            let problems = config.check();
+            if !problems.is_empty() {
+                bail!("output {name:?}: {}", problems.join("; "));
+            }
+            let transport = build_transport(config).with_context(|| format!("output {name:?}"))?;
+            let stats = Arc::new(OutputStats::new(&name, config.kind.as_str()));
+            let options = WorkerOptions {
+                queue: config.queue,
+                batch: config.batch,
+                retry: config.retry,
+            };
+            let worker = Worker::start(transport, options, stats)
+                .with_context(|| format!("output {name:?}: starting its thread"))?;
+            sinks.push(Sink {
+                select: config.select.clone(),
+                format: config.format,
+                worker,
+            });
+        }
+        let reported = vec![0; sinks.len()];
+        Ok(Outputs {
+            sinks,
+            contexts: ContextCache::default(),
+            json: Vec::new(),
+            reported,
+        })
+    }
+
+    /// No output besides stdout.
+    pub fn none() -> Outputs {
+        Outputs {
+            sinks: Vec::new(),
+            contexts: ContextCache::default(),
+            json: Vec::new(),
+            reported: Vec::new(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.sinks.is_empty()
+    }
+
+    /// Every output's counters, in configuration order (for metrics and the API).
+    pub fn stats(&self) -> Vec<Arc<OutputStats>> {
+        self.sinks
+            .iter()
+            .map(|s| s.worker.stats().clone())
+            .collect()
+    }
+
+    /// Offers `event` to every output that selects it; never blocks.
+    pub fn send(&mut self, event: &Event) {
+        if self.sinks.is_empty() {
+            return;
+        }
+        let mut json: Option<String> = None;
+        let mut text: Option<String> = None;
+        let mut severity: Option<Option<Arc<str>>> = None;
+        for sink in &self.sinks {
+            if !sink.select.matches(event) {
+                continue;
+            }
+            let line = match sink.format {
+                Format::Json => json
+                    .get_or_insert_with(|| {
+                        self.json.clear();
+                        match self.contexts.write(event, &mut self.json) {
+                            Ok(()) => String::from_utf8_lossy(&self.json).into_owned(),
+                            Err(_) => String::new(),
+                        }
+                    })
+                    .clone(),
+                Format::Compact => text.get_or_insert_with(|| compact::render(event)).clone(),
+            };
+            if line.is_empty() {
+                continue;
+            }
+            let severity = severity
+                .get_or_insert_with(|| config::event_severity(event).map(Arc::from))
+                .clone();
+            sink.worker.offer(Record {
+                line,
+                time_unix_ns: event.time.0,
+                kind: event.kind.as_str(),
+                severity,
+                rule: event.alerts.first().map(|a| Arc::from(a.rule_id.as_str())),
+            });
+        }
+    }
+
+    /// What each output dropped since the last call, by name (only outputs that dropped):
+    /// the agent reports it in an `events_lost` event on every output.
+    pub fn new_drops(&mut self) -> BTreeMap<String, u64> {
+        let mut out = BTreeMap::new();
+        for (sink, reported) in self.sinks.iter().zip(self.reported.iter_mut()) {
+            let stats = sink.worker.stats();
+            let dropped = stats.dropped();
+            if dropped > *reported {
+                out.insert(stats.name.clone(), dropped - *reported);
+                *reported = dropped;
+            }
+        }
+        out
+    }
+
+    /// Closes every queue and gives the outputs `grace` (together) to deliver what they
+    /// hold — except outputs already failing, which drop it at once — so exit is never held
+    /// up by a dead destination for longer than ~50 ms; logs each output's totals.
+    pub fn finish(mut self, grace: Duration) {
+        let deadline = std::time::Instant::now() + grace;
+        for sink in &mut self.sinks {
+            sink.worker.close();
+        }
+        let all_done = |sinks: &[Sink]| sinks.iter().all(|s| s.worker.is_finished());
+        while !all_done(&self.sinks) && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        for sink in &self.sinks {
+            sink.worker.stop();
+        }
+        let give_up = std::time::Instant::now() + Duration::from_millis(50);
+        while !all_done(&self.sinks) && std::time::Instant::now() < give_up {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        for sink in self.sinks {
+            let s = sink.worker.stats().clone();
+            sink.worker.join_or_leave();
+            tracing::info!(
+                output = %s.name,
+                sent = s.sent(),
+                dropped = s.dropped(),
+                errors = s.errors.load(Ordering::Relaxed),
+                "output totals"
+            );
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn kinds(yaml: &str) -> Vec<OutputConfig> {
+        serde_yaml::from_str(yaml).unwrap()
+    }
+
+    /// Unnamed outputs are named by type and numbered past names already taken; a name
+    /// given twice is refused.
+    #[test]
+    fn outputs_get_unique_names() {
+        let c = kinds("[{type: webhook, url: x}, {type: webhook, url: y, name: webhook-2}, {type: webhook, url: z}, {type: file, path: p}]");
+        assert_eq!(
+            names(&c).unwrap(),
+            ["webhook", "webhook-2", "webhook-3", "file"]
+        );
+        let c = kinds("[{type: file, path: a, name: x}, {type: file, path: b, name: x}]");
+        assert!(names(&c).unwrap_err().to_string().contains("\"x\""));
+    }
+}
