@@ -38,14 +38,21 @@ fn parse_push(r: &Request) -> Result<Vec<Entry>, String> {
             .as_object()
             .ok_or("stream is not a label map")?
             .iter()
-            .map(|(k, v)| Ok((k.clone(), v.as_str().ok_or("label value is not a string")?.to_string())))
+            .map(|(k, v)| {
+                Ok((
+                    k.clone(),
+                    v.as_str().ok_or("label value is not a string")?.to_string(),
+                ))
+            })
             .collect::<Result<_, String>>()?;
         if labels.is_empty() {
             return Err("error at least one label pair is required per stream".into());
         }
         for value in stream["values"].as_array().ok_or("no values")? {
             let ts = value[0].as_str().ok_or("timestamp is not a string")?;
-            let ts: u64 = ts.parse().map_err(|_| format!("timestamp {ts:?} is not decimal nanoseconds"))?;
+            let ts: u64 = ts
+                .parse()
+                .map_err(|_| format!("timestamp {ts:?} is not decimal nanoseconds"))?;
             let line = value[1].as_str().ok_or("line is not a string")?;
             out.push((labels.clone(), ts, line.to_string()));
         }
@@ -55,7 +62,10 @@ fn parse_push(r: &Request) -> Result<Vec<Entry>, String> {
 
 /// Every entry the receiver stored, once each (Loki drops an identical entry in a stream).
 fn stored(rx: &Receiver) -> BTreeSet<Entry> {
-    rx.accepted().iter().flat_map(|r| parse_push(r).unwrap()).collect()
+    rx.accepted()
+        .iter()
+        .flat_map(|r| parse_push(r).unwrap())
+        .collect()
 }
 
 fn receiver() -> Receiver {
@@ -112,7 +122,11 @@ fn pushed_entries_arrive_exactly_with_low_cardinality_labels() {
     let want: BTreeSet<Entry> = records.iter().map(expected).collect();
     assert_eq!(stored(&rx), want);
     let label_sets: BTreeSet<_> = stored(&rx).into_iter().map(|(l, _, _)| l).collect();
-    assert_eq!(label_sets.len(), 3, "one stream per kind and severity: {label_sets:?}");
+    assert_eq!(
+        label_sets.len(),
+        3,
+        "one stream per kind and severity: {label_sets:?}"
+    );
     assert_eq!(rx.accepted().len(), 2, "one push per batch");
 }
 
@@ -122,7 +136,8 @@ fn tenant_and_headers_are_sent() {
     let rx = receiver();
     let mut c = config(&rx);
     c.tenant = Some("team-a".into());
-    c.headers.insert("Authorization".into(), "Bearer s3cret".into());
+    c.headers
+        .insert("Authorization".into(), "Bearer s3cret".into());
     let mut t = LokiTransport::new(c).unwrap();
     t.deliver(&[record(2)]).unwrap();
     let got = &rx.accepted()[0];
@@ -139,8 +154,14 @@ fn statuses_are_retried_or_rejected() {
     rx.answer_next(503, 1);
     rx.answer_next(429, 1);
     rx.answer_next(400, 1);
-    assert!(matches!(t.deliver(&[record(2)]), Err(TransportError::Retry(_))));
-    assert!(matches!(t.deliver(&[record(2)]), Err(TransportError::Retry(_))));
+    assert!(matches!(
+        t.deliver(&[record(2)]),
+        Err(TransportError::Retry(_))
+    ));
+    assert!(matches!(
+        t.deliver(&[record(2)]),
+        Err(TransportError::Retry(_))
+    ));
     match t.deliver(&[record(3)]) {
         Err(TransportError::Rejected(e)) => assert!(e.contains("400"), "{e}"),
         other => panic!("expected rejection, got {other:?}"),
@@ -149,8 +170,15 @@ fn statuses_are_retried_or_rejected() {
     assert_eq!(stored(&rx), BTreeSet::from([expected(&record(2))]));
     let port = rx.port;
     drop(rx);
-    let mut t = LokiTransport::new(LokiConfig { url: format!("http://127.0.0.1:{port}"), ..config(&receiver()) }).unwrap();
-    assert!(matches!(t.deliver(&[record(2)]), Err(TransportError::Retry(_))));
+    let mut t = LokiTransport::new(LokiConfig {
+        url: format!("http://127.0.0.1:{port}"),
+        ..config(&receiver())
+    })
+    .unwrap();
+    assert!(matches!(
+        t.deliver(&[record(2)]),
+        Err(TransportError::Retry(_))
+    ));
 }
 
 /// The receiver is killed twice by another thread while batches stream in (connections cut,
@@ -160,7 +188,11 @@ fn statuses_are_retried_or_rejected() {
 #[test]
 fn receiver_killed_mid_stream_loses_nothing_delivered() {
     let rx = Arc::new(std::sync::Mutex::new(receiver()));
-    let mut t = LokiTransport::new(LokiConfig { timeout_ms: 1000, ..config(&rx.lock().unwrap()) }).unwrap();
+    let mut t = LokiTransport::new(LokiConfig {
+        timeout_ms: 1000,
+        ..config(&rx.lock().unwrap())
+    })
+    .unwrap();
     let killer = {
         let rx = rx.clone();
         std::thread::spawn(move || {

@@ -24,13 +24,21 @@ struct Server {
 }
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 impl Server {
     /// Starts a server, or `None` (skip) when nats-server is not installed outside CI.
     fn start(name: &str) -> Option<Server> {
-        if Command::new("nats-server").arg("--version").output().is_err() {
+        if Command::new("nats-server")
+            .arg("--version")
+            .output()
+            .is_err()
+        {
             assert!(
                 std::env::var("CI").as_deref() != Ok("true"),
                 "nats-server is not installed: run ./dev deps (Debian package nats-server)"
@@ -41,7 +49,12 @@ impl Server {
         let dir = std::env::temp_dir().join(format!("shrike-nats-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
-        let mut server = Server { child: None, dir, port: free_port(), monitor: free_port() };
+        let mut server = Server {
+            child: None,
+            dir,
+            port: free_port(),
+            monitor: free_port(),
+        };
         server.run();
         Some(server)
     }
@@ -49,7 +62,12 @@ impl Server {
     fn run(&mut self) {
         let child = Command::new("nats-server")
             .args(["-js", "-a", "127.0.0.1"])
-            .args(["-p", &self.port.to_string(), "-m", &self.monitor.to_string()])
+            .args([
+                "-p",
+                &self.port.to_string(),
+                "-m",
+                &self.monitor.to_string(),
+            ])
             .arg("-sd")
             .arg(self.dir.join("store"))
             .stdout(Stdio::null())
@@ -59,14 +77,21 @@ impl Server {
         self.child = Some(child);
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
-            let ok = ureq::get(&format!("http://127.0.0.1:{}/healthz?js-enabled-only=true", self.monitor))
-                .timeout(Duration::from_secs(1))
-                .call()
-                .is_ok();
+            let ok = ureq::get(&format!(
+                "http://127.0.0.1:{}/healthz?js-enabled-only=true",
+                self.monitor
+            ))
+            .timeout(Duration::from_secs(1))
+            .call()
+            .is_ok();
             if ok {
                 return;
             }
-            assert!(Instant::now() < deadline, "nats-server did not become healthy: see {}", self.dir.display());
+            assert!(
+                Instant::now() < deadline,
+                "nats-server did not become healthy: see {}",
+                self.dir.display()
+            );
             std::thread::sleep(Duration::from_millis(100));
         }
     }
@@ -86,14 +111,23 @@ impl Server {
     /// The stream's message count as the server's monitoring endpoint reports it (`/jsz`),
     /// independently of the transport's own client.
     fn stored(&self, stream: &str) -> u64 {
-        let body = ureq::get(&format!("http://127.0.0.1:{}/jsz?streams=true", self.monitor))
-            .call()
-            .unwrap()
-            .into_string()
-            .unwrap();
+        let body = ureq::get(&format!(
+            "http://127.0.0.1:{}/jsz?streams=true",
+            self.monitor
+        ))
+        .call()
+        .unwrap()
+        .into_string()
+        .unwrap();
         let jsz: serde_json::Value = serde_json::from_str(&body).unwrap();
-        let streams = jsz["account_details"][0]["stream_detail"].as_array().cloned().unwrap_or_default();
-        let s = streams.iter().find(|s| s["name"] == stream).unwrap_or_else(|| panic!("no stream {stream} in {jsz}"));
+        let streams = jsz["account_details"][0]["stream_detail"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        let s = streams
+            .iter()
+            .find(|s| s["name"] == stream)
+            .unwrap_or_else(|| panic!("no stream {stream} in {jsz}"));
         s["state"]["messages"].as_u64().unwrap()
     }
 }
@@ -123,9 +157,12 @@ fn config(server: &Server, stream: &str) -> NatsConfig {
 }
 
 fn record(n: u64) -> Record {
-    let alert = n % 3 == 0;
+    let alert = n.is_multiple_of(3);
     Record {
-        line: format!("{{\"kind\":\"{}\",\"n\":{n},\"text\":\"ü \\\"q\\\"\"}}", if alert { "alert" } else { "process_exec" }),
+        line: format!(
+            "{{\"kind\":\"{}\",\"n\":{n},\"text\":\"ü \\\"q\\\"\"}}",
+            if alert { "alert" } else { "process_exec" }
+        ),
         time_unix_ns: 1_700_000_000_000_000_000 + n * 1000,
         kind: if alert { "alert" } else { "process_exec" },
         severity: alert.then(|| Arc::from("high")),
@@ -162,7 +199,9 @@ fn b64(text: &str) -> Vec<u8> {
 /// records, in order, on the configured subject, each with its message id and kind headers.
 #[test]
 fn delivered_batches_are_stored_exactly_in_a_created_stream() {
-    let Some(server) = Server::start("exact") else { return };
+    let Some(server) = Server::start("exact") else {
+        return;
+    };
     let mut t = NatsTransport::new(config(&server, "EXACT")).unwrap();
     for i in 0..3 {
         t.deliver(&batch(i * 50, 50)).unwrap();
@@ -177,12 +216,27 @@ fn delivered_batches_are_stored_exactly_in_a_created_stream() {
         let msg = &got["message"];
         let want = record(seq - 1);
         assert_eq!(msg["subject"], "shrike.exact");
-        assert_eq!(String::from_utf8(b64(msg["data"].as_str().unwrap())).unwrap(), want.line);
+        assert_eq!(
+            String::from_utf8(b64(msg["data"].as_str().unwrap())).unwrap(),
+            want.line
+        );
         let headers = String::from_utf8(b64(msg["hdrs"].as_str().unwrap())).unwrap();
-        assert!(headers.contains(&format!("Nats-Msg-Id: {}\r\n", shrike::outputs::nats::msg_id(&want))), "{headers}");
-        assert!(headers.contains(&format!("Shrike-Kind: {}\r\n", want.kind)), "{headers}");
+        assert!(
+            headers.contains(&format!(
+                "Nats-Msg-Id: {}\r\n",
+                shrike::outputs::nats::msg_id(&want)
+            )),
+            "{headers}"
+        );
+        assert!(
+            headers.contains(&format!("Shrike-Kind: {}\r\n", want.kind)),
+            "{headers}"
+        );
         if want.kind == "alert" {
-            assert!(headers.contains("Shrike-Severity: high\r\nShrike-Rule: reverse-shell\r\n"), "{headers}");
+            assert!(
+                headers.contains("Shrike-Severity: high\r\nShrike-Rule: reverse-shell\r\n"),
+                "{headers}"
+            );
         }
     }
 }
@@ -191,7 +245,9 @@ fn delivered_batches_are_stored_exactly_in_a_created_stream() {
 /// the copies by message id, so the stream still holds each record once.
 #[test]
 fn redelivered_batch_is_deduplicated_by_message_id() {
-    let Some(server) = Server::start("dedup") else { return };
+    let Some(server) = Server::start("dedup") else {
+        return;
+    };
     let mut t = NatsTransport::new(config(&server, "DEDUP")).unwrap();
     t.deliver(&batch(0, 40)).unwrap();
     t.deliver(&batch(0, 40)).unwrap();
@@ -203,15 +259,31 @@ fn redelivered_batch_is_deduplicated_by_message_id() {
 /// created beforehand with a wildcard that does capture it is used as it is.
 #[test]
 fn existing_stream_is_checked_against_the_subject() {
-    let Some(server) = Server::start("verify") else { return };
-    let mut creator = NatsTransport::new(NatsConfig { subject: "other.events".into(), ..config(&server, "VERIFY") }).unwrap();
+    let Some(server) = Server::start("verify") else {
+        return;
+    };
+    let mut creator = NatsTransport::new(NatsConfig {
+        subject: "other.events".into(),
+        ..config(&server, "VERIFY")
+    })
+    .unwrap();
     creator.deliver(&batch(0, 1)).unwrap();
-    let mut wrong = NatsTransport::new(NatsConfig { create_stream: false, ..config(&server, "VERIFY") }).unwrap();
+    let mut wrong = NatsTransport::new(NatsConfig {
+        create_stream: false,
+        ..config(&server, "VERIFY")
+    })
+    .unwrap();
     match wrong.deliver(&batch(1, 1)) {
-        Err(TransportError::Retry(e)) => assert!(e.contains("captures") && e.contains("shrike.verify"), "{e}"),
+        Err(TransportError::Retry(e)) => {
+            assert!(e.contains("captures") && e.contains("shrike.verify"), "{e}")
+        }
         other => panic!("expected a subject mismatch, got {other:?}"),
     }
-    let mut missing = NatsTransport::new(NatsConfig { create_stream: false, ..config(&server, "ABSENT") }).unwrap();
+    let mut missing = NatsTransport::new(NatsConfig {
+        create_stream: false,
+        ..config(&server, "ABSENT")
+    })
+    .unwrap();
     match missing.deliver(&batch(1, 1)) {
         Err(TransportError::Retry(e)) => assert!(e.contains("does not exist"), "{e}"),
         other => panic!("expected a missing stream error, got {other:?}"),
@@ -223,10 +295,18 @@ fn existing_stream_is_checked_against_the_subject() {
 /// and the connection stays usable for the next batch.
 #[test]
 fn oversized_record_is_rejected() {
-    let Some(server) = Server::start("big") else { return };
+    let Some(server) = Server::start("big") else {
+        return;
+    };
     let mut t = NatsTransport::new(config(&server, "BIG")).unwrap();
-    let big = Record { line: "x".repeat(2 * 1024 * 1024), ..record(1) };
-    assert!(matches!(t.deliver(&[big]), Err(TransportError::Rejected(_))));
+    let big = Record {
+        line: "x".repeat(2 * 1024 * 1024),
+        ..record(1)
+    };
+    assert!(matches!(
+        t.deliver(&[big]),
+        Err(TransportError::Rejected(_))
+    ));
     t.deliver(&batch(0, 5)).unwrap();
     assert_eq!(server.stored("BIG"), 5);
 }
@@ -237,8 +317,14 @@ fn oversized_record_is_rejected() {
 /// delivered Ok — none lost after Ok, none stored twice.
 #[test]
 fn server_killed_mid_stream_loses_nothing_acknowledged() {
-    let Some(server) = Server::start("kill") else { return };
-    let mut t = NatsTransport::new(NatsConfig { timeout_ms: 1000, ..config(&server, "KILL") }).unwrap();
+    let Some(server) = Server::start("kill") else {
+        return;
+    };
+    let mut t = NatsTransport::new(NatsConfig {
+        timeout_ms: 1000,
+        ..config(&server, "KILL")
+    })
+    .unwrap();
     let server = Arc::new(std::sync::Mutex::new(server));
     let killer = {
         let server = server.clone();

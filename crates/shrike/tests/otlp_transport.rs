@@ -48,8 +48,14 @@ fn config(rx: &Receiver) -> OtlpConfig {
 }
 
 fn record(n: u64) -> Record {
-    let severity = ["low", "medium", "high", "critical"].get((n % 6) as usize).copied();
-    let kind = if severity.is_some() { "alert" } else { "process_exec" };
+    let severity = ["low", "medium", "high", "critical"]
+        .get((n % 6) as usize)
+        .copied();
+    let kind = if severity.is_some() {
+        "alert"
+    } else {
+        "process_exec"
+    };
     Record {
         line: format!("{{\"kind\":\"{kind}\",\"n\":{n}}}"),
         time_unix_ns: 1_700_000_000_000_000_000 + n,
@@ -85,7 +91,14 @@ fn entries(rx: &Receiver) -> BTreeSet<Entry> {
                         Some(any_value::Value::StringValue(s)) => s,
                         other => panic!("body is not a string: {other:?}"),
                     };
-                    out.insert((lr.time_unix_nano, lr.severity_number, lr.severity_text, body, lr.event_name, attrs(&lr.attributes)));
+                    out.insert((
+                        lr.time_unix_nano,
+                        lr.severity_number,
+                        lr.severity_text,
+                        body,
+                        lr.event_name,
+                        attrs(&lr.attributes),
+                    ));
                 }
             }
         }
@@ -128,7 +141,10 @@ fn exported_log_records_carry_the_records_exactly() {
     t.deliver(&records[12..]).unwrap();
     let accepted = rx.accepted();
     assert_eq!(accepted.len(), 2);
-    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap().trim().to_string();
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .unwrap()
+        .trim()
+        .to_string();
     for r in &accepted {
         let req = decode(r).unwrap();
         assert_eq!(req.resource_logs.len(), 1);
@@ -150,7 +166,10 @@ fn exported_log_records_carry_the_records_exactly() {
 #[test]
 fn protoc_decodes_the_export_with_the_official_schema() {
     if Command::new("protoc").arg("--version").output().is_err() {
-        assert!(std::env::var("CI").as_deref() != Ok("true"), "protoc is not installed: run ./dev deps (protobuf-compiler)");
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "protoc is not installed: run ./dev deps (protobuf-compiler)"
+        );
         eprintln!("skipping: protoc is not installed (Debian package protobuf-compiler)");
         return;
     }
@@ -171,7 +190,11 @@ fn protoc_decodes_the_export_with_the_official_schema() {
         .unwrap();
     child.stdin.take().unwrap().write_all(&body).unwrap();
     let out = child.wait_with_output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let text = String::from_utf8(out.stdout).unwrap();
     for want in [
         "key: \"service.name\"",
@@ -186,7 +209,10 @@ fn protoc_decodes_the_export_with_the_official_schema() {
         "key: \"shrike.rule\"",
         "event_name: \"process_exec\"",
     ] {
-        assert!(text.contains(want), "protoc's decoding lacks {want:?}:\n{text}");
+        assert!(
+            text.contains(want),
+            "protoc's decoding lacks {want:?}:\n{text}"
+        );
     }
 }
 
@@ -198,14 +224,26 @@ fn statuses_are_retried_or_rejected() {
     rx.answer_next(503, 1);
     rx.answer_next(429, 1);
     rx.answer_next(400, 1);
-    assert!(matches!(t.deliver(&[record(1)]), Err(TransportError::Retry(_))));
-    assert!(matches!(t.deliver(&[record(1)]), Err(TransportError::Retry(_))));
-    assert!(matches!(t.deliver(&[record(1)]), Err(TransportError::Rejected(_))));
+    assert!(matches!(
+        t.deliver(&[record(1)]),
+        Err(TransportError::Retry(_))
+    ));
+    assert!(matches!(
+        t.deliver(&[record(1)]),
+        Err(TransportError::Retry(_))
+    ));
+    assert!(matches!(
+        t.deliver(&[record(1)]),
+        Err(TransportError::Rejected(_))
+    ));
     t.deliver(&[record(1)]).unwrap();
     assert_eq!(entries(&rx), BTreeSet::from([expected(&record(1))]));
     let mut dead = OtlpTransport::new(config(&rx)).unwrap();
     drop(rx);
-    assert!(matches!(dead.deliver(&[record(1)]), Err(TransportError::Retry(_))));
+    assert!(matches!(
+        dead.deliver(&[record(1)]),
+        Err(TransportError::Retry(_))
+    ));
 }
 
 /// The receiver is killed twice by another thread while batches stream in and restarted on
@@ -214,7 +252,11 @@ fn statuses_are_retried_or_rejected() {
 #[test]
 fn receiver_killed_mid_stream_loses_nothing_delivered() {
     let rx = Arc::new(std::sync::Mutex::new(receiver()));
-    let mut t = OtlpTransport::new(OtlpConfig { timeout_ms: 1000, ..config(&rx.lock().unwrap()) }).unwrap();
+    let mut t = OtlpTransport::new(OtlpConfig {
+        timeout_ms: 1000,
+        ..config(&rx.lock().unwrap())
+    })
+    .unwrap();
     let killer = {
         let rx = rx.clone();
         std::thread::spawn(move || {

@@ -76,9 +76,17 @@ impl LokiTransport {
         if let Some(tenant) = &config.tenant {
             headers.push(("X-Scope-OrgID".into(), tenant.clone()));
         }
-        let client = HttpClient::new(Duration::from_millis(config.timeout_ms.max(1)), config.tls.as_ref())
-            .context("loki tls")?;
-        Ok(LokiTransport { url, labels, headers, client })
+        let client = HttpClient::new(
+            Duration::from_millis(config.timeout_ms.max(1)),
+            config.tls.as_ref(),
+        )
+        .context("loki tls")?;
+        Ok(LokiTransport {
+            url,
+            labels,
+            headers,
+            client,
+        })
     }
 
     /// The push request's JSON body for `batch`: one stream per label set, entries in time
@@ -86,7 +94,10 @@ impl LokiTransport {
     pub fn body(&self, batch: &[Record]) -> serde_json::Value {
         let mut streams: BTreeMap<(&str, Option<&str>), Vec<&Record>> = BTreeMap::new();
         for record in batch {
-            streams.entry((record.kind, record.severity.as_deref())).or_default().push(record);
+            streams
+                .entry((record.kind, record.severity.as_deref()))
+                .or_default()
+                .push(record);
         }
         let streams: Vec<serde_json::Value> = streams
             .into_iter()
@@ -112,7 +123,12 @@ impl Transport for LokiTransport {
     fn deliver(&mut self, batch: &[Record]) -> Result<(), TransportError> {
         let body = self.body(batch).to_string();
         self.client
-            .post(&self.url, "application/json", &self.headers, body.as_bytes())
+            .post(
+                &self.url,
+                "application/json",
+                &self.headers,
+                body.as_bytes(),
+            )
             .map(|_| ())
     }
 }
@@ -160,9 +176,18 @@ mod tests {
     /// The push path is added to a bare address and kept when the URL already has one.
     #[test]
     fn push_path_is_added_to_a_bare_address() {
-        assert_eq!(push_url("http://l:3100").unwrap(), "http://l:3100/loki/api/v1/push");
-        assert_eq!(push_url("http://l:3100/").unwrap(), "http://l:3100/loki/api/v1/push");
-        assert_eq!(push_url("https://gw/custom/push").unwrap(), "https://gw/custom/push");
+        assert_eq!(
+            push_url("http://l:3100").unwrap(),
+            "http://l:3100/loki/api/v1/push"
+        );
+        assert_eq!(
+            push_url("http://l:3100/").unwrap(),
+            "http://l:3100/loki/api/v1/push"
+        );
+        assert_eq!(
+            push_url("https://gw/custom/push").unwrap(),
+            "https://gw/custom/push"
+        );
         assert!(push_url("l:3100").is_err());
         assert!(push_url("ftp://l").is_err());
     }
@@ -202,10 +227,16 @@ mod tests {
             streams[0]["stream"],
             serde_json::json!({"env": "prod", "job": "shrike", "kind": "alert", "severity": "high"})
         );
-        assert_eq!(streams[1]["stream"], serde_json::json!({"env": "prod", "job": "shrike", "kind": "process_exec"}));
+        assert_eq!(
+            streams[1]["stream"],
+            serde_json::json!({"env": "prod", "job": "shrike", "kind": "process_exec"})
+        );
         assert_eq!(
             streams[1]["values"],
-            serde_json::json!([["10", "{\"t\":10,\"pid\":10}"], ["30", "{\"t\":30,\"pid\":30}"]])
+            serde_json::json!([
+                ["10", "{\"t\":10,\"pid\":10}"],
+                ["30", "{\"t\":30,\"pid\":30}"]
+            ])
         );
     }
 }

@@ -95,36 +95,60 @@ impl NatsTransport {
         } else if let Some(rest) = config.url.strip_prefix("nats://") {
             (false, rest)
         } else if config.url.contains("://") {
-            bail!("nats url {:?}: the scheme must be nats:// or tls://", config.url); 
+            bail!(
+                "nats url {:?}: the scheme must be nats:// or tls://",
+                config.url
+            );
         } else {
             (false, config.url.as_str())
         };
         let rest = rest.trim_end_matches('/');
         let (host, port) = match rest.rsplit_once(':') {
             Some((h, p)) if !h.ends_with(']') || h.starts_with('[') => {
-                let port = p.parse().map_err(|_| anyhow!("nats url {:?}: bad port {p:?}", config.url))?;
-                (h.trim_start_matches('[').trim_end_matches(']').to_string(), port)
+                let port = p
+                    .parse()
+                    .map_err(|_| anyhow!("nats url {:?}: bad port {p:?}", config.url))?;
+                (
+                    h.trim_start_matches('[').trim_end_matches(']').to_string(),
+                    port,
+                )
             }
             _ => (rest.to_string(), 4222),
         };
         if host.is_empty() {
-            bail!("nats url {:?} names no host", config.url); 
+            bail!("nats url {:?} names no host", config.url);
         }
-        if config.stream.is_empty() || config.stream.contains(|c: char| c == '.' || c == '*' || c == '>' || c.is_whitespace()) {
-            bail!("nats stream {:?}: a stream name is one token without '.', '*', '>' or spaces", config.stream); 
+        if config.stream.is_empty()
+            || config
+                .stream
+                .contains(|c: char| c == '.' || c == '*' || c == '>' || c.is_whitespace())
+        {
+            bail!(
+                "nats stream {:?}: a stream name is one token without '.', '*', '>' or spaces",
+                config.stream
+            );
         }
         if config.subject.is_empty()
-            || config.subject.contains(|c: char| c == '*' || c == '>' || c.is_whitespace())
+            || config
+                .subject
+                .contains(|c: char| c == '*' || c == '>' || c.is_whitespace())
             || config.subject.split('.').any(str::is_empty)
         {
-            bail!("nats subject {:?}: publish to a concrete subject (dot-separated tokens, no wildcards or spaces)", config.subject); 
+            bail!("nats subject {:?}: publish to a concrete subject (dot-separated tokens, no wildcards or spaces)", config.subject);
         }
         let tls = if force_tls || config.tls.is_some() {
             Some(config.tls.clone().unwrap_or_default().client_config()?)
         } else {
             None
         };
-        Ok(Self { config, host, port, force_tls, tls, conn: None })
+        Ok(Self {
+            config,
+            host,
+            port,
+            force_tls,
+            tls,
+            conn: None,
+        })
     }
 
     /// The stream's `$JS.API.STREAM.INFO` answer (its config and state: message count, first
@@ -148,15 +172,21 @@ impl NatsTransport {
         Instant::now() + Duration::from_millis(self.config.timeout_ms.max(1))
     }
 
-    fn request_json(&mut self, subject: &str, body: &[u8], deadline: Instant) -> Result<serde_json::Value, TransportError> {
+    fn request_json(
+        &mut self,
+        subject: &str,
+        body: &[u8],
+        deadline: Instant,
+    ) -> Result<serde_json::Value, TransportError> {
         self.connected(deadline)?;
         let result = match self.conn.as_mut() {
             Some(conn) => conn.request(subject, body, deadline),
             None => Err(NetError::Retry("not connected".into())),
         };
         self.settle(result).and_then(|reply| {
-            serde_json::from_slice(&reply.payload)
-                .map_err(|e| TransportError::Retry(format!("NATS: {subject} answered with invalid JSON: {e}")))
+            serde_json::from_slice(&reply.payload).map_err(|e| {
+                TransportError::Retry(format!("NATS: {subject} answered with invalid JSON: {e}"))
+            })
         })
     }
 
@@ -166,8 +196,12 @@ impl NatsTransport {
         result.map_err(|e| {
             self.conn = None;
             match e {
-                NetError::Retry(msg) => TransportError::Retry(format!("NATS {}:{}: {msg}", self.host, self.port)),
-                NetError::Rejected(msg) => TransportError::Rejected(format!("NATS {}:{}: {msg}", self.host, self.port)),
+                NetError::Retry(msg) => {
+                    TransportError::Retry(format!("NATS {}:{}: {msg}", self.host, self.port))
+                }
+                NetError::Rejected(msg) => {
+                    TransportError::Rejected(format!("NATS {}:{}: {msg}", self.host, self.port))
+                }
             }
         })
     }
@@ -233,7 +267,11 @@ impl NatsTransport {
             else {
                 continue;
             };
-            let Some(index) = n.checked_sub(first).map(|i| i as usize).filter(|&i| i < batch.len()) else {
+            let Some(index) = n
+                .checked_sub(first)
+                .map(|i| i as usize)
+                .filter(|&i| i < batch.len())
+            else {
                 continue;
             };
             if acked[index] {
@@ -264,9 +302,10 @@ impl Transport for NatsTransport {
         let result = self.publish(batch, deadline);
         match result {
             // A rejected record says nothing about the connection: keep it.
-            Err(NetError::Rejected(e)) => {
-                Err(TransportError::Rejected(format!("NATS {}:{}: {e}", self.host, self.port)))
-            }
+            Err(NetError::Rejected(e)) => Err(TransportError::Rejected(format!(
+                "NATS {}:{}: {e}",
+                self.host, self.port
+            ))),
             other => self.settle(other),
         }
     }
@@ -275,7 +314,11 @@ impl Transport for NatsTransport {
 /// The headers of one record's `HPUB`: the message id JetStream deduplicates on, and the
 /// record's kind, severity and rule so consumers can filter without parsing the body.
 fn record_headers(record: &Record) -> String {
-    let mut h = format!("NATS/1.0\r\nNats-Msg-Id: {}\r\nShrike-Kind: {}\r\n", msg_id(record), clean(record.kind));
+    let mut h = format!(
+        "NATS/1.0\r\nNats-Msg-Id: {}\r\nShrike-Kind: {}\r\n",
+        msg_id(record),
+        clean(record.kind)
+    );
     if let Some(sev) = &record.severity {
         h.push_str(&format!("Shrike-Severity: {}\r\n", clean(sev)));
     }
@@ -287,7 +330,10 @@ fn record_headers(record: &Record) -> String {
 }
 
 fn clean(value: &str) -> String {
-    value.chars().map(|c| if c.is_control() { ' ' } else { c }).collect()
+    value
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect()
 }
 
 /// A message id that is the same for the same record: two FNV-1a 64-bit hashes (different
@@ -307,7 +353,11 @@ pub fn msg_id(record: &Record) -> String {
     }
     let time = record.time_unix_ns.to_be_bytes();
     let parts: [&[u8]; 3] = [&time, record.kind.as_bytes(), record.line.as_bytes()];
-    format!("{:016x}{:016x}", fnv(0xcbf2_9ce4_8422_2325, &parts), fnv(0x6c62_272e_07bb_0142, &parts))
+    format!(
+        "{:016x}{:016x}",
+        fnv(0xcbf2_9ce4_8422_2325, &parts),
+        fnv(0x6c62_272e_07bb_0142, &parts)
+    )
 }
 
 enum Ack {
@@ -329,18 +379,35 @@ fn parse_ack(msg: &Msg) -> Ack {
         Err(e) => return Ack::Retry(format!("publish acknowledgement is not JSON: {e}")),
     };
     if let Some(err) = value.get("error") {
-        let code = err.get("code").and_then(serde_json::Value::as_u64).unwrap_or(0);
+        let code = err
+            .get("code")
+            .and_then(serde_json::Value::as_u64)
+            .unwrap_or(0);
         let text = format!(
             "JetStream refused a record: {} (code {code}, err_code {})",
-            err.get("description").and_then(serde_json::Value::as_str).unwrap_or("no description"),
-            err.get("err_code").and_then(serde_json::Value::as_u64).unwrap_or(0)
+            err.get("description")
+                .and_then(serde_json::Value::as_str)
+                .unwrap_or("no description"),
+            err.get("err_code")
+                .and_then(serde_json::Value::as_u64)
+                .unwrap_or(0)
         );
-        return if code >= 500 || code == 408 || code == 429 { Ack::Retry(text) } else { Ack::Rejected(text) };
+        return if code >= 500 || code == 408 || code == 429 {
+            Ack::Retry(text)
+        } else {
+            Ack::Rejected(text)
+        };
     }
-    if value.get("seq").and_then(serde_json::Value::as_u64).is_some() {
+    if value
+        .get("seq")
+        .and_then(serde_json::Value::as_u64)
+        .is_some()
+    {
         Ack::Stored
     } else {
-        Ack::Retry(format!("publish acknowledgement without a sequence: {value}"))
+        Ack::Retry(format!(
+            "publish acknowledgement without a sequence: {value}"
+        ))
     }
 }
 
@@ -444,21 +511,32 @@ impl Conn {
         };
         let info = match conn.next_op(deadline)? {
             Op::Info(info) => info,
-            _ => return Err(NetError::Retry("the server did not start with INFO: is this a NATS server?".into())),
+            _ => {
+                return Err(NetError::Retry(
+                    "the server did not start with INFO: is this a NATS server?".into(),
+                ))
+            }
         };
-        let info: serde_json::Value =
-            serde_json::from_str(&info).map_err(|e| NetError::Retry(format!("server INFO is not JSON: {e}")))?;
+        let info: serde_json::Value = serde_json::from_str(&info)
+            .map_err(|e| NetError::Retry(format!("server INFO is not JSON: {e}")))?;
         if let Some(max) = info.get("max_payload").and_then(serde_json::Value::as_u64) {
             conn.max_payload = max;
         }
         if info.get("headers").and_then(serde_json::Value::as_bool) == Some(false) {
-            return Err(NetError::Retry("the server does not support headers (NATS 2.2 or later is needed)".into()));
+            return Err(NetError::Retry(
+                "the server does not support headers (NATS 2.2 or later is needed)".into(),
+            ));
         }
-        let tls_required = info.get("tls_required").and_then(serde_json::Value::as_bool).unwrap_or(false);
+        let tls_required = info
+            .get("tls_required")
+            .and_then(serde_json::Value::as_bool)
+            .unwrap_or(false);
         if t.force_tls || tls_required {
             let config = match &t.tls {
                 Some(c) => c.clone(),
-                None => TlsConfig::default().client_config().map_err(|e| NetError::Retry(e.to_string()))?,
+                None => TlsConfig::default()
+                    .client_config()
+                    .map_err(|e| NetError::Retry(e.to_string()))?,
             };
             let name = rustls::pki_types::ServerName::try_from(t.host.clone())
                 .map_err(|e| NetError::Retry(format!("TLS server name {:?}: {e}", t.host)))?;
@@ -490,7 +568,11 @@ impl Conn {
         loop {
             match conn.next_op(deadline)? {
                 Op::Pong => break,
-                Op::Err(e) => return Err(NetError::Retry(format!("server refused the connection: {e}"))),
+                Op::Err(e) => {
+                    return Err(NetError::Retry(format!(
+                        "server refused the connection: {e}"
+                    )))
+                }
                 _ => {}
             }
         }
@@ -502,14 +584,19 @@ impl Conn {
         let info_subject = format!("$JS.API.STREAM.INFO.{}", config.stream);
         let info = self.request(&info_subject, b"", deadline)?;
         if info.status() == Some(503) {
-            return Err(NetError::Retry("JetStream is not enabled on the server (start nats-server with -js)".into()));
+            return Err(NetError::Retry(
+                "JetStream is not enabled on the server (start nats-server with -js)".into(),
+            ));
         }
         let info: serde_json::Value = serde_json::from_slice(&info.payload)
             .map_err(|e| NetError::Retry(format!("stream info is not JSON: {e}")))?;
         if let Some(err) = info.get("error") {
             let code = err.get("code").and_then(serde_json::Value::as_u64);
             if code != Some(404) {
-                return Err(NetError::Retry(format!("looking up stream {}: {err}", config.stream)));
+                return Err(NetError::Retry(format!(
+                    "looking up stream {}: {err}",
+                    config.stream
+                )));
             }
             if !config.create_stream {
                 return Err(NetError::Retry(format!(
@@ -538,7 +625,10 @@ impl Conn {
             // 10058: created meanwhile by another publisher; fine.
             if let Some(err) = reply.get("error") {
                 if err.get("err_code").and_then(serde_json::Value::as_u64) != Some(10058) {
-                    return Err(NetError::Retry(format!("creating stream {}: {err}", config.stream)));
+                    return Err(NetError::Retry(format!(
+                        "creating stream {}: {err}",
+                        config.stream
+                    )));
                 }
             }
             return Ok(());
@@ -548,7 +638,10 @@ impl Conn {
             .and_then(serde_json::Value::as_array)
             .map(|a| a.iter().filter_map(serde_json::Value::as_str).collect())
             .unwrap_or_default();
-        if !subjects.iter().any(|pattern| subject_matches(pattern, &config.subject)) {
+        if !subjects
+            .iter()
+            .any(|pattern| subject_matches(pattern, &config.subject))
+        {
             return Err(NetError::Retry(format!(
                 "stream {} captures {subjects:?}, not {}: add the subject to the stream or publish on one it captures",
                 config.stream, config.subject
@@ -560,7 +653,8 @@ impl Conn {
     fn request(&mut self, subject: &str, body: &[u8], deadline: Instant) -> Result<Msg, NetError> {
         let reply = self.next_reply;
         self.next_reply += 1;
-        let mut out = format!("PUB {subject} {}.{reply} {}\r\n", self.inbox, body.len()).into_bytes();
+        let mut out =
+            format!("PUB {subject} {}.{reply} {}\r\n", self.inbox, body.len()).into_bytes();
         out.extend_from_slice(body);
         out.extend_from_slice(b"\r\n");
         self.send(&out, deadline)?;
@@ -602,7 +696,11 @@ impl Conn {
         }
         let line = String::from_utf8_lossy(&line).trim_end().to_string();
         let (op, args) = line.split_once(' ').unwrap_or((line.as_str(), ""));
-        let bad = || NetError::Retry(format!("unexpected protocol line from the server: {line:?}"));
+        let bad = || {
+            NetError::Retry(format!(
+                "unexpected protocol line from the server: {line:?}"
+            ))
+        };
         match op.to_ascii_uppercase().as_str() {
             "INFO" => Ok(Op::Info(args.to_string())),
             "PING" => Ok(Op::Ping),
@@ -630,7 +728,11 @@ impl Conn {
                 self.io.read_exact(&mut buf)?;
                 buf.truncate(total);
                 let payload = buf.split_off(hdr_len);
-                Ok(Op::Msg(Msg { subject: subject.to_string(), headers: buf, payload }))
+                Ok(Op::Msg(Msg {
+                    subject: subject.to_string(),
+                    headers: buf,
+                    payload,
+                }))
             }
             _ => Err(bad()),
         }
@@ -658,7 +760,11 @@ fn remaining(deadline: Instant) -> Result<Duration, NetError> {
 fn random_u64() -> u64 {
     use std::hash::{BuildHasher, Hasher};
     let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u128(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos()));
+    h.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos()),
+    );
     h.write_u32(std::process::id());
     h.finish()
 }
@@ -697,10 +803,19 @@ mod tests {
     /// and a different record (even one nanosecond apart) another.
     #[test]
     fn message_id_is_stable_per_record() {
-        let r = Record { line: "{\"a\":1}".into(), time_unix_ns: 5, kind: "process_exec", severity: None, rule: None };
+        let r = Record {
+            line: "{\"a\":1}".into(),
+            time_unix_ns: 5,
+            kind: "process_exec",
+            severity: None,
+            rule: None,
+        };
         assert_eq!(msg_id(&r), msg_id(&r.clone()));
         assert_eq!(msg_id(&r).len(), 32);
-        let later = Record { time_unix_ns: 6, ..r.clone() };
+        let later = Record {
+            time_unix_ns: 6,
+            ..r.clone()
+        };
         assert_ne!(msg_id(&r), msg_id(&later));
     }
 
@@ -722,13 +837,37 @@ mod tests {
             tls: None,
         };
         assert!(NatsTransport::new(base.clone()).is_ok());
-        let e = NatsTransport::new(NatsConfig { url: "http://x".into(), ..base.clone() }).err().unwrap().to_string();
+        let e = NatsTransport::new(NatsConfig {
+            url: "http://x".into(),
+            ..base.clone()
+        })
+        .err()
+        .unwrap()
+        .to_string();
         assert!(e.contains("scheme"), "{e}");
-        let e = NatsTransport::new(NatsConfig { stream: "a.b".into(), ..base.clone() }).err().unwrap().to_string();
+        let e = NatsTransport::new(NatsConfig {
+            stream: "a.b".into(),
+            ..base.clone()
+        })
+        .err()
+        .unwrap()
+        .to_string();
         assert!(e.contains("stream"), "{e}");
-        let e = NatsTransport::new(NatsConfig { subject: "shrike.*".into(), ..base.clone() }).err().unwrap().to_string();
+        let e = NatsTransport::new(NatsConfig {
+            subject: "shrike.*".into(),
+            ..base.clone()
+        })
+        .err()
+        .unwrap()
+        .to_string();
         assert!(e.contains("subject"), "{e}");
-        let e = NatsTransport::new(NatsConfig { url: "nats://h:x".into(), ..base }).err().unwrap().to_string();
+        let e = NatsTransport::new(NatsConfig {
+            url: "nats://h:x".into(),
+            ..base
+        })
+        .err()
+        .unwrap()
+        .to_string();
         assert!(e.contains("port"), "{e}");
     }
 }

@@ -72,7 +72,10 @@ impl OtlpTransport {
             .unwrap_or_default();
         let mut attributes = BTreeMap::from([
             ("service.name".to_string(), "shrike".to_string()),
-            ("service.version".to_string(), env!("CARGO_PKG_VERSION").to_string()),
+            (
+                "service.version".to_string(),
+                env!("CARGO_PKG_VERSION").to_string(),
+            ),
         ]);
         if !host.is_empty() {
             attributes.insert("host.name".into(), host);
@@ -84,12 +87,23 @@ impl OtlpTransport {
             attributes.insert(key.clone(), value.clone());
         }
         let resource = Resource {
-            attributes: attributes.into_iter().map(|(k, v)| string_attribute(k, v)).collect(),
+            attributes: attributes
+                .into_iter()
+                .map(|(k, v)| string_attribute(k, v))
+                .collect(),
             ..Default::default()
         };
-        let client = HttpClient::new(Duration::from_millis(config.timeout_ms.max(1)), config.tls.as_ref())
-            .context("otlp tls")?;
-        Ok(OtlpTransport { url, headers: config.headers.into_iter().collect(), resource, client })
+        let client = HttpClient::new(
+            Duration::from_millis(config.timeout_ms.max(1)),
+            config.tls.as_ref(),
+        )
+        .context("otlp tls")?;
+        Ok(OtlpTransport {
+            url,
+            headers: config.headers.into_iter().collect(),
+            resource,
+            client,
+        })
     }
 
     /// The export request for `batch`.
@@ -109,7 +123,9 @@ impl OtlpTransport {
                     observed_time_unix_nano: observed,
                     severity_number: severity_number(r.severity.as_deref()) as i32,
                     severity_text: r.severity.as_deref().unwrap_or("info").to_string(),
-                    body: Some(AnyValue { value: Some(any_value::Value::StringValue(r.line.clone())) }),
+                    body: Some(AnyValue {
+                        value: Some(any_value::Value::StringValue(r.line.clone())),
+                    }),
                     attributes,
                     event_name: r.kind.to_string(),
                     ..Default::default()
@@ -158,7 +174,13 @@ pub fn severity_number(severity: Option<&str>) -> SeverityNumber {
 }
 
 fn string_attribute(key: String, value: String) -> KeyValue {
-    KeyValue { key, value: Some(AnyValue { value: Some(any_value::Value::StringValue(value)) }), ..Default::default() }
+    KeyValue {
+        key,
+        value: Some(AnyValue {
+            value: Some(any_value::Value::StringValue(value)),
+        }),
+        ..Default::default()
+    }
 }
 
 /// `http://host:4318` becomes `http://host:4318/v1/logs`; a URL with a path is kept.
@@ -186,8 +208,14 @@ mod tests {
     #[test]
     fn logs_path_is_added_to_a_bare_address() {
         assert_eq!(logs_url("http://c:4318").unwrap(), "http://c:4318/v1/logs");
-        assert_eq!(logs_url("https://c:4318/").unwrap(), "https://c:4318/v1/logs");
-        assert_eq!(logs_url("https://gw/otlp/v1/logs").unwrap(), "https://gw/otlp/v1/logs");
+        assert_eq!(
+            logs_url("https://c:4318/").unwrap(),
+            "https://c:4318/v1/logs"
+        );
+        assert_eq!(
+            logs_url("https://gw/otlp/v1/logs").unwrap(),
+            "https://gw/otlp/v1/logs"
+        );
         assert!(logs_url("grpc://c:4317").is_err());
         assert!(logs_url("c:4318").is_err());
     }
@@ -195,10 +223,16 @@ mod tests {
     /// Rule severities map onto OpenTelemetry's ranges in order, above plain events.
     #[test]
     fn severities_map_in_order() {
-        let order: Vec<i32> = [None, Some("low"), Some("medium"), Some("high"), Some("critical")]
-            .into_iter()
-            .map(|s| severity_number(s) as i32)
-            .collect();
+        let order: Vec<i32> = [
+            None,
+            Some("low"),
+            Some("medium"),
+            Some("high"),
+            Some("critical"),
+        ]
+        .into_iter()
+        .map(|s| severity_number(s) as i32)
+        .collect();
         assert_eq!(order, vec![9, 12, 13, 17, 21]);
     }
 }

@@ -25,9 +25,15 @@ pub struct Request {
 
 impl Request {
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
     }
 }
+
+/// Checks a request the way the real server would; `Err` is answered 400 with the message.
+type Check = dyn Fn(&Request) -> Result<(), String> + Send + Sync;
 
 #[derive(Default)]
 struct State {
@@ -42,11 +48,13 @@ pub struct Receiver {
     thread: Option<JoinHandle<()>>,
     /// Called on each request before it is answered; `Err` answers 400 with the message
     /// (how the real server would refuse a malformed payload).
-    check: Arc<dyn Fn(&Request) -> Result<(), String> + Send + Sync>,
+    check: Arc<Check>,
 }
 
 impl Receiver {
-    pub fn start(check: impl Fn(&Request) -> Result<(), String> + Send + Sync + 'static) -> Receiver {
+    pub fn start(
+        check: impl Fn(&Request) -> Result<(), String> + Send + Sync + 'static,
+    ) -> Receiver {
         let mut r = Receiver {
             port: 0,
             state: Arc::default(),
@@ -110,8 +118,9 @@ impl Drop for Receiver {
     }
 }
 
-fn serve(conn: TcpStream, stop: &AtomicBool, state: &State, check: &(dyn Fn(&Request) -> Result<(), String> + Send + Sync)) {
-    conn.set_read_timeout(Some(Duration::from_millis(50))).unwrap();
+fn serve(conn: TcpStream, stop: &AtomicBool, state: &State, check: &Check) {
+    conn.set_read_timeout(Some(Duration::from_millis(50)))
+        .unwrap();
     let mut writer = conn.try_clone().unwrap();
     let mut reader = BufReader::new(conn);
     loop {
@@ -125,13 +134,23 @@ fn serve(conn: TcpStream, stop: &AtomicBool, state: &State, check: &(dyn Fn(&Req
                 Ok(0) => return,
                 Ok(_) if line.ends_with('\n') => break,
                 Ok(_) => {}
-                Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {}
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                    ) => {}
                 Err(_) => return,
             }
         }
-        reader.get_ref().set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        reader
+            .get_ref()
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .unwrap();
         let mut parts = line.split_whitespace();
-        let (method, path) = (parts.next().unwrap_or("").to_string(), parts.next().unwrap_or("").to_string());
+        let (method, path) = (
+            parts.next().unwrap_or("").to_string(),
+            parts.next().unwrap_or("").to_string(),
+        );
         let mut headers = Vec::new();
         loop {
             let mut h = String::new();
@@ -146,16 +165,28 @@ fn serve(conn: TcpStream, stop: &AtomicBool, state: &State, check: &(dyn Fn(&Req
                 headers.push((n.trim().to_ascii_lowercase(), v.trim().to_string()));
             }
         }
-        let len: usize = headers.iter().find(|(n, _)| n == "content-length").and_then(|(_, v)| v.parse().ok()).unwrap_or(0);
+        let len: usize = headers
+            .iter()
+            .find(|(n, _)| n == "content-length")
+            .and_then(|(_, v)| v.parse().ok())
+            .unwrap_or(0);
         let mut body = vec![0; len];
         if reader.read_exact(&mut body).is_err() {
             return;
         }
-        reader.get_ref().set_read_timeout(Some(Duration::from_millis(50))).unwrap();
+        reader
+            .get_ref()
+            .set_read_timeout(Some(Duration::from_millis(50)))
+            .unwrap();
         if stop.load(Ordering::SeqCst) {
             return;
         }
-        let request = Request { method, path, headers, body };
+        let request = Request {
+            method,
+            path,
+            headers,
+            body,
+        };
         let forced = state.statuses.lock().unwrap().pop_front();
         let (status, message) = match forced {
             Some(s) => (s, format!("forced status {s}")),
@@ -167,7 +198,10 @@ fn serve(conn: TcpStream, stop: &AtomicBool, state: &State, check: &(dyn Fn(&Req
                 Err(e) => (400, e),
             },
         };
-        let answer = format!("HTTP/1.1 {status} X\r\nContent-Length: {}\r\n\r\n{message}", message.len());
+        let answer = format!(
+            "HTTP/1.1 {status} X\r\nContent-Length: {}\r\n\r\n{message}",
+            message.len()
+        );
         if writer.write_all(answer.as_bytes()).is_err() {
             return;
         }
