@@ -21,6 +21,8 @@ struct Server {
     dir: PathBuf,
     port: u16,
     monitor: u16,
+    /// Extra nats-server configuration (TLS, authorization), written to `server.conf`.
+    conf: String,
 }
 
 fn free_port() -> u16 {
@@ -34,6 +36,11 @@ fn free_port() -> u16 {
 impl Server {
     /// Starts a server, or `None` (skip) when nats-server is not installed outside CI.
     fn start(name: &str) -> Option<Server> {
+        Server::start_with(name, |_| String::new())
+    }
+
+    /// Starts a server whose configuration file is what `conf` writes for its directory.
+    fn start_with(name: &str, conf: impl FnOnce(&std::path::Path) -> String) -> Option<Server> {
         if Command::new("nats-server")
             .arg("--version")
             .output()
@@ -49,18 +56,24 @@ impl Server {
         let dir = std::env::temp_dir().join(format!("shrike-nats-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
+        let conf = conf(&dir);
         let mut server = Server {
             child: None,
             dir,
             port: free_port(),
             monitor: free_port(),
+            conf,
         };
         server.run();
         Some(server)
     }
 
     fn run(&mut self) {
+        let conf = self.dir.join("server.conf");
+        std::fs::write(&conf, &self.conf).unwrap();
         let child = Command::new("nats-server")
+            .arg("-c")
+            .arg(&conf)
             .args(["-js", "-a", "127.0.0.1"])
             .args([
                 "-p",
@@ -151,6 +164,7 @@ fn config(server: &Server, stream: &str) -> NatsConfig {
         user: None,
         password: None,
         token: None,
+        credentials: None,
         timeout_ms: 2000,
         tls: None,
     }
@@ -360,4 +374,286 @@ fn server_killed_mid_stream_loses_nothing_acknowledged() {
     let server = server.lock().unwrap();
     assert_eq!(server.stored("KILL"), next);
     assert_eq!(t.stream_info().unwrap()["state"]["last_seq"], next);
+}
+
+/// A loopback TCP proxy in front of the server that, when armed, cuts the connection as the
+/// first JetStream acknowledgement passes: the server stored records whose acks never arrive.
+struct AckCutter {
+    port: u16,
+    armed: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl AckCutter {
+    fn start(upstream: u16) -> AckCutter {
+        use std::io::{Read, Write};
+        use std::sync::atomic::{AtomicBool, Ordering};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let armed = Arc::new(AtomicBool::new(false));
+        let flag = armed.clone();
+        std::thread::spawn(move || {
+            for client in listener.incoming() {
+                let Ok(client) = client else { return };
+                let server = std::net::TcpStream::connect(("127.0.0.1", upstream)).unwrap();
+                let (mut c_in, mut s_out) =
+                    (client.try_clone().unwrap(), server.try_clone().unwrap());
+                std::thread::spawn(move || {
+                    let _ = std::io::copy(&mut c_in, &mut s_out);
+                });
+                let flag = flag.clone();
+                std::thread::spawn(move || {
+                    let (mut s_in, mut c_out) = (server, client);
+                    let mut buf = [0u8; 4096];
+                    loop {
+                        let n = match s_in.read(&mut buf) {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => n,
+                        };
+                        let chunk = &buf[..n];
+                        if flag.load(Ordering::SeqCst) && chunk.windows(6).any(|w| w == b"\"seq\":")
+                        {
+                            flag.store(false, Ordering::SeqCst);
+                            let _ = s_in.shutdown(std::net::Shutdown::Both);
+                            let _ = c_out.shutdown(std::net::Shutdown::Both);
+                            return;
+                        }
+                        if c_out.write_all(chunk).is_err() {
+                            return;
+                        }
+                    }
+                });
+            }
+        });
+        AckCutter { port, armed }
+    }
+}
+
+/// The connection is cut as the acknowledgements come back, after the server stored records
+/// of the batch: the delivery is a Retry, and redelivering the whole batch leaves each record
+/// stored once (the server recognises the message ids), with no sequence numbers spent on
+/// copies.
+#[test]
+fn lost_acknowledgements_redelivered_are_stored_once() {
+    let Some(server) = Server::start("lostack") else {
+        return;
+    };
+    let cutter = AckCutter::start(server.port);
+    let mut t = NatsTransport::new(NatsConfig {
+        url: format!("nats://127.0.0.1:{}", cutter.port),
+        ..config(&server, "LOSTACK")
+    })
+    .unwrap();
+    t.deliver(&batch(0, 10)).unwrap();
+    cutter
+        .armed
+        .store(true, std::sync::atomic::Ordering::SeqCst);
+    let b = batch(10, 200);
+    match t.deliver(&b) {
+        Err(TransportError::Retry(_)) => {}
+        other => panic!("a cut connection must be a retry, got {other:?}"),
+    }
+    let before = server.stored("LOSTACK");
+    assert!(
+        before > 10,
+        "the server stored none of the batch before the cut ({before})"
+    );
+    t.deliver(&b).unwrap();
+    assert_eq!(server.stored("LOSTACK"), 210);
+    assert_eq!(t.stream_info().unwrap()["state"]["last_seq"], 210);
+}
+
+/// Writes a CA and a server certificate for 127.0.0.1 signed by it (openssl), returning the
+/// paths of the CA certificate, the server certificate and its key.
+fn make_certs(dir: &std::path::Path) -> (PathBuf, PathBuf, PathBuf) {
+    std::fs::create_dir_all(dir).unwrap();
+    let run = |args: &[&str]| {
+        let out = Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .expect("openssl");
+        assert!(
+            out.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    run(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-nodes",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.pem",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=shrike test CA",
+    ]);
+    run(&[
+        "req",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-nodes",
+        "-keyout",
+        "server.key",
+        "-out",
+        "server.csr",
+        "-subj",
+        "/CN=127.0.0.1",
+    ]);
+    std::fs::write(
+        dir.join("ext.cnf"),
+        "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\n",
+    )
+    .unwrap();
+    run(&[
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-out",
+        "server.pem",
+        "-days",
+        "2",
+        "-extfile",
+        "ext.cnf",
+    ]);
+    (
+        dir.join("ca.pem"),
+        dir.join("server.pem"),
+        dir.join("server.key"),
+    )
+}
+
+/// A server that requires TLS: with `tls://` or plain `nats://` (upgraded because the server
+/// asks for it) and the test CA as `tls.ca_file`, records arrive; without the CA the server's
+/// certificate is refused (a retry that names the problem) and nothing is sent.
+#[test]
+fn tls_server_is_reached_with_its_ca_and_refused_without() {
+    let certs = std::env::temp_dir().join(format!("shrike-nats-tls-certs-{}", std::process::id()));
+    let (ca, cert, key) = make_certs(&certs);
+    let Some(server) = Server::start_with("tls", |_| {
+        format!("tls {{\n  cert_file: {cert:?}\n  key_file: {key:?}\n}}\n")
+    }) else {
+        return;
+    };
+    let tls = Some(shrike::outputs::tls::TlsConfig {
+        ca_file: Some(ca.clone()),
+        cert_file: None,
+        key_file: None,
+    });
+    let mut t = NatsTransport::new(NatsConfig {
+        url: format!("tls://127.0.0.1:{}", server.port),
+        tls: tls.clone(),
+        ..config(&server, "TLS")
+    })
+    .unwrap();
+    t.deliver(&batch(0, 30)).unwrap();
+    let mut upgraded = NatsTransport::new(NatsConfig {
+        tls,
+        ..config(&server, "TLS")
+    })
+    .unwrap();
+    upgraded.deliver(&batch(30, 30)).unwrap();
+    assert_eq!(server.stored("TLS"), 60);
+    let mut untrusting = NatsTransport::new(NatsConfig {
+        url: format!("tls://127.0.0.1:{}", server.port),
+        ..config(&server, "TLS")
+    })
+    .unwrap();
+    match untrusting.deliver(&batch(60, 1)) {
+        Err(TransportError::Retry(e)) => assert!(e.to_lowercase().contains("certificate"), "{e}"),
+        other => panic!("expected a certificate error, got {other:?}"),
+    }
+    assert_eq!(server.stored("TLS"), 60);
+    let _ = std::fs::remove_dir_all(&certs);
+}
+
+/// Encodes a user nkey seed the way nkeys does (base32 of prefix, seed and CRC-16/XMODEM),
+/// independently of the transport's decoder.
+fn user_seed(raw: [u8; 32]) -> String {
+    // The seed marker (18 << 3) and the user type (20 << 3) split over two bytes.
+    let mut bytes = vec![(18u8 << 3) | ((20u8 << 3) >> 5), ((20u8 << 3) & 31) << 3];
+    bytes.extend_from_slice(&raw);
+    let mut crc = 0u16;
+    for &b in &bytes {
+        crc ^= u16::from(b) << 8;
+        for _ in 0..8 {
+            crc = if crc & 0x8000 != 0 {
+                (crc << 1) ^ 0x1021
+            } else {
+                crc << 1
+            };
+        }
+    }
+    bytes.extend_from_slice(&crc.to_le_bytes());
+    const A: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+    let (mut out, mut acc, mut bits) = (String::new(), 0u32, 0);
+    for b in bytes {
+        acc = (acc << 8) | u32::from(b);
+        bits += 8;
+        while bits >= 5 {
+            bits -= 5;
+            out.push(char::from(A[((acc >> bits) & 31) as usize]));
+        }
+    }
+    if bits > 0 {
+        out.push(char::from(A[((acc << (5 - bits)) & 31) as usize]));
+    }
+    out
+}
+
+/// A server that admits one nkey user: the transport signs the server's nonce with the seed
+/// from `credentials` and delivers; a seed the server does not know is refused.
+#[test]
+fn nkey_credentials_sign_the_server_nonce() {
+    let dir = std::env::temp_dir().join(format!("shrike-nkeys-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (good, bad) = (dir.join("good.nk"), dir.join("bad.nk"));
+    std::fs::write(&good, user_seed([0x5a; 32])).unwrap();
+    std::fs::write(&bad, user_seed([0xa5; 32])).unwrap();
+    let public = shrike::outputs::nats::nkey::Credentials::load(&good)
+        .unwrap()
+        .public_key();
+    assert!(public.starts_with('U') && public.len() == 56, "{public}");
+    let Some(server) = Server::start_with("nkey", |_| {
+        format!("authorization {{\n  users = [ {{ nkey: {public} }} ]\n}}\n")
+    }) else {
+        return;
+    };
+    let mut t = NatsTransport::new(NatsConfig {
+        credentials: Some(good),
+        ..config(&server, "NKEY")
+    })
+    .unwrap();
+    t.deliver(&batch(0, 7)).unwrap();
+    assert_eq!(t.stream_info().unwrap()["state"]["messages"], 7);
+    let mut stranger = NatsTransport::new(NatsConfig {
+        credentials: Some(bad),
+        ..config(&server, "NKEY")
+    })
+    .unwrap();
+    match stranger.deliver(&batch(7, 1)) {
+        Err(TransportError::Retry(e)) => assert!(e.contains("Authorization Violation"), "{e}"),
+        other => panic!("expected an authorization error, got {other:?}"),
+    }
+    let mut anonymous = NatsTransport::new(config(&server, "NKEY")).unwrap();
+    assert!(matches!(
+        anonymous.deliver(&batch(7, 1)),
+        Err(TransportError::Retry(_))
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -15,6 +15,7 @@ use std::time::Duration;
 use anyhow::{bail, Context};
 use serde::Deserialize;
 
+use super::config::OutputConfig;
 use super::http::HttpClient;
 use super::tls::TlsConfig;
 use super::transport::{Record, Transport, TransportError};
@@ -41,6 +42,24 @@ pub struct LokiConfig {
     /// Trust roots and client certificate for an `https://` URL.
     #[serde(default)]
     pub tls: Option<TlsConfig>,
+}
+
+impl LokiConfig {
+    /// The settings of a `type: loki` entry of `outputs:`: `url`, `labels`, `tenant`,
+    /// `headers`, `tls`, `timeout_ms`.
+    pub fn from_output(c: &OutputConfig) -> anyhow::Result<Self> {
+        let Some(url) = c.url.clone() else {
+            bail!("a loki output needs `url` (http://HOST:3100)");
+        };
+        Ok(LokiConfig {
+            url,
+            labels: c.labels.clone(),
+            tenant: c.tenant.clone(),
+            headers: c.headers.clone(),
+            timeout_ms: c.timeout_ms,
+            tls: c.tls.clone(),
+        })
+    }
 }
 
 fn default_timeout_ms() -> u64 {

@@ -12,14 +12,18 @@
 //! acknowledgement with another error, or a record larger than the server's `max_payload`, is
 //! [`TransportError::Rejected`].
 
+pub mod nkey;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail};
 use serde::Deserialize;
 
+use super::config::OutputConfig;
 use super::tls::TlsConfig;
 use super::transport::{Record, Transport, TransportError};
 
@@ -57,6 +61,10 @@ pub struct NatsConfig {
     /// Token for a server configured with `authorization { token: … }`.
     #[serde(default)]
     pub token: Option<String>,
+    /// A `.creds` file (user JWT and nkey seed, as `nsc` writes them) or a file holding a bare
+    /// user nkey seed (`SU…`), for servers using nkey or decentralised (JWT) authentication.
+    #[serde(default)]
+    pub credentials: Option<PathBuf>,
     /// How long one delivery (connecting included) may take before it is retried, in ms.
     #[serde(default = "default_timeout_ms")]
     pub timeout_ms: u64,
@@ -64,6 +72,33 @@ pub struct NatsConfig {
     /// is `tls://` or the server requires it.
     #[serde(default)]
     pub tls: Option<TlsConfig>,
+}
+
+impl NatsConfig {
+    /// The settings of a `type: nats` entry of `outputs:`: `address` (the URL, credentials
+    /// may ride in it as `user:password@` or `token@`), `stream` (default `SHRIKE`), `subject`
+    /// (default `shrike.events`), `credentials`, `tls`, `timeout_ms`; the stream the transport
+    /// creates keeps the defaults above.
+    pub fn from_output(c: &OutputConfig) -> anyhow::Result<Self> {
+        let Some(url) = c.address.clone() else {
+            bail!("a nats output needs `address` (nats://HOST:4222 or tls://HOST:4222)");
+        };
+        Ok(NatsConfig {
+            url,
+            stream: c.stream.clone().unwrap_or_else(|| "SHRIKE".into()),
+            subject: c.subject.clone().unwrap_or_else(|| "shrike.events".into()),
+            create_stream: true,
+            duplicate_window_secs: default_duplicate_window(),
+            max_age_secs: None,
+            max_bytes: None,
+            user: None,
+            password: None,
+            token: None,
+            credentials: c.credentials.clone(),
+            timeout_ms: c.timeout_ms,
+            tls: c.tls.clone(),
+        })
+    }
 }
 
 fn default_true() -> bool {
@@ -83,26 +118,42 @@ pub struct NatsTransport {
     port: u16,
     force_tls: bool,
     tls: Option<Arc<rustls::ClientConfig>>,
+    credentials: Option<nkey::Credentials>,
     conn: Option<Conn>,
 }
 
 impl NatsTransport {
     /// Checks `config` (URL, stream and subject names, TLS files); connects lazily, on the
     /// first delivery.
-    pub fn new(config: NatsConfig) -> anyhow::Result<Self> {
-        let (force_tls, rest) = if let Some(rest) = config.url.strip_prefix("tls://") {
+    pub fn new(mut config: NatsConfig) -> anyhow::Result<Self> {
+        let url = config.url.clone();
+        let (force_tls, rest) = if let Some(rest) = url.strip_prefix("tls://") {
             (true, rest)
-        } else if let Some(rest) = config.url.strip_prefix("nats://") {
+        } else if let Some(rest) = url.strip_prefix("nats://") {
             (false, rest)
-        } else if config.url.contains("://") {
-            bail!(
-                "nats url {:?}: the scheme must be nats:// or tls://",
-                config.url
-            );
+        } else if url.contains("://") {
+            bail!("nats url {url:?}: the scheme must be nats:// or tls://");
         } else {
-            (false, config.url.as_str())
+            (false, url.as_str())
         };
         let rest = rest.trim_end_matches('/');
+        // `user:password@host` or `token@host`, as NATS clients take them; the configuration's
+        // own fields win.
+        let rest = match rest.rsplit_once('@') {
+            Some((userinfo, hostport)) => {
+                match userinfo.split_once(':') {
+                    Some((user, password)) => {
+                        config.user.get_or_insert_with(|| user.to_string());
+                        config.password.get_or_insert_with(|| password.to_string());
+                    }
+                    None => {
+                        config.token.get_or_insert_with(|| userinfo.to_string());
+                    }
+                }
+                hostport
+            }
+            None => rest,
+        };
         let (host, port) = match rest.rsplit_once(':') {
             Some((h, p)) if !h.ends_with(']') || h.starts_with('[') => {
                 let port = p
@@ -141,12 +192,18 @@ impl NatsTransport {
         } else {
             None
         };
+        let credentials = config
+            .credentials
+            .as_deref()
+            .map(nkey::Credentials::load)
+            .transpose()?;
         Ok(Self {
             config,
             host,
             port,
             force_tls,
             tls,
+            credentials,
             conn: None,
         })
     }
@@ -563,6 +620,18 @@ impl Conn {
         if let Some(token) = &t.config.token {
             connect["auth_token"] = token.clone().into();
         }
+        if let Some(creds) = &t.credentials {
+            let Some(nonce) = info.get("nonce").and_then(serde_json::Value::as_str) else {
+                return Err(NetError::Retry(
+                    "credentials are configured but the server sent no nonce to sign: it does not use nkey or JWT authentication".into(),
+                ));
+            };
+            connect["sig"] = creds.sign(nonce).into();
+            match &creds.jwt {
+                Some(jwt) => connect["jwt"] = jwt.clone().into(),
+                None => connect["nkey"] = creds.public_key().into(),
+            }
+        }
         let hello = format!("CONNECT {connect}\r\nPING\r\nSUB {}.* 1\r\n", conn.inbox);
         conn.send(hello.as_bytes(), deadline)?;
         loop {
@@ -833,6 +902,7 @@ mod tests {
             user: None,
             password: None,
             token: None,
+            credentials: None,
             timeout_ms: 1000,
             tls: None,
         };

@@ -21,6 +21,7 @@ use anyhow::{bail, Context};
 use prost::Message;
 use serde::Deserialize;
 
+use super::config::OutputConfig;
 use super::http::HttpClient;
 use super::tls::TlsConfig;
 use super::transport::{Record, Transport, TransportError};
@@ -49,6 +50,23 @@ pub struct OtlpConfig {
     /// Trust roots and client certificate for an `https://` URL.
     #[serde(default)]
     pub tls: Option<TlsConfig>,
+}
+
+impl OtlpConfig {
+    /// The settings of a `type: otlp` entry of `outputs:`: `url`, `labels` (resource
+    /// attributes), `headers`, `tls`, `timeout_ms`.
+    pub fn from_output(c: &OutputConfig) -> anyhow::Result<Self> {
+        let Some(url) = c.url.clone() else {
+            bail!("an otlp output needs `url` (http://HOST:4318)");
+        };
+        Ok(OtlpConfig {
+            url,
+            labels: c.labels.clone(),
+            headers: c.headers.clone(),
+            timeout_ms: c.timeout_ms,
+            tls: c.tls.clone(),
+        })
+    }
 }
 
 fn default_timeout_ms() -> u64 {
