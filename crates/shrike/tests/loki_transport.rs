@@ -227,3 +227,25 @@ fn receiver_killed_mid_stream_loses_nothing_delivered() {
     assert!(retries >= 2, "the kills did not interrupt any delivery");
     assert_eq!(stored(&rx.lock().unwrap()), delivered);
 }
+
+/// A `type: loki` output's YAML builds this transport through the framework's
+/// `build_transport`, with its labels, tenant and headers.
+#[test]
+fn framework_builds_the_loki_output_from_its_configuration() {
+    let rx = receiver();
+    let yaml = format!(
+        "type: loki\nurl: {}\nlabels: {{env: test}}\ntenant: t1\nheaders: {{X-Extra: yes}}\n",
+        rx.url()
+    );
+    let config: shrike::outputs::OutputConfig = serde_yaml::from_str(&yaml).unwrap();
+    assert!(config.check().is_empty(), "{:?}", config.check());
+    let mut t = shrike::outputs::build_transport(&config).unwrap();
+    t.deliver(&[record(0), record(2)]).unwrap();
+    assert_eq!(
+        stored(&rx),
+        [record(0), record(2)].iter().map(expected).collect()
+    );
+    let got = &rx.accepted()[0];
+    assert_eq!(got.header("x-scope-orgid"), Some("t1"));
+    assert_eq!(got.header("x-extra"), Some("yes"));
+}

@@ -291,3 +291,23 @@ fn receiver_killed_mid_stream_loses_nothing_delivered() {
     assert!(retries >= 2, "the kills did not interrupt any delivery");
     assert_eq!(entries(&rx.lock().unwrap()), delivered);
 }
+
+/// A `type: otlp` output's YAML builds this transport through the framework's
+/// `build_transport`, its labels becoming resource attributes.
+#[test]
+fn framework_builds_the_otlp_output_from_its_configuration() {
+    let rx = receiver();
+    let yaml = format!(
+        "type: otlp\nurl: {}\nlabels: {{deployment.environment: test}}\nheaders: {{X-Extra: yes}}\n",
+        rx.url()
+    );
+    let config: shrike::outputs::OutputConfig = serde_yaml::from_str(&yaml).unwrap();
+    assert!(config.check().is_empty(), "{:?}", config.check());
+    let mut t = shrike::outputs::build_transport(&config).unwrap();
+    t.deliver(&[record(1), record(4)]).unwrap();
+    assert_eq!(
+        entries(&rx),
+        [record(1), record(4)].iter().map(expected).collect()
+    );
+    assert_eq!(rx.accepted()[0].header("x-extra"), Some("yes"));
+}
