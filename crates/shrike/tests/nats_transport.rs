@@ -715,3 +715,20 @@ fn framework_output_counts_match_the_stream_across_a_restart() {
     assert_eq!(dropped, 0, "a large queue and a 20 s grace lose nothing");
     assert_eq!(server.stored("FRAMEWORK"), sent);
 }
+
+/// One batch far larger than the transport's window of unacknowledged records (5000 against
+/// 512) is published in windows and acknowledged whole.
+#[test]
+fn large_batch_is_published_in_windows() {
+    let Some(server) = Server::start("large") else {
+        return;
+    };
+    let mut t = NatsTransport::new(config(&server, "LARGE")).unwrap();
+    t.deliver(&batch(0, 5000)).unwrap();
+    assert_eq!(server.stored("LARGE"), 5000);
+    let last = t.get_message(5000).unwrap();
+    assert_eq!(
+        String::from_utf8(b64(last["message"]["data"].as_str().unwrap())).unwrap(),
+        record(4999).line
+    );
+}
