@@ -7,8 +7,10 @@
 //! record goes out as `HPUB` with a reply inbox and a `Nats-Msg-Id` header that is a hash of
 //! the record itself, so when an acknowledgement is lost and the framework delivers the batch
 //! again, the server drops the copies it already stored (within the stream's duplicate window).
-//! The whole batch is written before the acknowledgements are read, so a batch costs one round
-//! trip. A lost connection, a timeout or a 503 from JetStream is [`TransportError::Retry`]; an
+//! Records are written ahead of their acknowledgements (up to 512 unacknowledged), so a batch
+//! costs about one round trip. The connection ([`conn`]) speaks TLS when the URL is `tls://`
+//! or the server requires it, and authenticates with user and password, a token, or nkey/JWT
+//! credentials ([`nkey`]). A lost connection, a timeout or a 503 from JetStream is [`TransportError::Retry`]; an
 //! acknowledgement with another error, or a record larger than the server's `max_payload`, is
 //! [`TransportError::Rejected`].
 
@@ -28,7 +30,7 @@ use super::config::OutputConfig;
 use super::tls::TlsConfig;
 use super::transport::{Record, Transport, TransportError};
 
-/// An output's `nats:` section.
+/// A NATS JetStream output's settings.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NatsConfig {
