@@ -8,7 +8,7 @@
 //! the record itself, so when an acknowledgement is lost and the framework delivers the batch
 //! again, the server drops the copies it already stored (within the stream's duplicate window).
 //! Records are written ahead of their acknowledgements (up to 512 unacknowledged), so a batch
-//! costs about one round trip. The connection ([`conn`]) speaks TLS when the URL is `tls://`
+//! costs about one round trip. The connection (`nats/conn.rs`) speaks TLS when the URL is `tls://`
 //! or the server requires it, and authenticates with user and password, a token, or nkey/JWT
 //! credentials ([`nkey`]). A lost connection, a timeout or a 503 from JetStream is [`TransportError::Retry`]; an
 //! acknowledgement with another error, or a record larger than the server's `max_payload`, is
