@@ -9,7 +9,7 @@
 //! headers are sent; a receiver killed mid-stream and restarted ends up holding exactly the
 //! records delivered Ok.
 
-#[path = "common/receiver.rs"]
+#[path = "outputs_support/receiver.rs"]
 mod receiver;
 
 use std::collections::{BTreeMap, BTreeSet};
