@@ -732,3 +732,40 @@ fn large_batch_is_published_in_windows() {
         record(4999).line
     );
 }
+
+/// Servers with user/password and with token authorization: the credentials ride in the
+/// address (`nats://user:password@…`, `nats://token@…`) and are sent in CONNECT; wrong ones
+/// are refused with the server's own words.
+#[test]
+fn password_and_token_in_the_address_authenticate() {
+    let Some(users) = Server::start_with("userpass", |_| {
+        "authorization {\n  user: shrike\n  password: \"pa55\"\n}\n".into()
+    }) else {
+        return;
+    };
+    let with = |server: &Server, creds: &str| NatsConfig {
+        url: format!("nats://{creds}@127.0.0.1:{}", server.port),
+        ..config(server, "AUTH")
+    };
+    let mut t = NatsTransport::new(with(&users, "shrike:pa55")).unwrap();
+    t.deliver(&batch(0, 3)).unwrap();
+    assert_eq!(users.stored("AUTH"), 3);
+    let mut wrong = NatsTransport::new(with(&users, "shrike:nope")).unwrap();
+    match wrong.deliver(&batch(3, 1)) {
+        Err(TransportError::Retry(e)) => assert!(e.contains("Authorization Violation"), "{e}"),
+        other => panic!("expected an authorization error, got {other:?}"),
+    }
+    let Some(tokens) = Server::start_with("token", |_| {
+        "authorization {\n  token: \"t0ken\"\n}\n".into()
+    }) else {
+        return;
+    };
+    let mut t = NatsTransport::new(with(&tokens, "t0ken")).unwrap();
+    t.deliver(&batch(0, 4)).unwrap();
+    assert_eq!(tokens.stored("AUTH"), 4);
+    let mut wrong = NatsTransport::new(with(&tokens, "other")).unwrap();
+    assert!(matches!(
+        wrong.deliver(&batch(4, 1)),
+        Err(TransportError::Retry(_))
+    ));
+}
