@@ -37,17 +37,18 @@ cargo run --quiet --manifest-path "$work/Cargo.toml" -- "$here" "$work/out"
   echo
   echo "#![allow(clippy::all, clippy::pedantic, missing_docs, rustdoc::all)]"
   echo
+  # The modules nest like the proto packages, so the generated super:: paths hold as they are.
   for pkg in common resource logs; do
     echo "pub mod $pkg {"
     echo "    pub mod v1 {"
-    sed -e 's/super::super::super::/crate::outputs::otlp::proto::/g' -e 's/^/        /' "$work/out/opentelemetry.proto.$pkg.v1.rs"
+    sed -e 's/^/        /' "$work/out/opentelemetry.proto.$pkg.v1.rs"
     echo "    }"
     echo "}"
   done
   echo "pub mod collector {"
   echo "    pub mod logs {"
   echo "        pub mod v1 {"
-  sed -e 's/super::super::super::super::/crate::outputs::otlp::proto::/g' -e 's/^/            /' "$work/out/opentelemetry.proto.collector.logs.v1.rs"
+  sed -e 's/^/            /' "$work/out/opentelemetry.proto.collector.logs.v1.rs"
   echo "        }"
   echo "    }"
   echo "}"
