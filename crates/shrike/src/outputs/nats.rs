@@ -130,12 +130,20 @@ impl NatsTransport {
     /// first delivery.
     pub fn new(mut config: NatsConfig) -> anyhow::Result<Self> {
         let url = config.url.clone();
+        // The URL as error messages show it: without the password or token it may carry.
+        let shown = match url
+            .split_once("://")
+            .map(|(scheme, rest)| (scheme, rest.rsplit_once('@')))
+        {
+            Some((scheme, Some((_, hostport)))) => format!("{scheme}://***@{hostport}"),
+            _ => url.clone(),
+        };
         let (force_tls, rest) = if let Some(rest) = url.strip_prefix("tls://") {
             (true, rest)
         } else if let Some(rest) = url.strip_prefix("nats://") {
             (false, rest)
         } else if url.contains("://") {
-            bail!("nats url {url:?}: the scheme must be nats:// or tls://");
+            bail!("nats url {shown:?}: the scheme must be nats:// or tls://");
         } else {
             (false, url.as_str())
         };
@@ -161,7 +169,7 @@ impl NatsTransport {
             Some((h, p)) if !h.ends_with(']') || h.starts_with('[') => {
                 let port = p
                     .parse()
-                    .map_err(|_| anyhow!("nats url {:?}: bad port {p:?}", config.url))?;
+                    .map_err(|_| anyhow!("nats url {shown:?}: bad port {p:?}"))?;
                 (
                     h.trim_start_matches('[').trim_end_matches(']').to_string(),
                     port,
@@ -170,7 +178,7 @@ impl NatsTransport {
             _ => (rest.to_string(), 4222),
         };
         if host.is_empty() {
-            bail!("nats url {:?} names no host", config.url);
+            bail!("nats url {shown:?} names no host");
         }
         if config.stream.is_empty()
             || config
@@ -548,11 +556,20 @@ mod tests {
         assert!(e.contains("subject"), "{e}");
         let e = NatsTransport::new(NatsConfig {
             url: "nats://h:x".into(),
-            ..base
+            ..base.clone()
         })
         .err()
         .unwrap()
         .to_string();
         assert!(e.contains("port"), "{e}");
+        // A password in the address stays out of the message.
+        let e = NatsTransport::new(NatsConfig {
+            url: "nats://u:s3cret@h:x".into(),
+            ..base
+        })
+        .err()
+        .unwrap()
+        .to_string();
+        assert!(e.contains("***@h:x") && !e.contains("s3cret"), "{e}");
     }
 }
