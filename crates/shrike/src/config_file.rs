@@ -287,7 +287,14 @@ pub fn validate(path: Option<&Path>) -> (String, bool) {
         let list = file.outputs.as_deref().unwrap_or_default();
         let names = outputs::names(list)?;
         for (config, name) in list.iter().zip(&names) {
-            if matches!(config.kind, OutputKind::Syslog | OutputKind::Webhook) {
+            if matches!(
+                config.kind,
+                OutputKind::Syslog
+                    | OutputKind::Webhook
+                    | OutputKind::Loki
+                    | OutputKind::Nats
+                    | OutputKind::Otlp
+            ) {
                 outputs::build_transport(config)
                     .map_err(|e| anyhow::anyhow!("{}: output {name:?}: {e:#}", path.display()))?;
             }

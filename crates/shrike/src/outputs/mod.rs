@@ -11,7 +11,10 @@ pub mod config;
 pub mod fanout;
 pub mod file;
 pub mod http;
+pub mod loki;
 pub mod metrics;
+pub mod nats;
+pub mod otlp;
 pub mod syslog;
 pub mod tls;
 pub mod transport;
@@ -40,9 +43,15 @@ pub fn build_transport(config: &OutputConfig) -> Result<Box<dyn Transport>> {
         OutputKind::Syslog => Box::new(syslog::SyslogTransport::new(config)?),
         OutputKind::Webhook => Box::new(webhook::WebhookTransport::new(config)?),
         OutputKind::Stdout => bail!("stdout is written by the agent itself, not a transport"),
-        kind @ (OutputKind::Loki | OutputKind::Nats | OutputKind::Otlp) => {
-            bail!("the {} output is not built into this shrike", kind.as_str())
-        }
+        OutputKind::Loki => Box::new(loki::LokiTransport::new(loki::LokiConfig::from_output(
+            config,
+        )?)?),
+        OutputKind::Nats => Box::new(nats::NatsTransport::new(nats::NatsConfig::from_output(
+            config,
+        )?)?),
+        OutputKind::Otlp => Box::new(otlp::OtlpTransport::new(otlp::OtlpConfig::from_output(
+            config,
+        )?)?),
     })
 }
 
