@@ -86,12 +86,19 @@ CONFIGS = [
         " watch list) and network sensors)",
     },
     {
+        "name": "shrike-tp",
+        "kind": "shrike",
+        "flags": SHRIKE_DEFAULT_FLAGS + ["--file-hooks", "tracepoint"],
+        "what": "`shrike run --file-hooks tracepoint`: the defaults with the file sensor on the armed"
+        " system calls' own tracepoints, also where `auto` takes the raw pair because an armed call"
+        " has no trace events (module loads on a kernel without module support)",
+    },
+    {
         "name": "shrike-raw-tp",
         "kind": "shrike",
         "flags": SHRIKE_DEFAULT_FLAGS + ["--file-hooks", "raw-tracepoint"],
         "what": "`shrike run --file-hooks raw-tracepoint`: the defaults with the file sensor on the"
-        " raw sys_enter/sys_exit pair (a program on every system call) instead of the armed"
-        " system calls' own tracepoints; the alternative, measured",
+        " raw sys_enter/sys_exit pair (a program on every system call); the alternative, measured",
     },
     {
         "name": "shrike-all",

@@ -118,8 +118,19 @@ pub fn load(
     } else {
         match syscall_events() {
             Ok(dir) => {
-                events = Some(dir);
-                HookSet::Tracepoint
+                let absent = untraced(&dir, opts);
+                if opts.hooks == FileHooks::Auto && !absent.is_empty() {
+                    // Only the raw pair sees a call the kernel has no trace events for (one it
+                    // was built without: a module load attempt is ENOSYS, but still an attack).
+                    tracing::info!(
+                        syscalls = ?absent,
+                        "the kernel has no trace events for these armed system calls: the file sensor runs on the raw sys_enter/sys_exit pair so that attempts of them are seen (--file-hooks tracepoint leaves them unseen and runs no program on unwatched calls)"
+                    );
+                    HookSet::RawTracepoint
+                } else {
+                    events = Some(dir);
+                    HookSet::Tracepoint
+                }
             }
             Err(why) => {
                 tracing::warn!(
@@ -151,10 +162,9 @@ pub fn load(
     match hook_set {
         HookSet::Tracepoint => {
             let events = events.as_deref().unwrap_or(std::path::Path::new("/"));
-            let mut absent = Vec::new();
+            let absent = untraced(events, opts);
             for s in SYSCALLS.iter().filter(|s| armed(&s.kind)) {
-                if !events.join(format!("sys_exit_{}", s.entry_name())).exists() {
-                    absent.push(s.name);
+                if absent.contains(&s.name) {
                     continue;
                 }
                 wanted.insert(s.exit_tracepoint_program());
@@ -273,6 +283,17 @@ fn syscall_events() -> Result<std::path::PathBuf, String> {
             events.display()
         ))
     }
+}
+
+/// The armed syscalls the kernel has no trace events for (in `events`, the syscall events
+/// directory): ones it was built without, e.g. the module calls without module support.
+fn untraced(events: &std::path::Path, opts: &FileOptions) -> Vec<&'static str> {
+    SYSCALLS
+        .iter()
+        .filter(|s| opts.kinds.contains(&s.kind))
+        .filter(|s| !events.join(format!("sys_exit_{}", s.entry_name())).exists())
+        .map(|s| s.name)
+        .collect()
 }
 
 /// Program names for errors, which want `&'static str`; only on the failure path.

@@ -52,16 +52,21 @@ pub fn fentry_expected() -> bool {
     }
 }
 
-/// Whether the agent's file sensor sees module loads here: with the LSM or fentry hook sets or
-/// the raw syscall tracepoints (SHRIKE_FILE_HOOKS=raw-tracepoint), always; with the per-syscall
-/// tracepoints, only where the kernel has module syscalls at all — one built without module
-/// support refuses them with ENOSYS and has no trace events for them (looked for where the
-/// agent mounts tracefs, so call this after starting it).
+/// Whether the agent's file sensor sees module loads here: always, unless it was told to use
+/// the per-syscall tracepoints (SHRIKE_FILE_HOOKS=tracepoint) on a kernel without module
+/// syscalls — one built without module support refuses them with ENOSYS and has no trace
+/// events for them, and `auto` takes the raw syscall tracepoints there so the attempts are
+/// still seen.
 pub fn module_syscalls_traced(lsm: bool) -> bool {
     lsm || fentry_expected()
-        || std::env::var("SHRIKE_FILE_HOOKS").as_deref() == Ok("raw-tracepoint")
-        || std::path::Path::new("/sys/kernel/tracing/events/syscalls/sys_exit_finit_module")
-            .exists()
+        || std::env::var("SHRIKE_FILE_HOOKS").as_deref() != Ok("tracepoint")
+        || kernel_traces_module_syscalls()
+}
+
+/// Whether the kernel has trace events for the module syscalls (looked for where the agent
+/// mounts tracefs, so call this after starting it).
+pub fn kernel_traces_module_syscalls() -> bool {
+    std::path::Path::new("/sys/kernel/tracing/events/syscalls/sys_exit_finit_module").exists()
 }
 
 /// The agent's log says the kernel has no module syscalls to hook (see
