@@ -132,8 +132,8 @@ pub fn run(report: &KernelReport, config: &RunConfig) -> (String, bool) {
     };
     let mut opts = crate::agent::sensor_options(config, &policy);
     opts.trial = true;
-    let statuses = match Sensors::load(&opts) {
-        Ok(sensors) => sensors.capabilities(),
+    let (statuses, attached) = match Sensors::load(&opts) {
+        Ok(sensors) => (sensors.capabilities(), sensors.attached()),
         Err(err) => {
             let _ = writeln!(
                 out,
@@ -144,7 +144,39 @@ pub fn run(report: &KernelReport, config: &RunConfig) -> (String, bool) {
     };
     let missing = health::missing(policy.rules(), &statuses);
     let ok = render_capabilities(&mut out, &statuses, &missing);
+    render_hooked_calls(&mut out, &attached);
     (out, ok)
+}
+
+/// The system calls the file sensor hooks (on the fentry, LSM and per-syscall tracepoint sets
+/// only the armed ones; the raw pair runs on every call), from the hooks attached.
+fn render_hooked_calls(out: &mut String, attached: &[String]) {
+    if attached.iter().any(|h| h == "tp_btf/sys_enter") {
+        let _ = writeln!(
+            out,
+            "
+System calls the file sensor hooks: every one (tp_btf/sys_enter + sys_exit; the armed ones are decided in its dispatch table)"
+        );
+        return;
+    }
+    let mut calls: Vec<&str> = attached
+        .iter()
+        .filter_map(|h| {
+            h.strip_prefix("tracepoint/syscalls/sys_exit_")
+                .or_else(|| h.strip_prefix("fexit/__x64_sys_"))
+        })
+        .collect();
+    calls.sort_unstable();
+    calls.dedup();
+    if !calls.is_empty() {
+        let _ = writeln!(
+            out,
+            "
+System calls the file sensor hooks ({}; no other pays a program): {}",
+            calls.len(),
+            calls.join(", ")
+        );
+    }
 }
 
 /// One row per capability, what degrades, and the verdict. Returns whether nothing that was
@@ -214,5 +246,39 @@ pub fn render_capabilities(
             names.join(", ")
         );
         false
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Per-syscall hooks are listed by call, once each (enter and exit, fentry and fexit are
+    /// one call); the raw pair is reported as every call.
+    #[test]
+    fn the_hooked_calls_are_listed_once_each() {
+        let attached: Vec<String> = [
+            "tp_btf/sched_process_exec",
+            "tracepoint/syscalls/sys_enter_unlinkat",
+            "tracepoint/syscalls/sys_exit_unlinkat",
+            "tracepoint/syscalls/sys_exit_openat",
+            "fexit/__x64_sys_ptrace",
+            "fentry/__x64_sys_ptrace",
+        ]
+        .map(String::from)
+        .to_vec();
+        let mut out = String::new();
+        render_hooked_calls(&mut out, &attached);
+        assert!(
+            out.contains("(3; no other pays a program): openat, ptrace, unlinkat"),
+            "{out}"
+        );
+
+        let mut out = String::new();
+        render_hooked_calls(
+            &mut out,
+            &["tp_btf/sys_enter".into(), "tp_btf/sys_exit".into()],
+        );
+        assert!(out.contains("every one"), "{out}");
     }
 }
