@@ -107,8 +107,8 @@ pub fn load(
         FileHooks::Auto => !lsm && crate::probe::fentry_works(),
         _ => false,
     };
-    // Where the syscall trace events are, for the per-syscall tracepoint set.
-    let mut events = None;
+    // The armed calls without trace events, for the per-syscall tracepoint set.
+    let mut absent = Vec::new();
     let hook_set = if lsm {
         HookSet::Lsm
     } else if fentry {
@@ -118,7 +118,7 @@ pub fn load(
     } else {
         match syscall_events() {
             Ok(dir) => {
-                let absent = untraced(&dir, opts);
+                absent = untraced(&dir, opts);
                 if opts.hooks == FileHooks::Auto && !absent.is_empty() {
                     // Only the raw pair sees a call the kernel has no trace events for (one it
                     // was built without: a module load attempt is ENOSYS, but still an attack).
@@ -128,7 +128,6 @@ pub fn load(
                     );
                     HookSet::RawTracepoint
                 } else {
-                    events = Some(dir);
                     HookSet::Tracepoint
                 }
             }
@@ -161,8 +160,6 @@ pub fn load(
     let mut wanted: BTreeSet<String> = BTreeSet::new();
     match hook_set {
         HookSet::Tracepoint => {
-            let events = events.as_deref().unwrap_or(std::path::Path::new("/"));
-            let absent = untraced(events, opts);
             for s in SYSCALLS.iter().filter(|s| armed(&s.kind)) {
                 if absent.contains(&s.name) {
                     continue;
