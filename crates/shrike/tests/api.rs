@@ -344,8 +344,12 @@ fn a_client_that_never_reads_is_cut_off_without_slowing_anyone() {
     let agent = Agent::start_process_only(&[
         "--api-socket",
         socket.to_str().unwrap(),
+        // Small enough that the stalled client is cut off within a few bursts, large enough
+        // that a reading client on a loaded two-core machine never fills it (64 did, in CI:
+        // the fast client was cut off after 517 events while its reader thread waited for
+        // the CPU).
         "--api-client-queue",
-        "64",
+        "512",
     ]);
     let marker = marker_binary(&dir, "api-slow-marker");
     const N: usize = 400;
@@ -358,14 +362,18 @@ fn a_client_that_never_reads_is_cut_off_without_slowing_anyone() {
     );
     fast.write_all(request.as_bytes()).unwrap();
     let fast_seen = Arc::new(Mutex::new(0usize));
+    let fast_end = Arc::new(Mutex::new(None::<Value>));
     {
         let fast_seen = fast_seen.clone();
+        let fast_end = fast_end.clone();
         let reader = BufReader::new(fast.try_clone().unwrap());
         std::thread::spawn(move || {
             for line in reader.lines().map_while(Result::ok) {
                 let v: Value = serde_json::from_str(&line).unwrap();
                 if v["type"] == "event" {
                     *fast_seen.lock().unwrap() += 1;
+                } else if v["type"] == "end" {
+                    *fast_end.lock().unwrap() = Some(v);
                 }
             }
         });
@@ -406,8 +414,10 @@ fn a_client_that_never_reads_is_cut_off_without_slowing_anyone() {
     let fast_count = *fast_seen.lock().unwrap();
     assert!(
         fast_count >= 2 * N,
-        "the fast client got {fast_count} of {} events",
-        2 * N
+        "the fast client got {fast_count} of {} events; its stream ended with {:?}; status {}",
+        2 * N,
+        fast_end.lock().unwrap(),
+        status(&socket)["api"]
     );
 
     // What the slow client finds when it finally reads: events, then the reason, then EOF.
