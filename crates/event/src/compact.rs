@@ -121,6 +121,16 @@ pub fn render(event: &Event) -> String {
                     );
                 }
             }
+            if let Some(policy) = &event.policy {
+                let _ = write!(
+                    line,
+                    " {} trigger={} rules={}",
+                    policy.status, policy.trigger, policy.rules
+                );
+                for c in &policy.enforced {
+                    let _ = write!(line, " {}:{}->{}", c.rule_id, c.was, c.now);
+                }
+            }
             if let Some(result) = event.result {
                 let _ = write!(line, " result={result}");
             }

@@ -18,8 +18,9 @@ pub use incident::{
 };
 pub use model::{
     Alert, BpfLoad, CapabilityHealth, Container, CredChange, Creds, Dns, Enforced, EnforcedAction,
-    Event, EventKind, ExecId, Exit, FileInfo, Health, Lost, Memfd, Module, Mount, NamespaceChange,
-    Network, Process, Ptrace, RuleNotInForce, Signal, StdioSocket,
+    EnforcedRuleChange, Event, EventKind, ExecId, Exit, FileInfo, Health, Lost, Memfd, Module,
+    Mount, NamespaceChange, Network, PolicyChange, Process, Ptrace, RuleNotInForce, Signal,
+    StdioSocket,
 };
 pub use time::Timestamp;
 pub use workload::{ContainerIdentity, PodIdentity};

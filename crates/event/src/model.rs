@@ -103,6 +103,8 @@ pub enum EventKind {
     Incident,
     /// Synthesized by alert shaping: alerts held back by dedup and rate limits, per rule.
     AlertsSuppressed,
+    /// Synthesized by the agent when a policy reload is applied, held back or refused.
+    PolicyChange,
 }
 
 impl EventKind {
@@ -137,6 +139,7 @@ impl EventKind {
             EventKind::AgentHealth => "agent_health",
             EventKind::Incident => "incident",
             EventKind::AlertsSuppressed => "alerts_suppressed",
+            EventKind::PolicyChange => "policy_change",
         }
     }
 }
@@ -453,6 +456,40 @@ pub struct RuleNotInForce {
     pub capability: String,
 }
 
+/// A policy reload, as the `policy_change` event reports it (see `policy_source` in the agent).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct PolicyChange {
+    /// `applied`, `held` (it weakens enforcement: it waits until its files stop changing) or
+    /// `refused` (it does not compile, or its kernel rules could not be loaded).
+    pub status: String,
+    /// What asked for the reload: `sighup` or `file_changed`.
+    pub trigger: String,
+    /// The policy files, as the agent describes them.
+    pub source: String,
+    /// Rules in the new policy (0 when it was refused before compiling).
+    pub rules: usize,
+    /// Every enforcing (deny/kill, mode enforce) rule of the running policy that the new one
+    /// removes, weakens or changes.
+    pub enforced: Vec<EnforcedRuleChange>,
+    /// Why it was held or refused, in words.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub reason: String,
+}
+
+/// One enforcing rule a policy reload touches.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct EnforcedRuleChange {
+    pub rule_id: String,
+    pub rule: String,
+    /// Its action in the running policy: `deny` or `kill`.
+    pub was: String,
+    /// What the new policy makes of it: `removed`, `alert`, `audit`, `disabled` or
+    /// `condition_changed`.
+    pub now: String,
+}
+
 /// What the kernel did to an action because of a rule. Not written to JSON by itself: it
 /// becomes the `outcome` of that rule's alert.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -501,6 +538,7 @@ pub struct Event {
     pub incident: Option<Box<Incident>>,
     /// `alerts_suppressed` events only.
     pub suppressed: Option<Box<Suppressed>>,
+    pub policy: Option<PolicyChange>,
     /// The system call's return value, where there is one.
     pub result: Option<i64>,
     pub alerts: Vec<Alert>,
@@ -540,6 +578,7 @@ impl Event {
             health: None,
             incident: None,
             suppressed: None,
+            policy: None,
             result: None,
             alerts: Vec::new(),
             enforced: None,
@@ -686,6 +725,7 @@ impl Event {
             health: self.health.as_ref(),
             incident: self.incident.as_deref(),
             suppressed: self.suppressed.as_deref(),
+            policy: self.policy.as_ref(),
             result: self.result,
             alerts: &self.alerts,
         }
@@ -735,6 +775,8 @@ struct WireOut<'a> {
     incident: Option<&'a Incident>,
     #[serde(skip_serializing_if = "Option::is_none")]
     suppressed: Option<&'a Suppressed>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    policy: Option<&'a PolicyChange>,
     #[serde(skip_serializing_if = "Option::is_none")]
     result: Option<i64>,
     #[serde(skip_serializing_if = "<[Alert]>::is_empty")]
@@ -787,6 +829,8 @@ struct WireIn {
     incident: Option<Box<Incident>>,
     #[serde(default)]
     suppressed: Option<Box<Suppressed>>,
+    #[serde(default)]
+    policy: Option<PolicyChange>,
     #[serde(default)]
     result: Option<i64>,
     #[serde(default)]
@@ -848,6 +892,7 @@ impl<'de> Deserialize<'de> for Event {
             health: wire.health,
             incident: wire.incident,
             suppressed: wire.suppressed,
+            policy: wire.policy,
             result: wire.result,
             alerts: wire.alerts,
             enforced: None,

@@ -82,7 +82,7 @@ impl FieldRef {
 }
 
 /// What a predicate checks on each value of its field.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub(crate) enum Test {
     Exists,
     Bool(bool),
@@ -146,6 +146,14 @@ pub(crate) struct Pred {
     pub loc: Loc,
 }
 
+/// Two comparisons are equal when they test the same field the same way, wherever they were
+/// written (a reload compares a rule's meaning, not its line).
+impl PartialEq for Pred {
+    fn eq(&self, other: &Pred) -> bool {
+        self.field == other.field && self.test == other.test
+    }
+}
+
 impl Pred {
     pub fn eval(&self, e: &Event) -> bool {
         let mut visit = |v: Value<'_>| self.test.matches(v);
@@ -166,7 +174,7 @@ impl Pred {
 }
 
 /// A compiled condition.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub(crate) enum Cond {
     Kind(KindSet),
     Pred(Box<Pred>),

@@ -9,7 +9,7 @@ use std::fmt;
 use shrike_event::EventKind;
 
 /// Every event kind, in slot order.
-pub const ALL_KINDS: [EventKind; 28] = [
+pub const ALL_KINDS: [EventKind; 29] = [
     EventKind::ProcessExec,
     EventKind::ProcessExit,
     EventKind::ProcessFork,
@@ -38,6 +38,7 @@ pub const ALL_KINDS: [EventKind; 28] = [
     EventKind::AgentHealth,
     EventKind::Incident,
     EventKind::AlertsSuppressed,
+    EventKind::PolicyChange,
 ];
 
 /// The slot of `kind` in [`ALL_KINDS`] and in a [`KindSet`].
@@ -71,6 +72,7 @@ pub const fn kind_index(kind: EventKind) -> usize {
         EventKind::AgentHealth => 25,
         EventKind::Incident => 26,
         EventKind::AlertsSuppressed => 27,
+        EventKind::PolicyChange => 28,
     }
 }
 
@@ -171,6 +173,7 @@ pub const PROCESS: KindSet = KindSet::ALL.without(KindSet::of(&[
     EventKind::EventsLost,
     EventKind::AgentHealth,
     EventKind::AlertsSuppressed,
+    EventKind::PolicyChange,
 ]));
 
 /// Kinds that come from a system call and may carry its `result`.

@@ -293,6 +293,22 @@ impl Policy {
         self.rules().find(|r| r.id == id)
     }
 
+    /// Whether rule `index` here and rule `other_index` of `other` match exactly the same events:
+    /// the same kinds and the same condition and exceptions once lists and macros are expanded
+    /// (where they were written does not matter). A reload uses it to notice that an enforcing
+    /// rule changed, including through a list it uses.
+    pub fn same_condition(&self, index: u16, other: &Policy, other_index: u16) -> bool {
+        match (
+            self.rules.get(usize::from(index)),
+            other.rules.get(usize::from(other_index)),
+        ) {
+            (Some(a), Some(b)) => {
+                a.kinds == b.kinds && a.cond == b.cond && a.exceptions == b.exceptions
+            }
+            _ => false,
+        }
+    }
+
     /// What the sensors load into BPF maps.
     pub fn kernel_plan(&self) -> &KernelPlan {
         &self.plan

@@ -347,7 +347,7 @@ fn kinds_label(kinds: crate::kinds::KindSet) -> String {
     if kinds == KindSet::ALL {
         "all".into()
     } else if kinds == PROCESS {
-        "all but events_lost".into()
+        "all but the agent's own events".into()
     } else if kinds == FILE {
         "file_*".into()
     } else if kinds == NET {

@@ -16,7 +16,7 @@ use anyhow::{anyhow, bail, Context, Result};
 use shrike_bpf::{
     Batch, Counters, Reader, ReaderOptions, SeedLineage, Seeded, SensorOptions, Sensors,
 };
-use shrike_event::{ExecId, Lost};
+use shrike_event::{EventKind, ExecId, Lost, PolicyChange};
 use shrike_proctree::procfs::{self, ScanOptions};
 use shrike_proctree::{ProcessTree, TreeOptions};
 use shrike_rules::text::render_diagnostics;
@@ -32,7 +32,7 @@ use crate::observe::Observer;
 use crate::output::{Output, OutputFormat};
 use crate::outputs::{Fanout, OutputConfig, Outputs, Select};
 use crate::pipeline::{Pipeline, PipelineOptions};
-use crate::policy_source::{PolicySource, PolicyWatch};
+use crate::policy_source::{enforced_changes, Due, PolicySource, PolicyWatch, Trigger, HOLD};
 use crate::shaping::{Shaper, ShapingConfig};
 use crate::shutdown::Shutdown;
 
@@ -229,16 +229,18 @@ pub fn run<W: Write>(config: &RunConfig, out: W, shutdown: Shutdown) -> Result<(
             result = Err(err);
             break;
         }
-        if policy_watch.changed() {
-            let now_missing = reload(
+        if let Some(due) = policy_watch.due() {
+            let reloaded = reload(
                 config,
                 &sensors,
                 &capabilities,
                 configured_watch.as_ref(),
                 &mut detector,
+                &mut policy_watch,
+                due,
             );
-            match &now_missing {
-                Some(m) => {
+            match (&reloaded.missing, &reloaded.change) {
+                (Some(m), _) => {
                     observer
                         .stats
                         .reloads_succeeded
@@ -247,15 +249,28 @@ pub fn run<W: Write>(config: &RunConfig, out: W, shutdown: Shutdown) -> Result<(
                         .stats
                         .policy_in_force(enabled_rules(detector.policy()), m.len());
                 }
-                None => {
+                (None, Some(change)) if change.status == "refused" => {
                     observer
                         .stats
                         .reloads_failed
                         .fetch_add(1, Ordering::Relaxed);
                 }
+                // Held (it loosens enforcement and waits), or caught changing while read (read
+                // again once settled): neither a success nor a failure yet.
+                (None, _) => {}
+            }
+            if let Some(change) = reloaded.change {
+                let mut event = pipeline.agent_event(EventKind::PolicyChange);
+                event.policy = Some(change);
+                if let Err(err) = output.write(&event).and_then(|_| output.flush()) {
+                    result = Err(err).context("writing events");
+                    break;
+                }
+                observer.event(event);
+                observer.end_batch(&pipeline);
             }
             // The rules not in force changed with the policy: say so in the stream.
-            if let Some(now_missing) = now_missing.filter(|m| *m != missing) {
+            if let Some(now_missing) = reloaded.missing.filter(|m| *m != missing) {
                 missing = now_missing;
                 let event = pipeline.health_event(health::health(&capabilities, &missing));
                 if let Err(err) = output.write(&event).and_then(|_| output.flush()) {
@@ -422,33 +437,97 @@ fn check_capabilities(
     Ok(missing)
 }
 
-/// Compiles the policy anew and, only if it compiles, the capabilities its rules need are here
-/// (or `--allow-degraded`), and its kernel rules are in place, puts it in force: the kernel
-/// maps switch generation atomically, then user space switches policy. Returns the rules not
-/// in force under the new policy, or `None` when the reload was refused.
+/// What a reload attempt did.
+struct Reloaded {
+    /// What the `policy_change` event reports; `None` when the files changed while being read
+    /// (the watch then waits for them to settle again).
+    change: Option<PolicyChange>,
+    /// The rules not in force under the new policy, when it was applied.
+    missing: Option<Vec<health::Missing>>,
+}
+
+/// Compiles the policy anew and, only if it compiles, its files did not change meanwhile, the
+/// capabilities its rules need are here (or `--allow-degraded`) and its kernel rules are in
+/// place, puts it in force: the kernel maps switch generation atomically, then user space
+/// switches policy. A policy that loosens enforcing rules waits for the files to stay
+/// unchanged for [`HOLD`] unless SIGHUP asked (`policy_source` says why).
 fn reload(
     config: &RunConfig,
     sensors: &Sensors,
     capabilities: &[shrike_bpf::capability::Status],
     configured_watch: Option<&shrike_bpf::file::WatchSet>,
     detector: &mut Detector,
-) -> Option<Vec<health::Missing>> {
+    watch: &mut PolicyWatch,
+    due: Due,
+) -> Reloaded {
     let source = &config.policy;
+    let mut change = PolicyChange {
+        trigger: due.trigger.as_str().to_string(),
+        source: source.describe(),
+        ..PolicyChange::default()
+    };
+    let refused = |mut change: PolicyChange, reason: String| {
+        change.status = "refused".into();
+        change.reason = reason;
+        Reloaded {
+            change: Some(change),
+            missing: None,
+        }
+    };
     let policy = match source.compile() {
         Ok(policy) => policy,
         Err(diags) => {
+            if !watch.unchanged() {
+                return Reloaded {
+                    change: None,
+                    missing: None,
+                };
+            }
+            watch.finish();
+            let text = render_diagnostics(&diags);
             error!(
                 "policy reload refused, the running policy stays in force:\n{}",
-                render_diagnostics(&diags).trim_end()
+                text.trim_end()
             );
-            return None;
+            return refused(
+                change,
+                format!("the policy does not compile: {}", text.trim_end()),
+            );
         }
     };
+    if !watch.unchanged() {
+        return Reloaded {
+            change: None,
+            missing: None,
+        };
+    }
+    change.rules = policy.rules().count();
+    change.enforced = enforced_changes(detector.policy(), &policy);
+    let named = change
+        .enforced
+        .iter()
+        .map(|c| format!("{} ({} -> {})", c.rule_id, c.was, c.now))
+        .collect::<Vec<_>>()
+        .join(", ");
+    if !change.enforced.is_empty() && due.trigger == Trigger::FileChanged && due.stable_for < HOLD {
+        watch.hold(HOLD);
+        change.status = "held".into();
+        change.reason = format!(
+            "it loosens enforcing rules: {named}; it is applied once the files have not changed for {} s, or at once on SIGHUP",
+            HOLD.as_secs()
+        );
+        warn!(rules = %named, "policy reload held: it loosens enforcing rules; applied once the files stay unchanged for {} s, or on SIGHUP", HOLD.as_secs());
+        return Reloaded {
+            change: Some(change),
+            missing: None,
+        };
+    }
+    watch.finish();
     let missing = match check_capabilities(&policy, capabilities, config.allow_degraded) {
         Ok(missing) => missing,
         Err(err) => {
             error!("policy reload refused, the running policy stays in force: {err:#}");
-            return None;
+            return refused(change, format!("{err:#}"));
         }
     };
     let loaded = enforcement::load(sensors, policy.kernel_plan()).and_then(|_| {
@@ -461,13 +540,24 @@ fn reload(
     });
     match loaded {
         Ok(()) => {
-            info!(rules = policy.rules().count(), source = %source.describe(), "policy reloaded");
+            if named.is_empty() {
+                info!(rules = change.rules, source = %change.source, "policy reloaded");
+            } else {
+                warn!(rules = change.rules, source = %change.source, loosened = %named, "policy reloaded; it loosens enforcing rules");
+            }
             detector.replace(Arc::new(policy));
-            Some(missing)
+            change.status = "applied".into();
+            Reloaded {
+                change: Some(change),
+                missing: Some(missing),
+            }
         }
         Err(err) => {
             error!(%err, "policy reload refused: its kernel rules could not be loaded; the running policy stays in force");
-            None
+            refused(
+                change,
+                format!("its kernel rules could not be loaded: {err}"),
+            )
         }
     }
 }

@@ -36,7 +36,9 @@ pub fn capability_of(kind: EventKind) -> Option<Capability> {
         K::NetConnect | K::NetBind => Capability::NetSockets,
         K::NetAccept | K::NetListen | K::NetClose => Capability::NetTcpState,
         K::Dns => Capability::NetDns,
-        K::EventsLost | K::AgentHealth | K::Incident | K::AlertsSuppressed => return None,
+        K::EventsLost | K::AgentHealth | K::Incident | K::AlertsSuppressed | K::PolicyChange => {
+            return None
+        }
     })
 }
 
@@ -216,6 +218,7 @@ mod tests {
                     | EventKind::AgentHealth
                     | EventKind::Incident
                     | EventKind::AlertsSuppressed
+                    | EventKind::PolicyChange
             );
             assert_eq!(capability_of(kind).is_none(), own, "{kind:?}");
         }

@@ -293,3 +293,139 @@ fn reload_is_atomic_and_a_bad_policy_leaves_the_old_one_in_force() {
     assert!(again, "SIGHUP did not reload:\n{}", agent.stderr());
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// Whether running `binary` was stopped by a deny rule: EPERM at exec (BPF LSM) or SIGKILL
+/// before it ran (the fallback).
+fn stopped(binary: &Path) -> bool {
+    use std::os::unix::process::ExitStatusExt;
+    match Command::new(binary).status() {
+        Err(err) => err.raw_os_error() == Some(libc::EPERM),
+        Ok(status) => status.signal() == Some(libc::SIGKILL),
+    }
+}
+
+/// Rewrites `file` in place (truncate, then write), as editors and tools that do not rename do.
+fn rewrite_in_place(file: &Path, text: &str) {
+    use std::io::Write;
+    let mut f = std::fs::File::options()
+        .write(true)
+        .truncate(true)
+        .open(file)
+        .unwrap();
+    f.write_all(text.as_bytes()).unwrap();
+    f.sync_all().unwrap();
+}
+
+/// Waits for the `n`th (1-based) `policy_change` event.
+fn nth_policy_change(agent: &Agent, n: usize) -> serde_json::Value {
+    agent.wait_all(Duration::from_secs(20), |evs| {
+        evs.iter().filter(|e| kind_is(e, "policy_change")).count() >= n
+    });
+    let all = agent.events(|e| kind_is(e, "policy_change"));
+    assert!(
+        all.len() >= n,
+        "expected {n} policy_change events, got {all:?}; stderr:\n{}",
+        agent.stderr()
+    );
+    all[n - 1].clone()
+}
+
+fn enforced_changes(change: &serde_json::Value) -> Vec<(String, String)> {
+    change["policy"]["enforced"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            assert_eq!(c["was"], "deny");
+            (
+                c["rule_id"].as_str().unwrap().to_string(),
+                c["now"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+/// Issue 19, case 3: a policy file rewritten in place and caught cut — without its `action:
+/// deny` line, empty, or empty for 1.5 s during a slow rewrite — never switches the deny rule
+/// off: each cut that parses is held and reported as a `policy_change` event naming the rule,
+/// and the marker stays stopped throughout. The complete file is applied once it settles; a
+/// loosening edit that stays unchanged for the hold (10 s) is applied and says so.
+#[test]
+fn a_policy_file_caught_mid_write_never_loosens_enforcement() {
+    if !require_root("a_policy_file_caught_mid_write_never_loosens_enforcement") {
+        return;
+    }
+    let dir = temp_dir("midwrite");
+    let binary = dir.join("jailed");
+    std::fs::copy("/usr/bin/true", &binary).unwrap();
+    let file = dir.join("p.yaml");
+    let full = marker_rule("T-WATCH", &dir.join("other"), "alert", "enforce")
+        + &marker_rule("T-DENY", &binary, "deny", "enforce");
+    std::fs::write(&file, &full).unwrap();
+    let agent =
+        Agent::start_process_only(&["--no-default-policy", "--policy", file.to_str().unwrap()]);
+    assert!(stopped(&binary), "the deny rule is in force at start");
+
+    // Cut just before `action: deny`: it parses, and T-DENY would become an alert rule.
+    let cut = full.rfind("  action: deny").unwrap();
+    rewrite_in_place(&file, &full[..cut]);
+    let change = nth_policy_change(&agent, 1);
+    assert_eq!(change["policy"]["status"], "held", "{change}");
+    assert_eq!(change["policy"]["trigger"], "file_changed");
+    assert_eq!(
+        enforced_changes(&change),
+        [("T-DENY".to_string(), "alert".to_string())]
+    );
+    assert!(stopped(&binary), "a cut file switched enforcement off");
+
+    // Empty: held, T-DENY removed.
+    rewrite_in_place(&file, "");
+    let change = nth_policy_change(&agent, 2);
+    assert_eq!(change["policy"]["status"], "held", "{change}");
+    assert_eq!(
+        enforced_changes(&change),
+        [("T-DENY".to_string(), "removed".to_string())]
+    );
+    assert!(stopped(&binary), "an empty file switched enforcement off");
+
+    // A slow rewrite that leaves the file empty for 1.5 s, then complete: the gap is held, the
+    // complete file is applied and loosens nothing.
+    let before = agent.events(|e| kind_is(e, "policy_change")).len();
+    std::thread::sleep(Duration::from_millis(1500));
+    assert!(
+        stopped(&binary),
+        "the slow rewrite's gap switched enforcement off"
+    );
+    rewrite_in_place(&file, &full);
+    let applied = agent.wait_all(Duration::from_secs(20), |evs| {
+        evs.iter()
+            .filter(|e| kind_is(e, "policy_change"))
+            .skip(before)
+            .any(|e| e["policy"]["status"] == "applied")
+    });
+    assert!(
+        applied,
+        "the complete file was not applied:\n{}",
+        agent.stderr()
+    );
+    let last = agent.events(|e| kind_is(e, "policy_change"));
+    let last = last.last().unwrap();
+    assert_eq!(last["policy"]["status"], "applied", "{last}");
+    assert!(enforced_changes(last).is_empty(), "{last}");
+    assert!(stopped(&binary));
+
+    // A deliberate edit that drops the rule and stays so for the hold is applied, and says so.
+    let only_watch = marker_rule("T-WATCH", &dir.join("other"), "alert", "enforce");
+    rewrite_in_place(&file, &only_watch);
+    let n = agent.events(|e| kind_is(e, "policy_change")).len();
+    let held = nth_policy_change(&agent, n + 1);
+    assert_eq!(held["policy"]["status"], "held", "{held}");
+    let applied = nth_policy_change(&agent, n + 2);
+    assert_eq!(applied["policy"]["status"], "applied", "{applied}");
+    assert_eq!(
+        enforced_changes(&applied),
+        [("T-DENY".to_string(), "removed".to_string())]
+    );
+    assert!(!stopped(&binary), "the deliberate edit took effect");
+    std::fs::remove_dir_all(&dir).unwrap();
+}

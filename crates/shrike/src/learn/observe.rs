@@ -137,6 +137,7 @@ impl Observations {
                 | EventKind::AgentHealth
                 | EventKind::Incident
                 | EventKind::AlertsSuppressed
+                | EventKind::PolicyChange
         ) || !self.scope.contains(event)
         {
             return;

@@ -157,7 +157,7 @@ impl Pipeline {
     }
 
     /// An event about the agent itself, attributed to its own process.
-    fn agent_event(&self, kind: EventKind) -> Event {
+    pub fn agent_event(&self, kind: EventKind) -> Event {
         Event::new(
             self.now(),
             kind,
