@@ -34,6 +34,22 @@ const MAX_MACRO_DEPTH: usize = 32;
 /// macros several times grow exponentially).
 const MAX_EXPANSION: usize = 20_000;
 
+/// How deep lists may include lists.
+const MAX_LIST_DEPTH: usize = 32;
+
+/// How many items one list may expand to.
+const MAX_LIST_ITEMS: usize = 500_000;
+
+/// How many items all lists together may expand to (the memory they take).
+const MAX_LIST_ITEMS_TOTAL: usize = 1_000_000;
+
+/// How many values (list items and literals) and comparisons all conditions of a policy may
+/// expand to through lists and macros together: each condition is bounded by
+/// [`MAX_EXPANSION`], but thousands of rules using one large list or macro would still take
+/// minutes and gigabytes to compile.
+const MAX_VALUES_TOTAL: usize = 2_000_000;
+const MAX_EXPANSION_TOTAL: usize = 2_000_000;
+
 /// Maps byte offsets of one condition's text to places in its file.
 #[derive(Clone)]
 struct CondSrc {
@@ -76,6 +92,11 @@ struct Compiler<'d, 's> {
     macros: HashMap<String, Rc<MacroDef>>,
     /// Comparisons the current condition may still expand to.
     budget: usize,
+    /// Comparisons and values the whole policy may still expand to.
+    comparisons_left: usize,
+    values_left: usize,
+    /// The policy-wide bound was reported (once).
+    over_total: bool,
 }
 
 /// Compiles parsed sources into a policy, or every diagnostic found.
@@ -93,6 +114,9 @@ pub(crate) fn compile(sources: Vec<SourceFile>) -> Result<Policy, Vec<Diagnostic
         lists: HashMap::new(),
         macros: HashMap::new(),
         budget: MAX_EXPANSION,
+        comparisons_left: MAX_EXPANSION_TOTAL,
+        values_left: MAX_VALUES_TOTAL,
+        over_total: false,
     };
     let mut rules = Vec::new();
     let mut list_decls = Vec::new();
@@ -253,38 +277,158 @@ impl Compiler<'_, '_> {
                 }
             }
         }
-        // Items that name another list are replaced by that list's items.
-        let names: Vec<String> = self.lists.keys().cloned().collect();
-        let mut resolved: HashMap<String, Vec<Text>> = HashMap::new();
-        for name in &names {
-            let mut stack = vec![name.clone()];
-            let items = self.expand_list(name, &mut stack);
-            resolved.insert(name.clone(), items);
-        }
-        self.lists = resolved;
+        self.resolve_lists(&defined_at);
     }
 
-    fn expand_list(&mut self, name: &str, stack: &mut Vec<String>) -> Vec<Text> {
-        let items = self.lists.get(name).cloned().unwrap_or_default();
-        let mut out = Vec::new();
-        for item in items {
-            if self.lists.contains_key(&item.value) {
-                if stack.contains(&item.value) {
-                    self.diags.error(
-                        item.loc,
-                        format!("list cycle: {} -> {}", stack.join(" -> "), item.value),
-                        Some("a list cannot contain itself".into()),
-                    );
+    /// Replaces items that name another list by that list's items, within bounds: lists nest
+    /// at most [`MAX_LIST_DEPTH`] deep, one list expands to at most [`MAX_LIST_ITEMS`] items
+    /// and all of them together to [`MAX_LIST_ITEMS_TOTAL`]. Lists that include another list
+    /// several times grow exponentially (63 lists each naming the previous one twice would be
+    /// 2^63 items), so sizes are counted first and only lists within bounds are built, each
+    /// once. An error names the first list past a bound (the ones that include it are not
+    /// repeated); lists past a bound, or in error, become empty so nothing else reports them.
+    fn resolve_lists(&mut self, defined_at: &HashMap<String, Loc>) {
+        let mut names: Vec<String> = self.lists.keys().cloned().collect();
+        names.sort();
+        let index: HashMap<&str, usize> = names
+            .iter()
+            .enumerate()
+            .map(|(i, n)| (n.as_str(), i))
+            .collect();
+        let raw: Vec<Vec<Text>> = names
+            .iter()
+            .map(|n| self.lists.get(n).cloned().unwrap_or_default())
+            .collect();
+        // Per item: the list it names, if any (None for a literal or a cycle's back edge).
+        let mut edges: Vec<Vec<Option<usize>>> = raw
+            .iter()
+            .map(|items| items.iter().map(|t| index.get(t.value.as_str()).copied()).collect())
+            .collect();
+        let n = names.len();
+        const NEW: u8 = 0;
+        const OPEN: u8 = 1;
+        const DONE: u8 = 2;
+        let mut state = vec![NEW; n];
+        let mut depth = vec![0usize; n];
+        let mut size = vec![0u64; n];
+        let mut bad = vec![false; n];
+        let mut order = Vec::with_capacity(n);
+        // Depth-first, with an explicit stack: 10,000 chained lists must not overflow ours.
+        for root in 0..n {
+            if state[root] != NEW {
+                continue;
+            }
+            state[root] = OPEN;
+            let mut stack: Vec<(usize, usize)> = vec![(root, 0)];
+            while let Some(top) = stack.last_mut() {
+                let (v, next) = (top.0, top.1);
+                if next < edges[v].len() {
+                    top.1 += 1;
+                    let Some(c) = edges[v][next] else { continue };
+                    match state[c] {
+                        NEW => {
+                            state[c] = OPEN;
+                            stack.push((c, 0));
+                        }
+                        OPEN => {
+                            let from = stack.iter().position(|&(x, _)| x == c).unwrap_or(0);
+                            let path: Vec<&str> =
+                                stack[from..].iter().map(|&(x, _)| names[x].as_str()).collect();
+                            self.diags.error(
+                                raw[v][next].loc,
+                                format!("list cycle: {} -> {}", path.join(" -> "), names[c]),
+                                Some("a list cannot contain itself".into()),
+                            );
+                            edges[v][next] = None;
+                            bad[v] = true;
+                        }
+                        _ => {}
+                    }
                     continue;
                 }
-                stack.push(item.value.clone());
-                out.extend(self.expand_list(&item.value, stack));
                 stack.pop();
-            } else {
-                out.push(item);
+                state[v] = DONE;
+                order.push(v);
+                let mut d = 1usize;
+                let mut items = 0u64;
+                let mut inherited = bad[v];
+                for (item, edge) in edges[v].iter().enumerate() {
+                    match edge {
+                        Some(c) => {
+                            d = d.max(depth[*c].saturating_add(1));
+                            items = items.saturating_add(size[*c]);
+                            inherited |= bad[*c];
+                        }
+                        // A cycle's back edge was an item naming a list: it adds nothing.
+                        None if index.contains_key(raw[v][item].value.as_str()) => {}
+                        None => items = items.saturating_add(1),
+                    }
+                }
+                depth[v] = d.min(MAX_LIST_DEPTH + 1);
+                size[v] = items;
+                bad[v] = inherited;
+                if inherited {
+                    continue;
+                }
+                let at = defined_at
+                    .get(&names[v])
+                    .copied()
+                    .or_else(|| raw[v].first().map(|t| t.loc))
+                    .unwrap_or(Loc::new(0, 0));
+                if d > MAX_LIST_DEPTH {
+                    self.diags.error(
+                        at,
+                        format!(
+                            "list '{}' nests lists more than {MAX_LIST_DEPTH} levels deep",
+                            names[v]
+                        ),
+                        Some("include the items instead of a chain of lists".into()),
+                    );
+                    bad[v] = true;
+                } else if items > MAX_LIST_ITEMS as u64 {
+                    self.diags.error(
+                        at,
+                        format!(
+                            "list '{}' expands to {items} items: at most {MAX_LIST_ITEMS} are supported",
+                            names[v]
+                        ),
+                        Some("a list that names another list several times repeats its items: name it once".into()),
+                    );
+                    bad[v] = true;
+                }
             }
         }
-        out
+        // Build the lists within bounds, each once, included lists first.
+        let mut built: Vec<Vec<Text>> = vec![Vec::new(); n];
+        let mut total = 0usize;
+        for v in order {
+            if bad[v] {
+                continue;
+            }
+            if total.saturating_add(size[v] as usize) > MAX_LIST_ITEMS_TOTAL {
+                let at = defined_at.get(&names[v]).copied().unwrap_or(Loc::new(0, 0));
+                self.diags.error(
+                    at,
+                    format!(
+                        "the lists expand to more than {MAX_LIST_ITEMS_TOTAL} items in all (at list '{}')",
+                        names[v]
+                    ),
+                    Some("lists that include other lists copy their items: include fewer".into()),
+                );
+                break;
+            }
+            let mut items = Vec::with_capacity(size[v] as usize);
+            for (item, edge) in raw[v].iter().zip(&edges[v]) {
+                match edge {
+                    Some(c) => items.extend(built[*c].iter().cloned()),
+                    None if index.contains_key(item.value.as_str()) => {}
+                    None => items.push(item.clone()),
+                }
+            }
+            total += items.len();
+            built[v] = items;
+        }
+        self.lists = names.into_iter().zip(built).collect();
     }
 
     fn define_macros(&mut self, decls: &[MacroDecl]) {
@@ -521,10 +665,15 @@ impl Compiler<'_, '_> {
         stack: &mut Vec<String>,
         depth: usize,
     ) -> Option<Cond> {
-        if self.budget == 0 {
+        if self.budget == 0 || self.over_total {
             return None;
         }
         if let Expr::Cmp { field, .. } | Expr::Exists { field } | Expr::Ref(field) = e {
+            if self.comparisons_left == 0 {
+                self.total_exceeded(src.loc(field.at), "comparisons", MAX_EXPANSION_TOTAL);
+                return None;
+            }
+            self.comparisons_left -= 1;
             self.budget -= 1;
             if self.budget == 0 {
                 self.diags.error(
@@ -572,6 +721,31 @@ impl Compiler<'_, '_> {
                 value,
             } => self.compare(field, *op, *op_at, value, src),
         }
+    }
+
+    /// Reports, once, that the whole policy expands past a bound.
+    fn total_exceeded(&mut self, loc: Loc, what: &str, bound: usize) {
+        if !self.over_total {
+            self.over_total = true;
+            self.diags.error(
+                loc,
+                format!("the policy's conditions expand to more than {bound} {what} through lists and macros"),
+                Some("use a list once in one rule instead of repeating large lists or macros in many rules".into()),
+            );
+        }
+    }
+
+    /// Takes `n` values from the policy-wide budget; false (reported) when it is spent.
+    fn take_values(&mut self, n: usize, loc: Loc) -> bool {
+        if self.over_total {
+            return false;
+        }
+        if n > self.values_left {
+            self.total_exceeded(loc, "values", MAX_VALUES_TOTAL);
+            return false;
+        }
+        self.values_left -= n;
+        true
     }
 
     fn pred(&self, field: FieldRef, test: Test, loc: Loc) -> Cond {
@@ -705,6 +879,12 @@ impl Compiler<'_, '_> {
         match value {
             Operand::One(l) if op == Op::In => {
                 if !l.quoted {
+                    let size = self.lists.get(&l.text).map(Vec::len);
+                    if let Some(size) = size {
+                        if !self.take_values(size, src.loc(l.at)) {
+                            return None;
+                        }
+                    }
                     if let Some(items) = self.lists.get(&l.text) {
                         return Some(
                             items
@@ -732,6 +912,13 @@ impl Compiler<'_, '_> {
             Operand::List(items, _) => {
                 let mut out = Vec::new();
                 for item in items {
+                    let size = match self.lists.get(&item.text) {
+                        Some(list) if !item.quoted => list.len(),
+                        _ => 1,
+                    };
+                    if !self.take_values(size, src.loc(item.at)) {
+                        return None;
+                    }
                     match self.lists.get(&item.text) {
                         Some(list) if !item.quoted => out.extend(list.iter().map(|t| Val {
                             text: t.value.clone(),

@@ -201,6 +201,71 @@ fn exponential_macro_expansion_is_bounded() {
     assert!(start.elapsed().as_secs() < 20, "took {:?}", start.elapsed());
 }
 
+/// Issue 19, case 5: 63 lists each naming the previous one twice (2^63 items, a 2 KB file) are
+/// refused at the first list past the bound, quickly and with one error, not expanded.
+#[test]
+fn doubling_lists_are_refused_at_the_bound() {
+    let mut yaml = String::from("- list: b0\n  items: [x]\n");
+    for i in 1..63 {
+        yaml.push_str(&format!("- list: b{i}\n  items: [b{p}, b{p}]\n", p = i - 1));
+    }
+    yaml.push_str(&rule("kind = process_exec and process.name in (b62)"));
+    let start = std::time::Instant::now();
+    let got = errors(&yaml);
+    assert_eq!(
+        got,
+        ["policy.yaml:39:9: list 'b19' expands to 524288 items: at most 500000 are supported (a list that names another list several times repeats its items: name it once)"]
+    );
+    assert!(start.elapsed().as_secs() < 5, "took {:?}", start.elapsed());
+}
+
+/// Issue 19, case 5: 10,000 lists each naming the previous one are refused at the first list
+/// nested too deep, quickly, without overflowing the compiler's stack.
+#[test]
+fn chained_lists_are_refused_at_the_depth_bound() {
+    let mut yaml = String::from("- list: c0\n  items: [x]\n");
+    for i in 1..10_000 {
+        yaml.push_str(&format!("- list: c{i}\n  items: [c{}, y{i}]\n", i - 1));
+    }
+    yaml.push_str(&rule("kind = process_exec and process.name in (c9999)"));
+    let start = std::time::Instant::now();
+    let got = errors(&yaml);
+    assert_eq!(
+        got,
+        ["policy.yaml:65:9: list 'c32' nests lists more than 32 levels deep (include the items instead of a chain of lists)"]
+    );
+    assert!(start.elapsed().as_secs() < 5, "took {:?}", start.elapsed());
+    // 32 levels are fine.
+    let mut yaml = String::from("- list: c0\n  items: [x]\n");
+    for i in 1..32 {
+        yaml.push_str(&format!("- list: c{i}\n  items: [c{}, y{i}]\n", i - 1));
+    }
+    yaml.push_str(&rule("kind = process_exec and process.name in (c31)"));
+    let policy = Policy::compile([("policy.yaml", yaml.as_str())]).unwrap();
+    assert_eq!(policy.rules().count(), 1);
+}
+
+/// Thousands of rules each using one large list would expand to billions of values: the whole
+/// policy is bounded too, with one error.
+#[test]
+fn a_large_list_used_by_many_rules_is_bounded() {
+    let items: Vec<String> = (0..50_000).map(|i| format!("n{i}")).collect();
+    let mut yaml = format!("- list: big\n  items: [{}]\n", items.join(", "));
+    for i in 0..100 {
+        yaml.push_str(&format!(
+            "- rule: r{i}\n  id: R{i}\n  severity: low\n  condition: kind = process_exec and process.name in (big)\n"
+        ));
+    }
+    let start = std::time::Instant::now();
+    let got = errors(&yaml);
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert!(
+        got[0].contains("the policy's conditions expand to more than 2000000 values"),
+        "{got:?}"
+    );
+    assert!(start.elapsed().as_secs() < 20, "took {:?}", start.elapsed());
+}
+
 /// Unknown macros and list names are reported with the nearest known name.
 #[test]
 fn unknown_macro_and_list() {

@@ -98,6 +98,42 @@ fn validate_reports_a_misspelled_field_with_position_and_suggestion() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
+/// Issue 19, case 5: `policy validate` on 63 doubling lists (a 2 KB file that would expand to
+/// 2^63 items) and on 10,000 chained lists returns an error naming the list quickly (it ran
+/// past 60 s at 7.5 GB, and past 400 s, before).
+#[test]
+fn validate_refuses_list_expansion_bombs_quickly() {
+    let dir = temp_dir("bombs");
+    let mut doubling = String::from("- list: b0\n  items: [x]\n");
+    for i in 1..63 {
+        doubling.push_str(&format!("- list: b{i}\n  items: [b{p}, b{p}]\n", p = i - 1));
+    }
+    let mut chained = String::from("- list: c0\n  items: [x]\n");
+    for i in 1..10_000 {
+        chained.push_str(&format!("- list: c{i}\n  items: [c{}]\n", i - 1));
+    }
+    for (name, text, expect) in [
+        ("doubling.yaml", doubling, "list 'b19' expands to 524288 items: at most 500000"),
+        ("chained.yaml", chained, "list 'c32' nests lists more than 32 levels deep"),
+    ] {
+        let file = dir.join(name);
+        std::fs::write(&file, text).unwrap();
+        let start = std::time::Instant::now();
+        let out = shrike()
+            .args(["policy", "validate"])
+            .arg(&file)
+            .output()
+            .unwrap();
+        let took = start.elapsed();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{name}: {stderr}");
+        assert!(stderr.contains(expect), "{name}: {stderr}");
+        assert!(took < Duration::from_secs(10), "{name}: took {took:?}");
+        eprintln!("{name}: refused in {took:?}");
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
 /// `policy list` shows the default pack; `policy test` replays events and prints matches.
 #[test]
 fn list_and_test_work_on_the_default_pack_and_recorded_events() {
