@@ -4,11 +4,15 @@
 //! column-aligned `grep` works. An incident is the exception: a block of a few indented lines
 //! (root, first alert, counts, rules, techniques) under an `INCIDENT` line. It is for reading,
 //! not parsing: the JSON output is the contract.
+//! Every character a terminal would act on (escape sequences, newlines, C1 and bidi controls)
+//! is escaped as JSON escapes it ([`crate::text::escape_controls`]): an event is always one
+//! inert line (an incident one inert block) whatever its arguments and paths hold.
 
 use std::fmt::Write as _;
 
 use crate::incident::Incident;
 use crate::model::{Event, EventKind};
+use crate::text::escape_controls;
 
 /// Renders `event` as one line (an incident as a block) without a trailing newline.
 pub fn render(event: &Event) -> String {
@@ -150,7 +154,11 @@ pub fn render(event: &Event) -> String {
         }
         let _ = write!(line, ": {}]", alert.rule);
     }
-    line
+    // Escaped once, whole: nothing this function adds needs escaping, and no field is missed.
+    match escape_controls(&line) {
+        std::borrow::Cow::Borrowed(_) => line,
+        std::borrow::Cow::Owned(escaped) => escaped,
+    }
 }
 
 /// HH:MM:SS.mmm of a timestamp.
@@ -175,22 +183,22 @@ fn render_incident(event: &Event, i: &Incident) -> String {
         i.grouped_by
     );
     if let Some(c) = &i.container {
-        let _ = write!(out, " {} {}", c.runtime, c.id);
+        let _ = write!(out, " {} {}", c.runtime, escape_controls(&c.id));
     }
     let p = &event.process;
     let _ = write!(
         out,
         "\n  root        {} (pid {})",
-        quote_args(&p.args, &p.binary),
+        escape_controls(&quote_args(&p.args, &p.binary)),
         p.pid
     );
     for a in &event.ancestors {
-        let _ = write!(out, " <- {}({})", a.binary, a.pid);
+        let _ = write!(out, " <- {}({})", escape_controls(&a.binary), a.pid);
     }
     let _ = write!(
         out,
         "\n  first alert {} (pid {})  first {}  last {}",
-        i.first_alert.binary,
+        escape_controls(&i.first_alert.binary),
         i.first_alert.pid,
         clock_of(i.first_seen),
         clock_of(i.last_seen)
@@ -211,7 +219,7 @@ fn render_incident(event: &Event, i: &Incident) -> String {
         if r.suppressed > 0 {
             let _ = write!(out, " ({} suppressed)", r.suppressed);
         }
-        let _ = write!(out, ": {}", r.rule);
+        let _ = write!(out, ": {}", escape_controls(&r.rule));
     }
     if !i.techniques.is_empty() {
         let _ = write!(out, "\n  techniques  {}", i.techniques.join(", "));
@@ -227,16 +235,16 @@ fn serde_plain<T: serde::Serialize>(value: &T) -> String {
         .unwrap_or_default()
 }
 
-/// Arguments joined by spaces, each quoted when it is empty or contains a space; the binary
-/// when there are no arguments.
+/// Arguments joined by spaces, each in double quotes (with `"` written `\"`) when it is empty
+/// or contains white space or a quote; the binary when there are no arguments.
 fn quote_args(args: &[String], binary: &str) -> String {
     if args.is_empty() {
         return binary.to_string();
     }
     args.iter()
         .map(|a| {
-            if a.is_empty() || a.contains(char::is_whitespace) {
-                format!("{a:?}")
+            if a.is_empty() || a.contains(|c: char| c.is_whitespace() || c == '"') {
+                format!("\"{}\"", a.replace('"', "\\\""))
             } else {
                 a.clone()
             }
@@ -271,6 +279,35 @@ mod tests {
         assert_eq!(
             render(&e),
             "00:00:00.000 process_exec       42 env \"a b\" \"\"  bin=/usr/bin/env uid=0 cwd=/root  parent=/usr/bin/bash(41)"
+        );
+    }
+
+    /// Issue 19 case 6: an argv with an OSC title sequence, a file name with a clear-screen
+    /// sequence and a newline, a C1 CSI and a bidi override all come out escaped, on one line.
+    #[test]
+    fn control_characters_in_args_and_paths_are_escaped_on_one_line() {
+        let p = Arc::new(Process {
+            pid: 42,
+            binary: "/tmp/\u{202e}gpj.sh".into(),
+            args: vec!["x".into(), "\x1b]0;pwned\x07".into(), "a\nb".into()].into(),
+            cwd: "/tmp/\u{9b}2J".into(),
+            ..Process::default()
+        });
+        let e = Event::new(Timestamp(0), EventKind::ProcessExec, "n".into(), p.clone());
+        assert_eq!(
+            render(&e),
+            "00:00:00.000 process_exec       42 x \\u001b]0;pwned\\u0007 \"a\\nb\"  bin=/tmp/\\u202egpj.sh uid=0 cwd=/tmp/\\u009b2J"
+        );
+        let mut open = Event::new(Timestamp(0), EventKind::FileOpen, "n".into(), p);
+        open.file = Some(crate::model::FileInfo {
+            path: "/tmp/\x1b[2J\nfake 00:00:00.000 process_exec".into(),
+            ..Default::default()
+        });
+        let line = render(&open);
+        assert!(!line.chars().any(crate::text::is_unsafe_char), "{line:?}");
+        assert!(
+            line.contains("/tmp/\\u001b[2J\\nfake 00:00:00.000"),
+            "{line}"
         );
     }
 

@@ -5,8 +5,10 @@
 //! every event one process image causes while its ancestry stands. [`ContextCache`] keeps that
 //! JSON text per process image, keyed by the `Arc<Process>` the pipeline shares between events,
 //! and checked against the event's parent and ancestors by pointer, so a reparented process
-//! (new ancestry) is written afresh. The output is byte for byte what `serde_json` writes for
-//! the [`Event`] itself (tested). Bounded: at most `capacity` images; when full it starts over.
+//! (new ancestry) is written afresh. The output is byte for byte what
+//! [`crate::text::to_writer_terminal_safe`] writes for the [`Event`] itself (tested): JSON with
+//! the characters a terminal acts on escaped. Bounded: at most `capacity` images; when full it
+//! starts over.
 
 use std::collections::HashMap;
 use std::io::Write;
@@ -15,6 +17,7 @@ use std::sync::Arc;
 use serde_json::value::RawValue;
 
 use crate::model::{Event, Process, RawContext};
+use crate::text::{to_writer_terminal_safe, TerminalSafe};
 
 /// The JSON of process contexts recently written, by process image.
 pub struct ContextCache {
@@ -71,7 +74,7 @@ impl ContextCache {
     pub fn write<W: Write>(&mut self, event: &Event, out: &mut W) -> serde_json::Result<()> {
         // Another thread of the process: its `process.tid` differs from the cached text.
         if event.tid != event.process.tid {
-            return serde_json::to_writer(out, event);
+            return to_writer_terminal_safe(out, event);
         }
         let key = Arc::as_ptr(&event.process) as usize;
         let fresh = !self.entries.get(&key).is_some_and(|e| e.fits(event));
@@ -91,14 +94,15 @@ impl ContextCache {
             self.hits += 1;
         }
         let Some(entry) = self.entries.get(&key) else {
-            return serde_json::to_writer(out, event);
+            return to_writer_terminal_safe(out, event);
         };
         let ctx = RawContext {
             process: &entry.json[0],
             parent: &entry.json[1],
             ancestors: &entry.json[2],
         };
-        let mut serializer = serde_json::Serializer::new(out);
+        // The cached contexts are raw JSON: TerminalSafe escapes them on the way out too.
+        let mut serializer = serde_json::Serializer::with_formatter(out, TerminalSafe);
         event.serialize_with(&ctx, &mut serializer)
     }
 
@@ -205,6 +209,25 @@ mod tests {
             let e = event(&p, None, "/x");
             assert_eq!(cached(&mut cache, &e), serde_json::to_string(&e).unwrap());
             assert!(cache.entries.len() <= 4);
+        }
+    }
+
+    /// Issue 19, case 6: the cached context is escaped like the rest (a C1 CSI and a bidi
+    /// override in argv, DEL in a path): the same text as `to_writer_terminal_safe`, inert on a
+    /// terminal, the same strings to a JSON reader.
+    #[test]
+    fn cached_contexts_are_terminal_safe() {
+        let mut cache = ContextCache::new(4);
+        let p = proc(9, "/tmp/\u{202e}gpj.sh", &["x", "\u{9b}2J", "\x1b]0;t\x07"]);
+        for _ in 0..2 {
+            let e = event(&p, None, "/tmp/\u{7f}x");
+            let text = cached(&mut cache, &e);
+            let mut expected = Vec::new();
+            to_writer_terminal_safe(&mut expected, &e).unwrap();
+            assert_eq!(text, String::from_utf8(expected).unwrap());
+            assert!(!text.chars().any(crate::text::is_unsafe_char), "{text}");
+            let back: Event = serde_json::from_str(&text).unwrap();
+            assert_eq!(back.process.args[1], "\u{9b}2J");
         }
     }
 }

@@ -6,6 +6,16 @@
 //! convention of Python's `backslashreplace`. Valid UTF-8 passes through unchanged; a literal
 //! backslash is not escaped, so the rendering is readable but, for text that already contains
 //! `\x`, not reversible — a documented limit.
+//!
+//! Text a person reads (the compact output, `policy test`, diagnostics, logs) must not carry
+//! what a terminal acts on: [`escape_controls`] writes control characters (C0, DEL, C1), the
+//! Unicode bidi controls that reorder what is shown, and the line and paragraph separators as
+//! JSON escapes (`\n`, `\u001b`, `\u202e`), so an argv with `\x1b]0;pwned\x07` or a file name
+//! with a newline shows as text on one line. [`TerminalSafe`] makes JSON output do the same for
+//! the characters JSON itself leaves raw.
+
+use std::borrow::Cow;
+use std::io;
 
 /// Renders bytes as a `String`, escaping each byte that is not valid UTF-8 as `\xNN`.
 pub fn lossless_utf8(bytes: &[u8]) -> String {
@@ -30,9 +40,127 @@ pub fn split_nul_separated(block: &[u8]) -> Vec<String> {
     block.split(|&b| b == 0).map(lossless_utf8).collect()
 }
 
+/// Whether `c` must not reach a terminal raw: C0 controls and DEL, C1 controls (U+0080–U+009F,
+/// some terminals read U+009B as CSI), the bidi controls (U+061C, U+200E, U+200F, U+202A–U+202E,
+/// U+2066–U+2069) and the line and paragraph separators (U+2028, U+2029).
+pub fn is_unsafe_char(c: char) -> bool {
+    matches!(
+        c,
+        '\0'..='\x1f'
+            | '\x7f'..='\u{9f}'
+            | '\u{61c}'
+            | '\u{200e}'
+            | '\u{200f}'
+            | '\u{2028}'..='\u{202e}'
+            | '\u{2066}'..='\u{2069}'
+    )
+}
+
+/// `text` with every [unsafe](is_unsafe_char) character escaped the way JSON writes it: `\n`,
+/// `\r`, `\t`, and `\uXXXX` for the others. Borrowed when there is nothing to escape.
+pub fn escape_controls(text: &str) -> Cow<'_, str> {
+    escape_where(text, is_unsafe_char)
+}
+
+/// Like [`escape_controls`], but keeps line feeds and tabs: for text that is several lines on
+/// purpose (a log record with a list of errors).
+pub fn escape_controls_keep_lines(text: &str) -> Cow<'_, str> {
+    escape_where(text, |c| c != '\n' && c != '\t' && is_unsafe_char(c))
+}
+
+fn escape_where(text: &str, unsafe_char: impl Fn(char) -> bool) -> Cow<'_, str> {
+    let Some(first) = text.find(&unsafe_char) else {
+        return Cow::Borrowed(text);
+    };
+    let mut out = String::with_capacity(text.len() + 8);
+    out.push_str(&text[..first]);
+    for c in text[first..].chars() {
+        if !unsafe_char(c) {
+            out.push(c);
+            continue;
+        }
+        match c {
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            _ => out.push_str(&format!("\\u{:04x}", c as u32)),
+        }
+    }
+    Cow::Owned(out)
+}
+
+/// A `serde_json` formatter that also writes the [unsafe](is_unsafe_char) characters JSON
+/// leaves raw (DEL, C1, bidi controls, U+2028/U+2029) as `\uXXXX`: the same string to a JSON
+/// reader, inert on a terminal.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct TerminalSafe;
+
+impl serde_json::ser::Formatter for TerminalSafe {
+    fn write_string_fragment<W: ?Sized + io::Write>(
+        &mut self,
+        writer: &mut W,
+        fragment: &str,
+    ) -> io::Result<()> {
+        // serde_json has already escaped C0 controls, quotes and backslashes.
+        writer.write_all(escape_controls(fragment).as_bytes())
+    }
+
+    /// Raw JSON (pre-serialized contexts): the characters escaped here can only occur inside
+    /// its strings, where `\uXXXX` is the same character.
+    fn write_raw_fragment<W: ?Sized + io::Write>(
+        &mut self,
+        writer: &mut W,
+        fragment: &str,
+    ) -> io::Result<()> {
+        writer.write_all(escape_controls(fragment).as_bytes())
+    }
+}
+
+/// Serializes `value` as one line of JSON with [`TerminalSafe`] escaping.
+pub fn to_writer_terminal_safe<W: io::Write, T: serde::Serialize + ?Sized>(
+    writer: W,
+    value: &T,
+) -> serde_json::Result<()> {
+    let mut ser = serde_json::Serializer::with_formatter(writer, TerminalSafe);
+    value.serialize(&mut ser)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Issue 19 case 6: terminal sequences, newlines, C1 controls and bidi overrides are
+    /// escaped as JSON escapes them; ordinary text (including non-ASCII) is untouched.
+    #[test]
+    fn control_characters_are_escaped_as_json_escapes_them() {
+        assert!(matches!(
+            escape_controls("/usr/bin/grüße"),
+            Cow::Borrowed(_)
+        ));
+        assert_eq!(
+            escape_controls("a\x1b]0;pwned\x07b"),
+            "a\\u001b]0;pwned\\u0007b"
+        );
+        assert_eq!(escape_controls("x\ny\r\tz\x7f"), "x\\ny\\r\\tz\\u007f");
+        assert_eq!(escape_controls("\u{9b}2J \u{85}"), "\\u009b2J \\u0085");
+        assert_eq!(
+            escape_controls("evil\u{202e}txt.exe\u{2066}\u{2028}"),
+            "evil\\u202etxt.exe\\u2066\\u2028"
+        );
+        assert_eq!(escape_controls_keep_lines("a\nb\x1b"), "a\nb\\u001b");
+    }
+
+    /// JSON output: the same strings when read back, with nothing a terminal acts on.
+    #[test]
+    fn terminal_safe_json_reads_back_the_same_string() {
+        let text = "a\x1b[2J\u{9b}\u{202e}\n\u{7f}é";
+        let mut out = Vec::new();
+        to_writer_terminal_safe(&mut out, &text).unwrap();
+        let json = String::from_utf8(out).unwrap();
+        assert_eq!(json, "\"a\\u001b[2J\\u009b\\u202e\\n\\u007fé\"");
+        assert!(!json.chars().any(is_unsafe_char), "{json:?}");
+        assert_eq!(serde_json::from_str::<String>(&json).unwrap(), text);
+    }
 
     #[test]
     fn valid_utf8_passes_through_and_bad_bytes_are_escaped() {

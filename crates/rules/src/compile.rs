@@ -302,7 +302,12 @@ impl Compiler<'_, '_> {
         // Per item: the list it names, if any (None for a literal or a cycle's back edge).
         let mut edges: Vec<Vec<Option<usize>>> = raw
             .iter()
-            .map(|items| items.iter().map(|t| index.get(t.value.as_str()).copied()).collect())
+            .map(|items| {
+                items
+                    .iter()
+                    .map(|t| index.get(t.value.as_str()).copied())
+                    .collect()
+            })
             .collect();
         let n = names.len();
         const NEW: u8 = 0;
@@ -332,8 +337,10 @@ impl Compiler<'_, '_> {
                         }
                         OPEN => {
                             let from = stack.iter().position(|&(x, _)| x == c).unwrap_or(0);
-                            let path: Vec<&str> =
-                                stack[from..].iter().map(|&(x, _)| names[x].as_str()).collect();
+                            let path: Vec<&str> = stack[from..]
+                                .iter()
+                                .map(|&(x, _)| names[x].as_str())
+                                .collect();
                             self.diags.error(
                                 raw[v][next].loc,
                                 format!("list cycle: {} -> {}", path.join(" -> "), names[c]),

@@ -8,6 +8,8 @@
 use std::collections::BTreeSet;
 use std::fmt;
 
+use shrike_event::text::escape_controls;
+
 use crate::source::SourceFile;
 
 /// A place in a policy source: which file and which character.
@@ -45,16 +47,18 @@ pub struct Diagnostic {
 
 impl fmt::Display for Diagnostic {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.file)?;
+        f.write_str(&escape_controls(&self.file))?;
         if let Some(line) = self.line {
             write!(f, ":{line}")?;
             if let Some(col) = self.col {
                 write!(f, ":{col}")?;
             }
         }
-        write!(f, ": {}", self.message)?;
+        // Messages quote the policy's own text: a control character there must not reach the
+        // terminal (nor split the diagnostic over two lines).
+        write!(f, ": {}", escape_controls(&self.message))?;
         if let Some(hint) = &self.hint {
-            write!(f, " ({hint})")?;
+            write!(f, " ({})", escape_controls(hint))?;
         }
         Ok(())
     }

@@ -112,7 +112,11 @@ pub fn test_policy(policy: &Policy, events: impl BufRead) -> Result<TestReport, 
             Ok(e) => e,
             Err(e) => {
                 r.invalid += 1;
-                let _ = writeln!(r.text, "line {n}: not an event: {e}");
+                let _ = writeln!(
+                    r.text,
+                    "line {n}: not an event: {}",
+                    shrike_event::text::escape_controls(&e.to_string())
+                );
                 continue;
             }
         };
@@ -129,7 +133,7 @@ pub fn test_policy(policy: &Policy, events: impl BufRead) -> Result<TestReport, 
                 "line {n}: {} pid={} {}: {} [{}] {} ({}) action={} outcome={}",
                 event.kind,
                 event.process.pid,
-                event.process.binary,
+                shrike_event::text::escape_controls(&event.process.binary),
                 m.rule_id,
                 m.severity,
                 m.rule,

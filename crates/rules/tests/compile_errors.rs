@@ -266,6 +266,22 @@ fn a_large_list_used_by_many_rules_is_bounded() {
     assert!(start.elapsed().as_secs() < 20, "took {:?}", start.elapsed());
 }
 
+/// Issue 19, case 6: a diagnostic quoting the policy's text escapes what a terminal would act
+/// on (an escape sequence written as a YAML escape), and stays one line.
+#[test]
+fn diagnostics_escape_control_characters() {
+    let got = errors(&rule("\"kind = process_exec and \\e[2J\\u202ex = 1\""));
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert!(
+        got[0].contains("unknown field '\\u001b[2J\\u202ex'"),
+        "{got:?}"
+    );
+    assert!(
+        !got[0].chars().any(shrike_event::text::is_unsafe_char),
+        "{got:?}"
+    );
+}
+
 /// Unknown macros and list names are reported with the nearest known name.
 #[test]
 fn unknown_macro_and_list() {

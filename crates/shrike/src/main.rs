@@ -1,12 +1,13 @@
 //! The `shrike` binary: parse the command line, set up logging, run the command, and turn the
 //! outcome into an exit code (0 success, 1 failure, 2 bad command line — see `--help`).
 
-use std::io::IsTerminal;
+use std::io::Write;
 use std::process::ExitCode;
 
 use clap::{CommandFactory, FromArgMatches};
 use shrike::cli::{Cli, Command, ConfigCommand, PolicyCommand};
 use shrike::{doctor, package_docs, policy_cmd, Shutdown};
+use shrike_event::text::escape_controls_keep_lines;
 
 fn main() -> ExitCode {
     // `shrike __package-docs DIR` writes the man pages and completions for `./dev package`. It
@@ -17,7 +18,8 @@ fn main() -> ExitCode {
             Some(dir) => match package_docs::generate(std::path::Path::new(&dir)) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(err) => {
-                    eprintln!("shrike: error: {err:#}");
+                    let text = format!("{err:#}");
+                    eprintln!("shrike: error: {}", escape_controls_keep_lines(&text));
                     ExitCode::FAILURE
                 }
             },
@@ -35,7 +37,8 @@ fn main() -> ExitCode {
     match execute(cli.command, sub) {
         Ok(code) => code,
         Err(err) => {
-            eprintln!("shrike: error: {err:#}");
+            let text = format!("{err:#}");
+            eprintln!("shrike: error: {}", escape_controls_keep_lines(&text));
             ExitCode::FAILURE
         }
     }
@@ -87,10 +90,29 @@ fn execute(command: Command, sub: Option<&clap::ArgMatches>) -> anyhow::Result<E
 fn init_logging(level: &str) {
     let filter = tracing_subscriber::EnvFilter::try_new(level)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    // No colours: every character a terminal acts on is escaped on the way out (log records
+    // carry paths, rule ids and errors that came from files and events), colour codes included.
     tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
+        .with_writer(|| SafeStderr)
+        .with_ansi(false)
         .with_target(false)
         .init();
+}
+
+/// Standard error with control characters escaped ([`escape_controls_keep_lines`]): a log record
+/// is one `write` of whole lines, so line feeds and tabs are kept and everything else a terminal
+/// would act on is written as `\u001b`, `\r`, `\u202e`, ….
+struct SafeStderr;
+
+impl Write for SafeStderr {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let text = String::from_utf8_lossy(buf);
+        std::io::stderr().write_all(escape_controls_keep_lines(&text).as_bytes())?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        std::io::stderr().flush()
+    }
 }

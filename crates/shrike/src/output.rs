@@ -2,7 +2,9 @@
 //!
 //! Writes are buffered and flushed once per batch, so a burst costs one write(2) per batch
 //! rather than one per event; JSON reuses each process image's serialized context
-//! (`shrike_event::json::ContextCache`).
+//! (`shrike_event::json::ContextCache`). Both formats are safe on a terminal: compact text
+//! escapes control characters, and JSON writes the ones JSON leaves raw (DEL, C1, bidi
+//! controls) as `\uXXXX`.
 
 use std::io::{self, BufWriter, Write};
 

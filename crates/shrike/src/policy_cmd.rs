@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
+use shrike_event::text::escape_controls_keep_lines as safe;
 use shrike_rules::text;
 
 use crate::policy_source::PolicySource;
@@ -14,7 +15,7 @@ use crate::policy_source::PolicySource;
 pub fn validate(source: &PolicySource) -> ExitCode {
     match source.compile() {
         Ok(policy) => {
-            print!("{}", text::render_summary(&policy.summary()));
+            print!("{}", safe(&text::render_summary(&policy.summary())));
             ExitCode::SUCCESS
         }
         Err(diags) => {
@@ -42,7 +43,7 @@ pub fn test(source: &PolicySource, events: &PathBuf) -> Result<ExitCode> {
         ))
     };
     let report = text::test_policy(&policy, reader)?;
-    print!("{}", report.text);
+    print!("{}", safe(&report.text));
     Ok(if report.invalid > 0 {
         ExitCode::FAILURE
     } else {
@@ -52,7 +53,7 @@ pub fn test(source: &PolicySource, events: &PathBuf) -> Result<ExitCode> {
 
 /// `list`: the rules of the policy, one per line.
 pub fn list(source: &PolicySource) -> ExitCode {
-    with_policy(source, |p| print!("{}", text::list(p)))
+    with_policy(source, |p| print!("{}", safe(&text::list(p))))
 }
 
 /// `explain`: per rule, what is decided in the kernel and what stays in user space.
@@ -64,12 +65,12 @@ pub fn explain(source: &PolicySource, json: bool) -> ExitCode {
                 Err(err) => eprintln!("shrike: error: {err}"),
             }
         } else {
-            print!("{}", text::explain(p));
+            print!("{}", safe(&text::explain(p)));
             let not_held = crate::enforcement::not_held(p.kernel_plan());
             if !not_held.is_empty() {
                 println!("Not held by the kernel as written (enforce mode reports alerted, audit mode would_deny, from user space):");
                 for (id, reason) in not_held {
-                    println!("  {id}: {reason}");
+                    println!("  {id}: {}", safe(&reason));
                 }
             }
         }

@@ -113,8 +113,16 @@ fn validate_refuses_list_expansion_bombs_quickly() {
         chained.push_str(&format!("- list: c{i}\n  items: [c{}]\n", i - 1));
     }
     for (name, text, expect) in [
-        ("doubling.yaml", doubling, "list 'b19' expands to 524288 items: at most 500000"),
-        ("chained.yaml", chained, "list 'c32' nests lists more than 32 levels deep"),
+        (
+            "doubling.yaml",
+            doubling,
+            "list 'b19' expands to 524288 items: at most 500000",
+        ),
+        (
+            "chained.yaml",
+            chained,
+            "list 'c32' nests lists more than 32 levels deep",
+        ),
     ] {
         let file = dir.join(name);
         std::fs::write(&file, text).unwrap();
