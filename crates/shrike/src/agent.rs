@@ -29,7 +29,7 @@ use crate::enforcement;
 use crate::file_watch;
 use crate::health;
 use crate::observe::Observer;
-use crate::output::{Output, OutputFormat};
+use crate::output::{Output, OutputFormat, FINISH_WAIT};
 use crate::outputs::{Fanout, OutputConfig, Outputs, Select};
 use crate::pipeline::{Pipeline, PipelineOptions};
 use crate::policy_source::{enforced_changes, Due, PolicySource, PolicyWatch, Trigger, HOLD};
@@ -82,7 +82,14 @@ const OUTPUTS_GRACE: Duration = Duration::from_secs(2);
 const LOSS_CHECK: Duration = Duration::from_secs(1);
 
 /// Runs the agent, writing events to `out`, until `shutdown` is triggered.
-pub fn run<W: Write>(config: &RunConfig, out: W, shutdown: Shutdown) -> Result<()> {
+///
+/// `out` is written from a thread of its own ([`Output`]): a reader that stops reading never
+/// stalls the agent, which keeps honouring `shutdown`, and counts and reports what it drops.
+pub fn run<W: Write + Send + 'static>(
+    config: &RunConfig,
+    out: W,
+    shutdown: Shutdown,
+) -> Result<()> {
     let started = Instant::now();
     let policy = config.policy.compile().map_err(|diags| {
         anyhow!(
@@ -164,7 +171,7 @@ pub fn run<W: Write>(config: &RunConfig, out: W, shutdown: Shutdown) -> Result<(
     }
     let outputs = Outputs::start(&config.outputs).context("starting the outputs")?;
     let mut output = Fanout::new(
-        Output::new(out, config.output),
+        Output::new(out, config.output).context("starting the output thread")?,
         config.stdout.clone(),
         outputs,
     );
@@ -191,15 +198,41 @@ pub fn run<W: Write>(config: &RunConfig, out: W, shutdown: Shutdown) -> Result<(
     );
 
     let mut last_counters = sensors.counters().unwrap_or_default();
+    // Kernel loss as logged, and as reported in the stream (which waits while the output is
+    // blocked); events the output dropped and the stream has not been told of yet.
+    let mut logged_lost = last_counters.clone();
     let mut reported_lost = last_counters.clone();
+    let mut output_loss_unreported = 0u64;
+    let mut output_loss_total = 0u64;
     let mut last_backpressure = 0;
     let mut next_loss_check = Instant::now() + LOSS_CHECK;
     let mut next_stats = Instant::now() + config.stats_interval;
     let deadline = config.duration.map(|d| started + d);
     let mut result = Ok(());
 
+    // Since when the output has had no room (the agent then leaves batches in the reader's
+    // channel and the ring buffer), and whether that was logged.
+    let mut blocked_since: Option<Instant> = None;
+    let mut blocked_logged = false;
+
     while !shutdown.is_triggered() && deadline.is_none_or(|d| Instant::now() < d) {
-        match batches.recv_timeout(Duration::from_millis(200)) {
+        let received = if output.has_room() {
+            if let Some(since) = blocked_since.take() {
+                if blocked_logged {
+                    info!(
+                        blocked_ms = since.elapsed().as_millis() as u64,
+                        "the output is taking events again"
+                    );
+                }
+                blocked_logged = false;
+            }
+            batches.recv_timeout(Duration::from_millis(200))
+        } else {
+            blocked_since.get_or_insert_with(Instant::now);
+            std::thread::sleep(Duration::from_millis(20));
+            Err(RecvTimeoutError::Timeout)
+        };
+        match received {
             Ok(batch) => {
                 if let Err(err) = write_batch(
                     &mut pipeline,
@@ -294,41 +327,73 @@ pub fn run<W: Write>(config: &RunConfig, out: W, shutdown: Shutdown) -> Result<(
         let now = Instant::now();
         if now >= next_loss_check {
             next_loss_check = now + LOSS_CHECK;
-            if let Ok(counters) = sensors.counters() {
-                let backpressure = reader.stats.backpressure.load(Ordering::Relaxed);
-                let lost = counters.since(&reported_lost).lost();
+            if blocked_since.is_some_and(|t| t.elapsed() >= LOSS_CHECK) && !blocked_logged {
+                warn!("the output is not taking events (its reader is not reading): the ring buffer holds them until it is full, then the kernel drops records and counts them");
+                blocked_logged = true;
+            }
+            let dropped = output.take_dropped();
+            if dropped > 0 {
+                warn!(
+                    dropped,
+                    "the output is not taking events (its reader is not reading): events dropped"
+                );
+                output_loss_unreported += dropped;
+                output_loss_total += dropped;
+            }
+            let counters = sensors.counters().ok();
+            let backpressure = reader.stats.backpressure.load(Ordering::Relaxed);
+            if let Some(counters) = &counters {
+                let lost = counters.since(&logged_lost).lost();
                 if lost > 0 {
                     warn!(
                         lost,
                         backpressure = backpressure - last_backpressure,
                         "the kernel dropped records: ring buffer full"
                     );
-                    let event = pipeline.lost_event(Lost {
-                        ringbuf_full: lost,
-                        ..Lost::default()
-                    });
-                    if let Err(err) = output.write(&event).and_then(|_| output.flush()) {
+                    logged_lost = counters.clone();
+                }
+            }
+            last_backpressure = backpressure;
+            let ring_lost = counters
+                .as_ref()
+                .map_or(0, |c| c.since(&reported_lost).lost());
+            if ring_lost > 0 || output_loss_unreported > 0 {
+                let event = pipeline.lost_event(Lost {
+                    ringbuf_full: ring_lost,
+                    pipeline_full: output_loss_unreported,
+                    ..Lost::default()
+                });
+                match output.write_report(&event) {
+                    Ok(true) => {
+                        if let Some(counters) = &counters {
+                            reported_lost = counters.clone();
+                        }
+                        output_loss_unreported = 0;
+                        observer.event(event);
+                        observer.end_batch(&pipeline);
+                    }
+                    // Still blocked: the counts keep growing until the output takes them.
+                    Ok(false) => {}
+                    Err(err) => {
                         result = Err(err).context("writing events");
                         break;
                     }
-                    observer.event(event);
-                    observer.end_batch(&pipeline);
-                    reported_lost = counters.clone();
                 }
-                last_backpressure = backpressure;
-                // What an output dropped goes to every output (those that work receive it).
-                let outputs = output.new_drops();
-                if !outputs.is_empty() {
-                    warn!(?outputs, "outputs dropped events");
-                    let event = pipeline.lost_event(Lost {
-                        outputs,
-                        ..Lost::default()
-                    });
-                    if let Err(err) = output.write(&event).and_then(|_| output.flush()) {
-                        result = Err(err).context("writing events");
-                        break;
-                    }
+            }
+            // What an output dropped goes to every output (those that work receive it).
+            let outputs = output.new_drops();
+            if !outputs.is_empty() {
+                warn!(?outputs, "outputs dropped events");
+                let event = pipeline.lost_event(Lost {
+                    outputs,
+                    ..Lost::default()
+                });
+                if let Err(err) = output.write_report(&event) {
+                    result = Err(err).context("writing events");
+                    break;
                 }
+            }
+            if let Some(counters) = counters {
                 if now >= next_stats {
                     next_stats = now + config.stats_interval;
                     if counters != last_counters {
@@ -344,7 +409,10 @@ pub fn run<W: Write>(config: &RunConfig, out: W, shutdown: Shutdown) -> Result<(
     // channel. Keep receiving until then (it may be waiting for room), writing while we can.
     reader.request_stop();
     for batch in batches.iter() {
-        if result.is_ok() {
+        if result.is_ok() && !output.has_room() {
+            // Blocked: counted, not decoded (the exit must not wait for the output).
+            output.count_dropped(batch.len() as u64);
+        } else if result.is_ok() {
             if let Err(err) = write_batch(
                 &mut pipeline,
                 &mut detector,
@@ -369,8 +437,41 @@ pub fn run<W: Write>(config: &RunConfig, out: W, shutdown: Shutdown) -> Result<(
     let reader_stats = reader.stats.clone();
     let reader_result = reader.join();
     let counters = sensors.counters().unwrap_or_default();
+    // The last loss report, if the output takes it; then a short wait for the output to write
+    // what it holds (a blocked output does not hold up the exit).
+    let dropped = output.take_dropped();
+    output_loss_unreported += dropped;
+    output_loss_total += dropped;
+    let ring_lost = counters.since(&reported_lost).lost();
+    if result.is_ok() && (ring_lost > 0 || output_loss_unreported > 0) {
+        let event = pipeline.lost_event(Lost {
+            ringbuf_full: ring_lost,
+            pipeline_full: output_loss_unreported,
+            ..Lost::default()
+        });
+        if let Err(err) = output.write_report(&event) {
+            result = Err(err).context("writing events");
+        }
+    }
+    let unwritten = match output.finish(FINISH_WAIT) {
+        Ok(unwritten) => unwritten,
+        Err(err) => {
+            if result.is_ok() {
+                result = Err(err).context("writing events");
+            }
+            0
+        }
+    };
+    if unwritten > 0 {
+        warn!(
+            unwritten,
+            "the output is blocked: events still queued for it are not written"
+        );
+    }
     info!(
         counters = %counters,
+        output_dropped = output_loss_total,
+        output_unwritten = unwritten,
         records = reader_stats.records.load(Ordering::Relaxed),
         backpressure = reader_stats.backpressure.load(Ordering::Relaxed),
         events = pipeline.stats().events,
@@ -562,11 +663,11 @@ fn reload(
     }
 }
 
-fn write_batch<W: Write>(
+fn write_batch(
     pipeline: &mut Pipeline,
     detector: &mut Detector,
     shaper: &mut Shaper,
-    output: &mut Fanout<W>,
+    output: &mut Fanout,
     observer: &mut Observer,
     batch: &Batch,
     alerts_only: bool,
@@ -602,9 +703,9 @@ fn write_batch<W: Write>(
 
 /// Writes what the shaper has due (incident updates and closes, suppression reports): `due`
 /// is [`Shaper::tick`] or [`Shaper::finish`].
-fn write_shaped<W: Write>(
+fn write_shaped(
     shaper: &mut Shaper,
-    output: &mut Fanout<W>,
+    output: &mut Fanout,
     observer: &mut Observer,
     due: impl FnOnce(&mut Shaper, &mut Vec<shrike_event::Event>),
 ) -> Result<()> {

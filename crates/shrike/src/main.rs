@@ -49,7 +49,7 @@ fn execute(command: Command, sub: Option<&clap::ArgMatches>) -> anyhow::Result<E
         Command::Run(args) => {
             let config = args.resolve(sub)?;
             let shutdown = Shutdown::on_signals()?;
-            shrike::run(&config, std::io::stdout().lock(), shutdown)?;
+            shrike::run(&config, std::io::stdout(), shutdown)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Doctor(args) => {

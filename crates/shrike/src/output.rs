@@ -1,15 +1,36 @@
 //! Sinks: where events go. stdout as JSON lines (the contract) or compact text for humans.
 //!
-//! Writes are buffered and flushed once per batch, so a burst costs one write(2) per batch
-//! rather than one per event; JSON reuses each process image's serialized context
-//! (`shrike_event::json::ContextCache`). Both formats are safe on a terminal: compact text
-//! escapes control characters, and JSON writes the ones JSON leaves raw (DEL, C1, bidi
-//! controls) as `\uXXXX`.
+//! JSON reuses each process image's serialized context (`shrike_event::json::ContextCache`).
+//! Both formats are safe on a terminal: compact text escapes control characters, and JSON writes
+//! the ones JSON leaves raw (DEL, C1, bidi controls) as `\uXXXX`.
+//!
+//! **The agent never waits for its output.** Events are serialized on the agent's thread into
+//! one chunk per batch; a writer thread of its own does the `write(2)`s. A reader that stops
+//! reading (a paused pager, a full pipe, a stuck log shipper) blocks only that thread: the agent
+//! keeps honouring SIGINT/SIGTERM, reloading policy and checking loss. While [`MAX_QUEUED`]
+//! bytes wait for the writer ([`Output::has_room`] is false) the agent stops taking batches
+//! from the ring-buffer reader, so the ring buffer absorbs the stall as it did before (16 MiB by
+//! default) and, once full, the kernel drops records and counts them; the agent logs that loss
+//! each second as it happens and reports it in the stream as soon as the output takes events
+//! again. What must be written while there is no room (a policy change, the ring's remainder
+//! at exit) is dropped and counted instead ([`Output::take_dropped`]). At exit the writer gets
+//! [`FINISH_WAIT`] to catch up; what it could not write is counted in the final log line.
 
-use std::io::{self, BufWriter, Write};
+use std::io::{self, Write};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::mpsc::{self, Receiver, Sender};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
 use shrike_event::json::ContextCache;
 use shrike_event::{compact, Event};
+
+/// How many serialized bytes may wait for the writer thread before events are dropped.
+pub const MAX_QUEUED: usize = 2 << 20;
+
+/// How long the writer thread gets at exit to write what is queued.
+pub const FINISH_WAIT: Duration = Duration::from_millis(300);
 
 /// How events are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -20,33 +41,321 @@ pub enum OutputFormat {
     Compact,
 }
 
-pub struct Output<W: Write> {
-    writer: BufWriter<W>,
-    format: OutputFormat,
-    contexts: ContextCache,
+/// Serialized events on their way to the writer thread.
+struct Chunk {
+    bytes: Vec<u8>,
+    events: u64,
 }
 
-impl<W: Write> Output<W> {
-    pub fn new(writer: W, format: OutputFormat) -> Self {
-        Output {
-            writer: BufWriter::with_capacity(64 * 1024, writer),
+/// What the agent's thread and the writer thread share.
+#[derive(Default)]
+struct Shared {
+    /// Bytes handed to the writer and not yet written.
+    queued: AtomicUsize,
+    /// Events dropped because the writer was too far behind, not yet taken.
+    dropped: AtomicU64,
+    /// Events handed to the writer and not yet written.
+    pending_events: AtomicU64,
+    failed: AtomicBool,
+    error: Mutex<Option<io::Error>>,
+}
+
+pub struct Output {
+    format: OutputFormat,
+    contexts: ContextCache,
+    buf: Vec<u8>,
+    buf_events: u64,
+    tx: Option<Sender<Chunk>>,
+    shared: Arc<Shared>,
+    writer: Option<JoinHandle<()>>,
+}
+
+impl Output {
+    /// An output writing to `writer` from a thread of its own.
+    pub fn new<W: Write + Send + 'static>(writer: W, format: OutputFormat) -> io::Result<Self> {
+        let shared = Arc::new(Shared::default());
+        let (tx, rx) = mpsc::channel();
+        let thread_shared = shared.clone();
+        let writer = std::thread::Builder::new()
+            .name("shrike-output".into())
+            .spawn(move || write_loop(writer, rx, &thread_shared))?;
+        Ok(Output {
             format,
             contexts: ContextCache::default(),
-        }
+            buf: Vec::with_capacity(64 * 1024),
+            buf_events: 0,
+            tx: Some(tx),
+            shared,
+            writer: Some(writer),
+        })
     }
 
+    /// Serializes `event` into the current chunk (sent by [`Output::flush`]).
     pub fn write(&mut self, event: &Event) -> io::Result<()> {
-        match self.format {
-            OutputFormat::Json => self
-                .contexts
-                .write(event, &mut self.writer)
-                .map_err(io::Error::from)?,
-            OutputFormat::Compact => self.writer.write_all(compact::render(event).as_bytes())?,
-        }
-        self.writer.write_all(b"\n")
+        self.check()?;
+        serialize(&mut self.buf, event, self.format, &mut self.contexts)?;
+        self.buf_events += 1;
+        Ok(())
     }
 
+    /// Whether the writer is less than [`MAX_QUEUED`] bytes behind: the agent takes more
+    /// batches only then.
+    pub fn has_room(&self) -> bool {
+        self.shared.queued.load(Ordering::Relaxed) < MAX_QUEUED
+    }
+
+    /// Counts `events` as dropped without serializing them (the output has no room for them).
+    pub fn count_dropped(&self, events: u64) {
+        self.shared.dropped.fetch_add(events, Ordering::Relaxed);
+    }
+
+    /// Hands the current chunk to the writer thread; when the writer is [`MAX_QUEUED`] bytes
+    /// or more behind, drops it and counts its events instead. Never blocks. (A chunk may take
+    /// the queue past the bound by its own size: the agent checks [`Output::has_room`] before
+    /// each batch.)
     pub fn flush(&mut self) -> io::Result<()> {
-        self.writer.flush()
+        self.check()?;
+        if self.buf.is_empty() {
+            return Ok(());
+        }
+        if !self.has_room() {
+            self.count_dropped(self.buf_events);
+            self.buf.clear();
+            self.buf_events = 0;
+            return Ok(());
+        }
+        let bytes = std::mem::replace(&mut self.buf, Vec::with_capacity(64 * 1024));
+        let events = std::mem::take(&mut self.buf_events);
+        self.send(Chunk { bytes, events })
+    }
+
+    /// Writes `event` (a report about the agent itself) only if the writer has room for it now;
+    /// `false` when it does not (nothing is counted: the caller keeps what it wanted to report).
+    pub fn write_report(&mut self, event: &Event) -> io::Result<bool> {
+        self.flush()?;
+        let mut bytes = Vec::with_capacity(512);
+        serialize(&mut bytes, event, self.format, &mut self.contexts)?;
+        if !self.has_room() {
+            return Ok(false);
+        }
+        self.send(Chunk { bytes, events: 1 })?;
+        Ok(true)
+    }
+
+    /// Events dropped since the last call because the output was not taking them.
+    pub fn take_dropped(&self) -> u64 {
+        self.shared.dropped.swap(0, Ordering::Relaxed)
+    }
+
+    /// Waits up to `wait` for the writer to write everything queued, and returns how many
+    /// events it could not write in that time (the output is blocked). A blocked writer thread
+    /// is left behind: it ends with the process.
+    pub fn finish(mut self, wait: Duration) -> io::Result<u64> {
+        self.flush()?;
+        drop(self.tx.take());
+        let deadline = Instant::now() + wait;
+        while self.shared.pending_events.load(Ordering::Relaxed) > 0 && Instant::now() < deadline {
+            if self.shared.failed.load(Ordering::Relaxed) {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        let unwritten = self.shared.pending_events.load(Ordering::Relaxed);
+        if unwritten == 0 {
+            if let Some(writer) = self.writer.take() {
+                let _ = writer.join();
+            }
+        }
+        self.check()?;
+        Ok(unwritten)
+    }
+
+    fn send(&mut self, chunk: Chunk) -> io::Result<()> {
+        let Some(tx) = &self.tx else {
+            return Err(io::Error::other("the output is closed"));
+        };
+        self.shared
+            .queued
+            .fetch_add(chunk.bytes.len(), Ordering::Relaxed);
+        self.shared
+            .pending_events
+            .fetch_add(chunk.events, Ordering::Relaxed);
+        if tx.send(chunk).is_err() {
+            self.check()?;
+            return Err(io::Error::other("the output's writer thread stopped"));
+        }
+        Ok(())
+    }
+
+    /// The writer's error, once it has failed (a closed pipe, a full disk).
+    fn check(&self) -> io::Result<()> {
+        if !self.shared.failed.load(Ordering::Relaxed) {
+            return Ok(());
+        }
+        let mut error = self.shared.error.lock().unwrap_or_else(|e| e.into_inner());
+        Err(match error.take() {
+            Some(err) => err,
+            None => io::Error::other("the output failed"),
+        })
+    }
+}
+
+fn serialize(
+    buf: &mut Vec<u8>,
+    event: &Event,
+    format: OutputFormat,
+    contexts: &mut ContextCache,
+) -> io::Result<()> {
+    match format {
+        OutputFormat::Json => contexts.write(event, buf)?,
+        OutputFormat::Compact => buf.extend_from_slice(compact::render(event).as_bytes()),
+    }
+    buf.push(b'\n');
+    Ok(())
+}
+
+/// The writer thread: writes chunks in order, flushing when it has caught up; stops at the
+/// first error (and says so) or when the agent closes the channel.
+fn write_loop<W: Write>(mut writer: W, rx: Receiver<Chunk>, shared: &Shared) {
+    let fail = |err: io::Error| {
+        *shared.error.lock().unwrap_or_else(|e| e.into_inner()) = Some(err);
+        shared.failed.store(true, Ordering::Relaxed);
+    };
+    while let Ok(chunk) = rx.recv() {
+        if let Err(err) = writer.write_all(&chunk.bytes) {
+            return fail(err);
+        }
+        shared
+            .queued
+            .fetch_sub(chunk.bytes.len(), Ordering::Relaxed);
+        shared
+            .pending_events
+            .fetch_sub(chunk.events, Ordering::Relaxed);
+        if shared.queued.load(Ordering::Relaxed) == 0 {
+            if let Err(err) = writer.flush() {
+                return fail(err);
+            }
+        }
+    }
+    if let Err(err) = writer.flush() {
+        fail(err);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use shrike_event::{EventKind, Process, Timestamp};
+
+    use super::*;
+
+    fn event() -> Event {
+        Event::new(
+            Timestamp(0),
+            EventKind::ProcessExec,
+            "n".into(),
+            Arc::new(Process::default()),
+        )
+    }
+
+    /// A writer that blocks until released, like a pipe nobody reads.
+    struct Held(Arc<(Mutex<bool>, std::sync::Condvar)>, Arc<Mutex<Vec<u8>>>);
+
+    impl Write for Held {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            let (lock, cv) = &*self.0;
+            let mut open = lock.lock().unwrap();
+            while !*open {
+                open = cv.wait(open).unwrap();
+            }
+            self.1.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    /// Behind a writer that does not take anything, writing and flushing never block: events
+    /// past the queue's bound are counted as dropped, a report waits for room, and `finish`
+    /// returns after its wait with the count of what was not written. Once released, what was
+    /// queued is written in order.
+    #[test]
+    fn a_blocked_writer_never_blocks_the_agent_and_loss_is_counted() {
+        let gate = Arc::new((Mutex::new(false), std::sync::Condvar::new()));
+        let sink = Arc::new(Mutex::new(Vec::new()));
+        let mut out = Output::new(Held(gate.clone(), sink.clone()), OutputFormat::Json).unwrap();
+        let started = Instant::now();
+        let mut sent = 0u64;
+        for _ in 0..200 {
+            for _ in 0..100 {
+                out.write(&event()).unwrap();
+                sent += 1;
+            }
+            out.flush().unwrap();
+        }
+        assert!(started.elapsed() < Duration::from_secs(5), "writes blocked");
+        let dropped = out.take_dropped();
+        assert!(
+            dropped > 0,
+            "20,000 events cannot all fit in {MAX_QUEUED} bytes"
+        );
+        assert_eq!(out.take_dropped(), 0, "taken once");
+        // Fill what is left of the queue until one more event is dropped; then a report (an
+        // event of the same size) finds no room and is not counted.
+        let mut dropped_more = 0;
+        while dropped_more == 0 {
+            out.write(&event()).unwrap();
+            out.flush().unwrap();
+            sent += 1;
+            dropped_more = out.take_dropped();
+        }
+        assert!(!out.write_report(&event()).unwrap());
+        assert_eq!(out.take_dropped(), 0);
+        let waited = Instant::now();
+        let pending = out.shared.pending_events.load(Ordering::Relaxed);
+        let unwritten = out.finish(Duration::from_millis(100)).unwrap();
+        assert!(waited.elapsed() < Duration::from_secs(1));
+        assert_eq!(unwritten, pending);
+        assert_eq!(unwritten + dropped + dropped_more, sent);
+        // Released: the queued events arrive whole.
+        *gate.0.lock().unwrap() = true;
+        gate.1.notify_all();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while (sink.lock().unwrap().iter().filter(|&&b| b == b'\n').count() as u64) < unwritten {
+            assert!(
+                Instant::now() < deadline,
+                "the queued events were not written"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// A writer that fails (a closed pipe) makes the next write or flush fail with its error.
+    #[test]
+    fn a_failing_writer_is_reported() {
+        struct Closed;
+        impl Write for Closed {
+            fn write(&mut self, _: &[u8]) -> io::Result<usize> {
+                Err(io::Error::from(io::ErrorKind::BrokenPipe))
+            }
+            fn flush(&mut self) -> io::Result<()> {
+                Ok(())
+            }
+        }
+        let mut out = Output::new(Closed, OutputFormat::Compact).unwrap();
+        out.write(&event()).unwrap();
+        out.flush().unwrap();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let err = loop {
+            if let Err(err) = out.write(&event()).and_then(|_| out.flush()) {
+                break err;
+            }
+            assert!(Instant::now() < deadline, "the failure was not reported");
+            std::thread::sleep(Duration::from_millis(10));
+        };
+        assert_eq!(err.kind(), io::ErrorKind::BrokenPipe);
     }
 }

@@ -80,9 +80,10 @@ fn fork_burst_of_ten_thousand_is_delivered_or_counted_and_the_agent_recovers() {
     assert!(status.success(), "{stderr}");
 }
 
-/// Behind a consumer that stops reading, the ring buffer fills and the kernel drops records:
-/// every drop is counted and reported in the stream as `events_lost`, and what was delivered
-/// plus what was reported lost covers the burst.
+/// Behind a consumer that stops reading, events are dropped — by the agent once its output
+/// queue is full (`pipeline_full`), or by the kernel if the ring fills first (`ringbuf_full`):
+/// every drop is counted, logged, and reported in the stream as `events_lost`, and what was
+/// delivered plus what was reported lost covers the burst.
 #[test]
 fn a_stalled_consumer_makes_loss_that_is_counted_and_reported() {
     if !require_root("a_stalled_consumer_makes_loss_that_is_counted_and_reported") {
@@ -109,7 +110,10 @@ fn a_stalled_consumer_makes_loss_that_is_counted_and_reported() {
     let lost = |evs: &[serde_json::Value]| -> u64 {
         evs.iter()
             .filter(|e| kind_is(e, "events_lost"))
-            .map(|e| e["lost"]["ringbuf_full"].as_u64().unwrap_or(0))
+            .map(|e| {
+                e["lost"]["ringbuf_full"].as_u64().unwrap_or(0)
+                    + e["lost"]["pipeline_full"].as_u64().unwrap_or(0)
+            })
             .sum()
     };
     // The loss is reported within the agent's loss-check period once it can write again.
@@ -121,7 +125,7 @@ fn a_stalled_consumer_makes_loss_that_is_counted_and_reported() {
     eprintln!("stalled consumer, {N} execs into a 1 MiB ring: {delivered} delivered, {lost} records reported lost");
     assert!(
         lost > 0,
-        "a stalled consumer must overflow a 1 MiB ring with {N} execs"
+        "a stalled consumer must make the agent drop some of {N} execs"
     );
     assert!(delivered < N, "some execs were lost");
     assert!(
@@ -129,7 +133,7 @@ fn a_stalled_consumer_makes_loss_that_is_counted_and_reported() {
         "{delivered} delivered + {lost} lost < {N}"
     );
     assert!(
-        stderr.contains("ring buffer full"),
+        stderr.contains("ring buffer full") || stderr.contains("the output is not taking events"),
         "the loss is also logged: {stderr}"
     );
 }

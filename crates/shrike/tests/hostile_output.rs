@@ -186,3 +186,165 @@ fn json_output_is_terminal_safe_and_reads_back_the_same_strings() {
         .unwrap()
         .ends_with("-\u{1b}[2J\nfake"));
 }
+
+/// Runs `n` processes (`/usr/bin/true MARKER`) from two parallel shell loops.
+fn burst(n: usize, m: &str) {
+    let script = format!(
+        "burst() {{ i=0; while [ $i -lt {half} ]; do /usr/bin/true {m}; i=$((i+1)); done; }}; burst & burst & wait",
+        half = n / 2
+    );
+    assert!(Command::new("bash")
+        .arg("-c")
+        .arg(&script)
+        .status()
+        .unwrap()
+        .success());
+}
+
+/// Waits until a stderr line contains `needle`; returns every line seen.
+fn wait_stderr(
+    rx: &mpsc::Receiver<String>,
+    seen: &mut Vec<String>,
+    needle: &str,
+    within: Duration,
+) -> bool {
+    let deadline = Instant::now() + within;
+    if seen.iter().any(|l| l.contains(needle)) {
+        return true;
+    }
+    while let Ok(line) = rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+        let hit = line.contains(needle);
+        seen.push(line);
+        if hit {
+            return true;
+        }
+    }
+    false
+}
+
+/// Issue 19, case 4: two agents whose stdout is held by a reader that never reads, during a
+/// 5,000-process burst: each logs the events it drops while blocked as it happens, and each
+/// exits within a second of SIGTERM (one) and SIGINT (the other), successfully.
+#[test]
+fn signals_are_honoured_within_a_second_while_stdout_is_blocked() {
+    if !require_root("signals_are_honoured_within_a_second_while_stdout_is_blocked") {
+        return;
+    }
+    let m = marker("blocked");
+    let mut agents = Vec::new();
+    for signal in [libc::SIGTERM, libc::SIGINT] {
+        let mut child = spawn_raw(&[]);
+        let errs = stderr_lines(&mut child);
+        let seen = wait_ready(&errs);
+        // The pipe's read end stays open and is never read.
+        let held = child.stdout.take().unwrap();
+        agents.push((signal, child, errs, seen, held));
+    }
+    burst(5_000, &m);
+    for (_, _, errs, seen, _) in &mut agents {
+        assert!(
+            wait_stderr(
+                errs,
+                seen,
+                "the output is not taking events",
+                Duration::from_secs(10)
+            ),
+            "no loss logged while the output was blocked:\n{}",
+            seen.join("\n")
+        );
+    }
+    for (signal, mut child, errs, mut seen, held) in agents {
+        let sent = Instant::now();
+        // SAFETY: kill(2) with the pid of a child this test spawned and has not reaped.
+        unsafe { libc::kill(child.id() as i32, signal) };
+        let status = loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                break status;
+            }
+            assert!(
+                sent.elapsed() < Duration::from_secs(10),
+                "signal {signal} ignored while stdout was blocked"
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        };
+        let took = sent.elapsed();
+        wait_stderr(&errs, &mut seen, "final counters", Duration::from_secs(2));
+        eprintln!("signal {signal} with stdout blocked: exited in {took:?}");
+        assert!(status.success(), "{status:?}:\n{}", seen.join("\n"));
+        assert!(
+            took < Duration::from_secs(1),
+            "signal {signal}: exit took {took:?}:\n{}",
+            seen.join("\n")
+        );
+        assert!(
+            seen.iter()
+                .any(|l| l.contains("output_dropped=") && !l.contains("output_dropped=0")),
+            "the final counters count what the output dropped:\n{}",
+            seen.join("\n")
+        );
+        drop(held);
+    }
+}
+
+/// Issue 19, case 4: behind a reader that holds stdout during a burst and then drains it, the
+/// stall is logged while it lasts, the records dropped meanwhile (by the kernel once the ring
+/// buffer is full, `ringbuf_full`, or by the agent, `pipeline_full`) are reported in the stream
+/// as `events_lost` once the output reads again, and what was delivered plus what was reported
+/// lost covers the burst.
+#[test]
+fn loss_while_the_output_is_blocked_is_reported_in_the_stream_once_it_drains() {
+    if !require_root("loss_while_the_output_is_blocked_is_reported_in_the_stream_once_it_drains") {
+        return;
+    }
+    const N: usize = 5_000;
+    let gate = Gate::default();
+    // A 1 MiB ring buffer, so that the burst overflows it behind the held output.
+    let agent = Agent::start_gated(
+        &["--no-file-sensor", "--no-net", "--ring-buffer-mb", "1"],
+        Some(gate.clone()),
+    );
+    let m = marker("drain");
+    burst(N, &m);
+    let logged = (0..100).any(|_| {
+        std::thread::sleep(Duration::from_millis(100));
+        agent.stderr().contains("the output is not taking events")
+    });
+    assert!(logged, "no loss logged while blocked:\n{}", agent.stderr());
+    gate.open();
+    let lost = |evs: &[serde_json::Value]| -> u64 {
+        evs.iter()
+            .filter(|e| kind_is(e, "events_lost"))
+            .map(|e| {
+                e["lost"]["pipeline_full"].as_u64().unwrap_or(0)
+                    + e["lost"]["ringbuf_full"].as_u64().unwrap_or(0)
+            })
+            .sum()
+    };
+    assert!(
+        agent.wait_all(Duration::from_secs(30), |evs| lost(evs) > 0),
+        "no events_lost once the output drained:\n{}",
+        agent.stderr()
+    );
+    let (status, stderr, all) = agent.stop_and_collect();
+    assert!(status.success(), "{stderr}");
+    let execs = all
+        .iter()
+        .filter(|e| kind_is(e, "process_exec") && has_arg(e, &m))
+        .count();
+    let exits = all
+        .iter()
+        .filter(|e| kind_is(e, "process_exit") && e["process"]["binary"] == "/usr/bin/true")
+        .count();
+    let lost = lost(&all);
+    eprintln!("burst of {N} behind a held stdout: {execs} execs and {exits} exits delivered, {lost} events reported lost");
+    assert!(execs < N, "a held stdout must make the agent drop events");
+    assert!(
+        stderr.contains("the kernel dropped records") || stderr.contains("events dropped"),
+        "the loss was logged: {stderr}"
+    );
+    assert!(
+        (execs + exits) as u64 + lost >= 2 * N as u64,
+        "{execs} execs + {exits} exits + {lost} lost < {}",
+        2 * N
+    );
+}

@@ -225,7 +225,25 @@ fn watch(args: &LearnArgs, obs: &mut Observations) -> Result<()> {
     });
     let shutdown = Shutdown::on_signals()?;
     info!(scope = %obs.scope.describe(), "learning: stop with Ctrl-C (or --duration)");
-    let mut sink = Sink::new(obs);
-    crate::agent::run(&config, &mut sink, shutdown)?;
+    // The agent writes its output from a thread of its own (a blocked output must never stall
+    // it), so the sink owns what it fills; the observations come back once the agent stopped.
+    let shared = std::sync::Arc::new(std::sync::Mutex::new(obs.clone()));
+    crate::agent::run(&config, SharedSink(shared.clone()), shutdown)?;
+    *obs = shared.lock().unwrap_or_else(|e| e.into_inner()).clone();
     Ok(())
+}
+
+/// A [`Sink`] the agent's output thread can own. The agent writes whole lines (one chunk of
+/// events per write), so each write is read on its own.
+struct SharedSink(std::sync::Arc<std::sync::Mutex<Observations>>);
+
+impl Write for SharedSink {
+    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+        let mut obs = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        Sink::new(&mut obs).write(data)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }

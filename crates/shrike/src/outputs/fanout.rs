@@ -4,7 +4,7 @@
 //! reached through `Deref` (stdout keeps its own flow control; the other outputs never block).
 
 use std::collections::BTreeMap;
-use std::io::{self, Write};
+use std::io;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
@@ -14,8 +14,8 @@ use shrike_event::Event;
 use super::{OutputStats, Outputs, Select};
 use crate::output::Output;
 
-pub struct Fanout<W: Write> {
-    stdout: Output<W>,
+pub struct Fanout {
+    stdout: Output,
     /// `None`: stdout takes no events (the configuration lists outputs but not stdout).
     stdout_select: Option<Select>,
     /// stdout's counters: `sent` is what was written (stdout blocks rather than drops).
@@ -23,8 +23,8 @@ pub struct Fanout<W: Write> {
     outputs: Outputs,
 }
 
-impl<W: Write> Fanout<W> {
-    pub fn new(stdout: Output<W>, stdout_select: Option<Select>, outputs: Outputs) -> Self {
+impl Fanout {
+    pub fn new(stdout: Output, stdout_select: Option<Select>, outputs: Outputs) -> Self {
         Fanout {
             stdout,
             stdout_select,
@@ -50,6 +50,29 @@ impl<W: Write> Fanout<W> {
         self.stdout.flush()
     }
 
+    /// Writes a report about the agent itself (`events_lost`) to every output; the result is
+    /// stdout's ([`Output::write_report`]: `false` when stdout had no room for it now).
+    pub fn write_report(&mut self, event: &Event) -> io::Result<bool> {
+        self.outputs.send(event);
+        match &self.stdout_select {
+            Some(_) => self.stdout.write_report(event),
+            None => Ok(true),
+        }
+    }
+
+    /// Whether the agent may take more batches: stdout holds the pipeline back (the ring
+    /// buffer absorbs a stall) only when it is the only output; beside other outputs it drops
+    /// what it has no room for (counted, reported as `pipeline_full`) like any other output,
+    /// so a blocked stdout cannot starve them.
+    pub fn has_room(&self) -> bool {
+        !self.outputs.is_empty() || self.stdout_select.is_none() || self.stdout.has_room()
+    }
+
+    /// Finishes stdout ([`Output::finish`]); call [`Fanout::close_outputs`] first.
+    pub fn finish(self, wait: Duration) -> io::Result<u64> {
+        self.stdout.finish(wait)
+    }
+
     /// Every output's counters, stdout's first when stdout takes events (for metrics and
     /// the API). The `Arc`s stay valid and current for the agent's lifetime.
     pub fn stats(&self) -> Vec<Arc<OutputStats>> {
@@ -73,15 +96,15 @@ impl<W: Write> Fanout<W> {
     }
 }
 
-impl<W: Write> std::ops::Deref for Fanout<W> {
-    type Target = Output<W>;
-    fn deref(&self) -> &Output<W> {
+impl std::ops::Deref for Fanout {
+    type Target = Output;
+    fn deref(&self) -> &Output {
         &self.stdout
     }
 }
 
-impl<W: Write> std::ops::DerefMut for Fanout<W> {
-    fn deref_mut(&mut self) -> &mut Output<W> {
+impl std::ops::DerefMut for Fanout {
+    fn deref_mut(&mut self) -> &mut Output {
         &mut self.stdout
     }
 }
