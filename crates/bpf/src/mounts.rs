@@ -3,10 +3,24 @@
 //! A fresh machine may mount none of tracefs, bpffs, securityfs or debugfs. shrike mounts what
 //! it needs at start (securityfs to read the active LSM list, bpffs to pin objects, tracefs for
 //! classic tracepoints), says so in its log and in `doctor`, and never assumes they exist.
+//!
+//! What shrike mounts is marked as its own (the mount's source is `shrike`, visible in
+//! /proc/mounts), root-only where the file system takes a mode (bpffs: `mode=0700`; the kernel's
+//! default is 1777, which lets every user create and remove entries beside shrike's pins), and
+//! unmounted again when nothing needs it: [`unmount_if_ours`] for bpffs once no pin is left,
+//! [`release_run_dir`] for what shrike mounted under [`RUN_DIR`] (cgroup2, where the system had
+//! none).
 
 use std::ffi::CString;
 use std::io;
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
+
+/// The mount source shrike gives the file systems it mounts, so they can be told apart later.
+pub const SOURCE: &str = "shrike";
+
+/// shrike's own directory for mount points (root-only).
+pub const RUN_DIR: &str = "/run/shrike";
 
 /// A special file system shrike may need.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -118,17 +132,23 @@ pub fn ensure(fs: SpecialFs) -> io::Result<Mounted> {
 fn mount_at(fs: SpecialFs, path: &Path) -> io::Result<Mounted> {
     std::fs::create_dir_all(path)?;
     let c = |s: &str| CString::new(s).map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e));
-    let source = c(fs.fstype())?;
+    let source = c(SOURCE)?;
+    let fstype = c(fs.fstype())?;
     let target = c(&path.to_string_lossy())?;
+    // Root-only: bpffs would otherwise be 1777.
+    let data = (fs == SpecialFs::Bpffs)
+        .then(|| c("mode=0700"))
+        .transpose()?;
     // SAFETY: all pointers are valid NUL-terminated strings that outlive the call; data is
-    // NULL, which mount(2) accepts for these file systems.
+    // NULL or a NUL-terminated option string, which mount(2) accepts for these file systems.
     let rc = unsafe {
         libc::mount(
             source.as_ptr(),
             target.as_ptr(),
-            source.as_ptr(),
+            fstype.as_ptr(),
             0,
-            std::ptr::null(),
+            data.as_ref()
+                .map_or(std::ptr::null(), |d| d.as_ptr().cast()),
         )
     };
     if rc != 0 {
@@ -148,9 +168,174 @@ fn mount_at(fs: SpecialFs, path: &Path) -> io::Result<Mounted> {
     })
 }
 
+/// The (source, mount point, type) of every mount, from /proc/self/mounts.
+fn mount_table() -> Vec<(String, PathBuf, String)> {
+    std::fs::read_to_string("/proc/self/mounts")
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|line| {
+            let mut f = line.split_whitespace();
+            let (source, point, kind) = (f.next()?, f.next()?, f.next()?);
+            Some((
+                unescape_octal(source),
+                PathBuf::from(unescape_octal(point)),
+                kind.to_string(),
+            ))
+        })
+        .collect()
+}
+
+fn unmount(path: &Path) -> io::Result<()> {
+    let target = CString::new(path.to_string_lossy().as_bytes())
+        .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+    // SAFETY: target is a valid NUL-terminated string that outlives the call. MNT_DETACH: what
+    // still holds the mount (an open descriptor) keeps it until it lets go.
+    if unsafe { libc::umount2(target.as_ptr(), libc::MNT_DETACH) } != 0 {
+        let err = io::Error::last_os_error();
+        return Err(io::Error::new(
+            err.kind(),
+            format!("unmounting {}: {err}", path.display()),
+        ));
+    }
+    Ok(())
+}
+
+/// Unmounts the `fs` at `path` if shrike mounted it (its source is [`SOURCE`]) and nothing is
+/// left in it (but what the kernel itself puts there); true when it did.
+pub fn unmount_if_ours(fs: SpecialFs, path: &Path) -> io::Result<bool> {
+    let ours = mount_table()
+        .iter()
+        .any(|(source, point, kind)| source == SOURCE && point == path && kind == fs.fstype());
+    // The kernel's bpf_preload puts maps.debug and progs.debug in every new bpffs.
+    let preloaded = |name: &std::ffi::OsStr| {
+        fs == SpecialFs::Bpffs && (name == "maps.debug" || name == "progs.debug")
+    };
+    let empty = std::fs::read_dir(path)?
+        .flatten()
+        .all(|entry| preloaded(&entry.file_name()));
+    if !ours || !empty {
+        return Ok(false);
+    }
+    unmount(path)?;
+    Ok(true)
+}
+
+/// Makes [`RUN_DIR`] exist as a root-only directory (0700); a directory there that another user
+/// owns or can write to is refused.
+pub fn prepare_run_dir() -> io::Result<PathBuf> {
+    let dir = PathBuf::from(RUN_DIR);
+    match std::fs::symlink_metadata(&dir) {
+        Ok(_) => check_private_dir(&dir, "shrike's run directory")?,
+        Err(err) if err.kind() == io::ErrorKind::NotFound => create_private_dir(&dir)?,
+        Err(err) => return Err(err),
+    }
+    Ok(dir)
+}
+
+/// Unmounts every file system mounted under [`RUN_DIR`] (only shrike mounts there) and removes
+/// the directories left empty. Returns the mount points it unmounted.
+pub fn release_run_dir() -> io::Result<Vec<PathBuf>> {
+    let run = Path::new(RUN_DIR);
+    let mut unmounted = Vec::new();
+    for (_, point, _) in mount_table() {
+        if point.starts_with(run) && point != run {
+            unmount(&point)?;
+            let _ = std::fs::remove_dir(&point);
+            unmounted.push(point);
+        }
+    }
+    let _ = std::fs::remove_dir(run);
+    Ok(unmounted)
+}
+
+/// Creates `dir` with mode 0700 whatever the umask.
+pub fn create_private_dir(dir: &Path) -> io::Result<()> {
+    std::fs::DirBuilder::new().mode(0o700).create(dir)?;
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+}
+
+/// Checks that `dir` is a real directory (not a symlink) owned by root that no other user can
+/// write to, or says which of these it is not and how to fix it; a root-owned directory that
+/// others can only read or enter is tightened to 0700.
+pub fn check_private_dir(dir: &Path, what: &str) -> io::Result<()> {
+    let meta = std::fs::symlink_metadata(dir)?;
+    let refuse = |why: String| {
+        io::Error::new(
+            io::ErrorKind::PermissionDenied,
+            format!(
+                "refusing {what} {}: {why}, so another user could add, replace or remove what shrike keeps there; remove it as root (rm -r {}) and start again",
+                dir.display(),
+                dir.display()
+            ),
+        )
+    };
+    if !meta.file_type().is_dir() {
+        return Err(refuse("it is not a directory (a symlink or a file)".into()));
+    }
+    if meta.uid() != 0 {
+        return Err(refuse(format!(
+            "it is owned by uid {}, not root",
+            meta.uid()
+        )));
+    }
+    if meta.mode() & 0o022 != 0 {
+        return Err(refuse(format!(
+            "its mode {:04o} lets other users write to it",
+            meta.mode() & 0o7777
+        )));
+    }
+    if meta.mode() & 0o077 != 0 {
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
+    use std::os::unix::fs::PermissionsExt;
+
     use super::*;
+
+    /// A directory another user owns, one others can write to, and a symlink are refused with
+    /// the reason and the fix; a root-owned 0755 directory is tightened to 0700. (As root.)
+    #[test]
+    fn private_dirs_refuse_foreign_owners_and_writable_modes() {
+        // SAFETY: geteuid has no preconditions.
+        if unsafe { libc::geteuid() } != 0 {
+            eprintln!("SKIPPED: needs root to chown");
+            return;
+        }
+        let base = std::env::temp_dir().join(format!("shrike-private-{}", std::process::id()));
+        std::fs::create_dir_all(&base).unwrap();
+        let mine = base.join("mine");
+        create_private_dir(&mine).unwrap();
+        assert_eq!(std::fs::metadata(&mine).unwrap().mode() & 0o7777, 0o700);
+        std::fs::set_permissions(&mine, std::fs::Permissions::from_mode(0o755)).unwrap();
+        check_private_dir(&mine, "x").unwrap();
+        assert_eq!(std::fs::metadata(&mine).unwrap().mode() & 0o7777, 0o700);
+
+        let theirs = base.join("theirs");
+        std::fs::create_dir(&theirs).unwrap();
+        std::os::unix::fs::chown(&theirs, Some(65534), Some(65534)).unwrap();
+        let err = check_private_dir(&theirs, "the pin directory").unwrap_err();
+        assert!(
+            err.to_string().contains("owned by uid 65534, not root"),
+            "{err}"
+        );
+        assert!(err.to_string().contains("rm -r"), "{err}");
+
+        let open = base.join("open");
+        std::fs::create_dir(&open).unwrap();
+        std::fs::set_permissions(&open, std::fs::Permissions::from_mode(0o777)).unwrap();
+        let err = check_private_dir(&open, "x").unwrap_err();
+        assert!(err.to_string().contains("mode 0777"), "{err}");
+
+        let link = base.join("link");
+        std::os::unix::fs::symlink(&mine, &link).unwrap();
+        let err = check_private_dir(&link, "x").unwrap_err();
+        assert!(err.to_string().contains("not a directory"), "{err}");
+        std::fs::remove_dir_all(&base).unwrap();
+    }
 
     #[test]
     fn finds_mount_points_by_type_and_unescapes_spaces() {

@@ -7,8 +7,17 @@
 //! its own links, and only then removes the old link pins — both sets run for a moment, so
 //! there is no gap. Without the flag, a start that finds pins adopts them the same way and then
 //! removes them all, and a stop detaches everything.
+//!
+//! **Root-only.** Whoever can write to the pin directory can remove enforcement (unlinking a
+//! link pin detaches it) or make the next agent adopt what they left there. The directory and
+//! its `maps/` and `links/` are created 0700 and pins are 0600 (the kernel's default for a pin);
+//! a directory found there that another user owns, that others can write to, or that is a
+//! symlink — and a pin another user owns or can write — is refused loudly: no adoption, and
+//! `--keep-enforcing` does not start. bpffs is mounted `mode=0700` when shrike mounts it, and
+//! unmounted again when the last pin is removed (unless something else put files in it).
 
 use std::io;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use crate::mounts::{self, SpecialFs};
@@ -36,7 +45,8 @@ pub struct Pins {
 
 impl Pins {
     /// The pins a previous run left in /sys/fs/bpf/shrike, if that is a bpffs and they exist
-    /// (without a bpffs mounted there, no pins can have survived).
+    /// (without a bpffs mounted there, no pins can have survived). A pin directory that is not
+    /// root's alone is refused: logged as an error, and not adopted.
     pub fn existing() -> Option<Pins> {
         let dir = SpecialFs::Bpffs.default_path().join(PIN_DIR);
         let mounted = std::fs::read_to_string("/proc/self/mounts")
@@ -46,17 +56,54 @@ impl Pins {
                 l.split_whitespace().nth(1) == Some("/sys/fs/bpf")
                     && l.split_whitespace().nth(2) == Some("bpf")
             });
-        (mounted && dir.is_dir()).then_some(Pins { dir })
+        if !mounted || std::fs::symlink_metadata(&dir).is_err() {
+            return None;
+        }
+        let pins = Pins { dir };
+        match pins.check() {
+            Ok(()) => Some(pins),
+            Err(err) => {
+                tracing::error!(%err, "pinned enforcement not adopted");
+                None
+            }
+        }
     }
 
-    /// The pin directory /sys/fs/bpf/shrike, mounting bpffs at /sys/fs/bpf and creating the
-    /// directory when needed. Always there, so the next agent finds it.
+    /// The pin directory /sys/fs/bpf/shrike, mounting bpffs at /sys/fs/bpf (mode 0700) and
+    /// creating the directories (0700) when needed. Always there, so the next agent finds it.
+    /// Refused when what is there is not root's alone.
     pub fn create() -> io::Result<Pins> {
         let root = mounts::ensure_at_default(SpecialFs::Bpffs)?.path;
+        check_bpffs_root(&root)?;
         let dir = root.join(PIN_DIR);
-        std::fs::create_dir_all(dir.join("maps"))?;
-        std::fs::create_dir_all(dir.join("links"))?;
-        Ok(Pins { dir })
+        for d in [dir.clone(), dir.join("maps"), dir.join("links")] {
+            match std::fs::symlink_metadata(&d) {
+                Ok(_) => {}
+                Err(err) if err.kind() == io::ErrorKind::NotFound => {
+                    mounts::create_private_dir(&d)?
+                }
+                Err(err) => return Err(err),
+            }
+        }
+        let pins = Pins { dir };
+        pins.check()?;
+        Ok(pins)
+    }
+
+    /// Checks the directory, its `maps/` and `links/` (when present) and every pin in them.
+    fn check(&self) -> io::Result<()> {
+        mounts::check_private_dir(&self.dir, "the pin directory")?;
+        for sub in ["maps", "links"] {
+            let d = self.dir.join(sub);
+            if std::fs::symlink_metadata(&d).is_err() {
+                continue;
+            }
+            mounts::check_private_dir(&d, "the pin directory")?;
+            for pin in list(&d) {
+                check_pin(&pin)?;
+            }
+        }
+        Ok(())
     }
 
     pub fn dir(&self) -> &Path {
@@ -92,7 +139,78 @@ impl Pins {
         let _ = std::fs::remove_dir(self.dir.join("maps"));
         let _ = std::fs::remove_dir(self.dir.join("links"));
         let _ = std::fs::remove_dir(&self.dir);
+        // bpffs was only needed for the pins: if shrike mounted it and it is empty, unmount it.
+        if let Some(root) = self.dir.parent() {
+            match mounts::unmount_if_ours(SpecialFs::Bpffs, root) {
+                Ok(true) => {
+                    tracing::info!(path = %root.display(), "unmounted the bpffs shrike had mounted for its pins")
+                }
+                Ok(false) => {}
+                Err(err) => tracing::warn!(%err, "could not unmount the bpffs shrike had mounted"),
+            }
+        }
     }
+}
+
+/// A pin must be root's and writable by root alone (the kernel makes pins 0600); one readable
+/// by others is tightened to 0600.
+fn check_pin(pin: &Path) -> io::Result<()> {
+    let meta = std::fs::symlink_metadata(pin)?;
+    let refuse = |why: String| {
+        io::Error::new(
+            io::ErrorKind::PermissionDenied,
+            format!(
+                "refusing the pin {}: {why}; remove it as root (rm {}) and start again",
+                pin.display(),
+                pin.display()
+            ),
+        )
+    };
+    if meta.file_type().is_symlink() || meta.file_type().is_dir() {
+        return Err(refuse("it is not a pinned object".into()));
+    }
+    if meta.uid() != 0 {
+        return Err(refuse(format!(
+            "it is owned by uid {}, not root",
+            meta.uid()
+        )));
+    }
+    if meta.mode() & 0o022 != 0 {
+        return Err(refuse(format!(
+            "its mode {:04o} lets other users write to it",
+            meta.mode() & 0o7777
+        )));
+    }
+    if meta.mode() & 0o077 != 0 {
+        std::fs::set_permissions(pin, std::fs::Permissions::from_mode(0o600))?;
+    }
+    Ok(())
+}
+
+/// The bpffs root: shrike's pin directory is safe in it only if other users cannot rename or
+/// remove entries they do not own (not writable by them, or sticky). A root that everybody can
+/// write to (the kernel's default 1777 where someone else mounted it) is worth a warning.
+fn check_bpffs_root(root: &Path) -> io::Result<()> {
+    let meta = std::fs::metadata(root)?;
+    let mode = meta.mode() & 0o7777;
+    if mode & 0o022 != 0 && mode & 0o1000 == 0 {
+        return Err(io::Error::new(
+            io::ErrorKind::PermissionDenied,
+            format!(
+                "refusing to pin under {}: its mode {mode:04o} lets other users rename or remove shrike's pin directory; remount it root-only (mount -o remount,mode=0700 {})",
+                root.display(),
+                root.display()
+            ),
+        ));
+    }
+    if mode & 0o002 != 0 {
+        tracing::warn!(
+            path = %root.display(),
+            mode = format!("{mode:04o}"),
+            "bpffs is writable by every user (sticky: they cannot touch shrike's pins, but can create entries beside them); mounting it with mode=0700 keeps it root-only"
+        );
+    }
+    Ok(())
 }
 
 fn list(dir: &Path) -> Vec<PathBuf> {

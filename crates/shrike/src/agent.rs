@@ -108,6 +108,11 @@ pub fn run<W: Write + Send + 'static>(
         info!("no file, privilege or kernel-integrity rule and no watched path: the file sensor is not armed");
     }
     let configured_watch = config.sensors.file.as_ref().map(|f| f.watch.clone());
+    // Where the system has no cgroup2 mounted, the network sensor mounts one under shrike's
+    // run directory: make that directory root-only first.
+    if shrike_bpf::mounts::find_mount("cgroup2").is_none() {
+        shrike_bpf::mounts::prepare_run_dir().context("preparing shrike's run directory")?;
+    }
     let sensors = Sensors::load(&sensor_opts).context("loading the sensors")?;
     let capabilities = sensors.capabilities();
     let mut missing = check_capabilities(&policy, &capabilities, config.allow_degraded)?;
@@ -489,6 +494,16 @@ pub fn run<W: Write + Send + 'static>(
         None => info!("detaching all programs"),
     }
     drop(sensors);
+    // What shrike mounted under its run directory is not needed once the sensors are gone (a
+    // cgroup program stays attached to its cgroup without the mount).
+    match shrike_bpf::mounts::release_run_dir() {
+        Ok(points) => {
+            for point in points {
+                info!(path = %point.display(), "unmounted what shrike had mounted");
+            }
+        }
+        Err(err) => warn!(%err, "could not release shrike's run directory"),
+    }
     reader_result.context("ring-buffer reader")?;
     result
 }

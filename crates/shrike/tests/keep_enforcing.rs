@@ -1,16 +1,56 @@
 //! `--keep-enforcing`: enforcement stays in force while the agent is stopped or crashed, the
 //! next start adopts it without a gap, and a start and stop without the flag removes it all.
-//! One test, so that no other agent of this binary adopts the pins midway.
+//! The pins are root's alone: another user can neither remove them nor plant a directory the
+//! next agent adopts, and a bpffs shrike mounted is root-only and unmounted when no pin needs
+//! it. The tests take one lock, so that no other agent of this binary adopts the pins midway.
 
 mod common;
 
-use std::os::unix::process::ExitStatusExt;
+use std::os::unix::fs::MetadataExt;
+use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::Mutex;
 
 use common::*;
 
 const PINS: &str = "/sys/fs/bpf/shrike";
+
+/// One test of this binary at a time.
+static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+
+/// `sh -c script` as the user nobody (uid and gid 65534, no supplementary groups): what an
+/// unprivileged local user can do.
+fn as_nobody(script: &str) -> std::process::Output {
+    let mut cmd = Command::new("/bin/sh");
+    cmd.arg("-c").arg(script);
+    // SAFETY: setgroups, setgid and setuid are async-signal-safe and touch no memory of the
+    // parent; this runs in the forked child before exec.
+    unsafe {
+        cmd.pre_exec(|| {
+            if libc::setgroups(0, std::ptr::null()) != 0
+                || libc::setgid(65534) != 0
+                || libc::setuid(65534) != 0
+            {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    cmd.output().unwrap()
+}
+
+/// Mode bits and owner of `path` (not following a symlink).
+fn mode_and_owner(path: &Path) -> (u32, u32) {
+    let meta = std::fs::symlink_metadata(path).unwrap();
+    (meta.mode() & 0o7777, meta.uid())
+}
+
+fn pins_in(sub: &str) -> Vec<PathBuf> {
+    std::fs::read_dir(Path::new(PINS).join(sub))
+        .map(|d| d.flatten().map(|e| e.path()).collect())
+        .unwrap_or_default()
+}
 
 /// Removes pins a failed run may leave, so later tests start clean.
 struct PinGuard;
@@ -42,6 +82,7 @@ fn enforcement_survives_stop_and_crash_and_is_removed_without_the_flag() {
     if !require_root("enforcement_survives_stop_and_crash_and_is_removed_without_the_flag") {
         return;
     }
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let _guard = PinGuard;
     let dir: PathBuf = std::env::temp_dir().join(marker("keep"));
     std::fs::create_dir_all(&dir).unwrap();
@@ -69,6 +110,18 @@ fn enforcement_survives_stop_and_crash_and_is_removed_without_the_flag() {
         "links are pinned"
     );
     assert!(stopped(&victim), "enforced while the agent is stopped");
+    // Root's alone: directories 0700, pins 0600, all owned by root.
+    for d in [
+        PINS.to_string(),
+        format!("{PINS}/maps"),
+        format!("{PINS}/links"),
+    ] {
+        assert_eq!(mode_and_owner(Path::new(&d)), (0o700, 0), "{d}");
+    }
+    for pin in pins_in("maps").iter().chain(&pins_in("links")) {
+        let (mode, owner) = mode_and_owner(pin);
+        assert_eq!((mode & 0o077, owner), (0, 0), "{}: {mode:o}", pin.display());
+    }
 
     // 2. A restart with the flag adopts the pins; a crash (SIGKILL) leaves enforcement on.
     let agent = Agent::start_process_only(&[args[0], args[1], "--keep-enforcing"]);
@@ -83,6 +136,22 @@ fn enforcement_survives_stop_and_crash_and_is_removed_without_the_flag() {
     std::thread::sleep(std::time::Duration::from_millis(300));
     assert!(stopped(&victim), "enforced after the agent crashed");
     drop(agent);
+    // Issue 19, case 2: after the crash another user cannot remove (or add) pins.
+    let links = pins_in("links").len();
+    let out = as_nobody(&format!(
+        "rm -f {PINS}/links/* {PINS}/maps/*; rm -rf {PINS}; mkdir {PINS}/links/x; mv {PINS} /sys/fs/bpf/moved"
+    ));
+    assert!(
+        !out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(pins_in("links").len(), links, "a user removed link pins");
+    assert!(!Path::new("/sys/fs/bpf/moved").exists());
+    assert!(
+        stopped(&victim),
+        "enforced after another user tried to remove the pins"
+    );
 
     // 3. A start without the flag adopts (no gap), then removes the pins; its stop detaches all.
     let agent = Agent::start_process_only(&args);
@@ -103,5 +172,110 @@ fn enforcement_survives_stop_and_crash_and_is_removed_without_the_flag() {
         "nothing enforces after a stop without the flag"
     );
     assert!(Command::new(&victim).status().unwrap().success());
+
+    // 4. Issue 19, case 2: a pin directory another user made before a start is refused loudly:
+    // --keep-enforcing does not start, a start without it does not adopt it.
+    let planted = as_nobody(&format!("mkdir -p {PINS}/links {PINS}/maps"));
+    if !planted.status.success() {
+        // The bpffs root is root-only here: the user cannot plant it; make the state by hand.
+        std::fs::create_dir_all(Path::new(PINS).join("links")).unwrap();
+        std::os::unix::fs::chown(PINS, Some(65534), Some(65534)).unwrap();
+    }
+    assert_ne!(mode_and_owner(Path::new(PINS)).1, 0);
+    let out = Command::new(env!("CARGO_BIN_EXE_shrike"))
+        .args(["run", "--no-file-sensor", "--no-net", "--duration", "5"])
+        .args([args[0], args[1], "--keep-enforcing"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains(
+            "refusing the pin directory /sys/fs/bpf/shrike: it is owned by uid 65534, not root"
+        ),
+        "{stderr}"
+    );
+    let agent = Agent::start_process_only(&args);
+    assert!(
+        agent.stderr().contains("pinned enforcement not adopted"),
+        "{}",
+        agent.stderr()
+    );
+    let (status, stderr) = agent.stop();
+    assert!(status.success(), "{stderr}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// Issue 19, cases 2 and 7: where no bpffs and no cgroup2 are mounted (a private mount
+/// namespace with both unmounted), `--keep-enforcing` mounts bpffs root-only (1700, source
+/// `shrike`) and keeps it for its pins; a start without the flag removes the pins and unmounts
+/// it. The cgroup2 the network sensor mounted under /run/shrike is unmounted at exit and the
+/// directory removed.
+#[test]
+fn what_shrike_mounts_is_root_only_and_unmounted_when_not_needed() {
+    if !require_root("what_shrike_mounts_is_root_only_and_unmounted_when_not_needed") {
+        return;
+    }
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let dir: PathBuf = std::env::temp_dir().join(marker("mounts"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let shrike = env!("CARGO_BIN_EXE_shrike");
+    let script = format!(
+        r#"set -u
+while grep -q ' /sys/fs/bpf bpf ' /proc/self/mounts; do umount /sys/fs/bpf || exit 3; done
+for p in $(awk '$3 == "cgroup2" {{print $2}}' /proc/self/mounts); do umount -l "$p" || exit 4; done
+{shrike} run --no-file-sensor --keep-enforcing --duration 2 >/dev/null 2>{d}/keep.log || exit 5
+grep ' /sys/fs/bpf bpf ' /proc/self/mounts > {d}/bpffs-kept
+stat -c '%a %u' /sys/fs/bpf /sys/fs/bpf/shrike > {d}/modes
+grep -c /run/shrike /proc/self/mounts > {d}/run-mounts
+{shrike} run --no-file-sensor --duration 2 >/dev/null 2>{d}/plain.log || exit 6
+grep ' /sys/fs/bpf ' /proc/self/mounts > {d}/bpffs-after
+exit 0
+"#,
+        d = dir.display()
+    );
+    let out = Command::new("unshare")
+        .args(["--mount", "--propagation", "private", "sh", "-c", &script])
+        .output()
+        .unwrap();
+    let read = |name: &str| std::fs::read_to_string(dir.join(name)).unwrap_or_default();
+    assert!(
+        out.status.success(),
+        "{:?}: {}\nkeep.log:\n{}\nplain.log:\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr),
+        read("keep.log"),
+        read("plain.log")
+    );
+    let kept = read("bpffs-kept");
+    assert!(
+        kept.starts_with("shrike /sys/fs/bpf bpf ") && kept.contains("mode=700"),
+        "bpffs mounted by shrike, root-only, kept for the pins: {kept}"
+    );
+    // bpffs always sets the sticky bit on its root.
+    assert_eq!(read("modes"), "1700 0\n700 0\n");
+    let keep_log = read("keep.log");
+    assert!(keep_log.contains("mounted cgroup2"), "{keep_log}");
+    assert!(
+        keep_log.contains("unmounted what shrike had mounted")
+            && keep_log.contains("/run/shrike/cgroup2"),
+        "{keep_log}"
+    );
+    assert_eq!(
+        read("run-mounts").trim(),
+        "0",
+        "nothing left mounted under /run/shrike"
+    );
+    assert!(!Path::new("/run/shrike").exists(), "/run/shrike removed");
+    let plain_log = read("plain.log");
+    assert!(
+        plain_log.contains("unmounted the bpffs shrike had mounted"),
+        "{plain_log}"
+    );
+    assert_eq!(
+        read("bpffs-after"),
+        "",
+        "bpffs unmounted once no pin needs it"
+    );
     std::fs::remove_dir_all(&dir).unwrap();
 }
