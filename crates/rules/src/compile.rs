@@ -160,18 +160,20 @@ pub(crate) fn compile(sources: Vec<SourceFile>) -> Result<Policy, Vec<Diagnostic
         return Err(diags.into_vec());
     }
     if compiled.len() > usize::from(u16::MAX) {
-        return Err(vec![Diagnostic::file_level(
-            sources
-                .first()
-                .map(|s| s.name.as_str())
-                .unwrap_or("<policy>"),
-            format!(
-                "{} rules: at most {} are supported",
+        // Blamed on the first rule past the limit, in the file that has it.
+        let first_over = &compiled[usize::from(u16::MAX)].info;
+        return Err(vec![Diagnostic {
+            file: first_over.file.clone(),
+            line: Some(first_over.line),
+            col: Some(first_over.col),
+            message: format!(
+                "{} rules: at most {} are supported (this is rule {})",
                 compiled.len(),
-                u16::MAX
+                u16::MAX,
+                usize::from(u16::MAX) + 1
             ),
-            None,
-        )]);
+            hint: Some("use fewer rules: one rule matches many values through a list".into()),
+        }]);
     }
     Ok(Policy::new(compiled, sources, list_count, macro_count))
 }

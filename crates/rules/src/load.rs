@@ -58,8 +58,11 @@ pub(crate) fn read_files<P: AsRef<Path>>(
     for p in paths {
         let p = p.as_ref();
         let name = p.display().to_string();
-        match std::fs::read_to_string(p) {
-            Ok(text) => out.push((name, text)),
+        match std::fs::read(p) {
+            Ok(bytes) => match String::from_utf8(bytes) {
+                Ok(text) => out.push((name, text)),
+                Err(e) => errors.push(not_utf8(&name, e.as_bytes(), e.utf8_error())),
+            },
             Err(e) => errors.push(Diagnostic::file_level(
                 &name,
                 format!("cannot read policy file: {e}"),
@@ -71,5 +74,33 @@ pub(crate) fn read_files<P: AsRef<Path>>(
         Ok(out)
     } else {
         Err(errors)
+    }
+}
+
+/// A policy file that is not UTF-8, reported at the line and column of its first bad byte.
+fn not_utf8(name: &str, bytes: &[u8], err: std::str::Utf8Error) -> Diagnostic {
+    let at = err.valid_up_to();
+    let before = &bytes[..at];
+    let line_start = before
+        .iter()
+        .rposition(|&b| b == b'\n')
+        .map_or(0, |i| i + 1);
+    let line = before.iter().filter(|&&b| b == b'\n').count() + 1;
+    // The bytes before `at` are valid UTF-8: count characters, as other columns do.
+    let col = String::from_utf8_lossy(&before[line_start..])
+        .chars()
+        .count()
+        + 1;
+    Diagnostic {
+        file: name.to_string(),
+        line: Some(line as u32),
+        col: Some(col as u32),
+        message: format!(
+            "the policy file is not UTF-8 text: byte 0x{:02x} cannot start or continue a character",
+            bytes[at]
+        ),
+        hint: Some(
+            "save the file as UTF-8; write other bytes in a double-quoted string as \\xNN".into(),
+        ),
     }
 }

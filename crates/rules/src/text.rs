@@ -92,7 +92,7 @@ pub fn test<P: AsRef<Path>>(paths: &[P], events: impl BufRead) -> Result<TestRep
 /// Replays `shrike_event::Event` JSON lines through `policy` and reports each match as
 /// `line N: KIND pid=PID BINARY: RULE-ID [severity] name (mitre) action=… outcome=…`. Blank
 /// lines are skipped; lines that are not events are reported and counted.
-pub fn test_policy(policy: &Policy, events: impl BufRead) -> Result<TestReport, TestError> {
+pub fn test_policy(policy: &Policy, mut events: impl BufRead) -> Result<TestReport, TestError> {
     let mut r = TestReport {
         text: String::new(),
         events: 0,
@@ -102,13 +102,34 @@ pub fn test_policy(policy: &Policy, events: impl BufRead) -> Result<TestReport, 
     };
     let mut rates = crate::RateState::new();
     let mut matches = Vec::new();
-    for (i, line) in events.lines().enumerate() {
-        let line = line?;
+    let mut raw = Vec::new();
+    let mut n = 0;
+    loop {
+        raw.clear();
+        if events.read_until(b'\n', &mut raw)? == 0 {
+            break;
+        }
+        n += 1;
+        let bytes = raw.strip_suffix(b"\n").unwrap_or(&raw);
+        let bytes = bytes.strip_suffix(b"\r").unwrap_or(bytes);
+        // A bad byte is one bad line, not the end of the replay.
+        let line = match std::str::from_utf8(bytes) {
+            Ok(line) => line,
+            Err(e) => {
+                r.invalid += 1;
+                let _ = writeln!(
+                    r.text,
+                    "line {n}: not an event: not UTF-8 (byte 0x{:02x} at byte {})",
+                    bytes[e.valid_up_to()],
+                    e.valid_up_to() + 1
+                );
+                continue;
+            }
+        };
         if line.trim().is_empty() {
             continue;
         }
-        let n = i + 1;
-        let event: Event = match serde_json::from_str(&line) {
+        let event: Event = match serde_json::from_str(line) {
             Ok(e) => e,
             Err(e) => {
                 r.invalid += 1;

@@ -19,9 +19,32 @@ pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
 
-    /// Log level for the agent's own logs (stderr): error, warn, info, debug, trace.
-    #[arg(long, global = true, default_value = "info", env = "SHRIKE_LOG")]
+    /// Log level for the agent's own logs (stderr): error, warn, info, debug, trace or off;
+    /// or directives per target, e.g. `info,libbpf=debug`.
+    #[arg(long, global = true, default_value = "info", env = "SHRIKE_LOG", value_parser = parse_log_level)]
     pub log_level: String,
+}
+
+const LOG_LEVELS: [&str; 6] = ["error", "warn", "info", "debug", "trace", "off"];
+
+/// A log level or comma-separated `[TARGET=]LEVEL` directives; anything else is an error that
+/// names the valid levels (a misspelled level must not turn logging off).
+pub fn parse_log_level(text: &str) -> Result<String, String> {
+    for directive in text.split(',') {
+        let level = match directive.rsplit_once('=') {
+            Some((target, level)) if !target.trim().is_empty() => level,
+            Some(_) => return Err(format!("'{directive}': a directive is TARGET=LEVEL")),
+            None => directive,
+        };
+        if !LOG_LEVELS.contains(&level.trim().to_ascii_lowercase().as_str()) {
+            return Err(format!(
+                "unknown log level '{}': use one of {} (or TARGET=LEVEL, comma-separated)",
+                level.trim(),
+                LOG_LEVELS.join(", ")
+            ));
+        }
+    }
+    Ok(text.to_string())
 }
 
 const EXIT_CODES: &str = "Exit codes:\n  0  success (doctor: shrike can run here)\n  1  failure (doctor: shrike cannot run here; run: could not start or stopped on an error)\n  2  invalid command line";

@@ -33,6 +33,83 @@ use shrike_bpf::net::{
 
 use crate::pipeline::net::NetRuleInfo;
 
+/// How many rules the configuration may hold (their indexes follow `CONFIG_INDEX_BASE`).
+pub const MAX_RULES: usize = 0x0fff;
+
+/// A JSON value in which no object has a key twice: `{"cidr": "10.0.0.0/8", "cidr": "0/0"}`
+/// would otherwise keep only the last, silently.
+struct Strict(Value);
+
+impl<'de> serde::Deserialize<'de> for Strict {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(StrictVisitor).map(Strict)
+    }
+}
+
+struct StrictVisitor;
+
+impl<'de> serde::de::Visitor<'de> for StrictVisitor {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
+        Ok(Value::Bool(v))
+    }
+
+    fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+
+    fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+
+    fn visit_f64<E>(self, v: f64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+
+    fn visit_str<E>(self, v: &str) -> Result<Value, E> {
+        Ok(Value::String(v.to_string()))
+    }
+
+    fn visit_string<E>(self, v: String) -> Result<Value, E> {
+        Ok(Value::String(v))
+    }
+
+    fn visit_unit<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+
+    fn visit_none<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        let mut out = Vec::new();
+        while let Some(Strict(v)) = seq.next_element()? {
+            out.push(v);
+        }
+        Ok(Value::Array(out))
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        let mut out = serde_json::Map::new();
+        while let Some(key) = map.next_key::<String>()? {
+            if out.contains_key(&key) {
+                return Err(serde::de::Error::custom(format!(
+                    "duplicate key {key:?}: each key may appear once in an object"
+                )));
+            }
+            let Strict(value) = map.next_value()?;
+            out.insert(key, value);
+        }
+        Ok(Value::Object(out))
+    }
+}
+
 /// A parsed configuration: what the sensor loads and what the pipeline says in alerts.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NetConfig {
@@ -49,7 +126,9 @@ pub fn load(path: &Path) -> Result<NetConfig> {
 
 /// Parses a configuration text.
 pub fn parse(text: &str) -> Result<NetConfig> {
-    let root: Value = serde_json::from_str(text).context("not valid JSON")?;
+    let root = serde_json::from_str::<Strict>(text)
+        .context("not valid JSON")?
+        .0;
     let Some(obj) = root.as_object() else {
         bail!("the top level must be an object with \"rules\", \"dns\", \"interfaces\"");
     };
@@ -85,11 +164,14 @@ pub fn parse(text: &str) -> Result<NetConfig> {
         Some(Value::Array(list)) => list,
         Some(other) => bail!("\"rules\" must be a list, not {other}"),
     };
+    if list.len() > MAX_RULES {
+        bail!("{} rules: at most {MAX_RULES} are supported", list.len());
+    }
     for (i, r) in list.iter().enumerate() {
         let index = CONFIG_INDEX_BASE
             .checked_add(i as u16)
-            .filter(|_| i < 0x0fff)
-            .context("too many rules")?;
+            .filter(|_| i < MAX_RULES)
+            .with_context(|| format!("too many rules: at most {MAX_RULES} are supported"))?;
         let (rule, info) = parse_rule(r, index).with_context(|| format!("rule {}", i + 1))?;
         rules.push(rule);
         infos.push(info);
@@ -295,5 +377,34 @@ mod tests {
         }
         let empty = parse("{}").unwrap();
         assert!(empty.options.dns && !empty.options.required);
+    }
+
+    /// Issue 19, case 7: a key given twice (in a rule or at the top) is refused with its
+    /// position instead of the last one silently winning; too many rules says the limit.
+    #[test]
+    fn duplicate_keys_are_refused_and_the_rule_limit_is_named() {
+        for text in [
+            r#"{"rules": [{"cidr": "10.0.0.0/8", "cidr": "0.0.0.0/0"}]}"#,
+            r#"{"dns": true, "dns": false}"#,
+        ] {
+            let err = format!("{:#}", parse(text).unwrap_err());
+            assert!(err.contains("duplicate key"), "{text}: {err}");
+            assert!(err.contains("line 1 column"), "{text}: {err}");
+        }
+        let rules = vec![r#"{"cidr": "10.0.0.1"}"#; MAX_RULES + 1].join(",");
+        let err = format!(
+            "{:#}",
+            parse(&format!(r#"{{"rules": [{rules}]}}"#)).unwrap_err()
+        );
+        assert_eq!(err, "4096 rules: at most 4095 are supported");
+        let rules = vec![r#"{"cidr": "10.0.0.1"}"#; MAX_RULES].join(",");
+        assert_eq!(
+            parse(&format!(r#"{{"rules": [{rules}]}}"#))
+                .unwrap()
+                .options
+                .rules
+                .len(),
+            MAX_RULES
+        );
     }
 }

@@ -16,7 +16,7 @@
 //! refused — is a `policy_change` event naming the enforcing rules it touches.
 
 use std::os::unix::fs::MetadataExt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -33,12 +33,19 @@ pub struct PolicySource {
 }
 
 impl PolicySource {
-    /// Compiles the policy: the default pack (if on) and the files.
+    /// Compiles the policy: the default pack (if on) and the files. A file that is a copy of one
+    /// of the embedded pack's files (`shrike policy validate policies/default/*.yaml`) is the
+    /// pack itself: it is compiled once, not once more against itself.
     pub fn compile(&self) -> Result<Policy, Vec<Diagnostic>> {
-        match (self.default_pack, self.files.is_empty()) {
+        let files: Vec<&PathBuf> = self
+            .files
+            .iter()
+            .filter(|f| !(self.default_pack && is_pack_copy(f)))
+            .collect();
+        match (self.default_pack, files.is_empty()) {
             (true, true) => Policy::default_pack(),
-            (true, false) => Policy::default_pack_with(&self.files),
-            (false, _) => Policy::load(&self.files),
+            (true, false) => Policy::default_pack_with(&files),
+            (false, _) => Policy::load(&files),
         }
     }
 
@@ -57,6 +64,15 @@ impl PolicySource {
             (false, false) => files,
         }
     }
+}
+
+/// Whether `path` holds exactly the text of one of the embedded default pack's files.
+fn is_pack_copy(path: &Path) -> bool {
+    std::fs::read(path).is_ok_and(|bytes| {
+        shrike_rules::pack::DEFAULT_PACK
+            .iter()
+            .any(|(_, text)| text.as_bytes() == bytes.as_slice())
+    })
 }
 
 /// How often unchanged files are looked at.

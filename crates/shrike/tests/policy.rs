@@ -142,6 +142,115 @@ fn validate_refuses_list_expansion_bombs_quickly() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
+/// Issue 19, case 7: bad input to the policy commands is placed: a policy file with a byte
+/// that is not UTF-8 gets its line and column; `policy test` names the event line with the bad
+/// byte and still replays the others (and escapes what it prints); a file with too many rules
+/// is blamed, at the first rule past the limit, on itself; the default pack's own files given
+/// to `validate` are the pack, not a second copy of it; a misspelled log level is an error
+/// naming the valid ones.
+#[test]
+fn bad_input_to_the_policy_commands_is_placed() {
+    let dir = temp_dir("placed");
+    let file = dir.join("latin1.yaml");
+    let mut text = marker_rule("X-1", Path::new("/usr/bin/x"), "alert", "enforce").into_bytes();
+    let at = text.windows(6).position(|w| w == b"Marker").unwrap();
+    text.insert(at + 3, 0xe9);
+    std::fs::write(&file, &text).unwrap();
+    let out = shrike()
+        .args(["policy", "validate"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "{}:1:12: the policy file is not UTF-8 text: byte 0xe9",
+            file.display()
+        )),
+        "{stderr}"
+    );
+
+    let events = dir.join("events.jsonl");
+    let memfd_exec = r#"{"time":"2026-01-01T00:00:00.000000000Z","kind":"process_exec","node":"n","process":{"pid":5,"tid":5,"ppid":1,"exec_id":"0000000000000005","binary":"/memfd:\u001b[2Jx","args":["x"],"binary_memfd":true,"cwd":"/","comm":"x"},"parent":null,"ancestors":[]}"#;
+    let mut lines = format!("{memfd_exec}\n").into_bytes();
+    lines.extend_from_slice(b"{\"kind\": \"process_\xffexec\"}\n");
+    lines.extend_from_slice(format!("{memfd_exec}\n").as_bytes());
+    std::fs::write(&events, lines).unwrap();
+    let out = shrike()
+        .args(["policy", "test", "--events"])
+        .arg(&events)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(
+        stdout.contains("line 2: not an event: not UTF-8 (byte 0xff at byte 19)"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("line 3: process_exec pid=5 /memfd:\\u001b[2Jx: SHR-EVA-006"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("2 events, 2 matched"), "{stdout}");
+
+    let big = dir.join("big.yaml");
+    let mut rules = String::new();
+    for i in 0..66_000 {
+        rules.push_str(&format!(
+            "- rule: r{i}\n  id: R-{i}\n  severity: low\n  condition: kind = process_exec and process.name = n{i}\n"
+        ));
+    }
+    std::fs::write(&big, rules).unwrap();
+    let out = shrike()
+        .args(["policy", "validate"])
+        .arg(&big)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    // The default pack's 55 rules come first: the 65,536th is big.yaml's rule 65,481.
+    let line = (65_536 - 55 - 1) * 4 + 2;
+    assert!(
+        stderr.starts_with(&format!(
+            "{}:{line}:7: 66055 rules: at most 65535 are supported",
+            big.display()
+        )),
+        "{stderr}"
+    );
+
+    let pack_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../policies/default");
+    let mut pack: Vec<PathBuf> = std::fs::read_dir(&pack_dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "yaml"))
+        .collect();
+    pack.sort();
+    let out = shrike()
+        .args(["policy", "validate"])
+        .args(&pack)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let out = shrike()
+        .args(["--log-level", "eror", "policy", "list"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr
+            .contains("unknown log level 'eror': use one of error, warn, info, debug, trace, off"),
+        "{stderr}"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
 /// `policy list` shows the default pack; `policy test` replays events and prints matches.
 #[test]
 fn list_and_test_work_on_the_default_pack_and_recorded_events() {
