@@ -165,7 +165,7 @@ static __always_inline struct shrike_exec_rule *script_rule(struct exec_scratch 
 	bpf_probe_read_kernel(first, sizeof(first), &s->data[fstart]);
 	if (first[0] == '/') {
 		path_hashes(&s->data[fstart], flen, &path_hash, &name_hash);
-		return exec_rule_for(&s->data[fstart], flen, name_hash);
+		return exec_rule_for(&s->data[fstart], flen, name_hash, false);
 	}
 	if (first[0] == '.' && first[1] == '/') {
 		fstart += 2;
@@ -185,7 +185,7 @@ static __always_inline struct shrike_exec_rule *script_rule(struct exec_scratch 
 			      &s->data[fstart & DATA_MASK]);
 	len += flen;
 	path_hashes(pb->buf, len, &path_hash, &name_hash);
-	return exec_rule_for(pb->buf, len, name_hash);
+	return exec_rule_for(pb->buf, len, name_hash, false);
 }
 
 SEC("tp_btf/sched_process_exec")
@@ -309,7 +309,8 @@ int BPF_PROG(handle_exec, struct task_struct *task, pid_t old_pid, struct linux_
 			sub->uid = e->uid;
 			sub->euid = e->euid;
 			sub->cgroup_id = e->cgroup_id;
-			rule = exec_rule_for(s->data, e->binary_len, next->name_hash);
+			rule = exec_rule_for(s->data, e->binary_len, next->name_hash,
+					     e->flags & SHRIKE_EXEC_BINARY_TRUNCATED);
 			if (!rule && (e->flags & SHRIKE_EXEC_SCRIPT))
 				rule = script_rule(s, e);
 		}
@@ -477,7 +478,7 @@ int BPF_PROG(enforce_exec_lsm, struct linux_binprm *bprm, int ret)
 	bpf_core_read(&root, sizeof(root), &fs->root);
 	file = BPF_CORE_READ(bprm, file);
 	len = path_resolve(&file->f_path, &root, &start, &flags, &pb);
-	if (!pb || !len || (flags & PATH_TRUNCATED))
+	if (!pb || !len)
 		return 0;
 	path_hashes(&pb->buf[start & PATH_POS_MASK], len, &path_hash, &name_hash);
 
@@ -489,7 +490,8 @@ int BPF_PROG(enforce_exec_lsm, struct linux_binprm *bprm, int ret)
 	sub->uid = BPF_CORE_READ(bprm, cred, uid.val);
 	sub->euid = BPF_CORE_READ(bprm, cred, euid.val);
 	sub->cgroup_id = bpf_get_current_cgroup_id();
-	rule = exec_rule_for(&pb->buf[start & PATH_POS_MASK], len, name_hash);
+	rule = exec_rule_for(&pb->buf[start & PATH_POS_MASK], len, name_hash,
+			     flags & PATH_TRUNCATED);
 	if (!rule)
 		return 0;
 
@@ -501,6 +503,7 @@ int BPF_PROG(enforce_exec_lsm, struct linux_binprm *bprm, int ret)
 	d->rec.hdr.exec_id = cur ? cur->exec_id : 0;
 	d->rec.rule_index = rule->rule_index;
 	d->rec.action = rule->action;
+	d->rec.flags = (flags & PATH_TRUNCATED) ? SHRIKE_DENIED_PATH_CUT : 0;
 	len &= SHRIKE_PATH_MAX - 1;
 	bpf_probe_read_kernel(d->data, len, &pb->buf[start & PATH_POS_MASK]);
 	d->rec.path_len = len;

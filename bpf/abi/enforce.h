@@ -93,13 +93,23 @@ struct shrike_rule_value_key {
 struct shrike_enforce_state {
 	__u32 active_gen; /* 0 or 1 */
 	__u32 exec_rules; /* rule slots in the active generation; 0 skips the lookups */
+	/* --strict: the rules with a path prefix (slots of the active generation, at most
+	 * SHRIKE_RULES_PER_KEY) applied to an exec whose path was cut at the root end, where the
+	 * prefix is unknown and any of them could match. Empty without --strict. */
+	struct shrike_rule_refs cut_refs;
+};
+
+/* shrike_exec_denied.flags */
+enum shrike_exec_denied_flags {
+	SHRIKE_DENIED_PATH_CUT = 1 << 0, /* the path was cut at the root end (--strict refused it) */
 };
 
 /* SHRIKE_REC_EXEC_DENIED: an LSM hook refused an exec (the process keeps its old image). */
 struct shrike_exec_denied {
 	struct shrike_header hdr; /* the caller; exec_id is its current image */
 	__u16 rule_index;
-	__u16 action;
+	__u8 action; /* SHRIKE_ACTION_* */
+	__u8 flags;  /* SHRIKE_DENIED_* */
 	__u16 path_len;
 	__u16 filename_len;
 	/* followed by path (of the file refused) and filename (as the caller passed it) */

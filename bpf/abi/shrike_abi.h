@@ -229,6 +229,7 @@ struct shrike_abi_anchor {
 	struct shrike_exit exit;
 	struct shrike_proc proc;
 	struct shrike_exec_denied exec_denied;
+	enum shrike_exec_denied_flags exec_denied_flags;
 	struct shrike_tamper tamper;
 	enum shrike_tamper_kind tamper_kind;
 	enum shrike_bpf_object bpf_object;

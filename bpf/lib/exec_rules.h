@@ -7,6 +7,9 @@
  *
  * A constraint the kernel cannot evaluate (an ancestor with no lineage entry) makes the rule
  * not apply here: user space then decides it and reports `alerted`, never a false `killed`.
+ * A path cut at the root end (deeper than a record holds) has an unknown prefix: it is never
+ * looked up by path (its cut start could look like a rule's prefix); under --strict the rules
+ * with a prefix, which could match it, apply instead (enforce_state.cut_refs).
  *
  * Verifier cost is kept flat: constraint values are tested with one hash lookup each, the
  * ancestor walk is a bpf_loop, and the per-rule check is a global function, verified once.
@@ -179,10 +182,13 @@ static __always_inline struct shrike_exec_rule *exec_rules_first(const struct sh
 /*
  * The exec rule for a path (bytes at `path`, `len` of them, in kernel memory) and its base
  * name hash, or NULL. Exact and prefix entries come from the LPM trie, base names from the
- * hash map. The subject must be in exec_subject_scratch.
+ * hash map. A path longer than a key is looked up by its first bytes, so prefix rules apply
+ * to it (exact rule paths are never that long). `cut`: the path was cut at the root end, so
+ * only its base name is known (and, under --strict, the prefix rules apply). The subject must
+ * be in exec_subject_scratch.
  */
 static __noinline struct shrike_exec_rule *exec_rule_for(const void *path, __u32 len,
-							 __u64 name_hash)
+							 __u64 name_hash, bool cut)
 {
 	__u32 zero = 0;
 	struct shrike_enforce_state *st = bpf_map_lookup_elem(&enforce_state, &zero);
@@ -198,8 +204,9 @@ static __noinline struct shrike_exec_rule *exec_rule_for(const void *path, __u32
 	key = bpf_map_lookup_elem(&path_key_scratch, &zero);
 	if (!key)
 		return NULL;
-	if (len < SHRIKE_RULE_PATH_MAX) {
-		__u32 n = len;
+	if (!cut) {
+		bool whole = len < SHRIKE_RULE_PATH_MAX;
+		__u32 n = whole ? len : SHRIKE_RULE_PATH_MAX - 1;
 
 		__builtin_memset(key->path, 0, sizeof(key->path));
 		key->gen = gen;
@@ -207,7 +214,9 @@ static __noinline struct shrike_exec_rule *exec_rule_for(const void *path, __u32
 		barrier_var(n);
 		n &= SHRIKE_RULE_PATH_MAX - 1;
 		if (n && bpf_probe_read_kernel(key->path, n, path) == 0) {
-			key->prefixlen = 8 * (1 + SHRIKE_RULE_PATH_MAX);
+			/* A whole path with its NULs matches exact and prefix entries; the first
+			 * bytes of a longer one only prefixes no longer than them. */
+			key->prefixlen = 8 * (1 + (whole ? SHRIKE_RULE_PATH_MAX : n));
 			refs = bpf_map_lookup_elem(&exec_rule_paths, key);
 			if (refs)
 				r = exec_rules_first(refs, gen);
@@ -220,6 +229,8 @@ static __noinline struct shrike_exec_rule *exec_rule_for(const void *path, __u32
 		if (refs)
 			r = exec_rules_first(refs, gen);
 	}
+	if (!r && cut && st->cut_refs.count)
+		r = exec_rules_first(&st->cut_refs, gen);
 	return r;
 }
 

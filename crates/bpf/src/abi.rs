@@ -7,10 +7,11 @@
 
 pub use crate::skel::process::types::{
     shrike_action, shrike_bpf_object, shrike_counter, shrike_enforce_limits, shrike_enforce_state,
-    shrike_exec, shrike_exec_denied, shrike_exec_flags, shrike_exec_rule, shrike_exit, shrike_fork,
-    shrike_header, shrike_limits, shrike_name_key, shrike_path_key, shrike_proc, shrike_proc_flags,
-    shrike_record_kind, shrike_rule_flags, shrike_rule_refs, shrike_rule_value_key,
-    shrike_rule_value_kind, shrike_stdio_sock, shrike_tamper, shrike_tamper_kind,
+    shrike_exec, shrike_exec_denied, shrike_exec_denied_flags, shrike_exec_flags, shrike_exec_rule,
+    shrike_exit, shrike_fork, shrike_header, shrike_limits, shrike_name_key, shrike_path_key,
+    shrike_proc, shrike_proc_flags, shrike_record_kind, shrike_rule_flags, shrike_rule_refs,
+    shrike_rule_value_key, shrike_rule_value_kind, shrike_stdio_sock, shrike_tamper,
+    shrike_tamper_kind,
 };
 
 // SAFETY: these are #[repr(C)] structs of plain integers and integer arrays generated from the

@@ -103,6 +103,10 @@ pub struct ExecRulesLoaded {
     pub loaded: Vec<u16>,
     /// Rules left to user space, with the reason.
     pub skipped: Vec<(u16, String)>,
+    /// `--strict`: rules (with a path prefix) the kernel applies to an exec whose path was cut.
+    pub cut_paths: Vec<u16>,
+    /// `--strict`: rules with a path prefix beyond what the kernel applies to cut paths.
+    pub cut_skipped: Vec<u16>,
 }
 
 /// FNV-1a 64, as `bpf/lib/exec_rules.h` and `bpf/lib/watch.h` compute it.
@@ -119,6 +123,17 @@ pub fn name_hash(path: &str) -> u64 {
 
 /// Replaces the kernel's exec rules with `rules`, atomically (see the module documentation).
 pub fn set_exec_rules(sensors: &Sensors, rules: &[ExecRule]) -> Result<ExecRulesLoaded, LoadError> {
+    set_exec_rules_strict(sensors, rules, false)
+}
+
+/// Like [`set_exec_rules`]; with `strict`, the rules with a path prefix also apply to an exec
+/// whose path was cut at the root end (its prefix unknown, so any of them could match it): at
+/// most `SHRIKE_RULES_PER_KEY` of them, the others are listed in `cut_skipped`.
+pub fn set_exec_rules_strict(
+    sensors: &Sensors,
+    rules: &[ExecRule],
+    strict: bool,
+) -> Result<ExecRulesLoaded, LoadError> {
     let maps = sensors.process_maps();
     let slots_max = shrike_enforce_limits::SHRIKE_EXEC_RULE_SLOTS.0 as usize;
     let per_key = shrike_enforce_limits::SHRIKE_RULES_PER_KEY.0 as usize;
@@ -232,10 +247,22 @@ pub fn set_exec_rules(sensors: &Sensors, rules: &[ExecRule]) -> Result<ExecRules
             .map_err(map_err("exec_rule_names"))?;
     }
 
+    // --strict: the slots of the rules with a prefix, for paths cut at the root end.
+    let with_prefix: Vec<(u16, u16)> = accepted
+        .iter()
+        .enumerate()
+        .filter(|(_, r)| strict && !r.prefixes.is_empty())
+        .map(|(slot, r)| (slot as u16, r.rule_index))
+        .collect();
+    let cut_slots: Vec<u16> = with_prefix.iter().take(per_key).map(|(s, _)| *s).collect();
+    report.cut_paths = with_prefix.iter().take(per_key).map(|(_, i)| *i).collect();
+    report.cut_skipped = with_prefix.iter().skip(per_key).map(|(_, i)| *i).collect();
+
     // Everything is in place: switch.
     let flipped = shrike_enforce_state {
         active_gen: next,
         exec_rules: accepted.len() as u32,
+        cut_refs: refs(&cut_slots, per_key),
     };
     // SAFETY: Plain; the byte view lives for this call only.
     let bytes = unsafe { plain::as_bytes(&flipped) };

@@ -186,7 +186,12 @@ pub struct Process {
     pub binary_memfd: bool,
     /// The executable had no link left in the file system when it ran (deleted or never linked).
     pub binary_deleted: bool,
+    /// The executable's path was too deep to read whole: `binary` is its end, cut at the root
+    /// end. A rule that needs the missing start cannot decide, and reports `alerted`.
+    pub binary_truncated: bool,
     pub cwd: Arc<str>,
+    /// Likewise for `cwd`.
+    pub cwd_truncated: bool,
     pub comm: Arc<str>,
     pub uid: u32,
     pub euid: u32,

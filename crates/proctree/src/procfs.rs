@@ -82,16 +82,21 @@ pub fn read_process(opts: &ScanOptions, pid: u32) -> io::Result<Seed> {
     let start_boottime_ns = stat.start_ticks.saturating_mul(1_000_000_000) / clock_ticks_per_sec();
     let start_time = Timestamp(opts.boot_wall_ns + start_boottime_ns);
 
-    // Kernel threads have no exe; their binary stays empty.
-    let exe = std::fs::read_link(dir.join("exe")).ok();
+    // Kernel threads have no exe; their binary stays empty. A path longer than the kernel
+    // will print (ENAMETOOLONG) is unknown, and flagged as cut.
+    let too_long = |e: &io::Error| e.raw_os_error() == Some(libc::ENAMETOOLONG);
+    let exe = std::fs::read_link(dir.join("exe"));
+    let binary_truncated = exe.as_ref().is_err_and(too_long);
     let (binary, deleted) = match &exe {
-        Some(path) => strip_deleted(path.as_os_str().as_bytes()),
-        None => (String::new(), false),
+        Ok(path) => strip_deleted(path.as_os_str().as_bytes()),
+        Err(_) => (String::new(), false),
     };
     let mut cmdline = std::fs::read(dir.join("cmdline")).unwrap_or_default();
     let args_truncated = cmdline.len() > opts.args_max;
     cmdline.truncate(opts.args_max);
-    let cwd = std::fs::read_link(dir.join("cwd"))
+    let cwd_link = std::fs::read_link(dir.join("cwd"));
+    let cwd_truncated = cwd_link.as_ref().is_err_and(too_long);
+    let cwd = cwd_link
         .map(|p| lossless_utf8(p.as_os_str().as_bytes()))
         .unwrap_or_default();
     let loginuid = std::fs::read_to_string(dir.join("loginuid"))
@@ -125,7 +130,9 @@ pub fn read_process(opts: &ScanOptions, pid: u32) -> io::Result<Seed> {
         args_truncated,
         script: None,
         binary_deleted: deleted,
+        binary_truncated,
         cwd: cwd.into(),
+        cwd_truncated,
         comm: lossless_utf8(&stat.comm).into(),
         uid,
         euid,

@@ -195,6 +195,127 @@ impl Cond {
     }
 }
 
+/// A three-valued answer, for events whose `process.binary` or `process.cwd` was cut at the
+/// root end (too deep for a record): a comparison that depends on the missing start is
+/// `Unknown`, never a guess.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Tri {
+    No,
+    Yes,
+    Unknown,
+}
+
+impl Tri {
+    fn of(b: bool) -> Tri {
+        if b {
+            Tri::Yes
+        } else {
+            Tri::No
+        }
+    }
+
+    fn not(self) -> Tri {
+        match self {
+            Tri::No => Tri::Yes,
+            Tri::Yes => Tri::No,
+            Tri::Unknown => Tri::Unknown,
+        }
+    }
+}
+
+/// Whether a string ending in `tail`, and longer than it, could equal `x`.
+fn eq_cut(x: &str, tail: &str) -> Tri {
+    if x.len() > tail.len() && x.ends_with(tail) {
+        Tri::Unknown
+    } else {
+        Tri::No
+    }
+}
+
+impl Test {
+    /// The test on a string known only by its end `tail` (the start was cut off).
+    fn on_cut(&self, tail: &str) -> Tri {
+        let any = |xs: &mut dyn Iterator<Item = Tri>| {
+            xs.fold(Tri::No, |acc, t| match (acc, t) {
+                (Tri::Yes, _) | (_, Tri::Yes) => Tri::Yes,
+                (Tri::Unknown, _) | (_, Tri::Unknown) => Tri::Unknown,
+                _ => Tri::No,
+            })
+        };
+        match self {
+            Test::Exists => Tri::Yes,
+            Test::StrEq(x) => eq_cut(x, tail),
+            Test::StrNe(x) => eq_cut(x, tail).not(),
+            Test::StrIn(set) => any(&mut set.iter().map(|x| eq_cut(x, tail))),
+            Test::EndsWith(xs) => any(&mut xs.iter().map(|x| {
+                if x.len() <= tail.len() {
+                    Tri::of(tail.ends_with(&**x))
+                } else {
+                    eq_cut(x, tail)
+                }
+            })),
+            Test::Contains(xs) => any(&mut xs.iter().map(|x| {
+                if tail.contains(&**x) {
+                    Tri::Yes
+                } else {
+                    Tri::Unknown
+                }
+            })),
+            // A prefix or a pattern is about the part that is missing.
+            _ => Tri::Unknown,
+        }
+    }
+}
+
+impl Pred {
+    /// Like [`Pred::eval`], three-valued for a cut `process.binary` or `process.cwd`.
+    fn eval_cut(&self, e: &Event) -> Tri {
+        let cut = match &self.field {
+            FieldRef::Table(i) if crate::kinds::PROCESS.contains(e.kind) => {
+                match FIELDS.get(*i).map(|f| f.name) {
+                    Some("process.binary") if e.process.binary_truncated => {
+                        Some(&*e.process.binary)
+                    }
+                    Some("process.cwd") if e.process.cwd_truncated => Some(&*e.process.cwd),
+                    _ => None,
+                }
+            }
+            _ => None,
+        };
+        match cut {
+            Some(tail) => self.test.on_cut(tail),
+            None => Tri::of(self.eval(e)),
+        }
+    }
+}
+
+impl Cond {
+    /// Like [`Cond::eval`], three-valued for events with a cut path ([`Tri`]).
+    pub fn eval_cut(&self, e: &Event) -> Tri {
+        match self {
+            Cond::Kind(set) => Tri::of(set.contains(e.kind)),
+            Cond::Pred(p) => p.eval_cut(e),
+            Cond::Not(c) => c.eval_cut(e).not(),
+            Cond::And(cs) => cs.iter().fold(Tri::Yes, |acc, c| match acc {
+                Tri::No => Tri::No,
+                _ => match c.eval_cut(e) {
+                    Tri::No => Tri::No,
+                    Tri::Unknown => Tri::Unknown,
+                    Tri::Yes => acc,
+                },
+            }),
+            Cond::Or(cs) => cs.iter().fold(Tri::No, |acc, c| match acc {
+                Tri::Yes => Tri::Yes,
+                _ => match c.eval_cut(e) {
+                    Tri::Yes => Tri::Yes,
+                    Tri::Unknown => Tri::Unknown,
+                    Tri::No => acc,
+                },
+            }),
+        }
+    }
+}
+
 /// Writes a value so that the condition parser reads it back as the same value.
 pub(crate) fn quote(text: &str) -> String {
     let bare = !text.is_empty()

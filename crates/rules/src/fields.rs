@@ -204,6 +204,8 @@ pub static FIELDS: &[Field] = &[
     f("process.binary_memfd", BOOL, PROCESS, |e, v| b(v, e.process.binary_memfd)),
     f("process.binary_deleted", BOOL, PROCESS, |e, v| b(v, e.process.binary_deleted)),
     f("process.cwd", STR, PROCESS, |e, v| s(v, &e.process.cwd)),
+    f("process.binary_truncated", BOOL, PROCESS, |e, v| b(v, e.process.binary_truncated)),
+    f("process.cwd_truncated", BOOL, PROCESS, |e, v| b(v, e.process.cwd_truncated)),
     f("process.comm", STR, PROCESS, |e, v| s(v, &e.process.comm)),
     f("process.comm_mismatch", BOOL, PROCESS, |e, v| b(v, comm_mismatch(&e.process))),
     f("process.uid", NUM, PROCESS, |e, v| n(v, e.process.uid)),

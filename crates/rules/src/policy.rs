@@ -10,7 +10,7 @@ use std::sync::Arc;
 use serde::Serialize;
 use shrike_event::{Alert, Event, EventKind};
 
-use crate::cond::Cond;
+use crate::cond::{Cond, Tri};
 use crate::counting::{RateSpec, RateState};
 use crate::kinds::{kind_index, KindSet, ALL_KINDS};
 use crate::meta::{Action, Mode, Outcome, Severity};
@@ -149,6 +149,16 @@ impl CompiledRule {
         self.cond.eval(event) && !self.exceptions.iter().any(|x| x.eval(event))
     }
 
+    /// For an event with a cut path: whether the rule could match — its condition is not
+    /// false and no exception is surely true. A rule that cannot be decided is reported.
+    fn could_match(&self, event: &Event) -> bool {
+        self.cond.eval_cut(event) != Tri::No
+            && !self
+                .exceptions
+                .iter()
+                .any(|x| x.eval_cut(event) == Tri::Yes)
+    }
+
     /// The condition with its exceptions folded in: `cond and not exc1 and not exc2 …`.
     pub fn effective(&self) -> Cond {
         let mut parts = vec![self.cond.clone()];
@@ -246,11 +256,20 @@ impl Policy {
         let Some(candidates) = self.by_kind.get(kind_index(event.kind)) else {
             return;
         };
+        // A path cut at the root end (too deep for a record) decides nothing about its start:
+        // a rule that needs it is reported as a match, never silently missed or matched.
+        let cut = crate::kinds::PROCESS.contains(event.kind)
+            && (event.process.binary_truncated || event.process.cwd_truncated);
         for &i in candidates {
             let Some(rule) = self.rules.get(usize::from(i)) else {
                 continue;
             };
-            if !rule.matches(event) {
+            let hit = if cut {
+                rule.could_match(event)
+            } else {
+                rule.matches(event)
+            };
+            if !hit {
                 continue;
             }
             match (&rule.rate, rates.as_deref_mut()) {

@@ -73,6 +73,8 @@ pub struct RunConfig {
     pub stdout: Option<Select>,
     /// The other outputs (file, syslog, webhook, …), each on its own thread.
     pub outputs: Vec<OutputConfig>,
+    /// `--strict`: an exec whose path was cut is stopped when a prefix rule could match it.
+    pub strict: bool,
 }
 
 /// How long the outputs get at exit to deliver what they still hold.
@@ -137,7 +139,7 @@ pub fn run<W: Write + Send + 'static>(
             "--protect-self is not fully in force"
         );
     }
-    enforcement::load(&sensors, policy.kernel_plan())
+    enforcement::load(&sensors, policy.kernel_plan(), config.strict)
         .context("loading the policy's kernel rules")?;
     let mut detector = Detector::new(Arc::new(policy));
     detector.set_protecting(sensor_opts.protect.is_some());
@@ -646,14 +648,15 @@ fn reload(
             return refused(change, format!("{err:#}"));
         }
     };
-    let loaded = enforcement::load(sensors, policy.kernel_plan()).and_then(|_| {
-        match (sensors.file_watch(), configured_watch) {
-            (Some(watch), Some(configured)) => watch
-                .replace(&file_watch::merged(configured, policy.kernel_plan()))
-                .map(|_| ()),
-            _ => Ok(()),
-        }
-    });
+    let loaded =
+        enforcement::load(sensors, policy.kernel_plan(), config.strict).and_then(|_| {
+            match (sensors.file_watch(), configured_watch) {
+                (Some(watch), Some(configured)) => watch
+                    .replace(&file_watch::merged(configured, policy.kernel_plan()))
+                    .map(|_| ()),
+                _ => Ok(()),
+            }
+        });
     match loaded {
         Ok(()) => {
             if named.is_empty() {
@@ -895,6 +898,7 @@ impl RunConfig {
             },
             stdout: Some(Select::default()),
             outputs: Vec::new(),
+            strict: false,
         }
     }
 }

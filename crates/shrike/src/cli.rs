@@ -194,6 +194,12 @@ pub struct RunArgs {
     #[arg(long)]
     pub keep_enforcing: bool,
 
+    /// Kill (or refuse, under BPF LSM) an exec whose path is too deep to be read whole when a
+    /// deny/kill rule on a path prefix could match it (its prefix is unknown). Without it such
+    /// an exec runs and every rule that could match it alerts (`alerted`).
+    #[arg(long)]
+    pub strict: bool,
+
     /// Refuse signals and ptrace aimed at the agent, and removal of its pins, from every
     /// process (root included) except allowed binaries. Needs BPF LSM; elsewhere such attempts
     /// are alerted on (they always are). Ctrl-C from its terminal still works.
@@ -415,6 +421,7 @@ impl RunArgs {
         };
         config.shaping = self.shaping.config()?;
         config.sensors.keep_enforcing = self.keep_enforcing;
+        config.strict = self.strict;
         config.protect_self = self
             .protect_self
             .then(|| shrike_bpf::protect::ProtectOptions {

@@ -511,9 +511,16 @@ pub fn not_held(plan: &KernelPlan) -> Vec<(String, String)> {
 
 /// Loads the plan's exec and network rules into the kernel (each atomically) and logs each
 /// deny/kill rule that stays in user space, with the reason.
-pub fn load(sensors: &Sensors, plan: &KernelPlan) -> Result<ExecRulesLoaded, LoadError> {
+///
+/// With `strict`, the exec rules with a path prefix also stop an exec whose path was cut (see
+/// `shrike_bpf::enforce::set_exec_rules_strict`).
+pub fn load(
+    sensors: &Sensors,
+    plan: &KernelPlan,
+    strict: bool,
+) -> Result<ExecRulesLoaded, LoadError> {
     let (rules, mut skipped) = exec_rules(plan);
-    let loaded = enforce::set_exec_rules(sensors, &rules)?;
+    let loaded = enforce::set_exec_rules_strict(sensors, &rules, strict)?;
     let (net, net_skipped) = net_rules(plan);
     skipped.extend(net_skipped);
     match sensors.net_rules() {
@@ -576,6 +583,20 @@ pub fn load(sensors: &Sensors, plan: &KernelPlan) -> Result<ExecRulesLoaded, Loa
     }
     for (id, reason) in &skipped {
         warn!(rule = %id, %reason, "deny/kill rule not enforced in the kernel: it will be reported as alerted");
+    }
+    let ids = |indexes: &[u16]| {
+        indexes
+            .iter()
+            .filter_map(|i| plan.rules.iter().find(|r| r.index == *i))
+            .map(|r| r.id.clone())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    if !loaded.cut_paths.is_empty() {
+        info!(rules = %ids(&loaded.cut_paths), "--strict: these exec rules also stop an exec whose path is too deep to read whole");
+    }
+    if !loaded.cut_skipped.is_empty() {
+        warn!(rules = %ids(&loaded.cut_skipped), "--strict: more exec rules with a path prefix than the kernel applies to a cut path; an exec too deep for these is alerted, not stopped");
     }
     if !loaded.loaded.is_empty() {
         info!(

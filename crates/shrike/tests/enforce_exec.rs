@@ -278,3 +278,125 @@ fn audit_mode_only_reports_and_reload_swaps_kernel_rules() {
         "the dropped rule no longer applies"
     );
 }
+
+/// Builds, under `dir/jail`, a path whose end the kernel cannot record whole: a 250-byte
+/// directory, then `decoy-<m>/` and 200-byte directories, then `true-<m>`, with the part from
+/// `/decoy-<m>/` on just short enough to fill a record (so the cut path starts exactly there),
+/// and runs that copy of /usr/bin/true from inside with `m` as its argument. Returns the
+/// shell's report: `rc=N` of the run (0 ran, 137 killed, 126 refused).
+fn run_deep(dir: &Path, m: &str) -> String {
+    let (p, c) = ("P".repeat(250), "C".repeat(200));
+    let fixed = format!("/decoy-{m}").len() + format!("/true-{m}").len();
+    let k = (4095 - fixed) / 201;
+    assert!(
+        fixed + 201 * k > 4095 - 251,
+        "the cut must fall right before decoy-{m}"
+    );
+    // Python, because a shell's `cd` builds the absolute path and fails past PATH_MAX.
+    let script = format!(
+        "import os, shutil, subprocess, sys\n\
+         os.chdir({jail:?})\n\
+         for d in [{p:?}, 'decoy-{m}'] + [{c:?}] * {k}:\n    os.makedirs(d, exist_ok=True)\n    os.chdir(d)\n\
+         shutil.copy('/usr/bin/true', 'true-{m}')\n\
+         try:\n    rc = subprocess.run(['./true-{m}', '{m}']).returncode\n\
+         except PermissionError:\n    rc = 126\n\
+         print('rc=%d' % (128 - rc if rc < 0 else rc))\n",
+        jail = dir.join("jail").display().to_string()
+    );
+    let out = Command::new(PYTHON).arg("-c").arg(script).output().unwrap();
+    let report = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    assert!(
+        report.starts_with("rc="),
+        "{report}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    report
+}
+
+/// Issue 19, case 1: a binary deeper than a record holds (4,245 bytes) under a directory a
+/// deny rule covers by prefix. Its exec event flags `binary_truncated` and `cwd_truncated`;
+/// the cut path, which starts with what looks like another rule's prefix (`/decoy-…/`), is not
+/// taken for the whole path; every prefix rule that could match is reported `alerted`, and the
+/// binary runs — unless `--strict`, where it is stopped (killed here, refused under BPF LSM).
+/// A long path that is not cut (a 250-byte name) is decided in the kernel by its prefix.
+#[test]
+fn deep_paths_are_flagged_and_never_silently_escape_a_deny_rule() {
+    if !require_root("deep_paths_are_flagged_and_never_silently_escape_a_deny_rule") {
+        return;
+    }
+    let m = marker("deep").replace("shrike-test-", "");
+    let setup = Setup::new("deep", |dir| {
+        rule(
+            "T-JAIL",
+            &format!(
+                "kind = process_exec and process.binary startswith {}/jail/",
+                dir.display()
+            ),
+            "deny",
+            "enforce",
+        ) + &rule(
+            "T-DECOY",
+            &format!("kind = process_exec and process.binary startswith /decoy-{m}/"),
+            "deny",
+            "enforce",
+        )
+    });
+    std::fs::create_dir_all(setup.dir.join("jail").join("L".repeat(250))).unwrap();
+    let long = setup.dir.join("jail").join("L".repeat(250)).join("true");
+    std::fs::copy("/usr/bin/true", &long).unwrap();
+    let deep = |e: &Value| kind_is(e, "process_exec") && has_arg(e, &m);
+
+    let agent = setup.agent();
+    // Long but whole: the kernel decides the prefix rule.
+    assert_denied(&agent, Command::new(&long).status());
+    assert_eq!(
+        run_deep(&setup.dir, &m),
+        "rc=0",
+        "without --strict the deep binary runs"
+    );
+    let e = agent.wait_for("the deep exec", WAIT, deep);
+    assert_eq!(e["process"]["binary_truncated"], true, "{e}");
+    assert_eq!(e["process"]["cwd_truncated"], true, "{e}");
+    let binary = e["process"]["binary"].as_str().unwrap();
+    assert!(binary.starts_with(&format!("/decoy-{m}/")), "{binary}");
+    assert!(binary.ends_with(&format!("/true-{m}")), "{binary}");
+    for id in ["T-JAIL", "T-DECOY"] {
+        let a = alert(&e, id).unwrap_or_else(|| panic!("{id} not reported: {e}"));
+        assert_eq!(a["outcome"], "alerted", "{e}");
+    }
+    drop(agent);
+
+    let agent =
+        Agent::start_process_only(&["--policy", setup.policy.to_str().unwrap(), "--strict"]);
+    assert!(
+        agent
+            .stderr()
+            .contains("--strict: these exec rules also stop an exec whose path is too deep"),
+        "{}",
+        agent.stderr()
+    );
+    let stopped = if lsm(&agent) { "rc=126" } else { "rc=137" };
+    assert_eq!(
+        run_deep(&setup.dir, &m),
+        stopped,
+        "--strict stops the deep binary"
+    );
+    let e = agent.wait_for("the stopped deep exec", WAIT, |e| {
+        kind_is(e, "process_exec")
+            && e["process"]["binary"]
+                .as_str()
+                .is_some_and(|b| b.ends_with(&format!("/true-{m}")))
+    });
+    assert_eq!(e["process"]["binary_truncated"], true, "{e}");
+    let a = alert(&e, "T-JAIL").unwrap_or_else(|| panic!("T-JAIL not reported: {e}"));
+    assert_eq!(
+        a["outcome"],
+        if lsm(&agent) { "denied" } else { "killed" },
+        "{e}"
+    );
+    // The deep tree is deeper than PATH_MAX: remove it from inside.
+    let _ = Command::new("rm")
+        .arg("-rf")
+        .arg(setup.dir.join("jail"))
+        .status();
+}

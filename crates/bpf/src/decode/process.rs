@@ -2,8 +2,9 @@
 
 use super::{c_chars, copy, header, DecodeError, Header};
 use crate::abi::{
-    shrike_action, shrike_enforce_limits, shrike_exec, shrike_exec_denied, shrike_exec_flags,
-    shrike_exit, shrike_fork, shrike_header, shrike_record_kind, shrike_tamper, shrike_tamper_kind,
+    shrike_action, shrike_enforce_limits, shrike_exec, shrike_exec_denied,
+    shrike_exec_denied_flags, shrike_exec_flags, shrike_exit, shrike_fork, shrike_header,
+    shrike_record_kind, shrike_tamper, shrike_tamper_kind,
 };
 
 /// `SHRIKE_EXEC_*` flags of an exec record.
@@ -92,6 +93,8 @@ pub struct ExecDeniedRecord {
     pub enforcement: Enforcement,
     /// The file that was refused, as an absolute path.
     pub path: Vec<u8>,
+    /// `path` was cut at the root end (too deep for a record): refused under `--strict`.
+    pub path_cut: bool,
     /// What the caller asked to execute.
     pub filename: Vec<u8>,
 }
@@ -223,14 +226,16 @@ pub(super) fn decode_exec_denied(bytes: &[u8]) -> Result<ExecDeniedRecord, Decod
             have: data.len(),
         });
     }
-    let enforcement = Enforcement::from_raw(d.rule_index, d.action).unwrap_or(Enforcement {
-        rule_index: d.rule_index,
-        action: shrike_action::SHRIKE_ACTION_DENY,
-    });
+    let enforcement =
+        Enforcement::from_raw(d.rule_index, u16::from(d.action)).unwrap_or(Enforcement {
+            rule_index: d.rule_index,
+            action: shrike_action::SHRIKE_ACTION_DENY,
+        });
     Ok(ExecDeniedRecord {
         header: header(&d.hdr),
         enforcement,
         path: data[..path_len].to_vec(),
+        path_cut: u32::from(d.flags) & shrike_exec_denied_flags::SHRIKE_DENIED_PATH_CUT.0 != 0,
         filename: data[path_len..path_len + filename_len].to_vec(),
     })
 }
@@ -387,7 +392,12 @@ pub mod testing {
         let d = shrike_exec_denied {
             hdr: hdr(shrike_record_kind::SHRIKE_REC_EXEC_DENIED, size, &r.header),
             rule_index: r.enforcement.rule_index,
-            action: r.enforcement.action.0 as u16,
+            action: r.enforcement.action.0 as u8,
+            flags: if r.path_cut {
+                shrike_exec_denied_flags::SHRIKE_DENIED_PATH_CUT.0 as u8
+            } else {
+                0
+            },
             path_len: r.path.len() as u16,
             filename_len: r.filename.len() as u16,
         };
@@ -571,6 +581,7 @@ mod tests {
                 action: shrike_action::SHRIKE_ACTION_DENY,
             },
             path: b"/tmp/m/marker.sh".to_vec(),
+            path_cut: true,
             filename: b"./marker.sh".to_vec(),
         };
         let bytes = exec_denied_bytes(&r);

@@ -51,7 +51,9 @@ impl Pipeline {
             script,
             binary_memfd: flags.has(shrike_exec_flags::SHRIKE_EXEC_MEMFD),
             binary_deleted: flags.has(shrike_exec_flags::SHRIKE_EXEC_DELETED),
+            binary_truncated: flags.has(shrike_exec_flags::SHRIKE_EXEC_BINARY_TRUNCATED),
             cwd: cwd.into(),
+            cwd_truncated: flags.has(shrike_exec_flags::SHRIKE_EXEC_CWD_TRUNCATED),
             comm: lossless_utf8(&r.comm).into(),
             uid: r.uid,
             euid: r.euid,
@@ -101,6 +103,7 @@ impl Pipeline {
         process.exec_id = ExecId(0);
         process.parent_exec_id = caller.as_ref().map(|n| n.process.exec_id);
         process.binary = lossless_utf8(&r.path).into();
+        process.binary_truncated = r.path_cut;
         process.args = vec![filename].into();
         process.args_truncated = false;
         process.script = None;
@@ -432,11 +435,13 @@ mod tests {
                 action: shrike_action::SHRIKE_ACTION_DENY,
             },
             path: b"/tmp/evil".to_vec(),
+            path_cut: true,
             filename: b"./evil".to_vec(),
         });
         let e = p.handle(&denied).unwrap().unwrap();
         assert_eq!(e.kind, EventKind::ProcessExec);
         assert_eq!(&*e.process.binary, "/tmp/evil");
+        assert!(e.process.binary_truncated, "a cut path is flagged");
         assert_eq!(*e.process.args, ["./evil"]);
         assert_eq!(e.result, Some(-i64::from(libc::EPERM)));
         assert_eq!(
