@@ -165,7 +165,11 @@ fn parse_rfc3339(text: &str) -> Option<Timestamp> {
         return None;
     }
     let secs = days as u64 * SECS_PER_DAY + hour * 3600 + minute * 60 + second;
-    Some(Timestamp(secs * NANOS_PER_SEC + nanos))
+    // u64 nanoseconds end in 2554: a later time is not one an event can carry (found by
+    // fuzzing `policy test`'s reader: "6300-01-01T00:00:00Z" overflowed).
+    secs.checked_mul(NANOS_PER_SEC)
+        .and_then(|ns| ns.checked_add(nanos))
+        .map(Timestamp)
 }
 
 #[cfg(test)]
@@ -234,6 +238,9 @@ mod tests {
             "2024-02-29T23:59:59.Z",
             "2024-02-29T23:59:59.1234567890Z",
             "２０２４-02-29T23:59:59Z",
+            // Past what u64 nanoseconds hold (2554): an error, not an overflow.
+            "6300-01-01T00:00:00Z",
+            "9999-12-31T23:59:59.999999999Z",
         ] {
             assert!(Timestamp::parse(bad).is_err(), "{bad:?} should not parse");
         }

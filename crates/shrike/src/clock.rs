@@ -26,9 +26,10 @@ impl BootClock {
         }
     }
 
-    /// Wall-clock time of a CLOCK_BOOTTIME instant.
+    /// Wall-clock time of a CLOCK_BOOTTIME instant (saturating: a record whose timestamp is
+    /// garbage must not overflow; found by fuzzing the record decoder).
     pub fn wall(&self, boot_ns: u64) -> Timestamp {
-        Timestamp(self.boot_wall_ns + boot_ns)
+        Timestamp(self.boot_wall_ns.saturating_add(boot_ns))
     }
 
     /// Wall-clock time of boot, in ns since the epoch.
@@ -70,5 +71,6 @@ mod tests {
             skew < 1_000_000_000,
             "boot→wall conversion off by {skew} ns"
         );
+        assert_eq!(clock.wall(u64::MAX), Timestamp(u64::MAX), "saturates");
     }
 }
