@@ -29,7 +29,7 @@ use crate::enforcement;
 use crate::file_watch;
 use crate::health;
 use crate::observe::Observer;
-use crate::output::{Output, OutputFormat, FINISH_WAIT};
+use crate::output::{Output, OutputFormat, FINISH_MAX, FINISH_STALL};
 use crate::outputs::{Fanout, OutputConfig, Outputs, Select};
 use crate::pipeline::{Pipeline, PipelineOptions};
 use crate::policy_source::{enforced_changes, Due, PolicySource, PolicyWatch, Trigger, HOLD};
@@ -415,9 +415,18 @@ pub fn run<W: Write + Send + 'static>(
     // Drain: ask the reader to stop; it hands over what the ring still holds and closes the
     // channel. Keep receiving until then (it may be waiting for room), writing while we can.
     reader.request_stop();
+    // A reader that is still reading gets the rest (until a second signal, at most FINISH_MAX);
+    // a blocked one holds up the exit by FINISH_STALL at most.
+    shutdown.take();
+    let give_up = || shutdown.is_triggered();
+    let drain_deadline = Instant::now() + FINISH_MAX;
+    let mut blocked = false;
     for batch in batches.iter() {
-        if result.is_ok() && !output.has_room() {
-            // Blocked: counted, not decoded (the exit must not wait for the output).
+        blocked = blocked
+            || (!output.has_room()
+                && !output.wait_for_room(FINISH_STALL, drain_deadline, &give_up));
+        if result.is_ok() && blocked {
+            // Counted, not decoded: the exit does not wait for a blocked output.
             output.count_dropped(batch.len() as u64);
         } else if result.is_ok() {
             if let Err(err) = write_batch(
@@ -438,7 +447,6 @@ pub fn run<W: Write + Send + 'static>(
             s.finish(pipeline.now(), out)
         });
     }
-    output.close_outputs(OUTPUTS_GRACE);
     // Ends the API's streams (`shutdown`) and removes its socket; stops the metrics endpoint.
     drop(observer);
     let reader_stats = reader.stats.clone();
@@ -460,7 +468,16 @@ pub fn run<W: Write + Send + 'static>(
             result = Err(err).context("writing events");
         }
     }
-    let unwritten = match output.finish(FINISH_WAIT) {
+    // The other outputs get their grace (the loss report included) before stdout finishes.
+    output.close_outputs(OUTPUTS_GRACE);
+    let left = drain_deadline.saturating_duration_since(Instant::now());
+    // Found blocked while draining: it has had its FINISH_STALL already.
+    let stall = if blocked {
+        Duration::ZERO
+    } else {
+        FINISH_STALL
+    };
+    let unwritten = match output.finish(stall, left, &give_up) {
         Ok(unwritten) => unwritten,
         Err(err) => {
             if result.is_ok() {

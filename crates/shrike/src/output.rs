@@ -12,9 +12,12 @@
 //! from the ring-buffer reader, so the ring buffer absorbs the stall as it did before (16 MiB by
 //! default) and, once full, the kernel drops records and counts them; the agent logs that loss
 //! each second as it happens and reports it in the stream as soon as the output takes events
-//! again. What must be written while there is no room (a policy change, the ring's remainder
-//! at exit) is dropped and counted instead ([`Output::take_dropped`]). At exit the writer gets
-//! [`FINISH_WAIT`] to catch up; what it could not write is counted in the final log line.
+//! again. What must be written while there is no room (a policy change) is dropped and counted
+//! instead ([`Output::take_dropped`]). At exit the agent drains the ring buffer into the output
+//! and the writer writes what it holds while it makes progress: a blocked output is given up
+//! after [`FINISH_STALL`] without progress (a reader that resumes later may find the last line
+//! cut), a slow one is waited for (at most [`FINISH_MAX`], or until a second signal); what was
+//! not written is counted in the final log line.
 
 use std::io::{self, Write};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -29,8 +32,14 @@ use shrike_event::{compact, Event};
 /// How many serialized bytes may wait for the writer thread before events are dropped.
 pub const MAX_QUEUED: usize = 2 << 20;
 
-/// How long the writer thread gets at exit to write what is queued.
-pub const FINISH_WAIT: Duration = Duration::from_millis(300);
+/// At exit: how long the writer may make no progress before what it still holds is given up
+/// (a blocked output), and how long a writer that is still writing (a slow reader) may take at
+/// most (a second SIGINT/SIGTERM gives up at once).
+pub const FINISH_STALL: Duration = Duration::from_millis(300);
+pub const FINISH_MAX: Duration = Duration::from_secs(60);
+
+/// Bytes the writer thread writes at a time, so that progress is visible.
+const WRITE_PIECE: usize = 64 * 1024;
 
 /// How events are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -56,6 +65,8 @@ struct Shared {
     dropped: AtomicU64,
     /// Events handed to the writer and not yet written.
     pending_events: AtomicU64,
+    /// Bytes written so far (progress, for `finish`).
+    written: AtomicU64,
     failed: AtomicBool,
     error: Mutex<Option<io::Error>>,
 }
@@ -104,6 +115,33 @@ impl Output {
         self.shared.queued.load(Ordering::Relaxed) < MAX_QUEUED
     }
 
+    /// Waits until the writer has room ([`Output::has_room`]) while it makes progress: false
+    /// when it made none for `stall` (a blocked output), `deadline` passed or `give_up` says so.
+    pub fn wait_for_room(
+        &self,
+        stall: Duration,
+        deadline: Instant,
+        give_up: &dyn Fn() -> bool,
+    ) -> bool {
+        let mut progress = (self.shared.written.load(Ordering::Relaxed), Instant::now());
+        while !self.has_room() {
+            let now = Instant::now();
+            let written = self.shared.written.load(Ordering::Relaxed);
+            if written != progress.0 {
+                progress = (written, now);
+            }
+            if now - progress.1 >= stall
+                || now >= deadline
+                || give_up()
+                || self.shared.failed.load(Ordering::Relaxed)
+            {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        true
+    }
+
     /// Counts `events` as dropped without serializing them (the output has no room for them).
     pub fn count_dropped(&self, events: u64) {
         self.shared.dropped.fetch_add(events, Ordering::Relaxed);
@@ -147,15 +185,29 @@ impl Output {
         self.shared.dropped.swap(0, Ordering::Relaxed)
     }
 
-    /// Waits up to `wait` for the writer to write everything queued, and returns how many
-    /// events it could not write in that time (the output is blocked). A blocked writer thread
-    /// is left behind: it ends with the process.
-    pub fn finish(mut self, wait: Duration) -> io::Result<u64> {
+    /// Waits for the writer to write everything queued while it makes progress — until it has
+    /// made none for `stall` (a blocked output), `max` has passed (a slow one) or `give_up` says
+    /// so — and returns how many events it did not write. A blocked writer thread is left
+    /// behind: it ends with the process.
+    pub fn finish(
+        mut self,
+        stall: Duration,
+        max: Duration,
+        give_up: &dyn Fn() -> bool,
+    ) -> io::Result<u64> {
         self.flush()?;
         drop(self.tx.take());
-        let deadline = Instant::now() + wait;
-        while self.shared.pending_events.load(Ordering::Relaxed) > 0 && Instant::now() < deadline {
-            if self.shared.failed.load(Ordering::Relaxed) {
+        let started = Instant::now();
+        let mut progress = (self.shared.written.load(Ordering::Relaxed), started);
+        while self.shared.pending_events.load(Ordering::Relaxed) > 0
+            && !self.shared.failed.load(Ordering::Relaxed)
+        {
+            let now = Instant::now();
+            let written = self.shared.written.load(Ordering::Relaxed);
+            if written != progress.0 {
+                progress = (written, now);
+            }
+            if now - progress.1 >= stall || now - started >= max || give_up() {
                 break;
             }
             std::thread::sleep(Duration::from_millis(5));
@@ -222,8 +274,13 @@ fn write_loop<W: Write>(mut writer: W, rx: Receiver<Chunk>, shared: &Shared) {
         shared.failed.store(true, Ordering::Relaxed);
     };
     while let Ok(chunk) = rx.recv() {
-        if let Err(err) = writer.write_all(&chunk.bytes) {
-            return fail(err);
+        for piece in chunk.bytes.chunks(WRITE_PIECE) {
+            if let Err(err) = writer.write_all(piece) {
+                return fail(err);
+            }
+            shared
+                .written
+                .fetch_add(piece.len() as u64, Ordering::Relaxed);
         }
         shared
             .queued
@@ -316,7 +373,11 @@ mod tests {
         assert_eq!(out.take_dropped(), 0);
         let waited = Instant::now();
         let pending = out.shared.pending_events.load(Ordering::Relaxed);
-        let unwritten = out.finish(Duration::from_millis(100)).unwrap();
+        let unwritten = out
+            .finish(Duration::from_millis(100), Duration::from_secs(1), &|| {
+                false
+            })
+            .unwrap();
         assert!(waited.elapsed() < Duration::from_secs(1));
         assert_eq!(unwritten, pending);
         assert_eq!(unwritten + dropped + dropped_more, sent);

@@ -29,4 +29,10 @@ impl Shutdown {
     pub fn is_triggered(&self) -> bool {
         self.0.load(Ordering::Relaxed)
     }
+
+    /// Clears the flag and says whether it was set: after the first request has been seen, a
+    /// second one (a second Ctrl-C) can be told apart, e.g. to stop waiting for a slow output.
+    pub fn take(&self) -> bool {
+        self.0.swap(false, Ordering::Relaxed)
+    }
 }

@@ -69,8 +69,13 @@ impl Fanout {
     }
 
     /// Finishes stdout ([`Output::finish`]); call [`Fanout::close_outputs`] first.
-    pub fn finish(self, wait: Duration) -> io::Result<u64> {
-        self.stdout.finish(wait)
+    pub fn finish(
+        self,
+        stall: Duration,
+        max: Duration,
+        give_up: &dyn Fn() -> bool,
+    ) -> io::Result<u64> {
+        self.stdout.finish(stall, max, give_up)
     }
 
     /// Every output's counters, stdout's first when stdout takes events (for metrics and
