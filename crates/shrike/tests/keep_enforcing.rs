@@ -175,6 +175,24 @@ fn enforcement_survives_stop_and_crash_and_is_removed_without_the_flag() {
 
     // 4. Issue 19, case 2: a pin directory another user made before a start is refused loudly:
     // --keep-enforcing does not start, a start without it does not adopt it.
+    // The start without the flag unmounted the bpffs shrike had mounted (where the system had
+    // none, as in the kernel matrix): mount one as many systems do (1777), for the user to
+    // plant into.
+    let bpffs_mounted = || {
+        std::fs::read_to_string("/proc/self/mounts")
+            .unwrap()
+            .lines()
+            .any(|l| l.split_whitespace().nth(1) == Some("/sys/fs/bpf"))
+    };
+    let mounted_here = !bpffs_mounted();
+    if mounted_here {
+        let ok = Command::new("mount")
+            .args(["-t", "bpf", "-o", "mode=1777", "bpf", "/sys/fs/bpf"])
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "mounting a bpffs for the planted-directory check");
+    }
     let planted = as_nobody(&format!("mkdir -p {PINS}/links {PINS}/maps"));
     if !planted.status.success() {
         // The bpffs root is root-only here: the user cannot plant it; make the state by hand.
@@ -203,6 +221,10 @@ fn enforcement_survives_stop_and_crash_and_is_removed_without_the_flag() {
     );
     let (status, stderr) = agent.stop();
     assert!(status.success(), "{stderr}");
+    if mounted_here {
+        let _ = std::fs::remove_dir_all(PINS);
+        let _ = Command::new("umount").arg("/sys/fs/bpf").status();
+    }
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
