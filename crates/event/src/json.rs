@@ -230,4 +230,50 @@ mod tests {
             assert_eq!(back.process.args[1], "\u{9b}2J");
         }
     }
+
+    /// Issue 19, case 6, through the cache's reuse: a shell whose argv carries an OSC title
+    /// sequence and a bidi override, and whose parent's argv does too, causes three events. The
+    /// second and third take the process and parent JSON from the cache (two hits), and each
+    /// is byte for byte the uncached terminal-safe text: `\u001b]0;pwned\u0007` and `\u202e`
+    /// where the raw characters were, the same argv when read back, the kept text itself
+    /// already escaped, and the timestamp and exec ids (written digit by digit) unchanged.
+    #[test]
+    fn an_osc_sequence_and_a_bidi_override_in_argv_stay_escaped_on_cache_hits() {
+        let osc = "printf '\x1b]0;pwned\x07'";
+        let bidi = "invoice\u{202e}fdp.sh";
+        let parent = proc(20, "/usr/bin/bash", &["bash", "-c", osc]);
+        let shell = proc(21, "/usr/bin/sh", &["sh", "-c", osc, bidi]);
+        let mut cache = ContextCache::new(4);
+        for (n, path) in ["/etc/passwd", "/etc/group", "/tmp/\u{2067}x"]
+            .iter()
+            .enumerate()
+        {
+            let e = event(&shell, Some(&parent), path);
+            let text = cached(&mut cache, &e);
+            assert_eq!(cache.stats(), (n as u64, 1));
+            let mut uncached = Vec::new();
+            to_writer_terminal_safe(&mut uncached, &e).unwrap();
+            assert_eq!(text, String::from_utf8(uncached).unwrap());
+            assert!(!text.chars().any(crate::text::is_unsafe_char), "{text}");
+            assert!(text.contains("printf '\\u001b]0;pwned\\u0007'"), "{text}");
+            assert!(text.contains("invoice\\u202efdp.sh"), "{text}");
+            assert!(
+                text.contains("\"time\":\"2023-11-14T22:13:20.123456789Z\""),
+                "{text}"
+            );
+            let back: Event = serde_json::from_str(&text).unwrap();
+            assert_eq!(back.process.args[2], osc);
+            assert_eq!(back.process.args[3], bidi);
+            assert_eq!(back.parent.as_ref().unwrap().args[2], osc);
+            assert_eq!(back.process.exec_id, shell.exec_id);
+        }
+        let kept = &cache.entries[&(Arc::as_ptr(&shell) as usize)].json;
+        for part in kept {
+            assert!(
+                !part.get().chars().any(crate::text::is_unsafe_char),
+                "{}",
+                part.get()
+            );
+        }
+    }
 }

@@ -647,16 +647,19 @@ pub(crate) struct RawContext<'a> {
 
 impl Event {
     /// The JSON of `process` (with the process's own tid), `parent` and `ancestors`, as
-    /// [`Event`]'s serialization writes them, for `ContextCache` to keep.
+    /// [`Event`]'s serialization writes them to a terminal-safe writer
+    /// ([`crate::text::TerminalSafe`]: DEL, C1 and bidi controls as `\uXXXX`), for
+    /// `ContextCache` to keep: the text it reuses is already what the output must carry.
     pub(crate) fn context_json(&self) -> serde_json::Result<[Box<RawValue>; 3]> {
+        use crate::text::to_string_terminal_safe as json;
         let raw = |text: String| RawValue::from_string(text);
         Ok([
-            raw(serde_json::to_string(&ProcessView {
+            raw(json(&ProcessView {
                 process: &self.process,
                 tid: self.process.tid,
             })?)?,
-            raw(serde_json::to_string(&self.parent_view())?)?,
-            raw(serde_json::to_string(&self.ancestor_views())?)?,
+            raw(json(&self.parent_view())?)?,
+            raw(json(&self.ancestor_views())?)?,
         ])
     }
 

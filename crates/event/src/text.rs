@@ -69,6 +69,11 @@ pub fn escape_controls_keep_lines(text: &str) -> Cow<'_, str> {
 }
 
 fn escape_where(text: &str, unsafe_char: impl Fn(char) -> bool) -> Cow<'_, str> {
+    // Most text (and every cached JSON context, already escaped) is printable ASCII: one pass
+    // over the bytes the compiler can vectorize, before the per-character search.
+    if text.bytes().all(|b| (0x20..0x7f).contains(&b)) {
+        return Cow::Borrowed(text);
+    }
     let Some(first) = text.find(&unsafe_char) else {
         return Cow::Borrowed(text);
     };
@@ -114,6 +119,16 @@ impl serde_json::ser::Formatter for TerminalSafe {
     ) -> io::Result<()> {
         writer.write_all(escape_controls(fragment).as_bytes())
     }
+}
+
+/// Like [`to_writer_terminal_safe`], into a `String`.
+pub fn to_string_terminal_safe<T: serde::Serialize + ?Sized>(
+    value: &T,
+) -> serde_json::Result<String> {
+    let mut out = Vec::with_capacity(128);
+    to_writer_terminal_safe(&mut out, value)?;
+    // serde_json writes UTF-8 only (the formatter escapes, never cuts, a character).
+    String::from_utf8(out).map_err(|e| serde::ser::Error::custom(e.to_string()))
 }
 
 /// Serializes `value` as one line of JSON with [`TerminalSafe`] escaping.
