@@ -5,8 +5,11 @@
 //! from the number of CPUs — configured through its read-only globals, loaded, and attached.
 //! Dropping [`Sensors`] detaches every program (the links go with it).
 
+use std::ffi::CString;
 use std::mem::MaybeUninit;
-use std::os::fd::{AsFd, BorrowedFd};
+use std::os::fd::{AsFd, BorrowedFd, FromRawFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
 
 use libbpf_rs::skel::{OpenSkel, Skel, SkelBuilder};
 use libbpf_rs::{Link, MapCore, MapFlags, MapHandle, OpenMapMut, OpenObject};
@@ -538,11 +541,20 @@ impl Sensors {
         }
         for map in self.process.object_mut().maps_mut() {
             let name = map.name().to_string_lossy().into_owned();
-            if ADOPTED_MAPS.contains(&name.as_str()) && !pins.map(&name).exists() {
-                let mut map = map;
-                map.pin(pins.map(&name))
-                    .map_err(pin_err(format!("map {name}")))?;
+            if !ADOPTED_MAPS.contains(&name.as_str()) || adopted.contains(&name) {
+                continue;
             }
+            // A pin this run did not adopt (it did not fit) gives way to the map in use; the
+            // old links that used it are gone already.
+            let path = pins.map(&name);
+            if path.exists() {
+                std::fs::remove_file(&path).map_err(|source| LoadError::Pin {
+                    what: format!("map {name} (replacing a pin that does not fit)"),
+                    source: source.into(),
+                })?;
+            }
+            let mut map = map;
+            map.pin(&path).map_err(pin_err(format!("map {name}")))?;
         }
         tracing::info!(dir = %pins.dir().display(), "enforcement pinned: it stays in force when shrike stops (--keep-enforcing)");
         self.pinned = Some(pins);
@@ -713,8 +725,8 @@ impl Sensors {
 }
 
 /// Points the object's adoptable maps at the pinned ones; returns the names adopted. A map whose
-/// pin does not fit (a different layout after an upgrade) is created anew and the old
-/// enforcement ends when its links are removed.
+/// pin does not fit (a different layout after an upgrade) is created anew, its pin replaced
+/// ([`Sensors::pins`]), and the old enforcement ends when its links are removed.
 fn adopt_maps(object: &mut OpenObject, pins: &Pins) -> Vec<String> {
     let mut adopted = Vec::new();
     for mut map in object.maps_mut() {
@@ -723,14 +735,54 @@ fn adopt_maps(object: &mut OpenObject, pins: &Pins) -> Vec<String> {
         if !ADOPTED_MAPS.contains(&name.as_str()) || !path.exists() {
             continue;
         }
-        match map.reuse_pinned_map(&path) {
-            Ok(()) => adopted.push(name),
-            Err(err) => {
-                tracing::warn!(map = %name, %err, "a pinned map does not fit this version; starting it empty")
+        match pinned_map_that_fits(&map, &path) {
+            Ok(fd) => match map.reuse_fd(fd.as_fd()) {
+                Ok(()) => adopted.push(name),
+                Err(err) => {
+                    tracing::warn!(map = %name, %err, "a pinned map could not be adopted; starting it empty")
+                }
+            },
+            Err(why) => {
+                tracing::warn!(map = %name, "a pinned map does not fit this version ({why}); starting it empty")
             }
         }
     }
     adopted
+}
+
+/// The pinned map at `path`, if its type, key and value sizes and flags are the object's.
+/// libbpf's reuse takes the pinned map's layout for the object's own, so a map pinned by an
+/// older version (`enforce_state` grew) would make the verifier refuse every program that uses
+/// it, and the sensor would not load at all. (`max_entries` may differ: `--procs-max` changed.)
+fn pinned_map_that_fits(map: &OpenMapMut<'_>, path: &Path) -> Result<OwnedFd, String> {
+    let c_path = CString::new(path.as_os_str().as_bytes()).map_err(|e| e.to_string())?;
+    // SAFETY: c_path is a valid NUL-terminated string for the duration of the call.
+    let raw = unsafe { libbpf_rs::libbpf_sys::bpf_obj_get(c_path.as_ptr()) };
+    if raw < 0 {
+        return Err(std::io::Error::last_os_error().to_string());
+    }
+    // SAFETY: bpf_obj_get returned a new file descriptor that nothing else owns.
+    let fd = unsafe { OwnedFd::from_raw_fd(raw) };
+    let info = libbpf_rs::MapInfo::new(fd.as_fd()).map_err(|e| e.to_string())?;
+    let pinned = (
+        info.map_type(),
+        info.info.key_size,
+        info.info.value_size,
+        info.info.map_flags,
+    );
+    let ours = (
+        map.map_type(),
+        map.key_size(),
+        map.value_size(),
+        map.map_flags(),
+    );
+    if pinned != ours {
+        return Err(format!(
+            "pinned {:?} key {} value {} flags {:#x}, this version {:?} key {} value {} flags {:#x}",
+            pinned.0, pinned.1, pinned.2, pinned.3, ours.0, ours.1, ours.2, ours.3
+        ));
+    }
+    Ok(fd)
 }
 
 fn validate(opts: &SensorOptions) -> Result<(), LoadError> {

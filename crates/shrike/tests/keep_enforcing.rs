@@ -301,3 +301,105 @@ exit 0
     );
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// The value size of the map pinned at `pin` (`bpftool map show pinned`).
+fn pinned_value_size(pin: &Path) -> u64 {
+    let out = Command::new("bpftool")
+        .args(["--json", "map", "show", "pinned"])
+        .arg(pin)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let info: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    info["bytes_value"].as_u64().unwrap()
+}
+
+/// An upgrade over pins an older version left: its `enforce_state` map had an 8-byte value
+/// (before the `--strict` rules for cut paths were added to it). The new agent must not adopt a
+/// map whose layout differs (libbpf would take the old layout and the verifier would refuse
+/// the process sensor, so the agent would not start at all): it says so, starts the map
+/// empty, replaces the pin with the map it uses, and enforces.
+#[test]
+fn a_pinned_map_of_an_older_layout_is_replaced_not_adopted() {
+    if !require_root("a_pinned_map_of_an_older_layout_is_replaced_not_adopted") {
+        return;
+    }
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let _guard = PinGuard;
+    let dir: PathBuf = std::env::temp_dir().join(marker("layout"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let victim = dir.join("victim");
+    std::fs::copy("/usr/bin/true", &victim).unwrap();
+    let policy = dir.join("p.yaml");
+    std::fs::write(
+        &policy,
+        format!(
+            "- rule: Kill victim\n  id: T-LAYOUT\n  severity: high\n  mitre: [T1059]\n  condition: kind = process_exec and process.binary = {}\n  action: kill\n",
+            victim.display()
+        ),
+    )
+    .unwrap();
+    let args = ["--policy", policy.to_str().unwrap()];
+    let run = |extra: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_shrike"))
+            .args(["run", "--no-file-sensor", "--no-net", "--duration", "1"])
+            .args(args)
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+
+    // The pins as this version makes them, then enforce_state swapped for the old layout.
+    let out = run(&["--keep-enforcing"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let state = Path::new(PINS).join("maps").join("enforce_state");
+    let current = pinned_value_size(&state);
+    assert_ne!(current, 8);
+    std::fs::remove_file(&state).unwrap();
+    let made = Command::new("bpftool")
+        .args(["map", "create"])
+        .arg(&state)
+        .args(["type", "array", "key", "4", "value", "8", "entries", "1"])
+        .args(["name", "enforce_state"])
+        .status()
+        .unwrap();
+    assert!(made.success(), "bpftool map create");
+    std::fs::set_permissions(&state, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+    assert_eq!(pinned_value_size(&state), 8);
+
+    let agent = Agent::start_process_only(&[args[0], args[1], "--keep-enforcing"]);
+    assert!(
+        agent
+            .stderr()
+            .contains("a pinned map does not fit this version"),
+        "{}",
+        agent.stderr()
+    );
+    assert!(stopped(&victim), "enforced by the upgraded agent");
+    assert_eq!(
+        pinned_value_size(&state),
+        current,
+        "the pin now holds the map in use"
+    );
+    let (status, stderr) = agent.stop();
+    assert!(status.success(), "{stderr}");
+
+    // A start without the flag removes the pins again.
+    let out = run(&[]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!Path::new(PINS).exists(), "pins removed");
+    assert!(Command::new(&victim).status().unwrap().success());
+    std::fs::remove_dir_all(&dir).unwrap();
+}
