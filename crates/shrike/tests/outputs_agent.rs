@@ -2,7 +2,7 @@
 //! configuration file with stdout, a file and a webhook whose server never answers. The agent
 //! keeps writing stdout and the file while the webhook's queue overflows, and reports the
 //! webhook's drops in an `events_lost` event on the outputs that still work and in the
-//! metrics.
+//! metrics. A held stdout beside a file output drops instead of holding the file back.
 
 mod common;
 
@@ -100,4 +100,80 @@ fn a_dead_webhook_output_is_reported_on_the_outputs_that_work() {
         "the file output got the drop report {report}"
     );
     drop(black_hole);
+}
+
+/// Beside another output, a stdout nobody reads is one output among others: it drops what it
+/// has no room for (reported as `pipeline_full`) instead of holding the pipeline back, so the
+/// file output receives every exec of a 4,000-process burst while stdout is held.
+#[test]
+fn a_held_stdout_does_not_starve_the_file_output() {
+    if !require_root("a_held_stdout_does_not_starve_the_file_output") {
+        return;
+    }
+    const N: usize = 4000;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("events.json");
+    let config = dir.path().join("shrike.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "outputs:\n  - type: stdout\n  - type: file\n    path: {}\n    queue: 100000\n    batch: {{max_events: 1000, max_delay_ms: 50}}\n",
+            file.display()
+        ),
+    )
+    .unwrap();
+    let gate = Gate::default();
+    let agent = Agent::start_gated(
+        &[
+            "--no-file-sensor",
+            "--no-net",
+            "--config",
+            config.to_str().unwrap(),
+        ],
+        Some(gate.clone()),
+    );
+    let mark = marker("held-stdout");
+    let ok = Command::new("/bin/sh")
+        .args([
+            "-c",
+            &format!("i=0; while [ $i -lt {N} ]; do /usr/bin/true {mark}; i=$((i+1)); done"),
+        ])
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok);
+    let in_file = || -> (usize, u64) {
+        let text = std::fs::read_to_string(&file).unwrap_or_default();
+        let events: Vec<serde_json::Value> = text
+            .lines()
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect();
+        let execs = events
+            .iter()
+            .filter(|e| kind_is(e, "process_exec") && has_arg(e, &mark))
+            .count();
+        let stdout_lost = events
+            .iter()
+            .filter(|e| kind_is(e, "events_lost"))
+            .map(|e| e["lost"]["pipeline_full"].as_u64().unwrap_or(0))
+            .sum();
+        (execs, stdout_lost)
+    };
+    let mut got = (0, 0);
+    for _ in 0..300 {
+        got = in_file();
+        if got.0 == N && got.1 > 0 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    gate.open();
+    let (status, stderr) = agent.stop();
+    eprintln!(
+        "stdout held: the file got {} of {N} execs; stdout dropped {}",
+        got.0, got.1
+    );
+    assert!(status.success(), "{stderr}");
+    assert_eq!(got.0, N, "the file output got every exec:\n{stderr}");
+    assert!(got.1 > 0, "stdout's drops are reported on the file output");
 }

@@ -1,7 +1,8 @@
 //! What the agent writes events to: stdout (its own [`Output`], with the configured selection
 //! or off) and every other output ([`Outputs`]). The agent's loop sees one `write`/`flush`
-//! pair, as it did when stdout was the only sink; anything else stdout's writer offers is
-//! reached through `Deref` (stdout keeps its own flow control; the other outputs never block).
+//! pair, as it did when stdout was the only sink; stdout's writer thread is reached through
+//! `Deref`. stdout holds the pipeline back only when it is the only output: beside others it
+//! drops what it has no room for, as they do, so a held stdout cannot starve them.
 
 use std::collections::BTreeMap;
 use std::io;
@@ -18,7 +19,8 @@ pub struct Fanout {
     stdout: Output,
     /// `None`: stdout takes no events (the configuration lists outputs but not stdout).
     stdout_select: Option<Select>,
-    /// stdout's counters: `sent` is what was written (stdout blocks rather than drops).
+    /// stdout's counters: `sent` counts the events stdout was given, `dropped_queue_full`
+    /// those its writer thread then had no room for ([`Fanout::take_dropped`]).
     stdout_stats: Arc<OutputStats>,
     outputs: Outputs,
 }
@@ -66,6 +68,16 @@ impl Fanout {
     /// so a blocked stdout cannot starve them.
     pub fn has_room(&self) -> bool {
         !self.outputs.is_empty() || self.stdout_select.is_none() || self.stdout.has_room()
+    }
+
+    /// stdout's drops since the last call ([`Output::take_dropped`]), also counted in its
+    /// `dropped_queue_full` metric.
+    pub fn take_dropped(&self) -> u64 {
+        let dropped = self.stdout.take_dropped();
+        self.stdout_stats
+            .dropped_queue_full
+            .fetch_add(dropped, Ordering::Relaxed);
+        dropped
     }
 
     /// Finishes stdout ([`Output::finish`]); call [`Fanout::close_outputs`] first.
