@@ -32,12 +32,13 @@ fn the_file_sets_run_options_and_flags_override_it() {
     let path = write(
         dir.path(),
         "shrike.yaml",
-        "ring_buffer_mb: 32\nargs_max: 1024\nno_net: true\ndedup_window: 5\nkeep_env: [FOO]\noutputs:\n  - type: stdout\n    select: {events: alerts}\n  - type: file\n    path: /tmp/x.json\n",
+        "ring_buffer_mb: 32\nargs_max: 1024\nno_net: true\nstrict: true\ndedup_window: 5\nkeep_env: [FOO]\noutputs:\n  - type: stdout\n    select: {events: alerts}\n  - type: file\n    path: /tmp/x.json\n",
     );
     let c = resolve(&["shrike", "run", "--config", &path]).unwrap();
     assert_eq!(c.sensors.ring_buffer_bytes, 32 << 20);
     assert_eq!(c.sensors.args_max, 1024);
     assert!(c.sensors.net.is_none());
+    assert!(c.strict, "strict: true in the file is --strict");
     assert_eq!(c.shaping.dedup_window.as_secs(), 5);
     assert_eq!(c.pipeline.keep_env, ["FOO"]);
     assert_eq!(
