@@ -42,6 +42,7 @@ pub mod parser;
 pub mod policy;
 pub mod pushdown;
 pub mod rate;
+pub mod scope;
 pub mod source;
 pub mod suggest;
 pub mod text;
@@ -55,3 +56,4 @@ pub use pushdown::{
     Dim, DimConstraint, Enforcement, KernelPlan, KindPlan, KindRule, PathSet, RulePlan, ValueSet,
 };
 pub use rate::Rate;
+pub use scope::WorkloadScope;

@@ -15,6 +15,7 @@ use crate::counting::{RateSpec, RateState};
 use crate::kinds::{kind_index, KindSet, ALL_KINDS};
 use crate::meta::{Action, Mode, Outcome, Severity};
 use crate::pushdown::{self, KernelPlan};
+use crate::scope::WorkloadScope;
 use crate::source::SourceFile;
 
 /// What a rule says, as written (for listing, explaining and alerts).
@@ -198,6 +199,7 @@ pub struct Policy {
     rules: Vec<CompiledRule>,
     by_kind: Vec<Vec<u16>>,
     plan: KernelPlan,
+    scopes: Vec<WorkloadScope>,
     sources: Vec<SourceFile>,
     lists: usize,
     macros: usize,
@@ -216,11 +218,12 @@ impl Policy {
                 by_kind[kind_index(kind)].push(rule.info.index);
             }
         }
-        let plan = pushdown::plan(&rules);
+        let (plan, scopes) = pushdown::plan(&rules);
         Policy {
             rules,
             by_kind,
             plan,
+            scopes,
             sources,
             lists,
             macros,
@@ -331,6 +334,11 @@ impl Policy {
     /// What the sensors load into BPF maps.
     pub fn kernel_plan(&self) -> &KernelPlan {
         &self.plan
+    }
+
+    /// The workload scopes of the plan's entries (those with [`crate::KindRule::workload`]).
+    pub fn workload_scopes(&self) -> &[WorkloadScope] {
+        &self.scopes
     }
 
     /// The names of the sources this policy was compiled from.

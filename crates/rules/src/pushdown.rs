@@ -45,6 +45,7 @@ use crate::fields::{basename, FIELDS};
 use crate::kinds::{self, KindSet};
 use crate::meta::{Action, Mode};
 use crate::policy::CompiledRule;
+use crate::scope::WorkloadScope;
 
 /// A value the kernel can read for an event and test against a set.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -278,6 +279,12 @@ pub struct KindRule {
     /// What user space still has to check, as a condition; `None` when `exact`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub residual: Option<String>,
+    /// A condition on the container identity alone (`container.*`, `k8s.*`): the entry applies
+    /// only to processes in the cgroups of the containers it covers. The constraints say
+    /// nothing of it; the agent adds the cgroup set it keeps current ([`crate::WorkloadScope`]),
+    /// and without that set the entry matches nothing in the kernel.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workload: Option<String>,
 }
 
 /// One enabled rule.
@@ -615,6 +622,8 @@ struct Split<'n, 'c> {
     conj: Conj,
     exact: bool,
     residual: Vec<&'n Nnf<'c>>,
+    /// Parts that read only the container identity (see [`crate::scope`]).
+    workload: Vec<&'n Nnf<'c>>,
 }
 
 /// `None` when the condition can never be true on this kind.
@@ -623,6 +632,7 @@ fn split<'n, 'c>(n: &'n Nnf<'c>) -> Option<Split<'n, 'c>> {
         conj: Conj::new(),
         exact: true,
         residual: Vec::new(),
+        workload: Vec::new(),
     };
     match n {
         Nnf::Const(false) => return None,
@@ -639,6 +649,10 @@ fn split<'n, 'c>(n: &'n Nnf<'c>) -> Option<Split<'n, 'c>> {
 
 impl<'n, 'c> Split<'n, 'c> {
     fn add(&mut self, n: &'n Nnf<'c>) -> Option<()> {
+        if workload_only(n) {
+            self.workload.push(n);
+            return Some(());
+        }
         match n {
             Nnf::Const(false) => return None,
             Nnf::Const(true) => {}
@@ -679,6 +693,44 @@ impl<'n, 'c> Split<'n, 'c> {
         }
         Some(())
     }
+}
+
+/// Whether every comparison in `n` reads only the container identity.
+fn workload_only(n: &Nnf<'_>) -> bool {
+    match n {
+        Nnf::Const(_) => false,
+        Nnf::Atom(p, _) => crate::scope::is_workload_field(&p.field),
+        Nnf::And(parts) | Nnf::Or(parts) => parts.iter().all(workload_only),
+    }
+}
+
+/// `n` as a condition again (for evaluating a workload part on its own).
+fn to_cond(n: &Nnf<'_>) -> Cond {
+    match n {
+        Nnf::Const(true) => Cond::And(Vec::new()),
+        Nnf::Const(false) => Cond::Or(Vec::new()),
+        Nnf::Atom(p, neg) => {
+            let c = Cond::Pred(Box::new((*p).clone()));
+            if *neg {
+                Cond::Not(Box::new(c))
+            } else {
+                c
+            }
+        }
+        Nnf::And(parts) => Cond::And(parts.iter().map(to_cond).collect()),
+        Nnf::Or(parts) => Cond::Or(parts.iter().map(to_cond).collect()),
+    }
+}
+
+fn conj_text(parts: &[&Nnf<'_>]) -> String {
+    parts
+        .iter()
+        .map(|r| match r {
+            Nnf::Or(_) => format!("({r})"),
+            _ => r.to_string(),
+        })
+        .collect::<Vec<_>>()
+        .join(" and ")
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -746,13 +798,24 @@ fn interest(n: &Nnf<'_>) -> Option<Alternatives> {
 // ---------------------------------------------------------------------------------------------
 // The plan.
 
-fn enforcement(action: Action, mode: Mode, kind: EventKind, exact: bool) -> Enforcement {
+fn enforcement(
+    action: Action,
+    mode: Mode,
+    kind: EventKind,
+    exact: bool,
+    scoped: bool,
+) -> Enforcement {
     if action == Action::Alert {
         return Enforcement::None;
     }
     if !exact {
         return Enforcement::UserSpace {
             reason: "the condition needs fields only user space has, so the kernel cannot decide it before the action completes".into(),
+        };
+    }
+    if scoped && kind != EventKind::ProcessExec {
+        return Enforcement::UserSpace {
+            reason: format!("the kernel holds a workload scope (container.*, k8s.*) as a cgroup set for process_exec rules only, not for {kind}"),
         };
     }
     let capable = match action {
@@ -775,26 +838,41 @@ fn enforcement(action: Action, mode: Mode, kind: EventKind, exact: bool) -> Enfo
     }
 }
 
-/// Builds the plan for the enabled rules.
-pub(crate) fn plan(rules: &[CompiledRule]) -> KernelPlan {
+/// Builds the plan for the enabled rules, and the workload scopes of its entries.
+pub(crate) fn plan(rules: &[CompiledRule]) -> (KernelPlan, Vec<WorkloadScope>) {
     let mut kind_plans: BTreeMap<usize, KindPlan> = BTreeMap::new();
     let mut rule_plans = Vec::new();
+    let mut scopes = Vec::new();
     for rule in rules.iter().filter(|r| r.info.enabled) {
         let effective = rule.effective();
         let mut entries = Vec::new();
         for kind in rule.kinds.iter() {
             let n = nnf(&effective, false, kind);
-            let Some(s) = split(&n) else { continue };
-            let residual = (!s.exact).then(|| {
-                s.residual
-                    .iter()
-                    .map(|r| match r {
-                        Nnf::Or(_) => format!("({r})"),
-                        _ => r.to_string(),
-                    })
-                    .collect::<Vec<_>>()
-                    .join(" and ")
-            });
+            let Some(mut s) = split(&n) else { continue };
+            let mut workload = None;
+            if !s.workload.is_empty() {
+                let cond = Cond::And(s.workload.iter().map(|w| to_cond(w)).collect());
+                // A set of containers' cgroups: only when the part is false for a process in
+                // no container, and the rule has no cgroup constraint of its own to meet.
+                let scopable = s.exact
+                    && !crate::scope::eval_on(&cond, kind, None, None)
+                    && !s.conj.contains_key(&Dim::CgroupId);
+                if scopable {
+                    let text = conj_text(&s.workload);
+                    scopes.push(WorkloadScope::new(
+                        rule.info.index,
+                        kind,
+                        text.clone(),
+                        cond,
+                    ));
+                    workload = Some(text);
+                } else {
+                    s.exact = false;
+                    let parts = std::mem::take(&mut s.workload);
+                    s.residual.extend(parts);
+                }
+            }
+            let residual = (!s.exact).then(|| conj_text(&s.residual));
             let kp = kind_plans
                 .entry(kinds::kind_index(kind))
                 .or_insert_with(|| KindPlan {
@@ -819,10 +897,17 @@ pub(crate) fn plan(rules: &[CompiledRule]) -> KernelPlan {
             }
             entries.push(KindRule {
                 kind,
-                enforcement: enforcement(rule.info.action, rule.info.mode, kind, s.exact),
+                enforcement: enforcement(
+                    rule.info.action,
+                    rule.info.mode,
+                    kind,
+                    s.exact,
+                    workload.is_some(),
+                ),
                 constraints: s.conj,
                 exact: s.exact,
                 residual,
+                workload,
             });
         }
         rule_plans.push(RulePlan {
@@ -839,11 +924,12 @@ pub(crate) fn plan(rules: &[CompiledRule]) -> KernelPlan {
             set.normalize();
         }
     }
-    KernelPlan {
+    let plan = KernelPlan {
         format: 1,
         kinds,
         rules: rule_plans,
-    }
+    };
+    (plan, scopes)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -941,7 +1027,8 @@ impl KindRule {
     /// Whether the kernel would find all constraints satisfied; `None` when it cannot read a
     /// value it needs (then it must deliver the event and must not enforce).
     pub fn kernel_match(&self, e: &Event) -> Option<bool> {
-        if e.kind != self.kind {
+        // A workload-scoped entry matches only in the cgroup set the agent adds.
+        if e.kind != self.kind || self.workload.is_some() {
             return Some(false);
         }
         let mut unknown = false;

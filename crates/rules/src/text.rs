@@ -324,6 +324,12 @@ pub fn explain(policy: &Policy) -> String {
                     .as_deref()
                     .unwrap_or("nothing (decided in the kernel)")
             );
+            if let Some(w) = &entry.workload {
+                let _ = writeln!(
+                    out,
+                    "    workload:    {w} (in the kernel: the cgroup ids of the containers it covers, kept current as they come and go)"
+                );
+            }
             let enforce = match &entry.enforcement {
                 Enforcement::None => None,
                 Enforcement::Kernel => Some(format!("in the kernel ({})", rule.action)),

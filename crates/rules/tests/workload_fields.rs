@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use common::*;
 use shrike_event::{ContainerIdentity, Event, PodIdentity};
-use shrike_rules::{Enforcement, Policy};
+use shrike_rules::{Dim, Enforcement, Policy};
 
 fn policy() -> Policy {
     let yaml = r#"
@@ -105,30 +105,88 @@ fn privileged_and_socket_mounts_and_unresolved_containers_are_rule_inputs() {
     assert_eq!(ids(&policy, &sh_in(Some(pending), None)), ["WL-3"]);
 }
 
-/// A deny rule scoped to a workload is not decided by the kernel on its other conditions alone
-/// (which would deny the exec in every container and on the host): the workload part stays a
-/// user-space residual, so the kernel never enforces it.
+/// A deny rule scoped to a pod is not pushed as its other conditions alone (which would deny
+/// the exec in every container and on the host): the kernel entry keeps the binary, and the
+/// workload part becomes a scope the agent turns into the cgroup set of the containers it
+/// covers. Without that set the entry matches nothing in the kernel; user space still matches
+/// the whole rule.
 #[test]
-fn a_deny_rule_scoped_to_a_pod_is_never_enforced_by_the_kernel_everywhere() {
-    let yaml = "- rule: no shell in prod\n  id: WL-D\n  severity: high\n  action: deny\n  mode: enforce\n  condition: kind = process_exec and process.binary = /bin/sh and k8s.namespace = prod\n";
+fn a_deny_rule_scoped_to_a_pod_becomes_a_kernel_entry_with_a_workload_scope() {
+    let yaml = "- rule: no shell in prod\n  id: WL-D\n  severity: high\n  action: deny\n  mode: enforce\n  condition: kind = process_exec and process.binary = /bin/sh and k8s.namespace = prod and k8s.labels.app = web\n";
     let policy = Policy::compile([("deny.yaml", yaml)])
         .unwrap_or_else(|d| panic!("{}", shrike_rules::text::render_diagnostics(&d)));
     let entries = &policy.kernel_plan().rules[0].entries;
-    assert!(!entries.is_empty());
-    for e in entries {
-        assert!(!e.exact, "{e:?}");
-        assert_ne!(e.enforcement, Enforcement::Kernel, "{e:?}");
-        assert!(
-            e.residual
-                .as_deref()
-                .is_some_and(|r| r.contains("k8s.namespace")),
-            "{e:?}"
-        );
-    }
+    assert_eq!(entries.len(), 1, "{entries:?}");
+    let e = &entries[0];
+    assert!(e.exact, "{e:?}");
+    assert_eq!(e.enforcement, Enforcement::Kernel, "{e:?}");
+    assert_eq!(e.residual, None, "{e:?}");
+    assert_eq!(
+        e.workload.as_deref(),
+        Some("k8s.namespace = prod and k8s.labels.app = web"),
+        "{e:?}"
+    );
+    assert_eq!(
+        e.constraints.keys().copied().collect::<Vec<_>>(),
+        [Dim::Binary],
+        "the cgroup set is the agent's to add: {e:?}"
+    );
     let (c, p) = web("prod");
-    assert_eq!(ids(&policy, &sh_in(Some(c), Some(p))), ["WL-D"]);
-    let (c, p) = web("dev");
-    assert!(ids(&policy, &sh_in(Some(c), Some(p))).is_empty());
+    let in_prod = sh_in(Some(c.clone()), Some(p.clone()));
+    assert_eq!(
+        e.kernel_match(&in_prod),
+        Some(false),
+        "no cgroup set: nothing"
+    );
+    assert_eq!(ids(&policy, &in_prod), ["WL-D"]);
+
+    let scopes = policy.workload_scopes();
+    assert_eq!(scopes.len(), 1);
+    assert_eq!(
+        (scopes[0].rule, scopes[0].text.as_str()),
+        (0, e.workload.as_deref().unwrap_or_default())
+    );
+    assert!(scopes[0].covers(&c, Some(&p)));
+    let (dc, dp) = web("dev");
+    assert!(!scopes[0].covers(&dc, Some(&dp)));
+    let mut other_app = p.clone();
+    other_app.labels.insert("app".into(), "db".into());
+    assert!(!scopes[0].covers(&c, Some(&other_app)));
+    assert!(!scopes[0].covers(&c, None), "a container in no pod");
+    assert!(ids(&policy, &sh_in(Some(dc), Some(dp))).is_empty());
+}
+
+/// Scopes the kernel cannot hold as a set of containers stay user-space residuals: one that is
+/// also true for a host process (`not k8s.namespace = …`), and a scope on a kind other than
+/// exec (reported, with the reason, rather than enforced everywhere).
+#[test]
+fn workload_scopes_true_outside_containers_or_on_other_kinds_stay_in_user_space() {
+    let yaml = "- rule: no shell outside kube-system\n  id: WL-N\n  severity: high\n  action: deny\n  condition: kind = process_exec and process.binary = /bin/sh and not k8s.namespace = kube-system\n\
+                - rule: no shadow in prod\n  id: WL-F\n  severity: high\n  action: deny\n  condition: kind = file_open and file.path = /etc/shadow and k8s.namespace = prod\n";
+    let policy = Policy::compile([("n.yaml", yaml)])
+        .unwrap_or_else(|d| panic!("{}", shrike_rules::text::render_diagnostics(&d)));
+    let plan = policy.kernel_plan();
+    let negated = &plan.rules[0].entries[0];
+    assert!(!negated.exact && negated.workload.is_none(), "{negated:?}");
+    assert!(
+        negated
+            .residual
+            .as_deref()
+            .is_some_and(|r| r.contains("k8s.namespace")),
+        "{negated:?}"
+    );
+    assert!(matches!(negated.enforcement, Enforcement::UserSpace { .. }));
+    let file = &plan.rules[1].entries[0];
+    assert_eq!(file.workload.as_deref(), Some("k8s.namespace = prod"));
+    match &file.enforcement {
+        Enforcement::UserSpace { reason } => assert!(reason.contains("process_exec"), "{reason}"),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(
+        policy.workload_scopes().len(),
+        1,
+        "only the file rule's scope"
+    );
 }
 
 /// `container.labels.KEY` and `k8s.labels.KEY` read one label's value; a missing label or a
