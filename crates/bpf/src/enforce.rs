@@ -8,7 +8,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use libbpf_rs::{MapCore, MapFlags};
+use libbpf_rs::{MapCore, MapFlags, MapHandle};
 
 use crate::abi::{
     shrike_action, shrike_enforce_limits, shrike_enforce_state, shrike_exec_rule, shrike_name_key,
@@ -274,6 +274,92 @@ pub fn set_exec_rules_strict(
 
     report.loaded = accepted.iter().map(|r| r.rule_index).collect();
     Ok(report)
+}
+
+/// Handles on the exec-rule maps with which another thread changes, in place, the cgroup set of
+/// rules already loaded ([`ExecScopeMaps::set_cgroup`]): how the agent keeps a workload-scoped
+/// rule current as containers come and go without reloading the policy. The caller serialises
+/// it with [`set_exec_rules`] (a change made while another generation is being filled would be
+/// lost at the flip).
+pub struct ExecScopeMaps {
+    state: MapHandle,
+    slots: MapHandle,
+    values: MapHandle,
+}
+
+impl ExecScopeMaps {
+    pub fn new(sensors: &Sensors) -> Result<Self, LoadError> {
+        let maps = sensors.process_maps();
+        let handle = |map: &'static str, m| {
+            MapHandle::try_from(m).map_err(|source| LoadError::Map { map, source })
+        };
+        Ok(ExecScopeMaps {
+            state: handle("enforce_state", &maps.enforce_state)?,
+            slots: handle("exec_rule_slots", &maps.exec_rule_slots)?,
+            values: handle("exec_rule_values", &maps.exec_rule_values)?,
+        })
+    }
+
+    /// Adds (`present`) or removes cgroup `cgroup` in the cgroup set of every slot of rule
+    /// `rule_index` in the active generation that has a cgroup constraint; returns how many
+    /// slots changed.
+    pub fn set_cgroup(
+        &self,
+        rule_index: u16,
+        cgroup: u64,
+        present: bool,
+    ) -> Result<usize, LoadError> {
+        let map_err = |map: &'static str| move |source| LoadError::Map { map, source };
+        let zero = 0u32.to_ne_bytes();
+        let mut state = shrike_enforce_state::default();
+        if let Some(bytes) = self
+            .state
+            .lookup(&zero, MapFlags::ANY)
+            .map_err(map_err("enforce_state"))?
+        {
+            plain::copy_from_bytes(&mut state, &bytes).ok();
+        }
+        let slots_max = shrike_enforce_limits::SHRIKE_EXEC_RULE_SLOTS.0;
+        let mut changed = 0;
+        for slot in 0..state.exec_rules.min(slots_max) {
+            let index = (state.active_gen & 1) * slots_max + slot;
+            let Some(bytes) = self
+                .slots
+                .lookup(&index.to_ne_bytes(), MapFlags::ANY)
+                .map_err(map_err("exec_rule_slots"))?
+            else {
+                continue;
+            };
+            let mut rule = shrike_exec_rule::default();
+            plain::copy_from_bytes(&mut rule, &bytes).ok();
+            if rule.rule_index != rule_index
+                || rule.flags & shrike_rule_flags::SHRIKE_RULE_CGROUP.0 == 0
+            {
+                continue;
+            }
+            let key = shrike_rule_value_key {
+                slot: index,
+                kind: shrike_rule_value_kind::SHRIKE_VALUE_CGROUP.0,
+                value: cgroup,
+            };
+            // SAFETY: shrike_rule_value_key is Plain; the byte view lives for this call only.
+            let k = unsafe { plain::as_bytes(&key) };
+            if present {
+                self.values
+                    .update(k, &[1u8], MapFlags::ANY)
+                    .map_err(map_err("exec_rule_values"))?;
+            } else if let Err(source) = self.values.delete(k) {
+                if source.kind() != libbpf_rs::ErrorKind::NotFound {
+                    return Err(LoadError::Map {
+                        map: "exec_rule_values",
+                        source,
+                    });
+                }
+            }
+            changed += 1;
+        }
+        Ok(changed)
+    }
 }
 
 fn refs(slots: &[u16], per_key: usize) -> shrike_rule_refs {

@@ -13,6 +13,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Context, Result};
+use shrike_bpf::enforce::ExecScopeMaps;
 use shrike_bpf::{
     Batch, Counters, Reader, ReaderOptions, SeedLineage, Seeded, SensorOptions, Sensors,
 };
@@ -35,6 +36,7 @@ use crate::pipeline::{Pipeline, PipelineOptions};
 use crate::policy_source::{PolicySource, PolicyWatch};
 use crate::shaping::{Shaper, ShapingConfig};
 use crate::shutdown::Shutdown;
+use crate::workload::scope::ScopeKeeper;
 
 mod reload;
 
@@ -143,8 +145,23 @@ pub fn run<W: Write + Send + 'static>(
             "--protect-self is not fully in force"
         );
     }
-    enforcement::load(&sensors, policy.kernel_plan(), config.strict)
+    // Workload-scoped exec rules: their cgroup sets follow the containers the runtimes
+    // describe (crate::workload::scope).
+    let scopes = ScopeKeeper::new(match ExecScopeMaps::new(&sensors) {
+        Ok(maps) => Some(maps),
+        Err(err) => {
+            warn!(%err, "workload-scoped exec rules cannot be kept current in the kernel");
+            None
+        }
+    });
+    scopes
+        .load(policy.workload_scopes(), |cgroups| {
+            enforcement::load(&sensors, policy.kernel_plan(), config.strict, cgroups)
+        })
         .context("loading the policy's kernel rules")?;
+    if !policy.workload_scopes().is_empty() && config.runtimes.is_empty() {
+        warn!("the policy has workload-scoped rules (container.*, k8s.*) but no container runtime is asked: they match no container");
+    }
     let mut detector = Detector::new(Arc::new(policy));
     detector.set_protecting(sensor_opts.protect.is_some());
     let events = sensors.events_handle().context("ring buffer handle")?;
@@ -172,12 +189,16 @@ pub fn run<W: Write + Send + 'static>(
         node_name(),
         tree,
         clock,
-        CgroupResolver::new(cgroup2),
+        CgroupResolver::new(cgroup2.clone()),
     );
     pipeline.set_net_rules(config.net_infos.iter().cloned());
     if !config.runtimes.is_empty() {
-        let workloads = crate::workload::Workloads::start(config.runtimes.clone())
-            .context("starting the container-identity thread")?;
+        let workloads = crate::workload::Workloads::start(
+            config.runtimes.clone(),
+            Some(scopes.clone()),
+            cgroup2.clone(),
+        )
+        .context("starting the container-identity thread")?;
         pipeline.set_workloads(workloads);
     }
     let outputs = Outputs::start(&config.outputs).context("starting the outputs")?;
@@ -279,6 +300,7 @@ pub fn run<W: Write + Send + 'static>(
                 &sensors,
                 &capabilities,
                 configured_watch.as_ref(),
+                &scopes,
                 &mut detector,
                 &mut policy_watch,
                 due,

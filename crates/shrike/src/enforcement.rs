@@ -6,6 +6,7 @@
 //! named in the log with the reason and stay with user space, which reports them truthfully as
 //! `alerted` rather than `denied`.
 
+use std::collections::BTreeSet;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use shrike_bpf::enforce::{self, BinarySet, ExecRule, ExecRulesLoaded, RuleAction};
@@ -21,15 +22,33 @@ use shrike_rules::{
 use tracing::{info, warn};
 
 /// The exec rules of a plan, and the deny/kill exec rules that cannot be kernel rules.
-pub fn exec_rules(plan: &KernelPlan) -> (Vec<ExecRule>, Vec<(String, String)>) {
+/// `cgroups` gives a workload-scoped rule's cgroup set: the cgroup ids of the containers its
+/// scope covers now (`crate::workload::scope` keeps it current afterwards).
+pub fn exec_rules(
+    plan: &KernelPlan,
+    cgroups: &dyn Fn(u16) -> BTreeSet<u64>,
+) -> (Vec<ExecRule>, Vec<(String, String)>) {
     kernel_rules(
         plan,
         |kind| (kind == EventKind::ProcessExec).then_some(()),
         |rule, action, (), entry| {
-            exec_rule(rule.index, action, &entry.constraints).map(|r| vec![r])
+            let mut r = exec_rule(rule.index, action, &entry.constraints)?;
+            if entry.workload.is_some() {
+                // The plan keeps no cgroup constraint of its own beside a scope.
+                r.cgroup = cgroups(rule.index).into_iter().collect();
+                if r.cgroup.is_empty() {
+                    // No container covered yet: a set holding only an id no cgroup has, so
+                    // the rule is in place (and gains ids in place) but matches nothing.
+                    r.cgroup.push(NO_CGROUP);
+                }
+            }
+            Ok(vec![r])
         },
     )
 }
+
+/// A cgroup id no cgroup has (ids are inode numbers): the member of an empty cgroup set.
+const NO_CGROUP: u64 = u64::MAX;
 
 /// The walk every family's translation shares: each entry of a deny/kill rule whose kind
 /// `family` maps to one of the family's own, and which the compiler gave to the kernel
@@ -110,7 +129,11 @@ fn exec_rule(
             Dim::Uid => rule.uid = numbers(c, *dim)?.into_iter().map(|v| v as u32).collect(),
             Dim::Euid => rule.euid = numbers(c, *dim)?.into_iter().map(|v| v as u32).collect(),
             Dim::CgroupId => {
-                rule.cgroup = numbers(c, *dim)?.into_iter().map(|v| v as u64).collect()
+                rule.cgroup = numbers(c, *dim)?.into_iter().map(|v| v as u64).collect();
+                if rule.cgroup.is_empty() && c.include.is_some() {
+                    // `process.cgroup_id in ()`: an empty include matches nothing.
+                    rule.cgroup.push(NO_CGROUP);
+                }
             }
             Dim::ParentBinary => {
                 rule.parent_include = binaries(c.include.as_ref(), *dim)?;
@@ -492,7 +515,7 @@ pub fn not_held(plan: &KernelPlan) -> Vec<(String, String)> {
             entry.enforcement = Enforcement::Kernel;
         }
     }
-    let (_, mut out) = exec_rules(&plan);
+    let (_, mut out) = exec_rules(&plan, &|_| BTreeSet::new());
     out.extend(net_rules(&plan).1);
     let (file, skipped) = file_rules(&plan);
     out.extend(skipped);
@@ -518,8 +541,9 @@ pub fn load(
     sensors: &Sensors,
     plan: &KernelPlan,
     strict: bool,
+    cgroups: &dyn Fn(u16) -> BTreeSet<u64>,
 ) -> Result<ExecRulesLoaded, LoadError> {
-    let (rules, mut skipped) = exec_rules(plan);
+    let (rules, mut skipped) = exec_rules(plan, cgroups);
     let loaded = enforce::set_exec_rules_strict(sensors, &rules, strict)?;
     let (net, net_skipped) = net_rules(plan);
     skipped.extend(net_skipped);
@@ -617,6 +641,10 @@ mod tests {
     use super::*;
     use shrike_rules::Policy;
 
+    fn exec_rules_now(plan: &KernelPlan) -> (Vec<ExecRule>, Vec<(String, String)>) {
+        exec_rules(plan, &|_| BTreeSet::new())
+    }
+
     fn plan(yaml: &str) -> KernelPlan {
         Policy::compile([("t.yaml", yaml)])
             .unwrap()
@@ -626,7 +654,7 @@ mod tests {
 
     #[test]
     fn a_script_deny_rule_becomes_an_exact_path_rule() {
-        let (rules, skipped) = exec_rules(&plan(
+        let (rules, skipped) = exec_rules_now(&plan(
             "- rule: Deny marker\n  id: T-1\n  severity: high\n  mitre: [T1059]\n  condition: kind = process_exec and process.script = /tmp/m/marker.sh\n  action: deny\n",
         ));
         assert!(skipped.is_empty(), "{skipped:?}");
@@ -637,7 +665,7 @@ mod tests {
 
     #[test]
     fn lineage_rules_carry_ancestors_and_audit_rules_stay_in_user_space() {
-        let (rules, _) = exec_rules(&plan(
+        let (rules, _) = exec_rules_now(&plan(
             "- rule: Shell under nginx\n  id: T-2\n  severity: high\n  mitre: [T1059]\n  condition: kind = process_exec and process.name in (sh, bash) and ancestors.name = nginx\n  action: kill\n\
              - rule: Audit\n  id: T-3\n  severity: low\n  mitre: [T1059]\n  condition: kind = process_exec and process.name = nc\n  action: deny\n  mode: audit\n",
         ));
@@ -729,7 +757,7 @@ mod tests {
              - rule: Ports\n  id: T-A3\n  severity: high\n  condition: kind = net_connect and process.cgroup_id = 7 and network.daddr in (127.0.0.1) and not network.dport in (8000)\n  action: deny\n\
              - rule: Names\n  id: T-A4\n  severity: high\n  condition: kind = process_exec and process.binary startswith / and not process.name in (sh)\n  action: deny\n",
         );
-        let (exec, skipped) = exec_rules(&p);
+        let (exec, skipped) = exec_rules_now(&p);
         assert_eq!(skipped.len(), 1, "{skipped:?}");
         assert_eq!(skipped[0].0, "T-A4", "names cannot be excluded in the trie");
         assert_eq!(exec.len(), 1);
@@ -756,7 +784,7 @@ mod tests {
 
     #[test]
     fn rules_the_kernel_cannot_decide_are_named_with_a_reason() {
-        let (rules, skipped) = exec_rules(&plan(
+        let (rules, skipped) = exec_rules_now(&plan(
             "- rule: Args\n  id: T-4\n  severity: low\n  mitre: [T1059]\n  condition: kind = process_exec and process.args contains -e\n  action: kill\n",
         ));
         assert!(rules.is_empty());

@@ -15,6 +15,7 @@ use crate::enforcement;
 use crate::file_watch;
 use crate::health;
 use crate::policy_source::{enforced_changes, Due, PolicyWatch, Trigger, HOLD};
+use crate::workload::scope::ScopeKeeper;
 
 /// What a reload attempt did.
 pub(super) struct Reloaded {
@@ -35,6 +36,7 @@ pub(super) fn reload(
     sensors: &Sensors,
     capabilities: &[shrike_bpf::capability::Status],
     configured_watch: Option<&shrike_bpf::file::WatchSet>,
+    scopes: &ScopeKeeper,
     detector: &mut Detector,
     watch: &mut PolicyWatch,
     due: Due,
@@ -109,14 +111,15 @@ pub(super) fn reload(
             return refused(change, format!("{err:#}"));
         }
     };
-    let loaded =
-        enforcement::load(sensors, policy.kernel_plan(), config.strict).and_then(|_| {
-            match (sensors.file_watch(), configured_watch) {
-                (Some(watch), Some(configured)) => watch
-                    .replace(&file_watch::merged(configured, policy.kernel_plan()))
-                    .map(|_| ()),
-                _ => Ok(()),
-            }
+    let loaded = scopes
+        .load(policy.workload_scopes(), |cgroups| {
+            enforcement::load(sensors, policy.kernel_plan(), config.strict, cgroups)
+        })
+        .and_then(|_| match (sensors.file_watch(), configured_watch) {
+            (Some(watch), Some(configured)) => watch
+                .replace(&file_watch::merged(configured, policy.kernel_plan()))
+                .map(|_| ()),
+            _ => Ok(()),
         });
     match loaded {
         Ok(()) => {

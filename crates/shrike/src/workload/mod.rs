@@ -6,7 +6,9 @@
 //! has answered, else an identity with only the id and runtime, and a lookup request to the
 //! [`resolver`] thread, which asks the runtimes ([`engine`] for Podman and Docker, [`cri`] for
 //! containerd and CRI-O) and fills the cache. Events are never held back for an answer. The
-//! cache is bounded and drops a container when its cgroup goes away.
+//! cache is bounded and drops a container when its cgroup goes away. The [`watch`] thread asks
+//! about a container as soon as its cgroup is made, and [`scope`] keeps the kernel's
+//! workload-scoped exec rules current with the containers described.
 
 pub mod cache;
 pub mod cri;
@@ -15,6 +17,8 @@ mod grpc;
 mod http;
 pub mod pb;
 pub mod resolver;
+pub mod scope;
+mod watch;
 
 use std::path::PathBuf;
 use std::sync::mpsc::{sync_channel, SyncSender, TrySendError};
@@ -23,6 +27,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use shrike_event::{ContainerIdentity, Event, PodIdentity};
 
 use cache::{Cache, Lookup};
+use scope::ScopeKeeper;
 
 /// What a runtime said about one container.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -124,11 +129,20 @@ impl Workloads {
         }
     }
 
-    /// Starts the resolver thread asking `runtimes` (in order, the cgroup's runtime first).
-    pub fn start(runtimes: Vec<RuntimeSocket>) -> std::io::Result<Self> {
+    /// Starts the resolver thread asking `runtimes` (in order, the cgroup's runtime first),
+    /// telling `scopes` of the containers it describes and drops; with `cgroup_root` (the
+    /// cgroup2 mount), also the thread that notices containers as their cgroup is made.
+    pub fn start(
+        runtimes: Vec<RuntimeSocket>,
+        scopes: Option<Arc<ScopeKeeper>>,
+        cgroup_root: Option<PathBuf>,
+    ) -> std::io::Result<Self> {
         let cache = Arc::new(Mutex::new(Cache::new(cache::CAPACITY)));
         let (tx, rx) = sync_channel(QUEUE);
-        resolver::spawn(runtimes, cache.clone(), rx)?;
+        resolver::spawn(runtimes, cache.clone(), rx, scopes)?;
+        if let Some(root) = cgroup_root {
+            watch::spawn(root, cache.clone(), tx.clone())?;
+        }
         Ok(Workloads {
             cache,
             requests: Some(tx),

@@ -5,6 +5,7 @@
 //! the only thing the two share. A container no runtime knows is cached with only its id (not
 //! asked about again until its cgroup goes).
 
+use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::sync::{Arc, Mutex};
@@ -13,6 +14,7 @@ use std::time::{Duration, Instant};
 use tracing::debug;
 
 use super::cache::Cache;
+use super::scope::ScopeKeeper;
 use super::{cri, engine, Api, Identity, Request, RuntimeError, RuntimeSocket};
 
 /// How long one runtime gets to answer.
@@ -24,20 +26,35 @@ pub fn spawn(
     runtimes: Vec<RuntimeSocket>,
     cache: Arc<Mutex<Cache>>,
     requests: Receiver<Request>,
+    scopes: Option<Arc<ScopeKeeper>>,
 ) -> std::io::Result<()> {
     std::thread::Builder::new()
         .name("shrike-workload".into())
-        .spawn(move || run(&runtimes, &cache, &requests))
+        .spawn(move || run(&runtimes, &cache, &requests, scopes.as_deref()))
         .map(|_| ())
 }
 
-fn run(runtimes: &[RuntimeSocket], cache: &Mutex<Cache>, requests: &Receiver<Request>) {
+fn run(
+    runtimes: &[RuntimeSocket],
+    cache: &Mutex<Cache>,
+    requests: &Receiver<Request>,
+    scopes: Option<&ScopeKeeper>,
+) {
     let lock = || cache.lock().unwrap_or_else(|p| p.into_inner());
     let mut next_sweep = Instant::now() + SWEEP;
     loop {
         match requests.recv_timeout(SWEEP) {
             Ok(request) => {
                 if let Some(found) = ask(runtimes, &request) {
+                    // The cgroup id is its directory's inode number (what the kernel reads).
+                    let cgroup = request
+                        .cgroup_dir
+                        .as_ref()
+                        .and_then(|d| std::fs::metadata(d).ok())
+                        .map(|m| m.ino());
+                    if let (Some(keeper), Some(cgroup)) = (scopes, cgroup) {
+                        keeper.added(cgroup, found.clone());
+                    }
                     lock().resolve(found.container, found.k8s);
                 }
             }
@@ -58,6 +75,9 @@ fn run(runtimes: &[RuntimeSocket], cache: &Mutex<Cache>, requests: &Receiver<Req
                     "workload: cgroups gone, identities dropped"
                 );
                 lock().evict(&gone);
+                if let Some(keeper) = scopes {
+                    keeper.removed(&gone);
+                }
             }
         }
     }
@@ -115,7 +135,7 @@ mod tests {
             cache.lock().unwrap().insert_pending(c, Some(dir.clone()));
         }
         let (_tx, rx) = sync_channel(1);
-        spawn(Vec::new(), cache.clone(), rx).unwrap();
+        spawn(Vec::new(), cache.clone(), rx, None).unwrap();
         std::fs::remove_dir(&gone).unwrap();
         let deadline = Instant::now() + SWEEP * 4;
         while cache.lock().unwrap().len() > 1 && Instant::now() < deadline {

@@ -1,0 +1,180 @@
+//! Containers noticed when their cgroup is made, before anything runs in them.
+//!
+//! Runtimes make a container's cgroup (`runc create`) before they start its first process
+//! (`runc start`, a separate step: containerd's StartContainer, podman's start). This thread
+//! watches the cgroup2 hierarchy with inotify (each directory, added as it appears) and, for a
+//! directory whose path names a container, asks the resolver about it at once, so the
+//! identity — and a workload-scoped kernel rule's cgroup set ([`super::scope`]) — is usually
+//! in place before the container's first exec. It is a race, not a guarantee: the runtime
+//! lookup (a few milliseconds) has to finish between the two steps. Containers present when the
+//! agent starts are asked about during the first walk.
+
+use std::collections::HashMap;
+use std::ffi::CString;
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+use std::sync::mpsc::{SyncSender, TrySendError};
+use std::sync::{Arc, Mutex};
+
+use shrike_event::ContainerIdentity;
+use shrike_proctree::container::from_cgroup_path;
+use tracing::{debug, warn};
+
+use super::cache::{Cache, Lookup};
+use super::Request;
+
+/// Deepest directory watched below the cgroup2 root (as [`crate::cgroups`] walks).
+const MAX_DEPTH: usize = 16;
+
+/// Starts the watcher over the cgroup2 mount at `root`.
+pub fn spawn(
+    root: PathBuf,
+    cache: Arc<Mutex<Cache>>,
+    requests: SyncSender<Request>,
+) -> std::io::Result<()> {
+    // SAFETY: inotify_init1 takes flags only; the descriptor is owned by the watcher below.
+    let fd = unsafe { libc::inotify_init1(libc::IN_CLOEXEC) };
+    if fd < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    let mut watcher = Watcher {
+        fd,
+        root,
+        dirs: HashMap::new(),
+        cache,
+        requests,
+    };
+    std::thread::Builder::new()
+        .name("shrike-cgroups".into())
+        .spawn(move || {
+            let root = watcher.root.clone();
+            watcher.add_tree(&root, 0);
+            watcher.run();
+        })
+        .map(|_| ())
+}
+
+struct Watcher {
+    fd: i32,
+    root: PathBuf,
+    /// Watch descriptor → (directory, depth).
+    dirs: HashMap<i32, (PathBuf, usize)>,
+    cache: Arc<Mutex<Cache>>,
+    requests: SyncSender<Request>,
+}
+
+impl Watcher {
+    /// Watches `dir` and the directories under it; asks about the containers among them.
+    fn add_tree(&mut self, dir: &Path, depth: usize) {
+        if depth > MAX_DEPTH {
+            return;
+        }
+        let Ok(path) = CString::new(dir.as_os_str().as_bytes()) else {
+            return;
+        };
+        // SAFETY: fd is our inotify descriptor; path is a NUL-terminated string that outlives
+        // the call.
+        let wd = unsafe {
+            libc::inotify_add_watch(self.fd, path.as_ptr(), libc::IN_CREATE | libc::IN_ONLYDIR)
+        };
+        if wd < 0 {
+            let err = std::io::Error::last_os_error();
+            if err.raw_os_error() == Some(libc::ENOSPC) {
+                warn!(dir = %dir.display(), "cgroup watch: out of inotify watches (fs.inotify.max_user_watches); containers below are noticed at their first exec");
+            }
+            return;
+        }
+        self.dirs.insert(wd, (dir.to_path_buf(), depth));
+        self.notice(dir);
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return;
+        };
+        for entry in entries.flatten() {
+            if entry.file_type().is_ok_and(|t| t.is_dir()) {
+                self.add_tree(&entry.path(), depth + 1);
+            }
+        }
+    }
+
+    /// Asks the resolver about the container `dir` belongs to, if it names one not known yet.
+    fn notice(&self, dir: &Path) {
+        let Ok(rel) = dir.strip_prefix(&self.root) else {
+            return;
+        };
+        let Some(c) = from_cgroup_path(&format!("/{}", rel.display())) else {
+            return;
+        };
+        // Only the container's own directory (runc may make sub-cgroups inside it).
+        if !dir
+            .file_name()
+            .is_some_and(|n| n.to_string_lossy().contains(&c.id))
+        {
+            return;
+        }
+        let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
+        if let Lookup::Known(..) = cache.lookup(&c.id) {
+            return;
+        }
+        let request = Request {
+            id: c.id.clone(),
+            runtime_hint: c.runtime.clone(),
+            cgroup_dir: Some(dir.to_path_buf()),
+        };
+        let minimal = Arc::new(ContainerIdentity {
+            id: c.id.clone(),
+            runtime: c.runtime.clone(),
+            ..ContainerIdentity::default()
+        });
+        match self.requests.try_send(request) {
+            Ok(()) | Err(TrySendError::Disconnected(_)) => {
+                debug!(container = %c.id, dir = %dir.display(), "cgroup watch: new container");
+                cache.insert_pending(minimal, Some(dir.to_path_buf()));
+            }
+            // Full: its first exec asks again.
+            Err(TrySendError::Full(_)) => {}
+        }
+    }
+
+    fn run(&mut self) {
+        let mut buf = vec![0u8; 64 * 1024];
+        loop {
+            // SAFETY: buf is a live, writable buffer of buf.len() bytes.
+            let n = unsafe { libc::read(self.fd, buf.as_mut_ptr().cast(), buf.len()) };
+            if n < 0 {
+                if std::io::Error::last_os_error().raw_os_error() == Some(libc::EINTR) {
+                    continue;
+                }
+                warn!(err = %std::io::Error::last_os_error(), "cgroup watch stopped; containers are noticed at their first exec");
+                return;
+            }
+            let mut at = 0usize;
+            let n = n as usize;
+            let header = std::mem::size_of::<libc::inotify_event>();
+            while at + header <= n {
+                // SAFETY: the kernel wrote a whole inotify_event at `at` (checked against n);
+                // read_unaligned copes with the byte buffer's alignment.
+                let ev: libc::inotify_event =
+                    unsafe { std::ptr::read_unaligned(buf.as_ptr().add(at).cast()) };
+                let name_start = at + header;
+                let name_end = (name_start + ev.len as usize).min(n);
+                let name = buf[name_start..name_end]
+                    .split(|b| *b == 0)
+                    .next()
+                    .unwrap_or_default()
+                    .to_vec();
+                at = name_end;
+                if ev.mask & libc::IN_IGNORED != 0 {
+                    self.dirs.remove(&ev.wd);
+                    continue;
+                }
+                if ev.mask & libc::IN_ISDIR == 0 || name.is_empty() {
+                    continue;
+                }
+                if let Some((parent, depth)) = self.dirs.get(&ev.wd).cloned() {
+                    let dir = parent.join(std::ffi::OsStr::from_bytes(&name));
+                    self.add_tree(&dir, depth + 1);
+                }
+            }
+        }
+    }
+}
