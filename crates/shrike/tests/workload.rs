@@ -92,6 +92,10 @@ fn rootfs_tar(dir: &TempDir) -> PathBuf {
     for applet in ["sh", "cat", "sleep", "nc", "echo", "true"] {
         std::os::unix::fs::symlink("busybox", root.join("bin").join(applet)).unwrap();
     }
+    // A binary of its own path for the workload-scoped deny rule (busybox runs the applet its
+    // name says: `echo`).
+    std::fs::create_dir_all(root.join("opt/denied")).unwrap();
+    std::fs::copy("/bin/busybox", root.join("opt/denied/echo")).unwrap();
     std::fs::write(root.join("etc/passwd"), "root:x:0:0:root:/:/bin/sh\n").unwrap();
     std::fs::write(root.join("etc/shadow"), "root:*:19000:0:99999:7:::\n").unwrap();
     let tar = dir.path("rootfs.tar");
@@ -677,5 +681,177 @@ fn containerd_pod_events_carry_container_and_pod_identity() {
         &pod.marker,
         &pod.container,
         &pod.k8s,
+    );
+}
+
+/// Creates a pod sandbox through the CRI as kubelet does (name, namespace, uid, labels; the pod
+/// on the host's network) and returns its id and config.
+fn run_sandbox(
+    ctrd: &mut Containerd,
+    dir: &TempDir,
+    name: &str,
+    namespace: &str,
+    labels: &BTreeMap<String, String>,
+) -> (String, Writer, String) {
+    let uid = format!(
+        "7a0c9a4e-0000-4000-8000-{:012x}",
+        u64::from(std::process::id()) << 16
+            | u64::from(name.len() as u16) << 8
+            | u64::from(name.as_bytes()[0])
+    );
+    let mut meta = Writer::new();
+    meta.string(1, name).string(2, &uid).string(3, namespace);
+    let mut ns = Writer::new();
+    ns.uint(1, 2);
+    let mut sec = Writer::new();
+    sec.message(1, &ns);
+    let mut linux = Writer::new();
+    linux
+        .string(1, &format!("/kubepods/besteffort/pod{uid}"))
+        .message(2, &sec);
+    let logs = dir.path(&format!("logs-{name}"));
+    std::fs::create_dir_all(&logs).unwrap();
+    let mut pod_config = Writer::new();
+    pod_config
+        .message(1, &meta)
+        .string(3, &logs.to_string_lossy())
+        .map(6, labels)
+        .message(8, &linux);
+    let mut req = Writer::new();
+    req.message(1, &pod_config);
+    let sandbox = first_string(&ctrd.call("RunPodSandbox", &req));
+    assert!(!sandbox.is_empty());
+    ctrd.pods.push(sandbox.clone());
+    (sandbox, pod_config, uid)
+}
+
+/// Creates and starts a container running `argv` in `sandbox`; returns its id.
+fn start_container(
+    ctrd: &Containerd,
+    sandbox: &str,
+    pod_config: &Writer,
+    image: &str,
+    argv: &[&str],
+) -> String {
+    let mut cmeta = Writer::new();
+    cmeta.string(1, "app");
+    let mut img = Writer::new();
+    img.string(1, image);
+    let mut config = Writer::new();
+    config
+        .message(1, &cmeta)
+        .message(2, &img)
+        .string(3, argv[0]);
+    for a in &argv[1..] {
+        config.string(4, a);
+    }
+    config.string(11, "app.log");
+    let mut req = Writer::new();
+    req.string(1, sandbox)
+        .message(2, &config)
+        .message(3, pod_config);
+    let id = first_string(&ctrd.call("CreateContainer", &req));
+    assert_eq!(id.len(), 64, "{id}");
+    let mut req = Writer::new();
+    req.string(1, &id);
+    ctrd.call("StartContainer", &req);
+    id
+}
+
+/// Issue 16's item 3: a deny rule scoped by `k8s.namespace` and a pod label, loaded before
+/// either pod exists, stops the exec of `/opt/denied/echo` in the pod it names — as that
+/// container's very first exec (its entrypoint), in the kernel — and not in a second pod (other
+/// namespace, other label) running the same binary. The pods and containers are created
+/// through containerd's CRI after the agent is running, so the rule's cgroup set in the kernel
+/// must have gained the first container's cgroup between its creation and its start.
+#[test]
+fn a_deny_rule_scoped_to_one_pod_stops_the_exec_there_and_not_in_another_pod() {
+    if !containerd_tools(
+        "a_deny_rule_scoped_to_one_pod_stops_the_exec_there_and_not_in_another_pod",
+    ) {
+        return;
+    }
+    let dir = TempDir::new("scope");
+    let layer = rootfs_tar(&dir);
+    let pause = "localhost/shrike-pause:1";
+    let tag = "localhost/shrike-app:1";
+    let (pause_tar, _) = docker_archive(&dir, &layer, pause, &["/bin/sleep", "100000"]);
+    let (app_tar, _) = docker_archive(&dir, &layer, tag, &["/bin/sh"]);
+    let mut ctrd = Containerd::start(&dir, pause);
+    ctrd.import(&pause_tar);
+    ctrd.import(&app_tar);
+
+    let policy = dir.path("scoped.yaml");
+    std::fs::write(
+        &policy,
+        "- rule: No denied echo in prod payments\n  id: WL-SCOPE\n  severity: high\n  mitre: [T1059]\n  \
+         condition: kind = process_exec and process.binary = /opt/denied/echo and k8s.namespace = prod and k8s.labels.app = payments\n  \
+         action: deny\n  mode: enforce\n",
+    )
+    .unwrap();
+    let agent = Agent::start_process_only(&[
+        "--policy",
+        &policy.to_string_lossy(),
+        "--container-runtime",
+        &format!("containerd={}", ctrd.socket.display()),
+    ]);
+
+    let pid = std::process::id();
+    let (a_name, b_name) = (format!("pay-{pid}"), format!("web-{pid}"));
+    let labels = |app: &str| BTreeMap::from([("app".to_string(), app.to_string())]);
+    let (a_box, a_config, _) = run_sandbox(&mut ctrd, &dir, &a_name, "prod", &labels("payments"));
+    let (b_box, b_config, _) = run_sandbox(&mut ctrd, &dir, &b_name, "dev", &labels("web"));
+    let (ma, mb) = (marker("scoped-a"), marker("scoped-b"));
+    let a = start_container(&ctrd, &a_box, &a_config, tag, &["/opt/denied/echo", &ma]);
+    let b = start_container(&ctrd, &b_box, &b_config, tag, &["/opt/denied/echo", &mb]);
+
+    // Killed (no BPF LSM): the exec event of the echo; refused (BPF LSM): the record of the
+    // refused exec, by runc's init in the container's cgroup.
+    let stopped = agent.wait_for("the denied exec in pod A", WAIT, |e| {
+        in_container(&a)(e)
+            && e["alerts"]
+                .as_array()
+                .is_some_and(|al| al.iter().any(|x| x["rule_id"] == "WL-SCOPE"))
+    });
+    let alert = stopped["alerts"]
+        .as_array()
+        .and_then(|al| al.iter().find(|x| x["rule_id"] == "WL-SCOPE"))
+        .cloned()
+        .unwrap_or_default();
+    assert!(
+        alert["outcome"] == "killed" || alert["outcome"] == "denied",
+        "the kernel must have stopped the container's first exec, not only reported it: {stopped}\n{}",
+        agent.stderr()
+    );
+    assert_eq!(stopped["k8s"]["namespace"], "prod", "{stopped}");
+    if alert["outcome"] == "killed" {
+        assert_eq!(
+            stopped["process"]["binary"], "/opt/denied/echo",
+            "{stopped}"
+        );
+        let exit = agent.wait_for("pod A's echo killed", WAIT, |e| {
+            kind_is(e, "process_exit") && e["process"]["pid"] == stopped["process"]["pid"]
+        });
+        assert_eq!(exit["exit"]["signal"], libc::SIGKILL, "{exit}");
+    }
+
+    let ran = agent.wait_for("the same exec in pod B", WAIT, |e| {
+        kind_is(e, "process_exec") && in_container(&b)(e) && has_arg(e, &mb)
+    });
+    let exit = agent.wait_for("pod B's echo exits", WAIT, |e| {
+        kind_is(e, "process_exit") && e["process"]["pid"] == ran["process"]["pid"]
+    });
+    assert_eq!(exit["exit"]["code"], 0, "{exit}");
+    assert_eq!(exit["exit"]["signal"], Value::Null, "{exit}");
+    assert!(
+        agent
+            .events(|e| in_container(&b)(e) && e["alerts"].as_array().is_some_and(|a| !a.is_empty()))
+            .is_empty(),
+        "nothing in pod B matches the rule"
+    );
+    assert!(
+        agent.stderr().contains("exec rules enforced in the kernel"),
+        "{}",
+        agent.stderr()
     );
 }

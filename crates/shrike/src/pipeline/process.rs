@@ -63,7 +63,10 @@ impl Pipeline {
             cgroup_id: r.cgroup_id,
             start_time: self.clock.wall(r.start_boottime_ns),
             exec_time: self.clock.wall(r.header.ktime_ns),
-            container: self.cgroups.container(r.cgroup_id, r.header.pid),
+            container: self
+                .cgroups
+                .container(r.cgroup_id, r.header.pid)
+                .or_else(|| self.workloads.container_of_cgroup(r.cgroup_id)),
             env,
             stdio_sockets: super::net::stdio_sockets(&r.stdio),
         };

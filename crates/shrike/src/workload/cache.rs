@@ -36,6 +36,9 @@ pub enum Lookup {
 
 pub struct Cache {
     entries: HashMap<String, Entry>,
+    /// Container cgroups the cgroup watcher saw made: cgroup id → (container id, runtime), for
+    /// events whose process is gone before its cgroup could be placed from `/proc`.
+    by_cgroup: HashMap<u64, (String, String)>,
     capacity: usize,
     tick: u64,
     resolved: u64,
@@ -45,6 +48,7 @@ impl Cache {
     pub fn new(capacity: usize) -> Self {
         Cache {
             entries: HashMap::new(),
+            by_cgroup: HashMap::new(),
             capacity: capacity.max(1),
             tick: 0,
             resolved: 0,
@@ -154,6 +158,20 @@ impl Cache {
         for id in gone {
             self.entries.remove(id);
         }
+        self.by_cgroup.retain(|_, (id, _)| !gone.contains(id));
+    }
+
+    /// Records that cgroup `cgroup` is container `id`'s (of `runtime`).
+    pub fn note_cgroup(&mut self, cgroup: u64, id: &str, runtime: &str) {
+        if self.by_cgroup.len() < self.capacity {
+            self.by_cgroup
+                .insert(cgroup, (id.to_string(), runtime.to_string()));
+        }
+    }
+
+    /// The container (id, runtime) whose cgroup is `cgroup`, if the watcher saw it made.
+    pub fn container_of_cgroup(&self, cgroup: u64) -> Option<(String, String)> {
+        self.by_cgroup.get(&cgroup).cloned()
     }
 }
 

@@ -24,7 +24,7 @@ use std::path::PathBuf;
 use std::sync::mpsc::{sync_channel, SyncSender, TrySendError};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use shrike_event::{ContainerIdentity, Event, PodIdentity};
+use shrike_event::{Container, ContainerIdentity, Event, PodIdentity};
 
 use cache::{Cache, Lookup};
 use scope::ScopeKeeper;
@@ -199,6 +199,13 @@ impl Workloads {
                 }
             }
         }
+    }
+
+    /// The container whose cgroup is `cgroup`, when the cgroup watcher saw it made (for a
+    /// process gone before its cgroup could be placed from `/proc`).
+    pub fn container_of_cgroup(&self, cgroup: u64) -> Option<Container> {
+        let (id, runtime) = self.lock().container_of_cgroup(cgroup)?;
+        Some(Container { id, runtime })
     }
 
     /// (containers cached, lookups answered by a runtime) for the agent's log.

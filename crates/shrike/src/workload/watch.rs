@@ -12,6 +12,7 @@
 use std::collections::HashMap;
 use std::ffi::CString;
 use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{SyncSender, TrySendError};
 use std::sync::{Arc, Mutex};
@@ -112,6 +113,9 @@ impl Watcher {
             return;
         }
         let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
+        if let Ok(meta) = std::fs::metadata(dir) {
+            cache.note_cgroup(meta.ino(), &c.id, &c.runtime);
+        }
         if let Lookup::Known(..) = cache.lookup(&c.id) {
             return;
         }
