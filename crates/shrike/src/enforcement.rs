@@ -782,6 +782,26 @@ mod tests {
         assert_eq!(ports, [(0, 7999), (8001, u16::MAX)]);
     }
 
+    /// A pod-scoped exec deny becomes a kernel rule on the binary whose cgroup set is what the
+    /// keeper gives now; with no container covered yet, a set that matches nothing (never an
+    /// absent constraint, which would deny the exec everywhere).
+    #[test]
+    fn a_workload_scoped_exec_rule_carries_the_covered_cgroups_or_matches_nothing() {
+        let p = plan(
+            "- rule: Pod\n  id: T-W1\n  severity: high\n  condition: kind = process_exec and process.binary = /opt/x and k8s.namespace = prod\n  action: deny\n",
+        );
+        let (rules, skipped) = exec_rules(&p, &|rule| {
+            assert_eq!(rule, 0);
+            BTreeSet::from([41, 42])
+        });
+        assert!(skipped.is_empty(), "{skipped:?}");
+        assert_eq!(rules.len(), 1);
+        assert_eq!(rules[0].paths, ["/opt/x"]);
+        assert_eq!(rules[0].cgroup, [41, 42]);
+        let (rules, _) = exec_rules_now(&p);
+        assert_eq!(rules[0].cgroup, [NO_CGROUP]);
+    }
+
     #[test]
     fn rules_the_kernel_cannot_decide_are_named_with_a_reason() {
         let (rules, skipped) = exec_rules_now(&plan(

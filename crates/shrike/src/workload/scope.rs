@@ -132,3 +132,47 @@ fn covered(
         .map(|(cgroup, _)| *cgroup)
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use shrike_event::{ContainerIdentity, PodIdentity};
+    use shrike_rules::Policy;
+
+    fn pod(id: &str, namespace: &str) -> Identity {
+        Identity {
+            container: ContainerIdentity {
+                id: id.into(),
+                resolved: true,
+                ..ContainerIdentity::default()
+            },
+            k8s: Some(PodIdentity {
+                namespace: namespace.into(),
+                ..PodIdentity::default()
+            }),
+        }
+    }
+
+    /// A loaded policy's scoped rule gets the cgroups of the covered containers already known;
+    /// a container described later joins the set, one that goes leaves it, and a container of
+    /// another namespace never joins.
+    #[test]
+    fn scoped_rules_follow_the_containers_that_come_and_go() {
+        let policy = Policy::compile([(
+            "p.yaml",
+            "- rule: r\n  id: T\n  severity: high\n  condition: kind = process_exec and process.name = nc and k8s.namespace = prod\n  action: deny\n",
+        )])
+        .unwrap_or_else(|d| panic!("{}", shrike_rules::text::render_diagnostics(&d)));
+        let keeper = ScopeKeeper::new(None);
+        keeper.added(10, pod("a", "prod"));
+        let at_load = keeper
+            .load(policy.workload_scopes(), |cgroups| Ok::<_, ()>(cgroups(0)))
+            .unwrap();
+        assert_eq!(at_load, BTreeSet::from([10]));
+        keeper.added(11, pod("b", "prod"));
+        keeper.added(12, pod("c", "dev"));
+        assert_eq!(keeper.cgroups(0), BTreeSet::from([10, 11]));
+        keeper.removed(&["a".to_string()]);
+        assert_eq!(keeper.cgroups(0), BTreeSet::from([11]));
+    }
+}
