@@ -13,7 +13,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Context, Result};
-use shrike_bpf::enforce::ExecScopeMaps;
 use shrike_bpf::{
     Batch, Counters, Reader, ReaderOptions, SeedLineage, Seeded, SensorOptions, Sensors,
 };
@@ -147,13 +146,7 @@ pub fn run<W: Write + Send + 'static>(
     }
     // Workload-scoped exec rules: their cgroup sets follow the containers the runtimes
     // describe (crate::workload::scope).
-    let scopes = ScopeKeeper::new(match ExecScopeMaps::new(&sensors) {
-        Ok(maps) => Some(maps),
-        Err(err) => {
-            warn!(%err, "workload-scoped exec rules cannot be kept current in the kernel");
-            None
-        }
-    });
+    let scopes = ScopeKeeper::for_sensors(&sensors);
     scopes
         .load(policy.workload_scopes(), |cgroups| {
             enforcement::load(&sensors, policy.kernel_plan(), config.strict, cgroups)
@@ -297,10 +290,12 @@ pub fn run<W: Write + Send + 'static>(
         if let Some(due) = policy_watch.due() {
             let reloaded = reload(
                 config,
-                &sensors,
-                &capabilities,
-                configured_watch.as_ref(),
-                &scopes,
+                reload::KernelSide {
+                    sensors: &sensors,
+                    capabilities: &capabilities,
+                    configured_watch: configured_watch.as_ref(),
+                    scopes: &scopes,
+                },
                 &mut detector,
                 &mut policy_watch,
                 due,

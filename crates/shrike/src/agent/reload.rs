@@ -31,16 +31,28 @@ pub(super) struct Reloaded {
 /// place, puts it in force: the kernel maps switch generation atomically, then user space
 /// switches policy. A policy that loosens enforcing rules waits for the files to stay
 /// unchanged for [`HOLD`] unless SIGHUP asked (`policy_source` says why).
+/// What a reload loads the new policy's kernel side into.
+#[derive(Clone, Copy)]
+pub(super) struct KernelSide<'a> {
+    pub sensors: &'a Sensors,
+    pub capabilities: &'a [shrike_bpf::capability::Status],
+    pub configured_watch: Option<&'a shrike_bpf::file::WatchSet>,
+    pub scopes: &'a ScopeKeeper,
+}
+
 pub(super) fn reload(
     config: &RunConfig,
-    sensors: &Sensors,
-    capabilities: &[shrike_bpf::capability::Status],
-    configured_watch: Option<&shrike_bpf::file::WatchSet>,
-    scopes: &ScopeKeeper,
+    kernel: KernelSide<'_>,
     detector: &mut Detector,
     watch: &mut PolicyWatch,
     due: Due,
 ) -> Reloaded {
+    let KernelSide {
+        sensors,
+        capabilities,
+        configured_watch,
+        scopes,
+    } = kernel;
     let source = &config.policy;
     let mut change = PolicyChange {
         trigger: due.trigger.as_str().to_string(),

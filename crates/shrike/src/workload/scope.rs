@@ -43,6 +43,18 @@ impl ScopeKeeper {
         })
     }
 
+    /// A keeper over the loaded sensors' exec rules (one that only tracks, with a warning, if
+    /// their maps cannot be opened).
+    pub fn for_sensors(sensors: &shrike_bpf::Sensors) -> Arc<Self> {
+        Self::new(match ExecScopeMaps::new(sensors) {
+            Ok(maps) => Some(maps),
+            Err(err) => {
+                warn!(%err, "workload-scoped exec rules cannot be kept current in the kernel");
+                None
+            }
+        })
+    }
+
     fn lock(&self) -> MutexGuard<'_, State> {
         // Entries are replaced whole: a panicked holder leaves the state usable.
         self.state.lock().unwrap_or_else(|p| p.into_inner())
