@@ -754,7 +754,14 @@ fn start_container(
     assert_eq!(id.len(), 64, "{id}");
     let mut req = Writer::new();
     req.string(1, &id);
-    ctrd.call("StartContainer", &req);
+    // Under BPF LSM a refused entrypoint makes runc's exec fail, and with it StartContainer:
+    // the test judges by the events, not by this answer.
+    let _ = cri::call(
+        &ctrd.socket,
+        "StartContainer",
+        &req,
+        Duration::from_secs(60),
+    );
     id
 }
 
