@@ -11,14 +11,17 @@
 
 #[path = "outputs_support/receiver.rs"]
 mod receiver;
+#[path = "outputs_support/restarts.rs"]
+mod restarts;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use receiver::{Receiver, Request};
-use shrike::outputs::loki::{LokiConfig, LokiTransport};
+use shrike::outputs::loki::LokiTransport;
 use shrike::outputs::transport::{Record, Transport, TransportError};
+use shrike::outputs::OutputConfig;
 
 /// One stored Loki entry: the stream's labels, the timestamp, the line.
 type Entry = (BTreeMap<String, String>, u64, String);
@@ -72,15 +75,15 @@ fn receiver() -> Receiver {
     Receiver::start(|r| parse_push(r).map(|_| ()))
 }
 
-fn config(rx: &Receiver) -> LokiConfig {
-    LokiConfig {
-        url: rx.url(),
-        labels: BTreeMap::from([("env".to_string(), "test".to_string())]),
-        tenant: None,
-        headers: BTreeMap::new(),
-        timeout_ms: 2000,
-        tls: None,
-    }
+fn config(rx: &Receiver) -> OutputConfig {
+    config_for(&rx.url(), 2000)
+}
+
+fn config_for(url: &str, timeout_ms: u64) -> OutputConfig {
+    serde_yaml::from_str(&format!(
+        "type: loki\nurl: {url}\nlabels: {{env: test}}\ntimeout_ms: {timeout_ms}"
+    ))
+    .unwrap()
 }
 
 fn record(n: u64) -> Record {
@@ -115,7 +118,7 @@ fn expected(r: &Record) -> Entry {
 #[test]
 fn pushed_entries_arrive_exactly_with_low_cardinality_labels() {
     let rx = receiver();
-    let mut t = LokiTransport::new(config(&rx)).unwrap();
+    let mut t = LokiTransport::new(&config(&rx)).unwrap();
     let records: Vec<Record> = (0..40).map(record).collect();
     t.deliver(&records[..25]).unwrap();
     t.deliver(&records[25..]).unwrap();
@@ -138,7 +141,7 @@ fn tenant_and_headers_are_sent() {
     c.tenant = Some("team-a".into());
     c.headers
         .insert("Authorization".into(), "Bearer s3cret".into());
-    let mut t = LokiTransport::new(c).unwrap();
+    let mut t = LokiTransport::new(&c).unwrap();
     t.deliver(&[record(2)]).unwrap();
     let got = &rx.accepted()[0];
     assert_eq!(got.header("x-scope-orgid"), Some("team-a"));
@@ -150,7 +153,7 @@ fn tenant_and_headers_are_sent() {
 #[test]
 fn statuses_are_retried_or_rejected() {
     let rx = receiver();
-    let mut t = LokiTransport::new(config(&rx)).unwrap();
+    let mut t = LokiTransport::new(&config(&rx)).unwrap();
     rx.answer_next(503, 1);
     rx.answer_next(429, 1);
     rx.answer_next(400, 1);
@@ -170,11 +173,7 @@ fn statuses_are_retried_or_rejected() {
     assert_eq!(stored(&rx), BTreeSet::from([expected(&record(2))]));
     let port = rx.port;
     drop(rx);
-    let mut t = LokiTransport::new(LokiConfig {
-        url: format!("http://127.0.0.1:{port}"),
-        ..config(&receiver())
-    })
-    .unwrap();
+    let mut t = LokiTransport::new(&config_for(&format!("http://127.0.0.1:{port}"), 2000)).unwrap();
     assert!(matches!(
         t.deliver(&[record(2)]),
         Err(TransportError::Retry(_))
@@ -188,43 +187,14 @@ fn statuses_are_retried_or_rejected() {
 #[test]
 fn receiver_killed_mid_stream_loses_nothing_delivered() {
     let rx = Arc::new(std::sync::Mutex::new(receiver()));
-    let mut t = LokiTransport::new(LokiConfig {
-        timeout_ms: 1000,
-        ..config(&rx.lock().unwrap())
-    })
-    .unwrap();
-    let killer = {
-        let rx = rx.clone();
-        std::thread::spawn(move || {
-            for _ in 0..2 {
-                std::thread::sleep(Duration::from_millis(300));
-                rx.lock().unwrap().kill();
-                std::thread::sleep(Duration::from_millis(500));
-                rx.lock().unwrap().run();
-            }
-        })
-    };
-    let (mut next, mut retries, mut delivered) = (0u64, 0u32, BTreeSet::new());
-    while !killer.is_finished() || next < 2000 {
-        let batch: Vec<Record> = (next..next + 20).map(record).collect();
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            match t.deliver(&batch) {
-                Ok(()) => break,
-                Err(TransportError::Retry(e)) => {
-                    retries += 1;
-                    assert!(Instant::now() < deadline, "never recovered: {e}");
-                    std::thread::sleep(Duration::from_millis(50));
-                }
-                Err(e) => panic!("{e}"),
-            }
-        }
-        delivered.extend(batch.iter().map(expected));
-        next += 20;
-    }
-    killer.join().unwrap();
-    eprintln!("delivered {next} records Ok with {retries} retries across two kills");
-    assert!(retries >= 2, "the kills did not interrupt any delivery");
+    let mut t = LokiTransport::new(&config_for(&rx.lock().unwrap().url(), 1000)).unwrap();
+    let drill = restarts::deliver_across_two_restarts(
+        &rx,
+        &mut t,
+        (Duration::from_millis(300), Duration::from_millis(500)),
+        |from, len| (from..from + len).map(record).collect(),
+    );
+    let delivered: BTreeSet<Entry> = (0..drill.delivered).map(|n| expected(&record(n))).collect();
     assert_eq!(stored(&rx.lock().unwrap()), delivered);
 }
 
@@ -248,4 +218,13 @@ fn framework_builds_the_loki_output_from_its_configuration() {
     let got = &rx.accepted()[0];
     assert_eq!(got.header("x-scope-orgid"), Some("t1"));
     assert_eq!(got.header("x-extra"), Some("yes"));
+}
+
+impl restarts::Restartable for Receiver {
+    fn kill(&mut self) {
+        Receiver::kill(self)
+    }
+    fn run(&mut self) {
+        Receiver::run(self)
+    }
 }

@@ -7,6 +7,9 @@
 //! Needs `nats-server` (Debian package `nats-server`, installed by `./dev deps`); under
 //! `CI=true` a missing server fails the tests, elsewhere they say why and skip.
 
+#[path = "outputs_support/restarts.rs"]
+mod restarts;
+
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
@@ -340,37 +343,13 @@ fn server_killed_mid_stream_loses_nothing_acknowledged() {
     })
     .unwrap();
     let server = Arc::new(std::sync::Mutex::new(server));
-    let killer = {
-        let server = server.clone();
-        std::thread::spawn(move || {
-            for _ in 0..2 {
-                std::thread::sleep(Duration::from_millis(400));
-                server.lock().unwrap().kill();
-                std::thread::sleep(Duration::from_millis(700));
-                server.lock().unwrap().run();
-            }
-        })
-    };
-    let (mut next, mut retries) = (0u64, 0u32);
-    while !killer.is_finished() || next < 2000 {
-        let b = batch(next, 20);
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            match t.deliver(&b) {
-                Ok(()) => break,
-                Err(TransportError::Retry(e)) => {
-                    retries += 1;
-                    assert!(Instant::now() < deadline, "never recovered: {e}");
-                    std::thread::sleep(Duration::from_millis(50));
-                }
-                Err(e) => panic!("{e}"),
-            }
-        }
-        next += 20;
-    }
-    killer.join().unwrap();
-    eprintln!("delivered {next} records Ok with {retries} retries across two kills");
-    assert!(retries >= 2, "the kills did not interrupt any delivery");
+    let drill = restarts::deliver_across_two_restarts(
+        &server,
+        &mut t,
+        (Duration::from_millis(400), Duration::from_millis(700)),
+        batch,
+    );
+    let next = drill.delivered;
     let server = server.lock().unwrap();
     assert_eq!(server.stored("KILL"), next);
     assert_eq!(t.stream_info().unwrap()["state"]["last_seq"], next);
@@ -777,4 +756,13 @@ fn password_and_token_in_the_address_authenticate() {
         wrong.deliver(&batch(4, 1)),
         Err(TransportError::Retry(_))
     ));
+}
+
+impl restarts::Restartable for Server {
+    fn kill(&mut self) {
+        Server::kill(self)
+    }
+    fn run(&mut self) {
+        Server::run(self)
+    }
 }

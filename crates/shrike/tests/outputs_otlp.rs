@@ -9,19 +9,22 @@
 
 #[path = "outputs_support/receiver.rs"]
 mod receiver;
+#[path = "outputs_support/restarts.rs"]
+mod restarts;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
 use std::process::{Command, Stdio};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use prost::Message;
 use receiver::{Receiver, Request};
 use shrike::outputs::otlp::proto::collector::logs::v1::ExportLogsServiceRequest;
 use shrike::outputs::otlp::proto::common::v1::{any_value, KeyValue};
-use shrike::outputs::otlp::{OtlpConfig, OtlpTransport};
+use shrike::outputs::otlp::OtlpTransport;
 use shrike::outputs::transport::{Record, Transport, TransportError};
+use shrike::outputs::OutputConfig;
 
 fn decode(r: &Request) -> Result<ExportLogsServiceRequest, String> {
     if r.method != "POST" || r.path != "/v1/logs" {
@@ -37,14 +40,15 @@ fn receiver() -> Receiver {
     Receiver::start(|r| decode(r).map(|_| ()))
 }
 
-fn config(rx: &Receiver) -> OtlpConfig {
-    OtlpConfig {
-        url: rx.url(),
-        labels: BTreeMap::from([("deployment.environment".to_string(), "test".to_string())]),
-        headers: BTreeMap::new(),
-        timeout_ms: 2000,
-        tls: None,
-    }
+fn config(rx: &Receiver) -> OutputConfig {
+    config_for(&rx.url(), 2000)
+}
+
+fn config_for(url: &str, timeout_ms: u64) -> OutputConfig {
+    serde_yaml::from_str(&format!(
+        "type: otlp\nurl: {url}\nlabels: {{deployment.environment: test}}\ntimeout_ms: {timeout_ms}"
+    ))
+    .unwrap()
 }
 
 fn record(n: u64) -> Record {
@@ -135,7 +139,7 @@ fn expected(r: &Record) -> Entry {
 #[test]
 fn exported_log_records_carry_the_records_exactly() {
     let rx = receiver();
-    let mut t = OtlpTransport::new(config(&rx)).unwrap();
+    let mut t = OtlpTransport::new(&config(&rx)).unwrap();
     let records: Vec<Record> = (0..30).map(record).collect();
     t.deliver(&records[..12]).unwrap();
     t.deliver(&records[12..]).unwrap();
@@ -174,7 +178,7 @@ fn protoc_decodes_the_export_with_the_official_schema() {
         return;
     }
     let rx = receiver();
-    let mut t = OtlpTransport::new(config(&rx)).unwrap();
+    let mut t = OtlpTransport::new(&config(&rx)).unwrap();
     t.deliver(&[record(2), record(4)]).unwrap();
     let body = rx.accepted()[0].body.clone();
     let proto_dir = concat!(env!("CARGO_MANIFEST_DIR"), "/proto");
@@ -220,7 +224,7 @@ fn protoc_decodes_the_export_with_the_official_schema() {
 #[test]
 fn statuses_are_retried_or_rejected() {
     let rx = receiver();
-    let mut t = OtlpTransport::new(config(&rx)).unwrap();
+    let mut t = OtlpTransport::new(&config(&rx)).unwrap();
     rx.answer_next(503, 1);
     rx.answer_next(429, 1);
     rx.answer_next(400, 1);
@@ -238,7 +242,7 @@ fn statuses_are_retried_or_rejected() {
     ));
     t.deliver(&[record(1)]).unwrap();
     assert_eq!(entries(&rx), BTreeSet::from([expected(&record(1))]));
-    let mut dead = OtlpTransport::new(config(&rx)).unwrap();
+    let mut dead = OtlpTransport::new(&config(&rx)).unwrap();
     drop(rx);
     assert!(matches!(
         dead.deliver(&[record(1)]),
@@ -252,43 +256,14 @@ fn statuses_are_retried_or_rejected() {
 #[test]
 fn receiver_killed_mid_stream_loses_nothing_delivered() {
     let rx = Arc::new(std::sync::Mutex::new(receiver()));
-    let mut t = OtlpTransport::new(OtlpConfig {
-        timeout_ms: 1000,
-        ..config(&rx.lock().unwrap())
-    })
-    .unwrap();
-    let killer = {
-        let rx = rx.clone();
-        std::thread::spawn(move || {
-            for _ in 0..2 {
-                std::thread::sleep(Duration::from_millis(300));
-                rx.lock().unwrap().kill();
-                std::thread::sleep(Duration::from_millis(500));
-                rx.lock().unwrap().run();
-            }
-        })
-    };
-    let (mut next, mut retries, mut delivered) = (0u64, 0u32, BTreeSet::new());
-    while !killer.is_finished() || next < 2000 {
-        let batch: Vec<Record> = (next..next + 20).map(record).collect();
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            match t.deliver(&batch) {
-                Ok(()) => break,
-                Err(TransportError::Retry(e)) => {
-                    retries += 1;
-                    assert!(Instant::now() < deadline, "never recovered: {e}");
-                    std::thread::sleep(Duration::from_millis(50));
-                }
-                Err(e) => panic!("{e}"),
-            }
-        }
-        delivered.extend(batch.iter().map(expected));
-        next += 20;
-    }
-    killer.join().unwrap();
-    eprintln!("delivered {next} records Ok with {retries} retries across two kills");
-    assert!(retries >= 2, "the kills did not interrupt any delivery");
+    let mut t = OtlpTransport::new(&config_for(&rx.lock().unwrap().url(), 1000)).unwrap();
+    let drill = restarts::deliver_across_two_restarts(
+        &rx,
+        &mut t,
+        (Duration::from_millis(300), Duration::from_millis(500)),
+        |from, len| (from..from + len).map(record).collect(),
+    );
+    let delivered: BTreeSet<_> = (0..drill.delivered).map(|n| expected(&record(n))).collect();
     assert_eq!(entries(&rx.lock().unwrap()), delivered);
 }
 
@@ -310,4 +285,13 @@ fn framework_builds_the_otlp_output_from_its_configuration() {
         [record(1), record(4)].iter().map(expected).collect()
     );
     assert_eq!(rx.accepted()[0].header("x-extra"), Some("yes"));
+}
+
+impl restarts::Restartable for Receiver {
+    fn kill(&mut self) {
+        Receiver::kill(self)
+    }
+    fn run(&mut self) {
+        Receiver::run(self)
+    }
 }

@@ -8,8 +8,74 @@
 
 use std::time::Duration;
 
+use anyhow::{bail, Context};
+
+use super::config::OutputConfig;
 use super::tls::{TlsConfig, TlsError};
 use super::transport::TransportError;
+
+/// What an HTTP-based output needs from its `outputs:` entry, checked once: the URL to POST
+/// to, the configured headers, and a client with the entry's timeout and TLS settings.
+#[derive(Debug)]
+pub struct Endpoint {
+    pub url: String,
+    pub headers: Vec<(String, String)>,
+    pub client: HttpClient,
+}
+
+impl Endpoint {
+    /// Reads `url`, `headers`, `timeout_ms` and `tls` of a `type: <kind>` entry. `example` is
+    /// the address shown when `url` is missing or malformed; `default_path`, when given, is
+    /// appended to a URL that has no path (`http://host:3100` → `http://host:3100/loki/…`).
+    pub fn from_output(
+        config: &OutputConfig,
+        kind: &str,
+        example: &str,
+        default_path: Option<&str>,
+    ) -> anyhow::Result<Endpoint> {
+        let Some(url) = config.url.as_deref() else {
+            bail!("a {kind} output needs `url` ({example})");
+        };
+        let url = endpoint_url(kind, url, example, default_path)?;
+        let client = HttpClient::new(config.timeout(), config.tls.as_ref())
+            .with_context(|| format!("{kind} output: TLS settings"))?;
+        Ok(Endpoint {
+            url,
+            headers: config.headers.clone().into_iter().collect(),
+            client,
+        })
+    }
+
+    /// POSTs `body` to the endpoint with its headers (see [`HttpClient::post`]).
+    pub fn post(&self, content_type: &str, body: &[u8]) -> Result<HttpResponse, TransportError> {
+        self.client
+            .post(&self.url, content_type, &self.headers, body)
+    }
+}
+
+/// Checks an output's URL (http or https, a host) and appends `default_path` when the URL has
+/// no path of its own.
+pub fn endpoint_url(
+    kind: &str,
+    url: &str,
+    example: &str,
+    default_path: Option<&str>,
+) -> anyhow::Result<String> {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        bail!("{kind} url {url:?}: give {example} or https://…");
+    };
+    if scheme != "http" && scheme != "https" {
+        bail!("{kind} url {url:?}: the scheme must be http or https");
+    }
+    if rest.is_empty() || rest.starts_with('/') {
+        bail!("{kind} url {url:?} names no host");
+    }
+    Ok(match (rest.split_once('/'), default_path) {
+        (Some((_, path)), _) if !path.trim_matches('/').is_empty() => url.to_string(),
+        (_, Some(default_path)) => format!("{}{default_path}", url.trim_end_matches('/')),
+        (_, None) => url.to_string(),
+    })
+}
 
 /// A connection pool to one or more HTTP(S) servers with one timeout.
 #[derive(Clone)]

@@ -10,77 +10,28 @@
 //! "entry too far behind", "line too long", a refused tenant) rejects the batch.
 
 use std::collections::BTreeMap;
-use std::time::Duration;
 
-use anyhow::{bail, Context};
-use serde::Deserialize;
+use anyhow::bail;
 
 use super::config::OutputConfig;
-use super::http::HttpClient;
-use super::tls::TlsConfig;
+use super::http::Endpoint;
 use super::transport::{Record, Transport, TransportError};
-
-/// An output's Loki settings.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct LokiConfig {
-    /// Loki's address, `http://host:3100` (the push path is added) or the full push URL.
-    pub url: String,
-    /// Fixed labels on every stream, e.g. `{env: prod}`; `job` defaults to `shrike`.
-    /// `kind` and `severity` are set per record and cannot be given here.
-    #[serde(default)]
-    pub labels: BTreeMap<String, String>,
-    /// Multi-tenant Loki: the tenant, sent as `X-Scope-OrgID`.
-    #[serde(default)]
-    pub tenant: Option<String>,
-    /// Extra HTTP headers, e.g. `Authorization`.
-    #[serde(default)]
-    pub headers: BTreeMap<String, String>,
-    /// How long one push may take before it is retried, in milliseconds.
-    #[serde(default = "default_timeout_ms")]
-    pub timeout_ms: u64,
-    /// Trust roots and client certificate for an `https://` URL.
-    #[serde(default)]
-    pub tls: Option<TlsConfig>,
-}
-
-impl LokiConfig {
-    /// The settings of a `type: loki` entry of `outputs:`: `url`, `labels`, `tenant`,
-    /// `headers`, `tls`, `timeout_ms`.
-    pub fn from_output(c: &OutputConfig) -> anyhow::Result<Self> {
-        let Some(url) = c.url.clone() else {
-            bail!("a loki output needs `url` (http://HOST:3100)");
-        };
-        Ok(LokiConfig {
-            url,
-            labels: c.labels.clone(),
-            tenant: c.tenant.clone(),
-            headers: c.headers.clone(),
-            timeout_ms: c.timeout_ms,
-            tls: c.tls.clone(),
-        })
-    }
-}
-
-fn default_timeout_ms() -> u64 {
-    5000
-}
 
 /// The labels Loki's push path sets per record; a configured label may not take these names.
 const RECORD_LABELS: [&str; 2] = ["kind", "severity"];
 
 /// Pushes batches to one Loki.
 pub struct LokiTransport {
-    url: String,
+    endpoint: Endpoint,
     labels: BTreeMap<String, String>,
-    headers: Vec<(String, String)>,
-    client: HttpClient,
 }
 
 impl LokiTransport {
-    /// Checks the URL and label names and builds the HTTP client (with its TLS settings).
-    pub fn new(config: LokiConfig) -> anyhow::Result<Self> {
-        let url = push_url(&config.url)?;
+    /// Reads a `type: loki` entry of `outputs:` (`url`, `labels`, `tenant`, `headers`,
+    /// `tls`, `timeout_ms`): checks the URL and label names and builds the HTTP client.
+    pub fn new(config: &OutputConfig) -> anyhow::Result<Self> {
+        let mut endpoint =
+            Endpoint::from_output(config, "loki", "http://HOST:3100", Some(PUSH_PATH))?;
         let mut labels = BTreeMap::from([("job".to_string(), "shrike".to_string())]);
         for (name, value) in &config.labels {
             if !valid_label_name(name) {
@@ -91,21 +42,12 @@ impl LokiTransport {
             }
             labels.insert(name.clone(), value.clone());
         }
-        let mut headers: Vec<(String, String)> = config.headers.clone().into_iter().collect();
         if let Some(tenant) = &config.tenant {
-            headers.push(("X-Scope-OrgID".into(), tenant.clone()));
+            endpoint
+                .headers
+                .push(("X-Scope-OrgID".into(), tenant.clone()));
         }
-        let client = HttpClient::new(
-            Duration::from_millis(config.timeout_ms.max(1)),
-            config.tls.as_ref(),
-        )
-        .context("loki tls")?;
-        Ok(LokiTransport {
-            url,
-            labels,
-            headers,
-            client,
-        })
+        Ok(LokiTransport { endpoint, labels })
     }
 
     /// The push request's JSON body for `batch`: one stream per label set, entries in time
@@ -141,33 +83,14 @@ impl LokiTransport {
 impl Transport for LokiTransport {
     fn deliver(&mut self, batch: &[Record]) -> Result<(), TransportError> {
         let body = self.body(batch).to_string();
-        self.client
-            .post(
-                &self.url,
-                "application/json",
-                &self.headers,
-                body.as_bytes(),
-            )
+        self.endpoint
+            .post("application/json", body.as_bytes())
             .map(|_| ())
     }
 }
 
-/// `http://host:3100` becomes `http://host:3100/loki/api/v1/push`; a URL with a path is kept.
-fn push_url(url: &str) -> anyhow::Result<String> {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        bail!("loki url {url:?}: give http://host:3100 or https://…");
-    };
-    if scheme != "http" && scheme != "https" {
-        bail!("loki url {url:?}: the scheme must be http or https");
-    }
-    if rest.is_empty() || rest.starts_with('/') {
-        bail!("loki url {url:?} names no host");
-    }
-    Ok(match rest.split_once('/') {
-        Some((_, path)) if !path.trim_matches('/').is_empty() => url.to_string(),
-        _ => format!("{}/loki/api/v1/push", url.trim_end_matches('/')),
-    })
-}
+/// Appended to a Loki URL given without a path.
+const PUSH_PATH: &str = "/loki/api/v1/push";
 
 fn valid_label_name(name: &str) -> bool {
     let mut chars = name.chars();
@@ -181,15 +104,12 @@ mod tests {
 
     use super::*;
 
-    fn config(url: &str) -> LokiConfig {
-        LokiConfig {
-            url: url.into(),
-            labels: BTreeMap::new(),
-            tenant: None,
-            headers: BTreeMap::new(),
-            timeout_ms: 1000,
-            tls: None,
-        }
+    fn config(url: &str) -> OutputConfig {
+        serde_yaml::from_str(&format!("type: loki\nurl: {url}\ntimeout_ms: 1000")).unwrap()
+    }
+
+    fn push_url(url: &str) -> anyhow::Result<String> {
+        LokiTransport::new(&config(url)).map(|t| t.endpoint.url)
     }
 
     /// The push path is added to a bare address and kept when the URL already has one.
@@ -217,7 +137,7 @@ mod tests {
         for name in ["1x", "a-b", "", "kind", "severity"] {
             let mut c = config("http://l:3100");
             c.labels.insert(name.into(), "v".into());
-            assert!(LokiTransport::new(c).is_err(), "{name:?} accepted");
+            assert!(LokiTransport::new(&c).is_err(), "{name:?} accepted");
         }
     }
 
@@ -227,7 +147,7 @@ mod tests {
     fn streams_are_labelled_by_kind_and_severity_only() {
         let mut c = config("http://l:3100");
         c.labels.insert("env".into(), "prod".into());
-        let t = LokiTransport::new(c).unwrap();
+        let t = LokiTransport::new(&c).unwrap();
         let rec = |ns: u64, kind: &'static str, sev: Option<&str>| Record {
             line: format!("{{\"t\":{ns},\"pid\":{ns}}}"),
             time_unix_ns: ns,

@@ -43,15 +43,11 @@ pub fn build_transport(config: &OutputConfig) -> Result<Box<dyn Transport>> {
         OutputKind::Syslog => Box::new(syslog::SyslogTransport::new(config)?),
         OutputKind::Webhook => Box::new(webhook::WebhookTransport::new(config)?),
         OutputKind::Stdout => bail!("stdout is written by the agent itself, not a transport"),
-        OutputKind::Loki => Box::new(loki::LokiTransport::new(loki::LokiConfig::from_output(
-            config,
-        )?)?),
+        OutputKind::Loki => Box::new(loki::LokiTransport::new(config)?),
         OutputKind::Nats => Box::new(nats::NatsTransport::new(nats::NatsConfig::from_output(
             config,
         )?)?),
-        OutputKind::Otlp => Box::new(otlp::OtlpTransport::new(otlp::OtlpConfig::from_output(
-            config,
-        )?)?),
+        OutputKind::Otlp => Box::new(otlp::OtlpTransport::new(config)?),
     })
 }
 

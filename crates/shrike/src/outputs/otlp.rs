@@ -15,76 +15,30 @@
 pub mod proto;
 
 use std::collections::BTreeMap;
-use std::time::Duration;
 
-use anyhow::{bail, Context};
+use anyhow::bail;
 use prost::Message;
-use serde::Deserialize;
 
 use super::config::OutputConfig;
-use super::http::HttpClient;
-use super::tls::TlsConfig;
+use super::http::Endpoint;
 use super::transport::{Record, Transport, TransportError};
 use proto::collector::logs::v1::ExportLogsServiceRequest;
 use proto::common::v1::{any_value, AnyValue, InstrumentationScope, KeyValue};
 use proto::logs::v1::{LogRecord, ResourceLogs, ScopeLogs, SeverityNumber};
 use proto::resource::v1::Resource;
 
-/// An output's OTLP settings.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct OtlpConfig {
-    /// The collector's OTLP/HTTP address, `http://host:4318` (`/v1/logs` is added) or the full
-    /// logs URL.
-    pub url: String,
-    /// Extra resource attributes, e.g. `{deployment.environment: prod}`; they may replace the
-    /// defaults (`service.name`, `host.name`).
-    #[serde(default)]
-    pub labels: BTreeMap<String, String>,
-    /// Extra HTTP headers, e.g. `Authorization`.
-    #[serde(default)]
-    pub headers: BTreeMap<String, String>,
-    /// How long one export may take before it is retried, in milliseconds.
-    #[serde(default = "default_timeout_ms")]
-    pub timeout_ms: u64,
-    /// Trust roots and client certificate for an `https://` URL.
-    #[serde(default)]
-    pub tls: Option<TlsConfig>,
-}
-
-impl OtlpConfig {
-    /// The settings of a `type: otlp` entry of `outputs:`: `url`, `labels` (resource
-    /// attributes), `headers`, `tls`, `timeout_ms`.
-    pub fn from_output(c: &OutputConfig) -> anyhow::Result<Self> {
-        let Some(url) = c.url.clone() else {
-            bail!("an otlp output needs `url` (http://HOST:4318)");
-        };
-        Ok(OtlpConfig {
-            url,
-            labels: c.labels.clone(),
-            headers: c.headers.clone(),
-            timeout_ms: c.timeout_ms,
-            tls: c.tls.clone(),
-        })
-    }
-}
-
-fn default_timeout_ms() -> u64 {
-    5000
-}
-
 /// Exports batches to one OTLP/HTTP logs endpoint.
 pub struct OtlpTransport {
-    url: String,
-    headers: Vec<(String, String)>,
+    endpoint: Endpoint,
     resource: Resource,
-    client: HttpClient,
 }
 
 impl OtlpTransport {
-    /// Checks the URL, reads the host name and builds the HTTP client (with its TLS settings).
-    pub fn new(config: OtlpConfig) -> anyhow::Result<Self> {
-        let url = logs_url(&config.url)?;
+    /// Reads a `type: otlp` entry of `outputs:` (`url`, `labels` as resource attributes,
+    /// `headers`, `tls`, `timeout_ms`): checks the URL, reads the host name and builds the
+    /// HTTP client.
+    pub fn new(config: &OutputConfig) -> anyhow::Result<Self> {
+        let endpoint = Endpoint::from_output(config, "otlp", "http://HOST:4318", Some(LOGS_PATH))?;
         let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
             .map(|h| h.trim().to_string())
             .unwrap_or_default();
@@ -111,17 +65,7 @@ impl OtlpTransport {
                 .collect(),
             ..Default::default()
         };
-        let client = HttpClient::new(
-            Duration::from_millis(config.timeout_ms.max(1)),
-            config.tls.as_ref(),
-        )
-        .context("otlp tls")?;
-        Ok(OtlpTransport {
-            url,
-            headers: config.headers.into_iter().collect(),
-            resource,
-            client,
-        })
+        Ok(OtlpTransport { endpoint, resource })
     }
 
     /// The export request for `batch`.
@@ -171,8 +115,8 @@ impl OtlpTransport {
 impl Transport for OtlpTransport {
     fn deliver(&mut self, batch: &[Record]) -> Result<(), TransportError> {
         let body = self.request(batch).encode_to_vec();
-        self.client
-            .post(&self.url, "application/x-protobuf", &self.headers, &body)
+        self.endpoint
+            .post("application/x-protobuf", &body)
             .map(|_| ())
     }
 }
@@ -201,26 +145,17 @@ fn string_attribute(key: String, value: String) -> KeyValue {
     }
 }
 
-/// `http://host:4318` becomes `http://host:4318/v1/logs`; a URL with a path is kept.
-fn logs_url(url: &str) -> anyhow::Result<String> {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        bail!("otlp url {url:?}: give http://host:4318 or https://…");
-    };
-    if scheme != "http" && scheme != "https" {
-        bail!("otlp url {url:?}: the scheme must be http or https (OTLP over HTTP)");
-    }
-    if rest.is_empty() || rest.starts_with('/') {
-        bail!("otlp url {url:?} names no host");
-    }
-    Ok(match rest.split_once('/') {
-        Some((_, path)) if !path.trim_matches('/').is_empty() => url.to_string(),
-        _ => format!("{}/v1/logs", url.trim_end_matches('/')),
-    })
-}
+/// Appended to an OTLP URL given without a path.
+const LOGS_PATH: &str = "/v1/logs";
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn logs_url(url: &str) -> anyhow::Result<String> {
+        let config = serde_yaml::from_str(&format!("type: otlp\nurl: {url}")).unwrap();
+        OtlpTransport::new(&config).map(|t| t.endpoint.url)
+    }
 
     /// The OTLP/HTTP logs path is added to a bare collector address, kept when given.
     #[test]

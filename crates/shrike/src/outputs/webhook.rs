@@ -3,38 +3,22 @@
 //! `https://` URLs. Retries and backoff are the framework's ([`super::worker`]); the status
 //! decides between retry and drop ([`super::http::classify`]).
 
-use anyhow::{bail, Context, Result};
+use anyhow::Result;
 
 use super::config::{Format, OutputConfig};
-use super::http::HttpClient;
+use super::http::Endpoint;
 use super::transport::{Record, Transport, TransportError};
 
 pub struct WebhookTransport {
-    client: HttpClient,
-    url: String,
-    headers: Vec<(String, String)>,
+    endpoint: Endpoint,
     format: Format,
     body: Vec<u8>,
 }
 
 impl WebhookTransport {
     pub fn new(config: &OutputConfig) -> Result<Self> {
-        let Some(url) = config.url.clone() else {
-            bail!("a webhook output needs `url`");
-        };
-        if !(url.starts_with("http://") || url.starts_with("https://")) {
-            bail!("webhook url {url:?}: give an http:// or https:// URL");
-        }
-        let client = HttpClient::new(config.timeout(), config.tls.as_ref())
-            .context("webhook TLS settings")?;
         Ok(WebhookTransport {
-            client,
-            url,
-            headers: config
-                .headers
-                .iter()
-                .map(|(k, v)| (k.clone(), v.clone()))
-                .collect(),
+            endpoint: Endpoint::from_output(config, "webhook", "http://HOST:PORT/PATH", None)?,
             format: config.format,
             body: Vec::new(),
         })
@@ -64,8 +48,8 @@ pub fn json_array(batch: &[Record], format: Format, body: &mut Vec<u8>) {
 impl Transport for WebhookTransport {
     fn deliver(&mut self, batch: &[Record]) -> Result<(), TransportError> {
         json_array(batch, self.format, &mut self.body);
-        self.client
-            .post(&self.url, "application/json", &self.headers, &self.body)
+        self.endpoint
+            .post("application/json", &self.body)
             .map(|_| ())
     }
 }
