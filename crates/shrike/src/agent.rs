@@ -13,12 +13,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Context, Result};
-use shrike_bpf::{
-    Batch, Counters, Reader, ReaderOptions, SeedLineage, Seeded, SensorOptions, Sensors,
-};
+use shrike_bpf::{Batch, Counters, Reader, SeedLineage, Seeded, Sensors};
 use shrike_event::{EventKind, ExecId, Lost};
 use shrike_proctree::procfs::{self, ScanOptions};
-use shrike_proctree::{ProcessTree, TreeOptions};
+use shrike_proctree::ProcessTree;
 use shrike_rules::text::render_diagnostics;
 use tracing::{info, warn};
 
@@ -26,61 +24,21 @@ use crate::cgroups::CgroupResolver;
 use crate::clock::BootClock;
 use crate::detect::Detector;
 use crate::enforcement;
-use crate::file_watch;
 use crate::health;
 use crate::observe::Observer;
-use crate::output::{Output, OutputFormat, FINISH_MAX, FINISH_STALL};
-use crate::outputs::{Fanout, OutputConfig, Outputs, Select};
-use crate::pipeline::{Pipeline, PipelineOptions};
-use crate::policy_source::{PolicySource, PolicyWatch};
-use crate::shaping::{Shaper, ShapingConfig};
+use crate::output::{Output, FINISH_MAX, FINISH_STALL};
+use crate::outputs::{Fanout, Outputs};
+use crate::pipeline::Pipeline;
+use crate::policy_source::PolicyWatch;
+use crate::shaping::Shaper;
 use crate::shutdown::Shutdown;
 use crate::workload::scope::ScopeKeeper;
 
+mod config;
 mod reload;
 
+pub use config::{default_keep_env, sensor_options, validate_sizes, RunConfig};
 use reload::reload;
-
-/// Everything `shrike run` needs, validated.
-#[derive(Debug, Clone)]
-pub struct RunConfig {
-    pub sensors: SensorOptions,
-    pub reader: ReaderOptions,
-    pub tree: TreeOptions,
-    pub pipeline: PipelineOptions,
-    pub output: OutputFormat,
-    /// How often kernel counters are logged (when they changed).
-    pub stats_interval: Duration,
-    /// Stop by itself after this long.
-    pub duration: Option<Duration>,
-    /// The rules.
-    pub policy: PolicySource,
-    /// Write only events that raised an alert (and the incidents and suppression reports).
-    pub alerts_only: bool,
-    /// Incidents, deduplication and rate limits on what is reported.
-    pub shaping: ShapingConfig,
-    /// What the network configuration's deny rules say in their alerts.
-    pub net_infos: Vec<crate::pipeline::net::NetRuleInfo>,
-    /// `--protect-self`: refuse attempts against the agent where BPF LSM allows it.
-    pub protect_self: Option<shrike_bpf::protect::ProtectOptions>,
-    /// `--allow-degraded`: start (and reload) even when rules need a capability this kernel
-    /// refused; those rules are reported as not in force.
-    pub allow_degraded: bool,
-    /// Container runtimes asked for the identity of containerised processes (empty: none; the
-    /// container id from the cgroup path is still carried).
-    pub runtimes: Vec<crate::workload::RuntimeSocket>,
-    /// `--metrics ADDR`: serve Prometheus metrics there.
-    pub metrics: Option<std::net::SocketAddr>,
-    /// The local API (`--api-socket`, `--no-api`).
-    pub api: crate::api::ApiConfig,
-    /// Which events stdout takes (format: `output`); `None` when the configuration file lists
-    /// outputs and stdout is not one of them.
-    pub stdout: Option<Select>,
-    /// The other outputs (file, syslog, webhook, …), each on its own thread.
-    pub outputs: Vec<OutputConfig>,
-    /// `--strict`: an exec whose path was cut is stopped when a prefix rule could match it.
-    pub strict: bool,
-}
 
 /// How long the outputs get at exit to deliver what they still hold.
 const OUTPUTS_GRACE: Duration = Duration::from_secs(2);
@@ -548,27 +506,6 @@ pub fn run<W: Write + Send + 'static>(
     result
 }
 
-/// The sensor options `run` loads for this configuration and policy: the exec enforcement
-/// hook probed here (EPERM where the kernel calls BPF LSM programs, else SIGKILL before the
-/// new image runs — probed, not guessed from the kernel version), self-protection only where
-/// BPF LSM can refuse, and the file sensor watching what the configuration and the policy
-/// need — not loaded at all (no syscall hook armed) when neither needs it.
-pub fn sensor_options(config: &RunConfig, policy: &shrike_rules::Policy) -> SensorOptions {
-    let mut opts = config.sensors.clone();
-    opts.exec_enforce_lsm = shrike_bpf::probe::bpf_lsm_active();
-    if opts.exec_enforce_lsm {
-        opts.protect = config.protect_self.clone();
-    }
-    if let Some(file) = opts.file.as_mut() {
-        if file_watch::needed(&file.watch, policy.kernel_plan()) {
-            file.watch = file_watch::merged(&file.watch, policy.kernel_plan());
-        } else {
-            opts.file = None;
-        }
-    }
-    opts
-}
-
 /// The rules whose capabilities are missing, logged; an error (the agent does not start, the
 /// reload is refused) when the kernel refused a capability a rule needs and `--allow-degraded`
 /// was not given.
@@ -760,72 +697,4 @@ pub fn node_name() -> Arc<str> {
     }
     let len = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
     Arc::from(String::from_utf8_lossy(&buf[..len]).as_ref())
-}
-
-/// Validates raw options into a [`RunConfig`]: every range is checked here, once.
-pub fn validate_sizes(ring_buffer_mb: u32, args_max: u32) -> Result<(u32, u32)> {
-    let bytes = ring_buffer_mb
-        .checked_mul(1 << 20)
-        .filter(|b| b.is_power_of_two());
-    let Some(bytes) = bytes else {
-        bail!("--ring-buffer-mb {ring_buffer_mb}: must be a power of two from 1 to 2048");
-    };
-    if args_max == 0 || args_max as usize > shrike_bpf::abi::ARGS_MAX {
-        bail!(
-            "--args-max {args_max}: must be between 1 and {}",
-            shrike_bpf::abi::ARGS_MAX
-        );
-    }
-    Ok((bytes, args_max))
-}
-
-impl RunConfig {
-    /// The default configuration with a given output format.
-    pub fn with_output(output: OutputFormat) -> Self {
-        RunConfig {
-            sensors: SensorOptions::default(),
-            reader: ReaderOptions::default(),
-            tree: TreeOptions::default(),
-            pipeline: PipelineOptions {
-                emit_forks: false,
-                keep_env: default_keep_env(),
-            },
-            output,
-            stats_interval: Duration::from_secs(30),
-            duration: None,
-            policy: PolicySource {
-                default_pack: true,
-                files: Vec::new(),
-            },
-            alerts_only: false,
-            shaping: ShapingConfig::default(),
-            net_infos: Vec::new(),
-            protect_self: None,
-            allow_degraded: false,
-            runtimes: crate::workload::RuntimeSocket::defaults(),
-            metrics: None,
-            api: crate::api::ApiConfig {
-                socket: None,
-                ..Default::default()
-            },
-            stdout: Some(Select::default()),
-            outputs: Vec::new(),
-            strict: false,
-        }
-    }
-}
-
-/// Environment variables kept by default: the ones that change what code a process loads.
-pub fn default_keep_env() -> Vec<String> {
-    // The linker's hijack points, and the shell history settings a wiper exports.
-    [
-        "LD_PRELOAD",
-        "LD_LIBRARY_PATH",
-        "LD_AUDIT",
-        "HISTFILE",
-        "HISTSIZE",
-        "HISTFILESIZE",
-    ]
-    .map(String::from)
-    .to_vec()
 }
