@@ -1,7 +1,8 @@
 //! The HTTP client every HTTP-based output shares (the webhook, Loki, OTLP): POST a body with
 //! headers under a timeout, optionally over TLS, and classify the outcome the way the output
 //! framework needs it — [`TransportError::Retry`] when trying again may work, `Rejected` when
-//! the server refused the payload itself.
+//! the server refused the payload itself. [`Endpoint`] is what each of those outputs reads
+//! from its `outputs:` entry (URL, headers, timeout, TLS), checked the same way for all three.
 //!
 //! Built on `ureq` (blocking, rustls): a transport already runs on its output's own thread, so
 //! a blocking client with a hard timeout is all it needs.
