@@ -350,6 +350,51 @@ mod tests {
         assert_eq!(e.position, Some((1, 17)), "{e}");
     }
 
+    /// The nats stream settings are nats settings, and they shape only a stream shrike
+    /// creates: with `create_stream: false` each is refused by name.
+    #[test]
+    fn nats_stream_settings_are_checked_against_create_stream() {
+        let path = Path::new("c.yaml");
+        let nats = "outputs:\n  - type: nats\n    address: nats://127.0.0.1:4222\n";
+        let ok = parse(
+            path,
+            &format!("{nats}    max_bytes: 1048576\n    max_age_secs: 60\n    duplicate_window_secs: 5\n"),
+        )
+        .unwrap();
+        check_outputs(path, &ok).unwrap();
+        let refused = parse(
+            path,
+            &format!("{nats}    create_stream: false\n    max_bytes: 1048576\n    duplicate_window_secs: 5\n"),
+        )
+        .unwrap();
+        let e = check_outputs(path, &refused).unwrap_err().to_string();
+        assert!(
+            e.contains("outputs[0] (nats): `max_bytes` shapes the stream"),
+            "{e}"
+        );
+        assert!(
+            e.contains("`duplicate_window_secs` shapes the stream"),
+            "{e}"
+        );
+        assert!(!e.contains("max_age_secs"), "{e}");
+        let webhook = parse(
+            path,
+            "outputs:\n  - type: webhook\n    url: http://127.0.0.1:1/\n    duplicate_window_secs: 5\n",
+        )
+        .unwrap();
+        let e = check_outputs(path, &webhook).unwrap_err().to_string();
+        assert!(
+            e.contains("`duplicate_window_secs` is not a webhook setting (it is for: nats)"),
+            "{e}"
+        );
+        let zero = parse(path, &format!("{nats}    duplicate_window_secs: 0\n")).unwrap();
+        let e = check_outputs(path, &zero).unwrap_err().to_string();
+        assert!(
+            e.contains("`duplicate_window_secs` must be at least 1"),
+            "{e}"
+        );
+    }
+
     /// A file of comments alone (the shipped example) is the built-in defaults.
     #[test]
     fn a_commented_out_file_is_the_defaults() {

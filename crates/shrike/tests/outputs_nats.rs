@@ -258,6 +258,48 @@ fn delivered_batches_are_stored_exactly_in_a_created_stream() {
     }
 }
 
+/// The stream limits a user writes under `outputs:` reach the stream the transport creates:
+/// the configuration file's entry, read as `run` reads it, becomes the stream's
+/// `max_bytes`, `max_age` and `duplicate_window`.
+#[test]
+fn stream_settings_from_the_configuration_file_shape_the_created_stream() {
+    let Some(server) = Server::start("limits") else {
+        return;
+    };
+    let yaml = format!(
+        "outputs:\n  - type: nats\n    address: {}\n    stream: LIMITS\n    subject: shrike.limits\n    max_bytes: 1048576\n    max_age_secs: 3600\n    duplicate_window_secs: 7\n",
+        server.url()
+    );
+    let path = std::path::Path::new("shrike.yaml");
+    let file = shrike::config_file::parse(path, &yaml).unwrap();
+    shrike::config_file::check_outputs(path, &file).unwrap();
+    let output = &file.outputs.as_ref().unwrap()[0];
+    let mut t = NatsTransport::new(NatsConfig::from_output(output).unwrap()).unwrap();
+    t.deliver(&batch(0, 3)).unwrap();
+    let info = t.stream_info().unwrap();
+    assert_eq!(info["config"]["max_bytes"], 1_048_576, "{info}");
+    assert_eq!(info["config"]["max_age"], 3_600_000_000_000u64, "{info}");
+    assert_eq!(
+        info["config"]["duplicate_window"], 7_000_000_000u64,
+        "{info}"
+    );
+    assert_eq!(info["state"]["messages"], 3, "{info}");
+
+    // `create_stream: false` against a missing stream: the delivery fails, naming the fix.
+    let yaml = format!(
+        "outputs:\n  - type: nats\n    address: {}\n    stream: ABSENT\n    subject: shrike.absent\n    create_stream: false\n",
+        server.url()
+    );
+    let file = shrike::config_file::parse(path, &yaml).unwrap();
+    let output = &file.outputs.as_ref().unwrap()[0];
+    let mut t = NatsTransport::new(NatsConfig::from_output(output).unwrap()).unwrap();
+    let err = format!("{:?}", t.deliver(&batch(0, 1)).unwrap_err());
+    assert!(
+        err.contains("stream ABSENT does not exist and create_stream is off"),
+        "{err}"
+    );
+}
+
 /// The framework redelivers a batch whose acknowledgement it did not see: the server drops
 /// the copies by message id, so the stream still holds each record once.
 #[test]

@@ -243,10 +243,12 @@ pub struct OutputConfig {
     /// file: the file written (its directory must exist).
     #[serde(default)]
     pub path: Option<PathBuf>,
-    /// file: rotate when the file reaches this many bytes (e.g. 104857600).
+    /// file: rotate when the file reaches this many bytes (e.g. 104857600); nats: the most
+    /// bytes the stream the output creates holds before it drops the oldest (default: no limit).
     #[serde(default)]
     pub max_bytes: Option<u64>,
-    /// file: rotate when the file is this many seconds old.
+    /// file: rotate when the file is this many seconds old; nats: the stream the output
+    /// creates drops messages older than this (default: kept until `max_bytes`).
     #[serde(default)]
     pub max_age_secs: Option<u64>,
     /// file: rotated files kept (`PATH.1.gz` newest); older ones are deleted.
@@ -295,6 +297,15 @@ pub struct OutputConfig {
     /// nats: a credentials file.
     #[serde(default)]
     pub credentials: Option<PathBuf>,
+    /// nats: create the stream when it is missing (default true); with false, a missing
+    /// stream is an error the output retries until someone creates it.
+    #[serde(default)]
+    pub create_stream: Option<bool>,
+    /// nats: for the stream the output creates, how long the server remembers message ids to
+    /// drop redelivered copies, in seconds (default 120). A batch redelivered later than this
+    /// is stored twice.
+    #[serde(default)]
+    pub duplicate_window_secs: Option<u64>,
 }
 
 impl OutputConfig {
@@ -329,8 +340,8 @@ impl OutputConfig {
             }
         };
         unused(self.path.is_some(), "path", &[File]);
-        unused(self.max_bytes.is_some(), "max_bytes", &[File]);
-        unused(self.max_age_secs.is_some(), "max_age_secs", &[File]);
+        unused(self.max_bytes.is_some(), "max_bytes", &[File, Nats]);
+        unused(self.max_age_secs.is_some(), "max_age_secs", &[File, Nats]);
         unused(self.keep.is_some(), "keep", &[File]);
         unused(self.compress.is_some(), "compress", &[File]);
         unused(self.address.is_some(), "address", &[Syslog, Nats]);
@@ -348,6 +359,40 @@ impl OutputConfig {
         unused(self.stream.is_some(), "stream", &[Nats]);
         unused(self.subject.is_some(), "subject", &[Nats]);
         unused(self.credentials.is_some(), "credentials", &[Nats]);
+        unused(self.create_stream.is_some(), "create_stream", &[Nats]);
+        unused(
+            self.duplicate_window_secs.is_some(),
+            "duplicate_window_secs",
+            &[Nats],
+        );
+        if kind == Nats && self.create_stream == Some(false) {
+            for (set, key) in [
+                (self.max_bytes.is_some(), "max_bytes"),
+                (self.max_age_secs.is_some(), "max_age_secs"),
+                (
+                    self.duplicate_window_secs.is_some(),
+                    "duplicate_window_secs",
+                ),
+            ] {
+                if set {
+                    problems.push(format!(
+                        "`{key}` shapes the stream the output creates, and `create_stream: false` creates none: set it on the stream itself (nats stream edit) or drop `create_stream: false`"
+                    ));
+                }
+            }
+        }
+        if self.duplicate_window_secs == Some(0) {
+            problems.push(
+                "`duplicate_window_secs` must be at least 1 (JetStream reads 0 as its own default)"
+                    .into(),
+            );
+        }
+        if kind == Nats && self.max_bytes.is_some_and(|b| b > i64::MAX as u64) {
+            problems.push(format!(
+                "`max_bytes` is at most {} for a nats stream",
+                i64::MAX
+            ));
+        }
         match kind {
             File if self.path.is_none() => problems.push("a file output needs `path`".into()),
             Webhook | Loki | Otlp if self.url.is_none() => {

@@ -80,8 +80,8 @@ pub struct NatsConfig {
 impl NatsConfig {
     /// The settings of a `type: nats` entry of `outputs:`: `address` (the URL, credentials
     /// may ride in it as `user:password@` or `token@`), `stream` (default `SHRIKE`), `subject`
-    /// (default `shrike.events`), `credentials`, `tls`, `timeout_ms`; the stream the transport
-    /// creates keeps the defaults above.
+    /// (default `shrike.events`), `credentials`, `tls`, `timeout_ms`, and for the stream the
+    /// transport creates `create_stream`, `duplicate_window_secs`, `max_age_secs`, `max_bytes`.
     pub fn from_output(c: &OutputConfig) -> anyhow::Result<Self> {
         let Some(url) = c.address.clone() else {
             bail!("a nats output needs `address` (nats://HOST:4222 or tls://HOST:4222)");
@@ -90,10 +90,12 @@ impl NatsConfig {
             url,
             stream: c.stream.clone().unwrap_or_else(|| "SHRIKE".into()),
             subject: c.subject.clone().unwrap_or_else(|| "shrike.events".into()),
-            create_stream: true,
-            duplicate_window_secs: default_duplicate_window(),
-            max_age_secs: None,
-            max_bytes: None,
+            create_stream: c.create_stream.unwrap_or(true),
+            duplicate_window_secs: c
+                .duplicate_window_secs
+                .unwrap_or_else(default_duplicate_window),
+            max_age_secs: c.max_age_secs,
+            max_bytes: c.max_bytes,
             user: None,
             password: None,
             token: None,
