@@ -50,10 +50,9 @@ fn run(
                     let cgroup = request
                         .cgroup_dir
                         .as_ref()
-                        .and_then(|d| std::fs::metadata(d).ok())
-                        .map(|m| m.ino());
-                    if let (Some(keeper), Some(cgroup)) = (scopes, cgroup) {
-                        keeper.added(cgroup, found.clone());
+                        .and_then(|d| std::fs::metadata(d).ok().map(|m| (m.ino(), d.clone())));
+                    if let (Some(keeper), Some((cgroup, dir))) = (scopes, cgroup) {
+                        keeper.added(cgroup, dir, found.clone());
                     }
                     lock().resolve(found.container, found.k8s);
                 }
@@ -75,9 +74,14 @@ fn run(
                     "workload: cgroups gone, identities dropped"
                 );
                 lock().evict(&gone);
-                if let Some(keeper) = scopes {
-                    keeper.removed(&gone);
-                }
+            }
+            // The keeper checks its own containers: the cache may have forgotten some while
+            // they ran (it is bounded), and their ids must still leave the kernel sets.
+            if let Some(dropped) = scopes.map(ScopeKeeper::sweep).filter(|n| *n > 0) {
+                debug!(
+                    containers = dropped,
+                    "workload: cgroups gone, scoped rules updated"
+                );
             }
         }
     }
@@ -119,7 +123,8 @@ mod tests {
     use std::sync::mpsc::sync_channel;
 
     /// A container whose cgroup directory is removed is dropped by the resolver's sweep, and one
-    /// whose cgroup stays is kept.
+    /// whose cgroup stays is kept; the scope keeper drops its copy too, even of a container the
+    /// cache had already forgotten.
     #[test]
     fn containers_are_dropped_when_their_cgroup_goes() {
         let base = std::env::temp_dir().join(format!("shrike-evict-{}", std::process::id()));
@@ -134,15 +139,33 @@ mod tests {
             });
             cache.lock().unwrap().insert_pending(c, Some(dir.clone()));
         }
+        let forgotten = base.join("forgotten");
+        std::fs::create_dir_all(&forgotten).unwrap();
+        let keeper = ScopeKeeper::new(None);
+        let identity = |id: &str| Identity {
+            container: ContainerIdentity {
+                id: id.into(),
+                ..ContainerIdentity::default()
+            },
+            k8s: None,
+        };
+        keeper.added(1, kept.clone(), identity("b"));
+        keeper.added(2, forgotten.clone(), identity("f"));
         let (_tx, rx) = sync_channel(1);
-        spawn(Vec::new(), cache.clone(), rx, None).unwrap();
+        spawn(Vec::new(), cache.clone(), rx, Some(keeper.clone())).unwrap();
         std::fs::remove_dir(&gone).unwrap();
+        std::fs::remove_dir(&forgotten).unwrap();
         let deadline = Instant::now() + SWEEP * 4;
-        while cache.lock().unwrap().len() > 1 && Instant::now() < deadline {
+        while (cache.lock().unwrap().len() > 1 || keeper.len() > 1) && Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(100));
         }
         let dirs = cache.lock().unwrap().cgroup_dirs();
         let _ = std::fs::remove_dir_all(&base);
         assert_eq!(dirs, vec![("b".to_string(), kept)]);
+        assert_eq!(
+            keeper.len(),
+            1,
+            "the keeper kept a container whose cgroup went"
+        );
     }
 }

@@ -5,12 +5,17 @@
 //! [`WorkloadScope`] (`shrike_rules::scope`). [`ScopeKeeper`] holds the containers the runtimes
 //! have described, by cgroup id. When a policy is loaded, [`ScopeKeeper::load`] gives the
 //! enforcement loader each scoped rule's set (the cgroup ids of the containers its scope
-//! covers); when the resolver describes a new container or drops one that went, the keeper adds
-//! or removes its cgroup id in the kernel rules in place ([`ExecScopeMaps::set_cgroup`]). One
-//! lock covers both, so a container described while a policy is being loaded is in the new
-//! generation or added to it after the flip, never lost.
+//! covers); when the resolver describes a new container the keeper adds its cgroup id in the
+//! kernel rules in place ([`ExecScopeMaps::set_cgroup`]). One lock covers both, so a container
+//! described while a policy is being loaded is in the new generation or added to it after the
+//! flip, never lost. The keeper remembers each container's cgroup directory and
+//! [`ScopeKeeper::sweep`] drops those whose directory is gone, by itself: the resolver's cache
+//! forgets containers when it is full, and a keeper that waited for the cache to report them
+//! gone would keep their ids (in memory and in the kernel sets) forever. It holds the live
+//! containers the runtimes described, no more.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use shrike_bpf::enforce::ExecScopeMaps;
@@ -23,9 +28,15 @@ use super::Identity;
 /// The containers known by cgroup id, and the scopes of the policy in force.
 #[derive(Default)]
 struct State {
-    /// cgroup id → (container id, identity).
-    containers: BTreeMap<u64, (String, Arc<Identity>)>,
+    containers: BTreeMap<u64, Known>,
     scopes: Vec<WorkloadScope>,
+}
+
+/// A container the runtimes described.
+struct Known {
+    /// Its cgroup directory: when it is gone, so is the container.
+    dir: PathBuf,
+    identity: Arc<Identity>,
 }
 
 /// See the module documentation.
@@ -85,9 +96,9 @@ impl ScopeKeeper {
         covered(&state.containers, &state.scopes, rule)
     }
 
-    /// A container the runtime described, in cgroup `cgroup`: added to the kernel set of each
-    /// scoped rule that covers it.
-    pub fn added(&self, cgroup: u64, identity: Identity) {
+    /// A container the runtime described, in cgroup `cgroup` (directory `dir`): added to the
+    /// kernel set of each scoped rule that covers it.
+    pub fn added(&self, cgroup: u64, dir: PathBuf, identity: Identity) {
         let mut state = self.lock();
         let identity = Arc::new(identity);
         for scope in &state.scopes {
@@ -96,29 +107,47 @@ impl ScopeKeeper {
                 debug!(rule = scope.rule, cgroup, container = %identity.container.id, "workload scope: container covered");
             }
         }
-        state
-            .containers
-            .insert(cgroup, (identity.container.id.clone(), identity));
+        state.containers.insert(cgroup, Known { dir, identity });
     }
 
-    /// Containers that went: their cgroup ids leave every rule's set.
-    pub fn removed(&self, container_ids: &[String]) {
-        let mut state = self.lock();
-        let gone: Vec<u64> = state
+    /// Drops the containers whose cgroup directory is gone: their ids leave every rule's set.
+    /// The directories are checked outside the lock. Returns how many went.
+    pub fn sweep(&self) -> usize {
+        let dirs: Vec<(u64, PathBuf)> = self
+            .lock()
             .containers
             .iter()
-            .filter(|(_, (id, _))| container_ids.contains(id))
-            .map(|(cgroup, _)| *cgroup)
+            .map(|(cgroup, known)| (*cgroup, known.dir.clone()))
             .collect();
-        for cgroup in gone {
-            if let Some((_, identity)) = state.containers.remove(&cgroup) {
-                for scope in &state.scopes {
-                    if scope.covers(&identity.container, identity.k8s.as_ref()) {
-                        self.apply(scope.rule, cgroup, false);
-                    }
+        let gone: Vec<(u64, PathBuf)> = dirs.into_iter().filter(|(_, d)| !d.exists()).collect();
+        let mut state = self.lock();
+        let mut dropped = 0;
+        for (cgroup, dir) in gone {
+            // Described again meanwhile (a new directory with the same id): keep it.
+            if state.containers.get(&cgroup).is_none_or(|k| k.dir != dir) {
+                continue;
+            }
+            let Some(known) = state.containers.remove(&cgroup) else {
+                continue;
+            };
+            dropped += 1;
+            let identity = &known.identity;
+            for scope in &state.scopes {
+                if scope.covers(&identity.container, identity.k8s.as_ref()) {
+                    self.apply(scope.rule, cgroup, false);
                 }
             }
         }
+        dropped
+    }
+
+    /// Containers known now (live ones the runtimes described).
+    pub fn len(&self) -> usize {
+        self.lock().containers.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
     }
 
     fn apply(&self, rule: u16, cgroup: u64, present: bool) {
@@ -130,13 +159,14 @@ impl ScopeKeeper {
 }
 
 fn covered(
-    containers: &BTreeMap<u64, (String, Arc<Identity>)>,
+    containers: &BTreeMap<u64, Known>,
     scopes: &[WorkloadScope],
     rule: u16,
 ) -> BTreeSet<u64> {
     containers
         .iter()
-        .filter(|(_, (_, identity))| {
+        .filter(|(_, known)| {
+            let identity = &known.identity;
             scopes
                 .iter()
                 .any(|s| s.rule == rule && s.covers(&identity.container, identity.k8s.as_ref()))
@@ -166,8 +196,9 @@ mod tests {
     }
 
     /// A loaded policy's scoped rule gets the cgroups of the covered containers already known;
-    /// a container described later joins the set, one that goes leaves it, and a container of
-    /// another namespace never joins.
+    /// a container described later joins the set, one whose cgroup directory goes leaves it at
+    /// the next sweep (with no word from the resolver's cache), and a container of another
+    /// namespace never joins.
     #[test]
     fn scoped_rules_follow_the_containers_that_come_and_go() {
         let policy = Policy::compile([(
@@ -175,16 +206,27 @@ mod tests {
             "- rule: r\n  id: T\n  severity: high\n  condition: kind = process_exec and process.name = nc and k8s.namespace = prod\n  action: deny\n",
         )])
         .unwrap_or_else(|d| panic!("{}", shrike_rules::text::render_diagnostics(&d)));
+        let base = std::env::temp_dir().join(format!("shrike-scope-{}", std::process::id()));
+        let dir = |name: &str| {
+            let d = base.join(name);
+            std::fs::create_dir_all(&d).unwrap();
+            d
+        };
         let keeper = ScopeKeeper::new(None);
-        keeper.added(10, pod("a", "prod"));
+        keeper.added(10, dir("a"), pod("a", "prod"));
         let at_load = keeper
             .load(policy.workload_scopes(), |cgroups| Ok::<_, ()>(cgroups(0)))
             .unwrap();
         assert_eq!(at_load, BTreeSet::from([10]));
-        keeper.added(11, pod("b", "prod"));
-        keeper.added(12, pod("c", "dev"));
+        keeper.added(11, dir("b"), pod("b", "prod"));
+        keeper.added(12, dir("c"), pod("c", "dev"));
         assert_eq!(keeper.cgroups(0), BTreeSet::from([10, 11]));
-        keeper.removed(&["a".to_string()]);
+        assert_eq!(keeper.sweep(), 0);
+        std::fs::remove_dir(base.join("a")).unwrap();
+        std::fs::remove_dir(base.join("c")).unwrap();
+        assert_eq!(keeper.sweep(), 2);
+        let _ = std::fs::remove_dir_all(&base);
         assert_eq!(keeper.cgroups(0), BTreeSet::from([11]));
+        assert_eq!(keeper.len(), 1);
     }
 }
