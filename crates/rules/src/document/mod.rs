@@ -51,8 +51,8 @@
 //! or macro is the older spelling of appending its condition (and a rule's exceptions).
 //!
 //! This file holds the declarations the reader produces, the keys each item may have and the
-//! dispatch of one item; [`scalars`] reads typed values, [`rule`] rules with their rates and
-//! exceptions, [`list_macro`] lists and macros, and [`overrides`] `override:` items.
+//! dispatch of one item; `scalars` reads typed values, `rule` rules with their rates and
+//! exceptions, `list_macro` lists and macros, and `overrides` `override:` items.
 
 mod list_macro;
 mod overrides;
