@@ -1,7 +1,7 @@
 //! `- list:` and `- macro:` items: a valid name, the list's items or the macro's condition, and
 //! how they merge with an earlier item of the same name.
 
-use super::scalars::valid_name;
+use super::scalars::{valid_name, value_of};
 use super::{ListDecl, MacroDecl, Merge, Reader, Text, LIST_KEYS, MACRO_KEYS};
 use crate::yaml::Node;
 
@@ -21,12 +21,7 @@ impl Reader<'_, '_> {
 
     pub(super) fn list(&mut self, node: &Node) -> Option<ListDecl> {
         let entries = self.entries(node, LIST_KEYS, "a list");
-        let get = |key: &str| {
-            entries
-                .iter()
-                .find(|(k, _, _)| *k == key)
-                .map(|(_, _, v)| *v)
-        };
+        let get = |key: &str| value_of(&entries, key);
         let name = get("list").and_then(|v| self.name(v, "list name"));
         let items = match get("items") {
             Some(v) => self.strings(v, "items"),
@@ -54,12 +49,7 @@ impl Reader<'_, '_> {
 
     pub(super) fn macro_(&mut self, node: &Node) -> Option<MacroDecl> {
         let entries = self.entries(node, MACRO_KEYS, "a macro");
-        let get = |key: &str| {
-            entries
-                .iter()
-                .find(|(k, _, _)| *k == key)
-                .map(|(_, _, v)| *v)
-        };
+        let get = |key: &str| value_of(&entries, key);
         let name = get("macro").and_then(|v| self.name(v, "macro name"));
         let condition = match get("condition") {
             Some(v) => self.text(v, "condition"),

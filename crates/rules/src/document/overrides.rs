@@ -2,7 +2,7 @@
 //! macro, an appended condition's leading `and`/`or`, and a rule override with the fields it
 //! replaces or appends to. Applying them to earlier rules is [`crate::overrides`].
 
-use super::scalars::valid_technique;
+use super::scalars::value_of;
 use super::{blank_lead, Merge, Reader, RuleOverride, Text, RULE_KEYS};
 use crate::meta::{Action, Mode, Severity};
 use crate::suggest;
@@ -183,12 +183,7 @@ impl Reader<'_, '_> {
     /// A `- rule:` item that changes an earlier rule.
     pub(super) fn rule_override(&mut self, node: &Node) -> Option<RuleOverride> {
         let entries = self.entries(node, RULE_KEYS, "a rule override");
-        let get = |key: &str| {
-            entries
-                .iter()
-                .find(|(k, _, _)| *k == key)
-                .map(|(_, _, v)| *v)
-        };
+        let get = |key: &str| value_of(&entries, key);
         let target = get("rule").and_then(|v| self.text(v, "the rule name"))?;
         let id = match get("id") {
             Some(v) => Some(self.text(v, "id")?),
@@ -294,19 +289,8 @@ impl Reader<'_, '_> {
             o.tags = Some((m, tags.into_iter().map(|t| t.value).collect()));
         }
         if let (Some(m), Some(v)) = (merge("mitre"), get("mitre")) {
-            let mut ids = Vec::new();
-            for t in self.strings(v, "mitre")? {
-                if valid_technique(&t.value) {
-                    ids.push(t.value);
-                } else {
-                    self.diags.error(
-                        t.loc,
-                        format!("'{}' is not an ATT&CK technique id", t.value),
-                        Some("write e.g. T1003 or T1003.008".into()),
-                    );
-                    ok = false;
-                }
-            }
+            let texts = self.strings(v, "mitre")?;
+            let ids = self.techniques(texts, &mut ok);
             o.mitre = Some((m, ids));
         }
         ok.then_some(o)

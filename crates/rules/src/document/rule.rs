@@ -1,7 +1,7 @@
 //! A `- rule:` item: its metadata, condition, exceptions (plain or named), action and mode, and
 //! its `rate:` (a count of events within a window, optionally by a field and distinct values).
 
-use super::scalars::{parse_duration, valid_technique};
+use super::scalars::{parse_duration, value_of};
 use super::{RateDecl, Reader, RuleDecl, Text, EXCEPTION_KEYS, RATE_KEYS, RULE_KEYS};
 use crate::diag::Loc;
 use crate::meta::{Action, Mode, Severity};
@@ -11,12 +11,7 @@ use crate::yaml::{Node, NodeValue};
 impl Reader<'_, '_> {
     pub(super) fn rule(&mut self, node: &Node) -> Option<RuleDecl> {
         let entries = self.entries(node, RULE_KEYS, "a rule");
-        let get = |key: &str| {
-            entries
-                .iter()
-                .find(|(k, _, _)| *k == key)
-                .map(|(_, _, v)| *v)
-        };
+        let get = |key: &str| value_of(&entries, key);
         let mut ok = true;
         let name = get("rule").and_then(|v| self.text(v, "the rule name"));
         let required = |key: &str, r: &mut Self| -> Option<&Node> {
@@ -56,18 +51,8 @@ impl Reader<'_, '_> {
         };
         let mut mitre = Vec::new();
         if let Some(v) = get("mitre") {
-            for t in self.strings(v, "mitre").unwrap_or_default() {
-                if valid_technique(&t.value) {
-                    mitre.push(t.value);
-                } else {
-                    self.diags.error(
-                        t.loc,
-                        format!("'{}' is not an ATT&CK technique id", t.value),
-                        Some("write e.g. T1003 or T1003.008".into()),
-                    );
-                    ok = false;
-                }
-            }
+            let texts = self.strings(v, "mitre").unwrap_or_default();
+            mitre = self.techniques(texts, &mut ok);
         }
         let mut exceptions = Vec::new();
         if let Some(v) = get("exceptions") {
@@ -179,12 +164,7 @@ impl Reader<'_, '_> {
             return None;
         }
         let entries = self.entries(node, RATE_KEYS, "a rate");
-        let get = |key: &str| {
-            entries
-                .iter()
-                .find(|(k, _, _)| *k == key)
-                .map(|(_, _, v)| *v)
-        };
+        let get = |key: &str| value_of(&entries, key);
         let mut ok = true;
         let count = match get("count") {
             Some(v) => match v.as_scalar().and_then(|t| t.parse::<u32>().ok()) {

@@ -33,7 +33,7 @@ pub(super) fn parse_duration(text: &str) -> Option<u64> {
 }
 
 /// True for an ATT&CK technique id: `T1234` or `T1234.567`.
-pub(super) fn valid_technique(id: &str) -> bool {
+fn valid_technique(id: &str) -> bool {
     let b = id.as_bytes();
     let digits = |s: &[u8]| s.iter().all(u8::is_ascii_digit);
     match b.len() {
@@ -130,6 +130,25 @@ impl Reader<'_, '_> {
         }
     }
 
+    /// The ATT&CK technique ids among `texts`; each text that is not one is reported and
+    /// clears `ok`.
+    pub(super) fn techniques(&mut self, texts: Vec<Text>, ok: &mut bool) -> Vec<String> {
+        let mut ids = Vec::new();
+        for t in texts {
+            if valid_technique(&t.value) {
+                ids.push(t.value);
+            } else {
+                self.diags.error(
+                    t.loc,
+                    format!("'{}' is not an ATT&CK technique id", t.value),
+                    Some("write e.g. T1003 or T1003.008".into()),
+                );
+                *ok = false;
+            }
+        }
+        ids
+    }
+
     /// The entries of a mapping, with unknown and duplicate keys reported.
     pub(super) fn entries<'n>(
         &mut self,
@@ -161,6 +180,17 @@ impl Reader<'_, '_> {
         }
         out
     }
+}
+
+/// The value of `key` among the entries [`Reader::entries`] returned.
+pub(super) fn value_of<'n>(
+    entries: &[(&'n str, &'n Node, &'n Node)],
+    key: &str,
+) -> Option<&'n Node> {
+    entries
+        .iter()
+        .find(|(k, _, _)| *k == key)
+        .map(|(_, _, v)| *v)
 }
 
 #[cfg(test)]
