@@ -2,7 +2,7 @@
 //! condition or exceptions, replace its severity, …) instead of copying it. Overrides apply in
 //! load order to rules defined before them; one that names no earlier rule is an error at the
 //! name, with the nearest rule names as the suggestion. Lists and macros are overridden where
-//! they are defined (`compile.rs`).
+//! they are defined (`compile/lists.rs`, `compile/macros.rs`).
 
 use crate::diag::Diags;
 use crate::document::{Merge, RuleDecl, RuleOverride};
