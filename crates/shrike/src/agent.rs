@@ -1,10 +1,10 @@
 //! The agent: load the sensors, seed the process tree, and run the pipeline until shutdown.
 //!
-//! [`run`] is the whole life of one agent: [`Agent::start`] (`start.rs`: the policy, the
+//! [`run`] is the whole life of one agent: `Agent::start` (`start.rs`: the policy, the
 //! sensors, the capability checks, the reader, the process tree, the outputs), then
-//! [`Agent::tick`] until shutdown (`tick.rs`: one batch, the shaper's due events, a policy
+//! `Agent::tick` until shutdown (`tick.rs`: one batch, the shaper's due events, a policy
 //! reload when one is due, the API's questions; `losses.rs`: the once-a-second loss check),
-//! then [`Agent::drain`] (`drain.rs`: what the ring still holds, the last loss report, the
+//! then `Agent::drain` (`drain.rs`: what the ring still holds, the last loss report, the
 //! final counters, detaching). The configuration is checked before any of it (`config.rs`);
 //! a reload is `reload.rs`.
 //!
