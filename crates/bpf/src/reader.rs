@@ -1,25 +1,33 @@
 //! The one ring-buffer reader thread.
 //!
 //! The kernel writes records without waking anyone until enough data waits (see
-//! `bpf/lib/emit.h`); this thread polls with a short timeout, copies every record of one poll
-//! into a [`Batch`] (one allocation per batch, not per record) and hands the batch to the
-//! pipeline through a bounded channel. When the pipeline falls behind the channel fills, the
-//! thread counts the back-pressure and blocks, the ring buffer fills, and the kernel counts what
-//! it drops: nothing is queued without bound and nothing is lost silently.
+//! `bpf/lib/emit.h`); this thread polls with a short timeout, copies the records it finds into
+//! [`Batch`]es of at most about [`ReaderOptions::batch_bytes`] (one allocation per batch, not
+//! per record; a reader starved of CPU finds a full ring, and one batch of it all would be
+//! serialized into one output chunk several times its size) and hands each batch to the
+//! pipeline through a bounded channel. The hand-off is bounded twice: in batches (the channel)
+//! and in bytes (a budget each batch holds until the pipeline drops it), because one batch can be
+//! a whole ring buffer's worth: without the byte bound a pipeline that falls behind would let
+//! 64 full rings (1 GiB at the default 16 MiB) pile up in user space. When either bound is
+//! reached the thread counts the back-pressure and blocks, the ring buffer fills, and the kernel
+//! counts what it drops: nothing is queued without bound and nothing is lost silently.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, TrySendError};
-use std::sync::Arc;
+use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
 use libbpf_rs::{MapHandle, RingBufferBuilder};
 
-/// Records from one poll of the ring buffer, back to back.
-#[derive(Debug, Default, Clone)]
+/// Records read from the ring buffer in one go (at most about
+/// [`ReaderOptions::batch_bytes`]), back to back.
+#[derive(Debug, Default)]
 pub struct Batch {
     data: Vec<u8>,
     ends: Vec<usize>,
+    /// The share of the reader's byte budget this batch holds until it is dropped.
+    permit: Option<Permit>,
 }
 
 impl Batch {
@@ -30,6 +38,11 @@ impl Batch {
 
     pub fn len(&self) -> usize {
         self.ends.len()
+    }
+
+    /// The records' bytes.
+    pub fn bytes(&self) -> usize {
+        self.data.len()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -52,7 +65,8 @@ pub struct ReaderStats {
     pub records: AtomicU64,
     /// Batches handed over.
     pub batches: AtomicU64,
-    /// Times the pipeline's channel was full and the reader had to wait.
+    /// Times the pipeline's channel was full, or its byte budget spent, and the reader had to
+    /// wait.
     pub backpressure: AtomicU64,
 }
 
@@ -63,6 +77,12 @@ pub struct ReaderOptions {
     pub poll_timeout: Duration,
     /// Batches the channel to the pipeline holds.
     pub channel_batches: usize,
+    /// Record bytes in one batch, about (the record that reaches it ends the batch).
+    pub batch_bytes: usize,
+    /// Record bytes handed over and not yet dropped by the pipeline, at most (one batch larger
+    /// than this still passes alone). The agent sets it to the ring buffer's size, so user space
+    /// holds at most one more ring's worth of records than the kernel does.
+    pub bytes_in_flight: usize,
 }
 
 impl Default for ReaderOptions {
@@ -70,7 +90,79 @@ impl Default for ReaderOptions {
         ReaderOptions {
             poll_timeout: Duration::from_millis(100),
             channel_batches: 64,
+            batch_bytes: 1 << 20,
+            bytes_in_flight: 16 << 20,
         }
+    }
+}
+
+/// The bytes of the batches handed over and not yet dropped, against a limit.
+#[derive(Debug)]
+struct ByteBudget {
+    limit: usize,
+    held: Mutex<usize>,
+    freed: Condvar,
+}
+
+/// One batch's share of a [`ByteBudget`], given back when the batch is dropped.
+#[derive(Debug)]
+struct Permit {
+    budget: Arc<ByteBudget>,
+    bytes: usize,
+}
+
+impl ByteBudget {
+    fn new(limit: usize) -> Arc<Self> {
+        Arc::new(ByteBudget {
+            limit: limit.max(1),
+            held: Mutex::new(0),
+            freed: Condvar::new(),
+        })
+    }
+
+    /// Takes `bytes` from the budget, first waiting while other batches hold it and `bytes`
+    /// does not fit beside them; `waits` is counted up as a wait begins. Returns whether it had
+    /// to wait. Once `stop` is set it stops waiting: the final hand-off may overshoot, and it is
+    /// drained right away.
+    fn acquire(
+        self: &Arc<Self>,
+        bytes: usize,
+        stop: &AtomicBool,
+        waits: &AtomicU64,
+    ) -> (Permit, bool) {
+        let mut held = self.held.lock().unwrap_or_else(|p| p.into_inner());
+        let mut waited = false;
+        while *held > 0 && held.saturating_add(bytes) > self.limit && !stop.load(Ordering::Relaxed)
+        {
+            if !waited {
+                waits.fetch_add(1, Ordering::Relaxed);
+            }
+            waited = true;
+            held = self
+                .freed
+                .wait_timeout(held, Duration::from_millis(100))
+                .unwrap_or_else(|p| p.into_inner())
+                .0;
+        }
+        *held += bytes;
+        let permit = Permit {
+            budget: self.clone(),
+            bytes,
+        };
+        (permit, waited)
+    }
+
+    #[cfg(test)]
+    fn held(&self) -> usize {
+        *self.held.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+impl Drop for Permit {
+    fn drop(&mut self) {
+        let mut held = self.budget.held.lock().unwrap_or_else(|p| p.into_inner());
+        *held = held.saturating_sub(self.bytes);
+        self.budget.freed.notify_one();
     }
 }
 
@@ -135,6 +227,11 @@ impl Drop for Reader {
     }
 }
 
+/// What the record callback returns when the batch is full: libbpf stops there (the record
+/// that filled the batch is consumed) and hands the code back, so the batch goes to the
+/// pipeline before the rest of the ring is read.
+const BATCH_FULL: i32 = -libc::E2BIG;
+
 fn read_loop(
     events: MapHandle,
     opts: ReaderOptions,
@@ -143,59 +240,90 @@ fn read_loop(
     stats: &ReaderStats,
 ) -> Result<(), libbpf_rs::Error> {
     let batch = std::cell::RefCell::new(Batch::default());
+    let batch_bytes = opts.batch_bytes.max(1);
     let mut builder = RingBufferBuilder::new();
     builder.add(&events, |record: &[u8]| {
-        batch.borrow_mut().push(record);
-        0
+        let mut batch = batch.borrow_mut();
+        batch.push(record);
+        if batch.bytes() >= batch_bytes {
+            BATCH_FULL
+        } else {
+            0
+        }
     })?;
     let ring = builder.build()?;
+    let budget = ByteBudget::new(opts.bytes_in_flight);
+    let hand_over = || {
+        let full = std::mem::take(&mut *batch.borrow_mut());
+        hand_over(full, &tx, &budget, stop, stats)
+    };
     while !stop.load(Ordering::Relaxed) {
         // poll() only drains rings that signalled a wake-up; records written with
-        // BPF_RB_NO_WAKEUP are collected by the consume() that follows every poll.
-        // A signal that stops and continues the agent (SIGSTOP/SIGCONT, a debugger) interrupts
-        // the wait: that is no error, the ring is simply drained now.
-        retry_interrupted(|| ring.poll(opts.poll_timeout))?;
-        retry_interrupted(|| ring.consume())?;
-        let full = std::mem::take(&mut *batch.borrow_mut());
-        if full.is_empty() {
-            continue;
-        }
-        stats
-            .records
-            .fetch_add(full.len() as u64, Ordering::Relaxed);
-        stats.batches.fetch_add(1, Ordering::Relaxed);
-        match tx.try_send(full) {
-            Ok(()) => {}
-            Err(TrySendError::Full(full)) => {
-                stats.backpressure.fetch_add(1, Ordering::Relaxed);
-                if tx.send(full).is_err() {
-                    break;
-                }
+        // BPF_RB_NO_WAKEUP are collected by the consume() that follows. Either stops early when
+        // the batch is full; the batch is handed over and reading goes on where it stopped.
+        let mut full = read_step(|| ring.poll_raw(opts.poll_timeout))?;
+        loop {
+            if !full {
+                full = read_step(|| ring.consume_raw())?;
             }
-            Err(TrySendError::Disconnected(_)) => break,
+            if !hand_over() {
+                return Ok(());
+            }
+            if !full {
+                break;
+            }
+            full = false;
         }
     }
     // Hand over what is still in the ring so a clean stop loses nothing already recorded.
-    retry_interrupted(|| ring.consume())?;
-    let rest = std::mem::take(&mut *batch.borrow_mut());
-    if !rest.is_empty() {
-        stats
-            .records
-            .fetch_add(rest.len() as u64, Ordering::Relaxed);
-        let _ = tx.send(rest);
+    loop {
+        let full = read_step(|| ring.consume_raw())?;
+        if !hand_over() || !full {
+            return Ok(());
+        }
     }
-    Ok(())
 }
 
-/// Runs `op` again while it fails with EINTR.
-fn retry_interrupted(
-    mut op: impl FnMut() -> Result<(), libbpf_rs::Error>,
-) -> Result<(), libbpf_rs::Error> {
+/// Runs one libbpf read (`poll_raw`/`consume_raw`) again while a signal interrupts it (a
+/// SIGSTOP/SIGCONT or a debugger is no error). `Ok(true)`: it stopped because the batch is full.
+fn read_step(mut op: impl FnMut() -> i32) -> Result<bool, libbpf_rs::Error> {
     loop {
         match op() {
-            Err(err) if err.kind() == libbpf_rs::ErrorKind::Interrupted => continue,
-            other => return other,
+            BATCH_FULL => return Ok(true),
+            rc if rc == -libc::EINTR => continue,
+            rc if rc < 0 => return Err(libbpf_rs::Error::from_raw_os_error(-rc)),
+            _ => return Ok(false),
         }
+    }
+}
+
+/// Hands one batch to the pipeline, first taking its bytes from the budget; counts the
+/// back-pressure when either bound made it wait. `false` when the pipeline is gone.
+fn hand_over(
+    mut batch: Batch,
+    tx: &SyncSender<Batch>,
+    budget: &Arc<ByteBudget>,
+    stop: &AtomicBool,
+    stats: &ReaderStats,
+) -> bool {
+    if batch.is_empty() {
+        return true;
+    }
+    stats
+        .records
+        .fetch_add(batch.len() as u64, Ordering::Relaxed);
+    stats.batches.fetch_add(1, Ordering::Relaxed);
+    let (permit, waited) = budget.acquire(batch.bytes(), stop, &stats.backpressure);
+    batch.permit = Some(permit);
+    match tx.try_send(batch) {
+        Ok(()) => true,
+        Err(TrySendError::Full(batch)) => {
+            if !waited {
+                stats.backpressure.fetch_add(1, Ordering::Relaxed);
+            }
+            tx.send(batch).is_ok()
+        }
+        Err(TrySendError::Disconnected(_)) => false,
     }
 }
 
@@ -212,5 +340,65 @@ mod tests {
         let records: Vec<&[u8]> = b.iter().collect();
         assert_eq!(records, [&b"one"[..], b"", b"three"]);
         assert_eq!(b.len(), 3);
+    }
+
+    /// A batch waits while earlier ones hold the budget and it does not fit beside them, and
+    /// goes as soon as they are dropped; an oversized batch passes alone; a stop ends the wait.
+    #[test]
+    fn the_byte_budget_holds_back_until_batches_are_dropped() {
+        let budget = ByteBudget::new(100);
+        let running = AtomicBool::new(false);
+        let waits = AtomicU64::new(0);
+        let (first, waited) = budget.acquire(60, &running, &waits);
+        assert!(!waited);
+        let (second, waited) = budget.acquire(40, &running, &waits);
+        assert!(!waited);
+        assert_eq!(budget.held(), 100);
+
+        let released = Arc::new(AtomicBool::new(false));
+        let waiter = {
+            let budget = budget.clone();
+            let released = released.clone();
+            std::thread::spawn(move || {
+                let (third, waited) =
+                    budget.acquire(50, &AtomicBool::new(false), &AtomicU64::new(0));
+                // It may only have gone after the first batch was dropped.
+                assert!(released.load(Ordering::SeqCst));
+                (third.bytes, waited)
+            })
+        };
+        std::thread::sleep(Duration::from_millis(300));
+        assert_eq!(
+            budget.held(),
+            100,
+            "the third batch went while the budget was spent"
+        );
+        released.store(true, Ordering::SeqCst);
+        drop(first);
+        let (bytes, waited) = waiter.join().unwrap();
+        assert!(waited);
+        assert_eq!(bytes, 50);
+        assert_eq!(
+            budget.held(),
+            40,
+            "the third batch's permit was dropped with it"
+        );
+        drop(second);
+        assert_eq!(budget.held(), 0);
+
+        // Alone, a batch larger than the whole budget still passes.
+        let (huge, waited) = budget.acquire(1000, &running, &waits);
+        assert!(!waited);
+        // Once stopping, nothing waits.
+        let stopping = AtomicBool::new(true);
+        let (late, waited) = budget.acquire(10, &stopping, &waits);
+        assert!(!waited);
+        drop((huge, late));
+        assert_eq!(budget.held(), 0);
+        assert_eq!(
+            waits.load(Ordering::Relaxed),
+            0,
+            "only the third batch waited, on its own counter"
+        );
     }
 }

@@ -1,7 +1,9 @@
 //! The file sensor's watch set replaced at run time, as root, with the real programs: a path
 //! starts being reported when a replace adds it and stops when one removes it, and while the
 //! set is replaced again and again (each time with the path in it) not one open of it is lost:
-//! there is no moment when nothing is watched.
+//! there is no moment when nothing is watched. And the reader in front of them: a burst read
+//! while nobody takes it arrives whole, in batches of the size asked, after the reader waited
+//! for its byte budget.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -145,4 +147,74 @@ fn replacing_the_watch_set_takes_effect_atomically_and_never_leaves_a_gap() {
     rx.iter().for_each(drop);
     reader.join().unwrap();
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The reader cuts what it finds into batches of about `batch_bytes` (the record that reaches
+/// the size ends a batch) and hands over at most `bytes_in_flight` to a pipeline that is not
+/// taking them, then waits (counted as back-pressure): a burst of opens made while nobody
+/// receives arrives whole, in small batches.
+#[test]
+fn a_burst_arrives_whole_in_bounded_batches_after_the_reader_waited() {
+    if !require_root("a_burst_arrives_whole_in_bounded_batches_after_the_reader_waited") {
+        return;
+    }
+    let dir = std::env::temp_dir().join(format!("shrike-batches-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let target = dir.join("target");
+    std::fs::write(&target, b"").unwrap();
+    let target_s = target.to_str().unwrap().to_string();
+    let opts = SensorOptions {
+        file: Some(FileOptions {
+            kinds: [FileEventKind::File(WatchKind::Open)].into_iter().collect(),
+            watch: only(&target_s),
+            ..FileOptions::default()
+        }),
+        ..SensorOptions::default()
+    };
+    let sensors = Sensors::load(&opts).expect("loading the sensors");
+    const BATCH: usize = 4096;
+    let reader_opts = ReaderOptions {
+        batch_bytes: BATCH,
+        bytes_in_flight: 32 * 1024,
+        ..ReaderOptions::default()
+    };
+    let (reader, rx) =
+        Reader::start(sensors.events_handle().unwrap(), reader_opts).expect("reader");
+    const OPENS: usize = 5000;
+    for _ in 0..OPENS {
+        std::fs::File::open(&target).unwrap();
+    }
+    // Nobody receives for a while: the reader fills its budget and waits.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while reader.stats.backpressure.load(Ordering::Relaxed) == 0 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let waited = reader.stats.backpressure.load(Ordering::Relaxed);
+    let (mut opens, mut batches) = (0, 0);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while opens < OPENS && Instant::now() < deadline {
+        let Ok(batch) = rx.recv_timeout(Duration::from_millis(200)) else {
+            continue;
+        };
+        batches += 1;
+        let last = batch.iter().last().map_or(0, <[u8]>::len);
+        assert!(
+            batch.bytes() - last < BATCH,
+            "a batch of {} bytes went on past {BATCH} before its last record",
+            batch.bytes()
+        );
+        for rec in batch.iter() {
+            if let Ok(Record::File(f)) = Record::try_from(rec) {
+                if f.path == target_s.as_bytes() {
+                    opens += 1;
+                }
+            }
+        }
+    }
+    reader.request_stop();
+    drop(rx);
+    let _ = std::fs::remove_dir_all(&dir);
+    assert_eq!(opens, OPENS, "opens reported");
+    assert!(waited > 0, "the reader never waited for its byte budget");
+    assert!(batches > 1, "{batches} batch(es)");
 }

@@ -383,6 +383,7 @@ impl RunArgs {
         let mut config = RunConfig::with_output(self.output);
         config.sensors.ring_buffer_bytes = ring_buffer_bytes;
         config.sensors.wakeup_bytes = u64::from(ring_buffer_bytes / 64);
+        config.reader.bytes_in_flight = ring_buffer_bytes as usize;
         config.sensors.args_max = args_max;
         config.tree.ancestors_depth = self.ancestors_depth;
         config.pipeline.emit_forks = self.emit_forks;
