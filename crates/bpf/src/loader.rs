@@ -18,6 +18,7 @@ use crate::abi::{shrike_proc, shrike_proc_flags, ARGS_MAX, ENV_MAX};
 use crate::capability::{load_degrading, statuses, Capability, ProgramCap, Refusal, State, Status};
 use crate::counters::Counters;
 use crate::pins::{Pins, ADOPTED_MAPS};
+use crate::probe::HookPlan;
 use crate::skel::process::{ProcessSkel, ProcessSkelBuilder};
 
 /// How the sensors are sized and configured at load.
@@ -34,8 +35,11 @@ pub struct SensorOptions {
     /// Capacity of the lineage map; must be at least the kernel's `pid_max`.
     pub procs_max: u32,
     /// Enforce exec rules with the BPF LSM hook (EPERM) instead of SIGKILL at exec. Only when
-    /// the kernel calls LSM programs (`probe::bpf_lsm_active`).
+    /// the kernel calls LSM programs ([`HookPlan::bpf_lsm`]).
     pub exec_enforce_lsm: bool,
+    /// What the kernel offers, probed once by the caller and handed to every sensor; `None`
+    /// probes it once at load.
+    pub hooks: Option<HookPlan>,
     /// Pin links and rule maps under bpffs so enforcement continues after the agent stops
     /// (`--keep-enforcing`; see `pins`).
     pub keep_enforcing: bool,
@@ -61,6 +65,7 @@ impl Default for SensorOptions {
             env_max: ENV_MAX as u32,
             procs_max: default_procs_max(),
             exec_enforce_lsm: false,
+            hooks: None,
             keep_enforcing: false,
             protect: None,
             net: None,
@@ -410,21 +415,29 @@ impl Sensors {
                 .health
                 .extend(off(crate::net::PROGRAMS, "turned off (--no-net)")),
         }
+        // The kernel is probed once: by the caller (`opts.hooks`), else here, and only when a
+        // sensor picks its hooks itself.
+        let plan = opts.hooks.unwrap_or_else(|| match &opts.file {
+            Some(file) if file.hooks == crate::file::FileHooks::Auto => HookPlan::probe(true),
+            _ => HookPlan::default(),
+        });
         match &opts.file {
-            Some(file) => match crate::file::load(&sensors.shared(), opts.wakeup_bytes, file) {
-                Ok((family, watch)) => {
-                    sensors.health.push(file_status(family.hook_set));
-                    sensors.file_watch = Some((watch, family.hook_set));
-                    sensors.add_family(Box::new(family));
+            Some(file) => {
+                match crate::file::load(&sensors.shared(), opts.wakeup_bytes, file, &plan) {
+                    Ok((family, watch)) => {
+                        sensors.health.push(file_status(family.hook_set));
+                        sensors.file_watch = Some((watch, family.hook_set));
+                        sensors.add_family(Box::new(family));
+                    }
+                    Err(err) => {
+                        tracing::error!(%err, "the file sensor could not load: no file, privilege or kernel-integrity event on this host");
+                        sensors.health.push(
+                            Status::new(Capability::FileEvents, State::Unavailable, "")
+                                .because(format!("the file object did not load: {err}")),
+                        );
+                    }
                 }
-                Err(err) => {
-                    tracing::error!(%err, "the file sensor could not load: no file, privilege or kernel-integrity event on this host");
-                    sensors.health.push(
-                        Status::new(Capability::FileEvents, State::Unavailable, "")
-                            .because(format!("the file object did not load: {err}")),
-                    );
-                }
-            },
+            }
             None => sensors.health.push(
                 Status::new(Capability::FileEvents, State::Off, "")
                     .because("turned off (--no-file-sensor, or no rule or watched path needs it)"),

@@ -13,6 +13,7 @@ use libbpf_rs::{Link, MapCore, MapFlags, OpenObject};
 
 use crate::abi::file::SYSCALL_TABLE;
 use crate::loader::{Family, LoadError, SharedMaps};
+use crate::probe::HookPlan;
 use crate::skel::file::{FileSkel, FileSkelBuilder};
 
 use super::maps::map_err;
@@ -96,15 +97,16 @@ pub fn load(
     shared: &SharedMaps<'_>,
     wakeup_bytes: u64,
     opts: &FileOptions,
+    plan: &HookPlan,
 ) -> Result<(FileSensor, FileWatch), LoadError> {
     let lsm = match opts.hooks {
         FileHooks::Lsm => true,
-        FileHooks::Auto => crate::probe::bpf_lsm_active(),
+        FileHooks::Auto => plan.bpf_lsm,
         FileHooks::Tracepoint | FileHooks::RawTracepoint | FileHooks::Fentry => false,
     };
     let fentry = match opts.hooks {
         FileHooks::Fentry => true,
-        FileHooks::Auto => !lsm && crate::probe::fentry_works(),
+        FileHooks::Auto => !lsm && plan.fentry,
         _ => false,
     };
     // The armed calls without trace events, for the per-syscall tracepoint set.
