@@ -9,6 +9,7 @@ pub mod counters;
 pub mod decode;
 pub mod enforce;
 pub mod file;
+mod generation;
 pub mod loader;
 pub mod logging;
 pub mod mounts;
