@@ -232,10 +232,12 @@ impl HookPlan {
     /// its hooks itself) and BPF LSM is not active.
     pub fn probe(fentry_wanted: bool) -> HookPlan {
         let bpf_lsm = bpf_lsm_active();
-        HookPlan {
+        let plan = HookPlan {
             bpf_lsm,
             fentry: fentry_wanted && !bpf_lsm && fentry_works(),
-        }
+        };
+        tracing::debug!(?plan, "probed the kernel's hooks");
+        plan
     }
 
     /// The plan a full probe already found (`shrike doctor`), without probing again.

@@ -5,8 +5,9 @@
 //! matched by number; an unknown kind is reported as [`DecodeError::UnknownKind`] for the caller
 //! to count and skip. Strings stay bytes here: turning them into text is the pipeline's job.
 //!
-//! One submodule per sensor family decodes that family's records; [`Record`], the header and
-//! the dispatch on the kind number are the only shared parts.
+//! One submodule per sensor family decodes that family's records; [`Record`], the header, the
+//! typed flags (`flags`: user space names a flag, never its contract number) and the dispatch
+//! on the kind number are the only shared parts.
 
 pub mod file;
 pub mod flags;
