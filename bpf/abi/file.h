@@ -67,6 +67,8 @@ enum shrike_file_limits {
 	SHRIKE_SYSCALL_TABLE = 512,   /* entries of syscall_handlers (x86_64 numbers are < 512) */
 	SHRIKE_WATCH_PATH_MAX = 255,  /* path bytes of a watch key (LPM data is at most 256) */
 	SHRIKE_SMALL_STR_MAX = 256,   /* fstype, memfd name: each at most this, NUL excluded */
+	SHRIKE_WATCH_PATHS_MAX = 4096, /* watch_paths entries one generation holds */
+	SHRIKE_WATCH_NAMES_MAX = 1024, /* watch_names entries one generation holds */
 };
 
 /* syscall_handlers value: the handler id in the low byte, and whether sys_enter must run. */

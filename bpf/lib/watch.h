@@ -19,7 +19,7 @@
 
 struct {
 	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
-	__uint(max_entries, 8192); /* two generations */
+	__uint(max_entries, 2 * SHRIKE_WATCH_PATHS_MAX); /* two generations */
 	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__type(key, struct shrike_watch_key);
 	__type(value, struct shrike_watch_value);
@@ -27,7 +27,7 @@ struct {
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 2048); /* two generations */
+	__uint(max_entries, 2 * SHRIKE_WATCH_NAMES_MAX); /* two generations */
 	__type(key, struct shrike_watch_name_key);
 	__type(value, struct shrike_watch_value);
 } watch_names SEC(".maps");

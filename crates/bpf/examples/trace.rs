@@ -17,8 +17,8 @@ fn main() {
         if let Ok(batch) = rx.recv_timeout(std::time::Duration::from_millis(200)) {
             for rec in batch.iter() {
                 match Record::try_from(rec) {
-                    Ok(Record::Exec(e)) => println!("exec pid={} ppid={} id={:x} parent={:x} flags={:x} bin={} file={} interp={:?} cwd={} args={:?}",
-                        e.header.pid, e.ppid, e.header.exec_id, e.parent_exec_id, e.flags.0,
+                    Ok(Record::Exec(e)) => println!("exec pid={} ppid={} id={:x} parent={:x} flags={:?} bin={} file={} interp={:?} cwd={} args={:?}",
+                        e.header.pid, e.ppid, e.header.exec_id, e.parent_exec_id, e.flags,
                         String::from_utf8_lossy(&e.binary), String::from_utf8_lossy(&e.filename),
                         e.interp.as_ref().map(|i| String::from_utf8_lossy(i).into_owned()),
                         String::from_utf8_lossy(&e.cwd), String::from_utf8_lossy(&e.args)),

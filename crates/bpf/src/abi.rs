@@ -42,6 +42,29 @@ unsafe impl plain::Plain for shrike_rule_value_key {}
 // SAFETY: as above.
 unsafe impl plain::Plain for shrike_tamper {}
 
+/// Every object's skeleton generates its own copy of `struct shrike_header`; the decoder knows
+/// only [`shrike_header`] (the process object's). The others must have its layout, field by
+/// field, or the build fails here.
+macro_rules! same_header {
+    ($copy:ty) => {
+        const _: () = {
+            use std::mem::{offset_of, size_of};
+            assert!(size_of::<$copy>() == size_of::<shrike_header>());
+            assert!(offset_of!($copy, kind) == offset_of!(shrike_header, kind));
+            assert!(offset_of!($copy, size) == offset_of!(shrike_header, size));
+            assert!(offset_of!($copy, ktime_ns) == offset_of!(shrike_header, ktime_ns));
+            assert!(offset_of!($copy, pid) == offset_of!(shrike_header, pid));
+            assert!(offset_of!($copy, tid) == offset_of!(shrike_header, tid));
+            assert!(offset_of!($copy, exec_id) == offset_of!(shrike_header, exec_id));
+        };
+        // SAFETY: a #[repr(C)] struct of plain integers generated from the BPF object's BTF
+        // (the layout of shrike_header, asserted above); it contains no pointers.
+        unsafe impl plain::Plain for $copy {}
+    };
+}
+same_header!(crate::skel::net::types::shrike_header);
+same_header!(crate::skel::file::types::shrike_header);
+
 /// A limit from the contract, as a `usize`.
 pub const fn limit(l: shrike_limits) -> usize {
     l.0 as usize
@@ -57,16 +80,13 @@ pub const PATH_MAX: usize = limit(shrike_limits::SHRIKE_PATH_MAX);
 /// The network family's contract types (`bpf/abi/net.h`), from the net object's skeleton.
 pub mod net {
     pub use crate::skel::net::types::{
-        shrike_header, shrike_net, shrike_net_cfg, shrike_net_direction, shrike_net_dns,
-        shrike_net_dns_flags, shrike_net_fault, shrike_net_flags, shrike_net_limits,
-        shrike_net_lpm_key, shrike_net_match, shrike_net_rule, shrike_net_rule_flags,
-        shrike_net_scope,
+        shrike_net, shrike_net_cfg, shrike_net_direction, shrike_net_dns, shrike_net_dns_flags,
+        shrike_net_fault, shrike_net_flags, shrike_net_limits, shrike_net_lpm_key,
+        shrike_net_match, shrike_net_rule, shrike_net_rule_flags, shrike_net_scope,
     };
 
     // SAFETY: #[repr(C)] structs of plain integers and integer arrays generated from the BPF
     // object's BTF; every bit pattern is a valid value and they contain no pointers.
-    unsafe impl plain::Plain for shrike_header {}
-    // SAFETY: as above.
     unsafe impl plain::Plain for shrike_net {}
     // SAFETY: as above.
     unsafe impl plain::Plain for shrike_net_dns {}
@@ -90,10 +110,10 @@ pub mod net {
 pub mod file {
     pub use crate::skel::file::types::{
         shrike_bpf_event, shrike_cred_event, shrike_creds, shrike_file_access, shrike_file_event,
-        shrike_file_info, shrike_file_limits, shrike_header, shrike_memfd_event,
-        shrike_module_event, shrike_mount_event, shrike_ns_event, shrike_ptrace_event,
-        shrike_signal_event, shrike_sys, shrike_sys_entry, shrike_watch_flags, shrike_watch_key,
-        shrike_watch_kind, shrike_watch_name_key, shrike_watch_state, shrike_watch_value,
+        shrike_file_info, shrike_file_limits, shrike_memfd_event, shrike_module_event,
+        shrike_mount_event, shrike_ns_event, shrike_ptrace_event, shrike_signal_event, shrike_sys,
+        shrike_sys_entry, shrike_watch_flags, shrike_watch_key, shrike_watch_kind,
+        shrike_watch_name_key, shrike_watch_state, shrike_watch_value,
     };
     pub use crate::skel::file::types::{
         shrike_enforce_kind, shrike_file_rule, shrike_file_rule_flags, shrike_file_rule_key,
@@ -102,8 +122,6 @@ pub mod file {
 
     // SAFETY: #[repr(C)] structs of plain integers and integer arrays generated from the BPF
     // object's BTF; every bit pattern is a valid value and they contain no pointers.
-    unsafe impl plain::Plain for shrike_header {}
-    // SAFETY: as above.
     unsafe impl plain::Plain for shrike_file_event {}
     // SAFETY: as above.
     unsafe impl plain::Plain for shrike_module_event {}

@@ -337,6 +337,31 @@ pub fn fault_injected() -> Vec<Capability> {
         .collect()
 }
 
+/// Every capability of `table` as unavailable, for a family whose object did not load.
+pub(crate) fn unavailable(table: &[ProgramCap], why: &str) -> Vec<Status> {
+    let refused: Vec<Refusal> = table
+        .iter()
+        .map(|p| Refusal {
+            program: p.program.to_string(),
+            reason: why.to_string(),
+        })
+        .collect();
+    let mut out = statuses(table, &refused, &[]);
+    for s in &mut out {
+        s.reason = Some(why.to_string());
+    }
+    out
+}
+
+/// Every capability of `table` as off.
+pub(crate) fn off(table: &[ProgramCap], why: &str) -> Vec<Status> {
+    let names: Vec<&str> = table.iter().map(|p| p.program).collect();
+    statuses(table, &[], &names)
+        .into_iter()
+        .map(|s| s.because(why))
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

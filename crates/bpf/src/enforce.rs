@@ -3,7 +3,8 @@
 //! The policy's deny and kill rules on `process_exec` that the kernel can decide become
 //! [`ExecRule`]s; [`set_exec_rules`] writes them into the generation the kernel is not using —
 //! rule slots, the LPM trie of paths and the hash map of base names — and only then flips the
-//! active generation, so a reload never leaves a moment with half a policy or none. Layout and
+//! active generation ([`generation::replace`]), so a reload never leaves a moment with half a
+//! policy or none. Layout and
 //! matching semantics: `bpf/abi/enforce.h`, `bpf/lib/exec_rules.h` (must match this file).
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -15,6 +16,7 @@ use crate::abi::{
     shrike_path_key, shrike_rule_flags, shrike_rule_refs, shrike_rule_value_key,
     shrike_rule_value_kind,
 };
+use crate::generation::{self, Generations};
 use crate::loader::{LoadError, Sensors};
 
 /// What an enforcing rule does.
@@ -134,21 +136,8 @@ pub fn set_exec_rules_strict(
     rules: &[ExecRule],
     strict: bool,
 ) -> Result<ExecRulesLoaded, LoadError> {
-    let maps = sensors.process_maps();
     let slots_max = shrike_enforce_limits::SHRIKE_EXEC_RULE_SLOTS.0 as usize;
     let per_key = shrike_enforce_limits::SHRIKE_RULES_PER_KEY.0 as usize;
-    let map_err = |map: &'static str| move |source| LoadError::Map { map, source };
-
-    let zero = 0u32.to_ne_bytes();
-    let mut state = shrike_enforce_state::default();
-    if let Some(bytes) = maps
-        .enforce_state
-        .lookup(&zero, MapFlags::ANY)
-        .map_err(map_err("enforce_state"))?
-    {
-        plain::copy_from_bytes(&mut state, &bytes).ok();
-    }
-    let next = (state.active_gen ^ 1) & 1;
 
     let mut report = ExecRulesLoaded::default();
     let mut accepted: Vec<&ExecRule> = Vec::new();
@@ -200,51 +189,12 @@ pub fn set_exec_rules_strict(
         }
         all.into_iter().collect()
     };
-
-    clear_generation(sensors, next as u8)?;
-    for (slot, rule) in accepted.iter().enumerate() {
-        let value = slot_value(rule);
-        let index = (next as usize * slots_max + slot) as u32;
-        // SAFETY: shrike_exec_rule is Plain; the byte view lives for this call only.
-        let bytes = unsafe { plain::as_bytes(&value) };
-        maps.exec_rule_slots
-            .update(&index.to_ne_bytes(), bytes, MapFlags::ANY)
-            .map_err(map_err("exec_rule_slots"))?;
-        for key in value_keys(index, rule) {
-            // SAFETY: as above.
-            let k = unsafe { plain::as_bytes(&key) };
-            maps.exec_rule_values
-                .update(k, &[1u8], MapFlags::ANY)
-                .map_err(map_err("exec_rule_values"))?;
-        }
-    }
-    let put_path = |path: &str, is_exact: bool, slots: Vec<u16>| -> Result<(), LoadError> {
-        let key = path_key(next as u8, path, is_exact);
-        let refs = refs(&slots, per_key);
-        // SAFETY: both are Plain; the byte views live for this call only.
-        let (k, v) = unsafe { (plain::as_bytes(&key), plain::as_bytes(&refs)) };
-        maps.exec_rule_paths
-            .update(k, v, MapFlags::ANY)
-            .map_err(map_err("exec_rule_paths"))
-    };
+    let mut paths: Vec<(&str, bool, Vec<u16>)> = Vec::new();
     for (path, slots) in &exact {
-        put_path(path, true, covering(path, slots, true))?;
+        paths.push((path, true, covering(path, slots, true)));
     }
     for (path, slots) in &prefixes {
-        put_path(path, false, covering(path, slots, false))?;
-    }
-    for (hash, slots) in &names {
-        let key = shrike_name_key {
-            gen: next as u8,
-            name_hash: *hash,
-            ..Default::default()
-        };
-        let refs = refs(slots, per_key);
-        // SAFETY: both are Plain; the byte views live for this call only.
-        let (k, v) = unsafe { (plain::as_bytes(&key), plain::as_bytes(&refs)) };
-        maps.exec_rule_names
-            .update(k, v, MapFlags::ANY)
-            .map_err(map_err("exec_rule_names"))?;
+        paths.push((path, false, covering(path, slots, false)));
     }
 
     // --strict: the slots of the rules with a prefix, for paths cut at the root end.
@@ -258,22 +208,115 @@ pub fn set_exec_rules_strict(
     report.cut_paths = with_prefix.iter().take(per_key).map(|(_, i)| *i).collect();
     report.cut_skipped = with_prefix.iter().skip(per_key).map(|(_, i)| *i).collect();
 
-    // Everything is in place: switch.
-    let flipped = shrike_enforce_state {
-        active_gen: next,
-        exec_rules: accepted.len() as u32,
+    generation::replace(&mut ExecSwap {
+        sensors,
+        accepted: &accepted,
+        paths: &paths,
+        names: &names,
         cut_refs: refs(&cut_slots, per_key),
-    };
-    // SAFETY: Plain; the byte view lives for this call only.
-    let bytes = unsafe { plain::as_bytes(&flipped) };
-    maps.enforce_state
-        .update(&zero, bytes, MapFlags::ANY)
-        .map_err(map_err("enforce_state"))?;
-    // The old generation is no longer read; free its entries.
-    clear_generation(sensors, (next ^ 1) as u8)?;
-
+    })?;
     report.loaded = accepted.iter().map(|r| r.rule_index).collect();
     Ok(report)
+}
+
+/// One replace of the exec rules: the rules going in, their trie and name keys (the slots each
+/// names), and the `--strict` cut-path slots.
+struct ExecSwap<'a> {
+    sensors: &'a Sensors,
+    accepted: &'a [&'a ExecRule],
+    paths: &'a [(&'a str, bool, Vec<u16>)],
+    names: &'a BTreeMap<u64, Vec<u16>>,
+    cut_refs: shrike_rule_refs,
+}
+
+fn map_err(map: &'static str) -> impl Fn(libbpf_rs::Error) -> LoadError {
+    move |source| LoadError::Map { map, source }
+}
+
+impl Generations for ExecSwap<'_> {
+    type Error = LoadError;
+
+    fn active(&mut self) -> Result<u8, LoadError> {
+        Ok((read_state(self.sensors)?.active_gen & 1) as u8)
+    }
+
+    fn clear(&mut self, gen: u8) -> Result<(), LoadError> {
+        clear_generation(self.sensors, gen)
+    }
+
+    fn fill(&mut self, gen: u8) -> Result<(), LoadError> {
+        let maps = self.sensors.process_maps();
+        let slots_max = shrike_enforce_limits::SHRIKE_EXEC_RULE_SLOTS.0 as usize;
+        let per_key = shrike_enforce_limits::SHRIKE_RULES_PER_KEY.0 as usize;
+        for (slot, rule) in self.accepted.iter().enumerate() {
+            let value = slot_value(rule);
+            let index = (usize::from(gen) * slots_max + slot) as u32;
+            // SAFETY: shrike_exec_rule is Plain; the byte view lives for this call only.
+            let bytes = unsafe { plain::as_bytes(&value) };
+            maps.exec_rule_slots
+                .update(&index.to_ne_bytes(), bytes, MapFlags::ANY)
+                .map_err(map_err("exec_rule_slots"))?;
+            for key in value_keys(index, rule) {
+                // SAFETY: as above.
+                let k = unsafe { plain::as_bytes(&key) };
+                maps.exec_rule_values
+                    .update(k, &[1u8], MapFlags::ANY)
+                    .map_err(map_err("exec_rule_values"))?;
+            }
+        }
+        for (path, is_exact, slots) in self.paths {
+            let key = path_key(gen, path, *is_exact);
+            let refs = refs(slots, per_key);
+            // SAFETY: both are Plain; the byte views live for this call only.
+            let (k, v) = unsafe { (plain::as_bytes(&key), plain::as_bytes(&refs)) };
+            maps.exec_rule_paths
+                .update(k, v, MapFlags::ANY)
+                .map_err(map_err("exec_rule_paths"))?;
+        }
+        for (hash, slots) in self.names {
+            let key = shrike_name_key {
+                gen,
+                name_hash: *hash,
+                ..Default::default()
+            };
+            let refs = refs(slots, per_key);
+            // SAFETY: both are Plain; the byte views live for this call only.
+            let (k, v) = unsafe { (plain::as_bytes(&key), plain::as_bytes(&refs)) };
+            maps.exec_rule_names
+                .update(k, v, MapFlags::ANY)
+                .map_err(map_err("exec_rule_names"))?;
+        }
+        Ok(())
+    }
+
+    fn flip(&mut self, gen: u8) -> Result<(), LoadError> {
+        let flipped = shrike_enforce_state {
+            active_gen: u32::from(gen),
+            exec_rules: self.accepted.len() as u32,
+            cut_refs: self.cut_refs,
+        };
+        // SAFETY: Plain; the byte view lives for this call only.
+        let bytes = unsafe { plain::as_bytes(&flipped) };
+        self.sensors
+            .process_maps()
+            .enforce_state
+            .update(&0u32.to_ne_bytes(), bytes, MapFlags::ANY)
+            .map_err(map_err("enforce_state"))
+    }
+}
+
+/// The exec-rule state word: which generation is in force, how many rules it has.
+fn read_state(sensors: &Sensors) -> Result<shrike_enforce_state, LoadError> {
+    let mut state = shrike_enforce_state::default();
+    if let Some(bytes) = sensors
+        .process_maps()
+        .enforce_state
+        .lookup(&0u32.to_ne_bytes(), MapFlags::ANY)
+        .map_err(map_err("enforce_state"))?
+    {
+        plain::copy_from_bytes(&mut state, &bytes).ok();
+    }
+    Ok(state)
 }
 
 /// Handles on the exec-rule maps with which another thread changes, in place, the cgroup set of

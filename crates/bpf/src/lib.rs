@@ -9,6 +9,8 @@ pub mod counters;
 pub mod decode;
 pub mod enforce;
 pub mod file;
+mod generation;
+pub mod lineage;
 pub mod loader;
 pub mod logging;
 pub mod mounts;
@@ -40,5 +42,6 @@ pub mod skel {
 
 pub use counters::Counters;
 pub use decode::{DecodeError, Record};
-pub use loader::{Family, LoadError, SeedLineage, Seeded, SensorOptions, Sensors, SharedMaps};
+pub use lineage::{SeedLineage, Seeded};
+pub use loader::{Family, LoadError, SensorOptions, Sensors, SharedMaps};
 pub use reader::{Batch, Reader, ReaderOptions, ReaderStats};

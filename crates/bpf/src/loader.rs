@@ -5,19 +5,19 @@
 //! from the number of CPUs — configured through its read-only globals, loaded, and attached.
 //! Dropping [`Sensors`] detaches every program (the links go with it).
 
-use std::ffi::CString;
 use std::mem::MaybeUninit;
-use std::os::fd::{AsFd, BorrowedFd, FromRawFd, OwnedFd};
-use std::os::unix::ffi::OsStrExt;
-use std::path::Path;
+use std::os::fd::{AsFd, BorrowedFd};
 
 use libbpf_rs::skel::{OpenSkel, Skel, SkelBuilder};
-use libbpf_rs::{Link, MapCore, MapFlags, MapHandle, OpenMapMut, OpenObject};
+use libbpf_rs::{Link, MapCore, MapHandle, OpenMapMut, OpenObject};
 
-use crate::abi::{shrike_proc, shrike_proc_flags, ARGS_MAX, ENV_MAX};
-use crate::capability::{load_degrading, statuses, Capability, ProgramCap, Refusal, State, Status};
+use crate::abi::{ARGS_MAX, ENV_MAX};
+use crate::capability::{
+    load_degrading, off, unavailable, Capability, ProgramCap, Refusal, State, Status,
+};
 use crate::counters::Counters;
-use crate::pins::{Pins, ADOPTED_MAPS};
+use crate::pins::{adopt_maps, Pins, ADOPTED_MAPS};
+use crate::probe::HookPlan;
 use crate::skel::process::{ProcessSkel, ProcessSkelBuilder};
 
 /// How the sensors are sized and configured at load.
@@ -34,8 +34,11 @@ pub struct SensorOptions {
     /// Capacity of the lineage map; must be at least the kernel's `pid_max`.
     pub procs_max: u32,
     /// Enforce exec rules with the BPF LSM hook (EPERM) instead of SIGKILL at exec. Only when
-    /// the kernel calls LSM programs (`probe::bpf_lsm_active`).
+    /// the kernel calls LSM programs ([`HookPlan::bpf_lsm`]).
     pub exec_enforce_lsm: bool,
+    /// What the kernel offers, probed once by the caller and handed to every sensor; `None`
+    /// probes it once at load.
+    pub hooks: Option<HookPlan>,
     /// Pin links and rule maps under bpffs so enforcement continues after the agent stops
     /// (`--keep-enforcing`; see `pins`).
     pub keep_enforcing: bool,
@@ -61,6 +64,7 @@ impl Default for SensorOptions {
             env_max: ENV_MAX as u32,
             procs_max: default_procs_max(),
             exec_enforce_lsm: false,
+            hooks: None,
             keep_enforcing: false,
             protect: None,
             net: None,
@@ -240,85 +244,6 @@ fn load_process(
     Ok((process, adopted, refused))
 }
 
-/// The file sensor's capability on the hook set it chose.
-fn file_status(hook_set: crate::file::HookSet) -> Status {
-    match hook_set {
-        crate::file::HookSet::Lsm => Status::new(
-            Capability::FileEvents,
-            State::Ok,
-            "BPF LSM hooks + fexit on the watched system calls",
-        ),
-        crate::file::HookSet::Tracepoint => Status::new(
-            Capability::FileEvents,
-            State::Fallback,
-            "the armed system calls' own tracepoints (syscalls:sys_enter_*/sys_exit_*)",
-        )
-        .because("BPF LSM is not active and BPF trampolines are refused: every system call takes the kernel's slow path while the sensor is armed (the syscall-tracepoint tax), only the armed ones run a program; unlink/rename/chmod/chown/link/mount paths are the caller's strings made absolute against the cwd or dirfd; 32-bit (ia32) system calls are not decoded"),
-        crate::file::HookSet::Fentry => Status::new(
-            Capability::FileEvents,
-            State::Fallback,
-            "fentry + fexit on the armed system calls",
-        )
-        .because("BPF LSM is not active: only the armed system calls pay (BPF trampolines, no syscall tracepoint), but unlink/rename/chmod/chown/link/mount paths are the caller's strings made absolute against the cwd or dirfd, and deny rules kill (SIGKILL) instead of refusing (EPERM)"),
-        crate::file::HookSet::RawTracepoint => Status::new(
-            Capability::FileEvents,
-            State::Fallback,
-            "tp_btf sys_enter + sys_exit behind a syscall dispatch table",
-        )
-        .because("BPF LSM is not active, BPF trampolines are refused, and the per-syscall tracepoints were not taken (an armed system call has no trace events here, e.g. the module calls on a kernel without module support, and only this pair sees attempts of it; or --file-hooks raw-tracepoint; the log says which): a program runs on every system call while the sensor is armed; unlink/rename/chmod/chown/link/mount paths are the caller's strings made absolute against the cwd or dirfd; 32-bit (ia32) system calls are not decoded"),
-    }
-}
-
-/// Every capability of `table` as unavailable, for a family whose object did not load.
-fn unavailable(table: &[ProgramCap], why: &str) -> Vec<Status> {
-    let refused: Vec<Refusal> = table
-        .iter()
-        .map(|p| Refusal {
-            program: p.program.to_string(),
-            reason: why.to_string(),
-        })
-        .collect();
-    let mut out = statuses(table, &refused, &[]);
-    for s in &mut out {
-        s.reason = Some(why.to_string());
-    }
-    out
-}
-
-/// Every capability of `table` as off.
-fn off(table: &[ProgramCap], why: &str) -> Vec<Status> {
-    let names: Vec<&str> = table.iter().map(|p| p.program).collect();
-    statuses(table, &[], &names)
-        .into_iter()
-        .map(|s| s.because(why))
-        .collect()
-}
-
-/// A lineage entry user space offers for a process older than the agent.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct SeedLineage {
-    pub tgid: u32,
-    pub exec_id: u64,
-    pub parent_exec_id: u64,
-    pub start_boottime_ns: u64,
-    /// The executable's path.
-    pub binary: String,
-    /// The ancestors' executables, nearest first (the parent first).
-    pub ancestry: Vec<String>,
-    /// The ancestry went on beyond what is listed.
-    pub ancestry_cut: bool,
-}
-
-/// What happened when user space offered a lineage entry for an existing process.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Seeded {
-    /// The entry was written.
-    Written,
-    /// The kernel already had an entry (the process exec'd or forked since the agent
-    /// attached); its exec_id is the one to use.
-    KernelHas { exec_id: u64, parent_exec_id: u64 },
-}
-
 impl Sensors {
     /// Opens, sizes, loads and attaches the process sensor, then the families the options ask
     /// for. A program the kernel refuses costs the capability it serves (see `capability`);
@@ -410,21 +335,29 @@ impl Sensors {
                 .health
                 .extend(off(crate::net::PROGRAMS, "turned off (--no-net)")),
         }
+        // The kernel is probed once: by the caller (`opts.hooks`), else here, and only when a
+        // sensor picks its hooks itself.
+        let plan = opts.hooks.unwrap_or_else(|| match &opts.file {
+            Some(file) if file.hooks == crate::file::FileHooks::Auto => HookPlan::probe(true),
+            _ => HookPlan::default(),
+        });
         match &opts.file {
-            Some(file) => match crate::file::load(&sensors.shared(), opts.wakeup_bytes, file) {
-                Ok((family, watch)) => {
-                    sensors.health.push(file_status(family.hook_set));
-                    sensors.file_watch = Some((watch, family.hook_set));
-                    sensors.add_family(Box::new(family));
+            Some(file) => {
+                match crate::file::load(&sensors.shared(), opts.wakeup_bytes, file, &plan) {
+                    Ok((family, watch)) => {
+                        sensors.health.push(family.hook_set.status());
+                        sensors.file_watch = Some((watch, family.hook_set));
+                        sensors.add_family(Box::new(family));
+                    }
+                    Err(err) => {
+                        tracing::error!(%err, "the file sensor could not load: no file, privilege or kernel-integrity event on this host");
+                        sensors.health.push(
+                            Status::new(Capability::FileEvents, State::Unavailable, "")
+                                .because(format!("the file object did not load: {err}")),
+                        );
+                    }
                 }
-                Err(err) => {
-                    tracing::error!(%err, "the file sensor could not load: no file, privilege or kernel-integrity event on this host");
-                    sensors.health.push(
-                        Status::new(Capability::FileEvents, State::Unavailable, "")
-                            .because(format!("the file object did not load: {err}")),
-                    );
-                }
-            },
+            }
             None => sensors.health.push(
                 Status::new(Capability::FileEvents, State::Off, "")
                     .because("turned off (--no-file-sensor, or no rule or watched path needs it)"),
@@ -590,85 +523,12 @@ impl Sensors {
         })
     }
 
-    /// The lineage entry the kernel holds for a process, if any.
-    pub fn lineage(&self, tgid: u32) -> Result<Option<shrike_proc>, LoadError> {
-        let value = self
-            .process
-            .maps
-            .procs
-            .lookup(&tgid.to_ne_bytes(), MapFlags::ANY)
-            .map_err(|source| LoadError::Map {
-                map: "procs",
-                source,
-            })?;
-        Ok(value.and_then(|bytes| {
-            let mut proc = shrike_proc::default();
-            plain::copy_from_bytes(&mut proc, &bytes).ok()?;
-            Some(proc)
-        }))
-    }
-
-    /// Offers the kernel a lineage entry for a process that predates the agent. Never
-    /// overwrites what the kernel recorded itself.
-    pub fn seed_lineage(&self, seed: &SeedLineage) -> Result<Seeded, LoadError> {
-        let (tgid, exec_id, parent_exec_id, start_boottime_ns) = (
-            seed.tgid,
-            seed.exec_id,
-            seed.parent_exec_id,
-            seed.start_boottime_ns,
-        );
-        // The executable's identity, as the exec handler records it, for binary-scoped rules.
-        let mut proc = shrike_proc {
-            exec_id,
-            parent_exec_id,
-            start_boottime_ns,
-            flags: shrike_proc_flags::SHRIKE_PROC_SEEDED.0,
-            path_hash: crate::enforce::fnv1a(seed.binary.as_bytes()),
-            name_hash: crate::enforce::name_hash(&seed.binary),
-            ..Default::default()
-        };
-        let depth = proc.anc_path.len();
-        for (i, binary) in seed.ancestry.iter().take(depth).enumerate() {
-            proc.anc_path[i] = crate::enforce::fnv1a(binary.as_bytes());
-            proc.anc_name[i] = crate::enforce::name_hash(binary);
-        }
-        proc.anc_count = seed.ancestry.len().min(depth) as u32;
-        if seed.ancestry.len() > depth || seed.ancestry_cut {
-            proc.flags |= shrike_proc_flags::SHRIKE_PROC_ANCESTRY_CUT.0;
-        }
-        // SAFETY: shrike_proc is Plain (repr(C), integers only); the byte view lives only for
-        // this call.
-        let value = unsafe { plain::as_bytes(&proc) };
-        match self
-            .process
-            .maps
-            .procs
-            .update(&tgid.to_ne_bytes(), value, MapFlags::NO_EXIST)
-        {
-            Ok(()) => Ok(Seeded::Written),
-            Err(err) if err.kind() == libbpf_rs::ErrorKind::AlreadyExists => {
-                match self.lineage(tgid)? {
-                    Some(existing) => Ok(Seeded::KernelHas {
-                        exec_id: existing.exec_id,
-                        parent_exec_id: existing.parent_exec_id,
-                    }),
-                    // Exited between the two calls: nothing left to seed.
-                    None => Ok(Seeded::Written),
-                }
-            }
-            Err(source) => Err(LoadError::Map {
-                map: "procs",
-                source,
-            }),
-        }
-    }
-
-    /// The shared maps, for loading a [`Family`].
-    /// The process object's maps (for the enforcement loader).
+    /// The process object's maps (for the enforcement loader and the lineage map).
     pub(crate) fn process_maps(&self) -> &crate::skel::process::ProcessMaps<'static> {
         &self.process.maps
     }
 
+    /// The shared maps, for loading a [`Family`].
     pub fn shared(&self) -> SharedMaps<'_> {
         let maps = &self.process.maps;
         SharedMaps {
@@ -722,67 +582,6 @@ impl Sensors {
         }
         hooks
     }
-}
-
-/// Points the object's adoptable maps at the pinned ones; returns the names adopted. A map whose
-/// pin does not fit (a different layout after an upgrade) is created anew, its pin replaced
-/// ([`Sensors::pins`]), and the old enforcement ends when its links are removed.
-fn adopt_maps(object: &mut OpenObject, pins: &Pins) -> Vec<String> {
-    let mut adopted = Vec::new();
-    for mut map in object.maps_mut() {
-        let name = map.name().to_string_lossy().into_owned();
-        let path = pins.map(&name);
-        if !ADOPTED_MAPS.contains(&name.as_str()) || !path.exists() {
-            continue;
-        }
-        match pinned_map_that_fits(&map, &path) {
-            Ok(fd) => match map.reuse_fd(fd.as_fd()) {
-                Ok(()) => adopted.push(name),
-                Err(err) => {
-                    tracing::warn!(map = %name, %err, "a pinned map could not be adopted; starting it empty")
-                }
-            },
-            Err(why) => {
-                tracing::warn!(map = %name, "a pinned map does not fit this version ({why}); starting it empty")
-            }
-        }
-    }
-    adopted
-}
-
-/// The pinned map at `path`, if its type, key and value sizes and flags are the object's.
-/// libbpf's reuse takes the pinned map's layout for the object's own, so a map pinned by an
-/// older version (`enforce_state` grew) would make the verifier refuse every program that uses
-/// it, and the sensor would not load at all. (`max_entries` may differ: `--procs-max` changed.)
-fn pinned_map_that_fits(map: &OpenMapMut<'_>, path: &Path) -> Result<OwnedFd, String> {
-    let c_path = CString::new(path.as_os_str().as_bytes()).map_err(|e| e.to_string())?;
-    // SAFETY: c_path is a valid NUL-terminated string for the duration of the call.
-    let raw = unsafe { libbpf_rs::libbpf_sys::bpf_obj_get(c_path.as_ptr()) };
-    if raw < 0 {
-        return Err(std::io::Error::last_os_error().to_string());
-    }
-    // SAFETY: bpf_obj_get returned a new file descriptor that nothing else owns.
-    let fd = unsafe { OwnedFd::from_raw_fd(raw) };
-    let info = libbpf_rs::MapInfo::new(fd.as_fd()).map_err(|e| e.to_string())?;
-    let pinned = (
-        info.map_type(),
-        info.info.key_size,
-        info.info.value_size,
-        info.info.map_flags,
-    );
-    let ours = (
-        map.map_type(),
-        map.key_size(),
-        map.value_size(),
-        map.map_flags(),
-    );
-    if pinned != ours {
-        return Err(format!(
-            "pinned {:?} key {} value {} flags {:#x}, this version {:?} key {} value {} flags {:#x}",
-            pinned.0, pinned.1, pinned.2, pinned.3, ours.0, ours.1, ours.2, ours.3
-        ));
-    }
-    Ok(fd)
 }
 
 fn validate(opts: &SensorOptions) -> Result<(), LoadError> {

@@ -16,9 +16,14 @@
 //! `--keep-enforcing` does not start. bpffs is mounted `mode=0700` when shrike mounts it, and
 //! unmounted again when the last pin is removed (unless something else put files in it).
 
+use std::ffi::CString;
 use std::io;
+use std::os::fd::{AsFd, FromRawFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
+
+use libbpf_rs::{OpenMapMut, OpenObject};
 
 use crate::mounts::{self, SpecialFs};
 
@@ -217,4 +222,65 @@ fn list(dir: &Path) -> Vec<PathBuf> {
     std::fs::read_dir(dir)
         .map(|d| d.filter_map(|e| e.ok()).map(|e| e.path()).collect())
         .unwrap_or_default()
+}
+
+/// Points the object's adoptable maps at the pinned ones; returns the names adopted. A map whose
+/// pin does not fit (a different layout after an upgrade) is created anew, its pin replaced
+/// (`Sensors::pins`), and the old enforcement ends when its links are removed.
+pub(crate) fn adopt_maps(object: &mut OpenObject, pins: &Pins) -> Vec<String> {
+    let mut adopted = Vec::new();
+    for mut map in object.maps_mut() {
+        let name = map.name().to_string_lossy().into_owned();
+        let path = pins.map(&name);
+        if !ADOPTED_MAPS.contains(&name.as_str()) || !path.exists() {
+            continue;
+        }
+        match pinned_map_that_fits(&map, &path) {
+            Ok(fd) => match map.reuse_fd(fd.as_fd()) {
+                Ok(()) => adopted.push(name),
+                Err(err) => {
+                    tracing::warn!(map = %name, %err, "a pinned map could not be adopted; starting it empty")
+                }
+            },
+            Err(why) => {
+                tracing::warn!(map = %name, "a pinned map does not fit this version ({why}); starting it empty")
+            }
+        }
+    }
+    adopted
+}
+
+/// The pinned map at `path`, if its type, key and value sizes and flags are the object's.
+/// libbpf's reuse takes the pinned map's layout for the object's own, so a map pinned by an
+/// older version (`enforce_state` grew) would make the verifier refuse every program that uses
+/// it, and the sensor would not load at all. (`max_entries` may differ: `--procs-max` changed.)
+fn pinned_map_that_fits(map: &OpenMapMut<'_>, path: &Path) -> Result<OwnedFd, String> {
+    let c_path = CString::new(path.as_os_str().as_bytes()).map_err(|e| e.to_string())?;
+    // SAFETY: c_path is a valid NUL-terminated string for the duration of the call.
+    let raw = unsafe { libbpf_rs::libbpf_sys::bpf_obj_get(c_path.as_ptr()) };
+    if raw < 0 {
+        return Err(std::io::Error::last_os_error().to_string());
+    }
+    // SAFETY: bpf_obj_get returned a new file descriptor that nothing else owns.
+    let fd = unsafe { OwnedFd::from_raw_fd(raw) };
+    let info = libbpf_rs::MapInfo::new(fd.as_fd()).map_err(|e| e.to_string())?;
+    let pinned = (
+        info.map_type(),
+        info.info.key_size,
+        info.info.value_size,
+        info.info.map_flags,
+    );
+    let ours = (
+        map.map_type(),
+        map.key_size(),
+        map.value_size(),
+        map.map_flags(),
+    );
+    if pinned != ours {
+        return Err(format!(
+            "pinned {:?} key {} value {} flags {:#x}, this version {:?} key {} value {} flags {:#x}",
+            pinned.0, pinned.1, pinned.2, pinned.3, ours.0, ours.1, ours.2, ours.3
+        ));
+    }
+    Ok(fd)
 }

@@ -214,14 +214,49 @@ fn probe_map(map_type: libbpf_sys::bpf_map_type, what: &str) -> Support {
     )
 }
 
+/// The hooks this kernel calls, as hook selection needs them: probed once at start (or read
+/// from a [`KernelReport`] already made) and handed to every sensor in
+/// [`SensorOptions::hooks`](crate::loader::SensorOptions::hooks), so no sensor probes again.
+/// The default is the plan of a kernel that offers neither (what nothing was probed for).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct HookPlan {
+    /// BPF LSM programs load, attach and are called.
+    pub bpf_lsm: bool,
+    /// fentry programs load, attach and fire. Probed only where BPF LSM is not active and a
+    /// sensor would fall back to fentry (`false` otherwise).
+    pub fentry: bool,
+}
+
+impl HookPlan {
+    /// Probes the running kernel: BPF LSM, then fentry when `fentry_wanted` (a sensor picks
+    /// its hooks itself) and BPF LSM is not active.
+    pub fn probe(fentry_wanted: bool) -> HookPlan {
+        let bpf_lsm = bpf_lsm_active();
+        let plan = HookPlan {
+            bpf_lsm,
+            fentry: fentry_wanted && !bpf_lsm && fentry_works(),
+        };
+        tracing::debug!(?plan, "probed the kernel's hooks");
+        plan
+    }
+
+    /// The plan a full probe already found (`shrike doctor`), without probing again.
+    pub fn from_report(report: &KernelReport) -> HookPlan {
+        HookPlan {
+            bpf_lsm: report.lsm.active(),
+            fentry: report.fentry.ok(),
+        }
+    }
+}
+
 /// Whether BPF LSM programs load, attach and are called here (the one probe hook selection
 /// needs at start-up; `probe_kernel` runs it among the others).
-pub fn bpf_lsm_active() -> bool {
+fn bpf_lsm_active() -> bool {
     crate::logging::quietly(|| trial(Trial::Lsm)).ok()
 }
 
 /// Whether fentry programs load, attach and fire here (BPF trampolines are allowed).
-pub fn fentry_works() -> bool {
+fn fentry_works() -> bool {
     crate::logging::quietly(|| trial(Trial::Fentry)).ok()
 }
 

@@ -9,8 +9,8 @@ use shrike_bpf::decode::testing::{
     dns_bytes, exec_bytes, exec_denied_bytes, exit_bytes, file_bytes, fork_bytes, net_bytes,
 };
 use shrike_bpf::decode::{
-    DnsRecord, Enforcement, ExecDeniedRecord, ExecFlags, ExecRecord, ExitRecord, FileOp,
-    FileRecord, ForkRecord, Header, NetFlags, NetOp, NetRecord,
+    Action, DnsFlag, DnsRecord, Enforcement, ExecDeniedRecord, ExecFlag, ExecFlags, ExecRecord,
+    ExitRecord, FileOp, FileRecord, ForkRecord, Header, NetFlags, NetOp, NetRecord,
 };
 
 fn header(kind: u16, pid: u32, exec_id: u64) -> Header {
@@ -33,7 +33,7 @@ fn sequence(records: &[Vec<u8>]) -> Vec<u8> {
     out
 }
 
-fn exec(pid: u32, exec_id: u64, binary: &[u8], args: &[u8], flags: u32) -> Vec<u8> {
+fn exec(pid: u32, exec_id: u64, binary: &[u8], args: &[u8], flags: ExecFlags) -> Vec<u8> {
     exec_bytes(&ExecRecord {
         header: header(1, pid, exec_id),
         parent_exec_id: 1,
@@ -45,7 +45,7 @@ fn exec(pid: u32, exec_id: u64, binary: &[u8], args: &[u8], flags: u32) -> Vec<u
         gid: 1000,
         egid: 1000,
         loginuid: 1000,
-        flags: ExecFlags(flags),
+        flags,
         args_total: args.len() as u32,
         comm: b"sh".to_vec(),
         binary: binary.to_vec(),
@@ -96,7 +96,13 @@ fn main() {
         "fork-exec-exit",
         &sequence(&[
             fork.clone(),
-            exec(50, 6, b"/tmp/x/jail/tool", b"tool\0-c\0\x1b]0;t\x07\0", 0),
+            exec(
+                50,
+                6,
+                b"/tmp/x/jail/tool",
+                b"tool\0-c\0\x1b]0;t\x07\0",
+                ExecFlags::default(),
+            ),
             exit,
         ]),
     );
@@ -108,7 +114,9 @@ fn main() {
             7,
             b"/AAAA/deep/true",
             b"true\0",
-            (1 << 2) | (1 << 3),
+            [ExecFlag::BinaryTruncated, ExecFlag::CwdTruncated]
+                .into_iter()
+                .collect(),
         )]),
     );
     write(
@@ -118,7 +126,7 @@ fn main() {
             header: header(4, 52, 1),
             enforcement: Enforcement {
                 rule_index: 3,
-                action: shrike_bpf::abi::shrike_action::SHRIKE_ACTION_DENY,
+                action: Action::Deny,
             },
             path: b"/tmp/evil".to_vec(),
             path_cut: false,
@@ -136,7 +144,7 @@ fn main() {
         daddr: "169.254.169.254".parse().expect("address"),
         dport: 80,
         result: 0,
-        flags: NetFlags(0),
+        flags: NetFlags::default(),
         rule_index: 0,
         bytes_sent: 0,
         bytes_received: 0,
@@ -151,7 +159,7 @@ fn main() {
         &sequence(&[dns_bytes(&DnsRecord {
             header: header(0, 53, 1),
             cookie: 9,
-            flags: 1,
+            flags: DnsFlag::Ingress.into(),
             family: 2,
             protocol: 17,
             saddr: "10.0.0.2".parse().expect("address"),
@@ -174,7 +182,7 @@ fn main() {
             mode: 0o644,
             uid: 0,
             gid: 0,
-            info: 0,
+            info: Default::default(),
             syscall: 257,
             path: b"/etc/shadow".to_vec(),
             new_path: Vec::new(),

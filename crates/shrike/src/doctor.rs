@@ -130,7 +130,8 @@ pub fn run(report: &KernelReport, config: &RunConfig) -> (String, bool) {
             return (out, false);
         }
     };
-    let mut opts = crate::agent::sensor_options(config, &policy);
+    let plan = shrike_bpf::probe::HookPlan::from_report(report);
+    let mut opts = crate::agent::sensor_options(config, &policy, Some(plan));
     opts.trial = true;
     let (statuses, attached) = match Sensors::load(&opts) {
         Ok(sensors) => (sensors.capabilities(), sensors.attached()),

@@ -4,22 +4,26 @@
 //! sensors' rule structures and loaded before the policy that contains them is put in force;
 //! rules the kernel cannot hold as they are (a constraint it cannot read, too many values) are
 //! named in the log with the reason and stay with user space, which reports them truthfully as
-//! `alerted` rather than `denied`.
+//! `alerted` rather than `denied`. The exec and file translations are here; the network one,
+//! which expands a rule into one kernel rule per network, port range and scope, is in `net`.
 
 use std::collections::BTreeSet;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use shrike_bpf::enforce::{self, BinarySet, ExecRule, ExecRulesLoaded, RuleAction};
 use shrike_bpf::file::{
     fnv1a, Access, EnforceKind, FileRule, Pattern, RuleSite, RuleValue, WatchKind,
 };
-use shrike_bpf::net::{IpNet, NetDirection, NetRule, NetRuleSource, NetScope};
+use shrike_bpf::net::NetRuleSource;
 use shrike_bpf::{LoadError, Sensors};
 use shrike_event::EventKind;
 use shrike_rules::{
     Action, Dim, DimConstraint, Enforcement, KernelPlan, KindRule, PathSet, RulePlan, ValueSet,
 };
 use tracing::{info, warn};
+
+mod net;
+
+pub use net::net_rules;
 
 /// The exec rules of a plan, and the deny/kill exec rules that cannot be kernel rules.
 /// `cgroups` gives a workload-scoped rule's cgroup set: the cgroup ids of the containers its
@@ -376,135 +380,6 @@ fn number_values(
     Ok(())
 }
 
-/// Most kernel network rules one policy rule may expand to (networks × ports × scopes): the
-/// complement of four IPv4 hosts (an allow-list `shrike learn` writes) fits.
-const NET_EXPANSION_MAX: usize = 160;
-
-/// The network rules of a plan (connect/UDP send and bind), and the deny/kill network rules
-/// that cannot be kernel rules. A rule's networks, ports and scopes are expanded into one kernel
-/// rule per combination; no network constraint means every IPv4 and IPv6 address.
-pub fn net_rules(plan: &KernelPlan) -> (Vec<NetRule>, Vec<(String, String)>) {
-    let direction = |kind| match kind {
-        EventKind::NetConnect => Some(NetDirection::Egress),
-        EventKind::NetBind => Some(NetDirection::Bind),
-        _ => None,
-    };
-    kernel_rules(plan, direction, |rule, _, direction, entry| {
-        net_rule(rule.index, direction, &entry.constraints)
-    })
-}
-
-fn net_rule(
-    index: u16,
-    direction: NetDirection,
-    constraints: &std::collections::BTreeMap<Dim, DimConstraint>,
-) -> Result<Vec<NetRule>, String> {
-    let (addr_dim, port_dim) = match direction {
-        NetDirection::Bind => (Dim::Saddr, Dim::Sport),
-        _ => (Dim::Daddr, Dim::Dport),
-    };
-    let mut networks = vec![
-        IpNet {
-            addr: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
-            prefix: 0,
-        },
-        IpNet {
-            addr: IpAddr::V6(Ipv6Addr::UNSPECIFIED),
-            prefix: 0,
-        },
-    ];
-    let mut ports = vec![(0u16, u16::MAX)];
-    let mut scopes = vec![NetScope::Host];
-    // Exclusions of addresses and ports become complements (crate::exclusion).
-    let mut addr_excluded: Vec<IpNet> = Vec::new();
-    let mut port_excluded: Vec<u16> = Vec::new();
-    for (dim, c) in constraints {
-        match (dim, &c.exclude) {
-            (_, None) => {}
-            (d, Some(ValueSet::Networks(nets))) if *d == addr_dim => {
-                addr_excluded.extend(nets.iter().map(|n| IpNet {
-                    addr: n.addr,
-                    prefix: n.prefix,
-                }))
-            }
-            (d, Some(ValueSet::Numbers(values))) if *d == port_dim => {
-                // A port outside 0..=65535 never matches: nothing to exclude.
-                port_excluded.extend(values.iter().filter_map(|&p| u16::try_from(p).ok()))
-            }
-            _ => {
-                return Err(format!(
-                    "the network hooks cannot exclude by {}",
-                    dim_name(*dim)
-                ))
-            }
-        }
-        let Some(include) = &c.include else { continue };
-        match (dim, include) {
-            (d, ValueSet::Networks(nets)) if *d == addr_dim => {
-                networks = nets
-                    .iter()
-                    .map(|n| IpNet {
-                        addr: n.addr,
-                        prefix: n.prefix,
-                    })
-                    .collect();
-            }
-            (d, ValueSet::Numbers(values)) if *d == port_dim => {
-                ports = values
-                    .iter()
-                    .map(|&p| {
-                        u16::try_from(p)
-                            .map(|p| (p, p))
-                            .map_err(|_| format!("port {p} is out of range"))
-                    })
-                    .collect::<Result<_, _>>()?;
-            }
-            (Dim::Binary, ValueSet::Paths(p)) if p.prefixes.is_empty() && p.names.is_empty() => {
-                scopes = p.exact.iter().map(|b| NetScope::Binary(b.into())).collect();
-            }
-            (Dim::CgroupId, ValueSet::Numbers(ids)) => {
-                scopes = ids
-                    .iter()
-                    .map(|&id| NetScope::CgroupId(id as u64))
-                    .collect();
-            }
-            (other, _) => {
-                return Err(format!(
-                    "the network hooks cannot decide on {} as written",
-                    dim_name(*other)
-                ))
-            }
-        }
-    }
-    if !addr_excluded.is_empty() {
-        networks = crate::exclusion::networks_excluding(&networks, &addr_excluded);
-    }
-    if !port_excluded.is_empty() {
-        ports = crate::exclusion::ports_excluding(&ports, &port_excluded);
-    }
-    let count = networks.len() * ports.len() * scopes.len();
-    if count > NET_EXPANSION_MAX {
-        return Err(format!("{count} network × port × scope combinations; the kernel takes at most {NET_EXPANSION_MAX} per rule"));
-    }
-    let mut out = Vec::with_capacity(count);
-    for network in &networks {
-        for &ports in &ports {
-            for scope in &scopes {
-                out.push(NetRule {
-                    index,
-                    direction,
-                    network: *network,
-                    ports,
-                    protocol: None,
-                    scope: scope.clone(),
-                    audit: false,
-                });
-            }
-        }
-    }
-    Ok(out)
-}
-
 /// The deny/kill rules the compiler gives to the kernel but this agent's kernel rules cannot
 /// hold as written, with the reason — also for audit-mode rules, as if they enforced (what
 /// `shrike policy explain` adds to the compiler's view).
@@ -639,6 +514,7 @@ pub fn load(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use shrike_bpf::net::{NetDirection, NetRule, NetScope};
     use shrike_rules::Policy;
 
     fn exec_rules_now(plan: &KernelPlan) -> (Vec<ExecRule>, Vec<(String, String)>) {

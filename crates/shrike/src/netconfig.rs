@@ -34,7 +34,7 @@ use shrike_bpf::net::{
 use crate::pipeline::net::NetRuleInfo;
 
 /// How many rules the configuration may hold (their indexes follow `CONFIG_INDEX_BASE`).
-pub const MAX_RULES: usize = 0x0fff;
+pub const MAX_RULES: usize = shrike_bpf::net::CONFIG_RULES_MAX;
 
 /// A JSON value in which no object has a key twice: `{"cidr": "10.0.0.0/8", "cidr": "0/0"}`
 /// would otherwise keep only the last, silently.

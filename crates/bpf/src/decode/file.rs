@@ -1,23 +1,14 @@
 //! File, privilege and kernel-integrity records (`bpf/abi/file.h`): file operations, module and
 //! BPF loads, ptrace, credential changes, mounts, namespaces, memfds and signals.
 
-use super::{c_chars, copy, DecodeError, Enforcement, Header};
+use super::flags::FileInfo;
+use super::{c_chars, copy, kernel_header, DecodeError, Enforcement, Header};
 use crate::abi::file::{
-    shrike_bpf_event, shrike_cred_event, shrike_creds, shrike_file_event, shrike_header,
-    shrike_memfd_event, shrike_module_event, shrike_mount_event, shrike_ns_event,
-    shrike_ptrace_event, shrike_signal_event,
+    shrike_bpf_event, shrike_cred_event, shrike_creds, shrike_file_event, shrike_memfd_event,
+    shrike_module_event, shrike_mount_event, shrike_ns_event, shrike_ptrace_event,
+    shrike_signal_event,
 };
 use crate::abi::shrike_record_kind;
-
-fn hdr(h: &shrike_header) -> Header {
-    Header {
-        kind: h.kind,
-        ktime_ns: h.ktime_ns,
-        pid: h.pid,
-        tid: h.tid,
-        exec_id: h.exec_id,
-    }
-}
 
 /// Splits `data` into pieces of the given lengths, or says by how much they overrun it.
 fn pieces<const N: usize>(data: &[u8], lens: [usize; N]) -> Result<[Vec<u8>; N], DecodeError> {
@@ -60,7 +51,7 @@ pub struct FileRecord {
     pub uid: u32,
     pub gid: u32,
     /// `SHRIKE_FILE_*` bits.
-    pub info: u32,
+    pub info: FileInfo,
     /// `SHRIKE_SYS_*` handler id.
     pub syscall: u16,
     pub path: Vec<u8>,
@@ -75,7 +66,7 @@ pub struct ModuleRecord {
     pub header: Header,
     pub result: i64,
     pub flags: u32,
-    pub info: u32,
+    pub info: FileInfo,
     pub fd: i32,
     pub syscall: u16,
     /// The file's path (finit_module), empty otherwise.
@@ -149,7 +140,7 @@ pub struct CredRecord {
     pub syscall: u16,
     pub old: CredIds,
     pub new: CredIds,
-    pub info: u32,
+    pub info: FileInfo,
 }
 
 /// A mount or umount (`SHRIKE_REC_MOUNT` / `SHRIKE_REC_UMOUNT`).
@@ -159,7 +150,7 @@ pub struct MountRecord {
     pub umount: bool,
     pub result: i64,
     pub flags: u64,
-    pub info: u32,
+    pub info: FileInfo,
     pub syscall: u16,
     pub source: Vec<u8>,
     pub target: Vec<u8>,
@@ -201,6 +192,7 @@ pub struct SignalRecord {
 }
 
 pub(super) fn decode_file(
+    header: Header,
     bytes: &[u8],
     kind: shrike_record_kind,
 ) -> Result<FileRecord, DecodeError> {
@@ -216,7 +208,7 @@ pub(super) fn decode_file(
     let data = &bytes[std::mem::size_of::<shrike_file_event>()..];
     let [path, new_path] = pieces(data, [usize::from(e.path_len), usize::from(e.new_path_len)])?;
     Ok(FileRecord {
-        header: hdr(&e.hdr),
+        header,
         op,
         result: e.result,
         flags: e.flags,
@@ -224,7 +216,7 @@ pub(super) fn decode_file(
         mode: e.mode,
         uid: e.uid,
         gid: e.gid,
-        info: e.info,
+        info: FileInfo::from_bits(e.info),
         syscall: e.syscall,
         path,
         new_path,
@@ -232,15 +224,15 @@ pub(super) fn decode_file(
     })
 }
 
-pub(super) fn decode_module(bytes: &[u8]) -> Result<ModuleRecord, DecodeError> {
+pub(super) fn decode_module(header: Header, bytes: &[u8]) -> Result<ModuleRecord, DecodeError> {
     let m: shrike_module_event = copy(bytes, "module")?;
     let data = &bytes[std::mem::size_of::<shrike_module_event>()..];
     let [path] = pieces(data, [usize::from(m.path_len)])?;
     Ok(ModuleRecord {
-        header: hdr(&m.hdr),
+        header,
         result: m.result,
         flags: m.flags,
-        info: m.info,
+        info: FileInfo::from_bits(m.info),
         fd: m.fd,
         syscall: m.syscall,
         path,
@@ -248,10 +240,10 @@ pub(super) fn decode_module(bytes: &[u8]) -> Result<ModuleRecord, DecodeError> {
     })
 }
 
-pub(super) fn decode_bpf(bytes: &[u8]) -> Result<BpfLoadRecord, DecodeError> {
+pub(super) fn decode_bpf(header: Header, bytes: &[u8]) -> Result<BpfLoadRecord, DecodeError> {
     let b: shrike_bpf_event = copy(bytes, "bpf")?;
     Ok(BpfLoadRecord {
-        header: hdr(&b.hdr),
+        header,
         result: b.result,
         prog_type: b.prog_type,
         insn_cnt: b.insn_cnt,
@@ -260,10 +252,10 @@ pub(super) fn decode_bpf(bytes: &[u8]) -> Result<BpfLoadRecord, DecodeError> {
     })
 }
 
-pub(super) fn decode_ptrace(bytes: &[u8]) -> Result<PtraceRecord, DecodeError> {
+pub(super) fn decode_ptrace(header: Header, bytes: &[u8]) -> Result<PtraceRecord, DecodeError> {
     let p: shrike_ptrace_event = copy(bytes, "ptrace")?;
     Ok(PtraceRecord {
-        header: hdr(&p.hdr),
+        header,
         result: p.result,
         request: p.request,
         target_pid: p.target_pid,
@@ -272,19 +264,23 @@ pub(super) fn decode_ptrace(bytes: &[u8]) -> Result<PtraceRecord, DecodeError> {
     })
 }
 
-pub(super) fn decode_cred(bytes: &[u8]) -> Result<CredRecord, DecodeError> {
+pub(super) fn decode_cred(header: Header, bytes: &[u8]) -> Result<CredRecord, DecodeError> {
     let c: shrike_cred_event = copy(bytes, "cred")?;
     Ok(CredRecord {
-        header: hdr(&c.hdr),
+        header,
         result: c.result,
         syscall: c.syscall,
         old: CredIds::from(&c.old),
         new: CredIds::from(&c.new),
-        info: c.info,
+        info: FileInfo::from_bits(c.info),
     })
 }
 
-pub(super) fn decode_mount(bytes: &[u8], umount: bool) -> Result<MountRecord, DecodeError> {
+pub(super) fn decode_mount(
+    header: Header,
+    bytes: &[u8],
+    umount: bool,
+) -> Result<MountRecord, DecodeError> {
     let m: shrike_mount_event = copy(bytes, "mount")?;
     let data = &bytes[std::mem::size_of::<shrike_mount_event>()..];
     let [source, target, fstype] = pieces(
@@ -296,11 +292,11 @@ pub(super) fn decode_mount(bytes: &[u8], umount: bool) -> Result<MountRecord, De
         ],
     )?;
     Ok(MountRecord {
-        header: hdr(&m.hdr),
+        header,
         umount,
         result: m.result,
         flags: m.flags,
-        info: m.info,
+        info: FileInfo::from_bits(m.info),
         syscall: m.syscall,
         source,
         target,
@@ -308,10 +304,10 @@ pub(super) fn decode_mount(bytes: &[u8], umount: bool) -> Result<MountRecord, De
     })
 }
 
-pub(super) fn decode_ns(bytes: &[u8]) -> Result<NamespaceRecord, DecodeError> {
+pub(super) fn decode_ns(header: Header, bytes: &[u8]) -> Result<NamespaceRecord, DecodeError> {
     let n: shrike_ns_event = copy(bytes, "namespace")?;
     Ok(NamespaceRecord {
-        header: hdr(&n.hdr),
+        header,
         result: n.result,
         ns_flags: n.ns_flags,
         flags: n.flags,
@@ -319,22 +315,22 @@ pub(super) fn decode_ns(bytes: &[u8]) -> Result<NamespaceRecord, DecodeError> {
     })
 }
 
-pub(super) fn decode_memfd(bytes: &[u8]) -> Result<MemfdRecord, DecodeError> {
+pub(super) fn decode_memfd(header: Header, bytes: &[u8]) -> Result<MemfdRecord, DecodeError> {
     let m: shrike_memfd_event = copy(bytes, "memfd")?;
     let data = &bytes[std::mem::size_of::<shrike_memfd_event>()..];
     let [name] = pieces(data, [usize::from(m.name_len)])?;
     Ok(MemfdRecord {
-        header: hdr(&m.hdr),
+        header,
         result: m.result,
         flags: m.flags,
         name,
     })
 }
 
-pub(super) fn decode_signal(bytes: &[u8]) -> Result<SignalRecord, DecodeError> {
+pub(super) fn decode_signal(header: Header, bytes: &[u8]) -> Result<SignalRecord, DecodeError> {
     let s: shrike_signal_event = copy(bytes, "signal")?;
     Ok(SignalRecord {
-        header: hdr(&s.hdr),
+        header,
         signal: s.signal,
         target_pid: s.target_pid,
         target_tid: s.target_tid,
@@ -354,18 +350,6 @@ pub mod testing {
         unsafe { plain::as_bytes(value) }.to_vec()
     }
 
-    fn header(kind: shrike_record_kind, size: usize, h: &Header) -> shrike_header {
-        shrike_header {
-            kind: kind.0 as u16,
-            size: size as u32,
-            ktime_ns: h.ktime_ns,
-            pid: h.pid,
-            tid: h.tid,
-            exec_id: h.exec_id,
-            ..Default::default()
-        }
-    }
-
     /// The bytes of a file record.
     pub fn file_bytes(r: &FileRecord) -> Vec<u8> {
         let kind = match r.op {
@@ -378,19 +362,19 @@ pub mod testing {
         };
         let size = std::mem::size_of::<shrike_file_event>() + r.path.len() + r.new_path.len();
         let e = shrike_file_event {
-            hdr: header(kind, size, &r.header),
+            hdr: kernel_header(kind, size, &r.header),
             result: r.result,
             flags: r.flags,
             access: r.access,
             mode: r.mode,
             uid: r.uid,
             gid: r.gid,
-            info: r.info,
+            info: r.info.bits(),
             syscall: r.syscall,
             path_len: r.path.len() as u16,
             new_path_len: r.new_path.len() as u16,
-            enforced_rule: r.enforced.map_or(u16::MAX, |e| e.rule_index),
-            enforced_action: r.enforced.map_or(0, |e| e.action.0 as u16),
+            enforced_rule: Enforcement::raw(r.enforced).0,
+            enforced_action: Enforcement::raw(r.enforced).1,
             ..Default::default()
         };
         let mut out = bytes_of(&e);
@@ -414,7 +398,7 @@ pub mod testing {
             cap_permitted: c.cap_permitted,
         };
         let c = shrike_cred_event {
-            hdr: header(
+            hdr: kernel_header(
                 shrike_record_kind::SHRIKE_REC_CRED_CHANGE,
                 std::mem::size_of::<shrike_cred_event>(),
                 &r.header,
@@ -423,7 +407,7 @@ pub mod testing {
             old: creds(&r.old),
             new: creds(&r.new),
             syscall: r.syscall,
-            info: r.info,
+            info: r.info.bits(),
             ..Default::default()
         };
         bytes_of(&c)
@@ -441,10 +425,10 @@ pub mod testing {
             + r.target.len()
             + r.fstype.len();
         let m = shrike_mount_event {
-            hdr: header(kind, size, &r.header),
+            hdr: kernel_header(kind, size, &r.header),
             result: r.result,
             flags: r.flags,
-            info: r.info,
+            info: r.info.bits(),
             syscall: r.syscall,
             source_len: r.source.len() as u16,
             target_len: r.target.len() as u16,
@@ -461,7 +445,7 @@ pub mod testing {
     /// The bytes of a signal record.
     pub fn signal_bytes(r: &SignalRecord) -> Vec<u8> {
         let s = shrike_signal_event {
-            hdr: header(
+            hdr: kernel_header(
                 shrike_record_kind::SHRIKE_REC_SIGNAL,
                 std::mem::size_of::<shrike_signal_event>(),
                 &r.header,
@@ -504,7 +488,7 @@ mod tests {
             mode: 0,
             uid: u32::MAX,
             gid: u32::MAX,
-            info: 0,
+            info: FileInfo::default(),
             syscall: 8,
             path: b"/etc/cron.d/a".to_vec(),
             new_path: b"/etc/cron.d/\xffb".to_vec(),
@@ -518,7 +502,7 @@ mod tests {
             result: -1,
             enforced: Some(Enforcement {
                 rule_index: 7,
-                action: crate::abi::shrike_action::SHRIKE_ACTION_DENY,
+                action: crate::decode::Action::Deny,
             }),
             ..rename()
         };
@@ -581,7 +565,7 @@ mod tests {
                 fsuid: 65534,
                 ..Default::default()
             },
-            info: 0,
+            info: FileInfo::default(),
         };
         assert_eq!(
             Record::try_from(cred_bytes(&c).as_slice()),
@@ -592,7 +576,7 @@ mod tests {
             umount: false,
             result: -1,
             flags: 0,
-            info: 0,
+            info: FileInfo::default(),
             syscall: 36,
             source: b"none".to_vec(),
             target: b"/tmp/x".to_vec(),

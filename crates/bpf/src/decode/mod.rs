@@ -5,10 +5,12 @@
 //! matched by number; an unknown kind is reported as [`DecodeError::UnknownKind`] for the caller
 //! to count and skip. Strings stay bytes here: turning them into text is the pipeline's job.
 //!
-//! One submodule per sensor family decodes that family's records; [`Record`], the header and
-//! the dispatch on the kind number are the only shared parts.
+//! One submodule per sensor family decodes that family's records; [`Record`], the header, the
+//! typed flags (`flags`: user space names a flag, never its contract number) and the dispatch
+//! on the kind number are the only shared parts.
 
 pub mod file;
+pub mod flags;
 pub mod net;
 pub mod process;
 
@@ -16,10 +18,13 @@ pub use file::{
     BpfLoadRecord, CredIds, CredRecord, FileOp, FileRecord, MemfdRecord, ModuleRecord, MountRecord,
     NamespaceRecord, PtraceRecord, SignalRecord,
 };
-pub use net::{DnsRecord, NetFlags, NetOp, NetRecord};
+pub use flags::{
+    Action, BpfObject, DnsFlag, DnsFlags, ExecFlag, ExecFlags, FileInfo, FileInfoFlag, NetFlag,
+    NetFlags, TamperKind,
+};
+pub use net::{DnsRecord, NetOp, NetRecord};
 pub use process::{
-    Enforcement, ExecDeniedRecord, ExecFlags, ExecRecord, ExitRecord, ForkRecord, StdioSocket,
-    TamperRecord,
+    Enforcement, ExecDeniedRecord, ExecRecord, ExitRecord, ForkRecord, StdioSocket, TamperRecord,
 };
 
 use crate::abi::{shrike_header, shrike_record_kind};
@@ -119,7 +124,9 @@ pub(crate) fn copy<T: plain::Plain + Default>(
     Ok(value)
 }
 
-pub(crate) fn header(h: &shrike_header) -> Header {
+/// The one header decoder: every family's record starts with the same `struct shrike_header`
+/// (its layout is asserted in `abi`), decoded here once and handed to the family's decoder.
+fn header(h: &shrike_header) -> Header {
     Header {
         kind: h.kind,
         ktime_ns: h.ktime_ns,
@@ -127,6 +134,30 @@ pub(crate) fn header(h: &shrike_header) -> Header {
         tid: h.tid,
         exec_id: h.exec_id,
     }
+}
+
+/// The header as the kernel writes it, as the `hdr` field of any family's record: the one
+/// header encoder, for the `testing` builders.
+pub(crate) fn kernel_header<H: plain::Plain + Default>(
+    kind: shrike_record_kind,
+    size: usize,
+    h: &Header,
+) -> H {
+    let common = shrike_header {
+        kind: kind.0 as u16,
+        size: size as u32,
+        ktime_ns: h.ktime_ns,
+        pid: h.pid,
+        tid: h.tid,
+        exec_id: h.exec_id,
+        ..Default::default()
+    };
+    let mut out = H::default();
+    // SAFETY: shrike_header is Plain (repr(C), integers only); the byte view lives for this
+    // call only.
+    let bytes = unsafe { plain::as_bytes(&common) };
+    plain::copy_from_bytes(&mut out, bytes).expect("every family's header has the common layout");
+    out
 }
 
 /// Bytes of `comm` up to its first NUL.
@@ -151,57 +182,66 @@ impl TryFrom<&[u8]> for Record {
             });
         }
         let bytes = &bytes[..claimed];
+        let header = header(&h);
         match shrike_record_kind(u32::from(h.kind)) {
             shrike_record_kind::SHRIKE_REC_PROCESS_EXEC => {
-                process::decode_exec(bytes).map(Record::Exec)
+                process::decode_exec(header, bytes).map(Record::Exec)
             }
             shrike_record_kind::SHRIKE_REC_PROCESS_FORK => {
-                process::decode_fork(bytes).map(Record::Fork)
+                process::decode_fork(header, bytes).map(Record::Fork)
             }
             shrike_record_kind::SHRIKE_REC_PROCESS_EXIT => {
-                process::decode_exit(bytes).map(Record::Exit)
+                process::decode_exit(header, bytes).map(Record::Exit)
             }
             shrike_record_kind::SHRIKE_REC_EXEC_DENIED => {
-                process::decode_exec_denied(bytes).map(Record::ExecDenied)
+                process::decode_exec_denied(header, bytes).map(Record::ExecDenied)
             }
             shrike_record_kind::SHRIKE_REC_TAMPER => {
-                process::decode_tamper(bytes).map(Record::Tamper)
+                process::decode_tamper(header, bytes).map(Record::Tamper)
             }
             k @ (shrike_record_kind::SHRIKE_REC_NET_CONNECT
             | shrike_record_kind::SHRIKE_REC_NET_ACCEPT
             | shrike_record_kind::SHRIKE_REC_NET_BIND
             | shrike_record_kind::SHRIKE_REC_NET_LISTEN
             | shrike_record_kind::SHRIKE_REC_NET_CLOSE) => {
-                net::decode_net(bytes, k).map(Record::Net)
+                net::decode_net(header, bytes, k).map(Record::Net)
             }
-            shrike_record_kind::SHRIKE_REC_NET_DNS => net::decode_dns(bytes).map(Record::Dns),
+            shrike_record_kind::SHRIKE_REC_NET_DNS => {
+                net::decode_dns(header, bytes).map(Record::Dns)
+            }
             k @ (shrike_record_kind::SHRIKE_REC_FILE_OPEN
             | shrike_record_kind::SHRIKE_REC_FILE_UNLINK
             | shrike_record_kind::SHRIKE_REC_FILE_RENAME
             | shrike_record_kind::SHRIKE_REC_FILE_CHMOD
             | shrike_record_kind::SHRIKE_REC_FILE_CHOWN
             | shrike_record_kind::SHRIKE_REC_FILE_LINK) => {
-                file::decode_file(bytes, k).map(Record::File)
+                file::decode_file(header, bytes, k).map(Record::File)
             }
             shrike_record_kind::SHRIKE_REC_MODULE_LOAD => {
-                file::decode_module(bytes).map(Record::Module)
+                file::decode_module(header, bytes).map(Record::Module)
             }
-            shrike_record_kind::SHRIKE_REC_BPF_LOAD => file::decode_bpf(bytes).map(Record::BpfLoad),
-            shrike_record_kind::SHRIKE_REC_PTRACE => file::decode_ptrace(bytes).map(Record::Ptrace),
+            shrike_record_kind::SHRIKE_REC_BPF_LOAD => {
+                file::decode_bpf(header, bytes).map(Record::BpfLoad)
+            }
+            shrike_record_kind::SHRIKE_REC_PTRACE => {
+                file::decode_ptrace(header, bytes).map(Record::Ptrace)
+            }
             shrike_record_kind::SHRIKE_REC_CRED_CHANGE => {
-                file::decode_cred(bytes).map(Record::Cred)
+                file::decode_cred(header, bytes).map(Record::Cred)
             }
             k @ (shrike_record_kind::SHRIKE_REC_MOUNT | shrike_record_kind::SHRIKE_REC_UMOUNT) => {
-                file::decode_mount(bytes, k == shrike_record_kind::SHRIKE_REC_UMOUNT)
+                file::decode_mount(header, bytes, k == shrike_record_kind::SHRIKE_REC_UMOUNT)
                     .map(Record::Mount)
             }
             shrike_record_kind::SHRIKE_REC_NAMESPACE => {
-                file::decode_ns(bytes).map(Record::Namespace)
+                file::decode_ns(header, bytes).map(Record::Namespace)
             }
             shrike_record_kind::SHRIKE_REC_MEMFD_CREATE => {
-                file::decode_memfd(bytes).map(Record::Memfd)
+                file::decode_memfd(header, bytes).map(Record::Memfd)
             }
-            shrike_record_kind::SHRIKE_REC_SIGNAL => file::decode_signal(bytes).map(Record::Signal),
+            shrike_record_kind::SHRIKE_REC_SIGNAL => {
+                file::decode_signal(header, bytes).map(Record::Signal)
+            }
             _ => Err(DecodeError::UnknownKind(h.kind)),
         }
     }

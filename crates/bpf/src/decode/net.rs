@@ -7,10 +7,9 @@
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-use super::{copy, DecodeError, Header};
-use crate::abi::net::{
-    shrike_header, shrike_net, shrike_net_dns, shrike_net_dns_flags, shrike_net_flags,
-};
+use super::flags::{DnsFlag, DnsFlags, NetFlags};
+use super::{copy, kernel_header, DecodeError, Header};
+use crate::abi::net::{shrike_net, shrike_net_dns};
 use crate::abi::shrike_record_kind;
 
 const AF_INET: u16 = 2;
@@ -24,16 +23,6 @@ pub enum NetOp {
     Bind,
     Listen,
     Close,
-}
-
-/// `SHRIKE_NET_*` flags of a socket record.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct NetFlags(pub u32);
-
-impl NetFlags {
-    pub fn has(self, flag: shrike_net_flags) -> bool {
-        self.0 & flag.0 != 0
-    }
 }
 
 /// A socket event (`SHRIKE_REC_NET_CONNECT` .. `SHRIKE_REC_NET_CLOSE`).
@@ -69,7 +58,7 @@ pub struct NetRecord {
 pub struct DnsRecord {
     pub header: Header,
     pub cookie: u64,
-    pub flags: u32,
+    pub flags: DnsFlags,
     pub family: u16,
     pub protocol: u16,
     /// The process's end.
@@ -86,27 +75,17 @@ pub struct DnsRecord {
 impl DnsRecord {
     /// A response received, rather than a query sent.
     pub fn ingress(&self) -> bool {
-        self.flags & shrike_net_dns_flags::SHRIKE_NET_DNS_INGRESS.0 != 0
+        self.flags.has(DnsFlag::Ingress)
     }
 
     /// The message was longer than the record carries.
     pub fn truncated(&self) -> bool {
-        self.flags & shrike_net_dns_flags::SHRIKE_NET_DNS_TRUNCATED.0 != 0
+        self.flags.has(DnsFlag::Truncated)
     }
 
     /// No process was recorded for the socket.
     pub fn owner_unknown(&self) -> bool {
-        self.flags & shrike_net_flags::SHRIKE_NET_OWNER_UNKNOWN.0 != 0
-    }
-}
-
-fn header(h: &shrike_header) -> Header {
-    Header {
-        kind: h.kind,
-        ktime_ns: h.ktime_ns,
-        pid: h.pid,
-        tid: h.tid,
-        exec_id: h.exec_id,
+        self.flags.has(DnsFlag::OwnerUnknown)
     }
 }
 
@@ -119,7 +98,11 @@ pub fn addr(family: u16, bytes: &[u8; 16]) -> IpAddr {
     }
 }
 
-pub(super) fn decode_net(bytes: &[u8], kind: shrike_record_kind) -> Result<NetRecord, DecodeError> {
+pub(super) fn decode_net(
+    header: Header,
+    bytes: &[u8],
+    kind: shrike_record_kind,
+) -> Result<NetRecord, DecodeError> {
     let r: shrike_net = copy(bytes, "net")?;
     let op = match kind {
         shrike_record_kind::SHRIKE_REC_NET_CONNECT => NetOp::Connect,
@@ -127,7 +110,7 @@ pub(super) fn decode_net(bytes: &[u8], kind: shrike_record_kind) -> Result<NetRe
         shrike_record_kind::SHRIKE_REC_NET_BIND => NetOp::Bind,
         shrike_record_kind::SHRIKE_REC_NET_LISTEN => NetOp::Listen,
         shrike_record_kind::SHRIKE_REC_NET_CLOSE => NetOp::Close,
-        _ => return Err(DecodeError::UnknownKind(r.hdr.kind)),
+        _ => return Err(DecodeError::UnknownKind(header.kind)),
     };
     if r.family != AF_INET && r.family != AF_INET6 {
         return Err(DecodeError::Invalid {
@@ -136,7 +119,7 @@ pub(super) fn decode_net(bytes: &[u8], kind: shrike_record_kind) -> Result<NetRe
         });
     }
     Ok(NetRecord {
-        header: header(&r.hdr),
+        header,
         op,
         cookie: r.cookie,
         family: r.family,
@@ -146,7 +129,7 @@ pub(super) fn decode_net(bytes: &[u8], kind: shrike_record_kind) -> Result<NetRe
         daddr: addr(r.family, &r.daddr),
         dport: r.dport,
         result: r.result,
-        flags: NetFlags(r.flags),
+        flags: NetFlags::from_bits(r.flags),
         rule_index: r.rule_index,
         bytes_sent: r.bytes_sent,
         bytes_received: r.bytes_received,
@@ -155,7 +138,7 @@ pub(super) fn decode_net(bytes: &[u8], kind: shrike_record_kind) -> Result<NetRe
     })
 }
 
-pub(super) fn decode_dns(bytes: &[u8]) -> Result<DnsRecord, DecodeError> {
+pub(super) fn decode_dns(header: Header, bytes: &[u8]) -> Result<DnsRecord, DecodeError> {
     let d: shrike_net_dns = copy(bytes, "dns")?;
     let data = &bytes[std::mem::size_of::<shrike_net_dns>()..];
     let len = usize::from(d.len);
@@ -172,9 +155,9 @@ pub(super) fn decode_dns(bytes: &[u8]) -> Result<DnsRecord, DecodeError> {
         });
     }
     Ok(DnsRecord {
-        header: header(&d.hdr),
+        header,
         cookie: d.cookie,
-        flags: d.flags,
+        flags: DnsFlags::from_bits(d.flags),
         family: d.family,
         protocol: d.protocol,
         saddr: addr(d.family, &d.saddr),
@@ -207,18 +190,6 @@ pub mod testing {
         }
     }
 
-    fn hdr(kind: shrike_record_kind, size: usize, h: &Header) -> shrike_header {
-        shrike_header {
-            kind: kind.0 as u16,
-            size: size as u32,
-            ktime_ns: h.ktime_ns,
-            pid: h.pid,
-            tid: h.tid,
-            exec_id: h.exec_id,
-            ..Default::default()
-        }
-    }
-
     /// The bytes of a socket record for `r`.
     pub fn net_bytes(r: &NetRecord) -> Vec<u8> {
         let kind = match r.op {
@@ -229,14 +200,14 @@ pub mod testing {
             NetOp::Close => shrike_record_kind::SHRIKE_REC_NET_CLOSE,
         };
         let n = shrike_net {
-            hdr: hdr(kind, std::mem::size_of::<shrike_net>(), &r.header),
+            hdr: kernel_header(kind, std::mem::size_of::<shrike_net>(), &r.header),
             cookie: r.cookie,
             bytes_sent: r.bytes_sent,
             bytes_received: r.bytes_received,
             packets_sent: r.packets_sent,
             packets_received: r.packets_received,
             result: r.result,
-            flags: r.flags.0,
+            flags: r.flags.bits(),
             family: r.family,
             protocol: r.protocol,
             sport: r.sport,
@@ -253,9 +224,9 @@ pub mod testing {
     pub fn dns_bytes(r: &DnsRecord) -> Vec<u8> {
         let size = std::mem::size_of::<shrike_net_dns>() + r.message.len();
         let d = shrike_net_dns {
-            hdr: hdr(shrike_record_kind::SHRIKE_REC_NET_DNS, size, &r.header),
+            hdr: kernel_header(shrike_record_kind::SHRIKE_REC_NET_DNS, size, &r.header),
             cookie: r.cookie,
-            flags: r.flags,
+            flags: r.flags.bits(),
             family: r.family,
             protocol: r.protocol,
             sport: r.sport,
@@ -275,6 +246,7 @@ pub mod testing {
 mod tests {
     use super::testing::*;
     use super::*;
+    use crate::decode::flags::NetFlag;
     use crate::decode::Record;
 
     fn sample() -> NetRecord {
@@ -295,7 +267,7 @@ mod tests {
             daddr: "127.0.0.2".parse().unwrap(),
             dport: 8080,
             result: -1,
-            flags: NetFlags(shrike_net_flags::SHRIKE_NET_DENIED.0),
+            flags: NetFlags::from(NetFlag::Denied),
             rule_index: 3,
             bytes_sent: 0,
             bytes_received: 0,
@@ -348,7 +320,7 @@ mod tests {
                 exec_id: 3,
             },
             cookie: 4,
-            flags: shrike_net_dns_flags::SHRIKE_NET_DNS_INGRESS.0,
+            flags: DnsFlags::from(DnsFlag::Ingress),
             family: AF_INET6,
             protocol: 17,
             saddr: "::1".parse().unwrap(),
@@ -383,7 +355,7 @@ mod tests {
     #[test]
     fn unknown_address_families_are_errors() {
         let mut bytes = net_bytes(&sample());
-        let fam_off = std::mem::size_of::<shrike_header>() + 5 * 8 + 8;
+        let fam_off = std::mem::size_of::<crate::abi::shrike_header>() + 5 * 8 + 8;
         bytes[fam_off..fam_off + 2].copy_from_slice(&1u16.to_le_bytes());
         assert!(matches!(
             Record::try_from(bytes.as_slice()),

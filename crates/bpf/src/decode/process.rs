@@ -1,21 +1,11 @@
 //! Process lifecycle records: exec, fork and exit.
 
-use super::{c_chars, copy, header, DecodeError, Header};
+use super::flags::{Action, ExecFlag, ExecFlags, TamperKind};
+use super::{c_chars, copy, kernel_header, DecodeError, Header};
 use crate::abi::{
-    shrike_action, shrike_enforce_limits, shrike_exec, shrike_exec_denied,
-    shrike_exec_denied_flags, shrike_exec_flags, shrike_exit, shrike_fork, shrike_header,
-    shrike_record_kind, shrike_tamper, shrike_tamper_kind,
+    shrike_enforce_limits, shrike_exec, shrike_exec_denied, shrike_exec_denied_flags, shrike_exit,
+    shrike_fork, shrike_record_kind, shrike_tamper,
 };
-
-/// `SHRIKE_EXEC_*` flags of an exec record.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct ExecFlags(pub u32);
-
-impl ExecFlags {
-    pub fn has(self, flag: shrike_exec_flags) -> bool {
-        self.0 & flag.0 != 0
-    }
-}
 
 /// A process image started (`SHRIKE_REC_PROCESS_EXEC`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -68,20 +58,24 @@ pub struct StdioSocket {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Enforcement {
     pub rule_index: u16,
-    /// `SHRIKE_ACTION_*`.
-    pub action: shrike_action,
+    pub action: Action,
 }
 
 impl Enforcement {
+    /// A record's (rule, action) pair, as the kernel writes it (for the `testing` encoders).
+    pub(crate) fn raw(e: Option<Enforcement>) -> (u16, u16) {
+        e.map_or((shrike_enforce_limits::SHRIKE_NO_RULE.0 as u16, 0), |e| {
+            (e.rule_index, e.action.raw())
+        })
+    }
+
     /// From a record's (rule, action) pair; `None` when no rule acted.
     pub fn from_raw(rule: u16, action: u16) -> Option<Self> {
-        let action = shrike_action(u32::from(action));
-        (rule != shrike_enforce_limits::SHRIKE_NO_RULE.0 as u16
-            && action != shrike_action::SHRIKE_ACTION_NONE)
-            .then_some(Enforcement {
-                rule_index: rule,
-                action,
-            })
+        let action = Action::from_raw(action)?;
+        (rule != shrike_enforce_limits::SHRIKE_NO_RULE.0 as u16).then_some(Enforcement {
+            rule_index: rule,
+            action,
+        })
     }
 }
 
@@ -103,8 +97,7 @@ pub struct ExecDeniedRecord {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TamperRecord {
     pub header: Header,
-    /// `SHRIKE_TAMPER_*`.
-    pub kind: shrike_tamper_kind,
+    pub kind: TamperKind,
     /// The agent.
     pub target_pid: u32,
     /// For signals, the signal; for ptrace, the access mode.
@@ -145,7 +138,7 @@ impl ExitRecord {
     }
 }
 
-pub(super) fn decode_exec(bytes: &[u8]) -> Result<ExecRecord, DecodeError> {
+pub(super) fn decode_exec(header: Header, bytes: &[u8]) -> Result<ExecRecord, DecodeError> {
     let e: shrike_exec = copy(bytes, "exec")?;
     let data = &bytes[std::mem::size_of::<shrike_exec>()..];
     let lengths = [
@@ -172,12 +165,12 @@ pub(super) fn decode_exec(bytes: &[u8]) -> Result<ExecRecord, DecodeError> {
     }
     let mut pieces = pieces.into_iter();
     let mut next = || pieces.next().unwrap_or_default();
-    let flags = ExecFlags(e.flags);
+    let flags = ExecFlags::from_bits(e.flags);
     let binary = next();
     let filename = next();
     let interp = next();
     Ok(ExecRecord {
-        header: header(&e.hdr),
+        header,
         parent_exec_id: e.parent_exec_id,
         start_boottime_ns: e.start_boottime_ns,
         cgroup_id: e.cgroup_id,
@@ -192,9 +185,7 @@ pub(super) fn decode_exec(bytes: &[u8]) -> Result<ExecRecord, DecodeError> {
         comm: c_chars(&e.comm),
         binary,
         filename,
-        interp: flags
-            .has(shrike_exec_flags::SHRIKE_EXEC_SCRIPT)
-            .then_some(interp),
+        interp: flags.has(ExecFlag::Script).then_some(interp),
         cwd: next(),
         args: next(),
         env: next(),
@@ -216,7 +207,10 @@ pub(super) fn decode_exec(bytes: &[u8]) -> Result<ExecRecord, DecodeError> {
     })
 }
 
-pub(super) fn decode_exec_denied(bytes: &[u8]) -> Result<ExecDeniedRecord, DecodeError> {
+pub(super) fn decode_exec_denied(
+    header: Header,
+    bytes: &[u8],
+) -> Result<ExecDeniedRecord, DecodeError> {
     let d: shrike_exec_denied = copy(bytes, "exec denied")?;
     let data = &bytes[std::mem::size_of::<shrike_exec_denied>()..];
     let (path_len, filename_len) = (usize::from(d.path_len), usize::from(d.filename_len));
@@ -229,10 +223,10 @@ pub(super) fn decode_exec_denied(bytes: &[u8]) -> Result<ExecDeniedRecord, Decod
     let enforcement =
         Enforcement::from_raw(d.rule_index, u16::from(d.action)).unwrap_or(Enforcement {
             rule_index: d.rule_index,
-            action: shrike_action::SHRIKE_ACTION_DENY,
+            action: Action::Deny,
         });
     Ok(ExecDeniedRecord {
-        header: header(&d.hdr),
+        header,
         enforcement,
         path: data[..path_len].to_vec(),
         path_cut: u32::from(d.flags) & shrike_exec_denied_flags::SHRIKE_DENIED_PATH_CUT.0 != 0,
@@ -240,30 +234,30 @@ pub(super) fn decode_exec_denied(bytes: &[u8]) -> Result<ExecDeniedRecord, Decod
     })
 }
 
-pub(super) fn decode_tamper(bytes: &[u8]) -> Result<TamperRecord, DecodeError> {
+pub(super) fn decode_tamper(header: Header, bytes: &[u8]) -> Result<TamperRecord, DecodeError> {
     let t: shrike_tamper = copy(bytes, "tamper")?;
     Ok(TamperRecord {
-        header: header(&t.hdr),
-        kind: shrike_tamper_kind(t.kind),
+        header,
+        kind: TamperKind::from_raw(t.kind, t.signal),
         target_pid: t.target_pid,
         signal: t.signal,
     })
 }
 
-pub(super) fn decode_fork(bytes: &[u8]) -> Result<ForkRecord, DecodeError> {
+pub(super) fn decode_fork(header: Header, bytes: &[u8]) -> Result<ForkRecord, DecodeError> {
     let f: shrike_fork = copy(bytes, "fork")?;
     Ok(ForkRecord {
-        header: header(&f.hdr),
+        header,
         parent_exec_id: f.parent_exec_id,
         start_boottime_ns: f.start_boottime_ns,
         ppid: f.ppid,
     })
 }
 
-pub(super) fn decode_exit(bytes: &[u8]) -> Result<ExitRecord, DecodeError> {
+pub(super) fn decode_exit(header: Header, bytes: &[u8]) -> Result<ExitRecord, DecodeError> {
     let x: shrike_exit = copy(bytes, "exit")?;
     Ok(ExitRecord {
-        header: header(&x.hdr),
+        header,
         status: x.exit_code,
     })
 }
@@ -276,18 +270,6 @@ pub mod testing {
         // SAFETY: T is Plain (repr(C), integers only), so viewing it as bytes is sound; the
         // slice lives no longer than `value`.
         unsafe { plain::as_bytes(value) }.to_vec()
-    }
-
-    fn hdr(kind: shrike_record_kind, size: usize, h: &Header) -> shrike_header {
-        shrike_header {
-            kind: kind.0 as u16,
-            size: size as u32,
-            ktime_ns: h.ktime_ns,
-            pid: h.pid,
-            tid: h.tid,
-            exec_id: h.exec_id,
-            ..Default::default()
-        }
     }
 
     /// The bytes of an exec record for `r` (its kind field is ignored).
@@ -303,7 +285,7 @@ pub mod testing {
             *slot = b as i8;
         }
         let e = shrike_exec {
-            hdr: hdr(shrike_record_kind::SHRIKE_REC_PROCESS_EXEC, size, &r.header),
+            hdr: kernel_header(shrike_record_kind::SHRIKE_REC_PROCESS_EXEC, size, &r.header),
             parent_exec_id: r.parent_exec_id,
             start_boottime_ns: r.start_boottime_ns,
             cgroup_id: r.cgroup_id,
@@ -313,7 +295,7 @@ pub mod testing {
             gid: r.gid,
             egid: r.egid,
             loginuid: r.loginuid,
-            flags: r.flags.0,
+            flags: r.flags.bits(),
             args_total: r.args_total,
             args_len: r.args.len() as u32,
             env_len: r.env.len() as u32,
@@ -321,12 +303,8 @@ pub mod testing {
             filename_len: r.filename.len() as u16,
             interp_len: interp.len() as u16,
             cwd_len: r.cwd.len() as u16,
-            enforced_rule: r
-                .enforced
-                .map_or(shrike_enforce_limits::SHRIKE_NO_RULE.0 as u16, |e| {
-                    e.rule_index
-                }),
-            enforced_action: r.enforced.map_or(0, |e| e.action.0 as u16),
+            enforced_rule: Enforcement::raw(r.enforced).0,
+            enforced_action: Enforcement::raw(r.enforced).1,
             comm,
             stdio: stdio_raw(&r.stdio),
             ..Default::default()
@@ -359,7 +337,7 @@ pub mod testing {
     /// The bytes of a fork record.
     pub fn fork_bytes(r: &ForkRecord) -> Vec<u8> {
         let f = shrike_fork {
-            hdr: hdr(
+            hdr: kernel_header(
                 shrike_record_kind::SHRIKE_REC_PROCESS_FORK,
                 std::mem::size_of::<shrike_fork>(),
                 &r.header,
@@ -375,7 +353,7 @@ pub mod testing {
     /// The bytes of an exit record.
     pub fn exit_bytes(r: &ExitRecord) -> Vec<u8> {
         let x = shrike_exit {
-            hdr: hdr(
+            hdr: kernel_header(
                 shrike_record_kind::SHRIKE_REC_PROCESS_EXIT,
                 std::mem::size_of::<shrike_exit>(),
                 &r.header,
@@ -390,9 +368,9 @@ pub mod testing {
     pub fn exec_denied_bytes(r: &ExecDeniedRecord) -> Vec<u8> {
         let size = std::mem::size_of::<shrike_exec_denied>() + r.path.len() + r.filename.len();
         let d = shrike_exec_denied {
-            hdr: hdr(shrike_record_kind::SHRIKE_REC_EXEC_DENIED, size, &r.header),
+            hdr: kernel_header(shrike_record_kind::SHRIKE_REC_EXEC_DENIED, size, &r.header),
             rule_index: r.enforcement.rule_index,
-            action: r.enforcement.action.0 as u8,
+            action: r.enforcement.action.raw() as u8,
             flags: if r.path_cut {
                 shrike_exec_denied_flags::SHRIKE_DENIED_PATH_CUT.0 as u8
             } else {
@@ -432,7 +410,7 @@ mod tests {
             gid: 0,
             egid: 0,
             loginuid: u32::MAX,
-            flags: ExecFlags(shrike_exec_flags::SHRIKE_EXEC_SCRIPT.0),
+            flags: ExecFlags::from(ExecFlag::Script),
             args_total: 21,
             comm: b"x.sh".to_vec(),
             binary: b"/usr/bin/dash".to_vec(),
@@ -461,7 +439,7 @@ mod tests {
             ],
             enforced: Some(Enforcement {
                 rule_index: 2,
-                action: shrike_action::SHRIKE_ACTION_KILL,
+                action: Action::Kill,
             }),
         }
     }
@@ -558,7 +536,7 @@ mod tests {
     fn lengths_that_overrun_the_record_are_rejected() {
         let mut bytes = exec_bytes(&exec_sample());
         // binary_len is the first u16 after the ten u32 fields following three u64s.
-        let off = std::mem::size_of::<shrike_header>() + 3 * 8 + 10 * 4;
+        let off = std::mem::size_of::<crate::abi::shrike_header>() + 3 * 8 + 10 * 4;
         bytes[off..off + 2].copy_from_slice(&u16::MAX.to_le_bytes());
         assert!(matches!(
             Record::try_from(bytes.as_slice()),
@@ -578,7 +556,7 @@ mod tests {
             },
             enforcement: Enforcement {
                 rule_index: 5,
-                action: shrike_action::SHRIKE_ACTION_DENY,
+                action: Action::Deny,
             },
             path: b"/tmp/m/marker.sh".to_vec(),
             path_cut: true,
@@ -610,7 +588,7 @@ mod tests {
             Enforcement::from_raw(3, 2),
             Some(Enforcement {
                 rule_index: 3,
-                action: shrike_action::SHRIKE_ACTION_KILL
+                action: Action::Kill
             })
         );
     }

@@ -7,7 +7,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::abi::file::{
-    shrike_file_rule_flags, shrike_watch_flags, shrike_watch_value, WATCH_PATH_MAX,
+    shrike_file_limits, shrike_file_rule_flags, shrike_watch_flags, shrike_watch_value,
+    WATCH_PATH_MAX,
 };
 use crate::abi::shrike_action;
 use crate::enforce::RuleAction;
@@ -94,9 +95,9 @@ pub struct Compiled {
     pub not_enforced: Vec<(u16, String)>,
 }
 
-/// Most path entries and base names one generation holds.
-pub const WATCH_PATHS_MAX: usize = 4096;
-pub const WATCH_NAMES_MAX: usize = 1024;
+/// Most path entries and base names one generation holds (the maps hold two generations).
+pub const WATCH_PATHS_MAX: usize = shrike_file_limits::SHRIKE_WATCH_PATHS_MAX.0 as usize;
+pub const WATCH_NAMES_MAX: usize = shrike_file_limits::SHRIKE_WATCH_NAMES_MAX.0 as usize;
 
 /// Compiles a watch set: exact paths get their NUL, long ones become prefixes of their first
 /// [`WATCH_PATH_MAX`] bytes, and every entry carries the kinds of the prefixes covering it (the

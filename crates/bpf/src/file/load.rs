@@ -12,7 +12,9 @@ use libbpf_rs::skel::{OpenSkel, Skel, SkelBuilder};
 use libbpf_rs::{Link, MapCore, MapFlags, OpenObject};
 
 use crate::abi::file::SYSCALL_TABLE;
+use crate::capability::{Capability, State, Status};
 use crate::loader::{Family, LoadError, SharedMaps};
+use crate::probe::HookPlan;
 use crate::skel::file::{FileSkel, FileSkelBuilder};
 
 use super::maps::map_err;
@@ -84,6 +86,37 @@ impl Family for FileSensor {
     }
 }
 
+impl HookSet {
+    /// The file sensor's capability on this hook set.
+    pub(crate) fn status(self) -> Status {
+        match self {
+            HookSet::Lsm => Status::new(
+                Capability::FileEvents,
+                State::Ok,
+                "BPF LSM hooks + fexit on the watched system calls",
+            ),
+            HookSet::Tracepoint => Status::new(
+                Capability::FileEvents,
+                State::Fallback,
+                "the armed system calls' own tracepoints (syscalls:sys_enter_*/sys_exit_*)",
+            )
+            .because("BPF LSM is not active and BPF trampolines are refused: every system call takes the kernel's slow path while the sensor is armed (the syscall-tracepoint tax), only the armed ones run a program; unlink/rename/chmod/chown/link/mount paths are the caller's strings made absolute against the cwd or dirfd; 32-bit (ia32) system calls are not decoded"),
+            HookSet::Fentry => Status::new(
+                Capability::FileEvents,
+                State::Fallback,
+                "fentry + fexit on the armed system calls",
+            )
+            .because("BPF LSM is not active: only the armed system calls pay (BPF trampolines, no syscall tracepoint), but unlink/rename/chmod/chown/link/mount paths are the caller's strings made absolute against the cwd or dirfd, and deny rules kill (SIGKILL) instead of refusing (EPERM)"),
+            HookSet::RawTracepoint => Status::new(
+                Capability::FileEvents,
+                State::Fallback,
+                "tp_btf sys_enter + sys_exit behind a syscall dispatch table",
+            )
+            .because("BPF LSM is not active, BPF trampolines are refused, and the per-syscall tracepoints were not taken (an armed system call has no trace events here, e.g. the module calls on a kernel without module support, and only this pair sees attempts of it; or --file-hooks raw-tracepoint; the log says which): a program runs on every system call while the sensor is armed; unlink/rename/chmod/chown/link/mount paths are the caller's strings made absolute against the cwd or dirfd; 32-bit (ia32) system calls are not decoded"),
+        }
+    }
+}
+
 /// Functions of the running kernel's BTF, to skip fexit programs whose syscall it lacks
 /// (`fchmodat2` before 6.6).
 fn kernel_has_function(btf: &libbpf_rs::btf::Btf<'_>, name: &str) -> bool {
@@ -96,15 +129,16 @@ pub fn load(
     shared: &SharedMaps<'_>,
     wakeup_bytes: u64,
     opts: &FileOptions,
+    plan: &HookPlan,
 ) -> Result<(FileSensor, FileWatch), LoadError> {
     let lsm = match opts.hooks {
         FileHooks::Lsm => true,
-        FileHooks::Auto => crate::probe::bpf_lsm_active(),
+        FileHooks::Auto => plan.bpf_lsm,
         FileHooks::Tracepoint | FileHooks::RawTracepoint | FileHooks::Fentry => false,
     };
     let fentry = match opts.hooks {
         FileHooks::Fentry => true,
-        FileHooks::Auto => !lsm && crate::probe::fentry_works(),
+        FileHooks::Auto => !lsm && plan.fentry,
         _ => false,
     };
     // The armed calls without trace events, for the per-syscall tracepoint set.

@@ -11,6 +11,7 @@ use crate::abi::file::{
     shrike_file_rule, shrike_file_rule_key, shrike_file_rule_value_key, shrike_rule_list,
     shrike_watch_key, shrike_watch_name_key, shrike_watch_state,
 };
+use crate::generation::{self, Generations};
 use crate::loader::LoadError;
 use crate::skel::file::FileSkel;
 
@@ -96,60 +97,23 @@ impl FileWatch {
         })
     }
 
-    /// Replaces the watch set atomically: the new generation is written completely (its stale
-    /// entries from two replaces ago removed first), then one word switches the kernel to it.
-    /// On an error the old set stays in force.
+    /// Replaces the watch set atomically ([`generation::replace`]): the new generation is
+    /// written completely (its stale entries from two replaces ago removed first), then one
+    /// word switches the kernel to it. On an error the old set stays in force.
     pub fn replace(&self, set: &WatchSet) -> Result<WatchStats, LoadError> {
         let compiled = compile(set).map_err(LoadError::Option)?;
-        let m = &self.inner;
-        let _one_writer = m.lock.lock().unwrap_or_else(|e| e.into_inner());
-        let zero = 0u32.to_ne_bytes();
-        let active = m
-            .active
-            .lookup(&zero, MapFlags::ANY)
-            .map_err(map_err("watch_active"))?
-            .and_then(|v| {
-                v.get(..4)
-                    .map(|b| u32::from_ne_bytes([b[0], b[1], b[2], b[3]]))
-            })
-            .unwrap_or(0)
-            & 1;
-        let next = active ^ 1;
-        self.clear_generation(next as u8)?;
-        if let Err(err) = self.write_generation(next as u8, &compiled) {
-            let _ = self.clear_generation(next as u8);
-            return Err(err);
-        }
-        let state = shrike_watch_state {
-            pass_all: compiled.pass_all,
-            setid_chmod: u32::from(compiled.setid_chmod),
-            names: compiled.names.len() as u32,
-            entries: compiled.paths.len() as u32,
-            enforce: compiled.enforce,
-        };
-        m.state
-            .update(&next.to_ne_bytes(), bytes_of(&state), MapFlags::ANY)
-            .map_err(map_err("watch_state"))?;
-        // The switch: one aligned 32-bit store the kernel reads once per event.
-        m.active
-            .update(&zero, &next.to_ne_bytes(), MapFlags::ANY)
-            .map_err(map_err("watch_active"))?;
+        let _one_writer = self.inner.lock.lock().unwrap_or_else(|e| e.into_inner());
+        let generation = generation::replace(&mut Swap {
+            watch: self,
+            compiled: &compiled,
+        })?;
         Ok(WatchStats {
-            generation: next,
+            generation: u32::from(generation),
             paths: compiled.paths.len(),
             names: compiled.names.len(),
             rules: compiled.rules.len(),
             not_enforced: compiled.not_enforced,
         })
-    }
-
-    fn clear_generation(&self, gen: u8) -> Result<(), LoadError> {
-        let m = &self.inner;
-        // Path keys start with prefixlen (u32) then gen; name, rule and value keys with gen.
-        delete_generation(&m.paths, "watch_paths", 4, gen)?;
-        delete_generation(&m.names, "watch_names", 0, gen)?;
-        delete_generation(&m.rules, "file_rules", 0, gen)?;
-        delete_generation(&m.rule_values, "file_rule_values", 0, gen)
     }
 
     fn write_generation(&self, gen: u8, c: &Compiled) -> Result<(), LoadError> {
@@ -227,5 +191,73 @@ impl FileWatch {
                 .map_err(map_err("file_rule_lists"))?;
         }
         Ok(())
+    }
+}
+
+/// One replace: the watch maps and the set going in.
+struct Swap<'a> {
+    watch: &'a FileWatch,
+    compiled: &'a Compiled,
+}
+
+impl Generations for Swap<'_> {
+    type Error = LoadError;
+
+    fn active(&mut self) -> Result<u8, LoadError> {
+        let word = self
+            .watch
+            .inner
+            .active
+            .lookup(&0u32.to_ne_bytes(), MapFlags::ANY)
+            .map_err(map_err("watch_active"))?
+            .and_then(|v| {
+                v.get(..4)
+                    .map(|b| u32::from_ne_bytes([b[0], b[1], b[2], b[3]]))
+            })
+            .unwrap_or(0);
+        Ok((word & 1) as u8)
+    }
+
+    fn clear(&mut self, gen: u8) -> Result<(), LoadError> {
+        let m = &self.watch.inner;
+        // Path keys start with prefixlen (u32) then gen; name, rule and value keys with gen.
+        delete_generation(&m.paths, "watch_paths", 4, gen)?;
+        delete_generation(&m.names, "watch_names", 0, gen)?;
+        delete_generation(&m.rules, "file_rules", 0, gen)?;
+        delete_generation(&m.rule_values, "file_rule_values", 0, gen)
+    }
+
+    fn fill(&mut self, gen: u8) -> Result<(), LoadError> {
+        let c = self.compiled;
+        self.watch.write_generation(gen, c)?;
+        let state = shrike_watch_state {
+            pass_all: c.pass_all,
+            setid_chmod: u32::from(c.setid_chmod),
+            names: c.names.len() as u32,
+            entries: c.paths.len() as u32,
+            enforce: c.enforce,
+        };
+        self.watch
+            .inner
+            .state
+            .update(
+                &u32::from(gen).to_ne_bytes(),
+                bytes_of(&state),
+                MapFlags::ANY,
+            )
+            .map_err(map_err("watch_state"))
+    }
+
+    fn flip(&mut self, gen: u8) -> Result<(), LoadError> {
+        // One aligned 32-bit store the kernel reads once per event.
+        self.watch
+            .inner
+            .active
+            .update(
+                &0u32.to_ne_bytes(),
+                &u32::from(gen).to_ne_bytes(),
+                MapFlags::ANY,
+            )
+            .map_err(map_err("watch_active"))
     }
 }

@@ -10,6 +10,7 @@ use super::{mask, NetDirection, NetProtocol, NetRule, NetRuleError, NetScope};
 use crate::abi::net::{
     shrike_net_direction, shrike_net_rule, shrike_net_rule_flags, shrike_net_scope, RULES_MAX,
 };
+use crate::abi::shrike_enforce_limits;
 
 /// A rule set in the layout of the kernel maps, for one generation.
 #[derive(Debug, Clone, Default)]
@@ -152,6 +153,11 @@ pub fn compile(rules: &[NetRule], resolve: &dyn ScopeResolver) -> Result<Compile
 
 /// Indexes of configuration rules start here, above any policy's rule indexes.
 pub const CONFIG_INDEX_BASE: u16 = 0xf000;
+
+/// How many configuration rules there can be: their indexes run from [`CONFIG_INDEX_BASE`] up
+/// to, not including, `SHRIKE_NO_RULE` (the index a record carries when no rule acted).
+pub const CONFIG_RULES_MAX: usize =
+    (shrike_enforce_limits::SHRIKE_NO_RULE.0 as u16 - CONFIG_INDEX_BASE) as usize;
 
 /// `scope_dev` of a cgroup-id rule: match the process's own cgroup only.
 const LEAF: u32 = u32::MAX;

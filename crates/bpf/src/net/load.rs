@@ -231,8 +231,6 @@ pub fn load(
         lpm: handle(&skel.maps.net_lpm, "net_lpm")?,
         rules: handle(&skel.maps.net_rules, "net_rules")?,
         cfg: handle(&skel.maps.net_cfg, "net_cfg")?,
-        gen: 0,
-        keys: [Vec::new(), Vec::new()],
         cgroup2,
         tc_prog,
         tc_interfaces: opts.tc_interfaces.clone(),

@@ -27,7 +27,9 @@ use std::path::PathBuf;
 use crate::abi::net::RULES_MAX;
 use crate::loader::LoadError;
 
-pub use compile::{compile, kernel_dev, Compiled, FsResolver, ScopeResolver, CONFIG_INDEX_BASE};
+pub use compile::{
+    compile, kernel_dev, Compiled, FsResolver, ScopeResolver, CONFIG_INDEX_BASE, CONFIG_RULES_MAX,
+};
 pub use load::{cgroup2_root, load, NetSensor, PROGRAMS};
 pub use rules::NetRules;
 

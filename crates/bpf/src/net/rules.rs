@@ -13,6 +13,7 @@ use super::{NetRule, NetRuleError, NetRuleSource, TcInterfaces};
 use crate::abi::net::{
     shrike_net_cfg, shrike_net_direction, shrike_net_lpm_key, shrike_net_match, RULES_MAX,
 };
+use crate::generation::{self, Generations};
 use crate::loader::LoadError;
 
 /// The handle the policy engine (or the configuration) uses to replace the deny rules. Cheap
@@ -26,9 +27,6 @@ pub(super) struct RulesInner {
     pub(super) lpm: OwnedFd,
     pub(super) rules: OwnedFd,
     pub(super) cfg: OwnedFd,
-    pub(super) gen: u32,
-    /// Trie keys written per generation, to clear a generation before it is rewritten.
-    pub(super) keys: [Vec<Vec<u8>>; 2],
     pub(super) cgroup2: PathBuf,
     /// The tc program, unless the kernel refused it (inbound deny rules are then refused).
     pub(super) tc_prog: Option<OwnedFd>,
@@ -59,6 +57,62 @@ fn map_update(
         )));
     }
     Ok(())
+}
+
+/// `bpf_map_lookup_elem` into `value`; a missing key leaves it as it was.
+fn map_lookup<T: plain::Plain>(
+    fd: &OwnedFd,
+    key: &[u8],
+    value: &mut T,
+    map: &'static str,
+) -> Result<(), NetRuleError> {
+    // SAFETY: key is valid for reads of the map's key size and value for writes of its value
+    // size (callers pass the contract structs of exactly those types); T is Plain, so any bytes
+    // the kernel writes are a valid T; the fd is an open map.
+    let rc = unsafe {
+        libbpf_rs::libbpf_sys::bpf_map_lookup_elem(
+            fd.as_raw_fd(),
+            key.as_ptr().cast(),
+            (value as *mut T).cast(),
+        )
+    };
+    if rc < 0 && -rc != libc::ENOENT {
+        return Err(map_err(map)(libbpf_rs::Error::from(
+            std::io::Error::from_raw_os_error(-rc),
+        )));
+    }
+    Ok(())
+}
+
+/// Every key of a map whose keys are `key_size` bytes (`bpf_map_get_next_key` from the start).
+fn map_keys(
+    fd: &OwnedFd,
+    key_size: usize,
+    map: &'static str,
+) -> Result<Vec<Vec<u8>>, NetRuleError> {
+    let mut keys: Vec<Vec<u8>> = Vec::new();
+    loop {
+        let mut next = vec![0u8; key_size];
+        let prev = keys.last().map_or(std::ptr::null(), |k| k.as_ptr().cast());
+        // SAFETY: prev is NULL (the first key) or a key of key_size bytes; next has room for
+        // key_size bytes; the fd is an open map whose keys are key_size bytes.
+        let rc = unsafe {
+            libbpf_rs::libbpf_sys::bpf_map_get_next_key(
+                fd.as_raw_fd(),
+                prev,
+                next.as_mut_ptr().cast(),
+            )
+        };
+        if rc < 0 {
+            if -rc == libc::ENOENT {
+                return Ok(keys);
+            }
+            return Err(map_err(map)(libbpf_rs::Error::from(
+                std::io::Error::from_raw_os_error(-rc),
+            )));
+        }
+        keys.push(next);
+    }
 }
 
 /// `bpf_map_delete_elem`; a missing key is not an error.
@@ -127,35 +181,10 @@ impl NetRules {
 
 impl RulesInner {
     fn load(&mut self, c: &Compiled) -> Result<(), NetRuleError> {
-        let next = 1 - self.gen;
-        // Clear what the inactive generation held (it has not been read since the last
-        // switch, long ago in kernel time).
-        for key in std::mem::take(&mut self.keys[next as usize]) {
-            map_delete(&self.lpm, &key, "net_lpm")?;
-        }
-        for (slot, rule) in c.rules.iter().enumerate() {
-            let key = (slot as u32 + next * RULES_MAX as u32).to_ne_bytes();
-            map_update(&self.rules, &key, bytes_of(rule), "net_rules")?;
-        }
-        for (prefix, addr, bits) in &c.prefixes {
-            let key = shrike_net_lpm_key {
-                prefixlen: 8 + prefix,
-                gen: next as u8,
-                addr: *addr,
-                ..Default::default()
-            };
-            let value = shrike_net_match { slots: *bits };
-            let key_bytes = bytes_of(&key).to_vec();
-            map_update(&self.lpm, &key_bytes, bytes_of(&value), "net_lpm")?;
-            self.keys[next as usize].push(key_bytes);
-        }
-        // The switch: one array element, written whole.
-        let cfg = shrike_net_cfg {
-            gen: next,
-            directions: c.directions,
-        };
-        map_update(&self.cfg, &0u32.to_ne_bytes(), bytes_of(&cfg), "net_cfg")?;
-        self.gen = next;
+        generation::replace(&mut Swap {
+            inner: self,
+            compiled: c,
+        })?;
         Ok(())
     }
 
@@ -178,5 +207,68 @@ impl RulesInner {
             self.tc.push(attachment);
         }
         Ok(())
+    }
+}
+
+/// One replace: the rule maps and the rule set going in.
+struct Swap<'a> {
+    inner: &'a RulesInner,
+    compiled: &'a Compiled,
+}
+
+impl Generations for Swap<'_> {
+    type Error = NetRuleError;
+
+    fn active(&mut self) -> Result<u8, NetRuleError> {
+        let mut cfg = shrike_net_cfg::default();
+        map_lookup(&self.inner.cfg, &0u32.to_ne_bytes(), &mut cfg, "net_cfg")?;
+        Ok((cfg.gen & 1) as u8)
+    }
+
+    fn clear(&mut self, gen: u8) -> Result<(), NetRuleError> {
+        // The rules array needs no clearing: only the trie's matches name its slots.
+        let at = std::mem::offset_of!(shrike_net_lpm_key, gen);
+        let keys = map_keys(
+            &self.inner.lpm,
+            std::mem::size_of::<shrike_net_lpm_key>(),
+            "net_lpm",
+        )?;
+        for key in keys.iter().filter(|k| k.get(at) == Some(&gen)) {
+            map_delete(&self.inner.lpm, key, "net_lpm")?;
+        }
+        Ok(())
+    }
+
+    fn fill(&mut self, gen: u8) -> Result<(), NetRuleError> {
+        let c = self.compiled;
+        for (slot, rule) in c.rules.iter().enumerate() {
+            let key = (slot as u32 + u32::from(gen) * RULES_MAX as u32).to_ne_bytes();
+            map_update(&self.inner.rules, &key, bytes_of(rule), "net_rules")?;
+        }
+        for (prefix, addr, bits) in &c.prefixes {
+            let key = shrike_net_lpm_key {
+                prefixlen: 8 + prefix,
+                gen,
+                addr: *addr,
+                ..Default::default()
+            };
+            let value = shrike_net_match { slots: *bits };
+            map_update(&self.inner.lpm, bytes_of(&key), bytes_of(&value), "net_lpm")?;
+        }
+        Ok(())
+    }
+
+    fn flip(&mut self, gen: u8) -> Result<(), NetRuleError> {
+        // One array element, written whole.
+        let cfg = shrike_net_cfg {
+            gen: u32::from(gen),
+            directions: self.compiled.directions,
+        };
+        map_update(
+            &self.inner.cfg,
+            &0u32.to_ne_bytes(),
+            bytes_of(&cfg),
+            "net_cfg",
+        )
     }
 }

@@ -6,6 +6,7 @@
 use std::time::Duration;
 
 use anyhow::{bail, Result};
+use shrike_bpf::probe::HookPlan;
 use shrike_bpf::{ReaderOptions, SensorOptions};
 use shrike_proctree::TreeOptions;
 
@@ -62,18 +63,32 @@ pub struct RunConfig {
 /// new image runs — probed, not guessed from the kernel version), self-protection only where
 /// BPF LSM can refuse, and the file sensor watching what the configuration and the policy
 /// need — not loaded at all (no syscall hook armed) when neither needs it.
-pub fn sensor_options(config: &RunConfig, policy: &shrike_rules::Policy) -> SensorOptions {
+/// The kernel is probed once, here (or `known`, a plan `doctor` already has), and the plan goes
+/// to every sensor.
+pub fn sensor_options(
+    config: &RunConfig,
+    policy: &shrike_rules::Policy,
+    known: Option<HookPlan>,
+) -> SensorOptions {
     let mut opts = config.sensors.clone();
-    opts.exec_enforce_lsm = shrike_bpf::probe::bpf_lsm_active();
-    if opts.exec_enforce_lsm {
-        opts.protect = config.protect_self.clone();
-    }
     if let Some(file) = opts.file.as_mut() {
         if file_watch::needed(&file.watch, policy.kernel_plan()) {
             file.watch = file_watch::merged(&file.watch, policy.kernel_plan());
         } else {
             opts.file = None;
         }
+    }
+    let plan = known.unwrap_or_else(|| {
+        let file_auto = opts
+            .file
+            .as_ref()
+            .is_some_and(|f| f.hooks == shrike_bpf::file::FileHooks::Auto);
+        HookPlan::probe(file_auto)
+    });
+    opts.hooks = Some(plan);
+    opts.exec_enforce_lsm = plan.bpf_lsm;
+    if opts.exec_enforce_lsm {
+        opts.protect = config.protect_self.clone();
     }
     opts
 }

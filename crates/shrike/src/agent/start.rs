@@ -47,7 +47,7 @@ impl<'a> Agent<'a> {
         })?;
         info!(rules = policy.rules().count(), source = %config.policy.describe(), "policy loaded");
         let policy_watch = PolicyWatch::new(&config.policy).context("watching the policy")?;
-        let sensor_opts = sensor_options(config, &policy);
+        let sensor_opts = sensor_options(config, &policy, None);
         if config.protect_self.is_some() && sensor_opts.protect.is_none() {
             warn!("--protect-self needs BPF LSM, which is not active here: attempts against the agent will be alerted on, not refused");
         }

@@ -13,10 +13,9 @@
 //! - `signal.result` is 0 when the signal was generated (delivered, ignored or already
 //!   pending) and -EAGAIN when the queue overflowed.
 
-use shrike_bpf::abi::file::shrike_file_info;
 use shrike_bpf::decode::{
-    BpfLoadRecord, CredIds, CredRecord, FileOp, FileRecord, MemfdRecord, ModuleRecord, MountRecord,
-    NamespaceRecord, PtraceRecord, SignalRecord,
+    BpfLoadRecord, CredIds, CredRecord, FileInfoFlag, FileOp, FileRecord, MemfdRecord,
+    ModuleRecord, MountRecord, NamespaceRecord, PtraceRecord, SignalRecord,
 };
 use shrike_bpf::file::{prog_type_name, syscall_name, Access};
 use shrike_event::text::lossless_utf8;
@@ -27,10 +26,6 @@ use shrike_event::{
 
 use super::process::enforced;
 use super::Pipeline;
-
-fn has(info: u32, flag: shrike_file_info) -> bool {
-    info & flag.0 != 0
-}
 
 /// `path` with empty and `.` components removed and `..` applied to the text before it.
 fn clean(path: &str) -> String {
@@ -213,14 +208,9 @@ impl Pipeline {
         };
         let info = r.info;
         let new_path = (!r.new_path.is_empty() || matches!(r.op, FileOp::Rename | FileOp::Link))
-            .then(|| {
-                path_text(
-                    &r.new_path,
-                    has(info, shrike_file_info::SHRIKE_FILE_NEW_CANONICAL),
-                )
-            });
-        let symlink = has(info, shrike_file_info::SHRIKE_FILE_SYMLINK);
-        let mut path = path_text(&r.path, has(info, shrike_file_info::SHRIKE_FILE_CANONICAL));
+            .then(|| path_text(&r.new_path, info.has(FileInfoFlag::NewCanonical)));
+        let symlink = info.has(FileInfoFlag::Symlink);
+        let mut path = path_text(&r.path, info.has(FileInfoFlag::Canonical));
         if symlink && !path.starts_with('/') {
             if let Some(link) = new_path.as_deref().filter(|l| l.starts_with('/')) {
                 path = clean(&format!("{}/{}", dirname(link), lossless_utf8(&r.path)));
@@ -239,8 +229,8 @@ impl Pipeline {
             mode: matches!(r.op, FileOp::Chmod).then_some(r.mode),
             uid: (matches!(r.op, FileOp::Chown) && r.uid != u32::MAX).then_some(r.uid),
             gid: (matches!(r.op, FileOp::Chown) && r.gid != u32::MAX).then_some(r.gid),
-            truncated: has(info, shrike_file_info::SHRIKE_FILE_PATH_TRUNCATED)
-                || has(info, shrike_file_info::SHRIKE_FILE_NEW_PATH_TRUNCATED),
+            truncated: info.has(FileInfoFlag::PathTruncated)
+                || info.has(FileInfoFlag::NewPathTruncated),
             link_type: matches!(r.op, FileOp::Link)
                 .then(|| if symlink { "symbolic" } else { "hard" }.to_string()),
         });
@@ -311,10 +301,7 @@ impl Pipeline {
         let mut event = self.context_event(kind, &r.header);
         event.mount = Some(Mount {
             source: lossless_utf8(&r.source),
-            target: path_text(
-                &r.target,
-                has(r.info, shrike_file_info::SHRIKE_FILE_NEW_CANONICAL),
-            ),
+            target: path_text(&r.target, r.info.has(FileInfoFlag::NewCanonical)),
             fstype: lossless_utf8(&r.fstype),
             flags: r.flags,
         });
@@ -409,7 +396,12 @@ mod tests {
         }
     }
 
-    fn file(op: FileOp, path: &[u8], new_path: &[u8], info: u32) -> FileRecord {
+    fn file(
+        op: FileOp,
+        path: &[u8],
+        new_path: &[u8],
+        info: shrike_bpf::decode::FileInfo,
+    ) -> FileRecord {
         FileRecord {
             header: h(100),
             op,
@@ -434,7 +426,7 @@ mod tests {
             FileOp::Open,
             b"/etc/shadow",
             b"",
-            shrike_file_info::SHRIKE_FILE_CANONICAL.0,
+            FileInfoFlag::Canonical.into(),
         ));
         let e = p.handle(&bytes).unwrap().unwrap();
         assert_eq!(e.kind, EventKind::FileOpen);
@@ -458,9 +450,9 @@ mod tests {
             result: -1,
             enforced: Some(shrike_bpf::decode::Enforcement {
                 rule_index: 3,
-                action: shrike_bpf::abi::shrike_action::SHRIKE_ACTION_DENY,
+                action: shrike_bpf::decode::Action::Deny,
             }),
-            ..file(FileOp::Open, b"/etc/shadow", b"", 0)
+            ..file(FileOp::Open, b"/etc/shadow", b"", Default::default())
         };
         let e = p.handle(&file_bytes(&r)).unwrap().unwrap();
         assert_eq!(
@@ -477,12 +469,22 @@ mod tests {
     fn chmod_carries_the_new_mode_and_chown_only_changed_ids() {
         let mut p = pipeline();
         let e = p
-            .handle(&file_bytes(&file(FileOp::Chmod, b"/tmp/sh", b"", 0)))
+            .handle(&file_bytes(&file(
+                FileOp::Chmod,
+                b"/tmp/sh",
+                b"",
+                Default::default(),
+            )))
             .unwrap()
             .unwrap();
         assert_eq!(e.file.unwrap().mode, Some(0o4755));
         let e = p
-            .handle(&file_bytes(&file(FileOp::Chown, b"/tmp/sh", b"", 0)))
+            .handle(&file_bytes(&file(
+                FileOp::Chown,
+                b"/tmp/sh",
+                b"",
+                Default::default(),
+            )))
             .unwrap()
             .unwrap();
         let f = e.file.unwrap();
@@ -492,7 +494,7 @@ mod tests {
     #[test]
     fn unresolved_strings_are_cleaned_and_relative_symlink_text_made_absolute() {
         let mut p = pipeline();
-        let unresolved = shrike_file_info::SHRIKE_FILE_UNRESOLVED.0;
+        let unresolved = FileInfoFlag::Unresolved.into();
         let e = p
             .handle(&file_bytes(&file(
                 FileOp::Unlink,
@@ -508,7 +510,7 @@ mod tests {
                 FileOp::Link,
                 b"../shadow",
                 b"/etc/x/link",
-                shrike_file_info::SHRIKE_FILE_SYMLINK.0,
+                FileInfoFlag::Symlink.into(),
             )))
             .unwrap()
             .unwrap();
@@ -530,7 +532,7 @@ mod tests {
                 cap_effective: (1 << 21) | (1 << 7),
                 ..Default::default()
             },
-            info: 0,
+            info: Default::default(),
         };
         let e = p.handle(&cred_bytes(&r)).unwrap().unwrap();
         let c = e.cred.unwrap();
@@ -546,7 +548,7 @@ mod tests {
             umount: true,
             result: 0,
             flags: 2,
-            info: 0,
+            info: Default::default(),
             syscall: 37,
             source: vec![],
             target: b"/tmp/x/".to_vec(),

@@ -15,8 +15,7 @@ pub mod dns;
 use std::collections::{HashMap, VecDeque};
 use std::net::IpAddr;
 
-use shrike_bpf::abi::net::shrike_net_flags;
-use shrike_bpf::decode::{DnsRecord, NetOp, NetRecord, StdioSocket};
+use shrike_bpf::decode::{DnsRecord, NetFlag, NetOp, NetRecord, StdioSocket};
 use shrike_bpf::net::unmap;
 use shrike_event::{Alert, Dns, Enforced, EnforcedAction, Event, EventKind, Network};
 
@@ -143,8 +142,7 @@ impl Pipeline {
         };
         let mut event = self.context_event(kind, &r.header);
         let (family, saddr, daddr) = endpoints(r.family, r.saddr, r.daddr);
-        let ingress = r.flags.has(shrike_net_flags::SHRIKE_NET_INGRESS)
-            || matches!(r.op, NetOp::Bind | NetOp::Listen);
+        let ingress = r.flags.has(NetFlag::Ingress) || matches!(r.op, NetOp::Bind | NetOp::Listen);
         let close = r.op == NetOp::Close;
         let domain = (!ingress)
             .then(|| self.net.domain(r.daddr).map(str::to_string))
@@ -167,8 +165,8 @@ impl Pipeline {
         if !close {
             event.result = Some(i64::from(r.result));
         }
-        let denied = r.flags.has(shrike_net_flags::SHRIKE_NET_DENIED);
-        let audit = r.flags.has(shrike_net_flags::SHRIKE_NET_AUDIT);
+        let denied = r.flags.has(NetFlag::Denied);
+        let audit = r.flags.has(NetFlag::Audit);
         if denied || audit {
             match self.net.rules.get(&r.rule_index) {
                 Some(info) => event.alerts.push(Alert {
@@ -255,7 +253,7 @@ mod tests {
     use std::net::Ipv4Addr;
 
     use shrike_bpf::decode::testing::{dns_bytes, net_bytes};
-    use shrike_bpf::decode::{Header, NetFlags};
+    use shrike_bpf::decode::{DnsFlag, DnsFlags, Header, NetFlags};
     use shrike_event::{ExecId, Process};
     use shrike_proctree::{ProcessTree, TreeOptions};
 
@@ -311,7 +309,7 @@ mod tests {
             daddr: daddr.parse().unwrap(),
             dport: 80,
             result: 0,
-            flags: NetFlags(0),
+            flags: NetFlags::default(),
             rule_index: 0,
             bytes_sent: 0,
             bytes_received: 0,
@@ -358,7 +356,7 @@ mod tests {
         let rec = DnsRecord {
             header: header(305),
             cookie: 1,
-            flags: shrike_bpf::abi::net::shrike_net_dns_flags::SHRIKE_NET_DNS_INGRESS.0,
+            flags: DnsFlags::from(DnsFlag::Ingress),
             family: 2,
             protocol: 17,
             saddr: "127.0.0.1".parse().unwrap(),
@@ -411,7 +409,7 @@ mod tests {
         }]);
         let mut r = connect("169.254.169.254", 2);
         r.result = -1;
-        r.flags = NetFlags(shrike_net_flags::SHRIKE_NET_DENIED.0);
+        r.flags = NetFlags::from(NetFlag::Denied);
         r.rule_index = 7;
         let e = p.handle(&net_bytes(&r)).unwrap().unwrap();
         assert_eq!(e.result, Some(-1));
@@ -433,7 +431,7 @@ mod tests {
         );
         r.rule_index = 7;
         r.result = 0;
-        r.flags = NetFlags(shrike_net_flags::SHRIKE_NET_AUDIT.0);
+        r.flags = NetFlags::from(NetFlag::Audit);
         let e = p.handle(&net_bytes(&r)).unwrap().unwrap();
         assert_eq!(e.alerts[0].outcome, "would_deny");
     }
@@ -444,7 +442,7 @@ mod tests {
         let mut r = connect("127.0.0.1", 2);
         r.op = NetOp::Close;
         r.header.kind = 304;
-        r.flags = NetFlags(shrike_net_flags::SHRIKE_NET_INGRESS.0);
+        r.flags = NetFlags::from(NetFlag::Ingress);
         r.bytes_sent = 100;
         r.bytes_received = 2000;
         r.packets_sent = 5;

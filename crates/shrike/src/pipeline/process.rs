@@ -4,11 +4,9 @@
 
 use std::collections::BTreeMap;
 
-use shrike_bpf::abi::shrike_action;
-use shrike_bpf::abi::shrike_exec_flags;
-use shrike_bpf::abi::{shrike_bpf_object, shrike_tamper_kind};
 use shrike_bpf::decode::{
-    Enforcement, ExecDeniedRecord, ExecRecord, ExitRecord, ForkRecord, TamperRecord,
+    Action, Enforcement, ExecDeniedRecord, ExecFlag, ExecRecord, ExitRecord, ForkRecord,
+    TamperKind, TamperRecord,
 };
 use shrike_event::text::{lossless_utf8, split_nul_separated};
 use shrike_event::{
@@ -26,10 +24,10 @@ impl Pipeline {
         let cwd = lossless_utf8(&r.cwd);
         let filename = lossless_utf8(&r.filename);
         let script = flags
-            .has(shrike_exec_flags::SHRIKE_EXEC_SCRIPT)
+            .has(ExecFlag::Script)
             .then(|| absolute(&cwd, &filename));
         let mut args = split_nul_separated(&r.args);
-        let args_fault = flags.has(shrike_exec_flags::SHRIKE_EXEC_ARGS_FAULT);
+        let args_fault = flags.has(ExecFlag::ArgsFault);
         if args_fault && args.is_empty() {
             // argv could not be read; the filename is what the caller asked to run.
             args.push(filename.clone());
@@ -47,13 +45,13 @@ impl Pipeline {
             parent_exec_id: (r.parent_exec_id != 0).then_some(ExecId(r.parent_exec_id)),
             binary: lossless_utf8(&r.binary).into(),
             args: args.into(),
-            args_truncated: flags.has(shrike_exec_flags::SHRIKE_EXEC_ARGS_TRUNCATED) || args_fault,
+            args_truncated: flags.has(ExecFlag::ArgsTruncated) || args_fault,
             script,
-            binary_memfd: flags.has(shrike_exec_flags::SHRIKE_EXEC_MEMFD),
-            binary_deleted: flags.has(shrike_exec_flags::SHRIKE_EXEC_DELETED),
-            binary_truncated: flags.has(shrike_exec_flags::SHRIKE_EXEC_BINARY_TRUNCATED),
+            binary_memfd: flags.has(ExecFlag::Memfd),
+            binary_deleted: flags.has(ExecFlag::Deleted),
+            binary_truncated: flags.has(ExecFlag::BinaryTruncated),
             cwd: cwd.into(),
-            cwd_truncated: flags.has(shrike_exec_flags::SHRIKE_EXEC_CWD_TRUNCATED),
+            cwd_truncated: flags.has(ExecFlag::CwdTruncated),
             comm: lossless_utf8(&r.comm).into(),
             uid: r.uid,
             euid: r.euid,
@@ -70,7 +68,7 @@ impl Pipeline {
             env,
             stdio_sockets: super::net::stdio_sockets(&r.stdio),
         };
-        let hint = if flags.has(shrike_exec_flags::SHRIKE_EXEC_PARENT_IS_PREV) {
+        let hint = if flags.has(ExecFlag::ParentIsPrev) {
             ParentHint::PreviousImage(ExecId(r.parent_exec_id))
         } else {
             ParentHint::ExecId(ExecId(r.parent_exec_id))
@@ -183,7 +181,7 @@ impl Pipeline {
             .map(|n| n.process.binary.to_string())
             .unwrap_or_default();
         let mut event = match r.kind {
-            shrike_tamper_kind::SHRIKE_TAMPER_PTRACE => {
+            TamperKind::Ptrace => {
                 let mut e = self.context_event(EventKind::Ptrace, &r.header);
                 e.ptrace = Some(Ptrace {
                     request: format!("ptrace_access_check mode {:#x}", r.signal),
@@ -192,14 +190,10 @@ impl Pipeline {
                 });
                 e
             }
-            shrike_tamper_kind::SHRIKE_TAMPER_BPF => {
+            TamperKind::Bpf(object) => {
                 // A refused grab of one of the agent's own BPF objects: told as a `bpf_load`
                 // whose type names the agent's object (`shrike_prog`, `shrike_map`, `shrike_link`).
-                let object = match shrike_bpf_object(r.signal as u32) {
-                    shrike_bpf_object::SHRIKE_OBJ_PROG => "prog",
-                    shrike_bpf_object::SHRIKE_OBJ_MAP => "map",
-                    _ => "link",
-                };
+                let object = object.name();
                 let mut e = self.context_event(EventKind::BpfLoad, &r.header);
                 e.bpf = Some(BpfLoad {
                     prog_type: format!("{}{object}", crate::selfprotect::OWN_OBJECT_PREFIX),
@@ -207,7 +201,7 @@ impl Pipeline {
                 });
                 e
             }
-            shrike_tamper_kind::SHRIKE_TAMPER_UNPIN => {
+            TamperKind::Unpin => {
                 let mut e = self.context_event(EventKind::FileUnlink, &r.header);
                 e.file = Some(FileInfo {
                     path: "/sys/fs/bpf/shrike".into(),
@@ -215,7 +209,7 @@ impl Pipeline {
                 });
                 e
             }
-            _ => {
+            TamperKind::Signal => {
                 let mut e = self.context_event(EventKind::Signal, &r.header);
                 e.signal = Some(Signal {
                     signal: r.signal,
@@ -234,7 +228,7 @@ impl Pipeline {
 pub(super) fn enforced(e: Enforcement) -> Enforced {
     Enforced {
         rule_index: e.rule_index,
-        action: if e.action == shrike_action::SHRIKE_ACTION_KILL {
+        action: if e.action == Action::Kill {
             EnforcedAction::Killed
         } else {
             EnforcedAction::Denied
@@ -294,7 +288,14 @@ mod tests {
         )
     }
 
-    fn exec(pid: u32, id: u64, parent: u64, flags: u32, binary: &str, args: &[u8]) -> Vec<u8> {
+    fn exec(
+        pid: u32,
+        id: u64,
+        parent: u64,
+        flags: ExecFlags,
+        binary: &str,
+        args: &[u8],
+    ) -> Vec<u8> {
         exec_bytes(&ExecRecord {
             header: Header {
                 kind: 1,
@@ -312,13 +313,12 @@ mod tests {
             gid: 0,
             egid: 0,
             loginuid: u32::MAX,
-            flags: ExecFlags(flags),
+            flags,
             args_total: args.len() as u32,
             comm: b"c".to_vec(),
             binary: binary.as_bytes().to_vec(),
             filename: b"./run.sh".to_vec(),
-            interp: (flags & shrike_exec_flags::SHRIKE_EXEC_SCRIPT.0 != 0)
-                .then(|| b"/bin/sh".to_vec()),
+            interp: flags.has(ExecFlag::Script).then(|| b"/bin/sh".to_vec()),
             cwd: b"/tmp/work".to_vec(),
             args: args.to_vec(),
             env: b"HOME=/root\0LD_PRELOAD=/tmp/x.so\0".to_vec(),
@@ -350,7 +350,7 @@ mod tests {
             50,
             51,
             1,
-            shrike_exec_flags::SHRIKE_EXEC_SCRIPT.0,
+            ExecFlags::from(ExecFlag::Script),
             "/usr/bin/dash",
             b"/bin/sh\0./run.sh\0a\xffb\0",
         );
@@ -375,8 +375,15 @@ mod tests {
     #[test]
     fn exit_reports_the_last_image_and_its_status() {
         let mut p = pipeline();
-        p.handle(&exec(60, 61, 1, 0, "/usr/bin/sleep", b"sleep\x001\0"))
-            .unwrap();
+        p.handle(&exec(
+            60,
+            61,
+            1,
+            ExecFlags::default(),
+            "/usr/bin/sleep",
+            b"sleep\x001\0",
+        ))
+        .unwrap();
         let x = exit_bytes(&ExitRecord {
             header: Header {
                 kind: 2,
@@ -404,12 +411,12 @@ mod tests {
     #[test]
     fn kernel_enforcement_is_carried_to_the_event() {
         let mut p = pipeline();
-        let mut bytes = exec(70, 71, 1, 0, "/tmp/x", b"x\0");
+        let mut bytes = exec(70, 71, 1, ExecFlags::default(), "/tmp/x", b"x\0");
         let record = match shrike_bpf::Record::try_from(bytes.as_slice()).unwrap() {
             shrike_bpf::Record::Exec(mut r) => {
                 r.enforced = Some(Enforcement {
                     rule_index: 4,
-                    action: shrike_action::SHRIKE_ACTION_KILL,
+                    action: Action::Kill,
                 });
                 r
             }
@@ -435,7 +442,7 @@ mod tests {
             },
             enforcement: Enforcement {
                 rule_index: 4,
-                action: shrike_action::SHRIKE_ACTION_DENY,
+                action: Action::Deny,
             },
             path: b"/tmp/evil".to_vec(),
             path_cut: true,
