@@ -12,7 +12,7 @@ use anyhow::{Context, Result};
 use shrike_event::Lost;
 use tracing::{info, warn};
 
-use super::tick::{write_batch, write_shaped};
+use super::tick::write_shaped;
 use super::{Agent, OUTPUTS_GRACE};
 use crate::output::{FINISH_MAX, FINISH_STALL};
 use crate::shutdown::Shutdown;
@@ -32,7 +32,7 @@ impl Agent<'_> {
         let give_up = || shutdown.is_triggered();
         let drain_deadline = Instant::now() + FINISH_MAX;
         let mut blocked = false;
-        for batch in self.batches.iter() {
+        while let Ok(batch) = self.batches.recv() {
             blocked = blocked
                 || (!self.output.has_room()
                     && !self
@@ -42,15 +42,7 @@ impl Agent<'_> {
                 // Counted, not decoded: the exit does not wait for a blocked output.
                 self.output.count_dropped(batch.len() as u64);
             } else if result.is_ok() {
-                if let Err(err) = write_batch(
-                    &mut self.pipeline,
-                    &mut self.detector,
-                    &mut self.shaper,
-                    &mut self.output,
-                    &mut self.observer,
-                    &batch,
-                    self.config.alerts_only,
-                ) {
+                if let Err(err) = self.write_batch(&batch) {
                     result = Err(err);
                 }
             }

@@ -10,31 +10,21 @@ use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, Context, Result};
 use shrike_bpf::Batch;
-use shrike_event::EventKind;
+use shrike_event::{Event, EventKind};
 use tracing::{info, warn};
 
 use super::reload::{self, reload};
 use super::{enabled_rules, Agent};
-use crate::detect::Detector;
 use crate::health;
 use crate::observe::Observer;
 use crate::outputs::Fanout;
-use crate::pipeline::Pipeline;
 use crate::shaping::Shaper;
 
 impl Agent<'_> {
     /// One turn; an error (an output failed, the reader stopped) ends the run.
     pub(super) fn tick(&mut self) -> Result<()> {
         match self.receive() {
-            Ok(batch) => write_batch(
-                &mut self.pipeline,
-                &mut self.detector,
-                &mut self.shaper,
-                &mut self.output,
-                &mut self.observer,
-                &batch,
-                self.config.alerts_only,
-            )?,
+            Ok(batch) => self.write_batch(&batch)?,
             Err(RecvTimeoutError::Timeout) => {}
             Err(RecvTimeoutError::Disconnected) => {
                 return Err(anyhow!("the ring-buffer reader stopped unexpectedly"));
@@ -114,12 +104,7 @@ impl Agent<'_> {
         if let Some(change) = reloaded.change {
             let mut event = self.pipeline.agent_event(EventKind::PolicyChange);
             event.policy = Some(change);
-            self.output
-                .write(&event)
-                .and_then(|_| self.output.flush())
-                .context("writing events")?;
-            self.observer.event(event);
-            self.observer.end_batch(&self.pipeline);
+            self.write_own(event)?;
         }
         // The rules not in force changed with the policy: say so in the stream.
         if let Some(now_missing) = reloaded.missing.filter(|m| *m != self.rules_not_in_force) {
@@ -127,55 +112,56 @@ impl Agent<'_> {
             let event = self
                 .pipeline
                 .health_event(health::health(&self.capabilities, &self.rules_not_in_force));
-            self.output
-                .write(&event)
-                .and_then(|_| self.output.flush())
-                .context("writing events")?;
-            self.observer.event(event);
-            self.observer.end_batch(&self.pipeline);
+            self.write_own(event)?;
         }
         self.shaper.set_policy(self.detector.policy());
         Ok(())
     }
 }
 
-/// Runs one batch through the pipeline, the rules and the shaper, and writes it.
-pub(super) fn write_batch(
-    pipeline: &mut Pipeline,
-    detector: &mut Detector,
-    shaper: &mut Shaper,
-    output: &mut Fanout,
-    observer: &mut Observer,
-    batch: &Batch,
-    alerts_only: bool,
-) -> Result<()> {
-    observer
-        .stats
-        .batches_received
-        .fetch_add(1, Ordering::Relaxed);
-    let mut before = Vec::new();
-    for record in batch.iter() {
-        match pipeline.handle(record) {
-            Ok(Some(mut event)) => {
-                detector.apply(&mut event);
-                shaper.shape(&mut event, &mut before);
-                for synthesized in before.drain(..) {
-                    output.write(&synthesized).context("writing events")?;
-                    observer.event(synthesized);
+impl Agent<'_> {
+    /// Runs one batch through the pipeline, the rules and the shaper, and writes it.
+    pub(super) fn write_batch(&mut self, batch: &Batch) -> Result<()> {
+        self.observer
+            .stats
+            .batches_received
+            .fetch_add(1, Ordering::Relaxed);
+        let mut before = Vec::new();
+        for record in batch.iter() {
+            match self.pipeline.handle(record) {
+                Ok(Some(mut event)) => {
+                    self.detector.apply(&mut event);
+                    self.shaper.shape(&mut event, &mut before);
+                    for synthesized in before.drain(..) {
+                        self.output.write(&synthesized).context("writing events")?;
+                        self.observer.event(synthesized);
+                    }
+                    if !self.config.alerts_only || !event.alerts.is_empty() {
+                        self.output.write(&event).context("writing events")?;
+                    }
+                    self.observer.event(event);
                 }
-                if !alerts_only || !event.alerts.is_empty() {
-                    output.write(&event).context("writing events")?;
-                }
-                observer.event(event);
+                Ok(None) => {}
+                Err(err) => warn!(%err, "skipping a kernel record"),
             }
-            Ok(None) => {}
-            Err(err) => warn!(%err, "skipping a kernel record"),
         }
+        self.output.flush().context("writing events")?;
+        self.pipeline.expire();
+        self.observer.end_batch(&self.pipeline);
+        Ok(())
     }
-    output.flush().context("writing events")?;
-    pipeline.expire();
-    observer.end_batch(pipeline);
-    Ok(())
+
+    /// Writes one event of the agent's own (a policy change, a health change) and sends it
+    /// out at once.
+    fn write_own(&mut self, event: Event) -> Result<()> {
+        self.output
+            .write(&event)
+            .and_then(|_| self.output.flush())
+            .context("writing events")?;
+        self.observer.event(event);
+        self.observer.end_batch(&self.pipeline);
+        Ok(())
+    }
 }
 
 /// Writes what the shaper has due (incident updates and closes, suppression reports): `due`
