@@ -31,7 +31,8 @@ pub struct EventsArgs {
     #[arg(long, short = 'f')]
     pub follow: bool,
     /// Only events passing every comma-separated term: kind=process_exec|dns, rule=GLOB,
-    /// severity>=high, pid=N, binary=GLOB (e.g. /usr/bin/*), container=ID-PREFIX or NAME.
+    /// severity>=high, pid=N, binary=GLOB (e.g. /usr/bin/*), container=ID-PREFIX or NAME,
+    /// namespace=NS, pod=GLOB (the Kubernetes pod).
     #[arg(long, value_name = "TERMS")]
     pub filter: Option<String>,
     /// At most this many recent events (without --follow).

@@ -4,7 +4,8 @@
 //! On the command line a filter is comma-separated terms, every one of which must hold:
 //! `kind=process_exec|dns` (or `kind=` repeated), `rule=SHR-*` (glob on rule ids),
 //! `severity>=high`, `pid=1234`, `binary=/usr/bin/*` (path glob), `container=3f2a` (id prefix,
-//! or the container's name as its runtime knows it).
+//! or the container's name as its runtime knows it), `namespace=prod` and `pod=web-*` (the
+//! Kubernetes pod's namespace, and a glob on its name).
 
 use shrike_event::{Event, EventKind};
 use shrike_rules::glob::Glob;
@@ -21,6 +22,8 @@ pub struct Filter {
     pid: Option<u32>,
     binary: Option<Glob>,
     container: Option<String>,
+    namespace: Option<String>,
+    pod: Option<Glob>,
 }
 
 impl Filter {
@@ -53,6 +56,8 @@ impl Filter {
             pid: spec.pid,
             binary: glob("binary", &spec.binary)?,
             container: spec.container.clone().filter(|c| !c.is_empty()),
+            namespace: spec.namespace.clone().filter(|n| !n.is_empty()),
+            pod: glob("pod", &spec.pod)?,
         })
     }
 
@@ -88,6 +93,17 @@ impl Filter {
                 .as_ref()
                 .is_some_and(|c| !c.name.is_empty() && c.name == *wanted);
             if !by_id && !by_name {
+                return false;
+            }
+        }
+        if self.namespace.is_some() || self.pod.is_some() {
+            let Some(k8s) = &event.k8s else {
+                return false;
+            };
+            if self.namespace.as_ref().is_some_and(|n| *n != k8s.namespace) {
+                return false;
+            }
+            if self.pod.as_ref().is_some_and(|g| !g.matches(&k8s.pod)) {
                 return false;
             }
         }
@@ -129,7 +145,7 @@ pub fn parse(text: &str) -> Result<FilterSpec, String> {
         }
         let Some((key, value)) = term.split_once('=') else {
             return Err(format!(
-                "filter term {term:?}: expected key=value (kind, rule, pid, binary, container) or severity>=LEVEL"
+                "filter term {term:?}: expected key=value (kind, rule, pid, binary, container, namespace, pod) or severity>=LEVEL"
             ));
         };
         match key {
@@ -149,9 +165,11 @@ pub fn parse(text: &str) -> Result<FilterSpec, String> {
             }
             "binary" => spec.binary = Some(value.to_string()),
             "container" => spec.container = Some(value.to_string()),
+            "namespace" => spec.namespace = Some(value.to_string()),
+            "pod" => spec.pod = Some(value.to_string()),
             _ => {
                 return Err(format!(
-                    "filter term {term:?}: unknown key {key:?} (kind, rule, severity>=, pid, binary, container)"
+                    "filter term {term:?}: unknown key {key:?} (kind, rule, severity>=, pid, binary, container, namespace, pod)"
                 ))
             }
         }
@@ -224,6 +242,17 @@ mod tests {
         }));
         assert!(passes("container=web", &named) && passes("container=9b1e", &named));
         assert!(!passes("container=we", &named), "names match whole");
+        assert!(!passes("namespace=prod", &named), "no pod, no namespace");
+        let mut in_pod = named.clone();
+        in_pod.k8s = Some(Arc::new(shrike_event::PodIdentity {
+            namespace: "prod".into(),
+            pod: "web-7d9f".into(),
+            ..Default::default()
+        }));
+        assert!(passes("namespace=prod", &in_pod) && !passes("namespace=pro", &in_pod));
+        assert!(passes("pod=web-*", &in_pod) && !passes("pod=db-*", &in_pod));
+        assert!(passes("namespace=prod,pod=web-*,container=web", &in_pod));
+        assert!(!passes("namespace=dev,pod=web-*", &in_pod));
         assert!(!passes("severity>=low", &plain), "no alert, no severity");
         assert!(passes("severity>=high", &high) && !passes("severity>=critical", &high));
         assert!(passes("severity>=info", &low) && !passes("severity>=medium", &low));

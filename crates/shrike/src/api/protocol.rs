@@ -57,6 +57,12 @@ pub struct FilterSpec {
     /// A container id or its prefix (as `docker ps` shows it), or the container's name.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub container: Option<String>,
+    /// The Kubernetes namespace of the event's pod.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
+    /// A glob on the name of the event's Kubernetes pod (`web-*`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pod: Option<String>,
 }
 
 /// One line the agent writes back, other than an event (see [`event_line`]).
