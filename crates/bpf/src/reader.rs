@@ -253,35 +253,37 @@ fn read_loop(
     })?;
     let ring = builder.build()?;
     let budget = ByteBudget::new(opts.bytes_in_flight);
-    let hand_over = || {
+    let send_batch = || {
         let full = std::mem::take(&mut *batch.borrow_mut());
         hand_over(full, &tx, &budget, stop, stats)
     };
-    while !stop.load(Ordering::Relaxed) {
-        // poll() only drains rings that signalled a wake-up; records written with
-        // BPF_RB_NO_WAKEUP are collected by the consume() that follows. Either stops early when
-        // the batch is full; the batch is handed over and reading goes on where it stopped.
-        let mut full = read_step(|| ring.poll_raw(opts.poll_timeout))?;
+    // Reads what the ring holds, a batch at a time, handing each over: false once the pipeline
+    // is gone.
+    let drain = || -> Result<bool, libbpf_rs::Error> {
         loop {
-            if !full {
-                full = read_step(|| ring.consume_raw())?;
-            }
-            if !hand_over() {
-                return Ok(());
+            let full = read_step(|| ring.consume_raw())?;
+            if !send_batch() {
+                return Ok(false);
             }
             if !full {
-                break;
+                return Ok(true);
             }
-            full = false;
         }
-    }
-    // Hand over what is still in the ring so a clean stop loses nothing already recorded.
-    loop {
-        let full = read_step(|| ring.consume_raw())?;
-        if !hand_over() || !full {
+    };
+    while !stop.load(Ordering::Relaxed) {
+        // poll() only drains rings that signalled a wake-up, and stops early when the batch is
+        // full; records written with BPF_RB_NO_WAKEUP, and the rest of a full read, are
+        // collected by the consume()s that follow.
+        if read_step(|| ring.poll_raw(opts.poll_timeout))? && !send_batch() {
+            return Ok(());
+        }
+        if !drain()? {
             return Ok(());
         }
     }
+    // Hand over what is still in the ring so a clean stop loses nothing already recorded.
+    drain()?;
+    Ok(())
 }
 
 /// Runs one libbpf read (`poll_raw`/`consume_raw`) again while a signal interrupts it (a
