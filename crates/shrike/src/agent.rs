@@ -19,7 +19,7 @@ use std::sync::mpsc::Receiver;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use anyhow::{bail, Result};
+use anyhow::{bail, Context, Result};
 use shrike_bpf::capability::Status;
 use shrike_bpf::file::WatchSet;
 use shrike_bpf::{Batch, Reader, Sensors};
@@ -37,12 +37,14 @@ use crate::workload::scope::ScopeKeeper;
 
 mod config;
 mod drain;
+mod exit_watch;
 mod losses;
 mod reload;
 mod start;
 mod tick;
 
 pub use config::{default_keep_env, sensor_options, validate_sizes, RunConfig};
+use exit_watch::ExitWatch;
 use losses::LossWatch;
 
 /// How long the outputs get at exit to deliver what they still hold.
@@ -61,6 +63,8 @@ pub fn run<W: Write + Send + 'static>(
     out: W,
     shutdown: Shutdown,
 ) -> Result<()> {
+    // From the first stop request on, the agent is gone within EXIT_LIMIT.
+    let exit_watch = ExitWatch::start(&shutdown).context("starting the exit watch thread")?;
     let mut agent = Agent::start(config, out)?;
     // The error a tick stopped on: the drain still runs (the sensors are detached, the run
     // directory released) and then returns it.
@@ -71,7 +75,8 @@ pub fn run<W: Write + Send + 'static>(
             break;
         }
     }
-    agent.drain(&shutdown, stopped_by)
+    exit_watch.arm();
+    agent.drain(&shutdown, &exit_watch, stopped_by)
 }
 
 /// A running agent: what [`Agent::start`] loaded and started, and what the ticks keep between

@@ -27,6 +27,9 @@ use serde_json::Value;
 /// Events may be slow to come out on a busy machine or under qemu.
 const EVENT_WAIT: Duration = Duration::from_secs(30);
 
+/// How long one attempt's child may run (each is a python start and one system call).
+const ATTEMPT_LIMIT: Duration = Duration::from_secs(60);
+
 struct Setup {
     dir: PathBuf,
     policy: PathBuf,
@@ -105,13 +108,31 @@ fn attempt_via(program: &[&str], body: &str) -> Outcome {
     );
     let mut args: Vec<&str> = program.to_vec();
     args.extend([PYTHON, "-c", &script]);
-    let out = Command::new(args[0])
+    let mut child = Command::new(args[0])
         .args(&args[1..])
         .stdin(Stdio::null())
-        .output()
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
         .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
-    if out.status.signal() == Some(libc::SIGKILL) {
+    // Read on threads, so a child that never ends is seen by the bounded wait.
+    let read = |mut pipe: Box<dyn std::io::Read + Send>| {
+        std::thread::spawn(move || {
+            let mut text = Vec::new();
+            let _ = pipe.read_to_end(&mut text);
+            String::from_utf8_lossy(&text).to_string()
+        })
+    };
+    let stdout = read(Box::new(child.stdout.take().unwrap()));
+    let stderr = read(Box::new(child.stderr.take().unwrap()));
+    let status = hang::wait_bounded(&mut child, ATTEMPT_LIMIT).unwrap_or_else(|picture| {
+        panic!(
+            "{program:?} running python did not end within {ATTEMPT_LIMIT:?} (killed):\n{picture}"
+        )
+    });
+    let stdout = stdout.join().unwrap();
+    let stderr = stderr.join().unwrap();
+    if status.signal() == Some(libc::SIGKILL) {
         return Outcome::Killed(stdout);
     }
     let last = stdout.lines().last().unwrap_or_default().to_string();
@@ -122,11 +143,7 @@ fn attempt_via(program: &[&str], body: &str) -> Outcome {
     match last.split_whitespace().collect::<Vec<_>>()[..] {
         ["ok"] => Outcome::Done(before),
         ["errno", n] => Outcome::Failed(n.parse().unwrap(), before),
-        _ => panic!(
-            "unexpected child output {stdout:?} (status {:?}, stderr {})",
-            out.status,
-            String::from_utf8_lossy(&out.stderr)
-        ),
+        _ => panic!("unexpected child output {stdout:?} (status {status:?}, stderr {stderr})"),
     }
 }
 

@@ -3,7 +3,8 @@
 //! [`FINISH_STALL`] at most, a second signal stops the wait); the API and the metrics stop;
 //! the last loss report; the outputs get their grace; the final counters are logged; dropping
 //! the sensors detaches every program (unless `--keep-enforcing` pinned them) and what shrike
-//! mounted under its run directory is released.
+//! mounted under its run directory is released. Each step is recorded for the exit watch
+//! ([`super::exit_watch`]), which names the one that was stuck if the stop outlives its limit.
 
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
@@ -12,6 +13,7 @@ use anyhow::{Context, Result};
 use shrike_event::Lost;
 use tracing::{info, warn};
 
+use super::exit_watch::{ExitWatch, Step};
 use super::tick::write_shaped;
 use super::{Agent, OUTPUTS_GRACE};
 use crate::output::{FINISH_MAX, FINISH_STALL};
@@ -21,8 +23,14 @@ impl Agent<'_> {
     /// Drains and stops the agent after the ticks ended, on `shutdown` or `--duration` or on
     /// the error `stopped_by` (then nothing more is written, and that error is returned once
     /// the sensors are unloaded).
-    pub(super) fn drain(mut self, shutdown: &Shutdown, stopped_by: Result<()>) -> Result<()> {
+    pub(super) fn drain(
+        mut self,
+        shutdown: &Shutdown,
+        watch: &ExitWatch,
+        stopped_by: Result<()>,
+    ) -> Result<()> {
         let mut result = stopped_by;
+        watch.enter(Step::DrainingRing);
         // Drain: ask the reader to stop; it hands over what the ring still holds and closes the
         // channel. Keep receiving until then (it may be waiting for room), writing while we can.
         self.reader.request_stop();
@@ -56,9 +64,12 @@ impl Agent<'_> {
             );
         }
         // Ends the API's streams (`shutdown`) and removes its socket; stops the metrics endpoint.
+        watch.enter(Step::StoppingObservers);
         drop(self.observer);
         let reader_stats = self.reader.stats.clone();
+        watch.enter(Step::JoiningReader);
         let reader_result = self.reader.join();
+        watch.enter(Step::FinishingOutputs);
         let counters = self.sensors.counters().unwrap_or_default();
         // The last loss report, if the output takes it; then a short wait for the output to
         // write what it holds (a blocked output does not hold up the exit).
@@ -119,7 +130,9 @@ impl Agent<'_> {
             }
             None => info!("detaching all programs"),
         }
+        watch.enter(Step::Detaching);
         drop(self.sensors);
+        watch.enter(Step::ReleasingMounts);
         // What shrike mounted under its run directory is not needed once the sensors are gone
         // (a cgroup program stays attached to its cgroup without the mount).
         match shrike_bpf::mounts::release_run_dir() {

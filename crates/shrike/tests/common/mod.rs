@@ -9,9 +9,10 @@
 #![allow(dead_code)]
 
 pub mod bpf_lsm;
+pub mod hang;
 
 use std::io::{BufRead, BufReader};
-use std::os::unix::process::CommandExt;
+use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::process::{Child, Command, Stdio};
 use std::sync::{mpsc, Arc, Condvar, Mutex, OnceLock};
 use std::time::{Duration, Instant};
@@ -170,6 +171,7 @@ impl Agent {
 
     /// Collects a spawned agent's output and waits until it says it is ready.
     fn watch(mut child: Child, gate: Option<Gate>) -> Agent {
+        hang::watchdog();
         let shared: Arc<(Mutex<Shared>, Condvar)> = Arc::default();
         let stdout = child.stdout.take().unwrap();
         let stderr = child.stderr.take().unwrap();
@@ -328,11 +330,32 @@ impl Agent {
     fn terminate(&mut self) -> (std::process::ExitStatus, String) {
         // SAFETY: kill with a pid we spawned and still own; no memory is involved.
         unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
-        let status = self.child.wait().expect("waiting for shrike");
+        let status = match hang::wait_bounded(&mut self.child, AGENT_EXIT) {
+            Ok(status) => status,
+            Err(picture) => {
+                let why = format!(
+                    "shrike did not exit within {AGENT_EXIT:?} of SIGTERM (killed); where it was:\n{picture}agent stderr:\n{}",
+                    self.stderr()
+                );
+                if std::thread::panicking() {
+                    eprintln!("{why}");
+                    return (
+                        std::process::ExitStatus::from_raw(libc::SIGKILL),
+                        self.stderr(),
+                    );
+                }
+                panic!("{why}");
+            }
+        };
         self.wait_until(Duration::from_secs(5), |s| s.exited);
         (status, self.stderr())
     }
 }
+
+/// How long the agent may take to exit after SIGTERM: longer than its own limit (it gives up
+/// on a blocked output after a minute and exits on its own when its shutdown is stuck for
+/// two), so a stuck agent explains itself on stderr before the harness kills it.
+const AGENT_EXIT: Duration = Duration::from_secs(180);
 
 impl Drop for Agent {
     fn drop(&mut self) {

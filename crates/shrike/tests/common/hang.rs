@@ -1,0 +1,138 @@
+//! Hangs become failures that say where things stood.
+//!
+//! A test that waits on a process with no deadline turns one stuck process into a CI run that
+//! only ends at its global timeout, with nothing printed about what was stuck. The harness
+//! bounds its waits instead ([`wait_bounded`]), and every test binary that starts an agent also
+//! starts a [`watchdog`] that, if the binary is still running after [`WATCHDOG`], prints every
+//! process the test started — state, the kernel function it sleeps in, each thread's kernel
+//! stack — and aborts the binary so the suite fails at once with that picture.
+
+use std::fmt::Write as _;
+use std::process::{Child, ExitStatus};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+/// How long one test binary may run before the watchdog fires (`SHRIKE_TEST_WATCHDOG_SECS`
+/// overrides). The slowest binary takes about 4 minutes on a busy machine and 3 under qemu.
+pub const WATCHDOG: Duration = Duration::from_secs(20 * 60);
+
+/// Starts the watchdog of this test binary, once.
+pub fn watchdog() {
+    static STARTED: OnceLock<()> = OnceLock::new();
+    STARTED.get_or_init(|| {
+        let limit = std::env::var("SHRIKE_TEST_WATCHDOG_SECS")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .map(Duration::from_secs)
+            .unwrap_or(WATCHDOG);
+        std::thread::Builder::new()
+            .name("test-watchdog".into())
+            .spawn(move || {
+                std::thread::sleep(limit);
+                eprintln!(
+                    "\ntest watchdog: this test binary has run for {limit:?}; it and what it started:\n{}{}",
+                    describe(std::process::id()),
+                    describe_descendants(std::process::id())
+                );
+                std::process::abort();
+            })
+            .expect("spawning the test watchdog");
+    });
+}
+
+/// Waits for `child` until `limit`; then describes it and its descendants, kills them and
+/// returns the description as the error.
+pub fn wait_bounded(child: &mut Child, limit: Duration) -> Result<ExitStatus, String> {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(status) = child.try_wait().expect("waiting for a child") {
+            return Ok(status);
+        }
+        if Instant::now() >= deadline {
+            let pid = child.id();
+            let picture = format!("{}{}", describe(pid), describe_descendants(pid));
+            kill_tree(pid);
+            let _ = child.wait();
+            return Err(picture);
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Every descendant of `root`, described (not `root` itself).
+pub fn describe_descendants(root: u32) -> String {
+    descendants(root).into_iter().map(describe).collect()
+}
+
+/// One process: its command line, and for each thread its state, wait channel and kernel
+/// stack (readable by root).
+pub fn describe(pid: u32) -> String {
+    let read = |p: String| std::fs::read_to_string(p).unwrap_or_default();
+    let cmdline = read(format!("/proc/{pid}/cmdline")).replace('\0', " ");
+    let mut out = format!("== pid {pid}: {}\n", cmdline.trim_end());
+    let tasks = std::fs::read_dir(format!("/proc/{pid}/task"))
+        .map(|d| d.flatten().map(|e| e.file_name()).collect::<Vec<_>>())
+        .unwrap_or_default();
+    for tid in tasks {
+        let tid = tid.to_string_lossy();
+        let base = format!("/proc/{pid}/task/{tid}");
+        let comm = read(format!("{base}/comm"));
+        let state = read(format!("{base}/stat"))
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().next().map(str::to_string))
+            .unwrap_or_default();
+        let wchan = read(format!("{base}/wchan"));
+        let _ = writeln!(
+            out,
+            "   thread {tid} ({}) state {state} wchan {wchan}",
+            comm.trim()
+        );
+        for frame in read(format!("{base}/stack")).lines() {
+            let _ = writeln!(out, "      {frame}");
+        }
+    }
+    out
+}
+
+/// The processes below `root`, parents before children.
+fn descendants(root: u32) -> Vec<u32> {
+    let parents: Vec<(u32, u32)> = std::fs::read_dir("/proc")
+        .map(|d| d.flatten().collect::<Vec<_>>())
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter_map(|pid| {
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+            let ppid = stat
+                .rsplit_once(')')?
+                .1
+                .split_whitespace()
+                .nth(1)?
+                .parse()
+                .ok()?;
+            Some((pid, ppid))
+        })
+        .collect();
+    let mut found = vec![root];
+    let mut i = 0;
+    while i < found.len() {
+        let parent = found[i];
+        found.extend(
+            parents
+                .iter()
+                .filter(|(_, ppid)| *ppid == parent)
+                .map(|(pid, _)| *pid),
+        );
+        i += 1;
+    }
+    found.remove(0);
+    found
+}
+
+/// SIGKILLs `root` and every descendant.
+fn kill_tree(root: u32) {
+    for pid in descendants(root).into_iter().rev().chain([root]) {
+        // SAFETY: kill takes no memory; a pid that has gone meanwhile gets ESRCH.
+        unsafe { libc::kill(pid as i32, libc::SIGKILL) };
+    }
+}
