@@ -14,6 +14,7 @@
 //! gone would keep their ids (in memory and in the kernel sets) forever. It holds the live
 //! containers the runtimes described, no more.
 
+use std::collections::btree_map::Entry;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -123,12 +124,10 @@ impl ScopeKeeper {
         let mut state = self.lock();
         let mut dropped = 0;
         for (cgroup, dir) in gone {
-            // Described again meanwhile (a new directory with the same id): keep it.
-            if state.containers.get(&cgroup).is_none_or(|k| k.dir != dir) {
-                continue;
-            }
-            let Some(known) = state.containers.remove(&cgroup) else {
-                continue;
+            // Gone meanwhile, or described again (a new directory with the same id): keep it.
+            let known = match state.containers.entry(cgroup) {
+                Entry::Occupied(entry) if entry.get().dir == dir => entry.remove(),
+                _ => continue,
             };
             dropped += 1;
             let identity = &known.identity;
