@@ -37,6 +37,7 @@ import bench  # noqa: E402  (the suite's build, process and machine helpers)
 
 RESULTS = os.path.join(bench.BENCH, "results")
 SAMPLE_S = 10
+EXIT_WAIT_S = 180
 
 # The two policies the reloads alternate between: the same rule, its description changed, so
 # every reload compiles, re-arms and swaps for real without changing what is watched.
@@ -267,7 +268,9 @@ def soak(args, seconds, tmp):
             f"  - type: webhook\n    url: http://127.0.0.1:{hook.port}/events\n"
             "    batch: {max_events: 2000, max_delay_ms: 200}\n"
         )
-    argv = [bench.SHRIKE, "run", "--watch", watched + "/", "--config", config, "--policy", policy]
+    argv = [bench.SHRIKE, "run", "--watch", watched + "/", "--config", config, "--policy", policy,
+            # Each heap trim's time and what it freed, for the report.
+            "--log-level", "info,shrike::agent::heap=debug"]
     bench.log(f"soak: {' '.join(argv)} for {args.minutes:g} min at {args.rate} events/s")
     agent = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     stderr_lines = []
@@ -307,11 +310,16 @@ def soak(args, seconds, tmp):
     settle([stdout_count, hook_count])
     final = proc_sample(agent.pid)
     agent.send_signal(signal.SIGTERM)
+    stop_sent = time.monotonic()
+    # Longer than the agent's own bound (it exits within two minutes of a stop request, and
+    # says which step was stuck if it had to cut one short).
     try:
-        rc = agent.wait(60)
+        rc = agent.wait(EXIT_WAIT_S)
+        exit_text = f"code {rc}, {time.monotonic() - stop_sent:.1f} s after SIGTERM"
     except subprocess.TimeoutExpired:
         agent.kill()
-        rc = "killed after 60 s"
+        rc = None
+        exit_text = f"killed {EXIT_WAIT_S} s after SIGTERM"
     out.thread.join(30)
     hook.close()
     reloaded = sum(1 for l in stderr_lines if re.search(r"policy reloaded|reload", l, re.I))
@@ -330,8 +338,9 @@ def soak(args, seconds, tmp):
         "rss_growth_pct": growth(samples),
         "stdout": stdout_count.snapshot(),
         "webhook": hook_count.snapshot(),
-        "exit": rc,
-        "stderr_tail": stderr_lines[-15:],
+        "exit": exit_text,
+        "heap_trims": trims(stderr_lines),
+        "stderr_tail": [l for l in stderr_lines if "heap trimmed" not in l][-15:],
     }
     for name in ("stdout", "webhook"):
         c = report[name]
@@ -340,6 +349,17 @@ def soak(args, seconds, tmp):
     write(report)
     ok = rc == 0 and report["stdout"]["covered"] and report["webhook"]["covered"]
     return 0 if ok else 1
+
+
+def trims(stderr_lines):
+    """The agent's heap trims (debug lines): how many, their time, what they freed."""
+    found = [(int(m.group(1)), int(m.group(2))) for l in stderr_lines
+             if (m := re.search(r"heap trimmed micros=(\d+) freed_kib=(\d+)", l))]
+    if not found:
+        return None
+    micros = sorted(m for m, _ in found)
+    return {"count": len(found), "micros_median": micros[len(micros) // 2], "micros_max": micros[-1],
+            "freed_mib_total": round(sum(k for _, k in found) / 1024, 1)}
 
 
 def write(report):
@@ -365,6 +385,9 @@ def write(report):
         f"| open fds min–max | {min(x['fds'] for x in s)}–{max(x['fds'] for x in s)} |" if s else "| fds | — |",
         f"| threads min–max | {min(x['threads'] for x in s)}–{max(x['threads'] for x in s)} |" if s else "| threads | — |",
         f"| agent CPU | {cpu:.0f} s ({100 * cpu / max(g['seconds'], 1):.0f} % of one core) |",
+        f"| RSS min–max after the first tenth | {min(x['rss_mb'] for x in s[len(s) // 10:])}–{max(x['rss_mb'] for x in s[len(s) // 10:])} MiB |" if s else "| RSS | — |",
+        f"| heap trims (every 10 s) | {t['count']}, median {t['micros_median']} µs, max {t['micros_max']} µs, {t['freed_mib_total']} MiB returned |"
+        if (t := report.get("heap_trims")) else "| heap trims | none logged |",
         f"| exit | {report['exit']} |",
         "",
         "| output | driver events delivered | missing | reported lost | every event delivered or counted |",

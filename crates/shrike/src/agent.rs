@@ -38,6 +38,7 @@ use crate::workload::scope::ScopeKeeper;
 mod config;
 mod drain;
 mod exit_watch;
+mod heap;
 mod losses;
 mod reload;
 mod start;
@@ -45,6 +46,7 @@ mod tick;
 
 pub use config::{default_keep_env, sensor_options, validate_sizes, RunConfig};
 use exit_watch::ExitWatch;
+use heap::HeapTrim;
 use losses::LossWatch;
 
 /// How long the outputs get at exit to deliver what they still hold.
@@ -117,6 +119,8 @@ struct Agent<'a> {
     output_blocked_logged: bool,
     /// What was lost (kernel, outputs), and what of it was logged and reported.
     losses: LossWatch,
+    /// When free heap memory is next returned to the system.
+    heap: HeapTrim,
 }
 
 impl Agent<'_> {

@@ -18,8 +18,8 @@ use shrike_proctree::ProcessTree;
 use shrike_rules::text::render_diagnostics;
 use tracing::{info, warn};
 
-use super::LossWatch;
 use super::{check_capabilities, enabled_rules, node_name, sensor_options, Agent, RunConfig};
+use super::{HeapTrim, LossWatch};
 use crate::cgroups::CgroupResolver;
 use crate::clock::BootClock;
 use crate::detect::Detector;
@@ -164,6 +164,7 @@ impl<'a> Agent<'a> {
             output_blocked_since: None,
             output_blocked_logged: false,
             losses,
+            heap: HeapTrim::new(),
         })
     }
 }

@@ -1,8 +1,9 @@
 //! One turn of the running agent ([`Agent::tick`]): take a batch from the reader when the
 //! output has room (else wait briefly, leaving it in the reader's channel and the ring buffer),
 //! run it through the pipeline, the rules and the shaper to the outputs; write what the shaper
-//! has due; apply a policy reload when one is due; answer the local API; check for loss. A turn
-//! waits at most 200 ms for a batch, so shutdown is seen well within a second.
+//! has due; apply a policy reload when one is due; answer the local API; return free heap
+//! memory when due; check for loss. A turn waits at most 200 ms for a batch, so shutdown is seen
+//! well within a second.
 
 use std::sync::atomic::Ordering;
 use std::sync::mpsc::RecvTimeoutError;
@@ -49,6 +50,7 @@ impl Agent<'_> {
             stats: &self.observer.stats,
             sensors: &self.sensors,
         });
+        self.heap.tick();
         self.check_losses()
     }
 

@@ -1,0 +1,65 @@
+//! Freed memory goes back to the system. The pipeline's working set swings with the event rate
+//! (a reader starved of CPU hands over a ring buffer's worth at once, a blocked output queues
+//! its bound, a reload builds a second policy), and glibc's allocator keeps what was freed in
+//! its arenas for reuse: after a burst the agent's RSS stays near the burst's peak, and over a
+//! long run it wanders with the bursts instead of following what is live. Every
+//! [`TRIM_EVERY`] the running agent asks the allocator to return its free pages
+//! (`malloc_trim`); each trim is logged at debug level with its time and what it freed
+//! (`--log-level info,shrike::agent::heap=debug`).
+
+use std::time::{Duration, Instant};
+
+use tracing::debug;
+
+/// How often free heap memory is returned.
+pub const TRIM_EVERY: Duration = Duration::from_secs(10);
+
+/// When the heap is next trimmed.
+pub(super) struct HeapTrim {
+    next: Instant,
+}
+
+impl HeapTrim {
+    pub(super) fn new() -> Self {
+        HeapTrim {
+            next: Instant::now() + TRIM_EVERY,
+        }
+    }
+
+    /// Trims the heap when it is due.
+    pub(super) fn tick(&mut self) {
+        let now = Instant::now();
+        if now >= self.next {
+            let before = resident_kib();
+            trim();
+            let took = now.elapsed();
+            debug!(
+                micros = took.as_micros() as u64,
+                freed_kib = before.saturating_sub(resident_kib()),
+                "heap trimmed"
+            );
+            self.next = Instant::now() + TRIM_EVERY;
+        }
+    }
+}
+
+/// Returns the allocator's free memory to the system, where the allocator is glibc's.
+fn trim() {
+    #[cfg(target_env = "gnu")]
+    // SAFETY: malloc_trim only releases memory the allocator holds free; it takes no pointers
+    // and is safe to call from any thread at any time.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
+
+/// This process's resident memory, in KiB (0 when /proc cannot say).
+fn resident_kib() -> u64 {
+    let pages = std::fs::read_to_string("/proc/self/statm")
+        .ok()
+        .and_then(|s| s.split_whitespace().nth(1)?.parse::<u64>().ok())
+        .unwrap_or(0);
+    // SAFETY: sysconf takes no pointers.
+    let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) }.max(0) as u64;
+    pages * page / 1024
+}
