@@ -3,14 +3,15 @@
 //! policy — in audit mode the same workload raises no `would_deny` and each deviation (an
 //! unexpected exec, connect, file write) exactly its own; in enforce mode the exec is killed
 //! (SIGKILL here, EPERM under BPF LSM), the connect refused with EPERM, the write (checked in
-//! user space) reported as `alerted`.
+//! user space) reported as `alerted`. The same for a binary scope (`learn --binary`): a copy of
+//! the interpreter and everything below it, wherever it runs.
 
 mod common;
 
 use std::io::{BufRead, BufReader};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -121,14 +122,13 @@ fn free_port() -> u16 {
     }
 }
 
-/// `shrike learn --cgroup` around one run of the workload; the policy it wrote.
-fn learn(cg: &Cgroup, dir: &Path, port: u16) -> String {
-    let out = dir.join("learned.yaml");
+/// Starts `shrike learn ARGS -o OUT` and waits until it is ready; its stderr is collected.
+fn spawn_learn(args: &[&str], out: &Path) -> (Child, Arc<Mutex<String>>) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_shrike"))
-        .args(["learn", "--cgroup"])
-        .arg(&cg.dir)
+        .arg("learn")
+        .args(args)
         .arg("-o")
-        .arg(&out)
+        .arg(out)
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
@@ -153,6 +153,13 @@ fn learn(cg: &Cgroup, dir: &Path, port: u16) -> String {
         );
         std::thread::sleep(Duration::from_millis(100));
     }
+    (child, stderr)
+}
+
+/// `shrike learn --cgroup` around one run of the workload; the policy it wrote.
+fn learn(cg: &Cgroup, dir: &Path, port: u16) -> String {
+    let out = dir.join("learned.yaml");
+    let (mut child, stderr) = spawn_learn(&["--cgroup", cg.dir.to_str().unwrap()], &out);
     let (result, _) = workload(cg, dir, port, "none");
     assert_eq!(result["client"], 0, "{result}");
     std::thread::sleep(Duration::from_millis(1500));
@@ -314,6 +321,155 @@ fn a_learned_policy_passes_its_workload_and_catches_each_deviation() {
         "a file write is checked in user space: not stopped"
     );
     assert_eq!(alerts, pair("LEARN-WRITE", "alerted"));
+    drop(agent);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// `shrike learn --binary`: the workload is whatever a copy of the interpreter runs, and every
+/// process below it, wherever it runs (no cgroup). Learned once; in audit mode the same workload
+/// raises nothing and each deviation exactly its own rule — the one for the binary itself or for
+/// its descendants — while the same deviations by the stock interpreter raise nothing; in
+/// enforce mode the kernel stops the exec below the binary and the binary's own connect.
+#[test]
+fn a_binary_scope_is_learned_and_enforced_on_that_binary_and_its_descendants() {
+    if !require_root("a_binary_scope_is_learned_and_enforced_on_that_binary_and_its_descendants") {
+        return;
+    }
+    let dir = std::env::temp_dir().join(marker("learn-binary"));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("workload.py"), WORKLOAD).unwrap();
+    let service = dir.join("svc-python");
+    std::fs::copy(python_binary(), &service).unwrap();
+    let service = service.to_str().unwrap().to_string();
+    let port = free_port();
+    let run = |interpreter: &str, deviation: &str| -> (Value, u32) {
+        let out = Command::new(interpreter)
+            .arg(dir.join("workload.py"))
+            .args([&port.to_string(), dir.to_str().unwrap(), deviation])
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let pid = out.id();
+        let out = out.wait_with_output().unwrap();
+        assert!(out.status.success(), "workload {deviation}: {out:?}");
+        let text = String::from_utf8_lossy(&out.stdout);
+        (serde_json::from_str(text.trim()).unwrap(), pid)
+    };
+
+    // Learn around one run of the workload under the copy.
+    let file = dir.join("learned.yaml");
+    let (mut learner, stderr) = spawn_learn(&["--binary", &service], &file);
+    let (result, _) = run(&service, "none");
+    assert_eq!(result["client"], 0, "{result}");
+    std::thread::sleep(Duration::from_millis(1500));
+    // SAFETY: kill(2) with the pid of the child this test started.
+    unsafe { libc::kill(learner.id() as i32, libc::SIGINT) };
+    assert!(
+        learner.wait().unwrap().success(),
+        "{}",
+        stderr.lock().unwrap()
+    );
+    let policy = std::fs::read_to_string(&file).unwrap();
+    assert!(
+        policy.contains(&format!("process.binary = {service}"))
+            && policy.contains(&format!("ancestors.binary = {service}")),
+        "{policy}"
+    );
+    assert!(
+        policy.contains(&format!("    - {}  #", python_binary())),
+        "the client the service runs is a learned executable: {policy}"
+    );
+
+    // The LEARN-* alerts of the runs of `interpreter` (by pid: the run and what it started).
+    let alerts_of = |agent: &Agent, pid: u32| -> Vec<(String, String)> {
+        agent.wait_for(
+            &format!("the exit of workload pid {pid}"),
+            Duration::from_secs(30),
+            |e| kind_is(e, "process_exit") && e["process"]["pid"] == pid,
+        );
+        std::thread::sleep(Duration::from_millis(1000));
+        agent
+            .events(|e| {
+                !kind_is(e, "incident")
+                    && (e["process"]["pid"] == pid
+                        || e["ancestors"]
+                            .as_array()
+                            .is_some_and(|a| a.iter().any(|p| p["pid"] == pid)))
+            })
+            .iter()
+            .flat_map(|e| e["alerts"].as_array().cloned().unwrap_or_default())
+            .filter(|a| {
+                a["rule_id"]
+                    .as_str()
+                    .is_some_and(|id| id.starts_with("LEARN-"))
+            })
+            .map(|a| {
+                (
+                    a["rule_id"].as_str().unwrap().to_string(),
+                    a["outcome"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect()
+    };
+    let start = |mode: &str| {
+        std::fs::write(&file, policy.replace("mode: audit", mode)).unwrap();
+        Agent::start(&[
+            "--no-default-policy",
+            "--no-shaping",
+            "--policy",
+            file.to_str().unwrap(),
+        ])
+    };
+
+    // Audit mode.
+    let agent = start("mode: audit");
+    let (result, pid) = run(&service, "none");
+    assert_eq!(result["client"], 0);
+    assert_eq!(alerts_of(&agent, pid), [], "the learned workload itself");
+    let (result, pid) = run(&service, "exec");
+    assert_eq!(result["exec"], 0, "audit mode stops nothing");
+    assert_eq!(alerts_of(&agent, pid), pair("LEARN-EXEC", "would_deny"));
+    let (result, pid) = run(&service, "connect");
+    assert_eq!(result["connect"], libc::ECONNREFUSED, "{result}");
+    assert_eq!(
+        alerts_of(&agent, pid),
+        pair("LEARN-PORT-SELF", "would_deny")
+    );
+    let (result, pid) = run(&service, "write");
+    assert_eq!(result["write"], 0);
+    assert_eq!(alerts_of(&agent, pid), pair("LEARN-WRITE", "would_deny"));
+    // Outside the scope the same deviations are nobody's business.
+    for deviation in ["exec", "connect", "write"] {
+        let (_, pid) = run(PYTHON, deviation);
+        assert_eq!(
+            alerts_of(&agent, pid),
+            [],
+            "{deviation} by the stock interpreter"
+        );
+    }
+    drop(agent);
+
+    // Enforce mode: the kernel decides the exec below the binary and the binary's connect.
+    let agent = start("mode: enforce");
+    let (result, pid) = run(&service, "none");
+    assert_eq!(result["client"], 0, "the learned workload still works");
+    assert_eq!(alerts_of(&agent, pid), [], "the learned workload itself");
+    let (result, pid) = run(&service, "exec");
+    if bpf_lsm_expected() {
+        assert_eq!(result["exec"], format!("errno {}", libc::EPERM), "{result}");
+        assert_eq!(alerts_of(&agent, pid), pair("LEARN-EXEC", "denied"));
+    } else {
+        assert_eq!(result["exec"], -libc::SIGKILL, "{result}");
+        assert_eq!(alerts_of(&agent, pid), pair("LEARN-EXEC", "killed"));
+    }
+    let (result, pid) = run(&service, "connect");
+    assert_eq!(result["connect"], libc::EPERM, "{result}");
+    assert_eq!(alerts_of(&agent, pid), pair("LEARN-PORT-SELF", "denied"));
+    let (result, _) = run(PYTHON, "exec");
+    assert_eq!(
+        result["exec"], 0,
+        "the stock interpreter is not in the scope"
+    );
     drop(agent);
     std::fs::remove_dir_all(&dir).unwrap();
 }
