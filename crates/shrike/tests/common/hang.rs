@@ -8,6 +8,7 @@
 //! stack — and aborts the binary so the suite fails at once with that picture.
 
 use std::fmt::Write as _;
+use std::os::unix::process::ExitStatusExt;
 use std::process::{Child, ExitStatus};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
@@ -41,21 +42,29 @@ pub fn watchdog() {
 }
 
 /// Waits for `child` until `limit`; then describes it and its descendants, kills them and
-/// returns the description as the error.
+/// returns the description as the error. A child found stopped (a ptrace stop: the test
+/// itself may be its tracer, and then it is reported as a wait result) is treated the same
+/// at once: it would never end, and whoever reads its pipes would wait for ever.
 pub fn wait_bounded(child: &mut Child, limit: Duration) -> Result<ExitStatus, String> {
     let deadline = Instant::now() + limit;
+    let give_up = |child: &mut Child, why: String| {
+        let pid = child.id();
+        let picture = format!("{why}\n{}{}", describe(pid), describe_descendants(pid));
+        kill_tree(pid);
+        let _ = child.wait();
+        Err(picture)
+    };
     loop {
-        if let Some(status) = child.try_wait().expect("waiting for a child") {
-            return Ok(status);
+        match child.try_wait().expect("waiting for a child") {
+            Some(status) => match status.stopped_signal() {
+                Some(signal) => return give_up(child, format!("stopped by signal {signal}")),
+                None => return Ok(status),
+            },
+            None if Instant::now() >= deadline => {
+                return give_up(child, format!("still running after {limit:?}"))
+            }
+            None => std::thread::sleep(Duration::from_millis(20)),
         }
-        if Instant::now() >= deadline {
-            let pid = child.id();
-            let picture = format!("{}{}", describe(pid), describe_descendants(pid));
-            kill_tree(pid);
-            let _ = child.wait();
-            return Err(picture);
-        }
-        std::thread::sleep(Duration::from_millis(20));
     }
 }
 
