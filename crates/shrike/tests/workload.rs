@@ -664,11 +664,14 @@ fn containerd_pod_events_carry_container_and_pod_identity() {
         return;
     }
     let dir = TempDir::new("containerd");
+    let api = dir.path("api.sock");
     let mut agent = None;
     let pod = start_pod(&dir, |ctrd| {
         agent = Some(Agent::start(&[
             "--container-runtime",
             &format!("containerd={}", ctrd.socket.display()),
+            "--api-socket",
+            api.to_str().unwrap(),
         ]));
     });
     let agent = agent.expect("agent started");
@@ -682,6 +685,43 @@ fn containerd_pod_events_carry_container_and_pod_identity() {
         &pod.container,
         &pod.k8s,
     );
+
+    // The local API follows a workload by pod: `namespace=` and a `pod=` glob give exactly the
+    // pod's events, and another pod name gives none of them.
+    let recent = |filter: &str| -> Vec<Value> {
+        let out = Command::new(env!("CARGO_BIN_EXE_shrike"))
+            .args([
+                "events",
+                "--limit",
+                "100000",
+                "--filter",
+                filter,
+                "--api-socket",
+            ])
+            .arg(&api)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "events --filter {filter}: {out:?}");
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    };
+    let (namespace, pod_name) = (
+        pod.k8s["namespace"].as_str().unwrap(),
+        pod.k8s["pod"].as_str().unwrap(),
+    );
+    let prefix = &pod_name[..pod_name.len() - 2];
+    let of_pod = recent(&format!("namespace={namespace},pod={prefix}*"));
+    assert!(
+        of_pod.iter().any(|e| kind_is(e, "process_exec")),
+        "the pod's events through the API: {of_pod:?}"
+    );
+    for e in &of_pod {
+        assert_eq!(&e["k8s"], &pod.k8s, "{e}");
+    }
+    let other = recent(&format!("namespace={namespace},pod=not-{pod_name}"));
+    assert!(other.is_empty(), "{other:?}");
 }
 
 /// Creates a pod sandbox through the CRI as kubelet does (name, namespace, uid, labels; the pod
