@@ -173,9 +173,14 @@ fn learn(cg: &Cgroup, dir: &Path, port: u16) -> String {
 
 /// The `LEARN-*` alerts raised by the cgroup's processes so far: (rule id, outcome).
 fn learned_alerts(agent: &Agent, cg: &Cgroup) -> Vec<(String, String)> {
-    agent
-        .events(|e| e["process"]["cgroup_id"] == cg.id && !kind_is(e, "incident"))
+    learn_alerts(&agent.events(|e| e["process"]["cgroup_id"] == cg.id))
+}
+
+/// The `LEARN-*` alerts on `events` (incident summaries aside): (rule id, outcome).
+fn learn_alerts(events: &[Value]) -> Vec<(String, String)> {
+    events
         .iter()
+        .filter(|e| !kind_is(e, "incident"))
         .flat_map(|e| e["alerts"].as_array().cloned().unwrap_or_default())
         .filter(|a| {
             a["rule_id"]
@@ -388,28 +393,12 @@ fn a_binary_scope_is_learned_and_enforced_on_that_binary_and_its_descendants() {
             |e| kind_is(e, "process_exit") && e["process"]["pid"] == pid,
         );
         std::thread::sleep(Duration::from_millis(1000));
-        agent
-            .events(|e| {
-                !kind_is(e, "incident")
-                    && (e["process"]["pid"] == pid
-                        || e["ancestors"]
-                            .as_array()
-                            .is_some_and(|a| a.iter().any(|p| p["pid"] == pid)))
-            })
-            .iter()
-            .flat_map(|e| e["alerts"].as_array().cloned().unwrap_or_default())
-            .filter(|a| {
-                a["rule_id"]
-                    .as_str()
-                    .is_some_and(|id| id.starts_with("LEARN-"))
-            })
-            .map(|a| {
-                (
-                    a["rule_id"].as_str().unwrap().to_string(),
-                    a["outcome"].as_str().unwrap().to_string(),
-                )
-            })
-            .collect()
+        learn_alerts(&agent.events(|e| {
+            e["process"]["pid"] == pid
+                || e["ancestors"]
+                    .as_array()
+                    .is_some_and(|a| a.iter().any(|p| p["pid"] == pid))
+        }))
     };
     let start = |mode: &str| {
         std::fs::write(&file, policy.replace("mode: audit", mode)).unwrap();
