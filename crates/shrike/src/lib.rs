@@ -24,6 +24,7 @@ pub mod package_docs;
 pub mod pipeline;
 pub mod policy_cmd;
 pub mod policy_source;
+pub mod self_memory;
 pub mod selfprotect;
 pub mod shaping;
 pub mod shutdown;

@@ -58,15 +58,9 @@ fn trim() {
     }
 }
 
-/// This process's resident memory, in KiB (0 when /proc cannot say).
+/// This process's resident memory, in KiB.
 fn resident_kib() -> u64 {
-    let pages = std::fs::read_to_string("/proc/self/statm")
-        .ok()
-        .and_then(|s| s.split_whitespace().nth(1)?.parse::<u64>().ok())
-        .unwrap_or(0);
-    // SAFETY: sysconf takes no pointers.
-    let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) }.max(0) as u64;
-    pages * page / 1024
+    crate::self_memory::resident_bytes() / 1024
 }
 
 #[cfg(all(test, target_env = "gnu"))]

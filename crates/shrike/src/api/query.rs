@@ -100,12 +100,7 @@ fn status(view: &View<'_>) -> Value {
         .into_iter()
         .map(|(rule, severity, count)| json!({"rule": rule, "severity": severity, "count": count}))
         .collect();
-    let rss = std::fs::read_to_string("/proc/self/statm")
-        .ok()
-        .and_then(|s| s.split(' ').nth(1).and_then(|v| v.parse::<u64>().ok()))
-        .unwrap_or(0)
-        // SAFETY: sysconf has no preconditions.
-        * unsafe { libc::sysconf(libc::_SC_PAGESIZE) }.max(0) as u64;
+    let rss = crate::self_memory::resident_bytes();
     json!({
         "version": env!("CARGO_PKG_VERSION"),
         "protocol": PROTOCOL_VERSION,

@@ -516,20 +516,18 @@ fn register_kernel(registry: &Registry, stats: &Arc<AgentStats>, sources: Source
 /// The standard `process_*` families (as Prometheus client libraries export them).
 fn register_process(registry: &Registry) {
     // SAFETY: sysconf has no preconditions.
-    let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) }.max(1) as f64;
-    // SAFETY: as above.
     let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
     registry.single(
         "process_resident_memory_bytes",
         "Resident memory of the agent (/proc/self/statm).",
         Kind::Gauge,
-        move || statm(1) * page,
+        || crate::self_memory::resident_bytes() as f64,
     );
     registry.single(
         "process_virtual_memory_bytes",
         "Virtual memory of the agent (/proc/self/statm).",
         Kind::Gauge,
-        move || statm(0) * page,
+        || crate::self_memory::virtual_bytes() as f64,
     );
     registry.single(
         "process_cpu_seconds_total",
@@ -559,13 +557,6 @@ fn register_process(registry: &Registry) {
         Kind::Gauge,
         move || start,
     );
-}
-
-fn statm(field: usize) -> f64 {
-    std::fs::read_to_string("/proc/self/statm")
-        .ok()
-        .and_then(|s| s.split(' ').nth(field).and_then(|v| v.parse::<f64>().ok()))
-        .unwrap_or(0.0)
 }
 
 impl AgentStats {
