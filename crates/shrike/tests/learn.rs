@@ -99,11 +99,14 @@ fn workload(cg: &Cgroup, dir: &Path, port: u16, deviation: &str) -> (Value, u32)
         script.display(),
         dir.display()
     );
-    let child = Command::new("sh")
-        .args(["-c", &cmd])
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut sh = Command::new("sh");
+    sh.args(["-c", &cmd]);
+    run_workload(sh, deviation)
+}
+
+/// Runs `cmd` (the workload, or what starts it) and returns its JSON result and its pid.
+fn run_workload(mut cmd: Command, deviation: &str) -> (Value, u32) {
+    let child = cmd.stdout(Stdio::piped()).spawn().unwrap();
     let pid = child.id();
     let out = child.wait_with_output().unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
@@ -158,17 +161,25 @@ fn spawn_learn(args: &[&str], out: &Path) -> (Child, Arc<Mutex<String>>) {
 
 /// `shrike learn --cgroup` around one run of the workload; the policy it wrote.
 fn learn(cg: &Cgroup, dir: &Path, port: u16) -> String {
-    let out = dir.join("learned.yaml");
-    let (mut child, stderr) = spawn_learn(&["--cgroup", cg.dir.to_str().unwrap()], &out);
-    let (result, _) = workload(cg, dir, port, "none");
-    assert_eq!(result["client"], 0, "{result}");
+    let scope = ["--cgroup", cg.dir.to_str().unwrap()];
+    learn_around(&scope, &dir.join("learned.yaml"), || {
+        let (result, _) = workload(cg, dir, port, "none");
+        assert_eq!(result["client"], 0, "{result}");
+    })
+}
+
+/// `shrike learn ARGS -o OUT` around `run` (one run of the workload): started and ready
+/// before it, stopped with SIGINT after it; the policy it wrote.
+fn learn_around(args: &[&str], out: &Path, run: impl FnOnce()) -> String {
+    let (mut child, stderr) = spawn_learn(args, out);
+    run();
     std::thread::sleep(Duration::from_millis(1500));
     // SAFETY: kill(2) with the pid of the child this test started.
     unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
     let status = child.wait().unwrap();
     std::thread::sleep(Duration::from_millis(200));
     assert!(status.success(), "{}", stderr.lock().unwrap());
-    std::fs::read_to_string(&out).unwrap()
+    std::fs::read_to_string(out).unwrap()
 }
 
 /// The `LEARN-*` alerts raised by the cgroup's processes so far: (rule id, outcome).
@@ -348,33 +359,21 @@ fn a_binary_scope_is_learned_and_enforced_on_that_binary_and_its_descendants() {
     let service = service.to_str().unwrap().to_string();
     let port = free_port();
     let run = |interpreter: &str, deviation: &str| -> (Value, u32) {
-        let out = Command::new(interpreter)
-            .arg(dir.join("workload.py"))
-            .args([&port.to_string(), dir.to_str().unwrap(), deviation])
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let pid = out.id();
-        let out = out.wait_with_output().unwrap();
-        assert!(out.status.success(), "workload {deviation}: {out:?}");
-        let text = String::from_utf8_lossy(&out.stdout);
-        (serde_json::from_str(text.trim()).unwrap(), pid)
+        let mut cmd = Command::new(interpreter);
+        cmd.arg(dir.join("workload.py")).args([
+            &port.to_string(),
+            dir.to_str().unwrap(),
+            deviation,
+        ]);
+        run_workload(cmd, deviation)
     };
 
     // Learn around one run of the workload under the copy.
     let file = dir.join("learned.yaml");
-    let (mut learner, stderr) = spawn_learn(&["--binary", &service], &file);
-    let (result, _) = run(&service, "none");
-    assert_eq!(result["client"], 0, "{result}");
-    std::thread::sleep(Duration::from_millis(1500));
-    // SAFETY: kill(2) with the pid of the child this test started.
-    unsafe { libc::kill(learner.id() as i32, libc::SIGINT) };
-    assert!(
-        learner.wait().unwrap().success(),
-        "{}",
-        stderr.lock().unwrap()
-    );
-    let policy = std::fs::read_to_string(&file).unwrap();
+    let policy = learn_around(&["--binary", &service], &file, || {
+        let (result, _) = run(&service, "none");
+        assert_eq!(result["client"], 0, "{result}");
+    });
     assert!(
         policy.contains(&format!("process.binary = {service}"))
             && policy.contains(&format!("ancestors.binary = {service}")),

@@ -86,10 +86,7 @@ pub fn describe(pid: u32) -> String {
         let tid = tid.to_string_lossy();
         let base = format!("/proc/{pid}/task/{tid}");
         let comm = read(format!("{base}/comm"));
-        let state = read(format!("{base}/stat"))
-            .rsplit_once(')')
-            .and_then(|(_, rest)| rest.split_whitespace().next().map(str::to_string))
-            .unwrap_or_default();
+        let state = stat_field(&format!("{base}/stat"), 0).unwrap_or_default();
         let wchan = read(format!("{base}/wchan"));
         let _ = writeln!(
             out,
@@ -111,14 +108,7 @@ fn descendants(root: u32) -> Vec<u32> {
         .into_iter()
         .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
         .filter_map(|pid| {
-            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-            let ppid = stat
-                .rsplit_once(')')?
-                .1
-                .split_whitespace()
-                .nth(1)?
-                .parse()
-                .ok()?;
+            let ppid = stat_field(&format!("/proc/{pid}/stat"), 1)?.parse().ok()?;
             Some((pid, ppid))
         })
         .collect();
@@ -136,6 +126,14 @@ fn descendants(root: u32) -> Vec<u32> {
     }
     found.remove(0);
     found
+}
+
+/// Field `n` of a `stat` file counted from the one after the command name (which may hold
+/// spaces and parentheses): 0 is the state, 1 the parent's pid.
+fn stat_field(path: &str, n: usize) -> Option<String> {
+    let stat = std::fs::read_to_string(path).ok()?;
+    let (_, rest) = stat.rsplit_once(')')?;
+    rest.split_whitespace().nth(n).map(str::to_string)
 }
 
 /// SIGKILLs `root` and every descendant.
