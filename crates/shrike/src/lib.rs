@@ -2,6 +2,7 @@
 //! sinks, `doctor`, and the command line. The binary (`main.rs`) is a thin shell over this
 //! library so tests can run the agent with their own shutdown and output.
 
+pub mod accept;
 pub mod agent;
 pub mod api;
 pub mod cgroups;

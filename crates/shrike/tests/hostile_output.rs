@@ -65,7 +65,7 @@ fn acts_on_terminal(c: char) -> bool {
 fn hostile_exec_output(format: &str, m: &str) -> String {
     let mut agent = spawn_raw(&["--output", format]);
     let errs = stderr_lines(&mut agent);
-    wait_ready(&errs);
+    let mut log = wait_ready(&errs);
     let mut stdout = agent.stdout.take().unwrap();
     let reader = std::thread::spawn(move || {
         let mut all = Vec::new();
@@ -90,7 +90,15 @@ fn hostile_exec_output(format: &str, m: &str) -> String {
     std::thread::sleep(Duration::from_secs(2));
     terminate(&mut agent);
     let status = agent.wait().unwrap();
-    assert!(status.success(), "{status:?}");
+    // The rest of its log (the stderr thread ends when the agent's stderr closes).
+    while let Ok(line) = errs.recv_timeout(Duration::from_secs(5)) {
+        log.push(line);
+    }
+    assert!(
+        status.success(),
+        "{status:?}; the agent's log:\n{}",
+        log.join("\n")
+    );
     std::fs::remove_dir_all(&dir).unwrap();
     String::from_utf8(reader.join().unwrap()).expect("stdout is UTF-8")
 }

@@ -26,6 +26,7 @@ use super::filter::Filter;
 use super::hub::{Shared, Subscriber};
 use super::protocol::{event_line, line, Reply, Request};
 use super::QueryMsg;
+use crate::accept::{self, Accepting, StopAccepting};
 use crate::metrics::agent::AgentStats;
 
 /// Connections served at once; more are refused with an error line.
@@ -44,14 +45,14 @@ struct Ctx {
     queries: SyncSender<QueryMsg>,
     stats: Arc<AgentStats>,
     client_queue: usize,
-    stopping: Arc<AtomicBool>,
 }
 
 /// The listening socket; removed when dropped.
 pub struct Server {
     path: PathBuf,
     ino: u64,
-    stopping: Arc<AtomicBool>,
+    /// Ends the accept loop's wait (the socket's path may no longer lead to this listener).
+    stop_accepting: StopAccepting,
     thread: Option<JoinHandle<()>>,
 }
 
@@ -65,23 +66,26 @@ impl Server {
         client_queue: usize,
     ) -> Result<Server> {
         let listener = bind(path)?;
+        listener
+            .set_nonblocking(true)
+            .context("making the API socket non-blocking")?;
         let ino = std::fs::metadata(path).map(|m| m.ino()).unwrap_or(0);
-        let stopping = Arc::new(AtomicBool::new(false));
+        let (accepting, stop_accepting) =
+            accept::stoppable().context("creating the API thread's stop pipe")?;
         let ctx = Ctx {
             shared,
             queries,
             stats,
             client_queue: client_queue.max(1),
-            stopping: stopping.clone(),
         };
         let thread = std::thread::Builder::new()
             .name("shrike-api".into())
-            .spawn(move || accept_loop(listener, ctx))
+            .spawn(move || accept_loop(listener, accepting, ctx))
             .context("starting the API thread")?;
         Ok(Server {
             path: path.to_path_buf(),
             ino,
-            stopping,
+            stop_accepting,
             thread: Some(thread),
         })
     }
@@ -89,8 +93,7 @@ impl Server {
 
 impl Drop for Server {
     fn drop(&mut self) {
-        self.stopping.store(true, Relaxed);
-        let _ = UnixStream::connect(&self.path);
+        self.stop_accepting.stop();
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
         }
@@ -134,20 +137,60 @@ fn bind(path: &Path) -> Result<UnixListener> {
     let listener = UnixListener::bind(&temp)
         .with_context(|| format!("binding the API socket {}", temp.display()))?;
     let placed = std::fs::set_permissions(&temp, std::fs::Permissions::from_mode(0o600))
-        .and_then(|_| std::fs::rename(&temp, path));
+        .and_then(|_| rename_no_replace(&temp, path));
     if let Err(err) = placed {
         let _ = std::fs::remove_file(&temp);
+        if err.kind() == io::ErrorKind::AlreadyExists {
+            bail!(
+                "--api-socket {}: another shrike agent placed its socket there while this one started; stop it or give this one another --api-socket (or --no-api)",
+                path.display()
+            );
+        }
         return Err(err).with_context(|| format!("placing the API socket at {}", path.display()));
     }
     Ok(listener)
 }
 
-fn accept_loop(listener: UnixListener, ctx: Ctx) {
-    for conn in listener.incoming() {
-        if ctx.stopping.load(Relaxed) {
-            break;
-        }
-        let Ok(mut conn) = conn else { continue };
+/// Renames `from` to `to` unless `to` exists (then `AlreadyExists`): two agents starting at
+/// once must not both take the path, the second silently replacing the first's socket. A file
+/// system without `RENAME_NOREPLACE` gets a plain rename.
+fn rename_no_replace(from: &Path, to: &Path) -> io::Result<()> {
+    use std::os::unix::ffi::OsStrExt;
+    let c = |p: &Path| {
+        std::ffi::CString::new(p.as_os_str().as_bytes())
+            .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "a NUL byte in the path"))
+    };
+    let (from_c, to_c) = (c(from)?, c(to)?);
+    // SAFETY: both are NUL-terminated strings that outlive the call; AT_FDCWD resolves
+    // relative paths as rename(2) does.
+    let rc = unsafe {
+        libc::renameat2(
+            libc::AT_FDCWD,
+            from_c.as_ptr(),
+            libc::AT_FDCWD,
+            to_c.as_ptr(),
+            libc::RENAME_NOREPLACE,
+        )
+    };
+    if rc == 0 {
+        return Ok(());
+    }
+    let err = io::Error::last_os_error();
+    if err.raw_os_error() == Some(libc::EINVAL) {
+        return std::fs::rename(from, to);
+    }
+    Err(err)
+}
+
+fn accept_loop(listener: UnixListener, accepting: Accepting, ctx: Ctx) {
+    while accepting.wait(&listener) {
+        let mut conn = match listener.accept() {
+            Ok((conn, _)) => conn,
+            Err(err) => {
+                accept::after_accept_error(&err);
+                continue;
+            }
+        };
         if let Err(why) = peer_allowed(&conn) {
             let _ = conn.write_all(line(&Reply::Error { message: why }).as_bytes());
             continue;
@@ -453,5 +496,102 @@ impl Stream {
         };
         self.conn.write_all(line(&end).as_bytes())?;
         self.conn.shutdown(std::net::Shutdown::Write)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::mpsc;
+
+    fn shared() -> Shared {
+        Shared {
+            recent: Arc::default(),
+            subscribers: Arc::default(),
+            recent_max: 1,
+        }
+    }
+
+    fn start(path: &Path) -> Result<Server> {
+        let (tx, _queries) = mpsc::sync_channel(1);
+        Server::start(path, shared(), tx, Arc::new(AgentStats::default()), 1)
+    }
+
+    fn socket_dir(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("shrike-api-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        dir
+    }
+
+    /// Drops `server` on a thread of its own and says whether that returned within 10 s.
+    fn stops_in_time(server: Server) -> bool {
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            drop(server);
+            let _ = tx.send(());
+        });
+        rx.recv_timeout(Duration::from_secs(10)).is_ok()
+    }
+
+    /// A server whose path another socket took over (or that was removed) still stops: its
+    /// accept loop is not woken through the path. Before, the wake-up connection reached the
+    /// other socket and the agent's stop waited for ever.
+    #[test]
+    fn stops_when_its_path_leads_elsewhere_or_nowhere() {
+        let dir = socket_dir("elsewhere");
+        let path = dir.join("api.sock");
+        let server = start(&path).unwrap();
+        std::fs::remove_file(&path).unwrap();
+        let other = UnixListener::bind(&path).unwrap();
+        assert!(stops_in_time(server), "the server did not stop");
+        assert!(path.exists(), "another's socket is left in place");
+        drop(other);
+        std::fs::remove_file(&path).unwrap();
+
+        let server = start(&path).unwrap();
+        std::fs::remove_file(&path).unwrap();
+        assert!(stops_in_time(server), "the server did not stop");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// A running server answers, and a second one for the same path is refused while the
+    /// first serves it; the first's socket is removed when it stops.
+    #[test]
+    fn one_server_per_path() {
+        let dir = socket_dir("one");
+        let path = dir.join("api.sock");
+        let first = start(&path).unwrap();
+        let mut conn = UnixStream::connect(&path).unwrap();
+        conn.write_all(b"not json\n").unwrap();
+        let mut reply = String::new();
+        BufReader::new(&conn).read_line(&mut reply).unwrap();
+        assert!(reply.contains("not a request"), "{reply}");
+        drop(conn);
+        let second = start(&path).err().expect("a second server is refused");
+        assert!(
+            format!("{second:#}").contains("another shrike agent"),
+            "{second:#}"
+        );
+        assert!(stops_in_time(first));
+        assert!(!path.exists());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// Placing a socket never replaces one that appeared meanwhile (two agents starting at
+    /// once).
+    #[test]
+    fn placing_does_not_replace() {
+        let dir = socket_dir("place");
+        std::fs::create_dir_all(&dir).unwrap();
+        let (from, to) = (dir.join("new"), dir.join("taken"));
+        std::fs::write(&from, "new").unwrap();
+        std::fs::write(&to, "old").unwrap();
+        let err = rename_no_replace(&from, &to).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::AlreadyExists);
+        assert_eq!(std::fs::read_to_string(&to).unwrap(), "old");
+        std::fs::remove_file(&to).unwrap();
+        rename_no_replace(&from, &to).unwrap();
+        assert_eq!(std::fs::read_to_string(&to).unwrap(), "new");
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -7,12 +7,11 @@
 
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
 use super::Registry;
+use crate::accept::{self, StopAccepting};
 
 /// The exposition format's content type.
 pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
@@ -20,7 +19,8 @@ pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 /// A running metrics endpoint; stopped when dropped.
 pub struct MetricsServer {
     addr: SocketAddr,
-    stop: Arc<AtomicBool>,
+    /// Ends the accept loop's wait (a wake-up connection could be refused or time out).
+    stop_accepting: StopAccepting,
     thread: Option<JoinHandle<()>>,
 }
 
@@ -29,27 +29,25 @@ impl MetricsServer {
     pub fn start(addr: SocketAddr, registry: Registry) -> io::Result<MetricsServer> {
         let listener = TcpListener::bind(addr)?;
         let addr = listener.local_addr()?;
-        let stop = Arc::new(AtomicBool::new(false));
-        let thread = {
-            let stop = stop.clone();
-            std::thread::Builder::new()
-                .name("shrike-metrics".into())
-                .spawn(move || {
-                    for conn in listener.incoming() {
-                        if stop.load(Ordering::Relaxed) {
-                            break;
-                        }
-                        if let Ok(conn) = conn {
+        listener.set_nonblocking(true)?;
+        let (accepting, stop_accepting) = accept::stoppable()?;
+        let thread = std::thread::Builder::new()
+            .name("shrike-metrics".into())
+            .spawn(move || {
+                while accepting.wait(&listener) {
+                    match listener.accept() {
+                        Ok((conn, _)) => {
                             if let Err(err) = serve(conn, &registry) {
                                 tracing::debug!(%err, "metrics request");
                             }
                         }
+                        Err(err) => accept::after_accept_error(&err),
                     }
-                })?
-        };
+                }
+            })?;
         Ok(MetricsServer {
             addr,
-            stop,
+            stop_accepting,
             thread: Some(thread),
         })
     }
@@ -62,9 +60,7 @@ impl MetricsServer {
 
 impl Drop for MetricsServer {
     fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        // Wake the accept() so the thread sees the flag.
-        let _ = TcpStream::connect_timeout(&self.addr, Duration::from_millis(200));
+        self.stop_accepting.stop();
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
         }
