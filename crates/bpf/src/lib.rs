@@ -19,6 +19,7 @@ pub mod pins;
 pub mod probe;
 pub mod protect;
 pub mod reader;
+pub mod ringbuf;
 
 pub mod skel {
     //! The generated libbpf-rs skeletons, one module per BPF object.

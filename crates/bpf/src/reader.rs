@@ -1,7 +1,8 @@
 //! The one ring-buffer reader thread.
 //!
 //! The kernel writes records without waking anyone until enough data waits (see
-//! `bpf/lib/emit.h`); this thread polls with a short timeout, copies the records it finds into
+//! `bpf/lib/emit.h`); this thread waits for a wake-up or a short timeout, reads the ring
+//! ([`crate::ringbuf`], its data mapped once), copies the records it finds into
 //! [`Batch`]es of at most about [`ReaderOptions::batch_bytes`] (one allocation per batch, not
 //! per record; a reader starved of CPU finds a full ring, and one batch of it all would be
 //! serialized into one output chunk several times its size) and hands each batch to the
@@ -12,13 +13,16 @@
 //! reached the thread counts the back-pressure and blocks, the ring buffer fills, and the kernel
 //! counts what it drops: nothing is queued without bound and nothing is lost silently.
 
+use std::os::fd::AsFd;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, TrySendError};
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use libbpf_rs::{MapHandle, RingBufferBuilder};
+use libbpf_rs::{MapCore, MapHandle};
+
+use crate::ringbuf::RingBuffer;
 
 /// Records read from the ring buffer in one go (at most about
 /// [`ReaderOptions::batch_bytes`]), back to back.
@@ -170,7 +174,7 @@ impl Drop for Permit {
 /// closes, then [`Reader::join`].
 pub struct Reader {
     stop: Arc<AtomicBool>,
-    thread: Option<JoinHandle<Result<(), libbpf_rs::Error>>>,
+    thread: Option<JoinHandle<std::io::Result<()>>>,
     pub stats: Arc<ReaderStats>,
 }
 
@@ -210,7 +214,7 @@ impl Reader {
 
     /// Waits for the thread to end; returns its error, if it ended with one. Call after the
     /// channel has closed, or the thread may be blocked handing over a batch.
-    pub fn join(mut self) -> Result<(), libbpf_rs::Error> {
+    pub fn join(mut self) -> std::io::Result<()> {
         self.request_stop();
         match self.thread.take() {
             Some(thread) => thread.join().unwrap_or(Ok(())),
@@ -227,76 +231,43 @@ impl Drop for Reader {
     }
 }
 
-/// What the record callback returns when the batch is full: libbpf stops there (the record
-/// that filled the batch is consumed) and hands the code back, so the batch goes to the
-/// pipeline before the rest of the ring is read.
-const BATCH_FULL: i32 = -libc::E2BIG;
-
 fn read_loop(
     events: MapHandle,
     opts: ReaderOptions,
     tx: SyncSender<Batch>,
     stop: &AtomicBool,
     stats: &ReaderStats,
-) -> Result<(), libbpf_rs::Error> {
-    let batch = std::cell::RefCell::new(Batch::default());
+) -> std::io::Result<()> {
+    let mut ring = RingBuffer::new(events.as_fd(), events.max_entries())?;
     let batch_bytes = opts.batch_bytes.max(1);
-    let mut builder = RingBufferBuilder::new();
-    builder.add(&events, |record: &[u8]| {
-        let mut batch = batch.borrow_mut();
-        batch.push(record);
-        if batch.bytes() >= batch_bytes {
-            BATCH_FULL
-        } else {
-            0
-        }
-    })?;
-    let ring = builder.build()?;
     let budget = ByteBudget::new(opts.bytes_in_flight);
-    let send_batch = || {
-        let full = std::mem::take(&mut *batch.borrow_mut());
-        hand_over(full, &tx, &budget, stop, stats)
-    };
     // Reads what the ring holds, a batch at a time, handing each over: false once the pipeline
     // is gone.
-    let drain = || -> Result<bool, libbpf_rs::Error> {
+    let drain = |ring: &mut RingBuffer| -> bool {
         loop {
-            let full = read_step(|| ring.consume_raw())?;
-            if !send_batch() {
-                return Ok(false);
+            let mut batch = Batch::default();
+            let full = ring.consume(|record| {
+                batch.push(record);
+                batch.bytes() < batch_bytes
+            });
+            if !hand_over(batch, &tx, &budget, stop, stats) {
+                return false;
             }
             if !full {
-                return Ok(true);
+                return true;
             }
         }
     };
     while !stop.load(Ordering::Relaxed) {
-        // poll() only drains rings that signalled a wake-up, and stops early when the batch is
-        // full; records written with BPF_RB_NO_WAKEUP, and the rest of a full read, are
-        // collected by the consume()s that follow.
-        if read_step(|| ring.poll_raw(opts.poll_timeout))? && !send_batch() {
-            return Ok(());
-        }
-        if !drain()? {
+        // Records written with BPF_RB_NO_WAKEUP wake nobody: the timeout collects them.
+        ring.wait(opts.poll_timeout)?;
+        if !drain(&mut ring) {
             return Ok(());
         }
     }
     // Hand over what is still in the ring so a clean stop loses nothing already recorded.
-    drain()?;
+    drain(&mut ring);
     Ok(())
-}
-
-/// Runs one libbpf read (`poll_raw`/`consume_raw`) again while a signal interrupts it (a
-/// SIGSTOP/SIGCONT or a debugger is no error). `Ok(true)`: it stopped because the batch is full.
-fn read_step(mut op: impl FnMut() -> i32) -> Result<bool, libbpf_rs::Error> {
-    loop {
-        match op() {
-            BATCH_FULL => return Ok(true),
-            rc if rc == -libc::EINTR => continue,
-            rc if rc < 0 => return Err(libbpf_rs::Error::from_raw_os_error(-rc)),
-            _ => return Ok(false),
-        }
-    }
 }
 
 /// Hands one batch to the pipeline, first taking its bytes from the budget; counts the
