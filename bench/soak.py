@@ -12,7 +12,9 @@ two processes: one `file_open` event each. Every --reload-every seconds the poli
 replaced by an atomic rename (it alternates between two versions) and the agent gets SIGHUP.
 
 What it reports, sampled every 10 s: the agent's RSS, open fds, threads and CPU; at the end the
-RSS growth (the mean of the last tenth against the mean of the second tenth, after warm-up), and
+RSS growth (the mean of the last tenth against the mean of the second tenth, after warm-up), the
+means of each tenth of RSS and of the heap in use (from the agent's heap-trim log: live data
+growing, or only what the allocator keeps), and
 the accounting of the driver's events: on each output, delivered + reported lost must cover
 every operation the driver made. Written to `bench/results/<UTC time>-soak.{json,md}`.
 The numbers are reported, never gated: see the README's Performance section.
@@ -214,17 +216,22 @@ def write_policy(path, watched, n):
     os.rename(tmp, path)
 
 
-def growth(samples):
-    """RSS growth: mean of the last tenth of the samples against the mean of the second tenth
-    (the first tenth is warm-up: the process tree and caches filling)."""
-    n = len(samples)
+def tenths(values):
+    """The mean of each tenth of `values` (None when there are fewer than ten)."""
+    n = len(values)
     if n < 10:
         return None
-    tenth = n // 10
-    early = [s["rss_mb"] for s in samples[tenth:2 * tenth]]
-    late = [s["rss_mb"] for s in samples[-tenth:]]
-    a, b = sum(early) / len(early), sum(late) / len(late)
-    return round(100.0 * (b - a) / a, 2)
+    size = n // 10
+    return [round(sum(values[i * size:(i + 1) * size]) / size, 2) for i in range(10)]
+
+
+def growth(values):
+    """Growth: the mean of the last tenth against the mean of the second tenth, in percent (the
+    first tenth is warm-up: the process tree and caches filling)."""
+    t = tenths(values)
+    if t is None:
+        return None
+    return round(100.0 * (t[-1] - t[1]) / t[1], 2)
 
 
 def main():
@@ -335,7 +342,8 @@ def soak(args, seconds, tmp):
         "stdout_blocked_s": round(out.blocked_s, 1),
         "samples": samples,
         "final": final,
-        "rss_growth_pct": growth(samples),
+        "rss_growth_pct": growth([x["rss_mb"] for x in samples]),
+        "rss_tenths_mb": tenths([x["rss_mb"] for x in samples]),
         "stdout": stdout_count.snapshot(),
         "webhook": hook_count.snapshot(),
         "exit": exit_text,
@@ -353,13 +361,15 @@ def soak(args, seconds, tmp):
 
 def trims(stderr_lines):
     """The agent's heap trims (debug lines): how many, their time, what they freed."""
-    found = [(int(m.group(1)), int(m.group(2))) for l in stderr_lines
-             if (m := re.search(r"heap trimmed micros=(\d+) freed_kib=(\d+)", l))]
+    found = [(int(m.group(1)), int(m.group(2)), int(m.group(3))) for l in stderr_lines
+             if (m := re.search(r"heap trimmed micros=(\d+) freed_kib=(\d+) in_use_kib=(\d+)", l))]
     if not found:
         return None
-    micros = sorted(m for m, _ in found)
+    micros = sorted(m for m, _, _ in found)
+    in_use = [round(k / 1024, 2) for _, _, k in found]
     return {"count": len(found), "micros_median": micros[len(micros) // 2], "micros_max": micros[-1],
-            "freed_mib_total": round(sum(k for _, k in found) / 1024, 1)}
+            "freed_mib_total": round(sum(k for _, k, _ in found) / 1024, 1),
+            "in_use_tenths_mb": tenths(in_use), "in_use_growth_pct": growth(in_use)}
 
 
 def write(report):
@@ -386,8 +396,11 @@ def write(report):
         f"| threads min–max | {min(x['threads'] for x in s)}–{max(x['threads'] for x in s)} |" if s else "| threads | — |",
         f"| agent CPU | {cpu:.0f} s ({100 * cpu / max(g['seconds'], 1):.0f} % of one core) |",
         f"| RSS min–max after the first tenth | {min(x['rss_mb'] for x in s[len(s) // 10:])}–{max(x['rss_mb'] for x in s[len(s) // 10:])} MiB |" if s else "| RSS | — |",
+        f"| RSS by tenth of the run (means) | {' · '.join(map(str, report['rss_tenths_mb'] or []))} MiB |",
         f"| heap trims (every 10 s) | {t['count']}, median {t['micros_median']} µs, max {t['micros_max']} µs, {t['freed_mib_total']} MiB returned |"
         if (t := report.get("heap_trims")) else "| heap trims | none logged |",
+        f"| heap in use by tenth (means, at each trim) | {' · '.join(map(str, t['in_use_tenths_mb'] or []))} MiB; growth {t['in_use_growth_pct']} % |"
+        if (t := report.get("heap_trims")) else "| heap in use | not logged |",
         f"| exit | {report['exit']} |",
         "",
         "| output | driver events delivered | missing | reported lost | every event delivered or counted |",

@@ -142,7 +142,10 @@ pub fn read_process(opts: &ScanOptions, pid: u32) -> io::Result<Seed> {
         cgroup_id,
         start_time,
         exec_time: start_time,
-        container: cgroup_path.as_deref().and_then(container::from_cgroup_path),
+        container: cgroup_path
+            .as_deref()
+            .and_then(container::from_cgroup_path)
+            .map(std::sync::Arc::new),
         env,
         stdio_sockets: Vec::new(),
     };

@@ -11,6 +11,7 @@
 use std::collections::HashMap;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use shrike_event::Container;
@@ -24,7 +25,8 @@ const MAX_DIRS: usize = 200_000;
 
 pub struct CgroupResolver {
     root: Option<PathBuf>,
-    known: HashMap<u64, Option<Container>>,
+    /// Shared with every process of the container (one allocation per container).
+    known: HashMap<u64, Option<Arc<Container>>>,
     /// The directories of container cgroups (for the workload cache to notice them go).
     dirs: HashMap<u64, PathBuf>,
     walked: Option<Instant>,
@@ -44,7 +46,7 @@ impl CgroupResolver {
     }
 
     /// The container of cgroup `id`, if it is one; `pid` is a process in it (0: none known).
-    pub fn container(&mut self, id: u64, pid: u32) -> Option<Container> {
+    pub fn container(&mut self, id: u64, pid: u32) -> Option<Arc<Container>> {
         if let Some(known) = self.known.get(&id) {
             return known.clone();
         }
@@ -66,7 +68,7 @@ impl CgroupResolver {
     }
 
     /// Places `id` from `pid`'s own cgroup v2 path, when that directory is cgroup `id`.
-    fn place_by_pid(&mut self, id: u64, pid: u32) -> Option<Option<Container>> {
+    fn place_by_pid(&mut self, id: u64, pid: u32) -> Option<Option<Arc<Container>>> {
         let root = self.root.clone()?;
         if pid == 0 {
             return None;
@@ -80,8 +82,8 @@ impl CgroupResolver {
         Some(self.record(id, rel, &dir))
     }
 
-    fn record(&mut self, id: u64, rel: &str, dir: &Path) -> Option<Container> {
-        let container = from_cgroup_path(rel);
+    fn record(&mut self, id: u64, rel: &str, dir: &Path) -> Option<Arc<Container>> {
+        let container = from_cgroup_path(rel).map(Arc::new);
         if container.is_some() {
             self.dirs.insert(id, dir.to_path_buf());
         }

@@ -64,7 +64,7 @@ pub struct Process {
     /// When this image was executed; equal to `start_time` for processes seen only from /proc.
     pub exec_time: Timestamp,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub container: Option<Container>,
+    pub container: Option<Arc<Container>>,
     /// Security-relevant environment variables the process was started with (only the names
     /// the agent is configured to keep, e.g. `LD_PRELOAD`; never the whole environment).
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]

@@ -44,10 +44,10 @@ pub fn as_user(mut p: Process, uid: u32) -> Process {
 }
 
 pub fn in_container(mut p: Process) -> Process {
-    p.container = Some(Container {
+    p.container = Some(std::sync::Arc::new(Container {
         id: "c0ffee".repeat(10) + "abcd",
         runtime: "containerd".into(),
-    });
+    }));
     p
 }
 

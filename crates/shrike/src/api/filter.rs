@@ -188,10 +188,10 @@ mod tests {
         let process = Process {
             pid,
             binary: binary.into(),
-            container: Some(Container {
+            container: Some(Arc::new(Container {
                 id: "3f2a9c".into(),
                 runtime: "docker".into(),
-            }),
+            })),
             ..Process::default()
         };
         let mut e = Event::new(

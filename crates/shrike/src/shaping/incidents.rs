@@ -168,7 +168,7 @@ impl Incidents {
                 exec_id: p.exec_id,
                 binary: p.binary.clone(),
             },
-            container: p.container.clone(),
+            container: p.container.as_deref().cloned(),
             ..Incident::default()
         };
         let root_exec_id = root.exec_id;
@@ -569,13 +569,13 @@ mod tests {
         let a = Arc::new(Process {
             pid: 1,
             exec_id: ExecId(70),
-            container: Some(c.clone()),
+            container: Some(Arc::new(c.clone())),
             ..Process::default()
         });
         let b = Arc::new(Process {
             pid: 2,
             exec_id: ExecId(71),
-            container: Some(c),
+            container: Some(Arc::new(c)),
             ..Process::default()
         });
         let mut out = Vec::new();

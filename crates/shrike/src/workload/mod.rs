@@ -203,9 +203,9 @@ impl Workloads {
 
     /// The container whose cgroup is `cgroup`, when the cgroup watcher saw it made (for a
     /// process gone before its cgroup could be placed from `/proc`).
-    pub fn container_of_cgroup(&self, cgroup: u64) -> Option<Container> {
+    pub fn container_of_cgroup(&self, cgroup: u64) -> Option<Arc<Container>> {
         let (id, runtime) = self.lock().container_of_cgroup(cgroup)?;
-        Some(Container { id, runtime })
+        Some(Arc::new(Container { id, runtime }))
     }
 
     /// (containers cached, lookups answered by a runtime) for the agent's log.
