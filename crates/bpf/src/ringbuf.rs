@@ -368,6 +368,25 @@ mod tests {
         let mut ring = RingBuffer::new(map.as_fd(), size).unwrap();
         assert!(!ring.wait(Duration::from_millis(10)).unwrap());
         assert!(!ring.consume(|_| true));
+        // The data is mapped once: the producer page and `size` bytes, resident (the kernel
+        // inserts the pages at mmap), not the double view libbpf maps.
+        let start = format!("{:x}-", ring.producer.ptr.as_ptr() as usize);
+        let smaps = std::fs::read_to_string("/proc/self/smaps").unwrap();
+        let block: Vec<&str> = smaps
+            .lines()
+            .skip_while(|l| !l.starts_with(&start))
+            .take(8)
+            .collect();
+        let kib = |field: &str| {
+            block
+                .iter()
+                .find_map(|l| l.strip_prefix(field))
+                .and_then(|v| v.trim().trim_end_matches(" kB").parse::<usize>().ok())
+                .unwrap_or_else(|| panic!("{field} of the ring's mapping: {block:?}"))
+        };
+        let once = (page_size() + size as usize) / 1024;
+        assert_eq!(kib("Size:"), once, "{block:?}");
+        assert_eq!(kib("Rss:"), once, "{block:?}");
         assert!(RingBuffer::new(map.as_fd(), size - 4096).is_err());
     }
 }
