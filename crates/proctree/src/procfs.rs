@@ -146,8 +146,8 @@ pub fn read_process(opts: &ScanOptions, pid: u32) -> io::Result<Seed> {
             .as_deref()
             .and_then(container::from_cgroup_path)
             .map(std::sync::Arc::new),
-        env,
-        stdio_sockets: Vec::new(),
+        env: Process::env_field(env),
+        stdio_sockets: None,
     };
     Ok(Seed {
         process,

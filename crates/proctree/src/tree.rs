@@ -81,8 +81,9 @@ impl Node {
 
 struct Slot {
     node: Arc<Node>,
-    /// When the image exited or was replaced by exec; `None` while it runs.
-    ended_at: Option<u64>,
+    /// The image exited or was replaced by exec (when, is kept in `ProcessTree::ended`; a
+    /// flag keeps the map's entries at 16 bytes).
+    ended: bool,
 }
 
 /// Counts for the agent's metrics.
@@ -190,7 +191,7 @@ impl ProcessTree {
         process.parent_exec_id = parent.as_ref().map(|p| p.process.exec_id);
         process.start_time = start_time;
         process.exec_time = start_time;
-        process.stdio_sockets.clear();
+        process.stdio_sockets = None;
         self.place(process, parent, Some(now))
     }
 
@@ -218,7 +219,7 @@ impl ProcessTree {
             }
             self.ended.pop_front();
             // Only forget it if it is still the ended image (an exec_id is never reused).
-            if self.images.get(&id).is_some_and(|s| s.ended_at.is_some()) {
+            if self.images.get(&id).is_some_and(|s| s.ended) {
                 self.images.remove(&id);
             }
         }
@@ -262,7 +263,7 @@ impl ProcessTree {
             exec_id,
             Slot {
                 node: node.clone(),
-                ended_at: None,
+                ended: false,
             },
         );
         node
@@ -284,8 +285,8 @@ impl ProcessTree {
 
     fn end(&mut self, id: ExecId, now: u64) {
         if let Some(slot) = self.images.get_mut(&id) {
-            if slot.ended_at.is_none() {
-                slot.ended_at = Some(now);
+            if !slot.ended {
+                slot.ended = true;
                 self.ended.push_back((now, id));
             }
         }

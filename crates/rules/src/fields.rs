@@ -240,11 +240,11 @@ pub static FIELDS: &[Field] = &[
     f("process.argv0_mismatch", BOOL, PROCESS, |e, v| derived::argv0_mismatch(&e.process).and_then(|x| b(v, x))),
     f("process.args_encoded_blob", BOOL, PROCESS, |e, v| b(v, derived::args_encoded_blob(&e.process.args))),
     f("process.args_count", NUM, PROCESS, |e, v| n(v, derived::args_count(&e.process))),
-    f("process.stdio_sockets.fd", NUMS, PROCESS, |e, v| nums(v, e.process.stdio_sockets.iter().map(|x| i64::from(x.fd)))),
-    f("process.stdio_sockets.family", STRS, PROCESS, |e, v| strs(v, e.process.stdio_sockets.iter().map(|x| x.family.as_str()))),
-    f("process.stdio_sockets.protocol", STRS, PROCESS, |e, v| strs(v, e.process.stdio_sockets.iter().map(|x| x.protocol.as_str()))),
-    f("process.stdio_sockets.peer_addr", ADDRS, PROCESS, |e, v| strs(v, e.process.stdio_sockets.iter().map(|x| x.peer_addr.as_str()))),
-    f("process.stdio_sockets.peer_port", NUMS, PROCESS, |e, v| nums(v, e.process.stdio_sockets.iter().map(|x| i64::from(x.peer_port)))),
+    f("process.stdio_sockets.fd", NUMS, PROCESS, |e, v| nums(v, e.process.stdio_sockets().iter().map(|x| i64::from(x.fd)))),
+    f("process.stdio_sockets.family", STRS, PROCESS, |e, v| strs(v, e.process.stdio_sockets().iter().map(|x| x.family.as_str()))),
+    f("process.stdio_sockets.protocol", STRS, PROCESS, |e, v| strs(v, e.process.stdio_sockets().iter().map(|x| x.protocol.as_str()))),
+    f("process.stdio_sockets.peer_addr", ADDRS, PROCESS, |e, v| strs(v, e.process.stdio_sockets().iter().map(|x| x.peer_addr.as_str()))),
+    f("process.stdio_sockets.peer_port", NUMS, PROCESS, |e, v| nums(v, e.process.stdio_sockets().iter().map(|x| i64::from(x.peer_port)))),
     // Lineage: the parent as the contract writes it, and the ancestors nearest first.
     f("parent.pid", NUM, PROCESS, |e, v| e.parent.as_ref().and_then(|p| n(v, p.pid))),
     f("parent.binary", STR, PROCESS, |e, v| e.parent.as_ref().and_then(|p| s(v, &p.binary))),
@@ -358,7 +358,7 @@ pub fn lookup(name: &str) -> Option<usize> {
 
 /// Reads `process.env[name]`: present when the agent kept that variable.
 pub fn get_env<'e>(e: &'e Event, name: &str, v: V<'_, 'e>) -> Option<bool> {
-    e.process.env.get(name).and_then(|x| s(v, x))
+    e.process.env_var(name).and_then(|x| s(v, x))
 }
 
 /// Whose labels a `*.labels.KEY` field reads.
@@ -478,7 +478,7 @@ mod tests {
         let p = |binary: &str, comm: &str, script: Option<&str>| Process {
             binary: binary.into(),
             comm: comm.into(),
-            script: script.map(String::from),
+            script: script.map(Arc::from),
             ..Process::default()
         };
         assert!(!comm_mismatch(&p(

@@ -47,7 +47,7 @@ fn non_matching_events_do_not_allocate() {
         process("/usr/bin/x86_64-linux-gnu-gcc-12", &["cc", "-c", "x.c"]),
         "cc",
     );
-    cc.env.insert("LANG".into(), "C".into());
+    cc.set_env_var("LANG", "C");
     let events = vec![
         exec(&cc, &sh),
         open(&cc, &sh, "/usr/include/stdio.h", &["read"]),

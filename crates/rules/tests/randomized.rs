@@ -95,7 +95,7 @@ fn random_event(r: &mut Rng) -> Event {
         p.comm = r.pick(&["sshd", "kworker/0:1", "cc", "x"]).into();
     }
     if r.chance(4) {
-        p.env.insert("LD_PRELOAD".into(), r.pick(PATHS).to_string());
+        p.set_env_var("LD_PRELOAD", r.pick(PATHS));
     }
     if r.chance(5) {
         p = stdio_tcp(p, r.pick(ADDRS), 4444);

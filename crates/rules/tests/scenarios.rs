@@ -96,7 +96,7 @@ fn scenario_events(name: &str) -> Vec<Event> {
         "ld-preload-env" => {
             let lib = format!("/tmp/.scenario-{pid}.so");
             let mut t = process("/usr/bin/true", &["/bin/true"]);
-            t.env.insert("LD_PRELOAD".into(), lib.clone());
+            t.set_env_var("LD_PRELOAD", lib.clone());
             let rm = process("/usr/bin/rm", &["rm", "-f", &lib]);
             vec![
                 open(&script, &sh[1..], &lib, WRITE_NEW),

@@ -91,9 +91,7 @@ fn cases() -> Vec<(&'static str, &'static str, Vec<Event>, &'static str)> {
     let mut memfd = p("/memfd:x (deleted)", &["x"]);
     memfd.binary_memfd = true;
     let mut preload = p("/usr/bin/id", &["id"]);
-    preload
-        .env
-        .insert("LD_PRELOAD".into(), "/dev/shm/libx.so".into());
+    preload.set_env_var("LD_PRELOAD", "/dev/shm/libx.so");
     let fake_root = p("/tmp/exploit", &["./exploit"]);
     vec![
         ("T1003.007", "python reads another process's memory", vec![read("/usr/bin/python3.11", "/proc/1234/mem")], "SHR-CRED-006"),
@@ -240,7 +238,7 @@ fn cases() -> Vec<(&'static str, &'static str, Vec<Event>, &'static str)> {
         ("T1562.004", "ufw's rules file edited", vec![write("/usr/bin/sed", "/etc/ufw/user.rules")], "SHR-EVA-036"),
         ("T1070.003", "HISTFILE=/dev/null exported", vec![{
             let mut t = p("/usr/bin/ls", &["ls"]);
-            t.env.insert("HISTFILE".into(), "/dev/null".into());
+            t.set_env_var("HISTFILE", "/dev/null");
             exec(&t, &sh())
         }], "SHR-EVA-033"),
         ("T1070.003", "truncate -s0 on the history", vec![open(&p("/usr/bin/truncate", &["truncate", "-s0", "/root/.bash_history"]), &sh(), "/root/.bash_history", &["write", "create"])], "SHR-EVA-004"),

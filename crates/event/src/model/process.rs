@@ -40,7 +40,7 @@ pub struct Process {
     pub args_truncated: bool,
     /// For `#!` scripts: the script the interpreter runs, as an absolute path.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub script: Option<String>,
+    pub script: Option<Arc<str>>,
     /// The executable was a memfd (fileless execution).
     pub binary_memfd: bool,
     /// The executable had no link left in the file system when it ran (deleted or never linked).
@@ -67,11 +67,64 @@ pub struct Process {
     pub container: Option<Arc<Container>>,
     /// Security-relevant environment variables the process was started with (only the names
     /// the agent is configured to keep, e.g. `LD_PRELOAD`; never the whole environment).
-    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
-    pub env: BTreeMap<String, String>,
-    /// Which of fds 0, 1 and 2 were sockets at exec, and to which peer.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub stdio_sockets: Vec<StdioSocket>,
+    /// Rarely set, so one pointer (shared with the images forked from this one); read it with
+    /// [`Process::env_var`].
+    #[serde(skip_serializing_if = "is_unset")]
+    pub env: Option<Arc<BTreeMap<String, String>>>,
+    /// Which of fds 0, 1 and 2 were sockets at exec, and to which peer. Rarely set, so one
+    /// pointer; read it with [`Process::stdio_sockets`].
+    #[serde(skip_serializing_if = "is_unset")]
+    pub stdio_sockets: Option<Arc<Vec<StdioSocket>>>,
+}
+
+/// `env` and `stdio_sockets` are left out of the JSON when unset or empty.
+fn is_unset<T: IsEmpty>(field: &Option<Arc<T>>) -> bool {
+    field.as_deref().is_none_or(IsEmpty::is_empty)
+}
+
+/// The collections [`is_unset`] looks into.
+trait IsEmpty {
+    fn is_empty(&self) -> bool;
+}
+
+impl IsEmpty for BTreeMap<String, String> {
+    fn is_empty(&self) -> bool {
+        BTreeMap::is_empty(self)
+    }
+}
+
+impl<T> IsEmpty for Vec<T> {
+    fn is_empty(&self) -> bool {
+        Vec::is_empty(self)
+    }
+}
+
+impl Process {
+    /// A kept environment variable's value (see `env`).
+    pub fn env_var(&self, name: &str) -> Option<&str> {
+        self.env.as_deref()?.get(name).map(String::as_str)
+    }
+
+    /// Sets a kept environment variable (tests and tools that build events by hand).
+    pub fn set_env_var(&mut self, name: impl Into<String>, value: impl Into<String>) {
+        Arc::make_mut(self.env.get_or_insert_default()).insert(name.into(), value.into());
+    }
+
+    /// The standard fds that were sockets at exec (see `stdio_sockets`).
+    pub fn stdio_sockets(&self) -> &[StdioSocket] {
+        self.stdio_sockets.as_deref().map_or(&[], Vec::as_slice)
+    }
+
+    /// `env` as the field holds it: `None` for no variables, so that most processes carry no
+    /// allocation for it.
+    pub fn env_field(env: BTreeMap<String, String>) -> Option<Arc<BTreeMap<String, String>>> {
+        (!env.is_empty()).then(|| Arc::new(env))
+    }
+
+    /// `stdio_sockets` as the field holds it (`None` for none).
+    pub fn stdio_field(sockets: Vec<StdioSocket>) -> Option<Arc<Vec<StdioSocket>>> {
+        (!sockets.is_empty()).then(|| Arc::new(sockets))
+    }
 }
 
 /// One of a process's standard fds that was a socket when it exec'd.
@@ -96,4 +149,48 @@ pub struct Exit {
     /// The signal that terminated it, when one did.
     pub signal: Option<i32>,
     pub core_dumped: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The rarely set fields are one pointer each and cost the JSON nothing when unset or
+    /// empty; set, they read as before (`env` an object, `stdio_sockets` an array), and a
+    /// fork's copy shares them.
+    #[test]
+    fn rare_fields_are_left_out_unset_and_read_back_set() {
+        let mut p = Process::default();
+        let json = serde_json::to_value(&p).unwrap();
+        assert!(json.get("env").is_none() && json.get("stdio_sockets").is_none());
+        p.env = Some(Arc::default());
+        p.stdio_sockets = Some(Arc::default());
+        let json = serde_json::to_value(&p).unwrap();
+        assert!(json.get("env").is_none() && json.get("stdio_sockets").is_none());
+
+        p.set_env_var("LD_PRELOAD", "/tmp/x.so");
+        p.stdio_sockets = Process::stdio_field(vec![StdioSocket {
+            fd: 0,
+            family: "ipv4".into(),
+            ..StdioSocket::default()
+        }]);
+        let json = serde_json::to_value(&p).unwrap();
+        assert_eq!(json["env"], serde_json::json!({"LD_PRELOAD": "/tmp/x.so"}));
+        assert_eq!(json["stdio_sockets"][0]["family"], "ipv4");
+        let back: Process = serde_json::from_value(json).unwrap();
+        assert_eq!(back.env_var("LD_PRELOAD"), Some("/tmp/x.so"));
+        assert_eq!(back.stdio_sockets().len(), 1);
+        assert_eq!(Process::env_field(BTreeMap::new()), None);
+
+        let fork = p.clone();
+        assert!(Arc::ptr_eq(
+            fork.env.as_ref().unwrap(),
+            p.env.as_ref().unwrap()
+        ));
+        assert!(
+            std::mem::size_of::<Process>() <= 200,
+            "Process is {} bytes: its Arc allocation leaves malloc's 224-byte chunk",
+            std::mem::size_of::<Process>()
+        );
+    }
 }

@@ -157,15 +157,17 @@ pub fn dns(p: &Process, lineage: &[Process], query: &str) -> Event {
 }
 
 pub fn stdio_tcp(mut p: Process, peer: &str, port: u16) -> Process {
-    p.stdio_sockets = (0..3)
-        .map(|fd| StdioSocket {
-            fd,
-            family: "ipv4".into(),
-            protocol: "tcp".into(),
-            peer_addr: peer.into(),
-            peer_port: port,
-        })
-        .collect();
+    p.stdio_sockets = Process::stdio_field(
+        (0..3)
+            .map(|fd| StdioSocket {
+                fd,
+                family: "ipv4".into(),
+                protocol: "tcp".into(),
+                peer_addr: peer.into(),
+                peer_port: port,
+            })
+            .collect(),
+    );
     p
 }
 

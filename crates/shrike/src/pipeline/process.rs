@@ -3,6 +3,7 @@
 //! last image and its status.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use shrike_bpf::decode::{
     Action, Enforcement, ExecDeniedRecord, ExecFlag, ExecRecord, ExitRecord, ForkRecord,
@@ -46,7 +47,7 @@ impl Pipeline {
             binary: lossless_utf8(&r.binary).into(),
             args: args.into(),
             args_truncated: flags.has(ExecFlag::ArgsTruncated) || args_fault,
-            script,
+            script: script.map(Arc::from),
             binary_memfd: flags.has(ExecFlag::Memfd),
             binary_deleted: flags.has(ExecFlag::Deleted),
             binary_truncated: flags.has(ExecFlag::BinaryTruncated),
@@ -65,8 +66,8 @@ impl Pipeline {
                 .cgroups
                 .container(r.cgroup_id, r.header.pid)
                 .or_else(|| self.workloads.container_of_cgroup(r.cgroup_id)),
-            env,
-            stdio_sockets: super::net::stdio_sockets(&r.stdio),
+            env: Process::env_field(env),
+            stdio_sockets: Process::stdio_field(super::net::stdio_sockets(&r.stdio)),
         };
         let hint = if flags.has(ExecFlag::ParentIsPrev) {
             ParentHint::PreviousImage(ExecId(r.parent_exec_id))
@@ -359,12 +360,9 @@ mod tests {
         assert_eq!(&*e.process.binary, "/usr/bin/dash");
         assert_eq!(*e.process.args, ["/bin/sh", "./run.sh", "a\\xffb"]);
         assert_eq!(e.process.script.as_deref(), Some("/tmp/work/run.sh"));
-        assert_eq!(
-            e.process.env.get("LD_PRELOAD").map(String::as_str),
-            Some("/tmp/x.so")
-        );
+        assert_eq!(e.process.env_var("LD_PRELOAD"), Some("/tmp/x.so"));
         assert!(
-            !e.process.env.contains_key("HOME"),
+            e.process.env_var("HOME").is_none(),
             "only listed variables are kept"
         );
         assert_eq!(e.process.loginuid, None);
