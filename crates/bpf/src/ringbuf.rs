@@ -12,12 +12,17 @@
 //! with a busy bit (not committed yet: stop there) and a discard bit (skip it), records are
 //! 8-byte aligned, and the consumer position is stored with release order after each record,
 //! which frees its space for the producers. Wake-ups come through epoll on the map's fd.
+//!
+//! [`RingFill`] maps the two position pages alone, read-only, for the metrics endpoint's view
+//! of how full the ring is (a scrape reads two words, from any thread).
 
 use std::io;
-use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 use std::ptr::NonNull;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::Duration;
+
+use libbpf_rs::{MapCore, MapHandle};
 
 /// A record's header: its length (and the two flag bits), then the kernel's page offset.
 const HEADER: usize = 8;
@@ -138,9 +143,10 @@ impl View {
 
 /// A ring-buffer map, mapped for reading; see the module documentation.
 pub struct RingBuffer {
-    consumer: Mapping,
-    producer: Mapping,
-    size: usize,
+    /// The positions and the data, in the two mappings below (kept for their lifetime).
+    view: View,
+    _consumer: Mapping,
+    _producer: Mapping,
     epoll: OwnedFd,
     scratch: Vec<u8>,
 }
@@ -174,10 +180,17 @@ impl RingBuffer {
         if unsafe { libc::epoll_ctl(epfd, libc::EPOLL_CTL_ADD, fd.as_raw_fd(), &mut event) } < 0 {
             return Err(io::Error::last_os_error());
         }
-        Ok(RingBuffer {
-            consumer,
-            producer,
+        let view = View {
+            consumer_pos: consumer.ptr.as_ptr().cast(),
+            producer_pos: producer.ptr.as_ptr().cast(),
+            // SAFETY: the producer mapping is a page, then the data.
+            data: unsafe { producer.ptr.as_ptr().add(page) },
             size,
+        };
+        Ok(RingBuffer {
+            view,
+            _consumer: consumer,
+            _producer: producer,
             epoll,
             scratch: Vec::new(),
         })
@@ -205,17 +218,53 @@ impl RingBuffer {
     /// `each` returns `false` for a record (`true`: more may wait). Each record's space is
     /// given back to the kernel once `each` has returned.
     pub fn consume(&mut self, each: impl FnMut(&[u8]) -> bool) -> bool {
-        let producer = self.producer.ptr.as_ptr();
-        let view = View {
-            consumer_pos: self.consumer.ptr.as_ptr().cast(),
-            producer_pos: producer.cast(),
-            // SAFETY: the producer mapping is a page, then the data.
-            data: unsafe { producer.add(page_size()) },
-            size: self.size,
+        // SAFETY: the view points into the kernel's consumer page, producer page and data,
+        // mapped while `self` is.
+        unsafe { self.view.consume(&mut self.scratch, each) }
+    }
+}
+
+/// How full a ring buffer is, from its two position pages mapped read-only.
+pub struct RingFill {
+    positions: Mapping,
+    page: usize,
+    size: u64,
+}
+
+// SAFETY: the mapping is read-only shared memory the kernel updates; reading it through atomic
+// loads from any thread is what every ring buffer consumer does.
+unsafe impl Send for RingFill {}
+// SAFETY: as above: only atomic loads, no interior mutation from Rust.
+unsafe impl Sync for RingFill {}
+
+impl RingFill {
+    /// Maps the consumer and producer pages of `events` (a `BPF_MAP_TYPE_RINGBUF` map).
+    pub fn new(events: &MapHandle) -> io::Result<RingFill> {
+        let page = page_size();
+        Ok(RingFill {
+            positions: Mapping::new(events.as_fd(), 2 * page, libc::PROT_READ, 0)?,
+            page,
+            size: u64::from(events.max_entries()),
+        })
+    }
+
+    /// The ring's data size in bytes.
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
+    /// Bytes written by the kernel and not yet consumed by the reader.
+    pub fn used(&self) -> u64 {
+        let base = self.positions.ptr.as_ptr();
+        // SAFETY: both pages are mapped for the life of self; each position is the first
+        // (8-byte aligned) word of its page, and AtomicU64 has u64's layout.
+        let (consumer, producer) = unsafe {
+            (
+                (*base.cast::<AtomicU64>()).load(Ordering::Acquire),
+                (*base.add(self.page).cast::<AtomicU64>()).load(Ordering::Acquire),
+            )
         };
-        // SAFETY: the mappings are the kernel's consumer page, producer page and data, live
-        // while `self` is.
-        unsafe { view.consume(&mut self.scratch, each) }
+        producer.saturating_sub(consumer).min(self.size)
     }
 }
 
@@ -227,7 +276,6 @@ fn page_size() -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::os::fd::AsFd;
 
     /// A ring in ordinary memory, written as the kernel writes one.
     struct FakeRing {
@@ -370,7 +418,7 @@ mod tests {
         assert!(!ring.consume(|_| true));
         // The data is mapped once: the producer page and `size` bytes, resident (the kernel
         // inserts the pages at mmap), not the double view libbpf maps.
-        let start = format!("{:x}-", ring.producer.ptr.as_ptr() as usize);
+        let start = format!("{:x}-", ring.view.producer_pos as usize);
         let smaps = std::fs::read_to_string("/proc/self/smaps").unwrap();
         let block: Vec<&str> = smaps
             .lines()
@@ -387,6 +435,8 @@ mod tests {
         let once = (page_size() + size as usize) / 1024;
         assert_eq!(kib("Size:"), once, "{block:?}");
         assert_eq!(kib("Rss:"), once, "{block:?}");
+        let fill = RingFill::new(&map).unwrap();
+        assert_eq!((fill.size(), fill.used()), (u64::from(size), 0));
         assert!(RingBuffer::new(map.as_fd(), size - 4096).is_err());
     }
 }

@@ -14,9 +14,9 @@ use tracing::{error, info, warn};
 use crate::api::{query::View, Api, ApiConfig};
 use crate::metrics::agent::{self, AgentStats, Sources};
 use crate::metrics::http::MetricsServer;
-use crate::metrics::ring::RingFill;
 use crate::metrics::Registry;
 use crate::pipeline::Pipeline;
+use shrike_bpf::ringbuf::RingFill;
 
 /// The metrics endpoint and the API, as the agent runs them.
 pub struct Observer {

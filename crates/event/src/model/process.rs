@@ -69,34 +69,22 @@ pub struct Process {
     /// the agent is configured to keep, e.g. `LD_PRELOAD`; never the whole environment).
     /// Rarely set, so one pointer (shared with the images forked from this one); read it with
     /// [`Process::env_var`].
-    #[serde(skip_serializing_if = "is_unset")]
+    #[serde(skip_serializing_if = "no_env")]
     pub env: Option<Arc<BTreeMap<String, String>>>,
     /// Which of fds 0, 1 and 2 were sockets at exec, and to which peer. Rarely set, so one
     /// pointer; read it with [`Process::stdio_sockets`].
-    #[serde(skip_serializing_if = "is_unset")]
+    #[serde(skip_serializing_if = "no_stdio_sockets")]
     pub stdio_sockets: Option<Arc<Vec<StdioSocket>>>,
 }
 
-/// `env` and `stdio_sockets` are left out of the JSON when unset or empty.
-fn is_unset<T: IsEmpty>(field: &Option<Arc<T>>) -> bool {
-    field.as_deref().is_none_or(IsEmpty::is_empty)
+/// `env` is left out of the JSON when unset or empty.
+fn no_env(env: &Option<Arc<BTreeMap<String, String>>>) -> bool {
+    env.as_deref().is_none_or(BTreeMap::is_empty)
 }
 
-/// The collections [`is_unset`] looks into.
-trait IsEmpty {
-    fn is_empty(&self) -> bool;
-}
-
-impl IsEmpty for BTreeMap<String, String> {
-    fn is_empty(&self) -> bool {
-        BTreeMap::is_empty(self)
-    }
-}
-
-impl<T> IsEmpty for Vec<T> {
-    fn is_empty(&self) -> bool {
-        Vec::is_empty(self)
-    }
+/// `stdio_sockets` is left out of the JSON when unset or empty.
+fn no_stdio_sockets(sockets: &Option<Arc<Vec<StdioSocket>>>) -> bool {
+    sockets.as_deref().is_none_or(Vec::is_empty)
 }
 
 impl Process {

@@ -19,8 +19,8 @@ use shrike_event::{Event, EventKind, IncidentState};
 use shrike_rules::kinds::{kind_index, ALL_KINDS};
 use shrike_rules::Severity;
 
-use super::ring::RingFill;
 use super::{Kind, Registry};
+use shrike_bpf::ringbuf::RingFill;
 
 /// Capability states, in the order the `shrike_capability_state` family lists them.
 const STATES: [&str; 5] = ["ok", "fallback", "degraded", "unavailable", "off"];

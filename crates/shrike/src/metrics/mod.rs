@@ -8,7 +8,6 @@
 
 pub mod agent;
 pub mod http;
-pub mod ring;
 
 use std::fmt::Write as _;
 use std::sync::{Arc, Mutex};
