@@ -278,29 +278,52 @@ run_qemu() {
   return "$status"
 }
 
+# A guest kernel that dies before the command starts (neither a start nor a
+# result marker, e.g. an Oops while TCG patches kernel text during boot) never
+# ran anything of ours: its boot is tried again, at most this many times more.
+# A failure after the start marker, a set-up failure the guest reports and a
+# timeout are never retried.
+BOOT_RETRIES=2
+
 # Boots one kernel ($1 = series) with one LSM choice ($2 = on|off|default),
 # runs the command and records its result line in RESULTS.
 run_boot() {
-  local series="$1" lsm="$2" release nonce rundir sockdir initrd log t0 t1 status=0 line rc verdict secs
+  local series="$1" lsm="$2" release nonce rundir sockdir initrd log t0 t1 status line rc verdict secs
+  local attempt=0 note=""
   release=$(kernel_release "$series")
   initrd=$(ensure_initramfs "$series")
-  nonce=$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n')
-  rundir="$VM_CACHE/runs/$series-$lsm-$nonce"
-  mkdir -p "$rundir" "$VM_CACHE/logs"
-  log="$rundir/console.log"
-  write_job "$rundir/job.sh" "$series" "$lsm" "$release"
-  sockdir=$(mktemp -d /tmp/shrike-vm.XXXXXX)
-  trap 'stop_virtiofsd "$sockdir"' EXIT
-  log "$release: booting (timeout $TIMEOUT s, lsm $lsm)"
-  t0=$(now)
-  start_virtiofsd "$sockdir" "$rundir/virtiofsd.log"
-  run_qemu "$series" "$series:$lsm" "$initrd" \
-    "$(kernel_cmdline "$series" "$lsm" "$rundir/job.sh" "$nonce")" \
-    "$sockdir/vfs.sock" "$log" || status=$?
-  t1=$(now)
-  stop_virtiofsd "$sockdir"
-  trap - EXIT
-  secs=$(elapsed "$t0" "$t1")
+  mkdir -p "$VM_CACHE/logs"
+  while :; do
+    nonce=$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n')
+    rundir="$VM_CACHE/runs/$series-$lsm-$nonce"
+    mkdir -p "$rundir"
+    log="$rundir/console.log"
+    write_job "$rundir/job.sh" "$series" "$lsm" "$release"
+    sockdir=$(mktemp -d /tmp/shrike-vm.XXXXXX)
+    trap 'stop_virtiofsd "$sockdir"' EXIT
+    log "$release: booting (timeout $TIMEOUT s, lsm $lsm)"
+    t0=$(now)
+    status=0
+    start_virtiofsd "$sockdir" "$rundir/virtiofsd.log"
+    run_qemu "$series" "$series:$lsm" "$initrd" \
+      "$(kernel_cmdline "$series" "$lsm" "$rundir/job.sh" "$nonce")" \
+      "$sockdir/vfs.sock" "$log" || status=$?
+    t1=$(now)
+    stop_virtiofsd "$sockdir"
+    trap - EXIT
+    secs=$(elapsed "$t0" "$t1")
+    if ((attempt < BOOT_RETRIES)) && ((status != 124 && status != 137)) \
+      && ! grep -aqE "SHRIKE_VM_(START|RESULT):$nonce:" "$log"; then
+      attempt=$((attempt + 1))
+      mv "$log" "$VM_CACHE/logs/$series-$lsm.failed-boot-$attempt.log"
+      rm -f "$rundir/job.sh" "$rundir/virtiofsd.log" && rmdir "$rundir"
+      log "$release lsm=$lsm: the kernel died before the command started (qemu status $status);" \
+        "booting again ($attempt of $BOOT_RETRIES). Console: $VM_CACHE/logs/$series-$lsm.failed-boot-$attempt.log"
+      note=", after $attempt failed boot(s)"
+      continue
+    fi
+    break
+  done
 
   line=$(grep -ao "SHRIKE_VM_RESULT:$nonce:[0-9]*:[0-9.]*" "$log" | tail -n1 || true)
   if [[ -n $line ]]; then
@@ -314,7 +337,7 @@ run_boot() {
       "See $VM_CACHE/logs/$series-$lsm.log"
   fi
   report_timing "$release lsm=$lsm" "$log" "$nonce" "$line" "$secs"
-  RESULTS+=("vm: $release lsm=$lsm $verdict ($rc, $secs s)")
+  RESULTS+=("vm: $release lsm=$lsm $verdict ($rc, $secs s$note)")
   echo "${RESULTS[-1]}"
   [[ $verdict == PASS ]] || FAILED=1
   # Keep the last console and virtiofsd logs of each boot; drop the run.

@@ -2,7 +2,8 @@
 # Proves the kernel-matrix runner itself works on this machine (it does not
 # test shrike): runs vm/setup.sh, then on every kernel of the matrix checks
 # that a command passes and sees the host's real programs and BPF LSM, that a
-# failing command is reported FAIL, that a hanging one is reported TIMEOUT
+# failing command is reported FAIL, that a kernel dying before the command is
+# booted again (twice) and then reported FAIL, that a hanging one is reported TIMEOUT
 # (skip with --no-timeout: it costs 2 x 60 s), and that a BPF LSM program and
 # an fentry program load, attach and act in the guest (vm/selftest.bpf.c,
 # compiled here with clang), and that with --lsm off an LSM program attaches
@@ -39,6 +40,7 @@ check() {
   echo "selftest: --- $name"
   out=$("$MATRIX" --kernels "$SERIES" "$@" 2>&1) || status=$?
   printf '%s\n' "$out" | sed 's/^/  /'
+  LAST_OUT=$out
   got=$(printf '%s\n' "$out" | sed -n '/^vm: summary/,$p' | grep -c " $verdict (" || true)
   local status_ok=0
   if ((want_status == 0 ? status == 0 : status != 0)); then status_ok=1; fi
@@ -82,6 +84,14 @@ main() {
     cat /sys/kernel/security/lsm; echo
     ! tr , "\n" </sys/kernel/security/lsm | grep -qx bpf'
   check "exit 1 is FAIL" 1 FAIL -- sh -c 'exit 1'
+  # No initramfs init and no root: every boot panics before the command; the
+  # runner boots again twice and then says FAIL, naming the failed boots.
+  check "a kernel that dies before the command is booted again, then FAIL" 1 "FAIL" \
+    --append "rdinit=/no-such-init" -- true
+  if ! grep -q "after 2 failed boot(s))" <<<"$LAST_OUT"; then
+    echo "selftest: FAILED: the result line does not name the 2 failed boots"
+    PASSED=$((PASSED - 1)) FAILED=$((FAILED + 1))
+  fi
   if ((WITH_TIMEOUT)); then
     check "a hang is TIMEOUT" 1 TIMEOUT --timeout 60 -- sleep 100000
   fi
