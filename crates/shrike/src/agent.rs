@@ -46,7 +46,7 @@ mod tick;
 
 pub use config::{default_keep_env, sensor_options, validate_sizes, RunConfig};
 use exit_watch::ExitWatch;
-use heap::HeapTrim;
+use heap::{fix_mmap_threshold, HeapTrim};
 use losses::LossWatch;
 
 /// How long the outputs get at exit to deliver what they still hold.
@@ -65,6 +65,7 @@ pub fn run<W: Write + Send + 'static>(
     out: W,
     shutdown: Shutdown,
 ) -> Result<()> {
+    fix_mmap_threshold();
     // From the first stop request on, the agent is gone within EXIT_LIMIT.
     let exit_watch = ExitWatch::start(&shutdown).context("starting the exit watch thread")?;
     let mut agent = Agent::start(config, out)?;

@@ -7,6 +7,14 @@
 //! (`malloc_trim`); each trim is logged at debug level with its time, what it freed and how
 //! much of the heap is in use (`--log-level info,shrike::agent::heap=debug`): the soak benchmark
 //! tells growth of live data from growth of what the allocator keeps by that figure.
+//!
+//! Large blocks are kept out of the arenas altogether: glibc maps a block of its own for any
+//! allocation from a threshold up, and by default raises that threshold to the largest such
+//! block freed so far (up to 32 MiB). After the pipeline's first burst its multi-MiB buffers
+//! (a batch, a blocked output's queue) were then carved from the arenas, where they fragment
+//! them and keep pages resident between bursts, and the agent's RSS crept up over an hour
+//! with nothing live growing. [`fix_mmap_threshold`] pins the threshold at
+//! [`MMAP_THRESHOLD`], so each large block is mapped when allocated and unmapped when freed.
 
 use std::time::{Duration, Instant};
 
@@ -14,6 +22,20 @@ use tracing::{debug, Level};
 
 /// How often free heap memory is returned.
 pub const TRIM_EVERY: Duration = Duration::from_secs(10);
+
+/// From this size up, an allocation gets a mapping of its own, returned to the system when freed.
+pub const MMAP_THRESHOLD: usize = 128 * 1024;
+
+/// Pins glibc's mmap threshold at [`MMAP_THRESHOLD`] (setting it turns off glibc's raising it
+/// after each large free), where the allocator is glibc's. Called once, as the agent starts.
+pub(super) fn fix_mmap_threshold() {
+    #[cfg(target_env = "gnu")]
+    // SAFETY: mallopt only changes the allocator's tuning; it takes no pointers and is safe to
+    // call from any thread at any time.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, MMAP_THRESHOLD as libc::c_int);
+    }
+}
 
 /// When the heap is next trimmed.
 pub(super) struct HeapTrim {
@@ -107,6 +129,45 @@ mod tests {
             "a trim should return most of the 64 MiB freed: {before} KiB → {after} KiB"
         );
         assert_eq!(kept.len(), 64);
+    }
+
+    /// With the threshold pinned, a large block allocated after a larger one was freed still
+    /// gets its own mapping (glibc's default would have raised the threshold past it and
+    /// carved it from an arena). Checked in a process of its own: free space other tests left
+    /// in the arenas would serve the block before any mapping is considered.
+    #[test]
+    fn large_blocks_stay_mapped_after_a_larger_one_is_freed() {
+        const NAME: &str =
+            "agent::heap::tests::large_blocks_stay_mapped_after_a_larger_one_is_freed";
+        if std::env::var_os("SHRIKE_HEAP_TEST_CHILD").is_none() {
+            let exe = std::env::current_exe().unwrap();
+            let out = std::process::Command::new(exe)
+                .args(["--exact", NAME, "--nocapture", "--test-threads=1"])
+                .env("SHRIKE_HEAP_TEST_CHILD", "1")
+                .output()
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "the check in a fresh process failed:\n{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+            return;
+        }
+        fix_mmap_threshold();
+        // 16 MiB: mapped, and glibc's default raises the threshold to it when it is freed
+        // (blocks above 32 MiB do not raise it).
+        drop(std::hint::black_box(vec![1u8; 16 << 20]));
+        // SAFETY: mallinfo2 only reads the allocator's statistics.
+        let mapped = || unsafe { libc::mallinfo2() }.hblkhd;
+        let before = mapped();
+        let block = std::hint::black_box(vec![1u8; 4 << 20]);
+        let with = mapped();
+        assert!(
+            with >= before + (4 << 20),
+            "a 4 MiB block should be mapped on its own: mapped bytes {before} → {with}"
+        );
+        drop(block);
     }
 
     /// The in-use figure follows what is allocated, not what is resident: 64 MiB more while
