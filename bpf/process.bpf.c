@@ -299,10 +299,12 @@ int BPF_PROG(handle_exec, struct task_struct *task, pid_t old_pid, struct linux_
 
 	/* Exec rules: without BPF LSM, a matching deny or kill rule kills the new image here,
 	 * before it runs a single instruction (the signal is delivered on the way back to user
-	 * space). The record says so. */
+	 * space). The record says so. A workload-scoped rule that would apply but for a cgroup
+	 * user space has not placed yet stops the new image instead, as early (with BPF LSM too:
+	 * bprm_check let such an exec through); user space then kills or resumes it. */
 	e->enforced_rule = SHRIKE_NO_RULE;
 	e->enforced_action = SHRIKE_ACTION_NONE;
-	if (!cfg_exec_enforce_lsm) {
+	if (!cfg_exec_enforce_lsm || holding_on()) {
 		rule = NULL;
 		sub = exec_subject_of(next);
 		if (sub) {
@@ -314,11 +316,16 @@ int BPF_PROG(handle_exec, struct task_struct *task, pid_t old_pid, struct linux_
 			if (!rule && (e->flags & SHRIKE_EXEC_SCRIPT))
 				rule = script_rule(s, e);
 		}
-		if (rule) {
+		if (rule && !cfg_exec_enforce_lsm) {
 			bpf_send_signal(9 /* SIGKILL */);
 			e->enforced_rule = rule->rule_index;
 			e->enforced_action = SHRIKE_ACTION_KILL;
 			counter_inc(SHRIKE_CNT_EXEC_KILLED);
+		} else if (!rule && sub && sub->held_rule != SHRIKE_NO_RULE) {
+			bpf_send_signal(19 /* SIGSTOP */);
+			e->flags |= SHRIKE_EXEC_HELD;
+			e->enforced_rule = sub->held_rule;
+			counter_inc(SHRIKE_CNT_EXEC_HELD);
 		}
 	}
 

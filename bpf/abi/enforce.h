@@ -27,6 +27,7 @@ enum shrike_enforce_limits {
 	SHRIKE_RULES_PER_KEY = 4,	 /* rules sharing one path or name */
 	SHRIKE_EXEC_RULE_SLOTS = 128,	 /* exec rules per generation */
 	SHRIKE_NO_RULE = 0xffff,	 /* enforced_rule when no rule acted */
+	SHRIKE_SETTLED_CGROUPS = 65536,	 /* cgroups user space has placed (scope_settled) */
 };
 
 /* Which constraints a rule slot has besides its path or name. */

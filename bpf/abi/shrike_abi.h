@@ -87,6 +87,8 @@ enum shrike_exec_flags {
 	SHRIKE_EXEC_PARENT_IS_PREV = 1 << 8,   /* exec without fork: parent is the replaced image */
 	SHRIKE_EXEC_ARGS_FAULT = 1 << 9,       /* argv could not be read (counted too) */
 	SHRIKE_EXEC_LINEAGE_UNKNOWN = 1 << 10, /* no lineage entry existed for the process */
+	SHRIKE_EXEC_HELD = 1 << 11, /* stopped until user space places its cgroup: a scoped rule
+				     * (enforced_rule) would apply but for it */
 };
 
 /* One of fds 0, 1, 2 at exec, when it is a socket (family 0: not a socket). The peer is the
@@ -193,6 +195,7 @@ enum shrike_counter {
 	SHRIKE_CNT_PATH_TRUNCATED = 9,
 	SHRIKE_CNT_EXEC_KILLED = 10,  /* execs killed by a rule (no BPF LSM) */
 	SHRIKE_CNT_EXEC_DENIED = 11,  /* execs refused by a rule (BPF LSM) */
+	SHRIKE_CNT_EXEC_HELD = 12,    /* execs stopped until user space placed their cgroup */
 	/* 16-31: file, privilege and kernel integrity (bpf/file.bpf.c) */
 	SHRIKE_CNT_FILE_SEEN = 16,	   /* file syscalls that reached the watch filter */
 	SHRIKE_CNT_FILE_FILTERED = 17,	   /* ... and were dropped there: path not watched */

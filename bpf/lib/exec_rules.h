@@ -11,6 +11,13 @@
  * looked up by path (its cut start could look like a rule's prefix); under --strict the rules
  * with a prefix, which could match it, apply instead (enforce_state.cut_refs).
  *
+ * A cgroup-scoped rule (a workload scope: a pod, a namespace, an image) holds an exec it would
+ * apply to but for a cgroup user space has not placed yet: a container whose first exec runs
+ * before the runtime has described it. Such an exec is stopped (SIGSTOP, delivered before the
+ * new image's first instruction) and its record says so (SHRIKE_EXEC_HELD, the rule in
+ * enforced_rule); user space places the cgroup, then kills or resumes it. Holding is on while
+ * user space keeps scope_settled (key 0 present): every cgroup it has placed, container or not.
+ *
  * Verifier cost is kept flat: constraint values are tested with one hash lookup each, the
  * ancestor walk is a bpf_loop, and the per-rule check is a global function, verified once.
  */
@@ -56,6 +63,14 @@ struct {
 	__type(value, struct shrike_enforce_state);
 } enforce_state SEC(".maps");
 
+/* The cgroups user space has placed (key: cgroup id; key 0: holding is on). */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, SHRIKE_SETTLED_CGROUPS);
+	__type(key, __u64);
+	__type(value, __u8);
+} scope_settled SEC(".maps");
+
 /* The lookup key under construction, per CPU (too big for the stack). */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -77,6 +92,9 @@ struct exec_subject {
 	__u64 anc_name[SHRIKE_ANCESTRY];
 	__u32 anc_count;
 	__u32 anc_flags; /* SHRIKE_PROC_ANCESTRY_CUT / _UNKNOWN */
+	/* Out: the first rule that would apply but for an unplaced cgroup (SHRIKE_NO_RULE: none).
+	 * The caller resets it before the lookups. */
+	__u32 held_rule;
 };
 
 struct {
@@ -100,18 +118,33 @@ static __always_inline bool rule_has_binary(__u32 slot, __u32 kind, __u64 path_h
 	return rule_has_value(slot, kind, path_hash) || rule_has_value(slot, kind, name_hash);
 }
 
+/* Whether user space places cgroups, so execs in the others can be held (see the top). */
+static __always_inline bool holding_on(void)
+{
+	__u64 on = 0;
+
+	return bpf_map_lookup_elem(&scope_settled, &on) != NULL;
+}
+
+/* Whether an exec in `cgroup` waits for user space to place the cgroup (see the top). */
+static __always_inline bool cgroup_unsettled(__u64 cgroup)
+{
+	return holding_on() && !bpf_map_lookup_elem(&scope_settled, &cgroup);
+}
+
 /*
  * Whether the rule in `slot` applies to the exec described in exec_subject_scratch: 1 yes,
  * 0 no, -1 undecidable in the kernel (its ancestry is unknown, or longer than the lineage
- * entries carry and the answer depends on the part cut off). Global, not static, so the
- * verifier checks it once rather than at every call site.
+ * entries carry and the answer depends on the part cut off), 2 it would apply but for a cgroup
+ * user space has not placed yet (the exec is held). Global, not static, so the verifier checks
+ * it once rather than at every call site.
  */
 __noinline int shrike_exec_rule_applies(__u32 slot)
 {
 	__u32 zero = 0;
 	struct exec_subject *sub = bpf_map_lookup_elem(&exec_subject_scratch, &zero);
 	struct shrike_exec_rule *r = bpf_map_lookup_elem(&exec_rule_slots, &slot);
-	bool found = false;
+	bool found = false, held = false;
 	__u32 flags, n;
 
 	if (!sub || !r)
@@ -122,11 +155,14 @@ __noinline int shrike_exec_rule_applies(__u32 slot)
 	if ((flags & SHRIKE_RULE_EUID) && !rule_has_value(slot, SHRIKE_VALUE_EUID, sub->euid))
 		return 0;
 	if ((flags & SHRIKE_RULE_CGROUP) &&
-	    !rule_has_value(slot, SHRIKE_VALUE_CGROUP, sub->cgroup_id))
-		return 0;
+	    !rule_has_value(slot, SHRIKE_VALUE_CGROUP, sub->cgroup_id)) {
+		if (!cgroup_unsettled(sub->cgroup_id))
+			return 0;
+		held = true;
+	}
 	if (!(flags & (SHRIKE_RULE_PARENT_INCL | SHRIKE_RULE_PARENT_EXCL | SHRIKE_RULE_ANCESTOR_INCL |
 		       SHRIKE_RULE_ANCESTOR_EXCL)))
-		return 1;
+		return held ? 2 : 1;
 	n = sub->anc_count;
 	if (n == 0)
 		return -1;
@@ -137,7 +173,7 @@ __noinline int shrike_exec_rule_applies(__u32 slot)
 	    rule_has_binary(slot, SHRIKE_VALUE_PARENT_EXCL, sub->anc_path[0], sub->anc_name[0]))
 		return 0;
 	if (!(flags & (SHRIKE_RULE_ANCESTOR_INCL | SHRIKE_RULE_ANCESTOR_EXCL)))
-		return 1;
+		return held ? 2 : 1;
 #pragma unroll
 	for (int i = 0; i < SHRIKE_ANCESTRY; i++) {
 		if (i >= n)
@@ -160,21 +196,34 @@ __noinline int shrike_exec_rule_applies(__u32 slot)
 	}
 	if ((flags & SHRIKE_RULE_ANCESTOR_INCL) && !found)
 		return 0;
-	return 1;
+	return held ? 2 : 1;
 }
 
-/* The first rule of `refs` that applies; NULL when none does. */
+/* The first rule of `refs` that applies; NULL when none does. The first that would apply
+ * but for an unplaced cgroup is noted in the subject's held_rule. */
 static __always_inline struct shrike_exec_rule *exec_rules_first(const struct shrike_rule_refs *refs,
 								 __u32 gen)
 {
+	__u32 zero = 0;
+
 	for (int i = 0; i < SHRIKE_RULES_PER_KEY; i++) {
+		struct shrike_exec_rule *r;
+		struct exec_subject *sub;
 		__u32 slot;
+		int applies;
 
 		if (i >= refs->count)
 			break;
 		slot = gen * SHRIKE_EXEC_RULE_SLOTS + (refs->slot[i] % SHRIKE_EXEC_RULE_SLOTS);
-		if (shrike_exec_rule_applies(slot) == 1)
+		applies = shrike_exec_rule_applies(slot);
+		if (applies == 1)
 			return bpf_map_lookup_elem(&exec_rule_slots, &slot);
+		if (applies == 2) {
+			sub = bpf_map_lookup_elem(&exec_subject_scratch, &zero);
+			r = bpf_map_lookup_elem(&exec_rule_slots, &slot);
+			if (sub && r && sub->held_rule == SHRIKE_NO_RULE)
+				sub->held_rule = r->rule_index;
+		}
 	}
 	return NULL;
 }
@@ -250,6 +299,7 @@ static __always_inline struct exec_subject *exec_subject_of(const struct shrike_
 	}
 	sub->anc_count = img->anc_count;
 	sub->anc_flags = img->flags & (SHRIKE_PROC_ANCESTRY_CUT | SHRIKE_PROC_ANCESTRY_UNKNOWN);
+	sub->held_rule = SHRIKE_NO_RULE;
 	return sub;
 }
 
@@ -266,6 +316,7 @@ static __always_inline struct exec_subject *exec_subject_get(const struct shrike
 		return NULL;
 	ancestry_of_new_image(from, sub->anc_path, sub->anc_name, &sub->anc_count,
 			      &sub->anc_flags);
+	sub->held_rule = SHRIKE_NO_RULE;
 	return sub;
 }
 

@@ -64,6 +64,11 @@ pub const COUNTERS: &[(shrike_counter, &str, &str)] = &[
         "paths cut at the depth limit",
     ),
     (
+        shrike_counter::SHRIKE_CNT_EXEC_HELD,
+        "exec_held",
+        "execs stopped until their cgroup was placed (workload-scoped rules)",
+    ),
+    (
         shrike_counter::SHRIKE_CNT_FILE_SEEN,
         "file_seen",
         "file syscalls that reached the watch filter",

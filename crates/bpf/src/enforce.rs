@@ -323,11 +323,14 @@ fn read_state(sensors: &Sensors) -> Result<shrike_enforce_state, LoadError> {
 /// rules already loaded ([`ExecScopeMaps::set_cgroup`]): how the agent keeps a workload-scoped
 /// rule current as containers come and go without reloading the policy. The caller serialises
 /// it with [`set_exec_rules`] (a change made while another generation is being filled would be
-/// lost at the flip).
+/// lost at the flip). Also the placed cgroups (`scope_settled`, generation-free): while holding
+/// is on ([`ExecScopeMaps::set_holding`]), an exec a scoped rule would apply to but for a cgroup
+/// not [`settle`](ExecScopeMaps::settle)d is stopped until user space decides it.
 pub struct ExecScopeMaps {
     state: MapHandle,
     slots: MapHandle,
     values: MapHandle,
+    settled: MapHandle,
 }
 
 impl ExecScopeMaps {
@@ -340,7 +343,41 @@ impl ExecScopeMaps {
             state: handle("enforce_state", &maps.enforce_state)?,
             slots: handle("exec_rule_slots", &maps.exec_rule_slots)?,
             values: handle("exec_rule_values", &maps.exec_rule_values)?,
+            settled: handle("scope_settled", &maps.scope_settled)?,
         })
+    }
+
+    /// Turns holding on or off: while on, an exec a workload-scoped rule would stop but for a
+    /// cgroup not [`settle`](Self::settle)d yet is stopped until user space decides it.
+    pub fn set_holding(&self, on: bool) -> Result<(), LoadError> {
+        self.set_settled(HOLDING_KEY, on)
+    }
+
+    /// Records that user space has placed cgroup `cgroup` (`placed`), or forgets it.
+    pub fn settle(&self, cgroup: u64, placed: bool) -> Result<(), LoadError> {
+        if cgroup == HOLDING_KEY {
+            return Ok(());
+        }
+        self.set_settled(cgroup, placed)
+    }
+
+    fn set_settled(&self, key: u64, present: bool) -> Result<(), LoadError> {
+        let map_err = |source| LoadError::Map {
+            map: "scope_settled",
+            source,
+        };
+        if present {
+            self.settled
+                .update(&key.to_ne_bytes(), &[1u8], MapFlags::ANY)
+                .map_err(map_err)
+        } else {
+            match self.settled.delete(&key.to_ne_bytes()) {
+                Err(source) if source.kind() != libbpf_rs::ErrorKind::NotFound => {
+                    Err(map_err(source))
+                }
+                _ => Ok(()),
+            }
+        }
     }
 
     /// Adds (`present`) or removes cgroup `cgroup` in the cgroup set of every slot of rule
@@ -404,6 +441,9 @@ impl ExecScopeMaps {
         Ok(changed)
     }
 }
+
+/// The key of `scope_settled` that turns holding on (no cgroup has id 0).
+const HOLDING_KEY: u64 = 0;
 
 fn refs(slots: &[u16], per_key: usize) -> shrike_rule_refs {
     let mut refs = shrike_rule_refs::default();

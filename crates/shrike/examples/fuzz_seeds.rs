@@ -56,6 +56,7 @@ fn exec(pid: u32, exec_id: u64, binary: &[u8], args: &[u8], flags: ExecFlags) ->
         env: b"LD_PRELOAD=/tmp/x.so\0PATH=/bin\0".to_vec(),
         stdio: Vec::new(),
         enforced: None,
+        held: None,
     })
 }
 

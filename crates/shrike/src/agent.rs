@@ -39,6 +39,7 @@ mod config;
 mod drain;
 mod exit_watch;
 mod heap;
+mod holds;
 mod losses;
 mod reload;
 mod start;
@@ -47,6 +48,7 @@ mod tick;
 pub use config::{default_keep_env, sensor_options, validate_sizes, RunConfig};
 use exit_watch::ExitWatch;
 use heap::{fix_mmap_threshold, HeapTrim};
+use holds::Holds;
 use losses::LossWatch;
 
 /// How long the outputs get at exit to deliver what they still hold.
@@ -122,6 +124,8 @@ struct Agent<'a> {
     losses: LossWatch,
     /// When free heap memory is next returned to the system.
     heap: HeapTrim,
+    /// Execs the kernel held for a workload-scoped rule, waiting for their container.
+    holds: Holds,
 }
 
 impl Agent<'_> {

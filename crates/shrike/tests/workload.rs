@@ -818,6 +818,57 @@ fn a_deny_rule_scoped_to_one_pod_stops_the_exec_there_and_not_in_another_pod() {
     ) {
         return;
     }
+    scoped_deny(None);
+}
+
+/// The same with a runtime that answers each of the agent's calls 0.5 s late (a loaded node): each container's
+/// first exec — the denied binary is the entrypoint — runs before the runtime has described
+/// the container. The kernel holds it until the agent knows the pod: killed in pod A, resumed
+/// (and exiting 0) in pod B. Without the hold, pod A's echo would run and no alert would say
+/// it was stopped.
+#[test]
+fn a_pods_first_exec_is_held_until_the_slow_runtime_describes_the_pod() {
+    if !containerd_tools("a_pods_first_exec_is_held_until_the_slow_runtime_describes_the_pod") {
+        return;
+    }
+    scoped_deny(Some(Duration::from_millis(500)));
+}
+
+/// A Unix-socket forwarder to `upstream` that waits `delay` before it connects each client:
+/// every answer of the runtime behind it comes that much later. Runs until the test ends.
+fn slow_socket(dir: &TempDir, upstream: &Path, delay: Duration) -> PathBuf {
+    use std::os::unix::net::{UnixListener, UnixStream};
+    let path = dir.path("slow-runtime.sock");
+    let listener = UnixListener::bind(&path).unwrap();
+    let upstream = upstream.to_path_buf();
+    std::thread::spawn(move || {
+        for client in listener.incoming().flatten() {
+            let upstream = upstream.clone();
+            std::thread::spawn(move || {
+                std::thread::sleep(delay);
+                let Ok(server) = UnixStream::connect(&upstream) else {
+                    return;
+                };
+                let (mut c_read, mut s_write) =
+                    (client.try_clone().unwrap(), server.try_clone().unwrap());
+                let pump = std::thread::spawn(move || {
+                    let _ = std::io::copy(&mut c_read, &mut s_write);
+                    let _ = s_write.shutdown(std::net::Shutdown::Write);
+                });
+                let (mut s_read, mut c_write) = (server, client);
+                let _ = std::io::copy(&mut s_read, &mut c_write);
+                let _ = c_write.shutdown(std::net::Shutdown::Write);
+                let _ = pump.join();
+            });
+        }
+    });
+    path
+}
+
+/// A deny rule scoped to pod A (namespace and label) on the binary both pods run as their
+/// entrypoint; the agent asks containerd directly, or (`slow`) through a socket that delays
+/// each answer that long.
+fn scoped_deny(slow: Option<Duration>) {
     let dir = TempDir::new("scope");
     let layer = rootfs_tar(&dir);
     let pause = "localhost/shrike-pause:1";
@@ -836,11 +887,15 @@ fn a_deny_rule_scoped_to_one_pod_stops_the_exec_there_and_not_in_another_pod() {
          action: deny\n  mode: enforce\n",
     )
     .unwrap();
+    let runtime = match slow {
+        Some(delay) => slow_socket(&dir, &ctrd.socket, delay),
+        None => ctrd.socket.clone(),
+    };
     let agent = Agent::start_process_only(&[
         "--policy",
         &policy.to_string_lossy(),
         "--container-runtime",
-        &format!("containerd={}", ctrd.socket.display()),
+        &format!("containerd={}", runtime.display()),
     ]);
 
     let pid = std::process::id();
@@ -901,4 +956,9 @@ fn a_deny_rule_scoped_to_one_pod_stops_the_exec_there_and_not_in_another_pod() {
         "{}",
         agent.stderr()
     );
+    if slow.is_some() {
+        // Held, then killed by the agent once the pod was known (BPF LSM had nothing to refuse
+        // yet): never `denied`.
+        assert_eq!(alert["outcome"], "killed", "{stopped}");
+    }
 }

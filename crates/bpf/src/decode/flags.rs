@@ -93,6 +93,8 @@ flag_set! {
         ArgsFault = shrike_exec_flags::SHRIKE_EXEC_ARGS_FAULT.0,
         /// No lineage entry existed for the process.
         LineageUnknown = shrike_exec_flags::SHRIKE_EXEC_LINEAGE_UNKNOWN.0,
+        /// Stopped until user space places its cgroup (the rule is in `held`).
+        Held = shrike_exec_flags::SHRIKE_EXEC_HELD.0,
     }
 }
 

@@ -35,6 +35,9 @@ pub struct ExecRecord {
     pub env: Vec<u8>,
     /// The rule the kernel enforced on this exec (it killed the new image), if any.
     pub enforced: Option<Enforcement>,
+    /// The workload-scoped rule that would apply but for a cgroup user space has not placed
+    /// yet: the kernel stopped the new image (SIGSTOP) until user space kills or resumes it.
+    pub held: Option<u16>,
     /// Which of fds 0, 1, 2 were sockets at exec (only those are listed).
     pub stdio: Vec<StdioSocket>,
 }
@@ -190,6 +193,7 @@ pub(super) fn decode_exec(header: Header, bytes: &[u8]) -> Result<ExecRecord, De
         args: next(),
         env: next(),
         enforced: Enforcement::from_raw(e.enforced_rule, e.enforced_action),
+        held: flags.has(ExecFlag::Held).then_some(e.enforced_rule),
         stdio: e
             .stdio
             .iter()
@@ -303,7 +307,7 @@ pub mod testing {
             filename_len: r.filename.len() as u16,
             interp_len: interp.len() as u16,
             cwd_len: r.cwd.len() as u16,
-            enforced_rule: Enforcement::raw(r.enforced).0,
+            enforced_rule: r.held.unwrap_or(Enforcement::raw(r.enforced).0),
             enforced_action: Enforcement::raw(r.enforced).1,
             comm,
             stdio: stdio_raw(&r.stdio),
@@ -441,6 +445,7 @@ mod tests {
                 rule_index: 2,
                 action: Action::Kill,
             }),
+            held: None,
         }
     }
 
@@ -449,6 +454,27 @@ mod tests {
         let r = exec_sample();
         let bytes = exec_bytes(&r);
         assert_eq!(Record::try_from(bytes.as_slice()), Ok(Record::Exec(r)));
+    }
+
+    /// A held exec carries its rule in the enforced-rule word with no action: decoded as
+    /// `held`, never as an enforcement.
+    #[test]
+    fn a_held_exec_decodes_its_rule_and_no_enforcement() {
+        let mut r = exec_sample();
+        r.flags = r.flags.with(ExecFlag::Held);
+        r.enforced = None;
+        r.held = Some(7);
+        let bytes = exec_bytes(&r);
+        assert_eq!(
+            Record::try_from(bytes.as_slice()),
+            Ok(Record::Exec(r.clone()))
+        );
+        r.flags = ExecFlags::from(ExecFlag::Script);
+        r.held = None;
+        let Ok(Record::Exec(plain)) = Record::try_from(exec_bytes(&r).as_slice()) else {
+            panic!("not an exec")
+        };
+        assert_eq!((plain.held, plain.enforced), (None, None));
     }
 
     #[test]

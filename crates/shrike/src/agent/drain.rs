@@ -1,6 +1,7 @@
 //! Shutdown ([`Agent::drain`]): the reader hands over what the ring still holds and the
 //! pipeline writes it while the output takes it (a blocked output holds up the exit by
-//! [`FINISH_STALL`] at most, a second signal stops the wait); the API and the metrics stop;
+//! [`FINISH_STALL`] at most, a second signal stops the wait); holding ends and the execs held
+//! for a workload-scoped rule are resumed; the API and the metrics stop;
 //! the last loss report; the outputs get their grace; the final counters are logged; dropping
 //! the sensors detaches every program (unless `--keep-enforcing` pinned them) and what shrike
 //! mounted under its run directory is released. Each step is recorded for the exit watch
@@ -54,6 +55,13 @@ impl Agent<'_> {
                     result = Err(err);
                 }
             }
+        }
+        // Nobody would release an exec held from now on: holding ends, and the held resume.
+        self.scopes.stop_placing();
+        if result.is_ok() {
+            result = self.release_holds(true);
+        } else {
+            self.holds.resume_all();
         }
         if result.is_ok() {
             result = write_shaped(

@@ -19,7 +19,7 @@ use shrike_rules::text::render_diagnostics;
 use tracing::{info, warn};
 
 use super::{check_capabilities, enabled_rules, node_name, sensor_options, Agent, RunConfig};
-use super::{HeapTrim, LossWatch};
+use super::{HeapTrim, Holds, LossWatch};
 use crate::cgroups::CgroupResolver;
 use crate::clock::BootClock;
 use crate::detect::Detector;
@@ -165,6 +165,7 @@ impl<'a> Agent<'a> {
             output_blocked_logged: false,
             losses,
             heap: HeapTrim::new(),
+            holds: Holds::default(),
         })
     }
 }

@@ -7,6 +7,7 @@
 
 use std::sync::atomic::Ordering;
 use std::sync::mpsc::RecvTimeoutError;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, Context, Result};
@@ -32,6 +33,10 @@ impl Agent<'_> {
             }
         }
         self.pipeline.clock_mut().refresh();
+        if !self.holds.is_empty() {
+            self.release_holds(false)?;
+            self.output.flush().context("writing events")?;
+        }
         write_shaped(
             &mut self.shaper,
             &mut self.output,
@@ -67,7 +72,9 @@ impl Agent<'_> {
                 }
                 self.output_blocked_logged = false;
             }
-            self.batches.recv_timeout(Duration::from_millis(200))
+            // A held exec is decided as soon as its container is described.
+            let wait = if self.holds.is_empty() { 200 } else { 10 };
+            self.batches.recv_timeout(Duration::from_millis(wait))
         } else {
             self.output_blocked_since.get_or_insert_with(Instant::now);
             std::thread::sleep(Duration::from_millis(20));
@@ -78,6 +85,7 @@ impl Agent<'_> {
     /// Attempts the reload that is due ([`reload`]), counts it for the metrics, and writes the
     /// `policy_change` event and, when the rules not in force changed, a new `agent_health`.
     fn reload_policy(&mut self, due: crate::policy_source::Due) -> Result<()> {
+        let before = self.detector.policy().clone();
         let reloaded = reload(
             self.config,
             reload::KernelSide {
@@ -117,6 +125,15 @@ impl Agent<'_> {
             self.write_own(event)?;
         }
         self.shaper.set_policy(self.detector.policy());
+        // Held execs follow their rule to its new index (resumed if it is gone).
+        if !self.holds.is_empty() && !Arc::ptr_eq(&before, self.detector.policy()) {
+            let policy = self.detector.policy().clone();
+            for mut event in self.holds.renumber(&before, &policy) {
+                self.pipeline.attach_workload(&mut event);
+                self.write_event(event)?;
+            }
+            self.output.flush().context("writing events")?;
+        }
         Ok(())
     }
 }
@@ -128,28 +145,56 @@ impl Agent<'_> {
             .stats
             .batches_received
             .fetch_add(1, Ordering::Relaxed);
-        let mut before = Vec::new();
         for record in batch.iter() {
             match self.pipeline.handle(record) {
-                Ok(Some(mut event)) => {
-                    self.detector.apply(&mut event);
-                    self.shaper.shape(&mut event, &mut before);
-                    for synthesized in before.drain(..) {
-                        self.output.write(&synthesized).context("writing events")?;
-                        self.observer.event(synthesized);
+                Ok(Some(event)) => match self.pipeline.take_held() {
+                    Some(rule) => {
+                        let dir = self.pipeline.cgroup_dir(event.process.cgroup_id);
+                        self.holds.park(event, rule, dir, &self.scopes);
                     }
-                    if !self.config.alerts_only || !event.alerts.is_empty() {
-                        self.output.write(&event).context("writing events")?;
-                    }
-                    self.observer.event(event);
-                }
+                    None => self.write_event(event)?,
+                },
                 Ok(None) => {}
                 Err(err) => warn!(%err, "skipping a kernel record"),
             }
         }
+        if !self.holds.is_empty() {
+            self.release_holds(false)?;
+        }
         self.output.flush().context("writing events")?;
         self.pipeline.expire();
         self.observer.end_batch(&self.pipeline);
+        Ok(())
+    }
+
+    /// Runs one event through the rules and the shaper, and writes it (unflushed).
+    fn write_event(&mut self, mut event: Event) -> Result<()> {
+        let mut before = Vec::new();
+        self.detector.apply(&mut event);
+        self.shaper.shape(&mut event, &mut before);
+        for synthesized in before {
+            self.output.write(&synthesized).context("writing events")?;
+            self.observer.event(synthesized);
+        }
+        if !self.config.alerts_only || !event.alerts.is_empty() {
+            self.output.write(&event).context("writing events")?;
+        }
+        self.observer.event(event);
+        Ok(())
+    }
+
+    /// Kills or resumes the held execs that can be decided (`all`: resumes every one, the
+    /// agent stops) and writes their events, with their container's identity as known now.
+    pub(super) fn release_holds(&mut self, all: bool) -> Result<()> {
+        let released = if all {
+            self.holds.resume_all()
+        } else {
+            self.holds.decide(&self.scopes, Instant::now())
+        };
+        for mut event in released {
+            self.pipeline.attach_workload(&mut event);
+            self.write_event(event)?;
+        }
         Ok(())
     }
 

@@ -51,6 +51,8 @@ pub struct Pipeline {
     workloads: Workloads,
     stats: PipelineStats,
     net: net::NetState,
+    /// The rule the kernel held the last exec record for (see [`Pipeline::take_held`]).
+    held: Option<u16>,
 }
 
 impl Pipeline {
@@ -70,6 +72,7 @@ impl Pipeline {
             workloads: Workloads::disabled(),
             stats: PipelineStats::default(),
             net: net::NetState::default(),
+            held: None,
         }
     }
 
@@ -86,6 +89,24 @@ impl Pipeline {
         &self.workloads
     }
 
+    /// When the event [`Pipeline::handle`] just returned is an exec the kernel held (stopped)
+    /// for a workload-scoped rule: that rule, once. The caller kills or resumes the process.
+    pub fn take_held(&mut self) -> Option<u16> {
+        self.held.take()
+    }
+
+    /// The cgroup directory of cgroup `id`, when placed.
+    pub fn cgroup_dir(&self, id: u64) -> Option<std::path::PathBuf> {
+        self.cgroups.dir(id)
+    }
+
+    /// Sets `event`'s container and pod identity again (a held exec, released once its
+    /// container was described).
+    pub fn attach_workload(&self, event: &mut Event) {
+        let cgroup_id = event.process.cgroup_id;
+        self.workloads.attach(event, || self.cgroups.dir(cgroup_id));
+    }
+
     pub fn tree(&self) -> &ProcessTree {
         &self.tree
     }
@@ -97,6 +118,7 @@ impl Pipeline {
     /// Decodes one record and returns the event it makes, if it makes one.
     pub fn handle(&mut self, bytes: &[u8]) -> Result<Option<Event>, DecodeError> {
         self.stats.records += 1;
+        self.held = None;
         let record = match Record::try_from(bytes) {
             Ok(record) => record,
             Err(err) => {

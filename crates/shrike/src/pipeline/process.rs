@@ -22,6 +22,7 @@ use super::Pipeline;
 impl Pipeline {
     pub(super) fn exec(&mut self, r: ExecRecord) -> Event {
         let flags = r.flags;
+        self.held = r.held;
         let cwd = lossless_utf8(&r.cwd);
         let filename = lossless_utf8(&r.filename);
         let script = flags
@@ -325,6 +326,7 @@ mod tests {
             env: b"HOME=/root\0LD_PRELOAD=/tmp/x.so\0".to_vec(),
             stdio: Vec::new(),
             enforced: None,
+            held: None,
         })
     }
 

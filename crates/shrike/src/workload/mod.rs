@@ -139,9 +139,12 @@ impl Workloads {
     ) -> std::io::Result<Self> {
         let cache = Arc::new(Mutex::new(Cache::new(cache::CAPACITY)));
         let (tx, rx) = sync_channel(QUEUE);
-        resolver::spawn(runtimes, cache.clone(), rx, scopes)?;
+        resolver::spawn(runtimes, cache.clone(), rx, scopes.clone())?;
         if let Some(root) = cgroup_root {
-            watch::spawn(root, cache.clone(), tx.clone())?;
+            watch::spawn(root, cache.clone(), tx.clone(), scopes.clone())?;
+        }
+        if let Some(keeper) = &scopes {
+            keeper.start_placing();
         }
         Ok(Workloads {
             cache,

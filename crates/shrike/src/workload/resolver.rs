@@ -45,15 +45,20 @@ fn run(
     loop {
         match requests.recv_timeout(SWEEP) {
             Ok(request) => {
-                if let Some(found) = ask(runtimes, &request) {
-                    // The cgroup id is its directory's inode number (what the kernel reads).
-                    let cgroup = request
-                        .cgroup_dir
-                        .as_ref()
-                        .and_then(|d| std::fs::metadata(d).ok().map(|m| (m.ino(), d.clone())));
-                    if let (Some(keeper), Some((cgroup, dir))) = (scopes, cgroup) {
-                        keeper.added(cgroup, dir, found.clone());
+                let found = ask(runtimes, &request);
+                // The cgroup id is its directory's inode number (what the kernel reads).
+                let cgroup = request
+                    .cgroup_dir
+                    .as_ref()
+                    .and_then(|d| std::fs::metadata(d).ok().map(|m| (m.ino(), d.clone())));
+                // Placed either way: described, or known to no runtime (never covered).
+                if let (Some(keeper), Some((cgroup, dir))) = (scopes, cgroup) {
+                    match &found {
+                        Some(found) => keeper.added(cgroup, dir, found.clone()),
+                        None => keeper.place(cgroup, Some(dir)),
                     }
+                }
+                if let Some(found) = found {
                     lock().resolve(found.container, found.k8s);
                 }
             }

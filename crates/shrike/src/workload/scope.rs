@@ -13,6 +13,13 @@
 //! forgets containers when it is full, and a keeper that waited for the cache to report them
 //! gone would keep their ids (in memory and in the kernel sets) forever. It holds the live
 //! containers the runtimes described, no more.
+//!
+//! The keeper also knows which cgroups are *placed*: a container's the runtime described (or
+//! did not know), and every other cgroup, which holds no container of its own. While a policy
+//! has scoped exec rules and the runtimes are asked, the kernel holds (stops) an exec such a
+//! rule would apply to but for a cgroup not placed yet, so a container's first exec cannot slip
+//! through before the runtime has described it; [`crate::agent`]'s holds then ask
+//! [`ScopeKeeper::is_placed`] and [`ScopeKeeper::covers`] to kill or resume it.
 
 use std::collections::btree_map::Entry;
 use std::collections::{BTreeMap, BTreeSet};
@@ -26,11 +33,17 @@ use tracing::{debug, warn};
 
 use super::Identity;
 
-/// The containers known by cgroup id, and the scopes of the policy in force.
+/// The containers known by cgroup id, the other cgroups placed, and the scopes of the policy
+/// in force.
 #[derive(Default)]
 struct State {
     containers: BTreeMap<u64, Known>,
+    /// Cgroups placed that are no described container's: their directory when known (an entry
+    /// without one is dropped at the next sweep and placed again when needed).
+    placed: BTreeMap<u64, Option<PathBuf>>,
     scopes: Vec<WorkloadScope>,
+    /// The runtimes are asked, so containers get placed: holding can be on.
+    placing: bool,
 }
 
 /// A container the runtimes described.
@@ -88,7 +101,61 @@ impl ScopeKeeper {
         let cgroups = |rule: u16| covered(&state.containers, &exec, rule);
         let loaded = load(&cgroups)?;
         state.scopes = exec;
+        self.set_holding(&state);
         Ok(loaded)
+    }
+
+    /// The runtimes are asked from now on (the resolver runs): containers will be placed, so
+    /// a scoped rule may hold an exec until its container is.
+    pub fn start_placing(&self) {
+        let mut state = self.lock();
+        state.placing = true;
+        self.set_holding(&state);
+    }
+
+    /// No more holding (the agent stops: nobody would release a held exec).
+    pub fn stop_placing(&self) {
+        let mut state = self.lock();
+        state.placing = false;
+        self.set_holding(&state);
+    }
+
+    /// Holding is on while the policy has scoped exec rules and containers get placed.
+    fn set_holding(&self, state: &State) {
+        let Some(kernel) = &self.kernel else { return };
+        let on = state.placing && !state.scopes.is_empty();
+        if let Err(err) = kernel.set_holding(on) {
+            warn!(%err, on, "workload scope: holding could not be switched; a container's first exec may run before its rule covers it");
+        }
+    }
+
+    /// Cgroup `cgroup` (directory `dir`, when known) holds no described container of its
+    /// own: placed, never covered.
+    pub fn place(&self, cgroup: u64, dir: Option<PathBuf>) {
+        let mut state = self.lock();
+        if state.containers.contains_key(&cgroup) || state.placed.contains_key(&cgroup) {
+            return;
+        }
+        state.placed.insert(cgroup, dir);
+        self.settle(cgroup, true);
+    }
+
+    /// Whether cgroup `cgroup` is placed (a described container's, or known to hold none).
+    pub fn is_placed(&self, cgroup: u64) -> bool {
+        let state = self.lock();
+        state.containers.contains_key(&cgroup) || state.placed.contains_key(&cgroup)
+    }
+
+    /// Whether scoped rule `rule` covers the container in cgroup `cgroup`.
+    pub fn covers(&self, rule: u16, cgroup: u64) -> bool {
+        let state = self.lock();
+        state.containers.get(&cgroup).is_some_and(|known| {
+            let identity = &known.identity;
+            state
+                .scopes
+                .iter()
+                .any(|s| s.rule == rule && s.covers(&identity.container, identity.k8s.as_ref()))
+        })
     }
 
     /// The cgroup set of rule `rule` now (for tests and the log).
@@ -108,20 +175,38 @@ impl ScopeKeeper {
                 debug!(rule = scope.rule, cgroup, container = %identity.container.id, "workload scope: container covered");
             }
         }
+        state.placed.remove(&cgroup);
         state.containers.insert(cgroup, Known { dir, identity });
+        self.settle(cgroup, true);
     }
 
-    /// Drops the containers whose cgroup directory is gone: their ids leave every rule's set.
-    /// The directories are checked outside the lock. Returns how many went.
+    /// Drops the containers whose cgroup directory is gone: their ids leave every rule's set;
+    /// and the other placed cgroups that are gone (or whose directory is not known). The
+    /// directories are checked outside the lock. Returns how many containers went.
     pub fn sweep(&self) -> usize {
-        let dirs: Vec<(u64, PathBuf)> = self
-            .lock()
-            .containers
-            .iter()
-            .map(|(cgroup, known)| (*cgroup, known.dir.clone()))
-            .collect();
+        let (dirs, placed) = {
+            let state = self.lock();
+            let dirs: Vec<(u64, PathBuf)> = state
+                .containers
+                .iter()
+                .map(|(cgroup, known)| (*cgroup, known.dir.clone()))
+                .collect();
+            let placed: Vec<(u64, Option<PathBuf>)> =
+                state.placed.iter().map(|(c, d)| (*c, d.clone())).collect();
+            (dirs, placed)
+        };
         let gone: Vec<(u64, PathBuf)> = dirs.into_iter().filter(|(_, d)| !d.exists()).collect();
+        let placed_gone: Vec<(u64, Option<PathBuf>)> = placed
+            .into_iter()
+            .filter(|(_, d)| !d.as_ref().is_some_and(|d| d.exists()))
+            .collect();
         let mut state = self.lock();
+        for (cgroup, dir) in placed_gone {
+            if state.placed.get(&cgroup) == Some(&dir) {
+                state.placed.remove(&cgroup);
+                self.settle(cgroup, false);
+            }
+        }
         let mut dropped = 0;
         for (cgroup, dir) in gone {
             // Gone meanwhile, or described again (a new directory with the same id): keep it.
@@ -130,6 +215,7 @@ impl ScopeKeeper {
                 _ => continue,
             };
             dropped += 1;
+            self.settle(cgroup, false);
             let identity = &known.identity;
             for scope in &state.scopes {
                 if scope.covers(&identity.container, identity.k8s.as_ref()) {
@@ -147,6 +233,14 @@ impl ScopeKeeper {
 
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+
+    /// Marks `cgroup` placed (or not) in the kernel.
+    fn settle(&self, cgroup: u64, placed: bool) {
+        let Some(kernel) = &self.kernel else { return };
+        if let Err(err) = kernel.settle(cgroup, placed) {
+            warn!(%err, cgroup, placed, "workload scope: the kernel's placed cgroups could not be changed; execs there may be held until released by time");
+        }
     }
 
     fn apply(&self, rule: u16, cgroup: u64, present: bool) {
@@ -227,5 +321,31 @@ mod tests {
         let _ = std::fs::remove_dir_all(&base);
         assert_eq!(keeper.cgroups(0), BTreeSet::from([11]));
         assert_eq!(keeper.len(), 1);
+    }
+
+    /// Placed cgroups: a described container's and any other placed one count; another does
+    /// not; a placed cgroup whose directory is gone, or was never known, is dropped by the
+    /// sweep (to be placed again when needed).
+    #[test]
+    fn placed_cgroups_are_known_until_their_directory_goes() {
+        let base = std::env::temp_dir().join(format!("shrike-placed-{}", std::process::id()));
+        let dir = |name: &str| {
+            let d = base.join(name);
+            std::fs::create_dir_all(&d).unwrap();
+            d
+        };
+        let keeper = ScopeKeeper::new(None);
+        keeper.added(20, dir("ctr"), pod("ctr", "prod"));
+        keeper.place(21, Some(dir("system.slice")));
+        keeper.place(22, None);
+        assert!(keeper.is_placed(20) && keeper.is_placed(21) && keeper.is_placed(22));
+        assert!(!keeper.is_placed(23));
+        assert_eq!(keeper.sweep(), 0);
+        assert!(keeper.is_placed(21) && !keeper.is_placed(22));
+        std::fs::remove_dir(base.join("system.slice")).unwrap();
+        keeper.sweep();
+        let _ = std::fs::remove_dir_all(&base);
+        assert!(!keeper.is_placed(21));
+        assert!(keeper.is_placed(20));
     }
 }

@@ -5,9 +5,13 @@
 //! watches the cgroup2 hierarchy with inotify (each directory, added as it appears) and, for a
 //! directory whose path names a container, asks the resolver about it at once, so the
 //! identity — and a workload-scoped kernel rule's cgroup set ([`super::scope`]) — is usually
-//! in place before the container's first exec. It is a race, not a guarantee: the runtime
-//! lookup (a few milliseconds) has to finish between the two steps. Containers present when the
-//! agent starts are asked about during the first walk.
+//! in place before the container's first exec. That is a race, usually won: the runtime
+//! lookup (a few milliseconds) has to finish between the two steps; when it does not, the
+//! kernel holds the exec until it has ([`crate::agent`]'s holds). Containers present when the
+//! agent starts are asked about during the first walk. Every other directory is placed with
+//! the scope keeper as it is noticed (it holds no container of its own), so the kernel holds
+//! an exec a scoped rule would stop only in a cgroup it has not heard of yet: a container's
+//! first exec waits for the runtime's answer instead of winning the race.
 
 use std::collections::HashMap;
 use std::ffi::CString;
@@ -22,6 +26,7 @@ use shrike_proctree::container::from_cgroup_path;
 use tracing::{debug, warn};
 
 use super::cache::{Cache, Lookup};
+use super::scope::ScopeKeeper;
 use super::Request;
 
 /// Deepest directory watched below the cgroup2 root (as [`crate::cgroups`] walks).
@@ -32,6 +37,7 @@ pub fn spawn(
     root: PathBuf,
     cache: Arc<Mutex<Cache>>,
     requests: SyncSender<Request>,
+    scopes: Option<Arc<ScopeKeeper>>,
 ) -> std::io::Result<()> {
     // SAFETY: inotify_init1 takes flags only; the descriptor is owned by the watcher below.
     let fd = unsafe { libc::inotify_init1(libc::IN_CLOEXEC) };
@@ -44,6 +50,7 @@ pub fn spawn(
         dirs: HashMap::new(),
         cache,
         requests,
+        scopes,
     };
     std::thread::Builder::new()
         .name("shrike-cgroups".into())
@@ -62,6 +69,7 @@ struct Watcher {
     dirs: HashMap<i32, (PathBuf, usize)>,
     cache: Arc<Mutex<Cache>>,
     requests: SyncSender<Request>,
+    scopes: Option<Arc<ScopeKeeper>>,
 }
 
 impl Watcher {
@@ -97,21 +105,24 @@ impl Watcher {
         }
     }
 
-    /// Asks the resolver about the container `dir` belongs to, if it names one not known yet.
+    /// Asks the resolver about the container `dir` belongs to, if it names one not known yet;
+    /// places any other directory with the scope keeper.
     fn notice(&self, dir: &Path) {
         let Ok(rel) = dir.strip_prefix(&self.root) else {
             return;
         };
-        let Some(c) = from_cgroup_path(&format!("/{}", rel.display())) else {
+        let container = from_cgroup_path(&format!("/{}", rel.display()));
+        // Only the container's own directory (runc may make sub-cgroups inside it: placed,
+        // not covered, as scoped rules cover a container's own cgroup).
+        let Some(c) = container.filter(|c| {
+            dir.file_name()
+                .is_some_and(|n| n.to_string_lossy().contains(&c.id))
+        }) else {
+            if let (Some(keeper), Ok(meta)) = (&self.scopes, std::fs::metadata(dir)) {
+                keeper.place(meta.ino(), Some(dir.to_path_buf()));
+            }
             return;
         };
-        // Only the container's own directory (runc may make sub-cgroups inside it).
-        if !dir
-            .file_name()
-            .is_some_and(|n| n.to_string_lossy().contains(&c.id))
-        {
-            return;
-        }
         let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
         if let Ok(meta) = std::fs::metadata(dir) {
             cache.note_cgroup(meta.ino(), &c.id, &c.runtime);

@@ -1,0 +1,438 @@
+//! Execs the kernel held for a workload-scoped rule, until the agent kills or resumes them.
+//!
+//! A rule scoped to a pod, a namespace or an image is enforced in the kernel on the cgroup ids
+//! of the containers it covers ([`crate::workload::scope`]). A container's first exec can run
+//! before its runtime has described it; there the kernel stops the new image before its first
+//! instruction (SIGSTOP) and says so in the exec record. Its event waits here, not yet written,
+//! until the cgroup is placed: the agent then kills the process (SIGKILL, the alert's outcome
+//! `killed`) when the rule covers the container, and resumes it (SIGCONT) when not. A cgroup
+//! that holds no container of its own is placed at once, from the event. An exec held past
+//! [`HOLD_LIMIT`] (no runtime answered) is resumed and written as it is, with a warning: the
+//! rule cannot be decided without the container's identity. On stop every held exec is resumed.
+//! Signals go through a pidfd opened when the exec is parked, so they cannot reach another
+//! process that reused the pid.
+
+use std::os::fd::{FromRawFd, OwnedFd, RawFd};
+use std::os::unix::io::AsRawFd;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use shrike_event::{Enforced, EnforcedAction, Event};
+use shrike_rules::Policy;
+use tracing::{debug, warn};
+
+use crate::workload::scope::ScopeKeeper;
+
+/// How long an exec is held at most: longer than the resolver gives the runtimes to answer.
+pub const HOLD_LIMIT: Duration = Duration::from_secs(10);
+
+/// The held execs, oldest first.
+#[derive(Default)]
+pub(super) struct Holds {
+    parked: Vec<Parked>,
+}
+
+struct Parked {
+    event: Event,
+    rule: u16,
+    /// The held process (None: it was gone before it could be opened).
+    pidfd: Option<OwnedFd>,
+    since: Instant,
+}
+
+impl Holds {
+    /// Whether no exec is held.
+    pub(super) fn is_empty(&self) -> bool {
+        self.parked.is_empty()
+    }
+
+    /// Holds `event`, an exec the kernel stopped for scoped rule `rule`. `cgroup_dir` is its
+    /// cgroup's directory, when placed: a cgroup that is no container's own is placed with
+    /// `keeper` at once.
+    pub(super) fn park(
+        &mut self,
+        event: Event,
+        rule: u16,
+        cgroup_dir: Option<PathBuf>,
+        keeper: &ScopeKeeper,
+    ) {
+        let cgroup = event.process.cgroup_id;
+        let own_container = event.process.container.as_ref().is_some_and(|c| {
+            cgroup_dir
+                .as_ref()
+                .and_then(|d| d.file_name())
+                .is_some_and(|n| n.to_string_lossy().contains(&c.id))
+        });
+        if !own_container {
+            keeper.place(cgroup, cgroup_dir);
+        }
+        debug!(
+            pid = event.process.pid,
+            rule, cgroup, "exec held until its container is described"
+        );
+        self.parked.push(Parked {
+            pidfd: pidfd_open(event.process.pid),
+            event,
+            rule,
+            since: Instant::now(),
+        });
+    }
+
+    /// The held execs that can be decided now, killed or resumed, as the events to write.
+    pub(super) fn decide(&mut self, keeper: &ScopeKeeper, now: Instant) -> Vec<Event> {
+        let mut decided = Vec::new();
+        let mut i = 0;
+        while i < self.parked.len() {
+            let p = &self.parked[i];
+            let cgroup = p.event.process.cgroup_id;
+            let verdict = if keeper.is_placed(cgroup) {
+                Some(keeper.covers(p.rule, cgroup))
+            } else if now.duration_since(p.since) >= HOLD_LIMIT {
+                warn!(
+                    pid = p.event.process.pid,
+                    binary = %p.event.process.binary,
+                    cgroup,
+                    held_ms = now.duration_since(p.since).as_millis() as u64,
+                    "a held exec is resumed undecided: no runtime described its container in time, so its workload-scoped rule cannot be applied"
+                );
+                Some(false)
+            } else {
+                None
+            };
+            match verdict {
+                Some(kill) => decided.push(self.parked.remove(i).release(kill)),
+                None => i += 1,
+            }
+        }
+        decided
+    }
+
+    /// After a policy reload (`old` → `new`): each held exec follows its rule to the rule's
+    /// index in `new` (by id); one whose rule is gone is resumed. Returns the resumed ones'
+    /// events.
+    pub(super) fn renumber(&mut self, old: &Policy, new: &Policy) -> Vec<Event> {
+        let mut resumed = Vec::new();
+        let mut i = 0;
+        while i < self.parked.len() {
+            let id = old.rule(self.parked[i].rule).map(|r| r.id.clone());
+            let index = id.and_then(|id| new.rules().position(|r| r.id == id));
+            match index.and_then(|n| u16::try_from(n).ok()) {
+                Some(n) => {
+                    self.parked[i].rule = n;
+                    i += 1;
+                }
+                None => resumed.push(self.parked.remove(i).release(false)),
+            }
+        }
+        resumed
+    }
+
+    /// Resumes every held exec (the agent stops), as the events to write.
+    pub(super) fn resume_all(&mut self) -> Vec<Event> {
+        self.parked.drain(..).map(|p| p.release(false)).collect()
+    }
+}
+
+impl Parked {
+    /// Kills (`kill`) or resumes the process; the event says what the kernel-side rule did.
+    fn release(self, kill: bool) -> Event {
+        let mut event = self.event;
+        let signal = if kill { libc::SIGKILL } else { libc::SIGCONT };
+        let sent = self
+            .pidfd
+            .as_ref()
+            .is_some_and(|fd| send_signal(fd, signal));
+        if kill && sent {
+            event.enforced = Some(Enforced {
+                rule_index: self.rule,
+                action: EnforcedAction::Killed,
+            });
+        }
+        debug!(
+            pid = event.process.pid,
+            rule = self.rule,
+            kill,
+            sent,
+            held_ms = self.since.elapsed().as_millis() as u64,
+            "held exec released"
+        );
+        event
+    }
+}
+
+/// A pidfd for process `pid`, or None when it is gone.
+fn pidfd_open(pid: u32) -> Option<OwnedFd> {
+    // SAFETY: pidfd_open takes a pid and flags and returns a new descriptor or -1.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid as libc::pid_t, 0) };
+    if fd < 0 {
+        return None;
+    }
+    // SAFETY: the descriptor was just returned to us and is owned by nothing else.
+    Some(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
+}
+
+/// Sends `signal` to the process behind `fd`; whether it was delivered.
+fn send_signal(fd: &OwnedFd, signal: i32) -> bool {
+    // SAFETY: fd is a live pidfd; a null siginfo asks for the kill(2)-like default.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_pidfd_send_signal,
+            fd.as_raw_fd(),
+            signal,
+            std::ptr::null::<libc::siginfo_t>(),
+            0,
+        )
+    };
+    r == 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::process::{Command, Stdio};
+    use std::sync::Arc;
+
+    use shrike_event::{EventKind, Process};
+
+    fn exec_event(pid: u32, cgroup: u64) -> Event {
+        Event::new(
+            Default::default(),
+            EventKind::ProcessExec,
+            "node".into(),
+            Arc::new(Process {
+                pid,
+                cgroup_id: cgroup,
+                ..Process::default()
+            }),
+        )
+    }
+
+    /// A stopped child (as the kernel leaves a held exec) in a cgroup that is no container's:
+    /// parked, it is placed at once and the next decision resumes it, unkilled.
+    #[test]
+    fn a_host_cgroup_is_placed_and_its_exec_resumed() {
+        let mut child = Command::new("sleep")
+            .arg("30")
+            .stdin(Stdio::null())
+            .spawn()
+            .unwrap();
+        let pid = child.id();
+        // SAFETY: kill with a live child's pid and a valid signal.
+        unsafe { libc::kill(pid as i32, libc::SIGSTOP) };
+        wait_state(pid, 'T');
+        let keeper = ScopeKeeper::new(None);
+        let mut holds = Holds::default();
+        holds.park(exec_event(pid, 4242), 0, None, &keeper);
+        assert!(keeper.is_placed(4242));
+        let out = holds.decide(&keeper, Instant::now());
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].enforced, None);
+        assert!(holds.is_empty());
+        wait_state(pid, 'S');
+        child.kill().unwrap();
+        child.wait().unwrap();
+    }
+
+    /// A held exec in an unplaced container cgroup waits; past the limit it is resumed.
+    #[test]
+    fn an_undescribed_container_is_waited_for_then_resumed() {
+        let mut child = Command::new("sleep")
+            .arg("30")
+            .stdin(Stdio::null())
+            .spawn()
+            .unwrap();
+        let pid = child.id();
+        // SAFETY: kill with a live child's pid and a valid signal.
+        unsafe { libc::kill(pid as i32, libc::SIGSTOP) };
+        wait_state(pid, 'T');
+        let keeper = ScopeKeeper::new(None);
+        let mut holds = Holds::default();
+        let mut event = exec_event(pid, 4343);
+        Arc::make_mut(&mut event.process).container = Some(Arc::new(shrike_event::Container {
+            id: "c0ffee".into(),
+            runtime: "podman".into(),
+        }));
+        holds.park(
+            event,
+            0,
+            Some("/sys/fs/cgroup/libpod-c0ffee.scope".into()),
+            &keeper,
+        );
+        assert!(!keeper.is_placed(4343));
+        assert!(holds.decide(&keeper, Instant::now()).is_empty());
+        wait_state(pid, 'T');
+        let out = holds.decide(&keeper, Instant::now() + HOLD_LIMIT);
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].enforced, None);
+        wait_state(pid, 'S');
+        child.kill().unwrap();
+        child.wait().unwrap();
+    }
+
+    /// A held exec whose container the runtime then describes inside the rule's scope is
+    /// killed, and its event says the rule killed it; the same in another namespace resumes.
+    #[test]
+    fn a_covered_container_is_killed_and_another_resumed() {
+        let policy = shrike_rules::Policy::compile([(
+            "p.yaml",
+            "- rule: r\n  id: T\n  severity: high\n  condition: kind = process_exec and process.name = nc and k8s.namespace = prod\n  action: deny\n",
+        )])
+        .unwrap_or_else(|d| panic!("{}", shrike_rules::text::render_diagnostics(&d)));
+        let keeper = ScopeKeeper::new(None);
+        keeper
+            .load(policy.workload_scopes(), |_| Ok::<_, ()>(()))
+            .unwrap();
+        let base = std::env::temp_dir().join(format!("shrike-holds-{}", std::process::id()));
+        let mut holds = Holds::default();
+        let mut children = Vec::new();
+        let mut described = Vec::new();
+        for (cgroup, id, namespace) in [(51u64, "aaa1", "prod"), (52, "bbb2", "dev")] {
+            let child = Command::new("sleep")
+                .arg("30")
+                .stdin(Stdio::null())
+                .spawn()
+                .unwrap();
+            let pid = child.id();
+            // SAFETY: kill with a live child's pid and a valid signal.
+            unsafe { libc::kill(pid as i32, libc::SIGSTOP) };
+            wait_state(pid, 'T');
+            let mut event = exec_event(pid, cgroup);
+            Arc::make_mut(&mut event.process).container = Some(Arc::new(shrike_event::Container {
+                id: id.into(),
+                runtime: "containerd".into(),
+            }));
+            let dir = base.join(format!("cri-containerd-{id}.scope"));
+            std::fs::create_dir_all(&dir).unwrap();
+            holds.park(event, 0, Some(dir.clone()), &keeper);
+            described.push((
+                cgroup,
+                dir,
+                crate::workload::Identity {
+                    container: shrike_event::ContainerIdentity {
+                        id: id.into(),
+                        resolved: true,
+                        ..Default::default()
+                    },
+                    k8s: Some(shrike_event::PodIdentity {
+                        namespace: namespace.into(),
+                        ..Default::default()
+                    }),
+                },
+            ));
+            children.push(child);
+        }
+        // Not described yet: both wait.
+        assert!(holds.decide(&keeper, Instant::now()).is_empty());
+        for (cgroup, dir, identity) in described {
+            keeper.added(cgroup, dir, identity);
+        }
+        let out = holds.decide(&keeper, Instant::now());
+        let _ = std::fs::remove_dir_all(&base);
+        assert_eq!(out.len(), 2);
+        assert_eq!(
+            out[0].enforced,
+            Some(Enforced {
+                rule_index: 0,
+                action: EnforcedAction::Killed
+            })
+        );
+        assert_eq!(out[1].enforced, None);
+        let killed = children[0].wait().unwrap();
+        assert_eq!(
+            std::os::unix::process::ExitStatusExt::signal(&killed),
+            Some(libc::SIGKILL)
+        );
+        wait_state(children[1].id(), 'S');
+        children[1].kill().unwrap();
+        children[1].wait().unwrap();
+    }
+
+    /// A reload moves a held exec's rule to its new index, and resumes it when the rule went.
+    #[test]
+    fn a_reload_renumbers_held_rules_or_resumes() {
+        let compile = |text: &str| {
+            shrike_rules::Policy::compile([("p.yaml", text)])
+                .unwrap_or_else(|d| panic!("{}", shrike_rules::text::render_diagnostics(&d)))
+        };
+        let rule = |id: &str| {
+            format!("- rule: r{id}\n  id: {id}\n  severity: high\n  condition: kind = process_exec and process.name = nc{id} and k8s.namespace = prod\n  action: deny\n")
+        };
+        let old = compile(&(rule("A") + &rule("B")));
+        let moved = compile(&(rule("C") + &rule("D") + &rule("B")));
+        let gone = compile(&rule("A"));
+        let mut child = Command::new("sleep")
+            .arg("30")
+            .stdin(Stdio::null())
+            .spawn()
+            .unwrap();
+        let pid = child.id();
+        // SAFETY: kill with a live child's pid and a valid signal.
+        unsafe { libc::kill(pid as i32, libc::SIGSTOP) };
+        wait_state(pid, 'T');
+        let keeper = ScopeKeeper::new(None);
+        let mut holds = Holds::default();
+        let mut event = exec_event(pid, 4545);
+        Arc::make_mut(&mut event.process).container = Some(Arc::new(shrike_event::Container {
+            id: "abcd".into(),
+            runtime: "podman".into(),
+        }));
+        holds.park(event, 1, Some("/x/libpod-abcd.scope".into()), &keeper);
+        assert!(holds.renumber(&old, &moved).is_empty());
+        assert_eq!(holds.parked[0].rule, 2);
+        assert_eq!(holds.renumber(&moved, &gone).len(), 1);
+        assert!(holds.is_empty());
+        wait_state(pid, 'S');
+        child.kill().unwrap();
+        child.wait().unwrap();
+    }
+
+    /// Every held exec is resumed on stop.
+    #[test]
+    fn resume_all_resumes() {
+        let mut child = Command::new("sleep")
+            .arg("30")
+            .stdin(Stdio::null())
+            .spawn()
+            .unwrap();
+        let pid = child.id();
+        // SAFETY: kill with a live child's pid and a valid signal.
+        unsafe { libc::kill(pid as i32, libc::SIGSTOP) };
+        wait_state(pid, 'T');
+        let keeper = ScopeKeeper::new(None);
+        let mut holds = Holds::default();
+        let mut event = exec_event(pid, 4444);
+        Arc::make_mut(&mut event.process).container = Some(Arc::new(shrike_event::Container {
+            id: "feed".into(),
+            runtime: "podman".into(),
+        }));
+        holds.park(event, 0, Some("/x/libpod-feed.scope".into()), &keeper);
+        assert_eq!(holds.resume_all().len(), 1);
+        wait_state(pid, 'S');
+        child.kill().unwrap();
+        child.wait().unwrap();
+    }
+
+    /// Waits (up to 5 s) for `pid` to be in state `want` ('T' stopped, 'S' sleeping).
+    fn wait_state(pid: u32, want: char) {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+            let state = stat
+                .rsplit(')')
+                .next()
+                .unwrap()
+                .trim_start()
+                .chars()
+                .next()
+                .unwrap();
+            if state == want {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "pid {pid} in state {state}, wanted {want}"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+}
