@@ -301,7 +301,10 @@ int BPF_PROG(handle_exec, struct task_struct *task, pid_t old_pid, struct linux_
 	 * before it runs a single instruction (the signal is delivered on the way back to user
 	 * space). The record says so. A workload-scoped rule that would apply but for a cgroup
 	 * user space has not placed yet stops the new image instead, as early (with BPF LSM too:
-	 * bprm_check let such an exec through); user space then kills or resumes it. */
+	 * bprm_check let such an exec through); user space then kills or resumes it. With BPF
+	 * LSM, the rules are looked at here only while holding is on, and a rule that applies
+	 * here was not in force when bprm_check ran (user space placed the cgroup in between):
+	 * killed, as without BPF LSM. */
 	e->enforced_rule = SHRIKE_NO_RULE;
 	e->enforced_action = SHRIKE_ACTION_NONE;
 	if (!cfg_exec_enforce_lsm || holding_on()) {
@@ -316,16 +319,17 @@ int BPF_PROG(handle_exec, struct task_struct *task, pid_t old_pid, struct linux_
 			if (!rule && (e->flags & SHRIKE_EXEC_SCRIPT))
 				rule = script_rule(s, e);
 		}
-		if (rule && !cfg_exec_enforce_lsm) {
+		if (rule) {
 			bpf_send_signal(9 /* SIGKILL */);
 			e->enforced_rule = rule->rule_index;
 			e->enforced_action = SHRIKE_ACTION_KILL;
 			counter_inc(SHRIKE_CNT_EXEC_KILLED);
-		} else if (!rule && sub && sub->held_rule != SHRIKE_NO_RULE) {
+		} else if (sub && sub->held_rule != SHRIKE_NO_RULE) {
+			/* Stopped before the record goes out, so user space's SIGCONT cannot come
+			 * first; a record that cannot go out takes the stop back (below). */
 			bpf_send_signal(19 /* SIGSTOP */);
 			e->flags |= SHRIKE_EXEC_HELD;
 			e->enforced_rule = sub->held_rule;
-			counter_inc(SHRIKE_CNT_EXEC_HELD);
 		}
 	}
 
@@ -357,7 +361,14 @@ int BPF_PROG(handle_exec, struct task_struct *task, pid_t old_pid, struct linux_
 	if (size > sizeof(*s))
 		size = sizeof(*s);
 	e->hdr.size = size;
-	emit_record(s, size);
+	/* A held exec whose record is lost (ring buffer full, counted) must not stay stopped:
+	 * nobody would resume it. SIGCONT drops the stop still pending. */
+	if (emit_record(s, size) == 0) {
+		if (e->flags & SHRIKE_EXEC_HELD)
+			counter_inc(SHRIKE_CNT_EXEC_HELD);
+	} else if (e->flags & SHRIKE_EXEC_HELD) {
+		bpf_send_signal(18 /* SIGCONT */);
+	}
 	return 0;
 }
 

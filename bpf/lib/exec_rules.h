@@ -93,7 +93,7 @@ struct exec_subject {
 	__u32 anc_count;
 	__u32 anc_flags; /* SHRIKE_PROC_ANCESTRY_CUT / _UNKNOWN */
 	/* Out: the first rule that would apply but for an unplaced cgroup (SHRIKE_NO_RULE: none).
-	 * The caller resets it before the lookups. */
+	 * Reset when the subject is built (exec_subject_of, exec_subject_get). */
 	__u32 held_rule;
 };
 

@@ -6,7 +6,8 @@
 //! instruction (SIGSTOP) and says so in the exec record. Its event waits here, not yet written,
 //! until the cgroup is placed: the agent then kills the process (SIGKILL, the alert's outcome
 //! `killed`) when the rule covers the container, and resumes it (SIGCONT) when not. A cgroup
-//! that holds no container of its own is placed at once, from the event. An exec held past
+//! whose directory is known and holds no container of its own is placed at once, from the
+//! event. An exec held past
 //! [`HOLD_LIMIT`] (no runtime answered) is resumed and written as it is, with a warning: the
 //! rule cannot be decided without the container's identity. On stop every held exec is resumed.
 //! Signals go through a pidfd opened when the exec is parked, so they cannot reach another
@@ -47,8 +48,8 @@ impl Holds {
     }
 
     /// Holds `event`, an exec the kernel stopped for scoped rule `rule`. `cgroup_dir` is its
-    /// cgroup's directory, when placed: a cgroup that is no container's own is placed with
-    /// `keeper` at once.
+    /// cgroup's directory, when known: one that is no container's own is placed with `keeper`
+    /// at once (an unknown one is left to the cgroup watcher and the resolver).
     pub(super) fn park(
         &mut self,
         event: Event,
@@ -57,14 +58,14 @@ impl Holds {
         keeper: &ScopeKeeper,
     ) {
         let cgroup = event.process.cgroup_id;
-        let own_container = event.process.container.as_ref().is_some_and(|c| {
-            cgroup_dir
-                .as_ref()
-                .and_then(|d| d.file_name())
-                .is_some_and(|n| n.to_string_lossy().contains(&c.id))
-        });
-        if !own_container {
-            keeper.place(cgroup, cgroup_dir);
+        if let Some(dir) = cgroup_dir {
+            let own_container = event.process.container.as_ref().is_some_and(|c| {
+                dir.file_name()
+                    .is_some_and(|n| n.to_string_lossy().contains(&c.id))
+            });
+            if !own_container {
+                keeper.place(cgroup, dir);
+            }
         }
         debug!(
             pid = event.process.pid,
@@ -208,7 +209,8 @@ mod tests {
     }
 
     /// A stopped child (as the kernel leaves a held exec) in a cgroup that is no container's:
-    /// parked, it is placed at once and the next decision resumes it, unkilled.
+    /// parked, it is placed at once and the next decision resumes it, unkilled. One whose
+    /// cgroup directory is not known is not placed from the event.
     #[test]
     fn a_host_cgroup_is_placed_and_its_exec_resumed() {
         let mut child = Command::new("sleep")
@@ -222,8 +224,17 @@ mod tests {
         wait_state(pid, 'T');
         let keeper = ScopeKeeper::new(None);
         let mut holds = Holds::default();
-        holds.park(exec_event(pid, 4242), 0, None, &keeper);
+        holds.park(
+            exec_event(pid, 4242),
+            0,
+            Some("/sys/fs/cgroup/system.slice/cron.service".into()),
+            &keeper,
+        );
         assert!(keeper.is_placed(4242));
+        let mut unknown = Holds::default();
+        unknown.park(exec_event(0, 4243), 0, None, &keeper);
+        assert!(!keeper.is_placed(4243));
+        unknown.parked.clear();
         let out = holds.decide(&keeper, Instant::now());
         assert_eq!(out.len(), 1);
         assert_eq!(out[0].enforced, None);

@@ -55,7 +55,7 @@ fn run(
                 if let (Some(keeper), Some((cgroup, dir))) = (scopes, cgroup) {
                     match &found {
                         Some(found) => keeper.added(cgroup, dir, found.clone()),
-                        None => keeper.place(cgroup, Some(dir)),
+                        None => keeper.place(cgroup, dir),
                     }
                 }
                 if let Some(found) = found {

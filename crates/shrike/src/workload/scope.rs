@@ -38,9 +38,8 @@ use super::Identity;
 #[derive(Default)]
 struct State {
     containers: BTreeMap<u64, Known>,
-    /// Cgroups placed that are no described container's: their directory when known (an entry
-    /// without one is dropped at the next sweep and placed again when needed).
-    placed: BTreeMap<u64, Option<PathBuf>>,
+    /// Cgroups placed that are no described container's, with their directory.
+    placed: BTreeMap<u64, PathBuf>,
     scopes: Vec<WorkloadScope>,
     /// The runtimes are asked, so containers get placed: holding can be on.
     placing: bool,
@@ -129,9 +128,9 @@ impl ScopeKeeper {
         }
     }
 
-    /// Cgroup `cgroup` (directory `dir`, when known) holds no described container of its
-    /// own: placed, never covered.
-    pub fn place(&self, cgroup: u64, dir: Option<PathBuf>) {
+    /// Cgroup `cgroup` (directory `dir`) holds no described container of its own: placed,
+    /// never covered.
+    pub fn place(&self, cgroup: u64, dir: PathBuf) {
         let mut state = self.lock();
         if state.containers.contains_key(&cgroup) || state.placed.contains_key(&cgroup) {
             return;
@@ -181,8 +180,8 @@ impl ScopeKeeper {
     }
 
     /// Drops the containers whose cgroup directory is gone: their ids leave every rule's set;
-    /// and the other placed cgroups that are gone (or whose directory is not known). The
-    /// directories are checked outside the lock. Returns how many containers went.
+    /// and the other placed cgroups that are gone. The directories are checked outside the
+    /// lock. Returns how many containers went.
     pub fn sweep(&self) -> usize {
         let (dirs, placed) = {
             let state = self.lock();
@@ -191,15 +190,13 @@ impl ScopeKeeper {
                 .iter()
                 .map(|(cgroup, known)| (*cgroup, known.dir.clone()))
                 .collect();
-            let placed: Vec<(u64, Option<PathBuf>)> =
+            let placed: Vec<(u64, PathBuf)> =
                 state.placed.iter().map(|(c, d)| (*c, d.clone())).collect();
             (dirs, placed)
         };
         let gone: Vec<(u64, PathBuf)> = dirs.into_iter().filter(|(_, d)| !d.exists()).collect();
-        let placed_gone: Vec<(u64, Option<PathBuf>)> = placed
-            .into_iter()
-            .filter(|(_, d)| !d.as_ref().is_some_and(|d| d.exists()))
-            .collect();
+        let placed_gone: Vec<(u64, PathBuf)> =
+            placed.into_iter().filter(|(_, d)| !d.exists()).collect();
         let mut state = self.lock();
         for (cgroup, dir) in placed_gone {
             if state.placed.get(&cgroup) == Some(&dir) {
@@ -324,8 +321,7 @@ mod tests {
     }
 
     /// Placed cgroups: a described container's and any other placed one count; another does
-    /// not; a placed cgroup whose directory is gone, or was never known, is dropped by the
-    /// sweep (to be placed again when needed).
+    /// not; a placed cgroup whose directory is gone is dropped by the sweep.
     #[test]
     fn placed_cgroups_are_known_until_their_directory_goes() {
         let base = std::env::temp_dir().join(format!("shrike-placed-{}", std::process::id()));
@@ -336,12 +332,11 @@ mod tests {
         };
         let keeper = ScopeKeeper::new(None);
         keeper.added(20, dir("ctr"), pod("ctr", "prod"));
-        keeper.place(21, Some(dir("system.slice")));
-        keeper.place(22, None);
-        assert!(keeper.is_placed(20) && keeper.is_placed(21) && keeper.is_placed(22));
+        keeper.place(21, dir("system.slice"));
+        assert!(keeper.is_placed(20) && keeper.is_placed(21));
         assert!(!keeper.is_placed(23));
         assert_eq!(keeper.sweep(), 0);
-        assert!(keeper.is_placed(21) && !keeper.is_placed(22));
+        assert!(keeper.is_placed(21));
         std::fs::remove_dir(base.join("system.slice")).unwrap();
         keeper.sweep();
         let _ = std::fs::remove_dir_all(&base);

@@ -9,9 +9,8 @@
 //! lookup (a few milliseconds) has to finish between the two steps; when it does not, the
 //! kernel holds the exec until it has ([`crate::agent`]'s holds). Containers present when the
 //! agent starts are asked about during the first walk. Every other directory is placed with
-//! the scope keeper as it is noticed (it holds no container of its own), so the kernel holds
-//! an exec a scoped rule would stop only in a cgroup it has not heard of yet: a container's
-//! first exec waits for the runtime's answer instead of winning the race.
+//! the scope keeper as it is noticed (it holds no container of its own), so only execs in
+//! cgroups not heard of yet are held.
 
 use std::collections::HashMap;
 use std::ffi::CString;
@@ -119,7 +118,7 @@ impl Watcher {
                 .is_some_and(|n| n.to_string_lossy().contains(&c.id))
         }) else {
             if let (Some(keeper), Ok(meta)) = (&self.scopes, std::fs::metadata(dir)) {
-                keeper.place(meta.ino(), Some(dir.to_path_buf()));
+                keeper.place(meta.ino(), dir.to_path_buf());
             }
             return;
         };
