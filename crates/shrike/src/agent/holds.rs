@@ -195,6 +195,34 @@ mod tests {
 
     use shrike_event::{EventKind, Process};
 
+    /// A child stopped as the kernel leaves a held exec.
+    fn stopped_child() -> std::process::Child {
+        let child = Command::new("sleep")
+            .arg("30")
+            .stdin(Stdio::null())
+            .spawn()
+            .unwrap();
+        // SAFETY: kill with a live child's pid and a valid signal.
+        unsafe { libc::kill(child.id() as i32, libc::SIGSTOP) };
+        wait_state(child.id(), 'T');
+        child
+    }
+
+    /// Checks that `child` was resumed, then ends it.
+    fn end_resumed(mut child: std::process::Child) {
+        wait_state(child.id(), 'S');
+        child.kill().unwrap();
+        child.wait().unwrap();
+    }
+
+    /// Puts `event`'s process in container `id` of `runtime`, as its cgroup path names it.
+    fn in_container(event: &mut Event, id: &str, runtime: &str) {
+        Arc::make_mut(&mut event.process).container = Some(Arc::new(shrike_event::Container {
+            id: id.into(),
+            runtime: runtime.into(),
+        }));
+    }
+
     fn exec_event(pid: u32, cgroup: u64) -> Event {
         Event::new(
             Default::default(),
@@ -213,15 +241,8 @@ mod tests {
     /// cgroup directory is not known is not placed from the event.
     #[test]
     fn a_host_cgroup_is_placed_and_its_exec_resumed() {
-        let mut child = Command::new("sleep")
-            .arg("30")
-            .stdin(Stdio::null())
-            .spawn()
-            .unwrap();
+        let child = stopped_child();
         let pid = child.id();
-        // SAFETY: kill with a live child's pid and a valid signal.
-        unsafe { libc::kill(pid as i32, libc::SIGSTOP) };
-        wait_state(pid, 'T');
         let keeper = ScopeKeeper::new(None);
         let mut holds = Holds::default();
         holds.park(
@@ -239,30 +260,18 @@ mod tests {
         assert_eq!(out.len(), 1);
         assert_eq!(out[0].enforced, None);
         assert!(holds.is_empty());
-        wait_state(pid, 'S');
-        child.kill().unwrap();
-        child.wait().unwrap();
+        end_resumed(child);
     }
 
     /// A held exec in an unplaced container cgroup waits; past the limit it is resumed.
     #[test]
     fn an_undescribed_container_is_waited_for_then_resumed() {
-        let mut child = Command::new("sleep")
-            .arg("30")
-            .stdin(Stdio::null())
-            .spawn()
-            .unwrap();
+        let child = stopped_child();
         let pid = child.id();
-        // SAFETY: kill with a live child's pid and a valid signal.
-        unsafe { libc::kill(pid as i32, libc::SIGSTOP) };
-        wait_state(pid, 'T');
         let keeper = ScopeKeeper::new(None);
         let mut holds = Holds::default();
         let mut event = exec_event(pid, 4343);
-        Arc::make_mut(&mut event.process).container = Some(Arc::new(shrike_event::Container {
-            id: "c0ffee".into(),
-            runtime: "podman".into(),
-        }));
+        in_container(&mut event, "c0ffee", "podman");
         holds.park(
             event,
             0,
@@ -275,9 +284,7 @@ mod tests {
         let out = holds.decide(&keeper, Instant::now() + HOLD_LIMIT);
         assert_eq!(out.len(), 1);
         assert_eq!(out[0].enforced, None);
-        wait_state(pid, 'S');
-        child.kill().unwrap();
-        child.wait().unwrap();
+        end_resumed(child);
     }
 
     /// A held exec whose container the runtime then describes inside the rule's scope is
@@ -298,20 +305,9 @@ mod tests {
         let mut children = Vec::new();
         let mut described = Vec::new();
         for (cgroup, id, namespace) in [(51u64, "aaa1", "prod"), (52, "bbb2", "dev")] {
-            let child = Command::new("sleep")
-                .arg("30")
-                .stdin(Stdio::null())
-                .spawn()
-                .unwrap();
-            let pid = child.id();
-            // SAFETY: kill with a live child's pid and a valid signal.
-            unsafe { libc::kill(pid as i32, libc::SIGSTOP) };
-            wait_state(pid, 'T');
-            let mut event = exec_event(pid, cgroup);
-            Arc::make_mut(&mut event.process).container = Some(Arc::new(shrike_event::Container {
-                id: id.into(),
-                runtime: "containerd".into(),
-            }));
+            let child = stopped_child();
+            let mut event = exec_event(child.id(), cgroup);
+            in_container(&mut event, id, "containerd");
             let dir = base.join(format!("cri-containerd-{id}.scope"));
             std::fs::create_dir_all(&dir).unwrap();
             holds.park(event, 0, Some(dir.clone()), &keeper);
@@ -348,14 +344,13 @@ mod tests {
             })
         );
         assert_eq!(out[1].enforced, None);
+        let resumed = children.pop().unwrap();
         let killed = children[0].wait().unwrap();
         assert_eq!(
             std::os::unix::process::ExitStatusExt::signal(&killed),
             Some(libc::SIGKILL)
         );
-        wait_state(children[1].id(), 'S');
-        children[1].kill().unwrap();
-        children[1].wait().unwrap();
+        end_resumed(resumed);
     }
 
     /// A reload moves a held exec's rule to its new index, and resumes it when the rule went.
@@ -371,56 +366,32 @@ mod tests {
         let old = compile(&(rule("A") + &rule("B")));
         let moved = compile(&(rule("C") + &rule("D") + &rule("B")));
         let gone = compile(&rule("A"));
-        let mut child = Command::new("sleep")
-            .arg("30")
-            .stdin(Stdio::null())
-            .spawn()
-            .unwrap();
+        let child = stopped_child();
         let pid = child.id();
-        // SAFETY: kill with a live child's pid and a valid signal.
-        unsafe { libc::kill(pid as i32, libc::SIGSTOP) };
-        wait_state(pid, 'T');
         let keeper = ScopeKeeper::new(None);
         let mut holds = Holds::default();
         let mut event = exec_event(pid, 4545);
-        Arc::make_mut(&mut event.process).container = Some(Arc::new(shrike_event::Container {
-            id: "abcd".into(),
-            runtime: "podman".into(),
-        }));
+        in_container(&mut event, "abcd", "podman");
         holds.park(event, 1, Some("/x/libpod-abcd.scope".into()), &keeper);
         assert!(holds.renumber(&old, &moved).is_empty());
         assert_eq!(holds.parked[0].rule, 2);
         assert_eq!(holds.renumber(&moved, &gone).len(), 1);
         assert!(holds.is_empty());
-        wait_state(pid, 'S');
-        child.kill().unwrap();
-        child.wait().unwrap();
+        end_resumed(child);
     }
 
     /// Every held exec is resumed on stop.
     #[test]
     fn resume_all_resumes() {
-        let mut child = Command::new("sleep")
-            .arg("30")
-            .stdin(Stdio::null())
-            .spawn()
-            .unwrap();
+        let child = stopped_child();
         let pid = child.id();
-        // SAFETY: kill with a live child's pid and a valid signal.
-        unsafe { libc::kill(pid as i32, libc::SIGSTOP) };
-        wait_state(pid, 'T');
         let keeper = ScopeKeeper::new(None);
         let mut holds = Holds::default();
         let mut event = exec_event(pid, 4444);
-        Arc::make_mut(&mut event.process).container = Some(Arc::new(shrike_event::Container {
-            id: "feed".into(),
-            runtime: "podman".into(),
-        }));
+        in_container(&mut event, "feed", "podman");
         holds.park(event, 0, Some("/x/libpod-feed.scope".into()), &keeper);
         assert_eq!(holds.resume_all().len(), 1);
-        wait_state(pid, 'S');
-        child.kill().unwrap();
-        child.wait().unwrap();
+        end_resumed(child);
     }
 
     /// Waits (up to 5 s) for `pid` to be in state `want` ('T' stopped, 'S' sleeping).
