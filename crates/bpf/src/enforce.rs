@@ -371,12 +371,7 @@ impl ExecScopeMaps {
                 .update(&key.to_ne_bytes(), &[1u8], MapFlags::ANY)
                 .map_err(map_err)
         } else {
-            match self.settled.delete(&key.to_ne_bytes()) {
-                Err(source) if source.kind() != libbpf_rs::ErrorKind::NotFound => {
-                    Err(map_err(source))
-                }
-                _ => Ok(()),
-            }
+            delete_if_present(&self.settled, &key.to_ne_bytes()).map_err(map_err)
         }
     }
 
@@ -428,17 +423,20 @@ impl ExecScopeMaps {
                 self.values
                     .update(k, &[1u8], MapFlags::ANY)
                     .map_err(map_err("exec_rule_values"))?;
-            } else if let Err(source) = self.values.delete(k) {
-                if source.kind() != libbpf_rs::ErrorKind::NotFound {
-                    return Err(LoadError::Map {
-                        map: "exec_rule_values",
-                        source,
-                    });
-                }
+            } else {
+                delete_if_present(&self.values, k).map_err(map_err("exec_rule_values"))?;
             }
             changed += 1;
         }
         Ok(changed)
+    }
+}
+
+/// Deletes `key` from `map`; a key that is not there is no error.
+fn delete_if_present(map: &MapHandle, key: &[u8]) -> Result<(), libbpf_rs::Error> {
+    match map.delete(key) {
+        Err(source) if source.kind() != libbpf_rs::ErrorKind::NotFound => Err(source),
+        _ => Ok(()),
     }
 }
 

@@ -148,13 +148,10 @@ impl ScopeKeeper {
     /// Whether scoped rule `rule` covers the container in cgroup `cgroup`.
     pub fn covers(&self, rule: u16, cgroup: u64) -> bool {
         let state = self.lock();
-        state.containers.get(&cgroup).is_some_and(|known| {
-            let identity = &known.identity;
-            state
-                .scopes
-                .iter()
-                .any(|s| s.rule == rule && s.covers(&identity.container, identity.k8s.as_ref()))
-        })
+        state
+            .containers
+            .get(&cgroup)
+            .is_some_and(|known| rule_covers(&state.scopes, rule, known))
     }
 
     /// The cgroup set of rule `rule` now (for tests and the log).
@@ -255,14 +252,17 @@ fn covered(
 ) -> BTreeSet<u64> {
     containers
         .iter()
-        .filter(|(_, known)| {
-            let identity = &known.identity;
-            scopes
-                .iter()
-                .any(|s| s.rule == rule && s.covers(&identity.container, identity.k8s.as_ref()))
-        })
+        .filter(|(_, known)| rule_covers(scopes, rule, known))
         .map(|(cgroup, _)| *cgroup)
         .collect()
+}
+
+/// Whether a scope of rule `rule` covers the container `known`.
+fn rule_covers(scopes: &[WorkloadScope], rule: u16, known: &Known) -> bool {
+    let identity = &known.identity;
+    scopes
+        .iter()
+        .any(|s| s.rule == rule && s.covers(&identity.container, identity.k8s.as_ref()))
 }
 
 #[cfg(test)]
