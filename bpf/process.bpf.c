@@ -205,7 +205,7 @@ int BPF_PROG(handle_exec, struct task_struct *task, pid_t old_pid, struct linux_
 	struct mm_struct *mm;
 	struct path root, pwd;
 	__u32 off = 0, path_flags = 0, total = 0;
-	bool trunc = false, fault = false;
+	bool trunc = false, fault = false, held;
 	const char *filename, *interp;
 	__u64 size;
 
@@ -361,12 +361,14 @@ int BPF_PROG(handle_exec, struct task_struct *task, pid_t old_pid, struct linux_
 	if (size > sizeof(*s))
 		size = sizeof(*s);
 	e->hdr.size = size;
-	/* A held exec whose record is lost (ring buffer full, counted) must not stay stopped:
-	 * nobody would resume it. SIGCONT drops the stop still pending. */
-	if (emit_record(s, size) == 0) {
-		if (e->flags & SHRIKE_EXEC_HELD)
+	/* A held exec waits for user space: its record wakes the reader at once. One whose record
+	 * is lost (ring buffer full, counted) must not stay stopped: nobody would resume it.
+	 * SIGCONT drops the stop still pending. */
+	held = e->flags & SHRIKE_EXEC_HELD;
+	if ((held ? emit_record_now(s, size) : emit_record(s, size)) == 0) {
+		if (held)
 			counter_inc(SHRIKE_CNT_EXEC_HELD);
-	} else if (e->flags & SHRIKE_EXEC_HELD) {
+	} else if (held) {
 		bpf_send_signal(18 /* SIGCONT */);
 	}
 	return 0;

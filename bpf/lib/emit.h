@@ -22,14 +22,25 @@ static __always_inline __u64 emit_flags(__u64 size)
 	return pending + size >= cfg_wakeup_bytes ? BPF_RB_FORCE_WAKEUP_FLAG : BPF_RB_NO_WAKEUP_FLAG;
 }
 
-/* Copies `size` bytes at `data` into the ring buffer. Returns 0 or a negative errno. */
-static __always_inline long emit_record(void *data, __u64 size)
+static __always_inline long emit_with(void *data, __u64 size, __u64 flags)
 {
-	long err = bpf_ringbuf_output(&events, data, size, emit_flags(size));
+	long err = bpf_ringbuf_output(&events, data, size, flags);
 
 	if (err)
 		counter_inc(SHRIKE_CNT_RINGBUF_FULL);
 	return err;
+}
+
+/* Copies `size` bytes at `data` into the ring buffer. Returns 0 or a negative errno. */
+static __always_inline long emit_record(void *data, __u64 size)
+{
+	return emit_with(data, size, emit_flags(size));
+}
+
+/* The same, waking the reader at once: for a record a process waits on (a held exec). */
+static __always_inline long emit_record_now(void *data, __u64 size)
+{
+	return emit_with(data, size, BPF_RB_FORCE_WAKEUP_FLAG);
 }
 
 #endif /* SHRIKE_EMIT_H */

@@ -16,7 +16,9 @@
  * before the runtime has described it. Such an exec is stopped (SIGSTOP, delivered before the
  * new image's first instruction) and its record says so (SHRIKE_EXEC_HELD, the rule in
  * enforced_rule); user space places the cgroup, then kills or resumes it. Holding is on while
- * user space keeps scope_settled (key 0 present): every cgroup it has placed, container or not.
+ * user space keeps scope_settled: every cgroup it has placed, container or not, and under key 0
+ * a lease, the bpf_ktime_get_ns() time holding ends unless the agent renews it (every second):
+ * an agent that dies, pinned programs left running, stops holding within the lease by itself.
  *
  * Verifier cost is kept flat: constraint values are tested with one hash lookup each, the
  * ancestor walk is a bpf_loop, and the per-rule check is a global function, verified once.
@@ -63,12 +65,13 @@ struct {
 	__type(value, struct shrike_enforce_state);
 } enforce_state SEC(".maps");
 
-/* The cgroups user space has placed (key: cgroup id; key 0: holding is on). */
+/* The cgroups user space has placed (key: cgroup id, value 1); key 0: the time (ns,
+ * bpf_ktime_get_ns) until which holding is on. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, SHRIKE_SETTLED_CGROUPS);
 	__type(key, __u64);
-	__type(value, __u8);
+	__type(value, __u64);
 } scope_settled SEC(".maps");
 
 /* The lookup key under construction, per CPU (too big for the stack). */
@@ -118,12 +121,14 @@ static __always_inline bool rule_has_binary(__u32 slot, __u32 kind, __u64 path_h
 	return rule_has_value(slot, kind, path_hash) || rule_has_value(slot, kind, name_hash);
 }
 
-/* Whether user space places cgroups, so execs in the others can be held (see the top). */
+/* Whether user space places cgroups, so execs in the others can be held: its lease on
+ * holding has not run out (see the top). */
 static __always_inline bool holding_on(void)
 {
-	__u64 on = 0;
+	__u64 lease_key = 0;
+	__u64 *until = bpf_map_lookup_elem(&scope_settled, &lease_key);
 
-	return bpf_map_lookup_elem(&scope_settled, &on) != NULL;
+	return until && bpf_ktime_get_ns() < *until;
 }
 
 /* Whether an exec in `cgroup` waits for user space to place the cgroup (see the top). */

@@ -8,6 +8,7 @@
 //! matching semantics: `bpf/abi/enforce.h`, `bpf/lib/exec_rules.h` (must match this file).
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
 
 use libbpf_rs::{MapCore, MapFlags, MapHandle};
 
@@ -347,10 +348,19 @@ impl ExecScopeMaps {
         })
     }
 
-    /// Turns holding on or off: while on, an exec a workload-scoped rule would stop but for a
-    /// cgroup not [`settle`](Self::settle)d yet is stopped until user space decides it.
-    pub fn set_holding(&self, on: bool) -> Result<(), LoadError> {
-        self.set_settled(HOLDING_KEY, on)
+    /// Turns holding on for `lease` from now (renewed by calling again), or off (`None`):
+    /// while on, an exec a workload-scoped rule would stop but for a cgroup not
+    /// [`settle`](Self::settle)d yet is stopped until user space decides it. The kernel stops
+    /// holding by itself when the lease runs out, so an agent that dies (its programs pinned
+    /// and still running) cannot leave new execs stopped with nobody to resume them.
+    pub fn set_holding(&self, lease: Option<Duration>) -> Result<(), LoadError> {
+        match lease {
+            Some(lease) => {
+                let until = monotonic_now().saturating_add(lease).as_nanos() as u64;
+                self.write_settled(HOLDING_KEY, until)
+            }
+            None => self.set_settled(HOLDING_KEY, false),
+        }
     }
 
     /// Records that user space has placed cgroup `cgroup` (`placed`), or forgets it.
@@ -362,17 +372,23 @@ impl ExecScopeMaps {
     }
 
     fn set_settled(&self, key: u64, present: bool) -> Result<(), LoadError> {
-        let map_err = |source| LoadError::Map {
-            map: "scope_settled",
-            source,
-        };
         if present {
-            self.settled
-                .update(&key.to_ne_bytes(), &[1u8], MapFlags::ANY)
-                .map_err(map_err)
+            self.write_settled(key, 1)
         } else {
-            delete_if_present(&self.settled, &key.to_ne_bytes()).map_err(map_err)
+            delete_if_present(&self.settled, &key.to_ne_bytes()).map_err(|source| LoadError::Map {
+                map: "scope_settled",
+                source,
+            })
         }
+    }
+
+    fn write_settled(&self, key: u64, value: u64) -> Result<(), LoadError> {
+        self.settled
+            .update(&key.to_ne_bytes(), &value.to_ne_bytes(), MapFlags::ANY)
+            .map_err(|source| LoadError::Map {
+                map: "scope_settled",
+                source,
+            })
     }
 
     /// Adds (`present`) or removes cgroup `cgroup` in the cgroup set of every slot of rule
@@ -440,8 +456,20 @@ fn delete_if_present(map: &MapHandle, key: &[u8]) -> Result<(), libbpf_rs::Error
     }
 }
 
-/// The key of `scope_settled` that turns holding on (no cgroup has id 0).
+/// The key of `scope_settled` whose value is the holding lease (no cgroup has id 0).
 const HOLDING_KEY: u64 = 0;
+
+/// CLOCK_MONOTONIC now: the clock of the kernel's `bpf_ktime_get_ns`.
+fn monotonic_now() -> Duration {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime writes one timespec through a pointer to a live local; the clock
+    // id is a constant every Linux has.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
+}
 
 fn refs(slots: &[u16], per_key: usize) -> shrike_rule_refs {
     let mut refs = shrike_rule_refs::default();

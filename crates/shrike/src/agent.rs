@@ -39,6 +39,7 @@ mod config;
 mod drain;
 mod exit_watch;
 mod heap;
+mod hold_ledger;
 mod holds;
 mod losses;
 mod reload;

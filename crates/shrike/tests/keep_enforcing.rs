@@ -52,23 +52,6 @@ fn pins_in(sub: &str) -> Vec<PathBuf> {
         .unwrap_or_default()
 }
 
-/// Removes pins a failed run may leave, so later tests start clean.
-struct PinGuard;
-
-impl Drop for PinGuard {
-    fn drop(&mut self) {
-        for sub in ["links", "maps"] {
-            if let Ok(dir) = std::fs::read_dir(Path::new(PINS).join(sub)) {
-                for e in dir.flatten() {
-                    let _ = std::fs::remove_file(e.path());
-                }
-            }
-            let _ = std::fs::remove_dir(Path::new(PINS).join(sub));
-        }
-        let _ = std::fs::remove_dir(PINS);
-    }
-}
-
 /// Runs the marker; true when the kernel stopped it (killed, or refused under LSM).
 fn stopped(binary: &Path) -> bool {
     match Command::new(binary).status() {

@@ -20,6 +20,15 @@ use shrike::workload::{resolver, Request, RuntimeSocket};
 
 const WAIT: Duration = Duration::from_secs(60);
 
+/// Tests that run agents take this to read; the test of an agent that dies holding execs takes
+/// it to write (runs alone): any agent that starts meanwhile would resume the execs it left,
+/// and adopt its pinned programs.
+static AGENTS: std::sync::RwLock<()> = std::sync::RwLock::new(());
+
+fn agents_shared() -> std::sync::RwLockReadGuard<'static, ()> {
+    AGENTS.read().unwrap_or_else(|e| e.into_inner())
+}
+
 /// Whether `tool` is installed; panics under CI=true when it is not (`./dev deps` installs it).
 fn require_tool(test: &str, tool: &str) -> bool {
     let found = Command::new("sh")
@@ -243,6 +252,7 @@ fn wait_for_socket(socket: &Path) {
 /// carries no container.
 #[test]
 fn podman_container_events_carry_the_runtimes_identity() {
+    let _agents = agents_shared();
     let test = "podman_container_events_carry_the_runtimes_identity";
     if !require_root(test) || !require_tool(test, "podman") || !require_tool(test, "runc") {
         return;
@@ -660,6 +670,7 @@ fn cri_lookup_reads_container_and_pod_from_containerd() {
 /// reports them.
 #[test]
 fn containerd_pod_events_carry_container_and_pod_identity() {
+    let _agents = agents_shared();
     if !containerd_tools("containerd_pod_events_carry_container_and_pod_identity") {
         return;
     }
@@ -865,20 +876,26 @@ fn slow_socket(dir: &TempDir, upstream: &Path, delay: Duration) -> PathBuf {
     path
 }
 
-/// A deny rule scoped to pod A (namespace and label) on the binary both pods run as their
-/// entrypoint; the agent asks containerd directly, or (`slow`) through a socket that delays
-/// each answer that long.
-fn scoped_deny(slow: Option<Duration>) {
+/// What the scoped-deny tests share: containerd with a pause and an app image, and a policy
+/// whose deny rule on `/opt/denied/echo` is scoped to namespace `prod`, label `app=payments`.
+struct Scoped {
+    dir: TempDir,
+    ctrd: Containerd,
+    policy: PathBuf,
+}
+
+/// The app image's tag.
+const APP: &str = "localhost/shrike-app:1";
+
+fn scoped_setup() -> Scoped {
     let dir = TempDir::new("scope");
     let layer = rootfs_tar(&dir);
     let pause = "localhost/shrike-pause:1";
-    let tag = "localhost/shrike-app:1";
     let (pause_tar, _) = docker_archive(&dir, &layer, pause, &["/bin/sleep", "100000"]);
-    let (app_tar, _) = docker_archive(&dir, &layer, tag, &["/bin/sh"]);
-    let mut ctrd = Containerd::start(&dir, pause);
+    let (app_tar, _) = docker_archive(&dir, &layer, APP, &["/bin/sh"]);
+    let ctrd = Containerd::start(&dir, pause);
     ctrd.import(&pause_tar);
     ctrd.import(&app_tar);
-
     let policy = dir.path("scoped.yaml");
     std::fs::write(
         &policy,
@@ -887,6 +904,24 @@ fn scoped_deny(slow: Option<Duration>) {
          action: deny\n  mode: enforce\n",
     )
     .unwrap();
+    Scoped { dir, ctrd, policy }
+}
+
+fn app_labels(app: &str) -> BTreeMap<String, String> {
+    BTreeMap::from([("app".to_string(), app.to_string())])
+}
+
+/// A deny rule scoped to pod A (namespace and label) on the binary both pods run as their
+/// entrypoint; the agent asks containerd directly, or (`slow`) through a socket that delays
+/// each answer that long.
+fn scoped_deny(slow: Option<Duration>) {
+    let _agents = agents_shared();
+    let Scoped {
+        dir,
+        mut ctrd,
+        policy,
+    } = scoped_setup();
+    let tag = APP;
     let runtime = match slow {
         Some(delay) => slow_socket(&dir, &ctrd.socket, delay),
         None => ctrd.socket.clone(),
@@ -900,9 +935,9 @@ fn scoped_deny(slow: Option<Duration>) {
 
     let pid = std::process::id();
     let (a_name, b_name) = (format!("pay-{pid}"), format!("web-{pid}"));
-    let labels = |app: &str| BTreeMap::from([("app".to_string(), app.to_string())]);
-    let (a_box, a_config, _) = run_sandbox(&mut ctrd, &dir, &a_name, "prod", &labels("payments"));
-    let (b_box, b_config, _) = run_sandbox(&mut ctrd, &dir, &b_name, "dev", &labels("web"));
+    let (a_box, a_config, _) =
+        run_sandbox(&mut ctrd, &dir, &a_name, "prod", &app_labels("payments"));
+    let (b_box, b_config, _) = run_sandbox(&mut ctrd, &dir, &b_name, "dev", &app_labels("web"));
     let (ma, mb) = (marker("scoped-a"), marker("scoped-b"));
     let a = start_container(&ctrd, &a_box, &a_config, tag, &["/opt/denied/echo", &ma]);
     let b = start_container(&ctrd, &b_box, &b_config, tag, &["/opt/denied/echo", &mb]);
@@ -961,4 +996,136 @@ fn scoped_deny(slow: Option<Duration>) {
         // yet): never `denied`.
         assert_eq!(alert["outcome"], "killed", "{stopped}");
     }
+}
+
+/// An agent that dies while it holds a container's first exec (SIGKILL, its programs pinned by
+/// `--keep-enforcing`, so they stay attached): the held process stays stopped, since nobody is
+/// left to decide it; the kernel stops holding new execs once the dead agent's lease runs out
+/// (another pod's entrypoint, which the rule would hold, runs with the dead agent's programs
+/// still attached); and the next agent to start resumes the process left stopped.
+#[test]
+fn execs_held_by_an_agent_that_died_are_not_left_stopped() {
+    if !containerd_tools("execs_held_by_an_agent_that_died_are_not_left_stopped") {
+        return;
+    }
+    let _alone = AGENTS.write().unwrap_or_else(|e| e.into_inner());
+    let _pins = PinGuard;
+    let Scoped {
+        dir,
+        mut ctrd,
+        policy,
+    } = scoped_setup();
+    // A runtime that answers too late for anything: every container's first exec is held.
+    let silent = slow_socket(&dir, &ctrd.socket, Duration::from_secs(3600));
+    let policy = policy.to_string_lossy().into_owned();
+    let agent = Agent::start_process_only(&[
+        "--keep-enforcing",
+        // Says when it has taken the held exec in (the exec's event waits for the decision).
+        "--log-level",
+        "info,shrike::agent::holds=debug",
+        "--policy",
+        &policy,
+        "--container-runtime",
+        &format!("containerd={}", silent.display()),
+    ]);
+    let pid = std::process::id();
+    let (a_name, b_name) = (format!("held-{pid}"), format!("after-{pid}"));
+    let (a_box, a_config, _) =
+        run_sandbox(&mut ctrd, &dir, &a_name, "prod", &app_labels("payments"));
+    let ma = marker("orphan");
+    start_container(&ctrd, &a_box, &a_config, APP, &["/opt/denied/echo", &ma]);
+    // The agent resumes what it holds after 10 s: it dies well before.
+    let held = wait_for_process(&ma, Duration::from_secs(8))
+        .unwrap_or_else(|| panic!("pod A's echo was not held:\n{}", agent.stderr()));
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while process_state(held) != Some('T') {
+        assert!(Instant::now() < deadline, "pod A's echo runs: not held");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !agent
+        .stderr()
+        .contains("exec held until its container is described")
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the agent never took the held exec in:\n{}",
+            agent.stderr()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // SAFETY: kill with the agent's pid and a valid signal.
+    unsafe { libc::kill(agent.pid() as i32, libc::SIGKILL) };
+    std::thread::sleep(Duration::from_secs(4));
+    assert_eq!(
+        process_state(held),
+        Some('T'),
+        "nobody resumes it while no agent runs"
+    );
+
+    // The dead agent's lease ran out (3 s): its programs, still attached, hold nothing new.
+    let (b_box, b_config, _) = run_sandbox(&mut ctrd, &dir, &b_name, "dev", &app_labels("web"));
+    let mb = marker("after");
+    start_container(&ctrd, &b_box, &b_config, APP, &["/opt/denied/echo", &mb]);
+    let b_log = dir.path(&format!("logs-{b_name}")).join("app.log");
+    let deadline = Instant::now() + WAIT;
+    while !std::fs::read_to_string(&b_log).is_ok_and(|l| l.contains(&mb)) {
+        assert!(
+            Instant::now() < deadline,
+            "pod B's echo never ran: held by the dead agent's programs (state {:?})",
+            wait_for_process(&mb, Duration::ZERO).and_then(process_state)
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+
+    // The next agent resumes the exec the dead one left stopped.
+    let next = Agent::start_process_only(&["--policy", &policy]);
+    let a_log = dir.path(&format!("logs-{a_name}")).join("app.log");
+    let deadline = Instant::now() + WAIT;
+    while !std::fs::read_to_string(&a_log).is_ok_and(|l| l.contains(&ma)) {
+        assert!(
+            Instant::now() < deadline,
+            "pod A's echo was never resumed (state {:?}); the agent that held it:\n{}\nthe next one:\n{}",
+            process_state(held),
+            agent.stderr(),
+            next.stderr()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(
+        next.stderr()
+            .contains("resumed execs that an agent which died was holding"),
+        "{}",
+        next.stderr()
+    );
+}
+
+/// The pid of a process whose command line holds `needle`, waiting up to `limit` for one.
+fn wait_for_process(needle: &str, limit: Duration) -> Option<u32> {
+    let deadline = Instant::now() + limit;
+    loop {
+        for entry in std::fs::read_dir("/proc").ok()?.flatten() {
+            let Some(pid) = entry
+                .file_name()
+                .to_str()
+                .and_then(|n| n.parse::<u32>().ok())
+            else {
+                continue;
+            };
+            let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+            if String::from_utf8_lossy(&cmdline).contains(needle) {
+                return Some(pid);
+            }
+        }
+        if Instant::now() >= deadline {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// A process's state letter (`/proc/PID/stat`), if it is alive.
+fn process_state(pid: u32) -> Option<char> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    stat.rsplit_once(')')?.1.trim_start().chars().next()
 }

@@ -11,7 +11,8 @@
 //! [`HOLD_LIMIT`] (no runtime answered) is resumed and written as it is, with a warning: the
 //! rule cannot be decided without the container's identity. On stop every held exec is resumed.
 //! Signals go through a pidfd opened when the exec is parked, so they cannot reach another
-//! process that reused the pid.
+//! process that reused the pid. What is held is written down ([`Ledger`]) for the next agent,
+//! which resumes it if this one dies holding it.
 
 use std::os::fd::{FromRawFd, OwnedFd, RawFd};
 use std::os::unix::io::AsRawFd;
@@ -22,6 +23,7 @@ use shrike_event::{Enforced, EnforcedAction, Event};
 use shrike_rules::Policy;
 use tracing::{debug, warn};
 
+use super::hold_ledger::{start_time, Ledger};
 use crate::workload::scope::ScopeKeeper;
 
 /// How long an exec is held at most: longer than the resolver gives the runtimes to answer.
@@ -31,6 +33,8 @@ pub const HOLD_LIMIT: Duration = Duration::from_secs(10);
 #[derive(Default)]
 pub(super) struct Holds {
     parked: Vec<Parked>,
+    /// Where they are written down for the next agent (None: not written down).
+    ledger: Option<Ledger>,
 }
 
 struct Parked {
@@ -38,10 +42,32 @@ struct Parked {
     rule: u16,
     /// The held process (None: it was gone before it could be opened).
     pidfd: Option<OwnedFd>,
+    /// Its start time (`/proc/PID/stat`), which identifies it in the ledger.
+    start: Option<u64>,
     since: Instant,
 }
 
 impl Holds {
+    /// Holds whose execs are written down in `ledger`.
+    pub(super) fn with_ledger(ledger: Ledger) -> Self {
+        Holds {
+            parked: Vec::new(),
+            ledger: Some(ledger),
+        }
+    }
+
+    /// Brings the ledger up to date with what is parked.
+    fn record(&mut self) {
+        if let Some(ledger) = &mut self.ledger {
+            let held: Vec<(u32, u64)> = self
+                .parked
+                .iter()
+                .filter_map(|p| Some((p.event.process.pid, p.start?)))
+                .collect();
+            ledger.record(&held);
+        }
+    }
+
     /// Whether no exec is held.
     pub(super) fn is_empty(&self) -> bool {
         self.parked.is_empty()
@@ -71,12 +97,17 @@ impl Holds {
             pid = event.process.pid,
             rule, cgroup, "exec held until its container is described"
         );
+        let pidfd = pidfd_open(event.process.pid);
+        // Read after the pidfd is open: a process that is gone by now has no entry.
+        let start = pidfd.as_ref().and_then(|_| start_time(event.process.pid));
         self.parked.push(Parked {
-            pidfd: pidfd_open(event.process.pid),
+            pidfd,
+            start,
             event,
             rule,
             since: Instant::now(),
         });
+        self.record();
     }
 
     /// The held execs that can be decided now, killed or resumed, as the events to write.
@@ -105,6 +136,9 @@ impl Holds {
                 None => i += 1,
             }
         }
+        if !decided.is_empty() {
+            self.record();
+        }
         decided
     }
 
@@ -125,12 +159,17 @@ impl Holds {
                 None => resumed.push(self.parked.remove(i).release(false)),
             }
         }
+        if !resumed.is_empty() {
+            self.record();
+        }
         resumed
     }
 
     /// Resumes every held exec (the agent stops), as the events to write.
     pub(super) fn resume_all(&mut self) -> Vec<Event> {
-        self.parked.drain(..).map(|p| p.release(false)).collect()
+        let resumed = self.parked.drain(..).map(|p| p.release(false)).collect();
+        self.record();
+        resumed
     }
 }
 
@@ -162,7 +201,7 @@ impl Parked {
 }
 
 /// A pidfd for process `pid`, or None when it is gone.
-fn pidfd_open(pid: u32) -> Option<OwnedFd> {
+pub(super) fn pidfd_open(pid: u32) -> Option<OwnedFd> {
     // SAFETY: pidfd_open takes a pid and flags and returns a new descriptor or -1.
     let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid as libc::pid_t, 0) };
     if fd < 0 {
@@ -173,7 +212,7 @@ fn pidfd_open(pid: u32) -> Option<OwnedFd> {
 }
 
 /// Sends `signal` to the process behind `fd`; whether it was delivered.
-fn send_signal(fd: &OwnedFd, signal: i32) -> bool {
+pub(super) fn send_signal(fd: &OwnedFd, signal: i32) -> bool {
     // SAFETY: fd is a live pidfd; a null siginfo asks for the kill(2)-like default.
     let r = unsafe {
         libc::syscall(

@@ -7,6 +7,7 @@
 //! `shrike ready`.
 
 use std::io::Write;
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -18,6 +19,7 @@ use shrike_proctree::ProcessTree;
 use shrike_rules::text::render_diagnostics;
 use tracing::{info, warn};
 
+use super::hold_ledger::{resume_orphans, Ledger, LEDGER_DIR};
 use super::{check_capabilities, enabled_rules, node_name, sensor_options, Agent, RunConfig};
 use super::{HeapTrim, Holds, LossWatch};
 use crate::cgroups::CgroupResolver;
@@ -59,6 +61,14 @@ impl<'a> Agent<'a> {
         // run directory: make that directory root-only first.
         if shrike_bpf::mounts::find_mount("cgroup2").is_none() {
             shrike_bpf::mounts::prepare_run_dir().context("preparing shrike's run directory")?;
+        }
+        // Execs an agent that died was holding stay stopped until somebody resumes them.
+        let orphans = resume_orphans(Path::new(LEDGER_DIR));
+        if orphans > 0 {
+            warn!(
+                resumed = orphans,
+                "resumed execs that an agent which died was holding: their workload-scoped rules could not be decided"
+            );
         }
         let sensors = Sensors::load(&sensor_opts).context("loading the sensors")?;
         let capabilities = sensors.capabilities();
@@ -165,7 +175,7 @@ impl<'a> Agent<'a> {
             output_blocked_logged: false,
             losses,
             heap: HeapTrim::new(),
-            holds: Holds::default(),
+            holds: Holds::with_ledger(Ledger::new(Path::new(LEDGER_DIR))),
         })
     }
 }

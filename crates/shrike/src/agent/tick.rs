@@ -37,6 +37,8 @@ impl Agent<'_> {
             self.release_holds(false)?;
             self.output.flush().context("writing events")?;
         }
+        // The kernel holds new execs only while this loop, which decides them, runs.
+        self.scopes.renew_holding(Instant::now());
         write_shaped(
             &mut self.shaper,
             &mut self.output,

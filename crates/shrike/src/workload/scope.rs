@@ -19,12 +19,16 @@
 //! has scoped exec rules and the runtimes are asked, the kernel holds (stops) an exec such a
 //! rule would apply to but for a cgroup not placed yet, so a container's first exec cannot slip
 //! through before the runtime has described it; [`crate::agent`]'s holds then ask
-//! [`ScopeKeeper::is_placed`] and [`ScopeKeeper::covers`] to kill or resume it.
+//! [`ScopeKeeper::is_placed`] and [`ScopeKeeper::covers`] to kill or resume it. Holding is a
+//! lease of [`HOLD_LEASE`] that the agent's loop renews ([`ScopeKeeper::renew_holding`]): an
+//! agent that dies or hangs stops the kernel holding within the lease, so no new exec waits for
+//! a decision nobody will make.
 
 use std::collections::btree_map::Entry;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 
 use shrike_bpf::enforce::ExecScopeMaps;
 use shrike_event::EventKind;
@@ -43,7 +47,15 @@ struct State {
     scopes: Vec<WorkloadScope>,
     /// The runtimes are asked, so containers get placed: holding can be on.
     placing: bool,
+    /// When the holding lease was last written to the kernel (None: holding is off).
+    leased: Option<Instant>,
 }
+
+/// How long the kernel holds execs after the agent last renewed holding.
+pub const HOLD_LEASE: Duration = Duration::from_secs(3);
+
+/// How often the agent renews the lease: well within it, so a busy second does not lapse it.
+pub const RENEW_EVERY: Duration = Duration::from_secs(1);
 
 /// A container the runtimes described.
 struct Known {
@@ -100,7 +112,7 @@ impl ScopeKeeper {
         let cgroups = |rule: u16| covered(&state.containers, &exec, rule);
         let loaded = load(&cgroups)?;
         state.scopes = exec;
-        self.set_holding(&state);
+        self.set_holding(&mut state);
         Ok(loaded)
     }
 
@@ -109,21 +121,34 @@ impl ScopeKeeper {
     pub fn start_placing(&self) {
         let mut state = self.lock();
         state.placing = true;
-        self.set_holding(&state);
+        self.set_holding(&mut state);
     }
 
     /// No more holding (the agent stops: nobody would release a held exec).
     pub fn stop_placing(&self) {
         let mut state = self.lock();
         state.placing = false;
-        self.set_holding(&state);
+        self.set_holding(&mut state);
+    }
+
+    /// Renews the holding lease when it is on and [`RENEW_EVERY`] has passed since it was
+    /// last written: called from the agent's loop, the one that decides held execs.
+    pub fn renew_holding(&self, now: Instant) {
+        let mut state = self.lock();
+        if state
+            .leased
+            .is_some_and(|at| now.duration_since(at) >= RENEW_EVERY)
+        {
+            self.set_holding(&mut state);
+        }
     }
 
     /// Holding is on while the policy has scoped exec rules and containers get placed.
-    fn set_holding(&self, state: &State) {
-        let Some(kernel) = &self.kernel else { return };
+    fn set_holding(&self, state: &mut State) {
         let on = state.placing && !state.scopes.is_empty();
-        if let Err(err) = kernel.set_holding(on) {
+        state.leased = on.then(Instant::now);
+        let Some(kernel) = &self.kernel else { return };
+        if let Err(err) = kernel.set_holding(on.then_some(HOLD_LEASE)) {
             warn!(%err, on, "workload scope: holding could not be switched; a container's first exec may run before its rule covers it");
         }
     }

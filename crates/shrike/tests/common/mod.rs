@@ -441,3 +441,22 @@ pub fn args(event: &Value) -> Vec<String> {
 }
 
 pub const WAIT: Duration = Duration::from_secs(10);
+
+/// Removes the pins `--keep-enforcing` leaves under /sys/fs/bpf/shrike when a test fails
+/// before an agent has taken them over, so that later tests start clean.
+pub struct PinGuard;
+
+impl Drop for PinGuard {
+    fn drop(&mut self) {
+        let pins = std::path::Path::new("/sys/fs/bpf/shrike");
+        for sub in ["links", "maps"] {
+            if let Ok(dir) = std::fs::read_dir(pins.join(sub)) {
+                for e in dir.flatten() {
+                    let _ = std::fs::remove_file(e.path());
+                }
+            }
+            let _ = std::fs::remove_dir(pins.join(sub));
+        }
+        let _ = std::fs::remove_dir(pins);
+    }
+}
