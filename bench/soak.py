@@ -147,6 +147,9 @@ class Stdout:
     def __init__(self, pipe, counter, switch):
         self.pipe, self.counter, self.switch = pipe, counter, switch
         self.blocked_s = 0.0
+        # Monotonic times at which a blocked turn began and ended, for the report's phases.
+        self.blocked_turns = []
+        self.blocked = False
         self.stop = threading.Event()
         self.thread = threading.Thread(target=self.run, daemon=True)
         self.thread.start()
@@ -158,10 +161,12 @@ class Stdout:
         draining, turn_start = True, time.monotonic()
         while True:
             now = time.monotonic()
-            if not self.stop.is_set() and now - turn_start >= self.switch:
+            if not self.stop.is_set() and self.switch > 0 and now - turn_start >= self.switch:
                 if not draining:
                     self.blocked_s += now - turn_start
+                    self.blocked_turns.append((turn_start, now))
                 draining, turn_start = not draining, now
+            self.blocked = not draining
             if not draining and not self.stop.is_set():
                 time.sleep(0.05)
                 continue
@@ -280,9 +285,15 @@ def soak(args, seconds, tmp):
             "--log-level", "info,shrike::agent::heap=debug"]
     bench.log(f"soak: {' '.join(argv)} for {args.minutes:g} min at {args.rate} events/s")
     agent = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    stderr_lines = []
-    threading.Thread(target=lambda: [stderr_lines.append(l.decode("utf-8", "replace").rstrip())
-                                     for l in agent.stderr], daemon=True).start()
+    stderr_lines, trim_times = [], []
+
+    def read_stderr():
+        for raw in agent.stderr:
+            stderr_lines.append(raw.decode("utf-8", "replace").rstrip())
+            if "heap trimmed" in stderr_lines[-1]:
+                trim_times.append(time.monotonic())
+
+    threading.Thread(target=read_stderr, daemon=True).start()
     deadline = time.monotonic() + 120
     while not any("shrike ready" in l for l in stderr_lines):
         if agent.poll() is not None or time.monotonic() > deadline:
@@ -301,6 +312,7 @@ def soak(args, seconds, tmp):
             s["t"] = round(now - start, 1)
             s["stdout"] = stdout_count.snapshot()
             s["webhook"] = hook_count.snapshot()
+            s["stdout_blocked"] = out.blocked
             samples.append(s)
             next_sample += SAMPLE_S
             if len(samples) % 6 == 1:
@@ -348,6 +360,8 @@ def soak(args, seconds, tmp):
         "webhook": hook_count.snapshot(),
         "exit": exit_text,
         "heap_trims": trims(stderr_lines),
+        # Each trim's time into the run, heap in use (MiB) and whether stdout was blocked then.
+        "trim_series": trim_series(stderr_lines, trim_times, start, out.blocked_turns),
         "stderr_tail": [l for l in stderr_lines if "heap trimmed" not in l][-15:],
     }
     for name in ("stdout", "webhook"):
@@ -370,6 +384,12 @@ def trims(stderr_lines):
     return {"count": len(found), "micros_median": micros[len(micros) // 2], "micros_max": micros[-1],
             "freed_mib_total": round(sum(k for _, k, _ in found) / 1024, 1),
             "in_use_tenths_mb": tenths(in_use), "in_use_growth_pct": growth(in_use)}
+
+
+def trim_series(stderr_lines, trim_times, start, blocked_turns):
+    in_use = [int(m.group(1)) / 1024 for l in stderr_lines if (m := re.search(r"heap trimmed .*in_use_kib=(\d+)", l))]
+    return [[round(t - start, 1), round(k, 2), any(a <= t < b for a, b in blocked_turns)]
+            for t, k in zip(trim_times, in_use)]
 
 
 def write(report):
