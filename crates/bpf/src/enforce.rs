@@ -375,20 +375,14 @@ impl ExecScopeMaps {
         if present {
             self.write_settled(key, 1)
         } else {
-            delete_if_present(&self.settled, &key.to_ne_bytes()).map_err(|source| LoadError::Map {
-                map: "scope_settled",
-                source,
-            })
+            delete_if_present(&self.settled, &key.to_ne_bytes()).map_err(settled_error)
         }
     }
 
     fn write_settled(&self, key: u64, value: u64) -> Result<(), LoadError> {
         self.settled
             .update(&key.to_ne_bytes(), &value.to_ne_bytes(), MapFlags::ANY)
-            .map_err(|source| LoadError::Map {
-                map: "scope_settled",
-                source,
-            })
+            .map_err(settled_error)
     }
 
     /// Adds (`present`) or removes cgroup `cgroup` in the cgroup set of every slot of rule
@@ -453,6 +447,13 @@ fn delete_if_present(map: &MapHandle, key: &[u8]) -> Result<(), libbpf_rs::Error
     match map.delete(key) {
         Err(source) if source.kind() != libbpf_rs::ErrorKind::NotFound => Err(source),
         _ => Ok(()),
+    }
+}
+
+fn settled_error(source: libbpf_rs::Error) -> LoadError {
+    LoadError::Map {
+        map: "scope_settled",
+        source,
     }
 }
 

@@ -45,11 +45,17 @@ fn each_output_selects_and_formats_its_own_events() {
     ];
     let mut outputs = Outputs::start(&configs).unwrap();
     outputs.send(&event(1, EventKind::ProcessExec));
+    outputs.flush();
     outputs.send(&alert(2, "R-low", "low"));
+    outputs.flush();
     outputs.send(&alert(3, "R-high", "high"));
+    outputs.flush();
     outputs.send(&alert(4, "R-crit", "critical"));
+    outputs.flush();
     outputs.send(&event(5, EventKind::Dns));
+    outputs.flush();
     outputs.send(&event(6, EventKind::AgentHealth));
+    outputs.flush();
     let names: Vec<_> = outputs.stats().iter().map(|s| s.name.clone()).collect();
     assert_eq!(names, ["high", "dns", "file"]);
     outputs.finish(Duration::from_secs(5));
@@ -106,6 +112,7 @@ fn a_dead_webhook_stalls_neither_the_pipeline_nor_the_other_output() {
     for id in 1..=produced {
         let t = Instant::now();
         outputs.send(&event(id, EventKind::ProcessExec));
+        outputs.flush();
         slowest = slowest.max(t.elapsed());
     }
     let sending = started.elapsed();
@@ -133,6 +140,7 @@ fn a_dead_webhook_stalls_neither_the_pipeline_nor_the_other_output() {
         ..Lost::default()
     });
     outputs.send(&report);
+    outputs.flush();
     let t = Instant::now();
     outputs.finish(Duration::from_millis(500));
     let finishing = t.elapsed();
@@ -182,6 +190,7 @@ fn a_webhook_server_killed_and_restarted_loses_exactly_what_is_reported() {
             server = Some(WebhookServer::start(port, received.clone()));
         }
         outputs.send(&event(id, EventKind::ProcessExec));
+        outputs.flush();
         std::thread::sleep(Duration::from_micros(700));
     }
     outputs.finish(Duration::from_secs(10));
@@ -262,6 +271,7 @@ fn a_rejected_batch_is_dropped_and_counted_not_retried() {
     let stats = outputs.stats()[0].clone();
     for id in 1..=25 {
         outputs.send(&event(id, EventKind::Dns));
+        outputs.flush();
     }
     assert!(wait_for(Duration::from_secs(3), || stats.dropped() == 25));
     assert_eq!(stats.sent(), 0);
@@ -296,6 +306,7 @@ fn a_file_output_rotates_by_size_keeps_n_and_compresses() {
     let produced = 400u32;
     for id in 1..=produced {
         outputs.send(&event(id, EventKind::ProcessExec));
+        outputs.flush();
     }
     outputs.finish(Duration::from_secs(5));
     let name = |n: usize| dir.path().join(format!("events.json.{n}.gz"));

@@ -93,7 +93,7 @@ fn record(n: u64) -> Record {
         _ => ("process_exec", None),
     };
     Record {
-        line: format!("{{\"kind\":\"{kind}\",\"n\":{n},\"pid\":{}}}", 1000 + n),
+        line: format!("{{\"kind\":\"{kind}\",\"n\":{n},\"pid\":{}}}", 1000 + n).into(),
         time_unix_ns: 1_700_000_000_000_000_000 + n,
         kind,
         severity: severity.map(Arc::from),
@@ -110,7 +110,7 @@ fn expected(r: &Record) -> Entry {
     if let Some(s) = &r.severity {
         labels.insert("severity".into(), s.to_string());
     }
-    (labels, r.time_unix_ns, r.line.clone())
+    (labels, r.time_unix_ns, r.line.to_string())
 }
 
 /// Two batches of mixed kinds: the receiver holds exactly those records, each in the stream

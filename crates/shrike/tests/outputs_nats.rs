@@ -179,7 +179,8 @@ fn record(n: u64) -> Record {
         line: format!(
             "{{\"kind\":\"{}\",\"n\":{n},\"text\":\"ü \\\"q\\\"\"}}",
             if alert { "alert" } else { "process_exec" }
-        ),
+        )
+        .into(),
         time_unix_ns: 1_700_000_000_000_000_000 + n * 1000,
         kind: if alert { "alert" } else { "process_exec" },
         severity: alert.then(|| Arc::from("high")),
@@ -359,7 +360,7 @@ fn oversized_record_is_rejected() {
     };
     let mut t = NatsTransport::new(config(&server, "BIG")).unwrap();
     let big = Record {
-        line: "x".repeat(2 * 1024 * 1024),
+        line: "x".repeat(2 * 1024 * 1024).into(),
         ..record(1)
     };
     assert!(matches!(

@@ -61,7 +61,7 @@ fn record(n: u64) -> Record {
         "process_exec"
     };
     Record {
-        line: format!("{{\"kind\":\"{kind}\",\"n\":{n}}}"),
+        line: format!("{{\"kind\":\"{kind}\",\"n\":{n}}}").into(),
         time_unix_ns: 1_700_000_000_000_000_000 + n,
         kind,
         severity: severity.map(Arc::from),
@@ -127,7 +127,7 @@ fn expected(r: &Record) -> Entry {
         r.time_unix_ns,
         number,
         r.severity.as_deref().unwrap_or("info").to_string(),
-        r.line.clone(),
+        r.line.to_string(),
         r.kind.to_string(),
         attributes,
     )

@@ -140,8 +140,11 @@ fn rsyslog_parses_rfc5424_from_the_local_socket_udp_and_tcp() {
     process.args = vec!["x".repeat(20_000)].into();
     big.process = Arc::new(process);
     outputs.send(&alert(1, "R-1", "high"));
+    outputs.flush();
     outputs.send(&event(2, EventKind::Dns));
+    outputs.flush();
     outputs.send(&big);
+    outputs.flush();
     assert!(
         wait_for(Duration::from_secs(10), || rsyslog.messages().len() >= 9),
         "rsyslog wrote {:#?}",
@@ -260,7 +263,9 @@ fn syslog_over_tls_verifies_the_server_and_frames_messages() {
     ));
     let mut outputs = Outputs::start(&[trusted, untrusted]).unwrap();
     outputs.send(&alert(7, "R-7", "critical"));
+    outputs.flush();
     outputs.send(&event(8, EventKind::NetConnect));
+    outputs.flush();
     let got = rx
         .recv_timeout(Duration::from_secs(10))
         .expect("TLS frames");
@@ -347,7 +352,9 @@ fn a_webhook_over_https_trusts_the_configured_ca() {
     .unwrap();
     let stats = outputs.stats()[0].clone();
     outputs.send(&alert(11, "R-11", "medium"));
+    outputs.flush();
     outputs.send(&event(12, EventKind::Dns));
+    outputs.flush();
     let (auth, body) = rx.recv_timeout(Duration::from_secs(10)).expect("the POST");
     assert!(wait_for(Duration::from_secs(5), || stats.sent() == 2));
     outputs.finish(Duration::from_secs(1));

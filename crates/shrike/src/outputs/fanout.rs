@@ -35,8 +35,8 @@ impl Fanout {
         }
     }
 
-    /// Writes `event` to stdout (buffered until [`Fanout::flush`]) if it selects it, and
-    /// queues it on every other output that does.
+    /// Writes `event` to stdout if it selects it, and formats it for every other output that
+    /// does: both go out at [`Fanout::flush`].
     pub fn write(&mut self, event: &Event) -> io::Result<()> {
         self.outputs.send(event);
         match &self.stdout_select {
@@ -48,7 +48,10 @@ impl Fanout {
         }
     }
 
+    /// Sends what was written since the last flush: stdout's chunk to its writer, the other
+    /// outputs' records to their queues.
     pub fn flush(&mut self) -> io::Result<()> {
+        self.outputs.flush();
         self.stdout.flush()
     }
 
@@ -56,6 +59,7 @@ impl Fanout {
     /// stdout's ([`Output::write_report`]: `false` when stdout had no room for it now).
     pub fn write_report(&mut self, event: &Event) -> io::Result<bool> {
         self.outputs.send(event);
+        self.outputs.flush();
         match &self.stdout_select {
             Some(_) => self.stdout.write_report(event),
             None => Ok(true),

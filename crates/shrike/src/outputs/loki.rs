@@ -71,7 +71,7 @@ impl LokiTransport {
                 }
                 let values: Vec<_> = records
                     .iter()
-                    .map(|r| serde_json::json!([r.time_unix_ns.to_string(), r.line]))
+                    .map(|r| serde_json::json!([r.time_unix_ns.to_string(), &*r.line]))
                     .collect();
                 serde_json::json!({ "stream": labels, "values": values })
             })
@@ -149,7 +149,7 @@ mod tests {
         c.labels.insert("env".into(), "prod".into());
         let t = LokiTransport::new(&c).unwrap();
         let rec = |ns: u64, kind: &'static str, sev: Option<&str>| Record {
-            line: format!("{{\"t\":{ns},\"pid\":{ns}}}"),
+            line: format!("{{\"t\":{ns},\"pid\":{ns}}}").into(),
             time_unix_ns: ns,
             kind,
             severity: sev.map(Arc::from),

@@ -1,8 +1,9 @@
 //! Outputs: where events go. Each output is a selection ([`config::Select`]), a format (the
 //! JSON contract or compact text) and a [`transport::Transport`] running on its own thread
 //! behind a bounded queue ([`worker`]); the pipeline hands every event to [`Outputs::send`],
-//! which formats it once per format and offers it to each output that selects it, never
-//! blocking. stdout is not one of these threads: the agent writes it itself (`crate::output`),
+//! which formats it once per format into the batch's buffer, and at the end of each batch
+//! [`Outputs::flush`] offers each output the records it selects, never blocking: the records
+//! of a batch share its buffer ([`transport::Line`]). stdout is not one of these threads: the agent writes it itself (`crate::output`),
 //! with the selection and format of the configuration's `stdout` entry.
 //!
 //! A transport is built from its configuration by [`build_transport`], one arm per type.
@@ -32,7 +33,7 @@ use shrike_event::{compact, Event};
 
 pub use config::{Format, OutputConfig, OutputKind, Select};
 pub use fanout::Fanout;
-pub use transport::{Record, Transport, TransportError};
+pub use transport::{Line, Record, Transport, TransportError};
 pub use worker::{OutputStats, Worker, WorkerOptions};
 
 /// The transport an output's configuration describes. Every type but `stdout` (which the
@@ -85,11 +86,25 @@ struct Sink {
     worker: Worker,
 }
 
+/// An event formatted for one output, waiting for its batch's buffer to be shared.
+struct Pending {
+    sink: usize,
+    start: usize,
+    end: usize,
+    time_unix_ns: u64,
+    kind: &'static str,
+    severity: Option<Arc<str>>,
+    rule: Option<Arc<str>>,
+}
+
 /// Every output but stdout, running.
 pub struct Outputs {
     sinks: Vec<Sink>,
     contexts: ContextCache,
     json: Vec<u8>,
+    /// The batch's formatted events, and the records that point into it, until the flush.
+    text: String,
+    pending: Vec<Pending>,
     /// Drops already reported in the stream, per output.
     reported: Vec<u64>,
 }
@@ -123,22 +138,22 @@ impl Outputs {
                 worker,
             });
         }
-        let reported = vec![0; sinks.len()];
-        Ok(Outputs {
-            sinks,
-            contexts: ContextCache::default(),
-            json: Vec::new(),
-            reported,
-        })
+        Ok(Outputs::with_sinks(sinks))
     }
 
     /// No output besides stdout.
     pub fn none() -> Outputs {
+        Outputs::with_sinks(Vec::new())
+    }
+
+    fn with_sinks(sinks: Vec<Sink>) -> Outputs {
         Outputs {
-            sinks: Vec::new(),
+            reported: vec![0; sinks.len()],
+            sinks,
             contexts: ContextCache::default(),
             json: Vec::new(),
-            reported: Vec::new(),
+            text: String::new(),
+            pending: Vec::new(),
         }
     }
 
@@ -154,42 +169,70 @@ impl Outputs {
             .collect()
     }
 
-    /// Offers `event` to every output that selects it; never blocks.
+    /// Formats `event` (once per format) for every output that selects it; the records go
+    /// out at the next [`Outputs::flush`].
     pub fn send(&mut self, event: &Event) {
         if self.sinks.is_empty() {
             return;
         }
-        let mut json: Option<String> = None;
-        let mut text: Option<String> = None;
+        let mut json: Option<(usize, usize)> = None;
+        let mut compact: Option<(usize, usize)> = None;
         let mut severity: Option<Option<Arc<str>>> = None;
-        for sink in &self.sinks {
+        for (i, sink) in self.sinks.iter().enumerate() {
             if !sink.select.matches(event) {
                 continue;
             }
-            let line = match sink.format {
-                Format::Json => json
-                    .get_or_insert_with(|| {
-                        self.json.clear();
-                        match self.contexts.write(event, &mut self.json) {
-                            Ok(()) => String::from_utf8_lossy(&self.json).into_owned(),
-                            Err(_) => String::new(),
-                        }
-                    })
-                    .clone(),
-                Format::Compact => text.get_or_insert_with(|| compact::render(event)).clone(),
+            let text = &mut self.text;
+            let (start, end) = match sink.format {
+                Format::Json => *json.get_or_insert_with(|| {
+                    let start = text.len();
+                    self.json.clear();
+                    if self.contexts.write(event, &mut self.json).is_ok() {
+                        text.push_str(&String::from_utf8_lossy(&self.json));
+                    }
+                    (start, text.len())
+                }),
+                Format::Compact => *compact.get_or_insert_with(|| {
+                    let start = text.len();
+                    text.push_str(&compact::render(event));
+                    (start, text.len())
+                }),
             };
-            if line.is_empty() {
+            if start == end {
                 continue;
             }
             let severity = severity
                 .get_or_insert_with(|| config::event_severity(event).map(Arc::from))
                 .clone();
-            sink.worker.offer(Record {
-                line,
+            self.pending.push(Pending {
+                sink: i,
+                start,
+                end,
                 time_unix_ns: event.time.0,
                 kind: event.kind.as_str(),
                 severity,
                 rule: event.alerts.first().map(|a| Arc::from(a.rule_id.as_str())),
+            });
+        }
+    }
+
+    /// Offers every output the records sent since the last flush, never blocking (a full
+    /// queue drops, counted). They share one buffer, freed once the last of them is delivered
+    /// or dropped.
+    pub fn flush(&mut self) {
+        if self.pending.is_empty() {
+            self.text.clear();
+            return;
+        }
+        let next = String::with_capacity(self.text.len());
+        let buf = Arc::new(std::mem::replace(&mut self.text, next));
+        for p in self.pending.drain(..) {
+            self.sinks[p.sink].worker.offer(Record {
+                line: Line::new(buf.clone(), p.start, p.end),
+                time_unix_ns: p.time_unix_ns,
+                kind: p.kind,
+                severity: p.severity,
+                rule: p.rule,
             });
         }
     }
@@ -213,6 +256,7 @@ impl Outputs {
     /// hold — except outputs already failing, which drop it at once — so exit is never held
     /// up by a dead destination for longer than ~50 ms; logs each output's totals.
     pub fn finish(mut self, grace: Duration) {
+        self.flush();
         let deadline = std::time::Instant::now() + grace;
         for sink in &mut self.sinks {
             sink.worker.close();
@@ -245,6 +289,84 @@ impl Outputs {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::Mutex;
+
+    use shrike_event::{EventKind, Process, Timestamp};
+
+    /// A transport that keeps what it is given.
+    struct Keep(Arc<Mutex<Vec<Record>>>);
+
+    impl Transport for Keep {
+        fn deliver(&mut self, batch: &[Record]) -> Result<(), TransportError> {
+            self.0.lock().unwrap().extend_from_slice(batch);
+            Ok(())
+        }
+    }
+
+    /// A batch's records go out at the flush, not before, each its event's JSON; and every
+    /// output's records of one batch are pieces of one buffer, not an allocation per event
+    /// and output.
+    #[test]
+    fn a_batchs_records_go_out_at_the_flush_and_share_one_buffer() {
+        let kept: Vec<Arc<Mutex<Vec<Record>>>> = (0..2).map(|_| Default::default()).collect();
+        let sinks = kept
+            .iter()
+            .map(|k| Sink {
+                select: Select::default(),
+                format: Format::Json,
+                worker: Worker::start(
+                    Box::new(Keep(k.clone())),
+                    WorkerOptions {
+                        queue: 100,
+                        batch: config::BatchConfig {
+                            max_events: 1000,
+                            max_delay_ms: 5,
+                        },
+                        retry: config::RetryConfig::default(),
+                    },
+                    Arc::new(OutputStats::new("keep", "file")),
+                )
+                .unwrap(),
+            })
+            .collect();
+        let mut outputs = Outputs::with_sinks(sinks);
+        let events: Vec<Event> = (0..3u32)
+            .map(|i| {
+                Event::new(
+                    Timestamp(u64::from(i)),
+                    EventKind::ProcessExec,
+                    "node".into(),
+                    Arc::new(Process {
+                        pid: 100 + i,
+                        ..Process::default()
+                    }),
+                )
+            })
+            .collect();
+        for event in &events {
+            outputs.send(event);
+        }
+        std::thread::sleep(Duration::from_millis(50));
+        assert!(
+            kept.iter().all(|k| k.lock().unwrap().is_empty()),
+            "nothing is offered before the flush"
+        );
+        outputs.flush();
+        outputs.finish(Duration::from_secs(5));
+        let all: Vec<Record> = kept
+            .iter()
+            .flat_map(|k| k.lock().unwrap().clone())
+            .collect();
+        assert_eq!(all.len(), 6, "each output got every event");
+        for (n, record) in all.iter().enumerate() {
+            let v: serde_json::Value = serde_json::from_str(&record.line).unwrap();
+            assert_eq!(v["process"]["pid"], 100 + n % 3, "{}", &*record.line);
+        }
+        assert!(
+            all.windows(2).all(|w| w[0].line.shares_buffer(&w[1].line)),
+            "one buffer per batch"
+        );
+    }
 
     fn kinds(yaml: &str) -> Vec<OutputConfig> {
         serde_yaml::from_str(yaml).unwrap()

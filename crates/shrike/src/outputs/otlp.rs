@@ -86,7 +86,7 @@ impl OtlpTransport {
                     severity_number: severity_number(r.severity.as_deref()) as i32,
                     severity_text: r.severity.as_deref().unwrap_or("info").to_string(),
                     body: Some(AnyValue {
-                        value: Some(any_value::Value::StringValue(r.line.clone())),
+                        value: Some(any_value::Value::StringValue(r.line.to_string())),
                     }),
                     attributes,
                     event_name: r.kind.to_string(),

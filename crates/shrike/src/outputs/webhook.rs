@@ -38,7 +38,7 @@ pub fn json_array(batch: &[Record], format: Format, body: &mut Vec<u8>) {
             Format::Json => body.extend_from_slice(record.line.as_bytes()),
             Format::Compact => {
                 // Writing a string into a Vec cannot fail.
-                let _ = serde_json::to_writer(&mut *body, &record.line);
+                let _ = serde_json::to_writer(&mut *body, &*record.line);
             }
         }
     }
