@@ -107,9 +107,7 @@ pub(super) fn resume_orphans(dir: &Path) -> usize {
             .next()
             .and_then(|l| l.strip_prefix("agent "))
             .and_then(|s| s.parse::<u64>().ok());
-        // Alive: the same process (start time), not a zombie its parent has yet to reap.
-        if matches!((stat(agent), agent_start), (Some((state, start)), Some(at)) if start == at && state != 'Z' && state != 'X')
-        {
+        if agent_alive(agent, agent_start) {
             continue;
         }
         for line in lines {
@@ -124,6 +122,15 @@ pub(super) fn resume_orphans(dir: &Path) -> usize {
     }
     let _ = std::fs::remove_dir(dir);
     resumed
+}
+
+/// Whether the agent with pid `pid` that started at `start` still runs: the same process, and
+/// not a zombie its parent has yet to reap.
+fn agent_alive(pid: u32, start: Option<u64>) -> bool {
+    match (stat(pid), start) {
+        (Some((state, at)), Some(start)) => at == start && !matches!(state, 'Z' | 'X'),
+        _ => false,
+    }
 }
 
 /// Resumes process `pid` if it is the one that started at `start` and it is stopped.
@@ -208,9 +215,9 @@ mod tests {
         let (mut held, mut other) = (stopped_sleep(), stopped_sleep());
         let held_start = start_time(held.id()).unwrap();
         std::fs::create_dir_all(&dir).unwrap();
-        // Pid 1 is no agent that started at tick 1: this ledger's agent is gone.
+        // A pid above the kernel's largest (2^22): this ledger's agent is gone.
         std::fs::write(
-            dir.join("1"),
+            dir.join("4194305"),
             format!(
                 "agent 1\n{} {held_start}\n{} {}\n",
                 held.id(),
