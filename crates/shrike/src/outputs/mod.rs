@@ -1,9 +1,9 @@
 //! Outputs: where events go. Each output is a selection ([`config::Select`]), a format (the
 //! JSON contract or compact text) and a [`transport::Transport`] running on its own thread
 //! behind a bounded queue ([`worker`]); the pipeline hands every event to [`Outputs::send`],
-//! which formats it once per format into the batch's buffer, and at the end of each batch
-//! [`Outputs::flush`] offers each output the records it selects, never blocking: the records
-//! of a batch share its buffer ([`transport::Line`]). stdout is not one of these threads: the agent writes it itself (`crate::output`),
+//! which formats it once per format into the batch's text, and at the end of each batch
+//! [`Outputs::flush`] offers each output the records it selects, never blocking: an output's
+//! records of a batch share one buffer ([`transport::Line`]). stdout is not one of these threads: the agent writes it itself (`crate::output`),
 //! with the selection and format of the configuration's `stdout` entry.
 //!
 //! A transport is built from its configuration by [`build_transport`], one arm per type.
@@ -102,7 +102,8 @@ pub struct Outputs {
     sinks: Vec<Sink>,
     contexts: ContextCache,
     json: Vec<u8>,
-    /// The batch's formatted events, and the records that point into it, until the flush.
+    /// The batch's formatted events (kept for the next batch: its capacity is reused), and
+    /// the records that point into it, until the flush.
     text: String,
     pending: Vec<Pending>,
     /// Drops already reported in the stream, per output.
@@ -216,25 +217,41 @@ impl Outputs {
         }
     }
 
-    /// Offers every output the records sent since the last flush, never blocking (a full
-    /// queue drops, counted). They share one buffer, freed once the last of them is delivered
-    /// or dropped.
+    /// Offers every output the records sent since the last flush, never blocking. An output's
+    /// records of the batch get one buffer of their own, holding only those its queue has room
+    /// for (the others are dropped, counted): a record keeps its buffer alive until it is
+    /// delivered, so a buffer holding more than queued records would let a slow output keep
+    /// whole batches of other outputs' events alive.
     pub fn flush(&mut self) {
-        if self.pending.is_empty() {
-            self.text.clear();
-            return;
+        for (i, sink) in self.sinks.iter().enumerate() {
+            let mine = || self.pending.iter().filter(|p| p.sink == i);
+            let taken: Vec<&Pending> = mine().take(sink.worker.room()).collect();
+            sink.worker.drop_full((mine().count() - taken.len()) as u64);
+            if taken.is_empty() {
+                continue;
+            }
+            let mut buf = String::with_capacity(taken.iter().map(|p| p.end - p.start).sum());
+            let spans: Vec<(usize, usize)> = taken
+                .iter()
+                .map(|p| {
+                    let start = buf.len();
+                    buf.push_str(&self.text[p.start..p.end]);
+                    (start, buf.len())
+                })
+                .collect();
+            let buf = Arc::new(buf);
+            for (p, (start, end)) in taken.into_iter().zip(spans) {
+                sink.worker.offer(Record {
+                    line: Line::new(buf.clone(), start, end),
+                    time_unix_ns: p.time_unix_ns,
+                    kind: p.kind,
+                    severity: p.severity.clone(),
+                    rule: p.rule.clone(),
+                });
+            }
         }
-        let next = String::with_capacity(self.text.len());
-        let buf = Arc::new(std::mem::replace(&mut self.text, next));
-        for p in self.pending.drain(..) {
-            self.sinks[p.sink].worker.offer(Record {
-                line: Line::new(buf.clone(), p.start, p.end),
-                time_unix_ns: p.time_unix_ns,
-                kind: p.kind,
-                severity: p.severity,
-                rule: p.rule,
-            });
-        }
+        self.pending.clear();
+        self.text.clear();
     }
 
     /// What each output dropped since the last call, by name (only outputs that dropped):
@@ -293,58 +310,77 @@ mod tests {
 
     use shrike_event::{EventKind, Process, Timestamp};
 
-    /// A transport that keeps what it is given.
-    struct Keep(Arc<Mutex<Vec<Record>>>);
+    /// A transport that keeps what it is given; with a gate, each delivery first waits for a
+    /// message on it.
+    struct Keep {
+        kept: Arc<Mutex<Vec<Record>>>,
+        gate: Option<std::sync::mpsc::Receiver<()>>,
+    }
 
     impl Transport for Keep {
         fn deliver(&mut self, batch: &[Record]) -> Result<(), TransportError> {
-            self.0.lock().unwrap().extend_from_slice(batch);
+            if let Some(gate) = &self.gate {
+                let _ = gate.recv();
+            }
+            self.kept.lock().unwrap().extend_from_slice(batch);
             Ok(())
         }
     }
 
-    /// A batch's records go out at the flush, not before, each its event's JSON; and every
-    /// output's records of one batch are pieces of one buffer, not an allocation per event
-    /// and output.
-    #[test]
-    fn a_batchs_records_go_out_at_the_flush_and_share_one_buffer() {
-        let kept: Vec<Arc<Mutex<Vec<Record>>>> = (0..2).map(|_| Default::default()).collect();
-        let sinks = kept
-            .iter()
-            .map(|k| Sink {
-                select: Select::default(),
-                format: Format::Json,
-                worker: Worker::start(
-                    Box::new(Keep(k.clone())),
-                    WorkerOptions {
-                        queue: 100,
-                        batch: config::BatchConfig {
-                            max_events: 1000,
-                            max_delay_ms: 5,
-                        },
-                        retry: config::RetryConfig::default(),
+    fn keeping(
+        kept: &Arc<Mutex<Vec<Record>>>,
+        gate: Option<std::sync::mpsc::Receiver<()>>,
+        queue: usize,
+        max_events: usize,
+    ) -> Sink {
+        Sink {
+            select: Select::default(),
+            format: Format::Json,
+            worker: Worker::start(
+                Box::new(Keep {
+                    kept: kept.clone(),
+                    gate,
+                }),
+                WorkerOptions {
+                    queue,
+                    batch: config::BatchConfig {
+                        max_events,
+                        max_delay_ms: 5,
                     },
-                    Arc::new(OutputStats::new("keep", "file")),
-                )
-                .unwrap(),
-            })
-            .collect();
-        let mut outputs = Outputs::with_sinks(sinks);
-        let events: Vec<Event> = (0..3u32)
-            .map(|i| {
-                Event::new(
-                    Timestamp(u64::from(i)),
-                    EventKind::ProcessExec,
-                    "node".into(),
-                    Arc::new(Process {
-                        pid: 100 + i,
-                        ..Process::default()
-                    }),
-                )
-            })
-            .collect();
-        for event in &events {
-            outputs.send(event);
+                    retry: config::RetryConfig::default(),
+                },
+                Arc::new(OutputStats::new("keep", "file")),
+            )
+            .unwrap(),
+        }
+    }
+
+    fn exec(pid: u32) -> Event {
+        Event::new(
+            Timestamp(u64::from(pid)),
+            EventKind::ProcessExec,
+            "node".into(),
+            Arc::new(Process {
+                pid,
+                ..Process::default()
+            }),
+        )
+    }
+
+    fn pid_of(record: &Record) -> u64 {
+        let v: serde_json::Value = serde_json::from_str(&record.line).unwrap();
+        v["process"]["pid"].as_u64().unwrap()
+    }
+
+    /// A batch's records go out at the flush, not before, each its event's JSON; an output's
+    /// records of one batch are pieces of one buffer, not an allocation each.
+    #[test]
+    fn a_batchs_records_go_out_at_the_flush_and_share_a_buffer_per_output() {
+        let kept: Vec<Arc<Mutex<Vec<Record>>>> = (0..2).map(|_| Default::default()).collect();
+        let mut outputs =
+            Outputs::with_sinks(kept.iter().map(|k| keeping(k, None, 100, 1000)).collect());
+        for pid in 100..103 {
+            outputs.send(&exec(pid));
         }
         std::thread::sleep(Duration::from_millis(50));
         assert!(
@@ -353,18 +389,60 @@ mod tests {
         );
         outputs.flush();
         outputs.finish(Duration::from_secs(5));
-        let all: Vec<Record> = kept
-            .iter()
-            .flat_map(|k| k.lock().unwrap().clone())
-            .collect();
-        assert_eq!(all.len(), 6, "each output got every event");
-        for (n, record) in all.iter().enumerate() {
-            let v: serde_json::Value = serde_json::from_str(&record.line).unwrap();
-            assert_eq!(v["process"]["pid"], 100 + n % 3, "{}", &*record.line);
+        let per_output: Vec<Vec<Record>> = kept.iter().map(|k| k.lock().unwrap().clone()).collect();
+        for records in &per_output {
+            assert_eq!(
+                records.iter().map(pid_of).collect::<Vec<_>>(),
+                [100, 101, 102]
+            );
+            assert!(
+                records
+                    .windows(2)
+                    .all(|w| w[0].line.shares_buffer(&w[1].line)),
+                "one buffer per batch and output"
+            );
         }
-        assert!(
-            all.windows(2).all(|w| w[0].line.shares_buffer(&w[1].line)),
-            "one buffer per batch"
+        assert!(!per_output[0][0].line.shares_buffer(&per_output[1][0].line));
+    }
+
+    /// An output whose queue has room for two of a batch's five records gets those two, in a
+    /// buffer that holds only them (a slow output keeps nothing else alive), and the other
+    /// three are counted as dropped.
+    #[test]
+    fn a_full_queue_takes_what_fits_and_its_buffer_holds_nothing_else() {
+        let kept: Arc<Mutex<Vec<Record>>> = Default::default();
+        let (open, gate) = std::sync::mpsc::channel();
+        let mut outputs = Outputs::with_sinks(vec![keeping(&kept, Some(gate), 2, 1)]);
+        // The first record is taken by the output's thread, whose delivery then waits.
+        outputs.send(&exec(1));
+        outputs.flush();
+        let worker = &outputs.sinks[0].worker;
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while worker.room() < 2 {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the record was never taken"
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        for pid in 2..7 {
+            outputs.send(&exec(pid));
+        }
+        outputs.flush();
+        let stats = outputs.sinks[0].worker.stats().clone();
+        assert_eq!(stats.dropped_queue_full.load(Ordering::Relaxed), 3);
+        for _ in 0..3 {
+            open.send(()).unwrap();
+        }
+        outputs.finish(Duration::from_secs(5));
+        let got = kept.lock().unwrap().clone();
+        assert_eq!(got.iter().map(pid_of).collect::<Vec<_>>(), [1, 2, 3]);
+        let (a, b) = (&got[1].line, &got[2].line);
+        assert!(a.shares_buffer(b));
+        assert_eq!(
+            a.buffer_len(),
+            a.len() + b.len(),
+            "the buffer holds the two queued records only"
         );
     }
 

@@ -31,9 +31,8 @@ pub struct Record {
     pub rule: Option<Arc<str>>,
 }
 
-/// An event's formatted text: a piece of the buffer its batch of events was formatted into,
-/// which the batch's records share (with every output that takes the same format). One
-/// allocation per batch instead of one per event and output: at tens of thousands of events a
+/// An event's formatted text: a piece of the buffer an output's records of one batch share.
+/// One allocation per batch and output instead of one per event and output: at tens of thousands of events a
 /// second, the small blocks that each record's own string was, freed by another thread in
 /// another order, fragmented the heap and kept the agent's resident memory creeping up.
 #[derive(Clone)]
@@ -56,6 +55,11 @@ impl Line {
     /// Whether `self` and `other` are pieces of one buffer.
     pub fn shares_buffer(&self, other: &Line) -> bool {
         Arc::ptr_eq(&self.buf, &other.buf)
+    }
+
+    /// The length of the whole buffer this is a piece of.
+    pub fn buffer_len(&self) -> usize {
+        self.buf.len()
     }
 }
 

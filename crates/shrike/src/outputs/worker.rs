@@ -6,7 +6,7 @@
 //! event is dropped and counted, so a slow or dead destination never stalls the agent or
 //! another output.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TrySendError};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -74,6 +74,9 @@ pub struct Worker {
     stats: Arc<OutputStats>,
     /// Set when the agent stops: a retrying batch is then given up after `stop_grace`.
     stopping: Arc<AtomicBool>,
+    /// The queue's size, and how many records wait in it (taken by the thread: no longer).
+    capacity: usize,
+    waiting: Arc<AtomicUsize>,
     thread: Option<JoinHandle<()>>,
 }
 
@@ -84,19 +87,27 @@ impl Worker {
         options: WorkerOptions,
         stats: Arc<OutputStats>,
     ) -> std::io::Result<Worker> {
-        let (tx, rx) = std::sync::mpsc::sync_channel(options.queue.max(1));
+        let capacity = options.queue.max(1);
+        let (tx, rx) = std::sync::mpsc::sync_channel(capacity);
         let stopping = Arc::new(AtomicBool::new(false));
+        let waiting = Arc::new(AtomicUsize::new(0));
         let thread = std::thread::Builder::new()
             .name(format!("out-{}", stats.name))
             .spawn({
                 let stats = stats.clone();
                 let stopping = stopping.clone();
-                move || run(transport, rx, options, &stats, &stopping)
+                let queue = Queue {
+                    rx,
+                    waiting: waiting.clone(),
+                };
+                move || run(transport, queue, options, &stats, &stopping)
             })?;
         Ok(Worker {
             tx: Some(tx),
             stats,
             stopping,
+            capacity,
+            waiting,
             thread: Some(thread),
         })
     }
@@ -109,15 +120,34 @@ impl Worker {
     pub fn offer(&self, record: Record) {
         let Some(tx) = &self.tx else { return };
         self.stats.queued.fetch_add(1, Ordering::Relaxed);
+        // Counted before the send, so the thread's decrement never comes first.
+        self.waiting.fetch_add(1, Ordering::Relaxed);
         match tx.try_send(record) {
             Ok(()) => {}
             Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => {
+                self.waiting.fetch_sub(1, Ordering::Relaxed);
                 self.stats.queued.fetch_sub(1, Ordering::Relaxed);
-                self.stats
-                    .dropped_queue_full
-                    .fetch_add(1, Ordering::Relaxed);
+                self.drop_full(1);
             }
         }
+    }
+
+    /// How many records the queue takes now at least (the thread only ever makes more room;
+    /// the pipeline is the only sender).
+    pub fn room(&self) -> usize {
+        match self.tx {
+            Some(_) => self
+                .capacity
+                .saturating_sub(self.waiting.load(Ordering::Relaxed)),
+            None => 0,
+        }
+    }
+
+    /// Counts `n` records dropped because the queue had no room for them.
+    pub fn drop_full(&self, n: u64) {
+        self.stats
+            .dropped_queue_full
+            .fetch_add(n, Ordering::Relaxed);
     }
 
     /// Closes the queue: the thread delivers what it still holds, then ends. An output whose
@@ -160,9 +190,34 @@ impl Drop for Worker {
     }
 }
 
+/// The thread's end of the queue: each record taken is no longer waiting.
+struct Queue {
+    rx: Receiver<Record>,
+    waiting: Arc<AtomicUsize>,
+}
+
+impl Queue {
+    fn took(&self, record: Record) -> Record {
+        self.waiting.fetch_sub(1, Ordering::Relaxed);
+        record
+    }
+
+    fn recv(&self) -> Result<Record, std::sync::mpsc::RecvError> {
+        self.rx.recv().map(|r| self.took(r))
+    }
+
+    fn recv_timeout(&self, timeout: Duration) -> Result<Record, RecvTimeoutError> {
+        self.rx.recv_timeout(timeout).map(|r| self.took(r))
+    }
+
+    fn try_recv(&self) -> Result<Record, std::sync::mpsc::TryRecvError> {
+        self.rx.try_recv().map(|r| self.took(r))
+    }
+}
+
 fn run(
     mut transport: Box<dyn Transport>,
-    rx: Receiver<Record>,
+    rx: Queue,
     options: WorkerOptions,
     stats: &OutputStats,
     stopping: &AtomicBool,
