@@ -6,15 +6,16 @@ reloaded every minute and stdout switching between blocked and draining.
 
 What runs: `target/release/shrike run --watch DIR --config CFG --policy POLICY` (the default pack
 too), its outputs stdout (a pipe this script reads, or stops reading, in turns of
---switch-every seconds) and a webhook to a loopback HTTP server in this script that always
-reads. The ramp driver opens and closes one file under DIR at --rate operations per second from
+--switch-every seconds; 0 keeps it draining) and a webhook to a loopback HTTP server in this
+script that always reads. The ramp driver opens and closes one file under DIR at --rate operations per second from
 two processes: one `file_open` event each. Every --reload-every seconds the policy file is
 replaced by an atomic rename (it alternates between two versions) and the agent gets SIGHUP.
 
 What it reports, sampled every 10 s: the agent's RSS, open fds, threads and CPU; at the end the
 RSS growth (the mean of the last tenth against the mean of the second tenth, after warm-up), the
 means of each tenth of RSS and of the heap in use (from the agent's heap-trim log: live data
-growing, or only what the allocator keeps), and
+growing, or only what the allocator keeps; each trim's time, in-use figure and stdout's phase
+are in the JSON as `trim_series`, and each sample says whether stdout was blocked), and
 the accounting of the driver's events: on each output, delivered + reported lost must cover
 every operation the driver made. Written to `bench/results/<UTC time>-soak.{json,md}`.
 The numbers are reported, never gated: see the README's Performance section.
@@ -244,7 +245,8 @@ def main():
     ap.add_argument("--minutes", type=float, default=60.0)
     ap.add_argument("--rate", type=int, default=50_000, help="driver operations (events) per second")
     ap.add_argument("--reload-every", type=float, default=60.0, help="seconds between policy reloads")
-    ap.add_argument("--switch-every", type=float, default=20.0, help="seconds stdout is read, then not read")
+    ap.add_argument("--switch-every", type=float, default=20.0,
+                    help="seconds stdout is read, then not read (0: always read)")
     ap.add_argument("--no-build", action="store_true")
     args = ap.parse_args()
     if os.geteuid() != 0:
