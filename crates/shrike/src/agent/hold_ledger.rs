@@ -171,11 +171,12 @@ fn ensure_private_dir(dir: &Path) -> io::Result<()> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use std::process::{Command, Stdio};
 
-    fn stopped_sleep() -> std::process::Child {
+    /// A child stopped as the kernel leaves a held exec.
+    pub(in crate::agent) fn stopped_sleep() -> std::process::Child {
         let child = Command::new("sleep")
             .arg("30")
             .stdin(Stdio::null())
@@ -187,7 +188,8 @@ mod tests {
         child
     }
 
-    fn wait_state(pid: u32, want: char) {
+    /// Waits (5 s at most) until process `pid` is in state `want`.
+    pub(in crate::agent) fn wait_state(pid: u32, want: char) {
         for _ in 0..500 {
             if stat(pid).map(|(s, _)| s) == Some(want) {
                 return;

@@ -229,23 +229,10 @@ pub(super) fn send_signal(fd: &OwnedFd, signal: i32) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::process::{Command, Stdio};
+    use crate::agent::hold_ledger::tests::{stopped_sleep, wait_state};
     use std::sync::Arc;
 
     use shrike_event::{EventKind, Process};
-
-    /// A child stopped as the kernel leaves a held exec.
-    fn stopped_child() -> std::process::Child {
-        let child = Command::new("sleep")
-            .arg("30")
-            .stdin(Stdio::null())
-            .spawn()
-            .unwrap();
-        // SAFETY: kill with a live child's pid and a valid signal.
-        unsafe { libc::kill(child.id() as i32, libc::SIGSTOP) };
-        wait_state(child.id(), 'T');
-        child
-    }
 
     /// Checks that `child` was resumed, then ends it.
     fn end_resumed(mut child: std::process::Child) {
@@ -280,7 +267,7 @@ mod tests {
     /// cgroup directory is not known is not placed from the event.
     #[test]
     fn a_host_cgroup_is_placed_and_its_exec_resumed() {
-        let child = stopped_child();
+        let child = stopped_sleep();
         let pid = child.id();
         let keeper = ScopeKeeper::new(None);
         let mut holds = Holds::default();
@@ -305,7 +292,7 @@ mod tests {
     /// A held exec in an unplaced container cgroup waits; past the limit it is resumed.
     #[test]
     fn an_undescribed_container_is_waited_for_then_resumed() {
-        let child = stopped_child();
+        let child = stopped_sleep();
         let pid = child.id();
         let keeper = ScopeKeeper::new(None);
         let mut holds = Holds::default();
@@ -344,7 +331,7 @@ mod tests {
         let mut children = Vec::new();
         let mut described = Vec::new();
         for (cgroup, id, namespace) in [(51u64, "aaa1", "prod"), (52, "bbb2", "dev")] {
-            let child = stopped_child();
+            let child = stopped_sleep();
             let mut event = exec_event(child.id(), cgroup);
             in_container(&mut event, id, "containerd");
             let dir = base.join(format!("cri-containerd-{id}.scope"));
@@ -405,7 +392,7 @@ mod tests {
         let old = compile(&(rule("A") + &rule("B")));
         let moved = compile(&(rule("C") + &rule("D") + &rule("B")));
         let gone = compile(&rule("A"));
-        let child = stopped_child();
+        let child = stopped_sleep();
         let pid = child.id();
         let keeper = ScopeKeeper::new(None);
         let mut holds = Holds::default();
@@ -422,7 +409,7 @@ mod tests {
     /// Every held exec is resumed on stop.
     #[test]
     fn resume_all_resumes() {
-        let child = stopped_child();
+        let child = stopped_sleep();
         let pid = child.id();
         let keeper = ScopeKeeper::new(None);
         let mut holds = Holds::default();
@@ -431,29 +418,5 @@ mod tests {
         holds.park(event, 0, Some("/x/libpod-feed.scope".into()), &keeper);
         assert_eq!(holds.resume_all().len(), 1);
         end_resumed(child);
-    }
-
-    /// Waits (up to 5 s) for `pid` to be in state `want` ('T' stopped, 'S' sleeping).
-    fn wait_state(pid: u32, want: char) {
-        let deadline = Instant::now() + Duration::from_secs(5);
-        loop {
-            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
-            let state = stat
-                .rsplit(')')
-                .next()
-                .unwrap()
-                .trim_start()
-                .chars()
-                .next()
-                .unwrap();
-            if state == want {
-                return;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "pid {pid} in state {state}, wanted {want}"
-            );
-            std::thread::sleep(Duration::from_millis(10));
-        }
     }
 }
