@@ -11,7 +11,8 @@
 # not pass. Needs root and a prior vm/setup.sh.
 #
 # usage: vm/matrix.sh [--kernels "6.1 6.12"] [--lsm on|off|default] [--boots LIST]
-#                     [--timeout SECS] [--parallel] [--jobs N] [--quiet] -- COMMAND [ARGS...]
+#                     [--timeout SECS] [--boot-stall SECS] [--parallel] [--jobs N] [--quiet]
+#                     -- COMMAND [ARGS...]
 #   --kernels  kernel series to boot, in order (default: "6.1 6.12"; set up by
 #              vm/setup.sh, which knows 5.10 6.1 6.12 trixie sid)
 #   --lsm      on: boot with lsm=...,bpf (BPF LSM active, the default);
@@ -21,6 +22,9 @@
 #              "5.10:on 5.10:default 6.1:on 6.1:off"; replaces --kernels/--lsm
 #              (default: each of --kernels with --lsm)
 #   --timeout  hard limit per boot in seconds, qemu is killed after it (default 300)
+#   --boot-stall  seconds a guest may take to start the command (default 120;
+#              guests take 3-6 s): a boot that has not by then is taken as hung,
+#              stopped and booted again, like a kernel that died while booting
 #   --parallel boot two at a time instead of one after the other (each guest's
 #              tests run one at a time, so on a 2-core host two guests take
 #              about the time of one; the console lines interleave, each with
@@ -40,6 +44,11 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 SERIES="$VM_DEFAULT_SERIES"
 TIMEOUT=300
+# TCG has been seen to hang a guest kernel silently before it reaches /init
+# (nothing on the console after the BIOS for the whole --timeout). Guests start
+# the command 3-6 s after qemu starts, so one that has not started it after
+# this many seconds (--boot-stall) is taken as a boot that hung.
+BOOT_STALL=120
 LSM=on
 BOOTS=()   # "series:lsm" pairs, from --boots or --kernels x --lsm
 QUIET=0
@@ -63,6 +72,7 @@ parse_args() {
     case "$1" in
       --kernels) SERIES="${2:?--kernels needs a list such as \"6.1 6.12\"}"; shift 2 ;;
       --timeout) TIMEOUT="${2:?--timeout needs seconds}"; shift 2 ;;
+      --boot-stall) BOOT_STALL="${2:?--boot-stall needs seconds}"; shift 2 ;;
       --lsm) LSM="${2:?--lsm needs on or off}"; shift 2 ;;
       --boots) read -ra BOOTS <<<"${2:?--boots needs a list such as \"6.1:on 6.1:off\"}"; shift 2 ;;
       --quiet) QUIET=1; shift ;;
@@ -76,6 +86,7 @@ parse_args() {
   done
   ((${#COMMAND[@]})) || { log "no command given: vm/matrix.sh [options] -- COMMAND..."; usage 2; }
   [[ $TIMEOUT =~ ^[0-9]+$ && $TIMEOUT -gt 0 ]] || die "--timeout must be a positive number of seconds, not '$TIMEOUT'"
+  [[ $BOOT_STALL =~ ^[0-9]+$ && $BOOT_STALL -gt 0 ]] || die "--boot-stall must be a positive number of seconds, not '$BOOT_STALL'"
   [[ $LSM =~ ^(on|off|default)$ ]] || die "--lsm must be on, off or default, not '$LSM'"
   [[ $JOBS =~ ^[0-9]+$ && $JOBS -gt 0 ]] || die "--jobs must be a positive number, not '$JOBS'"
   if ((${#BOOTS[@]} == 0)); then
@@ -255,9 +266,12 @@ kernel_cmdline() {
 }
 
 # Runs qemu under a hard timeout; the console goes to $log and, unless
-# --quiet, to stdout prefixed with [series:lsm]. Returns qemu's (or timeout's) status.
+# --quiet, to stdout prefixed with [series:lsm]. Returns qemu's (or timeout's)
+# status. A boot that has not started the command BOOT_STALL seconds after qemu
+# started is stopped and leaves $rundir/boot-stalled behind.
 run_qemu() {
-  local series="$1" label="$2" initrd="$3" cmdline="$4" sock="$5" log="$6" qr status
+  local series="$1" label="$2" initrd="$3" cmdline="$4" sock="$5" log="$6" rundir="$7" nonce="$8"
+  local qr status watcher
   qr="$(qemu_root)"
   local qemu=(
     "$(qemu_bin)" -L "$qr/usr/share/qemu" -L "$qr/usr/share/seabios"
@@ -269,27 +283,50 @@ run_qemu() {
     -device vhost-user-fs-pci,chardev=vfs,tag=hostroot
     -kernel "$(kernel_dir "$series")/vmlinuz" -initrd "$initrd" -append "$cmdline"
   )
+  : >"$log"
+  watch_boot "$log" "$nonce" "$rundir" &
+  watcher=$!
   set +e
-  timeout --kill-after=10 "$TIMEOUT" "${qemu[@]}" </dev/null 2>&1 |
+  # The shell records its pid and becomes timeout, so the watcher can stop it.
+  sh -c 'echo $$ >"$0"; exec "$@"' "$rundir/qemu.pid" \
+    timeout --kill-after=10 "$TIMEOUT" "${qemu[@]}" </dev/null 2>&1 |
     sed -u 's/\r$//; s/\x1b\[[0-9;?]*[A-Za-z]//g; s/\x1bc//g' | tee "$log" |
     if ((QUIET)); then cat >/dev/null; else sed -u "s/^/[$label] /"; fi
   status=${PIPESTATUS[0]}
+  kill "$watcher" 2>/dev/null
+  wait "$watcher" 2>/dev/null
   set -e
+  rm -f "$rundir/qemu.pid"
   return "$status"
 }
 
-# A guest kernel that dies before the command starts (neither a start nor a
-# result marker, e.g. an Oops while TCG patches kernel text during boot) never
-# ran anything of ours: its boot is tried again, at most this many times more.
-# A failure after the start marker, a set-up failure the guest reports and a
-# timeout are never retried.
+# Stops the qemu of one boot ($3/qemu.pid) if its console ($1) shows no start
+# marker of this nonce ($2) within BOOT_STALL seconds, and says so in $3/boot-stalled.
+watch_boot() {
+  local log="$1" nonce="$2" rundir="$3" waited=0
+  while ((waited < BOOT_STALL)); do
+    sleep 1
+    waited=$((waited + 1))
+    grep -aqE "SHRIKE_VM_(START|RESULT):$nonce:" "$log" 2>/dev/null && return 0
+  done
+  [[ -s $rundir/qemu.pid ]] || return 0
+  touch "$rundir/boot-stalled"
+  kill -TERM "$(cat "$rundir/qemu.pid")" 2>/dev/null || true
+}
+
+# A guest kernel that dies or hangs before the command starts (neither a start
+# nor a result marker, e.g. an Oops while TCG patches kernel text during boot,
+# or a boot stalled past BOOT_STALL) never ran anything of ours: its boot is
+# tried again, at most this many times more. A failure after the start marker,
+# a set-up failure the guest reports and a --timeout reached while the command
+# ran are never retried.
 BOOT_RETRIES=2
 
 # Boots one kernel ($1 = series) with one LSM choice ($2 = on|off|default),
 # runs the command and records its result line in RESULTS.
 run_boot() {
   local series="$1" lsm="$2" release nonce rundir sockdir initrd log t0 t1 status line rc verdict secs
-  local attempt=0 note=""
+  local attempt=0 note="" stalled
   release=$(kernel_release "$series")
   initrd=$(ensure_initramfs "$series")
   mkdir -p "$VM_CACHE/logs"
@@ -307,18 +344,24 @@ run_boot() {
     start_virtiofsd "$sockdir" "$rundir/virtiofsd.log"
     run_qemu "$series" "$series:$lsm" "$initrd" \
       "$(kernel_cmdline "$series" "$lsm" "$rundir/job.sh" "$nonce")" \
-      "$sockdir/vfs.sock" "$log" || status=$?
+      "$sockdir/vfs.sock" "$log" "$rundir" "$nonce" || status=$?
     t1=$(now)
     stop_virtiofsd "$sockdir"
     trap - EXIT
     secs=$(elapsed "$t0" "$t1")
-    if ((attempt < BOOT_RETRIES)) && ((status != 124 && status != 137)) \
+    stalled=0
+    [[ -e $rundir/boot-stalled ]] && stalled=1
+    if ((attempt < BOOT_RETRIES)) && ((stalled || (status != 124 && status != 137))) \
       && ! grep -aqE "SHRIKE_VM_(START|RESULT):$nonce:" "$log"; then
       attempt=$((attempt + 1))
       mv "$log" "$VM_CACHE/logs/$series-$lsm.failed-boot-$attempt.log"
-      rm -f "$rundir/job.sh" "$rundir/virtiofsd.log" && rmdir "$rundir"
-      log "$release lsm=$lsm: the kernel died before the command started (qemu status $status);" \
-        "booting again ($attempt of $BOOT_RETRIES). Console: $VM_CACHE/logs/$series-$lsm.failed-boot-$attempt.log"
+      rm -f "$rundir/job.sh" "$rundir/virtiofsd.log" "$rundir/boot-stalled" && rmdir "$rundir"
+      if ((stalled)); then
+        log "$release lsm=$lsm: the kernel had not started the command after $BOOT_STALL s (hung boot);"
+      else
+        log "$release lsm=$lsm: the kernel died before the command started (qemu status $status);"
+      fi
+      log "  booting again ($attempt of $BOOT_RETRIES). Console: $VM_CACHE/logs/$series-$lsm.failed-boot-$attempt.log"
       note=", after $attempt failed boot(s)"
       continue
     fi
@@ -329,6 +372,10 @@ run_boot() {
   if [[ -n $line ]]; then
     rc=$(cut -d: -f3 <<<"$line")
     [[ $rc == 0 ]] && verdict=PASS || verdict=FAIL
+  elif ((stalled)); then
+    verdict=FAIL rc=none
+    log "$release lsm=$lsm: the kernel never started the command (every boot hung for $BOOT_STALL s)." \
+      "See $VM_CACHE/logs/$series-$lsm.log; --append loglevel=7 shows the boot"
   elif ((status == 124 || status == 137)); then
     verdict=TIMEOUT rc=none
   else
@@ -343,7 +390,7 @@ run_boot() {
   # Keep the last console and virtiofsd logs of each boot; drop the run.
   mv "$log" "$VM_CACHE/logs/$series-$lsm.log"
   mv "$rundir/virtiofsd.log" "$VM_CACHE/logs/$series-$lsm.virtiofsd.log" 2>/dev/null || true
-  rm -f "$rundir/job.sh" && rmdir "$rundir"
+  rm -f "$rundir/job.sh" "$rundir/boot-stalled" && rmdir "$rundir"
 }
 
 # Guest-side times from the markers: uptime when the command started/ended.

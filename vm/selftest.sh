@@ -3,7 +3,8 @@
 # test shrike): runs vm/setup.sh, then on every kernel of the matrix checks
 # that a command passes and sees the host's real programs and BPF LSM, that a
 # failing command is reported FAIL, that a kernel dying before the command is
-# booted again (twice) and then reported FAIL, that a hanging one is reported TIMEOUT
+# booted again (twice) and then reported FAIL, and so is one whose boot hangs
+# (past --boot-stall), that a hanging command is reported TIMEOUT
 # (skip with --no-timeout: it costs 2 x 60 s), and that a BPF LSM program and
 # an fentry program load, attach and act in the guest (vm/selftest.bpf.c,
 # compiled here with clang), and that with --lsm off an LSM program attaches
@@ -90,6 +91,14 @@ main() {
     --append "rdinit=/no-such-init" -- true
   if ! grep -q "after 2 failed boot(s))" <<<"$LAST_OUT"; then
     echo "selftest: FAILED: the result line does not name the 2 failed boots"
+    PASSED=$((PASSED - 1)) FAILED=$((FAILED + 1))
+  fi
+  # No guest starts its command within 1 s of qemu starting: every boot is
+  # taken as hung, stopped, booted again twice and then reported FAIL.
+  check "a boot that hangs before the command is booted again, then FAIL" 1 "FAIL" \
+    --boot-stall 1 -- true
+  if ! grep -q "after 2 failed boot(s))" <<<"$LAST_OUT" || ! grep -q "hung boot" <<<"$LAST_OUT"; then
+    echo "selftest: FAILED: the hung boots are not named as such"
     PASSED=$((PASSED - 1)) FAILED=$((FAILED + 1))
   fi
   if ((WITH_TIMEOUT)); then
