@@ -76,6 +76,8 @@ struct shrike_file_anchor shrike_file_anchor SEC(".bss");
 	AT_ENTER(finit_module, SHRIKE_SYS_FINIT_MODULE)                                     \
 	AT_ENTER(bpf, SHRIKE_SYS_BPF)                                                       \
 	AT_ENTER(ptrace, SHRIKE_SYS_PTRACE)                                                 \
+	AT_ENTER(process_vm_readv, SHRIKE_SYS_PROCESS_VM_READV)                             \
+	AT_ENTER(process_vm_writev, SHRIKE_SYS_PROCESS_VM_WRITEV)                           \
 	AT_ENTER(setuid, SHRIKE_SYS_SETUID)                                                 \
 	AT_ENTER(setreuid, SHRIKE_SYS_SETREUID)                                             \
 	AT_ENTER(setresuid, SHRIKE_SYS_SETRESUID)                                           \
@@ -351,15 +353,16 @@ int BPF_PROG(lsm_bpf, int cmd, union bpf_attr *attr, unsigned int size)
 	return lsm_priv(SHRIKE_ENF_BPF, 0);
 }
 
-/* Attaching (PTRACE_ATTACH, PTRACE_SEIZE) checks PTRACE_MODE_ATTACH; /proc reads and other
- * checks outside the ptrace syscall are not ptrace events and are left alone. */
+/* Attaching (PTRACE_ATTACH, PTRACE_SEIZE) checks PTRACE_MODE_ATTACH, and so does
+ * process_vm_readv/writev before it touches the target's memory; /proc reads and other checks
+ * outside those syscalls are not ptrace events and are left alone. */
 SEC("lsm/ptrace_access_check")
 int BPF_PROG(lsm_ptrace_access_check, struct task_struct *child, unsigned int mode)
 {
 	__u32 h;
 
 	lsm_syscall(&h);
-	if (h != SHRIKE_SYS_PTRACE || !(mode & PTRACE_MODE_ATTACH))
+	if (!is_ptrace_op(h) || !(mode & PTRACE_MODE_ATTACH))
 		return 0;
 	return lsm_priv(SHRIKE_ENF_PTRACE, BPF_CORE_READ(child, tgid));
 }

@@ -60,7 +60,9 @@ enum shrike_sys {
 	SHRIKE_SYS_CLONE = 40,
 	SHRIKE_SYS_CLONE3 = 41,
 	SHRIKE_SYS_MEMFD_CREATE = 42,
-	SHRIKE_SYS_MAX = 43, /* not a handler */
+	SHRIKE_SYS_PROCESS_VM_READV = 43,
+	SHRIKE_SYS_PROCESS_VM_WRITEV = 44,
+	SHRIKE_SYS_MAX = 45, /* not a handler */
 };
 
 enum shrike_file_limits {
@@ -276,6 +278,9 @@ struct shrike_bpf_event {
 };
 
 /* SHRIKE_REC_PTRACE. Only requests that attach, write or change a target are reported. */
+/* A ptrace(2) request, or a process_vm_readv(2)/process_vm_writev(2) call (`syscall` says
+ * which; `request` is 0 for those), which reads or writes another process's memory after the
+ * same access check as PTRACE_ATTACH. */
 struct shrike_ptrace_event {
 	struct shrike_header hdr;
 	__s64 result;
@@ -284,6 +289,8 @@ struct shrike_ptrace_event {
 	__u32 target_pid;     /* as the caller named it (its tracer, for PTRACE_TRACEME) */
 	__u16 enforced_rule;  /* as in shrike_file_event */
 	__u16 enforced_action;
+	__u32 syscall; /* SHRIKE_SYS_PTRACE, SHRIKE_SYS_PROCESS_VM_READV or _WRITEV */
+	__u32 _pad;
 };
 
 /* Credentials: ids and the effective and permitted capability sets. */

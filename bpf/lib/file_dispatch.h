@@ -72,7 +72,9 @@ static __always_inline void on_exit(__u32 h, struct pt_regs *regs, long ret, boo
 		bpf_exit(regs, ret);
 		return;
 	case SHRIKE_SYS_PTRACE:
-		ptrace_exit(regs, ret);
+	case SHRIKE_SYS_PROCESS_VM_READV:
+	case SHRIKE_SYS_PROCESS_VM_WRITEV:
+		ptrace_exit(h, regs, ret);
 		return;
 	case SHRIKE_SYS_SETUID ... SHRIKE_SYS_CAPSET:
 		cred_exit(h, regs, ret);

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR Apache-2.0) */
 /*
  * Privilege and kernel-integrity actions a rule can stop: module loads (init_module,
- * finit_module), BPF program loads and ptrace requests. Their records are built at the
+ * finit_module), BPF program loads, ptrace requests and process_vm_readv/writev (another
+ * process's memory, behind the same access check as ptrace). Their records are built at the
  * syscall's exit; on the tracepoint hook set a rule acting on one kills at sys_enter
  * (priv_enter), on the LSM hook set the LSM hook refuses it (bpf/lib/file_lsm.h).
  */
@@ -68,6 +69,29 @@ static __always_inline void bpf_exit(struct pt_regs *regs, long ret)
 	emit_record(&e, sizeof(e));
 }
 
+/* process_vm_readv/writev come in bursts (a profiler reads a target's stacks thousands of times
+ * a second): one record per caller image, target, direction and outcome. Refused and killed
+ * calls are always reported. */
+struct vm_access_key {
+	__u64 exec_id; /* the caller's, from the lineage map (its tgid when it has none) */
+	__u32 target_pid;
+	__u16 syscall;
+	__u16 ok;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 4096);
+	__type(key, struct vm_access_key);
+	__type(value, __u8);
+} vm_access_seen SEC(".maps");
+
+static __always_inline bool is_ptrace_op(__u32 h)
+{
+	return h == SHRIKE_SYS_PTRACE || h == SHRIKE_SYS_PROCESS_VM_READV ||
+	       h == SHRIKE_SYS_PROCESS_VM_WRITEV;
+}
+
 static __always_inline bool ptrace_interesting(long req)
 {
 	switch (req) {
@@ -99,16 +123,17 @@ static __always_inline __u64 exec_id_of_pid(__u32 pid)
 }
 
 /* The tgid of a ptrace request's target, for rules on it: the caller's parent for
- * PTRACE_TRACEME, else the pid it named when it sees the initial pid namespace (0 unknown). */
-static __always_inline __u32 ptrace_target_of(long req, struct pt_regs *regs)
+ * PTRACE_TRACEME, else the pid it named (ptrace's second argument, process_vm_*'s first) when
+ * it sees the initial pid namespace (0 unknown). */
+static __always_inline __u32 ptrace_target_of(__u32 h, long req, struct pt_regs *regs)
 {
 	struct task_struct *task = bpf_get_current_task_btf();
 
-	if (req == 0)
+	if (h == SHRIKE_SYS_PTRACE && req == 0)
 		return BPF_CORE_READ(task, real_parent, tgid);
 	if (BPF_CORE_READ(task, thread_pid, level) != 0)
 		return 0;
-	return (__u32)sys_arg(regs, 1);
+	return (__u32)sys_arg(regs, h == SHRIKE_SYS_PTRACE ? 1 : 0);
 }
 
 /*
@@ -138,7 +163,12 @@ static __always_inline void priv_enter(__u32 h, struct pt_regs *regs, __u64 nr)
 		if (!ptrace_interesting(req))
 			return;
 		kind = SHRIKE_ENF_PTRACE;
-		target = ptrace_target_of(req, regs);
+		target = ptrace_target_of(h, req, regs);
+		break;
+	case SHRIKE_SYS_PROCESS_VM_READV:
+	case SHRIKE_SYS_PROCESS_VM_WRITEV:
+		kind = SHRIKE_ENF_PTRACE;
+		target = ptrace_target_of(h, 0, regs);
 		break;
 	default:
 		return;
@@ -149,26 +179,63 @@ static __always_inline void priv_enter(__u32 h, struct pt_regs *regs, __u64 nr)
 	enforced_keep(nr, rule, SHRIKE_ACTION_KILL);
 }
 
-static __always_inline void ptrace_exit(struct pt_regs *regs, long ret)
+/* Whether a process_vm_* call names the caller itself (no access check happens; as seen from
+ * the initial pid namespace, where its pid argument is a global one). */
+static __always_inline bool own_memory(struct pt_regs *regs)
+{
+	struct task_struct *task = bpf_get_current_task_btf();
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	__u32 target = sys_arg(regs, 0);
+
+	if (BPF_CORE_READ(task, thread_pid, level) != 0)
+		return false;
+	return target == (__u32)(pid_tgid >> 32) || target == (__u32)pid_tgid;
+}
+
+/* Whether this process_vm_* call repeats one already reported (and remembers it if not). */
+static __always_inline bool vm_access_repeated(struct shrike_ptrace_event *e)
+{
+	struct vm_access_key key = {};
+	__u8 one = 1;
+
+	key.exec_id = e->hdr.exec_id ? e->hdr.exec_id : e->hdr.pid;
+	key.target_pid = e->target_pid;
+	key.syscall = e->syscall;
+	key.ok = e->result >= 0;
+	if (bpf_map_lookup_elem(&vm_access_seen, &key))
+		return true;
+	bpf_map_update_elem(&vm_access_seen, &key, &one, BPF_ANY);
+	return false;
+}
+
+static __always_inline void ptrace_exit(__u32 h, struct pt_regs *regs, long ret)
 {
 	struct shrike_ptrace_event e = {};
-	long req = sys_arg(regs, 0);
+	long req = 0;
 
-	if (!ptrace_interesting(req))
+	if (h == SHRIKE_SYS_PTRACE) {
+		req = sys_arg(regs, 0);
+		if (!ptrace_interesting(req))
+			return;
+	} else if (own_memory(regs)) {
 		return;
+	}
 	counter_inc(SHRIKE_CNT_PRIV_SEEN);
 	e.result = ret;
 	e.request = req;
-	if (req == 0) {
+	e.syscall = h;
+	if (h == SHRIKE_SYS_PTRACE && req == 0) {
 		struct task_struct *task = bpf_get_current_task_btf();
 
 		e.target_pid = BPF_CORE_READ(task, real_parent, tgid);
 	} else {
-		e.target_pid = sys_arg(regs, 1);
+		e.target_pid = sys_arg(regs, h == SHRIKE_SYS_PTRACE ? 1 : 0);
 	}
 	e.target_exec_id = exec_id_of_pid(e.target_pid);
 	enforced_take(regs->orig_ax, &e.enforced_rule, &e.enforced_action);
 	fill_header(&e.hdr, SHRIKE_REC_PTRACE, sizeof(e));
+	if (h != SHRIKE_SYS_PTRACE && e.enforced_action == SHRIKE_ACTION_NONE && vm_access_repeated(&e))
+		return;
 	emit_record(&e, sizeof(e));
 }
 

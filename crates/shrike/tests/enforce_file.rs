@@ -641,6 +641,16 @@ fn privilege_rules_stop_module_loads_bpf_loads_and_ptrace() {
     let status = std::fs::read_to_string(format!("/proc/{}/status", protected.id())).unwrap();
     assert!(status.contains("TracerPid:\t0\n"), "{status}");
     assert_eq!(attempt(&attach(other.id())), Outcome::Done(String::new()));
+    // process_vm_readv passes the same access check as an attach: reading the protected
+    // process's memory is stopped by the same rule; reading another process's works.
+    let read = |pid: u32| format!("{PROCESS_VM_PY}\nvm('r', {pid}, writable({pid}))");
+    let peeked = attempt(&read(protected.id()));
+    assert_stopped(lsm, "process_vm_readv", &peeked);
+    let e = acted_where(&agent, lsm, "T-PTRACE", "deny", |e| {
+        e["ptrace"]["request"] == "PROCESS_VM_READV"
+    });
+    assert_eq!(e["ptrace"]["target_binary"], victim.as_str());
+    assert_eq!(attempt(&read(other.id())), Outcome::Done(String::new()));
     for child in [&mut protected, &mut other] {
         let _ = child.kill();
         let _ = child.wait();

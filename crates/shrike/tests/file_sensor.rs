@@ -489,6 +489,56 @@ fn ptrace_attach_reports_target_pid_and_binary() {
     assert_eq!(e["result"], 0);
 }
 
+/// process_vm_readv and process_vm_writev of another process's memory are ptrace events
+/// (`PROCESS_VM_READV`/`PROCESS_VM_WRITEV`), reported once per caller, target, direction and
+/// outcome however often the call repeats (a profiler makes thousands a second).
+#[test]
+fn process_vm_reads_and_writes_are_reported_once_per_target_and_outcome() {
+    if !require_root("process_vm_reads_and_writes_are_reported_once_per_target_and_outcome") {
+        return;
+    }
+    let agent = agent_watching();
+    let mut sleep = agent.spawn_seen("/usr/bin/sleep", &["30"], EVENT_WAIT);
+    let target = sleep.id();
+    let out = python(&format!(
+        "import ctypes, os\n\
+         libc = ctypes.CDLL(None, use_errno=True)\n\
+         {PROCESS_VM_PY}\n\
+         assert vm('r', os.getpid(), writable(os.getpid())) == 64\n\
+         at = writable({target})\n\
+         for _ in range(200):\n    assert vm('r', {target}, at) == 64\n\
+         try:\n    vm('r', {target}, 8)\n    raise SystemExit('page 0 was read')\n\
+         except OSError as e:\n    assert e.errno == 14, e\n\
+         assert vm('w', {target}, at) == 64\n\
+         print(os.getpid())\n"
+    ));
+    let _ = sleep.kill();
+    let _ = sleep.wait();
+    let pid: u32 = String::from_utf8_lossy(&out.stdout).trim().parse().unwrap();
+    let by_python = |e: &Value, request: &str| {
+        kind_is(e, "ptrace") && e["process"]["pid"] == pid && e["ptrace"]["request"] == request
+    };
+    let write = agent.wait_for("process_vm_writev", EVENT_WAIT, |e| {
+        by_python(e, "PROCESS_VM_WRITEV")
+    });
+    assert_eq!(write["ptrace"]["target_pid"], target);
+    assert_eq!(write["ptrace"]["target_binary"], "/usr/bin/sleep");
+    assert_eq!(write["result"], 64);
+    // The reads came before the write, from the same thread: their records are in. Python's
+    // read of its own memory is not a ptrace event (no access check happens).
+    let reads = agent.events(|e| by_python(e, "PROCESS_VM_READV"));
+    let results: Vec<i64> = reads
+        .iter()
+        .map(|e| e["result"].as_i64().unwrap())
+        .collect();
+    assert_eq!(
+        results,
+        [64, -14],
+        "one record per outcome, not one per call: {reads:?}"
+    );
+    assert_eq!(reads[0]["ptrace"]["target_binary"], "/usr/bin/sleep");
+}
+
 /// capset dropping then raising effective capabilities, then setresuid to nobody.
 #[test]
 fn capset_and_setresuid_report_old_and_new_credentials() {

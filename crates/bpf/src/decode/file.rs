@@ -1,7 +1,7 @@
 //! File, privilege and kernel-integrity records (`bpf/abi/file.h`): file operations, module and
 //! BPF loads, ptrace, credential changes, mounts, namespaces, memfds and signals.
 
-use super::flags::FileInfo;
+use super::flags::{FileInfo, PtraceRequest};
 use super::{c_chars, copy, kernel_header, DecodeError, Enforcement, Header};
 use crate::abi::file::{
     shrike_bpf_event, shrike_cred_event, shrike_creds, shrike_file_event, shrike_memfd_event,
@@ -87,12 +87,13 @@ pub struct BpfLoadRecord {
     pub enforced: Option<Enforcement>,
 }
 
-/// A ptrace request (`SHRIKE_REC_PTRACE`).
+/// A ptrace request, or a process_vm_readv/writev call (`SHRIKE_REC_PTRACE`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PtraceRecord {
     pub header: Header,
     pub result: i64,
-    pub request: i64,
+    /// What the caller did to the target.
+    pub request: PtraceRequest,
     pub target_pid: u32,
     /// 0 when the kernel had no lineage entry.
     pub target_exec_id: u64,
@@ -257,7 +258,7 @@ pub(super) fn decode_ptrace(header: Header, bytes: &[u8]) -> Result<PtraceRecord
     Ok(PtraceRecord {
         header,
         result: p.result,
-        request: p.request,
+        request: PtraceRequest::from_raw(p.syscall, p.request),
         target_pid: p.target_pid,
         target_exec_id: p.target_exec_id,
         enforced: Enforcement::from_raw(p.enforced_rule, p.enforced_action),

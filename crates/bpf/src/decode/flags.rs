@@ -3,7 +3,7 @@
 //! in this crate. Each set keeps the whole word (bits this build does not know included), so a
 //! record re-encoded for a test is the record that was decoded.
 
-use crate::abi::file::shrike_file_info;
+use crate::abi::file::{shrike_file_info, shrike_sys};
 use crate::abi::net::{shrike_net_dns_flags, shrike_net_flags};
 use crate::abi::{shrike_action, shrike_bpf_object, shrike_exec_flags, shrike_tamper_kind};
 
@@ -223,6 +223,70 @@ impl BpfObject {
     }
 }
 
+/// What a ptrace record's caller did to its target: a ptrace(2) request (its number), or a
+/// read or write of the target's memory with process_vm_readv(2)/process_vm_writev(2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum PtraceRequest {
+    Ptrace(i64),
+    ProcessVmRead,
+    ProcessVmWrite,
+}
+
+impl PtraceRequest {
+    /// From the record's `syscall` (handler id) and `request` words.
+    pub(crate) fn from_raw(syscall: u32, request: i64) -> PtraceRequest {
+        match shrike_sys(syscall) {
+            shrike_sys::SHRIKE_SYS_PROCESS_VM_READV => PtraceRequest::ProcessVmRead,
+            shrike_sys::SHRIKE_SYS_PROCESS_VM_WRITEV => PtraceRequest::ProcessVmWrite,
+            _ => PtraceRequest::Ptrace(request),
+        }
+    }
+
+    /// The `syscall` and `request` words, as the kernel writes them.
+    #[cfg(test)]
+    fn raw(self) -> (u32, i64) {
+        match self {
+            PtraceRequest::Ptrace(request) => (shrike_sys::SHRIKE_SYS_PTRACE.0, request),
+            PtraceRequest::ProcessVmRead => (shrike_sys::SHRIKE_SYS_PROCESS_VM_READV.0, 0),
+            PtraceRequest::ProcessVmWrite => (shrike_sys::SHRIKE_SYS_PROCESS_VM_WRITEV.0, 0),
+        }
+    }
+
+    /// The name events carry (`ptrace.request`): `PTRACE_ATTACH`, ... (`PTRACE_<n>` for a
+    /// request this build does not name), `PROCESS_VM_READV` or `PROCESS_VM_WRITEV`.
+    pub fn name(self) -> String {
+        let request = match self {
+            PtraceRequest::ProcessVmRead => return "PROCESS_VM_READV".into(),
+            PtraceRequest::ProcessVmWrite => return "PROCESS_VM_WRITEV".into(),
+            PtraceRequest::Ptrace(request) => request,
+        };
+        let name = match request {
+            0 => "PTRACE_TRACEME",
+            1 => "PTRACE_PEEKTEXT",
+            2 => "PTRACE_PEEKDATA",
+            3 => "PTRACE_PEEKUSER",
+            4 => "PTRACE_POKETEXT",
+            5 => "PTRACE_POKEDATA",
+            6 => "PTRACE_POKEUSER",
+            7 => "PTRACE_CONT",
+            8 => "PTRACE_KILL",
+            9 => "PTRACE_SINGLESTEP",
+            12 => "PTRACE_GETREGS",
+            13 => "PTRACE_SETREGS",
+            14 => "PTRACE_GETFPREGS",
+            15 => "PTRACE_SETFPREGS",
+            16 => "PTRACE_ATTACH",
+            17 => "PTRACE_DETACH",
+            0x4200 => "PTRACE_SETOPTIONS",
+            0x4203 => "PTRACE_SETSIGINFO",
+            0x4205 => "PTRACE_SETREGSET",
+            0x4206 => "PTRACE_SEIZE",
+            _ => return format!("PTRACE_{request}"),
+        };
+        name.to_string()
+    }
+}
+
 /// What self-protection refused (`SHRIKE_TAMPER_*`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TamperKind {
@@ -316,5 +380,22 @@ mod tests {
             assert_eq!(TamperKind::from_raw(raw, signal), kind);
         }
         assert_eq!(TamperKind::from_raw(99, 0), TamperKind::Signal);
+    }
+
+    #[test]
+    fn ptrace_requests_round_trip_and_are_named() {
+        for r in [
+            PtraceRequest::Ptrace(16),
+            PtraceRequest::Ptrace(0x4206),
+            PtraceRequest::ProcessVmRead,
+            PtraceRequest::ProcessVmWrite,
+        ] {
+            let (syscall, request) = r.raw();
+            assert_eq!(PtraceRequest::from_raw(syscall, request), r);
+        }
+        assert_eq!(PtraceRequest::Ptrace(16).name(), "PTRACE_ATTACH");
+        assert_eq!(PtraceRequest::Ptrace(99).name(), "PTRACE_99");
+        assert_eq!(PtraceRequest::ProcessVmRead.name(), "PROCESS_VM_READV");
+        assert_eq!(PtraceRequest::ProcessVmWrite.name(), "PROCESS_VM_WRITEV");
     }
 }

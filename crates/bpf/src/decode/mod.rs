@@ -20,7 +20,7 @@ pub use file::{
 };
 pub use flags::{
     Action, BpfObject, DnsFlag, DnsFlags, ExecFlag, ExecFlags, FileInfo, FileInfoFlag, NetFlag,
-    NetFlags, TamperKind,
+    NetFlags, PtraceRequest, TamperKind,
 };
 pub use net::{DnsRecord, NetOp, NetRecord};
 pub use process::{

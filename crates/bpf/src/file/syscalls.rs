@@ -67,6 +67,8 @@ pub const SYSCALLS: &[Syscall] = &[
     sc(shrike_sys::SHRIKE_SYS_FINIT_MODULE, 313, "finit_module", K::ModuleLoad, true),
     sc(shrike_sys::SHRIKE_SYS_BPF, 321, "bpf", K::BpfLoad, true),
     sc(shrike_sys::SHRIKE_SYS_PTRACE, 101, "ptrace", K::Ptrace, true),
+    sc(shrike_sys::SHRIKE_SYS_PROCESS_VM_READV, 310, "process_vm_readv", K::Ptrace, true),
+    sc(shrike_sys::SHRIKE_SYS_PROCESS_VM_WRITEV, 311, "process_vm_writev", K::Ptrace, true),
     sc(shrike_sys::SHRIKE_SYS_SETUID, 105, "setuid", K::CredChange, true),
     sc(shrike_sys::SHRIKE_SYS_SETREUID, 113, "setreuid", K::CredChange, true),
     sc(shrike_sys::SHRIKE_SYS_SETRESUID, 117, "setresuid", K::CredChange, true),

@@ -160,34 +160,6 @@ pub fn namespace_names(flags: u64) -> Vec<String> {
     .collect()
 }
 
-/// A ptrace request's name, `PTRACE_<n>` when unknown.
-pub fn ptrace_request_name(request: i64) -> String {
-    let name = match request {
-        0 => "PTRACE_TRACEME",
-        1 => "PTRACE_PEEKTEXT",
-        2 => "PTRACE_PEEKDATA",
-        3 => "PTRACE_PEEKUSER",
-        4 => "PTRACE_POKETEXT",
-        5 => "PTRACE_POKEDATA",
-        6 => "PTRACE_POKEUSER",
-        7 => "PTRACE_CONT",
-        8 => "PTRACE_KILL",
-        9 => "PTRACE_SINGLESTEP",
-        12 => "PTRACE_GETREGS",
-        13 => "PTRACE_SETREGS",
-        14 => "PTRACE_GETFPREGS",
-        15 => "PTRACE_SETFPREGS",
-        16 => "PTRACE_ATTACH",
-        17 => "PTRACE_DETACH",
-        0x4200 => "PTRACE_SETOPTIONS",
-        0x4203 => "PTRACE_SETSIGINFO",
-        0x4205 => "PTRACE_SETREGSET",
-        0x4206 => "PTRACE_SEIZE",
-        _ => return format!("PTRACE_{request}"),
-    };
-    name.to_string()
-}
-
 impl Pipeline {
     /// The binary of a process another event names (ptrace or signal target).
     fn binary_of(&self, exec_id: u64, pid: u32) -> String {
@@ -268,7 +240,7 @@ impl Pipeline {
         let target_binary = self.binary_of(r.target_exec_id, r.target_pid);
         let mut event = self.context_event(EventKind::Ptrace, &r.header);
         event.ptrace = Some(Ptrace {
-            request: ptrace_request_name(r.request),
+            request: r.request.name(),
             target_pid: r.target_pid,
             target_binary,
         });
@@ -576,7 +548,6 @@ mod tests {
     fn names_of_namespaces_caps_and_requests() {
         assert_eq!(namespace_names(0x4000_0000 | 0x0400_0000), ["uts", "net"]);
         assert_eq!(cap_names(1 << 50), ["CAP_50"]);
-        assert_eq!(ptrace_request_name(16), "PTRACE_ATTACH");
         assert_eq!(clean("a/../../b"), "../b");
         assert_eq!(clean("/../x"), "/x");
     }

@@ -103,6 +103,30 @@ pub fn marker(name: &str) -> String {
     format!("shrike-test-{name}-{}-{nanos}", std::process::id())
 }
 
+/// Python, run after `import ctypes, os` and `libc = ctypes.CDLL(None, use_errno=True)`, that
+/// defines `vm(call, pid, address)`: one process_vm_readv (`call` 'r') or process_vm_writev
+/// ('w') of 64 bytes at `address` of process `pid`, returning the byte count (OSError when it
+/// fails; a write writes what the last read read), and `writable(pid)`: the address of the
+/// first writable private mapping of `pid`.
+pub const PROCESS_VM_PY: &str = "\
+class IoVec(ctypes.Structure):
+    _fields_ = [('base', ctypes.c_void_p), ('len', ctypes.c_size_t)]
+for vm_call in (libc.process_vm_readv, libc.process_vm_writev):
+    vm_call.argtypes = [ctypes.c_int, ctypes.c_void_p, ctypes.c_ulong, ctypes.c_void_p, ctypes.c_ulong, ctypes.c_ulong]
+    vm_call.restype = ctypes.c_ssize_t
+vm_buf = ctypes.create_string_buffer(64)
+def vm(call, pid, address):
+    local, remote = IoVec(ctypes.addressof(vm_buf), 64), IoVec(address, 64)
+    f = libc.process_vm_readv if call == 'r' else libc.process_vm_writev
+    n = f(pid, ctypes.byref(local), 1, ctypes.byref(remote), 1, 0)
+    if n < 0:
+        raise OSError(ctypes.get_errno(), 'process_vm_' + call)
+    return n
+def writable(pid):
+    with open('/proc/%d/maps' % pid) as maps:
+        return next(int(l.split('-')[0], 16) for l in maps if ' rw-p ' in l)
+";
+
 #[derive(Default)]
 struct Shared {
     events: Vec<Value>,
