@@ -409,6 +409,9 @@ int BPF_PROG(net_tcp_state, const struct sock *sk, const int oldstate, const int
 		/* listen() itself: the caller's context. The listener's storage names the owner
 		 * of every connection it accepts (cloned to them). */
 		owner_current(&r, &proc);
+		/* The image is a server from now on: what it starts is under a server. */
+		if (proc && r.hdr.pid != 1)
+			proc->flags |= SHRIKE_PROC_LISTENED;
 		sk_endpoints(sk, &r);
 		r.flags |= SHRIKE_NET_INGRESS;
 		r.cookie = bpf_get_socket_cookie(s_k);

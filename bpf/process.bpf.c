@@ -231,6 +231,8 @@ int BPF_PROG(handle_exec, struct task_struct *task, pid_t old_pid, struct linux_
 	/* The ancestry lineage rules are decided on, as the user-space tree orders it. */
 	ancestry_of_new_image(prev, next->anc_path, next->anc_name, &next->anc_count,
 			      &next->flags);
+	if (next->flags & SHRIKE_PROC_UNDER_SERVER)
+		e->flags |= SHRIKE_EXEC_UNDER_SERVER;
 	if (prev) {
 		if (prev->flags & SHRIKE_PROC_CLONE) {
 			next->parent_exec_id = prev->parent_exec_id;

@@ -89,6 +89,8 @@ enum shrike_exec_flags {
 	SHRIKE_EXEC_LINEAGE_UNKNOWN = 1 << 10, /* no lineage entry existed for the process */
 	SHRIKE_EXEC_HELD = 1 << 11, /* stopped until user space places its cgroup: a scoped rule
 				     * (enforced_rule) would apply but for it */
+	SHRIKE_EXEC_UNDER_SERVER = 1 << 12, /* an image above this one listened on a TCP port
+					     * (SHRIKE_PROC_UNDER_SERVER) */
 };
 
 /* One of fds 0, 1, 2 at exec, when it is a socket (family 0: not a socket). The peer is the
@@ -159,6 +161,12 @@ enum shrike_proc_flags {
 	SHRIKE_PROC_SEEDED = 1 << 1, /* written by user space from /proc */
 	SHRIKE_PROC_ANCESTRY_CUT = 1 << 2, /* more ancestors than anc[] holds */
 	SHRIKE_PROC_ANCESTRY_UNKNOWN = 1 << 3, /* the parent image was not known */
+	/* This image listened on a TCP port (set by the network sensor at listen(); never for
+	 * PID 1, which listens for the services it socket-activates). Not inherited. */
+	SHRIKE_PROC_LISTENED = 1 << 4,
+	/* An image above this one (the forking image, the image exec replaced, or one of theirs)
+	 * listened: a network server is in its lineage. Inherited at fork and exec. */
+	SHRIKE_PROC_UNDER_SERVER = 1 << 5,
 };
 
 struct shrike_proc {

@@ -73,6 +73,8 @@ static __always_inline void ancestry_below(const struct shrike_proc *img, __u64 
 		*flags |= SHRIKE_PROC_ANCESTRY_CUT;
 	if (!img->name_hash)
 		*flags |= SHRIKE_PROC_ANCESTRY_UNKNOWN;
+	if (img->flags & (SHRIKE_PROC_LISTENED | SHRIKE_PROC_UNDER_SERVER))
+		*flags |= SHRIKE_PROC_UNDER_SERVER;
 }
 
 /*
@@ -95,7 +97,11 @@ static __always_inline void ancestry_of_new_image(const struct shrike_proc *cur,
 			name[i] = cur->anc_name[i];
 		}
 		*count = cur->anc_count;
-		*flags = cur->flags & (SHRIKE_PROC_ANCESTRY_CUT | SHRIKE_PROC_ANCESTRY_UNKNOWN);
+		*flags = cur->flags & (SHRIKE_PROC_ANCESTRY_CUT | SHRIKE_PROC_ANCESTRY_UNKNOWN |
+				       SHRIKE_PROC_UNDER_SERVER);
+		/* A clone that listened itself runs the image that becomes the new one's parent. */
+		if (cur->flags & SHRIKE_PROC_LISTENED)
+			*flags |= SHRIKE_PROC_UNDER_SERVER;
 		return;
 	}
 	ancestry_below(cur, path, name, count, flags);

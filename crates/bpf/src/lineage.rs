@@ -20,6 +20,10 @@ pub struct SeedLineage {
     pub ancestry: Vec<String>,
     /// The ancestry went on beyond what is listed.
     pub ancestry_cut: bool,
+    /// It holds a listening TCP socket (`SHRIKE_PROC_LISTENED`).
+    pub listened: bool,
+    /// A process above it does (`SHRIKE_PROC_UNDER_SERVER`).
+    pub under_server: bool,
 }
 
 /// What happened when user space offered a lineage entry for an existing process.
@@ -77,6 +81,12 @@ impl Sensors {
         proc.anc_count = seed.ancestry.len().min(depth) as u32;
         if seed.ancestry.len() > depth || seed.ancestry_cut {
             proc.flags |= shrike_proc_flags::SHRIKE_PROC_ANCESTRY_CUT.0;
+        }
+        if seed.listened {
+            proc.flags |= shrike_proc_flags::SHRIKE_PROC_LISTENED.0;
+        }
+        if seed.under_server {
+            proc.flags |= shrike_proc_flags::SHRIKE_PROC_UNDER_SERVER.0;
         }
         // SAFETY: shrike_proc is Plain (repr(C), integers only); the byte view lives only for
         // this call.

@@ -8,6 +8,7 @@
 //! [`TreeOptions`].
 
 pub mod container;
+pub mod listeners;
 pub mod procfs;
 pub mod tree;
 

@@ -44,6 +44,8 @@ pub fn seeded_exec_id(pid: u32, start_boottime_ns: u64) -> ExecId {
 pub struct Seed {
     pub process: Process,
     pub start_boottime_ns: u64,
+    /// It holds a listening TCP socket (never for PID 1; see [`crate::listeners`]).
+    pub listened: bool,
 }
 
 /// Reads every process in /proc. Processes that exit during the scan are left out.
@@ -55,6 +57,7 @@ pub fn scan(opts: &ScanOptions) -> Vec<Seed> {
         .filter_map(|e| e.ok())
         .filter_map(|e| e.file_name().to_str().and_then(|n| n.parse().ok()))
         .collect();
+    let listeners = crate::listeners::tcp_listeners(&opts.proc_root, &pids);
     let mut seeds: Vec<Seed> = pids
         .into_iter()
         .filter_map(|pid| read_process(opts, pid).ok())
@@ -64,8 +67,15 @@ pub fn scan(opts: &ScanOptions) -> Vec<Seed> {
         .iter()
         .map(|s| (s.process.pid, s.process.exec_id))
         .collect();
+    let parents: std::collections::HashMap<u32, u32> = seeds
+        .iter()
+        .map(|s| (s.process.pid, s.process.ppid))
+        .collect();
     for seed in &mut seeds {
+        let pid = seed.process.pid;
         seed.process.parent_exec_id = ids.get(&seed.process.ppid).copied();
+        seed.listened = listeners.contains(&pid);
+        seed.process.under_server = crate::listeners::under_listener(pid, &parents, &listeners);
     }
     seeds
 }
@@ -131,6 +141,7 @@ pub fn read_process(opts: &ScanOptions, pid: u32) -> io::Result<Seed> {
         script: None,
         binary_deleted: deleted,
         binary_truncated,
+        under_server: false,
         cwd: cwd.into(),
         cwd_truncated,
         comm: lossless_utf8(&stat.comm).into(),
@@ -152,6 +163,7 @@ pub fn read_process(opts: &ScanOptions, pid: u32) -> io::Result<Seed> {
     Ok(Seed {
         process,
         start_boottime_ns,
+        listened: false,
     })
 }
 

@@ -206,6 +206,7 @@ pub static FIELDS: &[Field] = &[
     f("process.cwd", STR, PROCESS, |e, v| s(v, &e.process.cwd)),
     f("process.binary_truncated", BOOL, PROCESS, |e, v| b(v, e.process.binary_truncated)),
     f("process.cwd_truncated", BOOL, PROCESS, |e, v| b(v, e.process.cwd_truncated)),
+    f("process.under_server", BOOL, PROCESS, |e, v| b(v, e.process.under_server)),
     f("process.comm", STR, PROCESS, |e, v| s(v, &e.process.comm)),
     f("process.comm_mismatch", BOOL, PROCESS, |e, v| b(v, comm_mismatch(&e.process))),
     f("process.uid", NUM, PROCESS, |e, v| n(v, e.process.uid)),

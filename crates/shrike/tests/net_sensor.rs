@@ -907,3 +907,102 @@ print("sent", flush=True)
     assert_eq!(q["network"]["daddr"], ns.v6[1].as_str());
     assert_eq!(q["process"]["binary"], python_binary());
 }
+
+/// Starts `python -c script` with its stdin a pipe: the script goes on when a line arrives.
+fn python_waiting_for_a_line(script: &str) -> Child {
+    Command::new(PYTHON)
+        .arg("-c")
+        .arg(script)
+        .stdin(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+/// Python that listens on a loopback port (or not), waits for a line on stdin, then runs
+/// `sh -c 'exec true MARKER'`.
+fn server_script(listen: bool, marker: &str) -> String {
+    format!(
+        "import socket, subprocess, sys\n\
+         s = socket.socket()\n\
+         s.bind(('127.0.0.1', 0))\n\
+         {}\n\
+         sys.stdin.readline()\n\
+         subprocess.run(['/bin/sh', '-c', 'exec /bin/true {marker}'], check=True)\n",
+        if listen { "s.listen()" } else { "pass" }
+    )
+}
+
+/// Sends the line and waits for the script to finish.
+fn run_after_a_line(mut child: Child) {
+    child.stdin.take().unwrap().write_all(b"go\n").unwrap();
+    assert!(child.wait().unwrap().success());
+}
+
+/// A program that listened on a TCP port is a server, whatever it is called: the shell it
+/// starts, and what that shell becomes, are `process.under_server`; the same shell started by
+/// a program that only bound a socket is not.
+#[test]
+fn what_a_server_starts_is_under_server_whatever_the_server_is_called() {
+    if !require_root("what_a_server_starts_is_under_server_whatever_the_server_is_called") {
+        return;
+    }
+    let agent = Agent::start(NO_FILE);
+    let served = marker("served");
+    let unserved = marker("unserved");
+    run_after_a_line(python_waiting_for_a_line(&server_script(true, &served)));
+    run_after_a_line(python_waiting_for_a_line(&server_script(false, &unserved)));
+    // The marker is an argument of true, and inside sh's -c text.
+    let exec_of = |binary: &'static str, m: String| {
+        move |e: &Value| {
+            kind_is(e, "process_exec")
+                && e["process"]["binary"] == binary
+                && args(e).iter().any(|a| a.contains(m.as_str()))
+        }
+    };
+    let sh = agent.wait_for(
+        "sh under the server",
+        WAIT,
+        exec_of("/usr/bin/dash", served.clone()),
+    );
+    assert_eq!(sh["process"]["under_server"], true, "{sh}");
+    let t = agent.wait_for(
+        "true under the server",
+        WAIT,
+        exec_of("/usr/bin/true", served),
+    );
+    assert_eq!(t["process"]["under_server"], true, "{t}");
+    let t = agent.wait_for(
+        "true under no server",
+        WAIT,
+        exec_of("/usr/bin/true", unserved),
+    );
+    assert_eq!(t["process"]["under_server"], false, "{t}");
+}
+
+/// A server older than the agent is found in /proc (its listening socket) at start: what it
+/// starts afterwards is `process.under_server` too.
+#[test]
+fn what_a_server_older_than_the_agent_starts_is_under_server() {
+    if !require_root("what_a_server_older_than_the_agent_starts_is_under_server") {
+        return;
+    }
+    let m = marker("older-server");
+    let server = python_waiting_for_a_line(&server_script(true, &m));
+    // The socket must be listening before the agent reads /proc.
+    let pid = server.id();
+    let listening = (0..100).any(|_| {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        Command::new("ss")
+            .args(["-ltnpH"])
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).contains(&format!("pid={pid},")))
+            .unwrap_or(false)
+    });
+    assert!(listening, "the server never listened");
+    let agent = Agent::start(NO_FILE);
+    run_after_a_line(server);
+    let t = agent.wait_for("true under the older server", WAIT, |e| {
+        kind_is(e, "process_exec") && e["process"]["binary"] == "/usr/bin/true" && has_arg(e, &m)
+    });
+    assert_eq!(t["process"]["under_server"], true, "{t}");
+}

@@ -95,6 +95,8 @@ flag_set! {
         LineageUnknown = shrike_exec_flags::SHRIKE_EXEC_LINEAGE_UNKNOWN.0,
         /// Stopped until user space places its cgroup (the rule is in `held`).
         Held = shrike_exec_flags::SHRIKE_EXEC_HELD.0,
+        /// An image above this one listened on a TCP port: a network server is in its lineage.
+        UnderServer = shrike_exec_flags::SHRIKE_EXEC_UNDER_SERVER.0,
     }
 }
 

@@ -48,6 +48,10 @@ pub struct Process {
     /// The executable's path was too deep to read whole: `binary` is its end, cut at the root
     /// end. A rule that needs the missing start cannot decide, and reports `alerted`.
     pub binary_truncated: bool,
+    /// An image above this one (the image that forked it or that it replaced, or one of
+    /// theirs) listened on a TCP port: a network server is in its lineage, whatever it is
+    /// called. PID 1 does not count (it listens for the services it socket-activates).
+    pub under_server: bool,
     pub cwd: Arc<str>,
     /// Likewise for `cwd`.
     pub cwd_truncated: bool,

@@ -244,6 +244,8 @@ fn seed_tree(
             binary: process.binary.to_string(),
             ancestry,
             ancestry_cut,
+            listened: seed.listened,
+            under_server: process.under_server,
         };
         match sensors.seed_lineage(&lineage) {
             Ok(Seeded::Written) => {}

@@ -52,6 +52,7 @@ impl Pipeline {
             binary_memfd: flags.has(ExecFlag::Memfd),
             binary_deleted: flags.has(ExecFlag::Deleted),
             binary_truncated: flags.has(ExecFlag::BinaryTruncated),
+            under_server: flags.has(ExecFlag::UnderServer),
             cwd: cwd.into(),
             cwd_truncated: flags.has(ExecFlag::CwdTruncated),
             comm: lossless_utf8(&r.comm).into(),
