@@ -122,9 +122,15 @@ static __always_inline __u64 exec_id_of_pid(__u32 pid)
 	return p ? p->exec_id : 0;
 }
 
+/* The pid a ptrace request or process_vm_* call names, as the caller sees it: ptrace's second
+ * argument, process_vm_*'s first. */
+static __always_inline __u32 pid_named(__u32 h, struct pt_regs *regs)
+{
+	return (__u32)sys_arg(regs, h == SHRIKE_SYS_PTRACE ? 1 : 0);
+}
+
 /* The tgid of a ptrace request's target, for rules on it: the caller's parent for
- * PTRACE_TRACEME, else the pid it named (ptrace's second argument, process_vm_*'s first) when
- * it sees the initial pid namespace (0 unknown). */
+ * PTRACE_TRACEME, else the pid it named when it sees the initial pid namespace (0 unknown). */
 static __always_inline __u32 ptrace_target_of(__u32 h, long req, struct pt_regs *regs)
 {
 	struct task_struct *task = bpf_get_current_task_btf();
@@ -133,7 +139,7 @@ static __always_inline __u32 ptrace_target_of(__u32 h, long req, struct pt_regs 
 		return BPF_CORE_READ(task, real_parent, tgid);
 	if (BPF_CORE_READ(task, thread_pid, level) != 0)
 		return 0;
-	return (__u32)sys_arg(regs, h == SHRIKE_SYS_PTRACE ? 1 : 0);
+	return pid_named(h, regs);
 }
 
 /*
@@ -181,11 +187,11 @@ static __always_inline void priv_enter(__u32 h, struct pt_regs *regs, __u64 nr)
 
 /* Whether a process_vm_* call names the caller itself (no access check happens; as seen from
  * the initial pid namespace, where its pid argument is a global one). */
-static __always_inline bool own_memory(struct pt_regs *regs)
+static __always_inline bool own_memory(__u32 h, struct pt_regs *regs)
 {
 	struct task_struct *task = bpf_get_current_task_btf();
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
-	__u32 target = sys_arg(regs, 0);
+	__u32 target = pid_named(h, regs);
 
 	if (BPF_CORE_READ(task, thread_pid, level) != 0)
 		return false;
@@ -217,7 +223,7 @@ static __always_inline void ptrace_exit(__u32 h, struct pt_regs *regs, long ret)
 		req = sys_arg(regs, 0);
 		if (!ptrace_interesting(req))
 			return;
-	} else if (own_memory(regs)) {
+	} else if (own_memory(h, regs)) {
 		return;
 	}
 	counter_inc(SHRIKE_CNT_PRIV_SEEN);
@@ -229,7 +235,7 @@ static __always_inline void ptrace_exit(__u32 h, struct pt_regs *regs, long ret)
 
 		e.target_pid = BPF_CORE_READ(task, real_parent, tgid);
 	} else {
-		e.target_pid = sys_arg(regs, h == SHRIKE_SYS_PTRACE ? 1 : 0);
+		e.target_pid = pid_named(h, regs);
 	}
 	e.target_exec_id = exec_id_of_pid(e.target_pid);
 	enforced_take(regs->orig_ax, &e.enforced_rule, &e.enforced_action);
