@@ -71,6 +71,11 @@ enum shrike_file_limits {
 	SHRIKE_SMALL_STR_MAX = 256,   /* fstype, memfd name: each at most this, NUL excluded */
 	SHRIKE_WATCH_PATHS_MAX = 4096, /* watch_paths entries one generation holds */
 	SHRIKE_WATCH_NAMES_MAX = 1024, /* watch_names entries one generation holds */
+	SHRIKE_RULE_CHAINS_MAX = 512,  /* file_rule_chains entries one generation holds */
+	/* shrike_watch_value.rule[k] with this bit: not a rule but a chain of rules (rule[k]
+	 * without it is the chain's index in file_rule_chains), for an entry several rules of a
+	 * kind act on. A rule's index is below it. */
+	SHRIKE_RULE_CHAIN = 0x8000,
 };
 
 /* syscall_handlers value: the handler id in the low byte, and whether sys_enter must run. */
@@ -135,8 +140,10 @@ enum shrike_enforce_kind {
 	SHRIKE_ENF_PTRACE = 8,
 	SHRIKE_ENF_KINDS = 9,	   /* not a kind */
 	SHRIKE_ENF_PATH_KINDS = 6, /* not a kind: kinds with paths */
-	SHRIKE_ENF_LIST_MAX = 8,   /* rules per kind that have no path to be found by */
+	SHRIKE_ENF_LIST_MAX = 8,   /* rules per kind that have no path to be found by, and rules
+				    * of one kind on one watch entry */
 };
+
 
 /*
  * The watch set, one generation of it. An LPM trie maps gen + path to what is watched there:
@@ -162,8 +169,9 @@ struct shrike_watch_name_key {
 };
 
 /*
- * What a path entry watches, and the deny/kill rule acting on it per kind: rule[k] is the
- * policy's rule index for the kind whose SHRIKE_WATCH_* bit is 1 << k (SHRIKE_NO_RULE: none);
+ * What a path entry watches, and the deny/kill rules acting on it per kind: rule[k] is the
+ * policy's rule index for the kind whose SHRIKE_WATCH_* bit is 1 << k (SHRIKE_NO_RULE: none;
+ * with SHRIKE_RULE_CHAIN: a chain of rules in file_rule_chains, the first that applies acts);
  * the rule itself (action, other constraints) is in file_rules (bpf/lib/file_rules.h).
  */
 struct shrike_watch_value {
@@ -225,7 +233,8 @@ struct shrike_file_rule_value_key {
 	__u64 value;
 };
 
-/* file_rule_lists[gen * SHRIKE_ENF_KINDS + kind]: the kind's rules that have no path. */
+/* file_rule_lists[gen * SHRIKE_ENF_KINDS + kind]: the kind's rules that have no path. The same
+ * layout is a chain's in file_rule_chains (key: gen, kind, the chain's index as `rule`). */
 struct shrike_rule_list {
 	__u16 rule[SHRIKE_ENF_LIST_MAX];
 	__u32 count;

@@ -6,9 +6,9 @@
  * together with the watch set, in the same generation, so a reload switches both at once.
  *
  * A rule is found by the path of the action (rule[] of the watch entry the path hits, or of its
- * base name's entry) or, when it has no path, in its kind's list. Its other constraints (binary,
- * uid, euid, cgroup, parent and ancestors from the lineage map `procs`, the ptrace target's
- * binary) are tested with one hash lookup per value. A constraint the kernel cannot read (no
+ * base name's entry; a chain of rules when several act there) or, when it has no path, in its
+ * kind's list. Its other constraints (binary, uid, euid, cgroup, parent and ancestors from the
+ * lineage map `procs`, the ptrace target's binary) are tested with one hash lookup per value. A constraint the kernel cannot read (no
  * lineage entry, ancestry cut where the answer hides) makes the rule not act here: user space
  * then decides it and reports `alerted`, never a false `denied` or `killed`.
  */
@@ -32,6 +32,14 @@ struct {
 	__type(key, struct shrike_file_rule_value_key);
 	__type(value, __u8);
 } file_rule_values SEC(".maps");
+
+/* Several rules of one kind on one watch entry (its rule[k] has SHRIKE_RULE_CHAIN). */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 2 * SHRIKE_RULE_CHAINS_MAX); /* two generations */
+	__type(key, struct shrike_file_rule_key);
+	__type(value, struct shrike_rule_list);
+} file_rule_chains SEC(".maps");
 
 /* file_rule_lists[gen * SHRIKE_ENF_KINDS + kind] */
 struct {
@@ -221,7 +229,50 @@ static __always_inline __u32 frule_where(__u32 gen, __u32 kind, __u32 side)
 	return (gen & 1) | ((kind & 0xff) << 8) | (side << 16);
 }
 
-/* The rule of `kind` on a watch entry, if it applies; its action (0 none), the rule in *rule. */
+/*
+ * The first rule of a list (a kind's rules without a path, or a chain) that applies: its
+ * action (0 none), the rule in *rule.
+ */
+static __always_inline __u32 frule_first(const struct shrike_rule_list *l, __u32 where,
+					 __u32 access, __u32 target, __u16 *rule)
+{
+	if (!l)
+		return 0;
+	for (int i = 0; i < SHRIKE_ENF_LIST_MAX; i++) {
+		int act;
+
+		if (i >= l->count)
+			break;
+		act = shrike_file_rule_check(where, l->rule[i], access, target);
+		if (act > 0) {
+			*rule = l->rule[i];
+			return act;
+		}
+	}
+	return 0;
+}
+
+/*
+ * The first rule of chain `chain` of kind `where >> 8 & 0xff` that applies to the current
+ * task's action: (rule << 8) | action, 0 when none does. Global, so the verifier checks the
+ * loop once, not at every entry lookup that might meet a chain.
+ */
+__noinline int shrike_file_rule_chain(__u32 where, __u32 chain, __u32 access)
+{
+	struct shrike_file_rule_key key = {};
+	__u16 rule = SHRIKE_NO_RULE;
+	__u32 act;
+
+	key.gen = where & 1;
+	key.kind = (where >> 8) & 0xff;
+	key.rule = chain;
+	act = frule_first(bpf_map_lookup_elem(&file_rule_chains, &key), where, access, 0, &rule);
+	if (!act)
+		return 0;
+	return ((int)rule << 8) | (act & 0xff);
+}
+
+/* The rule of `kind` on a watch entry, if one applies; its action (0 none), the rule in *rule. */
 static __always_inline __u32 frule_on_entry(const struct shrike_watch_value *v, __u32 gen,
 					    __u32 kind, __u32 side, __u32 access, __u16 *rule)
 {
@@ -233,6 +284,14 @@ static __always_inline __u32 frule_on_entry(const struct shrike_watch_value *v, 
 	r = v->rule[kind];
 	if (r == SHRIKE_NO_RULE)
 		return 0;
+	if (r & SHRIKE_RULE_CHAIN) {
+		act = shrike_file_rule_chain(frule_where(gen, kind, side), r & ~SHRIKE_RULE_CHAIN,
+					     access);
+		if (act <= 0)
+			return 0;
+		*rule = (act >> 8) & 0xffff;
+		return act & 0xff;
+	}
 	act = shrike_file_rule_check(frule_where(gen, kind, side), r, access, 0);
 	if (act <= 0)
 		return 0;
@@ -286,26 +345,11 @@ static __always_inline __u32 frule_in_list(__u32 gen, __u32 kind, __u32 access, 
 					   __u16 *rule)
 {
 	__u32 idx = (gen & 1) * SHRIKE_ENF_KINDS + kind;
-	struct shrike_rule_list *l;
 
 	if (kind >= SHRIKE_ENF_KINDS)
 		return 0;
-	l = bpf_map_lookup_elem(&file_rule_lists, &idx);
-	if (!l || !l->count)
-		return 0;
-	for (int i = 0; i < SHRIKE_ENF_LIST_MAX; i++) {
-		int act;
-
-		if (i >= l->count)
-			break;
-		act = shrike_file_rule_check(frule_where(gen, kind, FRULE_SIDE_LIST), l->rule[i],
-					     access, target);
-		if (act > 0) {
-			*rule = l->rule[i];
-			return act;
-		}
-	}
-	return 0;
+	return frule_first(bpf_map_lookup_elem(&file_rule_lists, &idx),
+			   frule_where(gen, kind, FRULE_SIDE_LIST), access, target, rule);
 }
 
 /* Keeps what a rule did to this thread's syscall `nr` for the record its exit builds. */

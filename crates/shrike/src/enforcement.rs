@@ -241,28 +241,35 @@ fn file_rule(
     for (dim, c) in constraints {
         match dim {
             Dim::Path | Dim::NewPath if file_kind => {
-                if c.exclude.is_some() {
-                    return Err(format!("the kernel cannot exclude by {}", dim_name(*dim)));
-                }
-                let Some(set) = &c.include else { continue };
                 if matches!(rule.site, RuleSite::Path { .. }) {
                     return Err(
                         "the kernel finds a rule by one of file.path and file.new_path, not both"
                             .into(),
                     );
                 }
-                let p = paths(set, *dim)?;
-                let patterns = p
-                    .exact
-                    .iter()
-                    .cloned()
-                    .map(Pattern::Exact)
-                    .chain(p.prefixes.iter().cloned().map(Pattern::Prefix))
-                    .chain(p.names.iter().cloned().map(Pattern::Name))
-                    .collect();
+                let excluded = match &c.exclude {
+                    Some(set) => {
+                        let p = paths(set, *dim)?;
+                        if !p.names.is_empty() {
+                            return Err(format!(
+                                "the kernel excludes by {} only as exact paths and prefixes",
+                                dim_name(*dim)
+                            ));
+                        }
+                        path_patterns(p)
+                    }
+                    None => Vec::new(),
+                };
+                let patterns = match &c.include {
+                    Some(set) => path_patterns(paths(set, *dim)?),
+                    // Only exclusions: every absolute path but those.
+                    None if !excluded.is_empty() => vec![Pattern::Prefix("/".into())],
+                    None => continue,
+                };
                 rule.site = RuleSite::Path {
                     patterns,
                     new_path: *dim == Dim::NewPath,
+                    excluded,
                 };
             }
             Dim::Access if kind == EnforceKind::File(WatchKind::Open) => {
@@ -312,6 +319,17 @@ fn file_rule(
         }
     }
     Ok(rule)
+}
+
+/// A path set as watch patterns: exact paths, prefixes, base names.
+fn path_patterns(p: &PathSet) -> Vec<Pattern> {
+    p.exact
+        .iter()
+        .cloned()
+        .map(Pattern::Exact)
+        .chain(p.prefixes.iter().cloned().map(Pattern::Prefix))
+        .chain(p.names.iter().cloned().map(Pattern::Name))
+        .collect()
 }
 
 /// `file.access` words as the kernel's access bits.
@@ -586,7 +604,8 @@ mod tests {
             shadow.site,
             RuleSite::Path {
                 patterns: vec![Pattern::Exact("/etc/shadow".into())],
-                new_path: false
+                new_path: false,
+                excluded: Vec::new(),
             }
         );
         assert_eq!(shadow.access, Access::READ);
@@ -614,13 +633,49 @@ mod tests {
     fn file_rules_the_hooks_cannot_decide_stay_in_user_space_with_a_reason() {
         let (rules, skipped) = file_rules(&plan(
             "- rule: Prefix binary\n  id: T-G1\n  severity: high\n  mitre: [T1003]\n  condition: kind = file_open and file.path = /etc/shadow and process.binary startswith /tmp/\n  action: deny\n\
-             - rule: Not path\n  id: T-G2\n  severity: high\n  mitre: [T1003]\n  condition: kind = file_unlink and not file.path startswith /tmp/\n  action: deny\n",
+             - rule: Not name\n  id: T-G2\n  severity: high\n  mitre: [T1003]\n  condition: kind = file_unlink and not file.path endswith /keep.txt\n  action: deny\n",
         ));
         assert!(rules.is_empty(), "{rules:?}");
         let ids: Vec<&str> = skipped.iter().map(|(id, _)| id.as_str()).collect();
         assert_eq!(ids, ["T-G1", "T-G2"], "{skipped:?}");
         assert!(skipped[0].1.contains("prefix"), "{skipped:?}");
-        assert!(skipped[1].1.contains("exclude"), "{skipped:?}");
+        assert!(
+            skipped[1].1.contains("only as exact paths and prefixes"),
+            "{skipped:?}"
+        );
+    }
+
+    /// An allow-list of paths — every write but to these — is a rule on `/` that leaves out
+    /// the listed exact paths and prefixes; an exclusion alone means every path but those.
+    #[test]
+    fn file_allow_lists_become_rules_on_every_path_with_exclusions() {
+        let (rules, skipped) = file_rules(&plan(
+            "- list: ok\n  items: [/srv/state.txt, /var/log/app.log]\n\
+             - rule: Writes\n  id: T-W1\n  severity: high\n  mitre: [T1565]\n  condition: kind = file_open and file.access in (write, truncate) and file.path startswith / and not file.path in (ok) and not file.path startswith /dev/pts/\n  action: deny\n\
+             - rule: Unlinks\n  id: T-W2\n  severity: high\n  mitre: [T1565]\n  condition: kind = file_unlink and not file.path startswith /tmp/\n  action: deny\n",
+        ));
+        assert!(skipped.is_empty(), "{skipped:?}");
+        assert_eq!(rules.len(), 2, "{rules:?}");
+        assert_eq!(
+            rules[0].site,
+            RuleSite::Path {
+                patterns: vec![Pattern::Prefix("/".into())],
+                new_path: false,
+                excluded: vec![
+                    Pattern::Exact("/srv/state.txt".into()),
+                    Pattern::Exact("/var/log/app.log".into()),
+                    Pattern::Prefix("/dev/pts/".into()),
+                ],
+            }
+        );
+        assert_eq!(
+            rules[1].site,
+            RuleSite::Path {
+                patterns: vec![Pattern::Prefix("/".into())],
+                new_path: false,
+                excluded: vec![Pattern::Prefix("/tmp/".into())],
+            }
+        );
     }
 
     /// An allow-list of executables — every path but these — is a prefix rule with exact

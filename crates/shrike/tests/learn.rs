@@ -1,20 +1,19 @@
 //! `shrike learn` end to end on a real workload: a Python HTTP server on loopback with a
 //! client it starts, in a cgroup of its own. Learned once; then run again under the learned
 //! policy — in audit mode the same workload raises no `would_deny` and each deviation (an
-//! unexpected exec, connect, file write) exactly its own; in enforce mode the exec is killed
-//! (SIGKILL here, EPERM under BPF LSM), the connect refused with EPERM, the write (checked in
-//! user space) reported as `alerted`. The same for a binary scope (`learn --binary`): a copy of
-//! the interpreter and everything below it, wherever it runs.
+//! unexpected exec, connect, file write) exactly its own; in enforce mode the exec and the write
+//! are killed (SIGKILL here, EPERM under BPF LSM), the connect refused with EPERM. The same for
+//! a binary scope (`learn --binary`): a copy of the interpreter and everything below it,
+//! wherever it runs.
 
 mod common;
 
-use std::io::{BufRead, BufReader};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::process::{Command, Stdio};
+use std::time::Duration;
 
+use common::learn::{learn_alerts, learn_around, pair};
 use common::*;
 use serde_json::Value;
 
@@ -50,12 +49,9 @@ elif deviation == "connect":
     except OSError as e:
         result["connect"] = e.errno
 elif deviation == "write":
-    try:
-        with open(os.path.join(d, "unexpected.txt"), "w") as f:
-            f.write("x")
-        result["write"] = 0
-    except OSError as e:
-        result["write"] = e.errno
+    # In a child, as the exec: without BPF LSM the kernel kills the writer.
+    writer = "import sys\ntry:\n    open(sys.argv[1], 'w').write('x')\nexcept OSError as e:\n    sys.exit(e.errno)"
+    result["write"] = subprocess.run(["/usr/bin/python3", "-c", writer, os.path.join(d, "unexpected.txt")]).returncode
 server.shutdown()
 print(json.dumps(result), flush=True)
 "#;
@@ -125,40 +121,6 @@ fn free_port() -> u16 {
     }
 }
 
-/// Starts `shrike learn ARGS -o OUT` and waits until it is ready; its stderr is collected.
-fn spawn_learn(args: &[&str], out: &Path) -> (Child, Arc<Mutex<String>>) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_shrike"))
-        .arg("learn")
-        .args(args)
-        .arg("-o")
-        .arg(out)
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stderr = Arc::new(Mutex::new(String::new()));
-    {
-        let stderr = stderr.clone();
-        let pipe = child.stderr.take().unwrap();
-        std::thread::spawn(move || {
-            for line in BufReader::new(pipe).lines().map_while(Result::ok) {
-                let mut s = stderr.lock().unwrap();
-                s.push_str(&line);
-                s.push('\n');
-            }
-        });
-    }
-    let deadline = Instant::now() + Duration::from_secs(90);
-    while !stderr.lock().unwrap().contains("shrike ready") {
-        assert!(
-            Instant::now() < deadline && child.try_wait().unwrap().is_none(),
-            "learn did not start:\n{}",
-            stderr.lock().unwrap()
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    (child, stderr)
-}
-
 /// `shrike learn --cgroup` around one run of the workload; the policy it wrote.
 fn learn(cg: &Cgroup, dir: &Path, port: u16) -> String {
     let scope = ["--cgroup", cg.dir.to_str().unwrap()];
@@ -168,43 +130,9 @@ fn learn(cg: &Cgroup, dir: &Path, port: u16) -> String {
     })
 }
 
-/// `shrike learn ARGS -o OUT` around `run` (one run of the workload): started and ready
-/// before it, stopped with SIGINT after it; the policy it wrote.
-fn learn_around(args: &[&str], out: &Path, run: impl FnOnce()) -> String {
-    let (mut child, stderr) = spawn_learn(args, out);
-    run();
-    std::thread::sleep(Duration::from_millis(1500));
-    // SAFETY: kill(2) with the pid of the child this test started.
-    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
-    let status = child.wait().unwrap();
-    std::thread::sleep(Duration::from_millis(200));
-    assert!(status.success(), "{}", stderr.lock().unwrap());
-    std::fs::read_to_string(out).unwrap()
-}
-
 /// The `LEARN-*` alerts raised by the cgroup's processes so far: (rule id, outcome).
 fn learned_alerts(agent: &Agent, cg: &Cgroup) -> Vec<(String, String)> {
     learn_alerts(&agent.events(|e| e["process"]["cgroup_id"] == cg.id))
-}
-
-/// The `LEARN-*` alerts on `events` (incident summaries aside): (rule id, outcome).
-fn learn_alerts(events: &[Value]) -> Vec<(String, String)> {
-    events
-        .iter()
-        .filter(|e| !kind_is(e, "incident"))
-        .flat_map(|e| e["alerts"].as_array().cloned().unwrap_or_default())
-        .filter(|a| {
-            a["rule_id"]
-                .as_str()
-                .is_some_and(|id| id.starts_with("LEARN-"))
-        })
-        .map(|a| {
-            (
-                a["rule_id"].as_str().unwrap().to_string(),
-                a["outcome"].as_str().unwrap().to_string(),
-            )
-        })
-        .collect()
 }
 
 /// Runs one workload under `agent` and returns its result and the `LEARN-*` alerts it
@@ -225,10 +153,6 @@ fn run_under(
     );
     std::thread::sleep(Duration::from_millis(1000));
     (result, learned_alerts(agent, cg)[before..].to_vec())
-}
-
-fn pair(rule: &str, outcome: &str) -> Vec<(String, String)> {
-    vec![(rule.to_string(), outcome.to_string())]
 }
 
 /// The issue's check: learn a real workload, then run it again under the learned policy in
@@ -273,8 +197,7 @@ fn a_learned_policy_passes_its_workload_and_catches_each_deviation() {
         .output()
         .unwrap();
     let explain = String::from_utf8_lossy(&explain.stdout).to_string();
-    // Every rule is given to the kernel by the compiler; the agent holds all but the file
-    // rules (path exclusions), which explain names.
+    // The kernel holds most rules, the file allow-lists (path exclusions) among them.
     let rules = policy.matches("\n- rule:").count();
     let in_kernel = policy.matches(": decided in the kernel").count();
     assert!(
@@ -282,10 +205,12 @@ fn a_learned_policy_passes_its_workload_and_catches_each_deviation() {
         "{in_kernel} of {rules} in the kernel:\n{explain}"
     );
     assert!(explain.contains("LEARN-EXEC #0"), "{explain}");
-    assert!(
-        explain.contains("LEARN-WRITE: file_open: the kernel cannot exclude by path"),
-        "{explain}"
-    );
+    for id in ["LEARN-WRITE", "LEARN-CHANGE"] {
+        assert!(
+            policy.contains(&format!("# {id}: decided in the kernel")),
+            "{id}: {policy}"
+        );
+    }
 
     // Audit mode.
     let agent = Agent::start(&[
@@ -332,11 +257,13 @@ fn a_learned_policy_passes_its_workload_and_catches_each_deviation() {
     assert_eq!(result["connect"], libc::EPERM, "{result}");
     assert_eq!(alerts, pair("LEARN-PORT", "denied"));
     let (result, alerts) = run_under(&agent, &cg, &dir, port, "write");
-    assert_eq!(
-        result["write"], 0,
-        "a file write is checked in user space: not stopped"
-    );
-    assert_eq!(alerts, pair("LEARN-WRITE", "alerted"));
+    if lsm {
+        assert_eq!(result["write"], libc::EPERM, "{result}");
+        assert_eq!(alerts, pair("LEARN-WRITE", "denied"));
+    } else {
+        assert_eq!(result["write"], -libc::SIGKILL, "{result}");
+        assert_eq!(alerts, pair("LEARN-WRITE", "killed"));
+    }
     drop(agent);
     std::fs::remove_dir_all(&dir).unwrap();
 }
@@ -425,7 +352,10 @@ fn a_binary_scope_is_learned_and_enforced_on_that_binary_and_its_descendants() {
     );
     let (result, pid) = run(&service, "write");
     assert_eq!(result["write"], 0);
-    assert_eq!(alerts_of(&agent, pid), pair("LEARN-WRITE", "would_deny"));
+    assert_eq!(
+        alerts_of(&agent, pid),
+        pair("LEARN-WRITE-DESC", "would_deny")
+    );
     // Outside the scope the same deviations are nobody's business.
     for deviation in ["exec", "connect", "write"] {
         let (_, pid) = run(PYTHON, deviation);
@@ -437,7 +367,8 @@ fn a_binary_scope_is_learned_and_enforced_on_that_binary_and_its_descendants() {
     }
     drop(agent);
 
-    // Enforce mode: the kernel decides the exec below the binary and the binary's connect.
+    // Enforce mode: the kernel decides the exec and the write below the binary and the binary's
+    // connect.
     let agent = start("mode: enforce");
     let (result, pid) = run(&service, "none");
     assert_eq!(result["client"], 0, "the learned workload still works");
@@ -453,11 +384,21 @@ fn a_binary_scope_is_learned_and_enforced_on_that_binary_and_its_descendants() {
     let (result, pid) = run(&service, "connect");
     assert_eq!(result["connect"], libc::EPERM, "{result}");
     assert_eq!(alerts_of(&agent, pid), pair("LEARN-PORT-SELF", "denied"));
-    let (result, _) = run(PYTHON, "exec");
-    assert_eq!(
-        result["exec"], 0,
-        "the stock interpreter is not in the scope"
-    );
+    let (result, pid) = run(&service, "write");
+    if bpf_lsm_expected() {
+        assert_eq!(result["write"], libc::EPERM, "{result}");
+        assert_eq!(alerts_of(&agent, pid), pair("LEARN-WRITE-DESC", "denied"));
+    } else {
+        assert_eq!(result["write"], -libc::SIGKILL, "{result}");
+        assert_eq!(alerts_of(&agent, pid), pair("LEARN-WRITE-DESC", "killed"));
+    }
+    for deviation in ["exec", "write"] {
+        let (result, _) = run(PYTHON, deviation);
+        assert_eq!(
+            result[deviation], 0,
+            "the stock interpreter is not in the scope"
+        );
+    }
     drop(agent);
     std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use common::learn::{learn_alerts, learn_around, pair};
 use common::*;
 use serde_json::{json, Value};
 use shrike::workload::cri;
@@ -349,6 +350,147 @@ fn podman_container_events_carry_the_runtimes_identity() {
     );
     assert_eq!(c["host_mounts"], json!(["/run"]), "{e}");
     assert_eq!(c["runtime_socket_mounted"], true, "{e}");
+}
+
+/// The loop a learned container runs: one round per `/share/goN` the test writes (its text is
+/// the deviation: `none`, `exec` — a binary it never ran — or `write` — a file it never wrote,
+/// from a subshell), each writing its state file and then `N STATUS` to `/share/result`.
+const LEARN_LOOP: &str = "i=0; while true; do \
+     while [ ! -e /share/go$i ]; do sleep 0.1; done; d=$(cat /share/go$i); \
+     echo served > /tmp/state.txt; r=0; \
+     case $d in exec) /opt/denied/echo hi; r=$? ;; \
+     write) (echo x > /tmp/unexpected.txt); r=$? ;; esac; \
+     echo \"$i $r\" > /share/result; i=$((i+1)); done";
+
+/// `shrike learn --container` on a Podman container (`LEARN_LOOP`): learned over one round,
+/// the policy names the container by the identity Podman reports (`container.id`) and the kernel
+/// holds its exec rule; run again under that policy with the agent asking Podman, a round raises
+/// nothing, each deviation exactly its rule (`would_deny` in audit mode), and in enforce mode
+/// the exec is stopped in the kernel (`killed`, `denied` under BPF LSM) while the write,
+/// which the kernel cannot scope to a container yet, is `alerted`.
+#[test]
+fn a_learned_container_policy_catches_each_deviation_and_stops_the_exec() {
+    let _agents = agents_shared();
+    let test = "a_learned_container_policy_catches_each_deviation_and_stops_the_exec";
+    if !require_root(test) || !require_tool(test, "podman") || !require_tool(test, "runc") {
+        return;
+    }
+    let dir = TempDir::new("learn-ctr");
+    let tar = rootfs_tar(&dir);
+    let mut podman = Podman::start(&dir);
+    let tag = format!("localhost/shrike-learn-{}:1", std::process::id());
+    run(podman.cmd().arg("import").arg(&tar).arg(&tag));
+    podman
+        .cleanup
+        .push(vec!["rmi".into(), "-f".into(), tag.clone()]);
+    let name = format!("shrike-learn-{}", std::process::id());
+    podman
+        .cleanup
+        .insert(0, vec!["rm".into(), "-f".into(), name.clone()]);
+    let share = dir.path("share");
+    std::fs::create_dir_all(&share).unwrap();
+    let id = run(podman
+        .cmd()
+        .args([
+            "run",
+            "-d",
+            "--ulimit",
+            "host",
+            "--network",
+            "none",
+            "--name",
+            &name,
+        ])
+        .arg("-v")
+        .arg(format!("{}:/share", share.display()))
+        .args([&tag, "/bin/sh", "-c", LEARN_LOOP]));
+    assert_eq!(id.len(), 64, "{id}");
+    let mut next = 0;
+    let mut round = |deviation: &str| -> i64 {
+        let i = next;
+        next += 1;
+        std::fs::write(share.join(format!("go{i}")), deviation).unwrap();
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let text = std::fs::read_to_string(share.join("result")).unwrap_or_default();
+            if let Some(status) = text.trim().strip_prefix(&format!("{i} ")) {
+                return status.parse().unwrap();
+            }
+            assert!(
+                Instant::now() < deadline,
+                "round {i} ({deviation}): {text:?}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    };
+
+    let file = dir.path("learned.yaml");
+    let policy = learn_around(&["--container", &id], &file, || {
+        assert_eq!(round("none"), 0);
+    });
+    assert!(policy.contains(&format!("container.id = {id}")), "{policy}");
+    assert!(policy.contains("    - /tmp/state.txt  #"), "{policy}");
+    assert!(
+        policy.contains("# LEARN-EXEC: decided in the kernel"),
+        "{policy}"
+    );
+
+    let runtime = format!("podman={}", podman.socket.display());
+    let start = |mode: &str| {
+        std::fs::write(&file, policy.replace("mode: audit", mode)).unwrap();
+        Agent::start(&[
+            "--no-default-policy",
+            "--no-shaping",
+            "--container-runtime",
+            &runtime,
+            "--policy",
+            file.to_str().unwrap(),
+        ])
+    };
+    // The LEARN-* alerts of the container's processes since `before` of them.
+    let alerts = |agent: &Agent| {
+        std::thread::sleep(Duration::from_millis(1500));
+        learn_alerts(
+            &agent
+                .events(|e| e["process"]["container"]["id"] == id.as_str() || in_container(&id)(e)),
+        )
+    };
+
+    let agent = start("mode: audit");
+    assert_eq!(round("none"), 0);
+    let mut seen = alerts(&agent);
+    assert_eq!(seen, [], "the learned rounds themselves");
+    assert_eq!(round("exec"), 0, "audit mode stops nothing");
+    let now = alerts(&agent);
+    assert_eq!(now[seen.len()..], pair("LEARN-EXEC", "would_deny"));
+    seen = now;
+    assert_eq!(round("write"), 0);
+    assert_eq!(
+        alerts(&agent)[seen.len()..],
+        pair("LEARN-WRITE", "would_deny")
+    );
+    drop(agent);
+
+    let agent = start("mode: enforce");
+    assert_eq!(round("none"), 0, "the learned rounds still work");
+    let mut seen = alerts(&agent);
+    assert_eq!(seen, [], "the learned rounds themselves");
+    let status = round("exec");
+    let now = alerts(&agent);
+    let outcome = if bpf_lsm_expected() {
+        "denied"
+    } else {
+        "killed"
+    };
+    assert_ne!(status, 0, "the exec must have been stopped");
+    assert_eq!(
+        now[seen.len()..],
+        pair("LEARN-EXEC", outcome),
+        "status {status}"
+    );
+    seen = now;
+    assert_eq!(round("write"), 0, "a write is checked in user space here");
+    assert_eq!(alerts(&agent)[seen.len()..], pair("LEARN-WRITE", "alerted"));
 }
 
 /// An image as a Docker archive (`ctr images import` reads it): the root file system as one

@@ -78,11 +78,14 @@ pub struct Compiled {
     pub names: BTreeMap<u64, EntryValue>,
     pub pass_all: u32,
     pub setid_chmod: bool,
-    /// The rule acting per kind (`SHRIKE_ENF_*` < 6) on a path entry, a covering prefix's
-    /// folded in; every key is also in `paths`.
+    /// The rules acting per kind (`SHRIKE_ENF_*` < 6) on a path entry, the covering prefixes'
+    /// folded in, as the entry's slots: one rule's index, or [`CHAIN_BIT`] and a chain's index
+    /// in `chains`; every key is also in `paths`.
     pub path_rules: BTreeMap<Vec<u8>, [u16; PATH_KINDS]>,
     /// The same for base names (keys also in `names`).
     pub name_rules: BTreeMap<u64, [u16; PATH_KINDS]>,
+    /// Chains of rules, by (kind, chain index): on an entry several rules of a kind act on.
+    pub chains: BTreeMap<(u8, u16), Vec<u16>>,
     /// Rules by (kind, index).
     pub rules: BTreeMap<(u8, u16), KernelRule>,
     /// Constraint values: (kind, index, `SHRIKE_FRULE_*` bit, value).
@@ -142,17 +145,28 @@ pub fn compile(set: &WatchSet) -> Result<Compiled, String> {
             .or_default()
             .merge(&EntryValue::of(w, flags));
     }
-    let mut path_rules: BTreeMap<Vec<u8>, [u16; PATH_KINDS]> = BTreeMap::new();
-    let mut name_rules: BTreeMap<u64, [u16; PATH_KINDS]> = BTreeMap::new();
+    let mut path_lists: BTreeMap<Vec<u8>, RuleLists> = BTreeMap::new();
+    let mut name_lists: BTreeMap<u64, RuleLists> = BTreeMap::new();
     let mut rules = BTreeMap::new();
     let mut values = BTreeSet::new();
     let mut lists: [Vec<u16>; ENF_KINDS] = Default::default();
     let mut not_enforced = Vec::new();
+    let mut exclusions: Vec<Exclusion> = Vec::new();
     let mut sorted: Vec<&FileRule> = set.rules.iter().collect();
     sorted.sort_by_key(|r| (r.index, r.kind));
     for rule in sorted {
         let k = rule.kind.index();
         let mut flags = rule.values.iter().fold(0, |f, (v, _)| f | v.flag());
+        if rule.index >= CHAIN_BIT {
+            not_enforced.push((
+                rule.index,
+                format!(
+                    "rule index {} is beyond the {CHAIN_BIT} the kernel's entries can name",
+                    rule.index
+                ),
+            ));
+            continue;
+        }
         match &rule.site {
             RuleSite::Every => {
                 let list = &mut lists[usize::from(k)];
@@ -165,14 +179,58 @@ pub fn compile(set: &WatchSet) -> Result<Compiled, String> {
                 }
                 list.push(rule.index);
             }
-            RuleSite::Path { patterns, new_path } => {
+            RuleSite::Path {
+                patterns,
+                new_path,
+                excluded,
+            } => {
                 let EnforceKind::File(wk) = rule.kind else {
                     not_enforced.push((rule.index, format!("{} actions have no path", rule.kind)));
                     continue;
                 };
-                if let Some(bad) = patterns.iter().find_map(unusable_rule_pattern) {
+                if let Some(bad) = patterns
+                    .iter()
+                    .chain(excluded)
+                    .find_map(unusable_rule_pattern)
+                {
                     not_enforced.push((rule.index, bad));
                     continue;
+                }
+                if let Some(Pattern::Name(n)) =
+                    excluded.iter().find(|p| matches!(p, Pattern::Name(_)))
+                {
+                    not_enforced.push((
+                        rule.index,
+                        format!("excludes the base name {n:?}: the kernel excludes exact paths and prefixes only"),
+                    ));
+                    continue;
+                }
+                if !excluded.is_empty() && patterns.iter().any(|p| matches!(p, Pattern::Name(_))) {
+                    not_enforced.push((
+                        rule.index,
+                        "found by a base name, which no path entry can leave out: the kernel excludes paths only from a rule found by path".into(),
+                    ));
+                    continue;
+                }
+                for pattern in excluded {
+                    // An entry of its own, so the longest match lands there and not on the
+                    // rule's prefix; it watches what the prefixes covering it watch.
+                    let (Pattern::Exact(p) | Pattern::Prefix(p)) = pattern else {
+                        continue;
+                    };
+                    let exact = matches!(pattern, Pattern::Exact(_));
+                    let key = path_key(p, exact);
+                    paths.entry(key.clone()).or_default().merge(&EntryValue {
+                        kinds: 0,
+                        access: 0,
+                        flags: watch_flag(exact),
+                    });
+                    exclusions.push(Exclusion {
+                        kind: usize::from(k),
+                        rule: rule.index,
+                        prefix: !exact,
+                        key,
+                    });
                 }
                 if *new_path {
                     flags |= shrike_file_rule_flags::SHRIKE_FRULE_NEW_PATH.0;
@@ -186,45 +244,25 @@ pub fn compile(set: &WatchSet) -> Result<Compiled, String> {
                     },
                     flags: 0,
                 };
-                let mut place = |slots: &mut [u16; PATH_KINDS], what: &Pattern| {
-                    let slot = &mut slots[usize::from(k)];
-                    if *slot == NO_RULE || *slot == rule.index {
-                        *slot = rule.index;
-                    } else {
-                        not_enforced.push((
-                            rule.index,
-                            format!("not on {what:?}: rule {} already acts on {} there (one rule per path and kind)", slot, rule.kind),
-                        ));
-                    }
-                };
                 for pattern in patterns {
-                    match pattern {
+                    let (slots, what) = match pattern {
                         Pattern::Name(name) => {
                             let hash = fnv1a(name.as_bytes());
                             names.entry(hash).or_default().merge(&entry);
-                            place(
-                                name_rules.entry(hash).or_insert([NO_RULE; PATH_KINDS]),
-                                pattern,
-                            );
+                            (name_lists.entry(hash).or_default(), pattern)
                         }
                         Pattern::Exact(p) | Pattern::Prefix(p) => {
                             let exact = matches!(pattern, Pattern::Exact(_));
-                            let mut key = p.as_bytes().to_vec();
-                            let flag = if exact {
-                                key.push(0);
-                                shrike_watch_flags::SHRIKE_WATCH_EXACT.0
-                            } else {
-                                shrike_watch_flags::SHRIKE_WATCH_PREFIX.0
-                            };
+                            let key = path_key(p, exact);
                             paths.entry(key.clone()).or_default().merge(&EntryValue {
-                                flags: flag,
+                                flags: watch_flag(exact),
                                 ..entry
                             });
-                            place(
-                                path_rules.entry(key).or_insert([NO_RULE; PATH_KINDS]),
-                                pattern,
-                            );
+                            (path_lists.entry(key).or_default(), pattern)
                         }
+                    };
+                    if let Err(why) = add_rule(&mut slots[usize::from(k)], rule.index) {
+                        not_enforced.push((rule.index, format!("not on {what:?}: {why}")));
                     }
                 }
             }
@@ -245,46 +283,58 @@ pub fn compile(set: &WatchSet) -> Result<Compiled, String> {
             values.insert((k, rule.index, v.flag(), *value));
         }
     }
-    // The trie answers with the longest match only: an entry without a rule of its own for a
-    // kind takes the rule of the longest covering prefix that has one.
+    // The trie answers with the longest match only: an entry takes, after its own rules, the
+    // rules of every prefix covering it, longest first (but not where a rule excludes it).
     let prefix_flag = shrike_watch_flags::SHRIKE_WATCH_PREFIX.0;
-    let ruled_prefixes: Vec<(Vec<u8>, [u16; PATH_KINDS])> = path_rules
+    let ruled_prefixes: Vec<(Vec<u8>, RuleLists)> = path_lists
         .iter()
         .filter(|(key, _)| paths.get(*key).is_some_and(|v| v.flags & prefix_flag != 0))
-        .map(|(k, v)| (k.clone(), *v))
+        .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
     if !ruled_prefixes.is_empty() {
         for key in paths.keys() {
-            let mut covering: Vec<&(Vec<u8>, [u16; PATH_KINDS])> = ruled_prefixes
+            let mut covering: Vec<&(Vec<u8>, RuleLists)> = ruled_prefixes
                 .iter()
                 .filter(|(p, _)| p.len() < key.len() && key.starts_with(p))
                 .collect();
             covering.sort_by_key(|(p, _)| std::cmp::Reverse(p.len()));
             for (prefix, prules) in covering {
-                let slots = path_rules
-                    .entry(key.clone())
-                    .or_insert([NO_RULE; PATH_KINDS]);
+                let slots = path_lists.entry(key.clone()).or_default();
                 for kind in 0..PATH_KINDS {
-                    if prules[kind] == NO_RULE || slots[kind] == prules[kind] {
-                        continue;
-                    }
-                    if slots[kind] == NO_RULE {
-                        slots[kind] = prules[kind];
-                    } else if !covering_rule_shadowed_before(&not_enforced, prules[kind], key) {
-                        not_enforced.push((
-                            prules[kind],
-                            format!(
-                                "not on {:?} (under {:?}): rule {} acts there instead",
+                    for &r in &prules[kind] {
+                        if excluded_at(&exclusions, kind, r, key) {
+                            continue;
+                        }
+                        if let Err(why) = add_rule(&mut slots[kind], r) {
+                            let note = format!(
+                                "not on {:?} (under {:?}): {why}",
                                 String::from_utf8_lossy(key.strip_suffix(&[0]).unwrap_or(key)),
                                 String::from_utf8_lossy(prefix),
-                                slots[kind]
-                            ),
-                        ));
+                            );
+                            if !not_enforced.contains(&(r, note.clone())) {
+                                not_enforced.push((r, note));
+                            }
+                        }
                     }
                 }
             }
         }
     }
+    // A rule never acts where it excludes, even when its own pattern lies there.
+    for (key, slots) in path_lists.iter_mut() {
+        for (kind, list) in slots.iter_mut().enumerate() {
+            list.retain(|r| !excluded_at(&exclusions, kind, *r, key));
+        }
+    }
+    let mut chains = Chains::default();
+    let path_rules = path_lists
+        .into_iter()
+        .map(|(key, l)| (key, chains.slots(&l)))
+        .collect();
+    let name_rules = name_lists
+        .into_iter()
+        .map(|(hash, l)| (hash, chains.slots(&l)))
+        .collect();
     let enforce = rules
         .keys()
         .fold(0u32, |m, (k, _)| m | (1u32 << u32::from(*k)));
@@ -307,6 +357,12 @@ pub fn compile(set: &WatchSet) -> Result<Compiled, String> {
             paths.len()
         ));
     }
+    if chains.by_index.len() > CHAINS_MAX {
+        return Err(format!(
+            "{} chains of rules sharing a path: at most {CHAINS_MAX}",
+            chains.by_index.len()
+        ));
+    }
     if names.len() > WATCH_NAMES_MAX {
         return Err(format!(
             "{} watched names: at most {WATCH_NAMES_MAX}",
@@ -320,12 +376,103 @@ pub fn compile(set: &WatchSet) -> Result<Compiled, String> {
         setid_chmod: set.setid_chmod_anywhere,
         path_rules,
         name_rules,
+        chains: chains.by_index,
         rules,
         values,
         lists,
         enforce,
         not_enforced,
     })
+}
+
+/// A watch entry's slot holding a chain of rules rather than one rule (`SHRIKE_RULE_CHAIN`); a
+/// rule's index must stay below it.
+pub const CHAIN_BIT: u16 = shrike_file_limits::SHRIKE_RULE_CHAIN.0 as u16;
+/// Most chains one generation holds.
+pub const CHAINS_MAX: usize = shrike_file_limits::SHRIKE_RULE_CHAINS_MAX.0 as usize;
+
+/// The rules acting on one entry, per kind, in the order the kernel tries them.
+type RuleLists = [Vec<u16>; PATH_KINDS];
+
+/// Adds `rule` to an entry's rules of one kind, unless it is there or the entry is full.
+fn add_rule(list: &mut Vec<u16>, rule: u16) -> Result<(), String> {
+    if list.contains(&rule) {
+        return Ok(());
+    }
+    if list.len() >= RULES_PER_KIND {
+        return Err(format!(
+            "rules {list:?} already act there (the kernel tries {RULES_PER_KIND} per path and kind)"
+        ));
+    }
+    list.push(rule);
+    Ok(())
+}
+
+/// The chains of rules one generation needs: equal lists of a kind share one.
+#[derive(Default)]
+struct Chains {
+    by_list: BTreeMap<(u8, Vec<u16>), u16>,
+    by_index: BTreeMap<(u8, u16), Vec<u16>>,
+}
+
+impl Chains {
+    /// An entry's slots for its rule lists: no rule, the one rule, or a chain.
+    fn slots(&mut self, lists: &RuleLists) -> [u16; PATH_KINDS] {
+        let mut slots = [NO_RULE; PATH_KINDS];
+        for (kind, list) in lists.iter().enumerate() {
+            slots[kind] = match list.as_slice() {
+                [] => NO_RULE,
+                [one] => *one,
+                _ => {
+                    let kind = kind as u8;
+                    let next = self.by_index.len() as u16;
+                    let index = *self.by_list.entry((kind, list.clone())).or_insert(next);
+                    self.by_index.insert((kind, index), list.clone());
+                    CHAIN_BIT | index
+                }
+            };
+        }
+        slots
+    }
+}
+
+/// The watch flag of an exact path's or a prefix's entry.
+fn watch_flag(exact: bool) -> u32 {
+    if exact {
+        shrike_watch_flags::SHRIKE_WATCH_EXACT.0
+    } else {
+        shrike_watch_flags::SHRIKE_WATCH_PREFIX.0
+    }
+}
+
+/// Where a rule of one kind does not act: an exact path's key or a prefix.
+struct Exclusion {
+    kind: usize,
+    rule: u16,
+    prefix: bool,
+    key: Vec<u8>,
+}
+
+/// Whether rule `rule` of `kind` leaves out the entry `key`.
+fn excluded_at(exclusions: &[Exclusion], kind: usize, rule: u16, key: &[u8]) -> bool {
+    exclusions.iter().any(|e| {
+        e.kind == kind
+            && e.rule == rule
+            && if e.prefix {
+                key.starts_with(&e.key)
+            } else {
+                key == e.key.as_slice()
+            }
+    })
+}
+
+/// A path's LPM key: an exact path ends with its NUL, a prefix does not.
+fn path_key(path: &str, exact: bool) -> Vec<u8> {
+    let mut key = path.as_bytes().to_vec();
+    if exact {
+        key.push(0);
+    }
+    key
 }
 
 /// Why a rule's path pattern cannot be a kernel key that decides exactly, if it cannot: a
@@ -349,17 +496,6 @@ fn unusable_rule_pattern(p: &Pattern) -> Option<String> {
         )),
         _ => None,
     }
-}
-
-/// Whether a shadowing note for `rule` on `key` is already recorded (several covering prefixes).
-fn covering_rule_shadowed_before(notes: &[(u16, String)], rule: u16, key: &[u8]) -> bool {
-    let path = format!(
-        "{:?}",
-        String::from_utf8_lossy(key.strip_suffix(&[0]).unwrap_or(key))
-    );
-    notes
-        .iter()
-        .any(|(r, why)| *r == rule && why.starts_with(&format!("not on {path}")))
 }
 
 #[cfg(test)]
@@ -505,6 +641,7 @@ mod tests {
         RuleSite::Path {
             patterns: patterns.to_vec(),
             new_path: false,
+            excluded: Vec::new(),
         }
     }
 
@@ -563,15 +700,126 @@ mod tests {
         );
     }
 
+    /// An allow-list of paths (`file.path startswith / and not file.path in (…)`): the
+    /// excluded exact paths and prefixes get entries of their own without the rule, the
+    /// entries under an excluded prefix do not take the rule from a shorter prefix, another
+    /// rule covering an excluded path still acts there, and what the prefixes watch is still
+    /// watched on the new entries.
+    #[test]
+    fn excluded_paths_and_prefixes_get_entries_without_the_rule() {
+        let open = EnforceKind::File(WatchKind::Open);
+        let unlink = EnforceKind::File(WatchKind::Unlink);
+        let k = usize::from(open.index());
+        let set = WatchSet {
+            watches: vec![w(
+                Pattern::Exact("/srv/cache/a".into()),
+                &[WatchKind::Chmod],
+                Access::ANY,
+            )],
+            rules: vec![
+                FileRule {
+                    access: Access::WRITE,
+                    ..deny(
+                        7,
+                        open,
+                        RuleSite::Path {
+                            patterns: vec![Pattern::Prefix("/".into())],
+                            new_path: false,
+                            excluded: vec![
+                                Pattern::Exact("/srv/state.txt".into()),
+                                Pattern::Prefix("/srv/cache/".into()),
+                            ],
+                        },
+                    )
+                },
+                deny(8, unlink, on(&[Pattern::Prefix("/srv/".into())])),
+            ],
+            ..Default::default()
+        };
+        let c = compile(&set).unwrap();
+        assert!(c.not_enforced.is_empty(), "{:?}", c.not_enforced);
+        assert_eq!(c.path_rules[b"/".as_slice()][k], 7);
+        let state = b"/srv/state.txt\0".as_slice();
+        assert_eq!(
+            c.path_rules.get(state).map_or(NO_RULE, |r| r[k]),
+            NO_RULE,
+            "an excluded exact path"
+        );
+        assert_eq!(
+            c.path_rules[state][usize::from(unlink.index())],
+            8,
+            "another rule still acts on the excluded path"
+        );
+        assert_eq!(
+            c.path_rules
+                .get(b"/srv/cache/".as_slice())
+                .map_or(NO_RULE, |r| r[k]),
+            NO_RULE
+        );
+        assert_eq!(
+            c.path_rules
+                .get(b"/srv/cache/a\0".as_slice())
+                .map_or(NO_RULE, |r| r[k]),
+            NO_RULE,
+            "a watched path under an excluded prefix"
+        );
+        assert_eq!(c.path_rules[b"/srv/".as_slice()][k], 7, "not excluded");
+        for key in [state, b"/srv/cache/".as_slice()] {
+            let v = c.paths[key];
+            assert_ne!(v.kinds & WatchKind::Open.bit(), 0, "still watched: {key:?}");
+            assert_eq!(v.access, Access::WRITE.0);
+        }
+    }
+
+    #[test]
+    fn exclusions_the_kernel_cannot_hold_leave_the_rule_to_user_space() {
+        let open = EnforceKind::File(WatchKind::Open);
+        let site = |patterns: Vec<Pattern>, excluded: Vec<Pattern>| RuleSite::Path {
+            patterns,
+            new_path: false,
+            excluded,
+        };
+        let c = compile(&WatchSet {
+            rules: vec![
+                deny(
+                    1,
+                    open,
+                    site(
+                        vec![Pattern::Prefix("/".into())],
+                        vec![Pattern::Name("a.txt".into())],
+                    ),
+                ),
+                deny(
+                    2,
+                    open,
+                    site(
+                        vec![Pattern::Name("id_rsa".into())],
+                        vec![Pattern::Exact("/root/.ssh/id_rsa".into())],
+                    ),
+                ),
+            ],
+            ..Default::default()
+        })
+        .unwrap();
+        let why: Vec<&str> = c.not_enforced.iter().map(|(_, w)| w.as_str()).collect();
+        assert!(why[0].contains("base name \"a.txt\""), "{why:?}");
+        assert!(why[1].contains("found by a base name"), "{why:?}");
+        assert!(c.rules.is_empty());
+    }
+
     #[test]
     fn rules_the_layout_cannot_hold_are_named_not_loaded_half() {
         let open = EnforceKind::File(WatchKind::Open);
         let long = format!("/{}", "x".repeat(300));
-        let mut rules = vec![
-            deny(1, open, on(&[Pattern::Exact("/etc/shadow".into())])),
-            deny(2, open, on(&[Pattern::Exact("/etc/shadow".into())])),
-            deny(3, open, on(&[Pattern::Exact(long)])),
-        ];
+        let mut rules = vec![deny(3, open, on(&[Pattern::Exact(long)]))];
+        // More rules on one path than the kernel tries.
+        for i in 0..=RULES_PER_KIND as u16 {
+            rules.push(deny(
+                100 + i,
+                open,
+                on(&[Pattern::Exact("/etc/gshadow".into())]),
+            ));
+        }
         for i in 0..=RULES_PER_KIND as u16 {
             rules.push(deny(10 + i, EnforceKind::BpfLoad, RuleSite::Every));
         }
@@ -587,17 +835,64 @@ mod tests {
                 .map(|(_, w)| w.clone())
                 .unwrap_or_default()
         };
-        assert!(
-            why(2).contains("rule 1 already acts on file_open"),
-            "{}",
-            why(2)
-        );
         assert!(why(3).contains("longer than"), "{}", why(3));
         assert!(!c.rules.contains_key(&(open.index(), 3)));
+        let last = 100 + RULES_PER_KIND as u16;
+        assert!(why(last).contains("already act there"), "{}", why(last));
         assert!(why(10 + RULES_PER_KIND as u16).contains("without a path"));
         assert_eq!(
             c.lists[usize::from(EnforceKind::BpfLoad.index())].len(),
             RULES_PER_KIND
+        );
+    }
+
+    /// Several rules of a kind on one entry (their own path, or a covering prefix's) form a
+    /// chain the kernel tries in order; equal chains are shared; one rule stays a plain slot.
+    #[test]
+    fn rules_sharing_an_entry_form_a_chain() {
+        let open = EnforceKind::File(WatchKind::Open);
+        let k = usize::from(open.index());
+        let root = || on(&[Pattern::Prefix("/".into())]);
+        let c = compile(&WatchSet {
+            rules: vec![
+                deny(1, open, root()),
+                deny(2, open, root()),
+                deny(3, open, on(&[Pattern::Exact("/etc/shadow".into())])),
+                deny(4, open, on(&[Pattern::Name("id_rsa".into())])),
+            ],
+            ..Default::default()
+        })
+        .unwrap();
+        assert!(c.not_enforced.is_empty(), "{:?}", c.not_enforced);
+        let slot = |key: &[u8]| c.path_rules[key][k];
+        let chain = |slot: u16| {
+            assert_ne!(slot & CHAIN_BIT, 0, "{slot:#x} is not a chain");
+            c.chains[&(open.index(), slot & !CHAIN_BIT)].clone()
+        };
+        assert_eq!(chain(slot(b"/")), [1, 2]);
+        assert_eq!(chain(slot(b"/etc/shadow\0")), [3, 1, 2], "own rule first");
+        assert_eq!(c.name_rules[&fnv1a(b"id_rsa")][k], 4, "one rule: no chain");
+        assert_eq!(c.chains.len(), 2);
+        let twice = compile(&WatchSet {
+            rules: vec![
+                deny(
+                    1,
+                    open,
+                    on(&[Pattern::Exact("/a".into()), Pattern::Exact("/b".into())]),
+                ),
+                deny(
+                    2,
+                    open,
+                    on(&[Pattern::Exact("/a".into()), Pattern::Exact("/b".into())]),
+                ),
+            ],
+            ..Default::default()
+        })
+        .unwrap();
+        assert_eq!(twice.chains.len(), 1, "equal chains are shared");
+        assert_eq!(
+            twice.path_rules[b"/a\0".as_slice()],
+            twice.path_rules[b"/b\0".as_slice()]
         );
     }
 }

@@ -47,6 +47,7 @@ struct WatchMaps {
     rules: MapHandle,
     rule_values: MapHandle,
     rule_lists: MapHandle,
+    rule_chains: MapHandle,
     /// Serialises replaces: one writer at a time.
     lock: Mutex<()>,
 }
@@ -92,6 +93,7 @@ impl FileWatch {
                 rules: handle(&m.file_rules, "file_rules")?,
                 rule_values: handle(&m.file_rule_values, "file_rule_values")?,
                 rule_lists: handle(&m.file_rule_lists, "file_rule_lists")?,
+                rule_chains: handle(&m.file_rule_chains, "file_rule_chains")?,
                 lock: Mutex::new(()),
             }),
         })
@@ -180,18 +182,37 @@ impl FileWatch {
                 .map_err(map_err("file_rule_values"))?;
         }
         for (kind, list) in c.lists.iter().enumerate() {
-            let mut value = shrike_rule_list {
-                count: list.len() as u32,
-                ..Default::default()
-            };
-            value.rule[..list.len()].copy_from_slice(list);
             let idx = u32::from(gen) * ENF_KINDS as u32 + kind as u32;
             m.rule_lists
-                .update(&idx.to_ne_bytes(), bytes_of(&value), MapFlags::ANY)
+                .update(
+                    &idx.to_ne_bytes(),
+                    bytes_of(&rule_list(list)),
+                    MapFlags::ANY,
+                )
                 .map_err(map_err("file_rule_lists"))?;
+        }
+        for ((kind, index), list) in &c.chains {
+            let key = shrike_file_rule_key {
+                gen,
+                kind: *kind,
+                rule: *index,
+            };
+            m.rule_chains
+                .update(bytes_of(&key), bytes_of(&rule_list(list)), MapFlags::ANY)
+                .map_err(map_err("file_rule_chains"))?;
         }
         Ok(())
     }
+}
+
+/// A kind's rules without a path, or a chain, as the kernel stores it (the compiler keeps
+/// both within `SHRIKE_ENF_LIST_MAX`).
+fn rule_list(rules: &[u16]) -> shrike_rule_list {
+    let mut value = shrike_rule_list::default();
+    let n = rules.len().min(value.rule.len());
+    value.rule[..n].copy_from_slice(&rules[..n]);
+    value.count = n as u32;
+    value
 }
 
 /// One replace: the watch maps and the set going in.
@@ -224,6 +245,7 @@ impl Generations for Swap<'_> {
         delete_generation(&m.paths, "watch_paths", 4, gen)?;
         delete_generation(&m.names, "watch_names", 0, gen)?;
         delete_generation(&m.rules, "file_rules", 0, gen)?;
+        delete_generation(&m.rule_chains, "file_rule_chains", 0, gen)?;
         delete_generation(&m.rule_values, "file_rule_values", 0, gen)
     }
 

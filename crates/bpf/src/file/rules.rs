@@ -54,10 +54,13 @@ impl std::fmt::Display for EnforceKind {
 /// Where the kernel finds a file-family rule.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RuleSite {
-    /// By the operation's path, or its new path (renames, links) with `new_path`.
+    /// By the operation's path, or its new path (renames, links) with `new_path`, except on
+    /// the paths `excluded` names (exact paths and prefixes: each gets an entry of its own that
+    /// leaves the rule out).
     Path {
         patterns: Vec<Pattern>,
         new_path: bool,
+        excluded: Vec<Pattern>,
     },
     /// Checked on every action of its kind (a rule without a path).
     Every,

@@ -48,7 +48,7 @@ pub struct LearnArgs {
     #[arg(long, value_name = "PATH")]
     pub binary: Option<PathBuf>,
 
-    /// Learn this container (its id as events report it in process.container.id).
+    /// Learn this container (its full id, as events report it in container.id).
     #[arg(long, value_name = "ID")]
     pub container: Option<String>,
 

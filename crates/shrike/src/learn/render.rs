@@ -4,11 +4,13 @@
 //! a comment saying whether the kernel decides it.
 //!
 //! The rules are written so that the kernel can hold most of them: conjunctions of the scope
-//! and an exclusion (`process.binary startswith / and not process.binary in (…)`, `not
-//! network.daddr in (…)`), which the agent turns into trie exclusions and complements
-//! (`crate::enforcement`, `crate::exclusion`). A binary scope splits network and privileged
-//! rules into the binary itself and its descendants for the same reason: an `or` of the two
-//! could only be checked in user space.
+//! and an exclusion (`process.binary startswith / and not process.binary in (…)`, `file.path
+//! startswith / and not file.path in (…)`, `not network.daddr in (…)`), which the agent turns
+//! into trie exclusions and complements (`crate::enforcement`, `crate::exclusion`); file paths
+//! that change between runs become directory prefixes, and only the process's own /proc files
+//! (globs over the pid) are left to a rule user space decides. A binary scope splits file,
+//! network and privileged rules into the binary itself and its descendants for the same reason:
+//! an `or` of the two could only be checked in user space.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
@@ -17,7 +19,7 @@ use super::observe::{Counted, Observations, Privileged};
 use super::scope::Part;
 
 /// Directories where more than this many distinct files were written are allowed as a whole
-/// (`dir/*`): a workload that writes many files there writes new names next time.
+/// (`startswith dir/`): a workload that writes many files there writes new names next time.
 const DIR_FILES: usize = 5;
 
 /// How the policy is written.
@@ -80,7 +82,7 @@ pub fn render(
         );
     }
 
-    let (files, patterns) = generalize(&obs.files);
+    let files = generalize(&obs.files);
     let addresses: BTreeMap<String, u64> = sum_by(&obs.peers, |(a, _)| a.clone());
     let ports: BTreeMap<u16, u64> = sum_by(&obs.peers, |(_, port)| *port);
     let mut bound = obs.bound.seen.clone();
@@ -94,12 +96,17 @@ pub fn render(
         (
             format!("{p}_files"),
             "files written, created, truncated, removed, renamed, linked, chmod'ed or chown'ed",
-            files,
+            files.exact,
         ),
         (
-            format!("{p}_file_patterns"),
-            "globs for paths that change between runs (pids under /proc, ptys, busy directories)",
-            patterns,
+            format!("{p}_file_dirs"),
+            "directories written in with names that change between runs (ptys, busy directories): anything below them",
+            files.dirs,
+        ),
+        (
+            format!("{p}_proc_files"),
+            "files of the process's own /proc directory (the pid changes between runs)",
+            files.proc_globs,
         ),
         (
             format!("{p}_peer_addresses"),
@@ -175,17 +182,25 @@ pub fn render(
             ),
         },
     ));
+    // Exact paths and prefixes only, so the kernel holds the rules; files of the process's
+    // own /proc directory (globs) get a rule of their own that user space decides.
+    let proc_files = has(&format!("{p}_proc_files"));
     let file_exclusions = format!(
-        "{}{}",
+        "{}{}{}",
         not_in("file.path", format!("{p}_files")),
-        if has(&format!("{p}_file_patterns")) {
-            format!(" and not file.path glob ({p}_file_patterns)")
+        if has(&format!("{p}_file_dirs")) {
+            format!(" and not file.path startswith ({p}_file_dirs)")
         } else {
             String::new()
+        },
+        if proc_files {
+            " and not file.path startswith /proc/"
+        } else {
+            ""
         }
     );
     rules.push((
-        Part::All,
+        Part::Split,
         Rule {
             id: id("WRITE"),
             name: "File written outside what was learned".into(),
@@ -196,8 +211,22 @@ pub fn render(
             ),
         },
     ));
+    if proc_files {
+        rules.push((
+            Part::All,
+            Rule {
+                id: id("PROC-WRITE"),
+                name: "/proc file written outside what was learned".into(),
+                description: "The workload wrote a file under /proc it did not write while it was learned (globs over the pid: decided in user space).".into(),
+                severity: "medium",
+                condition: format!(
+                    "kind = file_open and {{scope}} and file.access in (write, truncate) and file.path startswith /proc/ and not file.path glob ({p}_proc_files)"
+                ),
+            },
+        ));
+    }
     rules.push((
-        Part::All,
+        Part::Split,
         Rule {
             id: id("CHANGE"),
             name: "File changed outside what was learned".into(),
@@ -452,36 +481,44 @@ fn sum_by<K: Ord, T: Ord>(c: &Counted<T>, key: impl Fn(&T) -> K) -> BTreeMap<K, 
     out
 }
 
-/// Exact paths, and globs for the paths that change from run to run: pids under /proc, pty
-/// numbers, and directories where more than [`DIR_FILES`] files were written.
-fn generalize(files: &Counted<String>) -> (Items, Items) {
-    let mut patterns: BTreeMap<String, (u64, String)> = BTreeMap::new();
+/// The files a workload wrote, as the lists its rules allow.
+#[derive(Debug, Default)]
+struct FileLists {
+    /// Exact paths.
+    exact: Items,
+    /// Directories allowed with everything below them (`startswith`, which the kernel
+    /// holds): pseudo-terminals, and directories where more than [`DIR_FILES`] files were
+    /// written.
+    dirs: Items,
+    /// Globs for files of the process's own /proc directory (`/proc/*/…`: the pid changes from
+    /// run to run), which only user space can match.
+    proc_globs: Items,
+}
+
+/// Exact paths, and what stands for the paths that change from run to run: pids under /proc,
+/// pty numbers, directories where many files were written.
+fn generalize(files: &Counted<String>) -> FileLists {
+    let mut dirs: BTreeMap<String, (u64, String)> = BTreeMap::new();
+    let mut proc_globs: BTreeMap<String, u64> = BTreeMap::new();
     let mut rest: BTreeMap<&str, u64> = BTreeMap::new();
     for (path, n) in &files.seen {
         let parts: Vec<&str> = path.split('/').collect();
-        let glob = if parts.get(1) == Some(&"proc")
+        if parts.get(1) == Some(&"proc")
             && parts
                 .get(2)
                 .is_some_and(|c| !c.is_empty() && c.bytes().all(|b| b.is_ascii_digit()))
         {
             let tail: Vec<String> = parts[3..].iter().map(|c| glob_escape(c)).collect();
-            Some((
-                format!("/proc/*/{}", tail.join("/")),
-                "a file of the process's own /proc directory",
-            ))
+            *proc_globs
+                .entry(format!("/proc/*/{}", tail.join("/")))
+                .or_insert(0) += n;
         } else if path.starts_with("/dev/pts/") {
-            Some(("/dev/pts/*".to_string(), "a pseudo-terminal"))
+            let e = dirs
+                .entry("/dev/pts/".to_string())
+                .or_insert((0, "pseudo-terminals".to_string()));
+            e.0 += n;
         } else {
-            None
-        };
-        match glob {
-            Some((g, why)) => {
-                let e = patterns.entry(g).or_insert((0, why.to_string()));
-                e.0 += n;
-            }
-            None => {
-                rest.insert(path, *n);
-            }
+            rest.insert(path, *n);
         }
     }
     let mut by_dir: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
@@ -493,9 +530,15 @@ fn generalize(files: &Counted<String>) -> (Items, Items) {
     for (dir, paths) in by_dir {
         if paths.len() > DIR_FILES && !dir.is_empty() {
             let n: u64 = paths.iter().map(|p| rest[p]).sum();
-            patterns.insert(
-                format!("{}/*", glob_escape(dir)),
-                (n, format!("{} files in this directory", paths.len())),
+            dirs.insert(
+                format!("{dir}/"),
+                (
+                    n,
+                    format!(
+                        "{} files in this directory: anything in it or below",
+                        paths.len()
+                    ),
+                ),
             );
         } else {
             for path in paths {
@@ -503,11 +546,23 @@ fn generalize(files: &Counted<String>) -> (Items, Items) {
             }
         }
     }
-    let patterns = patterns
-        .into_iter()
-        .map(|(g, (n, why))| (g, format!("{}: {why}", times(n, "write"))))
-        .collect();
-    (exact, patterns)
+    FileLists {
+        exact,
+        dirs: dirs
+            .into_iter()
+            .map(|(d, (n, why))| (d, format!("{}: {why}", times(n, "write"))))
+            .collect(),
+        proc_globs: proc_globs
+            .into_iter()
+            .map(|(g, n)| {
+                let why = format!(
+                    "{}: a file of the process's own /proc directory",
+                    times(n, "write")
+                );
+                (g, why)
+            })
+            .collect(),
+    }
 }
 
 fn glob_escape(text: &str) -> String {
@@ -561,7 +616,7 @@ mod tests {
     }
 
     #[test]
-    fn paths_that_change_between_runs_become_globs() {
+    fn paths_that_change_between_runs_become_directories_or_proc_globs() {
         let mut files = Counted::default();
         for p in [
             "/proc/123/attr/current",
@@ -574,14 +629,16 @@ mod tests {
         for i in 0..7 {
             files.seen.insert(format!("/var/cache/app/f{i}"), 1);
         }
-        let (exact, patterns) = generalize(&files);
-        let exact: Vec<&str> = exact.iter().map(|(p, _)| p.as_str()).collect();
-        assert_eq!(exact, ["/srv/out.txt"]);
-        let globs: Vec<&str> = patterns.iter().map(|(p, _)| p.as_str()).collect();
-        assert_eq!(
-            globs,
-            ["/dev/pts/*", "/proc/*/attr/current", "/var/cache/app/*"]
+        let lists = generalize(&files);
+        let names =
+            |items: &Items| -> Vec<String> { items.iter().map(|(p, _)| p.clone()).collect() };
+        assert_eq!(names(&lists.exact), ["/srv/out.txt"]);
+        assert_eq!(names(&lists.dirs), ["/dev/pts/", "/var/cache/app/"]);
+        assert_eq!(names(&lists.proc_globs), ["/proc/*/attr/current"]);
+        assert!(
+            lists.proc_globs[0].1.starts_with("2 writes"),
+            "{:?}",
+            lists.proc_globs
         );
-        assert!(patterns[1].1.starts_with("2 writes"), "{:?}", patterns[1]);
     }
 }

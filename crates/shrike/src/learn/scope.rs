@@ -15,7 +15,8 @@ pub enum Scope {
     Cgroup { path: String, id: u64 },
     /// A binary, by the path events report (symlinks resolved), and every image below it.
     Binary { path: String },
-    /// A container, by the id `process.container.id` reports (checked in user space).
+    /// A container, by its id (`process.container.id` while learning, `container.id` — the
+    /// runtime's identity — in the policy).
     Container { id: String },
 }
 
@@ -93,8 +94,8 @@ impl Scope {
             )],
             Scope::Container { id } => vec![(
                 format!("{prefix}_scope"),
-                format!("process.container.id = {}", value(id)),
-                "container ids are read in user space: these rules are not decided in the kernel".into(),
+                format!("container.id = {}", value(id)),
+                "the container as its runtime describes it (the agent needs --container-runtime); it keeps its id across restarts. The kernel holds exec rules for it as the set of its cgroups, and stops its first exec until the runtime has described it; the file, network and privileged rules are checked in user space".into(),
             )],
             Scope::Binary { path } => vec![
                 (

@@ -118,6 +118,7 @@ fn the_workload_passes_and_each_deviation_matches_its_rule() {
         (net(EventKind::NetConnect, "127.0.0.1", 9000), "LEARN-PORT"),
         (net(EventKind::NetBind, "0.0.0.0", 9000), "LEARN-BIND"),
         (open_write("/srv/app/other.txt"), "LEARN-WRITE"),
+        (open_write("/proc/1/mem"), "LEARN-PROC-WRITE"),
         (
             {
                 let mut e = ev(EventKind::Ptrace, &proc("/usr/bin/python3.11", CGROUP));
@@ -141,8 +142,9 @@ fn the_workload_passes_and_each_deviation_matches_its_rule() {
     );
 }
 
-/// Exec, connect, port, bind and the privileged rules the kernel can refuse are decided in the
-/// kernel; file writes and the other privileged kinds are user space, and say why.
+/// Exec, connect, port, bind, file writes and changes and the privileged rules the kernel can
+/// refuse are decided in the kernel; writes under /proc (globs over the pid) and the other
+/// privileged kinds are user space, and say why.
 #[test]
 fn most_rules_are_decided_in_the_kernel_and_the_policy_says_which() {
     let (text, policy, kernel, user) = learned("enforce");
@@ -157,19 +159,21 @@ fn most_rules_are_decided_in_the_kernel_and_the_policy_says_which() {
         [
             "LEARN-BIND",
             "LEARN-BPF",
+            "LEARN-CHANGE",
             "LEARN-CONNECT",
             "LEARN-EXEC",
             "LEARN-MODULE",
             "LEARN-PORT",
             "LEARN-PTRACE",
-            "LEARN-SCRIPT"
+            "LEARN-SCRIPT",
+            "LEARN-WRITE"
         ],
         "{notes:#?}"
     );
-    assert_eq!((kernel, user), (8, 5), "{notes:#?}");
+    assert_eq!((kernel, user), (10, 4), "{notes:#?}");
     assert!(
-        notes["LEARN-WRITE"].starts_with("checked in user space"),
-        "{notes:#?}"
+        notes["LEARN-PROC-WRITE"].starts_with("checked in user space"),
+        "the /proc globs: {notes:#?}"
     );
     assert!(
         text.contains("# LEARN-EXEC: decided in the kernel"),

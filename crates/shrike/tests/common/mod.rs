@@ -10,6 +10,7 @@
 
 pub mod bpf_lsm;
 pub mod hang;
+pub mod learn;
 
 use std::io::{BufRead, BufReader};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
