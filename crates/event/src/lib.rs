@@ -18,8 +18,8 @@ pub use incident::{
 };
 pub use model::{
     Alert, BpfLoad, CapabilityHealth, Container, CredChange, Creds, Dns, Enforced, EnforcedAction,
-    EnforcedRuleChange, Event, EventKind, ExecId, Exit, FileInfo, Health, Lost, Memfd, Module,
-    Mount, NamespaceChange, Network, PolicyChange, Process, Ptrace, RuleNotInForce, Signal,
+    EnforcedRuleChange, Event, EventKind, ExecId, Exit, FileInfo, Health, LoginUid, Lost, Memfd,
+    Module, Mount, NamespaceChange, Network, PolicyChange, Process, Ptrace, RuleNotInForce, Signal,
     StdioSocket,
 };
 pub use time::Timestamp;

@@ -68,22 +68,26 @@ fn socket_inode(link: &str) -> Option<u64> {
         .ok()
 }
 
-/// Whether a listener is above `pid` (its parent or a further ancestor, by ppid), given each
+/// The nearest listener above `pid` (its parent or a further ancestor, by ppid), given each
 /// process's parent.
-pub fn under_listener(pid: u32, parents: &HashMap<u32, u32>, listeners: &HashSet<u32>) -> bool {
+pub fn listener_above(
+    pid: u32,
+    parents: &HashMap<u32, u32>,
+    listeners: &HashSet<u32>,
+) -> Option<u32> {
     let mut seen = 0;
     let mut current = pid;
     while let Some(&parent) = parents.get(&current) {
         if parent == 0 || parent == current || seen > parents.len() {
-            return false;
+            return None;
         }
         if listeners.contains(&parent) {
-            return true;
+            return Some(parent);
         }
         current = parent;
         seen += 1;
     }
-    false
+    None
 }
 
 #[cfg(test)]
@@ -102,16 +106,26 @@ mod tests {
     }
 
     #[test]
-    fn a_listener_anywhere_above_counts_and_the_process_itself_does_not() {
-        let parents: HashMap<u32, u32> = [(10, 1), (20, 10), (30, 20), (40, 1)].into();
+    fn the_nearest_listener_above_counts_and_the_process_itself_does_not() {
+        let parents: HashMap<u32, u32> = [(10, 1), (20, 10), (30, 20), (31, 30), (40, 1)].into();
         let listeners: HashSet<u32> = [10].into();
-        assert!(under_listener(30, &parents, &listeners));
-        assert!(under_listener(20, &parents, &listeners));
-        assert!(!under_listener(10, &parents, &listeners));
-        assert!(!under_listener(40, &parents, &listeners));
+        assert_eq!(
+            listener_above(31, &parents, &listeners),
+            Some(10),
+            "any depth"
+        );
+        assert_eq!(listener_above(20, &parents, &listeners), Some(10));
+        assert_eq!(listener_above(10, &parents, &listeners), None);
+        assert_eq!(listener_above(40, &parents, &listeners), None);
+        let nested: HashSet<u32> = [10, 20].into();
+        assert_eq!(
+            listener_above(31, &parents, &nested),
+            Some(20),
+            "the nearest"
+        );
         // A cycle in a torn /proc snapshot ends.
         let cycle: HashMap<u32, u32> = [(5, 6), (6, 5)].into();
-        assert!(!under_listener(5, &cycle, &listeners));
+        assert_eq!(listener_above(5, &cycle, &listeners), None);
     }
 
     /// This process listens on a loopback port: the scan of the real /proc finds it.

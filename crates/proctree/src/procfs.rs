@@ -71,11 +71,18 @@ pub fn scan(opts: &ScanOptions) -> Vec<Seed> {
         .iter()
         .map(|s| (s.process.pid, s.process.ppid))
         .collect();
+    let binaries: std::collections::HashMap<u32, std::sync::Arc<str>> = seeds
+        .iter()
+        .map(|s| (s.process.pid, s.process.binary.clone()))
+        .collect();
     for seed in &mut seeds {
         let pid = seed.process.pid;
         seed.process.parent_exec_id = ids.get(&seed.process.ppid).copied();
         seed.listened = listeners.contains(&pid);
-        seed.process.under_server = crate::listeners::under_listener(pid, &parents, &listeners);
+        let server = crate::listeners::listener_above(pid, &parents, &listeners);
+        seed.process.under_server = server.is_some();
+        seed.process.server_binary =
+            server.and_then(|s| binaries.get(&s).cloned().map(std::sync::Arc::new));
     }
     seeds
 }
@@ -142,6 +149,7 @@ pub fn read_process(opts: &ScanOptions, pid: u32) -> io::Result<Seed> {
         binary_deleted: deleted,
         binary_truncated,
         under_server: false,
+        server_binary: None,
         cwd: cwd.into(),
         cwd_truncated,
         comm: lossless_utf8(&stat.comm).into(),
@@ -149,7 +157,7 @@ pub fn read_process(opts: &ScanOptions, pid: u32) -> io::Result<Seed> {
         euid,
         gid,
         egid,
-        loginuid,
+        loginuid: loginuid.into(),
         cgroup_id,
         start_time,
         exec_time: start_time,

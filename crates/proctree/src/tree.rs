@@ -8,6 +8,7 @@
 //! full context.
 
 use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use shrike_event::{ExecId, Process, Timestamp};
@@ -52,6 +53,9 @@ pub struct Node {
     pub process: Arc<Process>,
     pub parent: Option<Arc<Node>>,
     depth: u32,
+    /// The image listened on a TCP port ([`ProcessTree::mark_listened`]): it is the server of
+    /// what it starts afterwards.
+    listened: AtomicBool,
 }
 
 impl Node {
@@ -61,6 +65,17 @@ impl Node {
             process,
             parent,
             depth,
+            listened: AtomicBool::new(false),
+        }
+    }
+
+    /// The server of an image this one starts (forks or execs): this image if it listened,
+    /// else its own server.
+    fn server_below(&self) -> Option<Arc<Arc<str>>> {
+        if self.listened.load(Ordering::Relaxed) {
+            Some(Arc::new(self.process.binary.clone()))
+        } else {
+            self.process.server_binary.clone()
         }
     }
 
@@ -195,6 +210,17 @@ impl ProcessTree {
         self.place(process, parent, Some(now))
     }
 
+    /// The image (by exec_id, else the pid's current one) listened on a TCP port: what it
+    /// starts from now on has it as `server_binary`. PID 1 never counts (it listens for the
+    /// services it socket-activates), as in the kernel.
+    pub fn mark_listened(&self, exec_id: ExecId, pid: u32) {
+        if let Some(node) = self.resolve(exec_id, pid) {
+            if node.process.pid != 1 {
+                node.listened.store(true, Ordering::Relaxed);
+            }
+        }
+    }
+
     /// A process ended. Returns its last image, if known.
     pub fn exit(&mut self, pid: u32, exec_id: ExecId, now: u64) -> Option<Arc<Node>> {
         let id = if exec_id.0 != 0 && self.images.contains_key(&exec_id) {
@@ -251,6 +277,12 @@ impl ProcessTree {
     ) -> Arc<Node> {
         let pid = process.pid;
         let exec_id = process.exec_id;
+        let mut process = process;
+        if now.is_some() {
+            // A fork or exec takes its server from the image that started it; a seed keeps
+            // the one /proc gave it (the tree does not know which seeds listened).
+            process.server_binary = parent.as_ref().and_then(|p| p.server_below());
+        }
         let parent = parent.map(|p| self.bounded(p));
         let node = Arc::new(Node::new(Arc::new(process), parent));
         // The pid's previous image (a fork clone, or the image this exec replaced) ends now.
@@ -303,6 +335,11 @@ impl ProcessTree {
         let mut chain: Option<Arc<Node>> = None;
         for process in keep.into_iter().rev() {
             chain = Some(Arc::new(Node::new(process, chain)));
+        }
+        // The copy of `parent` is what the new image's server is read from.
+        if let Some(head) = &chain {
+            head.listened
+                .store(parent.listened.load(Ordering::Relaxed), Ordering::Relaxed);
         }
         chain.unwrap_or(parent)
     }
@@ -359,6 +396,67 @@ mod tests {
         assert!(
             t.get(ExecId(20)).is_some(),
             "the replaced clone stays findable for late events"
+        );
+    }
+
+    /// What a server starts names it as `server_binary` however deep below, through forks,
+    /// execs and chains cut to bound memory; a nearer server replaces it; PID 1 never counts;
+    /// what the server started before it listened has none.
+    #[test]
+    fn the_nearest_server_is_carried_down_at_any_depth() {
+        let mut t = ProcessTree::new(TreeOptions {
+            max_chain: 6,
+            ..TreeOptions::default()
+        });
+        t.seed(vec![
+            proc(1, 0, 1, "/sbin/init"),
+            proc(10, 1, 10, "/usr/sbin/sshd"),
+        ]);
+        t.mark_listened(ExecId(1), 1);
+        let early = t.fork(11, 10, ExecId(11), ExecId(10), Timestamp(1), 1);
+        assert_eq!(early.process.server_binary, None, "PID 1 is no server");
+        t.mark_listened(ExecId(10), 10);
+        let worker = t.fork(20, 10, ExecId(20), ExecId(10), Timestamp(2), 2);
+        let server = |p: &Process| p.server_binary.as_deref().map(|s| s.to_string());
+        assert_eq!(server(&worker.process).as_deref(), Some("/usr/sbin/sshd"));
+        let mut parent = ExecId(20);
+        let mut pid = 20;
+        let mut last = worker;
+        for i in 0..12u32 {
+            let id = 100 + u64::from(i);
+            t.fork(pid + 1, pid, ExecId(id), parent, Timestamp(3), 3);
+            last = t.exec(
+                proc(pid + 1, pid, id + 1000, "/usr/bin/bash"),
+                ParentHint::ExecId(ExecId(id)),
+                4,
+            );
+            parent = ExecId(id + 1000);
+            pid += 1;
+        }
+        assert!(last
+            .ancestors(8)
+            .iter()
+            .all(|a| &*a.binary != "/usr/sbin/sshd"));
+        assert_eq!(
+            server(&last.process).as_deref(),
+            Some("/usr/sbin/sshd"),
+            "twelve images below, past the chain bound"
+        );
+        t.mark_listened(parent, pid);
+        let below = t.exec(
+            proc(pid + 1, pid, 5000, "/usr/bin/dash"),
+            ParentHint::ExecId(parent),
+            5,
+        );
+        assert_eq!(
+            server(&below.process).as_deref(),
+            Some("/usr/bin/bash"),
+            "the nearest server"
+        );
+        assert_eq!(
+            t.get(ExecId(11)).unwrap().process.server_binary,
+            None,
+            "started before the server listened"
         );
     }
 

@@ -5,6 +5,8 @@
 
 mod common;
 
+use std::sync::Arc;
+
 use common::*;
 use shrike_event::{Event, EventKind, Process, Signal, Timestamp};
 use shrike_rules::{Policy, RateState};
@@ -96,6 +98,7 @@ fn cases() -> Vec<(&'static str, &'static str, Vec<Event>, &'static str)> {
     // A shell or a command below a server called nothing the pack knows.
     let served = |mut shell: Process, parent: &str| {
         shell.under_server = true;
+        shell.server_binary = Some(Arc::new(parent.into()));
         exec(
             &shell,
             &[
@@ -149,11 +152,24 @@ fn cases() -> Vec<(&'static str, &'static str, Vec<Event>, &'static str)> {
         ("T1055.009", "gdb (by path) writes a process's memory", vec![open(&p("/usr/bin/gdb", &["gdb"]), &sh(), "/proc/1234/mem", &["read", "write"])], ""),
         ("T1505.003", "a shell under an unnamed server", vec![served(p("/usr/bin/dash", &["sh", "-c", "id"]), "/opt/shop/bin/storefront")], "SHR-EXEC-014"),
         ("T1082", "a server runs uname itself (no shell)", vec![served(p("/usr/bin/uname", &["uname", "-a"]), "/opt/shop/bin/storefront")], ""),
-        ("T1505.003", "a login shell under sshd", vec![{
+        ("T1505.003", "a login shell under sshd (the listener not seen by the agent)", vec![{
             let mut shell = p("/usr/bin/bash", &["-bash"]);
             shell.under_server = true;
             exec(&shell, &[p("/usr/sbin/sshd", &["sshd: root@pts/0"]), p("/usr/sbin/sshd", &["sshd"])])
         }], ""),
+        ("T1505.003", "a shell ten images below sshd, whose ancestors no longer show it", vec![{
+            let mut shell = p("/usr/bin/dash", &["sh", "-c", "cc -c x.c"]);
+            shell.under_server = true;
+            shell.server_binary = Some(Arc::new("/usr/sbin/sshd".into()));
+            let chain = ["/usr/bin/make", "/usr/bin/bash", "/usr/bin/tmux", "/usr/bin/bash", "/usr/bin/sudo", "/usr/bin/bash", "/usr/bin/bash", "/usr/bin/make"];
+            exec(&shell, &chain.map(|b| p(b, &[b])))
+        }], ""),
+        ("T1505.003", "a web shell under a server someone started from an ssh session", vec![{
+            let mut shell = p("/usr/bin/dash", &["sh", "-c", "id"]);
+            shell.under_server = true;
+            shell.server_binary = Some(Arc::new("/opt/shop/bin/storefront".into()));
+            exec(&shell, &[p("/opt/shop/bin/storefront", &["storefront"]), p("/usr/bin/bash", &["-bash"]), p("/usr/sbin/sshd", &["sshd: root@pts/0"]), p("/usr/sbin/sshd", &["sshd"])])
+        }], "SHR-EXEC-014"),
         ("T1505.003", "a shell under a shell under a server", vec![{
             let mut shell = p("/usr/bin/dash", &["sh", "-c", "ls"]);
             shell.under_server = true;

@@ -918,8 +918,9 @@ fn python_waiting_for_a_line(script: &str) -> Child {
         .unwrap()
 }
 
-/// Python that listens on a loopback port (or not), waits for a line on stdin, then runs
-/// `sh -c 'exec true MARKER'`.
+/// Python that listens on a loopback port (or not), waits for a line on stdin, then runs a
+/// shell that execs itself ten times before it execs `true MARKER`: twelve images below the
+/// server, more than an event's ancestors show.
 fn server_script(listen: bool, marker: &str) -> String {
     format!(
         "import socket, subprocess, sys\n\
@@ -927,7 +928,8 @@ fn server_script(listen: bool, marker: &str) -> String {
          s.bind(('127.0.0.1', 0))\n\
          {}\n\
          sys.stdin.readline()\n\
-         subprocess.run(['/bin/sh', '-c', 'exec /bin/true {marker}'], check=True)\n",
+         chain = 'n=$1; if [ \"$n\" -gt 0 ]; then exec /bin/sh -c \"$0\" \"$0\" $((n - 1)); fi; exec /bin/true {marker}'\n\
+         subprocess.run(['/bin/sh', '-c', chain, chain, '10'], check=True)\n",
         if listen { "s.listen()" } else { "pass" }
     )
 }
@@ -939,8 +941,9 @@ fn run_after_a_line(mut child: Child) {
 }
 
 /// A program that listened on a TCP port is a server, whatever it is called: the shell it
-/// starts, and what that shell becomes, are `process.under_server`; the same shell started by
-/// a program that only bound a socket is not.
+/// starts, and what that shell becomes, are `process.under_server`, and name it as
+/// `process.server_binary` however many images lie between; the same shell started by a
+/// program that only bound a socket is neither.
 #[test]
 fn what_a_server_starts_is_under_server_whatever_the_server_is_called() {
     if !require_root("what_a_server_starts_is_under_server_whatever_the_server_is_called") {
@@ -971,16 +974,30 @@ fn what_a_server_starts_is_under_server_whatever_the_server_is_called() {
         exec_of("/usr/bin/true", served),
     );
     assert_eq!(t["process"]["under_server"], true, "{t}");
+    assert_eq!(
+        t["process"]["server_binary"],
+        python_binary(),
+        "the server, twelve images up: {t}"
+    );
+    assert!(
+        t["ancestors"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|a| a["binary"] == "/usr/bin/dash"),
+        "the ancestors no longer show the server: {t}"
+    );
     let t = agent.wait_for(
         "true under no server",
         WAIT,
         exec_of("/usr/bin/true", unserved),
     );
     assert_eq!(t["process"]["under_server"], false, "{t}");
+    assert_eq!(t["process"]["server_binary"], Value::Null, "{t}");
 }
 
 /// A server older than the agent is found in /proc (its listening socket) at start: what it
-/// starts afterwards is `process.under_server` too.
+/// starts afterwards is `process.under_server` too, and names it.
 #[test]
 fn what_a_server_older_than_the_agent_starts_is_under_server() {
     if !require_root("what_a_server_older_than_the_agent_starts_is_under_server") {
@@ -1005,4 +1022,5 @@ fn what_a_server_older_than_the_agent_starts_is_under_server() {
         kind_is(e, "process_exec") && e["process"]["binary"] == "/usr/bin/true" && has_arg(e, &m)
     });
     assert_eq!(t["process"]["under_server"], true, "{t}");
+    assert_eq!(t["process"]["server_binary"], python_binary(), "{t}");
 }

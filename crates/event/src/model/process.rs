@@ -9,6 +9,48 @@ use serde::{Deserialize, Serialize};
 use super::ExecId;
 use crate::time::Timestamp;
 
+/// The audit login uid in 4 bytes (an `Option<u32>` takes 8): the kernel's "unset",
+/// 4294967295, is `None`, and JSON `null`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct LoginUid(u32);
+
+impl LoginUid {
+    pub const UNSET: LoginUid = LoginUid(u32::MAX);
+
+    /// The value as the kernel keeps it (u32::MAX: unset).
+    pub fn from_kernel(raw: u32) -> LoginUid {
+        LoginUid(raw)
+    }
+
+    pub fn get(self) -> Option<u32> {
+        (self.0 != u32::MAX).then_some(self.0)
+    }
+}
+
+impl Default for LoginUid {
+    fn default() -> Self {
+        LoginUid::UNSET
+    }
+}
+
+impl From<Option<u32>> for LoginUid {
+    fn from(v: Option<u32>) -> Self {
+        v.map_or(LoginUid::UNSET, LoginUid)
+    }
+}
+
+impl Serialize for LoginUid {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.get().serialize(serializer)
+    }
+}
+
+impl<'de> Deserialize<'de> for LoginUid {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        Option::<u32>::deserialize(deserializer).map(LoginUid::from)
+    }
+}
+
 /// A container the process runs in, derived from its cgroup path.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Container {
@@ -52,6 +94,13 @@ pub struct Process {
     /// theirs) listened on a TCP port: a network server is in its lineage, whatever it is
     /// called. PID 1 does not count (it listens for the services it socket-activates).
     pub under_server: bool,
+    /// The binary of the nearest image above this one that listened on a TCP port, as far as
+    /// the agent saw it listen (its `net_listen`, or its listening socket in /proc at start):
+    /// which server that is, however many images lie between. Absent when none did or the
+    /// agent did not see it. Behind a thin pointer (8 bytes, shared down the tree), so a
+    /// `Process` stays within malloc's 224-byte chunk.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub server_binary: Option<Arc<Arc<str>>>,
     pub cwd: Arc<str>,
     /// Likewise for `cwd`.
     pub cwd_truncated: bool,
@@ -60,8 +109,8 @@ pub struct Process {
     pub euid: u32,
     pub gid: u32,
     pub egid: u32,
-    /// The audit login uid; `None` when unset (4294967295 in the kernel).
-    pub loginuid: Option<u32>,
+    /// The audit login uid; null when unset (4294967295 in the kernel).
+    pub loginuid: LoginUid,
     pub cgroup_id: u64,
     /// When the process (not this image) was created.
     pub start_time: Timestamp,

@@ -353,7 +353,7 @@ mod tests {
             parent_exec_id: Some(ExecId(0xa)),
             binary: "/usr/bin/env".into(),
             args: vec!["/usr/bin/env".into(), "true".into()].into(),
-            loginuid: None,
+            loginuid: crate::LoginUid::UNSET,
             ..Process::default()
         });
         let mut event = Event::new(Timestamp(5), EventKind::ProcessExec, "n1".into(), env);

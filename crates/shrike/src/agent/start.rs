@@ -227,6 +227,8 @@ fn seed_tree(
     };
     let seeds = procfs::scan(&opts);
     let mut processes = Vec::with_capacity(seeds.len());
+    // The images holding a listening socket: servers of what they start from now on.
+    let mut listeners = Vec::new();
     // Binaries by pid, for the ancestry each kernel lineage entry carries.
     let binaries: std::collections::HashMap<u32, (u32, std::sync::Arc<str>)> = seeds
         .iter()
@@ -258,10 +260,16 @@ fn seed_tree(
             }
             Err(err) => warn!(pid = process.pid, %err, "could not seed the kernel's lineage entry"),
         }
+        if seed.listened {
+            listeners.push((process.exec_id, process.pid));
+        }
         processes.push(process);
     }
     let mut tree = ProcessTree::new(config.tree.clone());
     tree.seed(processes);
+    for (exec_id, pid) in listeners {
+        tree.mark_listened(exec_id, pid);
+    }
     tree
 }
 

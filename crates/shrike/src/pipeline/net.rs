@@ -17,7 +17,7 @@ use std::net::IpAddr;
 
 use shrike_bpf::decode::{DnsRecord, NetFlag, NetOp, NetRecord, StdioSocket};
 use shrike_bpf::net::unmap;
-use shrike_event::{Alert, Dns, Enforced, EnforcedAction, Event, EventKind, Network};
+use shrike_event::{Alert, Dns, Enforced, EnforcedAction, Event, EventKind, ExecId, Network};
 
 use super::Pipeline;
 
@@ -140,6 +140,10 @@ impl Pipeline {
             NetOp::Listen => EventKind::NetListen,
             NetOp::Close => EventKind::NetClose,
         };
+        if r.op == NetOp::Listen && r.result == 0 {
+            self.tree
+                .mark_listened(ExecId(r.header.exec_id), r.header.pid);
+        }
         let mut event = self.context_event(kind, &r.header);
         let (family, saddr, daddr) = endpoints(r.family, r.saddr, r.daddr);
         let ingress = r.flags.has(NetFlag::Ingress) || matches!(r.op, NetOp::Bind | NetOp::Listen);

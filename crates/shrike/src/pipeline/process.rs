@@ -11,8 +11,8 @@ use shrike_bpf::decode::{
 };
 use shrike_event::text::{lossless_utf8, split_nul_separated};
 use shrike_event::{
-    BpfLoad, Enforced, EnforcedAction, Event, EventKind, ExecId, Exit, FileInfo, Process, Ptrace,
-    Signal,
+    BpfLoad, Enforced, EnforcedAction, Event, EventKind, ExecId, Exit, FileInfo, LoginUid, Process,
+    Ptrace, Signal,
 };
 use shrike_proctree::procfs::keep_env;
 use shrike_proctree::tree::ParentHint;
@@ -53,6 +53,7 @@ impl Pipeline {
             binary_deleted: flags.has(ExecFlag::Deleted),
             binary_truncated: flags.has(ExecFlag::BinaryTruncated),
             under_server: flags.has(ExecFlag::UnderServer),
+            server_binary: None,
             cwd: cwd.into(),
             cwd_truncated: flags.has(ExecFlag::CwdTruncated),
             comm: lossless_utf8(&r.comm).into(),
@@ -60,7 +61,7 @@ impl Pipeline {
             euid: r.euid,
             gid: r.gid,
             egid: r.egid,
-            loginuid: (r.loginuid != u32::MAX).then_some(r.loginuid),
+            loginuid: LoginUid::from_kernel(r.loginuid),
             cgroup_id: r.cgroup_id,
             start_time: self.clock.wall(r.start_boottime_ns),
             exec_time: self.clock.wall(r.header.ktime_ns),
@@ -368,7 +369,7 @@ mod tests {
             e.process.env_var("HOME").is_none(),
             "only listed variables are kept"
         );
-        assert_eq!(e.process.loginuid, None);
+        assert_eq!(e.process.loginuid.get(), None);
         assert_eq!(&*e.parent.as_ref().unwrap().binary, "/sbin/init");
         assert_eq!(e.ancestors.len(), 1);
     }
