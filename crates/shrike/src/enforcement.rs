@@ -214,11 +214,24 @@ fn enforce_kind(kind: EventKind) -> Option<EnforceKind> {
 /// The file, module, BPF and ptrace deny/kill rules of a plan as kernel rules (loaded with the
 /// file sensor's watch set), and the ones that cannot be kernel rules, with the reason.
 /// Audit-mode rules are not kernel rules: user space reports `would_deny`.
-pub fn file_rules(plan: &KernelPlan) -> (Vec<FileRule>, Vec<(String, String)>) {
+/// `cgroups` gives a workload-scoped rule's cgroup set, as for [`exec_rules`].
+pub fn file_rules(
+    plan: &KernelPlan,
+    cgroups: &dyn Fn(u16) -> BTreeSet<u64>,
+) -> (Vec<FileRule>, Vec<(String, String)>) {
     kernel_rules(plan, enforce_kind, |rule, action, kind, entry| {
-        file_rule(rule.index, kind, action, &entry.constraints)
-            .map(|r| vec![r])
-            .map_err(|reason| format!("{}: {reason}", entry.kind))
+        let mut r = file_rule(rule.index, kind, action, &entry.constraints)
+            .map_err(|reason| format!("{}: {reason}", entry.kind))?;
+        if entry.workload.is_some() {
+            // As for exec rules: the covered containers' cgroups, or an id no cgroup has.
+            let mut set = cgroups(rule.index);
+            if set.is_empty() {
+                set.insert(NO_CGROUP);
+            }
+            r.values
+                .extend(set.into_iter().map(|c| (RuleValue::CgroupIn, c)));
+        }
+        Ok(vec![r])
     })
 }
 
@@ -410,7 +423,7 @@ pub fn not_held(plan: &KernelPlan) -> Vec<(String, String)> {
     }
     let (_, mut out) = exec_rules(&plan, &|_| BTreeSet::new());
     out.extend(net_rules(&plan).1);
-    let (file, skipped) = file_rules(&plan);
+    let (file, skipped) = file_rules(&plan, &|_| BTreeSet::new());
     out.extend(skipped);
     if let Ok(compiled) = shrike_bpf::file::compile(&shrike_bpf::file::WatchSet {
         rules: file,
@@ -464,7 +477,7 @@ pub fn load(
     }
     // File, module, BPF and ptrace rules go into the kernel with the file sensor's watch set
     // (crate::file_watch::merged), in the same generation; here they are only reported.
-    let (file, file_skipped) = file_rules(plan);
+    let (file, file_skipped) = file_rules(plan, cgroups);
     skipped.extend(file_skipped);
     if !file.is_empty() {
         match sensors.file_hook_set() {
@@ -539,6 +552,10 @@ mod tests {
         exec_rules(plan, &|_| BTreeSet::new())
     }
 
+    fn file_rules_now(plan: &KernelPlan) -> (Vec<FileRule>, Vec<(String, String)>) {
+        file_rules(plan, &|_| BTreeSet::new())
+    }
+
     fn plan(yaml: &str) -> KernelPlan {
         Policy::compile([("t.yaml", yaml)])
             .unwrap()
@@ -585,7 +602,7 @@ mod tests {
 
     #[test]
     fn file_deny_rules_become_path_rules_with_access_and_binary_values() {
-        let (rules, skipped) = file_rules(&plan(
+        let (rules, skipped) = file_rules_now(&plan(
             "- rule: Shadow\n  id: T-F1\n  severity: high\n  mitre: [T1003]\n  condition: kind = file_open and file.path = /etc/shadow and file.access contains read and not process.name in (sshd, login)\n  action: deny\n\
              - rule: Cron\n  id: T-F2\n  severity: high\n  mitre: [T1053]\n  condition: kind in (file_unlink, file_rename) and file.path startswith /etc/cron.d/\n  action: kill\n\
              - rule: Audit\n  id: T-F3\n  severity: low\n  mitre: [T1003]\n  condition: kind = file_open and file.path = /etc/gshadow\n  action: deny\n  mode: audit\n\
@@ -631,7 +648,7 @@ mod tests {
 
     #[test]
     fn file_rules_the_hooks_cannot_decide_stay_in_user_space_with_a_reason() {
-        let (rules, skipped) = file_rules(&plan(
+        let (rules, skipped) = file_rules_now(&plan(
             "- rule: Prefix binary\n  id: T-G1\n  severity: high\n  mitre: [T1003]\n  condition: kind = file_open and file.path = /etc/shadow and process.binary startswith /tmp/\n  action: deny\n\
              - rule: Not name\n  id: T-G2\n  severity: high\n  mitre: [T1003]\n  condition: kind = file_unlink and not file.path endswith /keep.txt\n  action: deny\n",
         ));
@@ -649,7 +666,7 @@ mod tests {
     /// the listed exact paths and prefixes; an exclusion alone means every path but those.
     #[test]
     fn file_allow_lists_become_rules_on_every_path_with_exclusions() {
-        let (rules, skipped) = file_rules(&plan(
+        let (rules, skipped) = file_rules_now(&plan(
             "- list: ok\n  items: [/srv/state.txt, /var/log/app.log]\n\
              - rule: Writes\n  id: T-W1\n  severity: high\n  mitre: [T1565]\n  condition: kind = file_open and file.access in (write, truncate) and file.path startswith / and not file.path in (ok) and not file.path startswith /dev/pts/\n  action: deny\n\
              - rule: Unlinks\n  id: T-W2\n  severity: high\n  mitre: [T1565]\n  condition: kind = file_unlink and not file.path startswith /tmp/\n  action: deny\n",
@@ -731,6 +748,30 @@ mod tests {
         assert_eq!(rules[0].cgroup, [41, 42]);
         let (rules, _) = exec_rules_now(&p);
         assert_eq!(rules[0].cgroup, [NO_CGROUP]);
+    }
+
+    /// The same for a file rule: the covered containers' cgroups as its cgroup values, or the
+    /// id no cgroup has; a scoped network rule stays in user space, and says why.
+    #[test]
+    fn a_workload_scoped_file_rule_carries_the_covered_cgroups_or_matches_nothing() {
+        let p = plan(
+            "- rule: Pod writes\n  id: T-W2\n  severity: high\n  condition: kind = file_open and file.path startswith /etc/ and file.access contains write and container.id = abc\n  action: deny\n\
+             - rule: Pod connects\n  id: T-W3\n  severity: high\n  condition: kind = net_connect and network.dport = 25 and container.id = abc\n  action: deny\n",
+        );
+        let (rules, skipped) = file_rules(&p, &|_| BTreeSet::from([41, 42]));
+        assert!(skipped.is_empty(), "{skipped:?}");
+        assert_eq!(
+            rules[0].values,
+            [(RuleValue::CgroupIn, 41), (RuleValue::CgroupIn, 42)]
+        );
+        let (rules, _) = file_rules_now(&p);
+        assert_eq!(rules[0].values, [(RuleValue::CgroupIn, NO_CGROUP)]);
+        let net = p.rules.iter().find(|r| r.id == "T-W3").unwrap();
+        assert!(
+            matches!(&net.entries[0].enforcement, Enforcement::UserSpace { reason } if reason.contains("not for net_connect")),
+            "{:?}",
+            net.entries[0].enforcement
+        );
     }
 
     #[test]

@@ -166,14 +166,19 @@ fn open_watches(plan: &KernelPlan, kind: EventKind) -> Option<Vec<Watch>> {
 
 /// The watch set in force: the configuration's (built-in list and `--watch`) with the policy's
 /// added, so a path either asks for is sent, and the policy's deny/kill rules the kernel
-/// decides (`enforcement::file_rules`), which switch with it.
-pub fn merged(configured: &WatchSet, plan: &KernelPlan) -> WatchSet {
+/// decides (`enforcement::file_rules`, a workload-scoped rule with the cgroup set `cgroups`
+/// gives it), which switch with it.
+pub fn merged(
+    configured: &WatchSet,
+    plan: &KernelPlan,
+    cgroups: &dyn Fn(u16) -> BTreeSet<u64>,
+) -> WatchSet {
     let (from_policy, _) = from_plan(plan);
     let mut set = configured.clone();
     set.watches.extend(from_policy.watches);
     set.pass_all.extend(from_policy.pass_all);
     set.setid_chmod_anywhere |= from_policy.setid_chmod_anywhere;
-    set.rules = crate::enforcement::file_rules(plan).0;
+    set.rules = crate::enforcement::file_rules(plan, cgroups).0;
     set
 }
 
@@ -282,7 +287,7 @@ mod tests {
             watches: vec![Watch::all_kinds(Pattern::Prefix("/etc/".into()))],
             ..WatchSet::default()
         };
-        let set = merged(&configured, &p);
+        let set = merged(&configured, &p, &|_| BTreeSet::new());
         assert_eq!(set.watches.len(), 2);
         assert!(set
             .watches

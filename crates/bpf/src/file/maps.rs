@@ -17,7 +17,7 @@ use crate::skel::file::FileSkel;
 
 use super::compile::{compile, Compiled};
 use super::rules::{ENF_KINDS, NO_RULE, PATH_KINDS};
-use super::WatchSet;
+use super::{RuleValue, WatchSet};
 
 /// What a replace wrote.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -116,6 +116,67 @@ impl FileWatch {
             rules: compiled.rules.len(),
             not_enforced: compiled.not_enforced,
         })
+    }
+
+    /// Adds cgroup `cgroup` to (or removes it from) the cgroup set of rule `rule` in the
+    /// generation in force, for every kind the rule has a cgroup set in: how a workload-scoped
+    /// rule follows the containers its scope covers. Returns how many kinds changed.
+    pub fn set_cgroup(&self, rule: u16, cgroup: u64, present: bool) -> Result<usize, LoadError> {
+        let m = &self.inner;
+        let _one_writer = m.lock.lock().unwrap_or_else(|e| e.into_inner());
+        let gen = self.active_generation()?;
+        let flag = RuleValue::CgroupIn.flag();
+        let mut changed = 0;
+        for kind in 0..ENF_KINDS as u8 {
+            let key = shrike_file_rule_key { gen, kind, rule };
+            let Some(bytes) = m
+                .rules
+                .lookup(bytes_of(&key), MapFlags::ANY)
+                .map_err(map_err("file_rules"))?
+            else {
+                continue;
+            };
+            let mut r = shrike_file_rule::default();
+            plain::copy_from_bytes(&mut r, &bytes).ok();
+            if r.flags & flag == 0 {
+                continue;
+            }
+            let value = shrike_file_rule_value_key {
+                gen,
+                kind,
+                rule,
+                vkind: flag,
+                value: cgroup,
+            };
+            let result = if present {
+                m.rule_values
+                    .update(bytes_of(&value), &[1u8], MapFlags::ANY)
+            } else {
+                m.rule_values.delete(bytes_of(&value))
+            };
+            match result {
+                Ok(()) => changed += 1,
+                // Removing what is not there changes nothing.
+                Err(_) if !present => {}
+                Err(e) => return Err(map_err("file_rule_values")(e)),
+            }
+        }
+        Ok(changed)
+    }
+
+    /// The generation the kernel filters with now (0 or 1).
+    fn active_generation(&self) -> Result<u8, LoadError> {
+        let word = self
+            .inner
+            .active
+            .lookup(&0u32.to_ne_bytes(), MapFlags::ANY)
+            .map_err(map_err("watch_active"))?
+            .and_then(|v| {
+                v.get(..4)
+                    .map(|b| u32::from_ne_bytes([b[0], b[1], b[2], b[3]]))
+            })
+            .unwrap_or(0);
+        Ok((word & 1) as u8)
     }
 
     fn write_generation(&self, gen: u8, c: &Compiled) -> Result<(), LoadError> {
@@ -225,18 +286,7 @@ impl Generations for Swap<'_> {
     type Error = LoadError;
 
     fn active(&mut self) -> Result<u8, LoadError> {
-        let word = self
-            .watch
-            .inner
-            .active
-            .lookup(&0u32.to_ne_bytes(), MapFlags::ANY)
-            .map_err(map_err("watch_active"))?
-            .and_then(|v| {
-                v.get(..4)
-                    .map(|b| u32::from_ne_bytes([b[0], b[1], b[2], b[3]]))
-            })
-            .unwrap_or(0);
-        Ok((word & 1) as u8)
+        self.watch.active_generation()
     }
 
     fn clear(&mut self, gen: u8) -> Result<(), LoadError> {

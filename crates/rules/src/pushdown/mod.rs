@@ -178,9 +178,9 @@ fn enforcement(
             reason: "the condition needs fields only user space has, so the kernel cannot decide it before the action completes".into(),
         };
     }
-    if scoped && kind != EventKind::ProcessExec {
+    if scoped && matches!(kind, EventKind::NetConnect | EventKind::NetBind) {
         return Enforcement::UserSpace {
-            reason: format!("the kernel holds a workload scope (container.*, k8s.*) as a cgroup set for process_exec rules only, not for {kind}"),
+            reason: format!("the kernel holds a workload scope (container.*, k8s.*) as a cgroup set for exec and file-family rules, not for {kind}"),
         };
     }
     let capable = match action {

@@ -73,7 +73,11 @@ pub fn sensor_options(
     let mut opts = config.sensors.clone();
     if let Some(file) = opts.file.as_mut() {
         if file_watch::needed(&file.watch, policy.kernel_plan()) {
-            file.watch = file_watch::merged(&file.watch, policy.kernel_plan());
+            // No container is known yet: scoped rules start with empty cgroup sets, which
+            // the workload scope keeper fills as the runtimes describe containers.
+            file.watch = file_watch::merged(&file.watch, policy.kernel_plan(), &|_| {
+                std::collections::BTreeSet::new()
+            });
         } else {
             opts.file = None;
         }

@@ -123,16 +123,21 @@ pub(super) fn reload(
             return refused(change, format!("{err:#}"));
         }
     };
-    let loaded = scopes
-        .load(policy.workload_scopes(), |cgroups| {
-            enforcement::load(sensors, policy.kernel_plan(), config.strict, cgroups)
-        })
-        .and_then(|_| match (sensors.file_watch(), configured_watch) {
+    // The file rules switch with the watch set, under the scope keeper's lock like the exec
+    // rules: a container described meanwhile is in the new sets or added after the switch.
+    let loaded = scopes.load(policy.workload_scopes(), |cgroups| {
+        enforcement::load(sensors, policy.kernel_plan(), config.strict, cgroups)?;
+        match (sensors.file_watch(), configured_watch) {
             (Some(watch), Some(configured)) => watch
-                .replace(&file_watch::merged(configured, policy.kernel_plan()))
+                .replace(&file_watch::merged(
+                    configured,
+                    policy.kernel_plan(),
+                    cgroups,
+                ))
                 .map(|_| ()),
             _ => Ok(()),
-        });
+        }
+    });
     match loaded {
         Ok(()) => {
             if named.is_empty() {

@@ -95,7 +95,7 @@ impl Scope {
             Scope::Container { id } => vec![(
                 format!("{prefix}_scope"),
                 format!("container.id = {}", value(id)),
-                "the container as its runtime describes it (the agent needs --container-runtime); it keeps its id across restarts. The kernel holds exec rules for it as the set of its cgroups, and stops its first exec until the runtime has described it; the file, network and privileged rules are checked in user space".into(),
+                "the container as its runtime describes it (the agent needs --container-runtime); it keeps its id across restarts. The kernel holds the exec, file and privileged rules for it as the set of its cgroups, and stops its first exec until the runtime has described it; the network rules are checked in user space".into(),
             )],
             Scope::Binary { path } => vec![
                 (

@@ -1,12 +1,13 @@
-//! Workload-scoped kernel rules: keeps each scoped exec rule's cgroup set in the kernel current
-//! as containers come and go.
+//! Workload-scoped kernel rules: keeps each scoped exec and file-family rule's cgroup set in the
+//! kernel current as containers come and go.
 //!
-//! The compiler gives a deny/kill exec rule whose condition reads `container.*`/`k8s.*` a
-//! [`WorkloadScope`] (`shrike_rules::scope`). [`ScopeKeeper`] holds the containers the runtimes
-//! have described, by cgroup id. When a policy is loaded, [`ScopeKeeper::load`] gives the
-//! enforcement loader each scoped rule's set (the cgroup ids of the containers its scope
-//! covers); when the resolver describes a new container the keeper adds its cgroup id in the
-//! kernel rules in place ([`ExecScopeMaps::set_cgroup`]). One lock covers both, so a container
+//! The compiler gives a deny/kill exec or file-family rule whose condition reads
+//! `container.*`/`k8s.*` a [`WorkloadScope`] (`shrike_rules::scope`). [`ScopeKeeper`] holds the
+//! containers the runtimes have described, by cgroup id. When a policy is loaded,
+//! [`ScopeKeeper::load`] gives the enforcement loader (and the file sensor's watch set) each
+//! scoped rule's set (the cgroup ids of the containers its scope covers); when the resolver
+//! describes a new container the keeper adds its cgroup id in the kernel rules in place
+//! ([`ExecScopeMaps::set_cgroup`], [`FileWatch::set_cgroup`]). One lock covers both, so a container
 //! described while a policy is being loaded is in the new generation or added to it after the
 //! flip, never lost. The keeper remembers each container's cgroup directory and
 //! [`ScopeKeeper::sweep`] drops those whose directory is gone, by itself: the resolver's cache
@@ -31,6 +32,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use shrike_bpf::enforce::ExecScopeMaps;
+use shrike_bpf::file::FileWatch;
 use shrike_event::EventKind;
 use shrike_rules::WorkloadScope;
 use tracing::{debug, warn};
@@ -68,6 +70,8 @@ struct Known {
 pub struct ScopeKeeper {
     state: Mutex<State>,
     kernel: Option<ExecScopeMaps>,
+    /// The file sensor's rules (scoped file, module, BPF and ptrace rules), when it is loaded.
+    files: Option<FileWatch>,
 }
 
 impl ScopeKeeper {
@@ -76,18 +80,24 @@ impl ScopeKeeper {
         Arc::new(ScopeKeeper {
             state: Mutex::new(State::default()),
             kernel,
+            files: None,
         })
     }
 
-    /// A keeper over the loaded sensors' exec rules (one that only tracks, with a warning, if
-    /// their maps cannot be opened).
+    /// A keeper over the loaded sensors' exec and file-family rules (one that only tracks the
+    /// exec rules, with a warning, if their maps cannot be opened).
     pub fn for_sensors(sensors: &shrike_bpf::Sensors) -> Arc<Self> {
-        Self::new(match ExecScopeMaps::new(sensors) {
+        let kernel = match ExecScopeMaps::new(sensors) {
             Ok(maps) => Some(maps),
             Err(err) => {
                 warn!(%err, "workload-scoped exec rules cannot be kept current in the kernel");
                 None
             }
+        };
+        Arc::new(ScopeKeeper {
+            state: Mutex::new(State::default()),
+            kernel,
+            files: sensors.file_watch(),
         })
     }
 
@@ -104,14 +114,14 @@ impl ScopeKeeper {
         load: impl FnOnce(&dyn Fn(u16) -> BTreeSet<u64>) -> Result<T, E>,
     ) -> Result<T, E> {
         let mut state = self.lock();
-        let exec: Vec<WorkloadScope> = scopes
+        let held: Vec<WorkloadScope> = scopes
             .iter()
-            .filter(|s| s.kind == EventKind::ProcessExec)
+            .filter(|s| in_kernel(s.kind))
             .cloned()
             .collect();
-        let cgroups = |rule: u16| covered(&state.containers, &exec, rule);
+        let cgroups = |rule: u16| covered(&state.containers, &held, rule);
         let loaded = load(&cgroups)?;
-        state.scopes = exec;
+        state.scopes = held;
         self.set_holding(&mut state);
         Ok(loaded)
     }
@@ -145,7 +155,11 @@ impl ScopeKeeper {
 
     /// Holding is on while the policy has scoped exec rules and containers get placed.
     fn set_holding(&self, state: &mut State) {
-        let on = state.placing && !state.scopes.is_empty();
+        let on = state.placing
+            && state
+                .scopes
+                .iter()
+                .any(|s| s.kind == EventKind::ProcessExec);
         state.leased = on.then(Instant::now);
         let Some(kernel) = &self.kernel else { return };
         if let Err(err) = kernel.set_holding(on.then_some(HOLD_LEASE)) {
@@ -262,12 +276,38 @@ impl ScopeKeeper {
         }
     }
 
+    /// Adds `cgroup` to (or removes it from) rule `rule`'s cgroup sets in the kernel: its exec
+    /// rule's or its file-family rules', whichever it has.
     fn apply(&self, rule: u16, cgroup: u64, present: bool) {
-        let Some(kernel) = &self.kernel else { return };
-        if let Err(err) = kernel.set_cgroup(rule, cgroup, present) {
-            warn!(%err, rule, cgroup, "workload scope: the kernel's cgroup set could not be changed; the rule is reported, not enforced, there");
+        if let Some(kernel) = &self.kernel {
+            if let Err(err) = kernel.set_cgroup(rule, cgroup, present) {
+                warn!(%err, rule, cgroup, "workload scope: the kernel's cgroup set could not be changed; the rule is reported, not enforced, there");
+            }
+        }
+        if let Some(files) = &self.files {
+            if let Err(err) = files.set_cgroup(rule, cgroup, present) {
+                warn!(%err, rule, cgroup, "workload scope: the file rules' cgroup set could not be changed; the rule is reported, not enforced, there");
+            }
         }
     }
+}
+
+/// Kinds whose scoped rules the kernel holds as cgroup sets: exec, and the file family's deny
+/// kinds (network rules are user space: their hooks hold one cgroup per rule).
+fn in_kernel(kind: EventKind) -> bool {
+    matches!(
+        kind,
+        EventKind::ProcessExec
+            | EventKind::FileOpen
+            | EventKind::FileUnlink
+            | EventKind::FileRename
+            | EventKind::FileChmod
+            | EventKind::FileChown
+            | EventKind::FileLink
+            | EventKind::ModuleLoad
+            | EventKind::BpfLoad
+            | EventKind::Ptrace
+    )
 }
 
 fn covered(
