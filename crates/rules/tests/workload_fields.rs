@@ -156,11 +156,11 @@ fn a_deny_rule_scoped_to_a_pod_becomes_a_kernel_entry_with_a_workload_scope() {
     assert!(ids(&policy, &sh_in(Some(dc), Some(dp))).is_empty());
 }
 
-/// Scopes the kernel cannot hold as a set of containers stay user-space residuals: one that is
-/// also true for a host process (`not k8s.namespace = …`), and a scope on a kind other than
-/// exec (reported, with the reason, rather than enforced everywhere).
+/// A scope the kernel cannot hold as a set of containers stays a user-space residual: one that
+/// is also true for a host process (`not k8s.namespace = …`). A scope on a file rule is held
+/// like an exec rule's.
 #[test]
-fn workload_scopes_true_outside_containers_or_on_other_kinds_stay_in_user_space() {
+fn workload_scopes_true_outside_containers_stay_in_user_space_and_file_rules_are_scoped() {
     let yaml = "- rule: no shell outside kube-system\n  id: WL-N\n  severity: high\n  action: deny\n  condition: kind = process_exec and process.binary = /bin/sh and not k8s.namespace = kube-system\n\
                 - rule: no shadow in prod\n  id: WL-F\n  severity: high\n  action: deny\n  condition: kind = file_open and file.path = /etc/shadow and k8s.namespace = prod\n";
     let policy = Policy::compile([("n.yaml", yaml)])
@@ -178,10 +178,7 @@ fn workload_scopes_true_outside_containers_or_on_other_kinds_stay_in_user_space(
     assert!(matches!(negated.enforcement, Enforcement::UserSpace { .. }));
     let file = &plan.rules[1].entries[0];
     assert_eq!(file.workload.as_deref(), Some("k8s.namespace = prod"));
-    match &file.enforcement {
-        Enforcement::UserSpace { reason } => assert!(reason.contains("process_exec"), "{reason}"),
-        other => panic!("{other:?}"),
-    }
+    assert_eq!(file.enforcement, Enforcement::Kernel, "{file:?}");
     assert_eq!(
         policy.workload_scopes().len(),
         1,

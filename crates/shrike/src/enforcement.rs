@@ -422,7 +422,7 @@ pub fn not_held(plan: &KernelPlan) -> Vec<(String, String)> {
         }
     }
     let (_, mut out) = exec_rules(&plan, &|_| BTreeSet::new());
-    out.extend(net_rules(&plan).1);
+    out.extend(net_rules(&plan, &|_| BTreeSet::new()).1);
     let (file, skipped) = file_rules(&plan, &|_| BTreeSet::new());
     out.extend(skipped);
     if let Ok(compiled) = shrike_bpf::file::compile(&shrike_bpf::file::WatchSet {
@@ -451,7 +451,7 @@ pub fn load(
 ) -> Result<ExecRulesLoaded, LoadError> {
     let (rules, mut skipped) = exec_rules(plan, cgroups);
     let loaded = enforce::set_exec_rules_strict(sensors, &rules, strict)?;
-    let (net, net_skipped) = net_rules(plan);
+    let (net, net_skipped) = net_rules(plan, cgroups);
     skipped.extend(net_skipped);
     match sensors.net_rules() {
         Some(handle) => {
@@ -556,6 +556,10 @@ mod tests {
         file_rules(plan, &|_| BTreeSet::new())
     }
 
+    fn net_rules_now(plan: &KernelPlan) -> (Vec<NetRule>, Vec<(String, String)>) {
+        net_rules(plan, &|_| BTreeSet::new())
+    }
+
     fn plan(yaml: &str) -> KernelPlan {
         Policy::compile([("t.yaml", yaml)])
             .unwrap()
@@ -588,7 +592,7 @@ mod tests {
 
     #[test]
     fn network_deny_rules_expand_to_kernel_rules_per_network_port_and_binary() {
-        let (rules, skipped) = net_rules(&plan(
+        let (rules, skipped) = net_rules_now(&plan(
             "- rule: No miner pools\n  id: T-NET\n  severity: high\n  mitre: [T1496]\n  condition: kind = net_connect and network.dport in (3333, 4444) and network.daddr cidr 10.0.0.0/8\n  action: deny\n",
         ));
         assert!(skipped.is_empty(), "{skipped:?}");
@@ -715,7 +719,7 @@ mod tests {
             ["/usr/bin/env", "/usr/bin/python3.11"]
         );
         assert_eq!(exec[0].cgroup, [7]);
-        let (net, skipped) = net_rules(&p);
+        let (net, skipped) = net_rules_now(&p);
         assert!(skipped.is_empty(), "{skipped:?}");
         let peers: Vec<&NetRule> = net.iter().filter(|r| r.index == 1).collect();
         assert_eq!(peers.len(), 32 + crate::exclusion::V6_UNICAST.len());
@@ -751,7 +755,8 @@ mod tests {
     }
 
     /// The same for a file rule: the covered containers' cgroups as its cgroup values, or the
-    /// id no cgroup has; a scoped network rule stays in user space, and says why.
+    /// id no cgroup has; and a network rule: one kernel rule per covered container's cgroup,
+    /// none while no container is covered.
     #[test]
     fn a_workload_scoped_file_rule_carries_the_covered_cgroups_or_matches_nothing() {
         let p = plan(
@@ -766,12 +771,21 @@ mod tests {
         );
         let (rules, _) = file_rules_now(&p);
         assert_eq!(rules[0].values, [(RuleValue::CgroupIn, NO_CGROUP)]);
-        let net = p.rules.iter().find(|r| r.id == "T-W3").unwrap();
-        assert!(
-            matches!(&net.entries[0].enforcement, Enforcement::UserSpace { reason } if reason.contains("not for net_connect")),
-            "{:?}",
-            net.entries[0].enforcement
+        let (net, skipped) = net_rules(&p, &|_| BTreeSet::from([41, 42]));
+        assert!(skipped.is_empty(), "{skipped:?}");
+        let scopes: Vec<&NetScope> = net.iter().map(|r| &r.scope).collect();
+        // Every IPv4 and IPv6 address, port 25, in each container's cgroup.
+        assert_eq!(
+            scopes,
+            [
+                &NetScope::CgroupId(41),
+                &NetScope::CgroupId(42),
+                &NetScope::CgroupId(41),
+                &NetScope::CgroupId(42)
+            ]
         );
+        assert!(net.iter().all(|r| r.ports == (25, 25)));
+        assert!(net_rules_now(&p).0.is_empty(), "no container covered yet");
     }
 
     #[test]

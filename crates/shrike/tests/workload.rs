@@ -218,6 +218,36 @@ impl Podman {
             .args(["--runtime", "runc"]);
         c
     }
+
+    /// Imports the root file system `tar` as image `tag` (removed when the test ends): its id.
+    fn import(&mut self, tar: &Path, tag: &str) -> String {
+        let id = run(self.cmd().arg("import").arg(tar).arg(tag));
+        self.cleanup
+            .push(vec!["rmi".into(), "-f".into(), tag.to_string()]);
+        id
+    }
+
+    /// `podman run -d` of container `name` (removed when the test ends) from `image`, with no
+    /// network and the host's limits, `args` before the image and `command` after: its id.
+    fn run_detached(&mut self, name: &str, args: &[&str], image: &str, command: &[&str]) -> String {
+        self.cleanup
+            .insert(0, vec!["rm".into(), "-f".into(), name.to_string()]);
+        run(self
+            .cmd()
+            .args([
+                "run",
+                "-d",
+                "--ulimit",
+                "host",
+                "--network",
+                "none",
+                "--name",
+                name,
+            ])
+            .args(args)
+            .arg(image)
+            .args(command))
+    }
 }
 
 impl Drop for Podman {
@@ -262,10 +292,7 @@ fn podman_container_events_carry_the_runtimes_identity() {
     let tar = rootfs_tar(&dir);
     let mut podman = Podman::start(&dir);
     let tag = format!("localhost/shrike-wl-{}:1", std::process::id());
-    let image_id = run(podman.cmd().arg("import").arg(&tar).arg(&tag));
-    podman
-        .cleanup
-        .push(vec!["rmi".into(), "-f".into(), tag.clone()]);
+    let image_id = podman.import(&tar, &tag);
     let agent = Agent::start(&[
         "--container-runtime",
         &format!("podman={}", podman.socket.display()),
@@ -276,26 +303,19 @@ fn podman_container_events_carry_the_runtimes_identity() {
     let name = format!("shrike-wl-{}", std::process::id());
     let port = 20000 + (std::process::id() % 20000) as u16;
     let share = dir.path("share");
-    podman
-        .cleanup
-        .insert(0, vec!["rm".into(), "-f".into(), name.clone()]);
-    let id = run(podman
-        .cmd()
-        .args([
-            "run",
-            "-d",
-            "--ulimit",
-            "host",
-            "--network",
-            "none",
-            "--name",
-            &name,
-        ])
-        .args(["-l", "app=shrike-test", "-l"])
-        .arg(format!("marker={m}"))
-        .arg("-v")
-        .arg(format!("{}:/share", share.display()))
-        .args([&tag, "/bin/sh", "-c", &script(port, &m)]));
+    let id = podman.run_detached(
+        &name,
+        &[
+            "-l",
+            "app=shrike-test",
+            "-l",
+            &format!("marker={m}"),
+            "-v",
+            &format!("{}:/share", share.display()),
+        ],
+        &tag,
+        &["/bin/sh", "-c", &script(port, &m)],
+    );
     assert_eq!(id.len(), 64, "{id}");
 
     let container = json!({
@@ -317,25 +337,17 @@ fn podman_container_events_carry_the_runtimes_identity() {
     // The inputs of container-escape rules: a privileged container in the host's pid namespace
     // with the host's /run (where the runtimes' sockets live) mounted in.
     let escape = format!("{name}-priv");
-    podman
-        .cleanup
-        .insert(0, vec!["rm".into(), "-f".into(), escape.clone()]);
     let m2 = marker("privileged");
-    let id2 = run(podman
-        .cmd()
-        .args([
-            "run",
-            "-d",
-            "--ulimit",
-            "host",
-            "--network",
-            "none",
-            "--name",
-            &escape,
-        ])
-        .args(["--privileged", "--pid", "host", "-v", "/run:/hostrun:ro"])
-        .args([&tag, "/bin/sh", "-c"])
-        .arg(format!("while true; do /bin/echo {m2}; sleep 0.2; done")));
+    let id2 = podman.run_detached(
+        &escape,
+        &["--privileged", "--pid", "host", "-v", "/run:/hostrun:ro"],
+        &tag,
+        &[
+            "/bin/sh",
+            "-c",
+            &format!("while true; do /bin/echo {m2}; sleep 0.2; done"),
+        ],
+    );
     let e = agent.wait_for("a described exec in the privileged container", WAIT, |e| {
         kind_is(e, "process_exec")
             && in_container(&id2)(e)
@@ -353,25 +365,27 @@ fn podman_container_events_carry_the_runtimes_identity() {
 }
 
 /// The loop a learned container runs: one round per `/share/goN` the test writes (its text is
-/// the deviation: `none`, `exec` — a binary it never ran — or `write` — a file it never wrote,
-/// from a subshell), each writing its state file and then `N STATUS` to `/share/result`.
+/// the deviation: `none`, `exec` — a binary it never ran —, `write` — a file it never wrote,
+/// from a subshell — or `connect` — a connection it never made, to a closed loopback port),
+/// each writing its state file and then `N STATUS` to `/share/result`.
 const LEARN_LOOP: &str = "i=0; while true; do \
      while [ ! -e /share/go$i ]; do sleep 0.1; done; d=$(cat /share/go$i); \
      echo served > /tmp/state.txt; r=0; \
      case $d in exec) /opt/denied/echo hi; r=$? ;; \
-     write) (echo x > /tmp/unexpected.txt); r=$? ;; esac; \
+     write) (echo x > /tmp/unexpected.txt); r=$? ;; \
+     connect) nc -w 1 127.0.0.1 9 < /dev/null; r=$? ;; esac; \
      echo \"$i $r\" > /share/result; i=$((i+1)); done";
 
 /// `shrike learn --container` on a Podman container (`LEARN_LOOP`): learned over one round,
 /// the policy names the container by the identity Podman reports (`container.id`) and the kernel
-/// holds its exec and file rules as the container's cgroup set; run again under that policy
-/// with the agent asking Podman, a round raises nothing, each deviation exactly its rule
-/// (`would_deny` in audit mode), and in enforce mode the exec and the write are stopped in the
-/// kernel (`killed`, `denied` under BPF LSM).
+/// holds its rules for the container's cgroup; run again under that policy with the agent
+/// asking Podman, a round raises nothing, each deviation exactly its rule (`would_deny` in
+/// audit mode), and in enforce mode the exec and the write are stopped in the kernel (`killed`,
+/// `denied` under BPF LSM) and the connect refused (`denied`).
 #[test]
-fn a_learned_container_policy_catches_each_deviation_and_stops_the_exec_and_the_write() {
+fn a_learned_container_policy_catches_and_stops_each_deviation() {
     let _agents = agents_shared();
-    let test = "a_learned_container_policy_catches_each_deviation_and_stops_the_exec_and_the_write";
+    let test = "a_learned_container_policy_catches_and_stops_each_deviation";
     if !require_root(test) || !require_tool(test, "podman") || !require_tool(test, "runc") {
         return;
     }
@@ -379,31 +393,16 @@ fn a_learned_container_policy_catches_each_deviation_and_stops_the_exec_and_the_
     let tar = rootfs_tar(&dir);
     let mut podman = Podman::start(&dir);
     let tag = format!("localhost/shrike-learn-{}:1", std::process::id());
-    run(podman.cmd().arg("import").arg(&tar).arg(&tag));
-    podman
-        .cleanup
-        .push(vec!["rmi".into(), "-f".into(), tag.clone()]);
+    podman.import(&tar, &tag);
     let name = format!("shrike-learn-{}", std::process::id());
-    podman
-        .cleanup
-        .insert(0, vec!["rm".into(), "-f".into(), name.clone()]);
     let share = dir.path("share");
     std::fs::create_dir_all(&share).unwrap();
-    let id = run(podman
-        .cmd()
-        .args([
-            "run",
-            "-d",
-            "--ulimit",
-            "host",
-            "--network",
-            "none",
-            "--name",
-            &name,
-        ])
-        .arg("-v")
-        .arg(format!("{}:/share", share.display()))
-        .args([&tag, "/bin/sh", "-c", LEARN_LOOP]));
+    let id = podman.run_detached(
+        &name,
+        &["-v", &format!("{}:/share", share.display())],
+        &tag,
+        &["/bin/sh", "-c", LEARN_LOOP],
+    );
     assert_eq!(id.len(), 64, "{id}");
     let mut next = 0;
     let mut round = |deviation: &str| -> i64 {
@@ -430,7 +429,7 @@ fn a_learned_container_policy_catches_each_deviation_and_stops_the_exec_and_the_
     });
     assert!(policy.contains(&format!("container.id = {id}")), "{policy}");
     assert!(policy.contains("    - /tmp/state.txt  #"), "{policy}");
-    for id in ["LEARN-EXEC", "LEARN-WRITE"] {
+    for id in ["LEARN-EXEC", "LEARN-WRITE", "LEARN-CONNECT"] {
         assert!(
             policy.contains(&format!("# {id}: decided in the kernel")),
             "{id}: {policy}"
@@ -467,9 +466,13 @@ fn a_learned_container_policy_catches_each_deviation_and_stops_the_exec_and_the_
     assert_eq!(now[seen.len()..], pair("LEARN-EXEC", "would_deny"));
     seen = now;
     assert_eq!(round("write"), 0);
+    let now = alerts(&agent);
+    assert_eq!(now[seen.len()..], pair("LEARN-WRITE", "would_deny"));
+    seen = now;
+    assert_ne!(round("connect"), 0, "nobody listens there");
     assert_eq!(
         alerts(&agent)[seen.len()..],
-        pair("LEARN-WRITE", "would_deny")
+        pair("LEARN-CONNECT", "would_deny")
     );
     drop(agent);
 
@@ -493,10 +496,18 @@ fn a_learned_container_policy_catches_each_deviation_and_stops_the_exec_and_the_
     seen = now;
     let status = round("write");
     assert_ne!(status, 0, "the write must have been stopped");
+    let now = alerts(&agent);
     assert_eq!(
-        alerts(&agent)[seen.len()..],
+        now[seen.len()..],
         pair("LEARN-WRITE", outcome),
         "status {status}"
+    );
+    seen = now;
+    // Refused by the cgroup connect hook (EPERM, `denied`), not only reported.
+    assert_ne!(round("connect"), 0);
+    assert_eq!(
+        alerts(&agent)[seen.len()..],
+        pair("LEARN-CONNECT", "denied")
     );
 }
 

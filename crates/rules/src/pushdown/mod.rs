@@ -163,24 +163,13 @@ const DENY_KINDS: KindSet = KindSet::of(&[
 /// rule also refuses the action where it can).
 const KILL_KINDS: KindSet = DENY_KINDS;
 
-fn enforcement(
-    action: Action,
-    mode: Mode,
-    kind: EventKind,
-    exact: bool,
-    scoped: bool,
-) -> Enforcement {
+fn enforcement(action: Action, mode: Mode, kind: EventKind, exact: bool) -> Enforcement {
     if action == Action::Alert {
         return Enforcement::None;
     }
     if !exact {
         return Enforcement::UserSpace {
             reason: "the condition needs fields only user space has, so the kernel cannot decide it before the action completes".into(),
-        };
-    }
-    if scoped && matches!(kind, EventKind::NetConnect | EventKind::NetBind) {
-        return Enforcement::UserSpace {
-            reason: format!("the kernel holds a workload scope (container.*, k8s.*) as a cgroup set for exec and file-family rules, not for {kind}"),
         };
     }
     let capable = match action {
@@ -262,13 +251,7 @@ pub(crate) fn plan(rules: &[CompiledRule]) -> (KernelPlan, Vec<WorkloadScope>) {
             }
             entries.push(KindRule {
                 kind,
-                enforcement: enforcement(
-                    rule.info.action,
-                    rule.info.mode,
-                    kind,
-                    s.exact,
-                    workload.is_some(),
-                ),
+                enforcement: enforcement(rule.info.action, rule.info.mode, kind, s.exact),
                 constraints: s.conj,
                 exact: s.exact,
                 residual,

@@ -324,7 +324,9 @@ mod tests {
         .unwrap_or_else(|d| panic!("{}", shrike_rules::text::render_diagnostics(&d)));
         let keeper = ScopeKeeper::new(None);
         keeper
-            .load(policy.workload_scopes(), |_| Ok::<_, ()>(()))
+            .load(policy.workload_scopes(), policy.kernel_plan(), |_| {
+                Ok::<_, ()>(())
+            })
             .unwrap();
         let base = std::env::temp_dir().join(format!("shrike-holds-{}", std::process::id()));
         let mut holds = Holds::default();

@@ -125,7 +125,7 @@ pub(super) fn reload(
     };
     // The file rules switch with the watch set, under the scope keeper's lock like the exec
     // rules: a container described meanwhile is in the new sets or added after the switch.
-    let loaded = scopes.load(policy.workload_scopes(), |cgroups| {
+    let loaded = scopes.load(policy.workload_scopes(), policy.kernel_plan(), |cgroups| {
         enforcement::load(sensors, policy.kernel_plan(), config.strict, cgroups)?;
         match (sensors.file_watch(), configured_watch) {
             (Some(watch), Some(configured)) => watch

@@ -78,7 +78,7 @@ impl<'a> Agent<'a> {
         // describe (crate::workload::scope).
         let scopes = ScopeKeeper::for_sensors(&sensors);
         scopes
-            .load(policy.workload_scopes(), |cgroups| {
+            .load(policy.workload_scopes(), policy.kernel_plan(), |cgroups| {
                 enforcement::load(&sensors, policy.kernel_plan(), config.strict, cgroups)
             })
             .context("loading the policy's kernel rules")?;

@@ -2,7 +2,7 @@
 //! kernel network rules, one per network × port range × scope, with excluded networks and ports
 //! cut out of the ranges first.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use shrike_bpf::net::{IpNet, NetDirection, NetRule, NetScope};
@@ -17,15 +17,21 @@ const NET_EXPANSION_MAX: usize = 160;
 
 /// The network rules of a plan (connect/UDP send and bind), and the deny/kill network rules
 /// that cannot be kernel rules. A rule's networks, ports and scopes are expanded into one kernel
-/// rule per combination; no network constraint means every IPv4 and IPv6 address.
-pub fn net_rules(plan: &KernelPlan) -> (Vec<NetRule>, Vec<(String, String)>) {
+/// rule per combination; no network constraint means every IPv4 and IPv6 address. A
+/// workload-scoped rule's scopes are the cgroups `cgroups` gives it (each container's own
+/// cgroup); with none covered it has no kernel rule, and matches nothing.
+pub fn net_rules(
+    plan: &KernelPlan,
+    cgroups: &dyn Fn(u16) -> BTreeSet<u64>,
+) -> (Vec<NetRule>, Vec<(String, String)>) {
     let direction = |kind| match kind {
         EventKind::NetConnect => Some(NetDirection::Egress),
         EventKind::NetBind => Some(NetDirection::Bind),
         _ => None,
     };
     kernel_rules(plan, direction, |rule, _, direction, entry| {
-        net_rule(rule.index, direction, &entry.constraints)
+        let workload = entry.workload.is_some().then(|| cgroups(rule.index));
+        net_rule(rule.index, direction, &entry.constraints, workload)
     })
 }
 
@@ -33,6 +39,7 @@ fn net_rule(
     index: u16,
     direction: NetDirection,
     constraints: &BTreeMap<Dim, DimConstraint>,
+    workload: Option<BTreeSet<u64>>,
 ) -> Result<Vec<NetRule>, String> {
     let (addr_dim, port_dim) = match direction {
         NetDirection::Bind => (Dim::Saddr, Dim::Sport),
@@ -110,6 +117,12 @@ fn net_rule(
                 ))
             }
         }
+    }
+    if let Some(covered) = workload {
+        if scopes != [NetScope::Host] {
+            return Err("a workload-scoped network rule cannot also name a binary or a cgroup: the network hooks hold one scope per rule".into());
+        }
+        scopes = covered.into_iter().map(NetScope::CgroupId).collect();
     }
     if !addr_excluded.is_empty() {
         networks = crate::exclusion::networks_excluding(&networks, &addr_excluded);

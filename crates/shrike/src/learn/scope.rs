@@ -95,7 +95,7 @@ impl Scope {
             Scope::Container { id } => vec![(
                 format!("{prefix}_scope"),
                 format!("container.id = {}", value(id)),
-                "the container as its runtime describes it (the agent needs --container-runtime); it keeps its id across restarts. The kernel holds the exec, file and privileged rules for it as the set of its cgroups, and stops its first exec until the runtime has described it; the network rules are checked in user space".into(),
+                "the container as its runtime describes it (the agent needs --container-runtime); it keeps its id across restarts. The kernel holds the rules for its cgroups (exec, file and privileged rules as a set of cgroups, network rules one per container) once the runtime has described it, and stops its first exec until then".into(),
             )],
             Scope::Binary { path } => vec![
                 (

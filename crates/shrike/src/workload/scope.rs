@@ -33,8 +33,9 @@ use std::time::{Duration, Instant};
 
 use shrike_bpf::enforce::ExecScopeMaps;
 use shrike_bpf::file::FileWatch;
+use shrike_bpf::net::{NetRuleSource, NetRules};
 use shrike_event::EventKind;
-use shrike_rules::WorkloadScope;
+use shrike_rules::{KernelPlan, WorkloadScope};
 use tracing::{debug, warn};
 
 use super::Identity;
@@ -47,6 +48,9 @@ struct State {
     /// Cgroups placed that are no described container's, with their directory.
     placed: BTreeMap<u64, PathBuf>,
     scopes: Vec<WorkloadScope>,
+    /// The policy's plan, when it has workload-scoped network rules: their kernel rules (one
+    /// per covered container's cgroup) are rebuilt from it as containers come and go.
+    net_plan: Option<KernelPlan>,
     /// The runtimes are asked, so containers get placed: holding can be on.
     placing: bool,
     /// When the holding lease was last written to the kernel (None: holding is off).
@@ -72,6 +76,8 @@ pub struct ScopeKeeper {
     kernel: Option<ExecScopeMaps>,
     /// The file sensor's rules (scoped file, module, BPF and ptrace rules), when it is loaded.
     files: Option<FileWatch>,
+    /// The network sensor's rules (scoped connect and bind rules), when it is loaded.
+    nets: Option<NetRules>,
 }
 
 impl ScopeKeeper {
@@ -81,6 +87,7 @@ impl ScopeKeeper {
             state: Mutex::new(State::default()),
             kernel,
             files: None,
+            nets: None,
         })
     }
 
@@ -98,6 +105,7 @@ impl ScopeKeeper {
             state: Mutex::new(State::default()),
             kernel,
             files: sensors.file_watch(),
+            nets: sensors.net_rules(),
         })
     }
 
@@ -107,10 +115,12 @@ impl ScopeKeeper {
     }
 
     /// Loads a policy's kernel rules with `load`, which receives each scoped rule's current
-    /// cgroup set; the policy's scopes are kept current from then on if it succeeds.
+    /// cgroup set; the policy's scopes (`plan` is its kernel plan) are kept current from then
+    /// on if it succeeds.
     pub fn load<T, E>(
         &self,
         scopes: &[WorkloadScope],
+        plan: &KernelPlan,
         load: impl FnOnce(&dyn Fn(u16) -> BTreeSet<u64>) -> Result<T, E>,
     ) -> Result<T, E> {
         let mut state = self.lock();
@@ -121,6 +131,10 @@ impl ScopeKeeper {
             .collect();
         let cgroups = |rule: u16| covered(&state.containers, &held, rule);
         let loaded = load(&cgroups)?;
+        state.net_plan = held
+            .iter()
+            .any(|s| is_network(s.kind))
+            .then(|| plan.clone());
         state.scopes = held;
         self.set_holding(&mut state);
         Ok(loaded)
@@ -204,14 +218,19 @@ impl ScopeKeeper {
     pub fn added(&self, cgroup: u64, dir: PathBuf, identity: Identity) {
         let mut state = self.lock();
         let identity = Arc::new(identity);
+        let mut network = false;
         for scope in &state.scopes {
             if scope.covers(&identity.container, identity.k8s.as_ref()) {
                 self.apply(scope.rule, cgroup, true);
+                network |= is_network(scope.kind);
                 debug!(rule = scope.rule, cgroup, container = %identity.container.id, "workload scope: container covered");
             }
         }
         state.placed.remove(&cgroup);
         state.containers.insert(cgroup, Known { dir, identity });
+        if network {
+            self.rebuild_network_rules(&state);
+        }
         self.settle(cgroup, true);
     }
 
@@ -241,6 +260,7 @@ impl ScopeKeeper {
             }
         }
         let mut dropped = 0;
+        let mut network = false;
         for (cgroup, dir) in gone {
             // Gone meanwhile, or described again (a new directory with the same id): keep it.
             let known = match state.containers.entry(cgroup) {
@@ -253,8 +273,12 @@ impl ScopeKeeper {
             for scope in &state.scopes {
                 if scope.covers(&identity.container, identity.k8s.as_ref()) {
                     self.apply(scope.rule, cgroup, false);
+                    network |= is_network(scope.kind);
                 }
             }
+        }
+        if network {
+            self.rebuild_network_rules(&state);
         }
         dropped
     }
@@ -276,6 +300,22 @@ impl ScopeKeeper {
         }
     }
 
+    /// Writes the policy's network rules again with each scoped rule's covered cgroups (the
+    /// network hooks hold one cgroup per kernel rule, so a container is a rule of its own).
+    fn rebuild_network_rules(&self, state: &State) {
+        let (Some(nets), Some(plan)) = (&self.nets, &state.net_plan) else {
+            return;
+        };
+        let cgroups = |rule: u16| covered(&state.containers, &state.scopes, rule);
+        let (rules, skipped) = crate::enforcement::net_rules(plan, &cgroups);
+        for (rule, reason) in skipped {
+            warn!(%rule, %reason, "workload scope: network rule not enforced in the kernel; it is reported as alerted");
+        }
+        if let Err(err) = nets.replace_source(NetRuleSource::Policy, &rules) {
+            warn!(%err, "workload scope: the network rules could not be rewritten for the containers now covered; the rules in force stay");
+        }
+    }
+
     /// Adds `cgroup` to (or removes it from) rule `rule`'s cgroup sets in the kernel: its exec
     /// rule's or its file-family rules', whichever it has.
     fn apply(&self, rule: u16, cgroup: u64, present: bool) {
@@ -292,22 +332,27 @@ impl ScopeKeeper {
     }
 }
 
-/// Kinds whose scoped rules the kernel holds as cgroup sets: exec, and the file family's deny
-/// kinds (network rules are user space: their hooks hold one cgroup per rule).
+fn is_network(kind: EventKind) -> bool {
+    matches!(kind, EventKind::NetConnect | EventKind::NetBind)
+}
+
+/// Kinds whose scoped rules the kernel holds: exec and the file family's deny kinds as cgroup
+/// sets, connect and bind as one kernel rule per covered container.
 fn in_kernel(kind: EventKind) -> bool {
-    matches!(
-        kind,
-        EventKind::ProcessExec
-            | EventKind::FileOpen
-            | EventKind::FileUnlink
-            | EventKind::FileRename
-            | EventKind::FileChmod
-            | EventKind::FileChown
-            | EventKind::FileLink
-            | EventKind::ModuleLoad
-            | EventKind::BpfLoad
-            | EventKind::Ptrace
-    )
+    is_network(kind)
+        || matches!(
+            kind,
+            EventKind::ProcessExec
+                | EventKind::FileOpen
+                | EventKind::FileUnlink
+                | EventKind::FileRename
+                | EventKind::FileChmod
+                | EventKind::FileChown
+                | EventKind::FileLink
+                | EventKind::ModuleLoad
+                | EventKind::BpfLoad
+                | EventKind::Ptrace
+        )
 }
 
 fn covered(
@@ -370,7 +415,9 @@ mod tests {
         let keeper = ScopeKeeper::new(None);
         keeper.added(10, dir("a"), pod("a", "prod"));
         let at_load = keeper
-            .load(policy.workload_scopes(), |cgroups| Ok::<_, ()>(cgroups(0)))
+            .load(policy.workload_scopes(), policy.kernel_plan(), |cgroups| {
+                Ok::<_, ()>(cgroups(0))
+            })
             .unwrap();
         assert_eq!(at_load, BTreeSet::from([10]));
         keeper.added(11, dir("b"), pod("b", "prod"));
