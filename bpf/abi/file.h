@@ -144,7 +144,6 @@ enum shrike_enforce_kind {
 				    * of one kind on one watch entry */
 };
 
-
 /*
  * The watch set, one generation of it. An LPM trie maps gen + path to what is watched there:
  * an exact path is stored with its terminating NUL (so it is longer than, and never mistaken

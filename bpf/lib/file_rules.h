@@ -8,9 +8,10 @@
  * A rule is found by the path of the action (rule[] of the watch entry the path hits, or of its
  * base name's entry; a chain of rules when several act there) or, when it has no path, in its
  * kind's list. Its other constraints (binary, uid, euid, cgroup, parent and ancestors from the
- * lineage map `procs`, the ptrace target's binary) are tested with one hash lookup per value. A constraint the kernel cannot read (no
- * lineage entry, ancestry cut where the answer hides) makes the rule not act here: user space
- * then decides it and reports `alerted`, never a false `denied` or `killed`.
+ * lineage map `procs`, the ptrace target's binary) are tested with one hash lookup per value.
+ * A constraint the kernel cannot read (no lineage entry, ancestry cut where the answer hides)
+ * makes the rule not act here: user space then decides it and reports `alerted`, never a false
+ * `denied` or `killed`.
  */
 #ifndef SHRIKE_FILE_RULES_H
 #define SHRIKE_FILE_RULES_H

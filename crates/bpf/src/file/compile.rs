@@ -1,8 +1,9 @@
 //! The watch set and its rules compiled into the kernel's entries ([`compile`], pure and
-//! unit-tested): LPM keys for exact paths and prefixes, name hashes for base names, the rule of
-//! each kind on each entry (a covering prefix's rule folded into longer entries, since the trie
-//! answers with the longest match only), and the rules without a path in per-kind lists.
-//! Written into the maps by `maps.rs`.
+//! unit-tested): LPM keys for exact paths and prefixes, name hashes for base names, the rules of
+//! each kind on each entry (the covering prefixes' rules folded into longer entries, since the
+//! trie answers with the longest match only; one rule as the entry's slot, several as a chain),
+//! entries of their own for the paths and prefixes a rule excludes (which leave it out), and the
+//! rules without a path in per-kind lists. Written into the maps by `maps.rs`.
 
 use std::collections::{BTreeMap, BTreeSet};
 
