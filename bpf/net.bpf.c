@@ -183,8 +183,13 @@ static __always_inline int sockaddr_rules(struct rule_check *c, struct shrike_ne
 	c->proto = r->protocol;
 	c->port_known = 1;
 	c->port = r->dport;
-	if (proc)
+	if (proc) {
 		c->bin_hash = proc->path_hash;
+		/* An ancestor found within the entry's ancestry stands, cut or not; one not found
+		 * there matches no rule, and user space, which has the whole tree, decides. */
+		c->anc_count = proc->anc_count < SHRIKE_ANCESTRY ? proc->anc_count : SHRIKE_ANCESTRY;
+		__builtin_memcpy(c->anc, proc->anc_path, sizeof(c->anc));
+	}
 	rule_addr(key, r->family, r->daddr);
 	return rules_check(c, key, true);
 }

@@ -37,6 +37,8 @@ enum shrike_net_scope {
 	SHRIKE_NET_SCOPE_HOST = 0,   /* every process */
 	SHRIKE_NET_SCOPE_BINARY = 1, /* processes running the executable whose path hash is scope_id */
 	SHRIKE_NET_SCOPE_CGROUP = 2, /* processes in cgroup scope_id or below it */
+	SHRIKE_NET_SCOPE_ANCESTOR = 3, /* processes one of whose SHRIKE_ANCESTRY nearest ancestor
+					* images ran the executable whose path hash is scope_id */
 };
 
 /* shrike_net_rule.flags */

@@ -43,6 +43,8 @@ struct {
 struct rule_check {
 	__u64 slots[SHRIKE_NET_RULES_MAX / 64];
 	__u64 bin_hash; /* the process's executable: procs.path_hash */
+	__u64 anc[SHRIKE_ANCESTRY]; /* its ancestors' executables, nearest first: procs.anc_path */
+	__u32 anc_count;	    /* anc[] filled */
 	__u32 gen;
 	__u16 port;
 	__u8 dir;
@@ -142,6 +144,23 @@ static __always_inline long rule_step(struct rule_check *c, bool in_task)
 		if (!in_task || !c->bin_hash || c->bin_hash != r->scope_id)
 			return 0;
 		break;
+	case SHRIKE_NET_SCOPE_ANCESTOR: {
+		bool found = false;
+
+		if (!in_task)
+			return 0;
+		for (int i = 0; i < SHRIKE_ANCESTRY; i++) {
+			if (i >= c->anc_count)
+				break;
+			if (c->anc[i] == r->scope_id) {
+				found = true;
+				break;
+			}
+		}
+		if (!found)
+			return 0;
+		break;
+	}
 	case SHRIKE_NET_SCOPE_CGROUP:
 		/* scope_dev holds the cgroup's level in the hierarchy (the rule covers the
 		 * cgroup and everything below it), or ~0: the process's own cgroup only. */

@@ -604,6 +604,23 @@ mod tests {
         assert_eq!(ports, [(3333, 3333), (4444, 4444)]);
     }
 
+    /// A rule on what runs below a binary (`ancestors.binary`) is an ancestor scope; two
+    /// scopes in one rule (the hooks hold one) stay in user space, and say why.
+    #[test]
+    fn network_rules_below_a_binary_are_ancestor_scopes_and_two_scopes_stay_in_user_space() {
+        let (rules, skipped) = net_rules_now(&plan(
+            "- rule: Below the app\n  id: T-N1\n  severity: high\n  condition: kind = net_connect and ancestors.binary = /opt/app/server and network.dport = 25\n  action: deny\n\
+             - rule: Two scopes\n  id: T-N2\n  severity: high\n  condition: kind = net_connect and process.binary = /usr/bin/curl and process.cgroup_id = 7\n  action: deny\n",
+        ));
+        assert_eq!(rules.len(), 2, "IPv4 and IPv6: {rules:?}");
+        assert!(rules
+            .iter()
+            .all(|r| r.scope == NetScope::Ancestor("/opt/app/server".into())));
+        let ids: Vec<&str> = skipped.iter().map(|(id, _)| id.as_str()).collect();
+        assert_eq!(ids, ["T-N2"], "{skipped:?}");
+        assert!(skipped[0].1.contains("one scope per rule"), "{skipped:?}");
+    }
+
     #[test]
     fn file_deny_rules_become_path_rules_with_access_and_binary_values() {
         let (rules, skipped) = file_rules_now(&plan(

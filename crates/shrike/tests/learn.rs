@@ -4,7 +4,7 @@
 //! unexpected exec, connect, file write) exactly its own; in enforce mode the exec and the write
 //! are killed (SIGKILL here, EPERM under BPF LSM), the connect refused with EPERM. The same for
 //! a binary scope (`learn --binary`): a copy of the interpreter and everything below it,
-//! wherever it runs.
+//! wherever it runs (a connect below it too, by a child).
 
 mod common;
 
@@ -48,6 +48,10 @@ elif deviation == "connect":
         result["connect"] = 0
     except OSError as e:
         result["connect"] = e.errno
+elif deviation == "connect_child":
+    # A connect below the service, by a child it starts.
+    connector = "import socket, sys\ns = socket.socket()\ntry:\n    s.connect(('127.0.0.1', int(sys.argv[1])))\nexcept OSError as e:\n    sys.exit(e.errno)"
+    result["connect_child"] = subprocess.run(["/usr/bin/python3", "-c", connector, str(port + 1)]).returncode
 elif deviation == "write":
     # In a child, as the exec: without BPF LSM the kernel kills the writer.
     writer = "import sys\ntry:\n    open(sys.argv[1], 'w').write('x')\nexcept OSError as e:\n    sys.exit(e.errno)"
@@ -350,6 +354,12 @@ fn a_binary_scope_is_learned_and_enforced_on_that_binary_and_its_descendants() {
         alerts_of(&agent, pid),
         pair("LEARN-PORT-SELF", "would_deny")
     );
+    let (result, pid) = run(&service, "connect_child");
+    assert_eq!(result["connect_child"], libc::ECONNREFUSED, "{result}");
+    assert_eq!(
+        alerts_of(&agent, pid),
+        pair("LEARN-PORT-DESC", "would_deny")
+    );
     let (result, pid) = run(&service, "write");
     assert_eq!(result["write"], 0);
     assert_eq!(
@@ -357,7 +367,7 @@ fn a_binary_scope_is_learned_and_enforced_on_that_binary_and_its_descendants() {
         pair("LEARN-WRITE-DESC", "would_deny")
     );
     // Outside the scope the same deviations are nobody's business.
-    for deviation in ["exec", "connect", "write"] {
+    for deviation in ["exec", "connect", "connect_child", "write"] {
         let (_, pid) = run(PYTHON, deviation);
         assert_eq!(
             alerts_of(&agent, pid),
@@ -367,8 +377,8 @@ fn a_binary_scope_is_learned_and_enforced_on_that_binary_and_its_descendants() {
     }
     drop(agent);
 
-    // Enforce mode: the kernel decides the exec and the write below the binary and the binary's
-    // connect.
+    // Enforce mode: the kernel decides the exec, the connect and the write below the binary and
+    // the binary's own connect.
     let agent = start("mode: enforce");
     let (result, pid) = run(&service, "none");
     assert_eq!(result["client"], 0, "the learned workload still works");
@@ -384,6 +394,9 @@ fn a_binary_scope_is_learned_and_enforced_on_that_binary_and_its_descendants() {
     let (result, pid) = run(&service, "connect");
     assert_eq!(result["connect"], libc::EPERM, "{result}");
     assert_eq!(alerts_of(&agent, pid), pair("LEARN-PORT-SELF", "denied"));
+    let (result, pid) = run(&service, "connect_child");
+    assert_eq!(result["connect_child"], libc::EPERM, "{result}");
+    assert_eq!(alerts_of(&agent, pid), pair("LEARN-PORT-DESC", "denied"));
     let (result, pid) = run(&service, "write");
     if bpf_lsm_expected() {
         assert_eq!(result["write"], libc::EPERM, "{result}");

@@ -90,7 +90,7 @@ pub fn compile(rules: &[NetRule], resolve: &dyn ScopeResolver) -> Result<Compile
             _ if rule.direction == NetDirection::Ingress => {
                 return Err(NetRuleError::IngressScope { index: rule.index })
             }
-            NetScope::Binary(path) => {
+            NetScope::Binary(path) | NetScope::Ancestor(path) => {
                 let hash = resolve
                     .binary(path)
                     .map_err(|source| NetRuleError::Binary {
@@ -98,7 +98,12 @@ pub fn compile(rules: &[NetRule], resolve: &dyn ScopeResolver) -> Result<Compile
                         path: path.clone(),
                         source,
                     })?;
-                (shrike_net_scope::SHRIKE_NET_SCOPE_BINARY, hash, 0)
+                let scope = if matches!(rule.scope, NetScope::Binary(_)) {
+                    shrike_net_scope::SHRIKE_NET_SCOPE_BINARY
+                } else {
+                    shrike_net_scope::SHRIKE_NET_SCOPE_ANCESTOR
+                };
+                (scope, hash, 0)
             }
             NetScope::Cgroup(path) => {
                 let (id, level) = resolve.cgroup(path).ok_or_else(|| NetRuleError::Cgroup {
@@ -284,6 +289,13 @@ mod tests {
             (42, 0, 80, 443)
         );
         assert_eq!(c.rules[0].protocol, 6);
+        r.scope = NetScope::Ancestor("/usr/bin/curl".into());
+        let c = compile(&[r.clone()], &Fake).unwrap();
+        assert_eq!(
+            (c.rules[0].scope, c.rules[0].scope_id),
+            (shrike_net_scope::SHRIKE_NET_SCOPE_ANCESTOR.0, 42),
+            "an ancestor is hashed as a binary is"
+        );
         r.scope = NetScope::Binary("/nope".into());
         assert!(matches!(
             compile(&[r.clone()], &Fake),

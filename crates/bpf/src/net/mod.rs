@@ -107,6 +107,9 @@ pub enum NetScope {
     Cgroup(PathBuf),
     /// Processes whose own cgroup has this id (`process.cgroup_id`), descendants excluded.
     CgroupId(u64),
+    /// Processes below this executable: one of the 8 nearest ancestor images ran it (path
+    /// resolved and hashed as for [`NetScope::Binary`]; `ancestors.binary`).
+    Ancestor(PathBuf),
 }
 
 /// An IP network: an address and a prefix length.

@@ -11,6 +11,10 @@ use shrike_rules::{Dim, DimConstraint, KernelPlan, ValueSet};
 
 use super::{dim_name, kernel_rules};
 
+/// Why a rule with two of binary, ancestors, cgroup and workload stays in user space.
+const ONE_SCOPE: &str =
+    "the network hooks hold one scope per rule: a binary, an ancestor, a cgroup or a workload";
+
 /// Most kernel network rules one policy rule may expand to (networks × ports × scopes): the
 /// complement of four IPv4 hosts (an allow-list `shrike learn` writes) fits.
 const NET_EXPANSION_MAX: usize = 160;
@@ -102,9 +106,25 @@ fn net_rule(
                     .collect::<Result<_, _>>()?;
             }
             (Dim::Binary, ValueSet::Paths(p)) if p.prefixes.is_empty() && p.names.is_empty() => {
+                if scopes != [NetScope::Host] {
+                    return Err(ONE_SCOPE.into());
+                }
                 scopes = p.exact.iter().map(|b| NetScope::Binary(b.into())).collect();
             }
+            (Dim::Ancestors, ValueSet::Paths(p)) if p.prefixes.is_empty() && p.names.is_empty() => {
+                if scopes != [NetScope::Host] {
+                    return Err(ONE_SCOPE.into());
+                }
+                scopes = p
+                    .exact
+                    .iter()
+                    .map(|b| NetScope::Ancestor(b.into()))
+                    .collect();
+            }
             (Dim::CgroupId, ValueSet::Numbers(ids)) => {
+                if scopes != [NetScope::Host] {
+                    return Err(ONE_SCOPE.into());
+                }
                 scopes = ids
                     .iter()
                     .map(|&id| NetScope::CgroupId(id as u64))
@@ -120,7 +140,7 @@ fn net_rule(
     }
     if let Some(covered) = workload {
         if scopes != [NetScope::Host] {
-            return Err("a workload-scoped network rule cannot also name a binary or a cgroup: the network hooks hold one scope per rule".into());
+            return Err(ONE_SCOPE.into());
         }
         scopes = covered.into_iter().map(NetScope::CgroupId).collect();
     }

@@ -220,8 +220,8 @@ fn a_binary_scope_splits_rules_the_kernel_could_not_hold_as_an_or() {
         "{notes:#?}"
     );
     assert!(
-        notes["APP-CONNECT-DESC"].starts_with("checked in user space"),
-        "{notes:#?}"
+        notes["APP-CONNECT-DESC"].starts_with("decided"),
+        "below the binary, by ancestor: {notes:#?}"
     );
     // An unexpected exec below the server matches; the server's own exec does not.
     let mut id = ev(EventKind::ProcessExec, &proc("/usr/bin/id", 1));
