@@ -39,12 +39,7 @@ pub fn exec_rules(
             let mut r = exec_rule(rule.index, action, &entry.constraints)?;
             if entry.workload.is_some() {
                 // The plan keeps no cgroup constraint of its own beside a scope.
-                r.cgroup = cgroups(rule.index).into_iter().collect();
-                if r.cgroup.is_empty() {
-                    // No container covered yet: a set holding only an id no cgroup has, so
-                    // the rule is in place (and gains ids in place) but matches nothing.
-                    r.cgroup.push(NO_CGROUP);
-                }
+                r.cgroup = scope_set(cgroups, rule.index).into_iter().collect();
             }
             Ok(vec![r])
         },
@@ -53,6 +48,17 @@ pub fn exec_rules(
 
 /// A cgroup id no cgroup has (ids are inode numbers): the member of an empty cgroup set.
 const NO_CGROUP: u64 = u64::MAX;
+
+/// A workload-scoped exec or file rule's cgroup set: the covered containers' cgroups, or, with
+/// none covered yet, only an id no cgroup has, so the rule is in place (and gains ids in place)
+/// but matches nothing.
+fn scope_set(cgroups: &dyn Fn(u16) -> BTreeSet<u64>, rule: u16) -> BTreeSet<u64> {
+    let mut set = cgroups(rule);
+    if set.is_empty() {
+        set.insert(NO_CGROUP);
+    }
+    set
+}
 
 /// The walk every family's translation shares: each entry of a deny/kill rule whose kind
 /// `family` maps to one of the family's own, and which the compiler gave to the kernel
@@ -196,7 +202,7 @@ fn binaries(set: Option<&ValueSet>, dim: Dim) -> Result<BinarySet, String> {
 }
 
 /// The family's kind a deny/kill rule on `kind` acts on, when the kernel can act on it.
-fn enforce_kind(kind: EventKind) -> Option<EnforceKind> {
+pub(crate) fn enforce_kind(kind: EventKind) -> Option<EnforceKind> {
     Some(match kind {
         EventKind::FileOpen => EnforceKind::File(WatchKind::Open),
         EventKind::FileUnlink => EnforceKind::File(WatchKind::Unlink),
@@ -223,13 +229,11 @@ pub fn file_rules(
         let mut r = file_rule(rule.index, kind, action, &entry.constraints)
             .map_err(|reason| format!("{}: {reason}", entry.kind))?;
         if entry.workload.is_some() {
-            // As for exec rules: the covered containers' cgroups, or an id no cgroup has.
-            let mut set = cgroups(rule.index);
-            if set.is_empty() {
-                set.insert(NO_CGROUP);
-            }
-            r.values
-                .extend(set.into_iter().map(|c| (RuleValue::CgroupIn, c)));
+            r.values.extend(
+                scope_set(cgroups, rule.index)
+                    .into_iter()
+                    .map(|c| (RuleValue::CgroupIn, c)),
+            );
         }
         Ok(vec![r])
     })

@@ -339,20 +339,9 @@ fn is_network(kind: EventKind) -> bool {
 /// Kinds whose scoped rules the kernel holds: exec and the file family's deny kinds as cgroup
 /// sets, connect and bind as one kernel rule per covered container.
 fn in_kernel(kind: EventKind) -> bool {
-    is_network(kind)
-        || matches!(
-            kind,
-            EventKind::ProcessExec
-                | EventKind::FileOpen
-                | EventKind::FileUnlink
-                | EventKind::FileRename
-                | EventKind::FileChmod
-                | EventKind::FileChown
-                | EventKind::FileLink
-                | EventKind::ModuleLoad
-                | EventKind::BpfLoad
-                | EventKind::Ptrace
-        )
+    kind == EventKind::ProcessExec
+        || crate::enforcement::enforce_kind(kind).is_some()
+        || is_network(kind)
 }
 
 fn covered(
