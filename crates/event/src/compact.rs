@@ -16,7 +16,7 @@ use crate::text::escape_controls;
 
 /// Renders `event` as one line (an incident as a block) without a trailing newline.
 pub fn render(event: &Event) -> String {
-    if let Some(incident) = &event.incident {
+    if let Some(incident) = event.incident() {
         return render_incident(event, incident);
     }
     let mut line = String::with_capacity(160);
@@ -44,7 +44,7 @@ pub fn render(event: &Event) -> String {
         }
         EventKind::ProcessExit => {
             let _ = write!(line, "{}", p.binary);
-            if let Some(exit) = &event.exit {
+            if let Some(exit) = event.exit() {
                 match (exit.code, exit.signal) {
                     (_, Some(sig)) => {
                         let _ = write!(line, " signal={sig}");
@@ -61,7 +61,7 @@ pub fn render(event: &Event) -> String {
         }
         _ => {
             let _ = write!(line, "{}", p.binary);
-            if let Some(file) = &event.file {
+            if let Some(file) = event.file() {
                 let _ = write!(line, " {}", file.path);
                 if let Some(new_path) = &file.new_path {
                     let _ = write!(line, " -> {new_path}");
@@ -70,7 +70,7 @@ pub fn render(event: &Event) -> String {
                     let _ = write!(line, " [{}]", file.access.join(","));
                 }
             }
-            if let Some(net) = &event.network {
+            if let Some(net) = event.network() {
                 let _ = write!(
                     line,
                     " {} {}:{} -> {}:{}",
@@ -80,13 +80,13 @@ pub fn render(event: &Event) -> String {
                     let _ = write!(line, " ({domain})");
                 }
             }
-            if let Some(dns) = &event.dns {
+            if let Some(dns) = event.dns() {
                 let _ = write!(line, " {} {}", dns.qtype, dns.query);
                 if !dns.answers.is_empty() {
                     let _ = write!(line, " = {}", dns.answers.join(","));
                 }
             }
-            if let Some(s) = &event.suppressed {
+            if let Some(s) = event.suppressed() {
                 let _ = write!(line, " {} alerts since {}:", s.total, clock_of(s.since));
                 for r in &s.rules {
                     let _ = write!(line, " {}", r.rule_id);
@@ -103,7 +103,7 @@ pub fn render(event: &Event) -> String {
                 }
                 line.pop();
             }
-            if let Some(lost) = &event.lost {
+            if let Some(lost) = event.lost() {
                 let _ = write!(
                     line,
                     " ringbuf_full={} pipeline_full={} other={}",
@@ -113,7 +113,7 @@ pub fn render(event: &Event) -> String {
                     let _ = write!(line, " output:{output}={n}");
                 }
             }
-            if let Some(health) = &event.health {
+            if let Some(health) = event.health() {
                 for cap in &health.capabilities {
                     let _ = write!(line, " {}={}", cap.name, cap.state);
                 }
@@ -125,7 +125,7 @@ pub fn render(event: &Event) -> String {
                     );
                 }
             }
-            if let Some(policy) = &event.policy {
+            if let Some(policy) = event.policy() {
                 let _ = write!(
                     line,
                     " {} trigger={} rules={}",
@@ -299,7 +299,7 @@ mod tests {
             "00:00:00.000 process_exec       42 x \\u001b]0;pwned\\u0007 \"a\\nb\"  bin=/tmp/\\u202egpj.sh uid=0 cwd=/tmp/\\u009b2J"
         );
         let mut open = Event::new(Timestamp(0), EventKind::FileOpen, "n".into(), p);
-        open.file = Some(crate::model::FileInfo {
+        open.set_file(crate::model::FileInfo {
             path: "/tmp/\x1b[2J\nfake 00:00:00.000 process_exec".into(),
             ..Default::default()
         });
@@ -319,7 +319,7 @@ mod tests {
             ..Process::default()
         });
         let mut e = Event::new(Timestamp(0), EventKind::ProcessExit, "n".into(), p);
-        e.exit = Some(Exit {
+        e.set_exit(Exit {
             code: None,
             signal: Some(9),
             core_dumped: false,
@@ -348,7 +348,7 @@ mod tests {
             binary: "/usr/bin/runner".into(),
             ..Process::default()
         })];
-        e.incident = Some(Box::new(Incident {
+        e.set_incident(Incident {
             id: "00000000000000aa".into(),
             state: IncidentState::Closed,
             close_reason: Some(CloseReason::Quiet),
@@ -373,7 +373,7 @@ mod tests {
             }],
             techniques: vec!["T1059.004".into()],
             ..Incident::default()
-        }));
+        });
         assert_eq!(
             render(&e),
             "00:00:00.000 INCIDENT 00000000000000aa closed (quiet)  critical  grouped by process_tree\n\

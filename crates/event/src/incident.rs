@@ -143,20 +143,20 @@ mod tests {
             "n".into(),
             std::sync::Arc::new(Process::default()),
         );
-        e.incident = Some(Box::new(Incident {
+        e.set_incident(Incident {
             id: "00000000000000aa".into(),
             state: IncidentState::Closed,
             close_reason: Some(CloseReason::Shutdown),
             grouped_by: "process_tree".into(),
             ..Incident::default()
-        }));
+        });
         let json = serde_json::to_value(&e).unwrap();
         assert_eq!(json["kind"], "incident");
         assert_eq!(json["incident"]["state"], "closed");
         assert_eq!(json["incident"]["close_reason"], "shutdown");
         assert_eq!(json["incident"]["outcomes"]["killed"], 0);
         let back: Event = serde_json::from_value(json).unwrap();
-        assert_eq!(back.incident, e.incident);
+        assert_eq!(back.incident(), e.incident());
 
         let mut s = Event::new(
             Timestamp(8),

@@ -143,7 +143,7 @@ mod tests {
         );
         e.parent = parent.cloned();
         e.ancestors = parent.into_iter().cloned().collect();
-        e.file = Some(FileInfo {
+        e.set_file(FileInfo {
             path: path.into(),
             ..FileInfo::default()
         });

@@ -37,7 +37,7 @@ pub fn proc_pid(path: &str) -> Option<u32> {
 
 /// True when the event's file is a `/proc/<pid>/…` entry of a process other than the actor.
 pub fn proc_other(e: &Event) -> Option<bool> {
-    let file = e.file.as_ref()?;
+    let file = e.file()?;
     let pid = proc_pid(&file.path)?;
     Some(pid != e.process.pid && pid != e.tid)
 }
@@ -75,7 +75,7 @@ fn runs_program(p: &Process, path: &str) -> bool {
 /// the acting process's binary, script or interpreted program, or its parent's (a dropper that
 /// runs `rm "$0"`, a binary that unlinks itself).
 pub fn own_program(e: &Event) -> Option<bool> {
-    let path = e.file.as_ref()?.path.as_str();
+    let path = e.file()?.path.as_str();
     if path.is_empty() {
         return None;
     }
@@ -88,7 +88,7 @@ pub fn own_program(e: &Event) -> Option<bool> {
 /// True when a rename or link adds an extension to the name and keeps the rest
 /// (`report.pdf` → `report.pdf.locked`): what ransomware does to every file it encrypts.
 pub fn extension_added(e: &Event) -> Option<bool> {
-    let file = e.file.as_ref()?;
+    let file = e.file()?;
     let new = file.new_path.as_deref()?;
     let added = new
         .strip_prefix(file.path.as_str())
@@ -353,12 +353,12 @@ mod tests {
         });
         let mut e = Event::new(Timestamp(0), EventKind::FileUnlink, "n".into(), me);
         e.parent = Some(parent);
-        e.file = Some(FileInfo {
+        e.set_file(FileInfo {
             path: "/tmp/drop.sh".into(),
             ..FileInfo::default()
         });
         assert_eq!(own_program(&e), Some(true));
-        e.file = Some(FileInfo {
+        e.set_file(FileInfo {
             path: "/tmp/other".into(),
             ..FileInfo::default()
         });
@@ -370,7 +370,7 @@ mod tests {
             ..Process::default()
         });
         e.parent = Some(parent);
-        e.file = Some(FileInfo {
+        e.set_file(FileInfo {
             path: "/tmp/drop.sh".into(),
             ..FileInfo::default()
         });
@@ -382,7 +382,7 @@ mod tests {
             ..Process::default()
         });
         e.parent = None;
-        e.file = Some(FileInfo {
+        e.set_file(FileInfo {
             path: "/tmp/a".into(),
             ..FileInfo::default()
         });
@@ -391,7 +391,7 @@ mod tests {
             Some(false),
             "rm's operand is not rm's program"
         );
-        e.file = Some(FileInfo {
+        e.set_file(FileInfo {
             path: "/proc/8/mem".into(),
             ..FileInfo::default()
         });

@@ -1,84 +1,25 @@
 //! Sets of event kinds as a bit mask, so that "which kinds can this rule or field see" is one
 //! `u32` and the evaluator finds the rules for an event by index instead of by string.
 //!
-//! [`kind_index`] is an exhaustive `match`: adding a kind to `shrike_event::EventKind` fails to
-//! compile here until the kind is given a slot, so no kind is ever silently unmatched.
+//! Slots, names and the families below are read from the event crate's table of kinds
+//! (`shrike_event::KINDS`), so a new kind has its slot and its families the moment it has its
+//! row there.
 
 use std::fmt;
 
-use shrike_event::EventKind;
+use shrike_event::{EventKind, KindFacts, Origin, PayloadKind, KINDS};
 
-/// Every event kind, in slot order.
-pub const ALL_KINDS: [EventKind; 29] = [
-    EventKind::ProcessExec,
-    EventKind::ProcessExit,
-    EventKind::ProcessFork,
-    EventKind::FileOpen,
-    EventKind::FileUnlink,
-    EventKind::FileRename,
-    EventKind::FileChmod,
-    EventKind::FileChown,
-    EventKind::FileLink,
-    EventKind::ModuleLoad,
-    EventKind::BpfLoad,
-    EventKind::Ptrace,
-    EventKind::CredChange,
-    EventKind::Mount,
-    EventKind::Umount,
-    EventKind::NamespaceChange,
-    EventKind::MemfdCreate,
-    EventKind::Signal,
-    EventKind::NetConnect,
-    EventKind::NetAccept,
-    EventKind::NetBind,
-    EventKind::NetListen,
-    EventKind::NetClose,
-    EventKind::Dns,
-    EventKind::EventsLost,
-    EventKind::AgentHealth,
-    EventKind::Incident,
-    EventKind::AlertsSuppressed,
-    EventKind::PolicyChange,
-];
+/// Every event kind, in slot order (the event crate's table of kinds).
+pub const ALL_KINDS: [EventKind; EventKind::ALL.len()] = EventKind::ALL;
 
 /// The slot of `kind` in [`ALL_KINDS`] and in a [`KindSet`].
 pub const fn kind_index(kind: EventKind) -> usize {
-    match kind {
-        EventKind::ProcessExec => 0,
-        EventKind::ProcessExit => 1,
-        EventKind::ProcessFork => 2,
-        EventKind::FileOpen => 3,
-        EventKind::FileUnlink => 4,
-        EventKind::FileRename => 5,
-        EventKind::FileChmod => 6,
-        EventKind::FileChown => 7,
-        EventKind::FileLink => 8,
-        EventKind::ModuleLoad => 9,
-        EventKind::BpfLoad => 10,
-        EventKind::Ptrace => 11,
-        EventKind::CredChange => 12,
-        EventKind::Mount => 13,
-        EventKind::Umount => 14,
-        EventKind::NamespaceChange => 15,
-        EventKind::MemfdCreate => 16,
-        EventKind::Signal => 17,
-        EventKind::NetConnect => 18,
-        EventKind::NetAccept => 19,
-        EventKind::NetBind => 20,
-        EventKind::NetListen => 21,
-        EventKind::NetClose => 22,
-        EventKind::Dns => 23,
-        EventKind::EventsLost => 24,
-        EventKind::AgentHealth => 25,
-        EventKind::Incident => 26,
-        EventKind::AlertsSuppressed => 27,
-        EventKind::PolicyChange => 28,
-    }
+    kind.index()
 }
 
 /// The kind named `name` in the event contract (`file_open`, …).
 pub fn parse_kind(name: &str) -> Option<EventKind> {
-    ALL_KINDS.iter().copied().find(|k| k.as_str() == name)
+    EventKind::from_name(name)
 }
 
 /// A set of event kinds.
@@ -149,45 +90,35 @@ impl fmt::Display for KindSet {
     }
 }
 
-/// Kinds whose event carries a `file` object.
-pub const FILE: KindSet = KindSet::of(&[
-    EventKind::FileOpen,
-    EventKind::FileUnlink,
-    EventKind::FileRename,
-    EventKind::FileChmod,
-    EventKind::FileChown,
-    EventKind::FileLink,
-]);
+/// The kinds whose row in the table of kinds satisfies a test (a macro: constant functions
+/// cannot call a closure).
+macro_rules! kinds_where {
+    (|$row:ident| $test:expr) => {{
+        let mut bits = 0;
+        let mut i = 0;
+        while i < KINDS.len() {
+            let $row: &KindFacts = &KINDS[i];
+            if $test {
+                bits |= 1 << i;
+            }
+            i += 1;
+        }
+        KindSet(bits)
+    }};
+}
 
-/// Kinds whose event carries a `network` object.
-pub const NET: KindSet = KindSet::of(&[
-    EventKind::NetConnect,
-    EventKind::NetAccept,
-    EventKind::NetBind,
-    EventKind::NetListen,
-    EventKind::NetClose,
-]);
+/// Kinds whose event carries a `file` object.
+pub const FILE: KindSet = kinds_where!(|k| matches!(k.payload, PayloadKind::File));
+
+/// Kinds whose event carries a `network` object of a socket action (DNS messages carry one
+/// too, with the message).
+pub const NET: KindSet = kinds_where!(|k| matches!(k.payload, PayloadKind::Network));
 
 /// Kinds that describe a process's own action and so carry `process`, `parent`, `ancestors`.
-pub const PROCESS: KindSet = KindSet::ALL.without(KindSet::of(&[
-    EventKind::EventsLost,
-    EventKind::AgentHealth,
-    EventKind::AlertsSuppressed,
-    EventKind::PolicyChange,
-]));
+pub const PROCESS: KindSet = kinds_where!(|k| !matches!(k.origin, Origin::Agent));
 
 /// Kinds that come from a system call and may carry its `result`.
-pub const SYSCALL: KindSet = FILE.union(NET).union(KindSet::of(&[
-    EventKind::ModuleLoad,
-    EventKind::BpfLoad,
-    EventKind::Ptrace,
-    EventKind::CredChange,
-    EventKind::Mount,
-    EventKind::Umount,
-    EventKind::NamespaceChange,
-    EventKind::MemfdCreate,
-    EventKind::Signal,
-]));
+pub const SYSCALL: KindSet = kinds_where!(|k| matches!(k.origin, Origin::Syscall));
 
 /// A kind set with one kind.
 pub const fn one(kind: EventKind) -> KindSet {
@@ -214,5 +145,51 @@ mod tests {
         assert!(FILE.contains(EventKind::FileLink));
         assert!(!PROCESS.contains(EventKind::EventsLost));
         assert_eq!(FILE.intersect(NET), KindSet::EMPTY);
+    }
+
+    /// The families read from the table are the ones the rule language documents.
+    #[test]
+    fn families_from_the_table() {
+        use EventKind as K;
+        assert_eq!(
+            FILE,
+            KindSet::of(&[
+                K::FileOpen,
+                K::FileUnlink,
+                K::FileRename,
+                K::FileChmod,
+                K::FileChown,
+                K::FileLink
+            ])
+        );
+        assert_eq!(
+            NET,
+            KindSet::of(&[
+                K::NetConnect,
+                K::NetAccept,
+                K::NetBind,
+                K::NetListen,
+                K::NetClose
+            ])
+        );
+        let agent = [
+            K::EventsLost,
+            K::AgentHealth,
+            K::AlertsSuppressed,
+            K::PolicyChange,
+        ];
+        assert_eq!(PROCESS, KindSet::ALL.without(KindSet::of(&agent)));
+        let other_calls = [
+            K::ModuleLoad,
+            K::BpfLoad,
+            K::Ptrace,
+            K::CredChange,
+            K::Mount,
+            K::Umount,
+            K::NamespaceChange,
+            K::MemfdCreate,
+            K::Signal,
+        ];
+        assert_eq!(SYSCALL, FILE.union(NET).union(KindSet::of(&other_calls)));
     }
 }

@@ -28,7 +28,7 @@ fn directory_open(
     path: &str,
 ) -> Event {
     let mut e = open(p, lineage, path, &["read", "create"]);
-    if let Some(f) = e.file.as_mut() {
+    if let Some(f) = e.file_mut() {
         f.flags = 0o200000 | 0o4000 | 0o2000000;
     }
     e
@@ -209,7 +209,7 @@ fn an_o_tmpfile_create_is_still_a_write() {
     let policy = pack();
     let sh = scenario_shell("x.sh");
     let mut e = open(&sh[0], &sh[1..], "/etc/cron.d", &["write", "create"]);
-    if let Some(f) = e.file.as_mut() {
+    if let Some(f) = e.file_mut() {
         f.flags = 0o20200000 | 0o2;
     }
     assert_eq!(ids(&policy, &e), ["SHR-PERS-001"]);

@@ -68,7 +68,7 @@ fn read(binary: &str, path: &str) -> Event {
 
 fn signal(sender: &str, sig: i32, target: &str) -> Event {
     let mut e = event(EventKind::Signal, &p(sender, &[sender]), &sh());
-    e.signal = Some(Signal {
+    e.set_signal(Signal {
         signal: sig,
         target_pid: 4242,
         target_binary: target.into(),
@@ -188,7 +188,7 @@ fn cases() -> Vec<(&'static str, &'static str, Vec<Event>, &'static str)> {
         ("T1068", "a /tmp program becomes root", vec![cred_change(&fake_root, &sh(), (1000, 1000), (0, 0), &[])], "SHR-PRIV-003"),
         ("T1068", "setpriv raising effective caps it was permitted", vec![{
             let mut e = cred_change(&p("/usr/bin/setpriv", &["setpriv", "--reuid=33"]), &sh(), (33, 33), (33, 33), &["CAP_SYS_ADMIN"]);
-            if let Some(c) = e.cred.as_mut() {
+            if let Some(c) = e.cred_mut() {
                 c.old.cap_permitted = vec!["CAP_SYS_ADMIN".into()];
                 c.new.cap_permitted = vec!["CAP_SYS_ADMIN".into()];
                 c.new.cap_effective = vec!["CAP_SYS_ADMIN".into()];

@@ -5,12 +5,17 @@
 //! the kernel did to the action (nothing, denied, killed) comes from the record
 //! ([`Event::enforced`]), so an alert's `outcome` says what really happened: a rule the kernel
 //! enforced says `denied` or `killed`, an enforcing rule the kernel could not act on says
-//! `alerted`, an audit-mode rule says `would_deny`.
+//! `alerted`, an audit-mode rule says `would_deny`. Every alert is made here: policy matches,
+//! rules the kernel acted on (including the `--net-config` rules, which have no user-space
+//! condition) and self-protection.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
-use shrike_event::{Alert, EnforcedAction, Event};
+use shrike_event::{Alert, Enforced, EnforcedAction, Event};
 use shrike_rules::{KernelAction, Match, Policy, RateState};
+
+use crate::netconfig::NetRuleInfo;
 
 pub struct Detector {
     policy: Arc<Policy>,
@@ -18,6 +23,8 @@ pub struct Detector {
     rates: RateState,
     matches: Vec<Match>,
     alerts_emitted: u64,
+    /// The `--net-config` rules, by the index the kernel names them with.
+    config_rules: HashMap<u16, NetRuleInfo>,
     /// The agent's pid and whether self-protection refuses attempts (`selfprotect`).
     self_pid: u32,
     protecting: bool,
@@ -30,9 +37,16 @@ impl Detector {
             rates: RateState::new(),
             matches: Vec::new(),
             alerts_emitted: 0,
+            config_rules: HashMap::new(),
             self_pid: std::process::id(),
             protecting: false,
         }
+    }
+
+    /// Replaces the `--net-config` rules' descriptions (their indexes never meet a policy
+    /// rule's: they start at `shrike_bpf::net::CONFIG_INDEX_BASE`).
+    pub fn set_config_rules(&mut self, rules: impl IntoIterator<Item = NetRuleInfo>) {
+        self.config_rules = rules.into_iter().map(|r| (r.index, r)).collect();
     }
 
     /// Self-protection refuses attempts against the agent (`--protect-self` on BPF LSM).
@@ -73,20 +87,7 @@ impl Detector {
         }
         if let Some(e) = enforced {
             if !self.matches.iter().any(|m| m.index == e.rule_index) {
-                if let Some(info) = self.policy.rule(e.rule_index) {
-                    let alert = Alert {
-                        rule_id: info.id.clone(),
-                        rule: info.name.clone(),
-                        severity: info.severity.as_str().to_string(),
-                        action: info.action.as_str().to_string(),
-                        outcome: match e.action {
-                            EnforcedAction::Denied => "denied",
-                            EnforcedAction::Killed => "killed",
-                        }
-                        .to_string(),
-                        mitre: info.mitre.clone(),
-                        incident_id: None,
-                    };
+                if let Some(alert) = self.kernel_match_alert(e) {
                     push_unique(event, alert);
                 }
             }
@@ -95,6 +96,38 @@ impl Detector {
             push_unique(event, alert);
         }
         self.alerts_emitted += (event.alerts.len() - before) as u64;
+    }
+
+    /// The alert of a rule the kernel acted on (or matched in audit mode) that user space did
+    /// not match: a `--net-config` rule (user space has no condition for it), or a policy rule
+    /// whose kernel form matched (the action was stopped: that must be reported).
+    fn kernel_match_alert(&self, e: Enforced) -> Option<Alert> {
+        let outcome = match e.action {
+            EnforcedAction::Denied => "denied",
+            EnforcedAction::Killed => "killed",
+            EnforcedAction::Audited => "would_deny",
+        };
+        if let Some(rule) = self.config_rules.get(&e.rule_index) {
+            return Some(Alert {
+                rule_id: rule.rule_id.clone(),
+                rule: rule.name.clone(),
+                severity: rule.severity.clone(),
+                action: "deny".into(),
+                outcome: outcome.into(),
+                mitre: Vec::new(),
+                incident_id: None,
+            });
+        }
+        let info = self.policy.rule(e.rule_index)?;
+        Some(Alert {
+            rule_id: info.id.clone(),
+            rule: info.name.clone(),
+            severity: info.severity.as_str().to_string(),
+            action: info.action.as_str().to_string(),
+            outcome: outcome.into(),
+            mitre: info.mitre.clone(),
+            incident_id: None,
+        })
     }
 
     /// Alerts added since start.
@@ -107,6 +140,7 @@ fn kernel_action(action: EnforcedAction) -> KernelAction {
     match action {
         EnforcedAction::Denied => KernelAction::Denied,
         EnforcedAction::Killed => KernelAction::Killed,
+        EnforcedAction::Audited => KernelAction::Nothing,
     }
 }
 
@@ -152,6 +186,49 @@ mod tests {
             ..Process::default()
         });
         Event::new(Timestamp(0), EventKind::ProcessExec, "n".into(), p)
+    }
+
+    /// A `--net-config` rule has no user-space condition: its alert comes from the rule the
+    /// kernel named, with what the kernel did; an index neither source knows gets none.
+    #[test]
+    fn config_network_rules_are_alerted_from_the_kernel_match() {
+        let mut d = Detector::new(policy());
+        d.set_config_rules([NetRuleInfo {
+            index: 0xf007,
+            rule_id: "NET-7".into(),
+            name: "no metadata".into(),
+            severity: "high".into(),
+            audit: false,
+        }]);
+        let p = Arc::new(Process::default());
+        let connect = |action, rule_index| {
+            let mut e = Event::new(Timestamp(0), EventKind::NetConnect, "n".into(), p.clone());
+            e.enforced = Some(Enforced { rule_index, action });
+            e
+        };
+        let mut e = connect(EnforcedAction::Denied, 0xf007);
+        d.apply(&mut e);
+        let alert = |e: &Event| {
+            e.alerts
+                .iter()
+                .map(|a| (a.rule_id.clone(), a.severity.clone(), a.outcome.clone()))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            alert(&e),
+            [(
+                "NET-7".to_string(),
+                "high".to_string(),
+                "denied".to_string()
+            )]
+        );
+        let mut e = connect(EnforcedAction::Audited, 0xf007);
+        d.apply(&mut e);
+        assert_eq!(alert(&e)[0].2, "would_deny");
+        let mut e = connect(EnforcedAction::Denied, 0xf008);
+        d.apply(&mut e);
+        assert!(e.alerts.is_empty());
+        assert_eq!(d.alerts_emitted(), 2);
     }
 
     #[test]

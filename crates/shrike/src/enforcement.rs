@@ -11,7 +11,7 @@ use std::collections::BTreeSet;
 
 use shrike_bpf::enforce::{self, BinarySet, ExecRule, ExecRulesLoaded, RuleAction};
 use shrike_bpf::file::{
-    fnv1a, Access, EnforceKind, FileRule, Pattern, RuleSite, RuleValue, WatchKind,
+    fnv1a, Access, EnforceKind, FileEventKind, FileRule, Pattern, RuleSite, RuleValue, WatchKind,
 };
 use shrike_bpf::net::NetRuleSource;
 use shrike_bpf::{LoadError, Sensors};
@@ -201,19 +201,20 @@ fn binaries(set: Option<&ValueSet>, dim: Dim) -> Result<BinarySet, String> {
     })
 }
 
-/// The family's kind a deny/kill rule on `kind` acts on, when the kernel can act on it.
+/// The family's kind a deny/kill rule on `kind` acts on, when the kernel can act on it: the
+/// file operations, module and BPF loads and ptrace of the file family's kinds
+/// ([`crate::file_watch::family_kind`]).
 pub(crate) fn enforce_kind(kind: EventKind) -> Option<EnforceKind> {
-    Some(match kind {
-        EventKind::FileOpen => EnforceKind::File(WatchKind::Open),
-        EventKind::FileUnlink => EnforceKind::File(WatchKind::Unlink),
-        EventKind::FileRename => EnforceKind::File(WatchKind::Rename),
-        EventKind::FileChmod => EnforceKind::File(WatchKind::Chmod),
-        EventKind::FileChown => EnforceKind::File(WatchKind::Chown),
-        EventKind::FileLink => EnforceKind::File(WatchKind::Link),
-        EventKind::ModuleLoad => EnforceKind::ModuleLoad,
-        EventKind::BpfLoad => EnforceKind::BpfLoad,
-        EventKind::Ptrace => EnforceKind::Ptrace,
-        _ => return None,
+    Some(match crate::file_watch::family_kind(kind)? {
+        FileEventKind::File(wk) => EnforceKind::File(wk),
+        FileEventKind::ModuleLoad => EnforceKind::ModuleLoad,
+        FileEventKind::BpfLoad => EnforceKind::BpfLoad,
+        FileEventKind::Ptrace => EnforceKind::Ptrace,
+        FileEventKind::CredChange
+        | FileEventKind::Mount
+        | FileEventKind::Namespace
+        | FileEventKind::Memfd
+        | FileEventKind::Signal => return None,
     })
 }
 

@@ -212,15 +212,11 @@ mod tests {
     #[test]
     fn every_sensor_kind_has_a_capability() {
         for kind in shrike_rules::kinds::ALL_KINDS {
-            let own = matches!(
-                kind,
-                EventKind::EventsLost
-                    | EventKind::AgentHealth
-                    | EventKind::Incident
-                    | EventKind::AlertsSuppressed
-                    | EventKind::PolicyChange
+            assert_eq!(
+                capability_of(kind).is_some(),
+                kind.from_sensor(),
+                "{kind:?}"
             );
-            assert_eq!(capability_of(kind).is_none(), own, "{kind:?}");
         }
     }
 }

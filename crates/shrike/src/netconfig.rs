@@ -31,8 +31,6 @@ use shrike_bpf::net::{
     CONFIG_INDEX_BASE,
 };
 
-use crate::pipeline::net::NetRuleInfo;
-
 /// How many rules the configuration may hold (their indexes follow `CONFIG_INDEX_BASE`).
 pub const MAX_RULES: usize = shrike_bpf::net::CONFIG_RULES_MAX;
 
@@ -110,7 +108,18 @@ impl<'de> serde::de::Visitor<'de> for StrictVisitor {
     }
 }
 
-/// A parsed configuration: what the sensor loads and what the pipeline says in alerts.
+/// What the rule stage says in the alert of a configuration rule the kernel names by index.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NetRuleInfo {
+    pub index: u16,
+    pub rule_id: String,
+    pub name: String,
+    pub severity: String,
+    /// `deny` (or `audit`: report `would_deny`).
+    pub audit: bool,
+}
+
+/// A parsed configuration: what the sensor loads and what the rule stage says in alerts.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NetConfig {
     pub options: NetOptions,

@@ -22,19 +22,19 @@ pub fn alert(event: &Event, self_pid: u32, protecting: bool) -> Option<Alert> {
         return None;
     }
     let against_agent = match event.kind {
-        EventKind::Signal => event.signal.as_ref().is_some_and(|s| {
+        EventKind::Signal => event.signal().is_some_and(|s| {
             s.target_pid == self_pid && s.signal != 0 && !BENIGN_SIGNALS.contains(&s.signal)
         }),
         EventKind::Ptrace => event
-            .ptrace
+            .ptrace()
             .as_ref()
             .is_some_and(|p| p.target_pid == self_pid),
         EventKind::BpfLoad => event
-            .bpf
+            .bpf()
             .as_ref()
             .is_some_and(|b| b.prog_type.starts_with(OWN_OBJECT_PREFIX)),
         EventKind::FileUnlink => event
-            .file
+            .file()
             .as_ref()
             .is_some_and(|f| f.path.starts_with("/sys/fs/bpf/shrike")),
         _ => false,
@@ -68,7 +68,7 @@ mod tests {
             ..Process::default()
         });
         let mut e = Event::new(Timestamp(0), EventKind::Signal, "n".into(), p);
-        e.signal = Some(Signal {
+        e.set_signal(Signal {
             signal: sig,
             target_pid: to,
             target_binary: "/usr/bin/shrike".into(),

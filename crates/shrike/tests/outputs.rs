@@ -135,7 +135,7 @@ fn a_dead_webhook_stalls_neither_the_pipeline_nor_the_other_output() {
     assert_eq!(drops.get("deadhook"), Some(&dropped), "{drops:?}");
     assert!(outputs.new_drops().is_empty(), "reported once");
     let mut report = event(0, EventKind::EventsLost);
-    report.lost = Some(Lost {
+    report.set_lost(Lost {
         outputs: drops,
         ..Lost::default()
     });

@@ -7,16 +7,22 @@
 //! the slim views the contract specifies; the per-event thread id is kept on the event and
 //! written into `process.tid`.
 //!
-//! This file holds the envelope: [`Event`], what happened ([`EventKind`]) and the id that links
-//! events of one process image ([`ExecId`]). The payloads live in `process` (the acting
-//! process), `payloads` (one type per event family) and `reports` (what the agent itself says:
-//! alerts, loss, health, policy and enforcement); `wire` is the JSON form.
+//! This file holds the envelope: [`Event`] and the id that links events of one process image
+//! ([`ExecId`]). What happened is `kinds` (the table of [`EventKind`]s and their facts); the
+//! object an event carries is `payload` (one [`Payload`] per event, the variant its kind
+//! names), built from `process` (the acting process), `payloads` (one type per event family)
+//! and `reports` (what the agent itself says: alerts, loss, health, policy and enforcement);
+//! `wire` is the JSON form.
 
+mod kinds;
+mod payload;
 mod payloads;
 mod process;
 mod reports;
 mod wire;
 
+pub use kinds::{EventKind, KindFacts, Origin, PayloadKind, KINDS};
+pub use payload::Payload;
 pub use payloads::{
     BpfLoad, CredChange, Creds, Dns, FileInfo, Memfd, Module, Mount, NamespaceChange, Network,
     Ptrace, Signal,
@@ -33,7 +39,6 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize, Serializer};
 
-use crate::incident::{Incident, Suppressed};
 use crate::time::Timestamp;
 use crate::workload::{ContainerIdentity, PodIdentity};
 
@@ -83,91 +88,6 @@ impl<'de> Deserialize<'de> for ExecId {
     }
 }
 
-/// What happened. Serialized in snake_case; the numeric record kinds the kernel uses live in
-/// `bpf/abi` and are mapped to these in the decoder.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum EventKind {
-    ProcessExec,
-    ProcessExit,
-    ProcessFork,
-    FileOpen,
-    FileUnlink,
-    FileRename,
-    FileChmod,
-    FileChown,
-    FileLink,
-    ModuleLoad,
-    BpfLoad,
-    Ptrace,
-    CredChange,
-    Mount,
-    Umount,
-    NamespaceChange,
-    MemfdCreate,
-    Signal,
-    NetConnect,
-    NetAccept,
-    NetBind,
-    NetListen,
-    NetClose,
-    Dns,
-    /// Synthesized by the agent when the kernel reports records it had to drop.
-    EventsLost,
-    /// Synthesized by the agent: what it can see and enforce on this kernel, at start and
-    /// whenever a capability changes state.
-    AgentHealth,
-    /// Synthesized by alert shaping: alerts that belong together (`crate::incident`).
-    Incident,
-    /// Synthesized by alert shaping: alerts held back by dedup and rate limits, per rule.
-    AlertsSuppressed,
-    /// Synthesized by the agent when a policy reload is applied, held back or refused.
-    PolicyChange,
-}
-
-impl EventKind {
-    /// The contract name, e.g. `process_exec`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            EventKind::ProcessExec => "process_exec",
-            EventKind::ProcessExit => "process_exit",
-            EventKind::ProcessFork => "process_fork",
-            EventKind::FileOpen => "file_open",
-            EventKind::FileUnlink => "file_unlink",
-            EventKind::FileRename => "file_rename",
-            EventKind::FileChmod => "file_chmod",
-            EventKind::FileChown => "file_chown",
-            EventKind::FileLink => "file_link",
-            EventKind::ModuleLoad => "module_load",
-            EventKind::BpfLoad => "bpf_load",
-            EventKind::Ptrace => "ptrace",
-            EventKind::CredChange => "cred_change",
-            EventKind::Mount => "mount",
-            EventKind::Umount => "umount",
-            EventKind::NamespaceChange => "namespace_change",
-            EventKind::MemfdCreate => "memfd_create",
-            EventKind::Signal => "signal",
-            EventKind::NetConnect => "net_connect",
-            EventKind::NetAccept => "net_accept",
-            EventKind::NetBind => "net_bind",
-            EventKind::NetListen => "net_listen",
-            EventKind::NetClose => "net_close",
-            EventKind::Dns => "dns",
-            EventKind::EventsLost => "events_lost",
-            EventKind::AgentHealth => "agent_health",
-            EventKind::Incident => "incident",
-            EventKind::AlertsSuppressed => "alerts_suppressed",
-            EventKind::PolicyChange => "policy_change",
-        }
-    }
-}
-
-impl fmt::Display for EventKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
 /// One event: what happened, to what, and the full context of the process that did it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Event {
@@ -180,25 +100,9 @@ pub struct Event {
     pub parent: Option<Arc<Process>>,
     /// Nearest first, starting with the parent; bounded by the configured depth.
     pub ancestors: Vec<Arc<Process>>,
-    pub exit: Option<Exit>,
-    pub file: Option<FileInfo>,
-    pub network: Option<Network>,
-    pub dns: Option<Dns>,
-    pub module: Option<Module>,
-    pub bpf: Option<BpfLoad>,
-    pub ptrace: Option<Ptrace>,
-    pub cred: Option<CredChange>,
-    pub mount: Option<Mount>,
-    pub namespace: Option<NamespaceChange>,
-    pub memfd: Option<Memfd>,
-    pub signal: Option<Signal>,
-    pub lost: Option<Lost>,
-    pub health: Option<Health>,
-    /// `incident` events only (boxed: most events are not incidents).
-    pub incident: Option<Box<Incident>>,
-    /// `alerts_suppressed` events only.
-    pub suppressed: Option<Box<Suppressed>>,
-    pub policy: Option<PolicyChange>,
+    /// The object its kind carries (`file`, `network`, …): read with the accessors
+    /// (`event.file()`), given with the typed setters (`event.set_file(…)`).
+    payload: Payload,
     /// The system call's return value, where there is one.
     pub result: Option<i64>,
     pub alerts: Vec<Alert>,
@@ -222,23 +126,7 @@ impl Event {
             tid,
             parent: None,
             ancestors: Vec::new(),
-            exit: None,
-            file: None,
-            network: None,
-            dns: None,
-            module: None,
-            bpf: None,
-            ptrace: None,
-            cred: None,
-            mount: None,
-            namespace: None,
-            memfd: None,
-            signal: None,
-            lost: None,
-            health: None,
-            incident: None,
-            suppressed: None,
-            policy: None,
+            payload: Payload::Nothing,
             result: None,
             alerts: Vec::new(),
             enforced: None,

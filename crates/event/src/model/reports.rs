@@ -100,8 +100,8 @@ pub struct EnforcedRuleChange {
     pub now: String,
 }
 
-/// What the kernel did to an action because of a rule. Not written to JSON by itself: it
-/// becomes the `outcome` of that rule's alert.
+/// What the kernel did to an action because of a rule (or would have done: an audit-mode rule).
+/// Not written to JSON by itself: it becomes the `outcome` of that rule's alert.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Enforced {
     /// The rule's index in the running policy (the kernel's maps carry indexes, not ids).
@@ -116,4 +116,6 @@ pub enum EnforcedAction {
     Denied,
     /// The process was killed with SIGKILL (the fallback where no hook can refuse).
     Killed,
+    /// The kernel matched the rule in audit mode and let the action go (`would_deny`).
+    Audited,
 }

@@ -7,9 +7,10 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize, Serializer};
 use serde_json::value::RawValue;
 
+use super::payload::Objects;
 use super::{
     Alert, BpfLoad, CredChange, Dns, Event, EventKind, ExecId, Exit, FileInfo, Health, Lost, Memfd,
-    Module, Mount, NamespaceChange, Network, PolicyChange, Process, Ptrace, Signal,
+    Module, Mount, NamespaceChange, Network, Payload, PolicyChange, Process, Ptrace, Signal,
 };
 use crate::incident::{Incident, Suppressed};
 use crate::time::Timestamp;
@@ -139,23 +140,23 @@ impl Event {
             ancestors,
             container: self.container.as_deref(),
             k8s: self.k8s.as_deref(),
-            exit: self.exit.as_ref(),
-            file: self.file.as_ref(),
-            network: self.network.as_ref(),
-            dns: self.dns.as_ref(),
-            module: self.module.as_ref(),
-            bpf: self.bpf.as_ref(),
-            ptrace: self.ptrace.as_ref(),
-            cred: self.cred.as_ref(),
-            mount: self.mount.as_ref(),
-            namespace: self.namespace.as_ref(),
-            memfd: self.memfd.as_ref(),
-            signal: self.signal.as_ref(),
-            lost: self.lost.as_ref(),
-            health: self.health.as_ref(),
-            incident: self.incident.as_deref(),
-            suppressed: self.suppressed.as_deref(),
-            policy: self.policy.as_ref(),
+            exit: self.exit(),
+            file: self.file(),
+            network: self.network(),
+            dns: self.dns(),
+            module: self.module(),
+            bpf: self.bpf(),
+            ptrace: self.ptrace(),
+            cred: self.cred(),
+            mount: self.mount(),
+            namespace: self.namespace(),
+            memfd: self.memfd(),
+            signal: self.signal(),
+            lost: self.lost(),
+            health: self.health(),
+            incident: self.incident(),
+            suppressed: self.suppressed(),
+            policy: self.policy(),
             result: self.result,
             alerts: &self.alerts,
         }
@@ -279,6 +280,27 @@ impl<'de> Deserialize<'de> for Event {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let wire = WireIn::deserialize(deserializer)?;
         let tid = wire.process.tid;
+        let objects = Objects {
+            exit: wire.exit,
+            file: wire.file,
+            network: wire.network,
+            dns: wire.dns,
+            module: wire.module,
+            bpf: wire.bpf,
+            ptrace: wire.ptrace,
+            cred: wire.cred,
+            mount: wire.mount,
+            namespace: wire.namespace,
+            memfd: wire.memfd,
+            signal: wire.signal,
+            lost: wire.lost,
+            health: wire.health,
+            incident: wire.incident,
+            suppressed: wire.suppressed,
+            policy: wire.policy,
+        };
+        let payload =
+            Payload::from_objects(wire.kind, objects).map_err(serde::de::Error::custom)?;
         Ok(Event {
             time: wire.time,
             kind: wire.kind,
@@ -306,23 +328,7 @@ impl<'de> Deserialize<'de> for Event {
                     })
                 })
                 .collect(),
-            exit: wire.exit,
-            file: wire.file,
-            network: wire.network,
-            dns: wire.dns,
-            module: wire.module,
-            bpf: wire.bpf,
-            ptrace: wire.ptrace,
-            cred: wire.cred,
-            mount: wire.mount,
-            namespace: wire.namespace,
-            memfd: wire.memfd,
-            signal: wire.signal,
-            lost: wire.lost,
-            health: wire.health,
-            incident: wire.incident,
-            suppressed: wire.suppressed,
-            policy: wire.policy,
+            payload,
             result: wire.result,
             alerts: wire.alerts,
             enforced: None,

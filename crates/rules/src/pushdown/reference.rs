@@ -17,14 +17,14 @@ pub(super) enum DimValue<'e> {
 }
 
 pub(super) fn read_dim(dim: Dim, e: &Event) -> DimValue<'_> {
-    let net = e.network.as_ref();
+    let net = e.network();
     match dim {
         Dim::Path => e
-            .file
+            .file()
             .as_ref()
             .map_or(DimValue::Unknown, |f| DimValue::One(&f.path)),
         Dim::NewPath => e
-            .file
+            .file()
             .as_ref()
             .and_then(|f| f.new_path.as_deref())
             .map_or(DimValue::Unknown, DimValue::One),
@@ -39,11 +39,11 @@ pub(super) fn read_dim(dim: Dim, e: &Event) -> DimValue<'_> {
             .as_ref()
             .map_or(DimValue::Unknown, |p| DimValue::One(&p.binary)),
         Dim::Ancestors => DimValue::Many(e.ancestors.iter().map(|a| &*a.binary).collect()),
-        Dim::Access => e.file.as_ref().map_or(DimValue::Unknown, |f| {
+        Dim::Access => e.file().map_or(DimValue::Unknown, |f| {
             DimValue::Many(f.access.iter().map(String::as_str).collect())
         }),
         Dim::Setid => e
-            .file
+            .file()
             .as_ref()
             .and_then(|f| f.mode)
             .map_or(DimValue::Unknown, |m| {
@@ -59,7 +59,7 @@ pub(super) fn read_dim(dim: Dim, e: &Event) -> DimValue<'_> {
         Dim::Euid => DimValue::Num(i64::from(e.process.euid)),
         Dim::CgroupId => DimValue::Num(e.process.cgroup_id as i64),
         Dim::TargetBinary => e
-            .ptrace
+            .ptrace()
             .as_ref()
             .map_or(DimValue::Unknown, |p| DimValue::One(&p.target_binary)),
         Dim::Dport => net.map_or(DimValue::Unknown, |n| DimValue::Num(i64::from(n.dport))),

@@ -93,7 +93,7 @@ pub fn file(
     access: &[&str],
 ) -> Event {
     let mut e = event(kind, p, lineage);
-    e.file = Some(FileInfo {
+    e.set_file(FileInfo {
         path: path.into(),
         access: access.iter().map(|a| a.to_string()).collect(),
         ..FileInfo::default()
@@ -110,7 +110,7 @@ pub const WRITE_NEW: &[&str] = &["write", "create", "truncate"];
 
 pub fn rename(p: &Process, lineage: &[Process], from: &str, to: &str) -> Event {
     let mut e = file(EventKind::FileRename, p, lineage, from, &[]);
-    if let Some(f) = e.file.as_mut() {
+    if let Some(f) = e.file_mut() {
         f.new_path = Some(to.into());
     }
     e
@@ -122,7 +122,7 @@ pub fn unlink(p: &Process, lineage: &[Process], path: &str) -> Event {
 
 pub fn chmod(p: &Process, lineage: &[Process], path: &str, mode: u32) -> Event {
     let mut e = file(EventKind::FileChmod, p, lineage, path, &[]);
-    if let Some(f) = e.file.as_mut() {
+    if let Some(f) = e.file_mut() {
         f.mode = Some(mode);
     }
     e
@@ -130,7 +130,7 @@ pub fn chmod(p: &Process, lineage: &[Process], path: &str, mode: u32) -> Event {
 
 pub fn connect(p: &Process, lineage: &[Process], daddr: &str, dport: u16) -> Event {
     let mut e = event(EventKind::NetConnect, p, lineage);
-    e.network = Some(Network {
+    e.set_network(Network {
         protocol: "tcp".into(),
         family: if daddr.contains(':') { "ipv6" } else { "ipv4" }.into(),
         saddr: "127.0.0.1".into(),
@@ -147,12 +147,19 @@ pub fn connect(p: &Process, lineage: &[Process], daddr: &str, dport: u16) -> Eve
 
 pub fn dns(p: &Process, lineage: &[Process], query: &str) -> Event {
     let mut e = event(EventKind::Dns, p, lineage);
-    e.dns = Some(Dns {
-        query: query.into(),
-        qtype: "A".into(),
-        rcode: None,
-        answers: vec![],
-    });
+    e.set_dns(
+        Network {
+            protocol: "udp".into(),
+            dport: 53,
+            ..Network::default()
+        },
+        Dns {
+            query: query.into(),
+            qtype: "A".into(),
+            rcode: None,
+            answers: vec![],
+        },
+    );
     e
 }
 
@@ -173,7 +180,7 @@ pub fn stdio_tcp(mut p: Process, peer: &str, port: u16) -> Process {
 
 pub fn module_load(p: &Process, lineage: &[Process], path: Option<&str>, result: i64) -> Event {
     let mut e = event(EventKind::ModuleLoad, p, lineage);
-    e.module = Some(Module {
+    e.set_module(Module {
         name: String::new(),
         path: path.map(String::from),
         flags: 0,
@@ -184,7 +191,7 @@ pub fn module_load(p: &Process, lineage: &[Process], path: Option<&str>, result:
 
 pub fn ptrace(p: &Process, lineage: &[Process], request: &str, target: &Process) -> Event {
     let mut e = event(EventKind::Ptrace, p, lineage);
-    e.ptrace = Some(Ptrace {
+    e.set_ptrace(Ptrace {
         request: request.into(),
         target_pid: target.pid,
         target_binary: target.binary.to_string(),
@@ -195,7 +202,7 @@ pub fn ptrace(p: &Process, lineage: &[Process], request: &str, target: &Process)
 
 pub fn memfd_create(p: &Process, lineage: &[Process], name: &str) -> Event {
     let mut e = event(EventKind::MemfdCreate, p, lineage);
-    e.memfd = Some(Memfd {
+    e.set_memfd(Memfd {
         name: name.into(),
         flags: 0,
     });
@@ -211,7 +218,7 @@ pub fn cred_change(
     caps_gained: &[&str],
 ) -> Event {
     let mut e = event(EventKind::CredChange, p, lineage);
-    e.cred = Some(CredChange {
+    e.set_cred(CredChange {
         syscall: "setresuid".into(),
         old: Creds {
             uid: old.0,
@@ -231,7 +238,7 @@ pub fn cred_change(
 
 pub fn mount(p: &Process, lineage: &[Process], source: &str, target: &str, fstype: &str) -> Event {
     let mut e = event(EventKind::Mount, p, lineage);
-    e.mount = Some(Mount {
+    e.set_mount(Mount {
         source: source.into(),
         target: target.into(),
         fstype: fstype.into(),
@@ -242,7 +249,7 @@ pub fn mount(p: &Process, lineage: &[Process], source: &str, target: &str, fstyp
 
 pub fn setns(p: &Process, lineage: &[Process]) -> Event {
     let mut e = event(EventKind::NamespaceChange, p, lineage);
-    e.namespace = Some(NamespaceChange {
+    e.set_namespace(NamespaceChange {
         syscall: "setns".into(),
         namespaces: vec!["mnt".into()],
     });
@@ -251,7 +258,7 @@ pub fn setns(p: &Process, lineage: &[Process]) -> Event {
 
 pub fn bpf_load(p: &Process, lineage: &[Process], prog_type: &str) -> Event {
     let mut e = event(EventKind::BpfLoad, p, lineage);
-    e.bpf = Some(BpfLoad {
+    e.set_bpf(BpfLoad {
         prog_type: prog_type.into(),
         prog_name: "x".into(),
         insn_count: 10,

@@ -36,7 +36,7 @@ pub struct RunConfig {
     /// Incidents, deduplication and rate limits on what is reported.
     pub shaping: ShapingConfig,
     /// What the network configuration's deny rules say in their alerts.
-    pub net_infos: Vec<crate::pipeline::net::NetRuleInfo>,
+    pub net_infos: Vec<crate::netconfig::NetRuleInfo>,
     /// `--protect-self`: refuse attempts against the agent where BPF LSM allows it.
     pub protect_self: Option<shrike_bpf::protect::ProtectOptions>,
     /// `--allow-degraded`: start (and reload) even when rules need a capability this kernel

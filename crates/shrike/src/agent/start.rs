@@ -87,6 +87,7 @@ impl<'a> Agent<'a> {
         }
         let mut detector = Detector::new(Arc::new(policy));
         detector.set_protecting(sensor_opts.protect.is_some());
+        detector.set_config_rules(config.net_infos.iter().cloned());
         let events = sensors.events_handle().context("ring buffer handle")?;
         let (reader, batches) =
             Reader::start(events, config.reader).context("starting the ring-buffer reader")?;
@@ -113,7 +114,6 @@ impl<'a> Agent<'a> {
             clock,
             CgroupResolver::new(cgroup2.clone()),
         );
-        pipeline.set_net_rules(config.net_infos.iter().cloned());
         if !config.runtimes.is_empty() {
             let workloads = crate::workload::Workloads::start(
                 config.runtimes.clone(),

@@ -115,7 +115,7 @@ impl Agent<'_> {
         }
         if let Some(change) = reloaded.change {
             let mut event = self.pipeline.agent_event(EventKind::PolicyChange);
-            event.policy = Some(change);
+            event.set_policy(change);
             self.write_own(event)?;
         }
         // The rules not in force changed with the policy: say so in the stream.

@@ -79,7 +79,7 @@ impl Filter {
                 event.container.as_ref().map(|c| c.id.as_str()),
                 event.process.container.as_ref().map(|c| c.id.as_str()),
                 event
-                    .incident
+                    .incident()
                     .as_ref()
                     .and_then(|i| i.container.as_ref())
                     .map(|c| c.id.as_str()),
@@ -119,7 +119,7 @@ impl Filter {
         };
         event.alerts.iter().any(|a| ok(&a.rule_id, &a.severity))
             || event
-                .incident
+                .incident()
                 .as_ref()
                 .is_some_and(|i| i.rules.iter().any(|r| ok(&r.rule_id, &r.severity)))
     }

@@ -40,21 +40,17 @@ impl Privileged {
         Some(match event.kind {
             EventKind::ModuleLoad => (
                 Privileged::ModuleLoad,
-                event.module.as_ref()?.path.clone().unwrap_or_default(),
+                event.module()?.path.clone().unwrap_or_default(),
             ),
-            EventKind::BpfLoad => (Privileged::BpfLoad, event.bpf.as_ref()?.prog_name.clone()),
-            EventKind::Ptrace => (
-                Privileged::Ptrace,
-                event.ptrace.as_ref()?.target_binary.clone(),
-            ),
-            EventKind::CredChange => (Privileged::CredChange, event.cred.as_ref()?.syscall.clone()),
+            EventKind::BpfLoad => (Privileged::BpfLoad, event.bpf()?.prog_name.clone()),
+            EventKind::Ptrace => (Privileged::Ptrace, event.ptrace()?.target_binary.clone()),
+            EventKind::CredChange => (Privileged::CredChange, event.cred()?.syscall.clone()),
             EventKind::Mount | EventKind::Umount => {
-                (Privileged::Mount, event.mount.as_ref()?.target.clone())
+                (Privileged::Mount, event.mount()?.target.clone())
             }
-            EventKind::NamespaceChange => (
-                Privileged::Namespace,
-                event.namespace.as_ref()?.syscall.clone(),
-            ),
+            EventKind::NamespaceChange => {
+                (Privileged::Namespace, event.namespace()?.syscall.clone())
+            }
             _ => return None,
         })
     }
@@ -131,15 +127,7 @@ impl Observations {
 
     /// Takes one event into account if it is the workload's.
     pub fn observe(&mut self, event: &Event) {
-        if matches!(
-            event.kind,
-            EventKind::EventsLost
-                | EventKind::AgentHealth
-                | EventKind::Incident
-                | EventKind::AlertsSuppressed
-                | EventKind::PolicyChange
-        ) || !self.scope.contains(event)
-        {
+        if !event.kind.from_sensor() || !self.scope.contains(event) {
             return;
         }
         self.events += 1;
@@ -154,7 +142,7 @@ impl Observations {
                 }
             }
             EventKind::FileOpen => {
-                if let Some(f) = &event.file {
+                if let Some(f) = event.file() {
                     if writes(&f.access) {
                         self.path(Target::File, &f.path);
                     }
@@ -165,7 +153,7 @@ impl Observations {
             | EventKind::FileChmod
             | EventKind::FileChown
             | EventKind::FileLink => {
-                if let Some(f) = &event.file {
+                if let Some(f) = event.file() {
                     self.path(Target::File, &f.path);
                     if let Some(new) = &f.new_path {
                         self.path(Target::File, new);
@@ -173,12 +161,12 @@ impl Observations {
                 }
             }
             EventKind::NetConnect => {
-                if let Some(n) = &event.network {
+                if let Some(n) = event.network() {
                     self.peers.add((n.daddr.clone(), n.dport));
                 }
             }
             EventKind::NetBind => {
-                if let Some(n) = &event.network {
+                if let Some(n) = event.network() {
                     self.bound.add(n.sport);
                 }
             }

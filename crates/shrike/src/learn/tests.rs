@@ -31,7 +31,7 @@ fn exec(binary: &str) -> Event {
 
 fn open_write(path: &str) -> Event {
     let mut e = ev(EventKind::FileOpen, &proc("/usr/bin/python3.11", CGROUP));
-    e.file = Some(FileInfo {
+    e.set_file(FileInfo {
         path: path.into(),
         access: vec!["write".into(), "create".into()],
         ..FileInfo::default()
@@ -41,7 +41,7 @@ fn open_write(path: &str) -> Event {
 
 fn net(kind: EventKind, addr: &str, port: u16) -> Event {
     let mut e = ev(kind, &proc("/usr/bin/python3.11", CGROUP));
-    e.network = Some(Network {
+    e.set_network(Network {
         protocol: "tcp".into(),
         family: "ipv4".into(),
         saddr: "127.0.0.1".into(),
@@ -122,7 +122,7 @@ fn the_workload_passes_and_each_deviation_matches_its_rule() {
         (
             {
                 let mut e = ev(EventKind::Ptrace, &proc("/usr/bin/python3.11", CGROUP));
-                e.ptrace = Some(Ptrace {
+                e.set_ptrace(Ptrace {
                     request: "PTRACE_ATTACH".into(),
                     target_pid: 1,
                     target_binary: "/usr/sbin/sshd".into(),

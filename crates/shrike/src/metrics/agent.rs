@@ -110,7 +110,7 @@ impl AgentStats {
             }
         }
         match event.kind {
-            EventKind::Incident => match event.incident.as_ref().map(|i| i.state) {
+            EventKind::Incident => match event.incident().map(|i| i.state) {
                 Some(IncidentState::Open) => {
                     self.incidents_opened.fetch_add(1, Relaxed);
                 }
@@ -120,7 +120,7 @@ impl AgentStats {
                 _ => {}
             },
             EventKind::AlertsSuppressed => {
-                let Some(report) = &event.suppressed else {
+                let Some(report) = event.suppressed() else {
                     return;
                 };
                 let mut suppressed = lock(&self.suppressed);

@@ -123,7 +123,7 @@ pub fn event_severity(event: &Event) -> Option<&str> {
         .iter()
         .map(|a| a.severity.as_str())
         .max_by_key(|s| Severity::parse(s));
-    alerts.or(event.incident.as_ref().map(|i| i.severity.as_str()))
+    alerts.or(event.incident().map(|i| i.severity.as_str()))
 }
 
 impl Select {

@@ -189,7 +189,7 @@ impl Pipeline {
             }
         }
         let mut event = self.context_event(kind, &r.header);
-        event.file = Some(FileInfo {
+        event.set_file(FileInfo {
             path,
             new_path,
             flags: r.flags,
@@ -213,7 +213,7 @@ impl Pipeline {
 
     pub(super) fn module_load(&mut self, r: ModuleRecord) -> Event {
         let mut event = self.context_event(EventKind::ModuleLoad, &r.header);
-        event.module = Some(Module {
+        event.set_module(Module {
             // The kernel learns the name only by parsing the image; the attempt is the event.
             name: String::new(),
             path: (!r.path.is_empty()).then(|| lossless_utf8(&r.path)),
@@ -226,7 +226,7 @@ impl Pipeline {
 
     pub(super) fn bpf_load(&mut self, r: BpfLoadRecord) -> Event {
         let mut event = self.context_event(EventKind::BpfLoad, &r.header);
-        event.bpf = Some(BpfLoad {
+        event.set_bpf(BpfLoad {
             prog_type: prog_type_name(r.prog_type),
             prog_name: lossless_utf8(&r.prog_name),
             insn_count: r.insn_cnt,
@@ -239,7 +239,7 @@ impl Pipeline {
     pub(super) fn ptrace(&mut self, r: PtraceRecord) -> Event {
         let target_binary = self.binary_of(r.target_exec_id, r.target_pid);
         let mut event = self.context_event(EventKind::Ptrace, &r.header);
-        event.ptrace = Some(Ptrace {
+        event.set_ptrace(Ptrace {
             request: r.request.name(),
             target_pid: r.target_pid,
             target_binary,
@@ -254,7 +254,7 @@ impl Pipeline {
         let new = creds(&r.new);
         let caps_gained = cap_names(r.new.cap_effective & !r.old.cap_effective);
         let mut event = self.context_event(EventKind::CredChange, &r.header);
-        event.cred = Some(CredChange {
+        event.set_cred(CredChange {
             syscall: syscall_name(r.syscall).unwrap_or("unknown").to_string(),
             old,
             new,
@@ -271,7 +271,7 @@ impl Pipeline {
             EventKind::Mount
         };
         let mut event = self.context_event(kind, &r.header);
-        event.mount = Some(Mount {
+        event.set_mount(Mount {
             source: lossless_utf8(&r.source),
             target: path_text(&r.target, r.info.has(FileInfoFlag::NewCanonical)),
             fstype: lossless_utf8(&r.fstype),
@@ -283,7 +283,7 @@ impl Pipeline {
 
     pub(super) fn namespace(&mut self, r: NamespaceRecord) -> Event {
         let mut event = self.context_event(EventKind::NamespaceChange, &r.header);
-        event.namespace = Some(NamespaceChange {
+        event.set_namespace(NamespaceChange {
             syscall: syscall_name(r.syscall).unwrap_or("unknown").to_string(),
             namespaces: namespace_names(r.ns_flags),
         });
@@ -293,7 +293,7 @@ impl Pipeline {
 
     pub(super) fn memfd(&mut self, r: MemfdRecord) -> Event {
         let mut event = self.context_event(EventKind::MemfdCreate, &r.header);
-        event.memfd = Some(Memfd {
+        event.set_memfd(Memfd {
             name: lossless_utf8(&r.name),
             flags: r.flags,
         });
@@ -304,7 +304,7 @@ impl Pipeline {
     pub(super) fn signal(&mut self, r: SignalRecord) -> Event {
         let target_binary = self.binary_of(r.target_exec_id, r.target_pid);
         let mut event = self.context_event(EventKind::Signal, &r.header);
-        event.signal = Some(Signal {
+        event.set_signal(Signal {
             signal: r.signal,
             target_pid: r.target_pid,
             target_binary,
@@ -405,12 +405,12 @@ mod tests {
         assert_eq!(&*e.process.binary, "/usr/bin/cat");
         assert_eq!(e.tid, 51);
         assert_eq!(e.result, Some(3));
-        let f = e.file.unwrap();
+        let f = e.file().unwrap();
         assert_eq!(f.path, "/etc/shadow");
         assert_eq!(f.access, ["read"]);
         assert_eq!(
-            (f.mode, f.uid, f.new_path, f.link_type),
-            (None, None, None, None)
+            (f.mode, f.uid, &f.new_path, &f.link_type),
+            (None, None, &None, &None)
         );
         assert_eq!(&*e.parent.unwrap().binary, "/sbin/init");
     }
@@ -449,7 +449,7 @@ mod tests {
             )))
             .unwrap()
             .unwrap();
-        assert_eq!(e.file.unwrap().mode, Some(0o4755));
+        assert_eq!(e.file().unwrap().mode, Some(0o4755));
         let e = p
             .handle(&file_bytes(&file(
                 FileOp::Chown,
@@ -459,7 +459,7 @@ mod tests {
             )))
             .unwrap()
             .unwrap();
-        let f = e.file.unwrap();
+        let f = e.file().unwrap();
         assert_eq!((f.uid, f.gid, f.mode), (Some(1234), None, None));
     }
 
@@ -476,7 +476,7 @@ mod tests {
             )))
             .unwrap()
             .unwrap();
-        assert_eq!(e.file.unwrap().path, "/tmp/etc/shadow");
+        assert_eq!(e.file().unwrap().path, "/tmp/etc/shadow");
         let e = p
             .handle(&file_bytes(&file(
                 FileOp::Link,
@@ -486,7 +486,7 @@ mod tests {
             )))
             .unwrap()
             .unwrap();
-        let f = e.file.unwrap();
+        let f = e.file().unwrap();
         assert_eq!(f.path, "/etc/shadow");
         assert_eq!(f.new_path.as_deref(), Some("/etc/x/link"));
         assert_eq!(f.link_type.as_deref(), Some("symbolic"));
@@ -507,7 +507,7 @@ mod tests {
             info: Default::default(),
         };
         let e = p.handle(&cred_bytes(&r)).unwrap().unwrap();
-        let c = e.cred.unwrap();
+        let c = e.cred().unwrap();
         assert_eq!(c.syscall, "capset");
         assert_eq!(c.caps_gained, ["CAP_SETUID", "CAP_SYS_ADMIN"]);
     }
@@ -528,7 +528,7 @@ mod tests {
         };
         let e = p.handle(&mount_bytes(&m)).unwrap().unwrap();
         assert_eq!(e.kind, EventKind::Umount);
-        assert_eq!(e.mount.unwrap().target, "/tmp/x");
+        assert_eq!(e.mount().unwrap().target, "/tmp/x");
         let s = SignalRecord {
             header: h(208),
             signal: 9,
@@ -539,7 +539,7 @@ mod tests {
             delivery: 0,
         };
         let e = p.handle(&signal_bytes(&s)).unwrap().unwrap();
-        let sig = e.signal.unwrap();
+        let sig = e.signal().unwrap();
         assert_eq!((sig.signal, sig.target_binary.as_str()), (9, "/sbin/init"));
         assert_eq!(e.result, Some(0));
     }

@@ -167,14 +167,14 @@ impl Pipeline {
     /// to the agent's own process.
     pub fn lost_event(&self, lost: Lost) -> Event {
         let mut event = self.agent_event(EventKind::EventsLost);
-        event.lost = Some(lost);
+        event.set_lost(lost);
         event
     }
 
     /// An `agent_health` event: the capabilities the agent has, attributed to its own process.
     pub fn health_event(&self, health: shrike_event::Health) -> Event {
         let mut event = self.agent_event(EventKind::AgentHealth);
-        event.health = Some(health);
+        event.set_health(health);
         event
     }
 

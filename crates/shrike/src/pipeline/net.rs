@@ -17,30 +17,16 @@ use std::net::IpAddr;
 
 use shrike_bpf::decode::{DnsRecord, NetFlag, NetOp, NetRecord, StdioSocket};
 use shrike_bpf::net::unmap;
-use shrike_event::{Alert, Dns, Enforced, EnforcedAction, Event, EventKind, ExecId, Network};
+use shrike_event::{Dns, Enforced, EnforcedAction, Event, EventKind, ExecId, Network};
 
 use super::Pipeline;
 
 /// Addresses remembered from DNS answers.
 pub const DOMAIN_CACHE_MAX: usize = 4096;
 
-/// What the pipeline knows about a rule the kernel may name by index.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NetRuleInfo {
-    pub index: u16,
-    pub rule_id: String,
-    pub name: String,
-    pub severity: String,
-    /// `deny` (or `audit`: report `would_deny`).
-    pub audit: bool,
-}
-
 /// The network family's state in the pipeline.
 #[derive(Debug, Default)]
 pub struct NetState {
-    /// Rules from the network configuration, by index. A refusal by an index not here came
-    /// from the policy, whose rule stage writes the alert.
-    rules: HashMap<u16, NetRuleInfo>,
     domains: HashMap<IpAddr, String>,
     order: VecDeque<IpAddr>,
     /// DNS messages that could not be parsed (reported with an empty query).
@@ -48,11 +34,6 @@ pub struct NetState {
 }
 
 impl NetState {
-    /// Replaces the configuration rules' descriptions.
-    pub fn set_rules(&mut self, rules: impl IntoIterator<Item = NetRuleInfo>) {
-        self.rules = rules.into_iter().map(|r| (r.index, r)).collect();
-    }
-
     fn remember(&mut self, addr: IpAddr, domain: &str) {
         let addr = unmap(addr);
         if self.domains.insert(addr, domain.to_string()).is_none() {
@@ -151,7 +132,7 @@ impl Pipeline {
         let domain = (!ingress)
             .then(|| self.net.domain(r.daddr).map(str::to_string))
             .flatten();
-        event.network = Some(Network {
+        event.set_network(Network {
             protocol: protocol(r.protocol),
             family,
             saddr,
@@ -169,29 +150,18 @@ impl Pipeline {
         if !close {
             event.result = Some(i64::from(r.result));
         }
-        let denied = r.flags.has(NetFlag::Denied);
-        let audit = r.flags.has(NetFlag::Audit);
-        if denied || audit {
-            match self.net.rules.get(&r.rule_index) {
-                Some(info) => event.alerts.push(Alert {
-                    rule_id: info.rule_id.clone(),
-                    rule: info.name.clone(),
-                    severity: info.severity.clone(),
-                    action: "deny".into(),
-                    outcome: if denied { "denied" } else { "would_deny" }.into(),
-                    mitre: Vec::new(),
-                    incident_id: None,
-                }),
-                None if denied => {
-                    event.enforced = Some(Enforced {
-                        rule_index: r.rule_index,
-                        action: EnforcedAction::Denied,
-                    })
-                }
-                // A policy audit rule: the rule stage reports it (would_deny) when it matches.
-                None => {}
-            }
-        }
+        // The rule stage writes the alert of the rule the kernel named (policy or `--net-config`).
+        let action = if r.flags.has(NetFlag::Denied) {
+            Some(EnforcedAction::Denied)
+        } else if r.flags.has(NetFlag::Audit) {
+            Some(EnforcedAction::Audited)
+        } else {
+            None
+        };
+        event.enforced = action.map(|action| Enforced {
+            rule_index: r.rule_index,
+            action,
+        });
         event
     }
 
@@ -199,7 +169,7 @@ impl Pipeline {
         let mut event = self.context_event(EventKind::Dns, &r.header);
         let (family, saddr, daddr) = endpoints(r.family, r.saddr, r.daddr);
         let ingress = r.ingress();
-        event.network = Some(Network {
+        let network = Network {
             protocol: protocol(r.protocol),
             family,
             saddr,
@@ -209,7 +179,7 @@ impl Pipeline {
             direction: if ingress { "ingress" } else { "egress" }.into(),
             cookie: (r.cookie != 0).then_some(r.cookie),
             ..Network::default()
-        });
+        };
         let mut out = Dns::default();
         match dns::parse(&r.message) {
             Ok(m) => {
@@ -237,13 +207,8 @@ impl Pipeline {
             }
             Err(_) => self.net.dns_malformed += 1,
         }
-        event.dns = Some(out);
+        event.set_dns(network, out);
         event
-    }
-
-    /// Descriptions of the rules the network configuration loaded, for their alerts.
-    pub fn set_net_rules(&mut self, rules: impl IntoIterator<Item = NetRuleInfo>) {
-        self.net.set_rules(rules);
     }
 
     /// DNS messages that could not be parsed so far.
@@ -332,7 +297,7 @@ mod tests {
         assert_eq!(e.kind, EventKind::NetConnect);
         assert_eq!(&*e.process.binary, "/usr/bin/curl");
         assert_eq!(e.tid, 43);
-        let n = e.network.unwrap();
+        let n = e.network().unwrap();
         assert_eq!(
             (n.family.as_str(), n.saddr.as_str(), n.daddr.as_str()),
             ("ipv4", "127.0.0.1", "10.1.2.3")
@@ -346,7 +311,8 @@ mod tests {
         assert_eq!(e.result, Some(0));
         let mut v6 = connect("2001:db8::5", 10);
         v6.saddr = "2001:db8::1".parse().unwrap();
-        let n = p.handle(&net_bytes(&v6)).unwrap().unwrap().network.unwrap();
+        let e = p.handle(&net_bytes(&v6)).unwrap().unwrap();
+        let n = e.network().unwrap();
         assert_eq!(
             (n.family.as_str(), n.daddr.as_str()),
             ("ipv6", "2001:db8::5")
@@ -371,22 +337,22 @@ mod tests {
             message: msg,
         };
         let e = p.handle(&dns_bytes(&rec)).unwrap().unwrap();
-        let d = e.dns.unwrap();
+        let d = e.dns().unwrap();
         assert_eq!(d.query, "shop.example");
         assert_eq!(d.qtype, "A");
         assert_eq!(d.rcode.as_deref(), Some("NOERROR"));
         assert_eq!(d.answers, ["cdn.shop.example", "10.9.8.7"]);
-        assert_eq!(e.network.unwrap().direction, "ingress");
+        assert_eq!(e.network().unwrap().direction, "ingress");
         let c = p
             .handle(&net_bytes(&connect("10.9.8.7", 2)))
             .unwrap()
             .unwrap();
-        assert_eq!(c.network.unwrap().domain.as_deref(), Some("shop.example"));
+        assert_eq!(c.network().unwrap().domain.as_deref(), Some("shop.example"));
         // Garbage is an event with an empty query, counted.
         let mut bad = rec.clone();
         bad.message = vec![1, 2, 3];
         let e = p.handle(&dns_bytes(&bad)).unwrap().unwrap();
-        assert_eq!(e.dns.unwrap().query, "");
+        assert_eq!(e.dns().unwrap().query, "");
         assert_eq!(p.dns_malformed(), 1);
     }
 
@@ -401,43 +367,38 @@ mod tests {
         assert_eq!(s.domain(IpAddr::V4(Ipv4Addr::from(20))), Some("x"));
     }
 
+    /// A refusal or an audit match names the rule for the rule stage, which writes the alert;
+    /// the pipeline writes none itself.
     #[test]
-    fn refusals_by_config_rules_carry_an_alert_and_by_policy_rules_an_enforcement() {
+    fn refusals_and_audit_matches_name_the_rule_for_the_rule_stage() {
         let mut p = pipeline();
-        p.set_net_rules([NetRuleInfo {
-            index: 7,
-            rule_id: "NET-7".into(),
-            name: "no metadata".into(),
-            severity: "high".into(),
-            audit: false,
-        }]);
         let mut r = connect("169.254.169.254", 2);
         r.result = -1;
         r.flags = NetFlags::from(NetFlag::Denied);
         r.rule_index = 7;
         let e = p.handle(&net_bytes(&r)).unwrap().unwrap();
         assert_eq!(e.result, Some(-1));
-        assert_eq!(e.alerts.len(), 1);
-        assert_eq!(
-            (e.alerts[0].rule_id.as_str(), e.alerts[0].outcome.as_str()),
-            ("NET-7", "denied")
-        );
-        assert_eq!(e.enforced, None);
-        r.rule_index = 9;
-        let e = p.handle(&net_bytes(&r)).unwrap().unwrap();
         assert!(e.alerts.is_empty());
         assert_eq!(
             e.enforced,
             Some(Enforced {
-                rule_index: 9,
+                rule_index: 7,
                 action: EnforcedAction::Denied
             })
         );
-        r.rule_index = 7;
         r.result = 0;
         r.flags = NetFlags::from(NetFlag::Audit);
         let e = p.handle(&net_bytes(&r)).unwrap().unwrap();
-        assert_eq!(e.alerts[0].outcome, "would_deny");
+        assert_eq!(
+            e.enforced,
+            Some(Enforced {
+                rule_index: 7,
+                action: EnforcedAction::Audited
+            })
+        );
+        r.flags = NetFlags::default();
+        let e = p.handle(&net_bytes(&r)).unwrap().unwrap();
+        assert_eq!(e.enforced, None);
     }
 
     #[test]
@@ -454,7 +415,7 @@ mod tests {
         let e = p.handle(&net_bytes(&r)).unwrap().unwrap();
         assert_eq!(e.kind, EventKind::NetClose);
         assert_eq!(e.result, None);
-        let n = e.network.unwrap();
+        let n = e.network().unwrap();
         assert_eq!(
             (
                 n.bytes_sent,

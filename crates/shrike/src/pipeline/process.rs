@@ -170,7 +170,7 @@ impl Pipeline {
                 // A process the agent never saw start (it exited during start-up).
                 None => self.context_event(EventKind::ProcessExit, &r.header),
             };
-        event.exit = Some(exit);
+        event.set_exit(exit);
         event
     }
 }
@@ -187,7 +187,7 @@ impl Pipeline {
         let mut event = match r.kind {
             TamperKind::Ptrace => {
                 let mut e = self.context_event(EventKind::Ptrace, &r.header);
-                e.ptrace = Some(Ptrace {
+                e.set_ptrace(Ptrace {
                     request: format!("ptrace_access_check mode {:#x}", r.signal),
                     target_pid: r.target_pid,
                     target_binary: me,
@@ -199,7 +199,7 @@ impl Pipeline {
                 // whose type names the agent's object (`shrike_prog`, `shrike_map`, `shrike_link`).
                 let object = object.name();
                 let mut e = self.context_event(EventKind::BpfLoad, &r.header);
-                e.bpf = Some(BpfLoad {
+                e.set_bpf(BpfLoad {
                     prog_type: format!("{}{object}", crate::selfprotect::OWN_OBJECT_PREFIX),
                     ..BpfLoad::default()
                 });
@@ -207,7 +207,7 @@ impl Pipeline {
             }
             TamperKind::Unpin => {
                 let mut e = self.context_event(EventKind::FileUnlink, &r.header);
-                e.file = Some(FileInfo {
+                e.set_file(FileInfo {
                     path: "/sys/fs/bpf/shrike".into(),
                     ..FileInfo::default()
                 });
@@ -215,7 +215,7 @@ impl Pipeline {
             }
             TamperKind::Signal => {
                 let mut e = self.context_event(EventKind::Signal, &r.header);
-                e.signal = Some(Signal {
+                e.set_signal(Signal {
                     signal: r.signal,
                     target_pid: r.target_pid,
                     target_binary: me,
@@ -400,8 +400,8 @@ mod tests {
         assert_eq!(e.kind, EventKind::ProcessExit);
         assert_eq!(&*e.process.binary, "/usr/bin/sleep");
         assert_eq!(
-            e.exit,
-            Some(Exit {
+            e.exit(),
+            Some(&Exit {
                 code: None,
                 signal: Some(9),
                 core_dumped: false

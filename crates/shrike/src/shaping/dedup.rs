@@ -98,11 +98,11 @@ pub(super) fn key(rule_id: &str, event: &Event, incident: Option<&str>) -> u64 {
 /// a reverse shell whose descendants start the same shell binary again and again is one alert,
 /// while the same binary started in two unrelated sessions (two incidents) is two.
 fn hash_target(event: &Event, h: &mut DefaultHasher) {
-    if let Some(f) = &event.file {
+    if let Some(f) = event.file() {
         f.path.hash(h);
         f.new_path.hash(h);
     }
-    if let Some(n) = &event.network {
+    if let Some(n) = event.network() {
         n.protocol.hash(h);
         match event.kind {
             EventKind::NetBind | EventKind::NetListen => n.sport.hash(h),
@@ -112,42 +112,42 @@ fn hash_target(event: &Event, h: &mut DefaultHasher) {
             }
         }
     }
-    if let Some(d) = &event.dns {
+    if let Some(d) = event.dns() {
         d.query.hash(h);
     }
-    if let Some(m) = &event.module {
+    if let Some(m) = event.module() {
         m.name.hash(h);
         m.path.hash(h);
     }
-    if let Some(b) = &event.bpf {
+    if let Some(b) = event.bpf() {
         b.prog_type.hash(h);
         b.prog_name.hash(h);
     }
-    if let Some(p) = &event.ptrace {
+    if let Some(p) = event.ptrace() {
         p.request.hash(h);
         p.target_binary.hash(h);
     }
-    if let Some(s) = &event.signal {
+    if let Some(s) = event.signal() {
         s.signal.hash(h);
         s.target_binary.hash(h);
     }
-    if let Some(c) = &event.cred {
+    if let Some(c) = event.cred() {
         c.syscall.hash(h);
         c.new.uid.hash(h);
         c.new.euid.hash(h);
         c.caps_gained.hash(h);
     }
-    if let Some(m) = &event.mount {
+    if let Some(m) = event.mount() {
         m.target.hash(h);
         m.fstype.hash(h);
     }
-    if let Some(n) = &event.namespace {
+    if let Some(n) = event.namespace() {
         n.namespaces.hash(h);
     }
-    if let Some(m) = &event.memfd {
+    if let Some(m) = event.memfd() {
         m.name.hash(h);
     }
-    if let Some(x) = &event.exit {
+    if let Some(x) = event.exit() {
         x.code.hash(h);
         x.signal.hash(h);
     }
@@ -178,7 +178,7 @@ mod tests {
             ..Process::default()
         });
         let mut e = Event::new(Timestamp(0), EventKind::FileOpen, "n".into(), p);
-        e.file = Some(FileInfo {
+        e.set_file(FileInfo {
             path: path.into(),
             ..FileInfo::default()
         });

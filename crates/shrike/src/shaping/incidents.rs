@@ -371,7 +371,7 @@ fn render(
     let mut event = Event::new(time, EventKind::Incident, node.clone(), o.root.clone());
     event.parent = o.root_parent.clone();
     event.ancestors = o.root_ancestors.clone();
-    event.incident = Some(Box::new(summary));
+    event.set_incident(summary);
     event
 }
 
@@ -444,10 +444,7 @@ mod tests {
         let snap = inc.snapshot(a, IncidentState::Open, Timestamp(2)).unwrap();
         assert_eq!(snap.process.exec_id, ExecId(2), "the shell is the root");
         assert_eq!(snap.parent.as_ref().unwrap().exec_id, ExecId(1));
-        assert_eq!(
-            snap.incident.as_ref().unwrap().first_alert.exec_id,
-            ExecId(3)
-        );
+        assert_eq!(snap.incident().unwrap().first_alert.exec_id, ExecId(3));
 
         let sh2 = proc(1010, 12, 1, "/usr/bin/dash");
         let cat = proc(1011, 13, 12, "/usr/bin/cat");
@@ -519,7 +516,8 @@ mod tests {
         inc.tick(Timestamp(6), &mut out);
         assert!(out.is_empty(), "an update waits for the interval");
         inc.tick(Timestamp(11), &mut out);
-        let s = out.pop().unwrap().incident.unwrap();
+        let e = out.pop().unwrap();
+        let s = e.incident().unwrap();
         assert_eq!(s.state, IncidentState::Update);
         assert_eq!((s.alerts, s.reported, s.suppressed), (3, 2, 1));
         assert_eq!(s.severity, "critical");
@@ -532,7 +530,7 @@ mod tests {
         assert!(out.is_empty(), "nothing new: no update");
         inc.tick(Timestamp(105), &mut out);
         let closed = out.pop().unwrap();
-        let s = closed.incident.unwrap();
+        let s = closed.incident().unwrap();
         assert_eq!(
             (s.state, s.close_reason),
             (IncidentState::Closed, Some(CloseReason::Quiet))
@@ -553,7 +551,7 @@ mod tests {
         }
         assert_eq!(inc.open.len(), MAX_OPEN);
         assert_eq!(out.len(), 1);
-        let s = out[0].incident.as_ref().unwrap();
+        let s = out[0].incident().unwrap();
         assert_eq!(s.close_reason, Some(CloseReason::Evicted));
         assert_eq!(out[0].process.exec_id, ExecId(1000), "the oldest");
     }
@@ -584,6 +582,6 @@ mod tests {
         assert!(!opened);
         assert_eq!(x, y);
         let s = inc.snapshot(x, IncidentState::Open, Timestamp(2)).unwrap();
-        assert_eq!(s.incident.unwrap().grouped_by, "container");
+        assert_eq!(s.incident().unwrap().grouped_by, "container");
     }
 }

@@ -160,12 +160,12 @@ impl SuppressionLog {
             node.clone(),
             agent.clone(),
         );
-        event.suppressed = Some(Box::new(Suppressed {
+        event.set_suppressed(Suppressed {
             since: self.since,
             until: now,
             total: self.total,
             rules: std::mem::take(&mut self.rows),
-        }));
+        });
         self.index.clear();
         self.total = 0;
         self.since = now;
@@ -235,7 +235,7 @@ mod tests {
         log.add("Q", "q", Reason::GlobalLimit);
         let e = log.report(Timestamp(5), &node, &agent).unwrap();
         assert_eq!(e.kind, EventKind::AlertsSuppressed);
-        let s = e.suppressed.unwrap();
+        let s = e.suppressed().unwrap();
         assert_eq!((s.since, s.until, s.total), (Timestamp(1), Timestamp(5), 4));
         assert_eq!(
             (

@@ -79,7 +79,7 @@ fn a_reverse_shell_burst_is_one_incident_with_two_alerts_and_counted_repeats() {
         ),
     );
     assert_eq!(before.len(), 1, "the incident opens before its first alert");
-    let open = before[0].incident.as_ref().unwrap();
+    let open = before[0].incident().unwrap();
     assert_eq!(open.state, IncidentState::Open);
     assert_eq!(
         before[0].process.exec_id,
@@ -117,13 +117,13 @@ fn a_reverse_shell_burst_is_one_incident_with_two_alerts_and_counted_repeats() {
 
     let mut out = Vec::new();
     s.tick(Timestamp(20 * S), &mut out);
-    let update = out.iter().find_map(|e| e.incident.as_deref()).unwrap();
+    let update = out.iter().find_map(|e| e.incident()).unwrap();
     assert_eq!(update.state, IncidentState::Update);
     assert_eq!(
         (update.alerts, update.reported, update.suppressed),
         (26, 2, 24)
     );
-    let suppressed = out.iter().find_map(|e| e.suppressed.as_deref()).unwrap();
+    let suppressed = out.iter().find_map(|e| e.suppressed()).unwrap();
     assert_eq!(suppressed.total, 24);
     assert_eq!(suppressed.rules[0].rule_id, "EXEC-004");
     assert_eq!(suppressed.rules[0].duplicate, 24);
@@ -137,7 +137,7 @@ fn a_reverse_shell_burst_is_one_incident_with_two_alerts_and_counted_repeats() {
 
     out.clear();
     s.finish(Timestamp(21 * S), &mut out);
-    let closed = out[0].incident.as_deref().unwrap();
+    let closed = out[0].incident().unwrap();
     assert_eq!(closed.state, IncidentState::Closed);
     assert_eq!(closed.id, open.id);
 }
@@ -163,7 +163,7 @@ fn repeats_of_enforced_actions_are_counted_by_outcome() {
     }
     let mut out = Vec::new();
     s.finish(Timestamp(10 * S), &mut out);
-    let closed = out[0].incident.as_deref().unwrap();
+    let closed = out[0].incident().unwrap();
     assert_eq!(closed.outcomes.killed, 3);
 }
 
@@ -202,7 +202,7 @@ fn throttle_and_global_limit_are_reported_per_rule() {
     assert_eq!(written, ["T", "U", "T"]);
     let mut out = Vec::new();
     s.finish(Timestamp(100), &mut out);
-    let r = out.iter().find_map(|e| e.suppressed.as_deref()).unwrap();
+    let r = out.iter().find_map(|e| e.suppressed()).unwrap();
     let t = r.rules.iter().find(|x| x.rule_id == "T").unwrap();
     let u = r.rules.iter().find(|x| x.rule_id == "U").unwrap();
     assert_eq!((t.throttle, t.global_limit), (3, 0));
