@@ -4,56 +4,12 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Read};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::io::Read;
+use std::process::Command;
 use std::time::{Duration, Instant};
 
+use common::raw::RawAgent;
 use common::*;
-
-/// `shrike run` with `extra`, only the process sensor, stdout and stderr piped.
-fn spawn_raw(extra: &[&str]) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_shrike"))
-        .args(["run", "--no-file-sensor", "--no-net"])
-        .args(extra)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawning shrike")
-}
-
-/// Forwards stderr lines to a channel (and waits for "shrike ready").
-fn stderr_lines(child: &mut Child) -> mpsc::Receiver<String> {
-    let (tx, rx) = mpsc::channel();
-    let stderr = child.stderr.take().unwrap();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines() {
-            let Ok(line) = line else { break };
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    rx
-}
-
-fn wait_ready(rx: &mpsc::Receiver<String>) -> Vec<String> {
-    let deadline = Instant::now() + Duration::from_secs(90);
-    let mut seen = Vec::new();
-    while let Ok(line) = rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
-        let ready = line.contains("shrike ready");
-        seen.push(line);
-        if ready {
-            return seen;
-        }
-    }
-    panic!("shrike did not become ready:\n{}", seen.join("\n"));
-}
-
-fn terminate(child: &mut Child) {
-    // SAFETY: kill(2) with the pid of a child this test spawned and has not reaped.
-    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
-}
 
 /// Whether `c` is a character a terminal acts on (C0, DEL, C1, bidi controls, U+2028/9).
 fn acts_on_terminal(c: char) -> bool {
@@ -63,10 +19,8 @@ fn acts_on_terminal(c: char) -> bool {
 /// Runs `/usr/bin/env true MARKER <hostile args>` in a directory whose name holds an escape
 /// sequence and a newline, under an agent writing `format`, and returns all of its stdout.
 fn hostile_exec_output(format: &str, m: &str) -> String {
-    let mut agent = spawn_raw(&["--output", format]);
-    let errs = stderr_lines(&mut agent);
-    let mut log = wait_ready(&errs);
-    let mut stdout = agent.stdout.take().unwrap();
+    let mut agent = RawAgent::start(&["--output", format]);
+    let mut stdout = agent.stdout();
     let reader = std::thread::spawn(move || {
         let mut all = Vec::new();
         stdout.read_to_end(&mut all).unwrap();
@@ -88,12 +42,7 @@ fn hostile_exec_output(format: &str, m: &str) -> String {
         .unwrap()
         .success());
     std::thread::sleep(Duration::from_secs(2));
-    terminate(&mut agent);
-    let status = agent.wait().unwrap();
-    // The rest of its log (the stderr thread ends when the agent's stderr closes).
-    while let Ok(line) = errs.recv_timeout(Duration::from_secs(5)) {
-        log.push(line);
-    }
+    let (status, log) = agent.stop();
     assert!(
         status.success(),
         "{status:?}; the agent's log:\n{}",
@@ -114,12 +63,9 @@ fn log_lines_escape_control_characters() {
     std::fs::create_dir_all(&dir).unwrap();
     let policy = dir.join("p\u{1b}]0;pwned\u{7}\u{202e}.yaml");
     std::fs::write(&policy, "[]").unwrap();
-    let mut agent = spawn_raw(&["--policy", policy.to_str().unwrap()]);
-    let errs = stderr_lines(&mut agent);
-    let seen = wait_ready(&errs);
-    terminate(&mut agent);
-    agent.wait().unwrap();
-    let log = seen.join("\n");
+    let agent = RawAgent::start(&["--policy", policy.to_str().unwrap()]);
+    let (_, log) = agent.stop();
+    let log = log.join("\n");
     assert!(!log.chars().any(acts_on_terminal), "{log:?}");
     assert!(
         log.contains("p\\u001b]0;pwned\\u0007\\u202e.yaml"),
@@ -209,27 +155,6 @@ fn burst(n: usize, m: &str) {
         .success());
 }
 
-/// Waits until a stderr line contains `needle`; returns every line seen.
-fn wait_stderr(
-    rx: &mpsc::Receiver<String>,
-    seen: &mut Vec<String>,
-    needle: &str,
-    within: Duration,
-) -> bool {
-    let deadline = Instant::now() + within;
-    if seen.iter().any(|l| l.contains(needle)) {
-        return true;
-    }
-    while let Ok(line) = rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
-        let hit = line.contains(needle);
-        seen.push(line);
-        if hit {
-            return true;
-        }
-    }
-    false
-}
-
 /// Issue 19, case 4: two agents whose stdout is held by a reader that never reads, during a
 /// 5,000-process burst: each logs the events it drops while blocked as it happens, and each
 /// exits within a second of SIGTERM (one) and SIGINT (the other), successfully.
@@ -241,32 +166,24 @@ fn signals_are_honoured_within_a_second_while_stdout_is_blocked() {
     let m = marker("blocked");
     let mut agents = Vec::new();
     for signal in [libc::SIGTERM, libc::SIGINT] {
-        let mut child = spawn_raw(&[]);
-        let errs = stderr_lines(&mut child);
-        let seen = wait_ready(&errs);
+        let mut agent = RawAgent::start(&[]);
         // The pipe's read end stays open and is never read.
-        let held = child.stdout.take().unwrap();
-        agents.push((signal, child, errs, seen, held));
+        let held = agent.stdout();
+        agents.push((signal, agent, held));
     }
     burst(5_000, &m);
-    for (_, _, errs, seen, _) in &mut agents {
+    for (_, agent, _) in &mut agents {
         assert!(
-            wait_stderr(
-                errs,
-                seen,
-                "the output is not taking events",
-                Duration::from_secs(10)
-            ),
+            agent.wait_log("the output is not taking events", Duration::from_secs(10)),
             "no loss logged while the output was blocked:\n{}",
-            seen.join("\n")
+            agent.log().join("\n")
         );
     }
-    for (signal, mut child, errs, mut seen, held) in agents {
+    for (signal, mut agent, held) in agents {
         let sent = Instant::now();
-        // SAFETY: kill(2) with the pid of a child this test spawned and has not reaped.
-        unsafe { libc::kill(child.id() as i32, signal) };
+        agent.signal(signal);
         let status = loop {
-            if let Some(status) = child.try_wait().unwrap() {
+            if let Some(status) = agent.try_wait() {
                 break status;
             }
             assert!(
@@ -276,7 +193,8 @@ fn signals_are_honoured_within_a_second_while_stdout_is_blocked() {
             std::thread::sleep(Duration::from_millis(5));
         };
         let took = sent.elapsed();
-        wait_stderr(&errs, &mut seen, "final counters", Duration::from_secs(2));
+        agent.wait_log("final counters", Duration::from_secs(2));
+        let seen = agent.log();
         eprintln!("signal {signal} with stdout blocked: exited in {took:?}");
         assert!(status.success(), "{status:?}:\n{}", seen.join("\n"));
         assert!(

@@ -5,6 +5,8 @@
 //! kind in debug builds; events read back from JSON are checked by the reader
 //! ([`Payload::from_objects`]).
 
+use std::borrow::{Borrow, BorrowMut};
+
 use super::{
     BpfLoad, CredChange, Dns, Event, EventKind, Exit, FileInfo, Health, Lost, Memfd, Module, Mount,
     NamespaceChange, Network, PayloadKind, PolicyChange, Ptrace, Signal,
@@ -92,7 +94,8 @@ pub(crate) fn key(kind: PayloadKind) -> &'static str {
     }
 }
 
-/// Getter, mutable getter and setter for each plain variant.
+/// Getter, mutable getter and setter for each variant that holds one object (boxed or not:
+/// `Borrow` and `Into` see through the box).
 macro_rules! accessors {
     ($($get:ident, $get_mut:ident, $set:ident: $variant:ident($ty:ty);)*) => {
         impl Event {
@@ -100,21 +103,21 @@ macro_rules! accessors {
                 #[doc = concat!("The `", stringify!($get), "` object, on the kinds that carry it.")]
                 pub fn $get(&self) -> Option<&$ty> {
                     match &self.payload {
-                        Payload::$variant(v) => Some(v),
+                        Payload::$variant(v) => Some(Borrow::borrow(v)),
                         _ => None,
                     }
                 }
 
                 pub fn $get_mut(&mut self) -> Option<&mut $ty> {
                     match &mut self.payload {
-                        Payload::$variant(v) => Some(v),
+                        Payload::$variant(v) => Some(BorrowMut::borrow_mut(v)),
                         _ => None,
                     }
                 }
 
                 #[track_caller]
                 pub fn $set(&mut self, value: $ty) {
-                    self.set_payload(Payload::$variant(value));
+                    self.set_payload(Payload::$variant(value.into()));
                 }
             )*
         }
@@ -135,6 +138,8 @@ accessors! {
     lost, lost_mut, set_lost: Lost(Lost);
     health, health_mut, set_health: Health(Health);
     policy, policy_mut, set_policy: Policy(PolicyChange);
+    incident, incident_mut, set_incident: Incident(Incident);
+    suppressed, suppressed_mut, set_suppressed: Suppressed(Suppressed);
 }
 
 impl Event {
@@ -190,39 +195,6 @@ impl Event {
     #[track_caller]
     pub fn set_dns(&mut self, network: Network, dns: Dns) {
         self.set_payload(Payload::Dns(Box::new((network, dns))));
-    }
-
-    /// The summary, on `incident` events.
-    pub fn incident(&self) -> Option<&Incident> {
-        match &self.payload {
-            Payload::Incident(i) => Some(i),
-            _ => None,
-        }
-    }
-
-    pub fn incident_mut(&mut self) -> Option<&mut Incident> {
-        match &mut self.payload {
-            Payload::Incident(i) => Some(i),
-            _ => None,
-        }
-    }
-
-    #[track_caller]
-    pub fn set_incident(&mut self, incident: Incident) {
-        self.set_payload(Payload::Incident(Box::new(incident)));
-    }
-
-    /// The held-back alerts, on `alerts_suppressed` events.
-    pub fn suppressed(&self) -> Option<&Suppressed> {
-        match &self.payload {
-            Payload::Suppressed(s) => Some(s),
-            _ => None,
-        }
-    }
-
-    #[track_caller]
-    pub fn set_suppressed(&mut self, suppressed: Suppressed) {
-        self.set_payload(Payload::Suppressed(Box::new(suppressed)));
     }
 }
 

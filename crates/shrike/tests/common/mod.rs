@@ -11,6 +11,7 @@
 pub mod bpf_lsm;
 pub mod hang;
 pub mod learn;
+pub mod raw;
 
 use std::io::{BufRead, BufReader};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
