@@ -1,133 +1,38 @@
 //! The syslog and webhook outputs against real receivers: Debian's rsyslogd, started by the test on
-//! loopback with its own configuration (imuxsock on a socket in a temporary directory, imudp,
-//! imtcp with octet-counted framing, omfile writing each message's parsed RFC 5424 fields as
-//! JSON), and rustls servers with a certificate the test generates, for syslog over TLS and
-//! the webhook over HTTPS.
+//! loopback with its own configuration ([`rsyslog::Rsyslog`]: imuxsock, imudp, imtcp, imrelp,
+//! omfile writing each message's parsed RFC 5424 fields as JSON), killed and restarted
+//! mid-stream for the RELP drill, and rustls servers with a certificate the test generates,
+//! for syslog over TLS and the webhook over HTTPS.
 //! No BPF: the output framework is driven with synthetic events.
 
 mod outputs_support;
+#[path = "outputs_support/rsyslog.rs"]
+mod rsyslog;
 
 use std::io::{BufRead, BufReader};
 use std::net::TcpListener;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::sync::atomic::Ordering;
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use outputs_support::*;
+use rsyslog::Rsyslog;
 use shrike::outputs::Outputs;
 use shrike_event::EventKind;
 
-/// rsyslogd in the foreground, killed (by its pid) when dropped.
-struct Rsyslog {
-    child: Child,
-    dir: tempfile::TempDir,
-    udp: u16,
-    tcp: u16,
-}
-
-impl Drop for Rsyslog {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Rsyslog {
-    fn socket(&self) -> PathBuf {
-        self.dir.path().join("log.sock")
-    }
-    fn out(&self) -> PathBuf {
-        self.dir.path().join("out.jsonl")
-    }
-
-    fn start() -> Rsyslog {
-        let rsyslogd = Path::new("/usr/sbin/rsyslogd");
-        assert!(
-            rsyslogd.exists(),
-            "rsyslogd is missing: install Debian's rsyslog (./dev deps)"
-        );
-        let dir = tempfile::tempdir().unwrap();
-        let udp = std::net::UdpSocket::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let tcp = free_port();
-        let d = dir.path().display();
-        let conf = format!(
-            r#"global(workDirectory="{d}" maxMessageSize="64k")
-module(load="imuxsock" SysSock.Use="off")
-module(load="imudp")
-module(load="imtcp")
-input(type="imuxsock" Socket="{d}/log.sock" useSpecialParser="off" parseHostname="on" useSysTimeStamp="off" ignoreTimestamp="off")
-input(type="imudp" address="127.0.0.1" port="{udp}")
-input(type="imtcp" address="127.0.0.1" port="{tcp}")
-template(name="fields" type="list" option.jsonf="on") {{
-  property(outname="input" name="inputname" format="jsonf")
-  property(outname="pri" name="pri" format="jsonf")
-  property(outname="version" name="protocol-version" format="jsonf")
-  property(outname="time" name="timereported" dateFormat="rfc3339" format="jsonf")
-  property(outname="host" name="hostname" format="jsonf")
-  property(outname="app" name="app-name" format="jsonf")
-  property(outname="procid" name="procid" format="jsonf")
-  property(outname="msgid" name="msgid" format="jsonf")
-  property(outname="sd" name="structured-data" format="jsonf")
-  property(outname="msg" name="msg" format="jsonf")
-}}
-*.* action(type="omfile" file="{d}/out.jsonl" template="fields")
-"#
-        );
-        std::fs::write(dir.path().join("rsyslog.conf"), conf).unwrap();
-        let child = Command::new(rsyslogd)
-            .arg("-n")
-            .arg("-f")
-            .arg(dir.path().join("rsyslog.conf"))
-            .arg("-i")
-            .arg(dir.path().join("rsyslogd.pid"))
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(dir.path().join("rsyslogd.err")).unwrap())
-            .spawn()
-            .expect("starting rsyslogd");
-        let r = Rsyslog {
-            child,
-            dir,
-            udp,
-            tcp,
-        };
-        let ready = wait_for(Duration::from_secs(10), || {
-            r.socket().exists() && std::net::TcpStream::connect(("127.0.0.1", tcp)).is_ok()
-        });
-        assert!(
-            ready,
-            "rsyslogd did not start: {}",
-            std::fs::read_to_string(r.dir.path().join("rsyslogd.err")).unwrap_or_default()
-        );
-        r
-    }
-
-    fn messages(&self) -> Vec<serde_json::Value> {
-        std::fs::read_to_string(self.out())
-            .unwrap_or_default()
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
-            .collect()
-    }
-}
-
-/// rsyslog receives shrike's events over the local socket, UDP and TCP (octet counting, a
-/// 20 KB event in one frame) and parses every RFC 5424 field as shrike meant it: PRI from the
+/// rsyslog receives shrike's events over the local socket, UDP, TCP (octet counting, a
+/// 20 KB event in one frame) and RELP and parses every RFC 5424 field as shrike meant it: PRI from the
 /// facility and the alert's severity, version 1, the event's time with microseconds, the
 /// host, `shrike`, the agent's pid, the event kind as MSGID, the rule and severity as
 /// structured data, and the event JSON, whole, as MSG.
 #[test]
-fn rsyslog_parses_rfc5424_from_the_local_socket_udp_and_tcp() {
+fn rsyslog_parses_rfc5424_from_the_local_socket_udp_tcp_and_relp() {
     let rsyslog = Rsyslog::start();
     let outputs_yaml = [
         format!("unix://{}", rsyslog.socket().display()),
         format!("udp://127.0.0.1:{}", rsyslog.udp),
         format!("tcp://127.0.0.1:{}", rsyslog.tcp),
+        format!("relp://127.0.0.1:{}", rsyslog.relp),
     ]
     .map(|address| {
         config(&format!(
@@ -146,7 +51,7 @@ fn rsyslog_parses_rfc5424_from_the_local_socket_udp_and_tcp() {
     outputs.send(&big);
     outputs.flush();
     assert!(
-        wait_for(Duration::from_secs(10), || rsyslog.messages().len() >= 9),
+        wait_for(Duration::from_secs(10), || rsyslog.messages().len() >= 12),
         "rsyslog wrote {:#?}",
         rsyslog.messages()
     );
@@ -159,8 +64,8 @@ fn rsyslog_parses_rfc5424_from_the_local_socket_udp_and_tcp() {
     let host = shrike::agent::node_name();
     let pid = std::process::id().to_string();
     let messages = rsyslog.messages();
-    assert_eq!(messages.len(), 9, "{messages:#?}");
-    for input in ["imuxsock", "imudp", "imtcp"] {
+    assert_eq!(messages.len(), 12, "{messages:#?}");
+    for input in ["imuxsock", "imudp", "imtcp", "imrelp"] {
         let got: Vec<_> = messages.iter().filter(|m| m["input"] == input).collect();
         assert_eq!(got.len(), 3, "{input}: {messages:#?}");
         for m in &got {
@@ -362,4 +267,129 @@ fn a_webhook_over_https_trusts_the_configured_ca() {
     let batch: Vec<serde_json::Value> = serde_json::from_slice(&body).unwrap();
     assert_eq!(batch.iter().map(pid_of).collect::<Vec<_>>(), [11, 12]);
     assert_eq!(batch[0]["alerts"][0]["severity"], "medium");
+}
+
+/// One synthetic record whose MSG is `{"kind":"process_exec","n":N}`.
+fn numbered(n: u64) -> shrike::outputs::Record {
+    shrike::outputs::Record {
+        line: format!("{{\"kind\":\"process_exec\",\"n\":{n}}}").into(),
+        time_unix_ns: 1_700_000_000_000_000_000 + n * 1000,
+        kind: "process_exec",
+        severity: None,
+        rule: None,
+    }
+}
+
+/// The syslog output over RELP to rsyslogd, run by the output framework (a queue of 1,000,
+/// batches of 50, backoff), while rsyslogd is twice paused (SIGSTOP: what the output writes
+/// meanwhile sits unread in rsyslogd's socket — the test checks it does), killed (SIGKILL) and
+/// restarted on the same port and output file. The queue overflows while rsyslogd is down;
+/// each record the queue refused is known (the drop counter moved as it was offered).
+/// Afterwards: sent + dropped is every record offered; every record not dropped is in the
+/// file, at least once; no dropped record is. A sink that counted a message as sent when
+/// written would lose the unread ones at the kill and fail here. A record is in the file twice
+/// only if rsyslogd wrote it and died before its acknowledgement left: at most the in-flight
+/// window (128) per kill; the number is printed.
+#[test]
+fn relp_output_counts_every_loss_across_rsyslog_kills() {
+    use shrike::outputs::{build_transport, OutputStats, Worker, WorkerOptions};
+    let rsyslog = Rsyslog::start();
+    let config = config(&format!(
+        "type: syslog\naddress: relp://127.0.0.1:{}\nfacility: local4\ntimeout_ms: 1000\n\
+         queue: 1000\nbatch: {{max_events: 50, max_delay_ms: 20}}\n\
+         retry: {{initial_ms: 50, max_ms: 200}}\n",
+        rsyslog.relp
+    ));
+    assert!(config.check().is_empty(), "{:?}", config.check());
+    let stats = Arc::new(OutputStats::new("relp", "syslog"));
+    let options = WorkerOptions {
+        queue: config.queue,
+        batch: config.batch,
+        retry: config.retry,
+    };
+    let mut worker =
+        Worker::start(build_transport(&config).unwrap(), options, stats.clone()).unwrap();
+    let rsyslog = Arc::new(Mutex::new(rsyslog));
+    let killer = {
+        let rsyslog = rsyslog.clone();
+        std::thread::spawn(move || {
+            let mut unread = Vec::new();
+            for _ in 0..2 {
+                std::thread::sleep(Duration::from_millis(600));
+                let mut r = rsyslog.lock().unwrap();
+                r.signal("STOP");
+                std::thread::sleep(Duration::from_millis(300));
+                unread.push(r.relp_unread());
+                r.kill();
+                std::thread::sleep(Duration::from_millis(700));
+                r.restart();
+            }
+            unread
+        })
+    };
+    let (mut offered, mut refused) = (0u64, std::collections::BTreeSet::new());
+    while !killer.is_finished() || offered < 4000 {
+        let before = stats.dropped_queue_full.load(Ordering::Relaxed);
+        worker.offer(numbered(offered));
+        if stats.dropped_queue_full.load(Ordering::Relaxed) > before {
+            refused.insert(offered);
+        }
+        offered += 1;
+        if offered.is_multiple_of(10) {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+    let unread = killer.join().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while stats.sent() + stats.dropped() < offered && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    worker.close();
+    while !worker.is_finished() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    worker.join_or_leave();
+
+    let (sent, dropped) = (stats.sent(), stats.dropped());
+    let errors = stats.errors.load(Ordering::Relaxed);
+    let mut copies = std::collections::BTreeMap::<u64, u32>::new();
+    let messages = rsyslog.lock().unwrap().messages();
+    for m in messages.iter().filter(|m| m["input"] == "imrelp") {
+        let line: serde_json::Value = serde_json::from_str(m["msg"].as_str().unwrap().trim())
+            .unwrap_or_else(|e| panic!("MSG is not the record ({e}): {m}"));
+        *copies.entry(line["n"].as_u64().unwrap()).or_default() += 1;
+    }
+    let duplicates: u32 = copies.values().map(|c| c - 1).sum();
+    eprintln!(
+        "offered {offered}, sent {sent}, dropped {dropped} (queue full), failed deliveries \
+         {errors}, bytes unread at each kill {unread:?}, in the file {} ({duplicates} duplicates)",
+        copies.len()
+    );
+    assert!(errors >= 2, "the kills did not interrupt any delivery");
+    assert!(
+        unread.iter().all(|&b| b > 0),
+        "at a kill nothing written was unread, so the drill proved nothing about acks: {unread:?}"
+    );
+    assert_eq!(sent + dropped, offered);
+    assert_eq!(stats.dropped_rejected.load(Ordering::Relaxed), 0);
+    assert_eq!(dropped, refused.len() as u64);
+    assert!(
+        dropped > 0,
+        "the queue never overflowed: the drill proved nothing about drops"
+    );
+    let missing: Vec<u64> = (0..offered)
+        .filter(|n| !refused.contains(n) && !copies.contains_key(n))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "{} sent records are not in the file: {missing:?}",
+        missing.len()
+    );
+    let ghosts: Vec<&u64> = copies.keys().filter(|n| refused.contains(n)).collect();
+    assert!(
+        ghosts.is_empty(),
+        "dropped records reached the file: {ghosts:?}"
+    );
+    assert_eq!(copies.len() as u64, sent);
+    assert!(duplicates <= 2 * 128, "{duplicates} duplicates");
 }

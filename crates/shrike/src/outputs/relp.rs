@@ -13,6 +13,8 @@
 
 use std::collections::VecDeque;
 use std::io::{self, Read, Write};
+use std::net::TcpStream;
+use std::os::fd::AsRawFd;
 
 use super::transport::Record;
 
@@ -30,8 +32,44 @@ const OFFERS: &str = concat!(
 );
 
 /// A byte stream a session runs on: TCP, or TLS over TCP.
-pub trait Stream: Read + Write + Send {}
-impl<T: Read + Write + Send> Stream for T {}
+pub trait Stream: Read + Write + Send {
+    /// Called before waiting for the server's answers.
+    fn before_read(&self) {}
+}
+
+impl Stream for TcpStream {
+    fn before_read(&self) {
+        quickack(self);
+    }
+}
+
+impl Stream for rustls::StreamOwned<rustls::ClientConnection, TcpStream> {
+    fn before_read(&self) {
+        quickack(&self.sock);
+    }
+}
+
+#[cfg(test)]
+impl Stream for io::Cursor<Vec<u8>> {}
+
+/// Has the kernel acknowledge what arrives next at once (TCP_QUICKACK, which Linux clears again
+/// by itself, hence once per wait). rsyslog's librelp writes each `rsp` on its own and leaves
+/// Nagle's algorithm on, so its second answer waits until the first is acknowledged: without
+/// this, our delayed ACK cost every batch 40 ms (about 1,200 messages a second at 50 a batch).
+fn quickack(tcp: &TcpStream) {
+    let one: libc::c_int = 1;
+    // SAFETY: `tcp` owns the open socket for the whole call; the option value points to a
+    // c_int that outlives the call and its exact size is passed. A failure only costs speed.
+    unsafe {
+        libc::setsockopt(
+            tcp.as_raw_fd(),
+            libc::IPPROTO_TCP,
+            libc::TCP_QUICKACK,
+            std::ptr::from_ref(&one).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        );
+    }
+}
 
 /// One frame received.
 #[derive(Debug, PartialEq, Eq)]
@@ -224,6 +262,7 @@ impl Session {
             if let Some(frame) = self.buffered()? {
                 return Ok(frame);
             }
+            self.stream.before_read();
             let n = self.stream.read(&mut chunk)?;
             if n == 0 {
                 return Err(io::Error::new(
