@@ -393,3 +393,54 @@ fn relp_output_counts_every_loss_across_rsyslog_kills() {
     assert_eq!(copies.len() as u64, sent);
     assert!(duplicates <= 2 * 128, "{duplicates} duplicates");
 }
+
+/// Syslog over RELP inside TLS (`relps://`) to rsyslogd's imrelp with TLS, which checks the
+/// client's certificate (rsyslog's `tls.authmode="certvalid"`, GnuTLS): with the test CA and
+/// a client certificate the records arrive; without a client certificate rsyslog ends the
+/// handshake ("peer did not provide a certificate") and nothing is counted as sent.
+#[test]
+fn relps_reaches_rsyslog_with_mutual_tls() {
+    let rsyslog = Rsyslog::start_tls();
+    let port = rsyslog.relps.unwrap();
+    let d = rsyslog.dir().display();
+    let mut outputs = Outputs::start(&[
+        config(&format!(
+            "type: syslog\nname: relps\naddress: relps://localhost:{port}\n\
+             tls: {{ca_file: {d}/ca.pem, cert_file: {d}/client.pem, key_file: {d}/client.key}}\n\
+             batch: {{max_delay_ms: 10}}"
+        )),
+        config(&format!(
+            "type: syslog\nname: anonymous\naddress: relps://localhost:{port}\n\
+             tls: {{ca_file: {d}/ca.pem}}\nbatch: {{max_delay_ms: 10}}\n\
+             retry: {{initial_ms: 100, max_ms: 100}}"
+        )),
+    ])
+    .unwrap();
+    outputs.send(&alert(21, "R-21", "critical"));
+    outputs.flush();
+    outputs.send(&event(22, EventKind::Dns));
+    outputs.flush();
+    let stats = outputs.stats();
+    assert!(
+        wait_for(Duration::from_secs(10), || stats[0].sent() == 2),
+        "relps sent {}, rsyslog: {}",
+        stats[0].sent(),
+        std::fs::read_to_string(rsyslog.dir().join("rsyslogd.err")).unwrap_or_default()
+    );
+    assert!(wait_for(Duration::from_secs(5), || stats[1]
+        .errors
+        .load(Ordering::Relaxed)
+        >= 2));
+    outputs.finish(Duration::from_millis(500));
+    let got: Vec<u32> = rsyslog
+        .messages()
+        .iter()
+        .map(|m| pid_of(&serde_json::from_str(m["msg"].as_str().unwrap().trim()).unwrap()))
+        .collect();
+    assert_eq!(got, [21, 22]);
+    assert_eq!(
+        stats[1].sent(),
+        0,
+        "a client without a certificate gets nothing through"
+    );
+}

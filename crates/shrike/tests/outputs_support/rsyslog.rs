@@ -23,6 +23,8 @@ pub struct Rsyslog {
     pub udp: u16,
     pub tcp: u16,
     pub relp: u16,
+    /// imrelp with TLS (`start_tls`): certificates from a CA the test makes, clients too.
+    pub relps: Option<u16>,
 }
 
 impl Drop for Rsyslog {
@@ -42,6 +44,20 @@ impl Rsyslog {
     }
 
     pub fn start() -> Rsyslog {
+        Rsyslog::start_with(false)
+    }
+
+    /// With a RELP-over-TLS input too, which wants a client certificate from the test's CA:
+    /// `ca.pem`, `client.pem` and `client.key` in [`Rsyslog::dir`].
+    pub fn start_tls() -> Rsyslog {
+        Rsyslog::start_with(true)
+    }
+
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    fn start_with(tls: bool) -> Rsyslog {
         let rsyslogd = Path::new("/usr/sbin/rsyslogd");
         assert!(
             rsyslogd.exists(),
@@ -59,7 +75,17 @@ impl Rsyslog {
             .unwrap()
             .port();
         let (tcp, relp) = (free_port(), free_port());
+        let relps = tls.then(free_port);
         let d = dir.path().display();
+        let relps_input = match relps {
+            Some(port) => {
+                make_pki(dir.path());
+                format!(
+                    r#"input(type="imrelp" address="127.0.0.1" port="{port}" tls="on" tls.cacert="{d}/ca.pem" tls.mycert="{d}/server.pem" tls.myprivkey="{d}/server.key" tls.authmode="certvalid")"#
+                )
+            }
+            None => String::new(),
+        };
         let conf = format!(
             r#"global(workDirectory="{d}" maxMessageSize="64k")
 main_queue(queue.type="Direct")
@@ -71,6 +97,7 @@ input(type="imuxsock" Socket="{d}/log.sock" useSpecialParser="off" parseHostname
 input(type="imudp" address="127.0.0.1" port="{udp}")
 input(type="imtcp" address="127.0.0.1" port="{tcp}")
 input(type="imrelp" address="127.0.0.1" port="{relp}")
+{relps_input}
 template(name="fields" type="list" option.jsonf="on") {{
   property(outname="input" name="inputname" format="jsonf")
   property(outname="pri" name="pri" format="jsonf")
@@ -94,6 +121,7 @@ template(name="fields" type="list" option.jsonf="on") {{
             udp,
             tcp,
             relp,
+            relps,
         };
         r.wait_ready();
         r
@@ -105,6 +133,7 @@ template(name="fields" type="list" option.jsonf="on") {{
             self.socket().exists()
                 && [self.tcp, self.relp]
                     .iter()
+                    .chain(&self.relps)
                     .all(|&p| std::net::TcpStream::connect(("127.0.0.1", p)).is_ok())
         });
         assert!(
@@ -183,4 +212,30 @@ fn spawn(dir: &Path) -> Child {
         )
         .spawn()
         .expect("starting rsyslogd")
+}
+
+/// A CA, a server certificate for localhost and 127.0.0.1 and a client certificate, all
+/// signed by it, as PEM files in `dir`.
+fn make_pki(dir: &Path) {
+    use rcgen::{BasicConstraints, CertificateParams, IsCa, KeyPair};
+    let ca_key = KeyPair::generate().unwrap();
+    let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca = ca.self_signed(&ca_key).unwrap();
+    std::fs::write(dir.join("ca.pem"), ca.pem()).unwrap();
+    for (name, sans) in [
+        (
+            "server",
+            vec!["localhost".to_string(), "127.0.0.1".to_string()],
+        ),
+        ("client", vec!["shrike-test-client".to_string()]),
+    ] {
+        let key = KeyPair::generate().unwrap();
+        let cert = CertificateParams::new(sans)
+            .unwrap()
+            .signed_by(&key, &ca, &ca_key)
+            .unwrap();
+        std::fs::write(dir.join(format!("{name}.pem")), cert.pem()).unwrap();
+        std::fs::write(dir.join(format!("{name}.key")), key.serialize_pem()).unwrap();
+    }
 }
