@@ -54,9 +54,10 @@ impl Stream for rustls::StreamOwned<rustls::ClientConnection, TcpStream> {
 impl Stream for io::Cursor<Vec<u8>> {}
 
 /// Has the kernel acknowledge what arrives next at once (TCP_QUICKACK, which Linux clears again
-/// by itself, hence once per wait). rsyslog's librelp writes each `rsp` on its own and leaves
-/// Nagle's algorithm on, so its second answer waits until the first is acknowledged: without
-/// this, our delayed ACK cost every batch 40 ms (about 1,200 messages a second at 50 a batch).
+/// by itself, hence once per wait). rsyslog writes each `rsp` on its own, and with Nagle's
+/// algorithm on its side a second answer waits until the first is acknowledged; our delayed
+/// ACK then cost every batch 40 ms (measured against Debian's rsyslogd: 1,000 messages in
+/// batches of 50 took 880 ms without this, 23 ms with it).
 fn quickack(tcp: &TcpStream) {
     let one: libc::c_int = 1;
     // SAFETY: `tcp` owns the open socket for the whole call; the option value points to a
@@ -77,7 +78,8 @@ fn quickack(tcp: &TcpStream) {
 pub enum Failure {
     /// The connection failed or broke, timed out, or the server spoke nonsense: retry.
     Io(io::Error),
-    /// The server answered a message with an error status: the batch will not go.
+    /// The server answered a message with an error status: the batch will not go, and is
+    /// counted dropped whole (messages of it already acknowledged included).
     Refused(String),
 }
 
