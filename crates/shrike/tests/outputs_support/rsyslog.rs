@@ -167,10 +167,10 @@ template(name="fields" type="list" option.jsonf="on") {{
         self.wait_ready();
     }
 
-    /// Bytes clients wrote to rsyslogd's RELP connections that it has not read (the receive
-    /// queues of its established loopback sockets on the RELP port, from /proc/net/tcp).
-    pub fn relp_unread(&self) -> u64 {
-        let port = format!("0100007F:{:04X}", self.relp);
+    /// Bytes clients wrote to rsyslogd's connections on `port` that it has not read (the
+    /// receive queues of its established loopback sockets there, from /proc/net/tcp).
+    pub fn unread(&self, port: u16) -> u64 {
+        let port = format!("0100007F:{port:04X}");
         std::fs::read_to_string("/proc/net/tcp")
             .unwrap_or_default()
             .lines()
