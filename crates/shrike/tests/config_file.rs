@@ -106,7 +106,9 @@ fn a_missing_or_broken_explicit_file_is_an_error() {
 }
 
 /// `shrike config validate` prints file:line:col and a suggestion for a misspelt key, exits 1;
-/// a settings mismatch (`url` on a file output) is named with its output; a valid file exits 0.
+/// a settings mismatch (`url` on a file output) is named with its output, a syslog address with
+/// an unknown scheme with the accepted ones; a valid file (a relp:// output, the example)
+/// exits 0.
 #[test]
 fn config_validate_reports_positions_and_exit_codes() {
     let dir = tempfile::tempdir().unwrap();
@@ -138,6 +140,34 @@ fn config_validate_reports_positions_and_exit_codes() {
     assert_eq!(out.status.code(), Some(1), "{text}");
     assert!(
         text.contains("outputs[0] (f): `url` is not a file setting"),
+        "{text}"
+    );
+
+    // A syslog address is checked by scheme: relp:// is taken, an unknown one names the six.
+    let relp = write(
+        dir.path(),
+        "relp.yaml",
+        "outputs:\n  - type: syslog\n    address: relp://127.0.0.1:2514\n",
+    );
+    let out = Command::new(shrike)
+        .args(["config", "validate", &relp])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    let scheme = write(
+        dir.path(),
+        "scheme.yaml",
+        "outputs:\n  - type: syslog\n    address: rfc3195://127.0.0.1:601\n",
+    );
+    let out = Command::new(shrike)
+        .args(["config", "validate", &scheme])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains("the scheme must be unix, udp, tcp, tls, relp or relps"),
         "{text}"
     );
 

@@ -21,7 +21,7 @@ pub enum OutputKind {
     Stdout,
     /// A file, rotated by size and age, old files compressed.
     File,
-    /// RFC 5424 syslog over /dev/log, UDP, TCP or TCP+TLS.
+    /// RFC 5424 syslog over /dev/log, UDP, TCP, TCP+TLS or RELP (acknowledged).
     Syslog,
     /// HTTP POST of JSON arrays.
     Webhook,
@@ -259,8 +259,8 @@ pub struct OutputConfig {
     pub compress: Option<bool>,
 
     // syslog, nats
-    /// syslog: `unix:///dev/log` (default), `udp://HOST:PORT`, `tcp://HOST:PORT` or
-    /// `tls://HOST:PORT`; nats: the server URL.
+    /// syslog: `unix:///dev/log` (default), `udp://HOST:PORT`, `tcp://HOST:PORT`,
+    /// `tls://HOST:PORT`, `relp://HOST:PORT` or `relps://HOST:PORT`; nats: the server URL.
     #[serde(default)]
     pub address: Option<String>,
     /// syslog: the facility name (default `authpriv`).

@@ -16,6 +16,7 @@ pub mod loki;
 pub mod metrics;
 pub mod nats;
 pub mod otlp;
+pub mod relp;
 pub mod syslog;
 pub mod tls;
 pub mod transport;

@@ -1,6 +1,14 @@
 //! Syslog, RFC 5424, over the local socket (`unix:///dev/log`, one datagram per message),
 //! UDP (one datagram per message, RFC 5426), TCP with octet-counting framing (RFC 6587
-//! §3.4.1: `LEN SP MSG`) or TCP+TLS (`tls://`, RFC 5425, same framing).
+//! §3.4.1: `LEN SP MSG`), TCP+TLS (`tls://`, RFC 5425, same framing), or RELP (`relp://`,
+//! and `relps://` inside TLS: rsyslog's acknowledged protocol, [`super::relp`]).
+//!
+//! What counts as sent differs. A datagram is sent when the kernel takes it; over `tcp://` and
+//! `tls://` a batch is sent once written to the socket, and a server that dies loses, unseen,
+//! whatever it had not yet read (in its socket buffers, or ours): syslog over TCP has no
+//! acknowledgements, so neither the count of sent nor that of dropped can be exact across a
+//! crash. Over `relp://` a message is sent only when the server has acknowledged it, and what
+//! was not acknowledged is sent again after reconnecting: every loss is a counted drop.
 //!
 //! Each message: `<PRI>1 TIMESTAMP HOSTNAME shrike PROCID KIND [shrike@32473 …] LINE`, where
 //! PRI is the facility (default `authpriv`) with the alert's severity (critical → crit, high
@@ -20,6 +28,7 @@ use anyhow::{bail, Context, Result};
 use shrike_event::Timestamp;
 
 use super::config::OutputConfig;
+use super::relp;
 use super::transport::{Record, Transport, TransportError};
 
 /// Where messages go.
@@ -29,12 +38,14 @@ pub enum Address {
     Udp(String),
     Tcp(String),
     Tls(String),
+    Relp(String),
+    Relps(String),
 }
 
 impl Address {
     pub fn parse(text: &str) -> Result<Address> {
         let (scheme, rest) = text.split_once("://").with_context(|| {
-            format!("syslog address {text:?}: give unix:///dev/log, udp://HOST:PORT, tcp://HOST:PORT or tls://HOST:PORT")
+            format!("syslog address {text:?}: give unix:///dev/log, udp://HOST:PORT, tcp://HOST:PORT, tls://HOST:PORT, relp://HOST:PORT or relps://HOST:PORT")
         })?;
         if rest.is_empty() {
             bail!("syslog address {text:?}: nothing after {scheme}://");
@@ -44,8 +55,31 @@ impl Address {
             "udp" => Address::Udp(rest.to_owned()),
             "tcp" => Address::Tcp(rest.to_owned()),
             "tls" => Address::Tls(rest.to_owned()),
-            _ => bail!("syslog address {text:?}: the scheme must be unix, udp, tcp or tls"),
+            "relp" => Address::Relp(rest.to_owned()),
+            "relps" => Address::Relps(rest.to_owned()),
+            _ => bail!(
+                "syslog address {text:?}: the scheme must be unix, udp, tcp, tls, relp or relps"
+            ),
         })
+    }
+
+    /// Whether the transport is TLS over TCP.
+    fn is_tls(&self) -> bool {
+        matches!(self, Address::Tls(_) | Address::Relps(_))
+    }
+}
+
+impl std::fmt::Display for Address {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let (scheme, rest) = match self {
+            Address::Unix(p) => ("unix", p),
+            Address::Udp(a) => ("udp", a),
+            Address::Tcp(a) => ("tcp", a),
+            Address::Tls(a) => ("tls", a),
+            Address::Relp(a) => ("relp", a),
+            Address::Relps(a) => ("relps", a),
+        };
+        write!(f, "{scheme}://{rest}")
     }
 }
 
@@ -88,15 +122,26 @@ enum Conn {
     Tls(Box<rustls::StreamOwned<rustls::ClientConnection, TcpStream>>),
 }
 
-pub struct SyslogTransport {
+/// How to reach the server.
+struct Dialer {
     address: Address,
+    timeout: Duration,
+    tls: Option<Arc<rustls::ClientConfig>>,
+}
+
+/// What every message starts with, and how a record becomes one.
+struct Header {
     facility: u8,
     app_name: String,
     hostname: String,
     procid: u32,
-    timeout: Duration,
-    tls: Option<Arc<rustls::ClientConfig>>,
+}
+
+pub struct SyslogTransport {
+    dialer: Dialer,
+    header: Header,
     conn: Option<Conn>,
+    relp: relp::Client,
     buf: Vec<u8>,
 }
 
@@ -108,7 +153,7 @@ impl SyslogTransport {
             bail!("syslog facility {facility_name:?}: give kern, user, daemon, auth, syslog, authpriv or local0 to local7");
         };
         let tls = match &address {
-            Address::Tls(_) => Some(
+            a if a.is_tls() => Some(
                 config
                     .tls
                     .clone()
@@ -117,7 +162,7 @@ impl SyslogTransport {
                     .context("syslog TLS settings")?,
             ),
             _ if config.tls.is_some() => {
-                bail!("syslog `tls:` settings need a tls://HOST:PORT address")
+                bail!("syslog `tls:` settings need a tls://HOST:PORT or relps://HOST:PORT address")
             }
             _ => None,
         };
@@ -134,107 +179,36 @@ impl SyslogTransport {
             .take(255)
             .collect();
         Ok(SyslogTransport {
-            address,
-            facility,
-            app_name,
-            hostname: if hostname.is_empty() {
-                "-".into()
-            } else {
-                hostname
+            dialer: Dialer {
+                address,
+                timeout: config.timeout(),
+                tls,
             },
-            procid: std::process::id(),
-            timeout: config.timeout(),
-            tls,
+            header: Header {
+                facility,
+                app_name,
+                hostname: if hostname.is_empty() {
+                    "-".into()
+                } else {
+                    hostname
+                },
+                procid: std::process::id(),
+            },
             conn: None,
+            relp: relp::Client::default(),
             buf: Vec::new(),
         })
     }
 
-    fn connect(&self) -> io::Result<Conn> {
-        let resolve = |hostport: &str| -> io::Result<std::net::SocketAddr> {
-            hostport.to_socket_addrs()?.next().ok_or_else(|| {
-                io::Error::new(io::ErrorKind::NotFound, format!("{hostport}: no address"))
-            })
-        };
-        Ok(match &self.address {
-            Address::Unix(path) => {
-                let sock = UnixDatagram::unbound()?;
-                sock.connect(path)?;
-                sock.set_write_timeout(Some(self.timeout))?;
-                Conn::Unix(sock)
-            }
-            Address::Udp(hostport) => {
-                let to = resolve(hostport)?;
-                let bind = if to.is_ipv4() { "0.0.0.0:0" } else { "[::]:0" };
-                let sock = UdpSocket::bind(bind)?;
-                sock.connect(to)?;
-                Conn::Udp(sock)
-            }
-            Address::Tcp(hostport) => Conn::Tcp(self.tcp(resolve(hostport)?)?),
-            Address::Tls(hostport) => {
-                let tcp = self.tcp(resolve(hostport)?)?;
-                let host = hostport
-                    .rsplit_once(':')
-                    .map_or(hostport.as_str(), |(h, _)| h);
-                let host = host.trim_start_matches('[').trim_end_matches(']');
-                let name = rustls::pki_types::ServerName::try_from(host.to_owned())
-                    .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
-                let Some(tls) = &self.tls else {
-                    return Err(io::Error::other("no TLS configuration"));
-                };
-                let conn =
-                    rustls::ClientConnection::new(tls.clone(), name).map_err(io::Error::other)?;
-                let mut stream = rustls::StreamOwned::new(conn, tcp);
-                // Handshake now, so a certificate problem is reported at connect time.
-                while stream.conn.is_handshaking() {
-                    stream.conn.complete_io(&mut stream.sock)?;
-                }
-                Conn::Tls(Box::new(stream))
-            }
-        })
-    }
-
-    fn tcp(&self, to: std::net::SocketAddr) -> io::Result<TcpStream> {
-        let tcp = TcpStream::connect_timeout(&to, self.timeout)?;
-        tcp.set_write_timeout(Some(self.timeout))?;
-        tcp.set_read_timeout(Some(self.timeout))?;
-        tcp.set_nodelay(true)?;
-        Ok(tcp)
-    }
-
     /// One RFC 5424 message for `record`, into `self.buf`.
     pub fn format(&mut self, record: &Record) {
-        let buf = &mut self.buf;
-        buf.clear();
-        let pri =
-            u16::from(self.facility) * 8 + u16::from(severity_code(record.severity.as_deref()));
-        let ts = Timestamp(record.time_unix_ns).rfc3339();
-        // YYYY-MM-DDTHH:MM:SS.ffffff: RFC 5424 allows at most six fraction digits.
-        let _ = write!(buf, "<{pri}>1 ");
-        buf.extend_from_slice(&ts[..26]);
-        let _ = write!(
-            buf,
-            "Z {} {} {} {} ",
-            self.hostname, self.app_name, self.procid, record.kind
-        );
-        if record.severity.is_some() || record.rule.is_some() {
-            buf.extend_from_slice(b"[shrike@32473");
-            if let Some(rule) = &record.rule {
-                sd_param(buf, "rule", rule);
-            }
-            if let Some(severity) = &record.severity {
-                sd_param(buf, "severity", severity);
-            }
-            buf.extend_from_slice(b"] ");
-        } else {
-            buf.extend_from_slice(b"- ");
-        }
-        buf.extend_from_slice(record.line.as_bytes());
+        self.buf.clear();
+        self.header.write(record, &mut self.buf);
     }
 
     fn send(&mut self, batch: &[Record]) -> io::Result<()> {
         if self.conn.is_none() {
-            self.conn = Some(self.connect()?);
+            self.conn = Some(self.dialer.connect()?);
         }
         let mut framed = Vec::new();
         for record in batch {
@@ -268,6 +242,101 @@ impl SyslogTransport {
             _ => {}
         }
         Ok(())
+    }
+}
+
+impl Dialer {
+    fn connect(&self) -> io::Result<Conn> {
+        let resolve = |hostport: &str| -> io::Result<std::net::SocketAddr> {
+            hostport.to_socket_addrs()?.next().ok_or_else(|| {
+                io::Error::new(io::ErrorKind::NotFound, format!("{hostport}: no address"))
+            })
+        };
+        Ok(match &self.address {
+            Address::Unix(path) => {
+                let sock = UnixDatagram::unbound()?;
+                sock.connect(path)?;
+                sock.set_write_timeout(Some(self.timeout))?;
+                Conn::Unix(sock)
+            }
+            Address::Udp(hostport) => {
+                let to = resolve(hostport)?;
+                let bind = if to.is_ipv4() { "0.0.0.0:0" } else { "[::]:0" };
+                let sock = UdpSocket::bind(bind)?;
+                sock.connect(to)?;
+                Conn::Udp(sock)
+            }
+            Address::Tcp(hostport) | Address::Relp(hostport) => {
+                Conn::Tcp(self.tcp(resolve(hostport)?)?)
+            }
+            Address::Tls(hostport) | Address::Relps(hostport) => {
+                let tcp = self.tcp(resolve(hostport)?)?;
+                let host = hostport
+                    .rsplit_once(':')
+                    .map_or(hostport.as_str(), |(h, _)| h);
+                let host = host.trim_start_matches('[').trim_end_matches(']');
+                let name = rustls::pki_types::ServerName::try_from(host.to_owned())
+                    .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+                let Some(tls) = &self.tls else {
+                    return Err(io::Error::other("no TLS configuration"));
+                };
+                let conn =
+                    rustls::ClientConnection::new(tls.clone(), name).map_err(io::Error::other)?;
+                let mut stream = rustls::StreamOwned::new(conn, tcp);
+                // Handshake now, so a certificate problem is reported at connect time.
+                while stream.conn.is_handshaking() {
+                    stream.conn.complete_io(&mut stream.sock)?;
+                }
+                Conn::Tls(Box::new(stream))
+            }
+        })
+    }
+
+    /// A byte stream for a RELP session.
+    fn stream(&self) -> io::Result<Box<dyn relp::Stream>> {
+        match self.connect()? {
+            Conn::Tcp(tcp) => Ok(Box::new(tcp)),
+            Conn::Tls(tls) => Ok(tls),
+            Conn::Unix(_) | Conn::Udp(_) => Err(io::Error::other("RELP runs over TCP")),
+        }
+    }
+
+    fn tcp(&self, to: std::net::SocketAddr) -> io::Result<TcpStream> {
+        let tcp = TcpStream::connect_timeout(&to, self.timeout)?;
+        tcp.set_write_timeout(Some(self.timeout))?;
+        tcp.set_read_timeout(Some(self.timeout))?;
+        tcp.set_nodelay(true)?;
+        Ok(tcp)
+    }
+}
+
+impl Header {
+    /// Appends one RFC 5424 message for `record` to `buf`.
+    fn write(&self, record: &Record, buf: &mut Vec<u8>) {
+        let pri =
+            u16::from(self.facility) * 8 + u16::from(severity_code(record.severity.as_deref()));
+        let ts = Timestamp(record.time_unix_ns).rfc3339();
+        // YYYY-MM-DDTHH:MM:SS.ffffff: RFC 5424 allows at most six fraction digits.
+        let _ = write!(buf, "<{pri}>1 ");
+        buf.extend_from_slice(&ts[..26]);
+        let _ = write!(
+            buf,
+            "Z {} {} {} {} ",
+            self.hostname, self.app_name, self.procid, record.kind
+        );
+        if record.severity.is_some() || record.rule.is_some() {
+            buf.extend_from_slice(b"[shrike@32473");
+            if let Some(rule) = &record.rule {
+                sd_param(buf, "rule", rule);
+            }
+            if let Some(severity) = &record.severity {
+                sd_param(buf, "severity", severity);
+            }
+            buf.extend_from_slice(b"] ");
+        } else {
+            buf.extend_from_slice(b"- ");
+        }
+        buf.extend_from_slice(record.line.as_bytes());
     }
 }
 
@@ -305,15 +374,25 @@ fn sd_param(buf: &mut Vec<u8>, name: &str, value: &str) {
 
 impl Transport for SyslogTransport {
     fn deliver(&mut self, batch: &[Record]) -> Result<(), TransportError> {
+        let target = &self.dialer.address;
+        if matches!(target, Address::Relp(_) | Address::Relps(_)) {
+            let (dialer, header) = (&self.dialer, &self.header);
+            return self
+                .relp
+                .deliver(batch, || dialer.stream(), |r, buf| header.write(r, buf))
+                .map_err(|failure| match failure {
+                    relp::Failure::Io(err) => {
+                        TransportError::Retry(format!("syslog {target}: {err}"))
+                    }
+                    relp::Failure::Refused(why) => {
+                        TransportError::Rejected(format!("syslog {target}: {why}"))
+                    }
+                });
+        }
         self.send(batch).map_err(|err| {
             // Reconnect on the next attempt.
             self.conn = None;
-            let target = match &self.address {
-                Address::Unix(p) => format!("unix://{p}"),
-                Address::Udp(a) => format!("udp://{a}"),
-                Address::Tcp(a) => format!("tcp://{a}"),
-                Address::Tls(a) => format!("tls://{a}"),
-            };
+            let target = &self.dialer.address;
             if err.raw_os_error() == Some(libc::EMSGSIZE) {
                 TransportError::Rejected(format!(
                     "syslog {target}: a message is too large for a datagram: {err}"
@@ -326,67 +405,5 @@ impl Transport for SyslogTransport {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn transport() -> SyslogTransport {
-        let config: OutputConfig =
-            serde_yaml::from_str("type: syslog\naddress: udp://127.0.0.1:9\nfacility: local3")
-                .unwrap();
-        SyslogTransport::new(&config).unwrap()
-    }
-
-    /// An alert becomes `<PRI>1 TIMESTAMP HOST shrike PID KIND [SD] MSG` with its severity in
-    /// PRI (local3 * 8 + err) and its rule in the structured data, escaped.
-    #[test]
-    fn an_alert_is_formatted_as_rfc5424_with_structured_data() {
-        let mut t = transport();
-        t.hostname = "node-1".into();
-        t.procid = 42;
-        t.format(&Record {
-            line: "{\"kind\":\"process_exec\"}".into(),
-            time_unix_ns: 1_700_000_000_123_456_789,
-            kind: "process_exec",
-            severity: Some(Arc::from("high")),
-            rule: Some(Arc::from("odd\"rule]")),
-        });
-        assert_eq!(
-            String::from_utf8(t.buf.clone()).unwrap(),
-            "<155>1 2023-11-14T22:13:20.123456Z node-1 shrike 42 process_exec [shrike@32473 rule=\"odd\\\"rule\\]\" severity=\"high\"] {\"kind\":\"process_exec\"}"
-        );
-    }
-
-    /// A plain event has no structured data and the info severity.
-    #[test]
-    fn a_plain_event_has_nil_structured_data() {
-        let mut t = transport();
-        t.hostname = "h".into();
-        t.procid = 1;
-        t.format(&Record {
-            line: "x".into(),
-            time_unix_ns: 0,
-            kind: "dns",
-            severity: None,
-            rule: None,
-        });
-        assert_eq!(
-            String::from_utf8(t.buf.clone()).unwrap(),
-            "<158>1 1970-01-01T00:00:00.000000Z h shrike 1 dns - x"
-        );
-    }
-
-    /// Addresses name their transport; anything else is refused with the accepted forms.
-    #[test]
-    fn addresses_parse_by_scheme() {
-        assert_eq!(
-            Address::parse("unix:///dev/log").unwrap(),
-            Address::Unix("/dev/log".into())
-        );
-        assert_eq!(
-            Address::parse("tcp://h:601").unwrap(),
-            Address::Tcp("h:601".into())
-        );
-        let err = Address::parse("h:514").unwrap_err().to_string();
-        assert!(err.contains("udp://HOST:PORT"), "{err}");
-    }
-}
+#[path = "syslog_tests.rs"]
+mod tests;
