@@ -339,6 +339,19 @@ struct shrike_mount_event {
 	__u32 _pad0;
 };
 
+/* The caller's namespaces in `shrike_ns_event.inum`, by index. */
+enum shrike_ns_index {
+	SHRIKE_NS_MNT = 0,
+	SHRIKE_NS_UTS = 1,
+	SHRIKE_NS_IPC = 2,
+	SHRIKE_NS_USER = 3,
+	SHRIKE_NS_PID = 4, /* the one its children get */
+	SHRIKE_NS_NET = 5,
+	SHRIKE_NS_CGROUP = 6,
+	SHRIKE_NS_TIME = 7,
+	SHRIKE_NS_KINDS = 8,
+};
+
 /* SHRIKE_REC_NAMESPACE: setns, unshare, or clone/clone3 creating namespaces. */
 struct shrike_ns_event {
 	struct shrike_header hdr;
@@ -347,7 +360,11 @@ struct shrike_ns_event {
 	__u64 flags;	/* the raw flags argument */
 	__u16 syscall;
 	__u16 _pad0;
-	__u32 _pad1;
+	/* A setns that succeeded: the level of the caller's own pid namespace (0 = the initial
+	 * one; setns never moves the caller itself), and the inode numbers (as /proc/PID/ns/
+	 * shows them) of every namespace the caller is in after the call, 0 where unknown. */
+	__u32 pid_level;
+	__u32 inum[SHRIKE_NS_KINDS];
 };
 
 /* SHRIKE_REC_MEMFD_CREATE. `data`: the name the caller gave. */
@@ -396,6 +413,7 @@ struct shrike_file_anchor {
 	struct shrike_rule_list rule_list;
 	enum shrike_enforce_kind enforce_kind;
 	enum shrike_file_rule_flags file_rule_flags;
+	enum shrike_ns_index ns_index;
 	enum shrike_sys sys;
 	enum shrike_file_limits limits;
 	enum shrike_sys_entry sys_entry;

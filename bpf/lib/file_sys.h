@@ -77,6 +77,38 @@ static __always_inline __u64 ns_type_of_fd(long fd)
 	return (__u64)BPF_CORE_READ(ops, type);
 }
 
+struct time_namespace___present {
+	struct ns_common ns;
+} __attribute__((preserve_access_index));
+
+struct nsproxy___time {
+	struct time_namespace___present *time_ns;
+} __attribute__((preserve_access_index));
+
+/* The caller's namespaces after a setns, and how deep its own pid namespace is: user space
+ * tells an entry into the host's namespaces (PID 1's) from a process that is not in them. */
+static __always_inline void ns_after_setns(struct shrike_ns_event *e)
+{
+	struct task_struct *task = bpf_get_current_task_btf();
+	struct nsproxy *ns = task->nsproxy;
+	struct pid *pid = task->thread_pid;
+
+	if (pid)
+		e->pid_level = BPF_CORE_READ(pid, level);
+	e->inum[SHRIKE_NS_USER] = BPF_CORE_READ(task, cred, user_ns, ns.inum);
+	if (!ns)
+		return;
+	e->inum[SHRIKE_NS_MNT] = BPF_CORE_READ(ns, mnt_ns, ns.inum);
+	e->inum[SHRIKE_NS_UTS] = BPF_CORE_READ(ns, uts_ns, ns.inum);
+	e->inum[SHRIKE_NS_IPC] = BPF_CORE_READ(ns, ipc_ns, ns.inum);
+	e->inum[SHRIKE_NS_PID] = BPF_CORE_READ(ns, pid_ns_for_children, ns.inum);
+	e->inum[SHRIKE_NS_NET] = BPF_CORE_READ(ns, net_ns, ns.inum);
+	e->inum[SHRIKE_NS_CGROUP] = BPF_CORE_READ(ns, cgroup_ns, ns.inum);
+	if (bpf_core_field_exists(((struct nsproxy___time *)ns)->time_ns))
+		e->inum[SHRIKE_NS_TIME] =
+			BPF_CORE_READ((struct nsproxy___time *)ns, time_ns, ns.inum);
+}
+
 static __always_inline void ns_exit(__u32 h, struct pt_regs *regs, long ret)
 {
 	struct shrike_ns_event e = {};
@@ -85,6 +117,8 @@ static __always_inline void ns_exit(__u32 h, struct pt_regs *regs, long ret)
 	case SHRIKE_SYS_SETNS:
 		e.flags = sys_arg(regs, 1);
 		e.ns_flags = e.flags ? e.flags : ns_type_of_fd((int)sys_arg(regs, 0));
+		if (ret == 0)
+			ns_after_setns(&e);
 		break;
 	case SHRIKE_SYS_UNSHARE:
 	case SHRIKE_SYS_CLONE:

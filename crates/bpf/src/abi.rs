@@ -117,7 +117,7 @@ pub mod file {
     };
     pub use crate::skel::file::types::{
         shrike_enforce_kind, shrike_file_rule, shrike_file_rule_flags, shrike_file_rule_key,
-        shrike_file_rule_value_key, shrike_rule_list,
+        shrike_file_rule_value_key, shrike_ns_index, shrike_rule_list,
     };
 
     // SAFETY: #[repr(C)] structs of plain integers and integer arrays generated from the BPF

@@ -970,6 +970,65 @@ fn hooks_are_lsm() -> bool {
     }
 }
 
+/// A sandbox with its own pid, mount and UTS namespaces joins a host process's mount and UTS
+/// namespaces through the host's /proc (the /proc/PID/ns escape): each setns says it entered
+/// the host's namespace from pid namespace level 1. The same entry made from the host says
+/// level 0, and a setns into the sandbox's own UTS namespace names no host namespace.
+#[test]
+fn setns_into_the_hosts_namespaces_is_told_apart() {
+    if !require_root("setns_into_the_hosts_namespaces_is_told_apart") {
+        return;
+    }
+    let agent = agent_watching();
+    let m = marker("ns-host");
+    let host = std::process::id();
+    let script = format!(
+        "hostname sandbox-{n}; \
+         nsenter --mount=/proc/{host}/ns/mnt --uts=/proc/{host}/ns/uts /bin/true {m}-escape; \
+         nsenter --uts=/proc/self/ns/uts /bin/true {m}-own",
+        n = &m[m.len() - 6..]
+    );
+    let out = run(
+        "unshare",
+        &["--pid", "--mount", "--uts", "--fork", "sh", "-c", &script],
+    );
+    assert!(out.status.success(), "{out:?}");
+    let out = run(
+        "nsenter",
+        &[
+            "-t",
+            &host.to_string(),
+            "-u",
+            "/bin/true",
+            &format!("{m}-host"),
+        ],
+    );
+    assert!(out.status.success(), "{out:?}");
+    let setns = |tag: &str, ns: &str| {
+        let arg = format!("{m}-{tag}");
+        agent.wait_for(&format!("setns {ns} by {arg}"), EVENT_WAIT, |e| {
+            kind_is(e, "namespace_change")
+                && e["namespace"]["syscall"] == "setns"
+                && e["namespace"]["namespaces"] == serde_json::json!([ns])
+                && has_arg(e, &arg)
+        })
+    };
+    for ns in ["mnt", "uts"] {
+        let e = setns("escape", ns);
+        assert_eq!(e["result"], 0, "{e}");
+        assert_eq!(e["namespace"]["into_host"], true, "{e}");
+        assert_eq!(e["namespace"]["host_namespaces"], serde_json::json!([ns]));
+        assert_eq!(e["namespace"]["caller_pid_level"], 1, "{e}");
+    }
+    let e = setns("own", "uts");
+    assert_eq!(e["namespace"]["into_host"], false, "{e}");
+    assert!(e["namespace"].get("host_namespaces").is_none(), "{e}");
+    assert_eq!(e["namespace"]["caller_pid_level"], 1, "{e}");
+    let e = setns("host", "uts");
+    assert_eq!(e["namespace"]["into_host"], true, "{e}");
+    assert_eq!(e["namespace"]["caller_pid_level"], 0, "{e}");
+}
+
 /// setns into the namespaces the process is already in (harmless), by an nsfs fd with type 0:
 /// the kernel side reads the namespace type from the fd (it moved between 6.1 and 6.18).
 #[test]

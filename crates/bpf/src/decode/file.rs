@@ -167,7 +167,25 @@ pub struct NamespaceRecord {
     pub ns_flags: u64,
     pub flags: u64,
     pub syscall: u16,
+    /// A setns that succeeded: how deep the caller's own pid namespace is (0 = the initial
+    /// one), and the inode numbers of the namespaces it is in after the call, by
+    /// [`NS_KINDS`] (0 where unknown, and on every other call).
+    pub pid_level: u32,
+    pub inum: [u32; NS_KINDS.len()],
 }
+
+/// The namespace kinds of [`NamespaceRecord::inum`], in order, as `/proc/PID/ns/` names them
+/// (`pid`: the one the caller's children get, `pid_for_children` there).
+pub const NS_KINDS: [&str; 8] = ["mnt", "uts", "ipc", "user", "pid", "net", "cgroup", "time"];
+
+// The order above is the kernel's (`enum shrike_ns_index` in bpf/abi/file.h).
+const _: () = {
+    use crate::abi::file::shrike_ns_index as I;
+    assert!(I::SHRIKE_NS_KINDS.0 as usize == NS_KINDS.len());
+    assert!(I::SHRIKE_NS_MNT.0 == 0 && I::SHRIKE_NS_UTS.0 == 1 && I::SHRIKE_NS_IPC.0 == 2);
+    assert!(I::SHRIKE_NS_USER.0 == 3 && I::SHRIKE_NS_PID.0 == 4 && I::SHRIKE_NS_NET.0 == 5);
+    assert!(I::SHRIKE_NS_CGROUP.0 == 6 && I::SHRIKE_NS_TIME.0 == 7);
+};
 
 /// memfd_create (`SHRIKE_REC_MEMFD_CREATE`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -313,6 +331,8 @@ pub(super) fn decode_ns(header: Header, bytes: &[u8]) -> Result<NamespaceRecord,
         ns_flags: n.ns_flags,
         flags: n.flags,
         syscall: n.syscall,
+        pid_level: n.pid_level,
+        inum: n.inum,
     })
 }
 

@@ -106,6 +106,18 @@ pub struct NamespaceChange {
     pub syscall: String,
     /// Namespace kinds involved: any of `mnt`, `uts`, `ipc`, `user`, `pid`, `net`, `cgroup`, `time`.
     pub namespaces: Vec<String>,
+    /// A setns that succeeded: the kinds, among those it named, the caller is now in the host's
+    /// namespace of (the kernel's initial namespaces, as kthreadd shows them; else PID 1's).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub host_namespaces: Vec<String>,
+    /// A setns that succeeded and left the caller in the host's namespace of every kind it
+    /// named: an entry into the host's namespaces (a no-op for a process already in them).
+    pub into_host: bool,
+    /// A setns that succeeded: how deep the caller's own pid namespace is (0 is the host's;
+    /// setns never moves the caller itself). A process in a container's pid namespace
+    /// entering the host's namespaces is leaving its container.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub caller_pid_level: Option<u32>,
 }
 
 /// An anonymous memory file created with `memfd_create`.

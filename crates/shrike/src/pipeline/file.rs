@@ -283,9 +283,19 @@ impl Pipeline {
 
     pub(super) fn namespace(&mut self, r: NamespaceRecord) -> Event {
         let mut event = self.context_event(EventKind::NamespaceChange, &r.header);
+        let namespaces = namespace_names(r.ns_flags);
+        let entered = syscall_name(r.syscall) == Some("setns") && r.result == 0;
+        let host_namespaces: Vec<String> = if entered {
+            self.host_ns.entered(&namespaces, &r.inum)
+        } else {
+            Vec::new()
+        };
         event.set_namespace(NamespaceChange {
             syscall: syscall_name(r.syscall).unwrap_or("unknown").to_string(),
-            namespaces: namespace_names(r.ns_flags),
+            into_host: !namespaces.is_empty() && host_namespaces.len() == namespaces.len(),
+            host_namespaces,
+            caller_pid_level: entered.then_some(r.pid_level),
+            namespaces,
         });
         event.result = Some(r.result);
         event

@@ -9,6 +9,7 @@
 //! the pipeline's state, the dispatch, and the context every event gets.
 
 mod file;
+mod host_ns;
 pub mod net;
 mod process;
 
@@ -53,6 +54,8 @@ pub struct Pipeline {
     net: net::NetState,
     /// The rule the kernel held the last exec record for (see [`Pipeline::take_held`]).
     held: Option<u16>,
+    /// The host's namespaces, to tell an entry into them.
+    host_ns: host_ns::HostNamespaces,
 }
 
 impl Pipeline {
@@ -73,6 +76,7 @@ impl Pipeline {
             stats: PipelineStats::default(),
             net: net::NetState::default(),
             held: None,
+            host_ns: host_ns::HostNamespaces::read(std::path::Path::new("/proc")),
         }
     }
 
