@@ -11,6 +11,18 @@ use common::*;
 use shrike_event::{Event, EventKind, Process, Signal, Timestamp};
 use shrike_rules::{Policy, RateState};
 
+/// A setns into a mount namespace by `p` from pid namespace level `level`, the host's or not.
+fn host_setns(p: &Process, level: u32, host: bool) -> Event {
+    let mut e = setns(p, &sh());
+    if let Some(ns) = e.namespace_mut() {
+        ns.caller_pid_level = Some(level);
+        ns.into_host = host;
+        ns.host_namespaces = if host { vec!["mnt".into()] } else { Vec::new() };
+    }
+    e.result = Some(0);
+    e
+}
+
 /// Every rule id raised over `events`, evaluated in order with one rate state.
 fn raised(policy: &Policy, events: &[Event]) -> Vec<String> {
     let mut rates = RateState::new();
@@ -261,6 +273,9 @@ fn cases() -> Vec<(&'static str, &'static str, Vec<Event>, &'static str)> {
         ("T1609", "kubectl in a container", vec![exec(&in_container(p("/usr/local/bin/kubectl", &["kubectl", "get", "pods"])), &sh())], "SHR-CTR-006"),
         ("T1611", "a host disk mounted in a container", vec![mount(&container, &sh(), "/dev/vda1", "/mnt", "ext4")], "SHR-CTR-001"),
         ("T1611", "release_agent written", vec![open(&container, &sh(), "/tmp/cg/release_agent", &["write"])], "SHR-CTR-002"),
+        ("T1611", "a sandbox's process enters the host's mount namespace", vec![host_setns(&p("/usr/bin/python3.11", &["python3"]), 2, true)], "SHR-CTR-007"),
+        ("T1611", "an admin on the host runs nsenter -t 1", vec![host_setns(&p("/usr/bin/nsenter", &["nsenter", "-t", "1", "-m"]), 0, true)], ""),
+        ("T1611", "a sandbox's process joins its own namespace again", vec![host_setns(&p("/usr/bin/nsenter", &["nsenter"]), 1, false)], ""),
         ("T1620", "exec from a memfd", vec![exec(&memfd, &sh())], "SHR-EVA-006"),
         ("T1059.004", "awk system() into a bare shell", vec![exec(&p("/usr/bin/dash", &["/bin/sh"]), &child_of(&p("/usr/bin/gawk", &["awk", "BEGIN {system(\"/bin/sh\")}"]), &sh()))], "SHR-EXEC-013"),
         ("T1059.004", "env running a script is no escape", vec![exec(&p("/usr/bin/bash", &["bash", "/opt/app/run.sh"]), &child_of(&p("/usr/bin/env", &["env", "bash", "/opt/app/run.sh"]), &sh()))], ""),

@@ -252,6 +252,7 @@ pub fn setns(p: &Process, lineage: &[Process]) -> Event {
     e.set_namespace(NamespaceChange {
         syscall: "setns".into(),
         namespaces: vec!["mnt".into()],
+        ..NamespaceChange::default()
     });
     e
 }
