@@ -16,6 +16,8 @@ use common::containers::*;
 use common::*;
 use serde_json::{json, Value};
 
+const WAIT: Duration = CONTAINER_WAIT;
+
 /// How long dockerd gets to answer its first `docker version` (it starts containerd first).
 const DAEMON_START: Duration = Duration::from_secs(60);
 /// How long dockerd gets to stop after SIGTERM before it is killed.
@@ -192,6 +194,21 @@ fn docker_container_events_carry_the_runtimes_identity() {
     let tag = format!("localhost/shrike-wl-{}:1", std::process::id());
     let image_id = docker.import(&tar, &tag);
     assert!(image_id.starts_with("sha256:"), "{image_id}");
+    // A container older than the agent: found by the agent's first cgroup walk, asked about
+    // at start, and entered later with `docker exec`.
+    let name = format!("shrike-wl-{}", std::process::id());
+    let early_name = format!("{name}-early");
+    let m0 = marker("docker-early");
+    let early = docker.run_detached(
+        &early_name,
+        &["--label", "started=before-agent"],
+        &tag,
+        &[
+            "/bin/sh",
+            "-c",
+            &format!("while true; do /bin/echo {m0}; sleep 0.3; done"),
+        ],
+    );
     let agent = Agent::start(&[
         "--container-runtime",
         &format!("docker={}", docker.socket.display()),
@@ -199,7 +216,6 @@ fn docker_container_events_carry_the_runtimes_identity() {
     host_exec_has_no_identity(&agent);
 
     let m = marker("docker");
-    let name = format!("shrike-wl-{}", std::process::id());
     let port = 20000 + (std::process::id() % 20000) as u16;
     let share = dir.path("share");
     let id = docker.run_detached(
@@ -253,5 +269,40 @@ fn docker_container_events_carry_the_runtimes_identity() {
         "runtime_socket_mounted": false,
     });
     container_events(&agent, &id, &share, port, &m, &container, &Value::Null);
+
+    let described = |e: &Value, id: &str, needle: &str| {
+        kind_is(e, "process_exec")
+            && in_container(id)(e)
+            && has_arg(e, needle)
+            && e["container"]["resolved"] == true
+    };
+    let early_identity = |e: &Value| {
+        let c = &e["container"];
+        assert_eq!(
+            (&c["name"], &c["image"], &c["image_id"], &c["runtime"]),
+            (
+                &json!(early_name),
+                &json!(tag),
+                &json!(image_id),
+                &json!("docker")
+            ),
+            "{e}"
+        );
+        assert_eq!(c["labels"], json!({"started": "before-agent"}), "{e}");
+        assert!(e.get("k8s").is_none(), "{e}");
+    };
+    let e = agent.wait_for(
+        "a described exec in the container older than the agent",
+        WAIT,
+        |e| described(e, &early, &m0),
+    );
+    early_identity(&e);
+    let m1 = marker("docker-exec");
+    run(docker.cmd().args(["exec", &early_name, "/bin/echo", &m1]));
+    let e = agent.wait_for("the exec `docker exec` ran in the container", WAIT, |e| {
+        described(e, &early, &m1)
+    });
+    early_identity(&e);
+
     eprintln!("docker test took {:.1}s", started.elapsed().as_secs_f64());
 }
