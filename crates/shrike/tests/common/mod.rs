@@ -9,6 +9,7 @@
 #![allow(dead_code)]
 
 pub mod bpf_lsm;
+pub mod containers;
 pub mod hang;
 pub mod learn;
 pub mod raw;
