@@ -24,7 +24,8 @@ pub fn agents_shared() -> std::sync::RwLockReadGuard<'static, ()> {
     AGENTS.read().unwrap_or_else(|e| e.into_inner())
 }
 
-/// Whether `tool` is installed; panics under CI=true when it is not (`./dev deps` installs it).
+/// Whether `tool` is installed; panics under CI=true when it is not (`./dev deps` installs the
+/// runtimes, `./dev test` also Docker).
 pub fn require_tool(test: &str, tool: &str) -> bool {
     let found = Command::new("sh")
         .arg("-c")
@@ -35,7 +36,7 @@ pub fn require_tool(test: &str, tool: &str) -> bool {
     if found {
         return true;
     }
-    let why = format!("{test}: needs {tool} (run ./dev deps)");
+    let why = format!("{test}: needs {tool} (./dev deps installs podman, containerd and runc; ./dev test also docker.io)");
     if std::env::var("CI").is_ok_and(|v| v == "true") {
         panic!("{why}; under CI=true this test must run, not skip");
     }
