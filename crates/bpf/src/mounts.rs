@@ -272,6 +272,17 @@ pub fn check_private_dir(dir: &Path, what: &str) -> io::Result<()> {
     if !meta.file_type().is_dir() {
         return Err(refuse("it is not a directory (a symlink or a file)".into()));
     }
+    check_root_only(dir, &meta, 0o700, refuse)
+}
+
+/// The part of the checks a private directory and a pin share: owned by root, writable by
+/// root alone (else `refuse` says why), and tightened to `mode` when others may read it.
+pub(crate) fn check_root_only(
+    path: &Path,
+    meta: &std::fs::Metadata,
+    mode: u32,
+    refuse: impl Fn(String) -> io::Error,
+) -> io::Result<()> {
     if meta.uid() != 0 {
         return Err(refuse(format!(
             "it is owned by uid {}, not root",
@@ -285,7 +296,7 @@ pub fn check_private_dir(dir: &Path, what: &str) -> io::Result<()> {
         )));
     }
     if meta.mode() & 0o077 != 0 {
-        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))?;
     }
     Ok(())
 }

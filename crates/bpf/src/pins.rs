@@ -20,7 +20,7 @@ use std::ffi::CString;
 use std::io;
 use std::os::fd::{AsFd, FromRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use libbpf_rs::{OpenMapMut, OpenObject};
@@ -174,22 +174,7 @@ fn check_pin(pin: &Path) -> io::Result<()> {
     if meta.file_type().is_symlink() || meta.file_type().is_dir() {
         return Err(refuse("it is not a pinned object".into()));
     }
-    if meta.uid() != 0 {
-        return Err(refuse(format!(
-            "it is owned by uid {}, not root",
-            meta.uid()
-        )));
-    }
-    if meta.mode() & 0o022 != 0 {
-        return Err(refuse(format!(
-            "its mode {:04o} lets other users write to it",
-            meta.mode() & 0o7777
-        )));
-    }
-    if meta.mode() & 0o077 != 0 {
-        std::fs::set_permissions(pin, std::fs::Permissions::from_mode(0o600))?;
-    }
-    Ok(())
+    mounts::check_root_only(pin, &meta, 0o600, refuse)
 }
 
 /// The bpffs root: shrike's pin directory is safe in it only if other users cannot rename or

@@ -322,19 +322,7 @@ pub(crate) fn quote(text: &str) -> String {
         && !text.chars().any(|c| {
             c.is_whitespace() || matches!(c, '(' | ')' | ',' | '=' | '<' | '>' | '\'' | '"' | '!')
         })
-        && !matches!(
-            text,
-            "and"
-                | "or"
-                | "not"
-                | "in"
-                | "contains"
-                | "startswith"
-                | "endswith"
-                | "glob"
-                | "cidr"
-                | "exists"
-        );
+        && !crate::parser::is_keyword(text);
     if bare {
         text.to_string()
     } else {

@@ -38,7 +38,9 @@ const KEYWORDS: &[&str] = &[
     "exists",
 ];
 
-fn is_keyword(word: &str) -> bool {
+/// Whether `word` is a keyword of the condition language (a value spelled like one must be
+/// quoted).
+pub fn is_keyword(word: &str) -> bool {
     KEYWORDS.contains(&word)
 }
 

@@ -12,7 +12,7 @@ use std::collections::BTreeSet;
 
 use shrike_bpf::file::{Access, FileEventKind, Pattern, Watch, WatchKind, WatchSet};
 use shrike_event::EventKind;
-use shrike_rules::{Dim, KernelPlan, ValueSet};
+use shrike_rules::{Dim, KernelPlan, PathSet, ValueSet};
 
 /// The family's kind for an event kind, if the family produces it.
 pub fn family_kind(kind: EventKind) -> Option<FileEventKind> {
@@ -33,6 +33,26 @@ pub fn family_kind(kind: EventKind) -> Option<FileEventKind> {
         EventKind::Signal => FileEventKind::Signal,
         _ => return None,
     })
+}
+
+/// A path set's exact paths, prefixes and base names as watch patterns.
+fn patterns(paths: &PathSet) -> impl Iterator<Item = Pattern> + '_ {
+    paths
+        .exact
+        .iter()
+        .cloned()
+        .map(Pattern::Exact)
+        .chain(paths.prefixes.iter().cloned().map(Pattern::Prefix))
+        .chain(paths.names.iter().cloned().map(Pattern::Name))
+}
+
+/// Whether the kernel can key on `pattern`: a prefix or path that is not absolute ("tmp/" from
+/// a glob) cannot be a key, nor a base name that is empty or holds a '/'.
+fn usable(pattern: &Pattern) -> bool {
+    match pattern {
+        Pattern::Exact(p) | Pattern::Prefix(p) => p.starts_with('/'),
+        Pattern::Name(n) => !n.is_empty() && !n.contains('/'),
+    }
 }
 
 /// The watch set a plan needs, and the family's kinds it needs (arm only those).
@@ -73,20 +93,8 @@ pub fn from_plan(plan: &KernelPlan) -> (WatchSet, BTreeSet<FileEventKind>) {
                 set.pass_all.insert(wk);
                 continue;
             };
-            let patterns = paths
-                .exact
-                .iter()
-                .cloned()
-                .map(Pattern::Exact)
-                .chain(paths.prefixes.iter().cloned().map(Pattern::Prefix))
-                .chain(paths.names.iter().cloned().map(Pattern::Name));
-            for pattern in patterns {
-                // A prefix or path that is not absolute ("tmp/" from a glob) cannot be a key.
-                let usable = match &pattern {
-                    Pattern::Exact(p) | Pattern::Prefix(p) => p.starts_with('/'),
-                    Pattern::Name(n) => !n.is_empty() && !n.contains('/'),
-                };
-                if !usable {
+            for pattern in patterns(paths) {
+                if !usable(&pattern) {
                     set.pass_all.insert(wk);
                     continue;
                 }
@@ -139,19 +147,8 @@ fn open_watches(plan: &KernelPlan, kind: EventKind) -> Option<Vec<Watch>> {
             },
             _ => Access::ANY,
         };
-        let patterns = paths
-            .exact
-            .iter()
-            .cloned()
-            .map(Pattern::Exact)
-            .chain(paths.prefixes.iter().cloned().map(Pattern::Prefix))
-            .chain(paths.names.iter().cloned().map(Pattern::Name));
-        for pattern in patterns {
-            let usable = match &pattern {
-                Pattern::Exact(p) | Pattern::Prefix(p) => p.starts_with('/'),
-                Pattern::Name(n) => !n.is_empty() && !n.contains('/'),
-            };
-            if !usable {
+        for pattern in patterns(paths) {
+            if !usable(&pattern) {
                 return None;
             }
             out.push(Watch {

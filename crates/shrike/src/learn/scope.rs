@@ -135,20 +135,8 @@ impl Scope {
 
 /// A value in a condition: bare when it can be, else single-quoted.
 pub fn value(text: &str) -> String {
-    const KEYWORDS: &[&str] = &[
-        "and",
-        "or",
-        "not",
-        "in",
-        "contains",
-        "startswith",
-        "endswith",
-        "glob",
-        "cidr",
-        "exists",
-    ];
     let bare = !text.is_empty()
-        && !KEYWORDS.contains(&text)
+        && !shrike_rules::parser::is_keyword(text)
         && text
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || "/_.+-:@%".contains(c));
