@@ -8,9 +8,10 @@
 //! in place before the container's first exec. That is a race, usually won: the runtime
 //! lookup (a few milliseconds) has to finish between the two steps; when it does not, the
 //! kernel holds the exec until it has ([`crate::agent`]'s holds). Containers present when the
-//! agent starts are asked about during the first walk. Every other directory is placed with
-//! the scope keeper as it is noticed (it holds no container of its own), so only execs in
-//! cgroups not heard of yet are held.
+//! agent starts are asked about during the first walk. A directory below a container's is the
+//! container's (its scoped rules cover it too); every other directory is placed with the scope
+//! keeper as it is noticed (it holds no container of its own), so only execs in cgroups not
+//! heard of yet are held.
 
 use std::collections::HashMap;
 use std::ffi::CString;
@@ -110,30 +111,50 @@ impl Watcher {
         let Ok(rel) = dir.strip_prefix(&self.root) else {
             return;
         };
-        let container = from_cgroup_path(&format!("/{}", rel.display()));
-        // Only the container's own directory (runc may make sub-cgroups inside it: placed,
-        // not covered, as scoped rules cover a container's own cgroup).
-        let Some(c) = container.filter(|c| {
-            dir.file_name()
-                .is_some_and(|n| n.to_string_lossy().contains(&c.id))
-        }) else {
+        let Some(c) = from_cgroup_path(&format!("/{}", rel.display())) else {
             if let (Some(keeper), Ok(meta)) = (&self.scopes, std::fs::metadata(dir)) {
                 keeper.place(meta.ino(), dir.to_path_buf());
             }
             return;
         };
-        let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
-        if let Ok(meta) = std::fs::metadata(dir) {
-            cache.note_cgroup(meta.ino(), &c.id, &c.runtime);
-        }
-        if let Lookup::Known(..) = cache.lookup(&c.id) {
+        // A sub-cgroup a container made inside its own (runc, systemd in the container, or a
+        // process that moves itself to slip out of the container's cgroup id) is the
+        // container's: its processes carry the container's identity and a scoped rule covers
+        // them as it covers the container.
+        let own = dir
+            .file_name()
+            .is_some_and(|n| n.to_string_lossy().contains(&c.id));
+        let Ok(meta) = std::fs::metadata(dir) else {
             return;
+        };
+        let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
+        cache.note_cgroup(meta.ino(), &c.id, &c.runtime);
+        if let Lookup::Known(container, k8s) = cache.lookup(&c.id) {
+            if own {
+                return;
+            }
+            if container.resolved {
+                if let Some(keeper) = &self.scopes {
+                    let identity = super::Identity {
+                        container: (*container).clone(),
+                        k8s: k8s.as_deref().cloned(),
+                    };
+                    keeper.added(meta.ino(), dir.to_path_buf(), identity);
+                }
+                return;
+            }
         }
         let request = Request {
             id: c.id.clone(),
             runtime_hint: c.runtime.clone(),
             cgroup_dir: Some(dir.to_path_buf()),
         };
+        if !own {
+            // Described on its own when the runtime answers (the container's own request may
+            // still be under way); the cache keeps the container's own directory.
+            let _ = self.requests.try_send(request);
+            return;
+        }
         let minimal = Arc::new(ContainerIdentity {
             id: c.id.clone(),
             runtime: c.runtime.clone(),
@@ -190,5 +211,96 @@ impl Watcher {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+    use std::sync::mpsc::sync_channel;
+
+    use shrike_event::PodIdentity;
+    use shrike_rules::Policy;
+
+    use super::*;
+    use crate::workload::Identity;
+
+    fn identity(id: &str, resolved: bool) -> ContainerIdentity {
+        ContainerIdentity {
+            id: id.into(),
+            runtime: "docker".into(),
+            resolved,
+            ..ContainerIdentity::default()
+        }
+    }
+
+    /// A sub-cgroup made inside a described container is covered by the scoped rules that
+    /// cover the container (a process that moves itself there cannot slip out of a pod-scoped
+    /// deny); one inside a container still being described is asked about on its own.
+    #[test]
+    fn a_containers_sub_cgroups_are_covered_as_the_container_is() {
+        let policy = Policy::compile([(
+            "p.yaml",
+            "- rule: r\n  id: T\n  severity: high\n  condition: kind = process_exec and process.name = nc and k8s.namespace = prod\n  action: deny\n",
+        )])
+        .unwrap_or_else(|d| panic!("{}", shrike_rules::text::render_diagnostics(&d)));
+        let root = std::env::temp_dir().join(format!("shrike-subcg-{}", std::process::id()));
+        let (described, pending) = ("ab".repeat(32), "cd".repeat(32));
+        let own = root.join(format!("docker/{described}"));
+        let other = root.join(format!("docker/{pending}"));
+        for d in [own.join("nested"), other.join("nested")] {
+            std::fs::create_dir_all(d).unwrap();
+        }
+        let ino = |d: &Path| std::fs::metadata(d).unwrap().ino();
+        let keeper = ScopeKeeper::new(None);
+        keeper
+            .load(policy.workload_scopes(), policy.kernel_plan(), |c| {
+                Ok::<_, ()>(c(0))
+            })
+            .unwrap();
+        let prod = PodIdentity {
+            namespace: "prod".into(),
+            ..PodIdentity::default()
+        };
+        let mut cache = Cache::new(16);
+        cache.insert_pending(Arc::new(identity(&described, false)), Some(own.clone()));
+        cache.resolve(identity(&described, true), Some(prod.clone()));
+        cache.insert_pending(Arc::new(identity(&pending, false)), Some(other.clone()));
+        // What the resolver did when the runtime described the first container.
+        keeper.added(
+            ino(&own),
+            own.clone(),
+            Identity {
+                container: identity(&described, true),
+                k8s: Some(prod),
+            },
+        );
+        let (tx, rx) = sync_channel(4);
+        let watcher = Watcher {
+            fd: -1,
+            root: root.clone(),
+            dirs: HashMap::new(),
+            cache: Arc::new(Mutex::new(cache)),
+            requests: tx,
+            scopes: Some(keeper.clone()),
+        };
+        watcher.notice(&own.join("nested"));
+        let nested = ino(&own.join("nested"));
+        assert!(keeper.is_placed(nested) && keeper.covers(0, nested));
+        assert_eq!(keeper.cgroups(0), BTreeSet::from([ino(&own), nested]));
+        assert!(
+            rx.try_recv().is_err(),
+            "a described container is not asked about again"
+        );
+        watcher.notice(&other.join("nested"));
+        let asked = rx
+            .try_recv()
+            .expect("the pending container's sub-cgroup is asked about");
+        assert_eq!(
+            (asked.id.as_str(), asked.cgroup_dir),
+            (pending.as_str(), Some(other.join("nested")))
+        );
+        assert!(!keeper.is_placed(ino(&other.join("nested"))));
+        let _ = std::fs::remove_dir_all(&root);
     }
 }
