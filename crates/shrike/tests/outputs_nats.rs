@@ -705,7 +705,7 @@ fn framework_output_counts_match_the_stream_across_a_restart() {
         batch: config.batch,
         retry: config.retry,
     };
-    let mut worker = Worker::start(transport, options, stats.clone()).unwrap();
+    let worker = Worker::start(transport, options, stats.clone()).unwrap();
     let server = Arc::new(std::sync::Mutex::new(server));
     let killer = {
         let server = server.clone();
@@ -727,16 +727,7 @@ fn framework_output_counts_match_the_stream_across_a_restart() {
         }
     }
     killer.join().unwrap();
-    // The agent's exit grace, long enough here for the worker to catch up after the restart.
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while stats.sent() + stats.dropped() < offered && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    worker.close();
-    while !worker.is_finished() && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    worker.join_or_leave();
+    restarts::drain(worker, &stats, offered);
     let server = server.lock().unwrap();
     let (sent, dropped) = (stats.sent(), stats.dropped());
     let errors = stats.errors.load(std::sync::atomic::Ordering::Relaxed);

@@ -6,6 +6,8 @@
 //! No BPF: the output framework is driven with synthetic events.
 
 mod outputs_support;
+#[path = "outputs_support/restarts.rs"]
+mod restarts;
 #[path = "outputs_support/rsyslog.rs"]
 mod rsyslog;
 #[path = "outputs_support/syslog_drill.rs"]

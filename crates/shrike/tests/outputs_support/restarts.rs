@@ -9,6 +9,22 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use shrike::outputs::transport::{Record, Transport, TransportError};
+use shrike::outputs::{OutputStats, Worker};
+
+/// After a drill through the output framework: gives the worker the agent's exit grace (20 s,
+/// long enough here to catch up after the restarts) until every one of the `offered` records
+/// is sent or dropped, then closes it and waits for it to finish.
+pub fn drain(mut worker: Worker, stats: &OutputStats, offered: u64) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while stats.sent() + stats.dropped() < offered && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    worker.close();
+    while !worker.is_finished() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    worker.join_or_leave();
+}
 
 /// A server a test can crash and restart on the same address.
 pub trait Restartable: Send + 'static {

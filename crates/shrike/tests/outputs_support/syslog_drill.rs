@@ -10,7 +10,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use shrike::outputs::{build_transport, OutputStats, Record, Worker, WorkerOptions};
 
@@ -87,8 +87,7 @@ pub fn kill_drill(scheme: &str) -> Drill {
         batch: config.batch,
         retry: config.retry,
     };
-    let mut worker =
-        Worker::start(build_transport(&config).unwrap(), options, stats.clone()).unwrap();
+    let worker = Worker::start(build_transport(&config).unwrap(), options, stats.clone()).unwrap();
     let rsyslog = Arc::new(Mutex::new(rsyslog));
     let killer = {
         let rsyslog = rsyslog.clone();
@@ -120,16 +119,7 @@ pub fn kill_drill(scheme: &str) -> Drill {
         }
     }
     let unread = killer.join().unwrap();
-    // The agent's exit grace, long enough here for the worker to catch up after the restart.
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while stats.sent() + stats.dropped() < offered && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    worker.close();
-    while !worker.is_finished() && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    worker.join_or_leave();
+    crate::restarts::drain(worker, &stats, offered);
 
     let mut copies = BTreeMap::<u64, u32>::new();
     let messages = rsyslog.lock().unwrap().messages();
