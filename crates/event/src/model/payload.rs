@@ -198,58 +198,27 @@ impl Event {
     }
 }
 
-/// The objects of an event read from JSON, one `Option` per key.
-#[derive(Default)]
-pub(crate) struct Objects {
-    pub exit: Option<Exit>,
-    pub file: Option<FileInfo>,
-    pub network: Option<Network>,
-    pub dns: Option<Dns>,
-    pub module: Option<Module>,
-    pub bpf: Option<BpfLoad>,
-    pub ptrace: Option<Ptrace>,
-    pub cred: Option<CredChange>,
-    pub mount: Option<Mount>,
-    pub namespace: Option<NamespaceChange>,
-    pub memfd: Option<Memfd>,
-    pub signal: Option<Signal>,
-    pub lost: Option<Lost>,
-    pub health: Option<Health>,
-    pub incident: Option<Box<Incident>>,
-    pub suppressed: Option<Box<Suppressed>>,
-    pub policy: Option<PolicyChange>,
-}
-
 impl Payload {
     /// The payload of an event of `kind` read from JSON: at most the one object its kind
     /// carries (a `dns` event's `network` and `dns`), or an error naming what does not belong.
-    pub(crate) fn from_objects(kind: EventKind, o: Objects) -> Result<Payload, String> {
-        let mut found = Vec::new();
-        let mut take = |payload: Option<Payload>| found.extend(payload);
-        take(o.exit.map(Payload::Exit));
-        take(o.file.map(Payload::File));
-        match (o.network, o.dns) {
-            (Some(n), Some(d)) => take(Some(Payload::Dns(Box::new((n, d))))),
-            (Some(n), None) if kind.payload() == PayloadKind::Dns => {
-                take(Some(Payload::Dns(Box::new((n, Dns::default())))))
-            }
-            (Some(n), None) => take(Some(Payload::Network(n))),
-            (None, Some(d)) => take(Some(Payload::Dns(Box::new((Network::default(), d))))),
-            (None, None) => {}
-        }
-        take(o.module.map(Payload::Module));
-        take(o.bpf.map(Payload::Bpf));
-        take(o.ptrace.map(Payload::Ptrace));
-        take(o.cred.map(Payload::Cred));
-        take(o.mount.map(Payload::Mount));
-        take(o.namespace.map(Payload::Namespace));
-        take(o.memfd.map(Payload::Memfd));
-        take(o.signal.map(Payload::Signal));
-        take(o.lost.map(Payload::Lost));
-        take(o.health.map(Payload::Health));
-        take(o.incident.map(Payload::Incident));
-        take(o.suppressed.map(Payload::Suppressed));
-        take(o.policy.map(Payload::Policy));
+    /// `network` and `dns` come apart (they make one object together); `others` are the other
+    /// keys' objects, present or not.
+    pub(crate) fn from_objects(
+        kind: EventKind,
+        network: Option<Network>,
+        dns: Option<Dns>,
+        others: impl IntoIterator<Item = Option<Payload>>,
+    ) -> Result<Payload, String> {
+        let dns_kind = kind.payload() == PayloadKind::Dns;
+        let packet = match (network, dns) {
+            (None, None) => None,
+            (Some(n), None) if !dns_kind => Some(Payload::Network(n)),
+            (n, d) => Some(Payload::Dns(Box::new((
+                n.unwrap_or_default(),
+                d.unwrap_or_default(),
+            )))),
+        };
+        let mut found: Vec<Payload> = others.into_iter().chain([packet]).flatten().collect();
         let wanted = key(kind.payload());
         match found.len() {
             0 => Ok(Payload::Nothing),
@@ -353,41 +322,41 @@ mod tests {
 
     #[test]
     fn objects_read_back_must_belong_to_the_kind() {
-        let file = || Objects {
-            file: Some(FileInfo::default()),
-            ..Objects::default()
+        let read = |kind, network, dns, others: Vec<Payload>| {
+            Payload::from_objects(kind, network, dns, others.into_iter().map(Some))
         };
+        let file = || vec![Payload::File(FileInfo::default())];
         assert!(matches!(
-            Payload::from_objects(EventKind::FileOpen, file()),
+            read(EventKind::FileOpen, None, None, file()),
             Ok(Payload::File(_))
         ));
-        let err = Payload::from_objects(EventKind::NetConnect, file()).unwrap_err();
+        let err = read(EventKind::NetConnect, None, None, file()).unwrap_err();
         assert_eq!(
             err,
             "a net_connect event does not carry `file` (it carries `network`)"
         );
-        let two = Objects {
-            signal: Some(Signal::default()),
-            ..file()
-        };
-        let err = Payload::from_objects(EventKind::FileOpen, two).unwrap_err();
+        let two = vec![
+            Payload::File(FileInfo::default()),
+            Payload::Signal(Signal::default()),
+        ];
+        let err = read(EventKind::FileOpen, None, None, two).unwrap_err();
         assert_eq!(
             err,
             "a file_open event carries one object, this one has file and signal (it carries `file`)"
         );
-        let err = Payload::from_objects(EventKind::ProcessExec, file()).unwrap_err();
+        let err = read(EventKind::ProcessExec, None, None, file()).unwrap_err();
         assert_eq!(
             err,
             "a process_exec event does not carry `file` (it carries none)"
         );
-        let dns = Objects {
-            network: Some(Network::default()),
-            dns: Some(Dns::default()),
-            ..Objects::default()
-        };
+        let (n, d) = (Some(Network::default()), Some(Dns::default()));
         assert!(matches!(
-            Payload::from_objects(EventKind::Dns, dns),
+            read(EventKind::Dns, n.clone(), d, vec![]),
             Ok(Payload::Dns(_))
+        ));
+        assert!(matches!(
+            read(EventKind::NetConnect, n, None, vec![]),
+            Ok(Payload::Network(_))
         ));
     }
 }

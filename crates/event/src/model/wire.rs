@@ -7,7 +7,6 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize, Serializer};
 use serde_json::value::RawValue;
 
-use super::payload::Objects;
 use super::{
     Alert, BpfLoad, CredChange, Dns, Event, EventKind, ExecId, Exit, FileInfo, Health, Lost, Memfd,
     Module, Mount, NamespaceChange, Network, Payload, PolicyChange, Process, Ptrace, Signal,
@@ -280,27 +279,25 @@ impl<'de> Deserialize<'de> for Event {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let wire = WireIn::deserialize(deserializer)?;
         let tid = wire.process.tid;
-        let objects = Objects {
-            exit: wire.exit,
-            file: wire.file,
-            network: wire.network,
-            dns: wire.dns,
-            module: wire.module,
-            bpf: wire.bpf,
-            ptrace: wire.ptrace,
-            cred: wire.cred,
-            mount: wire.mount,
-            namespace: wire.namespace,
-            memfd: wire.memfd,
-            signal: wire.signal,
-            lost: wire.lost,
-            health: wire.health,
-            incident: wire.incident,
-            suppressed: wire.suppressed,
-            policy: wire.policy,
-        };
-        let payload =
-            Payload::from_objects(wire.kind, objects).map_err(serde::de::Error::custom)?;
+        let others = [
+            wire.exit.map(Payload::Exit),
+            wire.file.map(Payload::File),
+            wire.module.map(Payload::Module),
+            wire.bpf.map(Payload::Bpf),
+            wire.ptrace.map(Payload::Ptrace),
+            wire.cred.map(Payload::Cred),
+            wire.mount.map(Payload::Mount),
+            wire.namespace.map(Payload::Namespace),
+            wire.memfd.map(Payload::Memfd),
+            wire.signal.map(Payload::Signal),
+            wire.lost.map(Payload::Lost),
+            wire.health.map(Payload::Health),
+            wire.incident.map(Payload::Incident),
+            wire.suppressed.map(Payload::Suppressed),
+            wire.policy.map(Payload::Policy),
+        ];
+        let payload = Payload::from_objects(wire.kind, wire.network, wire.dns, others)
+            .map_err(serde::de::Error::custom)?;
         Ok(Event {
             time: wire.time,
             kind: wire.kind,
