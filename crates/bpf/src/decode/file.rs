@@ -174,6 +174,14 @@ pub struct NamespaceRecord {
     pub inum: [u32; NS_KINDS.len()],
 }
 
+impl NamespaceRecord {
+    /// A setns that succeeded: the one call whose record carries `pid_level` and `inum`.
+    pub fn entered(&self) -> bool {
+        u32::from(self.syscall) == crate::abi::file::shrike_sys::SHRIKE_SYS_SETNS.0
+            && self.result == 0
+    }
+}
+
 /// The namespace kinds of [`NamespaceRecord::inum`], in order, as `/proc/PID/ns/` names them
 /// (`pid`: the one the caller's children get, `pid_for_children` there).
 pub const NS_KINDS: [&str; 8] = ["mnt", "uts", "ipc", "user", "pid", "net", "cgroup", "time"];

@@ -284,7 +284,7 @@ impl Pipeline {
     pub(super) fn namespace(&mut self, r: NamespaceRecord) -> Event {
         let mut event = self.context_event(EventKind::NamespaceChange, &r.header);
         let namespaces = namespace_names(r.ns_flags);
-        let entered = syscall_name(r.syscall) == Some("setns") && r.result == 0;
+        let entered = r.entered();
         let host_namespaces: Vec<String> = if entered {
             self.host_ns.entered(&namespaces, &r.inum)
         } else {
