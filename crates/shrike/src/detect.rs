@@ -198,7 +198,6 @@ mod tests {
             rule_id: "NET-7".into(),
             name: "no metadata".into(),
             severity: "high".into(),
-            audit: false,
         }]);
         let p = Arc::new(Process::default());
         let connect = |action, rule_index| {

@@ -108,15 +108,14 @@ impl<'de> serde::de::Visitor<'de> for StrictVisitor {
     }
 }
 
-/// What the rule stage says in the alert of a configuration rule the kernel names by index.
+/// What the rule stage says in the alert of a configuration rule the kernel names by index
+/// (whether it refused or only audited comes from the kernel's record).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NetRuleInfo {
     pub index: u16,
     pub rule_id: String,
     pub name: String,
     pub severity: String,
-    /// `deny` (or `audit`: report `would_deny`).
-    pub audit: bool,
 }
 
 /// A parsed configuration: what the sensor loads and what the rule stage says in alerts.
@@ -288,7 +287,6 @@ fn parse_rule(r: &Value, index: u16) -> Result<(NetRule, NetRuleInfo)> {
             rule_id: id,
             name,
             severity: severity.to_string(),
-            audit,
         },
     ))
 }
