@@ -13,7 +13,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use shrike_event::{Alert, Enforced, EnforcedAction, Event};
-use shrike_rules::{KernelAction, Match, Policy, RateState};
+use shrike_rules::{Action, KernelAction, Match, Outcome, Policy, RateState};
 
 use crate::netconfig::NetRuleInfo;
 
@@ -103,16 +103,17 @@ impl Detector {
     /// whose kernel form matched (the action was stopped: that must be reported).
     fn kernel_match_alert(&self, e: Enforced) -> Option<Alert> {
         let outcome = match e.action {
-            EnforcedAction::Denied => "denied",
-            EnforcedAction::Killed => "killed",
-            EnforcedAction::Audited => "would_deny",
-        };
+            EnforcedAction::Denied => Outcome::Denied,
+            EnforcedAction::Killed => Outcome::Killed,
+            EnforcedAction::Audited => Outcome::WouldDeny,
+        }
+        .as_str();
         if let Some(rule) = self.config_rules.get(&e.rule_index) {
             return Some(Alert {
                 rule_id: rule.rule_id.clone(),
                 rule: rule.name.clone(),
                 severity: rule.severity.clone(),
-                action: "deny".into(),
+                action: Action::Deny.as_str().into(),
                 outcome: outcome.into(),
                 mitre: Vec::new(),
                 incident_id: None,

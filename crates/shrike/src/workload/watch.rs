@@ -105,8 +105,9 @@ impl Watcher {
         }
     }
 
-    /// Asks the resolver about the container `dir` belongs to, if it names one not known yet;
-    /// places any other directory with the scope keeper.
+    /// Asks the resolver about the container `dir` belongs to, if it names one not known yet
+    /// (a sub-cgroup of a described container joins the scope keeper with its identity at
+    /// once); places any other directory with the scope keeper.
     fn notice(&self, dir: &Path) {
         let Ok(rel) = dir.strip_prefix(&self.root) else {
             return;
