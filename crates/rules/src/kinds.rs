@@ -9,40 +9,27 @@ use std::fmt;
 
 use shrike_event::{EventKind, KindFacts, Origin, PayloadKind, KINDS};
 
-/// Every event kind, in slot order (the event crate's table of kinds).
-pub const ALL_KINDS: [EventKind; EventKind::ALL.len()] = EventKind::ALL;
-
-/// The slot of `kind` in [`ALL_KINDS`] and in a [`KindSet`].
-pub const fn kind_index(kind: EventKind) -> usize {
-    kind.index()
-}
-
-/// The kind named `name` in the event contract (`file_open`, …).
-pub fn parse_kind(name: &str) -> Option<EventKind> {
-    EventKind::from_name(name)
-}
-
 /// A set of event kinds.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub struct KindSet(pub u32);
 
 impl KindSet {
     pub const EMPTY: KindSet = KindSet(0);
-    pub const ALL: KindSet = KindSet((1 << ALL_KINDS.len()) - 1);
+    pub const ALL: KindSet = KindSet((1 << EventKind::ALL.len()) - 1);
 
     /// The set holding exactly `kinds`.
     pub const fn of(kinds: &[EventKind]) -> KindSet {
         let mut bits = 0;
         let mut i = 0;
         while i < kinds.len() {
-            bits |= 1 << kind_index(kinds[i]);
+            bits |= 1 << kinds[i].index();
             i += 1;
         }
         KindSet(bits)
     }
 
     pub const fn contains(self, kind: EventKind) -> bool {
-        self.0 & (1 << kind_index(kind)) != 0
+        self.0 & (1 << kind.index()) != 0
     }
 
     pub const fn union(self, other: KindSet) -> KindSet {
@@ -63,7 +50,9 @@ impl KindSet {
 
     /// The kinds in slot order.
     pub fn iter(self) -> impl Iterator<Item = EventKind> {
-        ALL_KINDS.into_iter().filter(move |k| self.contains(*k))
+        EventKind::ALL
+            .into_iter()
+            .filter(move |k| self.contains(*k))
     }
 
     pub fn len(self) -> usize {
@@ -131,11 +120,12 @@ mod tests {
 
     #[test]
     fn every_kind_has_its_own_slot_and_round_trips_by_name() {
-        for (i, kind) in ALL_KINDS.iter().enumerate() {
-            assert_eq!(kind_index(*kind), i);
-            assert_eq!(parse_kind(kind.as_str()), Some(*kind));
+        for (i, kind) in EventKind::ALL.iter().enumerate() {
+            assert_eq!(kind.index(), i);
+            assert_eq!(EventKind::from_name(kind.as_str()), Some(*kind));
+            assert!(KindSet::ALL.contains(*kind));
         }
-        assert_eq!(KindSet::ALL.len(), ALL_KINDS.len());
+        assert_eq!(KindSet::ALL.len(), EventKind::ALL.len());
     }
 
     #[test]

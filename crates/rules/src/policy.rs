@@ -12,7 +12,7 @@ use shrike_event::{Alert, Event, EventKind};
 
 use crate::cond::{Cond, Tri};
 use crate::counting::{RateSpec, RateState};
-use crate::kinds::{kind_index, KindSet, ALL_KINDS};
+use crate::kinds::KindSet;
 use crate::meta::{Action, Mode, Outcome, Severity};
 use crate::pushdown::{self, KernelPlan};
 use crate::scope::WorkloadScope;
@@ -212,10 +212,10 @@ impl Policy {
         lists: usize,
         macros: usize,
     ) -> Policy {
-        let mut by_kind = vec![Vec::new(); ALL_KINDS.len()];
+        let mut by_kind = vec![Vec::new(); EventKind::ALL.len()];
         for rule in rules.iter().filter(|r| r.info.enabled) {
             for kind in rule.kinds.iter() {
-                by_kind[kind_index(kind)].push(rule.info.index);
+                by_kind[kind.index()].push(rule.info.index);
             }
         }
         let (plan, scopes) = pushdown::plan(&rules);
@@ -256,7 +256,7 @@ impl Policy {
         mut rates: Option<&mut RateState>,
         out: &mut Vec<Match>,
     ) {
-        let Some(candidates) = self.by_kind.get(kind_index(event.kind)) else {
+        let Some(candidates) = self.by_kind.get(event.kind.index()) else {
             return;
         };
         // A path cut at the root end (too deep for a record) decides nothing about its start:

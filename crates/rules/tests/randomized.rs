@@ -138,7 +138,7 @@ fn random_event(r: &mut Rng) -> Event {
             &["CAP_SYS_ADMIN"],
         ),
         _ => {
-            let mut e = event(r.pick(&shrike_rules::kinds::ALL_KINDS), &p, &lineage);
+            let mut e = event(r.pick(&shrike_event::EventKind::ALL), &p, &lineage);
             if e.kind == EventKind::Dns {
                 e = dns(&p, &lineage, r.pick(&["xmr.nanopool.org", "example.com"]));
             }

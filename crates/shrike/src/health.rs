@@ -211,7 +211,7 @@ mod tests {
     /// Every kind a rule can match maps to a capability, except the agent's own events.
     #[test]
     fn every_sensor_kind_has_a_capability() {
-        for kind in shrike_rules::kinds::ALL_KINDS {
+        for kind in EventKind::ALL {
             assert_eq!(
                 capability_of(kind).is_some(),
                 kind.from_sensor(),

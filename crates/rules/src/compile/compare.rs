@@ -9,8 +9,9 @@ use crate::cidr::{canonical, Cidr};
 use crate::cond::{CmpOp, Cond, Test};
 use crate::fields::Base;
 use crate::glob::Glob;
-use crate::kinds::{self, parse_kind, KindSet, ALL_KINDS};
+use crate::kinds::{self, KindSet};
 use crate::suggest;
+use shrike_event::EventKind;
 
 fn allowed_ops(base: Base) -> &'static [Op] {
     match base {
@@ -238,10 +239,10 @@ impl Compiler<'_, '_> {
         let mut set = KindSet::EMPTY;
         let mut ok = true;
         for v in vals {
-            match parse_kind(&v.text) {
+            match EventKind::from_name(&v.text) {
                 Some(k) => set = set.union(kinds::one(k)),
                 None => {
-                    let hint = suggest::hint(&v.text, ALL_KINDS.iter().map(|k| k.as_str()));
+                    let hint = suggest::hint(&v.text, EventKind::ALL.iter().map(|k| k.as_str()));
                     self.diags
                         .error(v.loc, format!("unknown event kind '{}'", v.text), hint);
                     ok = false;

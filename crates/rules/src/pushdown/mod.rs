@@ -55,7 +55,7 @@ use self::conjunction::{conj_text, split, to_cond};
 use self::interest::{interest, union_into};
 use self::nnf::nnf;
 use crate::cond::Cond;
-use crate::kinds::{self, KindSet};
+use crate::kinds::KindSet;
 use crate::meta::{Action, Mode};
 use crate::policy::CompiledRule;
 use crate::scope::WorkloadScope;
@@ -227,14 +227,12 @@ pub(crate) fn plan(rules: &[CompiledRule]) -> (KernelPlan, Vec<WorkloadScope>) {
                 }
             }
             let residual = (!s.exact).then(|| conj_text(&s.residual));
-            let kp = kind_plans
-                .entry(kinds::kind_index(kind))
-                .or_insert_with(|| KindPlan {
-                    kind,
-                    rules: Vec::new(),
-                    pass_all: false,
-                    interest: BTreeMap::new(),
-                });
+            let kp = kind_plans.entry(kind.index()).or_insert_with(|| KindPlan {
+                kind,
+                rules: Vec::new(),
+                pass_all: false,
+                interest: BTreeMap::new(),
+            });
             kp.rules.push(rule.info.index);
             match interest(&n) {
                 Some(alternatives) if !kp.pass_all => {

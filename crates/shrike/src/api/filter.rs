@@ -127,10 +127,7 @@ impl Filter {
 
 fn parse_kind(text: &str) -> Result<EventKind, String> {
     serde_json::from_value(serde_json::Value::String(text.to_string())).map_err(|_| {
-        let all: Vec<&str> = shrike_rules::kinds::ALL_KINDS
-            .iter()
-            .map(|k| k.as_str())
-            .collect();
+        let all: Vec<&str> = EventKind::ALL.iter().map(|k| k.as_str()).collect();
         format!("unknown event kind {text:?}: one of {}", all.join(", "))
     })
 }

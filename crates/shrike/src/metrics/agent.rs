@@ -16,7 +16,6 @@ use shrike_bpf::abi::shrike_counter as C;
 use shrike_bpf::capability::Status;
 use shrike_bpf::{Counters, ReaderStats};
 use shrike_event::{Event, EventKind, IncidentState};
-use shrike_rules::kinds::{kind_index, ALL_KINDS};
 use shrike_rules::Severity;
 
 use super::{Kind, Registry};
@@ -31,7 +30,7 @@ const REASONS: [&str; 3] = ["duplicate", "throttle", "global_limit"];
 pub struct AgentStats {
     started: SystemTime,
     started_at: Instant,
-    events: [AtomicU64; ALL_KINDS.len()],
+    events: [AtomicU64; EventKind::ALL.len()],
     /// Alerts written, by rule id, per severity (index: [`Severity`] order).
     alerts: Mutex<BTreeMap<String, [u64; 5]>>,
     /// Alerts held back by shaping, by rule id, per reason ([`REASONS`]).
@@ -94,7 +93,7 @@ impl AgentStats {
     /// Counts one event as written: its kind, its alerts (after shaping: the ones reported),
     /// an incident's opening or close, an `alerts_suppressed` report's per-rule counts.
     pub fn observe(&self, event: &Event) {
-        self.events[kind_index(event.kind)].fetch_add(1, Relaxed);
+        self.events[event.kind.index()].fetch_add(1, Relaxed);
         if !event.alerts.is_empty() {
             let mut alerts = lock(&self.alerts);
             for alert in &event.alerts {
@@ -163,9 +162,9 @@ impl AgentStats {
 
     /// Events written so far, by kind (every kind, zeros included).
     pub fn events_by_kind(&self) -> Vec<(&'static str, u64)> {
-        ALL_KINDS
+        EventKind::ALL
             .iter()
-            .map(|k| (k.as_str(), self.events[kind_index(*k)].load(Relaxed)))
+            .map(|k| (k.as_str(), self.events[k.index()].load(Relaxed)))
             .collect()
     }
 
