@@ -207,6 +207,12 @@ static __always_inline int on_egress(struct bpf_sock_addr *ctx, bool v6, bool se
 		return 1;
 	owner_current(&r, &proc);
 	sockaddr_endpoints(ctx, &r, v6);
+	/* The image talks to the network from now on: what it writes is remembered (see
+	 * net_written.h). A name lookup (UDP to port 53, glibc connects that socket) is not
+	 * talking to the network in this sense, and a datagram sent without connect is not
+	 * either (a resolver's, a syslog client's). */
+	if (proc && !send && (r.protocol == IPPROTO_TCP || r.dport != 53))
+		proc->flags |= SHRIKE_PROC_CONNECTED;
 	r.cookie = bpf_get_socket_cookie(ctx);
 	hit = sockaddr_rules(&c, &r, proc, SHRIKE_NET_DIR_EGRESS);
 	if (hit == 1) {

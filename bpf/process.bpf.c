@@ -16,6 +16,7 @@
 #include "maps.h"
 #include "emit.h"
 #include "lineage.h"
+#include "net_written.h"
 #include "path.h"
 #include "exec_rules.h"
 #include "sock.h"
@@ -261,7 +262,8 @@ int BPF_PROG(handle_exec, struct task_struct *task, pid_t old_pid, struct linux_
 	e->egid = BPF_CORE_READ(task, cred, egid.val);
 	e->loginuid = task_loginuid(task);
 	bpf_get_current_comm(e->comm, sizeof(e->comm));
-	/* Which standard fds are sockets: a shell whose stdio is a TCP connection. */
+	/* Which standard fds are sockets (a shell whose stdio is a TCP connection) or pipes
+	 * (what feeds a shell's stdin). */
 	stdio_sockets(task, e->stdio);
 
 	fs = BPF_CORE_READ(task, fs);
@@ -280,6 +282,13 @@ int BPF_PROG(handle_exec, struct task_struct *task, pid_t old_pid, struct linux_
 		e->flags |= SHRIKE_EXEC_MEMFD;
 	if (BPF_CORE_READ(dentry, d_inode, i_nlink) == 0)
 		e->flags |= SHRIKE_EXEC_DELETED;
+	/* How fresh the executable is, and whether a networked image wrote it. */
+	e->binary_ctime_s = 0;
+	if (!inode_ctime_s(BPF_CORE_READ(file, f_inode), &e->binary_ctime_s))
+		e->flags |= SHRIKE_EXEC_CTIME_UNKNOWN;
+	e->writer_exec_id = net_writer_of(BPF_CORE_READ(file, f_inode));
+	if (e->writer_exec_id)
+		e->flags |= SHRIKE_EXEC_NET_WRITTEN;
 
 	/* What the caller asked to execute, and the interpreter a #! line named. */
 	filename = BPF_CORE_READ(bprm, filename);

@@ -91,16 +91,21 @@ enum shrike_exec_flags {
 				     * (enforced_rule) would apply but for it */
 	SHRIKE_EXEC_UNDER_SERVER = 1 << 12, /* an image above this one listened on a TCP port
 					     * (SHRIKE_PROC_UNDER_SERVER) */
+	SHRIKE_EXEC_NET_WRITTEN = 1 << 13, /* the executable was opened for writing by a process
+					    * that had connected out (writer_exec_id) */
+	SHRIKE_EXEC_CTIME_UNKNOWN = 1 << 14, /* binary_ctime_s could not be read */
 };
 
-/* One of fds 0, 1, 2 at exec, when it is a socket (family 0: not a socket). The peer is the
- * connected address (IPv4 in the first 4 bytes, network order); port in host order. */
+/* One of fds 0, 1, 2 at exec, when it is a socket (family 0: not a socket) or a pipe
+ * (pipe_ino not 0). The peer is the connected address (IPv4 in the first 4 bytes, network
+ * order); port in host order. */
 struct shrike_stdio_sock {
 	__u16 family;	/* AF_INET, AF_INET6, AF_UNIX; 0 when the fd is not a socket */
 	__u16 type;	/* SOCK_STREAM, SOCK_DGRAM, ... */
 	__u16 protocol; /* IPPROTO_TCP, IPPROTO_UDP; 0 for unix sockets */
 	__u16 peer_port;
 	__u8 peer_addr[16];
+	__u64 pipe_ino; /* the pipe's inode number when the fd is a pipe or FIFO; else 0 */
 };
 
 /*
@@ -130,6 +135,12 @@ struct shrike_exec {
 	__u16 enforced_rule;	/* rule index that acted on this exec, SHRIKE_NO_RULE if none */
 	__u16 enforced_action;	/* SHRIKE_ACTION_*: KILL on kernels without BPF LSM */
 	__u32 _pad1;
+	/* The executable's inode change time (CLOCK_REALTIME seconds): content written, renamed,
+	 * mode or owner changed. Unlike mtime, utimensat cannot set it back. */
+	__s64 binary_ctime_s;
+	/* With SHRIKE_EXEC_NET_WRITTEN: the image that opened the executable for writing after
+	 * it had connected out (the most recent such writer the kernel remembers). */
+	__u64 writer_exec_id;
 	char comm[SHRIKE_COMM_LEN];
 	struct shrike_stdio_sock stdio[3]; /* fds 0, 1, 2 */
 	/* followed by the data described above */
@@ -167,6 +178,25 @@ enum shrike_proc_flags {
 	/* An image above this one (the forking image, the image exec replaced, or one of theirs)
 	 * listened: a network server is in its lineage. Inherited at fork and exec. */
 	SHRIKE_PROC_UNDER_SERVER = 1 << 5,
+	/* This image connected out (TCP, or UDP to a port other than 53; set by the network
+	 * sensor at connect()). Its write opens are remembered in `net_written`. Not inherited. */
+	SHRIKE_PROC_CONNECTED = 1 << 6,
+};
+
+/*
+ * The `net_written` map (LRU, owned by the process object, shared with the file object): files
+ * opened for writing by an image with SHRIKE_PROC_CONNECTED, so an exec of one can say that a
+ * networked process wrote it (download and execute, whatever the downloader is called).
+ */
+struct shrike_inode_key {
+	__u64 ino;
+	__u32 dev;	/* the kernel's s_dev: (major << 20) | minor */
+	__u32 _pad0;
+};
+
+struct shrike_net_write {
+	__u64 writer_exec_id;
+	__u64 ktime_ns;	/* CLOCK_BOOTTIME of the write open */
 };
 
 struct shrike_proc {
@@ -239,6 +269,8 @@ struct shrike_abi_anchor {
 	struct shrike_fork fork;
 	struct shrike_exit exit;
 	struct shrike_proc proc;
+	struct shrike_inode_key inode_key;
+	struct shrike_net_write net_write;
 	struct shrike_exec_denied exec_denied;
 	enum shrike_exec_denied_flags exec_denied_flags;
 	struct shrike_tamper tamper;

@@ -8,6 +8,7 @@
 #define SHRIKE_FILE_OPEN_H
 
 #include "file_pathops.h"
+#include "net_written.h"
 
 /* Not in vmlinux.h (#defines in the kernel). */
 #define O_ACCMODE 00000003
@@ -136,6 +137,10 @@ static __always_inline void open_exit(__u32 h, struct pt_regs *regs, long ret, b
 	open_fill(e, h, &a);
 	if (ret >= 0)
 		f = fd_file(bpf_get_current_task_btf(), ret);
+	/* Whatever the watch set says: an exec of this file will ask whether a networked
+	 * image wrote it. */
+	if (f && (e->access & SHRIKE_ACCESS_WRITE))
+		net_written_note(f);
 	if (f)
 		len = put_file(b, base, f, &e->info, &hash);
 	else

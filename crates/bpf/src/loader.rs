@@ -144,6 +144,9 @@ pub struct SharedMaps<'a> {
     pub events: BorrowedFd<'a>,
     pub counters: BorrowedFd<'a>,
     pub procs: BorrowedFd<'a>,
+    /// Files written by images that connected out (`bpf/lib/net_written.h`): the file object
+    /// writes it, the process object reads it at exec.
+    pub net_written: BorrowedFd<'a>,
 }
 
 impl SharedMaps<'_> {
@@ -164,6 +167,16 @@ impl SharedMaps<'_> {
                 .map_err(|source| LoadError::Map { map: name, source })?;
         }
         Ok(())
+    }
+
+    /// Points the file object's `net_written` at the process object's. Call between open and
+    /// load.
+    pub fn reuse_net_written(&self, map: &mut OpenMapMut<'_>) -> Result<(), LoadError> {
+        map.reuse_fd(self.net_written)
+            .map_err(|source| LoadError::Map {
+                map: "net_written",
+                source,
+            })
     }
 }
 
@@ -535,6 +548,7 @@ impl Sensors {
             events: maps.events.as_fd(),
             counters: maps.counters.as_fd(),
             procs: maps.procs.as_fd(),
+            net_written: maps.net_written.as_fd(),
         }
     }
 

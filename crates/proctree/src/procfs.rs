@@ -166,7 +166,7 @@ pub fn read_process(opts: &ScanOptions, pid: u32) -> io::Result<Seed> {
             .and_then(container::from_cgroup_path)
             .map(std::sync::Arc::new),
         env: Process::env_field(env),
-        stdio_sockets: None,
+        links: None,
     };
     Ok(Seed {
         process,

@@ -206,7 +206,7 @@ impl ProcessTree {
         process.parent_exec_id = parent.as_ref().map(|p| p.process.exec_id);
         process.start_time = start_time;
         process.exec_time = start_time;
-        process.stdio_sockets = None;
+        process.links = None;
         self.place(process, parent, Some(now))
     }
 

@@ -119,6 +119,15 @@ fn n64<'e>(v: V<'_, 'e>, x: u64) -> Option<bool> {
 fn b<'e>(v: V<'_, 'e>, x: bool) -> Option<bool> {
     Some(v(Value::Bool(x)))
 }
+/// The known programs at the other end of a process's stdin pipe (`stdin`) or of its stdout
+/// and stderr pipes.
+fn pipe_peers(p: &Process, stdin: bool) -> impl Iterator<Item = &str> {
+    p.stdio_pipes()
+        .iter()
+        .filter(move |x| (x.fd == 0) == stdin)
+        .filter_map(|x| x.peer_binary.as_deref())
+}
+
 fn strs<'e>(v: V<'_, 'e>, items: impl IntoIterator<Item = &'e str>) -> Option<bool> {
     let mut seen = false;
     for x in items {
@@ -247,6 +256,17 @@ pub static FIELDS: &[Field] = &[
     f("process.stdio_sockets.protocol", STRS, PROCESS, |e, v| strs(v, e.process.stdio_sockets().iter().map(|x| x.protocol.as_str()))),
     f("process.stdio_sockets.peer_addr", ADDRS, PROCESS, |e, v| strs(v, e.process.stdio_sockets().iter().map(|x| x.peer_addr.as_str()))),
     f("process.stdio_sockets.peer_port", NUMS, PROCESS, |e, v| nums(v, e.process.stdio_sockets().iter().map(|x| i64::from(x.peer_port)))),
+    // Where the standard fds' pipes lead: the programs at the other ends (a writer into
+    // stdin, a reader of stdout or stderr), by path and by name.
+    f("process.stdio_pipes.fd", NUMS, PROCESS, |e, v| nums(v, e.process.stdio_pipes().iter().map(|x| i64::from(x.fd)))),
+    f("process.piped_from", STRS, PROCESS, |e, v| strs(v, pipe_peers(&e.process, true))),
+    f("process.piped_from_name", STRS, PROCESS, |e, v| strs(v, pipe_peers(&e.process, true).map(basename))),
+    f("process.piped_to", STRS, PROCESS, |e, v| strs(v, pipe_peers(&e.process, false))),
+    f("process.piped_to_name", STRS, PROCESS, |e, v| strs(v, pipe_peers(&e.process, false).map(basename))),
+    // Where the executable came from.
+    f("process.binary_age", NUM, PROCESS, |e, v| e.process.binary_age().and_then(|x| n(v, x))),
+    f("process.binary_downloaded", BOOL, PROCESS, |e, v| b(v, e.process.binary_downloaded())),
+    f("process.binary_writer", STR, PROCESS, |e, v| e.process.binary_writer().and_then(|x| s(v, x))),
     // Lineage: the parent as the contract writes it, and the ancestors nearest first.
     f("parent.pid", NUM, PROCESS, |e, v| e.parent.as_ref().and_then(|p| n(v, p.pid))),
     f("parent.binary", STR, PROCESS, |e, v| e.parent.as_ref().and_then(|p| s(v, &p.binary))),

@@ -55,6 +55,9 @@ fn exec(pid: u32, exec_id: u64, binary: &[u8], args: &[u8], flags: ExecFlags) ->
         args: args.to_vec(),
         env: b"LD_PRELOAD=/tmp/x.so\0PATH=/bin\0".to_vec(),
         stdio: Vec::new(),
+        stdio_pipes: vec![shrike_bpf::decode::StdioPipe { fd: 0, ino: 9 }],
+        binary_ctime_s: Some(1_700_000_000),
+        writer_exec_id: None,
         enforced: None,
         held: None,
     })

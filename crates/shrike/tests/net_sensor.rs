@@ -1024,3 +1024,123 @@ fn what_a_server_older_than_the_agent_starts_is_under_server() {
     assert_eq!(t["process"]["under_server"], true, "{t}");
     assert_eq!(t["process"]["server_binary"], python_binary(), "{t}");
 }
+
+/// Download and execute, whatever the downloader is called: a program written by a process
+/// that had connected out says so when it runs (`binary_downloaded`, the writer named), and
+/// is young (`binary_age`); the same bytes copied by a process that never connected are young
+/// but not downloaded, and /bin/true itself is neither.
+#[test]
+fn an_executable_written_by_a_networked_process_says_so() {
+    if !require_root("an_executable_written_by_a_networked_process_says_so") {
+        return;
+    }
+    let agent = Agent::start(&[]);
+    let m = marker("download");
+    let dir = std::env::temp_dir().join(&m);
+    std::fs::create_dir_all(&dir).unwrap();
+    let fetched = dir.join("fetched");
+    let copied = dir.join("copied");
+    // The "downloader": Python reading /bin/true's bytes from a loopback connection.
+    let script = r#"
+import os, socket, sys
+l = socket.socket()
+l.bind(("127.0.0.1", 0))
+l.listen(1)
+c = socket.create_connection(l.getsockname())
+s, _ = l.accept()
+s.sendall(open("/bin/true", "rb").read())
+s.close()
+data = b""
+while True:
+    d = c.recv(65536)
+    if not d:
+        break
+    data += d
+with open(sys.argv[1], "wb") as f:
+    f.write(data)
+os.chmod(sys.argv[1], 0o755)
+"#;
+    let st = Command::new(PYTHON)
+        .arg("-c")
+        .arg(script)
+        .arg(&fetched)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    sh(&format!("cp /bin/true {}", copied.display()));
+    for program in [&fetched, &copied] {
+        assert!(Command::new(program).arg(&m).status().unwrap().success());
+    }
+    assert!(Command::new("/bin/true")
+        .arg(&m)
+        .status()
+        .unwrap()
+        .success());
+    let exec_of = |binary: String| {
+        let m = m.clone();
+        move |e: &Value| {
+            kind_is(e, "process_exec") && has_arg(e, &m) && e["process"]["binary"] == binary
+        }
+    };
+    let e = agent.wait_for(
+        "exec of the downloaded file",
+        WAIT,
+        exec_of(fetched.display().to_string()),
+    );
+    assert_eq!(e["process"]["binary_downloaded"], true, "{e}");
+    assert_eq!(e["process"]["binary_writer"], python_binary(), "{e}");
+    assert!(
+        e["process"]["binary_age"].as_u64().is_some_and(|a| a < 120),
+        "{e}"
+    );
+    let e = agent.wait_for(
+        "exec of the copied file",
+        WAIT,
+        exec_of(copied.display().to_string()),
+    );
+    assert_eq!(e["process"]["binary_downloaded"], Value::Null, "{e}");
+    assert_eq!(e["process"]["binary_writer"], Value::Null, "{e}");
+    assert!(
+        e["process"]["binary_age"].as_u64().is_some_and(|a| a < 120),
+        "{e}"
+    );
+    let e = agent.wait_for("exec of /bin/true", WAIT, exec_of("/usr/bin/true".into()));
+    assert_eq!(e["process"]["binary_downloaded"], Value::Null, "{e}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A pipeline's programs name each other, in whichever order they exec: the second to exec
+/// names the first, as the writer into its stdin or the reader of its stdout.
+#[test]
+fn a_pipelines_programs_name_each_other() {
+    if !require_root("a_pipelines_programs_name_each_other") {
+        return;
+    }
+    let agent = Agent::start(NO_FILE);
+    let (m1, m2) = (marker("pipe-in"), marker("pipe-out"));
+    sh(&format!(
+        "/usr/bin/printf x | {{ sleep 0.3; exec /usr/bin/env true {m1}; }}; \
+         {{ sleep 0.3; exec /usr/bin/env echo {m2}; }} | /usr/bin/cat >/dev/null"
+    ));
+    let pipes = |e: &Value| -> Vec<(u64, String)> {
+        e["process"]["stdio_pipes"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .map(|p| {
+                        let peer = p["peer_binary"].as_str().unwrap_or("");
+                        (p["fd"].as_u64().unwrap(), peer.to_string())
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let e = agent.wait_for("reader exec", WAIT, |e| {
+        kind_is(e, "process_exec") && has_arg(e, &m1)
+    });
+    assert!(pipes(&e).contains(&(0, "/usr/bin/printf".into())), "{e}");
+    let e = agent.wait_for("writer exec", WAIT, |e| {
+        kind_is(e, "process_exec") && has_arg(e, &m2)
+    });
+    assert!(pipes(&e).contains(&(1, "/usr/bin/cat".into())), "{e}");
+}

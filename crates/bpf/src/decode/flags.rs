@@ -97,6 +97,8 @@ flag_set! {
         Held = shrike_exec_flags::SHRIKE_EXEC_HELD.0,
         /// An image above this one listened on a TCP port: a network server is in its lineage.
         UnderServer = shrike_exec_flags::SHRIKE_EXEC_UNDER_SERVER.0,
+        NetWritten = shrike_exec_flags::SHRIKE_EXEC_NET_WRITTEN.0,
+        CtimeUnknown = shrike_exec_flags::SHRIKE_EXEC_CTIME_UNKNOWN.0,
     }
 }
 

@@ -24,7 +24,8 @@ pub use flags::{
 };
 pub use net::{DnsRecord, NetOp, NetRecord};
 pub use process::{
-    Enforcement, ExecDeniedRecord, ExecRecord, ExitRecord, ForkRecord, StdioSocket, TamperRecord,
+    Enforcement, ExecDeniedRecord, ExecRecord, ExitRecord, ForkRecord, StdioPipe, StdioSocket,
+    TamperRecord,
 };
 
 use crate::abi::{shrike_header, shrike_record_kind};

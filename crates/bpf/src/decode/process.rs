@@ -40,6 +40,22 @@ pub struct ExecRecord {
     pub held: Option<u16>,
     /// Which of fds 0, 1, 2 were sockets at exec (only those are listed).
     pub stdio: Vec<StdioSocket>,
+    /// Which of fds 0, 1, 2 were pipes or FIFOs at exec, and the pipe's inode number.
+    pub stdio_pipes: Vec<StdioPipe>,
+    /// The executable's inode change time (CLOCK_REALTIME seconds), when the kernel could
+    /// read it.
+    pub binary_ctime_s: Option<i64>,
+    /// The image that opened the executable for writing after it had connected out.
+    pub writer_exec_id: Option<u64>,
+}
+
+/// One of fds 0, 1, 2 that was a pipe or FIFO at exec (`pipe_ino` of `struct
+/// shrike_stdio_sock`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StdioPipe {
+    pub fd: u8,
+    /// The pipe's inode number: two processes with the same one hold two ends of one pipe.
+    pub ino: u64,
 }
 
 /// One of fds 0, 1, 2 that was a socket at exec (`struct shrike_stdio_sock`).
@@ -208,6 +224,18 @@ pub(super) fn decode_exec(header: Header, bytes: &[u8]) -> Result<ExecRecord, De
                 peer_port: s.peer_port,
             })
             .collect(),
+        stdio_pipes: e
+            .stdio
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| s.pipe_ino != 0)
+            .map(|(fd, s)| StdioPipe {
+                fd: fd as u8,
+                ino: s.pipe_ino,
+            })
+            .collect(),
+        binary_ctime_s: (!flags.has(ExecFlag::CtimeUnknown)).then_some(e.binary_ctime_s),
+        writer_exec_id: flags.has(ExecFlag::NetWritten).then_some(e.writer_exec_id),
     })
 }
 
@@ -310,7 +338,9 @@ pub mod testing {
             enforced_rule: r.held.unwrap_or(Enforcement::raw(r.enforced).0),
             enforced_action: Enforcement::raw(r.enforced).1,
             comm,
-            stdio: stdio_raw(&r.stdio),
+            stdio: stdio_raw(&r.stdio, &r.stdio_pipes),
+            binary_ctime_s: r.binary_ctime_s.unwrap_or(0),
+            writer_exec_id: r.writer_exec_id.unwrap_or(0),
             ..Default::default()
         };
         let mut out = bytes_of(&e);
@@ -318,8 +348,11 @@ pub mod testing {
         out
     }
 
-    fn stdio_raw(stdio: &[StdioSocket]) -> [crate::abi::shrike_stdio_sock; 3] {
+    fn stdio_raw(stdio: &[StdioSocket], pipes: &[StdioPipe]) -> [crate::abi::shrike_stdio_sock; 3] {
         let mut out = [crate::abi::shrike_stdio_sock::default(); 3];
+        for p in pipes {
+            out[usize::from(p.fd) % 3].pipe_ino = p.ino;
+        }
         for s in stdio {
             let slot = &mut out[usize::from(s.fd) % 3];
             slot.family = s.family;
@@ -414,7 +447,7 @@ mod tests {
             gid: 0,
             egid: 0,
             loginuid: u32::MAX,
-            flags: ExecFlags::from(ExecFlag::Script),
+            flags: ExecFlags::from(ExecFlag::Script).with(ExecFlag::NetWritten),
             args_total: 21,
             comm: b"x.sh".to_vec(),
             binary: b"/usr/bin/dash".to_vec(),
@@ -441,6 +474,9 @@ mod tests {
                     peer_port: 4445,
                 },
             ],
+            stdio_pipes: vec![StdioPipe { fd: 1, ino: 77 }],
+            binary_ctime_s: Some(1_700_000_000),
+            writer_exec_id: Some(0x55),
             enforced: Some(Enforcement {
                 rule_index: 2,
                 action: Action::Kill,

@@ -185,6 +185,7 @@ pub fn load(
         &mut open.maps.counters,
         &mut open.maps.procs,
     )?;
+    shared.reuse_net_written(&mut open.maps.net_written)?;
     if let Some(rodata) = open.maps.rodata_data.as_deref_mut() {
         rodata.cfg_wakeup_bytes = wakeup_bytes;
         rodata.cfg_self_tgid = std::process::id();

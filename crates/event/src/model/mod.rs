@@ -27,7 +27,7 @@ pub use payloads::{
     BpfLoad, CredChange, Creds, Dns, FileInfo, Memfd, Module, Mount, NamespaceChange, Network,
     Ptrace, Signal,
 };
-pub use process::{Container, Exit, LoginUid, Process, StdioSocket};
+pub use process::{Container, Exit, ImageLinks, LoginUid, Process, StdioPipe, StdioSocket};
 pub use reports::{
     Alert, CapabilityHealth, Enforced, EnforcedAction, EnforcedRuleChange, Health, Lost,
     PolicyChange, RuleNotInForce,

@@ -124,10 +124,12 @@ pub struct Process {
     /// [`Process::env_var`].
     #[serde(skip_serializing_if = "no_env")]
     pub env: Option<Arc<BTreeMap<String, String>>>,
-    /// Which of fds 0, 1 and 2 were sockets at exec, and to which peer. Rarely set, so one
-    /// pointer; read it with [`Process::stdio_sockets`].
-    #[serde(skip_serializing_if = "no_stdio_sockets")]
-    pub stdio_sockets: Option<Arc<Vec<StdioSocket>>>,
+    /// Where the standard fds lead and how fresh the executable is ([`ImageLinks`]: its
+    /// fields appear in the JSON as fields of the process). Rarely set, so one pointer; read
+    /// it with [`Process::stdio_sockets`], [`Process::stdio_pipes`], [`Process::binary_age`],
+    /// [`Process::binary_writer`].
+    #[serde(flatten, deserialize_with = "links_from_fields")]
+    pub links: Option<Arc<ImageLinks>>,
 }
 
 /// `env` is left out of the JSON when unset or empty.
@@ -135,9 +137,11 @@ fn no_env(env: &Option<Arc<BTreeMap<String, String>>>) -> bool {
     env.as_deref().is_none_or(BTreeMap::is_empty)
 }
 
-/// `stdio_sockets` is left out of the JSON when unset or empty.
-fn no_stdio_sockets(sockets: &Option<Arc<Vec<StdioSocket>>>) -> bool {
-    sockets.as_deref().is_none_or(Vec::is_empty)
+/// `links` read back from a process's own fields: `None` when none of them is there.
+fn links_from_fields<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<Arc<ImageLinks>>, D::Error> {
+    ImageLinks::deserialize(deserializer).map(Process::links_field)
 }
 
 impl Process {
@@ -151,9 +155,35 @@ impl Process {
         Arc::make_mut(self.env.get_or_insert_default()).insert(name.into(), value.into());
     }
 
-    /// The standard fds that were sockets at exec (see `stdio_sockets`).
+    /// The standard fds that were sockets at exec.
     pub fn stdio_sockets(&self) -> &[StdioSocket] {
-        self.stdio_sockets.as_deref().map_or(&[], Vec::as_slice)
+        self.links
+            .as_deref()
+            .map_or(&[], |l| l.stdio_sockets.as_slice())
+    }
+
+    /// The standard fds that were pipes at exec, with the processes at the other ends.
+    pub fn stdio_pipes(&self) -> &[StdioPipe] {
+        self.links
+            .as_deref()
+            .map_or(&[], |l| l.stdio_pipes.as_slice())
+    }
+
+    /// Seconds from the executable's last change to this exec, when that was recent.
+    pub fn binary_age(&self) -> Option<u32> {
+        self.links.as_deref().and_then(|l| l.binary_age)
+    }
+
+    /// Whether a networked process wrote the executable.
+    pub fn binary_downloaded(&self) -> bool {
+        self.links.as_deref().is_some_and(|l| l.binary_downloaded)
+    }
+
+    /// The networked program that wrote the executable, when one did and the agent knows it.
+    pub fn binary_writer(&self) -> Option<&str> {
+        self.links
+            .as_deref()
+            .and_then(|l| l.binary_writer.as_deref())
     }
 
     /// `env` as the field holds it: `None` for no variables, so that most processes carry no
@@ -162,10 +192,65 @@ impl Process {
         (!env.is_empty()).then(|| Arc::new(env))
     }
 
-    /// `stdio_sockets` as the field holds it (`None` for none).
-    pub fn stdio_field(sockets: Vec<StdioSocket>) -> Option<Arc<Vec<StdioSocket>>> {
-        (!sockets.is_empty()).then(|| Arc::new(sockets))
+    /// `links` as the field holds it (`None` when it says nothing).
+    pub fn links_field(links: ImageLinks) -> Option<Arc<ImageLinks>> {
+        (links != ImageLinks::default()).then(|| Arc::new(links))
     }
+
+    /// Sets the sockets among the standard fds (tests and tools that build events by hand).
+    pub fn set_stdio_sockets(&mut self, sockets: Vec<StdioSocket>) {
+        let mut links = self.links.as_deref().cloned().unwrap_or_default();
+        links.stdio_sockets = sockets;
+        self.links = Process::links_field(links);
+    }
+}
+
+/// Where an image's standard fds led when it started, and where its executable came from: the
+/// facts most images lack, kept together behind one pointer.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ImageLinks {
+    /// Which of fds 0, 1 and 2 were sockets at exec, and to which peer.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub stdio_sockets: Vec<StdioSocket>,
+    /// Which of fds 0, 1 and 2 were pipes at exec, and which programs held the other end.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub stdio_pipes: Vec<StdioPipe>,
+    /// Seconds from the executable's last change (its inode's change time: content written,
+    /// renamed, mode or owner changed; `touch -d` cannot set it back) to the exec. Only when
+    /// that was within a day ([`ImageLinks::RECENT_SECS`]); older or unknown: absent.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub binary_age: Option<u32>,
+    /// A process that had connected out (TCP, or UDP other than DNS) opened the executable
+    /// for writing before it ran: a download, whatever the downloader is called and wherever
+    /// it put the file (the kernel remembers the last 4,096 such files).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub binary_downloaded: bool,
+    /// That process's executable, while the agent still knows it (it exited less than 30 s
+    /// before, or still runs).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub binary_writer: Option<String>,
+}
+
+impl ImageLinks {
+    /// How recent an executable's change must be for `binary_age` to be kept.
+    pub const RECENT_SECS: u32 = 86_400;
+}
+
+/// One of a process's standard fds that was a pipe (or FIFO) when it exec'd, with one program
+/// at the other end: for fd 0 a writer, for fds 1 and 2 a reader. The agent knows the other end
+/// when that program exec'd before this one; otherwise the other program's own event names
+/// this one.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct StdioPipe {
+    /// 0, 1 or 2.
+    pub fd: u8,
+    /// The other end's executable; absent when no process the agent saw exec holds it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub peer_binary: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub peer_exec_id: Option<ExecId>,
 }
 
 /// One of a process's standard fds that was a socket when it exec'd.
@@ -205,12 +290,12 @@ mod tests {
         let json = serde_json::to_value(&p).unwrap();
         assert!(json.get("env").is_none() && json.get("stdio_sockets").is_none());
         p.env = Some(Arc::default());
-        p.stdio_sockets = Some(Arc::default());
+        p.links = Some(Arc::default());
         let json = serde_json::to_value(&p).unwrap();
         assert!(json.get("env").is_none() && json.get("stdio_sockets").is_none());
 
         p.set_env_var("LD_PRELOAD", "/tmp/x.so");
-        p.stdio_sockets = Process::stdio_field(vec![StdioSocket {
+        p.set_stdio_sockets(vec![StdioSocket {
             fd: 0,
             family: "ipv4".into(),
             ..StdioSocket::default()
@@ -221,7 +306,35 @@ mod tests {
         let back: Process = serde_json::from_value(json).unwrap();
         assert_eq!(back.env_var("LD_PRELOAD"), Some("/tmp/x.so"));
         assert_eq!(back.stdio_sockets().len(), 1);
+        assert_eq!(back, p, "read back as written");
         assert_eq!(Process::env_field(BTreeMap::new()), None);
+        let none: Process =
+            serde_json::from_value(serde_json::to_value(Process::default()).unwrap()).unwrap();
+        assert_eq!(none.links, None, "no link fields: no allocation");
+
+        // The links' other fields are the process's own fields in the JSON.
+        let mut links = p.links.as_deref().cloned().unwrap();
+        links.stdio_pipes = vec![StdioPipe {
+            fd: 0,
+            peer_binary: Some("/usr/bin/curl".into()),
+            peer_exec_id: Some(ExecId(9)),
+        }];
+        links.binary_age = Some(12);
+        links.binary_downloaded = true;
+        links.binary_writer = Some("/usr/bin/wget".into());
+        p.links = Process::links_field(links);
+        let json = serde_json::to_value(&p).unwrap();
+        assert_eq!(json["stdio_pipes"][0]["peer_binary"], "/usr/bin/curl");
+        assert_eq!(
+            (json["binary_age"].clone(), json["binary_writer"].clone()),
+            (12.into(), "/usr/bin/wget".into())
+        );
+        let back: Process = serde_json::from_value(json).unwrap();
+        assert_eq!(back, p);
+        assert_eq!(
+            (back.binary_age(), back.binary_writer()),
+            (Some(12), Some("/usr/bin/wget"))
+        );
 
         let fork = p.clone();
         assert!(Arc::ptr_eq(

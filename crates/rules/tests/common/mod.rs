@@ -164,7 +164,7 @@ pub fn dns(p: &Process, lineage: &[Process], query: &str) -> Event {
 }
 
 pub fn stdio_tcp(mut p: Process, peer: &str, port: u16) -> Process {
-    p.stdio_sockets = Process::stdio_field(
+    p.set_stdio_sockets(
         (0..3)
             .map(|fd| StdioSocket {
                 fd,

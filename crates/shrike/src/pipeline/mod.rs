@@ -11,6 +11,7 @@
 mod file;
 mod host_ns;
 pub mod net;
+mod pipes;
 mod process;
 
 use std::sync::Arc;
@@ -56,6 +57,8 @@ pub struct Pipeline {
     held: Option<u16>,
     /// The host's namespaces, to tell an entry into them.
     host_ns: host_ns::HostNamespaces,
+    /// Which recent images hold which pipes as standard fds.
+    pipes: pipes::PipeEnds,
 }
 
 impl Pipeline {
@@ -77,6 +80,7 @@ impl Pipeline {
             net: net::NetState::default(),
             held: None,
             host_ns: host_ns::HostNamespaces::read(std::path::Path::new("/proc")),
+            pipes: pipes::PipeEnds::default(),
         }
     }
 

@@ -11,8 +11,8 @@ use shrike_bpf::decode::{
 };
 use shrike_event::text::{lossless_utf8, split_nul_separated};
 use shrike_event::{
-    BpfLoad, Enforced, EnforcedAction, Event, EventKind, ExecId, Exit, FileInfo, LoginUid, Process,
-    Ptrace, Signal,
+    BpfLoad, Enforced, EnforcedAction, Event, EventKind, ExecId, Exit, FileInfo, ImageLinks,
+    LoginUid, Process, Ptrace, Signal, Timestamp,
 };
 use shrike_proctree::procfs::keep_env;
 use shrike_proctree::tree::ParentHint;
@@ -70,8 +70,24 @@ impl Pipeline {
                 .container(r.cgroup_id, r.header.pid)
                 .or_else(|| self.workloads.container_of_cgroup(r.cgroup_id)),
             env: Process::env_field(env),
-            stdio_sockets: Process::stdio_field(super::net::stdio_sockets(&r.stdio)),
+            links: None,
         };
+        let mut process = process;
+        let exec_time = process.exec_time;
+        process.links = Process::links_field(ImageLinks {
+            stdio_sockets: super::net::stdio_sockets(&r.stdio),
+            stdio_pipes: self
+                .pipes
+                .exec(&r.stdio_pipes, process.exec_id, &process.binary),
+            binary_age: r
+                .binary_ctime_s
+                .and_then(|ctime| recent_age(exec_time, ctime)),
+            binary_downloaded: r.writer_exec_id.is_some(),
+            binary_writer: r
+                .writer_exec_id
+                .and_then(|id| self.tree.get(ExecId(id)))
+                .map(|node| node.process.binary.to_string()),
+        });
         let hint = if flags.has(ExecFlag::ParentIsPrev) {
             ParentHint::PreviousImage(ExecId(r.parent_exec_id))
         } else {
@@ -242,6 +258,19 @@ pub(super) fn enforced(e: Enforcement) -> Enforced {
 
 /// `path` made absolute against `cwd`, with `.` components and duplicate slashes removed
 /// (`..` is kept: it cannot be resolved without the file system).
+/// Seconds from an executable's change time (`ctime_s`, CLOCK_REALTIME seconds) to its exec, when
+/// that is within [`ImageLinks::RECENT_SECS`]. A change time a little after the exec (clocks
+/// read apart) counts as 0; one far in the future says nothing.
+fn recent_age(exec_time: Timestamp, ctime_s: i64) -> Option<u32> {
+    let exec_s = i64::try_from(exec_time.0 / 1_000_000_000).ok()?;
+    let age = exec_s.checked_sub(ctime_s)?;
+    match age {
+        -2..=0 => Some(0),
+        1.. if age <= i64::from(ImageLinks::RECENT_SECS) => u32::try_from(age).ok(),
+        _ => None,
+    }
+}
+
 fn absolute(cwd: &str, path: &str) -> String {
     let joined = if path.starts_with('/') {
         path.to_string()
@@ -327,6 +356,9 @@ mod tests {
             args: args.to_vec(),
             env: b"HOME=/root\0LD_PRELOAD=/tmp/x.so\0".to_vec(),
             stdio: Vec::new(),
+            stdio_pipes: Vec::new(),
+            binary_ctime_s: None,
+            writer_exec_id: None,
             enforced: None,
             held: None,
         })
