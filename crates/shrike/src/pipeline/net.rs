@@ -9,11 +9,14 @@
 //! - A refusal by a rule from the network configuration gets its alert here (outcome `denied`,
 //!   or `would_deny` for an audit rule); a refusal by a policy rule sets [`Event::enforced`] and
 //!   the rule stage writes the alert.
+//! - The images that connected out are remembered by exec_id with their binary, longer than
+//!   the process tree keeps exited images, so an exec of a file one of them wrote can name it.
 
 pub mod dns;
 
 use std::collections::{HashMap, VecDeque};
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use shrike_bpf::decode::{DnsRecord, NetFlag, NetOp, NetRecord, StdioSocket};
 use shrike_bpf::net::unmap;
@@ -23,12 +26,18 @@ use super::Pipeline;
 
 /// Addresses remembered from DNS answers.
 pub const DOMAIN_CACHE_MAX: usize = 4096;
+/// Images remembered as having connected out (the kernel's `net_written` map has as many
+/// files).
+pub const CONNECTED_MAX: usize = 4096;
 
 /// The network family's state in the pipeline.
 #[derive(Debug, Default)]
 pub struct NetState {
     domains: HashMap<IpAddr, String>,
     order: VecDeque<IpAddr>,
+    /// Images that connected out, and their binaries, oldest first out.
+    connected: HashMap<ExecId, Arc<str>>,
+    connected_order: VecDeque<ExecId>,
     /// DNS messages that could not be parsed (reported with an empty query).
     pub dns_malformed: u64,
 }
@@ -44,6 +53,23 @@ impl NetState {
                 }
             }
         }
+    }
+
+    /// `exec_id` connected out; its binary is `binary`.
+    fn remember_connected(&mut self, exec_id: ExecId, binary: &Arc<str>) {
+        if self.connected.insert(exec_id, binary.clone()).is_none() {
+            self.connected_order.push_back(exec_id);
+            while self.connected_order.len() > CONNECTED_MAX {
+                if let Some(old) = self.connected_order.pop_front() {
+                    self.connected.remove(&old);
+                }
+            }
+        }
+    }
+
+    /// The binary of an image that connected out, while it is remembered.
+    pub fn connected_binary(&self, exec_id: ExecId) -> Option<&Arc<str>> {
+        self.connected.get(&exec_id)
     }
 
     /// The domain a DNS answer seen earlier gave for `addr`.
@@ -128,6 +154,10 @@ impl Pipeline {
         let mut event = self.context_event(kind, &r.header);
         let (family, saddr, daddr) = endpoints(r.family, r.saddr, r.daddr);
         let ingress = r.flags.has(NetFlag::Ingress) || matches!(r.op, NetOp::Bind | NetOp::Listen);
+        if r.op == NetOp::Connect && !ingress && event.process.exec_id.0 != 0 {
+            self.net
+                .remember_connected(event.process.exec_id, &event.process.binary);
+        }
         let close = r.op == NetOp::Close;
         let domain = (!ingress)
             .then(|| self.net.domain(r.daddr).map(str::to_string))

@@ -83,10 +83,13 @@ impl Pipeline {
                 .binary_ctime_s
                 .and_then(|ctime| recent_age(exec_time, ctime)),
             binary_downloaded: r.writer_exec_id.is_some(),
-            binary_writer: r
-                .writer_exec_id
-                .and_then(|id| self.tree.get(ExecId(id)))
-                .map(|node| node.process.binary.to_string()),
+            binary_writer: r.writer_exec_id.and_then(|id| {
+                let id = ExecId(id);
+                let binary = self.tree.get(id).map(|node| &node.process.binary);
+                binary
+                    .or_else(|| self.net.connected_binary(id))
+                    .map(|b| b.to_string())
+            }),
         });
         let hint = if flags.has(ExecFlag::ParentIsPrev) {
             ParentHint::PreviousImage(ExecId(r.parent_exec_id))
