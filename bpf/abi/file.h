@@ -62,7 +62,8 @@ enum shrike_sys {
 	SHRIKE_SYS_MEMFD_CREATE = 42,
 	SHRIKE_SYS_PROCESS_VM_READV = 43,
 	SHRIKE_SYS_PROCESS_VM_WRITEV = 44,
-	SHRIKE_SYS_MAX = 45, /* not a handler */
+	SHRIKE_SYS_SOCKET = 45,
+	SHRIKE_SYS_MAX = 46, /* not a handler */
 };
 
 enum shrike_file_limits {
@@ -377,6 +378,20 @@ struct shrike_memfd_event {
 };
 
 /*
+ * SHRIKE_REC_SOCKET_CREATE: a socket(2) of a kind that configures the system rather than talks
+ * to a peer. Sent only for AF_NETLINK with NETLINK_NETFILTER (nftables and iptables-nft rule
+ * changes, conntrack), decided in the kernel: every other socket() returns at once.
+ */
+struct shrike_socket_event {
+	struct shrike_header hdr;
+	__s64 result;	 /* the fd, or a negative errno */
+	__u16 family;	 /* AF_* */
+	__u16 type;	 /* SOCK_* without SOCK_NONBLOCK / SOCK_CLOEXEC */
+	__u16 protocol;	 /* for AF_NETLINK: NETLINK_* */
+	__u16 _pad0;
+};
+
+/*
  * SHRIKE_REC_SIGNAL: a signal sent by one process to another (kill, tkill, tgkill,
  * rt_sigqueueinfo, pidfd_send_signal), from the signal_generate tracepoint.
  */
@@ -402,6 +417,7 @@ struct shrike_file_anchor {
 	struct shrike_mount_event mount;
 	struct shrike_ns_event ns;
 	struct shrike_memfd_event memfd;
+	struct shrike_socket_event socket;
 	struct shrike_signal_event signal;
 	struct shrike_watch_key watch_key;
 	struct shrike_watch_name_key watch_name_key;

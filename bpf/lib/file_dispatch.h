@@ -94,6 +94,9 @@ static __always_inline void on_exit(__u32 h, struct pt_regs *regs, long ret, boo
 	case SHRIKE_SYS_MEMFD_CREATE:
 		memfd_exit(regs, ret);
 		return;
+	case SHRIKE_SYS_SOCKET:
+		socket_exit(regs, ret);
+		return;
 	}
 	if (!is_path_op(h))
 		return;

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR Apache-2.0) */
 /*
- * Mounts and unmounts, namespace changes (setns, unshare, clone and clone3 with CLONE_NEW*)
- * and memfd_create: records built at the syscall's exit from its arguments.
+ * Mounts and unmounts, namespace changes (setns, unshare, clone and clone3 with CLONE_NEW*),
+ * memfd_create and socket (netfilter's netlink only): records built at the syscall's exit from
+ * its arguments.
  */
 #ifndef SHRIKE_FILE_SYS_H
 #define SHRIKE_FILE_SYS_H
@@ -162,6 +163,28 @@ static __always_inline void memfd_exit(struct pt_regs *regs, long ret)
 	m->name_len = put_str(b, base, 0, (const char *)sys_arg(regs, 0), true, false) & 0xff;
 	b->size = base + m->name_len;
 	send_rec(b, SHRIKE_REC_MEMFD_CREATE);
+}
+
+#define SHRIKE_AF_NETLINK 16
+#define SHRIKE_NETLINK_NETFILTER 12
+#define SHRIKE_SOCK_TYPE_MASK 0xf
+
+/* socket(2), at its exit: only netfilter's netlink sockets leave the kernel. */
+static __always_inline void socket_exit(struct pt_regs *regs, long ret)
+{
+	struct shrike_socket_event s = {};
+	__u64 family = sys_arg(regs, 0);
+	__u64 protocol = sys_arg(regs, 2);
+
+	if (family != SHRIKE_AF_NETLINK || protocol != SHRIKE_NETLINK_NETFILTER)
+		return;
+	counter_inc(SHRIKE_CNT_PRIV_SEEN);
+	s.result = ret;
+	s.family = family;
+	s.type = sys_arg(regs, 1) & SHRIKE_SOCK_TYPE_MASK;
+	s.protocol = protocol;
+	fill_header(&s.hdr, SHRIKE_REC_SOCKET_CREATE, sizeof(s));
+	emit_record(&s, sizeof(s));
 }
 
 #endif /* SHRIKE_FILE_SYS_H */

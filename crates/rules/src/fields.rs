@@ -186,6 +186,7 @@ const DNS: KindSet = kinds::one(K::Dns);
 const MOUNT: KindSet = KindSet::of(&[K::Mount, K::Umount]);
 const NS: KindSet = kinds::one(K::NamespaceChange);
 const MEMFD: KindSet = kinds::one(K::MemfdCreate);
+const SOCKET: KindSet = kinds::one(K::SocketCreate);
 const SIGNAL: KindSet = kinds::one(K::Signal);
 const LOST: KindSet = kinds::one(K::EventsLost);
 const OPEN: KindSet = kinds::one(K::FileOpen);
@@ -368,6 +369,9 @@ pub static FIELDS: &[Field] = &[
     f("namespace.caller_pid_level", NUM, NS, |e, v| e.namespace().and_then(|x| x.caller_pid_level).and_then(|l| n(v, l))),
     f("memfd.name", STR, MEMFD, |e, v| e.memfd().and_then(|x| s(v, &x.name))),
     f("memfd.flags", NUM, MEMFD, |e, v| e.memfd().and_then(|x| n(v, x.flags))),
+    f("socket.family", STR, SOCKET, |e, v| e.socket().and_then(|x| s(v, &x.family))),
+    f("socket.type", STR, SOCKET, |e, v| e.socket().and_then(|x| s(v, &x.sock_type))),
+    f("socket.protocol", STR, SOCKET, |e, v| e.socket().and_then(|x| s(v, &x.protocol))),
     f("signal.signal", NUM, SIGNAL, |e, v| e.signal().and_then(|x| n(v, x.signal))),
     f("signal.target_pid", NUM, SIGNAL, |e, v| e.signal().and_then(|x| n(v, x.target_pid))),
     f("signal.target_binary", STR, SIGNAL, |e, v| e.signal().and_then(|x| s(v, &x.target_binary))),

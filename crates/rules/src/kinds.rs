@@ -178,6 +178,7 @@ mod tests {
             K::Umount,
             K::NamespaceChange,
             K::MemfdCreate,
+            K::SocketCreate,
             K::Signal,
         ];
         assert_eq!(SYSCALL, FILE.union(NET).union(KindSet::of(&other_calls)));

@@ -384,7 +384,7 @@ fn kinds_label(kinds: crate::kinds::KindSet) -> String {
     } else if kinds == NET {
         "net_*".into()
     } else if kinds == SYSCALL {
-        "file_*, net_*, module_load, bpf_load, ptrace, cred_change, mount, umount, namespace_change, memfd_create, signal".into()
+        "file_*, net_*, module_load, bpf_load, ptrace, cred_change, mount, umount, namespace_change, memfd_create, socket_create, signal".into()
     } else {
         kinds.to_string()
     }

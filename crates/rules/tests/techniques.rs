@@ -8,7 +8,7 @@ mod common;
 use std::sync::Arc;
 
 use common::*;
-use shrike_event::{Event, EventKind, ImageLinks, Process, Signal, StdioPipe, Timestamp};
+use shrike_event::{Event, EventKind, ImageLinks, Process, Signal, Socket, StdioPipe, Timestamp};
 use shrike_rules::{Policy, RateState};
 
 /// A setns into a mount namespace by `p` from pid namespace level `level`, the host's or not.
@@ -114,6 +114,18 @@ fn piped(binary: &str, args: &[&str], fd: u8, peer: &str) -> Event {
         ..ImageLinks::default()
     });
     exec(&pr, &sh())
+}
+
+/// `binary` opened nftables' netlink socket.
+fn netfilter_socket(binary: &str) -> Event {
+    let mut e = event(EventKind::SocketCreate, &p(binary, &[binary]), &sh());
+    e.set_socket(Socket {
+        family: "netlink".into(),
+        sock_type: "raw".into(),
+        protocol: "netfilter".into(),
+    });
+    e.result = Some(3);
+    e
 }
 
 /// `n` copies of events made by `f(i)`.
@@ -260,6 +272,10 @@ fn cases() -> Vec<(&'static str, &'static str, Vec<Event>, &'static str)> {
         ("T1105", "a fetched tool run from /usr/local/bin", vec![downloaded("/usr/local/bin/netscan", Some("/usr/bin/curl"), 12)], "SHR-EXEC-016"),
         ("T1105", "cargo install's binary run", vec![downloaded("/root/.cargo/bin/ripgrep", Some("/root/.cargo/bin/cargo"), 30)], ""),
         ("T1105", "a download run a day later from /opt", vec![downloaded("/opt/tool/bin/tool", Some("/usr/bin/curl"), 86_000)], ""),
+        ("T1562.004", "a python netlink client opening nftables' socket", vec![netfilter_socket("/usr/bin/python3.11")], "SHR-EVA-037"),
+        ("T1562.004", "a renamed copy of nft", vec![netfilter_socket("/tmp/.n")], "SHR-EVA-037"),
+        ("T1562.004", "nft itself", vec![netfilter_socket("/usr/sbin/nft")], ""),
+        ("T1562.004", "iptables-nft", vec![netfilter_socket("/usr/sbin/xtables-nft-multi")], ""),
         ("T1059.004", "a shell reading stdin from wget", vec![piped("/usr/bin/bash", &["bash"], 0, "/usr/bin/wget")], "SHR-EXEC-017"),
         ("T1059.004", "curl whose stdout a shell reads", vec![piped("/usr/bin/curl", &["curl", "-s", "http://x/s"], 1, "/usr/bin/dash")], "SHR-EXEC-017"),
         ("T1059.004", "curl output formatted by python", vec![piped("/usr/bin/python3.11", &["python3", "-m", "json.tool"], 0, "/usr/bin/curl")], ""),

@@ -214,6 +214,7 @@ pub(crate) fn enforce_kind(kind: EventKind) -> Option<EnforceKind> {
         | FileEventKind::Mount
         | FileEventKind::Namespace
         | FileEventKind::Memfd
+        | FileEventKind::Socket
         | FileEventKind::Signal => return None,
     })
 }

@@ -30,6 +30,7 @@ pub fn family_kind(kind: EventKind) -> Option<FileEventKind> {
         EventKind::Mount | EventKind::Umount => FileEventKind::Mount,
         EventKind::NamespaceChange => FileEventKind::Namespace,
         EventKind::MemfdCreate => FileEventKind::Memfd,
+        EventKind::SocketCreate => FileEventKind::Socket,
         EventKind::Signal => FileEventKind::Signal,
         _ => return None,
     })

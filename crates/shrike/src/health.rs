@@ -32,6 +32,7 @@ pub fn capability_of(kind: EventKind) -> Option<Capability> {
         | K::Umount
         | K::NamespaceChange
         | K::MemfdCreate
+        | K::SocketCreate
         | K::Signal => Capability::FileEvents,
         K::NetConnect | K::NetBind => Capability::NetSockets,
         K::NetAccept | K::NetListen | K::NetClose => Capability::NetTcpState,

@@ -701,6 +701,42 @@ fn memfd_create_reports_name_flags_and_fd() {
     assert_eq!(e["result"], fd);
 }
 
+/// socket(2): nftables' netlink socket is reported with its fd; a routing netlink socket and a
+/// TCP socket opened by the same program right after are not (the kernel drops them).
+#[test]
+fn netfilter_netlink_sockets_are_reported_and_no_other() {
+    if !require_root("netfilter_netlink_sockets_are_reported_and_no_other") {
+        return;
+    }
+    let agent = agent_watching();
+    let out = python(
+        "import socket\n\
+         nf = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW | socket.SOCK_CLOEXEC, 12)\n\
+         rt = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, 0)\n\
+         tcp = socket.socket()\n\
+         import os; print(os.getpid(), nf.fileno())\n",
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut words = text.split_whitespace().map(|w| w.parse::<u64>().unwrap());
+    let (pid, fd) = (words.next().unwrap(), words.next().unwrap());
+    let e = agent.wait_for("socket_create", EVENT_WAIT, |e| {
+        kind_is(e, "socket_create") && e["process"]["pid"] == pid
+    });
+    assert_eq!(e["socket"]["family"], "netlink", "{e}");
+    assert_eq!(
+        e["socket"]["type"], "raw",
+        "SOCK_CLOEXEC is not part of the type: {e}"
+    );
+    assert_eq!(e["socket"]["protocol"], "netfilter", "{e}");
+    assert_eq!(e["result"], fd, "{e}");
+    // The python process's exit comes after its sockets: by then every socket event of it is in.
+    agent.wait_for("the python process's exit", EVENT_WAIT, |e| {
+        kind_is(e, "process_exit") && e["process"]["pid"] == pid
+    });
+    let all = agent.events(|e| kind_is(e, "socket_create") && e["process"]["pid"] == pid);
+    assert_eq!(all.len(), 1, "only the netfilter socket: {all:?}");
+}
+
 /// kill of a child: the signal, the target's pid and binary; the test process is the sender.
 #[test]
 fn kill_of_a_child_reports_signal_target_and_binary() {

@@ -6,7 +6,7 @@ use super::{c_chars, copy, kernel_header, DecodeError, Enforcement, Header};
 use crate::abi::file::{
     shrike_bpf_event, shrike_cred_event, shrike_creds, shrike_file_event, shrike_memfd_event,
     shrike_module_event, shrike_mount_event, shrike_ns_event, shrike_ptrace_event,
-    shrike_signal_event,
+    shrike_signal_event, shrike_socket_event,
 };
 use crate::abi::shrike_record_kind;
 
@@ -204,6 +204,20 @@ pub struct MemfdRecord {
     pub name: Vec<u8>,
 }
 
+/// A netfilter netlink socket created (`SHRIKE_REC_SOCKET_CREATE`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SocketRecord {
+    pub header: Header,
+    /// The fd, or a negative errno.
+    pub result: i64,
+    /// AF_* (AF_NETLINK is 16).
+    pub family: u16,
+    /// SOCK_* (SOCK_RAW is 3).
+    pub sock_type: u16,
+    /// For AF_NETLINK: NETLINK_* (NETLINK_NETFILTER is 12).
+    pub protocol: u16,
+}
+
 /// A signal to another process (`SHRIKE_REC_SIGNAL`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SignalRecord {
@@ -353,6 +367,17 @@ pub(super) fn decode_memfd(header: Header, bytes: &[u8]) -> Result<MemfdRecord, 
         result: m.result,
         flags: m.flags,
         name,
+    })
+}
+
+pub(super) fn decode_socket(header: Header, bytes: &[u8]) -> Result<SocketRecord, DecodeError> {
+    let s: shrike_socket_event = copy(bytes, "socket")?;
+    Ok(SocketRecord {
+        header,
+        result: s.result,
+        family: s.family,
+        sock_type: s.r#type,
+        protocol: s.protocol,
     })
 }
 

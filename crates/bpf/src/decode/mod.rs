@@ -16,7 +16,7 @@ pub mod process;
 
 pub use file::{
     BpfLoadRecord, CredIds, CredRecord, FileOp, FileRecord, MemfdRecord, ModuleRecord, MountRecord,
-    NamespaceRecord, PtraceRecord, SignalRecord,
+    NamespaceRecord, PtraceRecord, SignalRecord, SocketRecord,
 };
 pub use flags::{
     Action, BpfObject, DnsFlag, DnsFlags, ExecFlag, ExecFlags, FileInfo, FileInfoFlag, NetFlag,
@@ -60,6 +60,7 @@ pub enum Record {
     Mount(MountRecord),
     Namespace(NamespaceRecord),
     Memfd(MemfdRecord),
+    Socket(SocketRecord),
     Signal(SignalRecord),
 }
 
@@ -81,6 +82,7 @@ impl Record {
             Record::Mount(r) => &r.header,
             Record::Namespace(r) => &r.header,
             Record::Memfd(r) => &r.header,
+            Record::Socket(r) => &r.header,
             Record::Signal(r) => &r.header,
         }
     }
@@ -242,6 +244,9 @@ impl TryFrom<&[u8]> for Record {
             }
             shrike_record_kind::SHRIKE_REC_SIGNAL => {
                 file::decode_signal(header, bytes).map(Record::Signal)
+            }
+            shrike_record_kind::SHRIKE_REC_SOCKET_CREATE => {
+                file::decode_socket(header, bytes).map(Record::Socket)
             }
             _ => Err(DecodeError::UnknownKind(h.kind)),
         }

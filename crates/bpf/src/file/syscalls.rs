@@ -85,6 +85,7 @@ pub const SYSCALLS: &[Syscall] = &[
     sc(shrike_sys::SHRIKE_SYS_CLONE, 56, "clone", K::Namespace, false),
     sc(shrike_sys::SHRIKE_SYS_CLONE3, 435, "clone3", K::Namespace, false),
     sc(shrike_sys::SHRIKE_SYS_MEMFD_CREATE, 319, "memfd_create", K::Memfd, false),
+    sc(shrike_sys::SHRIKE_SYS_SOCKET, 41, "socket", K::Socket, false),
 ];
 
 /// The name of a handler id as records carry it (`SHRIKE_SYS_*`).

@@ -59,6 +59,8 @@ pub enum FileEventKind {
     Mount,
     Namespace,
     Memfd,
+    /// socket(2) of netfilter's netlink (the kernel sends no other).
+    Socket,
     Signal,
 }
 
@@ -77,6 +79,7 @@ impl FileEventKind {
             FileEventKind::Mount,
             FileEventKind::Namespace,
             FileEventKind::Memfd,
+            FileEventKind::Socket,
             FileEventKind::Signal,
         ]);
         all

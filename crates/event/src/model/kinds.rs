@@ -32,6 +32,7 @@ pub enum EventKind {
     Umount,
     NamespaceChange,
     MemfdCreate,
+    SocketCreate,
     Signal,
     NetConnect,
     NetAccept,
@@ -68,6 +69,7 @@ pub enum PayloadKind {
     Mount,
     Namespace,
     Memfd,
+    Socket,
     Signal,
     Lost,
     Health,
@@ -118,7 +120,7 @@ const fn row(
 }
 
 /// Every kind, in discriminant order.
-pub const KINDS: [KindFacts; 29] = {
+pub const KINDS: [KindFacts; 30] = {
     use EventKind as K;
     use Origin::*;
     use PayloadKind as P;
@@ -145,6 +147,7 @@ pub const KINDS: [KindFacts; 29] = {
             Syscall,
         ),
         row(K::MemfdCreate, "memfd_create", P::Memfd, Syscall),
+        row(K::SocketCreate, "socket_create", P::Socket, Syscall),
         row(K::Signal, "signal", P::Signal, Syscall),
         row(K::NetConnect, "net_connect", P::Network, Syscall),
         row(K::NetAccept, "net_accept", P::Network, Syscall),

@@ -9,7 +9,7 @@ use std::borrow::{Borrow, BorrowMut};
 
 use super::{
     BpfLoad, CredChange, Dns, Event, EventKind, Exit, FileInfo, Health, Lost, Memfd, Module, Mount,
-    NamespaceChange, Network, PayloadKind, PolicyChange, Ptrace, Signal,
+    NamespaceChange, Network, PayloadKind, PolicyChange, Ptrace, Signal, Socket,
 };
 use crate::incident::{Incident, Suppressed};
 
@@ -32,6 +32,7 @@ pub enum Payload {
     Mount(Mount),
     Namespace(NamespaceChange),
     Memfd(Memfd),
+    Socket(Socket),
     Signal(Signal),
     Lost(Lost),
     Health(Health),
@@ -56,6 +57,7 @@ impl Payload {
             Payload::Mount(_) => PayloadKind::Mount,
             Payload::Namespace(_) => PayloadKind::Namespace,
             Payload::Memfd(_) => PayloadKind::Memfd,
+            Payload::Socket(_) => PayloadKind::Socket,
             Payload::Signal(_) => PayloadKind::Signal,
             Payload::Lost(_) => PayloadKind::Lost,
             Payload::Health(_) => PayloadKind::Health,
@@ -85,6 +87,7 @@ pub(crate) fn key(kind: PayloadKind) -> &'static str {
         PayloadKind::Mount => "mount",
         PayloadKind::Namespace => "namespace",
         PayloadKind::Memfd => "memfd",
+        PayloadKind::Socket => "socket",
         PayloadKind::Signal => "signal",
         PayloadKind::Lost => "lost",
         PayloadKind::Health => "health",
@@ -134,6 +137,7 @@ accessors! {
     mount, mount_mut, set_mount: Mount(Mount);
     namespace, namespace_mut, set_namespace: Namespace(NamespaceChange);
     memfd, memfd_mut, set_memfd: Memfd(Memfd);
+    socket, socket_mut, set_socket: Socket(Socket);
     signal, signal_mut, set_signal: Signal(Signal);
     lost, lost_mut, set_lost: Lost(Lost);
     health, health_mut, set_health: Health(Health);
@@ -273,6 +277,7 @@ mod tests {
             Payload::Mount(Mount::default()),
             Payload::Namespace(NamespaceChange::default()),
             Payload::Memfd(Memfd::default()),
+            Payload::Socket(Socket::default()),
             Payload::Signal(Signal::default()),
             Payload::Lost(Lost::default()),
             Payload::Health(Health::default()),

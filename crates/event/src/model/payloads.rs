@@ -128,6 +128,20 @@ pub struct Memfd {
     pub flags: u32,
 }
 
+/// A socket created to configure the system rather than talk to a peer: today netfilter's
+/// netlink socket, which nft and iptables-nft use to change firewall rules.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Socket {
+    /// `netlink` (or the number of another AF_* family).
+    pub family: String,
+    /// `raw`, `dgram`, … (or the number).
+    #[serde(rename = "type")]
+    pub sock_type: String,
+    /// For netlink: `netfilter` (or the number).
+    pub protocol: String,
+}
+
 /// A signal sent to another process.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(default)]

@@ -10,6 +10,7 @@ use serde_json::value::RawValue;
 use super::{
     Alert, BpfLoad, CredChange, Dns, Event, EventKind, ExecId, Exit, FileInfo, Health, Lost, Memfd,
     Module, Mount, NamespaceChange, Network, Payload, PolicyChange, Process, Ptrace, Signal,
+    Socket,
 };
 use crate::incident::{Incident, Suppressed};
 use crate::time::Timestamp;
@@ -150,6 +151,7 @@ impl Event {
             mount: self.mount(),
             namespace: self.namespace(),
             memfd: self.memfd(),
+            socket: self.socket(),
             signal: self.signal(),
             lost: self.lost(),
             health: self.health(),
@@ -196,6 +198,8 @@ struct WireOut<'a> {
     namespace: Option<&'a NamespaceChange>,
     #[serde(skip_serializing_if = "Option::is_none")]
     memfd: Option<&'a Memfd>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    socket: Option<&'a Socket>,
     #[serde(skip_serializing_if = "Option::is_none")]
     signal: Option<&'a Signal>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -251,6 +255,8 @@ struct WireIn {
     #[serde(default)]
     memfd: Option<Memfd>,
     #[serde(default)]
+    socket: Option<Socket>,
+    #[serde(default)]
     signal: Option<Signal>,
     #[serde(default)]
     lost: Option<Lost>,
@@ -289,6 +295,7 @@ impl<'de> Deserialize<'de> for Event {
             wire.mount.map(Payload::Mount),
             wire.namespace.map(Payload::Namespace),
             wire.memfd.map(Payload::Memfd),
+            wire.socket.map(Payload::Socket),
             wire.signal.map(Payload::Signal),
             wire.lost.map(Payload::Lost),
             wire.health.map(Payload::Health),

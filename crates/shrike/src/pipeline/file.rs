@@ -1,6 +1,7 @@
 //! File, privilege and kernel-integrity records to events: `file_*`, `module_load`,
-//! `bpf_load`, `ptrace`, `cred_change`, `mount`/`umount`, `namespace_change`, `memfd_create`
-//! and `signal`, each with the acting process's context and the syscall's `result`.
+//! `bpf_load`, `ptrace`, `cred_change`, `mount`/`umount`, `namespace_change`, `memfd_create`,
+//! `socket_create` and `signal`, each with the acting process's context and the syscall's
+//! `result`.
 //!
 //! Reporting choices made here (the kernel sends what it saw):
 //! - Paths are the kernel's canonical ones where it had the file or dentry in hand. A string
@@ -15,13 +16,13 @@
 
 use shrike_bpf::decode::{
     BpfLoadRecord, CredIds, CredRecord, FileInfoFlag, FileOp, FileRecord, MemfdRecord,
-    ModuleRecord, MountRecord, NamespaceRecord, PtraceRecord, SignalRecord,
+    ModuleRecord, MountRecord, NamespaceRecord, PtraceRecord, SignalRecord, SocketRecord,
 };
 use shrike_bpf::file::{prog_type_name, syscall_name, Access};
 use shrike_event::text::lossless_utf8;
 use shrike_event::{
     BpfLoad, CredChange, Creds, Event, EventKind, ExecId, FileInfo, Memfd, Module, Mount,
-    NamespaceChange, Ptrace, Signal,
+    NamespaceChange, Ptrace, Signal, Socket,
 };
 
 use super::process::enforced;
@@ -306,6 +307,31 @@ impl Pipeline {
         event.set_memfd(Memfd {
             name: lossless_utf8(&r.name),
             flags: r.flags,
+        });
+        event.result = Some(r.result);
+        event
+    }
+
+    pub(super) fn socket(&mut self, r: SocketRecord) -> Event {
+        let mut event = self.context_event(EventKind::SocketCreate, &r.header);
+        let name =
+            |known: Option<&str>, n: u16| known.map_or_else(|| n.to_string(), str::to_string);
+        event.set_socket(Socket {
+            family: name((r.family == 16).then_some("netlink"), r.family),
+            sock_type: name(
+                match r.sock_type {
+                    1 => Some("stream"),
+                    2 => Some("dgram"),
+                    3 => Some("raw"),
+                    5 => Some("seqpacket"),
+                    _ => None,
+                },
+                r.sock_type,
+            ),
+            protocol: name(
+                (r.family == 16 && r.protocol == 12).then_some("netfilter"),
+                r.protocol,
+            ),
         });
         event.result = Some(r.result);
         event

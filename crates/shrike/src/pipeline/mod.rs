@@ -153,6 +153,7 @@ impl Pipeline {
             Record::Mount(r) => Some(self.mount(r)),
             Record::Namespace(r) => Some(self.namespace(r)),
             Record::Memfd(r) => Some(self.memfd(r)),
+            Record::Socket(r) => Some(self.socket(r)),
             Record::Signal(r) => Some(self.signal(r)),
         };
         let mut event = event;
