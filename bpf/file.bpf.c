@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR Apache-2.0)
 /*
  * The file, privilege and kernel-integrity sensor: file_open/unlink/rename/chmod/chown/link,
- * module_load, bpf_load, ptrace, cred_change, mount/umount, namespace_change, memfd_create and
+ * file_utimes, module_load, bpf_load, ptrace, cred_change, mount/umount, namespace_change, memfd_create and
  * signal, each with the process's context and the syscall's result; file events filtered in
  * the kernel against the watch set (bpf/lib/watch.h) so only watched paths leave it.
  *
@@ -93,7 +93,11 @@ struct shrike_file_anchor shrike_file_anchor SEC(".bss");
 	AT_EXIT(unshare, SHRIKE_SYS_UNSHARE)                                                \
 	AT_EXIT(clone, SHRIKE_SYS_CLONE)                                                    \
 	AT_EXIT(clone3, SHRIKE_SYS_CLONE3)                                                  \
-	AT_EXIT(memfd_create, SHRIKE_SYS_MEMFD_CREATE)
+	AT_EXIT(memfd_create, SHRIKE_SYS_MEMFD_CREATE)                                      \
+	AT_ENTER(utimensat, SHRIKE_SYS_UTIMENSAT)                                           \
+	AT_ENTER(utimes, SHRIKE_SYS_UTIMES)                                                 \
+	AT_ENTER(futimesat, SHRIKE_SYS_FUTIMESAT)                                           \
+	AT_ENTER(utime, SHRIKE_SYS_UTIME)
 
 /* ------------------------------------------------------------------------------------------ */
 /* Raw tracepoint mode (the fallback). */

@@ -18,8 +18,8 @@ pub use incident::{
 };
 pub use model::{
     Alert, BpfLoad, CapabilityHealth, Container, CredChange, Creds, Dns, Enforced, EnforcedAction,
-    EnforcedRuleChange, Event, EventKind, ExecId, Exit, FileInfo, Health, KindFacts, LoginUid,
-    Lost, Memfd, Module, Mount, NamespaceChange, Network, Origin, Payload, PayloadKind,
+    EnforcedRuleChange, Event, EventKind, ExecId, Exit, FileInfo, FileTimes, Health, KindFacts,
+    LoginUid, Lost, Memfd, Module, Mount, NamespaceChange, Network, Origin, Payload, PayloadKind,
     PolicyChange, Process, Ptrace, RuleNotInForce, Signal, StdioSocket, KINDS,
 };
 pub use time::Timestamp;

@@ -152,7 +152,8 @@ impl Observations {
             | EventKind::FileRename
             | EventKind::FileChmod
             | EventKind::FileChown
-            | EventKind::FileLink => {
+            | EventKind::FileLink
+            | EventKind::FileUtimes => {
                 if let Some(f) = event.file() {
                     self.path(Target::File, &f.path);
                     if let Some(new) = &f.new_path {
