@@ -152,8 +152,7 @@ impl Observations {
             | EventKind::FileRename
             | EventKind::FileChmod
             | EventKind::FileChown
-            | EventKind::FileLink
-            | EventKind::FileUtimes => {
+            | EventKind::FileLink => {
                 if let Some(f) = event.file() {
                     self.path(Target::File, &f.path);
                     if let Some(new) = &f.new_path {
