@@ -20,7 +20,9 @@
  *               observe the operation with the kernel's own dentries in hand, so paths are
  *               canonical (no "..", no symlinks); fexit on the __x64_sys_* entry points adds
  *               the result. Only the watched syscalls pay (BPF trampolines, 5.7+ and BPF LSM
- *               active), nothing else does.
+ *               active), nothing else does. No LSM hook sees a set-times call (utimensat,
+ *               futimens, utimes, futimesat, utime): its fexit reads the caller's strings (or
+ *               the fd's file) and times, as the other sets do at entry.
  *
  * Signals come from tp_btf/signal_generate on both: not a syscall tracepoint (no tax), and it
  * sees kill, tkill, tgkill, rt_sigqueueinfo and pidfd_send_signal alike.

@@ -3,8 +3,9 @@
  * File operations whose path is a string (unlink, rmdir, rename, chmod, chown, link, symlink,
  * the set-times calls utimensat, utimes, futimesat and utime, and their *at variants): their
  * arguments, their record, and its completion at the syscall's exit. utimensat with a NULL path
- * (futimens) names its file by fd: its record has the fd's canonical path. Built at sys_enter on the tracepoint hook set; on the LSM hook set only when no LSM hook
- * saw the operation (it failed before one), at the exit.
+ * (futimens) names its file by fd: its record has the fd's canonical path. Built at sys_enter
+ * on the tracepoint hook set; on the LSM hook set only when no LSM hook saw the operation (it
+ * failed before one, or it is a set-times call, which no LSM hook sees), at the exit.
  */
 #ifndef SHRIKE_FILE_PATHOPS_H
 #define SHRIKE_FILE_PATHOPS_H
@@ -257,8 +258,9 @@ static __always_inline void put_times(struct shrike_file_event *e, __u32 h, cons
 }
 
 /* Builds the record of a string-path file operation in the scratch buffer; returns whether the
- * filter keeps it. With `kill` (tracepoint mode, at sys_enter), a rule that acts on it sends
- * SIGKILL now: the operation itself still completes, the process never returns from it. */
+ * filter keeps it. With `kill` (tracepoint mode, at sys_enter; a set-times call at its exit on
+ * the LSM set), a rule that acts on it sends SIGKILL now: the operation itself still completes,
+ * the process never returns from it. */
 static __always_inline bool build_path_op(struct rec_buf *b, __u32 h, struct pt_regs *regs,
 					  bool kill)
 {
