@@ -399,8 +399,8 @@ fn times_of(e: &Value) -> (String, Option<i64>, String, Option<i64>) {
 }
 
 /// Set-times calls (issue 13, T1070.006) in both forms — by path (utimensat, utimes,
-/// futimesat, utime) and by fd (futimens: utimensat with a NULL path, reported with the fd's
-/// path) — with explicit times (the timestomping tell), "now" (plain `touch`) and an omitted
+/// futimesat, utime) and by fd (futimens: utimensat with a NULL path, or an empty one with
+/// AT_EMPTY_PATH, reported with the fd's path) — with explicit times (the timestomping tell), "now" (plain `touch`) and an omitted
 /// time; a failed call has its result; an unwatched file stays in the kernel.
 #[test]
 fn set_times_report_file_utimes_by_path_and_fd_with_explicit_or_now_times() {
@@ -419,6 +419,7 @@ fn set_times_report_file_utimes_by_path_and_fd_with_explicit_or_now_times() {
         "utimes",
         "utime",
         "futimesat",
+        "empty-path",
     ];
     for n in names {
         std::fs::write(dir.path(n), b"").unwrap();
@@ -449,6 +450,9 @@ assert libc.utimensat(-100, b"{omit}", ts, 0) == 0
 assert libc.syscall(L(235), b"{utimes}", (TS * 2)(TS(6000, 0), TS(7000, 0))) == 0
 assert libc.syscall(L(132), b"{utime}", (L * 2)(8000, 9000)) == 0
 assert libc.syscall(L(261), L(-100), b"{futimesat}", None) == 0
+fd = os.open("{empty_path}", os.O_RDONLY)
+assert libc.utimensat(fd, b"", (TS * 2)(TS(10000, 0), TS(11000, 0)), 0x1000) == 0
+os.close(fd)
 try:
     os.utime("{missing}", (1, 1))
 except FileNotFoundError:
@@ -462,6 +466,7 @@ os.utime("{unwatched}", (1, 1))
         utimes = dir.path("utimes"),
         utime = dir.path("utime"),
         futimesat = dir.path("futimesat"),
+        empty_path = dir.path("empty-path"),
         missing = missing,
         unwatched = unwatched,
     ));
@@ -492,6 +497,7 @@ os.utime("{unwatched}", (1, 1))
         ("utimes", explicit(6000, 7000)),
         ("utime", explicit(8000, 9000)),
         ("futimesat", now()),
+        ("empty-path", explicit(10_000, 11_000)),
     ];
     for (name, times) in expect {
         let path = dir.path(name);
