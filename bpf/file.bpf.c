@@ -1,10 +1,10 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR Apache-2.0)
 /*
  * The file, privilege and kernel-integrity sensor: file_open/unlink/rename/chmod/chown/link,
- * module_load, bpf_load, ptrace, cred_change, mount/umount, namespace_change, memfd_create,
- * socket_create and signal, each with the process's context and the syscall's result; file
- * events filtered in the kernel against the watch set (bpf/lib/watch.h) so only watched paths
- * leave it.
+ * file_utimes, module_load, bpf_load, ptrace, cred_change, mount/umount, namespace_change,
+ * memfd_create, socket_create and signal, each with the process's context and the syscall's
+ * result; file events filtered in the kernel against the watch set (bpf/lib/watch.h) so only
+ * watched paths leave it.
  *
  * Three hook sets, chosen by user space at load by probing (crates/bpf/src/file/load.rs):
  *
@@ -21,7 +21,9 @@
  *               observe the operation with the kernel's own dentries in hand, so paths are
  *               canonical (no "..", no symlinks); fexit on the __x64_sys_* entry points adds
  *               the result. Only the watched syscalls pay (BPF trampolines, 5.7+ and BPF LSM
- *               active), nothing else does.
+ *               active), nothing else does. No LSM hook sees a set-times call (utimensat,
+ *               futimens, utimes, futimesat, utime): its fexit reads the caller's strings (or
+ *               the fd's file) and times, as the other sets do at entry.
  *
  * Signals come from tp_btf/signal_generate on both: not a syscall tracepoint (no tax), and it
  * sees kill, tkill, tgkill, rt_sigqueueinfo and pidfd_send_signal alike.
@@ -95,6 +97,10 @@ struct shrike_file_anchor shrike_file_anchor SEC(".bss");
 	AT_EXIT(clone, SHRIKE_SYS_CLONE)                                                    \
 	AT_EXIT(clone3, SHRIKE_SYS_CLONE3)                                                  \
 	AT_EXIT(memfd_create, SHRIKE_SYS_MEMFD_CREATE)                                      \
+	AT_ENTER(utimensat, SHRIKE_SYS_UTIMENSAT)                                           \
+	AT_ENTER(utimes, SHRIKE_SYS_UTIMES)                                                 \
+	AT_ENTER(futimesat, SHRIKE_SYS_FUTIMESAT)                                           \
+	AT_ENTER(utime, SHRIKE_SYS_UTIME)                                                   \
 	AT_EXIT(socket, SHRIKE_SYS_SOCKET)
 
 /* ------------------------------------------------------------------------------------------ */

@@ -62,8 +62,12 @@ enum shrike_sys {
 	SHRIKE_SYS_MEMFD_CREATE = 42,
 	SHRIKE_SYS_PROCESS_VM_READV = 43,
 	SHRIKE_SYS_PROCESS_VM_WRITEV = 44,
-	SHRIKE_SYS_SOCKET = 45,
-	SHRIKE_SYS_MAX = 46, /* not a handler */
+	SHRIKE_SYS_UTIMENSAT = 45, /* also futimens: utimensat(fd, NULL, ...) */
+	SHRIKE_SYS_UTIMES = 46,
+	SHRIKE_SYS_FUTIMESAT = 47,
+	SHRIKE_SYS_UTIME = 48,
+	SHRIKE_SYS_SOCKET = 49,
+	SHRIKE_SYS_MAX = 50, /* not a handler */
 };
 
 enum shrike_file_limits {
@@ -115,6 +119,17 @@ enum shrike_watch_kind {
 	SHRIKE_WATCH_CHMOD = 1 << 3,
 	SHRIKE_WATCH_CHOWN = 1 << 4,
 	SHRIKE_WATCH_LINK = 1 << 5,
+	SHRIKE_WATCH_UTIMES = 1 << 6, /* set-times: utimensat, futimens, utimes, futimesat, utime */
+};
+
+/* shrike_file_event.times (file_utimes): what the caller asked for each time. Neither bit of a
+ * time: left as it is (UTIME_OMIT). */
+enum shrike_file_times {
+	SHRIKE_TIMES_ATIME_EXPLICIT = 1 << 0, /* atime set to the value in `atime` */
+	SHRIKE_TIMES_MTIME_EXPLICIT = 1 << 1, /* mtime set to the value in `mtime` */
+	SHRIKE_TIMES_ATIME_NOW = 1 << 2,      /* atime set to the current time */
+	SHRIKE_TIMES_MTIME_NOW = 1 << 3,      /* mtime set to the current time */
+	SHRIKE_TIMES_UNREAD = 1 << 4,	      /* the caller's times could not be read */
 };
 
 /* shrike_watch_value.flags */
@@ -136,11 +151,12 @@ enum shrike_enforce_kind {
 	SHRIKE_ENF_CHMOD = 3,
 	SHRIKE_ENF_CHOWN = 4,
 	SHRIKE_ENF_LINK = 5,
-	SHRIKE_ENF_MODULE = 6,
-	SHRIKE_ENF_BPF = 7,
-	SHRIKE_ENF_PTRACE = 8,
-	SHRIKE_ENF_KINDS = 9,	   /* not a kind */
-	SHRIKE_ENF_PATH_KINDS = 6, /* not a kind: kinds with paths */
+	SHRIKE_ENF_UTIMES = 6,
+	SHRIKE_ENF_MODULE = 7,
+	SHRIKE_ENF_BPF = 8,
+	SHRIKE_ENF_PTRACE = 9,
+	SHRIKE_ENF_KINDS = 10,	   /* not a kind */
+	SHRIKE_ENF_PATH_KINDS = 7, /* not a kind: kinds with paths */
 	SHRIKE_ENF_LIST_MAX = 8,   /* rules per kind that have no path to be found by, and rules
 				    * of one kind on one watch entry */
 };
@@ -180,6 +196,11 @@ struct shrike_watch_value {
 	__u32 flags;  /* SHRIKE_WATCH_EXACT / _PREFIX */
 	__u16 rule[SHRIKE_ENF_PATH_KINDS];
 };
+
+_Static_assert(SHRIKE_WATCH_UTIMES == 1 << SHRIKE_ENF_UTIMES &&
+		       SHRIKE_ENF_PATH_KINDS == SHRIKE_ENF_UTIMES + 1 &&
+		       SHRIKE_ENF_MODULE == SHRIKE_ENF_PATH_KINDS,
+	       "rule[k] of a watch entry is the kind whose SHRIKE_WATCH_* bit is 1 << k");
 
 /* watch_state[gen]: the rest of one generation; watch_active[0] says which is in force. */
 struct shrike_watch_state {
@@ -245,7 +266,7 @@ struct shrike_rule_list {
 struct shrike_file_event {
 	struct shrike_header hdr;
 	__s64 result;	 /* the syscall's return value */
-	__u32 flags;	 /* open: O_* flags; unlinkat/linkat/fchownat: AT_* flags; renameat2 flags */
+	__u32 flags;	 /* open: O_* flags; unlinkat/linkat/fchownat/utimensat: AT_* flags; renameat2 flags */
 	__u32 access;	 /* SHRIKE_ACCESS_* (file_open) */
 	__u32 mode;	 /* chmod: the new mode (07777 bits) */
 	__u32 uid;	 /* chown: new owner, 0xffffffff unchanged */
@@ -256,8 +277,10 @@ struct shrike_file_event {
 	__u16 new_path_len;
 	__u16 enforced_rule;   /* the rule that denied or killed (with enforced_action) */
 	__u16 enforced_action; /* SHRIKE_ACTION_*: NONE when no rule acted */
-	__u16 _pad1;
+	__u16 times;	       /* file_utimes: SHRIKE_TIMES_* */
 	__u32 _pad2;
+	__s64 atime; /* file_utimes: the explicit atime (seconds since the epoch), else 0 */
+	__s64 mtime; /* file_utimes: the explicit mtime (seconds since the epoch), else 0 */
 };
 
 /* SHRIKE_REC_MODULE_LOAD: init_module / finit_module. `data`: the file's path (finit_module). */
@@ -437,6 +460,7 @@ struct shrike_file_anchor {
 	enum shrike_file_info info;
 	enum shrike_watch_kind watch_kind;
 	enum shrike_watch_flags watch_flags;
+	enum shrike_file_times file_times;
 };
 
 #endif /* SHRIKE_FILE_H */

@@ -21,6 +21,7 @@ static __always_inline bool is_path_op(__u32 h)
 	case SHRIKE_SYS_LCHOWN:
 	case SHRIKE_SYS_FCHOWNAT:
 	case SHRIKE_SYS_LINK ... SHRIKE_SYS_SYMLINKAT:
+	case SHRIKE_SYS_UTIMENSAT ... SHRIKE_SYS_UTIME:
 		return true;
 	}
 	return false;
@@ -105,11 +106,13 @@ static __always_inline void on_exit(__u32 h, struct pt_regs *regs, long ret, boo
 		finish_pending(h, regs, ret, true);
 		return;
 	}
-	/* No LSM hook saw it (the call failed before reaching one): the caller's strings. */
+	/* No LSM hook saw it (the call failed before reaching one; the set-times calls have
+	 * none): the caller's strings. A rule acting on a set-times call kills here, as the
+	 * tracepoint set does at entry: the times are set, the process never returns. */
 	{
 		struct rec_buf *b = scratch();
 
-		if (b && build_path_op(b, h, regs, false))
+		if (b && build_path_op(b, h, regs, kind_bit_of(h) == SHRIKE_WATCH_UTIMES))
 			finish_file(b, h, regs, ret);
 	}
 }

@@ -1,9 +1,11 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR Apache-2.0) */
 /*
- * File operations whose path is a string (unlink, rmdir, rename, chmod, chown, link, symlink
- * and their *at variants): their arguments, their record, and its completion at the syscall's
- * exit. Built at sys_enter on the tracepoint hook set; on the LSM hook set only when no LSM hook
- * saw the operation (it failed before one), at the exit.
+ * File operations whose path is a string (unlink, rmdir, rename, chmod, chown, link, symlink,
+ * the set-times calls utimensat, utimes, futimesat and utime, and their *at variants): their
+ * arguments, their record, and its completion at the syscall's exit. utimensat with a NULL path
+ * (futimens) names its file by fd: its record has the fd's canonical path. Built at sys_enter
+ * on the tracepoint hook set; on the LSM hook set only when no LSM hook saw the operation (it
+ * failed before one, or it is a set-times call, which no LSM hook sees), at the exit.
  */
 #ifndef SHRIKE_FILE_PATHOPS_H
 #define SHRIKE_FILE_PATHOPS_H
@@ -13,6 +15,8 @@
 
 /* Not in vmlinux.h (#defines in the kernel). */
 #define AT_REMOVEDIR 0x200
+#define UTIME_NOW ((1L << 30) - 1L)
+#define UTIME_OMIT ((1L << 30) - 2L)
 
 static __always_inline __u32 kind_bit_of(__u32 h)
 {
@@ -45,6 +49,11 @@ static __always_inline __u32 kind_bit_of(__u32 h)
 	case SHRIKE_SYS_SYMLINK:
 	case SHRIKE_SYS_SYMLINKAT:
 		return SHRIKE_WATCH_LINK;
+	case SHRIKE_SYS_UTIMENSAT:
+	case SHRIKE_SYS_UTIMES:
+	case SHRIKE_SYS_FUTIMESAT:
+	case SHRIKE_SYS_UTIME:
+		return SHRIKE_WATCH_UTIMES;
 	}
 	return 0;
 }
@@ -63,6 +72,8 @@ static __always_inline __u32 enf_kind_of(__u32 kind_bit)
 		return SHRIKE_ENF_CHMOD;
 	case SHRIKE_WATCH_CHOWN:
 		return SHRIKE_ENF_CHOWN;
+	case SHRIKE_WATCH_UTIMES:
+		return SHRIKE_ENF_UTIMES;
 	default:
 		return SHRIKE_ENF_LINK;
 	}
@@ -81,6 +92,8 @@ static __always_inline __u16 record_kind_of(__u32 kind_bit)
 		return SHRIKE_REC_FILE_CHMOD;
 	case SHRIKE_WATCH_CHOWN:
 		return SHRIKE_REC_FILE_CHOWN;
+	case SHRIKE_WATCH_UTIMES:
+		return SHRIKE_REC_FILE_UTIMES;
 	default:
 		return SHRIKE_REC_FILE_LINK;
 	}
@@ -97,6 +110,8 @@ struct path_args {
 	__u32 uid;
 	__u32 gid;
 	__u32 symlink;
+	__u32 by_fd;	   /* futimens: dirfd1 is the file itself (path1 is NULL) */
+	const void *times; /* the set-times calls: the caller's times (NULL: now) */
 };
 
 static __always_inline void path_args_of(__u32 h, struct pt_regs *regs, struct path_args *a)
@@ -109,6 +124,8 @@ static __always_inline void path_args_of(__u32 h, struct pt_regs *regs, struct p
 	a->uid = 0xffffffff;
 	a->gid = 0xffffffff;
 	a->symlink = 0;
+	a->by_fd = 0;
+	a->times = 0;
 	switch (h) {
 	case SHRIKE_SYS_UNLINK:
 		a->path1 = (const char *)sys_arg(regs, 0);
@@ -173,14 +190,77 @@ static __always_inline void path_args_of(__u32 h, struct pt_regs *regs, struct p
 		a->gid = sys_arg(regs, 3);
 		a->flags = sys_arg(regs, 4);
 		break;
+	case SHRIKE_SYS_UTIMENSAT:
+		a->dirfd1 = (int)sys_arg(regs, 0);
+		a->path1 = (const char *)sys_arg(regs, 1);
+		a->times = (const void *)sys_arg(regs, 2);
+		a->flags = sys_arg(regs, 3);
+		/* utimensat(fd, NULL, times, 0) is futimens: the fd is the file. */
+		a->by_fd = !a->path1;
+		break;
+	case SHRIKE_SYS_UTIMES:
+	case SHRIKE_SYS_UTIME:
+		a->path1 = (const char *)sys_arg(regs, 0);
+		a->times = (const void *)sys_arg(regs, 1);
+		break;
+	case SHRIKE_SYS_FUTIMESAT:
+		a->dirfd1 = (int)sys_arg(regs, 0);
+		a->path1 = (const char *)sys_arg(regs, 1);
+		a->times = (const void *)sys_arg(regs, 2);
+		break;
 	default:
 		a->path1 = 0;
 	}
 }
 
+/*
+ * What a set-times call asks for, into the record: per time, an explicit value (the tell of
+ * timestomping: `touch -r`, `touch -d`), the current time (NULL times, UTIME_NOW: what plain
+ * `touch` does) or nothing (UTIME_OMIT). utimensat takes two timespecs, utimes and futimesat
+ * two timevals, utime a utimbuf (two time_t): the seconds come first in each.
+ */
+static __always_inline void put_times(struct shrike_file_event *e, __u32 h, const void *times)
+{
+	__s64 v[4] = {};
+	__u32 i;
+
+	if (!times) {
+		e->times = SHRIKE_TIMES_ATIME_NOW | SHRIKE_TIMES_MTIME_NOW;
+		return;
+	}
+	if (bpf_probe_read_user(v, h == SHRIKE_SYS_UTIME ? 2 * sizeof(__s64) : sizeof(v), times)) {
+		e->times = SHRIKE_TIMES_UNREAD;
+		return;
+	}
+	if (h == SHRIKE_SYS_UTIME) {
+		/* struct utimbuf: actime, modtime; no sub-second part, never "now". */
+		v[2] = v[1];
+		v[1] = 0;
+		v[3] = 0;
+	}
+	for (i = 0; i < 2; i++) {
+		__s64 sec = v[2 * i], sub = v[2 * i + 1];
+		__u16 now = i ? SHRIKE_TIMES_MTIME_NOW : SHRIKE_TIMES_ATIME_NOW;
+		__u16 set = i ? SHRIKE_TIMES_MTIME_EXPLICIT : SHRIKE_TIMES_ATIME_EXPLICIT;
+
+		if (h == SHRIKE_SYS_UTIMENSAT && sub == UTIME_OMIT)
+			continue;
+		if (h == SHRIKE_SYS_UTIMENSAT && sub == UTIME_NOW) {
+			e->times |= now;
+			continue;
+		}
+		e->times |= set;
+		if (i)
+			e->mtime = sec;
+		else
+			e->atime = sec;
+	}
+}
+
 /* Builds the record of a string-path file operation in the scratch buffer; returns whether the
- * filter keeps it. With `kill` (tracepoint mode, at sys_enter), a rule that acts on it sends
- * SIGKILL now: the operation itself still completes, the process never returns from it. */
+ * filter keeps it. With `kill` (tracepoint mode, at sys_enter; a set-times call at its exit on
+ * the LSM set), a rule that acts on it sends SIGKILL now: the operation itself still completes,
+ * the process never returns from it. */
 static __always_inline bool build_path_op(struct rec_buf *b, __u32 h, struct pt_regs *regs,
 					  bool kill)
 {
@@ -198,7 +278,17 @@ static __always_inline bool build_path_op(struct rec_buf *b, __u32 h, struct pt_
 	e->mode = a.mode;
 	e->uid = a.uid;
 	e->gid = a.gid;
-	if (a.symlink) {
+	if (kind_bit == SHRIKE_WATCH_UTIMES)
+		put_times(e, h, a.times);
+	if (a.by_fd) {
+		struct file *f = fd_file(bpf_get_current_task_btf(), a.dirfd1);
+
+		len1 = 0;
+		if (f)
+			len1 = put_file(b, base, f, &e->info, &hash1);
+		else
+			e->info |= SHRIKE_FILE_UNRESOLVED;
+	} else if (a.symlink) {
 		len1 = put_symlink_text(b, base, a.path1, true, &e->info, &hash1);
 	} else {
 		len1 = put_user_path(b, base, 0, a.dirfd1, a.path1, &e->info,

@@ -110,10 +110,11 @@ pub mod net {
 pub mod file {
     pub use crate::skel::file::types::{
         shrike_bpf_event, shrike_cred_event, shrike_creds, shrike_file_access, shrike_file_event,
-        shrike_file_info, shrike_file_limits, shrike_memfd_event, shrike_module_event,
-        shrike_mount_event, shrike_ns_event, shrike_ptrace_event, shrike_signal_event,
-        shrike_socket_event, shrike_sys, shrike_sys_entry, shrike_watch_flags, shrike_watch_key,
-        shrike_watch_kind, shrike_watch_name_key, shrike_watch_state, shrike_watch_value,
+        shrike_file_info, shrike_file_limits, shrike_file_times, shrike_memfd_event,
+        shrike_module_event, shrike_mount_event, shrike_ns_event, shrike_ptrace_event,
+        shrike_signal_event, shrike_socket_event, shrike_sys, shrike_sys_entry, shrike_watch_flags,
+        shrike_watch_key, shrike_watch_kind, shrike_watch_name_key, shrike_watch_state,
+        shrike_watch_value,
     };
     pub use crate::skel::file::types::{
         shrike_enforce_kind, shrike_file_rule, shrike_file_rule_flags, shrike_file_rule_key,

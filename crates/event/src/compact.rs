@@ -69,6 +69,18 @@ pub fn render(event: &Event) -> String {
                 if !file.access.is_empty() {
                     let _ = write!(line, " [{}]", file.access.join(","));
                 }
+                if let Some(t) = &file.times {
+                    let time = |word: &str, sec: Option<i64>| match sec {
+                        Some(s) => format!("@{s}"),
+                        None => word.to_string(),
+                    };
+                    let _ = write!(
+                        line,
+                        " atime={} mtime={}",
+                        time(&t.atime, t.atime_sec),
+                        time(&t.mtime, t.mtime_sec)
+                    );
+                }
             }
             if let Some(net) = event.network() {
                 let _ = write!(
@@ -307,6 +319,31 @@ mod tests {
         assert!(!line.chars().any(crate::text::is_unsafe_char), "{line:?}");
         assert!(
             line.contains("/tmp/\\u001b[2J\\nfake 00:00:00.000"),
+            "{line}"
+        );
+    }
+
+    #[test]
+    fn set_times_line_shows_explicit_times_as_epoch_seconds() {
+        let p = Arc::new(Process {
+            pid: 7,
+            binary: "/usr/bin/touch".into(),
+            ..Process::default()
+        });
+        let mut e = Event::new(Timestamp(0), EventKind::FileUtimes, "n".into(), p);
+        e.set_file(crate::model::FileInfo {
+            path: "/usr/local/bin/x".into(),
+            times: Some(crate::model::FileTimes {
+                atime: "now".into(),
+                mtime: "explicit".into(),
+                atime_sec: None,
+                mtime_sec: Some(1_546_300_800),
+            }),
+            ..Default::default()
+        });
+        let line = render(&e);
+        assert!(
+            line.ends_with("/usr/bin/touch /usr/local/bin/x atime=now mtime=@1546300800"),
             "{line}"
         );
     }

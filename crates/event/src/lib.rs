@@ -18,9 +18,10 @@ pub use incident::{
 };
 pub use model::{
     Alert, BpfLoad, CapabilityHealth, Container, CredChange, Creds, Dns, Enforced, EnforcedAction,
-    EnforcedRuleChange, Event, EventKind, ExecId, Exit, FileInfo, Health, ImageLinks, KindFacts,
-    LoginUid, Lost, Memfd, Module, Mount, NamespaceChange, Network, Origin, Payload, PayloadKind,
-    PolicyChange, Process, Ptrace, RuleNotInForce, Signal, Socket, StdioPipe, StdioSocket, KINDS,
+    EnforcedRuleChange, Event, EventKind, ExecId, Exit, FileInfo, FileTimes, Health, ImageLinks,
+    KindFacts, LoginUid, Lost, Memfd, Module, Mount, NamespaceChange, Network, Origin, Payload,
+    PayloadKind, PolicyChange, Process, Ptrace, RuleNotInForce, Signal, Socket, StdioPipe,
+    StdioSocket, KINDS,
 };
 pub use time::Timestamp;
 pub use workload::{ContainerIdentity, PodIdentity};

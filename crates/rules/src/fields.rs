@@ -191,6 +191,7 @@ const SIGNAL: KindSet = kinds::one(K::Signal);
 const LOST: KindSet = kinds::one(K::EventsLost);
 const OPEN: KindSet = kinds::one(K::FileOpen);
 const RENAME: KindSet = KindSet::of(&[K::FileRename, K::FileLink]);
+const UTIMES: KindSet = kinds::one(K::FileUtimes);
 
 /// Prefix of the environment-variable fields.
 pub const ENV_PREFIX: &str = "process.env.";
@@ -298,6 +299,9 @@ pub static FIELDS: &[Field] = &[
     f("file.own_program", BOOL, FILE, |e, v| derived::own_program(e).and_then(|x| b(v, x))),
     f("file.extension_added", BOOL, RENAME, |e, v| derived::extension_added(e).and_then(|x| b(v, x))),
     f("file.truncated", BOOL, FILE, |e, v| e.file().and_then(|x| b(v, x.truncated))),
+    f("file.times_explicit", BOOL, UTIMES, |e, v| e.file().and_then(|x| x.times.as_ref()).and_then(|t| b(v, t.explicit()))),
+    f("file.atime", NUM, UTIMES, |e, v| e.file().and_then(|x| x.times.as_ref()).and_then(|t| t.atime_sec).and_then(|x| n(v, x))),
+    f("file.mtime", NUM, UTIMES, |e, v| e.file().and_then(|x| x.times.as_ref()).and_then(|t| t.mtime_sec).and_then(|x| n(v, x))),
     // net_* events.
     f("network.protocol", STR, NET, |e, v| e.network().and_then(|x| s(v, &x.protocol))),
     f("network.family", STR, NET, |e, v| e.network().and_then(|x| s(v, &x.family))),

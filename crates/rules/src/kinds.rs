@@ -149,7 +149,8 @@ mod tests {
                 K::FileRename,
                 K::FileChmod,
                 K::FileChown,
-                K::FileLink
+                K::FileLink,
+                K::FileUtimes
             ])
         );
         assert_eq!(

@@ -108,7 +108,7 @@ fn all_errors_are_collected() {
 fn field_not_available_for_kind() {
     assert_eq!(
         errors(&rule("kind = process_exec and file.path = /x")),
-        ["policy.yaml:4:38: field 'file.path' does not exist for kind process_exec (it exists for file_open, file_unlink, file_rename, file_chmod, file_chown, file_link)"]
+        ["policy.yaml:4:38: field 'file.path' does not exist for kind process_exec (it exists for file_open, file_unlink, file_rename, file_chmod, file_chown, file_link, file_utimes)"]
     );
     // In an `or`, each branch is checked against its own kinds.
     assert!(Policy::compile([(

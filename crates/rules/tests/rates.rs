@@ -174,7 +174,7 @@ fn rate_mistakes_are_reported_with_positions() {
     );
     assert_eq!(
         errors(&format!("{head}  rate:\n    count: 3\n    within: 10s\n    distinct: [file.path]\n")),
-        ["r.yaml:8:16: field 'file.path' does not exist for kinds net_connect (it exists for file_open, file_unlink, file_rename, file_chmod, file_chown, file_link)"]
+        ["r.yaml:8:16: field 'file.path' does not exist for kinds net_connect (it exists for file_open, file_unlink, file_rename, file_chmod, file_chown, file_link, file_utimes)"]
     );
     assert_eq!(
         errors(&format!("{head}  rate:\n    count: 1\n    within: 10s\n")),

@@ -191,6 +191,7 @@ fn main() {
             path: b"/etc/shadow".to_vec(),
             new_path: Vec::new(),
             enforced: None,
+            times: Default::default(),
         })]),
     );
     let dns = fuzz.join("dns");

@@ -23,6 +23,7 @@ pub fn family_kind(kind: EventKind) -> Option<FileEventKind> {
         EventKind::FileChmod => FileEventKind::File(WatchKind::Chmod),
         EventKind::FileChown => FileEventKind::File(WatchKind::Chown),
         EventKind::FileLink => FileEventKind::File(WatchKind::Link),
+        EventKind::FileUtimes => FileEventKind::File(WatchKind::Utimes),
         EventKind::ModuleLoad => FileEventKind::ModuleLoad,
         EventKind::BpfLoad => FileEventKind::BpfLoad,
         EventKind::Ptrace => FileEventKind::Ptrace,

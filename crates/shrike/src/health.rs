@@ -24,6 +24,7 @@ pub fn capability_of(kind: EventKind) -> Option<Capability> {
         | K::FileChmod
         | K::FileChown
         | K::FileLink
+        | K::FileUtimes
         | K::ModuleLoad
         | K::BpfLoad
         | K::Ptrace

@@ -511,6 +511,92 @@ fn file_rules_stop_every_kind_of_file_action() {
     assert!(entry_exists(&sym_free));
 }
 
+/// A kill rule on set-times calls (T1070.006) kills on every kernel, by path (utimensat) and
+/// by fd (futimens): no hook refuses a set-times call, so with BPF LSM too the times are set
+/// and the process dies as the call returns; a deny rule is left to user space (alerted).
+/// Other paths are left alone.
+#[test]
+fn set_times_kill_rules_kill_by_path_and_by_fd() {
+    if !require_root("set_times_kill_rules_kill_by_path_and_by_fd") {
+        return;
+    }
+    let s = Setup::new("enforce-utimes");
+    let stamp = s.path("stamp");
+    let by_fd = s.path("by-fd");
+    let free = s.path("free");
+    let denied = s.path("denied");
+    for f in [&stamp, &by_fd, &free, &denied] {
+        std::fs::write(f, "x").unwrap();
+    }
+    let policy = [
+        rule(
+            "T-UTIMES",
+            &format!("kind = file_utimes and file.path in ({stamp}, {by_fd})"),
+            "kill",
+        ),
+        rule(
+            "T-UTIMES-DENY",
+            &format!("kind = file_utimes and file.path = {denied}"),
+            "deny",
+        ),
+    ]
+    .concat();
+    let agent = s.agent(&policy);
+    let lsm = lsm(&agent);
+    let mtime = |p: &str| std::fs::metadata(p).unwrap().mtime();
+    let killed = |id: &str, path: &str| {
+        let e = agent.wait_for(id, EVENT_WAIT, |e| {
+            alert(e, id).is_some() && e["file"]["path"] == path
+        });
+        let a = alert(&e, id).unwrap();
+        assert_eq!(
+            (&a["action"], &a["outcome"]),
+            (&"kill".into(), &"killed".into()),
+            "{e}"
+        );
+        assert_eq!(e["kind"], "file_utimes");
+        e
+    };
+
+    let by_path = attempt(&format!("os.utime({stamp:?}, (1000, 2000))"));
+    assert!(
+        matches!(by_path, Outcome::Killed(_)),
+        "lsm {lsm}: {by_path:?}"
+    );
+    assert_eq!(
+        mtime(&stamp),
+        2000,
+        "the times are set, then the process dies"
+    );
+    let e = killed("T-UTIMES", &stamp);
+    assert_eq!(e["file"]["times"]["mtime_sec"], 2000);
+
+    let fd = attempt(&format!(
+        "fd = os.open({by_fd:?}, os.O_RDONLY)\nos.utime(fd, (3000, 4000))"
+    ));
+    assert!(matches!(fd, Outcome::Killed(_)), "lsm {lsm}: {fd:?}");
+    let e = killed("T-UTIMES", &by_fd);
+    assert_eq!(e["file"]["times"]["mtime_sec"], 4000);
+
+    assert_eq!(
+        attempt(&format!("os.utime({free:?}, (5000, 6000))")),
+        Outcome::Done(String::new())
+    );
+    assert_eq!(mtime(&free), 6000);
+    assert_eq!(
+        attempt(&format!("os.utime({denied:?}, (7000, 8000))")),
+        Outcome::Done(String::new())
+    );
+    let e = agent.wait_for("T-UTIMES-DENY", EVENT_WAIT, |e| {
+        alert(e, "T-UTIMES-DENY").is_some()
+    });
+    assert_eq!(
+        alert(&e, "T-UTIMES-DENY").unwrap()["outcome"],
+        "alerted",
+        "{e}"
+    );
+}
+
 /// Module loads (`finit_module` and `init_module`), BPF program loads and ptrace requests
 /// (`PTRACE_ATTACH` to a process, `PTRACE_TRACEME` towards the parent): refused (LSM) or killed
 /// at the syscall (no LSM) when a rule says so — scoped by an ancestor binary or by the ptrace

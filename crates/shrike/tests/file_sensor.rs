@@ -387,6 +387,138 @@ fn ln_s_and_ln_report_file_link_with_target_and_link() {
     assert_eq!(e["process"]["binary"], "/usr/bin/ln");
 }
 
+/// The times a set-times call asked for, as the event words them.
+fn times_of(e: &Value) -> (String, Option<i64>, String, Option<i64>) {
+    let t = &e["file"]["times"];
+    (
+        t["atime"].as_str().unwrap_or("-").to_string(),
+        t["atime_sec"].as_i64(),
+        t["mtime"].as_str().unwrap_or("-").to_string(),
+        t["mtime_sec"].as_i64(),
+    )
+}
+
+/// Set-times calls (issue 13, T1070.006) in both forms — by path (utimensat, utimes,
+/// futimesat, utime) and by fd (futimens: utimensat with a NULL path, or an empty one with
+/// AT_EMPTY_PATH, reported with the fd's path) — with explicit times (the timestomping tell), "now" (plain `touch`) and an omitted
+/// time; a failed call has its result; an unwatched file stays in the kernel.
+#[test]
+fn set_times_report_file_utimes_by_path_and_fd_with_explicit_or_now_times() {
+    if !require_root("set_times_report_file_utimes_by_path_and_fd_with_explicit_or_now_times") {
+        return;
+    }
+    let dir = TempDir::new("utimes");
+    let other = TempDir::unwatched("utimes-out");
+    let names = [
+        "touch-now",
+        "touch-d",
+        "path",
+        "fd",
+        "fd-now",
+        "omit",
+        "utimes",
+        "utime",
+        "futimesat",
+        "empty-path",
+    ];
+    for n in names {
+        std::fs::write(dir.path(n), b"").unwrap();
+    }
+    let unwatched = other.path("u");
+    std::fs::write(&unwatched, b"").unwrap();
+    let missing = dir.path("missing");
+    let agent = agent_watching();
+    // touch -c: utimensat(AT_FDCWD, path, NULL); touch -d on an existing file: open, then
+    // futimens(fd, times).
+    sh(&format!(
+        "touch -c {}; touch -d @1546300800 {}",
+        dir.path("touch-now"),
+        dir.path("touch-d")
+    ));
+    python(&format!(
+        r#"
+import ctypes, os
+libc = ctypes.CDLL(None, use_errno=True)
+L = ctypes.c_long
+class TS(ctypes.Structure):
+    _fields_ = [("sec", L), ("sub", L)]
+os.utime("{path}", (1000, 2000))
+fd = os.open("{fd}", os.O_RDONLY); os.utime(fd, (3000, 4000)); os.close(fd)
+fd = os.open("{fd_now}", os.O_RDONLY); os.utime(fd); os.close(fd)
+ts = (TS * 2)(TS(0, (1 << 30) - 2), TS(5000, 0))
+assert libc.utimensat(-100, b"{omit}", ts, 0) == 0
+assert libc.syscall(L(235), b"{utimes}", (TS * 2)(TS(6000, 0), TS(7000, 0))) == 0
+assert libc.syscall(L(132), b"{utime}", (L * 2)(8000, 9000)) == 0
+assert libc.syscall(L(261), L(-100), b"{futimesat}", None) == 0
+fd = os.open("{empty_path}", os.O_RDONLY)
+assert libc.utimensat(fd, b"", (TS * 2)(TS(10000, 0), TS(11000, 0)), 0x1000) == 0
+os.close(fd)
+try:
+    os.utime("{missing}", (1, 1))
+except FileNotFoundError:
+    pass
+os.utime("{unwatched}", (1, 1))
+"#,
+        path = dir.path("path"),
+        fd = dir.path("fd"),
+        fd_now = dir.path("fd-now"),
+        omit = dir.path("omit"),
+        utimes = dir.path("utimes"),
+        utime = dir.path("utime"),
+        futimesat = dir.path("futimesat"),
+        empty_path = dir.path("empty-path"),
+        missing = missing,
+        unwatched = unwatched,
+    ));
+    let now = || ("now".to_string(), None, "now".to_string(), None);
+    let explicit = |a: i64, m: i64| {
+        (
+            "explicit".to_string(),
+            Some(a),
+            "explicit".to_string(),
+            Some(m),
+        )
+    };
+    let expect = [
+        ("touch-now", now()),
+        ("touch-d", explicit(1_546_300_800, 1_546_300_800)),
+        ("path", explicit(1000, 2000)),
+        ("fd", explicit(3000, 4000)),
+        ("fd-now", now()),
+        (
+            "omit",
+            (
+                "unchanged".to_string(),
+                None,
+                "explicit".to_string(),
+                Some(5000),
+            ),
+        ),
+        ("utimes", explicit(6000, 7000)),
+        ("utime", explicit(8000, 9000)),
+        ("futimesat", now()),
+        ("empty-path", explicit(10_000, 11_000)),
+    ];
+    for (name, times) in expect {
+        let path = dir.path(name);
+        let e = agent.wait_for(name, EVENT_WAIT, file_event("file_utimes", &path));
+        assert_eq!(times_of(&e), times, "{name}: {e}");
+        assert_eq!(e["result"], 0, "{name}: {e}");
+        let binary = if name.starts_with("touch") {
+            "/usr/bin/touch".to_string()
+        } else {
+            python_binary()
+        };
+        assert_eq!(e["process"]["binary"], binary.as_str(), "{name}: {e}");
+    }
+    let e = agent.wait_for("missing", EVENT_WAIT, file_event("file_utimes", &missing));
+    assert_eq!(e["result"], -2, "ENOENT: {e}");
+    settle(agent, &dir);
+    assert!(agent
+        .events(file_event("file_utimes", &unwatched))
+        .is_empty());
+}
+
 /// finit_module on a junk file and init_module on a junk image: the kernel refuses both (or
 /// has no module support at all); the attempts are the events.
 #[test]

@@ -4,9 +4,9 @@
 use super::flags::{FileInfo, PtraceRequest};
 use super::{c_chars, copy, kernel_header, DecodeError, Enforcement, Header};
 use crate::abi::file::{
-    shrike_bpf_event, shrike_cred_event, shrike_creds, shrike_file_event, shrike_memfd_event,
-    shrike_module_event, shrike_mount_event, shrike_ns_event, shrike_ptrace_event,
-    shrike_signal_event, shrike_socket_event,
+    shrike_bpf_event, shrike_cred_event, shrike_creds, shrike_file_event, shrike_file_times,
+    shrike_memfd_event, shrike_module_event, shrike_mount_event, shrike_ns_event,
+    shrike_ptrace_event, shrike_signal_event, shrike_socket_event,
 };
 use crate::abi::shrike_record_kind;
 
@@ -36,6 +36,65 @@ pub enum FileOp {
     Chmod,
     Chown,
     Link,
+    /// Set-times calls (utimensat, futimens, utimes, futimesat, utime).
+    Utimes,
+}
+
+/// What a set-times call asked for (`SHRIKE_TIMES_*`, [`FileOp::Utimes`] only).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct FileTimes {
+    /// `SHRIKE_TIMES_*` bits.
+    pub flags: u16,
+    /// The explicit atime, seconds since the epoch (with `SHRIKE_TIMES_ATIME_EXPLICIT`).
+    pub atime: i64,
+    /// The explicit mtime, seconds since the epoch (with `SHRIKE_TIMES_MTIME_EXPLICIT`).
+    pub mtime: i64,
+}
+
+/// How a set-times call sets one of the times.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TimeSet {
+    /// To this value, seconds since the epoch: what `touch -r`, `touch -d` and timestomping do.
+    Explicit(i64),
+    /// To the current time (NULL times, UTIME_NOW): what plain `touch` does.
+    Now,
+    /// Left as it is (UTIME_OMIT).
+    Unchanged,
+    /// The caller's times could not be read.
+    Unknown,
+}
+
+impl FileTimes {
+    fn set(self, explicit: u32, now: u32, value: i64) -> TimeSet {
+        let f = u32::from(self.flags);
+        if f & shrike_file_times::SHRIKE_TIMES_UNREAD.0 != 0 {
+            TimeSet::Unknown
+        } else if f & explicit != 0 {
+            TimeSet::Explicit(value)
+        } else if f & now != 0 {
+            TimeSet::Now
+        } else {
+            TimeSet::Unchanged
+        }
+    }
+
+    /// What the call does to the access time.
+    pub fn atime(self) -> TimeSet {
+        self.set(
+            shrike_file_times::SHRIKE_TIMES_ATIME_EXPLICIT.0,
+            shrike_file_times::SHRIKE_TIMES_ATIME_NOW.0,
+            self.atime,
+        )
+    }
+
+    /// What the call does to the modification time.
+    pub fn mtime(self) -> TimeSet {
+        self.set(
+            shrike_file_times::SHRIKE_TIMES_MTIME_EXPLICIT.0,
+            shrike_file_times::SHRIKE_TIMES_MTIME_NOW.0,
+            self.mtime,
+        )
+    }
 }
 
 /// A file operation on a watched path (`SHRIKE_REC_FILE_*`).
@@ -58,6 +117,8 @@ pub struct FileRecord {
     pub new_path: Vec<u8>,
     /// The deny/kill rule that refused the operation or killed the process, if one did.
     pub enforced: Option<Enforcement>,
+    /// Set-times calls: the times asked for (default elsewhere).
+    pub times: FileTimes,
 }
 
 /// `init_module` / `finit_module` (`SHRIKE_REC_MODULE_LOAD`).
@@ -243,6 +304,7 @@ pub(super) fn decode_file(
         shrike_record_kind::SHRIKE_REC_FILE_RENAME => FileOp::Rename,
         shrike_record_kind::SHRIKE_REC_FILE_CHMOD => FileOp::Chmod,
         shrike_record_kind::SHRIKE_REC_FILE_CHOWN => FileOp::Chown,
+        shrike_record_kind::SHRIKE_REC_FILE_UTIMES => FileOp::Utimes,
         _ => FileOp::Link,
     };
     let e: shrike_file_event = copy(bytes, "file")?;
@@ -262,6 +324,11 @@ pub(super) fn decode_file(
         path,
         new_path,
         enforced: Enforcement::from_raw(e.enforced_rule, e.enforced_action),
+        times: FileTimes {
+            flags: e.times,
+            atime: e.atime,
+            mtime: e.mtime,
+        },
     })
 }
 
@@ -413,6 +480,7 @@ pub mod testing {
             FileOp::Chmod => shrike_record_kind::SHRIKE_REC_FILE_CHMOD,
             FileOp::Chown => shrike_record_kind::SHRIKE_REC_FILE_CHOWN,
             FileOp::Link => shrike_record_kind::SHRIKE_REC_FILE_LINK,
+            FileOp::Utimes => shrike_record_kind::SHRIKE_REC_FILE_UTIMES,
         };
         let size = std::mem::size_of::<shrike_file_event>() + r.path.len() + r.new_path.len();
         let e = shrike_file_event {
@@ -429,6 +497,9 @@ pub mod testing {
             new_path_len: r.new_path.len() as u16,
             enforced_rule: Enforcement::raw(r.enforced).0,
             enforced_action: Enforcement::raw(r.enforced).1,
+            times: r.times.flags,
+            atime: r.times.atime,
+            mtime: r.times.mtime,
             ..Default::default()
         };
         let mut out = bytes_of(&e);
@@ -547,7 +618,37 @@ mod tests {
             path: b"/etc/cron.d/a".to_vec(),
             new_path: b"/etc/cron.d/\xffb".to_vec(),
             enforced: None,
+            times: FileTimes::default(),
         }
+    }
+
+    #[test]
+    fn set_times_record_round_trips_with_what_was_asked() {
+        use crate::abi::file::shrike_file_times as T;
+        let r = FileRecord {
+            header: h(106),
+            op: FileOp::Utimes,
+            syscall: crate::abi::file::shrike_sys::SHRIKE_SYS_UTIMENSAT.0 as u16,
+            path: b"/usr/local/bin/implant".to_vec(),
+            new_path: Vec::new(),
+            times: FileTimes {
+                flags: (T::SHRIKE_TIMES_MTIME_EXPLICIT.0 | T::SHRIKE_TIMES_ATIME_NOW.0) as u16,
+                atime: 0,
+                mtime: 1_546_300_800,
+            },
+            ..rename()
+        };
+        let back = Record::try_from(file_bytes(&r).as_slice());
+        assert_eq!(back, Ok(Record::File(r.clone())));
+        assert_eq!(r.times.mtime(), TimeSet::Explicit(1_546_300_800));
+        assert_eq!(r.times.atime(), TimeSet::Now);
+        let omitted = FileTimes::default();
+        assert_eq!(omitted.mtime(), TimeSet::Unchanged);
+        let unread = FileTimes {
+            flags: T::SHRIKE_TIMES_UNREAD.0 as u16,
+            ..omitted
+        };
+        assert_eq!(unread.atime(), TimeSet::Unknown);
     }
 
     #[test]

@@ -15,8 +15,8 @@ pub mod net;
 pub mod process;
 
 pub use file::{
-    BpfLoadRecord, CredIds, CredRecord, FileOp, FileRecord, MemfdRecord, ModuleRecord, MountRecord,
-    NamespaceRecord, PtraceRecord, SignalRecord, SocketRecord,
+    BpfLoadRecord, CredIds, CredRecord, FileOp, FileRecord, FileTimes, MemfdRecord, ModuleRecord,
+    MountRecord, NamespaceRecord, PtraceRecord, SignalRecord, SocketRecord, TimeSet,
 };
 pub use flags::{
     Action, BpfObject, DnsFlag, DnsFlags, ExecFlag, ExecFlags, FileInfo, FileInfoFlag, NetFlag,
@@ -217,7 +217,8 @@ impl TryFrom<&[u8]> for Record {
             | shrike_record_kind::SHRIKE_REC_FILE_RENAME
             | shrike_record_kind::SHRIKE_REC_FILE_CHMOD
             | shrike_record_kind::SHRIKE_REC_FILE_CHOWN
-            | shrike_record_kind::SHRIKE_REC_FILE_LINK) => {
+            | shrike_record_kind::SHRIKE_REC_FILE_LINK
+            | shrike_record_kind::SHRIKE_REC_FILE_UTIMES) => {
                 file::decode_file(header, bytes, k).map(Record::File)
             }
             shrike_record_kind::SHRIKE_REC_MODULE_LOAD => {

@@ -100,19 +100,19 @@ impl HookSet {
                 State::Fallback,
                 "the armed system calls' own tracepoints (syscalls:sys_enter_*/sys_exit_*)",
             )
-            .because("BPF LSM is not active and BPF trampolines are refused: every system call takes the kernel's slow path while the sensor is armed (the syscall-tracepoint tax), only the armed ones run a program; unlink/rename/chmod/chown/link/mount paths are the caller's strings made absolute against the cwd or dirfd; 32-bit (ia32) system calls are not decoded"),
+            .because("BPF LSM is not active and BPF trampolines are refused: every system call takes the kernel's slow path while the sensor is armed (the syscall-tracepoint tax), only the armed ones run a program; unlink/rename/chmod/chown/link/set-times/mount paths are the caller's strings made absolute against the cwd or dirfd; 32-bit (ia32) system calls are not decoded"),
             HookSet::Fentry => Status::new(
                 Capability::FileEvents,
                 State::Fallback,
                 "fentry + fexit on the armed system calls",
             )
-            .because("BPF LSM is not active: only the armed system calls pay (BPF trampolines, no syscall tracepoint), but unlink/rename/chmod/chown/link/mount paths are the caller's strings made absolute against the cwd or dirfd, and deny rules kill (SIGKILL) instead of refusing (EPERM)"),
+            .because("BPF LSM is not active: only the armed system calls pay (BPF trampolines, no syscall tracepoint), but unlink/rename/chmod/chown/link/set-times/mount paths are the caller's strings made absolute against the cwd or dirfd, and deny rules kill (SIGKILL) instead of refusing (EPERM)"),
             HookSet::RawTracepoint => Status::new(
                 Capability::FileEvents,
                 State::Fallback,
                 "tp_btf sys_enter + sys_exit behind a syscall dispatch table",
             )
-            .because("BPF LSM is not active, BPF trampolines are refused, and the per-syscall tracepoints were not taken (an armed system call has no trace events here, e.g. the module calls on a kernel without module support, and only this pair sees attempts of it; or --file-hooks raw-tracepoint; the log says which): a program runs on every system call while the sensor is armed; unlink/rename/chmod/chown/link/mount paths are the caller's strings made absolute against the cwd or dirfd; 32-bit (ia32) system calls are not decoded"),
+            .because("BPF LSM is not active, BPF trampolines are refused, and the per-syscall tracepoints were not taken (an armed system call has no trace events here, e.g. the module calls on a kernel without module support, and only this pair sees attempts of it; or --file-hooks raw-tracepoint; the log says which): a program runs on every system call while the sensor is armed; unlink/rename/chmod/chown/link/set-times/mount paths are the caller's strings made absolute against the cwd or dirfd; 32-bit (ia32) system calls are not decoded"),
         }
     }
 }

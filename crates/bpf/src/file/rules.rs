@@ -2,7 +2,9 @@
 //! acts on ([`EnforceKind`]), where the kernel finds it ([`RuleSite`]) and the constraints it
 //! tests besides its path ([`RuleValue`]), with the layout limits of `bpf/abi/file.h`.
 
-use crate::abi::file::{shrike_enforce_kind, shrike_file_rule_flags};
+use crate::abi::file::{
+    shrike_enforce_kind, shrike_file_rule_flags, shrike_watch_kind, shrike_watch_value,
+};
 use crate::abi::shrike_enforce_limits;
 use crate::enforce::RuleAction;
 
@@ -27,6 +29,7 @@ impl EnforceKind {
             EnforceKind::File(WatchKind::Chmod) => shrike_enforce_kind::SHRIKE_ENF_CHMOD,
             EnforceKind::File(WatchKind::Chown) => shrike_enforce_kind::SHRIKE_ENF_CHOWN,
             EnforceKind::File(WatchKind::Link) => shrike_enforce_kind::SHRIKE_ENF_LINK,
+            EnforceKind::File(WatchKind::Utimes) => shrike_enforce_kind::SHRIKE_ENF_UTIMES,
             EnforceKind::ModuleLoad => shrike_enforce_kind::SHRIKE_ENF_MODULE,
             EnforceKind::BpfLoad => shrike_enforce_kind::SHRIKE_ENF_BPF,
             EnforceKind::Ptrace => shrike_enforce_kind::SHRIKE_ENF_PTRACE,
@@ -44,6 +47,7 @@ impl std::fmt::Display for EnforceKind {
             EnforceKind::File(WatchKind::Chmod) => "file_chmod",
             EnforceKind::File(WatchKind::Chown) => "file_chown",
             EnforceKind::File(WatchKind::Link) => "file_link",
+            EnforceKind::File(WatchKind::Utimes) => "file_utimes",
             EnforceKind::ModuleLoad => "module_load",
             EnforceKind::BpfLoad => "bpf_load",
             EnforceKind::Ptrace => "ptrace",
@@ -138,3 +142,38 @@ pub(super) const ENF_KINDS: usize = shrike_enforce_kind::SHRIKE_ENF_KINDS.0 as u
 pub(super) const PATH_KINDS: usize = shrike_enforce_kind::SHRIKE_ENF_PATH_KINDS.0 as usize;
 /// No rule in a watch entry's slot (`SHRIKE_NO_RULE`).
 pub(super) const NO_RULE: u16 = shrike_enforce_limits::SHRIKE_NO_RULE.0 as u16;
+
+// The kernel finds a path kind's rules in a watch entry's rule[k], k the kind's SHRIKE_WATCH_*
+// bit number (bpf/lib/file_pathops.h enf_kind_of): every path kind has its slot, in that
+// order, before the kinds without paths; the entry is the three u32 words then the slots.
+const _: () = {
+    use shrike_enforce_kind as E;
+    use shrike_watch_kind as W;
+    assert!(W::SHRIKE_WATCH_OPEN.0 == 1 << E::SHRIKE_ENF_OPEN.0);
+    assert!(W::SHRIKE_WATCH_UNLINK.0 == 1 << E::SHRIKE_ENF_UNLINK.0);
+    assert!(W::SHRIKE_WATCH_RENAME.0 == 1 << E::SHRIKE_ENF_RENAME.0);
+    assert!(W::SHRIKE_WATCH_CHMOD.0 == 1 << E::SHRIKE_ENF_CHMOD.0);
+    assert!(W::SHRIKE_WATCH_CHOWN.0 == 1 << E::SHRIKE_ENF_CHOWN.0);
+    assert!(W::SHRIKE_WATCH_LINK.0 == 1 << E::SHRIKE_ENF_LINK.0);
+    assert!(W::SHRIKE_WATCH_UTIMES.0 == 1 << E::SHRIKE_ENF_UTIMES.0);
+    assert!(PATH_KINDS == WatchKind::ALL.len());
+    assert!(E::SHRIKE_ENF_MODULE.0 as usize == PATH_KINDS);
+    assert!(ENF_KINDS == PATH_KINDS + 3);
+    assert!(std::mem::size_of::<shrike_watch_value>() == (12 + 2 * PATH_KINDS).next_multiple_of(4));
+};
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_path_kind_has_the_rule_slot_of_its_watch_bit() {
+        for k in WatchKind::ALL {
+            assert_eq!(k.bit(), 1 << EnforceKind::File(k).index(), "{k:?}");
+        }
+        assert_eq!(
+            EnforceKind::File(WatchKind::Utimes).to_string(),
+            "file_utimes"
+        );
+    }
+}

@@ -85,6 +85,10 @@ pub const SYSCALLS: &[Syscall] = &[
     sc(shrike_sys::SHRIKE_SYS_CLONE, 56, "clone", K::Namespace, false),
     sc(shrike_sys::SHRIKE_SYS_CLONE3, 435, "clone3", K::Namespace, false),
     sc(shrike_sys::SHRIKE_SYS_MEMFD_CREATE, 319, "memfd_create", K::Memfd, false),
+    sc(shrike_sys::SHRIKE_SYS_UTIMENSAT, 280, "utimensat", K::File(W::Utimes), true),
+    sc(shrike_sys::SHRIKE_SYS_UTIMES, 235, "utimes", K::File(W::Utimes), true),
+    sc(shrike_sys::SHRIKE_SYS_FUTIMESAT, 261, "futimesat", K::File(W::Utimes), true),
+    sc(shrike_sys::SHRIKE_SYS_UTIME, 132, "utime", K::File(W::Utimes), true),
     sc(shrike_sys::SHRIKE_SYS_SOCKET, 41, "socket", K::Socket, false),
 ];
 

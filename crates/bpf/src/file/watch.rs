@@ -18,16 +18,19 @@ pub enum WatchKind {
     Chmod,
     Chown,
     Link,
+    /// Set-times calls: utimensat (and futimens), utimes, futimesat, utime.
+    Utimes,
 }
 
 impl WatchKind {
-    pub const ALL: [WatchKind; 6] = [
+    pub const ALL: [WatchKind; 7] = [
         WatchKind::Open,
         WatchKind::Unlink,
         WatchKind::Rename,
         WatchKind::Chmod,
         WatchKind::Chown,
         WatchKind::Link,
+        WatchKind::Utimes,
     ];
 
     /// The kind's bit in the kernel's masks (`SHRIKE_WATCH_*`).
@@ -39,6 +42,7 @@ impl WatchKind {
             WatchKind::Chmod => shrike_watch_kind::SHRIKE_WATCH_CHMOD.0,
             WatchKind::Chown => shrike_watch_kind::SHRIKE_WATCH_CHOWN.0,
             WatchKind::Link => shrike_watch_kind::SHRIKE_WATCH_LINK.0,
+            WatchKind::Utimes => shrike_watch_kind::SHRIKE_WATCH_UTIMES.0,
         }
     }
 
@@ -164,9 +168,11 @@ impl WatchSet {
     /// configuration, persistence locations, logs, and setuid/setgid chmods anywhere.
     pub fn builtin() -> WatchSet {
         use Pattern::{Exact, Name, Prefix};
-        let all_but_open: BTreeSet<WatchKind> = WatchKind::ALL
+        // Home directories: not opens, and not times (tar, cp -p and rsync -t restore them
+        // there all day).
+        let home_kinds: BTreeSet<WatchKind> = WatchKind::ALL
             .into_iter()
-            .filter(|k| *k != WatchKind::Open)
+            .filter(|k| !matches!(k, WatchKind::Open | WatchKind::Utimes))
             .collect();
         let any = |p: Pattern| Watch::all_kinds(p);
         // Written, replaced, removed, re-owned: reads are routine (sudo reads sudoers).
@@ -217,7 +223,7 @@ impl WatchSet {
             // the users' own business; the names above cover the persistence files).
             Watch {
                 pattern: Prefix("/home/".into()),
-                kinds: all_but_open.clone(),
+                kinds: home_kinds,
                 open_access: Access::ANY,
             },
         ];

@@ -24,6 +24,8 @@ pub enum EventKind {
     FileChmod,
     FileChown,
     FileLink,
+    /// A set-times call (utimensat, futimens, utimes, futimesat, utime) on a watched path.
+    FileUtimes,
     ModuleLoad,
     BpfLoad,
     Ptrace,
@@ -120,7 +122,7 @@ const fn row(
 }
 
 /// Every kind, in discriminant order.
-pub const KINDS: [KindFacts; 30] = {
+pub const KINDS: [KindFacts; 31] = {
     use EventKind as K;
     use Origin::*;
     use PayloadKind as P;
@@ -134,6 +136,7 @@ pub const KINDS: [KindFacts; 30] = {
         row(K::FileChmod, "file_chmod", P::File, Syscall),
         row(K::FileChown, "file_chown", P::File, Syscall),
         row(K::FileLink, "file_link", P::File, Syscall),
+        row(K::FileUtimes, "file_utimes", P::File, Syscall),
         row(K::ModuleLoad, "module_load", P::Module, Syscall),
         row(K::BpfLoad, "bpf_load", P::Bpf, Syscall),
         row(K::Ptrace, "ptrace", P::Ptrace, Syscall),

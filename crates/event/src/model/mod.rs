@@ -24,8 +24,8 @@ mod wire;
 pub use kinds::{EventKind, KindFacts, Origin, PayloadKind, KINDS};
 pub use payload::Payload;
 pub use payloads::{
-    BpfLoad, CredChange, Creds, Dns, FileInfo, Memfd, Module, Mount, NamespaceChange, Network,
-    Ptrace, Signal, Socket,
+    BpfLoad, CredChange, Creds, Dns, FileInfo, FileTimes, Memfd, Module, Mount, NamespaceChange,
+    Network, Ptrace, Signal, Socket,
 };
 pub use process::{Container, Exit, ImageLinks, LoginUid, Process, StdioPipe, StdioSocket};
 pub use reports::{

@@ -26,6 +26,34 @@ pub struct FileInfo {
     /// against the link's directory).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub link_type: Option<String>,
+    /// `file_utimes` only: what the call set each time to.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub times: Option<FileTimes>,
+}
+
+/// What a set-times call (`file_utimes`) asked for.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct FileTimes {
+    /// The access time: `explicit` (a value the caller gave, as `touch -r`/`touch -d` and
+    /// timestomping do), `now` (the current time, as plain `touch` does), `unchanged`
+    /// (UTIME_OMIT) or `unknown` (the caller's times could not be read).
+    pub atime: String,
+    /// The modification time, in the same words.
+    pub mtime: String,
+    /// The explicit access time, seconds since the epoch (with `atime` `explicit`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub atime_sec: Option<i64>,
+    /// The explicit modification time, seconds since the epoch (with `mtime` `explicit`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mtime_sec: Option<i64>,
+}
+
+impl FileTimes {
+    /// Whether the call set either time to a value of the caller's (not "now").
+    pub fn explicit(&self) -> bool {
+        self.atime == "explicit" || self.mtime == "explicit"
+    }
 }
 
 /// A kernel module load attempt (`init_module` / `finit_module`).

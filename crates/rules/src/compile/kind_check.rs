@@ -79,7 +79,7 @@ pub(super) fn check_kinds(c: &Cond, allowed: KindSet, diags: &mut Diags<'_>) -> 
         Cond::Pred(p) => {
             let kinds = p.field.kinds();
             if !allowed.is_empty() && kinds.intersect(allowed).is_empty() {
-                let shown = if kinds.len() > 6 {
+                let shown = if kinds.len() > 7 {
                     format!("{} kinds", kinds.len())
                 } else {
                     kinds.to_string()

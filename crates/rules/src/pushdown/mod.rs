@@ -160,8 +160,9 @@ const DENY_KINDS: KindSet = KindSet::of(&[
 ]);
 
 /// Kinds where the kernel can SIGKILL the acting process at the hook: the deny kinds (a kill
-/// rule also refuses the action where it can).
-const KILL_KINDS: KindSet = DENY_KINDS;
+/// rule also refuses the action where it can), and the set-times calls, which no hook refuses
+/// (the times are set, the process dies).
+const KILL_KINDS: KindSet = DENY_KINDS.union(KindSet::of(&[EventKind::FileUtimes]));
 
 fn enforcement(action: Action, mode: Mode, kind: EventKind, exact: bool) -> Enforcement {
     if action == Action::Alert {

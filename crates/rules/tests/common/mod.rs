@@ -5,8 +5,8 @@
 use std::sync::Arc;
 
 use shrike_event::{
-    BpfLoad, Container, CredChange, Creds, Dns, Event, EventKind, ExecId, FileInfo, Memfd, Module,
-    Mount, NamespaceChange, Network, Process, Ptrace, StdioSocket, Timestamp,
+    BpfLoad, Container, CredChange, Creds, Dns, Event, EventKind, ExecId, FileInfo, FileTimes,
+    Memfd, Module, Mount, NamespaceChange, Network, Process, Ptrace, StdioSocket, Timestamp,
 };
 
 static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
@@ -118,6 +118,27 @@ pub fn rename(p: &Process, lineage: &[Process], from: &str, to: &str) -> Event {
 
 pub fn unlink(p: &Process, lineage: &[Process], path: &str) -> Event {
     file(EventKind::FileUnlink, p, lineage, path, &[])
+}
+
+/// A set-times call on `path`: both times to `explicit` seconds when given, else to "now" (what
+/// plain `touch` asks for).
+pub fn utimes(p: &Process, lineage: &[Process], path: &str, explicit: Option<i64>) -> Event {
+    let mut e = file(EventKind::FileUtimes, p, lineage, path, &[]);
+    let word = if explicit.is_some() {
+        "explicit"
+    } else {
+        "now"
+    };
+    if let Some(f) = e.file_mut() {
+        f.times = Some(FileTimes {
+            atime: word.into(),
+            mtime: word.into(),
+            atime_sec: explicit,
+            mtime_sec: explicit,
+        });
+    }
+    e.result = Some(0);
+    e
 }
 
 pub fn chmod(p: &Process, lineage: &[Process], path: &str, mode: u32) -> Event {

@@ -11,22 +11,48 @@
 //! - `file_link`: `path` is the existing file (hard link) or the link's text made absolute
 //!   against the link's directory (symbolic), `new_path` the link created, as for a rename
 //!   (`path` → `new_path`); `link_type` says which.
+//! - `file_utimes`: `times` says, per time, whether the call set it to a value of its own
+//!   (`explicit`, with the seconds), to `now` (plain `touch`), left it `unchanged`, or could
+//!   not be read (`unknown`); futimens (utimensat on an fd) has the fd's canonical path.
 //! - `signal.result` is 0 when the signal was generated (delivered, ignored or already
 //!   pending) and -EAGAIN when the queue overflowed.
 
 use shrike_bpf::decode::{
     BpfLoadRecord, CredIds, CredRecord, FileInfoFlag, FileOp, FileRecord, MemfdRecord,
-    ModuleRecord, MountRecord, NamespaceRecord, PtraceRecord, SignalRecord, SocketRecord,
+    ModuleRecord, MountRecord, NamespaceRecord, PtraceRecord, SignalRecord, SocketRecord, TimeSet,
 };
 use shrike_bpf::file::{prog_type_name, syscall_name, Access};
 use shrike_event::text::lossless_utf8;
 use shrike_event::{
-    BpfLoad, CredChange, Creds, Event, EventKind, ExecId, FileInfo, Memfd, Module, Mount,
-    NamespaceChange, Ptrace, Signal, Socket,
+    BpfLoad, CredChange, Creds, Event, EventKind, ExecId, FileInfo, FileTimes, Memfd, Module,
+    Mount, NamespaceChange, Ptrace, Signal, Socket,
 };
 
 use super::process::enforced;
 use super::Pipeline;
+
+/// A set-times record's times as the contract words them.
+fn file_times(t: shrike_bpf::decode::FileTimes) -> FileTimes {
+    let word = |s: TimeSet| {
+        match s {
+            TimeSet::Explicit(_) => "explicit",
+            TimeSet::Now => "now",
+            TimeSet::Unchanged => "unchanged",
+            TimeSet::Unknown => "unknown",
+        }
+        .to_string()
+    };
+    let sec = |s: TimeSet| match s {
+        TimeSet::Explicit(v) => Some(v),
+        _ => None,
+    };
+    FileTimes {
+        atime: word(t.atime()),
+        mtime: word(t.mtime()),
+        atime_sec: sec(t.atime()),
+        mtime_sec: sec(t.mtime()),
+    }
+}
 
 /// `path` with empty and `.` components removed and `..` applied to the text before it.
 fn clean(path: &str) -> String {
@@ -178,6 +204,7 @@ impl Pipeline {
             FileOp::Chmod => EventKind::FileChmod,
             FileOp::Chown => EventKind::FileChown,
             FileOp::Link => EventKind::FileLink,
+            FileOp::Utimes => EventKind::FileUtimes,
         };
         let info = r.info;
         let new_path = (!r.new_path.is_empty() || matches!(r.op, FileOp::Rename | FileOp::Link))
@@ -206,6 +233,7 @@ impl Pipeline {
                 || info.has(FileInfoFlag::NewPathTruncated),
             link_type: matches!(r.op, FileOp::Link)
                 .then(|| if symlink { "symbolic" } else { "hard" }.to_string()),
+            times: matches!(r.op, FileOp::Utimes).then(|| file_times(r.times)),
         });
         event.result = Some(r.result);
         event.enforced = r.enforced.map(enforced);
@@ -424,7 +452,47 @@ mod tests {
             path: path.to_vec(),
             new_path: new_path.to_vec(),
             enforced: None,
+            times: Default::default(),
         }
+    }
+
+    #[test]
+    fn set_times_becomes_file_utimes_with_the_times_asked_for() {
+        use shrike_bpf::abi::file::shrike_file_times as T;
+        let mut p = pipeline();
+        let r = FileRecord {
+            times: shrike_bpf::decode::FileTimes {
+                flags: (T::SHRIKE_TIMES_ATIME_EXPLICIT.0 | T::SHRIKE_TIMES_MTIME_EXPLICIT.0) as u16,
+                atime: 1_546_300_800,
+                mtime: -86_400,
+            },
+            ..file(FileOp::Utimes, b"/etc/cron.d/x", b"", Default::default())
+        };
+        let e = p.handle(&file_bytes(&r)).unwrap().unwrap();
+        assert_eq!(e.kind, EventKind::FileUtimes);
+        let t = e.file().unwrap().times.clone().unwrap();
+        assert!(t.explicit());
+        assert_eq!(
+            (t.atime.as_str(), t.atime_sec),
+            ("explicit", Some(1_546_300_800))
+        );
+        assert_eq!((t.mtime.as_str(), t.mtime_sec), ("explicit", Some(-86_400)));
+        assert_eq!(e.file().unwrap().mode, None);
+
+        let touch = FileRecord {
+            times: shrike_bpf::decode::FileTimes {
+                flags: (T::SHRIKE_TIMES_ATIME_NOW.0 | T::SHRIKE_TIMES_MTIME_NOW.0) as u16,
+                ..Default::default()
+            },
+            ..r
+        };
+        let e = p.handle(&file_bytes(&touch)).unwrap().unwrap();
+        let t = e.file().unwrap().times.clone().unwrap();
+        assert!(!t.explicit());
+        assert_eq!((t.mtime.as_str(), t.mtime_sec), ("now", None));
+        let open = file(FileOp::Open, b"/etc/shadow", b"", Default::default());
+        let e = p.handle(&file_bytes(&open)).unwrap().unwrap();
+        assert_eq!(e.file().unwrap().times, None);
     }
 
     #[test]
