@@ -39,13 +39,16 @@ impl Pipeline {
         } else {
             keep_env(&r.env, &self.opts.keep_env)
         };
+        let exec_id = ExecId(r.header.exec_id);
+        let binary: Arc<str> = lossless_utf8(&r.binary).into();
+        let exec_time = self.clock.wall(r.header.ktime_ns);
         let process = Process {
             pid: r.header.pid,
             tid: r.header.tid,
             ppid: r.ppid,
-            exec_id: ExecId(r.header.exec_id),
+            exec_id,
             parent_exec_id: (r.parent_exec_id != 0).then_some(ExecId(r.parent_exec_id)),
-            binary: lossless_utf8(&r.binary).into(),
+            binary: binary.clone(),
             args: args.into(),
             args_truncated: flags.has(ExecFlag::ArgsTruncated) || args_fault,
             script: script.map(Arc::from),
@@ -64,33 +67,14 @@ impl Pipeline {
             loginuid: LoginUid::from_kernel(r.loginuid),
             cgroup_id: r.cgroup_id,
             start_time: self.clock.wall(r.start_boottime_ns),
-            exec_time: self.clock.wall(r.header.ktime_ns),
+            exec_time,
             container: self
                 .cgroups
                 .container(r.cgroup_id, r.header.pid)
                 .or_else(|| self.workloads.container_of_cgroup(r.cgroup_id)),
             env: Process::env_field(env),
-            links: None,
+            links: self.image_links(&r, exec_id, &binary, exec_time),
         };
-        let mut process = process;
-        let exec_time = process.exec_time;
-        process.links = Process::links_field(ImageLinks {
-            stdio_sockets: super::net::stdio_sockets(&r.stdio),
-            stdio_pipes: self
-                .pipes
-                .exec(&r.stdio_pipes, process.exec_id, &process.binary),
-            binary_age: r
-                .binary_ctime_s
-                .and_then(|ctime| recent_age(exec_time, ctime)),
-            binary_downloaded: r.writer_exec_id.is_some(),
-            binary_writer: r.writer_exec_id.and_then(|id| {
-                let id = ExecId(id);
-                let binary = self.tree.get(id).map(|node| &node.process.binary);
-                binary
-                    .or_else(|| self.net.connected_binary(id))
-                    .map(|b| b.to_string())
-            }),
-        });
         let hint = if flags.has(ExecFlag::ParentIsPrev) {
             ParentHint::PreviousImage(ExecId(r.parent_exec_id))
         } else {
@@ -105,6 +89,31 @@ impl Pipeline {
         );
         event.enforced = r.enforced.map(enforced);
         event
+    }
+
+    /// Where a new image's standard fds lead and where its executable came from.
+    fn image_links(
+        &mut self,
+        r: &ExecRecord,
+        exec_id: ExecId,
+        binary: &Arc<str>,
+        exec_time: Timestamp,
+    ) -> Option<Arc<ImageLinks>> {
+        let writer = r.writer_exec_id.map(ExecId).and_then(|id| {
+            let known = self.tree.get(id).map(|node| &node.process.binary);
+            known
+                .or_else(|| self.net.connected_binary(id))
+                .map(|b| b.to_string())
+        });
+        Process::links_field(ImageLinks {
+            stdio_sockets: super::net::stdio_sockets(&r.stdio),
+            stdio_pipes: self.pipes.exec(&r.stdio_pipes, exec_id, binary),
+            binary_age: r
+                .binary_ctime_s
+                .and_then(|ctime| recent_age(exec_time, ctime)),
+            binary_downloaded: r.writer_exec_id.is_some(),
+            binary_writer: writer,
+        })
     }
 
     /// An exec an LSM hook refused: the event describes the image that was not allowed to
@@ -259,8 +268,6 @@ pub(super) fn enforced(e: Enforcement) -> Enforced {
     }
 }
 
-/// `path` made absolute against `cwd`, with `.` components and duplicate slashes removed
-/// (`..` is kept: it cannot be resolved without the file system).
 /// Seconds from an executable's change time (`ctime_s`, CLOCK_REALTIME seconds) to its exec, when
 /// that is within [`ImageLinks::RECENT_SECS`]. A change time a little after the exec (clocks
 /// read apart) counts as 0; one far in the future says nothing.
@@ -274,6 +281,8 @@ fn recent_age(exec_time: Timestamp, ctime_s: i64) -> Option<u32> {
     }
 }
 
+/// `path` made absolute against `cwd`, with `.` components and duplicate slashes removed
+/// (`..` is kept: it cannot be resolved without the file system).
 fn absolute(cwd: &str, path: &str) -> String {
     let joined = if path.starts_with('/') {
         path.to_string()
@@ -534,5 +543,17 @@ mod tests {
         assert_eq!(absolute("/tmp/w", "/opt//a/./b"), "/opt/a/b");
         assert_eq!(absolute("/", "x"), "/x");
         assert_eq!(absolute("/a", "../b"), "/a/../b");
+    }
+
+    /// An executable's age is kept within a day, a change a moment after the exec (clocks read
+    /// apart) is age 0, and older or far-future changes say nothing.
+    #[test]
+    fn binary_age_is_kept_only_when_recent() {
+        let exec = Timestamp(1_700_000_000 * 1_000_000_000 + 500_000_000);
+        assert_eq!(recent_age(exec, 1_700_000_000 - 42), Some(42));
+        assert_eq!(recent_age(exec, 1_700_000_000 + 1), Some(0));
+        assert_eq!(recent_age(exec, 1_700_000_000 - 86_400), Some(86_400));
+        assert_eq!(recent_age(exec, 1_700_000_000 - 86_401), None);
+        assert_eq!(recent_age(exec, 1_700_000_000 + 60), None);
     }
 }
