@@ -5,7 +5,8 @@
 //! a container, when the incident is that container's. Otherwise it opens one. The root is the
 //! first alerting image — or, when that image was started by a shell, the shell: the steps of
 //! one script or one interactive session (`cp` then `chmod`, `truncate` then `rm`) are siblings
-//! below the shell that ran them, and are one story. Members grow as the tree does: every
+//! below the shell that ran them, and are one story. A step run through a wrapper that execs
+//! its command without forking (`ip netns exec`, `env`, `nice`) was still started by the shell. Members grow as the tree does: every
 //! image executed by a member becomes one (so a tree deeper than the ancestors an event
 //! carries stays together), and leaves on exit.
 //!
@@ -71,6 +72,29 @@ fn is_shell(binary: &str) -> bool {
     SHELLS.contains(&name)
 }
 
+/// Where in the event's lineage (0: the parent) the shell that started the first alerting image
+/// is, if one did: its other children are the same script's or session's other steps. An image
+/// that replaced its predecessor by exec without forking (`ip netns exec`, `env`, `nice`,
+/// `chroot`) was started by whoever started that predecessor, so the search passes through such
+/// a chain (same pid) and stops at the first image that forked.
+fn launcher(event: &Event) -> Option<usize> {
+    let lineage = event.parent.iter().chain(event.ancestors.iter().skip(1));
+    let mut child_pid = event.process.pid;
+    for (i, image) in lineage.enumerate() {
+        if image.pid <= 1 || image.exec_id.0 == 0 {
+            return None;
+        }
+        if is_shell(&image.binary) {
+            return Some(i);
+        }
+        if image.pid != child_pid {
+            return None;
+        }
+        child_pid = image.pid;
+    }
+    None
+}
+
 fn severity_rank(s: &str) -> Option<Severity> {
     Severity::parse(s)
 }
@@ -131,17 +155,16 @@ impl Incidents {
             }
         }
         let p = &event.process;
-        // A shell that started the first alerting image is the root: its other children are
-        // the same script's or session's other steps.
-        let launcher = event
-            .parent
-            .as_ref()
-            .filter(|parent| parent.pid > 1 && parent.exec_id.0 != 0 && is_shell(&parent.binary));
-        let (root, root_parent, root_ancestors) = match launcher {
-            Some(parent) => (
-                parent.clone(),
-                event.ancestors.get(1).cloned(),
-                event.ancestors.iter().skip(1).cloned().collect(),
+        let (root, root_parent, root_ancestors) = match launcher(event) {
+            Some(i) => (
+                event
+                    .ancestors
+                    .get(i)
+                    .cloned()
+                    .or_else(|| event.parent.clone())
+                    .unwrap_or_else(|| p.clone()),
+                event.ancestors.get(i + 1).cloned(),
+                event.ancestors.iter().skip(i + 1).cloned().collect(),
             ),
             None => (p.clone(), event.parent.clone(), event.ancestors.clone()),
         };
@@ -455,6 +478,47 @@ mod tests {
         assert!(opened, "another script under the same (non-shell) runner");
         assert_ne!(a, c);
         assert_ne!(inc.id(a), inc.id(c));
+    }
+
+    /// `ip netns exec NS iptables -F` twice from one script: each iptables replaced its `ip`
+    /// (same pid), which the script's shell forked; both are steps of that script, one
+    /// incident rooted at the shell. A non-shell that forked (a runner) stops the search.
+    #[test]
+    fn steps_run_through_an_exec_wrapper_stay_under_their_shell() {
+        let mut inc = Incidents::new(60, 10, "n".into());
+        let runner = proc(1000, 1, 0, "/usr/bin/cargo-test");
+        let sh = proc(1001, 2, 1, "/usr/bin/dash");
+        let mut out = Vec::new();
+        let mut slots = Vec::new();
+        for (pid, id) in [(1002, 3), (1003, 5)] {
+            let ip = proc(pid, id, 2, "/usr/sbin/ip");
+            let iptables = proc(pid, id + 1, id, "/usr/sbin/xtables-nft-multi");
+            let (slot, _) = inc.assign(
+                &ev(EventKind::ProcessExec, id, &iptables, &[&ip, &sh, &runner]),
+                &mut out,
+            );
+            slots.push(slot);
+        }
+        assert_eq!(slots[0], slots[1], "one incident");
+        let snap = inc
+            .snapshot(slots[0], IncidentState::Open, Timestamp(9))
+            .unwrap();
+        assert_eq!(snap.process.exec_id, ExecId(2), "the shell is the root");
+        assert_eq!(snap.parent.as_ref().unwrap().exec_id, ExecId(1));
+
+        let sh2 = proc(1099, 29, 1, "/usr/bin/dash");
+        let python = proc(1100, 30, 29, "/usr/bin/python3");
+        let tool = proc(1101, 31, 30, "/usr/bin/env");
+        let child = proc(1102, 32, 31, "/usr/bin/cat");
+        let (slot, opened) = inc.assign(
+            &ev(EventKind::FileOpen, 10, &child, &[&tool, &python, &sh2]),
+            &mut out,
+        );
+        assert!(opened, "env forked cat: not an exec chain up to the shell");
+        let snap = inc
+            .snapshot(slot, IncidentState::Open, Timestamp(10))
+            .unwrap();
+        assert_eq!(snap.process.exec_id, ExecId(32));
     }
 
     /// A first alert by an image not started by a shell makes that image the root; its
