@@ -73,7 +73,8 @@ fn is_shell(binary: &str) -> bool {
 }
 
 /// Where in the event's lineage (0: the parent) the shell that started the first alerting image
-/// is, if one did: its other children are the same script's or session's other steps. An image
+/// is, if one did (the outermost of consecutive shells: subshells are the script's own): its
+/// other children are the same script's or session's other steps. An image
 /// that replaced its predecessor by exec without forking (`ip netns exec`, `env`, `nice`,
 /// `chroot`) was started by whoever started that predecessor, so the search passes through such
 /// a chain (same pid) and stops at the first image that forked.
@@ -85,7 +86,13 @@ fn launcher(event: &Event) -> Option<usize> {
             return None;
         }
         if is_shell(&image.binary) {
-            return Some(i);
+            // A subshell (a pipeline's `| while read`, `( … )`, `sh -c` in a script) belongs
+            // to the shell above it: climb to the outermost of consecutive shells.
+            let above = event.ancestors.iter().skip(i + 1);
+            let shells = above
+                .take_while(|a| a.pid > 1 && a.exec_id.0 != 0 && is_shell(&a.binary))
+                .count();
+            return Some(i + shells);
         }
         if image.pid != child_pid {
             return None;
@@ -505,6 +512,24 @@ mod tests {
             .unwrap();
         assert_eq!(snap.process.exec_id, ExecId(2), "the shell is the root");
         assert_eq!(snap.parent.as_ref().unwrap().exec_id, ExecId(1));
+
+        // A step in a pipeline's subshell (`find … | while read f; do openssl …`) first, then a
+        // step of the script itself: one incident, rooted at the script's shell.
+        let mut inc2 = Incidents::new(60, 10, "n".into());
+        let sub = proc(1050, 50, 2, "/usr/bin/dash");
+        let openssl = proc(1051, 51, 50, "/usr/bin/openssl");
+        let gpg = proc(1052, 52, 2, "/usr/bin/gpg");
+        let (first, _) = inc2.assign(
+            &ev(EventKind::FileOpen, 5, &openssl, &[&sub, &sh, &runner]),
+            &mut out,
+        );
+        let (second, opened) =
+            inc2.assign(&ev(EventKind::FileOpen, 6, &gpg, &[&sh, &runner]), &mut out);
+        assert!(
+            !opened,
+            "the subshell's step and the script's step are one story"
+        );
+        assert_eq!(first, second);
 
         let sh2 = proc(1099, 29, 1, "/usr/bin/dash");
         let python = proc(1100, 30, 29, "/usr/bin/python3");
