@@ -11,6 +11,7 @@
 #define SHRIKE_NET_WRITTEN_H
 
 #include "maps.h"
+#include "inode.h"
 
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
@@ -18,13 +19,6 @@ struct {
 	__type(key, struct shrike_inode_key);
 	__type(value, struct shrike_net_write);
 } net_written SEC(".maps");
-
-static __always_inline void inode_key_of(struct inode *inode, struct shrike_inode_key *key)
-{
-	key->ino = BPF_CORE_READ(inode, i_ino);
-	key->dev = BPF_CORE_READ(inode, i_sb, s_dev);
-	key->_pad0 = 0;
-}
 
 /* A write open of `file` by the current process: remembered when its image connected out. */
 static __always_inline void net_written_note(struct file *file)
