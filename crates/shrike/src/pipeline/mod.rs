@@ -13,6 +13,7 @@ mod host_ns;
 pub mod net;
 mod pipes;
 mod process;
+mod recent;
 
 use std::sync::Arc;
 

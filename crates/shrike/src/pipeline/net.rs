@@ -14,7 +14,6 @@
 
 pub mod dns;
 
-use std::collections::{HashMap, VecDeque};
 use std::net::IpAddr;
 use std::sync::Arc;
 
@@ -22,6 +21,7 @@ use shrike_bpf::decode::{DnsRecord, NetFlag, NetOp, NetRecord, StdioSocket};
 use shrike_bpf::net::unmap;
 use shrike_event::{Dns, Enforced, EnforcedAction, Event, EventKind, ExecId, Network};
 
+use super::recent::Recent;
 use super::Pipeline;
 
 /// Addresses remembered from DNS answers.
@@ -33,38 +33,21 @@ pub const CONNECTED_MAX: usize = 4096;
 /// The network family's state in the pipeline.
 #[derive(Debug, Default)]
 pub struct NetState {
-    domains: HashMap<IpAddr, String>,
-    order: VecDeque<IpAddr>,
-    /// Images that connected out, and their binaries, oldest first out.
-    connected: HashMap<ExecId, Arc<str>>,
-    connected_order: VecDeque<ExecId>,
+    domains: Recent<IpAddr, String, DOMAIN_CACHE_MAX>,
+    /// Images that connected out, and their binaries.
+    connected: Recent<ExecId, Arc<str>, CONNECTED_MAX>,
     /// DNS messages that could not be parsed (reported with an empty query).
     pub dns_malformed: u64,
 }
 
 impl NetState {
     fn remember(&mut self, addr: IpAddr, domain: &str) {
-        let addr = unmap(addr);
-        if self.domains.insert(addr, domain.to_string()).is_none() {
-            self.order.push_back(addr);
-            while self.order.len() > DOMAIN_CACHE_MAX {
-                if let Some(old) = self.order.pop_front() {
-                    self.domains.remove(&old);
-                }
-            }
-        }
+        self.domains.insert(unmap(addr), domain.to_string());
     }
 
     /// `exec_id` connected out; its binary is `binary`.
     fn remember_connected(&mut self, exec_id: ExecId, binary: &Arc<str>) {
-        if self.connected.insert(exec_id, binary.clone()).is_none() {
-            self.connected_order.push_back(exec_id);
-            while self.connected_order.len() > CONNECTED_MAX {
-                if let Some(old) = self.connected_order.pop_front() {
-                    self.connected.remove(&old);
-                }
-            }
-        }
+        self.connected.insert(exec_id, binary.clone());
     }
 
     /// The binary of an image that connected out, while it is remembered.

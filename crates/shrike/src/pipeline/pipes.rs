@@ -5,10 +5,11 @@
 //! A pipeline's programs exec in any order, so whichever execs second is the one whose event
 //! names the other.
 
-use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 
 use shrike_event::{ExecId, StdioPipe};
+
+use super::recent::Recent;
 
 /// At most this many pipes are remembered; the oldest go first.
 const MAX_PIPES: usize = 4096;
@@ -33,8 +34,7 @@ impl End {
 
 #[derive(Debug, Default)]
 pub(super) struct PipeEnds {
-    by_ino: HashMap<u64, Vec<End>>,
-    order: VecDeque<u64>,
+    by_ino: Recent<u64, Vec<End>, MAX_PIPES>,
 }
 
 impl PipeEnds {
@@ -77,18 +77,7 @@ impl PipeEnds {
     }
 
     fn remember(&mut self, ino: u64, end: End) {
-        let ends = match self.by_ino.get_mut(&ino) {
-            Some(ends) => ends,
-            None => {
-                if self.order.len() >= MAX_PIPES {
-                    if let Some(old) = self.order.pop_front() {
-                        self.by_ino.remove(&old);
-                    }
-                }
-                self.order.push_back(ino);
-                self.by_ino.entry(ino).or_default()
-            }
-        };
+        let ends = self.by_ino.get_or_default(ino);
         // An image already there at the same fd (an exec without fork) is replaced.
         ends.retain(|e| e.fd != end.fd || e.exec_id != end.exec_id);
         if ends.len() >= MAX_ENDS {
@@ -163,6 +152,6 @@ mod tests {
         for _ in 0..20 {
             t.exec(&[Raw { fd: 0, ino: 30 }], ExecId(1), &b);
         }
-        assert!(t.by_ino[&30].len() <= MAX_ENDS);
+        assert!(t.by_ino.get(&30).unwrap().len() <= MAX_ENDS);
     }
 }
