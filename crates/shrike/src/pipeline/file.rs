@@ -346,16 +346,7 @@ impl Pipeline {
             |known: Option<&str>, n: u16| known.map_or_else(|| n.to_string(), str::to_string);
         event.set_socket(Socket {
             family: name((r.family == 16).then_some("netlink"), r.family),
-            sock_type: name(
-                match r.sock_type {
-                    1 => Some("stream"),
-                    2 => Some("dgram"),
-                    3 => Some("raw"),
-                    5 => Some("seqpacket"),
-                    _ => None,
-                },
-                r.sock_type,
-            ),
+            sock_type: name(super::net::sock_type_name(r.sock_type), r.sock_type),
             protocol: name(
                 (r.family == 16 && r.protocol == 12).then_some("netfilter"),
                 r.protocol,

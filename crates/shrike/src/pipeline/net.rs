@@ -88,6 +88,17 @@ fn endpoints(family: u16, saddr: IpAddr, daddr: IpAddr) -> (String, String, Stri
     }
 }
 
+/// A socket type's name (SOCK_STREAM, SOCK_DGRAM, SOCK_RAW, SOCK_SEQPACKET), if it has one here.
+pub(super) fn sock_type_name(sock_type: u16) -> Option<&'static str> {
+    match sock_type {
+        1 => Some("stream"),
+        2 => Some("dgram"),
+        3 => Some("raw"),
+        5 => Some("seqpacket"),
+        _ => None,
+    }
+}
+
 /// `process.stdio_sockets` from an exec record.
 pub(super) fn stdio_sockets(stdio: &[StdioSocket]) -> Vec<shrike_event::StdioSocket> {
     stdio
@@ -96,13 +107,7 @@ pub(super) fn stdio_sockets(stdio: &[StdioSocket]) -> Vec<shrike_event::StdioSoc
             let (family, protocol, peer_addr) = match s.family {
                 1 => (
                     "unix".to_string(),
-                    match s.sock_type {
-                        1 => "stream",
-                        2 => "dgram",
-                        5 => "seqpacket",
-                        _ => "unix",
-                    }
-                    .to_string(),
+                    sock_type_name(s.sock_type).unwrap_or("unix").to_string(),
                     String::new(),
                 ),
                 f => {
