@@ -108,7 +108,7 @@ struct shrike_file_anchor shrike_file_anchor SEC(".bss");
 
 static __always_inline bool compat_task(void)
 {
-	struct task_struct *task = bpf_get_current_task_btf();
+	struct task_struct *task = current_task();
 
 	return BPF_CORE_READ(task, thread_info.status) & TS_COMPAT;
 }
@@ -151,17 +151,15 @@ int BPF_PROG(sys_exit, struct pt_regs *regs, long ret)
  * the same the raw sys_enter/sys_exit programs above are given, so both share the handlers;
  * `handler` is a constant in each program, so each keeps only its own family's code. */
 
-static __always_inline struct pt_regs *syscall_regs(void)
-{
-	return (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
-}
 
 #define SYSCALL_EXIT(name, handler)                                                         \
 	SEC("tracepoint/syscalls/sys_exit_" #name)                                          \
 	int tx_##name(struct trace_event_raw_sys_exit *ctx)                                 \
 	{                                                                                   \
-		if (handler_of(ctx->id) && !compat_task())                                  \
-			on_exit(handler, syscall_regs(), ctx->ret, false);                  \
+		struct pt_regs *regs;                                                       \
+                                                                                            \
+		if (handler_of(ctx->id) && !compat_task() && (regs = syscall_regs()))       \
+			on_exit(handler, regs, ctx->ret, false);                            \
 		return 0;                                                                   \
 	}
 
@@ -169,13 +167,17 @@ static __always_inline struct pt_regs *syscall_regs(void)
 	SEC("tracepoint/syscalls/sys_enter_" #name)                                         \
 	int te_##name(struct trace_event_raw_sys_enter *ctx)                                \
 	{                                                                                   \
+		struct pt_regs *regs;                                                       \
+                                                                                            \
 		if (!(handler_of(ctx->id) & SHRIKE_SYS_AT_ENTER))                           \
 			return 0;                                                           \
 		if (compat_task()) {                                                        \
 			counter_inc(SHRIKE_CNT_COMPAT_SKIPPED);                             \
 			return 0;                                                           \
 		}                                                                           \
-		on_enter(handler, syscall_regs(), ctx->id);                                 \
+		regs = syscall_regs();                                                      \
+		if (regs)                                                                   \
+			on_enter(handler, regs, ctx->id);                                   \
 		return 0;                                                                   \
 	}                                                                                   \
 	SYSCALL_EXIT(name, handler)
@@ -189,12 +191,23 @@ SHRIKE_FILE_SYSCALLS(SYSCALL_ENTER_EXIT, SYSCALL_EXIT)
  * attached, so no other system call takes the slow path. The strings and registers are the
  * ones the tracepoint sets read; `handler` is a constant in each program. */
 
+/* The registers an entry point was given. 5.10's BTF gives some entry points a pt_regs it only
+ * forward-declares (e.g. __x64_sys_init_module), which the verifier will not let a program
+ * read: the legacy build takes the copy syscall_regs() reads from the task's stack instead. */
+#ifdef SHRIKE_LEGACY
+#define entry_regs(regs) syscall_regs()
+#else
+#define entry_regs(regs) (regs)
+#endif
+
 #define FENTRY_EXIT(name, handler)                                                          \
 	SEC("fexit/__x64_sys_" #name)                                                       \
 	int BPF_PROG(fy_##name, struct pt_regs *regs, long ret)                             \
 	{                                                                                   \
-		if (handler_of(regs->orig_ax))                                              \
-			on_exit(handler, regs, ret, false);                                 \
+		struct pt_regs *r = entry_regs(regs);                                       \
+                                                                                            \
+		if (r && handler_of(r->orig_ax))                                            \
+			on_exit(handler, r, ret, false);                                    \
 		return 0;                                                                   \
 	}
 
@@ -202,10 +215,14 @@ SHRIKE_FILE_SYSCALLS(SYSCALL_ENTER_EXIT, SYSCALL_EXIT)
 	SEC("fentry/__x64_sys_" #name)                                                      \
 	int BPF_PROG(fe_##name, struct pt_regs *regs)                                       \
 	{                                                                                   \
-		__u64 nr = regs->orig_ax;                                                   \
+		struct pt_regs *r = entry_regs(regs);                                       \
+		__u64 nr;                                                                   \
                                                                                             \
+		if (!r)                                                                     \
+			return 0;                                                           \
+		nr = r->orig_ax;                                                            \
 		if (handler_of(nr) & SHRIKE_SYS_AT_ENTER)                                   \
-			on_enter(handler, regs, nr);                                        \
+			on_enter(handler, r, nr);                                           \
 		return 0;                                                                   \
 	}                                                                                   \
 	FENTRY_EXIT(name, handler)
@@ -219,8 +236,10 @@ SHRIKE_FILE_SYSCALLS(FENTRY_ENTER_EXIT, FENTRY_EXIT)
 	SEC("fexit/__x64_sys_" #name)                                                       \
 	int BPF_PROG(fx_##name, struct pt_regs *regs, long ret)                             \
 	{                                                                                   \
-		if (handler_of(regs->orig_ax))                                              \
-			on_exit(id, regs, ret, true);                                       \
+		struct pt_regs *r = entry_regs(regs);                                       \
+                                                                                            \
+		if (r && handler_of(r->orig_ax))                                            \
+			on_exit(id, r, ret, true);                                          \
 		return 0;                                                                   \
 	}
 
@@ -388,7 +407,7 @@ SEC("tp_btf/signal_generate")
 int BPF_PROG(on_signal, int sig, struct kernel_siginfo *info, struct task_struct *task, int group,
 	     int result)
 {
-	struct task_struct *cur = bpf_get_current_task_btf();
+	struct task_struct *cur = current_task();
 	struct shrike_signal_event e = {};
 	__u32 sender = bpf_get_current_pid_tgid() >> 32;
 	__u32 target = BPF_CORE_READ(task, tgid);

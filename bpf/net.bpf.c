@@ -47,6 +47,11 @@ struct shrike_net_anchor shrike_net_anchor SEC(".bss");
 /* Test-only fault injection: SHRIKE_NET_FAULT_* bits (see fault.h); 0 in every normal run. */
 const volatile __u64 cfg_fault_refuse = 0;
 
+/* net_tcp_state loads here: a TCP connect is reported from it, with its outcome. 0 where the
+ * kernel refused it (5.10: no socket cookie in tracing programs): the connect is reported at
+ * the call, without outcome or source port, so it is not lost. */
+const volatile __u32 cfg_tcp_state = 1;
+
 #define EPERM 1
 #define EEXIST 17
 #define TC_ACT_SHOT 2
@@ -236,7 +241,7 @@ static __always_inline int on_egress(struct bpf_sock_addr *ctx, bool v6, bool se
 		return 1;
 	}
 	sock_set_owner(s, &r);
-	if (r.protocol == IPPROTO_TCP) {
+	if (r.protocol == IPPROTO_TCP && cfg_tcp_state) {
 		/* The outcome is reported from inet_sock_set_state, with the source port. */
 		s->flags |= SHRIKE_SOCK_CONNECTING;
 		s->audit_rule = hit == 2 ? c.rule_index + 1 : 0;

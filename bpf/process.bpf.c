@@ -490,7 +490,7 @@ int BPF_PROG(enforce_exec_lsm, struct linux_binprm *bprm, int ret)
 {
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
 	__u32 tgid = pid_tgid >> 32, zero = 0, start = 0, flags = 0, len, flen;
-	struct task_struct *task = bpf_get_current_task_btf();
+	struct task_struct *task = current_task();
 	struct denied_scratch *d = bpf_map_lookup_elem(&denied_scratch, &zero);
 	struct exec_subject *sub;
 	struct shrike_exec_rule *rule;

@@ -72,7 +72,7 @@ static __always_inline bool own_object(__u32 type, __u32 id)
  * other number, which at worst refuses a call that was going to fail anyway. */
 static __always_inline __u32 link_id_of_fd(__u32 fd)
 {
-	struct task_struct *task = bpf_get_current_task_btf();
+	struct task_struct *task = current_task();
 	struct fdtable *fdt = BPF_CORE_READ(task, files, fdt);
 	struct file **fds;
 	struct file *file = NULL;

@@ -12,6 +12,7 @@
 #include <bpf/bpf_tracing.h>
 
 #include "shrike_abi.h"
+#include "build.h"
 
 #ifndef likely
 #define likely(x) __builtin_expect(!!(x), 1)

@@ -326,6 +326,7 @@ static __always_inline struct exec_subject *exec_subject_get(const struct shrike
 }
 
 /* FNV-1a 64 of a path and of its last component, computed in one pass over a buffer. */
+#ifndef SHRIKE_LEGACY
 struct path_hash_ctx {
 	const __u8 *buf;
 	__u32 len;
@@ -365,5 +366,66 @@ static __always_inline void path_hashes(const void *buf, __u32 len, __u64 *path_
 	*path_hash = c.path_hash;
 	*name_hash = c.name_hash;
 }
+#else
+/*
+ * The legacy build has no bpf_loop, and a loop over the bytes in the program itself grows the
+ * verifier's work past its limit: the bytes are copied into the second half of the path
+ * scratch, and each step hashes eight of them in a global function (checked once; on 5.10 it
+ * may take scalars only) without a branch. Masks stand for the branches: all ones while inside
+ * the path, all ones at a '/'.
+ */
+
+__noinline int path_hashes_step(__u32 step, __u32 len)
+{
+	__u32 zero = 0, k;
+	struct path_buf *pb = bpf_map_lookup_elem(&path_scratch, &zero);
+	__u64 ph, nh, word;
+
+	if (!pb || step >= SHRIKE_PATH_MAX / 8 || step * 8 >= len)
+		return 1;
+	ph = pb->hash_path;
+	nh = pb->hash_name;
+	barrier_var(step);
+	step &= SHRIKE_PATH_MAX / 8 - 1;
+	word = *(__u64 *)&pb->buf[SHRIKE_PATH_MAX + step * 8];
+#pragma unroll
+	for (k = 0; k < 8; k++) {
+		__u64 b = (word >> (8 * k)) & 0xff;
+		__u64 inside = sign_mask((__u64)(step * 8 + k) - len);
+		__u64 slash = sign_mask((b ^ '/') - 1);
+		__u64 p = (ph ^ b) * FNV_PRIME;
+		__u64 n = (FNV_OFFSET & slash) | (((nh ^ b) * FNV_PRIME) & ~slash);
+
+		ph = (p & inside) | (ph & ~inside);
+		nh = (n & inside) | (nh & ~inside);
+	}
+	pb->hash_path = ph;
+	pb->hash_name = nh;
+	return 0;
+}
+
+static __always_inline void path_hashes(const void *buf, __u32 len, __u64 *path_hash,
+					__u64 *name_hash)
+{
+	__u32 zero = 0, step;
+	struct path_buf *pb = bpf_map_lookup_elem(&path_scratch, &zero);
+
+	*path_hash = FNV_OFFSET;
+	*name_hash = FNV_OFFSET;
+	if (!pb)
+		return;
+	len &= SHRIKE_PATH_MAX - 1;
+	if (bpf_probe_read_kernel(&pb->buf[SHRIKE_PATH_MAX], len, buf))
+		return;
+	pb->hash_path = FNV_OFFSET;
+	pb->hash_name = FNV_OFFSET;
+	/* Only the step's answer ends the loop (see scan_path in file_paths.h). */
+	for (step = 0; step < SHRIKE_PATH_MAX / 8; step++)
+		if (path_hashes_step(step, len))
+			break;
+	*path_hash = pb->hash_path;
+	*name_hash = pb->hash_name;
+}
+#endif
 
 #endif /* SHRIKE_EXEC_RULES_H */

@@ -48,7 +48,7 @@ static __always_inline bool is_cred_op(__u32 h)
 
 static __always_inline void cred_enter(__u64 nr)
 {
-	struct task_struct *task = bpf_get_current_task_btf();
+	struct task_struct *task = current_task();
 	struct cred_stash s = {};
 	__u32 tid = tid_of_current();
 
@@ -69,7 +69,7 @@ static __always_inline bool creds_equal(const struct shrike_creds *a,
 
 static __always_inline void cred_exit(__u32 h, struct pt_regs *regs, long ret)
 {
-	struct task_struct *task = bpf_get_current_task_btf();
+	struct task_struct *task = current_task();
 	struct rec_buf *b = scratch();
 	struct shrike_cred_event *c;
 	struct cred_stash *s;

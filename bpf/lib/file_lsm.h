@@ -37,9 +37,8 @@ static __always_inline bool lsm_took(__u64 nr)
  * have none and are not reported). */
 static __always_inline __u64 lsm_syscall(__u32 *handler)
 {
-	struct task_struct *task = bpf_get_current_task_btf();
-	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(task);
-	__u64 nr = regs->orig_ax;
+	struct pt_regs *regs = syscall_regs();
+	__u64 nr = regs ? regs->orig_ax : 0;
 
 	*handler = handler_of(nr) & SHRIKE_SYS_ID_MASK;
 	return nr;
@@ -80,7 +79,7 @@ static __always_inline int lsm_file_op(__u32 kind_bit, struct vfsmount *mnt, str
 				       struct vfsmount *mnt2, struct dentry *d2, const char *text,
 				       __u32 mode, __u32 uid, __u32 gid)
 {
-	struct task_struct *task = bpf_get_current_task_btf();
+	struct task_struct *task = current_task();
 	struct rec_buf *b;
 	struct shrike_file_event *e;
 	__u32 base = sizeof(*e);
@@ -146,12 +145,13 @@ static __always_inline int lsm_file_op(__u32 kind_bit, struct vfsmount *mnt, str
  */
 static __always_inline int lsm_open(const struct path *fpath, __u32 fflags, bool create)
 {
-	struct task_struct *task = bpf_get_current_task_btf();
+	struct task_struct *task = current_task();
 	struct shrike_watch_state *st;
 	struct shrike_file_event *e;
 	struct rec_buf *b;
 	struct path root;
 	struct open_args a;
+	struct pt_regs *regs;
 	__u32 base = sizeof(*e), gen = 0, h, len, act;
 	__u64 nr, hash;
 	bool in_syscall;
@@ -164,9 +164,10 @@ static __always_inline int lsm_open(const struct path *fpath, __u32 fflags, bool
 		return 0;
 	e = (struct shrike_file_event *)b->raw;
 	nr = lsm_syscall(&h);
-	in_syscall = kind_bit_of(h) == SHRIKE_WATCH_OPEN;
-	if (in_syscall) {
-		open_args_of(h, (struct pt_regs *)bpf_task_pt_regs(task), &a);
+	regs = syscall_regs();
+	in_syscall = regs && kind_bit_of(h) == SHRIKE_WATCH_OPEN;
+	if (in_syscall && regs) {
+		open_args_of(h, regs, &a);
 	} else {
 		a.flags = fflags;
 		a.mode = 0;
@@ -195,7 +196,7 @@ static __always_inline int lsm_open(const struct path *fpath, __u32 fflags, bool
 static __always_inline int lsm_mount(__u16 kind, const char *dev_name, const struct path *target,
 				     const char *type, __u64 flags)
 {
-	struct task_struct *task = bpf_get_current_task_btf();
+	struct task_struct *task = current_task();
 	struct rec_buf *b;
 	struct shrike_mount_event *m;
 	__u32 base = sizeof(*m);

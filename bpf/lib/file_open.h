@@ -136,7 +136,7 @@ static __always_inline void open_exit(__u32 h, struct pt_regs *regs, long ret, b
 	open_args_of(h, regs, &a);
 	open_fill(e, h, &a);
 	if (ret >= 0)
-		f = fd_file(bpf_get_current_task_btf(), ret);
+		f = fd_file(current_task(), ret);
 	/* Whatever the watch set says: an exec of this file will ask whether a networked
 	 * image wrote it. */
 	if (f && (e->access & SHRIKE_ACCESS_WRITE))
@@ -179,7 +179,7 @@ static __always_inline void fd_op_exit(__u32 h, struct pt_regs *regs, long ret, 
 		e->uid = sys_arg(regs, 1);
 		e->gid = sys_arg(regs, 2);
 	}
-	f = fd_file(bpf_get_current_task_btf(), (int)sys_arg(regs, 0));
+	f = fd_file(current_task(), (int)sys_arg(regs, 0));
 	if (f)
 		len = put_file(b, base, f, &e->info, &hash);
 	else

@@ -281,7 +281,7 @@ static __always_inline bool build_path_op(struct rec_buf *b, __u32 h, struct pt_
 	if (kind_bit == SHRIKE_WATCH_UTIMES)
 		put_times(e, h, a.times);
 	if (a.by_fd) {
-		struct file *f = fd_file(bpf_get_current_task_btf(), a.dirfd1);
+		struct file *f = fd_file(current_task(), a.dirfd1);
 
 		len1 = 0;
 		if (f)

@@ -21,6 +21,15 @@ struct scan_ctx {
 	__u64 hash;	  /* FNV-1a 64 of the bytes since the last '/' */
 };
 
+/* The legacy build's scan (see scan_path); unused by the main build. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct scan_ctx);
+} scan_scratch SEC(".maps");
+
+#ifndef SHRIKE_LEGACY
 /* One byte of a path in the scratch record: hash the last component, spot "//", "/./", "/../". */
 static long scan_step(__u32 index, void *vctx)
 {
@@ -49,6 +58,50 @@ static long scan_step(__u32 index, void *vctx)
 	c->p1 = ch;
 	return 0;
 }
+#else
+/* No bpf_loop: a global function (checked once, scalars only on 5.10) scans SCAN_STEP bytes a
+ * step of this CPU's scan_scratch, the same logic as the main build's with masks for branches.
+ * Eight bytes: a step of 128 cost the verifier more than the shorter loop saved (measured). */
+#define SCAN_STEP 8
+
+__noinline int scan_step_global(__u32 step)
+{
+	__u32 zero = 0, k;
+	struct scan_ctx *c = bpf_map_lookup_elem(&scan_scratch, &zero);
+	struct rec_buf *b = bpf_map_lookup_elem(&rec_scratch, &zero);
+	__u64 p1, p2, p3, bad, hash;
+
+	if (!c || !b || c->start + step * SCAN_STEP >= c->end)
+		return 1;
+	p1 = c->p1;
+	p2 = c->p2;
+	p3 = c->p3;
+	bad = c->bad ? ~0ULL : 0;
+	hash = c->hash;
+#pragma unroll
+	for (k = 0; k < SCAN_STEP; k++) {
+		__u64 pos = c->start + step * SCAN_STEP + k;
+		__u64 inside = sign_mask(pos - c->end);
+		__u64 ch = b->raw[pos & (RAW_SIZE - 1)];
+		__u64 slash = byte_is(ch, '/');
+		__u64 dots = byte_is(p1, '.') & (byte_is(p2, '/') | (byte_is(p2, '.') & byte_is(p3, '/')));
+		__u64 now_bad = slash & (byte_is(p1, '/') | dots);
+		__u64 h = (WATCH_FNV_OFFSET & slash) | (((hash ^ ch) * WATCH_FNV_PRIME) & ~slash);
+
+		bad |= now_bad & inside;
+		hash = (h & inside) | (hash & ~inside);
+		p3 = (p2 & inside) | (p3 & ~inside);
+		p2 = (p1 & inside) | (p2 & ~inside);
+		p1 = (ch & inside) | (p1 & ~inside);
+	}
+	c->p1 = p1;
+	c->p2 = p2;
+	c->p3 = p3;
+	c->bad = bad ? 1 : 0;
+	c->hash = hash;
+	return 0;
+}
+#endif
 
 /* Scans raw[start, end) of the scratch record. Returns the last component's hash; *bad when
  * the path has a component the filter cannot trust lexically. */
@@ -59,7 +112,26 @@ static __always_inline __u64 scan_path(__u32 start, __u32 end, bool *bad)
 	c.start = start;
 	c.end = end;
 	c.hash = WATCH_FNV_OFFSET;
+#ifdef SHRIKE_LEGACY
+	{
+		__u32 zero = 0;
+		struct scan_ctx *s = bpf_map_lookup_elem(&scan_scratch, &zero);
+
+		if (!s) {
+			*bad = true;
+			return 0;
+		}
+		*s = c;
+		/* Only the step's answer ends the loop: a test on start or end here would give
+		 * the verifier a different state at each exit, none of which it could prune. */
+		for (__u32 step = 0; step < SHRIKE_PATH_MAX / SCAN_STEP; step++)
+			if (scan_step_global(step))
+				break;
+		c = *s;
+	}
+#else
 	bpf_loop(SHRIKE_PATH_MAX, scan_step, &c, 0);
+#endif
 	if (c.p1 == '.' && (c.p2 == '/' || (c.p2 == '.' && c.p3 == '/')))
 		c.bad = 1;
 	*bad = c.bad;
@@ -134,7 +206,7 @@ static __always_inline __u32 put_user_path(struct rec_buf *b, __u32 base, __u32 
 					   const char *upath, __u32 *info, __u32 trunc_flag,
 					   __u64 *hash)
 {
-	struct task_struct *task = bpf_get_current_task_btf();
+	struct task_struct *task = current_task();
 	struct path root, dir;
 	struct file *f = 0;
 	__u32 len = 0, room;
@@ -239,7 +311,7 @@ static __always_inline __u32 put_symlink_text(struct rec_buf *b, __u32 base, con
 static __always_inline __u32 put_file(struct rec_buf *b, __u32 base, struct file *f, __u32 *info,
 				      __u64 *hash)
 {
-	struct task_struct *task = bpf_get_current_task_btf();
+	struct task_struct *task = current_task();
 	struct path root, fpath;
 	__u32 len;
 

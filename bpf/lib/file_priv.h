@@ -37,7 +37,7 @@ static __always_inline void module_exit(__u32 h, struct pt_regs *regs, long ret)
 
 		m->fd = (int)sys_arg(regs, 0);
 		m->flags = sys_arg(regs, 2);
-		f = fd_file(bpf_get_current_task_btf(), m->fd);
+		f = fd_file(current_task(), m->fd);
 		if (f)
 			len = put_file(b, base, f, &m->info, &hash);
 	}
@@ -113,7 +113,7 @@ static __always_inline bool ptrace_interesting(long req)
 /* The lineage entry of a pid the caller named, when the caller sees the initial pid namespace. */
 static __always_inline __u64 exec_id_of_pid(__u32 pid)
 {
-	struct task_struct *task = bpf_get_current_task_btf();
+	struct task_struct *task = current_task();
 	struct shrike_proc *p;
 
 	if (BPF_CORE_READ(task, thread_pid, level) != 0)
@@ -133,7 +133,7 @@ static __always_inline __u32 pid_named(__u32 h, struct pt_regs *regs)
  * PTRACE_TRACEME, else the pid it named when it sees the initial pid namespace (0 unknown). */
 static __always_inline __u32 ptrace_target_of(__u32 h, long req, struct pt_regs *regs)
 {
-	struct task_struct *task = bpf_get_current_task_btf();
+	struct task_struct *task = current_task();
 
 	if (h == SHRIKE_SYS_PTRACE && req == 0)
 		return BPF_CORE_READ(task, real_parent, tgid);
@@ -189,7 +189,7 @@ static __always_inline void priv_enter(__u32 h, struct pt_regs *regs, __u64 nr)
  * the initial pid namespace, where its pid argument is a global one). */
 static __always_inline bool own_memory(__u32 h, struct pt_regs *regs)
 {
-	struct task_struct *task = bpf_get_current_task_btf();
+	struct task_struct *task = current_task();
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
 	__u32 target = pid_named(h, regs);
 
@@ -231,7 +231,7 @@ static __always_inline void ptrace_exit(__u32 h, struct pt_regs *regs, long ret)
 	e.request = req;
 	e.syscall = h;
 	if (h == SHRIKE_SYS_PTRACE && req == 0) {
-		struct task_struct *task = bpf_get_current_task_btf();
+		struct task_struct *task = current_task();
 
 		e.target_pid = BPF_CORE_READ(task, real_parent, tgid);
 	} else {

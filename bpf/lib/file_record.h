@@ -64,6 +64,30 @@ struct {
 	__type(value, struct rec_buf);
 } pending SEC(".maps");
 
+/* The legacy build's copy of the registers (see syscall_regs); unused by the main build. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct pt_regs);
+} regs_scratch SEC(".maps");
+
+static __always_inline struct pt_regs *syscall_regs(void)
+{
+#ifdef SHRIKE_LEGACY
+	/* No bpf_task_pt_regs before 5.15: a copy, in this CPU's regs_scratch, of the saved user
+	 * registers at the top of the task's kernel stack (task_user_regs). */
+	__u32 zero = 0;
+	struct pt_regs *copy = bpf_map_lookup_elem(&regs_scratch, &zero);
+
+	if (copy && bpf_probe_read_kernel(copy, sizeof(*copy), task_user_regs(current_task())))
+		copy = NULL;
+	return copy;
+#else
+	return (struct pt_regs *)bpf_task_pt_regs(current_task());
+#endif
+}
+
 static __always_inline unsigned long sys_arg(struct pt_regs *regs, int n)
 {
 	/* regs is a BTF pointer (tp_btf, fexit, bpf_task_pt_regs): plain loads, no helper. */

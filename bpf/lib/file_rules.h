@@ -115,7 +115,7 @@ __noinline int shrike_file_rule_check(__u32 where, __u32 rule, __u32 access, __u
 {
 	__u32 gen = where & 1, kind = (where >> 8) & 0xff, side = (where >> 16) & 3;
 	struct shrike_file_rule_key key = {};
-	struct task_struct *task = bpf_get_current_task_btf();
+	struct task_struct *task = current_task();
 	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
 	const __u32 lineage = SHRIKE_FRULE_BINARY_INCL | SHRIKE_FRULE_BINARY_EXCL |
 			      SHRIKE_FRULE_PARENT_INCL | SHRIKE_FRULE_PARENT_EXCL |

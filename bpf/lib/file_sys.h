@@ -61,7 +61,7 @@ struct ns_common___typed {
 /* The namespace type of an nsfs file (CLONE_NEW*), 0 when it is not one. */
 static __always_inline __u64 ns_type_of_fd(long fd)
 {
-	struct file *f = fd_file(bpf_get_current_task_btf(), fd);
+	struct file *f = fd_file(current_task(), fd);
 	struct proc_ns_operations___typed *ops;
 	struct inode *inode;
 	struct ns_common *ns;
@@ -90,9 +90,9 @@ struct nsproxy___time {
  * tells an entry into the host's namespaces (PID 1's) from a process that is not in them. */
 static __always_inline void ns_after_setns(struct shrike_ns_event *e)
 {
-	struct task_struct *task = bpf_get_current_task_btf();
-	struct nsproxy *ns = task->nsproxy;
-	struct pid *pid = task->thread_pid;
+	struct task_struct *task = current_task();
+	struct nsproxy *ns = BPF_CORE_READ(task, nsproxy);
+	struct pid *pid = BPF_CORE_READ(task, thread_pid);
 
 	if (pid)
 		e->pid_level = BPF_CORE_READ(pid, level);

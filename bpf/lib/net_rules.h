@@ -4,7 +4,8 @@
  * CIDRs whose values are the rule slots containing them, the rules by slot, and the config word
  * that names the active generation; see crates/bpf/src/net/rules.rs) and the matching every
  * hook runs — the trie lookup, then each candidate slot checked for direction, port, protocol
- * and scope in a bpf_loop. Included by bpf/net.bpf.c only.
+ * and scope in a bpf_loop (in the legacy build, a loop of global-function steps). Included by
+ * bpf/net.bpf.c only.
  */
 #ifndef SHRIKE_NET_RULES_H
 #define SHRIKE_NET_RULES_H
@@ -188,6 +189,15 @@ static __always_inline long rule_step(struct rule_check *c, bool in_task)
 	return 1;
 }
 
+/* The legacy build's copy of the check (see rules_check); unused by the main build. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct rule_check);
+} rule_check_scratch SEC(".maps");
+
+#ifndef SHRIKE_LEGACY
 static long rule_step_task(__u32 i, void *ctx)
 {
 	return rule_step(ctx, true);
@@ -197,6 +207,30 @@ static long rule_step_tc(__u32 i, void *ctx)
 {
 	return rule_step(ctx, false);
 }
+#else
+/* No bpf_loop: a global function (checked once) takes each step; on 5.10 it may take scalars
+ * only, so the check it works on is this CPU's rule_check_scratch. One per context, as in the
+ * main build: tc programs may not call the cgroup helpers the task scopes use. */
+static __always_inline int rule_step_scratch(bool in_task)
+{
+	__u32 zero = 0;
+	struct rule_check *c = bpf_map_lookup_elem(&rule_check_scratch, &zero);
+
+	if (!c)
+		return 1;
+	return rule_step(c, in_task) != 0;
+}
+
+__noinline int rule_step_task_global(__u32 unused)
+{
+	return rule_step_scratch(true);
+}
+
+__noinline int rule_step_tc_global(__u32 unused)
+{
+	return rule_step_scratch(false);
+}
+#endif
 
 /* Runs the active rules of direction c->dir against addr (IPv6 or v4-mapped). Returns c->hit. */
 static __always_inline int rules_check(struct rule_check *c, const __u8 *addr, bool in_task)
@@ -216,10 +250,24 @@ static __always_inline int rules_check(struct rule_check *c, const __u8 *addr, b
 		return 0;
 	__builtin_memcpy(c->slots, m->slots, sizeof(c->slots));
 	c->gen = key.gen;
+#ifdef SHRIKE_LEGACY
+	{
+		struct rule_check *s = bpf_map_lookup_elem(&rule_check_scratch, &zero);
+
+		if (!s)
+			return 0;
+		*s = *c;
+		for (__u32 i = 0; i < SHRIKE_NET_RULES_MAX; i++)
+			if (in_task ? rule_step_task_global(i) : rule_step_tc_global(i))
+				break;
+		*c = *s;
+	}
+#else
 	if (in_task)
 		bpf_loop(SHRIKE_NET_RULES_MAX, rule_step_task, c, 0);
 	else
 		bpf_loop(SHRIKE_NET_RULES_MAX, rule_step_tc, c, 0);
+#endif
 	return c->hit;
 }
 

@@ -6,7 +6,10 @@
  * (trampolines are refused on some kernels), so the path is built by walking dentries up to
  * the process's root, crossing mount points through struct mount, the way the kernel's own
  * prepend_path() does. Components are prepended right to left into a per-CPU buffer; the walk
- * is a bpf_loop() so the verifier checks one step, not SHRIKE_PATH_DEPTH_MAX of them.
+ * is a bpf_loop() so the verifier checks one step, not SHRIKE_PATH_DEPTH_MAX of them. The
+ * legacy build (no bpf_loop) calls the step as a global function, which the verifier also
+ * checks once; 5.10 lets a global function take scalars only, so that walk lives in the
+ * scratch buffer beside the path.
  *
  * The result is what d_path() would print, without its " (deleted)" suffix: a path relative to
  * the process's root (so a container's view inside a container). A dentry that has no parent
@@ -26,18 +29,6 @@
 #define PATH_NAME_MAX 255
 #define PATH_POS_MASK (SHRIKE_PATH_MAX - 1)
 
-/* Twice the path length: a component written at pos < SHRIKE_PATH_MAX stays inside. */
-struct path_buf {
-	char buf[SHRIKE_PATH_MAX * 2];
-};
-
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, struct path_buf);
-} path_scratch SEC(".maps");
-
 struct path_walk {
 	struct dentry *dentry;
 	struct vfsmount *vfsmnt;
@@ -46,6 +37,21 @@ struct path_walk {
 	__u32 pos;   /* the path is buf[pos .. SHRIKE_PATH_MAX - 1) */
 	__u32 flags; /* PATH_* */
 };
+
+/* Twice the path length: a component written at pos < SHRIKE_PATH_MAX stays inside. */
+struct path_buf {
+	char buf[SHRIKE_PATH_MAX * 2];
+	struct path_walk walk; /* the legacy build's walk (its step takes no pointer) */
+	__u64 hash_path;       /* the legacy build's path_hashes() results */
+	__u64 hash_name;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct path_buf);
+} path_scratch SEC(".maps");
 
 static __always_inline struct mount *real_mount(struct vfsmount *vfsmnt)
 {
@@ -119,6 +125,18 @@ static long path_walk_step(__u32 index, void *ctx)
 	return 0;
 }
 
+#ifdef SHRIKE_LEGACY
+__noinline int path_walk_step_global(__u32 index)
+{
+	__u32 zero = 0;
+	struct path_buf *pb = bpf_map_lookup_elem(&path_scratch, &zero);
+
+	if (!pb)
+		return 1;
+	return path_walk_step(index, &pb->walk) != 0;
+}
+#endif
+
 /*
  * Resolves `path` against `root` into the per-CPU path buffer. On return the path is
  * buf[*start .. *start + len), not NUL-terminated in the count; returns the length (>= 1),
@@ -142,7 +160,15 @@ static __always_inline __u32 path_resolve(const struct path *path, const struct 
 	w.pos = SHRIKE_PATH_MAX - 1;
 	pb->buf[SHRIKE_PATH_MAX - 1] = '\0';
 
+#ifdef SHRIKE_LEGACY
+	pb->walk = w;
+	for (__u32 i = 0; i < SHRIKE_PATH_DEPTH_MAX; i++)
+		if (path_walk_step_global(i))
+			break;
+	w = pb->walk;
+#else
 	bpf_loop(SHRIKE_PATH_DEPTH_MAX, path_walk_step, &w, 0);
+#endif
 	if (!(w.flags & PATH_DONE)) {
 		w.flags |= PATH_TRUNCATED;
 		counter_inc(SHRIKE_CNT_PATH_TRUNCATED);

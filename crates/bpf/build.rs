@@ -1,8 +1,15 @@
-//! Compiles every `bpf/*.bpf.c` into a BPF object with clang and generates its libbpf-rs
-//! skeleton, which embeds the object in the binary (CO-RE: no kernel headers, no compiler on
-//! the target). The compiler is `$SHRIKE_CLANG`, else `clang-19`, else `clang`.
+//! Compiles every `bpf/*.bpf.c` twice into BPF objects with clang and generates one libbpf-rs
+//! skeleton per source, which embeds both objects in the binary (CO-RE: no kernel headers, no
+//! compiler on the target). The compiler is `$SHRIKE_CLANG`, else `clang-19`, else `clang`.
+//!
+//! The main build is for kernels with `bpf_loop()` (5.17 and later); the legacy build
+//! (`-DSHRIKE_LEGACY`, see `bpf/lib/build.h`) is for 5.8–5.16. Both come from the same source and
+//! must declare the same maps, programs and global variables, because one skeleton serves both:
+//! the build fails when their generated skeletons differ in anything but the object bytes.
+//! `crate::variant` picks the bytes at load time.
 
 use std::env;
+use std::fs;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
@@ -11,6 +18,9 @@ use libbpf_cargo::SkeletonBuilder;
 /// Programs that get a skeleton; each is `bpf/<name>.bpf.c`.
 const PROGRAMS: &[&str] = &["process", "probe", "net", "file", "protect"];
 
+/// The line of a generated skeleton that hands libbpf the object bytes.
+const OPEN_LINE: &str = "ObjectSkeletonConfigBuilder::new(&DATA)";
+
 fn main() -> Result<()> {
     let manifest = PathBuf::from(env::var("CARGO_MANIFEST_DIR")?);
     let bpf_dir = manifest
@@ -18,30 +28,130 @@ fn main() -> Result<()> {
         .canonicalize()
         .context("bpf/ directory")?;
     let out_dir = PathBuf::from(env::var("OUT_DIR")?);
+    let legacy_dir = out_dir.join("legacy");
+    fs::create_dir_all(&legacy_dir).context("creating OUT_DIR/legacy")?;
     let clang = find_clang()?;
 
     for dir in ["include", "abi", "lib"] {
         println!("cargo:rerun-if-changed={}", bpf_dir.join(dir).display());
     }
     println!("cargo:rerun-if-env-changed=SHRIKE_CLANG");
+    let includes = ["include", "abi", "lib"].map(|d| format!("-I{}", bpf_dir.join(d).display()));
     for name in PROGRAMS {
         let src = bpf_dir.join(format!("{name}.bpf.c"));
         println!("cargo:rerun-if-changed={}", src.display());
         let skel = out_dir.join(format!("{name}.skel.rs"));
+        let legacy_skel = legacy_dir.join(format!("{name}.skel.rs"));
+        let mut args: Vec<String> = includes.to_vec();
+        args.extend(["-Wall".to_string(), "-Werror".to_string()]);
         SkeletonBuilder::new()
             .source(&src)
             .clang(&clang)
-            .clang_args([
-                format!("-I{}", bpf_dir.join("include").display()),
-                format!("-I{}", bpf_dir.join("abi").display()),
-                format!("-I{}", bpf_dir.join("lib").display()),
-                "-Wall".to_string(),
-                "-Werror".to_string(),
-            ])
+            .clang_args(&args)
+            .reference_obj(true)
             .build_and_generate(&skel)
             .with_context(|| format!("building BPF program {}", src.display()))?;
+        args.push("-DSHRIKE_LEGACY".to_string());
+        SkeletonBuilder::new()
+            .source(&src)
+            .obj(legacy_dir.join(format!("{name}.o")))
+            .clang(&clang)
+            .clang_args(&args)
+            .reference_obj(true)
+            .build_and_generate(&legacy_skel)
+            .with_context(|| format!("building the legacy build of {}", src.display()))?;
+        join_skeletons(name, &skel, &legacy_skel)?;
     }
     Ok(())
+}
+
+/// Checks that the two builds' skeletons agree apart from their object bytes, then makes the main
+/// skeleton hand libbpf whichever object `crate::variant` picks.
+fn join_skeletons(name: &str, main: &Path, legacy: &Path) -> Result<()> {
+    let main_text = fs::read_to_string(main).with_context(|| format!("{}", main.display()))?;
+    let legacy_text =
+        fs::read_to_string(legacy).with_context(|| format!("{}", legacy.display()))?;
+    let (main_rest, main_data) = split_data(&main_text, main)?;
+    let (legacy_rest, legacy_data) = split_data(&legacy_text, legacy)?;
+    // The order in which clang emits maps may differ between the builds (libbpf finds each by
+    // name); the lines themselves may not.
+    // Nor does the numbering of anonymous types.
+    let main_norm = strip_anon_numbers(&main_rest);
+    let legacy_norm = strip_anon_numbers(&legacy_rest);
+    let mut main_lines: Vec<&str> = main_norm.lines().collect();
+    let mut legacy_lines: Vec<&str> = legacy_norm.lines().collect();
+    main_lines.sort_unstable();
+    legacy_lines.sort_unstable();
+    if main_lines != legacy_lines {
+        let only = main_lines
+            .iter()
+            .find(|l| !legacy_lines.contains(l))
+            .or_else(|| legacy_lines.iter().find(|l| !main_lines.contains(l)))
+            .map_or("", |l| l.trim());
+        bail!(
+            "bpf/{name}.bpf.c: the legacy build (-DSHRIKE_LEGACY) declares different maps, programs \
+             or globals from the main build (its skeleton and the main one's differ at `{only}`): \
+             keep every declaration outside #ifdef SHRIKE_LEGACY"
+        );
+    }
+    if !main_text.contains(OPEN_LINE) {
+        bail!(
+            "{}: libbpf-cargo's skeleton no longer contains `{OPEN_LINE}`",
+            main.display()
+        );
+    }
+    // The legacy bytes sit beside the main ones, in the same link section.
+    let legacy_static = legacy_data.replacen("static DATA:", "static LEGACY_DATA:", 1);
+    let joined = main_text
+        .replacen(
+            OPEN_LINE,
+            "ObjectSkeletonConfigBuilder::new(crate::variant::object(&DATA, &LEGACY_DATA))",
+            1,
+        )
+        .replacen(
+            &main_data,
+            &format!("{main_data}    #[unsafe(link_section = \".bpf.objs\")]\n{legacy_static}"),
+            1,
+        );
+    fs::write(main, joined).with_context(|| format!("{}", main.display()))
+}
+
+/// `__anon_12` → `__anon_`: the generator numbers anonymous types in BTF order.
+fn strip_anon_numbers(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find("__anon_") {
+        out.push_str(&rest[..at + "__anon_".len()]);
+        rest = rest[at + "__anon_".len()..].trim_start_matches(|c: char| c.is_ascii_digit());
+    }
+    out.push_str(rest);
+    out
+}
+
+/// Splits a skeleton into its text without the `static DATA` item (which rustfmt may spread over
+/// several lines), and that item.
+fn split_data(text: &str, path: &Path) -> Result<(String, String)> {
+    let mut rest = String::with_capacity(text.len());
+    let mut data = String::new();
+    let mut inside = false;
+    for line in text.lines() {
+        inside |= line.trim_start().starts_with("static DATA:");
+        if inside {
+            data.push_str(line);
+            data.push('\n');
+            inside = !line.trim_end().ends_with(';');
+        } else {
+            rest.push_str(line);
+            rest.push('\n');
+        }
+    }
+    if data.is_empty() {
+        bail!(
+            "{}: no `static DATA` item in the generated skeleton",
+            path.display()
+        );
+    }
+    Ok((rest, data))
 }
 
 fn find_clang() -> Result<PathBuf> {

@@ -20,6 +20,7 @@ pub mod probe;
 pub mod protect;
 pub mod reader;
 pub mod ringbuf;
+pub mod variant;
 
 pub mod skel {
     //! The generated libbpf-rs skeletons, one module per BPF object.

@@ -356,9 +356,34 @@ impl Sensors {
         });
         match &opts.file {
             Some(file) => {
-                match crate::file::load(&sensors.shared(), opts.wakeup_bytes, file, &plan) {
+                let mut loaded =
+                    crate::file::load(&sensors.shared(), opts.wakeup_bytes, file, &plan);
+                let mut lsm_refused = None;
+                if let (Err(err), crate::file::FileHooks::Auto, true) =
+                    (&loaded, file.hooks, plan.bpf_lsm)
+                {
+                    // A kernel whose verifier refuses one of the LSM hooks (5.10 takes no
+                    // struct argument, kuid_t in path_chown) still has BPF trampolines: the
+                    // family runs on fentry/fexit rather than not at all.
+                    tracing::error!(%err, "the file sensor's BPF LSM hook set did not load: file events run on fentry + fexit, and deny rules kill instead of refusing");
+                    lsm_refused = Some(err.to_string());
+                    let fentry = HookPlan {
+                        bpf_lsm: false,
+                        fentry: true,
+                    };
+                    loaded = crate::file::load(&sensors.shared(), opts.wakeup_bytes, file, &fentry);
+                }
+                match loaded {
                     Ok((family, watch)) => {
-                        sensors.health.push(family.hook_set.status());
+                        let mut status = family.hook_set.status();
+                        if let Some(why) = lsm_refused {
+                            let rest = status.reason.unwrap_or_default();
+                            status.reason = Some(format!(
+                                "the BPF LSM hook set was refused ({why}): {}",
+                                rest.trim_start_matches("BPF LSM is not active: ")
+                            ));
+                        }
+                        sensors.health.push(status);
                         sensors.file_watch = Some((watch, family.hook_set));
                         sensors.add_family(Box::new(family));
                     }

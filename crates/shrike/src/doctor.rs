@@ -36,7 +36,12 @@ pub fn render(r: &KernelReport) -> (String, bool) {
             writeln!(out, "  {m:<4} {what}: {why}")
         };
     };
-    let _ = writeln!(out, "shrike doctor: kernel {}\n", r.release);
+    let _ = writeln!(out, "shrike doctor: kernel {}", r.release);
+    let _ = writeln!(
+        out,
+        "BPF objects: {}\n",
+        shrike_bpf::variant::current().describe()
+    );
 
     let _ = writeln!(out, "Required");
     line(&mut out, &r.root, "running as root");

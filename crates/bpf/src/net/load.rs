@@ -145,6 +145,8 @@ pub fn load(
         if let Some(rodata) = open.maps.rodata_data.as_deref_mut() {
             rodata.cfg_wakeup_bytes = wakeup_bytes;
             rodata.cfg_fault_refuse = fault_bits();
+            // Without the TCP state program, connects are reported at the call.
+            rodata.cfg_tcp_state = u32::from(!refused.iter().any(|r| r.program == "net_tcp_state"));
         }
         disable(open.open_object_mut(), refused);
         for name in off {

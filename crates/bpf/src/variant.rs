@@ -1,0 +1,77 @@
+//! Which build of the BPF objects this kernel loads. build.rs compiles every `bpf/*.bpf.c` twice
+//! from the same source: the main build, for kernels with `bpf_loop()` (5.17 and later), and the
+//! legacy build (`-DSHRIKE_LEGACY`, `bpf/lib/build.h`) for 5.8–5.16, whose loops are bounded
+//! loops of global-function steps, whose current task comes from `bpf_get_current_task()` and
+//! whose programs use no helper newer than 5.10. Each skeleton embeds both and asks [`object`] for
+//! the bytes to open; the choice is made once per process, by asking the kernel whether it has
+//! `bpf_loop` (every other helper the main build needs is older), or forced with
+//! `SHRIKE_BPF_BUILD=main|legacy` (the tests load the legacy build on a new kernel that way).
+
+use std::sync::OnceLock;
+
+/// One of the two builds of the BPF objects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Build {
+    /// Kernels with `bpf_loop` (5.17+).
+    Main,
+    /// Kernels with the ring buffer but without `bpf_loop` (5.8–5.16).
+    Legacy,
+}
+
+impl Build {
+    /// The build's name, as `SHRIKE_BPF_BUILD` and `doctor` spell it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Build::Main => "main",
+            Build::Legacy => "legacy",
+        }
+    }
+
+    /// What the build means for the user, for `doctor`.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Build::Main => "main build (bpf_loop, kernel 5.17 or later)",
+            Build::Legacy => {
+                "legacy build (no bpf_loop on this kernel: loops of global-function steps, see \
+                 the README's Kernels section)"
+            }
+        }
+    }
+}
+
+static CHOSEN: OnceLock<Build> = OnceLock::new();
+
+/// The build this process loads: `SHRIKE_BPF_BUILD` if set, else the kernel's answer.
+pub fn current() -> Build {
+    *CHOSEN.get_or_init(|| match std::env::var("SHRIKE_BPF_BUILD").as_deref() {
+        Ok("legacy") => Build::Legacy,
+        Ok("main") => Build::Main,
+        _ if kernel_has_bpf_loop() => Build::Main,
+        _ => Build::Legacy,
+    })
+}
+
+/// The object bytes a skeleton opens: `main` or `legacy`, as [`current`] says.
+pub fn object(main: &'static [u8], legacy: &'static [u8]) -> &'static [u8] {
+    match current() {
+        Build::Main => main,
+        Build::Legacy => legacy,
+    }
+}
+
+/// Whether the kernel's verifier knows `bpf_loop`: libbpf loads a socket filter that calls it
+/// (the helper is in the base set every program type has).
+fn kernel_has_bpf_loop() -> bool {
+    // SAFETY: a NULL opts pointer is documented as allowed; the call loads a trivial program and
+    // closes it.
+    let rc = unsafe {
+        libbpf_sys::libbpf_probe_bpf_helper(
+            libbpf_sys::BPF_PROG_TYPE_SOCKET_FILTER,
+            libbpf_sys::BPF_FUNC_loop,
+            std::ptr::null(),
+        )
+    };
+    // An error (no privilege, no bpf()) is not a kernel without bpf_loop: the main build's load
+    // then reports the real failure.
+    rc != 0
+}
