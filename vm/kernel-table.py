@@ -88,6 +88,14 @@ class Boot:
                 return m.group(1)
         return "?"
 
+    def build(self):
+        """'main' or 'legacy': the build of the BPF objects doctor loaded."""
+        for line in self.stdout:
+            m = re.match(r"BPF objects: (\w+) build", line)
+            if m:
+                return m.group(1)
+        return "?"
+
     def active_lsms(self):
         for line in self.section("Kernel features"):
             if "active LSMs:" in line:
@@ -306,6 +314,7 @@ def render(boots, output):
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
 
     row("kernel", [f"`{b.release}`" for b in boots])
+    row("BPF objects (build)", [b.build() for b in boots])
     row("BPF LSM called", [b.feature("BPF LSM programs are called") for b in boots])
     row("fentry/fexit", [b.feature("fentry/fexit") for b in boots])
     row("kprobes", [b.feature("kprobes") for b in boots])

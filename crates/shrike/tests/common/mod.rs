@@ -240,8 +240,11 @@ impl Agent {
             });
         }
         let agent = Agent { child, shared };
-        // Generous: under qemu on a busy host, loading every sensor can take half a minute.
-        agent.wait_until(Duration::from_secs(90), |s| s.ready || s.exited);
+        // Generous: under qemu on a busy host, loading every sensor can take half a minute, and
+        // on 5.10 with BPF LSM the file family loads twice (its LSM hook set is refused there,
+        // then fentry/fexit attach one trampoline at a time): over 90 s with four guests on
+        // two cores.
+        agent.wait_until(Duration::from_secs(240), |s| s.ready || s.exited);
         let s = agent.shared.0.lock().unwrap_or_else(|e| e.into_inner());
         assert!(
             s.ready,
