@@ -73,9 +73,8 @@ fn join_skeletons(name: &str, main: &Path, legacy: &Path) -> Result<()> {
         fs::read_to_string(legacy).with_context(|| format!("{}", legacy.display()))?;
     let (main_rest, main_data) = split_data(&main_text, main)?;
     let (legacy_rest, legacy_data) = split_data(&legacy_text, legacy)?;
-    // The order in which clang emits maps may differ between the builds (libbpf finds each by
-    // name); the lines themselves may not.
-    // Nor does the numbering of anonymous types.
+    // The order in which clang emits maps and the numbering of anonymous types may differ
+    // between the builds (libbpf finds each map by name); the lines themselves may not.
     let main_norm = strip_anon_numbers(&main_rest);
     let legacy_norm = strip_anon_numbers(&legacy_rest);
     let mut main_lines: Vec<&str> = main_norm.lines().collect();
