@@ -58,6 +58,19 @@ fn kernel_5_10() -> bool {
     std::env::var("SHRIKE_VM_SERIES").as_deref() == Ok("5.10")
 }
 
+/// The state `expected_table` gives one capability.
+fn expected_state(name: &str) -> &'static str {
+    expected_table()
+        .into_iter()
+        .find(|(n, _)| *n == name)
+        .map_or("missing", |(_, state)| state)
+}
+
+/// The line doctor ends with when these capabilities (in doctor's order) could not load.
+fn degraded_line(names: &[&str]) -> String {
+    format!("DEGRADED: {} could not load", names.join(", "))
+}
+
 /// The capabilities `expected_table` says this kernel cannot give, in doctor's order.
 fn expected_degraded() -> Vec<&'static str> {
     expected_table()
@@ -120,7 +133,7 @@ fn doctor_and_the_health_event_report_the_capabilities_this_kernel_must_give() {
         );
     } else {
         assert_eq!(code, 1, "doctor exit code\n{stdout}\n{stderr}");
-        let line = format!("DEGRADED: {} could not load", degraded.join(", "));
+        let line = degraded_line(&degraded);
         assert!(stdout.contains(&line), "{line}\n{stdout}");
     }
 
@@ -189,7 +202,7 @@ fn a_refused_program_costs_its_capability_and_run_refuses_the_rules_that_need_it
     let mut degraded = expected_degraded();
     degraded.push("net_dns");
     degraded.sort_by_key(|name| expected_table().iter().position(|(n, _)| n == name));
-    let line = format!("DEGRADED: {} could not load", degraded.join(", "));
+    let line = degraded_line(&degraded);
     assert!(stdout.contains(&line), "{line}\n{stdout}");
     assert!(stdout.contains("net_skb_egress refused"), "{stdout}");
     assert!(
@@ -233,16 +246,13 @@ fn allow_degraded_runs_without_the_lost_capability_and_says_so_in_the_stream() {
             .map(|(_, s)| s.as_str())
             .unwrap_or("missing")
     };
-    let want = |name: &str| {
-        expected_table()
-            .into_iter()
-            .find(|(n, _)| *n == name)
-            .map(|(_, s)| s)
-            .unwrap_or("missing")
-    };
     assert_eq!(state("net_dns"), "unavailable", "{health}");
     assert_eq!(state("net_sockets"), "ok", "{health}");
-    assert_eq!(state("net_tcp_state"), want("net_tcp_state"), "{health}");
+    assert_eq!(
+        state("net_tcp_state"),
+        expected_state("net_tcp_state"),
+        "{health}"
+    );
     assert_eq!(state("file_events"), "off", "{health}");
     let dns = health["health"]["capabilities"]
         .as_array()
