@@ -151,7 +151,6 @@ int BPF_PROG(sys_exit, struct pt_regs *regs, long ret)
  * the same the raw sys_enter/sys_exit programs above are given, so both share the handlers;
  * `handler` is a constant in each program, so each keeps only its own family's code. */
 
-
 #define SYSCALL_EXIT(name, handler)                                                         \
 	SEC("tracepoint/syscalls/sys_exit_" #name)                                          \
 	int tx_##name(struct trace_event_raw_sys_exit *ctx)                                 \

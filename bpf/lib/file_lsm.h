@@ -35,13 +35,17 @@ static __always_inline bool lsm_took(__u64 nr)
 
 /* The syscall an LSM hook runs in, when a watched one (io_uring workers and other kernel paths
  * have none and are not reported). */
-static __always_inline __u64 lsm_syscall(__u32 *handler)
+static __always_inline __u64 lsm_syscall_of(struct pt_regs *regs, __u32 *handler)
 {
-	struct pt_regs *regs = syscall_regs();
 	__u64 nr = regs ? regs->orig_ax : 0;
 
 	*handler = handler_of(nr) & SHRIKE_SYS_ID_MASK;
 	return nr;
+}
+
+static __always_inline __u64 lsm_syscall(__u32 *handler)
+{
+	return lsm_syscall_of(syscall_regs(), handler);
 }
 
 static __always_inline void lsm_decide(__u64 nr, struct rec_buf *b, bool keep)
@@ -163,10 +167,11 @@ static __always_inline int lsm_open(const struct path *fpath, __u32 fflags, bool
 	if (!b)
 		return 0;
 	e = (struct shrike_file_event *)b->raw;
-	nr = lsm_syscall(&h);
+	/* One read of the registers (in the legacy build a copy from the stack) for both. */
 	regs = syscall_regs();
+	nr = lsm_syscall_of(regs, &h);
 	in_syscall = regs && kind_bit_of(h) == SHRIKE_WATCH_OPEN;
-	if (in_syscall && regs) {
+	if (in_syscall && regs) { /* regs again: the verifier does not follow the bool */
 		open_args_of(h, regs, &a);
 	} else {
 		a.flags = fflags;
