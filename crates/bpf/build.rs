@@ -6,13 +6,17 @@
 //! (`-DSHRIKE_LEGACY`, see `bpf/lib/build.h`) is for 5.8–5.16. Both come from the same source and
 //! must declare the same maps, programs and global variables, because one skeleton serves both:
 //! the build fails when their generated skeletons differ in anything but the object bytes.
-//! `crate::variant` picks the bytes at load time.
+//! Both objects are embedded gzip-compressed (6.4 MB of objects, mostly BTF line information,
+//! become 1.1 MB); `crate::variant` picks one and inflates it at the first open.
 
 use std::env;
 use std::fs;
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
+use flate2::write::GzEncoder;
+use flate2::Compression;
 use libbpf_cargo::SkeletonBuilder;
 
 /// Programs that get a skeleton; each is `bpf/<name>.bpf.c`.
@@ -44,8 +48,11 @@ fn main() -> Result<()> {
         let legacy_skel = legacy_dir.join(format!("{name}.skel.rs"));
         let mut args: Vec<String> = includes.to_vec();
         args.extend(["-Wall".to_string(), "-Werror".to_string()]);
+        let main_obj = out_dir.join(format!("{name}.o"));
+        let legacy_obj = legacy_dir.join(format!("{name}.o"));
         SkeletonBuilder::new()
             .source(&src)
+            .obj(&main_obj)
             .clang(&clang)
             .clang_args(&args)
             .reference_obj(true)
@@ -54,25 +61,43 @@ fn main() -> Result<()> {
         args.push("-DSHRIKE_LEGACY".to_string());
         SkeletonBuilder::new()
             .source(&src)
-            .obj(legacy_dir.join(format!("{name}.o")))
+            .obj(&legacy_obj)
             .clang(&clang)
             .clang_args(&args)
             .reference_obj(true)
             .build_and_generate(&legacy_skel)
             .with_context(|| format!("building the legacy build of {}", src.display()))?;
-        join_skeletons(name, &skel, &legacy_skel)?;
+        let objects = [compress(&main_obj)?, compress(&legacy_obj)?];
+        join_skeletons(name, &skel, &legacy_skel, &objects)?;
     }
     Ok(())
 }
 
+/// Writes `<object>.gz` beside an object; returns its path and size.
+fn compress(object: &Path) -> Result<(PathBuf, usize)> {
+    let bytes = fs::read(object).with_context(|| format!("{}", object.display()))?;
+    let mut encoder = GzEncoder::new(Vec::new(), Compression::best());
+    encoder.write_all(&bytes)?;
+    let packed = encoder.finish()?;
+    let path = object.with_extension("o.gz");
+    fs::write(&path, &packed).with_context(|| format!("{}", path.display()))?;
+    Ok((path, packed.len()))
+}
+
 /// Checks that the two builds' skeletons agree apart from their object bytes, then makes the main
-/// skeleton hand libbpf whichever object `crate::variant` picks.
-fn join_skeletons(name: &str, main: &Path, legacy: &Path) -> Result<()> {
+/// skeleton embed both compressed objects (`[main, legacy]`) and hand libbpf whichever
+/// `crate::variant` picks.
+fn join_skeletons(
+    name: &str,
+    main: &Path,
+    legacy: &Path,
+    objects: &[(PathBuf, usize); 2],
+) -> Result<()> {
     let main_text = fs::read_to_string(main).with_context(|| format!("{}", main.display()))?;
     let legacy_text =
         fs::read_to_string(legacy).with_context(|| format!("{}", legacy.display()))?;
     let (main_rest, main_data) = split_data(&main_text, main)?;
-    let (legacy_rest, legacy_data) = split_data(&legacy_text, legacy)?;
+    let (legacy_rest, _) = split_data(&legacy_text, legacy)?;
     // The order in which clang emits maps and the numbering of anonymous types may differ
     // between the builds (libbpf finds each map by name); the lines themselves may not.
     let main_norm = strip_anon_numbers(&main_rest);
@@ -99,19 +124,22 @@ fn join_skeletons(name: &str, main: &Path, legacy: &Path) -> Result<()> {
             main.display()
         );
     }
-    // The legacy bytes sit beside the main ones, in the same link section.
-    let legacy_static = legacy_data.replacen("static DATA:", "static LEGACY_DATA:", 1);
+    // The generator's `static DATA` (after its link-section attribute) becomes the two
+    // compressed objects, side by side in that section, and the cache of the inflated one.
+    let [(main_gz, main_len), (legacy_gz, legacy_len)] = objects;
+    let statics = format!(
+        "    static DATA: [u8; {main_len}] = *include_bytes!({main_gz:?});\n    \
+         #[unsafe(link_section = \".bpf.objs\")]\n    \
+         static LEGACY_DATA: [u8; {legacy_len}] = *include_bytes!({legacy_gz:?});\n    \
+         static OBJECT: std::sync::OnceLock<Vec<u8>> = std::sync::OnceLock::new();\n"
+    );
     let joined = main_text
         .replacen(
             OPEN_LINE,
-            "ObjectSkeletonConfigBuilder::new(crate::variant::object(&DATA, &LEGACY_DATA))",
+            "ObjectSkeletonConfigBuilder::new(crate::variant::object(&OBJECT, &DATA, &LEGACY_DATA))",
             1,
         )
-        .replacen(
-            &main_data,
-            &format!("{main_data}    #[unsafe(link_section = \".bpf.objs\")]\n{legacy_static}"),
-            1,
-        );
+        .replacen(&main_data, &statics, 1);
     fs::write(main, joined).with_context(|| format!("{}", main.display()))
 }
 

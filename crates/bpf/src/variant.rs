@@ -2,12 +2,15 @@
 //! from the same source: the main build, for kernels with `bpf_loop()` (5.17 and later), and the
 //! legacy build (`-DSHRIKE_LEGACY`, `bpf/lib/build.h`) for 5.8–5.16, whose loops are bounded
 //! loops of global-function steps, whose current task comes from `bpf_get_current_task()` and
-//! whose programs use no helper newer than 5.10. Each skeleton embeds both and asks [`object`] for
-//! the bytes to open; the choice is made once per process, by asking the kernel whether it has
+//! whose programs use no helper newer than 5.10. Each skeleton embeds both, gzip-compressed, and
+//! asks [`object`] for the bytes to open, inflated once per process; the choice is made once per process, by asking the kernel whether it has
 //! `bpf_loop` (every other helper the main build needs is older), or forced with
 //! `SHRIKE_BPF_BUILD=main|legacy` (the tests load the legacy build on a new kernel that way).
 
+use std::io::Read;
 use std::sync::OnceLock;
+
+use flate2::read::GzDecoder;
 
 /// One of the two builds of the BPF objects.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -51,12 +54,26 @@ pub fn current() -> Build {
     })
 }
 
-/// The object bytes a skeleton opens: `main` or `legacy`, as [`current`] says.
-pub fn object(main: &'static [u8], legacy: &'static [u8]) -> &'static [u8] {
-    match current() {
-        Build::Main => main,
-        Build::Legacy => legacy,
-    }
+/// The object bytes a skeleton opens: `main` or `legacy` (gzip, as build.rs embeds them), as
+/// [`current`] says, inflated into the skeleton's `cache` at its first open.
+pub fn object(
+    cache: &'static OnceLock<Vec<u8>>,
+    main: &'static [u8],
+    legacy: &'static [u8],
+) -> &'static [u8] {
+    cache.get_or_init(|| {
+        let packed = match current() {
+            Build::Main => main,
+            Build::Legacy => legacy,
+        };
+        let mut bytes = Vec::with_capacity(packed.len() * 8);
+        GzDecoder::new(packed)
+            .read_to_end(&mut bytes)
+            // build.rs wrote these bytes with flate2 and the gzip trailer's CRC checks them: a
+            // failure here is a corrupt binary, which no caller could recover from.
+            .expect("an embedded BPF object is not valid gzip: the shrike binary is corrupt");
+        bytes
+    })
 }
 
 /// Whether the kernel's verifier knows `bpf_loop`: libbpf loads a socket filter that calls it
