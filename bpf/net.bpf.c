@@ -13,7 +13,9 @@
  *     context; the outcome of a connect (SYN_SENT -> ESTABLISHED or CLOSE), an accepted
  *     connection (SYN_RECV -> ESTABLISHED, usually in softirq) and the close (-> CLOSE, with
  *     the tcp_sock byte and segment counters) are attributed through the socket storage,
- *     which the kernel clones from a listener to the sockets it accepts (BPF_F_CLONE);
+ *     which the kernel clones from a listener to the sockets it accepts (BPF_F_CLONE); the
+ *     legacy build (5.10, no socket storage in tracing programs) keeps this state in hash
+ *     maps instead (lib/net_socks.h);
  *   - cgroup_skb/egress, cgroup_skb/ingress: UDP datagrams to or from port 53 are copied to
  *     user space (DNS is parsed there), attributed through the socket storage;
  *   - tc ingress (tcx or clsact, attached only when ingress rules exist): drops inbound
@@ -21,9 +23,9 @@
  *   - iter/task_file, then iter/tcp and iter/udp, run once at start: sockets that predate the
  *     agent get their owner recorded (a listener's accepted connections are then attributed to
  *     it).
- * Minimum kernel: 5.17 (bpf_loop; tp_btf sk storage and cookies need 5.11+; a program an older
- * kernel refuses costs its capability only: crates/bpf/src/capability.rs). Tested on 6.1,
- * 6.12 and 6.18.
+ * Kernels: the main build needs 5.17 (bpf_loop), the legacy build 5.10; a program a kernel
+ * refuses costs its capability only (crates/bpf/src/capability.rs). Tested on 5.10, 6.1, 6.12,
+ * 6.18 and 7.x.
  *
  * Rules live in two generations (see bpf/abi/net.h); a hook reads the active generation once,
  * so it never sees half of a new rule set. The rule maps and matching are in lib/net_rules.h,
@@ -40,6 +42,7 @@
 #include "fault.h"
 #include "net_rules.h"
 #include "net_packet.h"
+#include "net_socks.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 struct shrike_net_anchor shrike_net_anchor SEC(".bss");
@@ -48,8 +51,8 @@ struct shrike_net_anchor shrike_net_anchor SEC(".bss");
 const volatile __u64 cfg_fault_refuse = 0;
 
 /* net_tcp_state loads here: a TCP connect is reported from it, with its outcome. 0 where the
- * kernel refused it (5.10: no socket cookie in tracing programs): the connect is reported at
- * the call, without outcome or source port, so it is not lost. */
+ * kernel refused it or it could not attach: the connect is reported at the call, without
+ * outcome or source port, so it is not lost. */
 const volatile __u32 cfg_tcp_state = 1;
 
 #define EPERM 1
@@ -60,14 +63,6 @@ const volatile __u32 cfg_tcp_state = 1;
 #define DNS_PORT 53
 #define NSEC_PER_SEC 1000000000ULL
 #define RCV_SHUTDOWN 1
-
-/* Per socket: who owns it, what has been reported. Freed with the socket. */
-struct {
-	__uint(type, BPF_MAP_TYPE_SK_STORAGE);
-	__uint(map_flags, BPF_F_NO_PREALLOC | BPF_F_CLONE);
-	__type(key, int);
-	__type(value, struct shrike_net_sock);
-} net_socks SEC(".maps");
 
 /* tc drops: at most one event per second per (source, port, protocol); the rest counted. */
 struct tc_seen_key {
@@ -245,6 +240,7 @@ static __always_inline int on_egress(struct bpf_sock_addr *ctx, bool v6, bool se
 		/* The outcome is reported from inet_sock_set_state, with the source port. */
 		s->flags |= SHRIKE_SOCK_CONNECTING;
 		s->audit_rule = hit == 2 ? c.rule_index + 1 : 0;
+		tcp_connect_started(s, r.cookie);
 		return 1;
 	}
 	/* UDP: report each new destination of the socket once (a DNS client's resolver, a
@@ -430,25 +426,27 @@ int BPF_PROG(net_tcp_state, const struct sock *sk, const int oldstate, const int
 			proc->flags |= SHRIKE_PROC_LISTENED;
 		sk_endpoints(sk, &r);
 		r.flags |= SHRIKE_NET_INGRESS;
-		r.cookie = bpf_get_socket_cookie(s_k);
-		s = bpf_sk_storage_get(&net_socks, s_k, 0, BPF_SK_STORAGE_GET_F_CREATE);
-		if (s)
+		r.cookie = tcp_cookie(s_k);
+		s = tcp_state(ctx, s_k, true);
+		if (s) {
 			sock_set_owner(s, &r);
-		else
+			tcp_listening(s_k, s);
+		} else {
 			counter_inc(SHRIKE_CNT_NET_STORAGE_FAIL);
+		}
 		net_emit(&r, SHRIKE_REC_NET_LISTEN);
 		return 0;
 	}
 
 	if (oldstate == TCP_SYN_SENT && (newstate == TCP_ESTABLISHED || newstate == TCP_CLOSE)) {
 		/* The outcome of a connect. */
-		s = bpf_sk_storage_get(&net_socks, s_k, 0, 0);
+		r.cookie = tcp_cookie(s_k);
+		s = tcp_connecting(s_k, r.cookie);
 		if (!s || !(s->flags & SHRIKE_SOCK_CONNECTING))
 			return 0;
 		s->flags &= ~SHRIKE_SOCK_CONNECTING;
 		owner_from(&r, s);
 		sk_endpoints(sk, &r);
-		r.cookie = bpf_get_socket_cookie(s_k);
 		if (s->audit_rule) {
 			r.flags |= SHRIKE_NET_AUDIT;
 			r.rule_index = s->audit_rule - 1;
@@ -461,6 +459,7 @@ int BPF_PROG(net_tcp_state, const struct sock *sk, const int oldstate, const int
 
 			r.result = err ? -err : -111; /* ECONNREFUSED when the kernel left none */
 		}
+		tcp_connect_done(ctx, s, r.cookie);
 		net_emit(&r, SHRIKE_REC_NET_CONNECT);
 		return 0;
 	}
@@ -468,11 +467,11 @@ int BPF_PROG(net_tcp_state, const struct sock *sk, const int oldstate, const int
 	if (oldstate == TCP_SYN_RECV && newstate == TCP_ESTABLISHED) {
 		/* An accepted connection (the child socket), usually in softirq: the owner is
 		 * the listener's, whose storage the child inherited. */
-		s = bpf_sk_storage_get(&net_socks, s_k, 0, BPF_SK_STORAGE_GET_F_CREATE);
+		s = tcp_accepted(ctx, s_k);
 		owner_from(&r, s);
 		sk_endpoints(sk, &r);
 		r.flags |= SHRIKE_NET_INGRESS;
-		r.cookie = bpf_get_socket_cookie(s_k);
+		r.cookie = tcp_cookie(s_k);
 		if (s) {
 			s->flags = (s->flags & SHRIKE_SOCK_OWNED) | SHRIKE_SOCK_ESTABLISHED |
 				   SHRIKE_SOCK_ACCEPTED;
@@ -489,15 +488,17 @@ int BPF_PROG(net_tcp_state, const struct sock *sk, const int oldstate, const int
 		/* The end of a connection this sensor reported: the flow's counters. */
 		struct tcp_sock *tp = (struct tcp_sock *)sk;
 
-		s = bpf_sk_storage_get(&net_socks, s_k, 0, 0);
-		if (!s || !(s->flags & SHRIKE_SOCK_ESTABLISHED))
+		s = tcp_state(ctx, s_k, false);
+		if (!s || !(s->flags & SHRIKE_SOCK_ESTABLISHED)) {
+			tcp_closed(ctx, s_k, s, oldstate);
 			return 0;
+		}
 		s->flags &= ~SHRIKE_SOCK_ESTABLISHED;
 		owner_from(&r, s);
 		sk_endpoints(sk, &r);
 		if (s->flags & SHRIKE_SOCK_ACCEPTED)
 			r.flags |= SHRIKE_NET_INGRESS;
-		r.cookie = bpf_get_socket_cookie(s_k);
+		r.cookie = tcp_cookie(s_k);
 		/* tcp_set_state() releases the port before this tracepoint fires. */
 		if (!r.sport)
 			r.sport = s->local_port;
@@ -509,6 +510,7 @@ int BPF_PROG(net_tcp_state, const struct sock *sk, const int oldstate, const int
 			r.bytes_received -= 1;
 		r.packets_sent = BPF_CORE_READ(tp, segs_out);
 		r.packets_received = BPF_CORE_READ(tp, segs_in);
+		tcp_closed(ctx, s_k, s, oldstate);
 		net_emit(&r, SHRIKE_REC_NET_CLOSE);
 		return 0;
 	}
@@ -587,26 +589,10 @@ int net_seed_tasks(struct bpf_iter__task_file *ctx)
 static __always_inline void seed_socket(struct sock *sk, __u64 key, __u8 protocol)
 {
 	struct seed_owner *owner;
-	struct shrike_net_sock *s;
 
 	owner = bpf_map_lookup_elem(&net_seed, &key);
-	if (!owner)
-		return;
-	s = bpf_sk_storage_get(&net_socks, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
-	if (!s) {
-		counter_inc(SHRIKE_CNT_NET_STORAGE_FAIL);
-		return;
-	}
-	if (s->flags & SHRIKE_SOCK_OWNED)
-		return;
-	s->pid = owner->tgid;
-	s->tid = owner->tgid;
-	s->exec_id = owner->exec_id;
-	s->flags |= SHRIKE_SOCK_OWNED;
-	if (protocol == IPPROTO_TCP && BPF_CORE_READ(sk, __sk_common.skc_state) == TCP_ESTABLISHED) {
-		s->flags |= SHRIKE_SOCK_ESTABLISHED;
-		s->local_port = BPF_CORE_READ(sk, __sk_common.skc_num);
-	}
+	if (owner)
+		sock_seeded(sk, key, protocol, owner->tgid, owner->exec_id);
 }
 
 SEC("iter/tcp")
@@ -685,6 +671,7 @@ static __always_inline void dns_skb(struct __sk_buff *skb, bool ingress)
 		sk = bpf_sk_fullsock(sk);
 	if (sk)
 		s = bpf_sk_storage_get(&net_socks, sk, 0, 0);
+	s = dns_owner(s, ingress ? p.dport : p.sport);
 	if (s && (s->flags & SHRIKE_SOCK_OWNED)) {
 		d->rec.hdr.pid = s->pid;
 		d->rec.hdr.tid = s->tid;

@@ -143,13 +143,19 @@ fn join_skeletons(
     fs::write(main, joined).with_context(|| format!("{}", main.display()))
 }
 
-/// `__anon_12` → `__anon_`: the generator numbers anonymous types in BTF order.
+/// `__anon_12` → `__anon_`, `__anon_sock_5` → `__anon_sock_`: the generator numbers anonymous
+/// types in BTF order, which differs when the builds read different kernel fields.
 fn strip_anon_numbers(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
     while let Some(at) = rest.find("__anon_") {
-        out.push_str(&rest[..at + "__anon_".len()]);
-        rest = rest[at + "__anon_".len()..].trim_start_matches(|c: char| c.is_ascii_digit());
+        out.push_str(&rest[..at]);
+        rest = &rest[at..];
+        let end = rest
+            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+            .unwrap_or(rest.len());
+        out.push_str(rest[..end].trim_end_matches(|c: char| c.is_ascii_digit()));
+        rest = &rest[end..];
     }
     out.push_str(rest);
     out

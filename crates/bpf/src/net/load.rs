@@ -21,6 +21,7 @@ use crate::capability::{
 };
 use crate::loader::{Family, LoadError, SharedMaps};
 use crate::skel::net::{NetSkel, NetSkelBuilder};
+use crate::variant::{self, Build};
 
 /// The network sensor's loaded object and attachments. Dropping it detaches them.
 pub struct NetSensor {
@@ -141,6 +142,18 @@ pub fn load(
         {
             let maps = &mut open.maps;
             shared.reuse(&mut maps.events, &mut maps.counters, &mut maps.procs)?;
+            // The TCP state the legacy build keeps in hash maps (bpf/lib/net_socks.h) is in
+            // socket storage in the main build: there the maps get one entry, not megabytes.
+            if variant::current() == Build::Main {
+                for (name, map) in [
+                    ("net_tcp_connects", &mut maps.net_tcp_connects),
+                    ("net_tcp_socks", &mut maps.net_tcp_socks),
+                    ("net_ports", &mut maps.net_ports),
+                ] {
+                    map.set_max_entries(1)
+                        .map_err(|source| LoadError::Map { map: name, source })?;
+                }
+            }
         }
         if let Some(rodata) = open.maps.rodata_data.as_deref_mut() {
             rodata.cfg_wakeup_bytes = wakeup_bytes;
