@@ -3,9 +3,10 @@
 //! legacy build (`-DSHRIKE_LEGACY`, `bpf/lib/build.h`) for 5.8–5.16, whose loops are bounded
 //! loops of global-function steps, whose current task comes from `bpf_get_current_task()` and
 //! whose programs use no helper newer than 5.10. Each skeleton embeds both, gzip-compressed, and
-//! asks [`object`] for the bytes to open, inflated once per process; the choice is made once per process, by asking the kernel whether it has
-//! `bpf_loop` (every other helper the main build needs is older), or forced with
-//! `SHRIKE_BPF_BUILD=main|legacy` (the tests load the legacy build on a new kernel that way).
+//! asks [`object`] for the bytes to open, inflated at its first open. The choice is made once
+//! per process, by asking the kernel whether it has `bpf_loop` (every other helper the main
+//! build needs is older), or forced with `SHRIKE_BPF_BUILD=main|legacy` (the tests load the
+//! legacy build on a new kernel that way).
 
 use std::io::Read;
 use std::sync::OnceLock;
@@ -91,4 +92,30 @@ fn kernel_has_bpf_loop() -> bool {
     // An error (no privilege, no bpf()) is not a kernel without bpf_loop: the main build's load
     // then reports the real failure.
     rc != 0
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+
+    use flate2::write::GzEncoder;
+    use flate2::Compression;
+
+    use super::*;
+
+    /// What build.rs embeds comes back byte for byte, once: a second open gets the same buffer.
+    #[test]
+    fn an_embedded_object_is_inflated_once_to_its_original_bytes() {
+        static CACHE: OnceLock<Vec<u8>> = OnceLock::new();
+        let original: Vec<u8> = (0..100_000u32).map(|i| (i % 251) as u8).collect();
+        let mut encoder = GzEncoder::new(Vec::new(), Compression::best());
+        encoder.write_all(&original).unwrap();
+        let packed: &'static [u8] = Box::leak(encoder.finish().unwrap().into_boxed_slice());
+        assert!(packed.len() < original.len() / 10);
+        // The same bytes for both builds, so the answer does not depend on this kernel.
+        let first = object(&CACHE, packed, packed);
+        assert_eq!(first, &original[..]);
+        let second = object(&CACHE, packed, packed);
+        assert!(std::ptr::eq(first, second));
+    }
 }

@@ -38,11 +38,11 @@ fn shrike(args: &[&str], env: &[(&str, &str)]) -> (i32, String, String) {
 /// older sockets load there without socket storage or cookies in tracing programs.
 fn expected_table() -> Vec<(&'static str, &'static str)> {
     let lsm = bpf_lsm_expected();
-    let k510 = kernel_5_10();
+    let file_lsm = file_lsm_expected();
     vec![
         ("process_events", "ok"),
         ("deny_exec", if lsm { "ok" } else { "fallback" }),
-        ("file_events", if lsm && !k510 { "ok" } else { "fallback" }),
+        ("file_events", if file_lsm { "ok" } else { "fallback" }),
         ("net_sockets", "ok"),
         ("net_bind_results", "ok"),
         ("net_tcp_state", "ok"),
@@ -51,11 +51,6 @@ fn expected_table() -> Vec<(&'static str, &'static str)> {
         ("net_ingress_deny", "ok"),
         ("self_protection", "off"),
     ]
-}
-
-/// A kernel-matrix guest running 5.10 (`vm/matrix.sh` passes the series it booted).
-fn kernel_5_10() -> bool {
-    std::env::var("SHRIKE_VM_SERIES").as_deref() == Ok("5.10")
 }
 
 /// The state `expected_table` gives one capability.

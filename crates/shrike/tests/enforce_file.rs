@@ -76,7 +76,7 @@ fn lsm(agent: &Agent) -> bool {
     let expected = match std::env::var("SHRIKE_FILE_HOOKS").ok().as_deref() {
         Some("tracepoint") | Some("raw-tracepoint") | Some("fentry") => false,
         Some("lsm") => true,
-        _ => bpf_lsm_expected(),
+        _ => file_lsm_expected(),
     };
     assert_eq!(
         took, expected,

@@ -97,6 +97,7 @@ fn attach_and_trigger(
     trigger: impl FnOnce() -> Result<(), String>,
 ) -> Result<(), String> {
     let btf_id = func_btf_id(func)?;
+    lift_memlock_limit();
     let map = Fd::new(bpf(BPF_MAP_CREATE, &mut map_attr()))
         .map_err(|e| format!("creating the counter map: {e}"))?;
     let insns = program(map.0);
@@ -191,6 +192,19 @@ fn put_u32(attr: &mut [u8], at: usize, v: u32) {
 
 fn put_u64(attr: &mut [u8], at: usize, v: u64) {
     attr[at..at + 8].copy_from_slice(&v.to_ne_bytes());
+}
+
+/// Kernels before 5.11 charge BPF maps and programs to the user's locked memory, checked against
+/// RLIMIT_MEMLOCK: on 5.10, with an agent's maps already charged to root, the counter map was
+/// refused with EPERM. libbpf lifts the limit the same way; later kernels ignore it.
+fn lift_memlock_limit() {
+    let unlimited = libc::rlimit {
+        rlim_cur: libc::RLIM_INFINITY,
+        rlim_max: libc::RLIM_INFINITY,
+    };
+    // SAFETY: setrlimit reads the struct, which lives for the call. A failure leaves the
+    // limit as it was, and the map creation below reports what that costs.
+    unsafe { libc::setrlimit(libc::RLIMIT_MEMLOCK, &unlimited) };
 }
 
 /// `bpf(cmd, attr, sizeof attr)`: a file descriptor or 0 on success, -1 with errno set.

@@ -44,6 +44,19 @@ pub fn bpf_lsm_expected() -> bool {
     *ACTIVE.get_or_init(bpf_lsm::expected)
 }
 
+/// Whether the file family must take its LSM hook set here: where BPF LSM is active
+/// ([`bpf_lsm_expected`]), except on 5.10, whose verifier refuses one of the set's hooks (a
+/// struct argument, `kuid_t` in `path_chown`), so the family runs on fentry/fexit there.
+pub fn file_lsm_expected() -> bool {
+    bpf_lsm_expected() && !kernel_5_10()
+}
+
+/// A kernel-matrix guest running 5.10 (`vm/matrix.sh` passes the series it booted): the legacy
+/// build, without `bpf_loop`.
+pub fn kernel_5_10() -> bool {
+    std::env::var("SHRIKE_VM_SERIES").as_deref() == Ok("5.10")
+}
+
 /// Whether the file sensor must take its fentry hook set where BPF LSM is not active: BPF
 /// trampolines work here, by the harness's own check (see [`bpf_lsm::fentry_expected`]), unless
 /// SHRIKE_FILE_HOOKS forces another set. Once per test process.
