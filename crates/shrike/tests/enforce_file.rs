@@ -73,11 +73,7 @@ fn lsm(agent: &Agent) -> bool {
     );
     let took = log.contains("BPF LSM hooks (EPERM)");
     // SHRIKE_FILE_HOOKS=tracepoint (the agent reads it too) runs this binary on the fallback.
-    let expected = match std::env::var("SHRIKE_FILE_HOOKS").ok().as_deref() {
-        Some("tracepoint") | Some("raw-tracepoint") | Some("fentry") => false,
-        Some("lsm") => true,
-        _ => file_lsm_expected(),
-    };
+    let expected = file_lsm_expected();
     assert_eq!(
         took, expected,
         "the family must use its LSM hooks exactly where BPF LSM is active:\n{log}"

@@ -530,7 +530,7 @@ fn module_loads_of_junk_are_reported_with_the_kernels_refusal() {
     let junk = dir.path("junk.ko");
     std::fs::write(&junk, b"this is not an ELF module").unwrap();
     let agent = agent_watching();
-    if !module_syscalls_traced(hooks_are_lsm()) {
+    if !module_syscalls_traced(file_lsm_expected()) {
         assert_module_syscalls_reported_absent(&agent.stderr());
         return;
     }
@@ -1072,7 +1072,7 @@ fn hooks_are_lsm_where_bpf_lsm_is_active_and_tracepoints_elsewhere() {
         return;
     }
     // SHRIKE_FILE_HOOKS=tracepoint (the agent reads it too) runs this binary on the fallback.
-    let lsm = hooks_are_lsm();
+    let lsm = file_lsm_expected();
     let forced = std::env::var("SHRIKE_FILE_HOOKS").ok();
     let agent = Agent::start(&[]);
     // `auto` takes the raw pair where an armed call has no trace events (the module calls on
@@ -1130,16 +1130,6 @@ fn hooks_are_lsm_where_bpf_lsm_is_active_and_tracepoints_elsewhere() {
         );
         assert!(!ready.contains("tp_btf/sys_enter"), "{ready}");
         assert!(!ready.contains("lsm/path"), "{ready}");
-    }
-}
-
-/// Whether the file sensor uses the LSM hook set here: forced by SHRIKE_FILE_HOOKS, else where
-/// BPF LSM is active and the kernel takes the set ([`file_lsm_expected`]).
-fn hooks_are_lsm() -> bool {
-    match std::env::var("SHRIKE_FILE_HOOKS").as_deref() {
-        Ok("tracepoint") | Ok("raw-tracepoint") | Ok("fentry") => false,
-        Ok("lsm") => true,
-        _ => file_lsm_expected(),
     }
 }
 

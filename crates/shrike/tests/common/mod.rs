@@ -44,11 +44,16 @@ pub fn bpf_lsm_expected() -> bool {
     *ACTIVE.get_or_init(bpf_lsm::expected)
 }
 
-/// Whether the file family must take its LSM hook set here: where BPF LSM is active
-/// ([`bpf_lsm_expected`]), except on 5.10, whose verifier refuses one of the set's hooks (a
-/// struct argument, `kuid_t` in `path_chown`), so the family runs on fentry/fexit there.
+/// Whether the file family must take its LSM hook set here: as SHRIKE_FILE_HOOKS forces it (the
+/// agent reads it too), else where BPF LSM is active ([`bpf_lsm_expected`]), except on 5.10,
+/// whose verifier refuses one of the set's hooks (a struct argument, `kuid_t` in `path_chown`),
+/// so the family runs on fentry/fexit there.
 pub fn file_lsm_expected() -> bool {
-    bpf_lsm_expected() && !kernel_5_10()
+    match std::env::var("SHRIKE_FILE_HOOKS").as_deref() {
+        Ok("tracepoint") | Ok("raw-tracepoint") | Ok("fentry") => false,
+        Ok("lsm") => true,
+        _ => bpf_lsm_expected() && !kernel_5_10(),
+    }
 }
 
 /// A kernel-matrix guest running 5.10 (`vm/matrix.sh` passes the series it booted): the legacy
