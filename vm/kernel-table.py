@@ -275,14 +275,16 @@ def verifier_error(log):
     return None
 
 
-def first_verifier_line(reason):
+def first_verifier_line(reason, refusals_only=False):
     """The verifier's words of each refused program in a doctor reason (`<prog> refused: ...;
-    verifier: a | b | c`), cut to the error line; the rest of the reason otherwise."""
+    verifier: a | b | c`), cut to the error line; the rest of the reason too unless
+    `refusals_only`."""
     out = []
     for part in re.split(r"; (?=\w+ refused: )", reason):
         m = re.match(r"(\w+) refused: (.*?)(?:; verifier: (.*))?$", part)
         if not m:
-            out.append(part)
+            if not refusals_only:
+                out.append(part)
             continue
         prog, err, verifier = m.groups()
         if verifier:
@@ -364,6 +366,11 @@ def render(boots, output):
             for desc, (state, reason) in b.reasons().items():
                 if state in ("degraded", "unavailable"):
                     found.append(f"{desc} {state}: {first_verifier_line(reason)}")
+                elif " refused: " in reason:
+                    # A fallback because some programs were refused (an LSM hook whose calls
+                    # are then seen at fexit): which, in the verifier's words.
+                    words = first_verifier_line(reason, refusals_only=True)
+                    found.append(f"{desc} {state}: {words}")
         refused = "; ".join(f"`{p}`: {err}" for p, err in dict(b.refused_programs()).items())
         if found or refused:
             text = "; ".join(found)

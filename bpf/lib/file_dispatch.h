@@ -107,12 +107,15 @@ static __always_inline void on_exit(__u32 h, struct pt_regs *regs, long ret, boo
 		return;
 	}
 	/* No LSM hook saw it (the call failed before reaching one; the set-times calls have
-	 * none): the caller's strings. A rule acting on a set-times call kills here, as the
-	 * tracepoint set does at entry: the times are set, the process never returns. */
+	 * none, nor a kind whose hook the kernel refused): the caller's strings. A rule acting on
+	 * a call without a hook kills here, as the tracepoint set does at entry: the change is
+	 * made, the process never returns. */
 	{
 		struct rec_buf *b = scratch();
+		__u32 kind_bit = kind_bit_of(h);
+		bool unhooked = kind_bit == SHRIKE_WATCH_UTIMES || (cfg_lsm_unhooked & kind_bit);
 
-		if (b && build_path_op(b, h, regs, kind_bit_of(h) == SHRIKE_WATCH_UTIMES))
+		if (b && build_path_op(b, h, regs, unhooked))
 			finish_file(b, h, regs, ret);
 	}
 }

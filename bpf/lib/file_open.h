@@ -154,14 +154,16 @@ static __always_inline void open_exit(__u32 h, struct pt_regs *regs, long ret, b
 	send_result(b, ret);
 }
 
-/* fchmod / fchown: the fd's file. Without LSM, a rule acting on it kills the process here
- * (the change has been made). */
+/* fchmod / fchown: the fd's file. Without LSM (or where the kernel refused the kind's LSM
+ * hook), a rule acting on it kills the process here (the change has been made); with it,
+ * path_chmod/path_chown refused it already. */
 static __always_inline void fd_op_exit(__u32 h, struct pt_regs *regs, long ret, bool lsm)
 {
 	struct rec_buf *b = scratch();
 	struct shrike_file_event *e;
 	__u32 base = sizeof(*e);
 	__u32 kind_bit = kind_bit_of(h);
+	bool kill = !lsm || (cfg_lsm_unhooked & kind_bit);
 	struct file *f;
 	__u64 hash = 0;
 	__u32 len = 0;
@@ -187,7 +189,7 @@ static __always_inline void fd_op_exit(__u32 h, struct pt_regs *regs, long ret, 
 	e->path_len = len & LEN_MASK;
 	e->hdr.kind = record_kind_of(kind_bit);
 	b->size = base + (len & LEN_MASK);
-	if (!(!lsm && file_kill(b, e, enf_kind_of(kind_bit), hash, 0)) &&
+	if (!(kill && file_kill(b, e, enf_kind_of(kind_bit), hash, 0)) &&
 	    !file_keep(b, e, kind_bit, hash, 0))
 		return;
 	send_result(b, ret);

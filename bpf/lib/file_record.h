@@ -15,6 +15,10 @@
 
 /* Set by user space before load (rodata). */
 const volatile __u32 cfg_self_tgid = 0; /* the agent: its own BPF loads are not reported */
+/* LSM hook set: the SHRIKE_WATCH_* kinds whose LSM hook the kernel refused (5.10 takes no struct
+ * argument, kuid_t in path_chown). Their calls are seen at fexit, where a rule acting on them
+ * kills, as the fentry and tracepoint sets do. */
+const volatile __u32 cfg_lsm_unhooked = 0;
 
 /* Not in vmlinux.h (#defines in the kernel). */
 #define AT_FDCWD -100

@@ -257,7 +257,7 @@ pub fn load_degrading<'obj, O: OpenSkel<'obj>>(
             program = %refusal.program,
             capability = capability.map_or("?", Capability::name),
             reason = %refusal.reason,
-            "the kernel refused a BPF program: the capability it serves is lost, the rest of the sensor loads without it"
+            "the kernel refused a BPF program: the sensor loads without it, and the capability it serves is degraded or lost (doctor and the agent_health event say which)"
         );
         refused.push(refusal);
     }

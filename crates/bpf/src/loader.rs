@@ -362,9 +362,9 @@ impl Sensors {
                 if let (Err(err), crate::file::FileHooks::Auto, true) =
                     (&loaded, file.hooks, plan.bpf_lsm)
                 {
-                    // A kernel whose verifier refuses one of the LSM hooks (5.10 takes no
-                    // struct argument, kuid_t in path_chown) still has BPF trampolines: the
-                    // family runs on fentry/fexit rather than not at all.
+                    // A refused path hook costs only its calls (file::load); a kernel that
+                    // refuses the LSM set otherwise still has BPF trampolines: the family runs
+                    // on fentry/fexit rather than not at all.
                     tracing::error!(%err, "the file sensor's BPF LSM hook set did not load: file events run on fentry + fexit, and deny rules kill instead of refusing");
                     lsm_refused = Some(err.to_string());
                     let fentry = HookPlan {
@@ -375,7 +375,7 @@ impl Sensors {
                 }
                 match loaded {
                     Ok((family, watch)) => {
-                        let mut status = family.hook_set.status();
+                        let mut status = family.status();
                         if let Some(why) = lsm_refused {
                             let rest = status.reason.unwrap_or_default();
                             status.reason = Some(format!(

@@ -1093,6 +1093,13 @@ fn hooks_are_lsm_where_bpf_lsm_is_active_and_tracepoints_elsewhere() {
             assert!(ready.contains(hook), "{hook} missing: {ready}");
         }
         assert!(!ready.contains("sys_enter"), "{ready}");
+        // Where the kernel refuses path_chown, chown is seen at its fexit alone.
+        assert_eq!(
+            ready.contains("lsm/path_chown"),
+            !chown_lsm_refused(),
+            "{ready}"
+        );
+        assert!(ready.contains("fexit/__x64_sys_fchownat"), "{ready}");
     } else if fentry_expected() {
         // Trampolines on the armed calls only, and no syscall tracepoint at all.
         for hook in [

@@ -12,7 +12,7 @@ use libbpf_rs::skel::{OpenSkel, Skel, SkelBuilder};
 use libbpf_rs::{Link, MapCore, MapFlags, OpenObject};
 
 use crate::abi::file::SYSCALL_TABLE;
-use crate::capability::{Capability, State, Status};
+use crate::capability::{disable, load_degrading, Capability, ProgramCap, Refusal, State, Status};
 use crate::loader::{Family, LoadError, SharedMaps};
 use crate::probe::HookPlan;
 use crate::skel::file::{FileSkel, FileSkelBuilder};
@@ -78,6 +78,8 @@ pub struct FileSensor {
     _links: Vec<Link>,
     hooks: Vec<String>,
     pub hook_set: HookSet,
+    /// LSM hooks of the set the kernel refused (their calls are seen at fexit).
+    unhooked: Vec<Refusal>,
 }
 
 impl Family for FileSensor {
@@ -115,6 +117,71 @@ impl HookSet {
             .because("BPF LSM is not active, BPF trampolines are refused, and the per-syscall tracepoints were not taken (an armed system call has no trace events here, e.g. the module calls on a kernel without module support, and only this pair sees attempts of it; or --file-hooks raw-tracepoint; the log says which): a program runs on every system call while the sensor is armed; unlink/rename/chmod/chown/link/set-times/mount paths are the caller's strings made absolute against the cwd or dirfd; 32-bit (ia32) system calls are not decoded"),
         }
     }
+}
+
+impl FileSensor {
+    /// The family's capability as loaded: its hook set's, and what a refused LSM hook costs.
+    pub fn status(&self) -> Status {
+        status_of(self.hook_set, &self.unhooked)
+    }
+}
+
+/// The capability of `hook_set` loaded without the `unhooked` LSM hooks.
+fn status_of(hook_set: HookSet, unhooked: &[Refusal]) -> Status {
+    let status = hook_set.status();
+    if unhooked.is_empty() {
+        return status;
+    }
+    let calls: Vec<&str> = unhooked
+        .iter()
+        .filter_map(|r| LSM_PATH_HOOKS.iter().find(|p| p.program == r.program))
+        .map(|p| p.hook)
+        .collect();
+    let refused: Vec<String> = unhooked
+        .iter()
+        .map(|r| format!("{} refused: {}", r.program, r.reason))
+        .collect();
+    Status::new(
+            Capability::FileEvents,
+            State::Fallback,
+            format!("{}, except {} (fexit only)", status.hook, calls.join(", ")),
+        )
+        .because(format!(
+            "the kernel refused some of the set's LSM hooks: their calls are seen at fexit, with the caller's strings made absolute against the cwd or dirfd, and deny rules on them kill (SIGKILL) instead of refusing (EPERM); {}",
+            refused.join("; ")
+        ))
+}
+
+/// The LSM hooks whose calls the fexit programs also handle (`bpf/lib/file_dispatch.h`: a call
+/// no LSM hook saw is built from the caller's strings): one the kernel refuses is left out, and
+/// those calls are seen at fexit only.
+const LSM_PATH_HOOKS: &[ProgramCap] = &[
+    path_hook("lsm_path_unlink", "lsm/path_unlink"),
+    path_hook("lsm_path_rmdir", "lsm/path_rmdir"),
+    path_hook("lsm_path_rename", "lsm/path_rename"),
+    path_hook("lsm_path_chmod", "lsm/path_chmod"),
+    path_hook("lsm_path_chown", "lsm/path_chown"),
+    path_hook("lsm_path_link", "lsm/path_link"),
+    path_hook("lsm_path_symlink", "lsm/path_symlink"),
+];
+
+const fn path_hook(program: &'static str, hook: &'static str) -> ProgramCap {
+    ProgramCap {
+        program,
+        hook,
+        capability: Capability::FileEvents,
+    }
+}
+
+/// The `SHRIKE_WATCH_*` kinds of the refused LSM hooks (`cfg_lsm_unhooked`).
+fn unhooked_kinds(refused: &[Refusal]) -> u32 {
+    LSM_HOOKS
+        .iter()
+        .filter(|(name, _)| refused.iter().any(|r| r.program == *name))
+        .fold(0, |mask, (_, kind)| match kind {
+            FileEventKind::File(w) => mask | w.bit(),
+            _ => mask,
+        })
 }
 
 /// Functions of the running kernel's BTF, to skip fexit programs whose syscall it lacks
@@ -173,24 +240,6 @@ pub fn load(
             }
         }
     };
-    let storage: &'static mut MaybeUninit<OpenObject> = Box::leak(Box::new(MaybeUninit::uninit()));
-    let mut open = FileSkelBuilder::default()
-        .open(storage)
-        .map_err(|source| LoadError::Open {
-            object: "file",
-            source,
-        })?;
-    shared.reuse(
-        &mut open.maps.events,
-        &mut open.maps.counters,
-        &mut open.maps.procs,
-    )?;
-    shared.reuse_net_written(&mut open.maps.net_written)?;
-    if let Some(rodata) = open.maps.rodata_data.as_deref_mut() {
-        rodata.cfg_wakeup_bytes = wakeup_bytes;
-        rodata.cfg_self_tgid = std::process::id();
-    }
-
     let armed = |k: &FileEventKind| opts.kinds.contains(k);
     let mut wanted: BTreeSet<String> = BTreeSet::new();
     match hook_set {
@@ -249,14 +298,44 @@ pub fn load(
     if armed(&FileEventKind::Signal) {
         wanted.insert("on_signal".into());
     }
-    for mut prog in open.open_object_mut().progs_mut() {
-        let name = prog.name().to_string_lossy().into_owned();
-        prog.set_autoload(wanted.contains(&name));
-    }
-    let mut skel = open.load().map_err(|source| LoadError::Load {
-        object: "file",
-        source,
+    // With LSM, a path hook the kernel refuses (5.10 takes no struct argument: kuid_t in
+    // path_chown) costs its calls the LSM's view, not the family: they are seen at fexit.
+    let optional: &[ProgramCap] = if hook_set == HookSet::Lsm {
+        LSM_PATH_HOOKS
+    } else {
+        &[]
+    };
+    let (mut skel, unhooked) = load_degrading("file", optional, |refused| {
+        let storage: &'static mut MaybeUninit<OpenObject> =
+            Box::leak(Box::new(MaybeUninit::uninit()));
+        let mut open =
+            FileSkelBuilder::default()
+                .open(storage)
+                .map_err(|source| LoadError::Open {
+                    object: "file",
+                    source,
+                })?;
+        shared.reuse(
+            &mut open.maps.events,
+            &mut open.maps.counters,
+            &mut open.maps.procs,
+        )?;
+        shared.reuse_net_written(&mut open.maps.net_written)?;
+        if let Some(rodata) = open.maps.rodata_data.as_deref_mut() {
+            rodata.cfg_wakeup_bytes = wakeup_bytes;
+            rodata.cfg_self_tgid = std::process::id();
+            rodata.cfg_lsm_unhooked = unhooked_kinds(refused);
+        }
+        for mut prog in open.open_object_mut().progs_mut() {
+            let name = prog.name().to_string_lossy().into_owned();
+            prog.set_autoload(wanted.contains(&name));
+        }
+        disable(open.open_object_mut(), refused);
+        Ok(open)
     })?;
+    for r in &unhooked {
+        wanted.remove(&r.program);
+    }
 
     // The dispatch table, before anything is attached.
     for s in SYSCALLS {
@@ -291,6 +370,7 @@ pub fn load(
             _links: links,
             hooks,
             hook_set,
+            unhooked,
         },
         watch,
     ))
@@ -336,6 +416,45 @@ fn leak_name(name: &str) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A refused path hook (5.10's `lsm_path_chown`) keeps the LSM set but makes it a fallback
+    /// that names the hook and the verifier's words, and its kind is the one fexit enforces.
+    #[test]
+    fn a_refused_path_hook_is_a_fallback_for_its_calls_only() {
+        assert_eq!(status_of(HookSet::Lsm, &[]).state, State::Ok);
+        let refused = [Refusal {
+            program: "lsm_path_chown".into(),
+            reason: "-EINVAL; verifier: arg1 type STRUCT is unsupported".into(),
+        }];
+        let status = status_of(HookSet::Lsm, &refused);
+        assert_eq!(status.state, State::Fallback);
+        assert_eq!(
+            status.hook,
+            "BPF LSM hooks + fexit on the watched system calls, except lsm/path_chown (fexit only)"
+        );
+        let reason = status.reason.expect("a reason");
+        assert!(
+            reason.ends_with(
+                "; lsm_path_chown refused: -EINVAL; verifier: arg1 type STRUCT is unsupported"
+            ),
+            "{reason}"
+        );
+        assert_eq!(
+            unhooked_kinds(&refused),
+            crate::file::WatchKind::Chown.bit()
+        );
+        assert_eq!(unhooked_kinds(&[]), 0);
+        // Every optional hook is an LSM hook of a file kind, so its calls have an exit.
+        for p in LSM_PATH_HOOKS {
+            let kind = LSM_HOOKS.iter().find(|(name, _)| *name == p.program);
+            assert!(
+                matches!(kind, Some((_, FileEventKind::File(_)))),
+                "{}",
+                p.program
+            );
+            assert_eq!(p.hook, p.program.replacen("lsm_", "lsm/", 1));
+        }
+    }
 
     /// The programs `load` asks for by name (the fexit and the tracepoint programs of every
     /// syscall in the table, the LSM hooks, the raw tracepoints) are the ones `bpf/file.bpf.c` defines: a renamed or missing

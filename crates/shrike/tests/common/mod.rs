@@ -45,15 +45,20 @@ pub fn bpf_lsm_expected() -> bool {
 }
 
 /// Whether the file family must take its LSM hook set here: as SHRIKE_FILE_HOOKS forces it (the
-/// agent reads it too), else where BPF LSM is active ([`bpf_lsm_expected`]), except on 5.10,
-/// whose verifier refuses one of the set's hooks (a struct argument, `kuid_t` in `path_chown`),
-/// so the family runs on fentry/fexit there.
+/// agent reads it too), else where BPF LSM is active ([`bpf_lsm_expected`]).
 pub fn file_lsm_expected() -> bool {
     match std::env::var("SHRIKE_FILE_HOOKS").as_deref() {
         Ok("tracepoint") | Ok("raw-tracepoint") | Ok("fentry") => false,
         Ok("lsm") => true,
-        _ => bpf_lsm_expected() && !kernel_5_10(),
+        _ => bpf_lsm_expected(),
     }
+}
+
+/// Whether the LSM hook set must go without `path_chown`: 5.10's verifier refuses it (no struct
+/// argument for a BPF LSM program, and `kuid_t` is one), so chown calls are seen at fexit only
+/// there, and a deny rule on them kills.
+pub fn chown_lsm_refused() -> bool {
+    kernel_5_10()
 }
 
 /// A kernel-matrix guest running 5.10 (`vm/matrix.sh` passes the series it booted): the legacy
