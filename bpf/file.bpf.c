@@ -28,7 +28,8 @@
  * Signals come from tp_btf/signal_generate on both: not a syscall tracepoint (no tax), and it
  * sees kill, tkill, tgkill, rt_sigqueueinfo and pidfd_send_signal alike.
  *
- * Minimum kernel: 5.17 (bpf_loop). Tested on 6.1 and 6.12 (lsm) and 6.18 (tracepoint).
+ * Minimum kernel: 5.8 (the legacy build, bpf/lib/build.h; 5.17 for the main build, bpf_loop).
+ * Tested on 5.10, 6.1, 6.12 and sid (kernel matrix, every hook set) and 6.18 (raw, tracepoint).
  *
  * The helpers are in bpf/lib/, one header per concern: file_record.h (the record and its
  * syscall), file_paths.h, file_filter.h (watch set and rules), file_pathops.h, file_open.h,
@@ -113,6 +114,62 @@ static __always_inline bool compat_task(void)
 	return BPF_CORE_READ(task, thread_info.status) & TS_COMPAT;
 }
 
+#ifdef SHRIKE_LEGACY
+/* Every handler behind one variable id is more than the verifier will walk in one program
+ * (over its million instructions): the legacy build calls one global function per syscall,
+ * each checked once with its handler a constant, as the per-syscall programs are (scalars only
+ * on 5.10, so the registers are syscall_regs()' copy, the same saved user registers the raw
+ * tracepoint is given). */
+#define RAW_ENTER(name, handler)                                                            \
+	__noinline int raw_enter_##name(__u64 nr)                                           \
+	{                                                                                   \
+		struct pt_regs *regs = syscall_regs();                                      \
+                                                                                            \
+		if (regs)                                                                   \
+			on_enter(handler, regs, nr);                                        \
+		return 0;                                                                   \
+	}
+#define RAW_EXIT(name, handler)                                                             \
+	__noinline int raw_exit_##name(long ret)                                            \
+	{                                                                                   \
+		struct pt_regs *regs = syscall_regs();                                      \
+                                                                                            \
+		if (regs)                                                                   \
+			on_exit(handler, regs, ret, false);                                 \
+		return 0;                                                                   \
+	}
+#define RAW_ENTER_EXIT(name, handler) RAW_ENTER(name, handler) RAW_EXIT(name, handler)
+#define RAW_NONE(name, handler)
+
+SHRIKE_FILE_SYSCALLS(RAW_ENTER_EXIT, RAW_EXIT)
+
+#define CASE_ENTER(name, handler)                                                           \
+	case handler:                                                                       \
+		raw_enter_##name(nr);                                                       \
+		break;
+#define CASE_EXIT(name, handler)                                                            \
+	case handler:                                                                       \
+		raw_exit_##name(ret);                                                       \
+		break;
+
+static __always_inline void raw_on_enter(__u32 h, struct pt_regs *regs, __u64 nr)
+{
+	switch (h) {
+		SHRIKE_FILE_SYSCALLS(CASE_ENTER, RAW_NONE)
+	}
+}
+
+static __always_inline void raw_on_exit(__u32 h, struct pt_regs *regs, long ret)
+{
+	switch (h) {
+		SHRIKE_FILE_SYSCALLS(CASE_EXIT, CASE_EXIT)
+	}
+}
+#else
+#define raw_on_enter(h, regs, nr) on_enter(h, regs, nr)
+#define raw_on_exit(h, regs, ret) on_exit(h, regs, ret, false)
+#endif
+
 SEC("tp_btf/sys_enter")
 int BPF_PROG(sys_enter, struct pt_regs *regs, long id)
 {
@@ -124,7 +181,7 @@ int BPF_PROG(sys_enter, struct pt_regs *regs, long id)
 		counter_inc(SHRIKE_CNT_COMPAT_SKIPPED);
 		return 0;
 	}
-	on_enter(entry & SHRIKE_SYS_ID_MASK, regs, id);
+	raw_on_enter(entry & SHRIKE_SYS_ID_MASK, regs, id);
 	return 0;
 }
 
@@ -138,7 +195,7 @@ int BPF_PROG(sys_exit, struct pt_regs *regs, long ret)
 		return 0;
 	if (compat_task())
 		return 0;
-	on_exit(entry & SHRIKE_SYS_ID_MASK, regs, ret, false);
+	raw_on_exit(entry & SHRIKE_SYS_ID_MASK, regs, ret);
 	return 0;
 }
 

@@ -686,8 +686,12 @@ fn privilege_rules_stop_module_loads_bpf_loads_and_ptrace() {
         assert_module_syscalls_reported_absent(&agent.stderr());
     }
 
-    // BPF program load (a two-instruction socket filter).
-    let load = "insns = (ctypes.c_uint64 * 2)(0x00000000000000b7, 0x0000000000000095)\n\
+    // BPF program load (a two-instruction socket filter), with RLIMIT_MEMLOCK lifted where it
+    // may be, as every BPF tool must before 5.11 (the agent's maps use up root's locked memory).
+    let load = "import resource\n\
+                try:\n    resource.setrlimit(resource.RLIMIT_MEMLOCK, (-1, -1))\n\
+                except (ValueError, OSError):\n    pass\n\
+                insns = (ctypes.c_uint64 * 2)(0x00000000000000b7, 0x0000000000000095)\n\
                 lic = ctypes.create_string_buffer(b'GPL')\n\
                 attr = ctypes.create_string_buffer(128)\n\
                 ctypes.memmove(ctypes.addressof(attr), (ctypes.c_uint32 * 2)(1, 2), 8)\n\
