@@ -50,10 +50,11 @@ struct shrike_net_anchor shrike_net_anchor SEC(".bss");
 /* Test-only fault injection: SHRIKE_NET_FAULT_* bits (see fault.h); 0 in every normal run. */
 const volatile __u64 cfg_fault_refuse = 0;
 
-/* net_tcp_state loads here: a TCP connect is reported from it, with its outcome. 0 where the
+/* net_tcp_state runs here: a TCP connect is reported from it, with its outcome. 0 where the
  * kernel refused it or it could not attach: the connect is reported at the call, without
- * outcome or source port, so it is not lost. */
-const volatile __u32 cfg_tcp_state = 1;
+ * outcome or source port, so it is not lost. Data, not rodata: user space clears it after load
+ * when the attach fails (crates/bpf/src/net/load.rs attaches it before the connect hooks). */
+volatile __u32 cfg_tcp_state = 1;
 
 #define EPERM 1
 #define EEXIST 17

@@ -337,6 +337,14 @@ pub fn fault_injected() -> Vec<Capability> {
         .collect()
 }
 
+/// Whether a test asks for `program`'s attach to fail: it is named in `SHRIKE_FAULT_ATTACH`
+/// (comma-separated program names). The family then takes its attach-failure path as it would
+/// for the kernel's refusal. Never set in a normal run.
+pub fn attach_fault_injected(program: &str) -> bool {
+    std::env::var("SHRIKE_FAULT_ATTACH")
+        .is_ok_and(|list| list.split(',').any(|name| name.trim() == program))
+}
+
 /// Every capability of `table` as unavailable, for a family whose object did not load.
 pub(crate) fn unavailable(table: &[ProgramCap], why: &str) -> Vec<Status> {
     let refused: Vec<Refusal> = table

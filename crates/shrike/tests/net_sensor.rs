@@ -338,6 +338,52 @@ fn loopback_connect_and_accept_have_matching_tuples_processes_and_flow_bytes() {
     assert_eq!(sclose["network"]["direction"], "ingress");
 }
 
+/// Where the TCP state program loads but cannot attach (made real by SHRIKE_FAULT_ATTACH, the
+/// attach-failure path the kernel's refusal takes), a TCP connect is still reported, at the
+/// call: the connect hooks are told before they are attached. The health event names the
+/// capability lost.
+#[test]
+fn a_tcp_state_program_that_cannot_attach_leaves_connects_reported_at_the_call() {
+    if !require_root("a_tcp_state_program_that_cannot_attach_leaves_connects_reported_at_the_call")
+    {
+        return;
+    }
+    let agent = Agent::start_with_env(
+        &["--no-file-sensor", "--allow-degraded"],
+        &[("SHRIKE_FAULT_ATTACH", "net_tcp_state")],
+    );
+    let health = agent.wait_for("agent_health", WAIT, |e| kind_is(e, "agent_health"));
+    let tcp_state = health["health"]["capabilities"]
+        .as_array()
+        .expect("health.capabilities")
+        .iter()
+        .find(|c| c["name"] == "net_tcp_state")
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(tcp_state["state"], "unavailable", "{health}");
+    let server = Server::start(Command::new("env"), "127.0.0.1", "AF_INET", 1_000);
+    let (cpid, _, out) = client(
+        Command::new("env"),
+        "AF_INET",
+        "127.0.0.1",
+        server.port,
+        1_000,
+    );
+    assert!(out.contains("got 1000"), "{out}");
+    let connect = agent.wait_for("net_connect", WAIT, net_event("net_connect", cpid));
+    assert_eq!(connect["network"]["protocol"], "tcp", "{connect}");
+    assert_eq!(connect["network"]["daddr"], "127.0.0.1", "{connect}");
+    assert_eq!(
+        connect["network"]["dport"],
+        u64::from(server.port),
+        "{connect}"
+    );
+    assert!(
+        agent.events(|e| kind_is(e, "net_accept")).is_empty(),
+        "no TCP state program, no accept events"
+    );
+}
+
 /// curl as the client: the event names /usr/bin/curl and the server's port.
 #[test]
 fn curl_connecting_is_reported_with_its_binary() {

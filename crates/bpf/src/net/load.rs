@@ -129,7 +129,7 @@ pub fn load(
     } else {
         &["net_skb_egress", "net_skb_ingress"]
     };
-    let (skel, mut refused) = load_degrading("net", PROGRAMS, |refused| {
+    let (mut skel, mut refused) = load_degrading("net", PROGRAMS, |refused| {
         let storage: &'static mut MaybeUninit<OpenObject> =
             Box::leak(Box::new(MaybeUninit::uninit()));
         let mut open =
@@ -158,8 +158,10 @@ pub fn load(
         if let Some(rodata) = open.maps.rodata_data.as_deref_mut() {
             rodata.cfg_wakeup_bytes = wakeup_bytes;
             rodata.cfg_fault_refuse = fault_bits();
+        }
+        if let Some(data) = open.maps.data_data.as_deref_mut() {
             // Without the TCP state program, connects are reported at the call.
-            rodata.cfg_tcp_state = u32::from(!refused.iter().any(|r| r.program == "net_tcp_state"));
+            data.cfg_tcp_state = u32::from(!refused.iter().any(|r| r.program == "net_tcp_state"));
         }
         disable(open.open_object_mut(), refused);
         for name in off {
@@ -174,9 +176,30 @@ pub fn load(
     let root = File::open(&cgroup2)
         .map_err(|e| LoadError::Option(format!("opening {}: {e}", cgroup2.display())))?;
     let fd = root.as_raw_fd();
-    let progs = &skel.progs;
     let mut links = Vec::new();
     let mut hooks = Vec::new();
+    // The TCP state program first: where it cannot attach, the connect hooks must report TCP
+    // connects at the call from their first run.
+    if runs(&refused, "net_tcp_state") {
+        let attached = if crate::capability::attach_fault_injected("net_tcp_state") {
+            Err("refused by SHRIKE_FAULT_ATTACH (a test's fault injection)".to_string())
+        } else {
+            skel.progs.net_tcp_state.attach().map_err(|e| e.to_string())
+        };
+        match attached {
+            Ok(link) => {
+                links.push(link);
+                hooks.push(hook_of("net_tcp_state").into());
+            }
+            Err(err) => {
+                attach_refused(&mut refused, PROGRAMS, "net_tcp_state", &err);
+                if let Some(data) = skel.maps.data_data.as_deref_mut() {
+                    data.cfg_tcp_state = 0;
+                }
+            }
+        }
+    }
+    let progs = &skel.progs;
     let cgroup_progs = [
         ("net_connect4", &progs.net_connect4),
         ("net_connect6", &progs.net_connect6),
@@ -199,15 +222,6 @@ pub fn load(
                 hooks.push(format!("{} ({})", hook_of(name), cgroup2.display()));
             }
             Err(err) => attach_refused(&mut refused, PROGRAMS, name, &err),
-        }
-    }
-    if runs(&refused, "net_tcp_state") {
-        match progs.net_tcp_state.attach() {
-            Ok(link) => {
-                links.push(link);
-                hooks.push(hook_of("net_tcp_state").into());
-            }
-            Err(err) => attach_refused(&mut refused, PROGRAMS, "net_tcp_state", &err),
         }
     }
     // The seeding passes work together: one missing (or failing) makes the others useless.
