@@ -12,8 +12,9 @@
 //! of the policy before it starts.
 
 use std::fmt;
+use std::mem::MaybeUninit;
 
-use libbpf_rs::skel::OpenSkel;
+use libbpf_rs::skel::{OpenSkel, SkelBuilder};
 use libbpf_rs::OpenObject;
 
 use crate::loader::LoadError;
@@ -211,6 +212,19 @@ pub fn refused_program(lines: &[String]) -> Option<Refusal> {
         format!("{error}; verifier: {}", tail.join(" | "))
     };
     Some(Refusal { program, reason })
+}
+
+/// Opens a family's skeleton, for [`load_degrading`]'s `open`. The skeleton borrows its object
+/// storage for as long as it lives: one small allocation per open, kept for the life of the
+/// process.
+pub fn open_skel<B: SkelBuilder<'static>>(
+    builder: B,
+    object: &'static str,
+) -> Result<B::Output, LoadError> {
+    let storage: &'static mut MaybeUninit<OpenObject> = Box::leak(Box::new(MaybeUninit::uninit()));
+    builder
+        .open(storage)
+        .map_err(|source| LoadError::Open { object, source })
 }
 
 /// Turns off the programs named in `disabled` before load.

@@ -5,15 +5,14 @@
 //! from the number of CPUs — configured through its read-only globals, loaded, and attached.
 //! Dropping [`Sensors`] detaches every program (the links go with it).
 
-use std::mem::MaybeUninit;
 use std::os::fd::{AsFd, BorrowedFd};
 
-use libbpf_rs::skel::{OpenSkel, Skel, SkelBuilder};
-use libbpf_rs::{Link, MapCore, MapHandle, OpenMapMut, OpenObject};
+use libbpf_rs::skel::{OpenSkel, Skel};
+use libbpf_rs::{Link, MapCore, MapHandle, OpenMapMut};
 
 use crate::abi::{ARGS_MAX, ENV_MAX};
 use crate::capability::{
-    load_degrading, off, unavailable, Capability, ProgramCap, Refusal, State, Status,
+    load_degrading, off, open_skel, unavailable, Capability, ProgramCap, Refusal, State, Status,
 };
 use crate::counters::Counters;
 use crate::pins::{adopt_maps, Pins, ADOPTED_MAPS};
@@ -217,16 +216,7 @@ fn load_process(
 ) -> Result<(ProcessSkel<'static>, Vec<String>, Vec<Refusal>), LoadError> {
     let mut adopted = Vec::new();
     let (process, refused) = load_degrading("process", PROCESS_PROGRAMS, |refused| {
-        // The skeleton borrows its object storage for as long as it lives; one small
-        // allocation per load, kept for the life of the process.
-        let storage: &'static mut MaybeUninit<OpenObject> =
-            Box::leak(Box::new(MaybeUninit::uninit()));
-        let mut open = ProcessSkelBuilder::default()
-            .open(storage)
-            .map_err(|source| LoadError::Open {
-                object: "process",
-                source,
-            })?;
+        let mut open = open_skel(ProcessSkelBuilder::default(), "process")?;
         let set = |r: libbpf_rs::Result<()>, map: &'static str| {
             r.map_err(|source| LoadError::Map { map, source })
         };

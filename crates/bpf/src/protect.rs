@@ -6,16 +6,16 @@
 //! signals, ptrace and unpinning are alerted on from the sensors' events
 //! (`crates/shrike/src/detect.rs`).
 
-use std::mem::MaybeUninit;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
-use libbpf_rs::skel::{OpenSkel, SkelBuilder};
-use libbpf_rs::{Link, MapCore, MapFlags, OpenObject};
+use libbpf_rs::skel::OpenSkel;
+use libbpf_rs::{Link, MapCore, MapFlags};
 
 use crate::abi::shrike_bpf_object;
 use crate::capability::{
-    attach_refused, disable, load_degrading, statuses, Capability, ProgramCap, State, Status,
+    attach_refused, disable, load_degrading, open_skel, statuses, Capability, ProgramCap, State,
+    Status,
 };
 use crate::enforce::fnv1a;
 use crate::loader::{Family, LoadError, SharedMaps};
@@ -77,14 +77,7 @@ pub fn load(
     pin_dirs: &[&Path],
 ) -> Result<(Protect, Status), LoadError> {
     let (skel, mut refused) = load_degrading("protect", PROGRAMS, |refused| {
-        let storage: &'static mut MaybeUninit<OpenObject> =
-            Box::leak(Box::new(MaybeUninit::uninit()));
-        let mut open = ProtectSkelBuilder::default()
-            .open(storage)
-            .map_err(|source| LoadError::Open {
-                object: "protect",
-                source,
-            })?;
+        let mut open = open_skel(ProtectSkelBuilder::default(), "protect")?;
         shared.reuse(
             &mut open.maps.events,
             &mut open.maps.counters,

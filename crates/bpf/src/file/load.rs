@@ -6,13 +6,14 @@
 //! initial watch set.
 
 use std::collections::BTreeSet;
-use std::mem::MaybeUninit;
 
-use libbpf_rs::skel::{OpenSkel, Skel, SkelBuilder};
-use libbpf_rs::{Link, MapCore, MapFlags, OpenObject};
+use libbpf_rs::skel::{OpenSkel, Skel};
+use libbpf_rs::{Link, MapCore, MapFlags};
 
 use crate::abi::file::SYSCALL_TABLE;
-use crate::capability::{disable, load_degrading, Capability, ProgramCap, Refusal, State, Status};
+use crate::capability::{
+    disable, load_degrading, open_skel, Capability, ProgramCap, Refusal, State, Status,
+};
 use crate::loader::{Family, LoadError, SharedMaps};
 use crate::probe::HookPlan;
 use crate::skel::file::{FileSkel, FileSkelBuilder};
@@ -306,15 +307,7 @@ pub fn load(
         &[]
     };
     let (mut skel, unhooked) = load_degrading("file", optional, |refused| {
-        let storage: &'static mut MaybeUninit<OpenObject> =
-            Box::leak(Box::new(MaybeUninit::uninit()));
-        let mut open =
-            FileSkelBuilder::default()
-                .open(storage)
-                .map_err(|source| LoadError::Open {
-                    object: "file",
-                    source,
-                })?;
+        let mut open = open_skel(FileSkelBuilder::default(), "file")?;
         shared.reuse(
             &mut open.maps.events,
             &mut open.maps.counters,
@@ -415,6 +408,10 @@ fn leak_name(name: &str) -> &'static str {
 
 #[cfg(test)]
 mod tests {
+    use std::mem::MaybeUninit;
+
+    use libbpf_rs::skel::SkelBuilder;
+
     use super::*;
 
     /// A refused path hook (5.10's `lsm_path_chown`) keeps the LSM set but makes it a fallback

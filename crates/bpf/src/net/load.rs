@@ -5,19 +5,19 @@
 use std::collections::BTreeMap;
 use std::ffi::CString;
 use std::fs::File;
-use std::mem::MaybeUninit;
 use std::os::fd::{AsFd, AsRawFd};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
-use libbpf_rs::skel::{OpenSkel, SkelBuilder};
+use libbpf_rs::skel::OpenSkel;
 use libbpf_rs::{Link, MapCore, OpenObject};
 
 use super::rules::{NetRules, RulesInner};
 use super::{NetOptions, NetRuleError, NetRuleSource};
 use crate::abi::net::shrike_net_fault;
 use crate::capability::{
-    attach_refused, disable, load_degrading, statuses, Capability, ProgramCap, Refusal, Status,
+    attach_refused, disable, load_degrading, open_skel, statuses, Capability, ProgramCap, Refusal,
+    Status,
 };
 use crate::loader::{Family, LoadError, SharedMaps};
 use crate::skel::net::{NetSkel, NetSkelBuilder};
@@ -130,15 +130,7 @@ pub fn load(
         &["net_skb_egress", "net_skb_ingress"]
     };
     let (mut skel, mut refused) = load_degrading("net", PROGRAMS, |refused| {
-        let storage: &'static mut MaybeUninit<OpenObject> =
-            Box::leak(Box::new(MaybeUninit::uninit()));
-        let mut open =
-            NetSkelBuilder::default()
-                .open(storage)
-                .map_err(|source| LoadError::Open {
-                    object: "net",
-                    source,
-                })?;
+        let mut open = open_skel(NetSkelBuilder::default(), "net")?;
         {
             let maps = &mut open.maps;
             shared.reuse(&mut maps.events, &mut maps.counters, &mut maps.procs)?;
