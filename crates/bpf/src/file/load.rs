@@ -142,16 +142,13 @@ fn status_of(hook_set: HookSet, unhooked: &[Refusal]) -> Status {
         .iter()
         .map(|r| format!("{} refused: {}", r.program, r.reason))
         .collect();
-    Status::new(
-            Capability::FileEvents,
-            State::Fallback,
-            format!("{}, except {} (fexit only)", status.hook, calls.join(", ")),
-        )
-        .because(format!(
-            "the kernel refused some of the set's LSM hooks: their calls are seen at fexit, with the caller's strings made absolute against the cwd or dirfd, and deny rules on them kill (SIGKILL) instead of refusing (EPERM); {}",
-            refused.join("; ")
-        ))
+    let hook = format!("{}, except {} (fexit only)", status.hook, calls.join(", "));
+    Status::new(Capability::FileEvents, State::Fallback, hook)
+        .because(format!("{FEXIT_ONLY}; {}", refused.join("; ")))
 }
+
+/// What a refused LSM path hook costs its calls.
+const FEXIT_ONLY: &str = "the kernel refused some of the set's LSM hooks: their calls are seen at fexit, with the caller's strings made absolute against the cwd or dirfd, and deny rules on them kill (SIGKILL) instead of refusing (EPERM)";
 
 /// The LSM hooks whose calls the fexit programs also handle (`bpf/lib/file_dispatch.h`: a call
 /// no LSM hook saw is built from the caller's strings): one the kernel refuses is left out, and
