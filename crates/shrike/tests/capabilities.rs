@@ -13,7 +13,6 @@ use std::process::Command;
 use std::time::Duration;
 
 use common::*;
-use serde_json::Value;
 
 const WAIT: Duration = Duration::from_secs(90);
 
@@ -93,21 +92,6 @@ fn doctor_rows(stdout: &str) -> Vec<(String, String)> {
         .map(|l| {
             let state = l.split_whitespace().next().unwrap_or("").to_string();
             (state, l.trim().to_string())
-        })
-        .collect()
-}
-
-/// The capability states of an `agent_health` event, by name.
-fn health_states(event: &Value) -> Vec<(String, String)> {
-    event["health"]["capabilities"]
-        .as_array()
-        .expect("health.capabilities")
-        .iter()
-        .map(|c| {
-            (
-                c["name"].as_str().unwrap_or("").to_string(),
-                c["state"].as_str().unwrap_or("").to_string(),
-            )
         })
         .collect()
 }

@@ -353,14 +353,14 @@ fn a_tcp_state_program_that_cannot_attach_leaves_connects_reported_at_the_call()
         &[("SHRIKE_FAULT_ATTACH", "net_tcp_state")],
     );
     let health = agent.wait_for("agent_health", WAIT, |e| kind_is(e, "agent_health"));
-    let tcp_state = health["health"]["capabilities"]
-        .as_array()
-        .expect("health.capabilities")
-        .iter()
-        .find(|c| c["name"] == "net_tcp_state")
-        .cloned()
-        .unwrap_or_default();
-    assert_eq!(tcp_state["state"], "unavailable", "{health}");
+    let tcp_state = health_states(&health)
+        .into_iter()
+        .find(|(name, _)| name == "net_tcp_state");
+    assert_eq!(
+        tcp_state.map(|(_, state)| state).as_deref(),
+        Some("unavailable"),
+        "{health}"
+    );
     let server = Server::start(Command::new("env"), "127.0.0.1", "AF_INET", 1_000);
     let (cpid, _, out) = client(
         Command::new("env"),

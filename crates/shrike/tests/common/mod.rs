@@ -61,6 +61,21 @@ pub fn chown_lsm_refused() -> bool {
     kernel_5_10()
 }
 
+/// The capability states of an `agent_health` event, by name.
+pub fn health_states(event: &Value) -> Vec<(String, String)> {
+    event["health"]["capabilities"]
+        .as_array()
+        .expect("health.capabilities")
+        .iter()
+        .map(|c| {
+            (
+                c["name"].as_str().unwrap_or("").to_string(),
+                c["state"].as_str().unwrap_or("").to_string(),
+            )
+        })
+        .collect()
+}
+
 /// A kernel-matrix guest running 5.10 (`vm/matrix.sh` passes the series it booted): the legacy
 /// build, without `bpf_loop`.
 pub fn kernel_5_10() -> bool {
