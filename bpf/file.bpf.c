@@ -102,7 +102,10 @@ struct shrike_file_anchor shrike_file_anchor SEC(".bss");
 	AT_ENTER(utimes, SHRIKE_SYS_UTIMES)                                                 \
 	AT_ENTER(futimesat, SHRIKE_SYS_FUTIMESAT)                                           \
 	AT_ENTER(utime, SHRIKE_SYS_UTIME)                                                   \
-	AT_EXIT(socket, SHRIKE_SYS_SOCKET)
+	AT_EXIT(socket, SHRIKE_SYS_SOCKET)                                                  \
+	AT_EXIT(chroot, SHRIKE_SYS_CHROOT)                                                  \
+	AT_EXIT(pivot_root, SHRIKE_SYS_PIVOT_ROOT)                                          \
+	AT_EXIT(move_mount, SHRIKE_SYS_MOVE_MOUNT)
 
 /* ------------------------------------------------------------------------------------------ */
 /* Raw tracepoint mode (the fallback). */

@@ -67,7 +67,11 @@ enum shrike_sys {
 	SHRIKE_SYS_FUTIMESAT = 47,
 	SHRIKE_SYS_UTIME = 48,
 	SHRIKE_SYS_SOCKET = 49,
-	SHRIKE_SYS_MAX = 50, /* not a handler */
+	/* No record of their own: they change directories' paths (bpf/lib/dir_cache.h). */
+	SHRIKE_SYS_CHROOT = 50,
+	SHRIKE_SYS_PIVOT_ROOT = 51,
+	SHRIKE_SYS_MOVE_MOUNT = 52,
+	SHRIKE_SYS_MAX = 53, /* not a handler */
 };
 
 enum shrike_file_limits {
@@ -76,6 +80,7 @@ enum shrike_file_limits {
 	SHRIKE_SMALL_STR_MAX = 256,   /* fstype, memfd name: each at most this, NUL excluded */
 	SHRIKE_WATCH_PATHS_MAX = 4096, /* watch_paths entries one generation holds */
 	SHRIKE_WATCH_NAMES_MAX = 1024, /* watch_names entries one generation holds */
+	SHRIKE_WATCH_DIRS_MAX = 4096, /* watch_dirs entries one generation holds */
 	SHRIKE_RULE_CHAINS_MAX = 512,  /* file_rule_chains entries one generation holds */
 	/* shrike_watch_value.rule[k] with this bit: not a rule but a chain of rules (rule[k]
 	 * without it is the chain's index in file_rule_chains), for an entry several rules of a
@@ -209,6 +214,8 @@ struct shrike_watch_state {
 	__u32 names;	    /* number of base-name entries (0 skips the hash) */
 	__u32 entries;	    /* number of path entries (0 skips the trie) */
 	__u32 enforce;	    /* 1 << SHRIKE_ENF_*: kinds some deny/kill rule acts on (0: none) */
+	__u32 serial;	    /* differs for every generation written (dir_cache keys) */
+	__u32 dir_cache;    /* 1: watch_dirs lists every directory above a path entry */
 };
 
 /* shrike_file_rule.flags: which constraints the rule has besides its path (values in

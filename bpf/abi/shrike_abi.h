@@ -245,6 +245,7 @@ enum shrike_counter {
 	SHRIKE_CNT_COMPAT_SKIPPED = 21,	   /* 32-bit (ia32) syscalls not decoded */
 	SHRIKE_CNT_FILE_STR_TRUNCATED = 22, /* user path strings cut at SHRIKE_PATH_MAX */
 	SHRIKE_CNT_FILE_ENFORCED = 23,	   /* file/privilege actions denied or killed by a rule */
+	SHRIKE_CNT_FILE_DIR_SKIPPED = 24,  /* opens dropped on their directory, no path built */
 	/* 32-47: network */
 	SHRIKE_CNT_NET_DENIED = 32,	   /* connects, sends, binds refused by a rule */
 	SHRIKE_CNT_NET_TC_DROPPED = 33,	   /* inbound packets dropped at tc by a rule */

@@ -32,6 +32,7 @@ static __always_inline void on_enter(__u32 h, struct pt_regs *regs, __u64 nr)
 {
 	struct rec_buf *b;
 
+	dir_cache_enter(h, regs);
 	if (is_cred_op(h)) {
 		cred_enter(nr);
 		return;
@@ -47,6 +48,7 @@ static __always_inline void on_enter(__u32 h, struct pt_regs *regs, __u64 nr)
 
 static __always_inline void on_exit(__u32 h, struct pt_regs *regs, long ret, bool lsm)
 {
+	dir_cache_exit(h, regs);
 	switch (h) {
 	case SHRIKE_SYS_OPEN ... SHRIKE_SYS_CREAT:
 		/* An open an LSM hook refused: its record is waiting. */

@@ -8,6 +8,7 @@
 #define SHRIKE_FILE_OPEN_H
 
 #include "file_pathops.h"
+#include "dir_cache.h"
 #include "net_written.h"
 
 /* Not in vmlinux.h (#defines in the kernel). */
@@ -121,26 +122,32 @@ static __always_inline void open_fill(struct shrike_file_event *e, __u32 h,
  */
 static __always_inline void open_exit(__u32 h, struct pt_regs *regs, long ret, bool lsm)
 {
-	struct rec_buf *b = scratch();
+	struct rec_buf *b;
 	struct shrike_file_event *e;
 	__u32 base = sizeof(*e);
+	struct dir_probe dir = {};
 	struct open_args a;
-	__u64 hash = 0;
-	__u32 len = 0;
+	__u64 hash = 0, epoch = 0;
+	__u32 len = 0, access;
 	struct file *f = 0;
 	bool enforced = false;
 
-	if (!b)
-		return;
-	e = (struct shrike_file_event *)b->raw;
 	open_args_of(h, regs, &a);
-	open_fill(e, h, &a);
+	access = access_of(a.flags);
 	if (ret >= 0)
 		f = fd_file(current_task(), ret);
 	/* Whatever the watch set says: an exec of this file will ask whether a networked
 	 * image wrote it. */
-	if (f && (e->access & SHRIKE_ACCESS_WRITE))
+	if (f && (access & SHRIKE_ACCESS_WRITE))
 		net_written_note(f);
+	/* Without LSM: a file in a directory known to hold nothing watched needs no record. */
+	if (f && !lsm && dir_cache_skips(f, access, &dir, &epoch))
+		return;
+	b = scratch();
+	if (!b)
+		return;
+	e = (struct shrike_file_event *)b->raw;
+	open_fill(e, h, &a);
 	if (f)
 		len = put_file(b, base, f, &e->info, &hash);
 	else
@@ -149,8 +156,11 @@ static __always_inline void open_exit(__u32 h, struct pt_regs *regs, long ret, b
 	e->path_len = len & LEN_MASK;
 	b->size = base + (len & LEN_MASK);
 	enforced = !lsm && ret >= 0 && file_kill(b, e, SHRIKE_ENF_OPEN, hash, 0);
-	if (!enforced && !file_keep(b, e, SHRIKE_WATCH_OPEN, hash, 0))
+	if (!enforced && !file_keep(b, e, SHRIKE_WATCH_OPEN, hash, 0)) {
+		if (epoch && !(e->info & (SHRIKE_FILE_PATH_TRUNCATED | SHRIKE_FILE_UNRESOLVED)))
+			dir_cache_file(&dir, &b->raw[base], e->path_len, epoch);
 		return;
+	}
 	send_result(b, ret);
 }
 

@@ -109,6 +109,11 @@ pub const COUNTERS: &[(shrike_counter, &str, &str)] = &[
         "file, module, BPF and ptrace actions denied or killed by a rule",
     ),
     (
+        shrike_counter::SHRIKE_CNT_FILE_DIR_SKIPPED,
+        "file_dir_skipped",
+        "opens dropped on their directory (known to hold nothing watched), no path built",
+    ),
+    (
         shrike_counter::SHRIKE_CNT_NET_DENIED,
         "net_denied",
         "connects, UDP sends and binds refused by a network rule",

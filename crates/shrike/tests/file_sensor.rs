@@ -121,6 +121,17 @@ fn python(script: &str) -> std::process::Output {
     out
 }
 
+/// Runs a shell script in a mount namespace of its own (private propagation); it must succeed.
+fn in_private_mount_namespace(script: &str) {
+    let args = ["-m", "--propagation", "private", "sh", "-c", script];
+    let out = run("unshare", &args);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 fn file_event<'a>(kind: &'a str, path: &'a str) -> impl Fn(&Value) -> bool + 'a {
     move |e| kind_is(e, kind) && e["file"]["path"] == path
 }
@@ -762,22 +773,9 @@ fn tmpfs_mount_in_a_private_namespace_reports_mount_umount_and_unshare() {
     let target = dir.path("mnt");
     std::fs::create_dir(&target).unwrap();
     let agent = agent_watching();
-    let out = run(
-        "unshare",
-        &[
-            "-m",
-            "--propagation",
-            "private",
-            "sh",
-            "-c",
-            &format!("mount -t tmpfs shrike-src {target} && umount {target}"),
-        ],
-    );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    in_private_mount_namespace(&format!(
+        "mount -t tmpfs shrike-src {target} && umount {target}"
+    ));
     let m = agent.wait_for("mount", EVENT_WAIT, |e| {
         kind_is(e, "mount") && e["mount"]["target"] == target.as_str()
     });
@@ -1027,6 +1025,79 @@ fn a_million_opens_of_an_unwatched_file_are_filtered_and_counted() {
         "file_filtered={filtered} after 1M opens in {took:?}"
     );
     eprintln!("1M opens in {took:?}; file_filtered={filtered}");
+}
+
+/// Opens `path` read-only `n` times, closing each fd at once.
+fn open_close(path: &str, n: usize) {
+    let c_path = std::ffi::CString::new(path).unwrap();
+    for _ in 0..n {
+        // SAFETY: a valid NUL-terminated path; the fd is closed right away.
+        unsafe {
+            let fd = libc::open(c_path.as_ptr(), libc::O_RDONLY);
+            assert!(fd >= 0, "open {path}");
+            libc::close(fd);
+        }
+    }
+}
+
+/// The directory cache (hook sets without LSM): opens in a directory known to hold nothing
+/// watched are dropped before their path is built, and what changes a directory's path ends
+/// that at once: a cold directory renamed into a watched place (same inode, so only the
+/// rename's invalidation can tell) and one bind-mounted there (another mount, another key) are
+/// seen there on the first open.
+#[test]
+fn a_cold_directory_renamed_or_mounted_into_a_watched_place_is_seen_there_at_once() {
+    if !require_root(
+        "a_cold_directory_renamed_or_mounted_into_a_watched_place_is_seen_there_at_once",
+    ) {
+        return;
+    }
+    let watched = TempDir::new("dircache");
+    let cold = TempDir::unwatched("dircache-cold");
+    for d in ["moved", "bound"] {
+        std::fs::create_dir(cold.path(d)).unwrap();
+        std::fs::write(cold.path(&format!("{d}/f")), b"x").unwrap();
+    }
+    let agent = own_agent_watching();
+    open_close(&cold.path("moved/f"), 2_000);
+    open_close(&cold.path("bound/f"), 2_000);
+
+    let moved = watched.path("moved");
+    std::fs::rename(cold.path("moved"), &moved).unwrap();
+    let moved_file = format!("{moved}/f");
+    open_close(&moved_file, 1);
+    agent.wait_for(
+        "an open in the renamed directory",
+        EVENT_WAIT,
+        file_event("file_open", &moved_file),
+    );
+
+    let target = watched.path("mnt");
+    std::fs::create_dir(&target).unwrap();
+    let bound_file = format!("{target}/f");
+    in_private_mount_namespace(&format!(
+        "mount --bind {} {target} && cat {bound_file} >/dev/null",
+        cold.path("bound")
+    ));
+    agent.wait_for("an open through the bind mount", EVENT_WAIT, |e| {
+        file_event("file_open", &bound_file)(e) && e["process"]["binary"] == "/usr/bin/cat"
+    });
+
+    settle(&agent, &watched);
+    let (status, stderr) = agent.stop();
+    assert!(status.success(), "{stderr}");
+    let skipped = last_counter(&stderr, "file_dir_skipped");
+    if file_lsm_expected() {
+        assert_eq!(
+            skipped, 0,
+            "the LSM hook set decides its opens in file_open"
+        );
+    } else {
+        assert!(
+            skipped >= 3_000,
+            "file_dir_skipped={skipped}: the cold directories were not cached"
+        );
+    }
 }
 
 /// The last value of a counter in the agent's counter log lines.

@@ -77,6 +77,10 @@ pub struct Compiled {
     pub paths: BTreeMap<Vec<u8>, EntryValue>,
     /// FNV-1a 64 of base names and what they watch.
     pub names: BTreeMap<u64, EntryValue>,
+    /// Every directory above a path entry that watches opens or holds an open rule
+    /// ("<dir>/"), for the kernel's directory cache (bpf/lib/dir_cache.h); `None` when there
+    /// are more than [`WATCH_DIRS_MAX`] (no cache).
+    pub dirs: Option<BTreeSet<Vec<u8>>>,
     pub pass_all: u32,
     pub setid_chmod: bool,
     /// The rules acting per kind (`SHRIKE_ENF_*` < 6) on a path entry, the covering prefixes'
@@ -102,6 +106,7 @@ pub struct Compiled {
 /// Most path entries and base names one generation holds (the maps hold two generations).
 pub const WATCH_PATHS_MAX: usize = shrike_file_limits::SHRIKE_WATCH_PATHS_MAX.0 as usize;
 pub const WATCH_NAMES_MAX: usize = shrike_file_limits::SHRIKE_WATCH_NAMES_MAX.0 as usize;
+pub const WATCH_DIRS_MAX: usize = shrike_file_limits::SHRIKE_WATCH_DIRS_MAX.0 as usize;
 
 /// Compiles a watch set: exact paths get their NUL, long ones become prefixes of their first
 /// [`WATCH_PATH_MAX`] bytes, and every entry carries the kinds of the prefixes covering it (the
@@ -328,7 +333,7 @@ pub fn compile(set: &WatchSet) -> Result<Compiled, String> {
         }
     }
     let mut chains = Chains::default();
-    let path_rules = path_lists
+    let path_rules: BTreeMap<Vec<u8>, [u16; PATH_KINDS]> = path_lists
         .into_iter()
         .map(|(key, l)| (key, chains.slots(&l)))
         .collect();
@@ -370,7 +375,16 @@ pub fn compile(set: &WatchSet) -> Result<Compiled, String> {
             names.len()
         ));
     }
+    // Only entries opens can meet: a read in a directory whose entries watch removals is cold.
+    let open_slot = usize::from(EnforceKind::File(WatchKind::Open).index());
+    let dirs = dirs_above(paths.iter().filter_map(|(key, v)| {
+        let ruled = path_rules
+            .get(key)
+            .is_some_and(|slots| slots[open_slot] != NO_RULE);
+        (v.kinds & WatchKind::Open.bit() != 0 || ruled).then_some(key)
+    }));
     Ok(Compiled {
+        dirs: (dirs.len() <= WATCH_DIRS_MAX).then_some(dirs),
         paths,
         names,
         pass_all: WatchKind::mask(&set.pass_all),
@@ -384,6 +398,21 @@ pub fn compile(set: &WatchSet) -> Result<Compiled, String> {
         enforce,
         not_enforced,
     })
+}
+
+/// Every directory ("<dir>/", up to and including each '/') some path key lies below or in:
+/// a file opened there may match, so its directory is never filed as holding nothing watched.
+/// The kernel files directories whose "<dir>/" and NUL leave a byte of the key free, so longer
+/// ones need no entry.
+fn dirs_above<'a>(keys: impl Iterator<Item = &'a Vec<u8>>) -> BTreeSet<Vec<u8>> {
+    let mut dirs = BTreeSet::new();
+    for key in keys {
+        let slashes = key.iter().enumerate().filter(|(_, b)| **b == b'/');
+        for (i, _) in slashes.take_while(|(i, _)| i + 3 <= WATCH_PATH_MAX) {
+            dirs.insert(key[..=i].to_vec());
+        }
+    }
+    dirs
 }
 
 /// A watch entry's slot holding a chain of rules rather than one rule (`SHRIKE_RULE_CHAIN`); a
@@ -584,6 +613,73 @@ mod tests {
             flags: 0,
         });
         assert_eq!(a.access, 0);
+    }
+
+    #[test]
+    fn every_directory_above_an_entry_is_listed_for_the_directory_cache() {
+        let set = WatchSet {
+            watches: vec![
+                w(
+                    Pattern::Exact("/etc/ssh/sshd_config".into()),
+                    &[WatchKind::Open],
+                    Access(0),
+                ),
+                w(
+                    Pattern::Prefix("/etc/cron".into()),
+                    &[WatchKind::Unlink],
+                    Access(0),
+                ),
+                w(
+                    Pattern::Prefix("/root/.ssh/".into()),
+                    &[WatchKind::Open],
+                    Access(0),
+                ),
+                w(
+                    Pattern::Name("authorized_keys".into()),
+                    &[WatchKind::Open],
+                    Access(0),
+                ),
+            ],
+            ..WatchSet::default()
+        };
+        let c = compile(&set).unwrap();
+        let dirs: Vec<&[u8]> = c.dirs.as_ref().unwrap().iter().map(|d| &d[..]).collect();
+        assert_eq!(
+            dirs,
+            [&b"/"[..], b"/etc/", b"/etc/ssh/", b"/root/", b"/root/.ssh/"],
+            "names add no directory, nor entries no open meets (/etc/cron: removals only)"
+        );
+        let cron = WatchSet {
+            watches: vec![w(
+                Pattern::Prefix("/etc/cron".into()),
+                &[WatchKind::Open],
+                Access(0),
+            )],
+            ..WatchSet::default()
+        };
+        let dirs: Vec<Vec<u8>> = compile(&cron).unwrap().dirs.unwrap().into_iter().collect();
+        assert_eq!(
+            dirs,
+            [b"/".to_vec(), b"/etc/".to_vec()],
+            "a prefix without a slash lists its directory"
+        );
+        let many = WatchSet {
+            // Two directories each, fewer paths than the trie holds.
+            watches: (0..WATCH_DIRS_MAX / 2 + 1)
+                .map(|i| {
+                    w(
+                        Pattern::Exact(format!("/d{i}/e/f")),
+                        &[WatchKind::Open],
+                        Access(0),
+                    )
+                })
+                .collect(),
+            ..WatchSet::default()
+        };
+        assert!(
+            compile(&many).unwrap().dirs.is_none(),
+            "too many: no cache, still a set"
+        );
     }
 
     #[test]

@@ -19,8 +19,8 @@ use crate::probe::HookPlan;
 use crate::skel::file::{FileSkel, FileSkelBuilder};
 
 use super::maps::map_err;
-use super::syscalls::LSM_HOOKS;
-use super::{FileEventKind, FileWatch, WatchSet, SYSCALLS};
+use super::syscalls::{Syscall, LSM_HOOKS, PATH_CHANGING};
+use super::{FileEventKind, FileWatch, WatchKind, WatchSet, SYSCALLS};
 
 /// Which hooks observe the family's events.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -171,6 +171,22 @@ const fn path_hook(program: &'static str, hook: &'static str) -> ProgramCap {
     }
 }
 
+/// Whether opens may be decided on their directory (`cfg_dir_cache`, bpf/lib/dir_cache.h): a
+/// hook set without LSM that sees every call changing a directory's path (`hooked`) and arms
+/// opens; the LSM set decides its opens in its own hook.
+fn dir_cache_usable(
+    hook_set: HookSet,
+    armed: &dyn Fn(&FileEventKind) -> bool,
+    hooked: impl Fn(&Syscall) -> bool,
+) -> bool {
+    hook_set != HookSet::Lsm
+        && armed(&FileEventKind::File(WatchKind::Open))
+        && SYSCALLS
+            .iter()
+            .filter(|s| PATH_CHANGING.contains(&s.name))
+            .all(|s| armed(&s.kind) && hooked(s))
+}
+
 /// The `SHRIKE_WATCH_*` kinds of the refused LSM hooks (`cfg_lsm_unhooked`).
 fn unhooked_kinds(refused: &[Refusal]) -> u32 {
     LSM_HOOKS
@@ -296,6 +312,12 @@ pub fn load(
     if armed(&FileEventKind::Signal) {
         wanted.insert("on_signal".into());
     }
+    let dir_cache = dir_cache_usable(hook_set, &armed, |s| match hook_set {
+        HookSet::Tracepoint => wanted.contains(&s.exit_tracepoint_program()),
+        HookSet::Fentry => wanted.contains(&s.fentry_exit_program()),
+        HookSet::RawTracepoint => true,
+        HookSet::Lsm => false,
+    });
     // With LSM, a path hook the kernel refuses (5.10 takes no struct argument: kuid_t in
     // path_chown) costs its calls the LSM's view, not the family: they are seen at fexit.
     let optional: &[ProgramCap] = if hook_set == HookSet::Lsm {
@@ -315,6 +337,7 @@ pub fn load(
             rodata.cfg_wakeup_bytes = wakeup_bytes;
             rodata.cfg_self_tgid = std::process::id();
             rodata.cfg_lsm_unhooked = unhooked_kinds(refused);
+            rodata.cfg_dir_cache = u32::from(dir_cache);
         }
         for mut prog in open.open_object_mut().progs_mut() {
             let name = prog.name().to_string_lossy().into_owned();
@@ -410,6 +433,30 @@ mod tests {
     use libbpf_rs::skel::SkelBuilder;
 
     use super::*;
+
+    /// The directory cache needs a set without LSM that sees every call changing a
+    /// directory's path: one missing call (a kernel without move_mount's trace events, a kind
+    /// left unarmed) turns it off.
+    #[test]
+    fn the_directory_cache_is_on_only_where_every_path_change_is_hooked() {
+        use HookSet::{Fentry, Lsm, RawTracepoint as Raw, Tracepoint};
+        let all = |_: &FileEventKind| true;
+        let every = |_: &Syscall| true;
+        assert!(dir_cache_usable(Raw, &all, every));
+        assert!(dir_cache_usable(Tracepoint, &all, every));
+        assert!(dir_cache_usable(Fentry, &all, every));
+        assert!(!dir_cache_usable(Lsm, &all, every));
+        let no_move_mount = |s: &Syscall| s.name != "move_mount";
+        assert!(!dir_cache_usable(Tracepoint, &all, no_move_mount));
+        let no_mounts = |k: &FileEventKind| *k != FileEventKind::Mount;
+        assert!(!dir_cache_usable(Raw, &no_mounts, every));
+        let no_opens = |k: &FileEventKind| *k != FileEventKind::File(WatchKind::Open);
+        assert!(!dir_cache_usable(Raw, &no_opens, every));
+        for name in PATH_CHANGING {
+            let handled = SYSCALLS.iter().any(|s| s.name == *name);
+            assert!(handled, "{name} is in SYSCALLS");
+        }
+    }
 
     /// A refused path hook (5.10's `lsm_path_chown`) keeps the LSM set but makes it a fallback
     /// that names the hook and the verifier's words, and its kind is the one fexit enforces.

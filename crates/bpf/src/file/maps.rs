@@ -3,6 +3,7 @@
 //! then one 32-bit word flipped, so the kernel filters with the old set or the new one, never
 //! half of one and never with nothing.
 
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 
 use libbpf_rs::{MapCore, MapFlags, MapHandle};
@@ -48,6 +49,9 @@ struct WatchMaps {
     rule_values: MapHandle,
     rule_lists: MapHandle,
     rule_chains: MapHandle,
+    dirs: MapHandle,
+    /// The last generation's `serial` (the directory cache's entries name it).
+    serial: AtomicU32,
     /// Serialises replaces: one writer at a time.
     lock: Mutex<()>,
 }
@@ -94,6 +98,8 @@ impl FileWatch {
                 rule_values: handle(&m.file_rule_values, "file_rule_values")?,
                 rule_lists: handle(&m.file_rule_lists, "file_rule_lists")?,
                 rule_chains: handle(&m.file_rule_chains, "file_rule_chains")?,
+                dirs: handle(&m.watch_dirs, "watch_dirs")?,
+                serial: AtomicU32::new(0),
                 lock: Mutex::new(()),
             }),
         })
@@ -198,6 +204,18 @@ impl FileWatch {
                 )
                 .map_err(map_err("watch_paths"))?;
         }
+        for dir in c.dirs.iter().flatten() {
+            // "<dir>/" and its NUL: an exact key, as exact paths are in watch_paths.
+            let mut key = shrike_watch_key {
+                prefixlen: 8 * (2 + dir.len() as u32),
+                gen,
+                ..Default::default()
+            };
+            key.path[..dir.len()].copy_from_slice(dir);
+            m.dirs
+                .update(bytes_of(&key), &[1u8], MapFlags::ANY)
+                .map_err(map_err("watch_dirs"))?;
+        }
         for (hash, value) in &c.names {
             let key = shrike_watch_name_key {
                 gen,
@@ -293,6 +311,7 @@ impl Generations for Swap<'_> {
         let m = &self.watch.inner;
         // Path keys start with prefixlen (u32) then gen; name, rule and value keys with gen.
         delete_generation(&m.paths, "watch_paths", 4, gen)?;
+        delete_generation(&m.dirs, "watch_dirs", 4, gen)?;
         delete_generation(&m.names, "watch_names", 0, gen)?;
         delete_generation(&m.rules, "file_rules", 0, gen)?;
         delete_generation(&m.rule_chains, "file_rule_chains", 0, gen)?;
@@ -308,6 +327,8 @@ impl Generations for Swap<'_> {
             names: c.names.len() as u32,
             entries: c.paths.len() as u32,
             enforce: c.enforce,
+            serial: self.watch.inner.serial.fetch_add(1, Ordering::Relaxed) + 1,
+            dir_cache: u32::from(c.dirs.is_some()),
         };
         self.watch
             .inner

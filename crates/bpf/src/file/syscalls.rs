@@ -90,6 +90,29 @@ pub const SYSCALLS: &[Syscall] = &[
     sc(shrike_sys::SHRIKE_SYS_FUTIMESAT, 261, "futimesat", K::File(W::Utimes), true),
     sc(shrike_sys::SHRIKE_SYS_UTIME, 132, "utime", K::File(W::Utimes), true),
     sc(shrike_sys::SHRIKE_SYS_SOCKET, 41, "socket", K::Socket, false),
+    // No record of their own: they change directories' paths (bpf/lib/dir_cache.h).
+    sc(shrike_sys::SHRIKE_SYS_CHROOT, 161, "chroot", K::Namespace, false),
+    sc(shrike_sys::SHRIKE_SYS_PIVOT_ROOT, 155, "pivot_root", K::Mount, false),
+    sc(shrike_sys::SHRIKE_SYS_MOVE_MOUNT, 429, "move_mount", K::Mount, false),
+];
+
+/// The calls that can change a directory's path or a mount (bpf/lib/dir_cache.h): the
+/// directory cache is used only where all of them are hooked.
+pub(super) const PATH_CHANGING: &[&str] = &[
+    "rmdir",
+    "unlinkat",
+    "rename",
+    "renameat",
+    "renameat2",
+    "mount",
+    "umount2",
+    "move_mount",
+    "pivot_root",
+    "chroot",
+    "setns",
+    "unshare",
+    "clone",
+    "clone3",
 ];
 
 /// The name of a handler id as records carry it (`SHRIKE_SYS_*`).
