@@ -894,8 +894,12 @@ fn a_listener_older_than_the_agent_has_its_accepts_attributed() {
     let agent = Agent::start(NO_FILE);
     let (_, cport, out) = client(Command::new("env"), "AF_INET", "127.0.0.1", server.port, 1);
     assert!(out.contains("got 1"), "{out}");
+    // Both ports: the agent sees every process, and a parallel test's server can accept a
+    // client that drew the same ephemeral port (a different tuple).
     let a = agent.wait_for("accept by the older listener", WAIT, |e| {
-        kind_is(e, "net_accept") && e["network"]["dport"] == cport
+        kind_is(e, "net_accept")
+            && e["network"]["dport"] == cport
+            && e["network"]["sport"] == server.port
     });
     assert_eq!(a["process"]["pid"], server.pid());
     assert_eq!(a["process"]["binary"], python_binary());
