@@ -18,8 +18,8 @@
  * exit). An inode number is reused only after its directory was removed, which bumps the epoch;
  * a policy reload changes the serial. What no hook sees (a rename on another NFS client, an
  * automount, a 32-bit process's rename: no set decodes ia32 calls) can leave an entry stale until
- * the next bump: the README lists it. Only the non-LSM hook sets use the cache (`cfg_dir_cache`, set by the loader when
- * every call above is armed).
+ * the next bump: the README lists it. Only the non-LSM hook sets use the cache (`cfg_dir_cache`,
+ * set by the loader when every call above is armed).
  */
 #ifndef SHRIKE_DIR_CACHE_H
 #define SHRIKE_DIR_CACHE_H
