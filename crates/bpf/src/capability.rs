@@ -17,6 +17,7 @@ use std::mem::MaybeUninit;
 use libbpf_rs::skel::{OpenSkel, SkelBuilder};
 use libbpf_rs::OpenObject;
 
+use crate::file::FileEventKind;
 use crate::loader::LoadError;
 
 /// One thing the agent can see or do. The names ([`Capability::name`]) are part of the
@@ -142,6 +143,19 @@ pub struct Status {
     /// Why it is not `Ok`: the program refused and the verifier's words, the fallback's
     /// weakness, or the option that turned it off.
     pub reason: Option<String>,
+    /// Kinds it is armed for that this kernel cannot produce (file events only).
+    pub unseen: Vec<Unseen>,
+}
+
+/// An armed kind of events none of whose system calls the kernel has: it was built without
+/// them (the module calls without module support), so every call fails with ENOSYS, has no
+/// trace event and no entry point to hook, and only a program on every system call (the raw
+/// pair) would see the attempts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unseen {
+    pub kind: FileEventKind,
+    /// Its system calls, all missing here.
+    pub calls: Vec<&'static str>,
 }
 
 impl Status {
@@ -151,6 +165,7 @@ impl Status {
             state,
             hook: hook.into(),
             reason: None,
+            unseen: Vec::new(),
         }
     }
 

@@ -154,7 +154,7 @@ fn check_capabilities(
             capability = m.capability.name(),
             state = m.state.as_str(),
             reason = m.reason.as_deref().unwrap_or(""),
-            "a rule is not in force: the capability it needs is missing"
+            "a rule is not in force: its capability is missing here, or its events cannot happen here (reason)"
         );
     }
     Ok(missing)

@@ -150,13 +150,18 @@ pub fn run(report: &KernelReport, config: &RunConfig) -> (String, bool) {
     };
     let missing = health::missing(policy.rules(), &statuses);
     let ok = render_capabilities(&mut out, &statuses, &missing);
-    render_hooked_calls(&mut out, &attached);
+    let unseen: Vec<&str> = statuses
+        .iter()
+        .flat_map(|s| s.unseen.iter().flat_map(|u| u.calls.iter().copied()))
+        .collect();
+    render_hooked_calls(&mut out, &attached, &unseen);
     (out, ok)
 }
 
 /// The system calls the file sensor hooks (on the fentry, LSM and per-syscall tracepoint sets
-/// only the armed ones; the raw pair runs on every call), from the hooks attached.
-fn render_hooked_calls(out: &mut String, attached: &[String]) {
+/// only the armed ones; the raw pair runs on every call), from the hooks attached, and the
+/// armed ones this kernel lacks (`unseen`).
+fn render_hooked_calls(out: &mut String, attached: &[String], unseen: &[&str]) {
     if attached.iter().any(|h| h == "tp_btf/sys_enter") {
         let _ = writeln!(
             out,
@@ -181,6 +186,13 @@ System calls the file sensor hooks: every one (tp_btf/sys_enter + sys_exit; the 
 System calls the file sensor hooks ({}; no other pays a program): {}",
             calls.len(),
             calls.join(", ")
+        );
+    }
+    if !unseen.is_empty() {
+        let _ = writeln!(
+            out,
+            "Armed, but not in this kernel (built without them: every call fails with ENOSYS; not hooked, attempts unseen — --file-hooks raw-tracepoint sees them): {}",
+            unseen.join(", ")
         );
     }
 }
@@ -228,13 +240,24 @@ pub fn render_capabilities(
     if !missing.is_empty() {
         let _ = writeln!(out, "\nRules not in force with these capabilities");
         for m in missing {
-            let _ = writeln!(
-                out,
-                "  - {} needs {} ({})",
-                m.rule_id,
-                m.capability.describe(),
-                m.state.as_str()
-            );
+            let in_force = statuses
+                .iter()
+                .any(|s| s.capability == m.capability && s.state.in_force());
+            match m.reason.as_deref() {
+                // The capability is here, but the rule's events are not (its own reason).
+                Some(reason) if in_force => {
+                    let _ = writeln!(out, "  - {}: {reason}", m.rule_id);
+                }
+                _ => {
+                    let _ = writeln!(
+                        out,
+                        "  - {} needs {} ({})",
+                        m.rule_id,
+                        m.capability.describe(),
+                        m.state.as_str()
+                    );
+                }
+            }
         }
     }
     let broken: Vec<&Status> = statuses
@@ -274,9 +297,13 @@ mod tests {
         .map(String::from)
         .to_vec();
         let mut out = String::new();
-        render_hooked_calls(&mut out, &attached);
+        render_hooked_calls(&mut out, &attached, &["init_module", "finit_module"]);
         assert!(
             out.contains("(3; no other pays a program): openat, ptrace, unlinkat"),
+            "{out}"
+        );
+        assert!(
+            out.contains("not in this kernel") && out.contains("init_module, finit_module"),
             "{out}"
         );
 
@@ -284,6 +311,7 @@ mod tests {
         render_hooked_calls(
             &mut out,
             &["tp_btf/sys_enter".into(), "tp_btf/sys_exit".into()],
+            &[],
         );
         assert!(out.contains("every one"), "{out}");
     }

@@ -13,6 +13,8 @@ use shrike_event::{CapabilityHealth, EventKind, Health, RuleNotInForce};
 use shrike_rules::meta::{Action, Mode};
 use shrike_rules::policy::RuleInfo;
 
+use crate::file_watch::family_kind;
+
 /// The capability that produces events of `kind`, if any (the agent's own events need none).
 pub fn capability_of(kind: EventKind) -> Option<Capability> {
     use EventKind as K;
@@ -75,7 +77,9 @@ pub struct Missing {
 }
 
 /// The enabled rules whose capabilities are not in force, rule by rule. A capability turned
-/// off by an option is listed too (the rule is not in force), but see [`refuses`].
+/// off by an option is listed too (the rule is not in force), but see [`refuses`]; so is a rule
+/// whose every event kind this kernel cannot produce (its system calls are not built in: state
+/// `off`, with its own reason), though its capability is in force.
 pub fn missing<'a>(rules: impl Iterator<Item = &'a RuleInfo>, statuses: &[Status]) -> Vec<Missing> {
     let mut out = Vec::new();
     for rule in rules.filter(|r| r.enabled) {
@@ -90,10 +94,42 @@ pub fn missing<'a>(rules: impl Iterator<Item = &'a RuleInfo>, statuses: &[Status
                     state: status.state,
                     reason: status.reason.clone(),
                 });
+            } else if let Some(calls) = calls_missing_for(rule, status) {
+                out.push(Missing {
+                    rule_id: rule.id.clone(),
+                    capability: cap,
+                    state: State::Off,
+                    reason: Some(format!(
+                        "its events cannot be seen here: the kernel was built without {} (every call fails with ENOSYS, and there is nothing to hook but every system call); --file-hooks raw-tracepoint sees the attempts, at the cost of a program on every system call",
+                        calls.join(" and ")
+                    )),
+                });
             }
         }
     }
     out
+}
+
+/// The system calls, all absent from this kernel, behind every kind of `status`'s capability
+/// that `rule` matches; `None` when one of those kinds can happen here.
+fn calls_missing_for(rule: &RuleInfo, status: &Status) -> Option<Vec<&'static str>> {
+    if status.unseen.is_empty() {
+        return None;
+    }
+    let mut calls = Vec::new();
+    let mut any = false;
+    for kind in rule
+        .kinds
+        .iter()
+        .filter(|k| capability_of(**k) == Some(status.capability))
+    {
+        let family = family_kind(*kind)?;
+        let unseen = status.unseen.iter().find(|u| u.kind == family)?;
+        calls.extend(unseen.calls.iter().copied());
+        any = true;
+    }
+    calls.dedup();
+    any.then_some(calls)
 }
 
 /// Whether a missing capability stops the agent from starting: one the kernel refused does;
@@ -119,6 +155,11 @@ pub fn health(statuses: &[Status], missing: &[Missing]) -> Health {
             .map(|m| RuleNotInForce {
                 rule_id: m.rule_id.clone(),
                 capability: m.capability.name().to_string(),
+                // The capability's own reason is in `capabilities`; a rule's own one here.
+                reason: m.reason.clone().filter(|r| {
+                    let capability = statuses.iter().find(|s| s.capability == m.capability);
+                    capability.and_then(|s| s.reason.as_ref()) != Some(r)
+                }),
             })
             .collect(),
     }
@@ -208,6 +249,40 @@ mod tests {
         let h = health(&statuses, &missing);
         assert_eq!(h.capabilities.len(), 4);
         assert_eq!(h.rules_not_in_force.len(), 2);
+    }
+
+    /// On a kernel built without the module calls, a module rule is not in force (and says
+    /// why) but does not stop the start; a rule that also matches another kind stays in force.
+    #[test]
+    fn a_rule_whose_system_calls_the_kernel_lacks_is_not_in_force() {
+        let mut file = Status::new(Capability::FileEvents, State::Fallback, "tracepoints")
+            .because("slow path");
+        file.unseen = vec![shrike_bpf::capability::Unseen {
+            kind: shrike_bpf::file::FileEventKind::ModuleLoad,
+            calls: vec!["init_module", "finit_module"],
+        }];
+        let statuses = vec![file];
+        let rules = [
+            rule("MOD-1", &[EventKind::ModuleLoad], Action::Alert),
+            rule(
+                "MOD-2",
+                &[EventKind::ModuleLoad, EventKind::BpfLoad],
+                Action::Alert,
+            ),
+            rule("OPEN-1", &[EventKind::FileOpen], Action::Deny),
+        ];
+        let missing = missing(rules.iter(), &statuses);
+        assert_eq!(missing.len(), 1, "{missing:?}");
+        let m = &missing[0];
+        assert_eq!((m.rule_id.as_str(), m.state), ("MOD-1", State::Off));
+        assert!(!refuses(m));
+        let reason = m.reason.as_deref().unwrap();
+        assert!(
+            reason.contains("built without init_module and finit_module"),
+            "{reason}"
+        );
+        let h = health(&statuses, &missing);
+        assert_eq!(h.rules_not_in_force[0].reason.as_deref(), Some(reason));
     }
 
     /// Every kind a rule can match maps to a capability, except the agent's own events.

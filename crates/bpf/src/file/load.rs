@@ -3,7 +3,8 @@
 //! the armed syscalls where trampolines work without BPF LSM; or the per-syscall
 //! tracepoints of each armed syscall; or, where tracefs has no syscall events, the two raw
 //! syscall tracepoints), the dispatch table written before anything is attached, and the
-//! initial watch set.
+//! initial watch set. An armed syscall the kernel lacks is not hooked; the kinds that leaves
+//! without any call are in the family's status ([`Unseen`]).
 
 use std::collections::BTreeSet;
 
@@ -12,7 +13,7 @@ use libbpf_rs::{Link, MapCore, MapFlags};
 
 use crate::abi::file::SYSCALL_TABLE;
 use crate::capability::{
-    disable, load_degrading, open_skel, Capability, ProgramCap, Refusal, State, Status,
+    disable, load_degrading, open_skel, Capability, ProgramCap, Refusal, State, Status, Unseen,
 };
 use crate::loader::{Family, LoadError, SharedMaps};
 use crate::probe::HookPlan;
@@ -81,6 +82,8 @@ pub struct FileSensor {
     pub hook_set: HookSet,
     /// LSM hooks of the set the kernel refused (their calls are seen at fexit).
     unhooked: Vec<Refusal>,
+    /// Armed kinds whose every system call this kernel lacks.
+    unseen: Vec<Unseen>,
 }
 
 impl Family for FileSensor {
@@ -115,15 +118,18 @@ impl HookSet {
                 State::Fallback,
                 "tp_btf sys_enter + sys_exit behind a syscall dispatch table",
             )
-            .because("BPF LSM is not active, BPF trampolines are refused, and the per-syscall tracepoints were not taken (an armed system call has no trace events here, e.g. the module calls on a kernel without module support, and only this pair sees attempts of it; or --file-hooks raw-tracepoint; the log says which): a program runs on every system call while the sensor is armed; unlink/rename/chmod/chown/link/set-times/mount paths are the caller's strings made absolute against the cwd or dirfd; 32-bit (ia32) system calls are not decoded"),
+            .because("BPF LSM is not active, BPF trampolines are refused, and the per-syscall tracepoints were not taken (tracefs has no syscall events, or --file-hooks raw-tracepoint; the log says which): a program runs on every system call while the sensor is armed; unlink/rename/chmod/chown/link/set-times/mount paths are the caller's strings made absolute against the cwd or dirfd; 32-bit (ia32) system calls are not decoded"),
         }
     }
 }
 
 impl FileSensor {
-    /// The family's capability as loaded: its hook set's, and what a refused LSM hook costs.
+    /// The family's capability as loaded: its hook set's, what a refused LSM hook costs, and
+    /// the armed kinds the kernel cannot produce.
     pub fn status(&self) -> Status {
-        status_of(self.hook_set, &self.unhooked)
+        let mut status = status_of(self.hook_set, &self.unhooked);
+        status.unseen = self.unseen.clone();
+        status
     }
 }
 
@@ -222,7 +228,7 @@ pub fn load(
         FileHooks::Auto => !lsm && plan.fentry,
         _ => false,
     };
-    // The armed calls without trace events, for the per-syscall tracepoint set.
+    // The armed calls the kernel lacks (no trace event, no entry point): not hooked.
     let mut absent = Vec::new();
     let hook_set = if lsm {
         HookSet::Lsm
@@ -234,17 +240,7 @@ pub fn load(
         match syscall_events() {
             Ok(dir) => {
                 absent = untraced(&dir, opts);
-                if opts.hooks == FileHooks::Auto && !absent.is_empty() {
-                    // Only the raw pair sees a call the kernel has no trace events for (one it
-                    // was built without: a module load attempt is ENOSYS, but still an attack).
-                    tracing::info!(
-                        syscalls = ?absent,
-                        "the kernel has no trace events for these armed system calls: the file sensor runs on the raw sys_enter/sys_exit pair so that attempts of them are seen (--file-hooks tracepoint leaves them unseen and runs no program on unwatched calls)"
-                    );
-                    HookSet::RawTracepoint
-                } else {
-                    HookSet::Tracepoint
-                }
+                HookSet::Tracepoint
             }
             Err(why) => {
                 tracing::warn!(
@@ -267,12 +263,6 @@ pub fn load(
                     wanted.insert(s.enter_tracepoint_program());
                 }
             }
-            if !absent.is_empty() {
-                tracing::info!(
-                    syscalls = ?absent,
-                    "the kernel has no trace events for these system calls (not built in, e.g. init_module without module support): not hooked"
-                );
-            }
         }
         HookSet::RawTracepoint => {
             if SYSCALLS.iter().any(|s| armed(&s.kind)) {
@@ -287,10 +277,7 @@ pub fn load(
             })?;
             for s in SYSCALLS.iter().filter(|s| armed(&s.kind)) {
                 if !kernel_has_function(&btf, &s.entry_point()) {
-                    tracing::debug!(
-                        syscall = s.name,
-                        "the kernel has no such syscall: not hooked"
-                    );
+                    absent.push(s.name);
                 } else if hook_set == HookSet::Lsm {
                     wanted.insert(s.fexit_program());
                 } else {
@@ -312,6 +299,13 @@ pub fn load(
     if armed(&FileEventKind::Signal) {
         wanted.insert("on_signal".into());
     }
+    if !absent.is_empty() {
+        tracing::info!(
+            syscalls = ?absent,
+            "the kernel has no such system calls (it was built without them, e.g. the module calls without module support: every call fails with ENOSYS and has no trace event or entry point to hook): not hooked, attempts are not seen (--file-hooks raw-tracepoint sees them, with a program on every system call)"
+        );
+    }
+    let unseen = unseen_kinds(&absent, &armed);
     let dir_cache = dir_cache_usable(hook_set, &armed, |s| match hook_set {
         HookSet::Tracepoint => wanted.contains(&s.exit_tracepoint_program()),
         HookSet::Fentry => wanted.contains(&s.fentry_exit_program()),
@@ -384,6 +378,7 @@ pub fn load(
             hooks,
             hook_set,
             unhooked,
+            unseen,
         },
         watch,
     ))
@@ -419,6 +414,24 @@ fn untraced(events: &std::path::Path, opts: &FileOptions) -> Vec<&'static str> {
         .filter(|s| !events.join(format!("sys_exit_{}", s.entry_name())).exists())
         .map(|s| s.name)
         .collect()
+}
+
+/// The armed kinds every system call of which is `absent` from the kernel: events of them
+/// cannot happen on the hooks in use (a call the kernel lacks fails with ENOSYS before any of
+/// them; only the raw pair, which sees every call number, would see the attempt).
+fn unseen_kinds(absent: &[&'static str], armed: &dyn Fn(&FileEventKind) -> bool) -> Vec<Unseen> {
+    let mut out: Vec<Unseen> = Vec::new();
+    for kind in FileEventKind::all().into_iter().filter(|k| armed(k)) {
+        let calls: Vec<&'static str> = SYSCALLS
+            .iter()
+            .filter(|s| s.kind == kind)
+            .map(|s| s.name)
+            .collect();
+        if !calls.is_empty() && calls.iter().all(|c| absent.contains(c)) {
+            out.push(Unseen { kind, calls });
+        }
+    }
+    out
 }
 
 /// Program names for errors, which want `&'static str`; only on the failure path.

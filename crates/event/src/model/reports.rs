@@ -62,8 +62,12 @@ pub struct CapabilityHealth {
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct RuleNotInForce {
     pub rule_id: String,
-    /// The capability it needs that is missing.
+    /// The capability it needs that is missing (or that cannot produce its events here).
     pub capability: String,
+    /// Why, when the capability is in force but the rule's events cannot happen on this
+    /// kernel (its system calls are not built in).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
 }
 
 /// A policy reload, as the `policy_change` event reports it (see `policy_source` in the agent).

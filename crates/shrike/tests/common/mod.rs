@@ -94,14 +94,14 @@ pub fn fentry_expected() -> bool {
     }
 }
 
-/// Whether the agent's file sensor sees module loads here: always, unless it was told to use
-/// the per-syscall tracepoints (SHRIKE_FILE_HOOKS=tracepoint) on a kernel without module
-/// syscalls — one built without module support refuses them with ENOSYS and has no trace
-/// events for them, and `auto` takes the raw syscall tracepoints there so the attempts are
-/// still seen.
+/// Whether the agent's file sensor sees module loads here: where the kernel has the module
+/// syscalls, or on the raw pair (SHRIKE_FILE_HOOKS=raw-tracepoint), which sees every call
+/// number. A kernel built without module support refuses them with ENOSYS and has no trace
+/// events or entry points for them: the other hook sets leave them unhooked and the module
+/// rules not in force.
 pub fn module_syscalls_traced(lsm: bool) -> bool {
     lsm || fentry_expected()
-        || std::env::var("SHRIKE_FILE_HOOKS").as_deref() != Ok("tracepoint")
+        || std::env::var("SHRIKE_FILE_HOOKS").as_deref() == Ok("raw-tracepoint")
         || kernel_traces_module_syscalls()
 }
 
@@ -111,13 +111,28 @@ pub fn kernel_traces_module_syscalls() -> bool {
     std::path::Path::new("/sys/kernel/tracing/events/syscalls/sys_exit_finit_module").exists()
 }
 
-/// The agent's log says the kernel has no module syscalls to hook (see
+/// The agent's log says the kernel has no module syscalls to hook, and its `agent_health`
+/// event lists its module rule `rule_id` as not in force, saying why (see
 /// [`module_syscalls_traced`]).
-pub fn assert_module_syscalls_reported_absent(stderr: &str) {
+pub fn assert_module_syscalls_reported_absent(agent: &Agent, rule_id: &str) {
+    let stderr = agent.stderr();
     assert!(
-        stderr.contains("no trace events for these system calls")
-            && stderr.contains("finit_module"),
+        stderr.contains("the kernel has no such system calls") && stderr.contains("finit_module"),
         "the agent should say it hooks no module syscalls: {stderr}"
+    );
+    let health = agent.wait_for("agent_health", Duration::from_secs(30), |e| {
+        e["kind"] == "agent_health"
+    });
+    let rules = health["health"]["rules_not_in_force"].as_array().unwrap();
+    let module_rule = rules
+        .iter()
+        .find(|r| r["rule_id"] == rule_id)
+        .unwrap_or_else(|| panic!("{rule_id} should be not in force: {health}"));
+    assert!(
+        module_rule["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("finit_module") && r.contains("ENOSYS")),
+        "{module_rule}"
     );
 }
 
