@@ -130,11 +130,20 @@ pub fn render(event: &Event) -> String {
                     let _ = write!(line, " {}={}", cap.name, cap.state);
                 }
                 for rule in &health.rules_not_in_force {
-                    let _ = write!(
-                        line,
-                        " NOT-IN-FORCE[{} needs {}]",
-                        rule.rule_id, rule.capability
-                    );
+                    match rule.reason.as_deref() {
+                        // A rule's own reason (its events cannot happen here): its first clause.
+                        Some(reason) => {
+                            let short = reason.split(':').next().unwrap_or(reason);
+                            let _ = write!(line, " NOT-IN-FORCE[{}: {short}]", rule.rule_id);
+                        }
+                        None => {
+                            let _ = write!(
+                                line,
+                                " NOT-IN-FORCE[{} needs {}]",
+                                rule.rule_id, rule.capability
+                            );
+                        }
+                    }
                 }
             }
             if let Some(policy) = event.policy() {
@@ -319,6 +328,40 @@ mod tests {
         assert!(!line.chars().any(crate::text::is_unsafe_char), "{line:?}");
         assert!(
             line.contains("/tmp/\\u001b[2J\\nfake 00:00:00.000"),
+            "{line}"
+        );
+    }
+
+    /// A rule not in force for want of a capability names it; one whose events cannot happen
+    /// on this kernel gives the first clause of its own reason instead.
+    #[test]
+    fn health_line_says_why_each_rule_is_not_in_force() {
+        let mut e = Event::new(
+            Timestamp(0),
+            EventKind::AgentHealth,
+            "n".into(),
+            Arc::new(Process::default()),
+        );
+        e.set_health(crate::model::Health {
+            capabilities: Vec::new(),
+            rules_not_in_force: vec![
+                crate::model::RuleNotInForce {
+                    rule_id: "DNS-1".into(),
+                    capability: "net_dns".into(),
+                    reason: None,
+                },
+                crate::model::RuleNotInForce {
+                    rule_id: "MOD-1".into(),
+                    capability: "file_events".into(),
+                    reason: Some("its events cannot be seen here: no init_module".into()),
+                },
+            ],
+        });
+        let line = render(&e);
+        assert!(
+            line.contains(
+                "NOT-IN-FORCE[DNS-1 needs net_dns] NOT-IN-FORCE[MOD-1: its events cannot be seen here]"
+            ),
             "{line}"
         );
     }
