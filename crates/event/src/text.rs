@@ -69,9 +69,8 @@ pub fn escape_controls_keep_lines(text: &str) -> Cow<'_, str> {
 }
 
 fn escape_where(text: &str, unsafe_char: impl Fn(char) -> bool) -> Cow<'_, str> {
-    // Most text (and every cached JSON context, already escaped) is printable ASCII: one pass
-    // over the bytes the compiler can vectorize, before the per-character search.
-    if text.bytes().all(|b| (0x20..0x7f).contains(&b)) {
+    // Most text is printable ASCII: one pass over the bytes, before the per-character search.
+    if printable_ascii(text.as_bytes()) {
         return Cow::Borrowed(text);
     }
     let Some(first) = text.find(&unsafe_char) else {
@@ -92,6 +91,20 @@ fn escape_where(text: &str, unsafe_char: impl Fn(char) -> bool) -> Cow<'_, str> 
         }
     }
     Cow::Owned(out)
+}
+
+/// Whether every byte is printable ASCII (0x20–0x7e). A chunk at a time with no early exit
+/// inside it, so the compiler compares a vector of bytes at once (an early-exit `all` is a
+/// byte-by-byte loop).
+fn printable_ascii(bytes: &[u8]) -> bool {
+    let printable = |b: &u8| b.wrapping_sub(0x20) < 0x5f;
+    let mut chunks = bytes.chunks_exact(32);
+    for chunk in &mut chunks {
+        if !chunk.iter().fold(true, |ok, b| ok & printable(b)) {
+            return false;
+        }
+    }
+    chunks.remainder().iter().all(printable)
 }
 
 /// A `serde_json` formatter that also writes the [unsafe](is_unsafe_char) characters JSON
@@ -157,6 +170,16 @@ mod tests {
             "a\\u001b]0;pwned\\u0007b"
         );
         assert_eq!(escape_controls("x\ny\r\tz\x7f"), "x\\ny\\r\\tz\\u007f");
+        // The chunked ASCII check: an unsafe byte in a full chunk and in the remainder.
+        let long = "a".repeat(70);
+        for at in [0, 31, 32, 63, 64, 69] {
+            let mut text = long.clone();
+            text.replace_range(at..=at, "\x1b");
+            assert_eq!(escape_controls(&text).len(), 75, "{at}");
+            assert!(!printable_ascii(text.as_bytes()), "{at}");
+        }
+        assert!(printable_ascii(long.as_bytes()) && printable_ascii(b" ~"));
+        assert!(!printable_ascii(b"\x7f") && !printable_ascii("é".as_bytes()));
         assert_eq!(escape_controls("\u{9b}2J \u{85}"), "\\u009b2J \\u0085");
         assert_eq!(
             escape_controls("evil\u{202e}txt.exe\u{2066}\u{2028}"),

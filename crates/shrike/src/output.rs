@@ -69,6 +69,34 @@ struct Shared {
     written: AtomicU64,
     failed: AtomicBool,
     error: Mutex<Option<io::Error>>,
+    /// Written chunks' buffers, emptied, for the next batches: a fresh buffer per batch meant
+    /// the allocator handing back and faulting in its pages again on every batch.
+    spare: Mutex<Vec<Vec<u8>>>,
+}
+
+/// Buffers kept in [`Shared::spare`], and the largest kept (a burst's huge chunk is freed).
+const SPARE_BUFFERS: usize = 4;
+const SPARE_MAX_BYTES: usize = 512 << 10;
+const CHUNK_BYTES: usize = 64 * 1024;
+
+impl Shared {
+    /// An empty buffer for the next chunk: a written one when there is one.
+    fn buffer(&self) -> Vec<u8> {
+        let spare = self.spare.lock().unwrap_or_else(|e| e.into_inner()).pop();
+        spare.unwrap_or_else(|| Vec::with_capacity(CHUNK_BYTES))
+    }
+
+    /// Keeps a written chunk's buffer for reuse, unless enough are kept or it is huge.
+    fn recycle(&self, mut bytes: Vec<u8>) {
+        if bytes.capacity() > SPARE_MAX_BYTES {
+            return;
+        }
+        bytes.clear();
+        let mut spare = self.spare.lock().unwrap_or_else(|e| e.into_inner());
+        if spare.len() < SPARE_BUFFERS {
+            spare.push(bytes);
+        }
+    }
 }
 
 pub struct Output {
@@ -93,7 +121,7 @@ impl Output {
         Ok(Output {
             format,
             contexts: ContextCache::default(),
-            buf: Vec::with_capacity(64 * 1024),
+            buf: Vec::with_capacity(CHUNK_BYTES),
             buf_events: 0,
             tx: Some(tx),
             shared,
@@ -162,7 +190,7 @@ impl Output {
             self.buf_events = 0;
             return Ok(());
         }
-        let bytes = std::mem::replace(&mut self.buf, Vec::with_capacity(64 * 1024));
+        let bytes = std::mem::replace(&mut self.buf, self.shared.buffer());
         let events = std::mem::take(&mut self.buf_events);
         self.send(Chunk { bytes, events })
     }
@@ -288,6 +316,7 @@ fn write_loop<W: Write>(mut writer: W, rx: Receiver<Chunk>, shared: &Shared) {
         shared
             .pending_events
             .fetch_sub(chunk.events, Ordering::Relaxed);
+        shared.recycle(chunk.bytes);
         if shared.queued.load(Ordering::Relaxed) == 0 {
             if let Err(err) = writer.flush() {
                 return fail(err);
@@ -392,6 +421,43 @@ mod tests {
             );
             std::thread::sleep(Duration::from_millis(10));
         }
+    }
+
+    /// Written chunks' buffers come back for the next batches (emptied, a few at most), and
+    /// what is written is every batch, whole and in order.
+    #[test]
+    fn written_buffers_are_reused_and_batches_stay_whole() {
+        let gate = Arc::new((Mutex::new(true), std::sync::Condvar::new()));
+        let sink = Arc::new(Mutex::new(Vec::new()));
+        let mut out = Output::new(Held(gate, sink.clone()), OutputFormat::Json).unwrap();
+        let mut lines = Vec::new();
+        for batch in 0..50u32 {
+            for n in 0..=batch % 7 {
+                let mut e = event();
+                e.result = Some(i64::from(batch * 100 + n));
+                out.write(&e).unwrap();
+                lines.push(e.result);
+            }
+            out.flush().unwrap();
+            let deadline = Instant::now() + Duration::from_secs(5);
+            while out.shared.queued.load(Ordering::Relaxed) > 0 {
+                assert!(Instant::now() < deadline, "not written");
+                std::thread::sleep(Duration::from_millis(1));
+            }
+        }
+        let spare = out.shared.spare.lock().unwrap();
+        assert!(
+            (1..=SPARE_BUFFERS).contains(&spare.len()) && spare.iter().all(Vec::is_empty),
+            "{} spare buffers",
+            spare.len()
+        );
+        drop(spare);
+        let text = String::from_utf8(sink.lock().unwrap().clone()).unwrap();
+        let written: Vec<Option<i64>> = text
+            .lines()
+            .map(|l| serde_json::from_str::<Event>(l).unwrap().result)
+            .collect();
+        assert_eq!(written, lines);
     }
 
     /// A writer that fails (a closed pipe) makes the next write or flush fail with its error.
