@@ -116,8 +116,7 @@ fn calls_missing_for(rule: &RuleInfo, status: &Status) -> Option<Vec<&'static st
     if status.unseen.is_empty() {
         return None;
     }
-    let mut calls = Vec::new();
-    let mut any = false;
+    let mut calls: Vec<&'static str> = Vec::new();
     for kind in rule
         .kinds
         .iter()
@@ -125,11 +124,13 @@ fn calls_missing_for(rule: &RuleInfo, status: &Status) -> Option<Vec<&'static st
     {
         let family = family_kind(*kind)?;
         let unseen = status.unseen.iter().find(|u| u.kind == family)?;
-        calls.extend(unseen.calls.iter().copied());
-        any = true;
+        for call in &unseen.calls {
+            if !calls.contains(call) {
+                calls.push(call);
+            }
+        }
     }
-    calls.dedup();
-    any.then_some(calls)
+    (!calls.is_empty()).then_some(calls)
 }
 
 /// Whether a missing capability stops the agent from starting: one the kernel refused does;
