@@ -89,9 +89,9 @@ CONFIGS = [
         "name": "shrike-tp",
         "kind": "shrike",
         "flags": SHRIKE_DEFAULT_FLAGS + ["--file-hooks", "tracepoint"],
-        "what": "`shrike run --file-hooks tracepoint`: the defaults with the file sensor forced onto"
-        " the armed system calls' own tracepoints (what `auto` takes where neither BPF LSM nor BPF"
-        " trampolines work)",
+        "what": "`shrike run --file-hooks tracepoint`: the defaults with the file sensor on the armed"
+        " system calls' own tracepoints, also where `auto` takes the raw pair because an armed call"
+        " has no trace events (module loads on a kernel without module support)",
     },
     {
         "name": "shrike-raw-tp",

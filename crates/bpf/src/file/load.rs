@@ -3,8 +3,9 @@
 //! the armed syscalls where trampolines work without BPF LSM; or the per-syscall
 //! tracepoints of each armed syscall; or, where tracefs has no syscall events, the two raw
 //! syscall tracepoints), the dispatch table written before anything is attached, and the
-//! initial watch set. An armed syscall the kernel lacks is not hooked; the kinds that leaves
-//! without any call are in the family's status ([`Unseen`]).
+//! initial watch set. `auto` takes the raw pair where an armed syscall has no trace event, so
+//! that attempts of it are seen; elsewhere an armed syscall the kernel lacks is not hooked, and
+//! the kinds that leaves without any call are in the family's status ([`Unseen`]).
 
 use std::collections::BTreeSet;
 
@@ -118,7 +119,7 @@ impl HookSet {
                 State::Fallback,
                 "tp_btf sys_enter + sys_exit behind a syscall dispatch table",
             )
-            .because("BPF LSM is not active, BPF trampolines are refused, and the per-syscall tracepoints were not taken (tracefs has no syscall events, or --file-hooks raw-tracepoint; the log says which): a program runs on every system call while the sensor is armed; unlink/rename/chmod/chown/link/set-times/mount paths are the caller's strings made absolute against the cwd or dirfd; 32-bit (ia32) system calls are not decoded"),
+            .because("BPF LSM is not active, BPF trampolines are refused, and the per-syscall tracepoints were not taken (an armed system call has no trace events here, e.g. the module calls on a kernel without module support, and only this pair sees attempts of it; or tracefs has no syscall events; or --file-hooks raw-tracepoint; the log says which): a program runs on every system call while the sensor is armed; unlink/rename/chmod/chown/link/set-times/mount paths are the caller's strings made absolute against the cwd or dirfd; 32-bit (ia32) system calls are not decoded"),
         }
     }
 }
@@ -239,8 +240,19 @@ pub fn load(
     } else {
         match syscall_events() {
             Ok(dir) => {
-                absent = untraced(&dir, opts);
-                HookSet::Tracepoint
+                let untraced = untraced(&dir, opts);
+                if opts.hooks == FileHooks::Auto && !untraced.is_empty() {
+                    // Only the raw pair sees a call the kernel has no trace events for (one it
+                    // was built without: a module load attempt is ENOSYS, but still an attack).
+                    tracing::info!(
+                        syscalls = ?untraced,
+                        "the kernel has no trace events for these armed system calls: the file sensor runs on the raw sys_enter/sys_exit pair so that attempts of them are seen (--file-hooks tracepoint leaves them unseen, their rules not in force, and runs no program on unwatched calls)"
+                    );
+                    HookSet::RawTracepoint
+                } else {
+                    absent = untraced;
+                    HookSet::Tracepoint
+                }
             }
             Err(why) => {
                 tracing::warn!(

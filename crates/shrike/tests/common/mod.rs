@@ -94,14 +94,14 @@ pub fn fentry_expected() -> bool {
     }
 }
 
-/// Whether the agent's file sensor sees module loads here: where the kernel has the module
-/// syscalls, or on the raw pair (SHRIKE_FILE_HOOKS=raw-tracepoint), which sees every call
-/// number. A kernel built without module support refuses them with ENOSYS and has no trace
-/// events or entry points for them: the other hook sets leave them unhooked and the module
-/// rules not in force.
+/// Whether the agent's file sensor sees module loads here: always, unless it was told to use
+/// the per-syscall tracepoints (SHRIKE_FILE_HOOKS=tracepoint) on a kernel without module
+/// syscalls — one built without module support refuses them with ENOSYS and has no trace
+/// events for them, and `auto` takes the raw syscall tracepoints there so the attempts are
+/// still seen; told otherwise, the agent lists the module rules as not in force.
 pub fn module_syscalls_traced(lsm: bool) -> bool {
     lsm || fentry_expected()
-        || std::env::var("SHRIKE_FILE_HOOKS").as_deref() == Ok("raw-tracepoint")
+        || std::env::var("SHRIKE_FILE_HOOKS").as_deref() != Ok("tracepoint")
         || kernel_traces_module_syscalls()
 }
 
