@@ -240,15 +240,12 @@ pub fn render_capabilities(
     if !missing.is_empty() {
         let _ = writeln!(out, "\nRules not in force with these capabilities");
         for m in missing {
-            let in_force = statuses
-                .iter()
-                .any(|s| s.capability == m.capability && s.state.in_force());
-            match m.reason.as_deref() {
-                // The capability is here, but the rule's events are not (its own reason).
-                Some(reason) if in_force => {
+            match health::own_reason(m, statuses) {
+                // The capability is here, but the rule's events are not.
+                Some(reason) => {
                     let _ = writeln!(out, "  - {}: {reason}", m.rule_id);
                 }
-                _ => {
+                None => {
                     let _ = writeln!(
                         out,
                         "  - {} needs {} ({})",

@@ -133,6 +133,14 @@ fn calls_missing_for(rule: &RuleInfo, status: &Status) -> Option<Vec<&'static st
     (!calls.is_empty()).then_some(calls)
 }
 
+/// The reason `m` has of its own, when it is not its capability's (that one is reported with
+/// the capability): why a rule's events cannot happen although its capability is in force.
+pub fn own_reason<'a>(m: &'a Missing, statuses: &[Status]) -> Option<&'a str> {
+    let capability = statuses.iter().find(|s| s.capability == m.capability);
+    let reason = m.reason.as_deref()?;
+    (capability.and_then(|s| s.reason.as_deref()) != Some(reason)).then_some(reason)
+}
+
 /// Whether a missing capability stops the agent from starting: one the kernel refused does;
 /// one the user turned off (`--no-net`, `--no-file-sensor`) does not.
 pub fn refuses(m: &Missing) -> bool {
@@ -156,11 +164,7 @@ pub fn health(statuses: &[Status], missing: &[Missing]) -> Health {
             .map(|m| RuleNotInForce {
                 rule_id: m.rule_id.clone(),
                 capability: m.capability.name().to_string(),
-                // The capability's own reason is in `capabilities`; a rule's own one here.
-                reason: m.reason.clone().filter(|r| {
-                    let capability = statuses.iter().find(|s| s.capability == m.capability);
-                    capability.and_then(|s| s.reason.as_ref()) != Some(r)
-                }),
+                reason: own_reason(m, statuses).map(str::to_string),
             })
             .collect(),
     }
