@@ -78,6 +78,11 @@ struct Shared {
 const SPARE_BUFFERS: usize = 4;
 const SPARE_MAX_BYTES: usize = 512 << 10;
 const CHUNK_BYTES: usize = 64 * 1024;
+/// A batch's chunk goes to the writer once it holds this much, and the batch goes on in a new
+/// one: a chunk stays within its buffer's first allocation (an event of up to 16 KiB does not
+/// grow it) and comes back as a spare (a batch of a thousand loopback connections is 2 MB of
+/// JSON, whose buffer would otherwise be freed and grown again, page by page, on every batch).
+const CHUNK_SEND_BYTES: usize = 48 * 1024;
 
 impl Shared {
     /// An empty buffer for the next chunk: a written one when there is one.
@@ -129,11 +134,16 @@ impl Output {
         })
     }
 
-    /// Serializes `event` into the current chunk (sent by [`Output::flush`]).
+    /// Serializes `event` into the current chunk (sent by [`Output::flush`], or here once it
+    /// holds [`CHUNK_SEND_BYTES`]: the batch was admitted by [`Output::has_room`], so none of
+    /// it is dropped for room).
     pub fn write(&mut self, event: &Event) -> io::Result<()> {
         self.check()?;
         serialize(&mut self.buf, event, self.format, &mut self.contexts)?;
         self.buf_events += 1;
+        if self.buf.len() >= CHUNK_SEND_BYTES {
+            self.send_current()?;
+        }
         Ok(())
     }
 
@@ -190,6 +200,11 @@ impl Output {
             self.buf_events = 0;
             return Ok(());
         }
+        self.send_current()
+    }
+
+    /// Hands the current chunk to the writer thread, and starts the next in a spare buffer.
+    fn send_current(&mut self) -> io::Result<()> {
         let bytes = std::mem::replace(&mut self.buf, self.shared.buffer());
         let events = std::mem::take(&mut self.buf_events);
         self.send(Chunk { bytes, events })
@@ -451,6 +466,44 @@ mod tests {
             "{} spare buffers",
             spare.len()
         );
+        drop(spare);
+        let text = String::from_utf8(sink.lock().unwrap().clone()).unwrap();
+        let written: Vec<Option<i64>> = text
+            .lines()
+            .map(|l| serde_json::from_str::<Event>(l).unwrap().result)
+            .collect();
+        assert_eq!(written, lines);
+    }
+
+    /// A batch larger than a chunk goes to the writer in chunks small enough to be kept as
+    /// spares, whole and in order, none dropped for room.
+    #[test]
+    fn a_large_batch_goes_out_in_reusable_chunks() {
+        let gate = Arc::new((Mutex::new(true), std::sync::Condvar::new()));
+        let sink = Arc::new(Mutex::new(Vec::new()));
+        let mut out = Output::new(Held(gate, sink.clone()), OutputFormat::Json).unwrap();
+        let mut lines = Vec::new();
+        for round in 0..3i64 {
+            let mut bytes = 0;
+            while bytes < 8 * CHUNK_SEND_BYTES {
+                let mut e = event();
+                e.result = Some(round * 1_000_000 + lines.len() as i64);
+                out.write(&e).unwrap();
+                bytes += serde_json::to_vec(&e).unwrap().len() + 1;
+                lines.push(e.result);
+            }
+            out.flush().unwrap();
+            let deadline = Instant::now() + Duration::from_secs(5);
+            while out.shared.queued.load(Ordering::Relaxed) > 0 {
+                assert!(Instant::now() < deadline, "not written");
+                std::thread::sleep(Duration::from_millis(1));
+            }
+        }
+        assert_eq!(out.take_dropped(), 0);
+        let spare = out.shared.spare.lock().unwrap();
+        // One batch in one chunk would be a megabyte, too large to keep: freed every time.
+        assert!(!spare.is_empty(), "no spare buffer");
+        assert!(spare.iter().all(|b| b.capacity() == CHUNK_BYTES));
         drop(spare);
         let text = String::from_utf8(sink.lock().unwrap().clone()).unwrap();
         let written: Vec<Option<i64>> = text
