@@ -109,6 +109,10 @@ pub struct Output {
     contexts: ContextCache,
     buf: Vec<u8>,
     buf_events: u64,
+    /// Whether the writer had room for the batch being written, decided when its first chunk
+    /// is handed over (mid-batch or at [`Output::flush`]) and kept for the rest of it: the
+    /// batch's own chunks must not make its last one look like no room.
+    admitted: Option<bool>,
     tx: Option<Sender<Chunk>>,
     shared: Arc<Shared>,
     writer: Option<JoinHandle<()>>,
@@ -128,21 +132,21 @@ impl Output {
             contexts: ContextCache::default(),
             buf: Vec::with_capacity(CHUNK_BYTES),
             buf_events: 0,
+            admitted: None,
             tx: Some(tx),
             shared,
             writer: Some(writer),
         })
     }
 
-    /// Serializes `event` into the current chunk (sent by [`Output::flush`], or here once it
-    /// holds [`CHUNK_SEND_BYTES`]: the batch was admitted by [`Output::has_room`], so none of
-    /// it is dropped for room).
+    /// Serializes `event` into the current chunk, handed over by [`Output::flush`] or here
+    /// once it holds [`CHUNK_SEND_BYTES`].
     pub fn write(&mut self, event: &Event) -> io::Result<()> {
         self.check()?;
         serialize(&mut self.buf, event, self.format, &mut self.contexts)?;
         self.buf_events += 1;
         if self.buf.len() >= CHUNK_SEND_BYTES {
-            self.send_current()?;
+            self.hand_over()?;
         }
         Ok(())
     }
@@ -185,26 +189,31 @@ impl Output {
         self.shared.dropped.fetch_add(events, Ordering::Relaxed);
     }
 
-    /// Hands the current chunk to the writer thread; when the writer is [`MAX_QUEUED`] bytes
-    /// or more behind, drops it and counts its events instead. Never blocks. (A chunk may take
+    /// Ends the batch: hands the rest of it to the writer thread. When the writer was
+    /// [`MAX_QUEUED`] bytes or more behind as the batch's first chunk was handed over, the
+    /// whole batch is dropped and its events counted instead. Never blocks. (A batch may take
     /// the queue past the bound by its own size: the agent checks [`Output::has_room`] before
     /// each batch.)
     pub fn flush(&mut self) -> io::Result<()> {
         self.check()?;
+        let handed = self.hand_over();
+        self.admitted = None;
+        handed
+    }
+
+    /// Hands the current chunk to the writer thread (or drops and counts it, the batch not
+    /// admitted), and starts the next in a spare buffer.
+    fn hand_over(&mut self) -> io::Result<()> {
         if self.buf.is_empty() {
             return Ok(());
         }
-        if !self.has_room() {
+        let room = self.has_room();
+        if !*self.admitted.get_or_insert(room) {
             self.count_dropped(self.buf_events);
             self.buf.clear();
             self.buf_events = 0;
             return Ok(());
         }
-        self.send_current()
-    }
-
-    /// Hands the current chunk to the writer thread, and starts the next in a spare buffer.
-    fn send_current(&mut self) -> io::Result<()> {
         let bytes = std::mem::replace(&mut self.buf, self.shared.buffer());
         let events = std::mem::take(&mut self.buf_events);
         self.send(Chunk { bytes, events })
@@ -511,6 +520,35 @@ mod tests {
             .map(|l| serde_json::from_str::<Event>(l).unwrap().result)
             .collect();
         assert_eq!(written, lines);
+    }
+
+    /// A batch admitted with room is queued whole, even past the queue's bound by its own
+    /// chunks; the next batch, which finds no room, is dropped whole and counted.
+    #[test]
+    fn an_admitted_batch_is_queued_whole_and_the_next_dropped_whole() {
+        let gate = Arc::new((Mutex::new(false), std::sync::Condvar::new()));
+        let sink = Arc::new(Mutex::new(Vec::new()));
+        let mut out = Output::new(Held(gate.clone(), sink.clone()), OutputFormat::Json).unwrap();
+        let line = serde_json::to_vec(&event()).unwrap().len() + 1;
+        let per_batch = (MAX_QUEUED + 4 * CHUNK_SEND_BYTES) / line;
+        for _ in 0..per_batch {
+            out.write(&event()).unwrap();
+        }
+        out.flush().unwrap();
+        assert_eq!(out.take_dropped(), 0, "the admitted batch lost events");
+        assert!(!out.has_room());
+        for _ in 0..per_batch {
+            out.write(&event()).unwrap();
+        }
+        out.flush().unwrap();
+        assert_eq!(out.take_dropped(), per_batch as u64);
+        *gate.0.lock().unwrap() = true;
+        gate.1.notify_all();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while (sink.lock().unwrap().iter().filter(|&&b| b == b'\n').count()) < per_batch {
+            assert!(Instant::now() < deadline, "the first batch was not written");
+            std::thread::sleep(Duration::from_millis(10));
+        }
     }
 
     /// A writer that fails (a closed pipe) makes the next write or flush fail with its error.
