@@ -55,33 +55,18 @@ struct rule_check {
 	__u16 rule_index;
 };
 
+/* The index of x's lowest set bit (x != 0): the bits below it, counted without a branch. The
+ * binary search this replaces gave the verifier one path per bit, each with the slot a known
+ * constant, inside the rule loop: 6.18 took ~0.85 s to verify each connect, sendmsg and bind
+ * program (peak 32,000 states); one path takes ~3 ms. */
 static __always_inline __u32 ctz64(__u64 x)
 {
-	__u32 n = 0;
+	__u64 v = (x & -x) - 1;
 
-	if (!(x & 0xffffffffULL)) {
-		n += 32;
-		x >>= 32;
-	}
-	if (!(x & 0xffff)) {
-		n += 16;
-		x >>= 16;
-	}
-	if (!(x & 0xff)) {
-		n += 8;
-		x >>= 8;
-	}
-	if (!(x & 0xf)) {
-		n += 4;
-		x >>= 4;
-	}
-	if (!(x & 0x3)) {
-		n += 2;
-		x >>= 2;
-	}
-	if (!(x & 0x1))
-		n += 1;
-	return n;
+	v = v - ((v >> 1) & 0x5555555555555555ULL);
+	v = (v & 0x3333333333333333ULL) + ((v >> 2) & 0x3333333333333333ULL);
+	v = (v + (v >> 4)) & 0x0f0f0f0f0f0f0f0fULL;
+	return (v * 0x0101010101010101ULL) >> 56;
 }
 
 /* Takes the lowest set slot out of c->slots; returns it, or -1 when none is left. */
