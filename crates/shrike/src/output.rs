@@ -5,19 +5,20 @@
 //! the ones JSON leaves raw (DEL, C1, bidi controls) as `\uXXXX`.
 //!
 //! **The agent never waits for its output.** Events are serialized on the agent's thread into
-//! one chunk per batch; a writer thread of its own does the `write(2)`s. A reader that stops
-//! reading (a paused pager, a full pipe, a stuck log shipper) blocks only that thread: the agent
-//! keeps honouring SIGINT/SIGTERM, reloading policy and checking loss. While [`MAX_QUEUED`]
-//! bytes wait for the writer ([`Output::has_room`] is false) the agent stops taking batches
-//! from the ring-buffer reader, so the ring buffer absorbs the stall as it did before (16 MiB by
-//! default) and, once full, the kernel drops records and counts them; the agent logs that loss
-//! each second as it happens and reports it in the stream as soon as the output takes events
-//! again. What must be written while there is no room (a policy change) is dropped and counted
-//! instead ([`Output::take_dropped`]). At exit the agent drains the ring buffer into the output
-//! and the writer writes what it holds while it makes progress: a blocked output is given up
-//! after [`FINISH_STALL`] without progress (a reader that resumes later may find the last line
-//! cut), a slow one is waited for (at most [`FINISH_MAX`], or until a second signal); what was
-//! not written is counted in the final log line.
+//! chunks (a batch's events, handed over every 48 KiB and at its end, in reused buffers); a writer
+//! thread of its own does the `write(2)`s. A reader that stops reading (a paused pager, a full
+//! pipe, a stuck log shipper) blocks only that thread: the agent keeps honouring SIGINT/SIGTERM,
+//! reloading policy and checking loss. While [`MAX_QUEUED`] bytes wait for the writer
+//! ([`Output::has_room`] is false) the agent stops taking batches from the ring-buffer reader, so
+//! the ring buffer absorbs the stall as it did before (16 MiB by default) and, once full, the
+//! kernel drops records and counts them; the agent logs that loss each second as it happens and
+//! reports it in the stream as soon as the output takes events again. What must be written while
+//! there is no room (a policy change) is dropped and counted instead ([`Output::take_dropped`]). At
+//! exit the agent drains the ring buffer into the output and the writer writes what it holds while
+//! it makes progress: a blocked output is given up after [`FINISH_STALL`] without progress (a
+//! reader that resumes later may find the last line cut), a slow one is waited for (at most
+//! [`FINISH_MAX`], or until a second signal); what was not written is counted in the final log
+//! line.
 
 use std::io::{self, Write};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
