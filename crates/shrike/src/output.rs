@@ -389,6 +389,23 @@ mod tests {
         }
     }
 
+    /// Waits until the writer has written everything queued.
+    fn wait_written(out: &Output) {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while out.shared.queued.load(Ordering::Relaxed) > 0 {
+            assert!(Instant::now() < deadline, "not written");
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+
+    /// The `result` of every event line written to `sink`, in order.
+    fn written_results(sink: &Mutex<Vec<u8>>) -> Vec<Option<i64>> {
+        let text = String::from_utf8(sink.lock().unwrap().clone()).unwrap();
+        text.lines()
+            .map(|l| serde_json::from_str::<Event>(l).unwrap().result)
+            .collect()
+    }
+
     /// Behind a writer that does not take anything, writing and flushing never block: events
     /// past the queue's bound are counted as dropped, a report waits for room, and `finish`
     /// returns after its wait with the count of what was not written. Once released, what was
@@ -464,11 +481,7 @@ mod tests {
                 lines.push(e.result);
             }
             out.flush().unwrap();
-            let deadline = Instant::now() + Duration::from_secs(5);
-            while out.shared.queued.load(Ordering::Relaxed) > 0 {
-                assert!(Instant::now() < deadline, "not written");
-                std::thread::sleep(Duration::from_millis(1));
-            }
+            wait_written(&out);
         }
         let spare = out.shared.spare.lock().unwrap();
         assert!(
@@ -477,12 +490,7 @@ mod tests {
             spare.len()
         );
         drop(spare);
-        let text = String::from_utf8(sink.lock().unwrap().clone()).unwrap();
-        let written: Vec<Option<i64>> = text
-            .lines()
-            .map(|l| serde_json::from_str::<Event>(l).unwrap().result)
-            .collect();
-        assert_eq!(written, lines);
+        assert_eq!(written_results(&sink), lines);
     }
 
     /// A batch larger than a chunk goes to the writer in chunks small enough to be kept as
@@ -503,11 +511,7 @@ mod tests {
                 lines.push(e.result);
             }
             out.flush().unwrap();
-            let deadline = Instant::now() + Duration::from_secs(5);
-            while out.shared.queued.load(Ordering::Relaxed) > 0 {
-                assert!(Instant::now() < deadline, "not written");
-                std::thread::sleep(Duration::from_millis(1));
-            }
+            wait_written(&out);
         }
         assert_eq!(out.take_dropped(), 0);
         let spare = out.shared.spare.lock().unwrap();
@@ -515,12 +519,7 @@ mod tests {
         assert!(!spare.is_empty(), "no spare buffer");
         assert!(spare.iter().all(|b| b.capacity() == CHUNK_BYTES));
         drop(spare);
-        let text = String::from_utf8(sink.lock().unwrap().clone()).unwrap();
-        let written: Vec<Option<i64>> = text
-            .lines()
-            .map(|l| serde_json::from_str::<Event>(l).unwrap().result)
-            .collect();
-        assert_eq!(written, lines);
+        assert_eq!(written_results(&sink), lines);
     }
 
     /// A batch admitted with room is queued whole, even past the queue's bound by its own
