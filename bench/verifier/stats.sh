@@ -11,8 +11,10 @@
 # Programs this kernel cannot load (LSM or fentry where trampolines are refused) say why.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-out=$(ls -dt target/release/build/shrike-bpf-*/out 2>/dev/null | head -1)
-libbpf=$(ls -dt target/release/build/libbpf-sys-*/out 2>/dev/null | head -1)
+# The newest build's directories (by their files: a directory's own time does not change when
+# a rebuild rewrites them).
+out=$(ls -t target/release/build/shrike-bpf-*/out/net.o 2>/dev/null | head -1 | xargs -r dirname)
+libbpf=$(ls -t target/release/build/libbpf-sys-*/out/libbpf.a 2>/dev/null | head -1 | xargs -r dirname)
 [ -n "$out" ] && [ -n "$libbpf" ] || { echo "no release build: run 'cargo build --release' first" >&2; exit 1; }
 [ "${SHRIKE_BPF_BUILD:-main}" = legacy ] && out=$out/legacy
 tool=target/verifier-stats
