@@ -9,7 +9,6 @@
  * bench/verifier/stats.sh.
  */
 #include <bpf/libbpf.h>
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

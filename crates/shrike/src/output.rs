@@ -389,6 +389,21 @@ mod tests {
         }
     }
 
+    /// Lets a [`Held`] writer write.
+    fn release(gate: &(Mutex<bool>, std::sync::Condvar)) {
+        *gate.0.lock().unwrap() = true;
+        gate.1.notify_all();
+    }
+
+    /// Waits until `sink` holds `lines` lines; fails saying `what` after 5 s.
+    fn wait_lines(sink: &Mutex<Vec<u8>>, lines: u64, what: &str) {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while (sink.lock().unwrap().iter().filter(|&&b| b == b'\n').count() as u64) < lines {
+            assert!(Instant::now() < deadline, "{what}");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
     /// Waits until the writer has written everything queued.
     fn wait_written(out: &Output) {
         let deadline = Instant::now() + Duration::from_secs(5);
@@ -453,16 +468,8 @@ mod tests {
         assert_eq!(unwritten, pending);
         assert_eq!(unwritten + dropped + dropped_more, sent);
         // Released: the queued events arrive whole.
-        *gate.0.lock().unwrap() = true;
-        gate.1.notify_all();
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while (sink.lock().unwrap().iter().filter(|&&b| b == b'\n').count() as u64) < unwritten {
-            assert!(
-                Instant::now() < deadline,
-                "the queued events were not written"
-            );
-            std::thread::sleep(Duration::from_millis(10));
-        }
+        release(&gate);
+        wait_lines(&sink, unwritten, "the queued events were not written");
     }
 
     /// Written chunks' buffers come back for the next batches (emptied, a few at most), and
@@ -542,13 +549,8 @@ mod tests {
         }
         out.flush().unwrap();
         assert_eq!(out.take_dropped(), per_batch as u64);
-        *gate.0.lock().unwrap() = true;
-        gate.1.notify_all();
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while (sink.lock().unwrap().iter().filter(|&&b| b == b'\n').count()) < per_batch {
-            assert!(Instant::now() < deadline, "the first batch was not written");
-            std::thread::sleep(Duration::from_millis(10));
-        }
+        release(&gate);
+        wait_lines(&sink, per_batch as u64, "the first batch was not written");
     }
 
     /// A writer that fails (a closed pipe) makes the next write or flush fail with its error.
