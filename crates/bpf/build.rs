@@ -7,7 +7,7 @@
 //! must declare the same maps, programs and global variables, because one skeleton serves both:
 //! the build fails when their generated skeletons differ in anything but the object bytes.
 //! Both objects are embedded gzip-compressed (6.4 MB of objects, mostly BTF line information,
-//! become 1.1 MB); `crate::variant` picks one and inflates it at the first open.
+//! become 1.1 MB); `crate::variant` picks one and inflates it while a lease on it is out.
 
 use std::env;
 use std::fs;
@@ -125,18 +125,23 @@ fn join_skeletons(
         );
     }
     // The generator's `static DATA` (after its link-section attribute) becomes the two
-    // compressed objects, side by side in that section, and the cache of the inflated one.
+    // compressed objects, side by side in that section, and the `variant::Object` that leases
+    // out the inflated one.
     let [(main_gz, main_len), (legacy_gz, legacy_len)] = objects;
     let statics = format!(
         "    static DATA: [u8; {main_len}] = *include_bytes!({main_gz:?});\n    \
          #[unsafe(link_section = \".bpf.objs\")]\n    \
          static LEGACY_DATA: [u8; {legacy_len}] = *include_bytes!({legacy_gz:?});\n    \
-         static OBJECT: std::sync::OnceLock<Vec<u8>> = std::sync::OnceLock::new();\n"
+         pub static OBJECT: crate::variant::Object = crate::variant::Object::new(&DATA, &LEGACY_DATA);\n"
     );
     let joined = main_text
         .replacen(
             OPEN_LINE,
-            "ObjectSkeletonConfigBuilder::new(crate::variant::object(&OBJECT, &DATA, &LEGACY_DATA))",
+            "ObjectSkeletonConfigBuilder::new(\
+             /* SAFETY: a skeleton is opened under a lease on OBJECT that outlives it \
+             (capability::open_skel's Leased; the probe and the tests hold one across their \
+             skeleton's scope). */ \
+             unsafe { OBJECT.leased_bytes() })",
             1,
         )
         .replacen(&main_data, &statics, 1);

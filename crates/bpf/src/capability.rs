@@ -13,12 +13,14 @@
 
 use std::fmt;
 use std::mem::MaybeUninit;
+use std::ops::{Deref, DerefMut};
 
 use libbpf_rs::skel::{OpenSkel, SkelBuilder};
 use libbpf_rs::OpenObject;
 
 use crate::file::FileEventKind;
 use crate::loader::LoadError;
+use crate::variant::{Lease, Object};
 
 /// One thing the agent can see or do. The names ([`Capability::name`]) are part of the
 /// `agent_health` event contract: never renamed, never reused.
@@ -229,17 +231,58 @@ pub fn refused_program(lines: &[String]) -> Option<Refusal> {
     Some(Refusal { program, reason })
 }
 
-/// Opens a family's skeleton, for [`load_degrading`]'s `open`. The skeleton borrows its object
-/// storage for as long as it lives: one small allocation per open, kept for the life of the
-/// process.
+/// A skeleton and the lease on the object bytes it was opened from
+/// ([`crate::variant::Lease`]), dropped in that order. It derefs to the skeleton.
+pub struct Leased<S> {
+    // Declared first: fields drop in declaration order, so the skeleton goes before the bytes.
+    skel: S,
+    _lease: Lease,
+}
+
+impl<S> Leased<S> {
+    /// The skeleton made into another under the same lease (an open one into a loaded one).
+    pub fn try_map<T, E>(self, f: impl FnOnce(S) -> Result<T, E>) -> Result<Leased<T>, E> {
+        let Leased { skel, _lease } = self;
+        Ok(Leased {
+            skel: f(skel)?,
+            _lease,
+        })
+    }
+}
+
+impl<S> Deref for Leased<S> {
+    type Target = S;
+
+    fn deref(&self) -> &S {
+        &self.skel
+    }
+}
+
+impl<S> DerefMut for Leased<S> {
+    fn deref_mut(&mut self) -> &mut S {
+        &mut self.skel
+    }
+}
+
+/// Opens a family's skeleton from its embedded `object` (the generated module's `OBJECT`), for
+/// [`load_degrading`]'s `open`. The skeleton borrows its object storage for as long as it lives:
+/// one small allocation per open, kept for the life of the process; the object's inflated
+/// bytes live as long as a skeleton opened from them.
 pub fn open_skel<B: SkelBuilder<'static>>(
     builder: B,
-    object: &'static str,
-) -> Result<B::Output, LoadError> {
+    object: &'static Object,
+    name: &'static str,
+) -> Result<Leased<B::Output>, LoadError> {
+    let lease = object.lease();
     let storage: &'static mut MaybeUninit<OpenObject> = Box::leak(Box::new(MaybeUninit::uninit()));
-    builder
-        .open(storage)
-        .map_err(|source| LoadError::Open { object, source })
+    let skel = builder.open(storage).map_err(|source| LoadError::Open {
+        object: name,
+        source,
+    })?;
+    Ok(Leased {
+        skel,
+        _lease: lease,
+    })
 }
 
 /// Turns off the programs named in `disabled` before load.
@@ -259,12 +302,12 @@ pub fn disable(object: &mut OpenObject, disabled: &[Refusal]) {
 pub fn load_degrading<'obj, O: OpenSkel<'obj>>(
     object: &'static str,
     optional: &[ProgramCap],
-    mut open: impl FnMut(&[Refusal]) -> Result<O, LoadError>,
-) -> Result<(O::Output, Vec<Refusal>), LoadError> {
+    mut open: impl FnMut(&[Refusal]) -> Result<Leased<O>, LoadError>,
+) -> Result<(Leased<O::Output>, Vec<Refusal>), LoadError> {
     let mut refused: Vec<Refusal> = Vec::new();
     loop {
         let skel = open(&refused)?;
-        let (result, lines) = crate::logging::capturing(|| skel.load());
+        let (result, lines) = crate::logging::capturing(|| skel.try_map(OpenSkel::load));
         let source = match result {
             Ok(loaded) => return Ok((loaded, refused)),
             Err(source) => source,

@@ -12,7 +12,8 @@ use libbpf_rs::{Link, MapCore, MapHandle, OpenMapMut};
 
 use crate::abi::{ARGS_MAX, ENV_MAX};
 use crate::capability::{
-    load_degrading, off, open_skel, unavailable, Capability, ProgramCap, Refusal, State, Status,
+    load_degrading, off, open_skel, unavailable, Capability, Leased, ProgramCap, Refusal, State,
+    Status,
 };
 use crate::counters::Counters;
 use crate::pins::{adopt_maps, Pins, ADOPTED_MAPS};
@@ -181,7 +182,7 @@ impl SharedMaps<'_> {
 
 /// The loaded, attached sensors.
 pub struct Sensors {
-    process: ProcessSkel<'static>,
+    process: ProcessObject,
     links: Vec<Link>,
     families: Vec<Box<dyn Family>>,
     /// Exec rules are enforced by the LSM hook (else by SIGKILL at exec).
@@ -200,6 +201,9 @@ pub struct Sensors {
     adopted: Vec<String>,
 }
 
+/// The process object, loaded, with the lease on the bytes it was opened from.
+type ProcessObject = Leased<ProcessSkel<'static>>;
+
 /// The process object's optional programs.
 const PROCESS_PROGRAMS: &[ProgramCap] = &[ProgramCap {
     program: "enforce_exec_lsm",
@@ -213,10 +217,14 @@ fn load_process(
     opts: &SensorOptions,
     lsm: bool,
     previous: Option<&Pins>,
-) -> Result<(ProcessSkel<'static>, Vec<String>, Vec<Refusal>), LoadError> {
+) -> Result<(ProcessObject, Vec<String>, Vec<Refusal>), LoadError> {
     let mut adopted = Vec::new();
     let (process, refused) = load_degrading("process", PROCESS_PROGRAMS, |refused| {
-        let mut open = open_skel(ProcessSkelBuilder::default(), "process")?;
+        let mut open = open_skel(
+            ProcessSkelBuilder::default(),
+            &crate::skel::process::OBJECT,
+            "process",
+        )?;
         let set = |r: libbpf_rs::Result<()>, map: &'static str| {
             r.map_err(|source| LoadError::Map { map, source })
         };

@@ -299,6 +299,8 @@ fn trial(which: Trial) -> Support {
 }
 
 fn run_trial(which: Trial) -> Result<u64, String> {
+    // Declared first, dropped last: the skeleton below is opened from these bytes.
+    let _lease = crate::skel::probe::OBJECT.lease();
     let mut storage = MaybeUninit::<OpenObject>::uninit();
     let mut open = ProbeSkelBuilder::default()
         .open(&mut storage)

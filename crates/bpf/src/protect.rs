@@ -2,10 +2,13 @@
 //! where BPF LSM is active, that refuse signals and ptrace aimed at the agent, the removal of
 //! its pins, and any hold on its BPF programs, maps and links (by id, from a pin, a link detach
 //! or update), except from allowed binaries. The objects are found by listing the agent's own
-//! file descriptors once everything is loaded ([`Protect::protect_own_objects`]). Elsewhere
+//! file descriptors once everything is loaded, with the program behind each link and the maps
+//! each program uses (a family that dropped its skeleton once attached holds its programs only
+//! through their links) ([`Protect::protect_own_objects`]). Elsewhere
 //! signals, ptrace and unpinning are alerted on from the sensors' events
 //! (`crates/shrike/src/detect.rs`).
 
+use std::collections::BTreeSet;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
@@ -14,8 +17,8 @@ use libbpf_rs::{Link, MapCore, MapFlags};
 
 use crate::abi::shrike_bpf_object;
 use crate::capability::{
-    attach_refused, disable, load_degrading, open_skel, statuses, Capability, ProgramCap, State,
-    Status,
+    attach_refused, disable, load_degrading, open_skel, statuses, Capability, Leased, ProgramCap,
+    State, Status,
 };
 use crate::enforce::fnv1a;
 use crate::loader::{Family, LoadError, SharedMaps};
@@ -31,7 +34,7 @@ pub struct ProtectOptions {
 
 /// The loaded self-protection programs.
 pub struct Protect {
-    _skel: ProtectSkel<'static>,
+    _skel: Leased<ProtectSkel<'static>>,
     links: Vec<(String, Link)>,
 }
 
@@ -77,12 +80,13 @@ pub fn load(
     pin_dirs: &[&Path],
 ) -> Result<(Protect, Status), LoadError> {
     let (skel, mut refused) = load_degrading("protect", PROGRAMS, |refused| {
-        let mut open = open_skel(ProtectSkelBuilder::default(), "protect")?;
-        shared.reuse(
-            &mut open.maps.events,
-            &mut open.maps.counters,
-            &mut open.maps.procs,
+        let mut open = open_skel(
+            ProtectSkelBuilder::default(),
+            &crate::skel::protect::OBJECT,
+            "protect",
         )?;
+        let maps = &mut open.maps;
+        shared.reuse(&mut maps.events, &mut maps.counters, &mut maps.procs)?;
         if let Some(rodata) = open.maps.rodata_data.as_deref_mut() {
             rodata.cfg_self_tgid = std::process::id();
         }
@@ -142,14 +146,15 @@ pub fn load(
 
 impl Protect {
     /// Puts every BPF program, map and link this process holds a descriptor to (every sensor's,
-    /// adopted pins', and self-protection's own) into the kernel's `protected_objects`; returns
-    /// how many. Call once everything is loaded and attached.
+    /// adopted pins', and self-protection's own), the program behind each link and the maps of
+    /// each program, into the kernel's `protected_objects`; returns how many. Call once
+    /// everything is loaded and attached.
     pub fn protect_own_objects(&self) -> Result<usize, LoadError> {
-        let mut count = 0;
         let entries = std::fs::read_dir("/proc/self/fd").map_err(|e| LoadError::Map {
             map: "protected_objects",
             source: libbpf_rs::Error::from(e),
         })?;
+        let mut objects = BTreeSet::new();
         for entry in entries.flatten() {
             let Ok(target) = std::fs::read_link(entry.path()) else {
                 continue;
@@ -161,10 +166,13 @@ impl Protect {
             else {
                 continue;
             };
-            let Some((kind, id)) = object_of_fd(&target, fd) else {
-                continue;
-            };
-            let key = (u64::from(kind.0) << 32) | u64::from(id);
+            objects.extend(
+                objects_of_fd(&target, fd)
+                    .into_iter()
+                    .map(|(kind, id)| (u64::from(kind.0) << 32) | u64::from(id)),
+            );
+        }
+        for key in &objects {
             self._skel
                 .maps
                 .protected_objects
@@ -173,37 +181,71 @@ impl Protect {
                     map: "protected_objects",
                     source,
                 })?;
-            count += 1;
         }
-        Ok(count)
+        Ok(objects.len())
     }
 }
 
-/// The kind and id of the BPF object behind descriptor `fd` whose /proc link is `target`.
-fn object_of_fd(target: &Path, fd: i32) -> Option<(shrike_bpf_object, u32)> {
-    match target.to_str()? {
-        "anon_inode:bpf-prog" => {
-            let mut info = libbpf_sys::bpf_prog_info::default();
+/// The BPF objects descriptor `fd` (whose /proc link is `target`) gives a hold on, by kind and
+/// id: a program and its maps, a map, or a link and its program's.
+fn objects_of_fd(target: &Path, fd: i32) -> Vec<(shrike_bpf_object, u32)> {
+    let mut out = Vec::new();
+    match target.to_str() {
+        Some("anon_inode:bpf-prog") => program_and_maps(fd, &mut out),
+        Some("anon_inode:bpf-map") => {
+            let mut info = libbpf_sys::bpf_map_info::default();
             let mut len = std::mem::size_of_val(&info) as u32;
             // SAFETY: `info` and `len` are valid for writes and `len` is `info`'s size; the
             // kernel writes at most `len` bytes.
-            let r = unsafe { libbpf_sys::bpf_prog_get_info_by_fd(fd, &mut info, &mut len) };
-            (r == 0).then_some((shrike_bpf_object::SHRIKE_OBJ_PROG, info.id))
+            if unsafe { libbpf_sys::bpf_map_get_info_by_fd(fd, &mut info, &mut len) } == 0 {
+                out.push((shrike_bpf_object::SHRIKE_OBJ_MAP, info.id));
+            }
         }
-        "anon_inode:bpf-map" => {
-            let mut info = libbpf_sys::bpf_map_info::default();
-            let mut len = std::mem::size_of_val(&info) as u32;
-            // SAFETY: as above.
-            let r = unsafe { libbpf_sys::bpf_map_get_info_by_fd(fd, &mut info, &mut len) };
-            (r == 0).then_some((shrike_bpf_object::SHRIKE_OBJ_MAP, info.id))
-        }
-        "anon_inode:bpf_link" => {
+        Some("anon_inode:bpf_link") => {
             let mut info = libbpf_sys::bpf_link_info::default();
             let mut len = std::mem::size_of_val(&info) as u32;
             // SAFETY: as above.
-            let r = unsafe { libbpf_sys::bpf_link_get_info_by_fd(fd, &mut info, &mut len) };
-            (r == 0).then_some((shrike_bpf_object::SHRIKE_OBJ_LINK, info.id))
+            if unsafe { libbpf_sys::bpf_link_get_info_by_fd(fd, &mut info, &mut len) } == 0 {
+                out.push((shrike_bpf_object::SHRIKE_OBJ_LINK, info.id));
+                // SAFETY: a plain syscall wrapper; the descriptor it returns is closed below.
+                let prog = unsafe { libbpf_sys::bpf_prog_get_fd_by_id(info.prog_id) };
+                if prog >= 0 {
+                    program_and_maps(prog, &mut out);
+                    // SAFETY: `prog` is the descriptor just opened, owned here.
+                    unsafe { libc::close(prog) };
+                }
+            }
         }
-        _ => None,
+        _ => {}
+    }
+    out
+}
+
+/// The program behind descriptor `fd` and the maps it uses, added to `out`.
+fn program_and_maps(fd: i32, out: &mut Vec<(shrike_bpf_object, u32)>) {
+    let info_of = |map_ids: &mut [u32]| {
+        let mut info = libbpf_sys::bpf_prog_info {
+            nr_map_ids: map_ids.len() as u32,
+            map_ids: map_ids.as_mut_ptr() as u64,
+            ..Default::default()
+        };
+        let mut len = std::mem::size_of_val(&info) as u32;
+        // SAFETY: `info` and `len` are valid for writes and `len` is `info`'s size; the kernel
+        // writes at most `nr_map_ids` ids to `map_ids`, which has room for that many.
+        let r = unsafe { libbpf_sys::bpf_prog_get_info_by_fd(fd, &mut info, &mut len) };
+        (r == 0).then_some(info)
+    };
+    let Some(info) = info_of(&mut []) else {
+        return;
+    };
+    out.push((shrike_bpf_object::SHRIKE_OBJ_PROG, info.id));
+    let mut map_ids = vec![0u32; info.nr_map_ids as usize];
+    if let Some(info) = info_of(&mut map_ids) {
+        map_ids.truncate(info.nr_map_ids as usize);
+        out.extend(
+            map_ids
+                .into_iter()
+                .map(|id| (shrike_bpf_object::SHRIKE_OBJ_MAP, id)),
+        );
     }
 }

@@ -1,8 +1,9 @@
 //! Self-protection: a signal aimed at the agent by another process is an alert naming that
 //! process on every kernel; with `--protect-self` on BPF LSM (the kernel matrix) it is also
 //! refused with EPERM, and ptrace of the agent is refused, and so is a file descriptor to any of
-//! its BPF programs, maps or links, while allowed binaries (here, this test) can still reach
-//! them and stop it.
+//! its BPF programs, maps or links — a program the agent holds only through its link (the file
+//! sensor drops its skeleton once attached) included — while allowed binaries (here, this test)
+//! can still reach them and stop it.
 
 mod common;
 
@@ -69,13 +70,19 @@ fn signals_and_ptrace_against_the_agent_are_alerted_and_refused_under_lsm() {
         });
     }
     if lsm {
+        let linked_only = linked_only_program(agent.pid())
+            .expect("the file sensor's programs are held only through their links");
         for (what, cmd, kind) in [
-            ("link", BPF_LINK_GET_FD_BY_ID, "link_id"),
-            ("map", BPF_MAP_GET_FD_BY_ID, "map_id"),
-            ("prog", BPF_PROG_GET_FD_BY_ID, "prog_id"),
+            ("link", BPF_LINK_GET_FD_BY_ID, Some("link_id")),
+            ("map", BPF_MAP_GET_FD_BY_ID, Some("map_id")),
+            ("prog", BPF_PROG_GET_FD_BY_ID, Some("prog_id")),
+            ("prog", BPF_PROG_GET_FD_BY_ID, None),
         ] {
-            let id = agent_object_id(agent.pid(), kind)
-                .unwrap_or_else(|| panic!("the agent holds no BPF {what}"));
+            let id = match kind {
+                Some(kind) => agent_object_id(agent.pid(), kind)
+                    .unwrap_or_else(|| panic!("the agent holds no BPF {what}")),
+                None => linked_only,
+            };
             // Another binary (python) is refused.
             assert_eq!(
                 grab_by_id_elsewhere(cmd, id),
@@ -127,6 +134,34 @@ fn agent_object_id(pid: u32, kind: &str) -> Option<u32> {
         }
     }
     None
+}
+
+/// The id of a program the agent holds only through a link: one its links' fdinfo names and no
+/// program descriptor of it does.
+fn linked_only_program(pid: u32) -> Option<u32> {
+    let mut held = Vec::new();
+    let mut linked = Vec::new();
+    for entry in std::fs::read_dir(format!("/proc/{pid}/fdinfo"))
+        .ok()?
+        .flatten()
+    {
+        let Ok(info) = std::fs::read_to_string(entry.path()) else {
+            continue;
+        };
+        let Some(id) = info
+            .lines()
+            .find_map(|l| l.strip_prefix("prog_id:"))
+            .and_then(|v| v.trim().parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if info.contains("link_id:") {
+            linked.push(id);
+        } else {
+            held.push(id);
+        }
+    }
+    linked.into_iter().find(|id| !held.contains(id))
 }
 
 /// `bpf(cmd, {id})` from this process: the new descriptor, or -errno.

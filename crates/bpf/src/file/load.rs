@@ -18,7 +18,7 @@ use crate::capability::{
 };
 use crate::loader::{Family, LoadError, SharedMaps};
 use crate::probe::HookPlan;
-use crate::skel::file::{FileSkel, FileSkelBuilder};
+use crate::skel::file::FileSkelBuilder;
 
 use super::maps::map_err;
 use super::syscalls::{Syscall, LSM_HOOKS, PATH_CHANGING};
@@ -77,7 +77,6 @@ pub enum HookSet {
 
 /// The loaded family; dropping it detaches its programs.
 pub struct FileSensor {
-    _skel: FileSkel<'static>,
     _links: Vec<Link>,
     hooks: Vec<String>,
     pub hook_set: HookSet,
@@ -332,12 +331,13 @@ pub fn load(
         &[]
     };
     let (mut skel, unhooked) = load_degrading("file", optional, |refused| {
-        let mut open = open_skel(FileSkelBuilder::default(), "file")?;
-        shared.reuse(
-            &mut open.maps.events,
-            &mut open.maps.counters,
-            &mut open.maps.procs,
+        let mut open = open_skel(
+            FileSkelBuilder::default(),
+            &crate::skel::file::OBJECT,
+            "file",
         )?;
+        let maps = &mut open.maps;
+        shared.reuse(&mut maps.events, &mut maps.counters, &mut maps.procs)?;
         shared.reuse_net_written(&mut open.maps.net_written)?;
         if let Some(rodata) = open.maps.rodata_data.as_deref_mut() {
             rodata.cfg_wakeup_bytes = wakeup_bytes;
@@ -383,9 +383,11 @@ pub fn load(
         links.push(link);
         hooks.push(section);
     }
+    // The links hold the programs and `watch` the maps it writes: the skeleton goes now, and
+    // with it libbpf's copy of the object and the ~3 MB of inflated object bytes.
+    drop(skel);
     Ok((
         FileSensor {
-            _skel: skel,
             _links: links,
             hooks,
             hook_set,
@@ -527,6 +529,7 @@ mod tests {
     /// program would otherwise only show as a hook silently not loaded.
     #[test]
     fn every_program_the_loader_names_is_in_the_object() {
+        let _lease = crate::skel::file::OBJECT.lease();
         let mut storage = MaybeUninit::uninit();
         let open = FileSkelBuilder::default()
             .open(&mut storage)

@@ -16,8 +16,8 @@ use super::rules::{NetRules, RulesInner};
 use super::{NetOptions, NetRuleError, NetRuleSource};
 use crate::abi::net::shrike_net_fault;
 use crate::capability::{
-    attach_refused, disable, load_degrading, open_skel, statuses, Capability, ProgramCap, Refusal,
-    Status,
+    attach_refused, disable, load_degrading, open_skel, statuses, Capability, Leased, ProgramCap,
+    Refusal, Status,
 };
 use crate::loader::{Family, LoadError, SharedMaps};
 use crate::skel::net::{NetSkel, NetSkelBuilder};
@@ -25,7 +25,7 @@ use crate::variant::{self, Build};
 
 /// The network sensor's loaded object and attachments. Dropping it detaches them.
 pub struct NetSensor {
-    _skel: NetSkel<'static>,
+    _skel: Leased<NetSkel<'static>>,
     _links: Vec<Link>,
     hooks: Vec<String>,
 }
@@ -130,7 +130,7 @@ pub fn load(
         &["net_skb_egress", "net_skb_ingress"]
     };
     let (mut skel, mut refused) = load_degrading("net", PROGRAMS, |refused| {
-        let mut open = open_skel(NetSkelBuilder::default(), "net")?;
+        let mut open = open_skel(NetSkelBuilder::default(), &crate::skel::net::OBJECT, "net")?;
         {
             let maps = &mut open.maps;
             shared.reuse(&mut maps.events, &mut maps.counters, &mut maps.procs)?;
