@@ -2,19 +2,25 @@
 //!
 //! This is the only place shrike reads /proc for process facts: it gives processes older than
 //! the agent their binary, argv, credentials and ancestry. Everything after start-up comes from
-//! the kernel's records. A process that vanishes mid-read is skipped, not an error.
+//! the kernel's records. A process that vanishes mid-read is skipped, not an error. Equal
+//! binaries, argv, working directories, names and containers of the processes found are one
+//! allocation each ([`Shared`]), as they are for images forked after start: a machine's
+//! processes are mostly copies of a few images, and the tree keeps them for their whole life.
 //!
 //! Seeded images get exec_ids of their own form — top bit set, then the start time in
 //! milliseconds and the pid — which can never equal a kernel-made id (top bit clear) and are
 //! the same on every agent start for the same process.
 
+use std::collections::HashSet;
+use std::hash::Hash;
 use std::io;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use shrike_event::text::{lossless_utf8, split_nul_separated};
-use shrike_event::{ExecId, Process, Timestamp};
+use shrike_event::{Container, ExecId, Process, Timestamp};
 
 use crate::container;
 
@@ -58,9 +64,14 @@ pub fn scan(opts: &ScanOptions) -> Vec<Seed> {
         .filter_map(|e| e.file_name().to_str().and_then(|n| n.parse().ok()))
         .collect();
     let listeners = crate::listeners::tcp_listeners(&opts.proc_root, &pids);
+    let mut shared = Shared::default();
     let mut seeds: Vec<Seed> = pids
         .into_iter()
         .filter_map(|pid| read_process(opts, pid).ok())
+        .map(|mut seed| {
+            shared.share(&mut seed.process);
+            seed
+        })
         .collect();
     // Parents' ids are made from their own pid and start time.
     let ids: std::collections::HashMap<u32, ExecId> = seeds
@@ -85,6 +96,37 @@ pub fn scan(opts: &ScanOptions) -> Vec<Seed> {
             server.and_then(|s| binaries.get(&s).cloned().map(std::sync::Arc::new));
     }
     seeds
+}
+
+/// One allocation per distinct value among the processes of a scan.
+#[derive(Default)]
+struct Shared {
+    strings: HashSet<Arc<str>>,
+    args: HashSet<Arc<[String]>>,
+    containers: HashSet<Arc<Container>>,
+}
+
+impl Shared {
+    /// Points `process`'s binary, argv, cwd, comm and container at the copies an earlier
+    /// process of the scan holds, where one has them.
+    fn share(&mut self, process: &mut Process) {
+        for field in [&mut process.binary, &mut process.cwd, &mut process.comm] {
+            *field = one_of(&mut self.strings, field);
+        }
+        process.args = one_of(&mut self.args, &process.args);
+        if let Some(container) = &process.container {
+            process.container = Some(one_of(&mut self.containers, container));
+        }
+    }
+}
+
+/// The copy of `value` in `set`, after putting `value` there if it had none.
+fn one_of<T: ?Sized + Eq + Hash>(set: &mut HashSet<Arc<T>>, value: &Arc<T>) -> Arc<T> {
+    if let Some(kept) = set.get(value) {
+        return kept.clone();
+    }
+    set.insert(value.clone());
+    value.clone()
 }
 
 /// Reads one process from /proc.
@@ -354,5 +396,47 @@ mod tests {
             .parent_exec_id
             .expect("the parent is in /proc too");
         assert!(seeds.iter().any(|s| s.process.exec_id == parent));
+    }
+
+    /// Two processes of one image found by a scan share its binary, argv, cwd and name: one
+    /// allocation each, as for images forked after start.
+    #[test]
+    fn processes_of_one_image_share_its_strings() {
+        let spawn = || {
+            std::process::Command::new("/bin/sleep")
+                .arg("30")
+                .current_dir("/")
+                .spawn()
+                .unwrap()
+        };
+        let mut children = [spawn(), spawn()];
+        let opts = ScanOptions {
+            proc_root: "/proc".into(),
+            cgroup2_root: None,
+            args_max: 32768,
+            keep_env: vec![],
+            boot_wall_ns: boot_wall_ns(),
+        };
+        let seeds = scan(&opts);
+        for child in &mut children {
+            child.kill().unwrap();
+            child.wait().unwrap();
+        }
+        let found: Vec<&Process> = children
+            .iter()
+            .map(|c| {
+                &seeds
+                    .iter()
+                    .find(|s| s.process.pid == c.id())
+                    .expect("the child is in /proc")
+                    .process
+            })
+            .collect();
+        let [a, b] = [found[0], found[1]];
+        assert_eq!(&*a.args, ["/bin/sleep".to_string(), "30".to_string()]);
+        assert!(Arc::ptr_eq(&a.binary, &b.binary));
+        assert!(Arc::ptr_eq(&a.args, &b.args));
+        assert!(Arc::ptr_eq(&a.cwd, &b.cwd));
+        assert!(Arc::ptr_eq(&a.comm, &b.comm));
     }
 }

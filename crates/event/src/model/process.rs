@@ -52,7 +52,7 @@ impl<'de> Deserialize<'de> for LoginUid {
 }
 
 /// A container the process runs in, derived from its cgroup path.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Container {
     /// The runtime's container id (64 hex digits for Docker and containerd).
     pub id: String,
