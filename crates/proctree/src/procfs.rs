@@ -372,15 +372,20 @@ mod tests {
         );
     }
 
-    #[test]
-    fn scanning_this_machine_finds_this_process_with_its_parent() {
-        let opts = ScanOptions {
+    /// Options for scanning this machine's /proc.
+    fn this_machine() -> ScanOptions {
+        ScanOptions {
             proc_root: "/proc".into(),
             cgroup2_root: None,
             args_max: 32768,
             keep_env: vec![],
             boot_wall_ns: boot_wall_ns(),
-        };
+        }
+    }
+
+    #[test]
+    fn scanning_this_machine_finds_this_process_with_its_parent() {
+        let opts = this_machine();
         let seeds = scan(&opts);
         let me = std::process::id();
         let mine = seeds
@@ -410,13 +415,7 @@ mod tests {
                 .unwrap()
         };
         let mut children = [spawn(), spawn()];
-        let opts = ScanOptions {
-            proc_root: "/proc".into(),
-            cgroup2_root: None,
-            args_max: 32768,
-            keep_env: vec![],
-            boot_wall_ns: boot_wall_ns(),
-        };
+        let opts = this_machine();
         let seeds = scan(&opts);
         for child in &mut children {
             child.kill().unwrap();
