@@ -112,56 +112,47 @@ const BPF_PROG_GET_FD_BY_ID: u32 = 13;
 const BPF_MAP_GET_FD_BY_ID: u32 = 14;
 const BPF_LINK_GET_FD_BY_ID: u32 = 30;
 
+/// The fdinfo texts of the agent's descriptors.
+fn agent_fdinfos(pid: u32) -> Vec<String> {
+    std::fs::read_dir(format!("/proc/{pid}/fdinfo"))
+        .map(|dir| {
+            dir.flatten()
+                .filter_map(|entry| std::fs::read_to_string(entry.path()).ok())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The id an fdinfo text gives for `kind` (`link_id`, `map_id`, `prog_id`).
+fn fdinfo_id(info: &str, kind: &str) -> Option<u32> {
+    info.lines()
+        .find_map(|l| l.strip_prefix(kind)?.strip_prefix(':'))
+        .and_then(|v| v.trim().parse().ok())
+}
+
 /// The id of one of the agent's BPF objects, from its fdinfo (`link_id`, `map_id`, `prog_id`;
 /// a link's fdinfo also names its program, so links are skipped for `prog_id` and `map_id`).
 fn agent_object_id(pid: u32, kind: &str) -> Option<u32> {
-    for entry in std::fs::read_dir(format!("/proc/{pid}/fdinfo"))
-        .ok()?
-        .flatten()
-    {
-        let Ok(info) = std::fs::read_to_string(entry.path()) else {
-            continue;
-        };
-        if kind != "link_id" && info.contains("link_id:") {
-            continue;
-        }
-        let id = info
-            .lines()
-            .find_map(|l| l.strip_prefix(&format!("{kind}:")))
-            .and_then(|v| v.trim().parse().ok());
-        if id.is_some() {
-            return id;
-        }
-    }
-    None
+    agent_fdinfos(pid)
+        .iter()
+        .filter(|info| kind == "link_id" || !info.contains("link_id:"))
+        .find_map(|info| fdinfo_id(info, kind))
 }
 
 /// The id of a program the agent holds only through a link: one its links' fdinfo names and no
 /// program descriptor of it does.
 fn linked_only_program(pid: u32) -> Option<u32> {
-    let mut held = Vec::new();
-    let mut linked = Vec::new();
-    for entry in std::fs::read_dir(format!("/proc/{pid}/fdinfo"))
-        .ok()?
-        .flatten()
-    {
-        let Ok(info) = std::fs::read_to_string(entry.path()) else {
-            continue;
-        };
-        let Some(id) = info
-            .lines()
-            .find_map(|l| l.strip_prefix("prog_id:"))
-            .and_then(|v| v.trim().parse::<u32>().ok())
-        else {
-            continue;
-        };
-        if info.contains("link_id:") {
-            linked.push(id);
-        } else {
-            held.push(id);
-        }
-    }
-    linked.into_iter().find(|id| !held.contains(id))
+    let (linked, held): (Vec<String>, Vec<String>) = agent_fdinfos(pid)
+        .into_iter()
+        .partition(|info| info.contains("link_id:"));
+    let held: Vec<u32> = held
+        .iter()
+        .filter_map(|i| fdinfo_id(i, "prog_id"))
+        .collect();
+    linked
+        .iter()
+        .filter_map(|info| fdinfo_id(info, "prog_id"))
+        .find(|id| !held.contains(id))
 }
 
 /// `bpf(cmd, {id})` from this process: the new descriptor, or -errno.
