@@ -20,7 +20,11 @@
 #              kernel's built-in CONFIG_LSM order)
 #   --boots    the boots as SERIES:LSM pairs, in order, e.g.
 #              "5.10:on 5.10:default 6.1:on 6.1:off"; replaces --kernels/--lsm
-#              (default: each of --kernels with --lsm)
+#              (default: each of --kernels with --lsm). A boot may name a job,
+#              SERIES:LSM/JOB (letters, digits, _ . -): the guest gets it as
+#              SHRIKE_VM_JOB, so one command can run a different share of the
+#              work in each boot, and one kernel can be booted more than once
+#              ("6.1:on/a 6.1:on/b"); its logs and result line carry the name
 #   --timeout  hard limit per boot in seconds, qemu is killed after it (default 300)
 #   --boot-stall  seconds a guest may take to start the command (default 120;
 #              guests take 3-6 s): a boot that has not by then is taken as hung,
@@ -35,10 +39,11 @@
 #              the boot messages that "quiet" hides
 # Environment passed to the guest: CI (if set), RUST_BACKTRACE=1, PATH, HOME,
 # SHRIKE_VM_KERNEL=<release>, SHRIKE_VM_SERIES=<series>, SHRIKE_VM_LSM=on|off|default,
-# SHRIKE_VM_LSM_LIST=<the LSM list booted: lsm= or the kernel's CONFIG_LSM>, and
+# SHRIKE_VM_LSM_LIST=<the LSM list booted: lsm= or the kernel's CONFIG_LSM>,
+# SHRIKE_VM_JOB=<the boot's job name, empty without one>, and
 # every SHRIKE_* variable of the caller except SHRIKE_VM_*. Logs of the last run
-# of each boot: vm/cache/logs/<series>-<lsm>.log (console) and
-# <series>-<lsm>.virtiofsd.log.
+# of each boot: vm/cache/logs/<series>-<lsm>[-<job>].log (console) and
+# <series>-<lsm>[-<job>].virtiofsd.log.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
@@ -50,7 +55,7 @@ TIMEOUT=300
 # this many seconds (--boot-stall) is taken as a boot that hung.
 BOOT_STALL=120
 LSM=on
-BOOTS=()   # "series:lsm" pairs, from --boots or --kernels x --lsm
+BOOTS=()   # "series:lsm[/job]", from --boots or --kernels x --lsm
 QUIET=0
 PARALLEL=0
 JOBS=2
@@ -95,8 +100,8 @@ parse_args() {
   fi
   local b
   for b in "${BOOTS[@]}"; do
-    [[ $b =~ ^[^:[:space:]/]+:(on|off|default)$ ]] ||
-      die "boot '$b' is not SERIES:LSM with LSM on, off or default (e.g. 6.1:on)"
+    [[ $b =~ ^[^:[:space:]/]+:(on|off|default)(/[A-Za-z0-9_.-]+)?$ ]] ||
+      die "boot '$b' is not SERIES:LSM or SERIES:LSM/JOB with LSM on, off or default (e.g. 6.1:on, 6.1:on/net)"
   done
   # The series booted, each once, in order of first use.
   SERIES=$(printf '%s\n' "${BOOTS[@]%%:*}" | awk '!seen[$0]++' | tr '\n' ' ')
@@ -203,7 +208,7 @@ boot_lsm_list() {
 }
 
 write_job() {
-  local file="$1" series="$2" lsm="$3" release="$4" v
+  local file="$1" series="$2" lsm="$3" release="$4" jobname="$5" v
   {
     printf '#!/bin/bash\n# written by vm/matrix.sh; run by the guest'"'"'s /init in the chroot\n'
     printf 'export RUST_BACKTRACE=1 LANG=C.UTF-8 TERM=dumb USER=root LOGNAME=root\n'
@@ -216,6 +221,7 @@ write_job() {
     done
     printf 'export SHRIKE_VM_KERNEL=%q SHRIKE_VM_SERIES=%q\n' "$release" "$series"
     printf 'export SHRIKE_VM_LSM=%q SHRIKE_VM_LSM_LIST=%q\n' "$lsm" "$(boot_lsm_list "$series" "$lsm")"
+    printf 'export SHRIKE_VM_JOB=%q\n' "$jobname"
     printf 'cd %q || { echo "vm-guest: cannot enter %q"; exit 125; }\n' "$PWD" "$PWD"
     printf 'exec'; printf ' %q' "${COMMAND[@]}"; printf '\n'
   } >"$file"
@@ -291,7 +297,7 @@ run_qemu() {
   sh -c 'echo $$ >"$0"; exec "$@"' "$rundir/qemu.pid" \
     timeout --kill-after=10 "$TIMEOUT" "${qemu[@]}" </dev/null 2>&1 |
     sed -u 's/\r$//; s/\x1b\[[0-9;?]*[A-Za-z]//g; s/\x1bc//g' | tee "$log" |
-    if ((QUIET)); then cat >/dev/null; else sed -u "s/^/[$label] /"; fi
+    if ((QUIET)); then cat >/dev/null; else sed -u "s|^|[$label] |"; fi
   status=${PIPESTATUS[0]}
   kill "$watcher" 2>/dev/null
   wait "$watcher" 2>/dev/null
@@ -322,27 +328,33 @@ watch_boot() {
 # ran are never retried.
 BOOT_RETRIES=2
 
-# Boots one kernel ($1 = series) with one LSM choice ($2 = on|off|default),
-# runs the command and records its result line in RESULTS.
+# Boots one kernel with one LSM choice and runs the command ($1 = the boot,
+# SERIES:LSM or SERIES:LSM/JOB); records its result line in RESULTS.
 run_boot() {
-  local series="$1" lsm="$2" release nonce rundir sockdir initrd log t0 t1 status line rc verdict secs
+  local boot="$1" series lsm jobname="" name label what
+  local release nonce rundir sockdir initrd log t0 t1 status line rc verdict secs
   local attempt=0 note="" stalled
+  series=${boot%%:*} lsm=${boot#*:}
+  if [[ $lsm == */* ]]; then jobname=${lsm#*/} lsm=${lsm%%/*}; fi
+  # name: the boot's files (logs, run directory); label: its console prefix; what: its result line.
+  name="$series-$lsm${jobname:+-$jobname}" label="$series:$lsm${jobname:+/$jobname}"
   release=$(kernel_release "$series")
+  what="$release lsm=$lsm${jobname:+ job=$jobname}"
   initrd=$(ensure_initramfs "$series")
   mkdir -p "$VM_CACHE/logs"
   while :; do
     nonce=$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n')
-    rundir="$VM_CACHE/runs/$series-$lsm-$nonce"
+    rundir="$VM_CACHE/runs/$name-$nonce"
     mkdir -p "$rundir"
     log="$rundir/console.log"
-    write_job "$rundir/job.sh" "$series" "$lsm" "$release"
+    write_job "$rundir/job.sh" "$series" "$lsm" "$release" "$jobname"
     sockdir=$(mktemp -d /tmp/shrike-vm.XXXXXX)
     trap 'stop_virtiofsd "$sockdir"' EXIT
-    log "$release: booting (timeout $TIMEOUT s, lsm $lsm)"
+    log "$release: booting (timeout $TIMEOUT s, lsm $lsm${jobname:+, job $jobname})"
     t0=$(now)
     status=0
     start_virtiofsd "$sockdir" "$rundir/virtiofsd.log"
-    run_qemu "$series" "$series:$lsm" "$initrd" \
+    run_qemu "$series" "$label" "$initrd" \
       "$(kernel_cmdline "$series" "$lsm" "$rundir/job.sh" "$nonce")" \
       "$sockdir/vfs.sock" "$log" "$rundir" "$nonce" || status=$?
     t1=$(now)
@@ -354,14 +366,14 @@ run_boot() {
     if ((attempt < BOOT_RETRIES)) && ((stalled || (status != 124 && status != 137))) \
       && ! grep -aqE "SHRIKE_VM_(START|RESULT):$nonce:" "$log"; then
       attempt=$((attempt + 1))
-      mv "$log" "$VM_CACHE/logs/$series-$lsm.failed-boot-$attempt.log"
+      mv "$log" "$VM_CACHE/logs/$name.failed-boot-$attempt.log"
       rm -f "$rundir/job.sh" "$rundir/virtiofsd.log" "$rundir/boot-stalled" && rmdir "$rundir"
       if ((stalled)); then
-        log "$release lsm=$lsm: the kernel had not started the command after $BOOT_STALL s (hung boot);"
+        log "$what: the kernel had not started the command after $BOOT_STALL s (hung boot);"
       else
-        log "$release lsm=$lsm: the kernel died before the command started (qemu status $status);"
+        log "$what: the kernel died before the command started (qemu status $status);"
       fi
-      log "  booting again ($attempt of $BOOT_RETRIES). Console: $VM_CACHE/logs/$series-$lsm.failed-boot-$attempt.log"
+      log "  booting again ($attempt of $BOOT_RETRIES). Console: $VM_CACHE/logs/$name.failed-boot-$attempt.log"
       note=", after $attempt failed boot(s)"
       continue
     fi
@@ -374,22 +386,22 @@ run_boot() {
     [[ $rc == 0 ]] && verdict=PASS || verdict=FAIL
   elif ((stalled)); then
     verdict=FAIL rc=none
-    log "$release lsm=$lsm: the kernel never started the command (every boot hung for $BOOT_STALL s)." \
-      "See $VM_CACHE/logs/$series-$lsm.log; --append loglevel=7 shows the boot"
+    log "$what: the kernel never started the command (every boot hung for $BOOT_STALL s)." \
+      "See $VM_CACHE/logs/$name.log; --append loglevel=7 shows the boot"
   elif ((status == 124 || status == 137)); then
     verdict=TIMEOUT rc=none
   else
     verdict=FAIL rc=none
-    log "$release lsm=$lsm: no result marker (qemu status $status): kernel panic or qemu failure?" \
-      "See $VM_CACHE/logs/$series-$lsm.log"
+    log "$what: no result marker (qemu status $status): kernel panic or qemu failure?" \
+      "See $VM_CACHE/logs/$name.log"
   fi
-  report_timing "$release lsm=$lsm" "$log" "$nonce" "$line" "$secs"
-  RESULTS+=("vm: $release lsm=$lsm $verdict ($rc, $secs s$note)")
+  report_timing "$what" "$log" "$nonce" "$line" "$secs"
+  RESULTS+=("vm: $what $verdict ($rc, $secs s$note)")
   echo "${RESULTS[-1]}"
   [[ $verdict == PASS ]] || FAILED=1
   # Keep the last console and virtiofsd logs of each boot; drop the run.
-  mv "$log" "$VM_CACHE/logs/$series-$lsm.log"
-  mv "$rundir/virtiofsd.log" "$VM_CACHE/logs/$series-$lsm.virtiofsd.log" 2>/dev/null || true
+  mv "$log" "$VM_CACHE/logs/$name.log"
+  mv "$rundir/virtiofsd.log" "$VM_CACHE/logs/$name.virtiofsd.log" 2>/dev/null || true
   rm -f "$rundir/job.sh" "$rundir/boot-stalled" && rmdir "$rundir"
 }
 
@@ -419,7 +431,7 @@ run_boots_in_parallel() {
     while (($(jobs -rp | wc -l) >= JOBS)); do wait -n || true; done
     (
       RESULTS=() FAILED=0
-      run_boot "${BOOTS[i]%%:*}" "${BOOTS[i]#*:}"
+      run_boot "${BOOTS[i]}"
       printf '%s\n' "${RESULTS[@]}" >"$resdir/$i"
       echo "$FAILED" >"$resdir/$i.failed"
     ) &
@@ -445,7 +457,7 @@ main() {
   if ((PARALLEL)); then
     run_boots_in_parallel
   else
-    for s in "${BOOTS[@]}"; do run_boot "${s%%:*}" "${s#*:}"; done
+    for s in "${BOOTS[@]}"; do run_boot "$s"; done
   fi
   echo "vm: summary (total $(elapsed "$t0" "$(now)") s)"
   printf '%s\n' "${RESULTS[@]}"

@@ -18,7 +18,7 @@ use common::*;
 use serde_json::Value;
 
 fn shrike() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_shrike"))
+    Command::new(common::agent_binary())
 }
 
 /// A fresh directory whose `api/` subdirectory the agent creates for its socket.

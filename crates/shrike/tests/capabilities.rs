@@ -17,7 +17,7 @@ use common::*;
 const WAIT: Duration = Duration::from_secs(90);
 
 fn shrike(args: &[&str], env: &[(&str, &str)]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_shrike"))
+    let out = Command::new(common::agent_binary())
         .args(args)
         .envs(env.iter().copied())
         .output()

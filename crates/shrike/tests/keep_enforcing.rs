@@ -183,7 +183,7 @@ fn enforcement_survives_stop_and_crash_and_is_removed_without_the_flag() {
         std::os::unix::fs::chown(PINS, Some(65534), Some(65534)).unwrap();
     }
     assert_ne!(mode_and_owner(Path::new(PINS)).1, 0);
-    let out = Command::new(env!("CARGO_BIN_EXE_shrike"))
+    let out = Command::new(common::agent_binary())
         .args(["run", "--no-file-sensor", "--no-net", "--duration", "5"])
         .args([args[0], args[1], "--keep-enforcing"])
         .output()
@@ -225,7 +225,7 @@ fn what_shrike_mounts_is_root_only_and_unmounted_when_not_needed() {
     let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let dir: PathBuf = std::env::temp_dir().join(marker("mounts"));
     std::fs::create_dir_all(&dir).unwrap();
-    let shrike = env!("CARGO_BIN_EXE_shrike");
+    let shrike = common::agent_binary();
     let script = format!(
         r#"set -u
 mount -t tmpfs -o mode=755 shrike-test-run /run || exit 7
@@ -331,7 +331,7 @@ fn a_pinned_map_of_an_older_layout_is_replaced_not_adopted() {
     .unwrap();
     let args = ["--policy", policy.to_str().unwrap()];
     let run = |extra: &[&str]| {
-        Command::new(env!("CARGO_BIN_EXE_shrike"))
+        Command::new(common::agent_binary())
             .args(["run", "--no-file-sensor", "--no-net", "--duration", "1"])
             .args(args)
             .args(extra)

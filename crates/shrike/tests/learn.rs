@@ -189,13 +189,13 @@ fn a_learned_policy_passes_its_workload_and_catches_each_deviation() {
         policy.contains(&format!("    - {}  #", dir.join("state.txt").display())),
         "{policy}"
     );
-    let validate = Command::new(env!("CARGO_BIN_EXE_shrike"))
+    let validate = Command::new(common::agent_binary())
         .args(["policy", "validate", "--no-default-policy"])
         .arg(&file)
         .output()
         .unwrap();
     assert!(validate.status.success(), "{validate:?}");
-    let explain = Command::new(env!("CARGO_BIN_EXE_shrike"))
+    let explain = Command::new(common::agent_binary())
         .args(["policy", "explain", "--no-default-policy"])
         .arg(&file)
         .output()

@@ -11,7 +11,7 @@ use std::time::Duration;
 use common::*;
 
 fn shrike() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_shrike"))
+    Command::new(common::agent_binary())
 }
 
 fn temp_dir(name: &str) -> PathBuf {

@@ -690,7 +690,7 @@ fn containerd_pod_events_carry_container_and_pod_identity() {
     // The local API follows a workload by pod: `namespace=` and a `pod=` glob give exactly the
     // pod's events, and another pod name gives none of them.
     let recent = |filter: &str| -> Vec<Value> {
-        let out = Command::new(env!("CARGO_BIN_EXE_shrike"))
+        let out = Command::new(common::agent_binary())
             .args([
                 "events",
                 "--limit",

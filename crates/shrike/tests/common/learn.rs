@@ -13,7 +13,7 @@ use super::kind_is;
 
 /// Starts `shrike learn ARGS -o OUT` and waits until it is ready; its stderr is collected.
 pub fn spawn_learn(args: &[&str], out: &Path) -> (Child, Arc<Mutex<String>>) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_shrike"))
+    let mut child = Command::new(super::agent_binary())
         .arg("learn")
         .args(args)
         .arg("-o")

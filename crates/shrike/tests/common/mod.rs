@@ -26,6 +26,13 @@ use serde_json::Value;
 /// around python, 4.5 s per start under qemu).
 pub const PYTHON: &str = "/usr/bin/python3";
 
+/// The agent the tests run: this build's `shrike`, or the binary `SHRIKE_TEST_AGENT` names
+/// (`./dev test` runs the kernel matrix with the optimized binary it has just packaged: under
+/// qemu's TCG a debug agent takes a third longer to start, and the matrix starts hundreds).
+pub fn agent_binary() -> String {
+    std::env::var("SHRIKE_TEST_AGENT").unwrap_or_else(|_| env!("CARGO_BIN_EXE_shrike").to_owned())
+}
+
 /// The binary events name for [`PYTHON`] (a symlink to the versioned interpreter).
 pub fn python_binary() -> String {
     std::fs::canonicalize(PYTHON)
@@ -455,7 +462,7 @@ fn spawn(extra: &[&str], die_with_parent: bool) -> Child {
 }
 
 fn spawn_with(extra: &[&str], die_with_parent: bool, env: &[(&str, &str)]) -> Child {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_shrike"));
+    let mut cmd = Command::new(agent_binary());
     cmd.arg("run")
         .args(extra)
         .envs(env.iter().copied())
