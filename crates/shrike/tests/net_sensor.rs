@@ -25,6 +25,11 @@ fn sh(cmd: &str) {
 
 static NEXT: AtomicU32 = AtomicU32::new(0);
 
+/// How long the test's clients and servers wait on one socket operation before they give up
+/// and say so: a lost exchange becomes a failure that shows every socket's state, not a test
+/// that hangs until the kernel matrix kills its guest.
+const IO_TIMEOUT_SECS: u32 = 60;
+
 /// Two network namespaces joined by a veth pair, addressed 10.<x>.<y>.1 / .2 and fd<x>::1 / ::2;
 /// optionally a second pair from the host namespace to `a`. Deleted on drop, even when a test
 /// fails.
@@ -150,13 +155,15 @@ s.listen(64)
 print(s.getsockname()[1], flush=True)
 while True:
     c, _ = s.accept()
-    n = 0
-    while True:
-        d = c.recv(65536)
-        if not d:
-            break
-        n += len(d)
-    c.sendall(b"r" * {reply})
+    c.settimeout({IO_TIMEOUT_SECS})
+    try:
+        while True:
+            d = c.recv(65536)
+            if not d:
+                break
+        c.sendall(b"r" * {reply})
+    except OSError as e:
+        print("server: a connection stuck:", e, file=sys.stderr, flush=True)
     c.close()
 "#
         );
@@ -193,7 +200,8 @@ impl Drop for Server {
 
 /// Runs a Python client that connects to host:port, sends `send` bytes, half-closes, reads the
 /// reply. Returns (pid, local port, stdout) — the port is -1 and stdout the error when the
-/// connect failed.
+/// connect failed; when the exchange stalled, stdout says so and ends with `ss`'s picture of
+/// every TCP socket in every namespace.
 fn client(
     mut cmd: Command,
     family: &str,
@@ -205,20 +213,25 @@ fn client(
         r#"
 import socket, sys
 s = socket.socket(socket.{family}, socket.SOCK_STREAM)
+s.settimeout({IO_TIMEOUT_SECS})
 try:
     s.connect(("{host}", {port}))
 except OSError as e:
-    print(-1, e.strerror, flush=True)
+    print(-1, e.strerror or e, flush=True)
     sys.exit(0)
 print(s.getsockname()[1], flush=True)
-s.sendall(b"x" * {send})
-s.shutdown(socket.SHUT_WR)
 n = 0
-while True:
-    d = s.recv(65536)
-    if not d:
-        break
-    n += len(d)
+try:
+    s.sendall(b"x" * {send})
+    s.shutdown(socket.SHUT_WR)
+    while True:
+        d = s.recv(65536)
+        if not d:
+            break
+        n += len(d)
+except OSError as e:
+    print("stuck after", n, "bytes of the reply:", e, flush=True)
+    sys.exit(0)
 s.close()
 print("got", n, flush=True)
 "#
@@ -234,7 +247,17 @@ print("got", n, flush=True)
     let out = child.wait_with_output().unwrap();
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
     let first = text.split_whitespace().next().unwrap_or("-1");
-    (pid, first.parse().unwrap_or(-1), text)
+    let port = first.parse().unwrap_or(-1);
+    if port > 0 && !text.contains("got ") {
+        // Connected but the exchange did not finish: say where every TCP socket stood.
+        let state = Command::new("sh")
+            .args(["-c", "ss -tanoi; ip -all netns exec ss -tanoi"])
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+            .unwrap_or_default();
+        return (pid, port, format!("{text}TCP sockets then:\n{state}"));
+    }
+    (pid, port, text)
 }
 
 fn net_event<'a>(kind: &'a str, pid: u32) -> impl Fn(&Value) -> bool + 'a {

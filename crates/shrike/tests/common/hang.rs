@@ -5,9 +5,10 @@
 //! bounds its waits instead ([`wait_bounded`]), and every test binary that starts an agent also
 //! starts a [`watchdog`] that, if the binary is still running after [`WATCHDOG`], prints every
 //! process the test started — state, the kernel function it sleeps in, each thread's kernel
-//! stack — and aborts the binary so the suite fails at once with that picture.
+//! stack — kills them and aborts the binary, so the suite fails at once with that picture.
 
 use std::fmt::Write as _;
+use std::io::Write as _;
 use std::os::unix::process::ExitStatusExt;
 use std::process::{Child, ExitStatus};
 use std::sync::OnceLock;
@@ -30,11 +31,18 @@ pub fn watchdog() {
             .name("test-watchdog".into())
             .spawn(move || {
                 std::thread::sleep(limit);
-                eprintln!(
+                let me = std::process::id();
+                // Straight to fd 2: `eprintln!` in a thread spawned from a test goes to that
+                // test's output capture, which the abort below throws away unprinted.
+                let _ = write!(
+                    std::io::stderr(),
                     "\ntest watchdog: this test binary has run for {limit:?}; it and what it started:\n{}{}",
-                    describe(std::process::id()),
-                    describe_descendants(std::process::id())
+                    describe(me),
+                    describe_descendants(me)
                 );
+                // What the tests started would outlive the abort, holding the output pipe
+                // open, so that whoever reads the binary's output would wait for ever.
+                kill_descendants(me);
                 std::process::abort();
             })
             .expect("spawning the test watchdog");
@@ -138,7 +146,14 @@ fn stat_field(path: &str, n: usize) -> Option<String> {
 
 /// SIGKILLs `root` and every descendant.
 fn kill_tree(root: u32) {
-    for pid in descendants(root).into_iter().rev().chain([root]) {
+    kill_descendants(root);
+    // SAFETY: kill takes no memory; a pid that has gone meanwhile gets ESRCH.
+    unsafe { libc::kill(root as i32, libc::SIGKILL) };
+}
+
+/// SIGKILLs every descendant of `root`, children after their own children.
+fn kill_descendants(root: u32) {
+    for pid in descendants(root).into_iter().rev() {
         // SAFETY: kill takes no memory; a pid that has gone meanwhile gets ESRCH.
         unsafe { libc::kill(pid as i32, libc::SIGKILL) };
     }
