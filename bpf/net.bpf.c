@@ -382,39 +382,54 @@ int net_post_bind6(struct bpf_sock *sk)
 /* ------------------------------------------------------------------------------------------ */
 /* TCP state changes */
 
-/* The socket's two ends: local into saddr/sport, peer into daddr/dport. */
+/* The socket's two ends: local into saddr/sport, peer into daddr/dport. `sk` is the
+ * tracepoint's BTF-typed argument, so these are plain loads, not probe reads (a probe read costs
+ * a helper call each, and a connection's four reports made ~40 of them). */
 static __always_inline void sk_endpoints(const struct sock *sk, struct shrike_net *r)
 {
-	__u16 family = BPF_CORE_READ(sk, __sk_common.skc_family);
+	__u16 family = sk->__sk_common.skc_family;
 
 	r->family = family;
 	r->protocol = IPPROTO_TCP;
-	r->sport = BPF_CORE_READ(sk, __sk_common.skc_num);
-	r->dport = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
+	r->sport = sk->__sk_common.skc_num;
+	r->dport = bpf_ntohs(sk->__sk_common.skc_dport);
 	if (family == SHRIKE_AF_INET6) {
-		BPF_CORE_READ_INTO(&r->saddr, sk, __sk_common.skc_v6_rcv_saddr.in6_u.u6_addr8);
-		BPF_CORE_READ_INTO(&r->daddr, sk, __sk_common.skc_v6_daddr.in6_u.u6_addr8);
+		__builtin_memcpy(r->saddr, sk->__sk_common.skc_v6_rcv_saddr.in6_u.u6_addr8, 16);
+		__builtin_memcpy(r->daddr, sk->__sk_common.skc_v6_daddr.in6_u.u6_addr8, 16);
 	} else {
-		__u32 s = BPF_CORE_READ(sk, __sk_common.skc_rcv_saddr);
-		__u32 d = BPF_CORE_READ(sk, __sk_common.skc_daddr);
+		__u32 s = sk->__sk_common.skc_rcv_saddr;
+		__u32 d = sk->__sk_common.skc_daddr;
 
 		__builtin_memcpy(r->saddr, &s, 4);
 		__builtin_memcpy(r->daddr, &d, 4);
 	}
 }
 
+/* The state changes this sensor reports: listen, a connect's outcome, an accepted connection,
+ * a close. The others (a connect's SYN_SENT, an accepted child's SYN_RECV, the FIN states) are
+ * half of a short connection's changes; they return before any other work. */
+static __always_inline bool tcp_state_reported(int oldstate, int newstate)
+{
+	return newstate == TCP_LISTEN || newstate == TCP_CLOSE ||
+	       (newstate == TCP_ESTABLISHED &&
+		(oldstate == TCP_SYN_SENT || oldstate == TCP_SYN_RECV));
+}
+
 SEC("tp_btf/inet_sock_set_state")
 int BPF_PROG(net_tcp_state, const struct sock *sk, const int oldstate, const int newstate)
 {
+	if (!tcp_state_reported(oldstate, newstate))
+		return 0;
+
 	struct sock *s_k = (struct sock *)sk;
 	struct shrike_net r = {};
 	struct shrike_net_sock *s;
 	struct shrike_proc *proc = 0;
 	__u16 family;
 
-	if (BPF_CORE_READ(sk, sk_protocol) != IPPROTO_TCP)
+	if (sk->sk_protocol != IPPROTO_TCP)
 		return 0;
-	family = BPF_CORE_READ(sk, __sk_common.skc_family);
+	family = sk->__sk_common.skc_family;
 	if (family != SHRIKE_AF_INET && family != SHRIKE_AF_INET6)
 		return 0;
 
@@ -456,7 +471,7 @@ int BPF_PROG(net_tcp_state, const struct sock *sk, const int oldstate, const int
 			s->flags |= SHRIKE_SOCK_ESTABLISHED;
 			s->local_port = r.sport;
 		} else {
-			int err = BPF_CORE_READ(sk, sk_err);
+			int err = sk->sk_err;
 
 			r.result = err ? -err : -111; /* ECONNREFUSED when the kernel left none */
 		}
@@ -487,7 +502,7 @@ int BPF_PROG(net_tcp_state, const struct sock *sk, const int oldstate, const int
 
 	if (newstate == TCP_CLOSE) {
 		/* The end of a connection this sensor reported: the flow's counters. */
-		struct tcp_sock *tp = (struct tcp_sock *)sk;
+		struct tcp_sock *tp;
 
 		s = tcp_state(ctx, s_k, false);
 		if (!s || !(s->flags & SHRIKE_SOCK_ESTABLISHED)) {
@@ -503,14 +518,19 @@ int BPF_PROG(net_tcp_state, const struct sock *sk, const int oldstate, const int
 		/* tcp_set_state() releases the port before this tracepoint fires. */
 		if (!r.sport)
 			r.sport = s->local_port;
-		/* Data bytes put on the wire, retransmissions included: count each byte once. */
-		r.bytes_sent = BPF_CORE_READ(tp, bytes_sent) - BPF_CORE_READ(tp, bytes_retrans);
-		r.bytes_received = BPF_CORE_READ(tp, bytes_received);
-		/* A received FIN takes one sequence number, which bytes_received counts. */
-		if (r.bytes_received && (BPF_CORE_READ_BITFIELD_PROBED(sk, sk_shutdown) & RCV_SHUTDOWN))
-			r.bytes_received -= 1;
-		r.packets_sent = BPF_CORE_READ(tp, segs_out);
-		r.packets_received = BPF_CORE_READ(tp, segs_in);
+		/* The TCP socket behind the tracepoint's struct sock, as a pointer the verifier lets
+		 * these loads through (a cast would not be: its type is struct sock). */
+		tp = bpf_skc_to_tcp_sock(s_k);
+		if (tp) {
+			/* Data bytes put on the wire, retransmissions included: each byte once. */
+			r.bytes_sent = tp->bytes_sent - tp->bytes_retrans;
+			r.bytes_received = tp->bytes_received;
+			/* A received FIN takes one sequence number, which bytes_received counts. */
+			if (r.bytes_received && (BPF_CORE_READ_BITFIELD(sk, sk_shutdown) & RCV_SHUTDOWN))
+				r.bytes_received -= 1;
+			r.packets_sent = tp->segs_out;
+			r.packets_received = tp->segs_in;
+		}
 		tcp_closed(ctx, s_k, s, oldstate);
 		net_emit(&r, SHRIKE_REC_NET_CLOSE);
 		return 0;
@@ -639,6 +659,14 @@ static __always_inline void dns_skb(struct __sk_buff *skb, bool ingress)
 	struct shrike_net_sock *s = 0;
 	__u16 proto = bpf_ntohs(skb->protocol);
 
+	/* DNS is read from UDP only: a packet of a TCP socket (or of a request or time-wait
+	 * socket, TCP's too) returns before a byte of it is read. */
+	sk = skb->sk;
+	if (sk) {
+		sk = bpf_sk_fullsock(sk);
+		if (!sk || sk->protocol != IPPROTO_UDP)
+			return;
+	}
 	if (parse_ip(skb, 0, proto, &p) || !p.ports_known || p.proto != IPPROTO_UDP)
 		return;
 	if (ingress ? p.sport != DNS_PORT : p.dport != DNS_PORT)
@@ -667,9 +695,6 @@ static __always_inline void dns_skb(struct __sk_buff *skb, bool ingress)
 	if (bpf_skb_load_bytes(skb, p.l4_off + 8, d->data, len))
 		return;
 
-	sk = skb->sk;
-	if (sk)
-		sk = bpf_sk_fullsock(sk);
 	if (sk)
 		s = bpf_sk_storage_get(&net_socks, sk, 0, 0);
 	s = dns_owner(s, ingress ? p.dport : p.sport);
