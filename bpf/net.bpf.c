@@ -660,11 +660,12 @@ static __always_inline void dns_skb(struct __sk_buff *skb, bool ingress)
 	__u16 proto = bpf_ntohs(skb->protocol);
 
 	/* DNS is read from UDP only: a packet of a TCP socket (or of a request or time-wait
-	 * socket, TCP's too) returns before a byte of it is read. */
+	 * socket, TCP's too) returns before a byte of it is read. Only TCP's: a raw socket's
+	 * packet may carry UDP to port 53 and is still parsed. */
 	sk = skb->sk;
 	if (sk) {
 		sk = bpf_sk_fullsock(sk);
-		if (!sk || sk->protocol != IPPROTO_UDP)
+		if (!sk || sk->protocol == IPPROTO_TCP)
 			return;
 	}
 	if (parse_ip(skb, 0, proto, &p) || !p.ports_known || p.proto != IPPROTO_UDP)
