@@ -889,15 +889,25 @@ print("done", flush=True)
         .filter(|e| kind_is(e, "events_lost"))
         .map(|e| e["lost"]["ringbuf_full"].as_u64().unwrap_or(0))
         .sum();
-    // Loss after the last once-a-second check is only in the final counters on stderr.
-    let final_lost = stderr
-        .lines()
-        .filter(|l| l.contains("final counters"))
-        .filter_map(|l| l.split("ringbuf_full=").nth(1))
-        .filter_map(|v| v.split_whitespace().next()?.parse::<u64>().ok())
-        .next()
-        .unwrap_or(0);
-    let lost = lost.max(final_lost);
+    // Loss after the last once-a-second check is only in the final counters on stderr, and so
+    // is what the agent's writer had not written when it gave a slow reader up at exit (under
+    // qemu the harness's reader can make no progress for the 300 ms that takes).
+    let final_counter = |name: &str| {
+        stderr
+            .lines()
+            .filter(|l| l.contains("final counters"))
+            .flat_map(str::split_whitespace)
+            .find_map(|field| {
+                // `name=N`, or `counters=name=N` for the first of the kernel's counters.
+                let mut parts = field.rsplitn(3, '=');
+                let value = parts.next()?;
+                (parts.next()? == name).then(|| value.parse::<u64>().ok())?
+            })
+            .unwrap_or(0)
+    };
+    let lost = lost.max(final_counter("ringbuf_full"))
+        + final_counter("output_dropped")
+        + final_counter("output_unwritten");
     let (connects, accepts) = (count("net_connect"), count("net_accept"));
     assert!(
         connects + accepts + lost >= 2 * N as u64,

@@ -268,9 +268,20 @@ impl Agent {
                 if let Some(gate) = gate {
                     gate.wait();
                 }
-                for line in BufReader::new(stdout).lines() {
-                    let Ok(line) = line else { break };
-                    let value: Value = serde_json::from_str(&line)
+                let mut reader = BufReader::new(stdout);
+                let mut line = String::new();
+                loop {
+                    line.clear();
+                    if !matches!(reader.read_line(&mut line), Ok(n) if n > 0) {
+                        break;
+                    }
+                    // A last line with no newline: the agent gave its writer up at exit (a
+                    // reader that made no progress for 300 ms, README "Outputs") and counted
+                    // what it did not write in its final log line. Not an event.
+                    let Some(line) = line.strip_suffix('\n') else {
+                        break;
+                    };
+                    let value: Value = serde_json::from_str(line)
                         .unwrap_or_else(|e| panic!("stdout line is not JSON ({e}): {line}"));
                     let (lock, cv) = &*shared;
                     lock.lock()
