@@ -363,3 +363,39 @@ fn describe_load_error(which: Trial, err: &libbpf_rs::Error) -> String {
         _ => format!("load refused: {text}"),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use libbpf_rs::skel::Skel;
+
+    /// The skeleton's own `attach` (build.rs rewrites the generator's into one loop over the
+    /// programs) hands each link to the field of its program: with only the two tracepoint
+    /// programs loaded, their fields hold links and the LSM and fentry fields none.
+    #[test]
+    fn skeleton_attach_gives_each_program_its_own_link() {
+        // SAFETY: geteuid has no preconditions.
+        if unsafe { libc::geteuid() } != 0 {
+            return;
+        }
+        // Declared first, dropped last: the skeleton below is opened from these bytes.
+        let _lease = crate::skel::probe::OBJECT.lease();
+        let mut storage = MaybeUninit::<OpenObject>::uninit();
+        let mut open = ProbeSkelBuilder::default().open(&mut storage).unwrap();
+        open.progs.probe_lsm.set_autoload(false);
+        open.progs.probe_fentry.set_autoload(false);
+        let mut skel = match open.load() {
+            Ok(skel) => skel,
+            Err(err) if std::env::var_os("CI").is_none() => {
+                eprintln!("skipped: cannot load the probe object: {err}");
+                return;
+            }
+            Err(err) => panic!("loading the probe object: {err}"),
+        };
+        skel.attach().unwrap();
+        assert!(skel.links.probe_tp_btf.is_some());
+        assert!(skel.links.probe_send_signal.is_some());
+        assert!(skel.links.probe_lsm.is_none());
+        assert!(skel.links.probe_fentry.is_none());
+    }
+}
