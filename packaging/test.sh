@@ -14,7 +14,10 @@
 #   image  the container image run the documented way (--privileged --pid=host ...) must report
 #          exec events of host processes, with their host pids.
 #
-# usage: packaging/test.sh [deb|image|all]... [--suites "bookworm trixie"] [--keep]
+#   rootfs only make the suites' root file systems (debootstrap into packaging/cache/); nothing
+#          is tested. `./dev test` runs it in the background while the host tests run.
+#
+# usage: packaging/test.sh [deb|image|all|rootfs]... [--suites "bookworm trixie"] [--keep]
 #   --keep   leave the test containers running (for a look inside)
 # The root file systems are cached in packaging/cache/ (and as podman images
 # localhost/shrike-test-base:SUITE): the first run spends ~3-4 min per suite in debootstrap,
@@ -28,6 +31,7 @@ CACHE=packaging/cache
 OUT=target/package
 SUITES="bookworm trixie"
 KEEP=0
+ROOTFS_ONLY=0
 MIRROR=${SHRIKE_DEBIAN_MIRROR:-http://deb.debian.org/debian}
 CRATE_VERSION=$(sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)
 # The upgrade test installs the same binary packaged under a higher version.
@@ -64,11 +68,20 @@ bpf_unlock() { flock -u 9; exec 9>&-; }
 # A Debian root file system as a podman image: from the podman storage, else from the tarball
 # cached in packaging/cache/, else made with debootstrap (and cached both ways).
 base_image() {
-  local suite=$1 image="localhost/shrike-test-base:$1" tar="$CACHE/debian-$1.tar"
+  local suite=$1 image="localhost/shrike-test-base:$1"
   if podman image exists "$image"; then
     echo "$image"
     return
   fi
+  rootfs_tar "$suite"
+  podman import --quiet "$CACHE/debian-$suite.tar" "$image" >/dev/null
+  echo "$image"
+}
+
+# Makes packaging/cache/debian-SUITE.tar with debootstrap unless it is there: no podman, no BPF,
+# so `./dev test` runs it (the `rootfs` step) in the background while the host tests run.
+rootfs_tar() {
+  local suite=$1 tar="$CACHE/debian-$1.tar"
   mkdir -p "$CACHE"
   if [ ! -s "$tar" ]; then
     command -v debootstrap >/dev/null || die "debootstrap is not installed (apt-get install debootstrap)"
@@ -82,8 +95,6 @@ base_image() {
     rm -rf "$root"
     log "debootstrap $suite took $((SECONDS - start)) s"
   fi
-  podman import --quiet "$tar" "$image" >/dev/null
-  echo "$image"
 }
 
 # Builds the packages under test: the .deb and image of this tree, and the same binary as a
@@ -340,15 +351,20 @@ main() {
       --suites) SUITES=${2:?--suites needs a list}; shift 2 ;;
       --keep) KEEP=1; shift ;;
       deb|image|all) steps+=("$1"); shift ;;
+      rootfs) ROOTFS_ONLY=1; shift ;;
       -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
       *) die "unknown argument '$1'" ;;
     esac
   done
   [ ${#steps[@]} -gt 0 ] || steps=(all)
   [ "$(id -u)" = 0 ] || die "run as root (podman, debootstrap, BPF)"
+  local start=$SECONDS suite step
+  if [ "$ROOTFS_ONLY" = 1 ]; then
+    for suite in $SUITES; do rootfs_tar "$suite"; done
+    return
+  fi
   podman_setup
   UNIT_CAPBND=$(unit_capbnd)
-  local start=$SECONDS suite step
   build_packages
   for step in "${steps[@]}"; do
     case "$step" in

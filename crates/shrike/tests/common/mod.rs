@@ -89,6 +89,12 @@ pub fn kernel_5_10() -> bool {
     std::env::var("SHRIKE_VM_SERIES").as_deref() == Ok("5.10")
 }
 
+/// Inside a kernel-matrix guest (`vm/matrix.sh` passes the series it booted), where qemu's TCG
+/// emulates every instruction: a loop the host runs a million times costs minutes there.
+pub fn in_vm() -> bool {
+    std::env::var_os("SHRIKE_VM_SERIES").is_some()
+}
+
 /// Whether the file sensor must take its fentry hook set where BPF LSM is not active: BPF
 /// trampolines work here, by the harness's own check (see [`bpf_lsm::fentry_expected`]), unless
 /// SHRIKE_FILE_HOOKS forces another set. Once per test process.
