@@ -78,8 +78,8 @@ base_image() {
   echo "$image"
 }
 
-# Makes packaging/cache/debian-SUITE.tar with debootstrap unless it is there: no podman, no BPF,
-# so `./dev test` runs it (the `rootfs` step) in the background while the host tests run.
+# Makes packaging/cache/debian-SUITE.tar with debootstrap unless it is there: no container, no
+# BPF, so `./dev test` runs it (the `rootfs` step) in the background while the host tests run.
 rootfs_tar() {
   local suite=$1 tar="$CACHE/debian-$1.tar"
   mkdir -p "$CACHE"
@@ -359,11 +359,13 @@ main() {
   [ ${#steps[@]} -gt 0 ] || steps=(all)
   [ "$(id -u)" = 0 ] || die "run as root (podman, debootstrap, BPF)"
   local start=$SECONDS suite step
+  podman_setup
   if [ "$ROOTFS_ONLY" = 1 ]; then
-    for suite in $SUITES; do rootfs_tar "$suite"; done
+    for suite in $SUITES; do
+      podman image exists "localhost/shrike-test-base:$suite" || rootfs_tar "$suite"
+    done
     return
   fi
-  podman_setup
   UNIT_CAPBND=$(unit_capbnd)
   build_packages
   for step in "${steps[@]}"; do
