@@ -72,12 +72,7 @@ fn main() -> Result<()> {
     for (name, pair) in PROGRAMS.iter().zip(objects.chunks(2)) {
         let skel = out_dir.join(format!("{name}.skel.rs"));
         let legacy_skel = legacy_dir.join(format!("{name}.skel.rs"));
-        join_skeletons(
-            name,
-            &skel,
-            &legacy_skel,
-            &[pair[0].clone(), pair[1].clone()],
-        )?;
+        join_skeletons(name, &skel, &legacy_skel, pair.try_into()?)?;
     }
     Ok(())
 }
@@ -209,7 +204,6 @@ fn linear_attach(text: &str) -> Result<String> {
         bail!("the links struct literal in `attach` has no body");
     };
     let ty = &compact["self.links=".len()..open];
-    let compact_link: String = LINK.chars().filter(|c| !c.is_whitespace()).collect();
     let mut fields = Vec::new();
     for field in compact[open + 1..compact.len() - 2].split("}),") {
         if field.is_empty() {
@@ -219,7 +213,7 @@ fn linear_attach(text: &str) -> Result<String> {
             bail!("unexpected field `{field}` in the links struct literal");
         };
         let index = value
-            .strip_prefix(&compact_link)
+            .strip_prefix(LINK)
             .and_then(|v| v.split_once(")?"))
             .and_then(|(i, _)| i.parse::<usize>().ok());
         if index != Some(fields.len()) {
